@@ -1,0 +1,1 @@
+"""Batch-side library: plain Python the DAGs and the CLI call (never imports Airflow)."""

@@ -1,0 +1,84 @@
+"""A minimal versioned-SQL migration runner over include/sql/migrations/NNNN_name.sql."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "sql" / "migrations"
+# Any constant works; it only has to be the same for every process that migrates.
+LOCK_KEY = 0x62_69_6E_61_6E_63_65
+
+BOOKKEEPING = """
+create table if not exists public.schema_migrations (
+    version text primary key,
+    checksum text not null,
+    applied_at timestamptz not null default now()
+)
+"""
+
+
+class MigrationError(RuntimeError):
+    """A migration could not be applied, or an applied one was edited."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file: its version (the file name without .sql), text and checksum."""
+
+    version: str
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text()
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files, in the order they apply."""
+    return [Migration(p.stem, p) for p in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))]
+
+
+def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every migration not applied yet, each in its own transaction; return their versions."""
+    applied_now: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Two processes starting at once (make run, the Airflow task) must not race.
+        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute(BOOKKEEPING)
+            done = dict(conn.execute("select version, checksum from public.schema_migrations"))
+            for migration in discover(directory):
+                if migration.version in done:
+                    if done[migration.version] != migration.checksum:
+                        raise MigrationError(
+                            f"{migration.path.name} was edited after it was applied: "
+                            "add a new migration instead"
+                        )
+                    continue
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.text)
+                        conn.execute(
+                            "insert into public.schema_migrations (version, checksum) "
+                            "values (%s, %s)",
+                            (migration.version, migration.checksum),
+                        )
+                except psycopg.Error as err:
+                    first = str(err).strip().splitlines()[0]
+                    raise MigrationError(f"{migration.path.name}: {first}") from err
+                logger.info("applied migration %s", migration.version)
+                applied_now.append(migration.version)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+    return applied_now

@@ -1,0 +1,53 @@
+"""The platform's configuration, read from the environment in one place."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
+
+
+class Settings(BaseSettings):
+    """Environment variables of DESIGN.md, plus the embedded server's knobs."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    database_url: str | None = None
+    # A plain string, parsed by parse_symbols: it is space- or comma-separated, not JSON.
+    symbols_raw: str = Field(DEFAULT_SYMBOLS, validation_alias="SYMBOLS")
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    binance_rest_url: str = "https://api.binance.com"
+    binance_data_url: str = "https://data.binance.vision"
+    data_dir: Path = PROJECT_ROOT / ".data"
+    embedded_pg_port: int = 54329
+    app_database: str = "binance"
+
+    @cached_property
+    def symbols(self) -> tuple[str, ...] | None:
+        """The configured symbols, upper-cased; None means ALL trading symbols."""
+        return parse_symbols(self.symbols_raw)
+
+
+def parse_symbols(raw: str) -> tuple[str, ...] | None:
+    """Parse SYMBOLS ('BTCUSDT ETHUSDT', 'btcusdt,ethusdt' or 'ALL')."""
+    parts = [p for p in re.split(r"[\s,]+", raw.strip().upper()) if p]
+    if not parts:
+        raise ValueError("SYMBOLS is empty: give symbols separated by spaces or commas, or ALL")
+    if parts == ["ALL"]:
+        return None
+    for part in parts:
+        if not re.fullmatch(r"[A-Z0-9]{2,30}", part):
+            raise ValueError(f"SYMBOLS: {part!r} is not a Binance symbol")
+    return tuple(dict.fromkeys(parts))
+
+
+def get_settings() -> Settings:
+    """Read the settings from the current environment."""
+    return Settings()
