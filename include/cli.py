@@ -66,6 +66,18 @@ def migrate() -> None:
     typer.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
 
 
+@app.command()
+@one_line_errors
+def live(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Refresh until interrupted."),
+    interval: float = typer.Option(5.0, help="Seconds between refreshes with --follow."),
+) -> None:
+    """Show the newest candle of each symbol in market.candles_1m_live."""
+    from include import live as live_view
+
+    live_view.follow(db.resolve_database_url(), interval, typer.echo, rounds=None if follow else 1)
+
+
 @db_app.command("start")
 @one_line_errors
 def db_start() -> None:

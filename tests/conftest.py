@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,17 +17,53 @@ from psycopg import sql
 from include import pgserver
 from include.migrate import migrate
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "platform_template"
+AIRFLOW_DB = "airflow"
 _counter = itertools.count()
+_pg_port: int | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point Airflow at the session's server before anything imports it (it reads config once)."""
+    global _pg_port
+    _pg_port = pgserver.free_port()
+    home = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+    os.environ.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=(
+            f"postgresql+psycopg2://postgres@127.0.0.1:{_pg_port}/{AIRFLOW_DB}"
+        ),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
+        AIRFLOW__CORE__PARALLELISM="4",
+        DBT_PROFILES_DIR=str(PROJECT_ROOT / "dbt_project"),
+    )
 
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pgserver.PgServer]:
     """A real PostgreSQL for the whole session, deleted afterwards."""
     pgdata = tmp_path_factory.mktemp("pg") / "data"
-    server = pgserver.start(pgdata, pgserver.free_port())
+    server = pgserver.start(pgdata, _pg_port or pgserver.free_port())
     yield server
     pgserver.destroy(pgdata)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(pg_server: pgserver.PgServer) -> Path:
+    """An Airflow metadata database on the session's server, migrated once (for dag.test())."""
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(AIRFLOW_DB)))
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return Path(os.environ["AIRFLOW_HOME"])
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +107,3 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to the test's own database."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
-
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]

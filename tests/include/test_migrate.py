@@ -67,14 +67,14 @@ def test_edited_migration_is_refused(empty_database_url: str, tmp_path) -> None:
     (tmp_path / "0001_first.sql").write_text("create table t (a int);")
     migrate(empty_database_url, tmp_path)
     (tmp_path / "0001_first.sql").write_text("create table t (a bigint);")
-    with pytest.raises(MigrationError, match="0001_first.sql was edited"):
+    with pytest.raises(MigrationError, match=r"0001_first\.sql was edited"):
         migrate(empty_database_url, tmp_path)
 
 
 def test_failed_migration_leaves_nothing(empty_database_url: str, tmp_path) -> None:
     """A failing migration file is rolled back whole and named in the error."""
     (tmp_path / "0001_bad.sql").write_text("create table half (a int); select no_such_column;")
-    with pytest.raises(MigrationError, match="0001_bad.sql"):
+    with pytest.raises(MigrationError, match=r"0001_bad\.sql"):
         migrate(empty_database_url, tmp_path)
     with psycopg.connect(empty_database_url) as conn:
         exists = conn.execute("select to_regclass('public.half')").fetchone()[0]

@@ -33,7 +33,8 @@ def test_start_reuse_stop(tmp_path: Path) -> None:
         with psycopg.connect(first.url(), autocommit=True) as conn:
             conn.execute("create table kept (v int); insert into kept values (42)")
         again = pgserver.start(pgdata, pgserver.free_port())
-        assert again.pid == first.pid and again.port == port
+        assert again.pid == first.pid
+        assert again.port == port
     finally:
         assert pgserver.stop(pgdata)
     assert pgserver.status(pgdata) is None
@@ -47,7 +48,7 @@ def test_start_reuse_stop(tmp_path: Path) -> None:
 
 
 def test_cli_uses_embedded_server_when_database_url_unset(tmp_path: Path) -> None:
-    """Without DATABASE_URL, migrate starts the embedded server under DATA_DIR and db stop ends it."""
+    """Without DATABASE_URL, migrate starts the embedded server in DATA_DIR; db stop ends it."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(DATA_DIR=str(tmp_path), EMBEDDED_PG_PORT=str(pgserver.free_port()))
     try:
@@ -71,5 +72,6 @@ def test_cli_reports_unreachable_database_in_one_line() -> None:
     done = cli("migrate", env=env)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "connection" in errors[0]
+    assert len(errors) == 1
+    assert "connection" in errors[0]
     assert "Traceback" not in done.stderr

@@ -1,0 +1,26 @@
+# One image for every service: the streamer, the batch CLI and the Airflow 3 components.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONPATH=/opt/platform \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/platform/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    DBT_PROFILES_DIR=/opt/platform/dbt_project
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 50000 platform \
+    && mkdir -p /opt/airflow /opt/platform \
+    && chown platform /opt/airflow
+
+WORKDIR /opt/platform
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY --chown=platform . .
+
+USER platform
+CMD ["python", "-m", "include.cli", "--help"]

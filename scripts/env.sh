@@ -1,0 +1,22 @@
+# Sourced by the other scripts: the venv on PATH, the project importable, Airflow's settings.
+# Values already in the environment (or in .env) win over these defaults.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+if [ -f "$ROOT/.env" ]; then
+    set -a
+    # shellcheck disable=SC1091
+    . "$ROOT/.env"
+    set +a
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export DATA_DIR="${DATA_DIR:-$ROOT/.data}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$DATA_DIR/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}"
+export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
+export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# 32 LocalExecutor workers by default: too many for a 2-core laptop or CI box.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+# A local, single-user platform: no login page. Set to False and configure users for shared installs.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
+export DBT_PROFILES_DIR="${DBT_PROFILES_DIR:-$ROOT/dbt_project}"

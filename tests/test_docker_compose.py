@@ -1,0 +1,154 @@
+"""docker-compose.yml is valid Compose and its services run what the code provides."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+
+COMPOSE = PROJECT_ROOT / "docker-compose.yml"
+DESIGN_VARIABLES = {
+    "DATABASE_URL",
+    "SYMBOLS",
+    "BINANCE_WS_URL",
+    "BINANCE_REST_URL",
+    "BINANCE_DATA_URL",
+}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def command_words(service: dict) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def dockerfile_env() -> dict[str, str]:
+    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.*)$", text, re.M))))
+
+
+def test_valid_against_compose_spec() -> None:
+    """The file validates against the Compose specification's JSON schema."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("check-jsonschema")),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
+    """PostgreSQL, the Airflow 3 services, a one-shot init and the streamer are all there."""
+    expected = {"postgres", "airflow-init", "streamer", *AIRFLOW_SERVICES}
+    assert set(compose["services"]) == expected
+
+
+def test_long_running_services_have_health_checks(compose: dict) -> None:
+    """Every service but the one-shot init has a health check; init does not restart."""
+    for name, service in compose["services"].items():
+        if name == "airflow-init":
+            assert service["restart"] == "no"
+        else:
+            assert service.get("healthcheck", {}).get("test"), name
+
+
+def test_services_wait_for_database_and_init(compose: dict) -> None:
+    """Nothing starts before PostgreSQL is healthy and the migrations have run."""
+    for name, service in compose["services"].items():
+        if name in ("postgres", "airflow-init"):
+            continue
+        depends = service["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+
+
+def test_database_is_persistent(compose: dict) -> None:
+    """PostgreSQL keeps its data in a named volume."""
+    mounts = compose["services"]["postgres"]["volumes"]
+    assert any(m.split(":")[0] in compose["volumes"] for m in mounts)
+
+
+def test_airflow_commands_exist(compose: dict) -> None:
+    """Each Airflow service runs the Airflow 3 sub-command its name says."""
+    from airflow.cli.cli_config import core_commands
+
+    known = {c.name for c in core_commands}
+    for name, subcommand in AIRFLOW_SERVICES.items():
+        words = command_words(compose["services"][name])
+        assert words[:2] == ["airflow", subcommand], name
+        assert subcommand in known
+
+
+def test_python_commands_exist(compose: dict) -> None:
+    """Every `python -m MODULE` in a service names a module of this repo."""
+    for name, service in compose["services"].items():
+        if "command" not in service:
+            continue
+        words = command_words(service)
+        text = " ".join(words)
+        for module in re.findall(r"python -m ([\w.]+)", text):
+            spec = importlib.util.find_spec(module)
+            assert spec is not None, f"{name}: {module}"
+            if spec.submodule_search_locations is not None:
+                assert importlib.util.find_spec(module + ".__main__"), f"{name}: {module}"
+
+
+def test_init_runs_the_migrations_the_cli_provides(compose: dict) -> None:
+    """airflow-init runs `include.cli migrate` and `airflow db migrate`, which both exist."""
+    from include.cli import app
+
+    text = " ".join(command_words(compose["services"]["airflow-init"]))
+    assert "python -m include.cli migrate" in text
+    assert "airflow db migrate" in text
+    assert "migrate" in {c.name or c.callback.__name__ for c in app.registered_commands}
+
+
+def test_environment_matches_what_the_code_reads(compose: dict) -> None:
+    """Streamer and Airflow get DESIGN.md's variables; both databases are on service postgres."""
+    for name in ("streamer", "airflow-scheduler", "airflow-init"):
+        env = compose["services"][name]["environment"]
+        assert set(env) >= DESIGN_VARIABLES, name
+        assert "@postgres:5432/binance" in env["DATABASE_URL"]
+        assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    init_sql = (PROJECT_ROOT / "docker" / "init-databases.sql").read_text()
+    assert "create database airflow" in init_sql
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_DB"] == "binance"
+
+
+def test_image_layout_matches_airflow_config() -> None:
+    """The image puts dags/ where Airflow looks and the repo on the import path."""
+    env = dockerfile_env()
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == env["PYTHONPATH"] + "/dags"
+    assert "WORKDIR " + env["PYTHONPATH"] in (PROJECT_ROOT / "Dockerfile").read_text()
+
+
+def test_secrets_come_from_env_and_are_documented(compose: dict) -> None:
+    """Every required ${VAR:?} in the file is listed in .env.example."""
+    required = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text()))
+    documented = set(re.findall(r"^#?\s*(\w+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M))
+    assert required
+    assert required <= documented
