@@ -1,0 +1,31 @@
+# The two commands that matter: `make run` starts the platform, `make test` runs every test.
+.PHONY: setup run demo test lint format bench stop clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@bash scripts/run.sh run
+
+demo: setup
+	@bash scripts/run.sh demo
+
+test: setup
+	@bash scripts/test.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: setup
+	@bash scripts/bench.sh
+
+stop: setup
+	.venv/bin/python -m include.cli db stop
+
+clean: stop
+	rm -rf .data

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then pytest against a real embedded PostgreSQL, real dbt and Airflow.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+# Tests start their own servers; a developer's DATABASE_URL must not leak into them.
+unset DATABASE_URL
+ruff check .
+ruff format --check .
+exec python -m pytest "$@"
