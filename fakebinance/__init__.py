@@ -1,0 +1,1 @@
+"""Local fake Binance exchange (REST, WebSocket, data dumps) over a deterministic market."""

@@ -1,0 +1,92 @@
+"""Command line: run the fake exchange until SIGTERM/SIGINT (``python -m fakebinance``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import datetime
+
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig, default_symbols, make_symbols
+from fakebinance.server import FakeBinance
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``python -m fakebinance``."""
+    p = argparse.ArgumentParser(prog="python -m fakebinance", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument(
+        "--symbols",
+        default="BTCUSDT,ETHUSDT,PEPEUSDT",
+        help="comma list taken from the default symbols",
+    )
+    p.add_argument("--n-symbols", type=int, default=0, help="add N synthetic SYMnnnnUSDT")
+    p.add_argument(
+        "--trades-per-minute", type=float, default=60.0, help="rate of the synthetic symbols"
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second")
+    p.add_argument("--start", default=None, help="market start time, ISO 8601 (UTC)")
+    p.add_argument("--weight-limit", type=int, default=6000)
+    p.add_argument("--weight-window", type=float, default=60)
+    p.add_argument("--dump-cache-dir", default=None)
+    p.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> MarketConfig:
+    """Market configuration the command line describes."""
+    known = {s.symbol: s for s in default_symbols()}
+    names = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown symbols {unknown}; known: {sorted(known)}")
+    specs = tuple(known[n] for n in names)
+    if args.n_symbols:
+        specs += make_symbols(args.n_symbols, trades_per_minute=args.trades_per_minute)
+    return MarketConfig(args.seed, specs)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Run until a termination signal arrives."""
+    start = None
+    if args.start:
+        start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+        if start.tzinfo is None:
+            raise SystemExit("--start needs a UTC offset, e.g. 2025-01-01T00:00:00+00:00")
+    clock = MarketClock(start=start, speed=args.speed)
+    fake = FakeBinance(
+        config_from_args(args),
+        clock=clock,
+        weight_limit=args.weight_limit,
+        weight_window=args.weight_window,
+        dump_cache_dir=args.dump_cache_dir,
+    )
+    await fake.start(args.host, args.port)
+    print(fake.url, flush=True)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    try:
+        await done.wait()
+    finally:
+        await fake.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""data.binance.vision style zip dumps (klines, trades, aggTrades) of the fake market.
+
+``write_dump(market, kind, symbol, period_start, daily=True, out_dir=..., header=False)`` writes
+``<name>.zip`` (one header-less CSV of the same base name) and ``<name>.zip.CHECKSUM`` and
+returns the zip path; ``parse_dump_path`` maps a URL path onto those arguments. Files dated
+2025-01-01 or later carry microsecond timestamps, earlier ones milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from fakebinance.market import DAY_MIN, INTERVALS, MINUTE_US, Market
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("klines", "trades", "aggTrades")
+MICROS_FROM = date(2025, 1, 1)
+# Level 1 keeps a 5-million-row trades day well under a minute; the format is the same.
+ZIP_LEVEL = 1
+_PATH_RE = re.compile(
+    r"^(?:/?data/)?/?spot/(?P<freq>daily|monthly)/(?P<kind>klines|trades|aggTrades)/"
+    r"(?P<symbol>[A-Z0-9]+)/(?:(?P<interval>[0-9]+[mhdwM])/)?"
+    r"(?P<name>(?P=symbol)-(?P<tag>[0-9]+[mhdwM]|trades|aggTrades)-"
+    r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip)(?P<checksum>\.CHECKSUM)?$"
+)
+
+
+@dataclass(frozen=True)
+class DumpRef:
+    """One dump file, as named by its URL."""
+
+    kind: str
+    symbol: str
+    period_start: date
+    daily: bool
+    interval: str = "1m"
+    checksum: bool = False
+
+    @property
+    def base_name(self) -> str:
+        """File name without ``.zip``."""
+        tag = self.interval if self.kind == "klines" else self.kind
+        period = (
+            self.period_start.isoformat() if self.daily else self.period_start.strftime("%Y-%m")
+        )
+        return f"{self.symbol}-{tag}-{period}"
+
+    @property
+    def rel_dir(self) -> str:
+        """Directory under ``data/`` as on data.binance.vision."""
+        freq = "daily" if self.daily else "monthly"
+        sub = f"/{self.interval}" if self.kind == "klines" else ""
+        return f"spot/{freq}/{self.kind}/{self.symbol}{sub}"
+
+    @property
+    def url_path(self) -> str:
+        """URL path of the zip on the fake server."""
+        return f"/data/{self.rel_dir}/{self.base_name}.zip"
+
+
+def parse_dump_path(path: str) -> DumpRef | None:
+    """URL path -> DumpRef, or None when it names no valid dump."""
+    m = _PATH_RE.match(path)
+    if not m:
+        return None
+    kind, tag, period = m["kind"], m["tag"], m["period"]
+    daily = m["freq"] == "daily"
+    if kind == "klines":
+        if m["interval"] != tag or tag not in INTERVALS:
+            return None
+    elif m["interval"] is not None or tag != kind:
+        return None
+    try:
+        start = date.fromisoformat(period) if daily else date.fromisoformat(period + "-01")
+    except ValueError:
+        return None
+    if daily != (len(period) == 10):
+        return None
+    return DumpRef(
+        kind, m["symbol"], start, daily, tag if kind == "klines" else "1m", bool(m["checksum"])
+    )
+
+
+def period_bounds_us(period_start: date, daily: bool) -> tuple[int, int]:
+    """[start, end) of a dump's period in epoch µs."""
+    start = datetime(period_start.year, period_start.month, period_start.day, tzinfo=UTC)
+    if daily:
+        end_day = period_start.toordinal() + 1
+        end = datetime.fromordinal(end_day).replace(tzinfo=UTC)
+    elif period_start.month == 12:
+        end = datetime(period_start.year + 1, 1, 1, tzinfo=UTC)
+    else:
+        end = datetime(period_start.year, period_start.month + 1, 1, tzinfo=UTC)
+    return int(start.timestamp()) * 1_000_000, int(end.timestamp()) * 1_000_000
+
+
+def is_published(ref: DumpRef, now_us: int) -> bool:
+    """Daily files exist for days before today; monthly ones for months before this one."""
+    _, end_us = period_bounds_us(ref.period_start, ref.daily)
+    if ref.daily:
+        return end_us <= now_us - now_us % (DAY_MIN * MINUTE_US)
+    today = datetime.fromtimestamp(now_us / 1e6, UTC)
+    month_start = datetime(today.year, today.month, 1, tzinfo=UTC)
+    return end_us <= int(month_start.timestamp()) * 1_000_000
+
+
+def _dec8(col: str) -> pl.Expr:
+    """Int column in 1e-8 units -> '123.45678900' strings (values are never negative)."""
+    c = pl.col(col)
+    return pl.concat_str(
+        [
+            (c // 100_000_000).cast(pl.Utf8),
+            pl.lit("."),
+            (c % 100_000_000).cast(pl.Utf8).str.zfill(8),
+        ]
+    ).alias(col)
+
+
+def _bool_py(col: str) -> pl.Expr:
+    return pl.when(pl.col(col)).then(pl.lit("True")).otherwise(pl.lit("False")).alias(col)
+
+
+def _trades_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> pl.DataFrame:
+    t = market.trade_arrays(symbol, a_us, b_us, keep=False)
+    df = pl.DataFrame(
+        {
+            "id": t.ids,
+            "price": t.price,
+            "qty": t.qty,
+            "quoteQty": t.quote,
+            "time": t.time_us // div,
+            "isBuyerMaker": t.buyer_maker,
+        }
+    )
+    return df.select(
+        "id",
+        _dec8("price"),
+        _dec8("qty"),
+        _dec8("quoteQty"),
+        "time",
+        _bool_py("isBuyerMaker"),
+        pl.lit("True").alias("isBestMatch"),
+    )
+
+
+def _aggs_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> pl.DataFrame:
+    a = market.agg_arrays(symbol, a_us, b_us, keep=False)
+    df = pl.DataFrame(
+        {
+            "agg_id": a.ids,
+            "price": a.price,
+            "qty": a.qty,
+            "first_trade_id": a.first_id,
+            "last_trade_id": a.last_id,
+            "time": a.time_us // div,
+            "isBuyerMaker": a.buyer_maker,
+        }
+    )
+    return df.select(
+        "agg_id",
+        _dec8("price"),
+        _dec8("qty"),
+        "first_trade_id",
+        "last_trade_id",
+        "time",
+        _bool_py("isBuyerMaker"),
+        pl.lit("True").alias("isBestMatch"),
+    )
+
+
+def _klines_frame(market: Market, ref: DumpRef, a_us: int, b_us: int, micros: bool) -> pl.DataFrame:
+    rows = market.klines(ref.symbol, ref.interval, a_us // 1000, b_us // 1000 - 1, limit=10**7)
+    mult = 1000 if micros else 1
+    # Close time in µs files is open + 59 999 999 µs, i.e. the ms close time's last µs.
+    close_pad = 999 if micros else 0
+    return pl.DataFrame(
+        {
+            "open_time": [k.open_time * mult for k in rows],
+            "open": [f"{k.open:.8f}" for k in rows],
+            "high": [f"{k.high:.8f}" for k in rows],
+            "low": [f"{k.low:.8f}" for k in rows],
+            "close": [f"{k.close:.8f}" for k in rows],
+            "volume": [f"{k.volume:.8f}" for k in rows],
+            "close_time": [k.close_time * mult + close_pad for k in rows],
+            "quote_volume": [f"{k.quote_volume:.8f}" for k in rows],
+            "count": [k.trade_count for k in rows],
+            "taker_buy_volume": [f"{k.taker_buy_volume:.8f}" for k in rows],
+            "taker_buy_quote_volume": [f"{k.taker_buy_quote_volume:.8f}" for k in rows],
+            "ignore": ["0"] * len(rows),
+        },
+        schema={
+            "open_time": pl.Int64,
+            "open": pl.Utf8,
+            "high": pl.Utf8,
+            "low": pl.Utf8,
+            "close": pl.Utf8,
+            "volume": pl.Utf8,
+            "close_time": pl.Int64,
+            "quote_volume": pl.Utf8,
+            "count": pl.Int64,
+            "taker_buy_volume": pl.Utf8,
+            "taker_buy_quote_volume": pl.Utf8,
+            "ignore": pl.Utf8,
+        },
+    )
+
+
+def write_csv(
+    market: Market, ref: DumpRef, out: io.RawIOBase | io.BufferedIOBase, header: bool = False
+) -> int:
+    """Stream the dump's CSV into ``out``; returns the row count."""
+    a_us, b_us = period_bounds_us(ref.period_start, ref.daily)
+    micros = ref.period_start >= MICROS_FROM
+    div = 1 if micros else 1000
+    rows = 0
+    first = True
+    if ref.kind == "klines":
+        chunks = [(a_us, b_us)]
+    else:
+        hour = 3600 * 1_000_000
+        chunks = [(h, min(h + hour, b_us)) for h in range(a_us, b_us, hour)]
+    for lo, hi in chunks:
+        if ref.kind == "klines":
+            df = _klines_frame(market, ref, lo, hi, micros)
+        elif ref.kind == "trades":
+            df = _trades_frame(market, ref.symbol, lo, hi, div)
+        else:
+            df = _aggs_frame(market, ref.symbol, lo, hi, div)
+        if df.height == 0 and not (header and first):
+            continue
+        buf = io.BytesIO()
+        df.write_csv(buf, include_header=header and first)
+        out.write(buf.getvalue())
+        rows += df.height
+        first = False
+    return rows
+
+
+def write_dump(
+    market: Market,
+    kind: str,
+    symbol: str,
+    period_start: date,
+    daily: bool = True,
+    out_dir: str | os.PathLike = ".",
+    header: bool = False,
+    interval: str = "1m",
+) -> Path:
+    """Write ``<base>.zip`` and ``<base>.zip.CHECKSUM`` into ``out_dir``; return the zip path."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    if not daily:
+        period_start = period_start.replace(day=1)
+    ref = DumpRef(kind, symbol, period_start, daily, interval)
+    return build_zip(market, ref, Path(out_dir), header=header)
+
+
+def build_zip(market: Market, ref: DumpRef, out_dir: Path, header: bool = False) -> Path:
+    """Build the zip and its CHECKSUM atomically (temp file, then rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    zip_path = out_dir / f"{ref.base_name}.zip"
+    info = zipfile.ZipInfo(f"{ref.base_name}.csv", date_time=(2000, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    # Python 3.11 has no public per-member level (compress_level arrives in 3.13).
+    info._compresslevel = ZIP_LEVEL
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".part")
+    try:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            zipfile.ZipFile(raw, "w") as zf,
+            zf.open(info, "w", force_zip64=True) as member,
+        ):
+            rows = write_csv(market, ref, member, header=header)
+        digest = _sha256(Path(tmp))
+        os.replace(tmp, zip_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    checksum = out_dir / f"{ref.base_name}.zip.CHECKSUM"
+    checksum.write_text(f"{digest}  {zip_path.name}\n")
+    logger.info("fake binance: wrote %s (%d rows)", zip_path, rows)
+    return zip_path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_dump_csv(zip_path: str | os.PathLike) -> list[list[str]]:
+    """Rows of the single CSV inside a dump zip (handy in tests)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        if len(names) != 1:
+            raise ValueError(f"{zip_path}: expected one member, got {names}")
+        text = zf.read(names[0]).decode()
+    return [line.split(",") for line in text.splitlines() if line]

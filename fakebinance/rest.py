@@ -1,0 +1,372 @@
+"""REST side of the fake: /api/v3 market-data endpoints with Binance's JSON and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from fakebinance.clock import to_us
+from fakebinance.market import HOUR_US, INTERVALS, AggArrays, Market, TradeArrays, fmt8
+from fakebinance.ratelimit import WEIGHTS, WeightLimiter
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ALLOWED_PARAMS = {
+    "/api/v3/ping": set(),
+    "/api/v3/time": set(),
+    "/api/v3/exchangeInfo": {
+        "symbol",
+        "symbols",
+        "permissions",
+        "showPermissionSets",
+        "symbolStatus",
+    },
+    "/api/v3/klines": {"symbol", "interval", "startTime", "endTime", "limit", "timeZone"},
+    "/api/v3/aggTrades": {"symbol", "fromId", "startTime", "endTime", "limit"},
+    "/api/v3/historicalTrades": {"symbol", "fromId", "limit"},
+    "/api/v3/trades": {"symbol", "limit"},
+}
+
+
+class ApiError(Exception):
+    """A Binance-style error: HTTP status plus {"code", "msg"} body."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
+
+
+def json_response(
+    payload: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """orjson-encoded JSON response."""
+    return web.Response(
+        status=status, body=orjson.dumps(payload), headers=headers, content_type="application/json"
+    )
+
+
+def _mandatory(request: web.Request, name: str) -> str:
+    value = request.query.get(name, "")
+    if not value:
+        raise ApiError(
+            400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
+    return value
+
+
+def _int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal "
+            "range is '^(-)?[0-9]{1,20}$'.",
+        ) from None
+
+
+def _limit(request: web.Request, default: int = 500, cap: int = 1000) -> int:
+    value = _int(request, "limit")
+    if value is None:
+        return default
+    if value <= 0:
+        raise ApiError(
+            400,
+            -1100,
+            "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.",
+        )
+    return min(value, cap)
+
+
+class RestApi:
+    """Handlers for /api/v3/*; weight is charged by ``middleware``."""
+
+    def __init__(self, market: Market, limiter: WeightLimiter) -> None:
+        self.market = market
+        self.limiter = limiter
+
+    def routes(self) -> list[web.RouteDef]:
+        """aiohttp route table."""
+        return [
+            web.get("/api/v3/ping", self.ping),
+            web.get("/api/v3/time", self.time),
+            web.get("/api/v3/exchangeInfo", self.exchange_info),
+            web.get("/api/v3/klines", self.klines),
+            web.get("/api/v3/aggTrades", self.agg_trades),
+            web.get("/api/v3/historicalTrades", self.historical_trades),
+            web.get("/api/v3/trades", self.recent_trades),
+        ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Charge weight, answer 429/418, add used-weight headers, map errors to JSON."""
+        path = request.path
+        if not path.startswith("/api/"):
+            return await handler(request)
+        ip = request.remote or "?"
+        verdict = self.limiter.check(ip, WEIGHTS.get(path, 1))
+        if verdict.status == 429:
+            msg = (
+                f"Too many requests; current limit of IP({ip}) request weight per minute is "
+                f"{self.limiter.limit}. Please use WebSocket Streams for live updates to "
+                "avoid polling the API."
+            )
+            return json_response({"code": -1003, "msg": msg}, 429, verdict.headers)
+        if verdict.status == 418:
+            msg = (
+                f"Way too many requests; IP({ip}) banned until "
+                f"{self.market.clock.now_ms() + verdict.retry_after * 1000}. Please use "
+                "WebSocket Streams for live updates to avoid bans."
+            )
+            return json_response({"code": -1003, "msg": msg}, 418, verdict.headers)
+        try:
+            allowed = ALLOWED_PARAMS.get(path)
+            if allowed is not None:
+                extra = [k for k in request.query if k not in allowed]
+                if extra:
+                    raise ApiError(
+                        400,
+                        -1104,
+                        f"Not all sent parameters were read; read "
+                        f"'{len(request.query) - len(extra)}' parameter(s) but was "
+                        f"sent '{len(request.query)}'.",
+                    )
+            response = await handler(request)
+        except ApiError as exc:
+            response = json_response({"code": exc.code, "msg": exc.msg}, exc.status)
+        except web.HTTPException as exc:
+            response = json_response({"code": -1000, "msg": exc.reason}, exc.status)
+        response.headers.update(verdict.headers)
+        return response
+
+    def _symbol(self, request: web.Request) -> str:
+        symbol = _mandatory(request, "symbol").upper()
+        if not self.market.is_listed(symbol):
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return symbol
+
+    async def ping(self, request: web.Request) -> web.Response:
+        """GET /api/v3/ping."""
+        return json_response({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        """GET /api/v3/time (market clock)."""
+        return json_response({"serverTime": self.market.clock.now_ms()})
+
+    async def exchange_info(self, request: web.Request) -> web.Response:
+        """GET /api/v3/exchangeInfo with optional symbol / symbols filter."""
+        now_us = self.market.clock.now_us()
+        wanted: list[str] | None = None
+        if request.query.get("symbol"):
+            wanted = [request.query["symbol"].upper()]
+        elif request.query.get("symbols"):
+            try:
+                wanted = [str(s).upper() for s in orjson.loads(request.query["symbols"])]
+            except orjson.JSONDecodeError:
+                raise ApiError(
+                    400,
+                    -1100,
+                    "Illegal characters found in parameter 'symbols'; "
+                    'legal range is \'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}'
+                    "\"){0,}){0,1}\\]$'.",
+                ) from None
+        if wanted is not None:
+            for s in wanted:
+                if not self.market.is_listed(s, now_us):
+                    raise ApiError(400, -1121, "Invalid symbol.")
+        specs = [
+            s
+            for s in self.market.specs()
+            if to_us(s.listed_at) <= now_us and (wanted is None or s.symbol in wanted)
+        ]
+        status_filter = request.query.get("symbolStatus")
+        symbols = []
+        for spec in specs:
+            status = spec.status
+            if status == "TRADING" and not self.market.trading_minute(spec.symbol, now_us // 1000):
+                status = "BREAK"
+            if status_filter and status != status_filter:
+                continue
+            symbols.append(_symbol_info(spec, status))
+        return json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": now_us // 1000,
+                "rateLimits": [
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        **_interval(self.limiter.window),
+                        "limit": self.limiter.limit,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "SECOND",
+                        "intervalNum": 10,
+                        "limit": 100,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "DAY",
+                        "intervalNum": 1,
+                        "limit": 200000,
+                    },
+                    {
+                        "rateLimitType": "RAW_REQUESTS",
+                        "interval": "MINUTE",
+                        "intervalNum": 5,
+                        "limit": 61000,
+                    },
+                ],
+                "exchangeFilters": [],
+                "symbols": symbols,
+            }
+        )
+
+    async def klines(self, request: web.Request) -> web.Response:
+        """GET /api/v3/klines (includes the current unfinished kline)."""
+        symbol = self._symbol(request)
+        interval = _mandatory(request, "interval")
+        if interval not in INTERVALS:
+            raise ApiError(400, -1120, "Invalid interval.")
+        start, end = _int(request, "startTime"), _int(request, "endTime")
+        if start is not None and end is not None and start > end:
+            raise ApiError(400, -1023, "Start time is greater than end time.")
+        rows = self.market.klines(symbol, interval, start, end, _limit(request))
+        return json_response([k.to_rest_row() for k in rows])
+
+    async def agg_trades(self, request: web.Request) -> web.Response:
+        """GET /api/v3/aggTrades by fromId, by time window (<= 1 h), or most recent."""
+        symbol = self._symbol(request)
+        limit = _limit(request)
+        from_id = _int(request, "fromId")
+        start, end = _int(request, "startTime"), _int(request, "endTime")
+        now_us = self.market.clock.now_us()
+        if from_id is not None:
+            arr = self.market.agg_trades_from_id(symbol, from_id, limit, now_us)
+        elif start is not None or end is not None:
+            if start is not None and end is not None:
+                if end < start:
+                    raise ApiError(400, -1023, "Start time is greater than end time.")
+                if end - start > 3_600_000:
+                    raise ApiError(400, -1127, "More than 1 hours between startTime and endTime.")
+            lo = start * 1000 if start is not None else end * 1000 - HOUR_US
+            hi = (end + 1) * 1000 if end is not None else start * 1000 + HOUR_US + 1000
+            arr = self.market.agg_arrays(symbol, max(lo, 0), min(hi, now_us + 1))
+            arr = AggArrays(*(col[:limit] for col in arr))
+        else:
+            last = self.market.last_agg_id_before(symbol, now_us + 1)
+            arr = (
+                self.market.agg_trades_from_id(
+                    symbol, max(0, (last or 0) - limit + 1), limit, now_us
+                )
+                if last is not None
+                else self.market.agg_trades_from_id(symbol, 0, 0, now_us)
+            )
+        return json_response(_agg_json(arr))
+
+    async def historical_trades(self, request: web.Request) -> web.Response:
+        """GET /api/v3/historicalTrades (fromId, or the most recent)."""
+        symbol = self._symbol(request)
+        limit = _limit(request)
+        from_id = _int(request, "fromId")
+        return json_response(_trades_json(self._trades(symbol, from_id, limit)))
+
+    async def recent_trades(self, request: web.Request) -> web.Response:
+        """GET /api/v3/trades: the most recent trades."""
+        symbol = self._symbol(request)
+        return json_response(_trades_json(self._trades(symbol, None, _limit(request))))
+
+    def _trades(self, symbol: str, from_id: int | None, limit: int) -> TradeArrays:
+        now_us = self.market.clock.now_us()
+        if from_id is None:
+            last = self.market.last_trade_before(symbol, now_us + 1)
+            if last is None:
+                return self.market.trades_from_id(symbol, 0, 0, now_us)
+            from_id = max(0, last.id - limit + 1)
+        return self.market.trades_from_id(symbol, from_id, limit, now_us)
+
+
+def _interval(seconds: float) -> dict:
+    seconds = int(seconds)
+    for name, size in (("DAY", 86_400), ("HOUR", 3_600), ("MINUTE", 60)):
+        if seconds % size == 0:
+            return {"interval": name, "intervalNum": seconds // size}
+    return {"interval": "SECOND", "intervalNum": seconds}
+
+
+def _symbol_info(spec, status: str) -> dict:
+    return {
+        "symbol": spec.symbol,
+        "status": status,
+        "baseAsset": spec.base_asset,
+        "baseAssetPrecision": 8,
+        "quoteAsset": spec.quote_asset,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": f"{spec.tick_size:.8f}",
+                "maxPrice": "1000000.00000000",
+                "tickSize": f"{spec.tick_size:.8f}",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": f"{spec.step_size:.8f}",
+                "maxQty": "9000000000.00000000",
+                "stepSize": f"{spec.step_size:.8f}",
+            },
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+    }
+
+
+def _trades_json(a: TradeArrays) -> list[dict]:
+    return [
+        {
+            "id": i,
+            "price": fmt8(p),
+            "qty": fmt8(q),
+            "quoteQty": fmt8(qq),
+            "time": t // 1000,
+            "isBuyerMaker": m,
+            "isBestMatch": True,
+        }
+        for i, p, q, qq, t, m in zip(
+            a.ids.tolist(),
+            a.price.tolist(),
+            a.qty.tolist(),
+            a.quote.tolist(),
+            a.time_us.tolist(),
+            a.buyer_maker.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _agg_json(a: AggArrays) -> list[dict]:
+    return [
+        {"a": i, "p": fmt8(p), "q": fmt8(q), "f": f, "l": last, "T": t // 1000, "m": m, "M": True}
+        for i, p, q, f, last, t, m in zip(
+            a.ids.tolist(),
+            a.price.tolist(),
+            a.qty.tolist(),
+            a.first_id.tolist(),
+            a.last_id.tolist(),
+            a.time_us.tolist(),
+            a.buyer_maker.tolist(),
+            strict=True,
+        )
+    ]
