@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -66,6 +66,28 @@ def migrate() -> None:
     typer.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
 
 
+@app.command("build-timeframes")
+@one_line_errors
+def build_timeframes(
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Rebuild every analytics.candles_<tf> table from scratch."
+    ),
+    select: str = typer.Option(None, help="A dbt selector, e.g. 'candles_1m+'."),
+    docs: str = typer.Option(
+        None, help="Also publish the dbt docs as one static page into this directory."
+    ),
+) -> None:
+    """Run `dbt build`: the unified 1m series and 5m..1w candles, with their tests."""
+    from pathlib import Path
+
+    from include import timeframes
+
+    result = timeframes.build_timeframes(full_refresh=full_refresh, select=select)
+    typer.echo(f"dbt build succeeded in {result.seconds:.1f} s")
+    if docs:
+        typer.echo(f"dbt docs published to {timeframes.publish_docs(Path(docs))}")
+
+
 @app.command()
 @one_line_errors
 def live(
@@ -76,6 +98,89 @@ def live(
     from include import live as live_view
 
     live_view.follow(db.resolve_database_url(), interval, typer.echo, rounds=None if follow else 1)
+
+
+@app.command("backfill-rest")
+@one_line_errors
+def backfill_rest(
+    symbol: Annotated[
+        list[str], typer.Option("--symbol", "-s", help="Symbol; repeat for several.")
+    ],
+    start: str = typer.Option(..., help="First minute, UTC (2025-01-01 or 2025-01-01T10:00)."),
+    end: str = typer.Option(..., help="End, exclusive, UTC."),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Refetch the whole range."),
+) -> None:
+    """Load official 1m klines from /api/v3/klines into market.klines_1m (resumable)."""
+    from include import backfill
+
+    result = backfill.backfill_rest(
+        symbol, backfill.parse_utc(start), backfill.parse_utc(end), resume=not no_resume
+    )
+    for name, fetched in result.fetched.items():
+        typer.echo(f"{name}: {fetched} klines fetched, {result.changed[name]} new or changed")
+    typer.echo(f"{result.requests} requests, weight {result.weight}, {result.throttled_429} x 429")
+
+
+@app.command("import-csv")
+@one_line_errors
+def import_csv(
+    paths: Annotated[list[str], typer.Argument(help="Dump files, folders or URLs (zip or csv).")],
+    symbol: str = typer.Option(None, "--symbol", "-s", help="Symbol, for files named otherwise."),
+    force: bool = typer.Option(False, "--force", help="Reload files already imported."),
+) -> None:
+    """Import data.binance.vision klines/trades/aggTrades dumps as exact 1m candles."""
+    from include import dumps
+
+    for result in dumps.import_files(paths, symbol=symbol, force=force):
+        state = "already imported, skipped" if result.skipped else f"{result.changed} changed"
+        typer.echo(f"{result.file_name}: {result.rows} rows, {result.candles} candles, {state}")
+
+
+@app.command("heal-gaps")
+@one_line_errors
+def heal_gaps(
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS.")
+    ] = None,
+    max_minutes: int = typer.Option(200_000, help="Most minutes to fetch in one run."),
+) -> None:
+    """Find missing minutes (recorded gaps and holes in the series) and fill them from REST."""
+    from include import heal
+
+    result = heal.heal_gaps(symbol or None, max_minutes=max_minutes)
+    for name, filled in result.filled.items():
+        typer.echo(
+            f"{name}: {result.spans[name]} gaps, {filled} minutes filled, "
+            f"{result.unfillable[name]} without a kline at Binance"
+        )
+
+
+@app.command("check")
+@one_line_errors
+def check(
+    start: str = typer.Option(None, help="Window start, UTC (default: 24 hours before --end)."),
+    end: str = typer.Option(None, help="Window end, exclusive, UTC (default: this minute)."),
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS.")
+    ] = None,
+    expect_live: bool = typer.Option(
+        None,
+        "--expect-live/--no-expect-live",
+        help="Require fresh live candles (default: when the streamer wrote in the last hour).",
+    ),
+) -> None:
+    """Run the Great Expectations data-quality checks; exit 1 with a summary on failure."""
+    from include import quality
+
+    window = quality.default_window(quality.parse_time(end) if end else None)
+    if start:
+        window = quality.Window(quality.parse_time(start), window.end)
+    kwargs = {"symbols": symbol} if symbol else {}
+    report = quality.run_checks(window=window, expect_live=expect_live, **kwargs)
+    if not report.success:
+        typer.echo(report.summary(), err=True)
+        raise typer.Exit(1)
+    typer.echo(report.summary())
 
 
 @db_app.command("start")

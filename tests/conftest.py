@@ -51,7 +51,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pgserver.PgS
 
 
 @pytest.fixture(scope="session")
-def airflow_home(pg_server: pgserver.PgServer) -> Path:
+def airflow_home(pg_server: pgserver.PgServer) -> Iterator[Path]:
     """An Airflow metadata database on the session's server, migrated once (for dag.test())."""
     with psycopg.connect(pg_server.url(), autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(AIRFLOW_DB)))
@@ -63,7 +63,11 @@ def airflow_home(pg_server: pgserver.PgServer) -> Path:
         env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return Path(os.environ["AIRFLOW_HOME"])
+    yield Path(os.environ["AIRFLOW_HOME"])
+    # Close Airflow's pooled connections before the server goes away, not in an atexit hook.
+    from airflow import settings
+
+    settings.dispose_orm()
 
 
 @pytest.fixture(scope="session")

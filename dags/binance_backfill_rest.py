@@ -1,0 +1,75 @@
+"""
+### binance_backfill_rest
+
+Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.klines_1m`.
+
+* **Schedule**: daily, one run per UTC day (its data interval). `catchup` is off; turn history
+  in with `airflow backfill create --dag-id binance_backfill_rest --from-date ... --to-date ...`
+  and every day of the range becomes its own run.
+* **Params**: `symbols` (empty = the `SYMBOLS` setting), and optional `start` / `end` (ISO,
+  UTC) that override the data interval for a one-off manual range.
+* **Fan-out**: one mapped task per symbol and per chunk of at most `chunk_days` days.
+* **Idempotent**: rows are upserted; a rerun resumes after the last minute written and changes
+  nothing that is already there. The REST weight budget is read from the response headers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from include.assets import KLINES_1M
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+
+@dag(
+    dag_id="binance_backfill_rest",
+    # A real daily data interval: Airflow 3 cron strings make zero-length trigger intervals.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    tags=["binance", "history", "rest"],
+    doc_md=__doc__,
+    params={
+        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
+        "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
+        "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
+        "chunk_days": Param(7, type="integer", minimum=1),
+    },
+)
+def binance_backfill_rest() -> None:
+    """Plan (symbol, chunk) jobs for the interval, then load each with the REST client."""
+
+    @task
+    def plan(**context) -> list[dict[str, str]]:
+        from include.history_jobs import plan_rest_chunks
+
+        params = context["params"]
+        return plan_rest_chunks(
+            params["symbols"],
+            params["start"] or context["data_interval_start"].isoformat(),
+            params["end"] or context["data_interval_end"].isoformat(),
+            chunk_days=params["chunk_days"],
+        )
+
+    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
+    def load(job: dict[str, str]) -> int:
+        from include.history_jobs import run_rest_chunk
+
+        return run_rest_chunk(job)
+
+    load.expand(job=plan())
+
+
+binance_backfill_rest()

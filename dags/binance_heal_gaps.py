@@ -1,0 +1,66 @@
+"""
+### binance_heal_gaps
+
+Every 15 minutes: finds missing minutes per symbol (gaps the streamer recorded in
+`market.ingest_gaps`, and holes in the 1m series since each symbol's first candle), fetches
+them from `GET /api/v3/klines`, and marks them healed. Minutes Binance has no kline for (halts,
+maintenance) are recorded as such, never invented. Halted or delisted symbols (per
+`exchangeInfo`) are not "missing" after their last candle.
+
+Emits the `market.klines_1m` Asset only when it filled something.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from include.assets import KLINES_1M
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+
+@dag(
+    dag_id="binance_heal_gaps",
+    schedule="*/15 * * * *",
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["binance", "history", "gaps"],
+    doc_md=__doc__,
+    params={
+        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
+        "max_minutes": Param(200_000, type="integer", minimum=1),
+    },
+)
+def binance_heal_gaps() -> None:
+    """Heal, then announce the Asset if any minute was filled."""
+
+    @task
+    def heal(**context) -> int:
+        from include.history_jobs import run_heal
+
+        params = context["params"]
+        return run_heal(params["symbols"], max_minutes=params["max_minutes"])
+
+    @task.short_circuit
+    def healed_anything(filled: int) -> bool:
+        return filled > 0
+
+    @task(outlets=[KLINES_1M])
+    def announce(filled: int) -> int:
+        return filled
+
+    filled = heal()
+    healed_anything(filled) >> announce(filled)
+
+
+binance_heal_gaps()

@@ -1,0 +1,563 @@
+"""data.binance.vision dumps: locate, download, verify, parse and load them as 1m candles."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import httpx
+import polars as pl
+import psycopg
+
+from include import db, klines_store
+from include.binance_rest import BinanceRest
+from include.settings import get_settings
+from include.trades_to_candles import (
+    DECIMAL,
+    candles_from_agg_trades,
+    candles_from_trades,
+    fill_idle_minutes,
+    format_decimals,
+)
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("klines", "trades", "aggTrades")
+SOURCE_OF_KIND = {"klines": "dump_klines", "trades": "dump_trades", "aggTrades": "dump_aggtrades"}
+# Binance's spot columns; the names are ours, the order and count are the format.
+COLUMNS: dict[str, dict[str, pl.DataType]] = {
+    "klines": {
+        "open_time": pl.Int64(),
+        "open": DECIMAL,
+        "high": DECIMAL,
+        "low": DECIMAL,
+        "close": DECIMAL,
+        "volume": DECIMAL,
+        "close_time": pl.Int64(),
+        "quote_volume": DECIMAL,
+        "trade_count": pl.Int64(),
+        "taker_buy_volume": DECIMAL,
+        "taker_buy_quote_volume": DECIMAL,
+        "ignore": pl.Utf8(),
+    },
+    "trades": {
+        "id": pl.Int64(),
+        "price": DECIMAL,
+        "qty": DECIMAL,
+        "quote_qty": DECIMAL,
+        "time": pl.Int64(),
+        "is_buyer_maker": pl.Boolean(),
+        "is_best_match": pl.Boolean(),
+    },
+    "aggTrades": {
+        "agg_id": pl.Int64(),
+        "price": DECIMAL,
+        "qty": DECIMAL,
+        "first_id": pl.Int64(),
+        "last_id": pl.Int64(),
+        "time": pl.Int64(),
+        "is_buyer_maker": pl.Boolean(),
+        "is_best_match": pl.Boolean(),
+    },
+}
+TIME_COLUMN = {"klines": "open_time", "trades": "time", "aggTrades": "time"}
+# Spot dumps switched to microseconds in 2025; anything this large cannot be milliseconds.
+MICROS_THRESHOLD = 10**15
+NAME_RE = re.compile(
+    r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<tag>1m|trades|aggTrades|[0-9]+[smhdwM])-"
+    r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)$"
+)
+CHUNK = 1 << 20
+
+
+class DumpError(ValueError):
+    """A dump file cannot be loaded; the message names the file, and the row and field."""
+
+
+@dataclass(frozen=True)
+class DumpName:
+    """What a dump's file name says: symbol, kind and the period it covers."""
+
+    symbol: str
+    kind: str
+    period_start: date
+    daily: bool
+
+    @property
+    def base_name(self) -> str:
+        tag = "1m" if self.kind == "klines" else self.kind
+        period = (
+            self.period_start.isoformat() if self.daily else self.period_start.strftime("%Y-%m")
+        )
+        return f"{self.symbol}-{tag}-{period}"
+
+    def bounds_ms(self) -> tuple[int, int]:
+        """[start, end) of the period in epoch ms."""
+        start = datetime(self.period_start.year, self.period_start.month, 1, tzinfo=UTC)
+        if self.daily:
+            start = start.replace(day=self.period_start.day)
+            end = start + timedelta(days=1)
+        else:
+            end = (start + timedelta(days=32)).replace(day=1)
+        return klines_store.datetime_to_ms(start), klines_store.datetime_to_ms(end)
+
+
+def parse_name(file_name: str) -> DumpName | None:
+    """DumpName of 'BTCUSDT-trades-2025-01-01.zip' (or .csv); None for other names."""
+    stem = re.sub(r"\.(zip|csv)$", "", Path(file_name).name)
+    match = NAME_RE.match(stem)
+    if not match:
+        return None
+    tag, period = match["tag"], match["period"]
+    kind = "klines" if tag not in ("trades", "aggTrades") else tag
+    if kind == "klines" and tag != "1m":
+        raise DumpError(f"{file_name}: only 1m klines can be imported, not {tag}")
+    daily = len(period) == 10
+    start = date.fromisoformat(period if daily else period + "-01")
+    return DumpName(match["symbol"], kind, start, daily)
+
+
+def dump_url(base_url: str, kind: str, symbol: str, period: date, *, daily: bool = True) -> str:
+    """The data.binance.vision URL of one spot dump zip."""
+    if kind not in KINDS:
+        raise DumpError(f"unknown dump kind {kind!r}: use one of {', '.join(KINDS)}")
+    name = DumpName(symbol.upper(), kind, period if daily else period.replace(day=1), daily)
+    freq = "daily" if daily else "monthly"
+    sub = "/1m" if kind == "klines" else ""
+    return f"{base_url.rstrip('/')}/data/spot/{freq}/{kind}/{name.symbol}{sub}/{name.base_name}.zip"
+
+
+def dump_urls(
+    symbols: Sequence[str],
+    kinds: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    base_url: str | None = None,
+    monthly: bool = False,
+) -> list[str]:
+    """URLs of the daily (or monthly) dumps covering [start, end) for each symbol and kind."""
+    base = base_url or get_settings().binance_data_url
+    periods: list[date] = []
+    day = start if not monthly else start.replace(day=1)
+    while day < end:
+        periods.append(day)
+        day = day + timedelta(days=1) if not monthly else (day + timedelta(days=32)).replace(day=1)
+    return [
+        dump_url(base, kind, symbol, period, daily=not monthly)
+        for symbol in symbols
+        for kind in kinds
+        for period in periods
+    ]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """One file's outcome: rows read, candles built, rows changed, or skipped as known."""
+
+    file_name: str
+    kind: str
+    symbol: str
+    rows: int
+    candles: int
+    changed: int
+    skipped: bool = False
+
+
+def _is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+def expand_inputs(specs: Iterable[str]) -> list[str]:
+    """URLs as given; directories replaced by the dump files inside them, sorted."""
+    out: list[str] = []
+    for spec in specs:
+        path = Path(spec)
+        if not _is_url(spec) and path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".zip", ".csv"))
+            if not found:
+                raise DumpError(f"{spec}: no .zip or .csv dump files in this folder")
+            out += [str(p) for p in found]
+        else:
+            out.append(spec)
+    return out
+
+
+def _progress(total: int | None, desc: str, unit: str = "B"):
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False)
+
+
+def download(url: str, folder: Path, client: httpx.Client) -> tuple[Path, str | None]:
+    """Fetch a dump and its .CHECKSUM (when published) into folder; return (path, checksum)."""
+    name = url.rsplit("/", 1)[-1]
+    target = folder / name
+    with client.stream("GET", url) as response:
+        if response.status_code == 404:
+            raise DumpError(f"{url}: not found (HTTP 404): is the day published yet?")
+        if response.status_code != 200:
+            raise DumpError(f"{url}: HTTP {response.status_code}")
+        size = int(response.headers.get("content-length") or 0) or None
+        bar = _progress(size, name)
+        with target.open("wb") as out:
+            for chunk in response.iter_bytes(CHUNK):
+                out.write(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+    checksum = client.get(url + ".CHECKSUM")
+    return target, checksum.text if checksum.status_code == 200 else None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, checksum_text: str | None) -> str:
+    """The file's sha256, after checking it against the .CHECKSUM text when there is one."""
+    actual = sha256_of(path)
+    if checksum_text is None:
+        return actual
+    parts = checksum_text.split()
+    if not parts or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
+        raise DumpError(f"{path.name}.CHECKSUM: not in sha256sum format ('<64 hex>  <file>')")
+    if parts[0].lower() != actual:
+        raise DumpError(
+            f"{path.name}: checksum mismatch: the file's sha256 is {actual}, "
+            f".CHECKSUM says {parts[0].lower()}"
+        )
+    return actual
+
+
+@contextmanager
+def csv_file(path: Path, scratch: Path) -> Iterator[Path]:
+    """The CSV inside a dump zip, extracted (CRC-checked) into scratch; a .csv as it is."""
+    if path.suffix != ".zip":
+        yield path
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise DumpError(f"{path.name}: expected one CSV in the zip, found {len(members)}")
+            target = scratch / Path(members[0].filename).name
+            with archive.open(members[0]) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out, CHUNK)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise DumpError(f"{path.name}: not a readable zip (truncated or corrupt): {err}") from err
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _first_line(path: Path) -> str:
+    with path.open("r", newline="") as handle:
+        return handle.readline().strip()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return False
+    return True
+
+
+def detect_layout(path: Path, display: str, kind: str | None) -> tuple[str, bool]:
+    """(kind, has_header): a first line whose first field is not a number is a header."""
+    first = _first_line(path)
+    if not first:
+        raise DumpError(f"{display}: the file is empty")
+    fields = first.split(",")
+    header = not _is_number(fields[0].strip())
+    if header:
+        with path.open("r", newline="") as handle:
+            handle.readline()
+            data_line = handle.readline().strip()
+        fields = data_line.split(",") if data_line else fields
+    by_count = {len(cols): name for name, cols in COLUMNS.items()}
+    if kind is None:
+        kind = by_count.get(len(fields))
+        if kind is None:
+            raise DumpError(
+                f"{display}: row {2 if header else 1}: {len(fields)} columns is no spot dump "
+                "(klines 12, trades 7, aggTrades 8)"
+            )
+    expected = len(COLUMNS[kind])
+    if len(fields) != expected:
+        raise DumpError(
+            f"{display}: row {2 if header else 1}: {len(fields)} columns, "
+            f"a spot {kind} file has {expected}"
+        )
+    return kind, header
+
+
+def _locate_bad_value(path: Path, display: str, kind: str, header: bool) -> DumpError:
+    """Find the first row and field polars refused, for a one-line error message."""
+    columns = COLUMNS[kind]
+    with path.open("r", newline="") as handle:
+        reader = csv.reader(handle)
+        for number, row in enumerate(reader, start=1):
+            if header and number == 1:
+                continue
+            if len(row) != len(columns):
+                return DumpError(
+                    f"{display}: row {number}: {len(row)} columns, a spot {kind} file has "
+                    f"{len(columns)}"
+                )
+            for value, (name, dtype) in zip(row, columns.items(), strict=True):
+                if not _valid(value, dtype):
+                    return DumpError(
+                        f"{display}: row {number}, field {name}: {value!r} is not "
+                        f"{_describe(dtype)}"
+                    )
+    return DumpError(f"{display}: unreadable CSV")
+
+
+def _valid(value: str, dtype: pl.DataType) -> bool:
+    if dtype == pl.Int64():
+        return bool(re.fullmatch(r"-?[0-9]+", value))
+    if dtype == pl.Boolean():
+        return value in ("True", "False", "true", "false")
+    if isinstance(dtype, pl.Decimal):
+        return bool(re.fullmatch(r"[0-9]+(\.[0-9]{1,18})?", value))
+    return True
+
+
+def _describe(dtype: pl.DataType) -> str:
+    if dtype == pl.Int64():
+        return "an integer"
+    if dtype == pl.Boolean():
+        return "True or False"
+    return "a decimal number"
+
+
+def read_dump(path: Path, display: str, kind: str, header: bool) -> pl.DataFrame:
+    """Parse a dump CSV with its exact column types; bad values name their row and field."""
+    columns = COLUMNS[kind]
+    try:
+        frame = pl.read_csv(
+            path,
+            has_header=False,
+            skip_rows=1 if header else 0,
+            schema=columns,
+            infer_schema=False,
+        )
+    except (pl.exceptions.PolarsError, ValueError) as err:
+        raise _locate_bad_value(path, display, kind, header) from err
+    nulls = frame.select(pl.any_horizontal(pl.all().is_null()).arg_true().first()).item()
+    if nulls is not None:
+        row = int(nulls) + 1 + (1 if header else 0)
+        name = next(n for n in columns if frame[n][int(nulls)] is None)
+        raise DumpError(f"{display}: row {row}, field {name}: empty value")
+    return frame
+
+
+def time_is_micros(frame: pl.DataFrame, kind: str, display: str) -> bool:
+    """Whether the file's timestamps are µs (2025+ spot dumps) rather than ms; never mixed."""
+    col = frame[TIME_COLUMN[kind]]
+    low, high = col.min(), col.max()
+    if low is None:
+        return False
+    if (low >= MICROS_THRESHOLD) != (high >= MICROS_THRESHOLD):
+        raise DumpError(f"{display}: field {TIME_COLUMN[kind]}: mixes ms and µs timestamps")
+    return low >= MICROS_THRESHOLD
+
+
+def klines_to_candles(frame: pl.DataFrame, micros: bool, display: str) -> pl.DataFrame:
+    """A klines dump frame to the candle frame (open times in ms)."""
+    divisor = 1000 if micros else 1
+    candles = frame.select(
+        (pl.col("open_time") // divisor).alias("open_time_ms"),
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trade_count",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+    )
+    misaligned = candles.select((pl.col("open_time_ms") % 60_000 != 0).arg_true().first()).item()
+    if misaligned is not None:
+        raise DumpError(
+            f"{display}: row {int(misaligned) + 1}, field open_time: not a whole minute"
+        )
+    return candles
+
+
+def _previous_close(conn: psycopg.Connection, symbol: str, minute_ms: int) -> str | None:
+    row = conn.execute(
+        "select close::text from market.klines_1m where symbol = %s and open_time = %s",
+        (symbol, klines_store.ms_to_datetime(minute_ms)),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def build_candles(
+    frame: pl.DataFrame,
+    kind: str,
+    display: str,
+    *,
+    lead_from_ms: int | None = None,
+    previous_close: str | None = None,
+) -> pl.DataFrame:
+    """Parsed dump rows of any kind to formatted 1m candles, idle minutes included."""
+    micros = time_is_micros(frame, kind, display)
+    if kind == "klines":
+        candles = klines_to_candles(frame, micros, display)
+    else:
+        build = candles_from_trades if kind == "trades" else candles_from_agg_trades
+        candles = build(frame.lazy(), micros=micros).collect()
+        candles = fill_idle_minutes(
+            candles, lead_from_ms=lead_from_ms, previous_close=previous_close
+        )
+    return format_decimals(candles)
+
+
+def check_symbol(conn: psycopg.Connection, symbol: str, display: str, rest_url: str | None) -> None:
+    """Refuse a symbol exchangeInfo does not list (market.symbols, refreshed once if empty)."""
+    known = klines_store.known_symbols(conn)
+    if not known:
+        try:
+            with BinanceRest(rest_url, max_server_errors=0) as client:
+                klines_store.store_symbols(conn, client.exchange_info())
+        except Exception as err:  # offline imports still work, just without this check
+            logger.warning("cannot check symbols against exchangeInfo: %s", err)
+            return
+        known = klines_store.known_symbols(conn)
+    if symbol not in known:
+        raise DumpError(f"{display}: unknown symbol {symbol}: exchangeInfo does not list it")
+
+
+def import_file(
+    spec: str,
+    *,
+    database_url: str | None = None,
+    symbol: str | None = None,
+    force: bool = False,
+    http: httpx.Client | None = None,
+    rest_url: str | None = None,
+) -> ImportResult:
+    """Import one dump (URL or local zip/CSV) in one transaction; a known file is a no-op."""
+    url = database_url or db.resolve_database_url()
+    display = spec.rsplit("/", 1)[-1] if _is_url(spec) else Path(spec).name
+    with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
+        scratch = Path(tmp)
+        if _is_url(spec):
+            own_client = http is None
+            client = http or httpx.Client(timeout=120, follow_redirects=True)
+            try:
+                path, checksum_text = download(spec, scratch, client)
+            finally:
+                if own_client:
+                    client.close()
+        else:
+            path = Path(spec)
+            if not path.is_file():
+                raise DumpError(f"{spec}: no such file")
+            side = path.with_name(path.name + ".CHECKSUM")
+            checksum_text = side.read_text() if side.exists() else None
+        checksum = verify_checksum(path, checksum_text)
+        name = parse_name(path.name)
+        file_symbol = name.symbol if name else None
+        if symbol and file_symbol and symbol.upper() != file_symbol:
+            raise DumpError(f"{display}: holds {file_symbol}, not {symbol.upper()}")
+        file_symbol = file_symbol or (symbol.upper() if symbol else None)
+        if file_symbol is None:
+            raise DumpError(f"{display}: cannot tell the symbol from the name: pass --symbol")
+        with psycopg.connect(url, autocommit=True) as conn:
+            check_symbol(conn, file_symbol, display, rest_url)
+            seen = klines_store.imported_file(conn, path.name)
+            if seen and seen.checksum == checksum and not force:
+                logger.info("%s: already imported with this checksum, skipped", display)
+                return ImportResult(
+                    path.name,
+                    name.kind if name else "?",
+                    file_symbol,
+                    seen.row_count,
+                    seen.candle_count,
+                    0,
+                    skipped=True,
+                )
+            with csv_file(path, scratch) as csv_path:
+                kind, header = detect_layout(csv_path, display, name.kind if name else None)
+                frame = read_dump(csv_path, display, kind, header)
+            lead_from_ms = previous_close = None
+            if name is not None and kind != "klines":
+                lead_from_ms = name.bounds_ms()[0]
+                previous_close = _previous_close(conn, file_symbol, lead_from_ms - 60_000)
+            candles = build_candles(
+                frame, kind, display, lead_from_ms=lead_from_ms, previous_close=previous_close
+            )
+            source = SOURCE_OF_KIND[kind]
+            with conn.transaction():
+                changed = klines_store.upsert_candles(conn, file_symbol, candles, source)
+                klines_store.remember_file(
+                    conn,
+                    file_name=path.name,
+                    kind=kind,
+                    symbol=file_symbol,
+                    checksum=checksum,
+                    row_count=frame.height,
+                    candle_count=candles.height,
+                    source=source,
+                )
+    logger.info(
+        "%s: %d rows, %d candles, %d new or changed", display, frame.height, candles.height, changed
+    )
+    return ImportResult(path.name, kind, file_symbol, frame.height, candles.height, changed)
+
+
+def import_files(
+    specs: Sequence[str],
+    *,
+    database_url: str | None = None,
+    symbol: str | None = None,
+    force: bool = False,
+    rest_url: str | None = None,
+) -> list[ImportResult]:
+    """Import dumps one by one (each its own transaction); stop at the first bad file."""
+    files = expand_inputs(specs)
+    bar = _progress(len(files), "dump files", unit="file") if len(files) > 1 else None
+    results = []
+    with httpx.Client(timeout=120, follow_redirects=True) as http:
+        for spec in files:
+            results.append(
+                import_file(
+                    spec,
+                    database_url=database_url,
+                    symbol=symbol,
+                    force=force,
+                    http=http,
+                    rest_url=rest_url,
+                )
+            )
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results

@@ -1,0 +1,235 @@
+"""Gap healing: find missing minutes per symbol, fetch them from REST, record what was healed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from include import db, klines_store
+from include.backfill import fetch_range
+from include.binance_rest import KLINES_LIMIT, BinanceRest
+from include.klines_store import MINUTE_MS, datetime_to_ms, load_sql, ms_to_datetime
+from include.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+# The live streamer closes the running minute itself; REST only fills older holes.
+DEFAULT_LAG_MINUTES = 5
+DEFAULT_MAX_MINUTES = 200 * KLINES_LIMIT
+NO_KLINES = "binance_has_no_klines"
+
+
+@dataclass(frozen=True)
+class Span:
+    """[start, end) in epoch ms."""
+
+    start_ms: int
+    end_ms: int
+
+    @property
+    def minutes(self) -> int:
+        return (self.end_ms - self.start_ms) // MINUTE_MS
+
+
+@dataclass
+class HealResult:
+    """What one heal run did, per symbol and in total."""
+
+    filled: dict[str, int] = field(default_factory=dict)
+    unfillable: dict[str, int] = field(default_factory=dict)
+    spans: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_filled(self) -> int:
+        return sum(self.filled.values())
+
+
+def merge_spans(spans: Sequence[Span]) -> list[Span]:
+    """Overlapping or touching spans merged, in time order."""
+    out: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start_ms):
+        if out and span.start_ms <= out[-1].end_ms:
+            out[-1] = Span(out[-1].start_ms, max(out[-1].end_ms, span.end_ms))
+        else:
+            out.append(span)
+    return out
+
+
+def series_holes(conn: psycopg.Connection, symbol: str, until_ms: int | None) -> list[Span]:
+    """Holes in the unified 1m series since the symbol's first candle (and up to until_ms)."""
+    until = ms_to_datetime(until_ms) if until_ms is not None else None
+    rows = conn.execute(load_sql("select_series_holes"), {"symbol": symbol, "until": until})
+    return [Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
+
+
+def settled_spans(conn: psycopg.Connection, symbol: str) -> list[Span]:
+    """Spans heal-gaps already asked Binance about: a hole inside one has no kline to fetch."""
+    rows = conn.execute(
+        "select gap_start, gap_end from market.ingest_gaps "
+        "where symbol = %s and healed_at is not null",
+        (symbol,),
+    )
+    return merge_spans([Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows])
+
+
+def recorded_gaps(conn: psycopg.Connection, symbol: str) -> list[Span]:
+    """Unhealed gaps other writers (the streamer) recorded."""
+    rows = conn.execute(
+        "select gap_start, gap_end from market.ingest_gaps "
+        "where symbol = %s and healed_at is null order by gap_start",
+        (symbol,),
+    )
+    return [Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
+
+
+def missing_runs(conn: psycopg.Connection, symbol: str, span: Span) -> list[Span]:
+    """Minutes of span that neither table holds, as runs."""
+    rows = conn.execute(
+        "select open_time from market.klines_1m where symbol = %(s)s "
+        "and open_time >= %(a)s and open_time < %(b)s "
+        "union select open_time from market.candles_1m_live where symbol = %(s)s and is_closed "
+        "and open_time >= %(a)s and open_time < %(b)s order by 1",
+        {"s": symbol, "a": ms_to_datetime(span.start_ms), "b": ms_to_datetime(span.end_ms)},
+    )
+    runs, cursor = [], span.start_ms
+    for (open_time,) in rows:
+        minute = datetime_to_ms(open_time)
+        if minute > cursor:
+            runs.append(Span(cursor, minute))
+        cursor = minute + MINUTE_MS
+    if cursor < span.end_ms:
+        runs.append(Span(cursor, span.end_ms))
+    return runs
+
+
+def _covered(span: Span, settled: Sequence[Span]) -> bool:
+    return any(s.start_ms <= span.start_ms and span.end_ms <= s.end_ms for s in settled)
+
+
+def record(conn: psycopg.Connection, symbol: str, span: Span, reason: str, detail: str) -> None:
+    """Upsert a healed span into market.ingest_gaps."""
+    conn.execute(
+        load_sql("upsert_ingest_gap"),
+        {
+            "symbol": symbol,
+            "gap_start": ms_to_datetime(span.start_ms),
+            "gap_end": ms_to_datetime(span.end_ms),
+            "reason": reason,
+            "detail": detail,
+        },
+    )
+
+
+def heal_symbol(
+    client: BinanceRest,
+    conn: psycopg.Connection,
+    symbol: str,
+    *,
+    trading: bool,
+    closed_before_ms: int,
+    lag_minutes: int,
+    max_minutes: int,
+) -> tuple[int, int, int]:
+    """Heal one symbol; return (minutes filled, minutes Binance has no kline for, spans)."""
+    horizon = closed_before_ms - closed_before_ms % MINUTE_MS - lag_minutes * MINUTE_MS
+    settled = settled_spans(conn, symbol)
+    holes = [
+        h
+        for h in series_holes(conn, symbol, horizon if trading else None)
+        if not _covered(h, settled)
+    ]
+    recorded = [
+        Span(g.start_ms, min(g.end_ms, horizon))
+        for g in recorded_gaps(conn, symbol)
+        if g.start_ms < horizon
+    ]
+    filled = unfillable = done = 0
+    budget = max_minutes
+    for span in merge_spans(holes + recorded):
+        if budget <= 0:
+            logger.info("%s: minute budget of this run spent, the rest waits", symbol)
+            break
+        if span.minutes > budget:
+            span = Span(span.start_ms, span.start_ms + budget * MINUTE_MS)
+        budget -= span.minutes
+        fetched, _ = fetch_range(client, conn, symbol, span.start_ms, span.end_ms, closed_before_ms)
+        with conn.transaction():
+            left = missing_runs(conn, symbol, span)
+            lost = sum(run.minutes for run in left)
+            record(
+                conn,
+                symbol,
+                span,
+                "missing_in_series",
+                f"{fetched} minutes fetched from REST, {lost} have no kline at Binance",
+            )
+            for run in left:
+                record(conn, symbol, run, NO_KLINES, "REST has no kline: halted or not trading")
+            # Every gap row inside the span is settled now, not only the one starting with it.
+            conn.execute(
+                "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "
+                "where symbol = %s and healed_at is null and gap_start >= %s and gap_end <= %s",
+                (symbol, ms_to_datetime(span.start_ms), ms_to_datetime(span.end_ms)),
+            )
+        filled += fetched
+        unfillable += lost
+        done += 1
+    return filled, unfillable, done
+
+
+def heal_gaps(
+    symbols: Sequence[str] | None = None,
+    *,
+    database_url: str | None = None,
+    rest_url: str | None = None,
+    client: BinanceRest | None = None,
+    lag_minutes: int = DEFAULT_LAG_MINUTES,
+    max_minutes: int = DEFAULT_MAX_MINUTES,
+) -> HealResult:
+    """Find and fill missing minutes for the given symbols (default: SYMBOLS, ALL = trading)."""
+    own_client = client is None
+    client = client or BinanceRest(rest_url)
+    result = HealResult()
+    try:
+        info = client.exchange_info()
+        closed_before_ms = int(info["serverTime"])
+        status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
+        wanted = symbols if symbols is not None else get_settings().symbols
+        if wanted is None:
+            wanted = [s for s, st in status.items() if st == "TRADING"]
+        url = database_url or db.resolve_database_url()
+        with psycopg.connect(url, autocommit=True) as conn:
+            klines_store.store_symbols(conn, info)
+            with_gaps = [
+                r[0]
+                for r in conn.execute(
+                    "select distinct symbol from market.ingest_gaps where healed_at is null"
+                )
+            ]
+            for symbol in dict.fromkeys([*(s.upper() for s in wanted), *with_gaps]):
+                filled, lost, spans = heal_symbol(
+                    client,
+                    conn,
+                    symbol,
+                    trading=status.get(symbol) == "TRADING",
+                    closed_before_ms=closed_before_ms,
+                    lag_minutes=lag_minutes,
+                    max_minutes=max_minutes,
+                )
+                result.filled[symbol], result.unfillable[symbol] = filled, lost
+                result.spans[symbol] = spans
+                if spans:
+                    logger.info(
+                        "%s: %d spans, %d minutes filled, %d without kline at Binance",
+                        symbol,
+                        spans,
+                        filled,
+                        lost,
+                    )
+    finally:
+        if own_client:
+            client.close()
+    return result

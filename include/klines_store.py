@@ -1,0 +1,145 @@
+"""Writes candles into market.klines_1m (COPY + upsert) and remembers imported dump files."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).parent / "sql"
+SOURCES = ("rest", "dump_klines", "dump_trades", "dump_aggtrades")
+# The candle frame every loader produces: open_time in epoch ms, decimals as exact strings.
+CANDLE_COLUMNS = (
+    "open_time_ms",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
+MINUTE_MS = 60_000
+
+
+def load_sql(name: str) -> str:
+    """The text of include/sql/<name>.sql."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    """A dump file already loaded, as market.imported_files remembers it."""
+
+    file_name: str
+    checksum: str
+    row_count: int
+    candle_count: int
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+def datetime_to_ms(when: datetime) -> int:
+    """An aware datetime to epoch milliseconds."""
+    if when.tzinfo is None:
+        raise ValueError(f"{when.isoformat()} has no time zone: give UTC times")
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def upsert_candles(
+    conn: psycopg.Connection, symbol: str, candles: pl.DataFrame, source: str
+) -> int:
+    """COPY a candle frame into market.klines_1m inside the caller's transaction.
+
+    Returns the number of rows inserted or changed; identical rows are left untouched.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    if candles.height == 0:
+        return 0
+    conn.execute(load_sql("create_stage_klines"))
+    conn.execute("truncate pg_temp.stage_klines")
+    buffer = io.BytesIO()
+    candles.select(CANDLE_COLUMNS).write_csv(buffer, include_header=False)
+    copy_sql = sql.SQL("copy pg_temp.stage_klines ({}) from stdin (format csv)").format(
+        sql.SQL(", ").join(map(sql.Identifier, CANDLE_COLUMNS))
+    )
+    with conn.cursor() as cur:
+        with cur.copy(copy_sql) as copy:
+            copy.write(buffer.getvalue())
+        cur.execute(load_sql("upsert_klines_1m"), {"symbol": symbol, "source": source})
+        changed = cur.rowcount
+    logger.debug("%s: %d of %d candles new or changed", symbol, changed, candles.height)
+    return changed
+
+
+def imported_file(conn: psycopg.Connection, file_name: str) -> ImportedFile | None:
+    """The bookkeeping row of a dump file, if it was imported before."""
+    row = conn.execute(
+        "select file_name, checksum, row_count, candle_count from market.imported_files "
+        "where file_name = %s",
+        (file_name,),
+    ).fetchone()
+    return ImportedFile(*row) if row else None
+
+
+def remember_file(
+    conn: psycopg.Connection,
+    *,
+    file_name: str,
+    kind: str,
+    symbol: str,
+    checksum: str,
+    row_count: int,
+    candle_count: int,
+    source: str,
+) -> None:
+    """Record (or refresh) an imported dump file, in the same transaction as its rows."""
+    conn.execute(
+        "insert into market.imported_files "
+        "(file_name, kind, symbol, checksum, row_count, candle_count, source) "
+        "values (%s, %s, %s, %s, %s, %s, %s) "
+        "on conflict (file_name) do update set kind = excluded.kind, symbol = excluded.symbol, "
+        "checksum = excluded.checksum, row_count = excluded.row_count, "
+        "candle_count = excluded.candle_count, source = excluded.source, imported_at = now()",
+        (file_name, kind, symbol, checksum, row_count, candle_count, source),
+    )
+
+
+def known_symbols(conn: psycopg.Connection) -> set[str]:
+    """Symbols market.symbols knows (empty when exchangeInfo was never stored)."""
+    return {row[0] for row in conn.execute("select symbol from market.symbols")}
+
+
+def store_symbols(conn: psycopg.Connection, exchange_info: dict) -> int:
+    """Upsert exchangeInfo's symbols and statuses into market.symbols; return how many."""
+    rows = [
+        (s["symbol"], s["status"], s.get("baseAsset"), s.get("quoteAsset"))
+        for s in exchange_info.get("symbols", [])
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into market.symbols (symbol, status, base_asset, quote_asset) "
+            "values (%s, %s, %s, %s) on conflict (symbol) do update set "
+            "status = excluded.status, base_asset = excluded.base_asset, "
+            "quote_asset = excluded.quote_asset, updated_at = now() "
+            "where (market.symbols.status, market.symbols.base_asset, "
+            "market.symbols.quote_asset) is distinct from "
+            "(excluded.status, excluded.base_asset, excluded.quote_asset)",
+            rows,
+        )
+    return len(rows)

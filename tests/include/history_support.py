@@ -1,0 +1,77 @@
+"""Shared pieces of the history tests: the fake market, a running fake exchange, row readers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import psycopg
+
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, quiet_symbol, utc
+from fakebinance.market import Market
+from fakebinance.server import FakeBinance, ThreadedFakeBinance
+
+# The market clock stands still here; days before it are published as dumps.
+NOW = utc(2025, 3, 12, 12, 0, 30)
+HALT = (utc(2025, 3, 11, 10, 0, 30), utc(2025, 3, 11, 10, 5))
+
+
+def market_config() -> MarketConfig:
+    """BTC/ETH/PEPE, a quiet symbol and one with a five-minute halt."""
+    halted = SymbolSpec("HALTUSDT", Decimal("12.5"), 3, 3, 8.0, utc(2025, 3, 1), halts=(HALT,))
+    return MarketConfig(42, (*default_symbols(), quiet_symbol(), halted))
+
+
+def frozen_clock() -> MarketClock:
+    """A market clock stopped at NOW."""
+    return MarketClock(NOW, speed=0)
+
+
+@contextmanager
+def running_fake(**kwargs: object) -> Iterator[ThreadedFakeBinance]:
+    """The fake exchange on a free port, stopped afterwards."""
+    fake = FakeBinance.run_in_thread(market_config(), clock=frozen_clock(), **kwargs)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def official(market: Market, symbol: str, start_ms: int, end_ms: int) -> list[tuple]:
+    """The fake's official 1m klines of [start, end) as comparable tuples."""
+    rows = market.klines(symbol, "1m", start_ms, end_ms - 1, limit=10**6)
+    return [
+        (
+            k.open_time,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.quote_volume,
+            k.trade_count,
+            k.taker_buy_volume,
+            k.taker_buy_quote_volume,
+        )
+        for k in rows
+        if k.close_time < market.clock.now_ms()
+    ]
+
+
+def stored(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> list[tuple]:
+    """market.klines_1m rows of [start, end) in the same tuple shape."""
+    rows = conn.execute(
+        "select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
+        "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume "
+        "from market.klines_1m where symbol = %s and open_time >= to_timestamp(%s / 1000.0) "
+        "and open_time < to_timestamp(%s / 1000.0) order by open_time",
+        (symbol, start_ms, end_ms),
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def snapshot(conn: psycopg.Connection) -> list[tuple]:
+    """Every klines_1m row with its loaded_at, to prove a rerun changed nothing."""
+    return conn.execute("select * from market.klines_1m order by symbol, open_time").fetchall()

@@ -1,0 +1,94 @@
+"""REST klines backfill against the fake exchange and a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from include.backfill import backfill_rest, parse_utc
+from include.binance_rest import BinanceRest
+from include.klines_store import datetime_to_ms
+from tests.include.history_support import NOW, official, running_fake, snapshot, stored
+
+START = parse_utc("2025-03-08T00:00")
+END = parse_utc("2025-03-10T18:40")  # 4000 minutes: four pages per symbol
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """A fake exchange with a tiny weight budget (40 per s) so the backfill must pace itself."""
+    with running_fake(weight_limit=40, weight_window=1) as server:
+        yield server
+
+
+def test_many_pages_under_weight_limit_equal_official(fake, conn: psycopg.Connection) -> None:
+    """A backfill needing many pages and several budget windows equals the official klines."""
+    before_429, before_418 = fake.fake.limiter.count_429, fake.fake.limiter.count_418
+    symbols = ["BTCUSDT", "PEPEUSDT", "ETHUSDT"]
+    result = backfill_rest(symbols, START, END, rest_url=fake.url)
+    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(END)
+    for symbol in symbols:
+        want = official(fake.market, symbol, start_ms, end_ms)
+        assert len(want) == 4000
+        assert stored(conn, symbol, start_ms, end_ms) == want
+    assert result.weight > 40, "the run needed more than one window of weight"
+    assert fake.fake.limiter.count_418 == before_418
+    # Any 429 the server sent was answered by waiting, not by a failure.
+    assert result.throttled_429 == fake.fake.limiter.count_429 - before_429
+
+
+def test_second_run_changes_nothing(fake, conn: psycopg.Connection) -> None:
+    """Running the same backfill twice leaves identical rows, loaded_at included."""
+    backfill_rest(["ETHUSDT"], START, START + timedelta(hours=3), rest_url=fake.url)
+    first = snapshot(conn)
+    again = backfill_rest(
+        ["ETHUSDT"], START, START + timedelta(hours=3), rest_url=fake.url, resume=False
+    )
+    assert again.fetched["ETHUSDT"] == 180
+    assert again.changed["ETHUSDT"] == 0
+    assert snapshot(conn) == first
+
+
+def test_resumes_where_it_stopped(fake, conn: psycopg.Connection) -> None:
+    """After an interrupted run, the next one fetches only the minutes after the last row."""
+    end = START + timedelta(hours=20)
+    backfill_rest(["ETHUSDT"], START, START + timedelta(hours=2), rest_url=fake.url)
+    result = backfill_rest(["ETHUSDT"], START, end, rest_url=fake.url)
+    assert result.fetched["ETHUSDT"] == 18 * 60
+    want = official(fake.market, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end))
+    assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+
+
+def test_open_minute_is_never_written(fake, conn: psycopg.Connection) -> None:
+    """A range reaching past now stops at the last closed minute."""
+    minute = NOW.replace(second=0)
+    backfill_rest(
+        ["BTCUSDT"], minute - timedelta(minutes=30), minute + timedelta(hours=1), rest_url=fake.url
+    )
+    newest = conn.execute("select max(open_time) from market.klines_1m").fetchone()[0]
+    assert newest == NOW.replace(second=0) - timedelta(minutes=1)
+
+
+def test_unknown_symbol_is_refused(fake, conn: psycopg.Connection) -> None:
+    """A symbol exchangeInfo does not list fails with a clear message and writes nothing."""
+    with pytest.raises(ValueError, match="unknown symbol NOPEUSDT"):
+        backfill_rest(["NOPEUSDT"], START, END, rest_url=fake.url)
+    assert conn.execute("select count(*) from market.klines_1m").fetchone()[0] == 0
+
+
+def test_418_stops_with_a_clear_message(conn: psycopg.Connection) -> None:
+    """A banned IP stops the job at once with the reason, instead of hammering on."""
+    from include.binance_rest import IpBannedError, WeightBudget
+
+    with running_fake(weight_limit=4, weight_window=30) as banned:
+        # A client ignorant of the limit overruns it, and a second request during the
+        # Retry-After earns the ban; ours must then stop.
+        reckless = BinanceRest(banned.url, budget=WeightBudget(limit=10**6, sleep=lambda _s: None))
+        params = {"symbol": "BTCUSDT", "interval": "1m"}
+        for _ in range(2):  # these two spend the whole budget of 4
+            reckless.get("/api/v3/klines", params)
+        with pytest.raises(IpBannedError, match="HTTP 418"):
+            reckless.get("/api/v3/klines", params)
+        reckless.close()

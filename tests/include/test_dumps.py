@@ -1,0 +1,191 @@
+"""CSV dump import: every kind, period, time unit and header style; bad files write nothing."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from fakebinance.dumps import DumpRef, period_bounds_us, write_dump
+from fakebinance.market import Market
+from include.cli import app
+from include.dumps import DumpError, dump_url, import_file, import_files
+from tests.include.history_support import (
+    frozen_clock,
+    market_config,
+    official,
+    running_fake,
+    snapshot,
+    stored,
+)
+
+
+@pytest.fixture(scope="module")
+def market() -> Market:
+    """The fake market, read directly to write dumps."""
+    return Market(market_config(), frozen_clock())
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """The fake exchange, for URLs and for exchangeInfo's symbol list."""
+    with running_fake() as server:
+        yield server
+
+
+@pytest.fixture
+def rest_env(fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point BINANCE_REST_URL at the fake, as a user running offline would."""
+    monkeypatch.setenv("BINANCE_REST_URL", fake.url)
+
+
+def bounds_ms(period: date, daily: bool) -> tuple[int, int]:
+    a, b = period_bounds_us(period, daily)
+    return a // 1000, b // 1000
+
+
+CASES = [
+    # kind, symbol, period, daily, header
+    ("klines", "BTCUSDT", date(2024, 12, 31), True, False),  # ms
+    ("klines", "ETHUSDT", date(2025, 3, 10), True, True),  # µs, header
+    ("klines", "BTCUSDT", date(2025, 2, 1), False, False),  # monthly
+    ("trades", "BTCUSDT", date(2024, 12, 31), True, False),
+    ("trades", "PEPEUSDT", date(2025, 3, 10), True, True),
+    ("trades", "QUIETUSDT", date(2025, 2, 1), False, False),  # monthly, many idle minutes
+    ("aggTrades", "ETHUSDT", date(2024, 12, 31), True, True),
+    ("aggTrades", "BTCUSDT", date(2025, 3, 10), True, False),
+    ("aggTrades", "QUIETUSDT", date(2025, 2, 1), False, True),
+]
+
+
+@pytest.mark.parametrize(("kind", "symbol", "period", "daily", "header"), CASES)
+def test_dump_candles_equal_official_klines(
+    market: Market,
+    rest_env: None,
+    conn: psycopg.Connection,
+    tmp_path: Path,
+    kind: str,
+    symbol: str,
+    period: date,
+    daily: bool,
+    header: bool,
+) -> None:
+    """Klines, trades and aggTrades dumps all load as candles equal to the official klines."""
+    path = write_dump(market, kind, symbol, period, daily=daily, out_dir=tmp_path, header=header)
+    result = import_file(str(path))
+    start, end = bounds_ms(period, daily)
+    got = stored(conn, symbol, start, end)
+    want = official(market, symbol, start, end)
+    if kind != "klines":
+        # Outside its first and last trade a file cannot tell idle from halted: heal-gaps
+        # fetches those minutes.
+        want = [row for row in want if got[0][0] <= row[0] <= got[-1][0]]
+    assert got == want
+    assert result.candles == len(got)
+    source = {"klines": "dump_klines", "trades": "dump_trades", "aggTrades": "dump_aggtrades"}
+    row = conn.execute("select kind, source, row_count from market.imported_files").fetchone()
+    assert row == (kind, source[kind], result.rows)
+
+
+def test_url_import_verifies_checksum_and_loads(
+    fake, rest_env: None, conn: psycopg.Connection
+) -> None:
+    """A dump fetched by URL from BINANCE_DATA_URL loads like a local one."""
+    url = dump_url(fake.url, "trades", "ETHUSDT", date(2025, 3, 10))
+    (result,) = import_files([url])
+    start, end = bounds_ms(date(2025, 3, 10), True)
+    assert stored(conn, "ETHUSDT", start, end) == official(fake.market, "ETHUSDT", start, end)
+    assert not result.skipped
+
+
+def test_importing_twice_is_a_no_op(
+    market: Market, rest_env: None, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    """A file imported again is skipped; forced, it leaves identical rows and loaded_at."""
+    path = write_dump(market, "aggTrades", "PEPEUSDT", date(2025, 3, 9), out_dir=tmp_path)
+    import_file(str(path))
+    first = snapshot(conn)
+    assert import_file(str(path)).skipped
+    forced = import_file(str(path), force=True)
+    assert forced.changed == 0
+    assert snapshot(conn) == first
+
+
+def _rewrite_csv(zip_path: Path, edit) -> Path:
+    with zipfile.ZipFile(zip_path) as archive:
+        name = archive.namelist()[0]
+        lines = archive.read(name).decode().splitlines()
+    target = zip_path.with_name(name)
+    target.write_text("\n".join(edit(lines)) + "\n")
+    return target
+
+
+def _bad_inputs(market: Market, tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    good = write_dump(market, "trades", "ETHUSDT", date(2025, 3, 9), out_dir=tmp_path)
+    truncated = tmp_path / "t" / good.name
+    truncated.parent.mkdir()
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    mismatch = tmp_path / "m" / good.name
+    mismatch.parent.mkdir()
+    mismatch.write_bytes(good.read_bytes())
+    (mismatch.parent / (good.name + ".CHECKSUM")).write_text("0" * 64 + "  " + good.name + "\n")
+    columns = _rewrite_csv(good, lambda ls: [*ls[:5], ls[5] + ",extra", *ls[6:]])
+    (tmp_path / "c").mkdir()
+    columns = columns.rename(tmp_path / "c" / columns.name)
+
+    def bad_price(lines: list[str]) -> list[str]:
+        fields = lines[9].split(",")
+        fields[1] = "12x.5"
+        return [*lines[:9], ",".join(fields), *lines[10:]]
+
+    price = _rewrite_csv(good, bad_price)
+    unknown = write_dump(market, "klines", "BTCUSDT", date(2025, 3, 9), out_dir=tmp_path / "u")
+    renamed = unknown.with_name("NOPEUSDT-1m-2025-03-09.zip")
+    unknown.rename(renamed)
+    return {
+        "truncated zip": (truncated, "not a readable zip"),
+        "checksum mismatch": (mismatch, "checksum mismatch"),
+        "column count": (columns, "row 6: 8 columns, a spot trades file has 7"),
+        "non-numeric price": (price, "row 10, field price: '12x.5' is not a decimal number"),
+        "unknown symbol": (renamed, "unknown symbol NOPEUSDT"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["truncated zip", "checksum mismatch", "column count", "non-numeric price", "unknown symbol"],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(
+    market: Market,
+    rest_env: None,
+    conn: psycopg.Connection,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    """Each bad file fails the CLI with one line naming file, row and field; nothing is written."""
+    path, message = _bad_inputs(market, tmp_path)[case]
+    with pytest.raises(DumpError, match=message.replace("(", r"\(")):
+        import_file(str(path))
+    result = CliRunner().invoke(app, ["import-csv", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert path.name in result.stderr
+    assert conn.execute("select count(*) from market.klines_1m").fetchone()[0] == 0
+    assert conn.execute("select count(*) from market.imported_files").fetchone()[0] == 0
+
+
+def test_dump_ref_names_match_ours() -> None:
+    """Our URL layout is data.binance.vision's (the fake serves the same paths)."""
+    ref = DumpRef("aggTrades", "BTCUSDT", date(2025, 1, 1), True)
+    assert dump_url("http://x", "aggTrades", "BTCUSDT", date(2025, 1, 1)) == (
+        "http://x" + ref.url_path
+    )
+    monthly = DumpRef("klines", "BTCUSDT", date(2025, 1, 1), False)
+    assert dump_url("http://x", "klines", "BTCUSDT", date(2025, 1, 17), daily=False) == (
+        "http://x" + monthly.url_path
+    )

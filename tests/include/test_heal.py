@@ -1,0 +1,93 @@
+"""Gap healing against the fake exchange: holes and recorded gaps filled, halts never invented."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from include.backfill import backfill_rest, parse_utc
+from include.heal import NO_KLINES, heal_gaps
+from include.klines_store import datetime_to_ms
+from tests.include.history_support import HALT, NOW, official, running_fake, snapshot, stored
+
+START = parse_utc("2025-03-11T08:00")
+END = parse_utc("2025-03-11T14:00")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """The fake exchange with Binance's own limits."""
+    with running_fake() as server:
+        yield server
+
+
+def heal(fake, symbols: list[str]):
+    # lag 0 and a bounded horizon keep the run to the test's window.
+    return heal_gaps(symbols, rest_url=fake.url, lag_minutes=0)
+
+
+def test_holes_are_filled_and_recorded(fake, conn: psycopg.Connection) -> None:
+    """Minutes deleted from the middle of the series come back equal to the official klines."""
+    backfill_rest(["ETHUSDT"], START, END, rest_url=fake.url)
+    conn.execute(
+        "delete from market.klines_1m where symbol = 'ETHUSDT' and open_time >= %s "
+        "and open_time < %s",
+        (START + timedelta(hours=1), START + timedelta(hours=2)),
+    )
+    result = heal(fake, ["ETHUSDT"])
+    # The hole plus everything from END up to now: ETHUSDT trades, so that is missing too.
+    tail = int((NOW.replace(second=0) - END).total_seconds() // 60)
+    assert result.filled["ETHUSDT"] == 60 + tail
+    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(NOW.replace(second=0))
+    assert stored(conn, "ETHUSDT", start_ms, end_ms) == official(
+        fake.market, "ETHUSDT", start_ms, end_ms
+    )
+    gaps = conn.execute(
+        "select gap_start, healed_by from market.ingest_gaps order by gap_start"
+    ).fetchall()
+    assert gaps[0] == (START + timedelta(hours=1), "heal-gaps")
+
+
+def test_recorded_gap_is_marked_healed(fake, conn: psycopg.Connection) -> None:
+    """A gap the streamer recorded is fetched and gets healed_at and healed_by."""
+    backfill_rest(["BTCUSDT"], START, NOW.replace(second=0), rest_url=fake.url)
+    gap_start = START + timedelta(minutes=30)
+    conn.execute(
+        "delete from market.klines_1m where symbol = 'BTCUSDT' and open_time >= %s "
+        "and open_time < %s",
+        (gap_start, gap_start + timedelta(minutes=3)),
+    )
+    conn.execute(
+        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
+        "values ('BTCUSDT', %s, %s, 'trade_id_jump', 'streamer')",
+        (gap_start, gap_start + timedelta(minutes=3)),
+    )
+    assert heal(fake, ["BTCUSDT"]).filled["BTCUSDT"] == 3
+    row = conn.execute(
+        "select reason, healed_by, healed_at is not null from market.ingest_gaps"
+    ).fetchone()
+    assert row == ("trade_id_jump", "heal-gaps", True)
+
+
+def test_halt_is_recorded_not_invented_and_not_refetched(fake, conn: psycopg.Connection) -> None:
+    """Halted minutes stay empty, are recorded as having no kline, and a rerun does nothing."""
+    backfill_rest(["HALTUSDT"], START, NOW.replace(second=0), rest_url=fake.url)
+    halt_start = HALT[0].replace(second=0)
+    assert (
+        conn.execute(
+            "select count(*) from market.klines_1m where open_time >= %s and open_time < %s",
+            (halt_start, HALT[1]),
+        ).fetchone()[0]
+        == 0
+    )
+    before = snapshot(conn)
+    result = heal(fake, ["HALTUSDT"])
+    assert result.filled["HALTUSDT"] == 0
+    assert result.unfillable["HALTUSDT"] == 5
+    assert snapshot(conn) == before
+    row = conn.execute("select gap_start, gap_end, reason from market.ingest_gaps").fetchone()
+    assert row == (halt_start, HALT[1], NO_KLINES)
+    again = heal(fake, ["HALTUSDT"])
+    assert again.spans["HALTUSDT"] == 0
