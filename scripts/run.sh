@@ -7,15 +7,30 @@ MODE="${1:-run}"
 cd "$ROOT"
 mkdir -p "$DATA_DIR/logs"
 
+# Each child runs in its own process group, so shutdown reaches its own children too (airflow
+# standalone leaves its scheduler and workers behind otherwise), in a chosen order.
 children=()
+start_child() {
+    local log="$1"
+    shift
+    setsid "$@" >"$log" 2>&1 &
+    children+=($!)
+}
+stop_group() {
+    local pid="$1" signal="$2"
+    kill "-$signal" -- "-$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 60); do
+        kill -0 -- "-$pid" 2>/dev/null || return 0
+        sleep 0.5
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+}
 cleanup() {
     trap - EXIT INT TERM
     echo "stopping..."
-    for pid in "${children[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${children[@]}"; do
-        wait "$pid" 2>/dev/null || true
+    # Newest first: the follower, Airflow, then the streamer (SIGTERM = flush and exit 0), the fake.
+    for ((i = ${#children[@]} - 1; i >= 0; i--)); do
+        stop_group "${children[$i]}" TERM
     done
     if [ -z "${EXTERNAL_DATABASE:-}" ]; then
         python -m include.cli db stop || true
@@ -25,9 +40,10 @@ trap cleanup EXIT INT TERM
 
 if [ "$MODE" = "demo" ]; then
     FAKE_PORT="${FAKE_PORT:-8765}"
-    python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 \
-        --symbols "${SYMBOLS:-BTCUSDT ETHUSDT PEPEUSDT}" >"$DATA_DIR/logs/fakebinance.log" 2>&1 &
-    children+=($!)
+    symbols="${SYMBOLS:-BTCUSDT ETHUSDT PEPEUSDT}"
+    start_child "$DATA_DIR/logs/fakebinance.log" \
+        python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 \
+        --symbols "$(echo "$symbols" | tr -s ' ,' ',')"
     export BINANCE_WS_URL="http://127.0.0.1:$FAKE_PORT"
     export BINANCE_REST_URL="http://127.0.0.1:$FAKE_PORT"
     export BINANCE_DATA_URL="http://127.0.0.1:$FAKE_PORT"
@@ -50,13 +66,13 @@ fi
 airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
 
-python -m streamer >"$DATA_DIR/logs/streamer.log" 2>&1 &
-children+=($!)
+start_child "$DATA_DIR/logs/streamer.log" python -m streamer
 echo "streamer started (log: $DATA_DIR/logs/streamer.log)"
 
-airflow standalone >"$DATA_DIR/logs/airflow.log" 2>&1 &
-children+=($!)
+start_child "$DATA_DIR/logs/airflow.log" airflow standalone
 echo "Airflow UI on http://127.0.0.1:$AIRFLOW__API__PORT (log: $DATA_DIR/logs/airflow.log)"
 
-# Show the live table filling up, until Ctrl-C.
-python -m include.cli live --follow
+# Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
+python -m include.cli live --follow &
+children+=($!)
+wait $!
