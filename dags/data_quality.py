@@ -1,0 +1,92 @@
+"""
+### data_quality
+
+Proves every candle table right with Great Expectations, after each timeframe build.
+
+- **When:** each time `build_timeframes` updates `analytics.candles` (Asset-scheduled).
+- **Window:** the run's data interval; Asset-triggered runs have none, so the 24 hours before
+  the run; params `start` / `end` (ISO, UTC) override it for a one-off range.
+- **What:** the suites of `include/quality/` (one per table, suites as code): DESIGN.md columns
+  and types, unique non-null keys, OHLC invariants, non-negative volumes, taker volumes within
+  volumes, no missing minute outside unhealed gaps, higher timeframes complete exactly where
+  their minutes are and equal to the aggregate of their minutes, closed live candles equal to
+  their official klines, and (while the streamer writes; param `expect_live`) fresh live
+  candles. All of it runs as SQL inside PostgreSQL.
+- **Result:** a failed check fails the task (no retry: data does not fix itself) with a summary
+  naming the expectation, table, symbol and offending rows. The task log prints the path of
+  the Data Docs: `$DATA_DIR/gx/uncommitted/data_docs/local_site/index.html`.
+- **Same job by hand:** `python -m include.cli check [--start T] [--end T]`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.assets import ANALYTICS_CANDLES
+
+logger = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="data_quality",
+    schedule=[ANALYTICS_CANDLES],
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+    },
+    dagrun_timeout=timedelta(minutes=30),
+    tags=["quality", "great_expectations", "analytics"],
+    doc_md=__doc__,
+    params={
+        "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
+        "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
+        "symbols": Param([], type="array", description="Active symbols; empty = SYMBOLS."),
+        "expect_live": Param(
+            None,
+            type=["null", "boolean"],
+            description="Require fresh live candles; null = when the streamer wrote lately.",
+        ),
+    },
+)
+def data_quality() -> None:
+    """Validate the window with the GX suites and publish the Data Docs."""
+
+    @task
+    def check(**context) -> dict[str, object]:
+        """Run every check over the window; fail the task with the summary on a defect."""
+        from include import quality
+
+        params = context["params"]
+        window = quality.run_window(
+            params["start"],
+            params["end"],
+            context.get("data_interval_start"),
+            context.get("data_interval_end"),
+            context["dag_run"].run_after,
+        )
+        kwargs = {"symbols": params["symbols"]} if params["symbols"] else {}
+        report = quality.run_checks(window=window, expect_live=params["expect_live"], **kwargs)
+        for line in report.summary().splitlines():
+            logger.info("%s", line)
+        logger.info("Data Docs: %s", report.data_docs)
+        if not report.success:
+            raise AirflowFailException(report.summary().splitlines()[0])
+        return {
+            "window": str(window),
+            "expectations": len(report.results),
+            "rows": sum(report.rows_checked.values()),
+            "data_docs": report.data_docs,
+        }
+
+    check()
+
+
+data_quality()

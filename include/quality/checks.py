@@ -1,0 +1,221 @@
+"""The data-quality checks as code: which SQL runs against which table, over which window."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+LIVE_TABLE = "market.candles_1m_live"
+KLINES_TABLE = "market.klines_1m"
+GAPS_TABLE = "market.ingest_gaps"
+MINUTES_TABLE = "analytics.candles_1m"
+# Higher timeframes with their bucket and its length in minutes (1w starts Monday 00:00 UTC).
+HIGHER_TIMEFRAMES: dict[str, tuple[str, int]] = {
+    "5m": ("5 minutes", 5),
+    "15m": ("15 minutes", 15),
+    "1h": ("1 hour", 60),
+    "4h": ("4 hours", 240),
+    "1d": ("1 day", 1440),
+    "1w": ("7 days", 10080),
+}
+CANDLE_TABLES = (
+    LIVE_TABLE,
+    KLINES_TABLE,
+    MINUTES_TABLE,
+    *(f"analytics.candles_{tf}" for tf in HIGHER_TIMEFRAMES),
+)
+# Freshness: the newest closed live minute may have closed at most this long ago.
+DEFAULT_MAX_LIVE_AGE = timedelta(minutes=2)
+
+
+class Severity(StrEnum):
+    """How a check's unexpected rows count: critical fails the run, info is only reported."""
+
+    CRITICAL = "critical"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named expectation: SQL returning the offending rows of one table (none = pass)."""
+
+    name: str
+    table: str
+    description: str
+    sql_file: str
+    severity: Severity = Severity.CRITICAL
+    timeframe: str | None = None
+
+    def template(self) -> str:
+        """The check's SQL text, with {placeholders} for the window and {{batch}} for GX."""
+        return (SQL_DIR / self.sql_file).read_text()
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open time range [start, end) a run checks, both UTC-aware."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("the check window needs timezone-aware datetimes (UTC)")
+        if self.end <= self.start:
+            raise ValueError(
+                f"empty check window: start {self.start.isoformat()} "
+                f"is not before end {self.end.isoformat()}"
+            )
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def table_checks(table: str) -> list[Check]:
+    """The structure, key and invariant checks every candle table gets."""
+    return [
+        Check(
+            "structure_columns",
+            table,
+            "every DESIGN.md candle column exists with its type",
+            "check_structure_columns.sql",
+        ),
+        Check(
+            "key_not_null", table, "symbol and open_time are never null", "check_key_not_null.sql"
+        ),
+        Check("key_unique", table, "one candle per (symbol, open_time)", "check_key_unique.sql"),
+        Check(
+            "ohlc_invariants",
+            table,
+            "0 < low <= open, close <= high",
+            "check_ohlc_invariants.sql",
+        ),
+        Check(
+            "volumes_non_negative",
+            table,
+            "volumes, quote volumes, trade counts and taker volumes are >= 0",
+            "check_volumes_non_negative.sql",
+        ),
+        Check(
+            "taker_within_volume",
+            table,
+            "taker-buy volumes do not exceed the volumes",
+            "check_taker_within_volume.sql",
+        ),
+    ]
+
+
+def all_checks(*, expect_live: bool) -> list[Check]:
+    """Every check of a run, grouped by table in a stable order (the suites follow it)."""
+    checks: list[Check] = []
+    for table in CANDLE_TABLES:
+        checks += table_checks(table)
+        if table == LIVE_TABLE:
+            checks.append(
+                Check(
+                    "live_reconciliation",
+                    table,
+                    "every closed live candle equals its official kline, field for field",
+                    "check_live_reconciliation.sql",
+                )
+            )
+            if expect_live:
+                checks.append(
+                    Check(
+                        "live_freshness",
+                        table,
+                        "the newest closed live candle of each active symbol is fresh",
+                        "check_live_freshness.sql",
+                    )
+                )
+        elif table == MINUTES_TABLE:
+            checks.append(
+                Check(
+                    "continuity_minutes",
+                    table,
+                    "no missing minute for an active symbol outside unhealed gaps",
+                    "check_continuity_minutes.sql",
+                )
+            )
+        elif table.startswith("analytics.candles_"):
+            timeframe = table.removeprefix("analytics.candles_")
+            checks += [
+                Check(
+                    "timeframe_completeness",
+                    table,
+                    "a bucket is complete exactly where all its minutes are present",
+                    "check_timeframe_completeness.sql",
+                    timeframe=timeframe,
+                ),
+                Check(
+                    "cross_timeframe",
+                    table,
+                    "every complete candle equals the aggregate of its minutes",
+                    "check_cross_timeframe.sql",
+                    timeframe=timeframe,
+                ),
+            ]
+    checks.append(
+        Check(
+            "unhealed_gaps",
+            GAPS_TABLE,
+            "recorded gaps not healed yet inside the window (reported, not a failure)",
+            "check_unhealed_gaps.sql",
+            severity=Severity.INFO,
+        )
+    )
+    return checks
+
+
+def active_symbols_query(symbols: Sequence[str] | None) -> sql.Composable:
+    """SQL returning the active symbols: the configured ones (None = ALL) still TRADING."""
+    if symbols is None:
+        return sql.SQL("select symbol from market.symbols where status = 'TRADING'")
+    rows = sql.SQL(", ").join(sql.SQL("({})").format(sql.Literal(s)) for s in symbols)
+    return sql.SQL(
+        "select configured.symbol\n"
+        "    from (values {rows}) as configured (symbol)\n"
+        "    where not exists (\n"
+        "        select 1 from market.symbols as listed\n"
+        "        where listed.symbol = configured.symbol and listed.status <> 'TRADING'\n"
+        "    )"
+    ).format(rows=rows)
+
+
+def render(
+    check: Check,
+    conn: psycopg.Connection,
+    window: Window,
+    symbols: Sequence[str] | None,
+    max_live_age: timedelta = DEFAULT_MAX_LIVE_AGE,
+) -> str:
+    """The check's SQL with every value quoted by psycopg, leaving {batch} for GX to fill.
+
+    GX runs the query text itself, so values cannot be bound parameters; sql.Literal quotes
+    them the way the server would, which is the safe equivalent.
+    """
+    values: dict[str, sql.Composable] = {
+        "window_start": sql.Literal(window.start),
+        "window_end": sql.Literal(window.end),
+        "table_name": sql.Literal(check.table),
+        "active_symbols": active_symbols_query(symbols),
+        "max_age": sql.Literal(f"{int(max_live_age.total_seconds())} seconds"),
+    }
+    if check.timeframe:
+        bucket, minutes = HIGHER_TIMEFRAMES[check.timeframe]
+        values["bucket"] = sql.Literal(bucket)
+        values["bucket_minutes"] = sql.Literal(minutes)
+    text = sql.SQL(check.template()).format(**values).as_string(conn)
+    # psycopg renders timestamps as '...'::timestamptz; the templates add their own casts.
+    return text.strip().rstrip(";")

@@ -1,0 +1,312 @@
+"""Run every check of include/quality/checks.py through Great Expectations and build Data Docs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from include import db
+from include.quality.checks import (
+    CANDLE_TABLES,
+    DEFAULT_MAX_LIVE_AGE,
+    GAPS_TABLE,
+    LIVE_TABLE,
+    Check,
+    Window,
+    all_checks,
+    render,
+)
+from include.quality.report import CheckResult, QualityReport
+from include.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = timedelta(hours=24)
+DATASOURCE = "platform"
+CHECKPOINT = "data_quality"
+DOCS_SITE = "local_site"
+# The GX datasource reads its URL from this variable, so no password lands in gx/*.yml.
+URL_VARIABLE = "QUALITY_GX_DATABASE_URL"
+# Freshness is judged automatically only when the window reaches the present and the streamer
+# wrote a live row this recently: a platform without a streamer is not "stale".
+AUTO_LIVE_RECENT = timedelta(hours=1)
+AUTO_LIVE_PRESENT = timedelta(minutes=5)
+_UNSET: Any = object()
+
+
+def default_window(now: datetime | None = None, length: timedelta = DEFAULT_WINDOW) -> Window:
+    """The `length` (24 hours) ending at the start of the current minute."""
+    end = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    return Window(end - length, end)
+
+
+def run_window(
+    start: str | None,
+    end: str | None,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    run_after: datetime | None,
+) -> Window:
+    """The window of a DAG run: explicit params, else its data interval when it has a length,
+    else (Asset-triggered runs have none) the 24 hours before the run."""
+    if start or end:
+        window = default_window(parse_time(end) if end else run_after)
+        return Window(parse_time(start), window.end) if start else window
+    if interval_start and interval_end and interval_end > interval_start:
+        return Window(interval_start.astimezone(UTC), interval_end.astimezone(UTC))
+    return default_window(run_after)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time or date ('2025-01-01', '2025-01-01T12:00Z'); naive means UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from err
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def gx_root_dir(data_dir: Path | None = None) -> Path:
+    """Where the GX project lives: $DATA_DIR/gx (suites, results and Data Docs)."""
+    return (data_dir or get_settings().data_dir) / "gx"
+
+
+def data_docs_index(root: Path) -> Path:
+    """The Data Docs front page inside a GX project directory."""
+    return root / "uncommitted" / "data_docs" / DOCS_SITE / "index.html"
+
+
+def run_checks(
+    database_url: str | None = None,
+    window: Window | None = None,
+    *,
+    symbols: Sequence[str] | None = _UNSET,
+    expect_live: bool | None = None,
+    max_live_age: timedelta = DEFAULT_MAX_LIVE_AGE,
+    gx_root: Path | None = None,
+) -> QualityReport:
+    """Validate every table over the window with GX and return the report (it never raises on
+    a failed check: the caller decides; see QualityReport.success and .summary()).
+
+    symbols: the active symbols, None meaning ALL in TRADING status (default: SYMBOLS).
+    expect_live: True requires fresh live candles, False skips that check, None decides
+    (a window reaching the present, and a live row written within the last hour).
+    """
+    started = time.perf_counter()
+    settings = get_settings()
+    url = database_url or db.resolve_database_url(settings)
+    window = window or default_window()
+    if symbols is _UNSET:
+        symbols = settings.symbols
+    symbols = None if symbols is None else tuple(s.upper() for s in symbols)
+    root = gx_root or gx_root_dir(settings.data_dir)
+    report = QualityReport(window=window, symbols=symbols)
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        existing = [t for t in (*CANDLE_TABLES, GAPS_TABLE) if table_exists(conn, t)]
+        report.missing_tables = [t for t in CANDLE_TABLES if t not in existing]
+        if expect_live is None:
+            expect_live = streamer_expected(conn, window)
+        checks = [c for c in all_checks(expect_live=expect_live) if c.table in existing]
+        queries = {c: render(c, conn, window, symbols, max_live_age) for c in checks}
+        for table in existing:
+            if table in CANDLE_TABLES:
+                report.rows_checked[table] = rows_in_window(conn, table, window)
+        if LIVE_TABLE in existing:
+            report.reconciled = reconciled_counts(conn, window)
+    logger.info(
+        "checking %d expectations on %d tables over %s (expect_live=%s)",
+        len(checks),
+        len(existing),
+        window,
+        expect_live,
+    )
+    report.results = validate(url, root, queries)
+    report.data_docs = data_docs_index(root).as_uri()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def table_exists(conn: psycopg.Connection, table: str) -> bool:
+    """Whether a schema-qualified table (or view) exists."""
+    return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
+
+
+def rows_in_window(conn: psycopg.Connection, table: str, window: Window) -> int:
+    """How many candles of the table fall in the window (what the checks read)."""
+    schema, name = table.split(".")
+    query = sql.SQL("select count(*) from {} where open_time >= %s and open_time < %s").format(
+        sql.Identifier(schema, name)
+    )
+    return conn.execute(query, (window.start, window.end)).fetchone()[0]
+
+
+def reconciled_counts(conn: psycopg.Connection, window: Window) -> dict[str, int]:
+    """Per symbol, how many closed live candles in the window have an official kline."""
+    rows = conn.execute(
+        "select live.symbol, count(*) from market.candles_1m_live as live "
+        "join market.klines_1m as kline using (symbol, open_time) "
+        "where live.is_closed and live.open_time >= %s and live.open_time < %s "
+        "group by live.symbol order by live.symbol",
+        (window.start, window.end),
+    ).fetchall()
+    return dict(rows)
+
+
+def streamer_expected(conn: psycopg.Connection, window: Window) -> bool:
+    """Whether freshness applies: the window reaches now and the streamer wrote recently."""
+    now = conn.execute("select now()").fetchone()[0]
+    if window.end < now - AUTO_LIVE_PRESENT:
+        return False
+    row = conn.execute(
+        "select exists (select 1 from market.candles_1m_live where updated_at >= %s)",
+        (now - AUTO_LIVE_RECENT,),
+    ).fetchone()
+    return bool(row[0])
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The libpq URL as SQLAlchemy wants it for GX (the psycopg2 driver)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {scheme!r}")
+    return f"postgresql+psycopg2://{rest}"
+
+
+def suite_name(table: str) -> str:
+    """One GX suite per table: 'market.klines_1m' -> 'market_klines_1m'."""
+    return table.replace(".", "_")
+
+
+def validate(url: str, root: Path, queries: dict[Check, str]) -> list[CheckResult]:
+    """Build the suites from the rendered checks, run one checkpoint, update Data Docs."""
+    # GX would otherwise phone home; the platform runs offline. Set before GX reads it.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ[URL_VARIABLE] = sqlalchemy_url(url)
+    # GX prints to stdout here and there; the CLI's stdout is the summary, so log it instead.
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            return _validate(root, queries)
+    finally:
+        if captured.getvalue().strip():
+            logger.debug("great_expectations printed: %s", captured.getvalue().strip())
+
+
+def _validate(root: Path, queries: dict[Check, str]) -> list[CheckResult]:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(root.parent))
+    if root.name != "gx":
+        raise ValueError(f"the GX project directory must be named gx, got {root}")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.save()
+    source = context.data_sources.add_or_update_postgres(
+        DATASOURCE, connection_string="${" + URL_VARIABLE + "}"
+    )
+    by_table: dict[str, list[Check]] = {}
+    for check in queries:
+        by_table.setdefault(check.table, []).append(check)
+
+    definitions = []
+    for table, checks in by_table.items():
+        schema, name = table.split(".")
+        with warnings.catch_warnings():
+            # GX 1.24 deprecates schema_name in favour of a per-datasource schema; ours span two.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asset = source.add_table_asset(table, table_name=name, schema_name=schema)
+        batch = asset.add_batch_definition_whole_table("whole_table")
+        suite = gx.ExpectationSuite(name=suite_name(table))
+        for check in checks:
+            suite.add_expectation(
+                gx.expectations.UnexpectedRowsExpectation(
+                    unexpected_rows_query=queries[check],
+                    description=f"{check.name}: {check.description}",
+                    severity=check.severity.value,
+                    meta={"check": check.name, "table": table},
+                )
+            )
+        suite = context.suites.add_or_update(suite)
+        definitions.append(
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=suite_name(table), data=batch, suite=suite)
+            )
+        )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=CHECKPOINT,
+            validation_definitions=definitions,
+            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+            result_format={"result_format": "COMPLETE"},
+        )
+    )
+    try:
+        outcome = checkpoint.run()
+    finally:
+        with contextlib.suppress(Exception):
+            source.get_execution_engine().close()
+    return collect(outcome, {(c.table, c.name): c for c in queries})
+
+
+def collect(outcome: Any, checks: dict[tuple[str, str], Check]) -> list[CheckResult]:
+    """Turn GX's checkpoint result into one CheckResult per expectation, in check order."""
+    results: list[CheckResult] = []
+    for run in outcome.run_results.values():
+        for item in run.results:
+            meta = item.expectation_config.meta or {}
+            check = checks[(meta["table"], meta["check"])]
+            error = raised_error(item.exception_info)
+            if error:
+                # A check that cannot run (a missing column, say) is a failed check, not a crash.
+                results.append(
+                    CheckResult(
+                        name=check.name,
+                        table=check.table,
+                        description=f"could not run: {error}",
+                        severity=check.severity,
+                        success=False,
+                        unexpected_count=0,
+                    )
+                )
+                continue
+            value = item.result or {}
+            rows = value.get("details", {}).get("unexpected_rows", [])
+            results.append(
+                CheckResult(
+                    name=check.name,
+                    table=check.table,
+                    description=check.description,
+                    severity=check.severity,
+                    success=bool(item.success),
+                    unexpected_count=int(value.get("observed_value") or 0),
+                    rows=tuple(dict(r) for r in rows),
+                )
+            )
+    order = {key: i for i, key in enumerate(checks)}
+    return sorted(results, key=lambda r: order[(r.table, r.name)])
+
+
+def raised_error(info: Any) -> str | None:
+    """GX's exception message for an expectation that could not run, else None."""
+    if not isinstance(info, dict):
+        return None
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            message = str(entry.get("exception_message") or "unknown error")
+            return message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return None

@@ -1,0 +1,133 @@
+-- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps.
+-- A symbol is checked from its first candle on, up to the minute the last build ran in.
+with
+
+params as (
+
+    select
+        {window_start}::timestamptz as window_start,
+        {window_end}::timestamptz as window_end
+
+),
+
+active as (
+
+    {active_symbols}
+
+),
+
+built as (
+
+    select date_trunc('minute', max(candle.built_at)) as horizon
+    from {{batch}} as candle
+
+),
+
+bounds as (
+
+    select
+        active.symbol,
+        greatest(params.window_start, first_candle.open_time) as lower_bound,
+        least(params.window_end, built.horizon) as upper_bound
+    from active
+    cross join params
+    cross join built
+    cross join lateral (
+        select min(candle.open_time) as open_time
+        from {{batch}} as candle
+        where candle.symbol = active.symbol
+    ) as first_candle
+    where first_candle.open_time is not null
+
+),
+
+present as (
+
+    select
+        candle.symbol,
+        candle.open_time,
+        lag(candle.open_time) over (
+            partition by candle.symbol order by candle.open_time
+        ) as previous_open_time
+    from {{batch}} as candle
+    inner join bounds
+        on candle.symbol = bounds.symbol
+        and candle.open_time >= bounds.lower_bound
+        and candle.open_time < bounds.upper_bound
+
+),
+
+spans as (
+
+    select
+        symbol,
+        previous_open_time + interval '1 minute' as span_start,
+        open_time as span_end
+    from present
+    where open_time > previous_open_time + interval '1 minute'
+
+    union all
+
+    select
+        bounds.symbol,
+        bounds.lower_bound as span_start,
+        coalesce(min(present.open_time), bounds.upper_bound) as span_end
+    from bounds
+    left join present on present.symbol = bounds.symbol
+    group by bounds.symbol, bounds.lower_bound, bounds.upper_bound
+    having coalesce(min(present.open_time), bounds.upper_bound) > bounds.lower_bound
+
+    union all
+
+    select
+        bounds.symbol,
+        max(present.open_time) + interval '1 minute' as span_start,
+        bounds.upper_bound as span_end
+    from bounds
+    inner join present on present.symbol = bounds.symbol
+    group by bounds.symbol, bounds.upper_bound
+    having max(present.open_time) + interval '1 minute' < bounds.upper_bound
+
+),
+
+missing as (
+
+    select
+        spans.symbol,
+        minute.open_time
+    from spans
+    cross join lateral generate_series(
+        spans.span_start, spans.span_end - interval '1 minute', interval '1 minute'
+    ) as minute (open_time)
+    -- A recorded, unhealed gap is known and reported by unhealed_gaps, not a defect here.
+    where not exists (
+        select 1
+        from market.ingest_gaps as gap
+        where
+            gap.symbol = spans.symbol
+            and gap.healed_at is null
+            and minute.open_time >= gap.gap_start
+            and minute.open_time < gap.gap_end
+    )
+
+),
+
+runs as (
+
+    select
+        symbol,
+        open_time,
+        open_time - interval '1 minute'
+        * row_number() over (partition by symbol order by open_time) as run_key
+    from missing
+
+)
+
+select
+    symbol,
+    min(open_time) as first_missing,
+    max(open_time) as last_missing,
+    count(*) as minutes_missing
+from runs
+group by symbol, run_key
+order by symbol, first_missing

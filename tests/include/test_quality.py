@@ -1,0 +1,403 @@
+"""Data-quality checks: clean fake-exchange data passes, each injected defect fails by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from fakebinance.clock import MarketClock, to_us
+from fakebinance.config import MarketConfig, default_symbols
+from fakebinance.market import Market
+from include import pgserver
+from include.cli import app
+from include.quality import QualityReport, Window, run_checks
+from include.timeframes import build_timeframes
+from tests.conftest import TEMPLATE_DB, create_database
+
+pytestmark = pytest.mark.slow
+
+DAY = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday, so the 1w bucket starts with it
+WINDOW = Window(DAY, DAY + timedelta(days=1))
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+LIVE_HOURS = 2
+CLEAN_DB = "quality_clean"
+COLUMNS = (
+    "symbol, open_time, open, high, low, close, volume, quote_volume, trade_count, "
+    "taker_buy_volume, taker_buy_quote_volume"
+)
+
+
+def fake_klines(market: Market, symbol: str, start: datetime, end: datetime) -> list[tuple]:
+    """The fake exchange's official 1m klines of [start, end) as table rows."""
+    rows: list[tuple] = []
+    cursor_ms, end_ms = to_us(start) // 1000, to_us(end) // 1000
+    while cursor_ms < end_ms:
+        batch = market.klines(symbol, "1m", start_ms=cursor_ms, end_ms=end_ms - 1, limit=1000)
+        if not batch:
+            break
+        for k in batch:
+            rows.append(
+                (
+                    symbol,
+                    datetime.fromtimestamp(k.open_time / 1000, UTC),
+                    k.open,
+                    k.high,
+                    k.low,
+                    k.close,
+                    k.volume,
+                    k.quote_volume,
+                    k.trade_count,
+                    k.taker_buy_volume,
+                    k.taker_buy_quote_volume,
+                )
+            )
+        cursor_ms = batch[-1].open_time + 60_000
+    return rows
+
+
+def load_clean_day(url: str) -> None:
+    """A day of official klines per symbol, its last hours also as closed live candles."""
+    config = MarketConfig(7, tuple(s for s in default_symbols() if s.symbol in SYMBOLS))
+    market = Market(config, MarketClock(DAY + timedelta(days=2), speed=0))
+    live_from = WINDOW.end - timedelta(hours=LIVE_HOURS)
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        for symbol in SYMBOLS:
+            cur.execute(
+                "insert into market.symbols (symbol, status) values (%s, 'TRADING')", (symbol,)
+            )
+            rows = fake_klines(market, symbol, WINDOW.start, WINDOW.end)
+            assert len(rows) == 1440
+            cur.executemany(
+                f"insert into market.klines_1m ({COLUMNS}, source) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'rest')",
+                rows,
+            )
+            # The streamer wrote these when the minute closed, long before the check runs.
+            cur.executemany(
+                f"insert into market.candles_1m_live ({COLUMNS}, is_closed, updated_at) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true, "
+                "%s + interval '61 seconds')",
+                [(*row, row[1]) for row in rows if row[1] >= live_from],
+            )
+
+
+@pytest.fixture(scope="module")
+def clean_template(pg_server: pgserver.PgServer, template_url: str) -> str:
+    """A database with the clean day loaded and the timeframes built by real dbt (once)."""
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f"drop database if exists {CLEAN_DB}")
+    url = create_database(pg_server, CLEAN_DB, TEMPLATE_DB)
+    load_clean_day(url)
+    build_timeframes(url)
+    return CLEAN_DB
+
+
+@pytest.fixture
+def clean_url(
+    pg_server: pgserver.PgServer, clean_template: str, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A fresh copy of the clean database for one test; DATABASE_URL points at it."""
+    name = f"q{os.getpid()}_{datetime.now(UTC).strftime('%H%M%S%f')}"
+    url = create_database(pg_server, name, clean_template)
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def gx_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A GX project directory of the test's own (DATA_DIR points above it)."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    return tmp_path / "gx"
+
+
+@pytest.fixture
+def db(clean_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the test's copy of the clean database."""
+    with psycopg.connect(clean_url, autocommit=True) as conn:
+        yield conn
+
+
+def check(url: str, gx_root: Path, **kwargs: object) -> QualityReport:
+    """Run every check over the clean day for the test symbols."""
+    kwargs.setdefault("expect_live", False)
+    return run_checks(url, WINDOW, symbols=SYMBOLS, gx_root=gx_root, **kwargs)
+
+
+def failed(report: QualityReport) -> set[tuple[str, str]]:
+    """(check, table) of every failed critical check."""
+    return {(r.name, r.table) for r in report.failures}
+
+
+def failure(report: QualityReport, name: str, table: str):
+    """The one failed result of a check on a table."""
+    [result] = [r for r in report.failures if (r.name, r.table) == (name, table)]
+    return result
+
+
+def test_clean_data_passes_every_check(clean_url: str, gx_root: Path) -> None:
+    """Clean fake-exchange data built by dbt passes every expectation, and Data Docs are built."""
+    report = check(clean_url, gx_root)
+    assert report.success, report.summary()
+    names = {r.name for r in report.results}
+    assert {
+        "structure_columns",
+        "key_not_null",
+        "key_unique",
+        "ohlc_invariants",
+        "volumes_non_negative",
+        "taker_within_volume",
+        "continuity_minutes",
+        "timeframe_completeness",
+        "cross_timeframe",
+        "live_reconciliation",
+    } <= names
+    assert report.rows_checked["market.klines_1m"] == 2 * 1440
+    assert report.rows_checked["analytics.candles_1h"] == 2 * 24
+    assert report.reconciled == {s: LIVE_HOURS * 60 for s in SYMBOLS}
+    assert report.summary().startswith("data quality passed:")
+    assert (gx_root / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    assert (gx_root / "expectations" / "analytics_candles_1h.json").exists()
+
+
+def test_high_below_low_fails_ohlc_invariants(clean_url: str, db, gx_root: Path) -> None:
+    """A kline whose high is below its low fails ohlc_invariants on that table and symbol."""
+    minute = DAY + timedelta(hours=3, minutes=7)
+    db.execute(
+        "update market.klines_1m set high = low - 1 where symbol = 'ETHUSDT' and open_time = %s",
+        (minute,),
+    )
+    report = check(clean_url, gx_root)
+    assert failed(report) == {("ohlc_invariants", "market.klines_1m")}
+    result = failure(report, "ohlc_invariants", "market.klines_1m")
+    assert result.unexpected_count == 1
+    assert result.rows[0]["symbol"] == "ETHUSDT"
+    assert result.rows[0]["open_time"] == minute
+    assert result.rows[0]["problem"] == "high below low"
+    summary = report.summary()
+    assert "ohlc_invariants on market.klines_1m" in summary.splitlines()[0]
+    assert "ETHUSDT" in summary
+    assert "high below low" in summary
+
+
+def test_duplicate_key_fails_key_unique(clean_url: str, db, gx_root: Path) -> None:
+    """A second 1h candle with the same key fails key_unique on analytics.candles_1h."""
+    # dbt gives the mart a unique index; a table without it is how duplicates get in.
+    for (index,) in db.execute(
+        "select indexname from pg_indexes where schemaname = 'analytics' "
+        "and tablename = 'candles_1h' and indexdef like '%UNIQUE%'"
+    ).fetchall():
+        db.execute(f'drop index analytics."{index}"')
+    hour = DAY + timedelta(hours=5)
+    db.execute(
+        "insert into analytics.candles_1h select * from analytics.candles_1h "
+        "where symbol = 'BTCUSDT' and open_time = %s",
+        (hour,),
+    )
+    report = check(clean_url, gx_root)
+    assert failed(report) == {("key_unique", "analytics.candles_1h")}
+    row = failure(report, "key_unique", "analytics.candles_1h").rows[0]
+    assert (row["symbol"], row["open_time"], row["copies"]) == ("BTCUSDT", hour, 2)
+
+
+def test_wrong_column_type_fails_structure(clean_url: str, db, gx_root: Path) -> None:
+    """A DESIGN column stored as a float fails structure_columns naming the column and types."""
+    db.execute("alter table analytics.candles_4h alter column volume type double precision")
+    report = check(clean_url, gx_root)
+    assert ("structure_columns", "analytics.candles_4h") in failed(report)
+    [row] = failure(report, "structure_columns", "analytics.candles_4h").rows
+    assert row == {
+        "column_name": "volume",
+        "expected_type": "numeric",
+        "actual_type": "double precision",
+    }
+
+
+def test_missing_column_fails_structure(clean_url: str, db, gx_root: Path) -> None:
+    """A dropped DESIGN column fails structure_columns as missing instead of crashing the run."""
+    db.execute("alter table analytics.candles_1d drop column taker_buy_quote_volume")
+    report = check(clean_url, gx_root)
+    rows = failure(report, "structure_columns", "analytics.candles_1d").rows
+    assert [(r["column_name"], r["actual_type"]) for r in rows] == [
+        ("taker_buy_quote_volume", "missing")
+    ]
+    assert all(r.table == "analytics.candles_1d" for r in report.failures)
+
+
+def test_missing_minute_fails_continuity(clean_url: str, db, gx_root: Path) -> None:
+    """A minute missing from the unified series fails continuity_minutes naming symbol and time."""
+    minute = DAY + timedelta(hours=9, minutes=42)
+    db.execute(
+        "delete from analytics.candles_1m where symbol = 'BTCUSDT' and open_time = %s", (minute,)
+    )
+    report = check(clean_url, gx_root)
+    result = failure(report, "continuity_minutes", "analytics.candles_1m")
+    [row] = result.rows
+    assert (row["symbol"], row["first_missing"], row["minutes_missing"]) == (
+        "BTCUSDT",
+        minute,
+        1,
+    )
+    # The higher timeframes still claim that minute, so their checks see it too, nothing else.
+    assert all(r.symbols == ["BTCUSDT"] for r in report.failures)
+    assert report.summary().splitlines()[0].count("continuity_minutes") == 1
+
+
+def test_recorded_gap_is_reported_not_failed(clean_url: str, db, gx_root: Path) -> None:
+    """Minutes inside a recorded, unhealed gap are reported as such and do not fail continuity."""
+    start = DAY + timedelta(hours=10)
+    db.execute(
+        "delete from analytics.candles_1m where symbol = 'ETHUSDT' "
+        "and open_time >= %s and open_time < %s + interval '3 minutes'",
+        (start, start),
+    )
+    db.execute(
+        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
+        "values ('ETHUSDT', %s, %s + interval '3 minutes', 'halted', 'test')",
+        (start, start),
+    )
+    report = check(clean_url, gx_root)
+    assert ("continuity_minutes", "analytics.candles_1m") not in failed(report)
+    [note] = report.notes
+    assert note.name == "unhealed_gaps"
+    assert note.rows[0]["gap_start"] == start
+    assert "note: unhealed_gaps on market.ingest_gaps" in report.summary()
+
+
+def test_stale_live_table_fails_freshness(clean_url: str, db, gx_root: Path) -> None:
+    """With the streamer expected, a newest closed live candle 10 minutes old fails freshness."""
+    now = db.execute("select date_trunc('minute', now())").fetchone()[0]
+    for symbol in SYMBOLS:
+        db.execute(
+            f"insert into market.candles_1m_live ({COLUMNS}, is_closed) "
+            "values (%s, %s, 1, 1, 1, 1, 0, 0, 0, 0, 0, true)",
+            (symbol, now - timedelta(minutes=1)),
+        )
+    assert check(clean_url, gx_root, expect_live=True).success
+
+    db.execute(
+        "update market.candles_1m_live set open_time = open_time - interval '10 minutes' "
+        "where symbol = 'ETHUSDT' and open_time = %s",
+        (now - timedelta(minutes=1),),
+    )
+    report = check(clean_url, gx_root, expect_live=True)
+    assert failed(report) == {("live_freshness", "market.candles_1m_live")}
+    [row] = failure(report, "live_freshness", "market.candles_1m_live").rows
+    assert row["symbol"] == "ETHUSDT"
+    assert row["newest_closed_minute"] == now - timedelta(minutes=11)
+
+
+def test_freshness_is_automatic_only_while_the_streamer_writes(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """By default freshness is judged only when live rows were written in the last hour."""
+    now = datetime.now(UTC)
+    window = Window(now - timedelta(minutes=10), now)
+    report = run_checks(clean_url, window, symbols=SYMBOLS, gx_root=gx_root)
+    assert "live_freshness" not in {r.name for r in report.results}
+
+    db.execute("update market.candles_1m_live set updated_at = now() - interval '20 minutes'")
+    report = run_checks(clean_url, window, symbols=SYMBOLS, gx_root=gx_root)
+    assert ("live_freshness", "market.candles_1m_live") in failed(report)
+
+
+def test_live_candle_differing_from_kline_fails_reconciliation(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A closed live candle one trade off its kline fails reconciliation and shows the share."""
+    minute = WINDOW.end - timedelta(minutes=30)
+    db.execute(
+        "update market.candles_1m_live set trade_count = trade_count + 1 "
+        "where symbol = 'BTCUSDT' and open_time = %s",
+        (minute,),
+    )
+    report = check(clean_url, gx_root)
+    assert failed(report) == {("live_reconciliation", "market.candles_1m_live")}
+    [row] = failure(report, "live_reconciliation", "market.candles_1m_live").rows
+    assert (row["symbol"], row["open_time"], row["differing_fields"]) == (
+        "BTCUSDT",
+        minute,
+        "trade_count",
+    )
+    assert (row["symbol_differing"], row["symbol_compared"]) == (1, LIVE_HOURS * 60)
+    assert f"BTCUSDT 1/{LIVE_HOURS * 60}, ETHUSDT 0/{LIVE_HOURS * 60}" in report.summary()
+
+
+def test_hour_not_equal_to_its_minutes_fails_cross_timeframe(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A complete 1h candle whose close is not its last minute's close fails cross_timeframe."""
+    hour = DAY + timedelta(hours=14)
+    db.execute(
+        "update analytics.candles_1h set close = close + 0.01 "
+        "where symbol = 'ETHUSDT' and open_time = %s",
+        (hour,),
+    )
+    report = check(clean_url, gx_root)
+    assert failed(report) == {("cross_timeframe", "analytics.candles_1h")}
+    [row] = failure(report, "cross_timeframe", "analytics.candles_1h").rows
+    assert (row["symbol"], row["open_time"], row["differing_fields"]) == (
+        "ETHUSDT",
+        hour,
+        "close",
+    )
+
+
+def test_incomplete_flag_disagreeing_with_minutes_fails_completeness(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A 15m candle marked incomplete although all its minutes exist fails completeness."""
+    bucket = DAY + timedelta(hours=2, minutes=15)
+    db.execute(
+        "update analytics.candles_15m set is_complete = false "
+        "where symbol = 'BTCUSDT' and open_time = %s",
+        (bucket,),
+    )
+    report = check(clean_url, gx_root)
+    assert failed(report) == {("timeframe_completeness", "analytics.candles_15m")}
+
+
+def test_cli_check_exit_status_and_summary(clean_url: str, db, gx_root: Path) -> None:
+    """`check` exits 0 saying what it checked, and 1 naming the failed expectation and symbol."""
+    runner = CliRunner()
+    args = ["check", "--start", "2025-01-06", "--end", "2025-01-07", "--no-expect-live"]
+    args += ["-s", "BTCUSDT", "-s", "ETHUSDT"]
+    passed = runner.invoke(app, args)
+    assert passed.exit_code == 0, passed.output
+    assert passed.stdout.startswith("data quality passed:")
+    assert "analytics.candles_1w" in passed.stdout
+    assert "Data Docs: file://" in passed.stdout
+
+    db.execute(
+        "update market.klines_1m set low = -1 where symbol = 'BTCUSDT' "
+        "and open_time = '2025-01-06 00:00+00'"
+    )
+    broken = runner.invoke(app, args)
+    assert broken.exit_code == 1
+    [headline] = [x for x in broken.stderr.splitlines() if x.startswith("data quality FAILED:")]
+    assert "ohlc_invariants on market.klines_1m (BTCUSDT)" in headline
+
+
+def test_cli_check_rejects_a_bad_window(clean_url: str, gx_root: Path) -> None:
+    """A window that ends before it starts is a one-line error, not a traceback."""
+    result = CliRunner().invoke(app, ["check", "--start", "2025-01-07", "--end", "2025-01-06"])
+    assert result.exit_code == 1
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert errors
+    assert errors[0].startswith("error: empty check window")
+
+
+def test_run_window_prefers_params_then_interval_then_the_last_day() -> None:
+    """A DAG run checks its params' range, else its data interval, else the 24 hours before it."""
+    from include.quality import run_window
+
+    after = datetime(2025, 1, 7, 0, 0, 30, tzinfo=UTC)
+    assert run_window("2025-01-06", "2025-01-07", None, None, after) == WINDOW
+    assert run_window(None, None, DAY, DAY + timedelta(days=1), after) == WINDOW
+    assert run_window(None, None, None, None, after) == WINDOW
+    assert run_window(None, None, after, after, after) == WINDOW
