@@ -10,7 +10,9 @@ Public API (all times are epoch µs for trades, epoch ms for klines, like Binanc
 - ``agg_trades(symbol, start_us, end_us)``, ``agg_trades_from_id(symbol, from_id, limit, ...)``.
 - ``trade_arrays`` / ``agg_arrays``: the same as numpy columns, values as int in 1e-8 units.
 - ``klines(symbol, interval, start_ms=None, end_ms=None, limit=500)`` -> list[Kline], the
-  current unfinished kline included; ``minute_klines_day(symbol, day)`` for dumps.
+  current unfinished kline included; ``minute_klines_day(symbol, day)`` for dumps;
+  ``klines_1m_json(symbol, start_ms, end_ms, limit)``, the 1m REST page as JSON bytes, from
+  per symbol-day caches of encoded rows.
 
 How it is generated: per (symbol, UTC day) a hash gives the number of taker orders and raw
 trades; a day RNG spreads them over the 1440 minutes; per (symbol, 15 minutes) an RNG draws the
@@ -33,6 +35,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
+import orjson
 
 from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, SymbolSpec
@@ -70,6 +73,8 @@ WEEK_OFFSET_MIN = 4 * DAY_MIN
 TRADES_PER_ORDER = 1.3
 BLOCK_CACHE_TRADES = 6_000_000
 DAY_CACHE_ENTRIES = 1024
+# Encoded 1m REST rows per symbol-day (~300 KB each), so a history page costs a slice and a join.
+DAY_ROWS_ENTRIES = 512
 _U64 = np.uint64
 
 
@@ -318,6 +323,9 @@ class Market:
         self._syms: dict[str, _Sym] = {s.symbol: _Sym(config.seed, s) for s in config.symbols}
         self._blocks: OrderedDict[tuple[str, int], _Block] = OrderedDict()
         self._block_trades = 0
+        self.day_rows_entries = DAY_ROWS_ENTRIES
+        # (symbol, day) -> (minute-of-day of each kline, its /api/v3/klines row as JSON).
+        self._day_rows: OrderedDict[tuple[str, int], tuple[np.ndarray, list[bytes]]] = OrderedDict()
 
     # ----------------------------------------------------------------- symbols
     @property
@@ -369,6 +377,8 @@ class Market:
             st.reset()
             for key in [k for k in self._blocks if k[0] == symbol]:
                 self._block_trades -= len(self._blocks.pop(key).t_us)
+            for key in [k for k in self._day_rows if k[0] == symbol]:
+                del self._day_rows[key]
 
     def trading_minute(self, symbol: str, minute_open_ms: int) -> bool:
         """Does ``symbol`` trade (listed, not halted) in the minute starting at this ms?"""
@@ -820,6 +830,8 @@ class Market:
         out: list[Kline] = []
         if upper_ms < lower_ms or limit <= 0:
             return out
+        if start_ms is not None and interval == "1m":
+            return self._klines_1m(st, lower_ms, upper_ms, limit, now_us)
         if start_ms is not None:
             b0 = bucket_of(interval, lower_ms // 60_000)
             first = b0[0] if b0[0] * 60_000 >= start_ms else b0[1]
@@ -838,6 +850,93 @@ class Market:
             first, end = bucket_of(interval, first - 1)
         out.reverse()
         return out
+
+    def klines_1m_json(self, symbol: str, start_ms: int, end_ms: int | None, limit: int) -> bytes:
+        """``klines(symbol, "1m", start_ms, end_ms, limit)`` as /api/v3/klines JSON, fast.
+
+        Closed minutes come from per-day caches of encoded rows; only the running minute is
+        built per request. The bytes equal ``orjson.dumps([k.to_rest_row() for k in ...])``.
+        """
+        st = self._sym(symbol)
+        now_us = self.clock.now_us()
+        upper_ms = now_us // 1000 if end_ms is None else min(end_ms, now_us // 1000)
+        lower_ms = max(start_ms, st.listing_min * 60_000)
+        if upper_ms < lower_ms or limit <= 0:
+            return b"[]"
+        first, last = -(-lower_ms // 60_000), upper_ms // 60_000
+        now_min = now_us // MINUTE_US
+        parts: list[bytes] = []
+        for day, lo, hi in _day_spans(first, min(last, now_min - 1)):
+            minutes, rows = self._day_json(st, day)
+            i, j = np.searchsorted(minutes, [lo, hi], side="left")
+            parts.extend(rows[i : min(j, i + limit - len(parts))])
+            if len(parts) >= limit:
+                break
+        if len(parts) < limit and first <= now_min <= last:
+            k = self._bucket(st, now_min, now_min + 1, now_us)
+            if k is not None:
+                parts.append(orjson.dumps(k.to_rest_row()))
+        return b"[" + b",".join(parts) + b"]"
+
+    def _klines_1m(
+        self, st: _Sym, lower_ms: int, upper_ms: int, limit: int, now_us: int
+    ) -> list[Kline]:
+        """The oldest ``limit`` 1m klines in [lower_ms, upper_ms], from the day columns."""
+        first, last = -(-lower_ms // 60_000), upper_ms // 60_000
+        now_min = now_us // MINUTE_US
+        out: list[Kline] = []
+        for day, lo, hi in _day_spans(first, min(last, now_min - 1)):
+            s = self.minute_klines_day(st.spec.symbol, day)
+            idx = (lo + np.nonzero(s.has[lo:hi])[0])[: limit - len(out)]
+            cols = [c[idx].tolist() for c in s[1:]]
+            for m, o, h, low, c, v, q, n, tv, tq in zip(idx.tolist(), *cols, strict=True):
+                t = (day * DAY_MIN + m) * 60_000
+                out.append(
+                    Kline(
+                        t, dec8(o), dec8(h), dec8(low), dec8(c), dec8(v), t + 59_999, dec8(q), n,
+                        dec8(tv), dec8(tq),
+                    )
+                )  # fmt: skip
+            if len(out) >= limit:
+                return out
+        if first <= now_min <= last:
+            k = self._bucket(st, now_min, now_min + 1, now_us)
+            if k is not None:
+                out.append(k)
+        return out
+
+    def _day_json(self, st: _Sym, day: int) -> tuple[np.ndarray, list[bytes]]:
+        key = (st.spec.symbol, day)
+        with self._lock:
+            hit = self._day_rows.get(key)
+            if hit is not None:
+                self._day_rows.move_to_end(key)
+                return hit
+        generation = st.day_stats  # replaced by a status change, which also drops day rows
+        start_ms = day * DAY_MIN * 60_000
+        # The whole day whatever the clock says: callers take only the minutes already closed.
+        klines = self._klines_1m(st, start_ms, start_ms + DAY_MIN * 60_000 - 1, DAY_MIN, 2**62)
+        minutes = np.array([k.open_time // 60_000 - day * DAY_MIN for k in klines], dtype=np.int64)
+        entry = (minutes, [orjson.dumps(k.to_rest_row()) for k in klines])
+        with self._lock:
+            if st.day_stats is not generation:
+                return entry
+            self._day_rows[key] = entry
+            while len(self._day_rows) > self.day_rows_entries:
+                self._day_rows.popitem(last=False)
+        return entry
+
+
+def _day_spans(first: int, last: int) -> list[tuple[int, int, int]]:
+    """Epoch minutes [first, last] cut into (day, first minute of day, end minute of day)."""
+    spans = []
+    minute = first
+    while minute <= last:
+        day = minute // DAY_MIN
+        end = min(last + 1, (day + 1) * DAY_MIN)
+        spans.append((day, minute - day * DAY_MIN, end - day * DAY_MIN))
+        minute = end
+    return spans
 
 
 def bucket_of(interval: str, minute: int) -> tuple[int, int]:

@@ -45,9 +45,11 @@ class _IpState:
 class WeightLimiter:
     """Fixed-window weight counter per IP.
 
-    Over the limit -> 429 with Retry-After = seconds to the window's end. A request while a
-    429's Retry-After still runs -> 418 ban (``ban_base`` seconds, doubling per repeat, capped
-    at 3 days); during a ban every request gets 418.
+    Windows are aligned to the wall clock (epoch multiples of ``window``), as Binance's are, so
+    a client may plan on them; ``phase`` shifts them, to test clients against a server whose
+    windows begin elsewhere. Over the limit -> 429 with Retry-After = seconds to the window's
+    end. A request while a 429's Retry-After still runs -> 418 ban (``ban_base`` seconds,
+    doubling per repeat, capped at 3 days); during a ban every request gets 418.
     """
 
     def __init__(
@@ -55,12 +57,13 @@ class WeightLimiter:
         limit: int = 6000,
         window: float = 60.0,
         ban_base: float = 120.0,
-        now: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+        phase: float = 0.0,
     ) -> None:
         self.limit = limit
         self.window = window
         self.ban_base = ban_base
-        self._now = now
+        self._now = lambda: now() - phase
         self._ips: dict[str, _IpState] = {}
         self._lock = threading.Lock()
         self.count_429 = 0
@@ -97,6 +100,7 @@ class WeightLimiter:
             self.weight_by_window[window] = self.weight_by_window.get(window, 0) + weight
             if st.used > self.limit:
                 window_end = (window + 1) * self.window
+                # Times here are phase-shifted; only differences leave this object.
                 st.retry_until = window_end
                 self.count_429 += 1
                 return self._verdict(429, st, window_end - now)

@@ -57,13 +57,14 @@ class FakeBinance:
         max_connection_attempts: tuple[int, float] = (300, 300),
         weight_limit: int = 6000,
         weight_window: float = 60,
+        weight_phase: float = 0.0,
         ban_base: float = 120,
         dump_cache_dir: str | Path | None = None,
         tick_interval: float = 0.05,
     ) -> None:
         self.clock = clock or MarketClock()
         self.market = Market(market_config, self.clock)
-        self.limiter = WeightLimiter(weight_limit, weight_window, ban_base)
+        self.limiter = WeightLimiter(weight_limit, weight_window, ban_base, phase=weight_phase)
         self.hub = WsHub(
             self.market,
             WsLimits(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from include.settings import get_settings
 
@@ -18,8 +20,12 @@ logger = logging.getLogger(__name__)
 WEIGHTS = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/time": 1}
 KLINES_LIMIT = 1000
 MINUTE_MS = 60_000
-# Binance counts weight in fixed windows aligned to the clock; a little slack absorbs clock skew.
+# Binance counts weight in fixed windows aligned to the clock; a little slack absorbs clock skew
+# (capped at a fortieth of the window, so short test windows are not mostly slack).
 WINDOW_SLACK_S = 0.25
+# Left in each window for other clients of the same IP (Airflow runs several tasks at once):
+# their requests in flight are not in any header yet.
+RESERVE_SHARE = 0.02
 MAX_SERVER_ERRORS = 5
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
 
@@ -34,64 +40,138 @@ class IpBannedError(BinanceError):
 
 @dataclass
 class WeightBudget:
-    """REQUEST_WEIGHT accounting from the X-MBX-USED-WEIGHT-1M header, per fixed window.
+    """One REQUEST_WEIGHT budget shared by concurrent requests, paced on X-MBX-USED-WEIGHT-1M.
 
-    Windows are assumed aligned to the wall clock (Binance's are); a 429's Retry-After or an
-    observed reset of the used weight re-anchors the phase, so a server with another phase is
-    learned after at most one surprise.
+    The server counts weight per fixed window aligned to the clock. For the current window the
+    budget keeps ``seen``, the highest count the server reported for a request sent in it, and
+    ``pending``, the weight sent and not answered yet (from any window); a request may go while
+    seen + pending + its weight <= limit - reserve. That over-counts (a pending request may
+    already be in ``seen``) and never under-counts our own requests. The first request of each
+    window goes alone, so its answer reveals what other clients of the same IP spent before
+    ours follow.
+    A spent budget waits only until the window ends (plus the slack). A 429's Retry-After
+    blocks every caller and re-anchors the window phase, and so does a count that fell inside
+    what we took for one window. So a server whose windows are not where the clock says costs
+    at most one 429 while it is learned, and that on a window's first request, alone in flight,
+    so no other request lands inside the Retry-After and earns a 418. After a 418 every caller
+    stops at once. ``waits`` and ``slept_s`` count the callers' waits, summed over threads.
     """
 
     limit: int = 6000
     window_s: float = 60.0
-    used: int = 0
     phase_s: float = 0.0
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     slept_s: float = 0.0
-    _window_index: int = field(default=-1, repr=False)
+    waits: int = 0
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _window: int = field(default=-(2**62), repr=False)
+    _seen: int = field(default=0, repr=False)
+    _answered: bool = field(default=False, repr=False)
+    _sent: int = field(default=0, repr=False)
+    _pending: int = field(default=0, repr=False)
+    _peak_pending: int = field(default=0, repr=False)
+    _blocked_until: float = field(default=0.0, repr=False)
+    _banned: str | None = field(default=None, repr=False)
+
+    @property
+    def reserve(self) -> int:
+        """Weight per window this client leaves unspent (RESERVE_SHARE of the limit)."""
+        return int(self.limit * RESERVE_SHARE)
+
+    @property
+    def slack_s(self) -> float:
+        """Seconds added after a window's end before it is taken as over."""
+        return min(WINDOW_SLACK_S, self.window_s / 40)
 
     def _index(self, now: float) -> int:
-        return math.floor((now - self.phase_s) / self.window_s)
+        return math.floor((now - self.phase_s - self.slack_s) / self.window_s)
 
     def next_reset(self, now: float) -> float:
-        """Wall time at which the current window ends."""
-        return (self._index(now) + 1) * self.window_s + self.phase_s
+        """Wall time after which the next window is taken to have begun (slack included)."""
+        return (self._index(now) + 1) * self.window_s + self.phase_s + self.slack_s
 
-    def acquire(self, weight: int) -> None:
-        """Block until a request of this weight fits in the current window."""
-        now = self.wall()
-        if self._index(now) != self._window_index:
-            self._window_index, self.used = self._index(now), 0
-        if self.used + weight <= self.limit:
-            return
-        pause = self.next_reset(now) - now + WINDOW_SLACK_S
-        logger.info("weight budget spent (%d/%d): waiting %.1f s", self.used, self.limit, pause)
-        self.sleep(pause)
-        self.slept_s += pause
-        self._window_index, self.used = self._index(self.wall()), 0
+    def _roll(self, now: float) -> None:
+        index = self._index(now)
+        if index != self._window:
+            self._window, self._seen, self._answered, self._sent = index, 0, False, 0
 
-    def observe(self, used: int | None, weight: int, sent_at: float) -> None:
-        """Take the server's count; a count that fell means a window began before sent_at."""
-        if used is None:
-            self.used += weight
-            return
-        if used < self.used and used <= weight * 2:
-            self.phase_s = sent_at % self.window_s
-            self._window_index = self._index(self.wall())
-        self.used = used
+    def acquire(self, weight: int) -> int:
+        """Block until a request of this weight fits; return the window it is sent in."""
+        # The block this caller already slept through (trusting `sleep`, which tests stub).
+        waited_until = 0.0
+        with self._cond:
+            while True:
+                if self._banned:
+                    raise IpBannedError(self._banned)
+                now = self.wall()
+                self._roll(now)
+                if now < self._blocked_until and self._blocked_until > waited_until:
+                    pause = self._blocked_until - now
+                    waited_until = self._blocked_until
+                elif self._sent and not self._answered:
+                    # The window's first request is out: its answer tells what others spent.
+                    self._cond.wait(timeout=1.0)
+                    continue
+                elif self._seen + self._pending + weight <= self.limit - self.reserve:
+                    self._pending += weight
+                    self._peak_pending = max(self._peak_pending, self._pending)
+                    self._sent += weight
+                    return self._window
+                else:
+                    pause = self.next_reset(now) - now
+                    logger.debug("weight budget spent (%d/%d)", self._seen, self.limit)
+                self.waits += 1
+                self.slept_s += pause
+                self._cond.release()
+                try:
+                    self.sleep(pause)
+                finally:
+                    self._cond.acquire()
+
+    def observe(self, used: int | None, weight: int, window: int) -> None:
+        """An answer to a request sent in ``window``, with the server's count if it sent one."""
+        with self._cond:
+            self._pending -= weight
+            now = self.wall()
+            self._roll(now)
+            if window == self._window:
+                if used is None:
+                    self._seen += weight
+                elif used + self._peak_pending < self._seen:
+                    # The count fell by more than reordering explains: the server's window
+                    # began just now, not where the clock said. (A millisecond back, so float
+                    # rounding cannot put `now` at the end of the window before.)
+                    self.phase_s = (now - self.slack_s - 0.001) % self.window_s
+                    self._roll(now)
+                    self._seen = used
+                else:
+                    self._seen = max(self._seen, used)
+                self._answered = True
+            self._cond.notify_all()
+
+    def forget(self, weight: int, window: int) -> None:
+        """A request that got no answer: it may have been counted, so count it."""
+        self.observe(None, weight, window)
 
     def retry_after(self, seconds: float) -> None:
-        """A 429: the window ends in `seconds`; wait for it and remember its phase."""
-        now = self.wall()
-        self.phase_s = (now + seconds) % self.window_s
-        self.sleep(seconds + WINDOW_SLACK_S)
-        self.slept_s += seconds + WINDOW_SLACK_S
-        self._window_index, self.used = self._index(self.wall()), 0
+        """A 429: every caller waits `seconds`, when the server's window ends; learn its phase."""
+        with self._cond:
+            now = self.wall()
+            self.phase_s = (now + seconds) % self.window_s
+            self._blocked_until = max(self._blocked_until, now + seconds + self.slack_s)
+            self._cond.notify_all()
+
+    def ban(self, message: str) -> None:
+        """A 418: no caller sends anything more."""
+        with self._cond:
+            self._banned = message
+            self._cond.notify_all()
 
 
 @dataclass
 class RestStats:
-    """What a client did: requests, weight, 429s and seconds spent waiting for budget."""
+    """What a client did: requests, weight, 429s and server errors."""
 
     requests: int = 0
     weight: int = 0
@@ -100,7 +180,11 @@ class RestStats:
 
 
 class BinanceRest:
-    """Synchronous client for the public market-data endpoints (no API key needed)."""
+    """Client for the public market-data endpoints (no API key needed); safe to share by threads.
+
+    Every thread's requests draw from the one WeightBudget, so a pool of threads keeps several
+    requests in flight and is limited by the weight budget rather than by latency.
+    """
 
     def __init__(
         self,
@@ -116,6 +200,8 @@ class BinanceRest:
         self.stats = RestStats()
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self._limits_loaded = False
+        self._limits_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self.max_server_errors = max_server_errors
 
     def close(self) -> None:
@@ -133,36 +219,41 @@ class BinanceRest:
         weight = WEIGHTS.get(path, 1)
         server_errors = 0
         while True:
-            self.budget.acquire(weight)
-            sent_at = self.budget.wall()
+            window = self.budget.acquire(weight)
             try:
                 response = self._http.get(path, params=params)
             except httpx.TransportError as err:
+                self.budget.forget(weight, window)
                 server_errors += 1
                 if server_errors > self.max_server_errors:
                     raise BinanceError(f"{self.base_url}{path}: {err!r}") from err
                 self.budget.sleep(min(2**server_errors, 30))
                 continue
-            self.stats.requests += 1
-            self.stats.weight += weight
             used = response.headers.get("x-mbx-used-weight-1m")
-            self.budget.observe(int(used) if used and used.isdigit() else None, weight, sent_at)
+            self.budget.observe(int(used) if used and used.isdigit() else None, weight, window)
+            with self._stats_lock:
+                self.stats.requests += 1
+                self.stats.weight += weight
             if response.status_code == 200:
-                return response.json()
+                return orjson.loads(response.content)
             retry = _retry_after(response)
             if response.status_code == 429:
-                self.stats.throttled_429 += 1
+                with self._stats_lock:
+                    self.stats.throttled_429 += 1
                 logger.warning("429 from Binance: waiting %s s as Retry-After asks", retry)
                 self.budget.retry_after(retry)
                 continue
             if response.status_code == 418:
-                raise IpBannedError(
+                message = (
                     f"Binance banned this IP (HTTP 418) for {retry:.0f} s: stopped; "
                     "rerun after the ban, the job resumes where it stopped"
                 )
+                self.budget.ban(message)
+                raise IpBannedError(message)
             if response.status_code >= 500:
                 server_errors += 1
-                self.stats.server_errors += 1
+                with self._stats_lock:
+                    self.stats.server_errors += 1
                 if server_errors > self.max_server_errors:
                     raise BinanceError(f"{path}: HTTP {response.status_code} from Binance")
                 self.budget.sleep(min(2**server_errors, 30))
@@ -188,8 +279,9 @@ class BinanceRest:
 
     def klines_1m(self, symbol: str, start_ms: int, end_ms: int) -> list[list[Any]]:
         """Up to 1000 1m klines with start_ms <= open_time <= end_ms, oldest first."""
-        if not self._limits_loaded:
-            self.exchange_info()
+        with self._limits_lock:
+            if not self._limits_loaded:
+                self.exchange_info()
         return self.get(
             "/api/v3/klines",
             {

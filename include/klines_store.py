@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import polars as pl
@@ -30,8 +34,15 @@ CANDLE_COLUMNS = (
     "taker_buy_quote_volume",
 )
 MINUTE_MS = 60_000
+_FIXED8 = re.compile(r"-?[0-9]+\.[0-9]{8}")
+# A REST row as it nearly always comes: integers and 8-decimal strings, checked in one match.
+_REST_LINE = re.compile(r"[0-9]+(?:,-?[0-9]+\.[0-9]{8}){6},[0-9]+(?:,-?[0-9]+\.[0-9]{8}){2}")
+_COPY_STAGE = sql.SQL("copy pg_temp.stage_klines ({}) from stdin (format csv)").format(
+    sql.SQL(", ").join(map(sql.Identifier, CANDLE_COLUMNS))
+)
 
 
+@functools.cache
 def load_sql(name: str) -> str:
     """The text of include/sql/<name>.sql."""
     return (SQL_DIR / f"{name}.sql").read_text()
@@ -67,23 +78,74 @@ def upsert_candles(
 
     Returns the number of rows inserted or changed; identical rows are left untouched.
     """
+    if candles.height == 0:
+        return 0
+    buffer = io.BytesIO()
+    candles.select(CANDLE_COLUMNS).write_csv(buffer, include_header=False)
+    return upsert_csv(conn, symbol, buffer.getvalue(), source)
+
+
+def upsert_rest_klines(
+    conn: psycopg.Connection, symbol: str, rows: Sequence[Sequence], source: str = "rest"
+) -> int:
+    """COPY /api/v3/klines rows into market.klines_1m inside the caller's transaction.
+
+    Returns the number of rows inserted or changed; identical rows are left untouched.
+    """
+    return upsert_csv(conn, symbol, rest_klines_csv(rows), source)
+
+
+def rest_klines_csv(rows: Sequence[Sequence]) -> bytes:
+    """/api/v3/klines rows as CSV in CANDLE_COLUMNS order, for ``upsert_csv``.
+
+    The decimal strings go to PostgreSQL as Binance sent them (8 decimals, the form
+    ``format_decimals`` gives every loader), skipping a dataframe: this is the backfill's hot
+    path, and it runs in the fetching threads so the writer only writes.
+    """
+    lines = []
+    for r in rows:
+        line = f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]},{r[7]},{r[8]},{r[9]},{r[10]}"
+        if not _REST_LINE.fullmatch(line):
+            line = (
+                f"{int(r[0])},{_dec(r[1])},{_dec(r[2])},{_dec(r[3])},{_dec(r[4])},{_dec(r[5])},"
+                f"{_dec(r[7])},{int(r[8])},{_dec(r[9])},{_dec(r[10])}"
+            )
+        lines.append(line + "\n")
+    return "".join(lines).encode()
+
+
+def _dec(text: object) -> str:
+    """A wire decimal as an exact string with at least 8 decimals and no excess zeros."""
+    if isinstance(text, str) and _FIXED8.fullmatch(text):
+        return text
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not a finite decimal: {text!r}")
+    whole, _, frac = f"{value:f}".partition(".")
+    frac = frac.ljust(8, "0")
+    return f"{whole}.{frac[:8]}{frac[8:].rstrip('0')}"
+
+
+def upsert_csv(conn: psycopg.Connection, symbol: str, csv: bytes, source: str) -> int:
+    """COPY CSV candles (CANDLE_COLUMNS, no header) into market.klines_1m via the stage table.
+
+    Runs inside the caller's transaction; returns the rows inserted or changed.
+    """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
-    if candles.height == 0:
+    if not csv:
         return 0
     conn.execute(load_sql("create_stage_klines"))
     conn.execute("truncate pg_temp.stage_klines")
-    buffer = io.BytesIO()
-    candles.select(CANDLE_COLUMNS).write_csv(buffer, include_header=False)
-    copy_sql = sql.SQL("copy pg_temp.stage_klines ({}) from stdin (format csv)").format(
-        sql.SQL(", ").join(map(sql.Identifier, CANDLE_COLUMNS))
-    )
     with conn.cursor() as cur:
-        with cur.copy(copy_sql) as copy:
-            copy.write(buffer.getvalue())
+        with cur.copy(_COPY_STAGE) as copy:
+            copy.write(csv)
         cur.execute(load_sql("upsert_klines_1m"), {"symbol": symbol, "source": source})
         changed = cur.rowcount
-    logger.debug("%s: %d of %d candles new or changed", symbol, changed, candles.height)
+    logger.debug("%s: %d candles new or changed", symbol, changed)
     return changed
 
 

@@ -1,0 +1,154 @@
+"""Concurrent REST requests under one weight budget: pacing, 429 and 418, against the fake."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from include.backfill import backfill_rest, parse_utc
+from include.binance_rest import BinanceRest, IpBannedError, WeightBudget
+from include.klines_store import datetime_to_ms
+from tests.include.history_support import official, running_fake, stored
+
+START = parse_utc("2025-03-08T00:00")
+END = START + timedelta(minutes=5000)  # five pages per symbol
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT"]
+LOCAL_IP = "127.0.0.1"
+
+
+class WatchedTransport(httpx.HTTPTransport):
+    """Counts requests and the most in flight at once; can act before the n-th one goes out."""
+
+    def __init__(self, before: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._before = before
+        self.sent = self.active = self.peak = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.sent += 1
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            number = self.sent
+        try:
+            if self._before is not None:
+                self._before(number)
+            return super().handle_request(request)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@pytest.mark.parametrize(
+    ("phase", "most_429"), [(0.0, 0), (0.37, 1)], ids=["aligned", "offset-windows"]
+)
+def test_concurrent_backfill_fills_a_small_budget_without_418(
+    conn: psycopg.Connection, database_url: str, phase: float, most_429: int
+) -> None:
+    """Eight requests in flight share 24 weight per 1 s window and never overrun it.
+
+    Windows aligned to the clock, as Binance's are, cost no 429. Windows offset from the clock
+    cost at most one 429 while the client learns them, and that one comes on a window's first
+    request, which goes alone, so nothing else is in flight to earn a 418.
+    """
+    with running_fake(weight_limit=24, weight_window=1, weight_phase=phase) as fake:
+        transport = WatchedTransport()
+        client = BinanceRest(fake.url, transport=transport)
+        result = backfill_rest(
+            SYMBOLS, START, END, database_url=database_url, client=client, concurrency=8
+        )
+        limiter = fake.fake.limiter
+        assert limiter.count_429 <= most_429
+        assert limiter.count_418 == 0
+        # The fake also counts a refused request's weight: at most one window can show it.
+        over = [w for w in limiter.weight_by_window.values() if w > 24]
+        assert len(over) <= most_429
+        assert all(w <= 26 for w in over)
+    assert result.weight == 20 + 2 * (15 + limiter.count_429)
+    assert client.budget.waits > 0, "the budget, not latency, bounded the job"
+    assert transport.peak > 1, "requests overlapped"
+    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(END)
+    for symbol in SYMBOLS:
+        want = official(fake.market, symbol, start_ms, end_ms)
+        assert len(want) == 5000
+        assert stored(conn, symbol, start_ms, end_ms) == want
+
+
+def test_429_waits_for_retry_after_then_goes_on() -> None:
+    """Weight spent by another client of the IP earns one 429; the client waits it out, no 418."""
+    with running_fake(weight_limit=40, weight_window=2) as fake:
+        limiter = fake.fake.limiter
+        time.sleep(2 - time.time() % 2 + 0.05)  # start at a window's beginning
+        client = BinanceRest(fake.url)
+        client.exchange_info()
+        limiter.check(LOCAL_IP, limiter.limit - limiter.used(LOCAL_IP))  # the other client
+        started = time.monotonic()
+        rows = client.klines_1m("BTCUSDT", datetime_to_ms(START), datetime_to_ms(START) + 59_999)
+        waited = time.monotonic() - started
+        client.close()
+        assert (limiter.count_429, limiter.count_418) == (1, 0)
+    assert client.stats.throttled_429 == 1
+    assert [row[0] for row in rows] == [datetime_to_ms(START)]
+    assert waited >= 1.0, "it waited for the window to end"
+
+
+def test_418_stops_every_request_and_a_rerun_resumes(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    """A ban mid-run stops all threads with the reason; the rows kept resume cleanly later."""
+    with running_fake(
+        weight_limit=6000,
+        weight_window=60,
+    ) as fake:
+        limiter = fake.fake.limiter
+
+        def ban_before(number: int) -> None:
+            if number == 6:  # exchangeInfo, then four klines pages
+                limiter.check(LOCAL_IP, limiter.limit + 1)  # 429 ...
+                limiter.check(LOCAL_IP, 1)  # ... and a request during its Retry-After: 418
+
+        transport = WatchedTransport(ban_before)
+        client = BinanceRest(fake.url, transport=transport)
+        with pytest.raises(IpBannedError, match="HTTP 418"):
+            backfill_rest(
+                SYMBOLS, START, END, database_url=database_url, client=client, concurrency=4
+            )
+        # In flight when the ban came, at most the pool; nothing is sent after it is known.
+        assert transport.sent <= 5 + 4
+        start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(END)
+        for symbol in SYMBOLS:
+            want = official(fake.market, symbol, start_ms, end_ms)
+            kept = stored(conn, symbol, start_ms, end_ms)
+            assert kept == want[: len(kept)], f"{symbol}: only a prefix, so resuming skips nothing"
+        limiter.reset()  # the ban is over
+        backfill_rest(SYMBOLS, START, END, database_url=database_url, rest_url=fake.url)
+        for symbol in SYMBOLS:
+            assert stored(conn, symbol, start_ms, end_ms) == official(
+                fake.market, symbol, start_ms, end_ms
+            )
+
+
+def test_spent_budget_waits_only_until_the_window_ends() -> None:
+    """With the budget spent at 10.5 s into a 60 s window, the next request waits 49.75 s."""
+    clock = [120.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    budget = WeightBudget(limit=10, window_s=60, wall=lambda: clock[0], sleep=sleep)
+    clock[0] += 10.5
+    for used in range(2, 11, 2):
+        window = budget.acquire(2)
+        budget.observe(used, 2, window)
+    assert sleeps == []
+    budget.acquire(2)
+    assert sleeps == [pytest.approx(60 - 10.5 + 0.25)]
