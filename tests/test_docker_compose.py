@@ -152,3 +152,17 @@ def test_secrets_come_from_env_and_are_documented(compose: dict) -> None:
     documented = set(re.findall(r"^#?\s*(\w+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M))
     assert required
     assert required <= documented
+
+
+def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
+    """Every STREAMER_* variable the streamer service sets is read by streamer/config.py."""
+    source = (PROJECT_ROOT / "streamer" / "config.py").read_text()
+    env = compose["services"]["streamer"]["environment"]
+    names = [name for name in env if name.startswith("STREAMER_")]
+    assert names
+    for name in names:
+        assert f'"{name}"' in source, name
+    port = env["STREAMER_HEALTH_PORT"]
+    assert f"localhost:{port}/healthz" in " ".join(
+        compose["services"]["streamer"]["healthcheck"]["test"]
+    )

@@ -1,0 +1,330 @@
+"""Bench: the streamer end to end into PostgreSQL beside a bare websockets loop on the same feed.
+
+Run: `.venv/bin/python bench/streamer_bench.py [--rounds 5] [--latency-seconds 30]` (uses
+DATABASE_URL or the embedded PostgreSQL). The fake exchange runs in its own process (pinned to
+CPU 1), each measured client in another (pinned to CPU 0). Targets: streamer >= 0.6x the bare
+loop's trades/s; p99 event-to-commit < 250 ms at 10,000 trades/s over 300 symbols.
+"""
+
+# Blocking the loop on purpose (time.sleep) is how a backlog is built; polling is fine here.
+# ruff: noqa: ASYNC251, ASYNC110
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+START = "2025-01-01T00:00:00+00:00"
+
+
+def pin(cpu: int) -> None:
+    """Pin this process to one CPU when the machine has it."""
+    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+
+
+def start_fake(n_symbols: int, per_minute: float, speed: float) -> tuple[subprocess.Popen, str]:
+    """`python -m fakebinance` in its own process on CPU 1; returns it and its URL."""
+    cmd = [
+        sys.executable, "-m", "fakebinance", "--port", "0", "--symbols", "",
+        "--n-symbols", str(n_symbols), "--trades-per-minute", str(per_minute),
+        "--speed", str(speed), "--start", START, "--weight-limit", "1000000",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: pin(1)
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.kill()
+        raise SystemExit(f"fake exchange did not start: {url!r}")
+    return proc, url
+
+
+WRITER = "unnest"
+
+
+def run_child(
+    role: str, url: str, seconds: float, n_symbols: int, db_url: str, count: int = 0
+) -> dict:
+    """One measured client in a fresh process on CPU 0; returns its JSON result."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--role", role, "--url", url, "--seconds", str(seconds),
+         "--n-symbols", str(n_symbols), "--db", db_url, "--count", str(count)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"{role} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def symbols(n: int) -> list[str]:
+    """The fake's synthetic symbol names."""
+    return [f"SYM{i:04d}USDT" for i in range(1, n + 1)]
+
+
+async def bare(url: str, backlog: float, n: int, count: int) -> dict:
+    """A websockets receive loop that does nothing but count, draining a backlog."""
+    from websockets.asyncio.client import connect
+
+    ws_url = url.replace("http://", "ws://") + "/stream"
+    async with connect(ws_url, max_size=2**22, max_queue=None, compression=None) as ws:
+        streams = [f"{s.lower()}@trade" for s in symbols(n)]
+        for i in range(0, len(streams), 200):
+            await ws.send(
+                orjson.dumps(
+                    {"method": "SUBSCRIBE", "params": streams[i : i + 200], "id": i + 1}
+                ).decode()
+            )
+            await asyncio.sleep(0.34)
+        await ws.recv()
+        # Block the loop: the feed piles up in the socket and the fake's queue.
+        time.sleep(backlog)
+        started = time.perf_counter()
+        got = 0
+        async for _msg in ws:
+            got += 1
+            if got >= count:
+                break
+        elapsed = time.perf_counter() - started
+    return {"trades": got, "seconds": elapsed}
+
+
+def streamer_config(url: str, db_url: str, n: int):
+    from streamer.config import StreamerConfig
+
+    return StreamerConfig(
+        database_url=db_url,
+        symbols=tuple(symbols(n)),
+        ws_url=url,
+        rest_url=url,
+        health_port=0,
+        startup_repair=False,
+        silence_timeout=30.0,
+    )
+
+
+async def fake_clock(url: str):
+    """A local clock following the fake's market clock (same start and speed)."""
+    import aiohttp
+
+    from fakebinance.clock import MarketClock, from_us
+
+    async with aiohttp.ClientSession() as http, http.get(url + "/fake/clock") as resp:
+        body = await resp.json()
+    return MarketClock(start=from_us(body["now_us"]), speed=body["speed"]).now_ms
+
+
+async def end_to_end(url: str, backlog: float, n: int, db_url: str, count: int) -> dict:
+    """The whole streamer draining the same backlog, timed until those trades are committed."""
+    from streamer.app import Streamer
+
+    streamer = Streamer(
+        streamer_config(url, db_url, n),
+        clock_ms=await fake_clock(url),
+        writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
+    )
+    commits: list[tuple[float, float]] = []
+    streamer.writer.on_commit = lambda _candles, taken, done: commits.append((taken, done))
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(streamer.run(stop))
+    stats = streamer.aggregator.stats.trades
+    while not stats:
+        await asyncio.sleep(0.001)
+    time.sleep(backlog)
+    started = time.monotonic()
+    base = sum(stats.values())
+    while sum(stats.values()) - base < count:
+        await asyncio.sleep(0.001)
+    folded = sum(stats.values()) - base
+    folded_at = time.monotonic()
+    # The first batch taken after the last fold holds every trade folded before it.
+    while not any(taken > folded_at for taken, _done in commits):
+        await asyncio.sleep(0.001)
+    done = next(d for taken, d in commits if taken > folded_at)
+    elapsed = done - started
+    stop.set()
+    code = await task
+    return {
+        "trades": folded,
+        "seconds": elapsed,
+        "exit": code,
+        "gaps": streamer.metrics.gaps_found,
+        "rest": streamer.metrics.rest_requests,
+        "commit_tail_s": elapsed - (folded_at - started),
+    }
+
+
+async def latency(url: str, seconds: float, n: int, db_url: str) -> dict:
+    """Per-trade arrival-to-commit latency with the default flush interval."""
+    from streamer.aggregator import minute_of
+    from streamer.app import Streamer
+
+    streamer = Streamer(
+        streamer_config(url, db_url, n),
+        clock_ms=await fake_clock(url),
+        writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
+    )
+    arrivals: dict[tuple[str, int], list[float]] = {}
+    samples: list[float] = []
+    on_trade = streamer.on_trade
+
+    def recording(trade, now):
+        arrivals.setdefault((trade.symbol, minute_of(trade.time_ms)), []).append(now)
+        on_trade(trade, now)
+
+    def committed(candles, taken_at, done):
+        for c in candles:
+            pending = arrivals.get((c.symbol, c.open_time))
+            if not pending:
+                continue
+            keep = [t for t in pending if t > taken_at]
+            samples.extend(done - t for t in pending if t <= taken_at)
+            arrivals[(c.symbol, c.open_time)] = keep
+
+    streamer.on_trade = recording
+    streamer.writer.on_commit = committed
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(streamer.run(stop))
+    await asyncio.sleep(3)  # warm-up: connections, first candles
+    samples.clear()
+    base = sum(streamer.aggregator.stats.trades.values())
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    rate = (sum(streamer.aggregator.stats.trades.values()) - base) / (time.perf_counter() - started)
+    stop.set()
+    await task
+    samples.sort()
+    candle = sorted(streamer.metrics.latency_samples)
+
+    def pct(values: list[float], p: float) -> float:
+        return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else -1.0
+
+    return {
+        "rate": rate,
+        "trades": len(samples),
+        "p50_ms": pct(samples, 0.5),
+        "p99_ms": pct(samples, 0.99),
+        "candle_p99_ms": pct(candle, 0.99),
+        "flush_interval": streamer.config.flush_interval,
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    pin(0)
+    roles = {
+        "bare": lambda: bare(args.url, args.seconds, args.n_symbols, args.count),
+        "e2e": lambda: end_to_end(args.url, args.seconds, args.n_symbols, args.db, args.count),
+        "latency": lambda: latency(args.url, args.seconds, args.n_symbols, args.db),
+    }
+    result = asyncio.run(roles[args.role]())
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def reset(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("delete from market.candles_1m_live where symbol like 'SYM%%'")
+        conn.execute("delete from market.ingest_gaps where symbol like 'SYM%%'")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--role", choices=["bare", "e2e", "latency"])
+    parser.add_argument("--url")
+    parser.add_argument("--db")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=8.0,
+        help="how long the feed piles up before the client drains it",
+    )
+    parser.add_argument("--count", type=int, default=100_000, help="trades to drain")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--writer",
+        choices=["unnest", "copy", "executemany"],
+        default="unnest",
+        help="how the writer upserts (the streamer's default is unnest)",
+    )
+    # The fake's rate follows a daily curve: this gives ~10,000 trades/s over 300 symbols.
+    parser.add_argument("--latency-per-minute", type=float, default=3300.0)
+    parser.add_argument("--n-symbols", type=int, default=50)
+    parser.add_argument("--speed", type=float, default=10.0)
+    parser.add_argument("--per-minute", type=float, default=3000.0)
+    args = parser.parse_args()
+    if args.role:
+        child(args)
+        return
+    from include import db, migrate
+
+    os.environ["STREAMER_BENCH_WRITER"] = args.writer
+    db_url = db.resolve_database_url()
+    migrate.migrate(db_url)
+    offered = args.n_symbols * args.per_minute / 60 * args.speed
+    print(
+        f"feed: {args.n_symbols} symbols replayed at {args.speed}x (up to "
+        f"~{offered:,.0f} trades/s); each client lets it pile up {args.seconds} s, then "
+        f"drains {args.count:,} trades; writer: {args.writer}"
+    )
+    rates: dict[str, list[float]] = {"bare": [], "e2e": []}
+    # The two clients alternate, several rounds: one shared 2-core machine is noisy.
+    for round_no in range(1, args.rounds + 1):
+        for role in ("bare", "e2e"):
+            reset(db_url)
+            fake, url = start_fake(args.n_symbols, args.per_minute, args.speed)
+            try:
+                r = run_child(role, url, args.seconds, args.n_symbols, db_url, args.count)
+            finally:
+                fake.terminate()
+                fake.wait(10)
+            rates[role].append(r["trades"] / r["seconds"])
+            print(
+                f"round {round_no} {role:>4}: {rates[role][-1]:>9,.0f} trades/s "
+                f"({r['trades']:,} in {r['seconds']:.2f} s), peak RSS {r['peak_rss_mb']:.0f} MB"
+                + (
+                    f"; last commit {r['commit_tail_s']:.2f} s after the last fold, "
+                    f"{r['gaps']} gaps, {r['rest']} REST calls"
+                    if role == "e2e"
+                    else ""
+                )
+            )
+    bare_rate, e2e_rate = statistics.median(rates["bare"]), statistics.median(rates["e2e"])
+    print(
+        f"median: bare loop {bare_rate:,.0f} trades/s, streamer into PostgreSQL "
+        f"{e2e_rate:,.0f} trades/s; ratio {e2e_rate / bare_rate:.2f} (target >= 0.6)"
+    )
+
+    reset(db_url)
+    fake, url = start_fake(300, args.latency_per_minute, 1.0)
+    try:
+        r = run_child("latency", url, args.latency_seconds, 300, db_url)
+    finally:
+        fake.terminate()
+        fake.wait(10)
+    print(
+        f"latency at {r['rate']:,.0f} trades/s over 300 symbols (flush interval "
+        f"{r['flush_interval']} s): p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
+        f"per trade (target p99 < 250 ms); oldest-trade-per-candle p99 "
+        f"{r['candle_p99_ms']:.0f} ms; peak RSS {r['peak_rss_mb']:.0f} MB"
+    )
+    reset(db_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+"""Trades to exact 1-minute candles, with gap bookkeeping and minute closing; pure, no I/O."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from streamer.parser import Trade, format_quote, format_scaled
+
+logger = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+# Closed candles stay in memory this long so a late trade can still correct them.
+RETAIN_CLOSED_MS = 5 * MINUTE_MS
+_gap_ids = itertools.count(1)
+
+
+def minute_of(ms: int) -> int:
+    """The open time (epoch ms) of the minute holding ``ms``."""
+    return ms - ms % MINUTE_MS
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+class Candle:
+    """One symbol-minute, built from trades in any order: open and close follow the trade ids."""
+
+    __slots__ = (
+        "close",
+        "close_seq",
+        "closed",
+        "count",
+        "first_id",
+        "high",
+        "last_id",
+        "low",
+        "open",
+        "open_seq",
+        "open_time",
+        "pending_since",
+        "quote",
+        "symbol",
+        "tainted",
+        "taker_quote",
+        "taker_volume",
+        "volume",
+    )
+
+    def __init__(self, symbol: str, open_time: int) -> None:
+        self.symbol = symbol
+        self.open_time = open_time
+        self.open = self.high = self.low = self.close = 0
+        self.open_seq: int | None = None
+        self.close_seq = -1
+        self.volume = self.quote = self.taker_volume = self.taker_quote = 0
+        self.count = 0
+        self.first_id: int | None = None
+        self.last_id: int | None = None
+        self.closed = False
+        # A minute an unrepaired gap touched: written, never marked closed.
+        self.tainted = False
+        # Monotonic seconds of the oldest change not yet committed (None when clean).
+        self.pending_since: float | None = None
+
+    def add(self, t: Trade) -> None:
+        """Fold one trade in; exact integer arithmetic (prices scaled 1e8, p*q scaled 1e16)."""
+        p = t.price
+        if self.open_seq is None:
+            self.open = self.high = self.low = self.close = p
+            self.open_seq = self.close_seq = t.seq
+            self.first_id, self.last_id = t.first_id, t.last_id
+        else:
+            if p > self.high:
+                self.high = p
+            if p < self.low:
+                self.low = p
+            if t.seq < self.open_seq:
+                self.open, self.open_seq, self.first_id = p, t.seq, t.first_id
+            if t.seq > self.close_seq:
+                self.close, self.close_seq, self.last_id = p, t.seq, t.last_id
+        q = t.qty
+        pq = p * q
+        self.volume += q
+        self.quote += pq
+        self.count += t.last_id - t.first_id + 1
+        if not t.buyer_maker:
+            self.taker_volume += q
+            self.taker_quote += pq
+
+    def row(self) -> tuple:
+        """The table row: candle columns, is_closed, first/last trade id."""
+        return (
+            self.symbol,
+            ms_to_datetime(self.open_time),
+            format_scaled(self.open),
+            format_scaled(self.high),
+            format_scaled(self.low),
+            format_scaled(self.close),
+            format_scaled(self.volume),
+            format_quote(self.quote),
+            self.count,
+            format_scaled(self.taker_volume),
+            format_quote(self.taker_quote),
+            self.closed and not self.tainted,
+            self.first_id,
+            self.last_id,
+        )
+
+
+@dataclass(eq=False)
+class Gap:
+    """Trades known to be missing between two seen ones (or before a symbol's first trade).
+
+    ``lo_seq`` is None for a startup gap until REST tells where the first minute began.
+    """
+
+    symbol: str
+    reason: str
+    lo_seq: int | None
+    hi_seq: int
+    first_missing_trade_id: int | None
+    last_missing_trade_id: int
+    t_lo: int
+    t_hi: int
+    id: int = field(default_factory=lambda: next(_gap_ids))
+
+    @property
+    def gap_start(self) -> int:
+        """First minute the missing trades can fall in."""
+        return minute_of(self.t_lo)
+
+    @property
+    def gap_end(self) -> int:
+        """Exclusive end of the minutes the missing trades can fall in."""
+        return minute_of(self.t_hi) + MINUTE_MS
+
+    @property
+    def size(self) -> int | None:
+        """How many sequence ids are missing, when known."""
+        return None if self.lo_seq is None else self.hi_seq - self.lo_seq + 1
+
+
+class SymbolBook:
+    """Everything the aggregator knows about one symbol."""
+
+    __slots__ = (
+        "candles",
+        "certain_until",
+        "high_seq",
+        "high_time",
+        "high_trade_id",
+        "last_close",
+        "next_close",
+        "pending",
+        "symbol",
+        "tainted",
+        "trading",
+    )
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.high_seq: int | None = None
+        self.high_trade_id: int | None = None
+        self.high_time = 0
+        self.candles: dict[int, Candle] = {}
+        # The earliest minute not yet closed; None until the first trade.
+        self.next_close: int | None = None
+        self.last_close: int | None = None
+        self.pending: dict[int, Gap] = {}
+        self.tainted: list[tuple[int, int]] = []
+        # Every trade before this instant (ms) has been seen, gaps aside.
+        self.certain_until = 0
+        self.trading = True
+
+
+@dataclass
+class Stats:
+    """Counters the metrics endpoint exposes."""
+
+    trades: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    late_trades: int = 0
+    late_dropped: int = 0
+    idle_minutes: int = 0
+    closed_minutes: int = 0
+
+
+class Aggregator:
+    """All symbols' books; the writer drains ``dirty`` by ``take_batch``."""
+
+    def __init__(self, *, startup_repair: bool = True) -> None:
+        self.books: dict[str, SymbolBook] = {}
+        self.dirty: dict[tuple[str, int], Candle] = {}
+        self.startup_repair = startup_repair
+        self.stats = Stats()
+
+    def book(self, symbol: str) -> SymbolBook:
+        """The symbol's book, created empty on first use."""
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = SymbolBook(symbol)
+        return book
+
+    def _touch(self, c: Candle, now: float) -> None:
+        if c.pending_since is None:
+            c.pending_since = now
+            self.dirty[(c.symbol, c.open_time)] = c
+
+    def apply(self, t: Trade, now: float) -> Gap | None:
+        """Fold one trade from the stream (or a catch-up) in; a new gap is returned to repair."""
+        book = self.books.get(t.symbol)
+        if book is None:
+            book = self.book(t.symbol)
+        gap = None
+        high = book.high_seq
+        if high is None:
+            book.next_close = minute_of(t.time_ms)
+            if self.startup_repair:
+                gap = Gap(
+                    t.symbol,
+                    "startup",
+                    None,
+                    t.seq - 1,
+                    None,
+                    t.first_id - 1,
+                    minute_of(t.time_ms),
+                    t.time_ms,
+                )
+            elif not self.startup_repair:
+                book.tainted.append((book.next_close, book.next_close))
+        elif t.seq <= high:
+            self.stats.duplicates += 1
+            return None
+        elif t.seq != high + 1:
+            gap = Gap(
+                t.symbol,
+                "sequence",
+                high + 1,
+                t.seq - 1,
+                (book.high_trade_id or 0) + 1,
+                t.first_id - 1,
+                book.high_time,
+                t.time_ms,
+            )
+        if gap is not None:
+            book.pending[gap.id] = gap
+        book.high_seq = t.seq
+        book.high_trade_id = t.last_id
+        book.high_time = t.time_ms
+        trades = self.stats.trades
+        trades[t.symbol] = trades.get(t.symbol, 0) + t.last_id - t.first_id + 1
+        # Hot path inline: the minute's candle exists and is still open.
+        c = book.candles.get(t.time_ms - t.time_ms % MINUTE_MS)
+        if c is not None and not c.closed:
+            c.add(t)
+            if c.pending_since is None:
+                c.pending_since = now
+                self.dirty[(c.symbol, c.open_time)] = c
+        else:
+            self._fold(book, t, now)
+        if t.time_ms > book.certain_until:
+            book.certain_until = t.time_ms
+            if t.time_ms - book.next_close >= MINUTE_MS:  # type: ignore[operator]
+                self.close_ready(book, now)
+        return gap
+
+    def _fold(self, book: SymbolBook, t: Trade, now: float) -> None:
+        minute = t.time_ms - t.time_ms % MINUTE_MS
+        c = book.candles.get(minute)
+        if c is None:
+            if book.next_close is not None and minute < book.next_close:
+                # Its minute already closed and left memory: nothing exact can be written now.
+                self.stats.late_dropped += 1
+                logger.warning("late trade for %s %s dropped", t.symbol, ms_to_datetime(minute))
+                return
+            c = book.candles[minute] = Candle(t.symbol, minute)
+        elif c.closed:
+            self.stats.late_trades += 1
+            logger.warning(
+                "late trade corrects closed candle %s %s", t.symbol, ms_to_datetime(minute)
+            )
+        c.add(t)
+        self._touch(c, now)
+
+    def apply_repair(self, gap: Gap, trades: list[Trade], now: float) -> None:
+        """Fold the trades REST returned for a gap in, and lift the gap."""
+        book = self.book(gap.symbol)
+        lo = gap.lo_seq if gap.lo_seq is not None else -1
+        for t in trades:
+            if lo <= t.seq <= gap.hi_seq:
+                self.stats.trades[t.symbol] = self.stats.trades.get(t.symbol, 0) + t.count
+                self._fold(book, t, now)
+        book.pending.pop(gap.id, None)
+        self.close_ready(book, now)
+
+    def fail_repair(self, gap: Gap, now: float) -> None:
+        """REST could not fill a gap: its minutes are written but never marked closed."""
+        book = self.book(gap.symbol)
+        # The gap's last minute keeps its close (the trade after the gap is known), not its sums.
+        book.tainted.append((gap.gap_start, gap.gap_end - MINUTE_MS))
+        book.pending.pop(gap.id, None)
+        self.close_ready(book, now)
+
+    def register_gap(self, symbol: str, hi_seq: int, last_trade_id: int, t_hi: int) -> Gap | None:
+        """A probe found trades the stream never delivered: a gap up to ``hi_seq``."""
+        book = self.books.get(symbol)
+        if book is None or book.high_seq is None or hi_seq <= book.high_seq:
+            return None
+        gap = Gap(
+            symbol,
+            "silent",
+            book.high_seq + 1,
+            hi_seq,
+            (book.high_trade_id or 0) + 1,
+            last_trade_id,
+            book.high_time,
+            t_hi,
+        )
+        book.pending[gap.id] = gap
+        book.high_seq, book.high_trade_id, book.high_time = hi_seq, last_trade_id, t_hi
+        return gap
+
+    def seed(self, symbol: str, last: Trade, now_ms: int) -> Gap | None:
+        """Start a symbol from REST's most recent trade, taken after the stream subscribed.
+
+        Later trades all come from the stream, so its ids continue from here. When that trade
+        is in the current minute, the minute's earlier trades are a startup gap to fetch.
+        """
+        book = self.book(symbol)
+        if book.high_seq is not None:
+            return None
+        current = minute_of(now_ms)
+        book.high_seq, book.high_trade_id, book.high_time = last.seq, last.last_id, last.time_ms
+        book.last_close = last.price
+        book.certain_until = last.time_ms
+        # Minutes before the start are the batch side's: no history is invented here.
+        book.next_close = max(current, minute_of(last.time_ms))
+        if last.time_ms < book.next_close:
+            return None
+        gap = Gap(
+            symbol, "startup", None, last.seq, None, last.last_id, book.next_close, last.time_ms
+        )
+        book.pending[gap.id] = gap
+        return gap
+
+    def forget(self, symbol: str) -> None:
+        """Drop a symbol that left the stream (delisted, halted); dirty candles stay queued."""
+        self.books.pop(symbol, None)
+
+    def prove(self, symbol: str, until_ms: int, now: float) -> None:
+        """Every trade before ``until_ms`` has been seen (a REST probe found no other)."""
+        book = self.books.get(symbol)
+        if book is None or book.next_close is None:
+            return
+        if until_ms > book.certain_until:
+            book.certain_until = until_ms
+            if until_ms - book.next_close >= MINUTE_MS:
+                self.close_ready(book, now)
+
+    def set_trading(self, symbol: str, trading: bool) -> None:
+        """exchangeInfo status: no idle candles are invented for a symbol not TRADING."""
+        self.book(symbol).trading = trading
+
+    def _tainted(self, book: SymbolBook, minute: int) -> bool:
+        return any(lo <= minute <= hi for lo, hi in book.tainted)
+
+    def close_ready(self, book: SymbolBook, now: float) -> None:
+        """Close every minute that is over and can no longer change; fill idle minutes."""
+        if book.next_close is None:
+            return
+        limit = book.certain_until
+        for gap in book.pending.values():
+            limit = min(limit, gap.gap_start)
+        minute = book.next_close
+        if minute + MINUTE_MS > limit:
+            return
+        while minute + MINUTE_MS <= limit:
+            c = book.candles.get(minute)
+            if book.tainted and self._tainted(book, minute):
+                if c is not None:
+                    c.tainted = c.closed = True
+                    book.last_close = c.close
+                    self._touch(c, now)
+            elif c is not None and c.open_seq is not None:
+                c.closed = True
+                book.last_close = c.close
+                self.stats.closed_minutes += 1
+                self._touch(c, now)
+            elif book.trading and book.last_close is not None:
+                c = book.candles[minute] = Candle(book.symbol, minute)
+                c.open = c.high = c.low = c.close = book.last_close
+                c.closed = True
+                self.stats.idle_minutes += 1
+                self.stats.closed_minutes += 1
+                self._touch(c, now)
+            minute += MINUTE_MS
+        book.next_close = minute
+        if book.tainted:
+            book.tainted = [(lo, hi) for lo, hi in book.tainted if hi >= minute]
+        self._evict(book)
+
+    def _evict(self, book: SymbolBook) -> None:
+        horizon = (book.next_close or 0) - RETAIN_CLOSED_MS
+        old = [m for m, c in book.candles.items() if m < horizon and c.pending_since is None]
+        for m in old:
+            del book.candles[m]
+
+    def take_batch(self, limit: int) -> list[tuple[Candle, tuple, float]]:
+        """Up to ``limit`` changed candles as (candle, row, oldest change time); marked clean."""
+        out = []
+        dirty = self.dirty
+        for key in list(itertools.islice(dirty, limit)):
+            c = dirty.pop(key)
+            out.append((c, c.row(), c.pending_since or 0.0))
+            c.pending_since = None
+        return out
+
+    def requeue(self, batch: list[tuple[Candle, tuple, float]]) -> None:
+        """A batch failed to commit: its candles are dirty again, oldest change time kept."""
+        for c, _row, since in batch:
+            if c.pending_since is None or since < c.pending_since:
+                c.pending_since = since
+            self.dirty[(c.symbol, c.open_time)] = c
+
+    def pending_gaps(self) -> int:
+        """Gaps still waiting for REST."""
+        return sum(len(b.pending) for b in self.books.values())

@@ -1,0 +1,420 @@
+"""WebSocket shards: subscribe, read, reconnect with backoff, rotate before Binance's 24 h cut."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from streamer.config import StreamerConfig, ws_base
+from streamer.parser import Ack, FrameError, ServerShutdown, Trade, parse_frame
+
+logger = logging.getLogger(__name__)
+
+# A session that lived this long earned a fresh backoff.
+STABLE_SECONDS = 30.0
+ACK_TIMEOUT = 10.0
+# Longest a reader runs without letting other tasks (the writer) in, in seconds.
+YIELD_EVERY = 0.005
+# Longest a rotation keeps both sockets; quiet connections wait this long.
+ROTATE_OVERLAP = 5.0
+
+
+class SubscribeError(RuntimeError):
+    """The server refused or ignored a SUBSCRIBE."""
+
+
+class Sink(Protocol):
+    """What a shard feeds: the streamer application."""
+
+    def on_trade(self, trade: Trade, now: float) -> None: ...
+
+    def on_malformed(self, shard: str, raw: object, error: Exception) -> None: ...
+
+
+class AttemptLimiter:
+    """Binance allows 300 connection attempts per 5 minutes per IP: shared by every shard."""
+
+    def __init__(self, attempts: int, window: float) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._times: collections.deque[float] = collections.deque()
+
+    async def acquire(self) -> None:
+        """Wait until one more attempt fits in the window, and take it."""
+        while True:
+            now = time.monotonic()
+            while self._times and self._times[0] <= now - self.window:
+                self._times.popleft()
+            if len(self._times) < self.attempts:
+                self._times.append(now)
+                return
+            await asyncio.sleep(self._times[0] + self.window - now)
+
+
+class Session:
+    """One WebSocket connection: its reader task, its subscribe requests and their answers."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, shard: Shard, ws: ClientConnection, hold: bool = False) -> None:
+        self.shard = shard
+        # A rotation's replacement holds its trades until the old socket has caught up, so a
+        # lagging old socket is not mistaken for a gap.
+        self.held: list[tuple[Trade, float]] | None = [] if hold else None
+        self.ws = ws
+        self.opened = time.monotonic()
+        self.last_frame = self.opened
+        # Exchange times of the first and last trade frames: how a rotation knows it overlaps.
+        self.first_event_ms = 0
+        self.last_event_ms = 0
+        # Every trade up to this exchange time has been delivered by this socket.
+        self.complete_event_ms = 0
+        self.done = asyncio.Event()
+        self.rotate_now = asyncio.Event()
+        self._acks: dict[int, asyncio.Future[Ack]] = {}
+        self._last_control = 0.0
+        self.task = asyncio.get_running_loop().create_task(self._read())
+        shard.sessions.add(self)
+
+    async def control(self, method: str, streams: list[str]) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE in chunks, paced under Binance's 5 messages per second."""
+        cfg = self.shard.config
+        gap = 1.0 / cfg.control_messages_per_second
+        for i in range(0, len(streams), cfg.subscribe_chunk):
+            chunk = streams[i : i + cfg.subscribe_chunk]
+            wait = self._last_control + gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_control = time.monotonic()
+            ident = next(self._ids)
+            fut: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+            self._acks[ident] = fut
+            await self.ws.send(
+                orjson.dumps({"method": method, "params": chunk, "id": ident}).decode()
+            )
+            try:
+                ack = await asyncio.wait_for(asyncio.shield(fut), ACK_TIMEOUT)
+            except TimeoutError as exc:
+                raise SubscribeError(
+                    f"{method} id {ident} not answered in {ACK_TIMEOUT} s"
+                ) from exc
+            finally:
+                self._acks.pop(ident, None)
+            if ack.error is not None:
+                raise SubscribeError(f"{method} refused: {ack.error}")
+
+    async def _read(self) -> None:
+        shard = self.shard
+        sink_trade = shard.sink.on_trade
+        messages = shard.messages
+        monotonic = time.monotonic
+        last_yield = monotonic()
+        try:
+            recv = self.ws.recv
+            while True:
+                # Bytes, not str: the parser's fast path matches bytes, so skip the UTF-8 decode.
+                raw = await recv(decode=False)
+                now = monotonic()
+                # recv() does not suspend while frames are queued: yield now and then, or the
+                # writer starves under a busy feed.
+                if now - last_yield > YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    # Counted from the resume: a slow loop iteration must not make us yield
+                    # after every frame while the socket's backlog grows.
+                    now = last_yield = monotonic()
+                self.last_frame = now
+                try:
+                    frame = parse_frame(raw)
+                except FrameError as exc:
+                    shard.sink.on_malformed(shard.name, raw, exc)
+                    continue
+                if type(frame) is Trade:
+                    if not self.first_event_ms:
+                        self.first_event_ms = frame.event_ms
+                    if frame.event_ms > self.last_event_ms:
+                        # Frames come in event order: a newer instant completes the older one.
+                        self.complete_event_ms = self.last_event_ms
+                        self.last_event_ms = frame.event_ms
+                    if self.held is not None:
+                        self.held.append((frame, now))
+                        continue
+                    messages[frame.symbol] = messages.get(frame.symbol, 0) + 1
+                    if frame.event_ms > shard.last_event_ms:
+                        shard.last_event_ms = frame.event_ms
+                    shard.last_data = now
+                    sink_trade(frame, now)
+                elif type(frame) is Ack:
+                    fut = self._acks.get(frame.id)
+                    if fut is not None and not fut.done():
+                        fut.set_result(frame)
+                elif type(frame) is ServerShutdown:
+                    logger.info("%s: serverShutdown received, replacing the connection", shard.name)
+                    self.rotate_now.set()
+        except websockets.ConnectionClosed as exc:
+            logger.info("%s: connection closed: %s", shard.name, exc)
+        except Exception:
+            logger.exception("%s: reader failed", shard.name)
+        finally:
+            for fut in self._acks.values():
+                if not fut.done():
+                    fut.set_exception(SubscribeError("connection closed"))
+            self.shard.sessions.discard(self)
+            self.done.set()
+
+    def release(self) -> None:
+        """Stop holding: feed the held trades (duplicates of the old socket's are dropped)."""
+        held, self.held = self.held or [], None
+        for trade, now in held:
+            self.shard.messages[trade.symbol] = self.shard.messages.get(trade.symbol, 0) + 1
+            self.shard.sink.on_trade(trade, now)
+
+    async def close(self) -> None:
+        """Close politely, or abort when the peer does not answer."""
+        try:
+            await asyncio.wait_for(self.ws.close(), 2.0)
+        except Exception:
+            self.ws.transport.abort()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        self.shard.sessions.discard(self)
+        self.done.set()
+
+    def abort(self) -> None:
+        """Drop the socket at once (a stalled peer will not answer a close)."""
+        self.ws.transport.abort()
+
+
+class Shard:
+    """Up to 1024 streams on one connection, kept alive across drops, stalls and rotations."""
+
+    def __init__(
+        self,
+        name: str,
+        config: StreamerConfig,
+        sink: Sink,
+        limiter: AttemptLimiter,
+        on_reconnect: Callable[[Shard], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.sink = sink
+        self.limiter = limiter
+        self.on_reconnect = on_reconnect
+        self.symbols: set[str] = set()
+        # Symbols whose SUBSCRIBE the live session has acknowledged.
+        self.subscribed: set[str] = set()
+        self.session: Session | None = None
+        self.sessions: set[Session] = set()
+        self.state = "idle"
+        self.state_since = time.monotonic()
+        self.reconnects = 0
+        self.rotations = 0
+        self.messages: dict[str, int] = {}
+        self.last_event_ms = 0
+        self.last_data = time.monotonic()
+        self.url = ws_base(config.ws_url) + "/stream"
+        self._delay = config.backoff_initial
+        self._changes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
+
+    @property
+    def complete_event_ms(self) -> int:
+        """Exchange time up to which every live socket has delivered everything (0: none)."""
+        return min((s.complete_event_ms for s in self.sessions), default=0)
+
+    def stream_name(self, symbol: str) -> str:
+        """The stream of one symbol, e.g. btcusdt@trade."""
+        return f"{symbol.lower()}@{self.config.stream}"
+
+    def room(self) -> int:
+        """How many more streams fit on this connection."""
+        return self.config.streams_per_connection - len(self.symbols)
+
+    def add(self, symbols: Iterable[str]) -> None:
+        """Subscribe more symbols (live, on the open connection)."""
+        new = [s for s in symbols if s not in self.symbols]
+        self.symbols.update(new)
+        if new:
+            self._changes.put_nowait(("SUBSCRIBE", new))
+
+    def remove(self, symbols: Iterable[str]) -> None:
+        """Unsubscribe symbols (delisted or no longer trading)."""
+        gone = [s for s in symbols if s in self.symbols]
+        self.symbols.difference_update(gone)
+        if gone:
+            self._changes.put_nowait(("UNSUBSCRIBE", gone))
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_since = time.monotonic()
+
+    async def _open(self, stop: asyncio.Event, hold: bool = False) -> Session | None:
+        """Connect and subscribe every symbol; retries with exponential backoff and jitter."""
+        cfg = self.config
+        while not stop.is_set():
+            await self.limiter.acquire()
+            self._set_state("connecting")
+            session = None
+            try:
+                ws = await connect(
+                    self.url,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    max_size=2**22,
+                    max_queue=None,
+                    compression=None,
+                )
+                session = Session(self, ws, hold)
+                # Changes queued before this point are covered by the full subscription.
+                while not self._changes.empty():
+                    self._changes.get_nowait()
+                symbols = sorted(self.symbols)
+                if symbols:
+                    await session.control("SUBSCRIBE", [self.stream_name(s) for s in symbols])
+                self.subscribed = set(symbols)
+                self._set_state("connected")
+                logger.info("%s: connected, %d streams", self.name, len(symbols))
+                return session
+            except (OSError, TimeoutError, websockets.WebSocketException, SubscribeError) as exc:
+                if session is not None:
+                    session.abort()
+                    await session.close()
+                self._set_state("backoff")
+                self.reconnects += 1
+                delay = self._delay * (0.5 + random.random())
+                logger.warning(
+                    "%s: connect failed (%s), retrying in %.2f s",
+                    self.name,
+                    str(exc) or type(exc).__name__,
+                    delay,
+                )
+                self._delay = min(self._delay * 2, cfg.backoff_max)
+                await _wait(stop, delay)
+        return None
+
+    async def _apply_changes(self, session: Session) -> None:
+        while True:
+            method, symbols = await self._changes.get()
+            try:
+                await session.control(method, [self.stream_name(s) for s in symbols])
+                if method == "SUBSCRIBE":
+                    self.subscribed.update(symbols)
+                else:
+                    self.subscribed.difference_update(symbols)
+            except (SubscribeError, websockets.WebSocketException) as exc:
+                logger.warning("%s: %s failed (%s); reconnecting", self.name, method, exc)
+                session.abort()
+                return
+
+    async def _watchdog(self, session: Session) -> None:
+        timeout = self.config.silence_timeout
+        while not session.done.is_set():
+            await asyncio.sleep(min(1.0, timeout / 4))
+            if time.monotonic() - session.last_frame > timeout:
+                logger.warning("%s: no frame for %.1f s, reconnecting", self.name, timeout)
+                session.abort()
+                return
+
+    async def _overlap(self, old: Session, new: Session) -> None:
+        """Keep the old socket until both have delivered the same instant (or a time limit)."""
+        started = time.monotonic()
+        deadline = started + ROTATE_OVERLAP
+        while time.monotonic() < deadline and not old.done.is_set():
+            if new.first_event_ms and old.last_event_ms >= new.first_event_ms:
+                break
+            await asyncio.sleep(0.01)
+        logger.debug(
+            "%s: rotation overlap %.3f s (old %s)",
+            self.name,
+            time.monotonic() - started,
+            "closed" if old.done.is_set() else "open",
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep one live session until ``stop``; rotate it before the server's age cut."""
+        cfg = self.config
+        session: Session | None = None
+        helpers: list[asyncio.Task] = []
+        stop_task = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                if session is None:
+                    session = await self._open(stop)
+                    if session is None:
+                        break
+                    self.session = session
+                    helpers = [
+                        asyncio.ensure_future(self._apply_changes(session)),
+                        asyncio.ensure_future(self._watchdog(session)),
+                    ]
+                age = time.monotonic() - session.opened
+                done_task = asyncio.ensure_future(session.done.wait())
+                rotate_task = asyncio.ensure_future(session.rotate_now.wait())
+                await asyncio.wait(
+                    {done_task, rotate_task, stop_task},
+                    timeout=max(0.0, cfg.rotate_after - age),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                done_task.cancel()
+                rotate_task.cancel()
+                for t in helpers:
+                    t.cancel()
+                if stop.is_set():
+                    break
+                if session.done.is_set() and not session.rotate_now.is_set():
+                    self.subscribed = set()
+                    lived = time.monotonic() - session.opened
+                    if lived > STABLE_SECONDS:
+                        self._delay = cfg.backoff_initial
+                    self.reconnects += 1
+                    self._set_state("backoff")
+                    if self.on_reconnect is not None:
+                        self.on_reconnect(self)
+                    session = None
+                    delay = self._delay * (0.5 + random.random())
+                    self._delay = min(self._delay * 2, cfg.backoff_max)
+                    await _wait(stop, delay)
+                    continue
+                # Rotation: the replacement subscribes while the old one still delivers; the
+                # overlap's duplicates are dropped by trade id.
+                self.rotations += 1
+                logger.info("%s: rotating the connection (age %.0f s)", self.name, age)
+                old = session
+                session = await self._open(stop, hold=True)
+                if session is not None:
+                    await self._overlap(old, session)
+                await old.close()
+                if session is not None:
+                    session.release()
+                if session is None:
+                    break
+                self.session = session
+                helpers = [
+                    asyncio.ensure_future(self._apply_changes(session)),
+                    asyncio.ensure_future(self._watchdog(session)),
+                ]
+        finally:
+            stop_task.cancel()
+            for t in helpers:
+                t.cancel()
+            if session is not None:
+                await session.close()
+            self.session = None
+            self._set_state("stopped")
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)

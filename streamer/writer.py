@@ -1,0 +1,263 @@
+"""The one database writer: batches changed candles and gap records into one transaction each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from streamer.aggregator import Aggregator, Candle, Gap, ms_to_datetime
+from streamer.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "symbol, open_time, open, high, low, close, volume, quote_volume, trade_count, "
+    "taker_buy_volume, taker_buy_quote_volume, is_closed, first_trade_id, last_trade_id"
+)
+CREATE_STAGE = (
+    "create temp table if not exists candles_stage "
+    "(like market.candles_1m_live including defaults) on commit delete rows"
+)
+COPY_STAGE = f"copy candles_stage ({COLUMNS}) from stdin"
+# A restart may rebuild a minute that an earlier run already closed: never reopen it.
+UPSERT_TAIL = """
+on conflict (symbol, open_time) do update set
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, quote_volume = excluded.quote_volume,
+    trade_count = excluded.trade_count, taker_buy_volume = excluded.taker_buy_volume,
+    taker_buy_quote_volume = excluded.taker_buy_quote_volume, is_closed = excluded.is_closed,
+    first_trade_id = excluded.first_trade_id, last_trade_id = excluded.last_trade_id,
+    updated_at = now()
+where not (market.candles_1m_live.is_closed and not excluded.is_closed)
+"""
+UPSERT_FROM_STAGE = (
+    f"insert into market.candles_1m_live ({COLUMNS}) select {COLUMNS} from candles_stage"
+    + UPSERT_TAIL
+)
+UPSERT_VALUES = (
+    f"insert into market.candles_1m_live ({COLUMNS}) "
+    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" + UPSERT_TAIL
+)
+# One statement, one round trip: under a busy feed every round trip waits a whole loop turn.
+UPSERT_UNNEST = (
+    f"insert into market.candles_1m_live ({COLUMNS}) "
+    "select * from unnest(%s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[], "
+    "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::bigint[], %s::numeric[], "
+    "%s::numeric[], %s::boolean[], %s::bigint[], %s::bigint[])" + UPSERT_TAIL
+)
+# Two gaps can start in the same minute: the row widens to cover both and is unhealed again.
+RECORD_GAP = """
+insert into market.ingest_gaps (symbol, gap_start, gap_end, first_missing_trade_id,
+    last_missing_trade_id, reason, detected_by, detail)
+values (%s, %s, %s, %s, %s, %s, 'streamer', %s)
+on conflict (symbol, gap_start) do update set
+    gap_end = greatest(market.ingest_gaps.gap_end, excluded.gap_end),
+    first_missing_trade_id = least(market.ingest_gaps.first_missing_trade_id,
+        excluded.first_missing_trade_id),
+    last_missing_trade_id = greatest(market.ingest_gaps.last_missing_trade_id,
+        excluded.last_missing_trade_id),
+    reason = excluded.reason, detected_by = excluded.detected_by,
+    detected_at = now(), healed_at = null, healed_by = null, detail = excluded.detail
+"""
+HEAL_GAP = """
+update market.ingest_gaps set healed_at = now(), healed_by = %s, detail = %s
+where symbol = %s and gap_start = %s
+"""
+NOTE_GAP = "update market.ingest_gaps set detail = %s where symbol = %s and gap_start = %s"
+
+
+@dataclass(frozen=True)
+class GapOp:
+    """A change to market.ingest_gaps: record, heal or annotate one gap's row."""
+
+    kind: str
+    gap: Gap
+    detail: str | None = None
+    healed_by: str | None = None
+
+    def execute_args(self) -> tuple[str, tuple]:
+        """The statement and its parameters."""
+        g = self.gap
+        start = ms_to_datetime(g.gap_start)
+        if self.kind == "record":
+            return RECORD_GAP, (
+                g.symbol,
+                start,
+                ms_to_datetime(g.gap_end),
+                g.first_missing_trade_id,
+                g.last_missing_trade_id,
+                g.reason,
+                self.detail,
+            )
+        if self.kind == "heal":
+            return HEAL_GAP, (self.healed_by, self.detail, g.symbol, start)
+        return NOTE_GAP, (self.detail, g.symbol, start)
+
+
+class Writer:
+    """Drains the aggregator's changed candles by size or time; survives database outages."""
+
+    def __init__(
+        self,
+        database_url: str,
+        aggregator: Aggregator,
+        metrics: Metrics,
+        *,
+        flush_interval: float = 0.1,
+        max_batch_rows: int = 5000,
+        method: str = "unnest",
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.database_url = database_url
+        self.aggregator = aggregator
+        self.metrics = metrics
+        self.flush_interval = flush_interval
+        self.max_batch_rows = max_batch_rows
+        self.method = method
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.gap_ops: list[GapOp] = []
+        self.conn: psycopg.AsyncConnection | None = None
+        self.db_ok = False
+        self.last_commit = time.monotonic()
+        self.last_error: str | None = None
+        self.rows_written = 0
+        self._wake = asyncio.Event()
+        # Benchmarks measure per-trade latency through this: (candles, taken_at, committed_at).
+        self.on_commit: Callable[[list[Candle], float, float], None] | None = None
+
+    def add_gap_op(self, op: GapOp) -> None:
+        """Queue a gap-table change for the next transaction."""
+        self.gap_ops.append(op)
+        self._wake.set()
+
+    def lag(self, now: float) -> float:
+        """Seconds the oldest uncommitted change has waited."""
+        oldest = min(
+            (c.pending_since for c in self.aggregator.dirty.values() if c.pending_since),
+            default=None,
+        )
+        if oldest is None:
+            return 0.0 if not self.gap_ops else now - self.last_commit
+        return max(0.0, now - oldest)
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self.conn is None or self.conn.closed:
+            self.conn = await psycopg.AsyncConnection.connect(
+                self.database_url, connect_timeout=5, application_name="streamer"
+            )
+            if self.method == "copy":
+                await self.conn.execute(CREATE_STAGE)
+                await self.conn.commit()
+            if not self.db_ok:
+                logger.info("database connected")
+            self.db_ok = True
+        return self.conn
+
+    async def _close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.close()
+            self.conn = None
+
+    async def _write(
+        self, conn: psycopg.AsyncConnection, rows: list[tuple], ops: list[GapOp]
+    ) -> None:
+        if self.method == "unnest" and not ops:
+            # A single statement is its own transaction: no BEGIN/COMMIT round trips.
+            await conn.set_autocommit(True)
+            await conn.execute(UPSERT_UNNEST, [list(col) for col in zip(*rows, strict=True)])
+            return
+        await conn.set_autocommit(False)
+        async with conn.transaction():
+            if rows:
+                async with conn.cursor() as cur:
+                    if self.method == "copy":
+                        async with cur.copy(COPY_STAGE) as copy:
+                            for row in rows:
+                                await copy.write_row(row)
+                        await cur.execute(UPSERT_FROM_STAGE)
+                    elif self.method == "unnest":
+                        await cur.execute(UPSERT_UNNEST, [list(c) for c in zip(*rows, strict=True)])
+                    else:
+                        await cur.executemany(UPSERT_VALUES, rows)
+            if ops:
+                async with conn.cursor() as cur:
+                    for op in ops:
+                        await cur.execute(*op.execute_args())
+
+    async def flush_once(self) -> int:
+        """Write one batch; returns rows written; on failure everything stays queued."""
+        batch = self.aggregator.take_batch(self.max_batch_rows)
+        ops, self.gap_ops = self.gap_ops, []
+        if not batch and not ops:
+            return 0
+        started = time.monotonic()
+        try:
+            conn = await self._connection()
+            await self._write(conn, [row for _c, row, _s in batch], ops)
+        except (psycopg.Error, OSError) as exc:
+            self.aggregator.requeue(batch)
+            self.gap_ops = ops + self.gap_ops
+            if self.db_ok or self.last_error != str(exc).strip():
+                logger.warning(
+                    "database write failed, keeping %d candles in memory: %s",
+                    len(self.aggregator.dirty),
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                )
+            self.db_ok = False
+            self.last_error = str(exc).strip()
+            self.metrics.write_errors += 1
+            await self._close()
+            raise
+        done = time.monotonic()
+        self.last_commit = done
+        self.rows_written += len(batch)
+        self.metrics.observe_batch(done - started, len(batch), [s for _c, _r, s in batch], done)
+        if self.on_commit is not None:
+            self.on_commit([c for c, _r, _s in batch], started, done)
+        return len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush every ``flush_interval`` (sooner when a batch is full) until ``stop``."""
+        backoff = self.backoff_initial
+        while not stop.is_set():
+            try:
+                written = await self.flush_once()
+                backoff = self.backoff_initial
+            except (psycopg.Error, OSError):
+                await _wait(stop, backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            if written >= self.max_batch_rows:
+                continue
+            self._wake.clear()
+            await _wait(stop, self.flush_interval)
+
+    async def drain(self, seconds: float) -> bool:
+        """Write everything still queued (shutdown); False if the database stayed away."""
+        deadline = time.monotonic() + seconds
+        backoff = self.backoff_initial
+        while self.aggregator.dirty or self.gap_ops:
+            try:
+                await self.flush_once()
+                backoff = self.backoff_initial
+            except (psycopg.Error, OSError):
+                if time.monotonic() + backoff > deadline:
+                    return False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+        await self._close()
+        return True
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)

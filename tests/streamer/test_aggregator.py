@@ -1,0 +1,228 @@
+"""The aggregator: exact candles from trades in any order, gaps, idle minutes and closing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from fakebinance.clock import MarketClock, to_us
+from fakebinance.config import MarketConfig, default_symbols, quiet_symbol
+from fakebinance.market import Market
+from streamer.aggregator import MINUTE_MS, Aggregator, Candle
+from streamer.parser import Trade, to_scaled
+
+T0 = 1_740_000_000_000 - 1_740_000_000_000 % MINUTE_MS
+
+
+def trade(seq: int, price: str, qty: str, t: int, maker: bool = False, sym: str = "X") -> Trade:
+    return Trade(sym, seq, seq, seq, to_scaled(price), to_scaled(qty), t, maker)
+
+
+def row(c: Candle) -> dict:
+    names = (
+        "symbol",
+        "open_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trade_count",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+        "is_closed",
+        "first_trade_id",
+        "last_trade_id",
+    )
+    out = dict(zip(names, c.row(), strict=True))
+    for k in (
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+    ):
+        out[k] = Decimal(out[k])
+    return out
+
+
+def test_candle_fields_exact() -> None:
+    """OHLC follow trade ids, volumes are exact sums and taker sums skip buyer-maker trades."""
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "0.00001234", "1000000", T0 + 1), 0)
+    agg.apply(trade(2, "0.00001240", "3", T0 + 2, maker=True), 0)
+    agg.apply(trade(3, "0.00001200", "7", T0 + 3), 0)
+    c = agg.books["X"].candles[T0]
+    r = row(c)
+    assert (r["open"], r["high"], r["low"], r["close"]) == (
+        Decimal("0.00001234"),
+        Decimal("0.0000124"),
+        Decimal("0.000012"),
+        Decimal("0.000012"),
+    )
+    assert r["volume"] == Decimal("1000010")
+    assert r["quote_volume"] == Decimal("12.34") + Decimal("0.0000372") + Decimal("0.000084")
+    assert r["taker_buy_volume"] == Decimal("1000007")
+    assert r["taker_buy_quote_volume"] == Decimal("12.34") + Decimal("0.000084")
+    assert r["trade_count"] == 3
+    assert (r["first_trade_id"], r["last_trade_id"]) == (1, 3)
+
+
+def test_out_of_order_repair_keeps_open_and_close() -> None:
+    """Trades folded in late (a repair) still leave open = lowest id, close = highest id."""
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "10", "1", T0 + 1), 0)
+    gap = agg.apply(trade(4, "13", "1", T0 + 40), 0)
+    assert gap is not None
+    assert (gap.lo_seq, gap.hi_seq) == (2, 3)
+    agg.apply(trade(5, "9", "1", T0 + MINUTE_MS + 1), 0)
+    assert not agg.books["X"].candles[T0].closed, "a pending gap blocks closing"
+    agg.apply_repair(gap, [trade(3, "20", "1", T0 + 30), trade(2, "5", "1", T0 + 20)], 0)
+    c = agg.books["X"].candles[T0]
+    assert c.closed
+    assert c.count == 4
+    assert (c.open, c.high, c.low, c.close) == tuple(to_scaled(p) for p in ("10", "20", "5", "13"))
+
+
+def test_duplicates_are_ignored() -> None:
+    """A trade id seen before (reconnect overlap, rotation) changes nothing."""
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "10", "1", T0 + 1), 0)
+    agg.apply(trade(2, "11", "1", T0 + 2), 0)
+    agg.apply(trade(2, "11", "1", T0 + 2), 0)
+    agg.apply(trade(1, "10", "1", T0 + 1), 0)
+    assert agg.books["X"].candles[T0].count == 2
+    assert agg.stats.duplicates == 2
+
+
+def test_idle_minutes_repeat_previous_close() -> None:
+    """A trading minute without trades gets open=high=low=close=previous close, zero volumes."""
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "10", "1", T0 + 1), 0)
+    agg.apply(trade(2, "12", "1", T0 + 5), 0)
+    agg.apply(trade(3, "11", "1", T0 + 3 * MINUTE_MS + 7), 0)
+    book = agg.books["X"]
+    for m in (1, 2):
+        c = book.candles[T0 + m * MINUTE_MS]
+        assert c.closed
+        assert c.count == 0
+        assert c.volume == 0
+        assert c.quote == 0
+        assert c.open == c.high == c.low == c.close == to_scaled("12")
+    assert not book.candles[T0 + 3 * MINUTE_MS].closed
+
+
+def test_first_minute_without_startup_repair_never_closes() -> None:
+    """A minute the streamer joined halfway is written but never claimed closed."""
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(10, "10", "1", T0 + 30_000), 0)
+    agg.apply(trade(11, "10", "1", T0 + MINUTE_MS + 1), 0)
+    assert agg.books["X"].candles[T0].row()[11] is False
+
+
+def test_failed_repair_taints_minutes() -> None:
+    """When REST cannot fill a gap, its minutes are written but not marked closed."""
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "10", "1", T0 + 1), 0)
+    agg.apply(trade(2, "10", "1", T0 + MINUTE_MS + 1), 0)
+    gap = agg.apply(trade(9, "10", "1", T0 + 2 * MINUTE_MS + 1), 0)
+    agg.apply(trade(10, "10", "1", T0 + 3 * MINUTE_MS + 1), 0)
+    agg.fail_repair(gap, 0)
+    book = agg.books["X"]
+    assert book.candles[T0 + MINUTE_MS].row()[11] is False
+    assert book.candles[T0 + 2 * MINUTE_MS].row()[11] is False
+    assert book.candles[T0 + 3 * MINUTE_MS].row()[11] is False  # still open: no later trade
+    agg.apply(trade(11, "10", "1", T0 + 4 * MINUTE_MS + 1), 0)
+    assert book.candles[T0 + 3 * MINUTE_MS].row()[11] is True
+
+
+def test_seed_in_current_minute_asks_for_its_start() -> None:
+    """Starting mid-minute, the minute's earlier trades become a startup gap to fetch."""
+    agg = Aggregator()
+    gap = agg.seed("X", trade(50, "10", "0", T0 + 20_000), T0 + 30_000)
+    assert gap is not None
+    assert gap.reason == "startup"
+    assert gap.hi_seq == 50
+    assert agg.seed("X", trade(60, "10", "0", T0 + 20_000), T0 + 30_000) is None
+    assert agg.seed("Y", trade(5, "10", "0", T0 - 5, sym="Y"), T0 + 30_000) is None
+    assert agg.books["Y"].next_close == T0
+
+
+@pytest.mark.parametrize("stream", ["trade", "aggTrade"])
+def test_fake_market_day_equals_official_klines(stream: str) -> None:
+    """Two hours of the fake market's trades, in either stream, rebuild the official klines."""
+    clock = MarketClock(start=datetime(2025, 2, 1, tzinfo=UTC), speed=0)
+    specs = (*default_symbols(), quiet_symbol())
+    market = Market(MarketConfig(11, specs), clock)
+    start_ms = to_us(datetime(2025, 1, 31, 22, tzinfo=UTC)) // 1000
+    end_ms = start_ms + 120 * MINUTE_MS
+    agg = Aggregator(startup_repair=False)
+    for spec in specs:
+        s = spec.symbol
+        if stream == "trade":
+            records = [
+                Trade(
+                    s,
+                    t.id,
+                    t.id,
+                    t.id,
+                    to_scaled(f"{t.price:.8f}"),
+                    to_scaled(f"{t.qty:.8f}"),
+                    t.time_ms,
+                    t.is_buyer_maker,
+                )
+                for t in market.trades(s, start_ms * 1000, end_ms * 1000)
+            ]
+        else:
+            records = [
+                Trade(
+                    s,
+                    a.agg_id,
+                    a.first_id,
+                    a.last_id,
+                    to_scaled(f"{a.price:.8f}"),
+                    to_scaled(f"{a.qty:.8f}"),
+                    a.time_ms,
+                    a.is_buyer_maker,
+                )
+                for a in market.agg_trades(s, start_ms * 1000, end_ms * 1000)
+            ]
+        for r in records:
+            agg.apply(r, 0)
+        agg.prove(s, end_ms, 0)
+        closed = {m: row(c) for m, c in agg.books[s].candles.items() if c.closed}
+        for k in market.klines(s, "1m", start_ms, end_ms - 1, 1000):
+            if k.open_time not in closed:
+                # Only minutes before the first trade seen may be missing (no previous close).
+                assert k.open_time < records[0].time_ms - records[0].time_ms % MINUTE_MS + MINUTE_MS
+                continue
+            r = closed[k.open_time]
+            got = (
+                r["open"],
+                r["high"],
+                r["low"],
+                r["close"],
+                r["volume"],
+                r["quote_volume"],
+                r["trade_count"],
+                r["taker_buy_volume"],
+                r["taker_buy_quote_volume"],
+            )
+            want = (
+                k.open,
+                k.high,
+                k.low,
+                k.close,
+                k.volume,
+                k.quote_volume,
+                k.trade_count,
+                k.taker_buy_volume,
+                k.taker_buy_quote_volume,
+            )
+            assert got == want, f"{s} {k.open_time}"
