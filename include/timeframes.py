@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 
 from include import db
-from include.settings import PROJECT_ROOT
+from include.settings import PROJECT_ROOT, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,16 @@ TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
 BUILD_LOCK_KEY = 0x74_66_62_75_69_6C_64
 # Declared ranges stay readable this long after a build consumed them, then are pruned.
 DIRTY_RANGE_RETENTION = "7 days"
+
+
+# How dbt starts the line that names what failed ("Failure in test x", "Runtime Error", ...).
+FAILURE_HEADLINES = (
+    "Failure in",
+    "Error in",
+    "Runtime Error",
+    "Compilation Error",
+    "Parsing Error",
+)
 
 
 class TimeframeBuildError(RuntimeError):
@@ -47,15 +58,21 @@ class DbtRun:
         return self.returncode == 0
 
     def reason(self) -> str:
-        """dbt's first error line, for a one-line failure message."""
-        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
-        summary = _summary_lines(lines)
-        for line in summary or lines:
-            text = _strip_timestamp(line)
-            if any(word in text for word in ("Error", "error", "Failure", "FAIL")):
-                detail = _next_detail(summary or lines, line)
-                return f"{text}: {detail}" if detail else text
-        return _strip_timestamp(lines[-1]) if lines else f"dbt exited with {self.returncode}"
+        """dbt's first failure and its cause, as one line."""
+        lines = [_strip_timestamp(line.strip()) for line in self.output.splitlines()]
+        lines = [line for line in lines if line]
+        summary = _summary_lines(lines) or lines
+        for index, line in enumerate(summary):
+            if line.startswith(FAILURE_HEADLINES):
+                details = [
+                    detail
+                    for detail in summary[index + 1 : index + 6]
+                    if not re.match(
+                        r"^\w+ Error in |^compiled code at|^See test failures|^Done\.", detail
+                    )
+                ]
+                return f"{line}: {details[0]}" if details else line
+        return lines[-1] if lines else f"dbt exited with {self.returncode}"
 
 
 def _summary_lines(lines: list[str]) -> list[str]:
@@ -67,17 +84,7 @@ def _summary_lines(lines: list[str]) -> list[str]:
 
 def _strip_timestamp(line: str) -> str:
     # dbt prefixes every line with "HH:MM:SS  "; the reason reads better without it.
-    head, _, rest = line.partition("  ")
-    return rest.strip() if head.count(":") == 2 and head.replace(":", "").isdigit() else line
-
-
-def _next_detail(lines: list[str], line: str) -> str:
-    index = lines.index(line)
-    for following in lines[index + 1 : index + 4]:
-        text = _strip_timestamp(following)
-        if text and not text.startswith(("compiled code", "Done.", "See test failures")):
-            return text
-    return ""
+    return re.sub(r"^\d\d:\d\d:\d\d\s+", "", line)
 
 
 def dbt_env(database_url: str) -> dict[str, str]:
@@ -110,15 +117,30 @@ def dbt_executable() -> str:
     return found
 
 
+def target_path(database_url: str) -> Path:
+    """dbt's target directory for one database: DBT_TARGET_PATH, else one per database.
+
+    Separate directories keep builds of different databases (tests, the quality checks, the
+    platform) from overwriting each other's manifest and compiled SQL.
+    """
+    if os.environ.get("DBT_TARGET_PATH"):
+        return Path(os.environ["DBT_TARGET_PATH"])
+    env = dbt_env(database_url)
+    name = f"{env['DBT_PGDATABASE']}@{env['DBT_PGHOST']}_{env['DBT_PGPORT']}"
+    return DBT_PROJECT_DIR / "target" / re.sub(r"[^A-Za-z0-9_.@-]", "_", name)
+
+
 def run_dbt(args: Sequence[str], database_url: str | None = None) -> DbtRun:
     """Run one dbt command against the platform database and return its outcome."""
     url = database_url or db.resolve_database_url()
+    target = target_path(url)
     env = {
         **os.environ,
         **dbt_env(url),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
-        "DBT_LOG_PATH": str(DBT_PROJECT_DIR / "target" / "logs"),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
@@ -145,12 +167,19 @@ def build_timeframes(
     *,
     full_refresh: bool = False,
     select: str | None = None,
+    unit_tests: bool = True,
 ) -> DbtRun:
-    """Run `dbt build` (models, tests, unit tests); raise with dbt's reason when it fails."""
+    """Run `dbt build` (models, data tests, unit tests); raise with dbt's reason when it fails.
+
+    Scheduled production runs pass unit_tests=False, as dbt advises: unit tests check the SQL,
+    which only changes with a deployment, and CI runs them.
+    """
     url = database_url or db.resolve_database_url()
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if select:
         args += ["--select", select]
     with psycopg.connect(url, autocommit=True) as lock_conn:
@@ -165,14 +194,28 @@ def build_timeframes(
     return result
 
 
+def check_source_freshness(database_url: str | None = None) -> DbtRun:
+    """Run `dbt source freshness`; raise when a source is older than its error_after."""
+    result = run_dbt(["source", "freshness"], database_url)
+    if not result.ok:
+        raise TimeframeBuildError(f"dbt source freshness failed: {result.reason()}")
+    return result
+
+
+def docs_dir() -> Path:
+    """Where the static dbt docs page is published."""
+    return get_settings().data_dir / "dbt_docs"
+
+
 def publish_docs(out_dir: Path, database_url: str | None = None) -> Path:
     """Generate the dbt docs as one static HTML page and copy it to out_dir/index.html."""
-    result = run_dbt(["docs", "generate", "--static"], database_url)
+    url = database_url or db.resolve_database_url()
+    result = run_dbt(["docs", "generate", "--static"], url)
     if not result.ok:
         raise TimeframeBuildError(f"dbt docs generate failed: {result.reason()}")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "index.html"
-    shutil.copyfile(DBT_PROJECT_DIR / "target" / "static_index.html", target)
+    shutil.copyfile(target_path(url) / "static_index.html", target)
     return target
 
 

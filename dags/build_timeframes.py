@@ -1,0 +1,87 @@
+"""
+### build_timeframes
+
+Rebuilds `analytics.candles_{1m,5m,15m,1h,4h,1d,1w}` with dbt (`dbt_project/`).
+
+- **When:** whenever `market.klines_1m` gets new official klines (the Asset the backfill and
+  import DAGs update), and every 5 minutes for the live series the streamer writes into
+  `market.candles_1m_live`.
+- **What:** one `dbt build` (models and data tests; unit tests run in CI), incremental: it
+  recomputes only the minutes whose source rows were written since the previous build (by
+  `loaded_at` / `updated_at`, with a 15-minute look-back), plus ranges declared with
+  `include.timeframes.mark_dirty`, and the higher-timeframe buckets holding them.
+- **Then:** `dbt source freshness` (the live table must not lag more than 2 minutes), and once
+  an hour (and on every Asset-triggered or manual run) the dbt docs, published as one static
+  page to `.data/dbt_docs/index.html`.
+- **Same job by hand:** `python -m include.cli build-timeframes [--full-refresh]`.
+
+The dbt graph runs as one task rather than one task per model (Astronomer Cosmos): on a
+5-minute schedule, a dbt start-up per model would cost more than the work itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from include.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
+
+
+@dag(
+    dag_id="build_timeframes",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+        assets=KLINES_1M,
+    ),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    # Builds are incremental over "whatever changed since the last build": never two at once.
+    max_active_runs=1,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    },
+    dagrun_timeout=timedelta(minutes=30),
+    tags=["dbt", "analytics", "timeframes"],
+    doc_md=__doc__,
+)
+def build_timeframes() -> None:
+    """Build the timeframes, then check source freshness and publish the docs."""
+
+    @task(inlets=[KLINES_1M, CANDLES_1M_LIVE], outlets=[ANALYTICS_CANDLES])
+    def dbt_build() -> float:
+        """Run the incremental dbt build; return its duration in seconds."""
+        from include import timeframes
+
+        return timeframes.build_timeframes(unit_tests=False).seconds
+
+    @task
+    def source_freshness() -> None:
+        """Fail when the live table lags behind (dbt source freshness)."""
+        from include import timeframes
+
+        timeframes.check_source_freshness()
+
+    @task.short_circuit
+    def docs_due(dag_run=None) -> bool:
+        """Docs on demand and on Asset runs; for the 5-minute schedule, once an hour."""
+        return dag_run.run_type != "scheduled" or dag_run.run_after.minute < 5
+
+    @task
+    def publish_docs() -> str:
+        """Publish the dbt docs as one static HTML page."""
+        from include import timeframes
+
+        return str(timeframes.publish_docs(timeframes.docs_dir()))
+
+    built = dbt_build()
+    built >> source_freshness()
+    built >> docs_due() >> publish_docs()
+
+
+build_timeframes()

@@ -1,0 +1,8 @@
+{#- Custom schemas are used as given (analytics, not analytics_analytics): DESIGN.md names them. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

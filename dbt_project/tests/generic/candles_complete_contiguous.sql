@@ -1,0 +1,56 @@
+{#- Asserts that a recently built candle's minute count is consistent with its bucket and that a
+    candle called complete really holds every minute of it, contiguous, in candles_1m. -#}
+{% test candles_complete_contiguous(model, minutes, minutes_model) %}
+
+with
+
+recent as (
+
+    select * from {{ recently_built(model) }} as recent
+
+),
+
+counted as (
+
+    select
+        recent.symbol,
+        recent.open_time,
+        recent.minute_count,
+        recent.kline_minute_count,
+        recent.is_complete,
+        inside.present,
+        inside.first_minute,
+        inside.last_minute
+    from recent
+    -- One index range scan per candle (the limit clause keeps it a lateral probe): the cost
+    -- follows the rows the run wrote, not the size of candles_1m.
+    cross join lateral (
+        select
+            count(*) as present,
+            min(one_minute.open_time) as first_minute,
+            max(one_minute.open_time) as last_minute
+        from {{ minutes_model }} as one_minute
+        where
+            one_minute.symbol = recent.symbol
+            and one_minute.open_time >= recent.open_time
+            and one_minute.open_time < recent.open_time + interval '{{ minutes }} minutes'
+        limit all offset 0
+    ) as inside
+
+)
+
+select *
+from counted
+where
+    minute_count != present
+    or kline_minute_count > minute_count
+    or is_complete != (minute_count = {{ minutes }})
+    or (
+        is_complete
+        and (
+            first_minute != open_time
+            or last_minute != open_time + interval '{{ minutes - 1 }} minutes'
+        )
+    )
+
+{% endtest %}
