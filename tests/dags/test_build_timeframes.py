@@ -20,7 +20,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_dag_run_builds_marts_checks_freshness_and_publishes_docs(
-    airflow_home, database_url, conn, window_klines, tmp_path, monkeypatch  # noqa: F811
+    airflow_home,
+    database_url,
+    conn,
+    window_klines,  # noqa: F811 - the imported fixture
+    tmp_path,
+    monkeypatch,
 ):
     """One DAG run fills analytics.candles_*, passes source freshness and writes the docs page."""
     from airflow.dag_processing.dagbag import DagBag
