@@ -385,7 +385,7 @@ class Streamer:
         conns = []
         ok = self.ready.is_set()
         for shard in self.shards:
-            down_for = 0.0 if shard.state == "connected" else now - shard.state_since
+            down_for = 0.0 if shard.down_since is None else now - shard.down_since
             if down_for > cfg.health_max_disconnected:
                 ok = False
             conns.append(
@@ -393,6 +393,7 @@ class Streamer:
                     "name": shard.name,
                     "state": shard.state,
                     "state_for_s": round(now - shard.state_since, 3),
+                    "disconnected_for_s": round(down_for, 3),
                     "streams": len(shard.symbols),
                     "last_event_age_s": round(now - shard.last_data, 3),
                     "reconnects": shard.reconnects,

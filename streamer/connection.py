@@ -218,6 +218,9 @@ class Shard:
         self.sessions: set[Session] = set()
         self.state = "idle"
         self.state_since = time.monotonic()
+        # When the shard last stopped being connected (None while connected): retries flip the
+        # state between connecting and backoff, so state_since alone would never look "down".
+        self.down_since: float | None = self.state_since
         self.reconnects = 0
         self.rotations = 0
         self.messages: dict[str, int] = {}
@@ -258,6 +261,10 @@ class Shard:
         if state != self.state:
             self.state = state
             self.state_since = time.monotonic()
+            if state == "connected":
+                self.down_since = None
+            elif self.down_since is None:
+                self.down_since = self.state_since
 
     async def _open(self, stop: asyncio.Event, hold: bool = False) -> Session | None:
         """Connect and subscribe every symbol; retries with exponential backoff and jitter."""

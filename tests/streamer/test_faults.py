@@ -142,3 +142,23 @@ async def test_rest_down_leaves_gaps_recorded_unhealed(
             " where c.is_closed"
         ).fetchone()[0]
     assert touched == 0
+
+
+async def test_health_turns_503_while_reconnects_keep_failing(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """/healthz answers 503 once no connection got through for too long, and 200 again after."""
+    cfg = streamer_config(fake, database_url, health_max_disconnected=1.0)
+    async with running(cfg, fake) as streamer, aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{streamer.health_port}/healthz"
+        fake.refuse_connections(4.0)
+        fake.drop_connections()
+        await asyncio.sleep(2.0)
+        async with http.get(url) as resp:
+            down = resp.status, await resp.json()
+        await wait_until(lambda: streamer.shards[0].state == "connected", 10, "reconnect")
+        async with http.get(url) as resp:
+            back = resp.status
+    assert down[0] == 503
+    assert down[1]["connections"][0]["disconnected_for_s"] > 1.0
+    assert back == 200
