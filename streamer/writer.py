@@ -125,7 +125,8 @@ class Writer:
         self.backoff_max = backoff_max
         self.gap_ops: list[GapOp] = []
         self.conn: psycopg.AsyncConnection | None = None
-        self.db_ok = False
+        # None until the first write: /healthz must not claim the database is down before then.
+        self.db_ok: bool | None = None
         self.last_commit = time.monotonic()
         self.last_error: str | None = None
         self.rows_written = 0
