@@ -59,12 +59,18 @@ WRITER = "unnest"
 
 
 def run_child(
-    role: str, url: str, seconds: float, n_symbols: int, db_url: str, count: int = 0
+    role: str,
+    url: str,
+    seconds: float,
+    n_symbols: int,
+    db_url: str,
+    count: int = 0,
+    loop: str = "auto",
 ) -> dict:
     """One measured client in a fresh process on CPU 0; returns its JSON result."""
     out = subprocess.run(
         [sys.executable, __file__, "--role", role, "--url", url, "--seconds", str(seconds),
-         "--n-symbols", str(n_symbols), "--db", db_url, "--count", str(count)],
+         "--n-symbols", str(n_symbols), "--db", db_url, "--count", str(count), "--loop", loop],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if out.returncode != 0:
@@ -225,13 +231,18 @@ async def latency(url: str, seconds: float, n: int, db_url: str) -> dict:
 
 
 def child(args: argparse.Namespace) -> None:
+    from streamer.loop import loop_factory, loop_name
+
     pin(0)
     roles = {
         "bare": lambda: bare(args.url, args.seconds, args.n_symbols, args.count),
         "e2e": lambda: end_to_end(args.url, args.seconds, args.n_symbols, args.db, args.count),
         "latency": lambda: latency(args.url, args.seconds, args.n_symbols, args.db),
     }
-    result = asyncio.run(roles[args.role]())
+    # Both clients on the loop the streamer itself would pick, so the ratio compares like with like.
+    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        result = runner.run(roles[args.role]())
+        result["loop"] = loop_name(runner.get_loop())
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -256,6 +267,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="trades to drain")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="event loop of every client (auto: uvloop when importable, as the streamer does)",
+    )
     parser.add_argument(
         "--writer",
         choices=["unnest", "copy", "executemany"],
@@ -283,20 +300,25 @@ def main() -> None:
         f"drains {args.count:,} trades; writer: {args.writer}"
     )
     rates: dict[str, list[float]] = {"bare": [], "e2e": []}
+    loops: dict[str, set[str]] = {"bare": set(), "e2e": set()}
     # The two clients alternate, several rounds: one shared 2-core machine is noisy.
     for round_no in range(1, args.rounds + 1):
         for role in ("bare", "e2e"):
             reset(db_url)
             fake, url = start_fake(args.n_symbols, args.per_minute, args.speed)
             try:
-                r = run_child(role, url, args.seconds, args.n_symbols, db_url, args.count)
+                r = run_child(
+                    role, url, args.seconds, args.n_symbols, db_url, args.count, args.loop
+                )
             finally:
                 fake.terminate()
                 fake.wait(10)
             rates[role].append(r["trades"] / r["seconds"])
+            loops[role].add(r["loop"])
             print(
                 f"round {round_no} {role:>4}: {rates[role][-1]:>9,.0f} trades/s "
-                f"({r['trades']:,} in {r['seconds']:.2f} s), peak RSS {r['peak_rss_mb']:.0f} MB"
+                f"({r['trades']:,} in {r['seconds']:.2f} s) on {r['loop']}, "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB"
                 + (
                     f"; last commit {r['commit_tail_s']:.2f} s after the last fold, "
                     f"{r['gaps']} gaps, {r['rest']} REST calls"
@@ -306,14 +328,15 @@ def main() -> None:
             )
     bare_rate, e2e_rate = statistics.median(rates["bare"]), statistics.median(rates["e2e"])
     print(
-        f"median: bare loop {bare_rate:,.0f} trades/s, streamer into PostgreSQL "
-        f"{e2e_rate:,.0f} trades/s; ratio {e2e_rate / bare_rate:.2f} (target >= 0.6)"
+        f"median: bare loop {bare_rate:,.0f} trades/s on {'/'.join(sorted(loops['bare']))}, "
+        f"streamer into PostgreSQL {e2e_rate:,.0f} trades/s on {'/'.join(sorted(loops['e2e']))}; "
+        f"ratio {e2e_rate / bare_rate:.2f} (target >= 0.6)"
     )
 
     reset(db_url)
     fake, url = start_fake(300, args.latency_per_minute, 1.0)
     try:
-        r = run_child("latency", url, args.latency_seconds, 300, db_url)
+        r = run_child("latency", url, args.latency_seconds, 300, db_url, loop=args.loop)
     finally:
         fake.terminate()
         fake.wait(10)
@@ -321,7 +344,7 @@ def main() -> None:
         f"latency at {r['rate']:,.0f} trades/s over 300 symbols (flush interval "
         f"{r['flush_interval']} s): p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
         f"per trade (target p99 < 250 ms); oldest-trade-per-candle p99 "
-        f"{r['candle_p99_ms']:.0f} ms; peak RSS {r['peak_rss_mb']:.0f} MB"
+        f"{r['candle_p99_ms']:.0f} ms; peak RSS {r['peak_rss_mb']:.0f} MB; loop {r['loop']}"
     )
     reset(db_url)
 

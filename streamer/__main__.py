@@ -14,6 +14,7 @@ import psycopg
 from include.migrate import MigrationError, migrate
 from streamer.app import Streamer
 from streamer.config import StreamerConfig, load_config
+from streamer.loop import loop_factory, loop_name
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ async def amain(config: StreamerConfig) -> int:
     streamer = Streamer(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    logger.info("event loop: %s", loop_name(loop))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return await streamer.run(stop)
@@ -63,7 +65,8 @@ def main() -> int:
         config = load_config()
         # Idempotent and locked: a fresh database gets its tables before the first write.
         migrate(config.database_url)
-        return asyncio.run(amain(config))
+        with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+            return runner.run(amain(config))
     except (ValueError, RuntimeError, MigrationError, OSError, psycopg.Error) as exc:
         text = str(exc).strip()
         reason = text.splitlines()[0] if text else type(exc).__name__

@@ -213,59 +213,64 @@ class Aggregator:
 
     def apply(self, t: Trade, now: float) -> Gap | None:
         """Fold one trade from the stream (or a catch-up) in; a new gap is returned to repair."""
-        book = self.books.get(t.symbol)
+        symbol = t.symbol
+        book = self.books.get(symbol)
         if book is None:
-            book = self.book(t.symbol)
-        gap = None
+            book = self.book(symbol)
+        seq = t.seq
         high = book.high_seq
-        if high is None:
-            book.next_close = minute_of(t.time_ms)
-            if self.startup_repair:
+        gap = None
+        # The common case first: the next id of a known symbol.
+        if high is None or seq != high + 1:
+            if high is None:
+                book.next_close = minute_of(t.time_ms)
+                if self.startup_repair:
+                    gap = Gap(
+                        symbol,
+                        "startup",
+                        None,
+                        seq - 1,
+                        None,
+                        t.first_id - 1,
+                        minute_of(t.time_ms),
+                        t.time_ms,
+                    )
+                else:
+                    book.tainted.append((book.next_close, book.next_close))
+            elif seq <= high:
+                self.stats.duplicates += 1
+                return None
+            else:
                 gap = Gap(
-                    t.symbol,
-                    "startup",
-                    None,
-                    t.seq - 1,
-                    None,
+                    symbol,
+                    "sequence",
+                    high + 1,
+                    seq - 1,
+                    (book.high_trade_id or 0) + 1,
                     t.first_id - 1,
-                    minute_of(t.time_ms),
+                    book.high_time,
                     t.time_ms,
                 )
-            elif not self.startup_repair:
-                book.tainted.append((book.next_close, book.next_close))
-        elif t.seq <= high:
-            self.stats.duplicates += 1
-            return None
-        elif t.seq != high + 1:
-            gap = Gap(
-                t.symbol,
-                "sequence",
-                high + 1,
-                t.seq - 1,
-                (book.high_trade_id or 0) + 1,
-                t.first_id - 1,
-                book.high_time,
-                t.time_ms,
-            )
-        if gap is not None:
-            book.pending[gap.id] = gap
-        book.high_seq = t.seq
-        book.high_trade_id = t.last_id
-        book.high_time = t.time_ms
+            if gap is not None:
+                book.pending[gap.id] = gap
+        time_ms = t.time_ms
+        book.high_seq = seq
+        book.high_trade_id = last_id = t.last_id
+        book.high_time = time_ms
         trades = self.stats.trades
-        trades[t.symbol] = trades.get(t.symbol, 0) + t.last_id - t.first_id + 1
+        trades[symbol] = trades.get(symbol, 0) + last_id - t.first_id + 1
         # Hot path inline: the minute's candle exists and is still open.
-        c = book.candles.get(t.time_ms - t.time_ms % MINUTE_MS)
+        c = book.candles.get(time_ms - time_ms % MINUTE_MS)
         if c is not None and not c.closed:
             c.add(t)
             if c.pending_since is None:
                 c.pending_since = now
-                self.dirty[(c.symbol, c.open_time)] = c
+                self.dirty[(symbol, c.open_time)] = c
         else:
             self._fold(book, t, now)
-        if t.time_ms > book.certain_until:
-            book.certain_until = t.time_ms
-            if t.time_ms - book.next_close >= MINUTE_MS:  # type: ignore[operator]
+        if time_ms > book.certain_until:
+            book.certain_until = time_ms
+            if time_ms - book.next_close >= MINUTE_MS:  # type: ignore[operator]
                 self.close_ready(book, now)
         return gap
 

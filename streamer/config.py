@@ -11,6 +11,7 @@ from include.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 STREAM_KINDS = ("trade", "aggTrade")
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 # Binance allows 1024 streams per connection.
 MAX_STREAMS_PER_CONNECTION = 1024
 
@@ -97,6 +98,8 @@ class StreamerConfig:
     startup_repair: bool = True
     health_max_writer_lag: float = 30.0
     health_max_disconnected: float = 60.0
+    # auto: uvloop when importable (cheaper socket reads and callbacks), else asyncio's loop.
+    event_loop: str = "auto"
 
     def __post_init__(self) -> None:
         if self.stream not in STREAM_KINDS:
@@ -105,6 +108,8 @@ class StreamerConfig:
             raise ValueError("STREAMER_STREAMS_PER_CONNECTION must be between 1 and 1024")
         if self.flush_interval <= 0:
             raise ValueError("STREAMER_FLUSH_INTERVAL must be > 0")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"STREAMER_LOOP: {self.event_loop!r} is not one of {EVENT_LOOPS}")
         ws_base(self.ws_url)
 
     def with_(self, **changes: object) -> StreamerConfig:
@@ -144,4 +149,5 @@ def load_config(
         repair_max_trades=_env_int("STREAMER_REPAIR_MAX_TRADES", 100_000),
         repair_deadline=_env_float("STREAMER_REPAIR_DEADLINE", 300.0),
         startup_repair=_env_bool("STREAMER_STARTUP_REPAIR", True),
+        event_loop=(os.environ.get("STREAMER_LOOP", "auto") or "auto").lower(),
     )

@@ -230,6 +230,7 @@ class Writer:
         """Flush every ``flush_interval`` (sooner when a batch is full) until ``stop``."""
         backoff = self.backoff_initial
         while not stop.is_set():
+            cycle_started = time.monotonic()
             try:
                 written = await self.flush_once()
                 backoff = self.backoff_initial
@@ -240,7 +241,9 @@ class Writer:
             if written >= self.max_batch_rows:
                 continue
             self._wake.clear()
-            await _wait(stop, self.flush_interval)
+            # A fixed cadence: the write's own time counts against the interval, so a trade
+            # waits at most one interval plus one write, not a write plus a full interval.
+            await _wait(stop, max(0.0, self.flush_interval - (time.monotonic() - cycle_started)))
 
     async def drain(self, seconds: float) -> bool:
         """Write everything still queued (shutdown); False if the database stayed away."""

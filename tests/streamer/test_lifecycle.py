@@ -111,6 +111,8 @@ async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) ->
         assert proc.returncode == 0, err.decode()[-2000:]
         assert b'"level": "error"' not in err
         assert b'"level":"error"' not in err
+        # uvloop is installed here, so the entry point runs on it.
+        assert b"event loop: uvloop" in err
         with psycopg.connect(database_url) as conn:
             rows = conn.execute(
                 "select symbol, open_time, trade_count, volume, first_trade_id, last_trade_id"
