@@ -1,6 +1,6 @@
 """Benchmark the dbt timeframes: full build vs incremental day, history growth, query latency.
 
-Usage: .venv/bin/python -m bench.dbt_timeframes [--symbols 20] [--days 365] [--month-days 30]
+Usage: .venv/bin/python bench/dbt_bench.py [--symbols 20] [--days 365] [--month-days 30]
 
 Starts its own embedded PostgreSQL under a temporary directory (or uses BENCH_DATABASE_URL's
 server), fills market.klines_1m with synthetic 1-minute klines, and prints:
