@@ -26,7 +26,10 @@ stop_group() {
     kill -KILL -- "-$pid" 2>/dev/null || true
 }
 cleanup() {
-    trap - EXIT INT TERM
+    # Ignore further signals until done: make forwards its own SIGTERM, and a second Ctrl-C
+    # must not leave the streamer or the database running. Every wait below is bounded.
+    trap - EXIT
+    trap '' INT TERM
     echo "stopping..."
     # Newest first: the follower, Airflow, then the streamer (SIGTERM = flush and exit 0), the fake.
     for ((i = ${#children[@]} - 1; i >= 0; i--)); do
