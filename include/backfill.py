@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 
@@ -217,14 +217,3 @@ def backfill_rest(
         if own_client:
             client.close()
     return result
-
-
-def parse_utc(text: str) -> datetime:
-    """'2025-01-01', '2025-01-01T10:00' or with an offset: an aware UTC datetime."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as err:
-        raise ValueError(
-            f"{text!r} is not an ISO date or datetime (e.g. 2025-01-31T12:00)"
-        ) from err
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -13,6 +13,7 @@ import typer
 from include import db, pgserver
 from include.migrate import migrate as apply_migrations
 from include.settings import get_settings
+from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +114,7 @@ def backfill_rest(
     """Load official 1m klines from /api/v3/klines into market.klines_1m (resumable)."""
     from include import backfill
 
-    result = backfill.backfill_rest(
-        symbol, backfill.parse_utc(start), backfill.parse_utc(end), resume=not no_resume
-    )
+    result = backfill.backfill_rest(symbol, parse_utc(start), parse_utc(end), resume=not no_resume)
     for name, fetched in result.fetched.items():
         typer.echo(f"{name}: {fetched} klines fetched, {result.changed[name]} new or changed")
     typer.echo(f"{result.requests} requests, weight {result.weight}, {result.throttled_429} x 429")
@@ -172,9 +171,9 @@ def check(
     """Run the Great Expectations data-quality checks; exit 1 with a summary on failure."""
     from include import quality
 
-    window = quality.default_window(quality.parse_time(end) if end else None)
+    window = quality.default_window(parse_utc(end) if end else None)
     if start:
-        window = quality.Window(quality.parse_time(start), window.end)
+        window = quality.Window(parse_utc(start), window.end)
     kwargs = {"symbols": symbol} if symbol else {}
     report = quality.run_checks(window=window, expect_live=expect_live, **kwargs)
     if not report.success:

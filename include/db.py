@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,13 +53,3 @@ def resolve_database_url(settings: Settings | None = None, *, start: bool = True
         server = pgserver.start(pgdata, settings.embedded_pg_port)
     ensure_database(server.url(), settings.app_database)
     return server.url(settings.app_database)
-
-
-@contextmanager
-def connect(url: str | None = None, **kwargs: object) -> Iterator[psycopg.Connection]:
-    """A psycopg connection to the platform database, closed on exit."""
-    conn = psycopg.connect(url or resolve_database_url(), **kwargs)
-    try:
-        yield conn
-    finally:
-        conn.close()

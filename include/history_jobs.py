@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from include import backfill, dumps, heal
 from include.settings import get_settings
+from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def plan_rest_chunks(
     symbols: Sequence[str] | None, start: str, end: str, *, chunk_days: int = 7
 ) -> list[dict[str, str]]:
     """One job per symbol and chunk of at most chunk_days over [start, end)."""
-    first, last = backfill.parse_utc(start), backfill.parse_utc(end)
+    first, last = parse_utc(start), parse_utc(end)
     if last <= first:
         raise ValueError(f"empty range {start} .. {end}")
     jobs = []
@@ -41,9 +42,7 @@ def plan_rest_chunks(
 
 def run_rest_chunk(job: dict[str, str]) -> int:
     """Backfill one planned chunk; return the rows new or changed."""
-    result = backfill.backfill_rest(
-        [job["symbol"]], backfill.parse_utc(job["start"]), backfill.parse_utc(job["end"])
-    )
+    result = backfill.backfill_rest([job["symbol"]], parse_utc(job["start"]), parse_utc(job["end"]))
     return result.total_changed
 
 

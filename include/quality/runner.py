@@ -29,6 +29,7 @@ from include.quality.checks import (
 )
 from include.quality.report import CheckResult, QualityReport
 from include.settings import get_settings
+from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +62,11 @@ def run_window(
     """The window of a DAG run: explicit params, else its data interval when it has a length,
     else (Asset-triggered runs have none) the 24 hours before the run."""
     if start or end:
-        window = default_window(parse_time(end) if end else run_after)
-        return Window(parse_time(start), window.end) if start else window
+        window = default_window(parse_utc(end) if end else run_after)
+        return Window(parse_utc(start), window.end) if start else window
     if interval_start and interval_end and interval_end > interval_start:
         return Window(interval_start.astimezone(UTC), interval_end.astimezone(UTC))
     return default_window(run_after)
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time or date ('2025-01-01', '2025-01-01T12:00Z'); naive means UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as err:
-        raise ValueError(f"not an ISO 8601 time: {text!r}") from err
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def gx_root_dir(data_dir: Path | None = None) -> Path:

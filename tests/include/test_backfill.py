@@ -8,9 +8,10 @@ import psycopg
 import pytest
 
 from include import klines_store
-from include.backfill import backfill_rest, parse_utc
+from include.backfill import backfill_rest
 from include.binance_rest import BinanceRest
 from include.klines_store import datetime_to_ms
+from include.times import parse_utc
 from tests.include.history_support import NOW, official, running_fake, snapshot, stored
 
 START = parse_utc("2025-03-08T00:00")

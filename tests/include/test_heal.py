@@ -7,9 +7,10 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from include.backfill import backfill_rest, parse_utc
+from include.backfill import backfill_rest
 from include.heal import NO_KLINES, heal_gaps
 from include.klines_store import datetime_to_ms
+from include.times import parse_utc
 from tests.include.history_support import HALT, NOW, official, running_fake, snapshot, stored
 
 START = parse_utc("2025-03-11T08:00")

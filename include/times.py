@@ -1,0 +1,16 @@
+"""Parsing the times users type on the command line and in DAG params."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def parse_utc(text: str) -> datetime:
+    """'2025-01-01', '2025-01-01T10:00' or with an offset: an aware UTC datetime (naive = UTC)."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise ValueError(
+            f"{text!r} is not an ISO date or datetime (e.g. 2025-01-31T12:00)"
+        ) from err
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
