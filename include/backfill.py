@@ -38,16 +38,19 @@ class BackfillResult:
         return sum(self.changed.values())
 
 
-def resume_point_ms(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> int:
-    """Where a previous REST run over [start, end) stopped: after its last written minute."""
-    row = conn.execute(
-        "select max(open_time) from market.klines_1m "
-        "where symbol = %s and source = 'rest' and open_time >= %s and open_time < %s",
-        (symbol, ms_to_datetime(start_ms), ms_to_datetime(end_ms)),
-    ).fetchone()
-    if row is None or row[0] is None:
-        return start_ms
-    return datetime_to_ms(row[0]) + MINUTE_MS
+def missing_runs_ms(
+    conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int
+) -> list[tuple[int, int]]:
+    """The runs of [start, end) that market.klines_1m does not hold yet, whatever wrote the rest.
+
+    Resuming from what is present (not from the newest row of some source) means a wider range
+    after a narrower one, or after heal-gaps filled a few minutes, still fetches every hole.
+    """
+    rows = conn.execute(
+        klines_store.load_sql("select_missing_runs"),
+        {"symbol": symbol, "start": ms_to_datetime(start_ms), "end": ms_to_datetime(end_ms)},
+    )
+    return [(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class Page:
     symbol: str
     start_ms: int
     end_ms: int
+    # The minutes to keep from the answer, as [start, end) runs; empty keeps the whole page.
+    keep: tuple[tuple[int, int], ...] = ()
+
+    def wants(self, open_ms: int) -> bool:
+        """Whether a kline opening at open_ms belongs to this page's missing minutes."""
+        if not self.start_ms <= open_ms < self.end_ms:
+            return False
+        return not self.keep or any(a <= open_ms < b for a, b in self.keep)
 
 
 def plan_pages(symbol: str, start_ms: int, end_ms: int) -> list[Page]:
@@ -65,10 +76,31 @@ def plan_pages(symbol: str, start_ms: int, end_ms: int) -> list[Page]:
     A page spans at most KLINES_LIMIT minutes and a minute has at most one kline, so every
     page is independent of the one before: they can all be in flight at once.
     """
-    return [
-        Page(symbol, cursor, min(cursor + KLINES_LIMIT * MINUTE_MS, end_ms))
-        for cursor in range(start_ms, end_ms, KLINES_LIMIT * MINUTE_MS)
-    ]
+    return plan_pages_for_runs(symbol, [(start_ms, end_ms)])
+
+
+def plan_pages_for_runs(symbol: str, runs: Sequence[tuple[int, int]]) -> list[Page]:
+    """Pages covering the given runs (sorted, disjoint); runs close together share a page.
+
+    A request costs the same weight for one minute as for a thousand, so scattered holes
+    are fetched a page at a time, and the minutes already held in between are skipped by
+    the upsert, which leaves unchanged rows untouched.
+    """
+    span = KLINES_LIMIT * MINUTE_MS
+    pages: list[Page] = []
+    for run_start, run_end in runs:
+        cursor = run_start
+        if pages and run_start < pages[-1].start_ms + span:
+            # Widen the last page to reach into this run, as far as one page can go.
+            last = pages.pop()
+            stop = min(last.start_ms + span, run_end)
+            pages.append(Page(symbol, last.start_ms, stop, (*last.keep, (run_start, stop))))
+            cursor = stop
+        while cursor < run_end:
+            stop = min(cursor + span, run_end)
+            pages.append(Page(symbol, cursor, stop, ((cursor, stop),)))
+            cursor = stop
+    return pages
 
 
 def fetch_pages(
@@ -95,11 +127,7 @@ def fetch_pages(
 
     def fetch(page: Page) -> tuple[int, bytes]:
         rows = client.klines_1m(page.symbol, page.start_ms, page.end_ms - 1)
-        closed = [
-            row
-            for row in rows
-            if int(row[6]) < closed_before_ms and page.start_ms <= int(row[0]) < page.end_ms
-        ]
+        closed = [row for row in rows if int(row[6]) < closed_before_ms and page.wants(int(row[0]))]
         return len(closed), klines_store.rest_klines_csv(closed)
 
     with ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="klines") as pool:
@@ -197,10 +225,19 @@ def backfill_rest(
             klines_store.store_symbols(conn, info)
             pages: list[Page] = []
             for symbol in names:
-                begin = resume_point_ms(conn, symbol, start_ms, end_ms) if resume else start_ms
-                if begin > start_ms:
-                    logger.info("%s: resuming at %s", symbol, ms_to_datetime(begin).isoformat())
-                pages += plan_pages(symbol, begin, last_ms)
+                if last_ms <= start_ms:
+                    continue
+                runs = (
+                    missing_runs_ms(conn, symbol, start_ms, last_ms)
+                    if resume
+                    else [(start_ms, last_ms)]
+                )
+                missing = sum(b - a for a, b in runs) // MINUTE_MS
+                if resume and missing < (last_ms - start_ms) // MINUTE_MS:
+                    logger.info(
+                        "%s: %d minutes of the range missing, fetching those", symbol, missing
+                    )
+                pages += plan_pages_for_runs(symbol, runs)
             done = fetch_pages(client, conn, pages, closed_before_ms, concurrency=concurrency)
         for symbol in names:
             result.fetched[symbol], result.changed[symbol] = done.get(symbol, (0, 0))

@@ -64,6 +64,52 @@ def test_resumes_where_it_stopped(fake, conn: psycopg.Connection) -> None:
     assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
 
 
+def test_wider_backfill_after_a_narrower_one_fetches_the_earlier_minutes(
+    fake, conn: psycopg.Connection
+) -> None:
+    """A wider range after a narrower one loads the minutes before the narrow start too."""
+    narrow_start, end = START + timedelta(hours=12), START + timedelta(hours=16)
+    backfill_rest(["ETHUSDT"], narrow_start, end, rest_url=fake.url)
+    result = backfill_rest(["ETHUSDT"], START, end, rest_url=fake.url)
+    assert result.fetched["ETHUSDT"] == 12 * 60, "only the 12 missing hours are fetched"
+    want = official(fake.market, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end))
+    assert len(want) == 16 * 60
+    assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+
+
+def test_minutes_healed_inside_the_range_do_not_hide_the_rest(
+    fake, conn: psycopg.Connection
+) -> None:
+    """Rows heal-gaps wrote (source rest) in the middle of a range never stop a backfill early."""
+    end = START + timedelta(hours=6)
+    healed = START + timedelta(hours=5)
+    backfill_rest(["BTCUSDT"], healed, healed + timedelta(minutes=3), rest_url=fake.url)
+    backfill_rest(["BTCUSDT"], START, end, rest_url=fake.url)
+    want = official(fake.market, "BTCUSDT", datetime_to_ms(START), datetime_to_ms(end))
+    assert stored(conn, "BTCUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+
+
+def test_scattered_holes_cost_one_request_per_page(fake, conn: psycopg.Connection) -> None:
+    """Single missing minutes spread over a page are refetched in one request, not one each."""
+    end = START + timedelta(hours=10)
+    backfill_rest(["PEPEUSDT"], START, end, rest_url=fake.url)
+    conn.execute(
+        "delete from market.klines_1m where symbol = 'PEPEUSDT' "
+        "and extract(minute from open_time)::int % 7 = 3"
+    )
+    client = BinanceRest(fake.url)
+    try:
+        result = backfill_rest(["PEPEUSDT"], START, end, client=client)
+        # Less exchangeInfo and any request the tiny budget answered with 429.
+        klines_calls = client.stats.requests - 1 - client.stats.throttled_429
+    finally:
+        client.close()
+    assert result.fetched["PEPEUSDT"] == result.changed["PEPEUSDT"] > 0
+    assert klines_calls == 1, "600 minutes with holes fit one 1000-minute page"
+    want = official(fake.market, "PEPEUSDT", datetime_to_ms(START), datetime_to_ms(end))
+    assert stored(conn, "PEPEUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+
+
 def test_open_minute_is_never_written(fake, conn: psycopg.Connection) -> None:
     """A range reaching past now stops at the last closed minute."""
     minute = NOW.replace(second=0)
