@@ -10,7 +10,8 @@ Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.kl
   UTC) that override the data interval for a one-off manual range.
 * **Fan-out**: one mapped task per symbol and per chunk of at most `chunk_days` days.
 * **Idempotent**: rows are upserted; a rerun fetches only the minutes of its range that are
-  missing (whoever wrote the others) and changes nothing that is already there. The REST weight budget is read from the response headers.
+  missing (whoever wrote the others) and changes nothing that is already there. The REST
+  weight budget is read from the response headers.
 """
 
 from __future__ import annotations
