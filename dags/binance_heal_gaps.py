@@ -3,9 +3,9 @@
 
 Every 15 minutes: finds missing minutes per symbol (gaps the streamer recorded in
 `market.ingest_gaps`, and holes in the 1m series since each symbol's first candle), fetches
-them from `GET /api/v3/klines`, and marks them healed. Minutes Binance has no kline for (halts,
-maintenance) are recorded as such, never invented. Halted or delisted symbols (per
-`exchangeInfo`) are not "missing" after their last candle.
+them from `GET /api/v3/klines`, and marks them healed. Minutes Binance has no kline for are
+recorded as a halt (`reason = 'halt'`), never invented nor asked again. Halted or delisted
+symbols (per `exchangeInfo`) are not "missing" after their last candle.
 
 Emits the `market.klines_1m` Asset only when it filled something.
 """

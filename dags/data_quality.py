@@ -8,10 +8,10 @@ Proves every candle table right with Great Expectations, after each timeframe bu
   the run; params `start` / `end` (ISO, UTC) override it for a one-off range.
 - **What:** the suites of `include/quality/` (one per table, suites as code): DESIGN.md columns
   and types, unique non-null keys, OHLC invariants, non-negative volumes, taker volumes within
-  volumes, no missing minute outside unhealed gaps, higher timeframes complete exactly where
-  their minutes are and equal to the aggregate of their minutes, closed live candles equal to
-  their official klines, and (while the streamer writes; param `expect_live`) fresh live
-  candles. All of it runs as SQL inside PostgreSQL.
+  volumes, no missing minute outside unhealed gaps and halts, higher timeframes complete
+  exactly where their minutes are and equal to the aggregate of their minutes, closed live
+  candles equal to their official klines, and (while the streamer writes; param
+  `expect_live`) fresh live candles. All of it runs as SQL inside PostgreSQL.
 - **Result:** a failed check fails the task (no retry: data does not fix itself) with a summary
   naming the expectation, table, symbol and offending rows. The task log prints the path of
   the Data Docs: `$DATA_DIR/gx/uncommitted/data_docs/local_site/index.html`.

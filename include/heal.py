@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 # The live streamer closes the running minute itself; REST only fills older holes.
 DEFAULT_LAG_MINUTES = 5
 DEFAULT_MAX_MINUTES = 200 * KLINES_LIMIT
-NO_KLINES = "binance_has_no_klines"
+# Minutes Binance has no kline for inside a symbol's life: a trading halt. A fact, not a defect:
+# recorded once, never refetched or invented, exempt from continuity, reported by quality.
+HALT_REASON = "halt"
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def heal_symbol(
                 f"{fetched} minutes fetched from REST, {lost} have no kline at Binance",
             )
             for run in left:
-                record(conn, symbol, run, NO_KLINES, "REST has no kline: halted or not trading")
+                record(conn, symbol, run, HALT_REASON, "REST has no kline: trading halted")
             # Every gap row inside the span is settled now, not only the one starting with it.
             conn.execute(
                 "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "

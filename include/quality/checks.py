@@ -144,7 +144,7 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                 Check(
                     "continuity_minutes",
                     table,
-                    "no missing minute for an active symbol outside unhealed gaps",
+                    "no missing minute for an active symbol outside unhealed gaps and halts",
                     "check_continuity_minutes.sql",
                 )
             )
@@ -172,6 +172,15 @@ def all_checks(*, expect_live: bool) -> list[Check]:
             GAPS_TABLE,
             "recorded gaps not healed yet inside the window (reported, not a failure)",
             "check_unhealed_gaps.sql",
+            severity=Severity.INFO,
+        )
+    )
+    checks.append(
+        Check(
+            "halts",
+            GAPS_TABLE,
+            "trading halts inside the window: Binance has no kline (reported, not a failure)",
+            "check_halts.sql",
             severity=Severity.INFO,
         )
     )

@@ -1,4 +1,5 @@
--- A span heal-gaps found or repaired; a gap another writer recorded keeps its reason.
+-- A span heal-gaps found or repaired; a gap another writer recorded keeps its reason
+-- unless REST proved it a halt.
 insert into market.ingest_gaps as g (
     symbol,
     gap_start,
@@ -20,8 +21,15 @@ values (
     %(detail)s
 )
 on conflict (symbol, gap_start) do update set
-    gap_end = greatest(g.gap_end, excluded.gap_end),
-    reason = case when g.detected_by = 'heal-gaps' then excluded.reason else g.reason end,
+    -- A halt is what REST proved, whoever saw the gap first: it keeps its own span and reason.
+    gap_end = case
+        when excluded.reason = 'halt' then excluded.gap_end
+        else greatest(g.gap_end, excluded.gap_end)
+    end,
+    reason = case
+        when excluded.reason = 'halt' or g.detected_by = 'heal-gaps' then excluded.reason
+        else g.reason
+    end,
     healed_at = now(),
     healed_by = 'heal-gaps',
     detail = excluded.detail

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from include.backfill import backfill_rest
-from include.heal import NO_KLINES, heal_gaps
+from include.heal import HALT_REASON, heal_gaps
 from include.klines_store import datetime_to_ms
 from include.times import parse_utc
 from tests.include.history_support import HALT, NOW, official, running_fake, snapshot, stored
@@ -89,6 +89,6 @@ def test_halt_is_recorded_not_invented_and_not_refetched(fake, conn: psycopg.Con
     assert result.unfillable["HALTUSDT"] == 5
     assert snapshot(conn) == before
     row = conn.execute("select gap_start, gap_end, reason from market.ingest_gaps").fetchone()
-    assert row == (halt_start, HALT[1], NO_KLINES)
+    assert row == (halt_start, HALT[1], HALT_REASON)
     again = heal(fake, ["HALTUSDT"])
     assert again.spans["HALTUSDT"] == 0

@@ -1,4 +1,5 @@
--- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps.
+-- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps
+-- and halts.
 -- A symbol is checked from its first candle on, up to the minute the last build ran in.
 with
 
@@ -99,13 +100,14 @@ missing as (
     cross join lateral generate_series(
         spans.span_start, spans.span_end - interval '1 minute', interval '1 minute'
     ) as minute (open_time)
-    -- A recorded, unhealed gap is known and reported by unhealed_gaps, not a defect here.
+    -- A recorded, unhealed gap is known and reported by unhealed_gaps, and a halt is a fact
+    -- reported by halts: neither is a defect here.
     where not exists (
         select 1
         from market.ingest_gaps as gap
         where
             gap.symbol = spans.symbol
-            and gap.healed_at is null
+            and (gap.healed_at is null or gap.reason = 'halt')
             and minute.open_time >= gap.gap_start
             and minute.open_time < gap.gap_end
     )

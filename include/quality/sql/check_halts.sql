@@ -1,0 +1,23 @@
+-- Rows: recorded trading halts that overlap the window (reported, not a failure).
+with
+
+params as (
+
+    select
+        {window_start}::timestamptz as window_start,
+        {window_end}::timestamptz as window_end
+
+)
+
+select
+    gap.symbol,
+    gap.gap_start,
+    gap.gap_end,
+    gap.detail
+from {{batch}} as gap
+cross join params
+where
+    gap.reason = 'halt'
+    and gap.gap_start < params.window_end
+    and gap.gap_end > params.window_start
+order by gap.symbol, gap.gap_start
