@@ -6,9 +6,11 @@ Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.kl
 * **Schedule**: daily, one run per UTC day (its data interval). `catchup` is off; turn history
   in with `airflow backfill create --dag-id binance_backfill_rest --from-date ... --to-date ...`
   and every day of the range becomes its own run.
-* **Params**: `symbols` (empty = the `SYMBOLS` setting), and optional `start` / `end` (ISO,
-  UTC) that override the data interval for a one-off manual range.
-* **Fan-out**: one mapped task per symbol and per chunk of at most `chunk_days` days.
+* **Params**: `symbols` (empty = the `SYMBOLS` setting; `ALL` = every TRADING symbol), and
+  optional `start` / `end` (ISO, UTC) that override the data interval for a one-off manual
+  range.
+* **Fan-out**: one mapped task per symbol and per chunk of at most `chunk_days` days (per batch
+  of symbols when that would exceed 256 tasks, as with `SYMBOLS=ALL`).
 * **Idempotent**: rows are upserted; a rerun fetches only the minutes of its range that are
   missing (whoever wrote the others) and changes nothing that is already there. The REST
   weight budget is read from the response headers.
@@ -53,7 +55,7 @@ def binance_backfill_rest() -> None:
     """Plan (symbol, chunk) jobs for the interval, then load each with the REST client."""
 
     @task
-    def plan(**context) -> list[dict[str, str]]:
+    def plan(**context) -> list[dict[str, object]]:
         from include.history_jobs import plan_rest_chunks
 
         params = context["params"]
@@ -65,7 +67,7 @@ def binance_backfill_rest() -> None:
         )
 
     @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
-    def load(job: dict[str, str]) -> int:
+    def load(job: dict[str, object]) -> int:
         from include.history_jobs import run_rest_chunk
 
         return run_rest_chunk(job)

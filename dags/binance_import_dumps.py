@@ -10,8 +10,9 @@ as exact 1-minute candles.
 * **Params**: `symbols` (empty = `SYMBOLS`), `kinds` (`klines`, `trades`, `aggTrades`),
   `start` / `end` dates (override the interval), `folder` (a local folder of dump files:
   imports those instead of downloading).
-* **Fan-out**: one mapped task per file; each file loads in one transaction, and a file already
-  imported with the same checksum is skipped, so reruns change nothing.
+* **Fan-out**: one mapped task per file (per batch of files when there are more than 256, as
+  with `SYMBOLS=ALL`); each file loads in one transaction, and a file already imported with
+  the same checksum is skipped, so reruns change nothing.
 * **Emits** the `market.klines_1m` Asset.
 """
 
@@ -55,7 +56,7 @@ def binance_import_dumps() -> None:
     """List the files of the interval (or the folder), then import each one."""
 
     @task
-    def list_files(**context) -> list[str]:
+    def list_files(**context) -> list[list[str]]:
         from include.history_jobs import plan_dump_files
 
         params = context["params"]
@@ -68,12 +69,12 @@ def binance_import_dumps() -> None:
         )
 
     @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
-    def import_one(spec: str) -> int:
-        from include.history_jobs import run_dump_file
+    def import_files(specs: list[str]) -> int:
+        from include.history_jobs import run_dump_files
 
-        return run_dump_file(spec)
+        return run_dump_files(specs)
 
-    import_one.expand(spec=list_files())
+    import_files.expand(specs=list_files())
 
 
 binance_import_dumps()

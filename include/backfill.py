@@ -14,6 +14,7 @@ import psycopg
 from include import db, klines_store
 from include.binance_rest import KLINES_LIMIT, BinanceRest
 from include.klines_store import MINUTE_MS, datetime_to_ms, ms_to_datetime
+from include.symbols import resolve_symbols
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def backfill_rest(
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         listed = {s["symbol"] for s in info.get("symbols", [])}
-        names = list(dict.fromkeys(s.upper() for s in symbols))
+        names = resolve_symbols(symbols, exchange_info=info)
         unknown = [s for s in names if s not in listed]
         if unknown:
             raise ValueError(f"unknown symbol {unknown[0]}: exchangeInfo does not list it")

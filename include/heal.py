@@ -12,7 +12,7 @@ from include import db, klines_store
 from include.backfill import fetch_range
 from include.binance_rest import KLINES_LIMIT, BinanceRest
 from include.klines_store import MINUTE_MS, datetime_to_ms, load_sql, ms_to_datetime
-from include.settings import get_settings
+from include.symbols import resolve_symbols
 
 logger = logging.getLogger(__name__)
 
@@ -199,9 +199,7 @@ def heal_gaps(
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
-        wanted = symbols if symbols is not None else get_settings().symbols
-        if wanted is None:
-            wanted = [s for s, st in status.items() if st == "TRADING"]
+        wanted = resolve_symbols(symbols, exchange_info=info)
         url = database_url or db.resolve_database_url()
         with psycopg.connect(url, autocommit=True) as conn:
             klines_store.store_symbols(conn, info)
@@ -211,7 +209,7 @@ def heal_gaps(
                     "select distinct symbol from market.ingest_gaps where healed_at is null"
                 )
             ]
-            for symbol in dict.fromkeys([*(s.upper() for s in wanted), *with_gaps]):
+            for symbol in dict.fromkeys([*wanted, *with_gaps]):
                 filled, lost, spans = heal_symbol(
                     client,
                     conn,

@@ -29,6 +29,7 @@ from include.quality.checks import (
 )
 from include.quality.report import CheckResult, QualityReport
 from include.settings import get_settings
+from include.symbols import requested_symbols
 from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ def run_checks(
     window = window or default_window()
     if symbols is _UNSET:
         symbols = settings.symbols
-    symbols = None if symbols is None else tuple(s.upper() for s in symbols)
+    elif symbols is not None:
+        # The one resolver's reading: upper-cased, and ALL (None) kept as the set of TRADING.
+        symbols = requested_symbols(symbols)
     root = gx_root or gx_root_dir(settings.data_dir)
     report = QualityReport(window=window, symbols=symbols)
 

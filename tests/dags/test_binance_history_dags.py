@@ -88,3 +88,28 @@ def test_heal_gaps_dag_fills_a_hole(fake, fake_env: str) -> None:
     with psycopg.connect(fake_env) as conn:
         a, b = datetime_to_ms(start), datetime_to_ms(start + timedelta(minutes=100))
         assert stored(conn, "ETHUSDT", a, b) == official(fake.market, "ETHUSDT", a, b)
+
+
+def test_history_dags_accept_symbols_all(fake, fake_env: str, monkeypatch) -> None:
+    """SYMBOLS=ALL works for the history DAGs as for the streamer: every TRADING symbol."""
+    import httpx
+
+    monkeypatch.setenv("SYMBOLS", "ALL")
+    info = httpx.get(f"{fake.url}/api/v3/exchangeInfo").json()
+    listed = sorted(s["symbol"] for s in info["symbols"] if s["status"] == "TRADING")
+    assert len(listed) >= 4
+    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=1)
+    run = _dag("binance_backfill_rest").test(logical_date=day, run_after=day + timedelta(days=1))
+    assert run.state == "success"
+    a, b = datetime_to_ms(run.data_interval_start), datetime_to_ms(run.data_interval_end)
+    with psycopg.connect(fake_env) as conn:
+        for symbol in listed:
+            assert stored(conn, symbol, a, b) == official(fake.market, symbol, a, b)
+    run = _dag("binance_heal_gaps").test()
+    assert run.state == "success"
+    day -= timedelta(days=1)
+    run = _dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
+    assert run.state == "success"
+    with psycopg.connect(fake_env) as conn:
+        files = conn.execute("select count(distinct symbol) from market.imported_files").fetchone()
+    assert files[0] == len(listed)

@@ -1,0 +1,46 @@
+"""One symbol resolver for every entry point: explicit symbols, SYMBOLS, or ALL = TRADING."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from include.settings import get_settings, parse_symbols
+
+
+def trading_symbols(exchange_info: dict[str, Any]) -> list[str]:
+    """Every symbol exchangeInfo lists in TRADING status, sorted."""
+    return sorted(
+        s["symbol"]
+        for s in exchange_info.get("symbols", [])
+        if isinstance(s, dict) and s.get("status") == "TRADING" and "symbol" in s
+    )
+
+
+def requested_symbols(symbols: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The symbols asked for (a list, or SYMBOLS when empty), upper-cased; None means ALL."""
+    given = [s for s in symbols or () if s and s.strip()]
+    if not given:
+        return get_settings().symbols
+    return parse_symbols(" ".join(given))
+
+
+def resolve_symbols(
+    symbols: Sequence[str] | None = None,
+    *,
+    exchange_info: dict[str, Any] | None = None,
+    rest_url: str | None = None,
+) -> list[str]:
+    """The concrete symbols a job works on: ALL becomes every TRADING symbol of exchangeInfo.
+
+    exchange_info is used when the caller already holds it; otherwise ALL asks REST once.
+    """
+    wanted = requested_symbols(symbols)
+    if wanted is not None:
+        return list(wanted)
+    if exchange_info is None:
+        from include.binance_rest import BinanceRest
+
+        with BinanceRest(rest_url) as client:
+            exchange_info = client.exchange_info()
+    return trading_symbols(exchange_info)
