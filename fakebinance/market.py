@@ -781,11 +781,10 @@ class Market:
                     int(s.high[sl][h].max()),
                     int(s.low[sl][h].min()),
                     int(s.close[z]),
-                    int(s.volume[sl].sum()),
-                    int(s.quote[sl].sum()),
-                    int(s.count[sl].sum()),
-                    int(s.taker_volume[sl].sum()),
-                    int(s.taker_quote[sl].sum()),
+                    *(
+                        _exact_sum(col[sl])
+                        for col in (s.volume, s.quote, s.count, s.taker_volume, s.taker_quote)
+                    ),
                 ]
                 acc = part if acc is None else _merge(acc, part)
             minute = day * DAY_MIN + hi
@@ -953,6 +952,11 @@ def bucket_of(interval: str, minute: int) -> tuple[int, int]:
     offset = WEEK_OFFSET_MIN if interval == "1w" else 0
     first = (minute - offset) // size * size + offset
     return first, first + size
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """Sum as Python ints: a day of PEPE volume in 1e-8 units overflows int64."""
+    return sum(values.tolist())
 
 
 def _merge(acc: list, part: list) -> list:

@@ -1,7 +1,15 @@
 """Oracle: official Binance klines from trades, written for clarity with decimal.Decimal only.
 
 This module deliberately shares no code with the fake market or with any product aggregator;
-tests compare everything else against it. It follows /work/shared/BINANCE.md:
+tests compare everything else against it: the fake's served klines (market.py's fast numpy
+path) and every product path (dumps, REST backfill, streamer, dbt). Entry points:
+
+- ``official_klines(trades, interval, start_ms, end_ms, trading=..., prev_close=...)``: the
+  klines of a list of raw trades;
+- ``oracle_klines(market, symbol, start_ms, end_ms, interval)``: the same for a fake market's
+  symbol, as of its clock, reading only its trades and its listing/halt schedule.
+
+It follows /work/shared/BINANCE.md:
 
 - a trade belongs to the minute with ``open_time <= time < open_time + 60 s``;
 - open/close = first/last trade by id, high/low = max/min price, volume = sum(qty),
@@ -15,8 +23,8 @@ tests compare everything else against it. It follows /work/shared/BINANCE.md:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -52,6 +60,39 @@ class TradeLike(Protocol):
     is_buyer_maker: bool
 
 
+class SymbolSchedule(Protocol):
+    """What the oracle needs of a symbol's spec: when it listed and when it halted."""
+
+    listed_at: datetime
+    halts: Sequence[tuple[datetime, datetime]]
+
+
+class Clock(Protocol):
+    """A market clock: only what it has passed exists."""
+
+    def now_us(self) -> int:
+        """Current market time in epoch µs."""
+        ...
+
+
+class TradeSource(Protocol):
+    """The read side of a market the oracle uses: trades, and the symbol's schedule."""
+
+    clock: Clock
+
+    def spec(self, symbol: str) -> SymbolSchedule:
+        """The symbol's listing time and halts."""
+        ...
+
+    def trades(self, symbol: str, start_us: int, end_us: int) -> Sequence[TradeLike]:
+        """Raw trades with ``start_us <= time < end_us``."""
+        ...
+
+    def last_trade_before(self, symbol: str, before_us: int) -> TradeLike | None:
+        """The last raw trade before ``before_us``, or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class RefKline:
     """A kline as the oracle computes it; times in ms."""
@@ -67,6 +108,12 @@ class RefKline:
     trade_count: int
     taker_buy_volume: Decimal
     taker_buy_quote_volume: Decimal
+
+    def fields(self) -> tuple:
+        """(open_time, open, high, low, close, volume, quote_volume, trade_count,
+        taker_buy_volume, taker_buy_quote_volume): a candle table row's values."""
+        values = astuple(self)
+        return values[:6] + values[7:]
 
     def to_rest_row(self) -> list:
         """Row in /api/v3/klines form."""
@@ -225,3 +272,77 @@ def aggregate(minute_klines: Iterable[RefKline], interval: str) -> list[RefKline
             )
         )
     return result
+
+
+def first_bucket_ms(interval: str, start_ms: int) -> int:
+    """Open time of the first ``interval`` bucket opening at or after ``start_ms``."""
+    first = bucket_start_ms(interval, start_ms)
+    return first if first >= start_ms else bucket_end_ms(interval, first)
+
+
+def official_klines(
+    trades: Iterable[TradeLike],
+    interval: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    trading: Callable[[int], bool],
+    prev_close: Decimal | None,
+    now_us: int | None = None,
+) -> list[RefKline]:
+    """The official ``interval`` klines opening in [start_ms, end_ms).
+
+    ``trades`` must hold every trade of those buckets; ``prev_close`` is the price of the last
+    trade before the first of them. With ``now_us`` only what happened up to then counts: the
+    bucket holding it is the unfinished current kline and later ones do not exist yet.
+    """
+    first = first_bucket_ms(interval, start_ms)
+    minutes_end = _cover_end_ms(interval, first, end_ms)
+    if now_us is not None:
+        now_ms = now_us // 1000
+        minutes_end = min(minutes_end, now_ms - now_ms % MINUTE_MS + MINUTE_MS)
+        trades = [t for t in trades if t.time_us <= now_us]
+    minutes = klines_1m(trades, first, minutes_end, trading, prev_close)
+    return [k for k in aggregate(minutes, interval) if start_ms <= k.open_time < end_ms]
+
+
+def oracle_klines(
+    market: TradeSource,
+    symbol: str,
+    start_ms: int,
+    end_ms: int,
+    interval: str = "1m",
+    *,
+    closed_only: bool = False,
+    trading: Callable[[int], bool] | None = None,
+) -> list[RefKline]:
+    """The official klines of ``symbol`` opening in [start_ms, end_ms), as of the market clock.
+
+    Reads only the market's trades and the symbol's listing and halts (pass ``trading`` for a
+    halt made at runtime, which the spec does not hold). ``closed_only`` drops the unfinished
+    current kline, as a backfill or a dump never holds it.
+    """
+    now_us = market.clock.now_us()
+    spec = market.spec(symbol)
+    trading = trading or trading_predicate(spec.listed_at, spec.halts)
+    first = first_bucket_ms(interval, start_ms)
+    cover_us = _cover_end_ms(interval, first, end_ms) * 1000
+    trades = market.trades(symbol, first * 1000, min(cover_us, now_us + 1))
+    prev = market.last_trade_before(symbol, first * 1000)
+    klines = official_klines(
+        trades,
+        interval,
+        start_ms,
+        end_ms,
+        trading=trading,
+        prev_close=prev.price if prev else None,
+        now_us=now_us,
+    )
+    if closed_only:
+        return [k for k in klines if k.close_time < now_us // 1000]
+    return klines
+
+
+def _cover_end_ms(interval: str, first_ms: int, end_ms: int) -> int:
+    """End of the last bucket opening before ``end_ms`` (at least the one at ``first_ms``)."""
+    return bucket_end_ms(interval, bucket_start_ms(interval, max(first_ms, end_ms - 1)))

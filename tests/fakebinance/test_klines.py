@@ -10,13 +10,7 @@ import pytest
 from fakebinance.clock import to_us
 from fakebinance.config import utc
 from fakebinance.market import Market
-from fakebinance.reference import (
-    aggregate,
-    bucket_end_ms,
-    bucket_start_ms,
-    klines_1m,
-    trading_predicate,
-)
+from fakebinance.reference import oracle_klines
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 MIN_MS = 60_000
@@ -30,19 +24,7 @@ def reference_rows(
     market: Market, symbol: str, interval: str, start_ms: int, end_ms: int
 ) -> list[list]:
     """Oracle rows for buckets opening in [start_ms, end_ms), as of the market clock."""
-    spec = market.spec(symbol)
-    trading = trading_predicate(spec.listed_at, spec.halts)
-    now_us = market.clock.now_us()
-    first = bucket_start_ms(interval, start_ms)
-    if first < start_ms:
-        first = bucket_end_ms(interval, first)
-    cover = bucket_end_ms(interval, bucket_start_ms(interval, end_ms - 1))
-    last_minute_end = min(cover, (now_us // 1000 // MIN_MS + 1) * MIN_MS)
-    trades = market.trades(symbol, first * 1000, min(last_minute_end * 1000, now_us + 1))
-    prev = market.last_trade_before(symbol, first * 1000)
-    minutes = klines_1m(trades, first, last_minute_end, trading, prev.price if prev else None)
-    rows = [k.to_rest_row() for k in aggregate(minutes, interval)]
-    return [r for r in rows if r[0] < end_ms]
+    return [k.to_rest_row() for k in oracle_klines(market, symbol, start_ms, end_ms, interval)]
 
 
 async def rest_klines(session, fake, **params) -> list[list]:
