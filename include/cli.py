@@ -154,6 +154,46 @@ def heal_gaps(
         )
 
 
+@app.command("reconcile")
+@one_line_errors
+def reconcile(
+    start: str = typer.Option(..., help="First minute, UTC (2025-01-01 or 2025-01-01T10:00)."),
+    end: str = typer.Option(..., help="End, exclusive, UTC."),
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS (ALL works).")
+    ] = None,
+    no_repair: bool = typer.Option(False, "--no-repair", help="Only list the differences."),
+    no_build: bool = typer.Option(False, "--no-build", help="Do not rebuild the timeframes."),
+    show: int = typer.Option(20, help="Differences to list (the rest are counted)."),
+) -> None:
+    """Compare analytics.candles_1m with Binance's klines field by field; repair and rebuild.
+
+    Exits 1 when a difference is left unrepaired.
+    """
+    from include import reconcile as job
+
+    result = job.reconcile(
+        parse_utc(start),
+        parse_utc(end),
+        symbol or None,
+        repair_mismatches=not no_repair,
+        rebuild=not no_build,
+    )
+    for mismatch in result.mismatches[:show]:
+        typer.echo(mismatch.describe())
+    if len(result.mismatches) > show:
+        typer.echo(f"... and {len(result.mismatches) - show} more differences")
+    for name, compared in result.compared.items():
+        typer.echo(
+            f"{name}: {compared} official minutes compared, "
+            f"{result.repaired[name]} repaired, {result.unrepaired[name]} left different"
+        )
+    if result.rebuilt:
+        typer.echo("timeframes rebuilt")
+    if not result.clean:
+        raise typer.Exit(1)
+
+
 @app.command("check")
 @one_line_errors
 def check(

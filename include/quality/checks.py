@@ -19,6 +19,7 @@ SQL_DIR = Path(__file__).parent / "sql"
 LIVE_TABLE = "market.candles_1m_live"
 KLINES_TABLE = "market.klines_1m"
 GAPS_TABLE = "market.ingest_gaps"
+RECONCILE_TABLE = "market.reconciliations"
 MINUTES_TABLE = "analytics.candles_1m"
 # Higher timeframes with their bucket and its length in minutes (1w starts Monday 00:00 UTC).
 HIGHER_TIMEFRAMES: dict[str, tuple[str, int]] = {
@@ -181,6 +182,15 @@ def all_checks(*, expect_live: bool) -> list[Check]:
             GAPS_TABLE,
             "trading halts inside the window: Binance has no kline (reported, not a failure)",
             "check_halts.sql",
+            severity=Severity.INFO,
+        )
+    )
+    checks.append(
+        Check(
+            "reconciled_share",
+            RECONCILE_TABLE,
+            "share of compared minutes equal to Binance's klines after reconcile (reported)",
+            "check_reconciled_share.sql",
             severity=Severity.INFO,
         )
     )

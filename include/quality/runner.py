@@ -22,6 +22,7 @@ from include.quality.checks import (
     DEFAULT_MAX_LIVE_AGE,
     GAPS_TABLE,
     LIVE_TABLE,
+    RECONCILE_TABLE,
     Check,
     Window,
     all_checks,
@@ -109,7 +110,9 @@ def run_checks(
     report = QualityReport(window=window, symbols=symbols)
 
     with psycopg.connect(url, autocommit=True) as conn:
-        existing = [t for t in (*CANDLE_TABLES, GAPS_TABLE) if table_exists(conn, t)]
+        existing = [
+            t for t in (*CANDLE_TABLES, GAPS_TABLE, RECONCILE_TABLE) if table_exists(conn, t)
+        ]
         report.missing_tables = [t for t in CANDLE_TABLES if t not in existing]
         if expect_live is None:
             expect_live = streamer_expected(conn, window)

@@ -1,0 +1,73 @@
+"""
+### reconcile
+
+Proves the unified series right: every minute of `analytics.candles_1m` in the interval is
+compared with Binance's official klines (`GET /api/v3/klines`), field by field. Differences are
+listed in `market.reconcile_mismatches` by symbol, minute and field, repaired from the
+official kline in `market.klines_1m`, and each symbol's window is recorded in
+`market.reconciliations` (the `reconciled_share` note of `data_quality` reads it).
+
+* **Schedule**: weekly, over the week that just ended (Monday 00:00 UTC to Monday), and on
+  demand with params `start` / `end` (ISO, UTC) and `symbols` (empty = `SYMBOLS`, ALL works).
+* **Fan-out**: one mapped task per symbol (per batch of symbols beyond 256).
+* **Then**: emits the `market.klines_1m` Asset, so `build_timeframes` rebuilds what changed.
+* **Fails** when a difference is left that the official source cannot repair (a live-only
+  minute Binance has no kline for): the task log lists it.
+* **Same job by hand**: `python -m include.cli reconcile --start ... --end ...`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from include.assets import KLINES_1M
+
+
+@dag(
+    dag_id="reconcile",
+    schedule=CronDataIntervalTimetable("0 0 * * 1", timezone="UTC"),
+    start_date=datetime(2025, 1, 6, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(hours=1),
+    },
+    tags=["binance", "quality", "reconcile"],
+    doc_md=__doc__,
+    params={
+        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
+        "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
+        "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
+    },
+)
+def reconcile() -> None:
+    """Plan symbol batches for the interval, then reconcile each against Binance."""
+
+    @task
+    def plan(**context) -> list[dict[str, object]]:
+        from include.reconcile import plan_jobs
+
+        params = context["params"]
+        return plan_jobs(
+            params["symbols"],
+            params["start"] or context["data_interval_start"].isoformat(),
+            params["end"] or context["data_interval_end"].isoformat(),
+        )
+
+    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
+    def compare_and_repair(job: dict[str, object]) -> int:
+        from include.reconcile import run_job
+
+        return run_job(job)
+
+    compare_and_repair.expand(job=plan())
+
+
+reconcile()

@@ -1,0 +1,289 @@
+"""Reconciliation: analytics.candles_1m against Binance's official klines, then repair."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+
+from include import db, klines_store, timeframes
+from include.binance_rest import KLINES_LIMIT, BinanceRest
+from include.klines_store import MINUTE_MS, datetime_to_ms, ms_to_datetime
+from include.symbols import resolve_symbols
+from include.times import parse_utc
+
+logger = logging.getLogger(__name__)
+
+# The candle columns of DESIGN.md, in Binance's kline order, with their index in a REST row.
+FIELDS: tuple[tuple[str, int], ...] = (
+    ("open", 1),
+    ("high", 2),
+    ("low", 3),
+    ("close", 4),
+    ("volume", 5),
+    ("quote_volume", 7),
+    ("trade_count", 8),
+    ("taker_buy_volume", 9),
+    ("taker_buy_quote_volume", 10),
+)
+MISSING, EXTRA = "missing", "extra"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One field of one minute that differs; field is MISSING or EXTRA for a whole minute."""
+
+    symbol: str
+    open_ms: int
+    field: str
+    ours: str | None
+    official: str | None
+
+    def describe(self) -> str:
+        """symbol minute field: ours != official, for a listing."""
+        when = ms_to_datetime(self.open_ms).strftime("%Y-%m-%dT%H:%M")
+        return f"{self.symbol} {when} {self.field}: ours {self.ours} != official {self.official}"
+
+
+@dataclass
+class ReconcileResult:
+    """Per symbol: official minutes compared, mismatches found, minutes repaired or not."""
+
+    compared: dict[str, int] = field(default_factory=dict)
+    mismatches: list[Mismatch] = field(default_factory=list)
+    repaired: dict[str, int] = field(default_factory=dict)
+    unrepaired: dict[str, int] = field(default_factory=dict)
+    rebuilt: bool = False
+
+    @property
+    def clean(self) -> bool:
+        """Whether nothing is left different from the official klines."""
+        return not any(self.unrepaired.values())
+
+
+def compare(symbol: str, ours: dict[int, tuple], official: dict[int, Sequence]) -> list[Mismatch]:
+    """Every difference between our minutes and the official REST rows, by minute and field.
+
+    Values compare as exact decimals, so '1.50000000' and 1.5 are equal and nothing else is.
+    """
+    out: list[Mismatch] = []
+    for minute in sorted(ours.keys() | official.keys()):
+        mine, theirs = ours.get(minute), official.get(minute)
+        if mine is None:
+            out.append(Mismatch(symbol, minute, MISSING, None, "kline"))
+            continue
+        if theirs is None:
+            out.append(Mismatch(symbol, minute, EXTRA, "candle", None))
+            continue
+        for (name, index), value in zip(FIELDS, mine, strict=True):
+            if Decimal(str(value)) != Decimal(str(theirs[index])):
+                out.append(Mismatch(symbol, minute, name, str(value), str(theirs[index])))
+    return out
+
+
+def official_klines(
+    client: BinanceRest, symbol: str, start_ms: int, end_ms: int, closed_before_ms: int
+) -> dict[int, list]:
+    """Binance's closed 1m klines of [start, end), keyed by open time in ms."""
+    rows: dict[int, list] = {}
+    for cursor in range(start_ms, end_ms, KLINES_LIMIT * MINUTE_MS):
+        stop = min(cursor + KLINES_LIMIT * MINUTE_MS, end_ms)
+        for row in client.klines_1m(symbol, cursor, stop - 1):
+            if cursor <= int(row[0]) < stop and int(row[6]) < closed_before_ms:
+                rows[int(row[0])] = row
+    return rows
+
+
+def our_candles(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> dict:
+    """analytics.candles_1m of [start, end), keyed by open time in ms, fields in FIELDS order."""
+    columns = ", ".join(name for name, _ in FIELDS)
+    rows = conn.execute(
+        f"select open_time, {columns} from analytics.candles_1m "
+        "where symbol = %s and open_time >= %s and open_time < %s",
+        (symbol, ms_to_datetime(start_ms), ms_to_datetime(end_ms)),
+    )
+    return {datetime_to_ms(r[0]): tuple(r[1:]) for r in rows}
+
+
+def repair(
+    conn: psycopg.Connection, symbol: str, mismatches: Sequence[Mismatch], official: dict
+) -> tuple[int, int]:
+    """Write the official kline of every differing minute; return (repaired, unrepaired).
+
+    An official kline in market.klines_1m beats any live candle in analytics.candles_1m. A
+    minute Binance has no kline for is removed from klines_1m; if only the live table holds
+    it, it stays listed as unrepaired, since the live table is the streamer's alone.
+    """
+    minutes = sorted({m.open_ms for m in mismatches})
+    rows = [official[m] for m in minutes if m in official]
+    klines_store.upsert_rest_klines(conn, symbol, rows)
+    extra = [m for m in minutes if m not in official]
+    unrepaired = 0
+    for minute in extra:
+        at = ms_to_datetime(minute)
+        gone = conn.execute(
+            "delete from market.klines_1m where symbol = %s and open_time = %s", (symbol, at)
+        ).rowcount
+        if gone:
+            timeframes.mark_dirty(conn, symbol, at, ms_to_datetime(minute + MINUTE_MS), "reconcile")
+        live = conn.execute(
+            "select 1 from market.candles_1m_live where symbol = %s and open_time = %s",
+            (symbol, at),
+        ).fetchone()
+        unrepaired += live is not None
+    return len(minutes) - unrepaired, unrepaired
+
+
+def record(
+    conn: psycopg.Connection,
+    symbol: str,
+    window: tuple[int, int],
+    compared: int,
+    mismatches: Sequence[Mismatch],
+    repaired: int,
+    unrepaired: int,
+    *,
+    fixed: bool,
+) -> None:
+    """Upsert the window's outcome and its mismatches: a rerun replaces, never duplicates.
+
+    fixed says the mismatches were repaired (an extra minute only the live table holds is not).
+    """
+    start, end = ms_to_datetime(window[0]), ms_to_datetime(window[1])
+    conn.execute(
+        "insert into market.reconciliations as r (symbol, window_start, window_end, "
+        "minutes_official, minutes_mismatched, minutes_repaired, minutes_unrepaired) "
+        "values (%s, %s, %s, %s, %s, %s, %s) on conflict (symbol, window_start, window_end) "
+        "do update set minutes_official = excluded.minutes_official, "
+        "minutes_mismatched = excluded.minutes_mismatched, "
+        "minutes_repaired = excluded.minutes_repaired, "
+        "minutes_unrepaired = excluded.minutes_unrepaired, reconciled_at = now()",
+        (
+            symbol,
+            start,
+            end,
+            compared,
+            len({m.open_ms for m in mismatches}),
+            repaired,
+            unrepaired,
+        ),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into market.reconcile_mismatches (symbol, open_time, field, ours, official, "
+            "repaired_at) values (%s, %s, %s, %s, %s, case when %s then now() end) "
+            "on conflict (symbol, open_time, field) do update set ours = excluded.ours, "
+            "official = excluded.official, found_at = now(), repaired_at = excluded.repaired_at",
+            [
+                (
+                    m.symbol,
+                    ms_to_datetime(m.open_ms),
+                    m.field,
+                    m.ours,
+                    m.official,
+                    fixed and m.field != EXTRA,
+                )
+                for m in mismatches
+            ],
+        )
+
+
+def reconcile(
+    start: datetime,
+    end: datetime,
+    symbols: Sequence[str] | None = None,
+    *,
+    database_url: str | None = None,
+    rest_url: str | None = None,
+    client: BinanceRest | None = None,
+    repair_mismatches: bool = True,
+    rebuild: bool = True,
+) -> ReconcileResult:
+    """Compare every minute of [start, end) with Binance, repair what differs, rebuild.
+
+    The window ends at the exchange's last closed minute at most. Each symbol is compared,
+    repaired and recorded in one transaction; the timeframes are rebuilt by dbt once at the
+    end when anything was repaired (the DAG leaves that to build_timeframes via the Asset).
+    """
+    start_ms, end_ms = datetime_to_ms(start), datetime_to_ms(end)
+    if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
+        raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
+    own_client = client is None
+    client = client or BinanceRest(rest_url)
+    result = ReconcileResult()
+    url = database_url or db.resolve_database_url()
+    try:
+        info = client.exchange_info()
+        closed_before_ms = int(info["serverTime"])
+        end_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
+        names = resolve_symbols(symbols, exchange_info=info)
+        with psycopg.connect(url, autocommit=True) as conn:
+            if conn.execute("select to_regclass('analytics.candles_1m')").fetchone()[0] is None:
+                raise RuntimeError("analytics.candles_1m does not exist: run build-timeframes")
+            for symbol in names:
+                official = official_klines(client, symbol, start_ms, end_ms, closed_before_ms)
+                with conn.transaction():
+                    found = compare(symbol, our_candles(conn, symbol, start_ms, end_ms), official)
+                    repaired = unrepaired = 0
+                    if found and repair_mismatches:
+                        repaired, unrepaired = repair(conn, symbol, found, official)
+                    elif found:
+                        unrepaired = len({m.open_ms for m in found})
+                    record(
+                        conn,
+                        symbol,
+                        (start_ms, end_ms),
+                        len(official),
+                        found,
+                        repaired,
+                        unrepaired,
+                        fixed=repair_mismatches,
+                    )
+                result.compared[symbol] = len(official)
+                result.mismatches += found
+                result.repaired[symbol], result.unrepaired[symbol] = repaired, unrepaired
+                logger.info(
+                    "%s: %d official minutes compared, %d differing minutes, %d repaired",
+                    symbol,
+                    len(official),
+                    len({m.open_ms for m in found}),
+                    repaired,
+                )
+    finally:
+        if own_client:
+            client.close()
+    if rebuild and any(result.repaired.values()):
+        timeframes.build_timeframes(url, unit_tests=False)
+        result.rebuilt = True
+    return result
+
+
+def plan_jobs(symbols: Sequence[str] | None, start: str, end: str) -> list[dict[str, object]]:
+    """The reconcile DAG's mapped jobs: batches of symbols over [start, end)."""
+    from include.history_jobs import batched
+
+    first, last = parse_utc(start), parse_utc(end)
+    if last <= first:
+        raise ValueError(f"empty range {start} .. {end}")
+    return [
+        {"symbols": group, "start": first.isoformat(), "end": last.isoformat()}
+        for group in batched(resolve_symbols(symbols))
+    ]
+
+
+def run_job(job: dict[str, object]) -> int:
+    """Reconcile one planned job without rebuilding (the Asset does); return minutes repaired.
+
+    Raises, listing the first differences, when some are left unrepaired.
+    """
+    result = reconcile(
+        parse_utc(job["start"]), parse_utc(job["end"]), job["symbols"], rebuild=False
+    )
+    if not result.clean:
+        left = [m.describe() for m in result.mismatches if m.field == EXTRA][:5]
+        raise RuntimeError(f"differences left unrepaired: {'; '.join(left)}")
+    return sum(result.repaired.values())

@@ -1,0 +1,119 @@
+"""Reconciliation: analytics.candles_1m against the official klines, listed, repaired, rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from include.backfill import backfill_rest
+from include.cli import app
+from include.klines_store import datetime_to_ms
+from include.quality import Window, run_checks
+from include.timeframes import build_timeframes
+from include.times import parse_utc
+from tests.include.history_support import official, running_fake
+
+pytestmark = pytest.mark.slow
+
+START = parse_utc("2025-03-11T09:30")
+END = parse_utc("2025-03-11T10:30")
+WRONG_VOLUME = parse_utc("2025-03-11T09:41")
+LIVE_ONLY = parse_utc("2025-03-11T09:50")
+IN_HALT = parse_utc("2025-03-11T10:02")  # HALTUSDT does not trade 10:00:30-10:05
+SYMBOLS = ("ETHUSDT", "HALTUSDT")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """The fake exchange (REST) with a halted symbol."""
+    with running_fake() as server:
+        yield server
+
+
+def analytics(conn: psycopg.Connection, symbol: str) -> list[tuple]:
+    """analytics.candles_1m of the window in the official tuple shape."""
+    rows = conn.execute(
+        "select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
+        "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume "
+        "from analytics.candles_1m where symbol = %s and open_time >= %s and open_time < %s "
+        "order by open_time",
+        (symbol, START, END),
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def damage(conn: psycopg.Connection) -> None:
+    """Three ways a minute goes wrong where jobs meet: a bad load, a live-only minute, a halt
+    filled by a trades dump."""
+    conn.execute(
+        "update market.klines_1m set volume = volume + 1, loaded_at = now() "
+        "where symbol = 'ETHUSDT' and open_time = %s",
+        (WRONG_VOLUME,),
+    )
+    conn.execute(
+        "with gone as (delete from market.klines_1m where symbol = 'ETHUSDT' and open_time = %s "
+        "returning *) insert into market.candles_1m_live (symbol, open_time, open, high, low, "
+        "close, volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, "
+        "is_closed) select symbol, open_time, open, high, low, close, volume, "
+        "quote_volume, trade_count + 1, taker_buy_volume, taker_buy_quote_volume, true from gone",
+        (LIVE_ONLY,),
+    )
+    conn.execute(
+        "insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, "
+        "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, source) "
+        "select symbol, %s, close, close, close, close, 0, 0, 0, 0, 0, 'dump_trades' "
+        "from market.klines_1m where symbol = 'HALTUSDT' and open_time < %s "
+        "order by open_time desc limit 1",
+        (IN_HALT, IN_HALT),
+    )
+
+
+def test_reconcile_lists_repairs_and_rebuilds(
+    fake, database_url: str, conn: psycopg.Connection, tmp_path: Path, monkeypatch
+) -> None:
+    """Every differing minute is named by symbol, minute and field, then made official."""
+    monkeypatch.setenv("BINANCE_REST_URL", fake.url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    backfill_rest(list(SYMBOLS), START, END)
+    build_timeframes(database_url, unit_tests=False)
+    damage(conn)
+    build_timeframes(database_url, unit_tests=False)
+    window = ["--start", START.isoformat(), "--end", END.isoformat()]
+    symbols = ["-s", "ETHUSDT", "-s", "HALTUSDT"]
+
+    listed = CliRunner().invoke(app, ["reconcile", *window, *symbols, "--no-repair"])
+    assert listed.exit_code == 1, listed.output
+    assert "ETHUSDT 2025-03-11T09:41 volume:" in listed.output
+    assert "ETHUSDT 2025-03-11T09:50 trade_count:" in listed.output
+    assert "HALTUSDT 2025-03-11T10:02 extra:" in listed.output
+
+    fixed = CliRunner().invoke(app, ["reconcile", *window, *symbols])
+    assert fixed.exit_code == 0, fixed.output
+    assert "timeframes rebuilt" in fixed.output
+    a, b = datetime_to_ms(START), datetime_to_ms(END)
+    for symbol in SYMBOLS:
+        assert analytics(conn, symbol) == official(fake.market, symbol, a, b)
+
+    again = CliRunner().invoke(app, ["reconcile", *window, *symbols])
+    assert again.exit_code == 0, again.output
+    assert "0 repaired, 0 left different" in again.output
+    runs = conn.execute(
+        "select symbol, minutes_mismatched from market.reconciliations order by symbol"
+    ).fetchall()
+    assert runs == [("ETHUSDT", 0), ("HALTUSDT", 0)], "a rerun replaces the window's record"
+
+    report = run_checks(
+        database_url,
+        Window(START, END),
+        symbols=SYMBOLS,
+        expect_live=False,
+        gx_root=tmp_path / "gx",
+    )
+    [share] = [n for n in report.notes if n.name == "reconciled_share"]
+    assert {(r["symbol"], r["share"]) for r in share.rows} == {
+        ("ETHUSDT", 1),
+        ("HALTUSDT", 1),
+    }
