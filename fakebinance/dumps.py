@@ -3,7 +3,8 @@
 ``write_dump(market, kind, symbol, period_start, daily=True, out_dir=..., header=False)`` writes
 ``<name>.zip`` (one header-less CSV of the same base name) and ``<name>.zip.CHECKSUM`` and
 returns the zip path; ``parse_dump_path`` maps a URL path onto those arguments. Files dated
-2025-01-01 or later carry microsecond timestamps, earlier ones milliseconds.
+2025-01-01 or later carry microsecond timestamps, earlier ones milliseconds. ``shuffle_seed``
+writes the rows in a seeded random order: Binance does not promise sorted files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -217,27 +219,41 @@ def _klines_frame(market: Market, ref: DumpRef, a_us: int, b_us: int, micros: bo
     )
 
 
-def write_csv(
-    market: Market, ref: DumpRef, out: io.RawIOBase | io.BufferedIOBase, header: bool = False
-) -> int:
-    """Stream the dump's CSV into ``out``; returns the row count."""
+def _frames(market: Market, ref: DumpRef) -> Iterator[pl.DataFrame]:
+    """The dump's rows in id order, an hour at a time for trades (memory stays flat)."""
     a_us, b_us = period_bounds_us(ref.period_start, ref.daily)
     micros = ref.period_start >= MICROS_FROM
     div = 1 if micros else 1000
+    if ref.kind == "klines":
+        yield _klines_frame(market, ref, a_us, b_us, micros)
+        return
+    hour = 3600 * 1_000_000
+    for lo in range(a_us, b_us, hour):
+        hi = min(lo + hour, b_us)
+        if ref.kind == "trades":
+            yield _trades_frame(market, ref.symbol, lo, hi, div)
+        else:
+            yield _aggs_frame(market, ref.symbol, lo, hi, div)
+
+
+def write_csv(
+    market: Market,
+    ref: DumpRef,
+    out: io.RawIOBase | io.BufferedIOBase,
+    header: bool = False,
+    shuffle_seed: int | None = None,
+) -> int:
+    """Stream the dump's CSV into ``out``; returns the row count.
+
+    With ``shuffle_seed`` the whole file is held and written in a seeded random row order.
+    """
+    frames: Iterable[pl.DataFrame] = _frames(market, ref)
+    if shuffle_seed is not None:
+        whole = pl.concat(list(frames))
+        frames = [whole.sample(fraction=1.0, shuffle=True, seed=shuffle_seed)]
     rows = 0
     first = True
-    if ref.kind == "klines":
-        chunks = [(a_us, b_us)]
-    else:
-        hour = 3600 * 1_000_000
-        chunks = [(h, min(h + hour, b_us)) for h in range(a_us, b_us, hour)]
-    for lo, hi in chunks:
-        if ref.kind == "klines":
-            df = _klines_frame(market, ref, lo, hi, micros)
-        elif ref.kind == "trades":
-            df = _trades_frame(market, ref.symbol, lo, hi, div)
-        else:
-            df = _aggs_frame(market, ref.symbol, lo, hi, div)
+    for df in frames:
         if df.height == 0 and not (header and first):
             continue
         buf = io.BytesIO()
@@ -257,6 +273,7 @@ def write_dump(
     out_dir: str | os.PathLike = ".",
     header: bool = False,
     interval: str = "1m",
+    shuffle_seed: int | None = None,
 ) -> Path:
     """Write ``<base>.zip`` and ``<base>.zip.CHECKSUM`` into ``out_dir``; return the zip path."""
     if kind not in KINDS:
@@ -264,10 +281,16 @@ def write_dump(
     if not daily:
         period_start = period_start.replace(day=1)
     ref = DumpRef(kind, symbol, period_start, daily, interval)
-    return build_zip(market, ref, Path(out_dir), header=header)
+    return build_zip(market, ref, Path(out_dir), header=header, shuffle_seed=shuffle_seed)
 
 
-def build_zip(market: Market, ref: DumpRef, out_dir: Path, header: bool = False) -> Path:
+def build_zip(
+    market: Market,
+    ref: DumpRef,
+    out_dir: Path,
+    header: bool = False,
+    shuffle_seed: int | None = None,
+) -> Path:
     """Build the zip and its CHECKSUM atomically (temp file, then rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_path = out_dir / f"{ref.base_name}.zip"
@@ -282,7 +305,7 @@ def build_zip(market: Market, ref: DumpRef, out_dir: Path, header: bool = False)
             zipfile.ZipFile(raw, "w") as zf,
             zf.open(info, "w", force_zip64=True) as member,
         ):
-            rows = write_csv(market, ref, member, header=header)
+            rows = write_csv(market, ref, member, header=header, shuffle_seed=shuffle_seed)
         digest = _sha256(Path(tmp))
         os.replace(tmp, zip_path)
     except BaseException:

@@ -10,14 +10,14 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from fakebinance.dumps import DumpRef, period_bounds_us, write_dump
+from fakebinance.dumps import DumpRef, period_bounds_us, read_dump_csv, write_dump
 from fakebinance.market import Market
+from fakebinance.reference import oracle_klines
 from include.cli import app
 from include.dumps import DumpError, dump_url, import_file, import_files
 from tests.include.history_support import (
     frozen_clock,
     market_config,
-    official,
     running_fake,
     snapshot,
     stored,
@@ -48,11 +48,17 @@ def bounds_ms(period: date, daily: bool) -> tuple[int, int]:
     return a // 1000, b // 1000
 
 
+def official(market: Market, symbol: str, start_ms: int, end_ms: int) -> list[tuple]:
+    """The official closed 1m klines of [start, end) from the Decimal oracle, as table rows."""
+    klines = oracle_klines(market, symbol, start_ms, end_ms, closed_only=True)
+    return [k.fields() for k in klines]
+
+
 CASES = [
     # kind, symbol, period, daily, header
     ("klines", "BTCUSDT", date(2024, 12, 31), True, False),  # ms
     ("klines", "ETHUSDT", date(2025, 3, 10), True, True),  # µs, header
-    ("klines", "BTCUSDT", date(2025, 2, 1), False, False),  # monthly
+    ("klines", "QUIETUSDT", date(2025, 2, 1), False, False),  # monthly
     ("trades", "BTCUSDT", date(2024, 12, 31), True, False),
     ("trades", "PEPEUSDT", date(2025, 3, 10), True, True),
     ("trades", "QUIETUSDT", date(2025, 2, 1), False, False),  # monthly, many idle minutes
@@ -100,6 +106,28 @@ def test_url_import_verifies_checksum_and_loads(
     start, end = bounds_ms(date(2025, 3, 10), True)
     assert stored(conn, "ETHUSDT", start, end) == official(fake.market, "ETHUSDT", start, end)
     assert not result.skipped
+
+
+@pytest.mark.parametrize(
+    ("kind", "symbol", "day"),
+    [("trades", "ETHUSDT", date(2025, 3, 10)), ("aggTrades", "BTCUSDT", date(2024, 12, 31))],
+)
+def test_unsorted_dump_takes_open_and_close_in_trade_id_order(
+    market: Market,
+    rest_env: None,
+    conn: psycopg.Connection,
+    tmp_path: Path,
+    kind: str,
+    symbol: str,
+    day: date,
+) -> None:
+    """Binance does not promise sorted files: open is the lowest trade id, close the highest."""
+    path = write_dump(market, kind, symbol, day, out_dir=tmp_path, shuffle_seed=11)
+    ids = [int(row[0]) for row in read_dump_csv(path)]
+    assert ids != sorted(ids)
+    import_file(str(path))
+    start, end = bounds_ms(day, True)
+    assert stored(conn, symbol, start, end) == official(market, symbol, start, end)
 
 
 def test_importing_twice_is_a_no_op(
