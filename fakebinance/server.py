@@ -38,7 +38,11 @@ FAULTS = (
     "server_shutdown",
     "set_status",
     "list_symbol",
+    "set_checksum_mode",
 )
+# How dumps' .CHECKSUM files are served: as published, absent (404), not in sha256sum format,
+# well-formed but for other bytes, or failing with HTTP 500.
+CHECKSUM_MODES = ("ok", "missing", "garbage", "mismatch", "error")
 
 
 class FakeBinance:
@@ -86,6 +90,7 @@ class FakeBinance:
         self.host = "127.0.0.1"
         self.port = 0
         self.dumps_served = 0
+        self.checksum_mode = "ok"
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -192,6 +197,12 @@ class FakeBinance:
         self.market.list_symbol(spec)
         self.hub.reset_due()
 
+    def set_checksum_mode(self, mode: str) -> None:
+        """Serve every dump's .CHECKSUM as ``mode`` says (one of CHECKSUM_MODES)."""
+        if mode not in CHECKSUM_MODES:
+            raise ValueError(f"mode must be one of {', '.join(CHECKSUM_MODES)}")
+        self.checksum_mode = mode
+
     # ----------------------------------------------------------------- handlers
     async def _fault(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -211,6 +222,8 @@ class FakeBinance:
                 result = self.server_shutdown()
             elif name == "set_status":
                 result = self.set_status(q["symbol"].upper(), q["status"])
+            elif name == "set_checksum_mode":
+                result = self.set_checksum_mode(q["mode"])
             elif name == "list_symbol":
                 result = self.list_symbol(
                     SymbolSpec(
@@ -288,9 +301,21 @@ class FakeBinance:
                 await loop.run_in_executor(None, build_zip, self.market, ref, out_dir)
         self.dumps_served += 1
         if ref.checksum:
-            text = (out_dir / f"{ref.base_name}.zip.CHECKSUM").read_text()
-            return web.Response(text=text, content_type="text/plain")
+            return self._checksum(out_dir / f"{ref.base_name}.zip.CHECKSUM")
         return web.FileResponse(zip_path, headers={"Content-Type": "application/zip"})
+
+    def _checksum(self, path: Path) -> web.Response:
+        mode = self.checksum_mode
+        if mode == "missing":
+            raise web.HTTPNotFound()
+        if mode == "error":
+            raise web.HTTPInternalServerError()
+        text = path.read_text()
+        if mode == "garbage":
+            text = "<html><body>Service Unavailable</body></html>\n"
+        elif mode == "mismatch":
+            text = "0" * 64 + text[64:]
+        return web.Response(text=text, content_type="text/plain")
 
 
 class ThreadedFakeBinance:

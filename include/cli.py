@@ -126,11 +126,19 @@ def import_csv(
     paths: Annotated[list[str], typer.Argument(help="Dump files, folders or URLs (zip or csv).")],
     symbol: str = typer.Option(None, "--symbol", "-s", help="Symbol, for files named otherwise."),
     force: bool = typer.Option(False, "--force", help="Reload files already imported."),
+    no_checksum: bool = typer.Option(
+        False,
+        "--no-checksum",
+        help="Import even when a dump's .CHECKSUM is missing, unreadable or malformed.",
+    ),
 ) -> None:
     """Import data.binance.vision klines/trades/aggTrades dumps as exact 1m candles."""
     from include import dumps
 
-    for result in dumps.import_files(paths, symbol=symbol, force=force):
+    imported = dumps.import_files(
+        paths, symbol=symbol, force=force, require_checksum=not no_checksum
+    )
+    for result in imported:
         state = "already imported, skipped" if result.skipped else f"{result.changed} changed"
         typer.echo(f"{result.file_name}: {result.rows} rows, {result.candles} candles, {state}")
 

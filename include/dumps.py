@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -80,6 +80,7 @@ NAME_RE = re.compile(
     r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)$"
 )
 CHUNK = 1 << 20
+UNVERIFIED = "refusing an unverified dump (--no-checksum / require_checksum=False imports it)"
 
 
 class DumpError(ValueError):
@@ -203,8 +204,13 @@ def _progress(total: int | None, desc: str, unit: str = "B"):
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False)
 
 
-def download(url: str, folder: Path, client: httpx.Client) -> tuple[Path, str | None]:
-    """Fetch a dump and its .CHECKSUM (when published) into folder; return (path, checksum)."""
+def download(
+    url: str, folder: Path, client: httpx.Client, *, require_checksum: bool = True
+) -> tuple[Path, str | None]:
+    """Fetch a dump into folder; return its path and the sha256 its .CHECKSUM publishes.
+
+    The digest is None only when ``require_checksum`` is False and no usable one was published.
+    """
     name = url.rsplit("/", 1)[-1]
     target = folder / name
     with client.stream("GET", url) as response:
@@ -221,8 +227,59 @@ def download(url: str, folder: Path, client: httpx.Client) -> tuple[Path, str | 
                     bar.update(len(chunk))
         if bar is not None:
             bar.close()
-    checksum = client.get(url + ".CHECKSUM")
-    return target, checksum.text if checksum.status_code == 200 else None
+    return target, _optional(lambda: published_sha256(url, client), require_checksum)
+
+
+def published_sha256(url: str, client: httpx.Client) -> str:
+    """The sha256 in the .CHECKSUM beside a dump URL; DumpError when missing or unreadable."""
+    name = url.rsplit("/", 1)[-1]
+    side = f"{name}.CHECKSUM"
+    try:
+        response = client.get(url + ".CHECKSUM")
+    except httpx.HTTPError as err:
+        raise DumpError(f"{side}: unreadable ({type(err).__name__}: {err})") from err
+    if response.status_code == 404:
+        raise DumpError(f"{side}: not found (HTTP 404) at {url}.CHECKSUM")
+    if response.status_code != 200:
+        raise DumpError(f"{side}: unreadable (HTTP {response.status_code})")
+    return parse_checksum(response.text, name)
+
+
+def local_sha256(path: Path) -> str | None:
+    """The sha256 in the .CHECKSUM beside a local file; None when there is none.
+
+    Local dumps are often unzipped or copied without one, so only a present one is checked.
+    """
+    side = path.with_name(path.name + ".CHECKSUM")
+    if not side.exists():
+        return None
+    try:
+        text = side.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DumpError(f"{side.name}: unreadable ({err})") from err
+    return parse_checksum(text, path.name)
+
+
+def parse_checksum(text: str, file_name: str) -> str:
+    """The digest of a sha256sum line ('<64 hex>  <file>') that names file_name (or nothing)."""
+    parts = text.split()
+    named = parts[1].lstrip("*") if len(parts) == 2 else file_name
+    if not 1 <= len(parts) <= 2 or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
+        raise DumpError(f"{file_name}.CHECKSUM: not in sha256sum format ('<64 hex>  <file>')")
+    if named != file_name:
+        raise DumpError(f"{file_name}.CHECKSUM: is the checksum of {named}, not of {file_name}")
+    return parts[0].lower()
+
+
+def _optional(read: Callable[[], str | None], required: bool) -> str | None:
+    """read(), or, when not required, None with a warning instead of its DumpError."""
+    try:
+        return read()
+    except DumpError as err:
+        if required:
+            raise DumpError(f"{err}: {UNVERIFIED}") from err
+        logger.warning("%s: importing without checksum verification (--no-checksum)", err)
+        return None
 
 
 def sha256_of(path: Path) -> str:
@@ -234,18 +291,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_checksum(path: Path, checksum_text: str | None) -> str:
-    """The file's sha256, after checking it against the .CHECKSUM text when there is one."""
+def verify_checksum(path: Path, expected: str | None) -> str:
+    """The file's sha256, after checking it against the published one when there is one."""
     actual = sha256_of(path)
-    if checksum_text is None:
-        return actual
-    parts = checksum_text.split()
-    if not parts or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
-        raise DumpError(f"{path.name}.CHECKSUM: not in sha256sum format ('<64 hex>  <file>')")
-    if parts[0].lower() != actual:
+    if expected is not None and expected != actual:
         raise DumpError(
             f"{path.name}: checksum mismatch: the file's sha256 is {actual}, "
-            f".CHECKSUM says {parts[0].lower()}"
+            f".CHECKSUM says {expected}"
         )
     return actual
 
@@ -461,8 +513,14 @@ def import_file(
     force: bool = False,
     http: httpx.Client | None = None,
     rest_url: str | None = None,
+    require_checksum: bool = True,
 ) -> ImportResult:
-    """Import one dump (URL or local zip/CSV) in one transaction; a known file is a no-op."""
+    """Import one dump (URL or local zip/CSV) in one transaction; a known file is a no-op.
+
+    A URL needs the .CHECKSUM published beside it, a local file is checked against one beside
+    it when there is one. ``require_checksum=False`` (--no-checksum) imports when that file is
+    missing, unreadable or malformed; a well-formed checksum that disagrees still refuses.
+    """
     url = database_url or db.resolve_database_url()
     display = spec.rsplit("/", 1)[-1] if _is_url(spec) else Path(spec).name
     with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
@@ -471,7 +529,7 @@ def import_file(
             own_client = http is None
             client = http or httpx.Client(timeout=120, follow_redirects=True)
             try:
-                path, checksum_text = download(spec, scratch, client)
+                path, expected = download(spec, scratch, client, require_checksum=require_checksum)
             finally:
                 if own_client:
                     client.close()
@@ -479,9 +537,8 @@ def import_file(
             path = Path(spec)
             if not path.is_file():
                 raise DumpError(f"{spec}: no such file")
-            side = path.with_name(path.name + ".CHECKSUM")
-            checksum_text = side.read_text() if side.exists() else None
-        checksum = verify_checksum(path, checksum_text)
+            expected = _optional(lambda: local_sha256(path), require_checksum)
+        checksum = verify_checksum(path, expected)
         name = parse_name(path.name)
         file_symbol = name.symbol if name else None
         if symbol and file_symbol and symbol.upper() != file_symbol:
@@ -539,6 +596,7 @@ def import_files(
     symbol: str | None = None,
     force: bool = False,
     rest_url: str | None = None,
+    require_checksum: bool = True,
 ) -> list[ImportResult]:
     """Import dumps one by one (each its own transaction); stop at the first bad file."""
     files = expand_inputs(specs)
@@ -554,6 +612,7 @@ def import_files(
                     force=force,
                     http=http,
                     rest_url=rest_url,
+                    require_checksum=require_checksum,
                 )
             )
             if bar is not None:

@@ -163,6 +163,40 @@ async def test_server_serves_zip_checksum_and_404s(fake, session):
     assert fake.stats()["dumps_served"] == 3
 
 
+async def test_checksum_fault_modes(fake, session):
+    """set_checksum_mode serves every .CHECKSUM missing, garbled, wrong or failing; ok restores."""
+    url = f"{fake.url}/data/spot/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2025-03-11.zip.CHECKSUM"
+    async with session.get(url) as r:
+        good = await r.text()
+    seen = {}
+    for mode in ("missing", "garbage", "mismatch", "error", "ok"):
+        async with session.post(f"{fake.url}/fake/faults/set_checksum_mode?mode={mode}") as r:
+            assert r.status == 200
+        async with session.get(url) as r:
+            seen[mode] = (r.status, await r.text())
+    assert seen["missing"][0] == 404
+    assert seen["error"][0] == 500
+    assert seen["garbage"][0] == 200
+    assert not seen["garbage"][1].split()[0].isalnum()
+    assert seen["mismatch"] == (200, "0" * 64 + good[64:])
+    assert seen["ok"] == (200, good)
+    async with session.post(f"{fake.url}/fake/faults/set_checksum_mode?mode=nope") as r:
+        assert r.status == 400
+
+
+def test_shuffled_dump_holds_the_same_rows_in_another_order(market, tmp_path):
+    """shuffle_seed writes the same rows in a seeded random order (Binance files need not be
+    sorted); the same seed gives the same file."""
+    day = date(2025, 3, 11)
+    plain = read_dump_csv(write_dump(market, "aggTrades", "ETHUSDT", day, out_dir=tmp_path))
+    one = write_dump(market, "aggTrades", "ETHUSDT", day, out_dir=tmp_path / "a", shuffle_seed=5)
+    two = write_dump(market, "aggTrades", "ETHUSDT", day, out_dir=tmp_path / "b", shuffle_seed=5)
+    shuffled = read_dump_csv(one)
+    assert shuffled != plain
+    assert sorted(shuffled, key=lambda row: int(row[0])) == plain
+    assert one.read_bytes() == two.read_bytes()
+
+
 @pytest.mark.slow
 def test_five_million_trade_day_is_fast(tmp_path):
     """A ~3500 trades/min day (about 5 million rows) writes well under a minute."""
