@@ -483,7 +483,7 @@ def build_candles(
         candles = klines_to_candles(frame, micros, display)
     else:
         build = candles_from_trades if kind == "trades" else candles_from_agg_trades
-        candles = build(frame.lazy(), micros=micros).collect()
+        candles = build(frame, micros=micros)
         candles = fill_idle_minutes(
             candles, lead_from_ms=lead_from_ms, previous_close=previous_close
         )

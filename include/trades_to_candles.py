@@ -33,17 +33,23 @@ def minute_ms(time_col: str, micros: bool) -> pl.Expr:
     return (pl.col(time_col) // per_minute * MINUTE_MS).alias("open_time_ms")
 
 
-def _candle_aggs(
-    trade_count: pl.Expr, quote: pl.Expr, first_id: str, last_id: str
-) -> list[pl.Expr]:
-    # Open and close follow trade ids, not row order: Binance does not promise sorted files.
-    # arg_min/arg_max find them in one pass per minute, where a sort would cost the import.
+def in_id_order(rows: pl.DataFrame, id_column: str) -> pl.DataFrame:
+    """The rows sorted by trade id, which is what open and close (first, last trade) follow.
+
+    Binance does not promise sorted files, but nearly all are: one pass checks, and only an
+    unsorted file pays for the sort (first/last on sorted rows beat arg_min/arg_max per minute).
+    """
+    return rows if rows[id_column].is_sorted() else rows.sort(id_column)
+
+
+def _candle_aggs(trade_count: pl.Expr, quote: pl.Expr) -> list[pl.Expr]:
+    # Rows are in trade-id order and group_by keeps row order within a group.
     taker = ~pl.col("is_buyer_maker")
     return [
-        pl.col("price").get(pl.col(first_id).arg_min()).alias("open"),
+        pl.col("price").first().alias("open"),
         pl.col("price").max().alias("high"),
         pl.col("price").min().alias("low"),
-        pl.col("price").get(pl.col(last_id).arg_max()).alias("close"),
+        pl.col("price").last().alias("close"),
         pl.col("qty").sum().alias("volume"),
         quote.sum().alias("quote_volume"),
         trade_count.alias("trade_count"),
@@ -52,28 +58,34 @@ def _candle_aggs(
     ]
 
 
-def candles_from_trades(trades: pl.LazyFrame, *, micros: bool) -> pl.LazyFrame:
+def candles_from_trades(trades: pl.DataFrame, *, micros: bool) -> pl.DataFrame:
     """Raw trades (id, price, qty, quote_qty, time, is_buyer_maker), in any order, to candles."""
     return (
-        trades.group_by(minute_ms("time", micros))
-        .agg(_candle_aggs(pl.len().cast(pl.Int64), pl.col("quote_qty"), "id", "id"))
+        in_id_order(trades, "id")
+        .lazy()
+        .group_by(minute_ms("time", micros), maintain_order=True)
+        .agg(_candle_aggs(pl.len().cast(pl.Int64), pl.col("quote_qty")))
         .sort("open_time_ms")
+        .collect()
     )
 
 
-def candles_from_agg_trades(agg_trades: pl.LazyFrame, *, micros: bool) -> pl.LazyFrame:
+def candles_from_agg_trades(agg_trades: pl.DataFrame, *, micros: bool) -> pl.DataFrame:
     """aggTrades (agg_id, price, qty, first_id, last_id, time, is_buyer_maker) to candles.
 
     One aggTrade stands for last_id - first_id + 1 raw trades at one price, so the counts and
     the quote volume (price * summed qty) equal those of the raw trades. Rows may come in any
-    order: open is the aggTrade holding the minute's lowest trade id, close the highest.
+    order: they are taken by first trade id, as the raw trades would be.
     """
     count = (pl.col("last_id") - pl.col("first_id") + 1).sum().cast(pl.Int64)
     quote = pl.col("price") * pl.col("qty")
     return (
-        agg_trades.group_by(minute_ms("time", micros))
-        .agg(_candle_aggs(count, quote, "first_id", "last_id"))
+        in_id_order(agg_trades, "first_id")
+        .lazy()
+        .group_by(minute_ms("time", micros), maintain_order=True)
+        .agg(_candle_aggs(count, quote))
         .sort("open_time_ms")
+        .collect()
     )
 
 
