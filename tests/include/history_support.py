@@ -11,6 +11,7 @@ import psycopg
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, quiet_symbol, utc
 from fakebinance.market import Market
+from fakebinance.reference import oracle_klines
 from fakebinance.server import FakeBinance, ThreadedFakeBinance
 
 # The market clock stands still here; days before it are published as dumps.
@@ -40,24 +41,8 @@ def running_fake(**kwargs: object) -> Iterator[ThreadedFakeBinance]:
 
 
 def official(market: Market, symbol: str, start_ms: int, end_ms: int) -> list[tuple]:
-    """The fake's official 1m klines of [start, end) as comparable tuples."""
-    rows = market.klines(symbol, "1m", start_ms, end_ms - 1, limit=10**6)
-    return [
-        (
-            k.open_time,
-            k.open,
-            k.high,
-            k.low,
-            k.close,
-            k.volume,
-            k.quote_volume,
-            k.trade_count,
-            k.taker_buy_volume,
-            k.taker_buy_quote_volume,
-        )
-        for k in rows
-        if k.close_time < market.clock.now_ms()
-    ]
+    """Binance's closed 1m klines of [start, end) from the independent Decimal oracle."""
+    return [k.fields() for k in oracle_klines(market, symbol, start_ms, end_ms, closed_only=True)]
 
 
 def stored(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> list[tuple]:
