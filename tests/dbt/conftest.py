@@ -13,7 +13,8 @@ from psycopg import sql
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, quiet_symbol, utc
-from fakebinance.market import Kline, Market
+from fakebinance.market import Market
+from fakebinance.reference import RefKline, oracle_klines
 
 CANDLE_COLUMNS = (
     "open",
@@ -52,7 +53,7 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def kline_values(kline: Kline) -> tuple[Decimal | int, ...]:
+def kline_values(kline: RefKline) -> tuple[Decimal | int, ...]:
     return tuple(getattr(kline, column) for column in CANDLE_COLUMNS)
 
 
@@ -66,29 +67,30 @@ def market() -> Market:
     return Market(MarketConfig(7, symbols), MarketClock(start=utc(2025, 6, 1), speed=0))
 
 
+_ORACLE_CACHE: dict[tuple, list[RefKline]] = {}
+
+
 def official(
     market: Market, symbol: str, interval: str, start: datetime, end: datetime
-) -> list[Kline]:
-    """The exchange's official klines of one interval with open_time in [start, end)."""
-    out: list[Kline] = []
-    cursor = to_ms(start)
-    while cursor < to_ms(end):
-        page = market.klines(symbol, interval, cursor, to_ms(end) - 1, 1000)
-        if not page:
-            break
-        out.extend(page)
-        cursor = page[-1].open_time + 1
-    return [k for k in out if k.open_time < to_ms(end)]
+) -> list[RefKline]:
+    """Binance's official klines of one interval with open_time in [start, end), from the
+    independent Decimal oracle (cached: a fortnight of trades in Decimal takes seconds)."""
+    key = (id(market), symbol, interval, start, end)
+    if key not in _ORACLE_CACHE:
+        _ORACLE_CACHE[key] = oracle_klines(
+            market, symbol, to_ms(start), to_ms(end), interval, closed_only=True
+        )
+    return _ORACLE_CACHE[key]
 
 
 @pytest.fixture(scope="session")
-def window_klines(market: Market) -> dict[str, list[Kline]]:
+def window_klines(market: Market) -> dict[str, list[RefKline]]:
     """Every symbol's official 1m klines over the two-week window (cached for the session)."""
     return {s: official(market, s, "1m", WINDOW_START, WINDOW_END) for s in market.symbols}
 
 
 def load_klines(
-    conn: psycopg.Connection, symbol: str, klines: Iterable[Kline], source: str = "dump_klines"
+    conn: psycopg.Connection, symbol: str, klines: Iterable[RefKline], source: str = "dump_klines"
 ) -> int:
     """Upsert official klines into market.klines_1m the way a loader does (fresh loaded_at)."""
     rows = [(symbol, from_ms(k.open_time), *kline_values(k), source) for k in klines]
