@@ -23,9 +23,11 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from include.alerts import on_task_failure
 from include.assets import KLINES_1M
 
 DEFAULT_ARGS = {
+    "on_failure_callback": on_task_failure,
     "owner": "data-platform",
     "retries": 3,
     "retry_delay": timedelta(minutes=5),

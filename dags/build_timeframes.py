@@ -27,6 +27,7 @@ from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from include.alerts import on_task_failure
 from include.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
 
 
@@ -41,6 +42,7 @@ from include.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
     # Builds are incremental over "whatever changed since the last build": never two at once.
     max_active_runs=1,
     default_args={
+        "on_failure_callback": on_task_failure,
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,

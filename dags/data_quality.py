@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.alerts import on_task_failure
 from include.assets import ANALYTICS_CANDLES
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
     catchup=False,
     max_active_runs=1,
     default_args={
+        "on_failure_callback": on_task_failure,
         "owner": "data-platform",
         "retries": 2,
         "retry_delay": timedelta(minutes=1),

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from include.alerts import on_task_failure
 from include.assets import KLINES_1M
 
 
@@ -33,6 +34,7 @@ from include.assets import KLINES_1M
     catchup=False,
     max_active_runs=1,
     default_args={
+        "on_failure_callback": on_task_failure,
         "owner": "data-platform",
         "retries": 2,
         "retry_delay": timedelta(minutes=5),

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / ".data"
     embedded_pg_port: int = 54329
     app_database: str = "binance"
+    # Where failed DAG runs are announced (Slack-style incoming webhook); unset = no alerts.
+    alert_webhook_url: str | None = None
 
     @cached_property
     def symbols(self) -> tuple[str, ...] | None:
