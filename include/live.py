@@ -1,9 +1,10 @@
-"""A terminal view of the live candle table: the newest candle of each symbol."""
+"""The live candle table seen from the batch side: is the streamer writing, and a terminal view."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import psycopg
 
@@ -13,6 +14,20 @@ select distinct on (symbol)
 from market.candles_1m_live
 order by symbol, open_time desc
 """
+
+
+# The streamer rewrites open candles every 0.1 s; an hour without a write means it is not
+# running here (a batch-only install, or stopped on purpose), so live checks do not apply.
+STREAMER_RECENT = timedelta(hours=1)
+
+
+def streamer_writing(conn: psycopg.Connection, within: timedelta = STREAMER_RECENT) -> bool:
+    """Whether the streamer wrote market.candles_1m_live within the given time (server clock)."""
+    row = conn.execute(
+        "select exists (select 1 from market.candles_1m_live where updated_at >= now() - %s)",
+        (within,),
+    ).fetchone()
+    return bool(row[0])
 
 
 def latest_candles(conn: psycopg.Connection) -> list[tuple]:

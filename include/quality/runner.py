@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from include import db
+from include.live import STREAMER_RECENT, streamer_writing
 from include.quality.checks import (
     CANDLE_TABLES,
     DEFAULT_MAX_LIVE_AGE,
@@ -43,7 +44,7 @@ DOCS_SITE = "local_site"
 URL_VARIABLE = "QUALITY_GX_DATABASE_URL"
 # Freshness is judged automatically only when the window reaches the present and the streamer
 # wrote a live row this recently: a platform without a streamer is not "stale".
-AUTO_LIVE_RECENT = timedelta(hours=1)
+AUTO_LIVE_RECENT = STREAMER_RECENT
 AUTO_LIVE_PRESENT = timedelta(minutes=5)
 _UNSET: Any = object()
 
@@ -167,11 +168,7 @@ def streamer_expected(conn: psycopg.Connection, window: Window) -> bool:
     now = conn.execute("select now()").fetchone()[0]
     if window.end < now - AUTO_LIVE_PRESENT:
         return False
-    row = conn.execute(
-        "select exists (select 1 from market.candles_1m_live where updated_at >= %s)",
-        (now - AUTO_LIVE_RECENT,),
-    ).fetchone()
-    return bool(row[0])
+    return streamer_writing(conn, AUTO_LIVE_RECENT)
 
 
 def sqlalchemy_url(url: str) -> str:
