@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,11 +192,25 @@ def validate(url: str, root: Path, queries: dict[Check, str]) -> list[CheckResul
     # GX prints to stdout here and there; the CLI's stdout is the summary, so log it instead.
     captured = io.StringIO()
     try:
-        with contextlib.redirect_stdout(captured):
+        with contextlib.redirect_stdout(captured), quiet_library_logs():
             return _validate(root, queries)
     finally:
         if captured.getvalue().strip():
             logger.debug("great_expectations printed: %s", captured.getvalue().strip())
+
+
+@contextlib.contextmanager
+def quiet_library_logs(names: Sequence[str] = ("great_expectations",)) -> Iterator[None]:
+    """GX logs a thousand INFO lines per run; a task log should hold the results instead."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _validate(root: Path, queries: dict[Check, str]) -> list[CheckResult]:

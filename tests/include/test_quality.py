@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -163,6 +164,17 @@ def test_clean_data_passes_every_check(clean_url: str, gx_root: Path) -> None:
     assert report.summary().startswith("data quality passed:")
     assert (gx_root / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
     assert (gx_root / "expectations" / "analytics_candles_1h.json").exists()
+
+
+def test_a_run_logs_its_results_not_library_chatter(
+    clean_url: str, gx_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A quality run's log is a handful of lines from the platform, not GX's INFO stream."""
+    caplog.set_level(logging.INFO)
+    assert check(clean_url, gx_root).success
+    library = [r for r in caplog.records if not r.name.startswith("include.")]
+    assert library == [], f"{len(library)} library lines, first: {library[0].getMessage()}"
+    assert 0 < len(caplog.records) < 10
 
 
 def test_high_below_low_fails_ohlc_invariants(clean_url: str, db, gx_root: Path) -> None:
