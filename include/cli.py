@@ -7,12 +7,13 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 
 from include import db, pgserver
 from include.migrate import migrate as apply_migrations
-from include.settings import get_settings
+from include.settings import env_file, get_settings, load_env_file
 from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
@@ -51,12 +52,37 @@ def one_line_errors(func: F) -> F:
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    """Configure logging once, for every command."""
+    """Read .env and configure logging once, for every command."""
+    load_env_file()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+
+
+@app.command()
+@one_line_errors
+def config() -> None:
+    """Print the configuration in effect (environment, then .env, then defaults)."""
+    settings = get_settings()
+    url = settings.database_url
+    if url:
+        parts = urlsplit(url)
+        if parts.password:
+            url = url.replace(f":{parts.password}@", ":***@", 1)
+    rows = {
+        "DATABASE_URL": url or f"embedded PostgreSQL under {settings.data_dir / 'pg'}",
+        "SYMBOLS": "ALL" if settings.symbols is None else " ".join(settings.symbols),
+        "BINANCE_WS_URL": settings.binance_ws_url,
+        "BINANCE_REST_URL": settings.binance_rest_url,
+        "BINANCE_DATA_URL": settings.binance_data_url,
+        "DATA_DIR": str(settings.data_dir),
+        "ALERT_WEBHOOK_URL": "set" if settings.alert_webhook_url else "unset",
+        ".env": str(env_file()) if env_file().is_file() else "none",
+    }
+    for name, value in rows.items():
+        typer.echo(f"{name}={value}")
 
 
 @app.command()

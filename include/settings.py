@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -48,6 +49,27 @@ def parse_symbols(raw: str) -> tuple[str, ...] | None:
         if not re.fullmatch(r"[A-Z0-9]{2,30}", part):
             raise ValueError(f"SYMBOLS: {part!r} is not a Binance symbol")
     return tuple(dict.fromkeys(parts))
+
+
+def env_file() -> Path:
+    """The .env file every entry point reads: ENV_FILE, or .env at the project root."""
+    return Path(os.environ.get("ENV_FILE") or PROJECT_ROOT / ".env")
+
+
+def load_env_file() -> Path | None:
+    """Export the .env file's variables that the environment does not already set.
+
+    Every entry point calls it first, so `python -m streamer` or the CLI started by hand sees
+    the same configuration as `make run` (which sources .env in the shell). Returns the file
+    read, or None when there is none.
+    """
+    from dotenv import load_dotenv
+
+    path = env_file()
+    if not path.is_file():
+        return None
+    load_dotenv(path, override=False)
+    return path
 
 
 def get_settings() -> Settings:

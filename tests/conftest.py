@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
         AIRFLOW__CORE__PARALLELISM="4",
         DBT_PROFILES_DIR=str(PROJECT_ROOT / "dbt_project"),
+        # A developer's .env must not leak into the tests; tests that want one set their own.
+        ENV_FILE=os.devnull,
     )
 
 
