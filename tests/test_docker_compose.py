@@ -62,8 +62,8 @@ def test_valid_against_compose_spec() -> None:
 
 
 def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
-    """PostgreSQL, the Airflow 3 services, a one-shot init and the streamer are all there."""
-    expected = {"postgres", "airflow-init", "streamer", *AIRFLOW_SERVICES}
+    """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer and Prometheus."""
+    expected = {"postgres", "airflow-init", "streamer", "prometheus", *AIRFLOW_SERVICES}
     assert set(compose["services"]) == expected
 
 
@@ -79,7 +79,7 @@ def test_long_running_services_have_health_checks(compose: dict) -> None:
 def test_services_wait_for_database_and_init(compose: dict) -> None:
     """Nothing starts before PostgreSQL is healthy and the migrations have run."""
     for name, service in compose["services"].items():
-        if name in ("postgres", "airflow-init"):
+        if name in ("postgres", "airflow-init", "prometheus"):
             continue
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name

@@ -1,0 +1,69 @@
+"""Prometheus alert rules: well formed, and every metric they name is one the streamer exports."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from prometheus_client import generate_latest
+
+from streamer.app import Streamer
+from streamer.config import StreamerConfig
+from tests.conftest import PROJECT_ROOT
+
+PROMETHEUS = PROJECT_ROOT / "docker" / "prometheus"
+
+
+def rules() -> list[dict]:
+    groups = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name in the streamer's /metrics page (counters with their _total)."""
+    streamer = Streamer(
+        StreamerConfig(
+            database_url="postgresql://nobody@127.0.0.1:1/none",
+            symbols=("BTCUSDT",),
+            ws_url="http://127.0.0.1:1",
+            rest_url="http://127.0.0.1:1",
+            health_port=0,
+        )
+    )
+    page = generate_latest(streamer.metrics.registry).decode()
+    # Declared families count even before their first sample (a labelled counter has none yet).
+    names = set(re.findall(r"^([a-z_]+)(?:\{|\s)", page, re.M))
+    for name, kind in re.findall(r"^# TYPE ([a-z_]+) ([a-z]+)", page, re.M):
+        names.add(name)
+        if kind == "counter":
+            names.add(name.removesuffix("_total") + "_total")
+        if kind == "histogram":
+            names.update(f"{name}_{part}" for part in ("bucket", "count", "sum"))
+    return names
+
+
+def test_every_rule_is_complete() -> None:
+    """Each alert has an expression, a severity, and says what it means and what to do."""
+    names = [rule["alert"] for rule in rules()]
+    assert len(names) == len(set(names)) >= 5
+    for rule in rules():
+        assert rule["expr"].strip(), rule["alert"]
+        assert rule["labels"]["severity"] in ("critical", "warning", "info"), rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert rule["annotations"]["action"], rule["alert"]
+
+
+def test_rules_only_name_metrics_the_streamer_exports() -> None:
+    """A typo in a metric name would make an alert that can never fire."""
+    exported = exported_metric_names()
+    for rule in rules():
+        for name in re.findall(r"\b(streamer_[a-z_]+)", rule["expr"]):
+            assert name in exported, f"{rule['alert']}: {name} is not exported"
+
+
+def test_prometheus_loads_the_rules_and_scrapes_the_streamer() -> None:
+    """prometheus.yml names the mounted rules file and the streamer's health port."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    [job] = config["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["streamer:8795"]
