@@ -169,6 +169,26 @@ def import_csv(
         typer.echo(f"{result.file_name}: {result.rows} rows, {result.candles} candles, {state}")
 
 
+@app.command("bootstrap")
+@one_line_errors
+def bootstrap(
+    days: int = typer.Option(2, help="Days of history to hold at start."),
+    wait: float = typer.Option(
+        150.0, help="Seconds to wait for the streamer's first closed candle (0: do not wait)."
+    ),
+    no_build: bool = typer.Option(False, "--no-build", help="Do not build the timeframes."),
+) -> None:
+    """History at start: the last days up to the streamer's first candle, then the timeframes."""
+    from include import bootstrap as job
+
+    result = job.bootstrap(days=days, wait_seconds=wait, build=not no_build)
+    typer.echo(
+        f"{len(result.symbols)} symbols: {result.fetched} klines fetched, "
+        f"{len(result.live_from)} joined to their first live candle"
+        + (f", timeframes built in {result.build_seconds:.1f} s" if result.build_seconds else "")
+    )
+
+
 @app.command("heal-gaps")
 @one_line_errors
 def heal_gaps(

@@ -15,6 +15,8 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$DATA_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# Task runners reach the API server here; its default assumes port 8080 whatever the port is.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 # 32 LocalExecutor workers by default: too many for a 2-core laptop or CI box.
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 # A local, single-user platform: no login page. Set to False and configure users for shared installs.

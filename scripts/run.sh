@@ -72,6 +72,15 @@ airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
 start_child "$DATA_DIR/logs/streamer.log" python -m streamer
 echo "streamer started (log: $DATA_DIR/logs/streamer.log)"
 
+# History first, joined to the streamer's first closed minute and built, so every DAG can run
+# unpaused from the start and the first data_quality run already sees a whole series.
+echo "loading the last ${BOOTSTRAP_DAYS:-2} days of history (log: $DATA_DIR/logs/bootstrap.log)..."
+python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" >"$DATA_DIR/logs/bootstrap.log" 2>&1 \
+    && tail -n 1 "$DATA_DIR/logs/bootstrap.log" \
+    || echo "warning: history bootstrap failed (see $DATA_DIR/logs/bootstrap.log); the DAGs will catch up" >&2
+# Every DAG runs from the start; pause one in the UI to stop it.
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
+
 start_child "$DATA_DIR/logs/airflow.log" airflow standalone
 echo "Airflow UI on http://127.0.0.1:$AIRFLOW__API__PORT (log: $DATA_DIR/logs/airflow.log)"
 

@@ -1,0 +1,63 @@
+"""History at start joined to the streamer's first candle: no hole, quality green at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include.bootstrap import bootstrap
+from include.quality import Window, run_checks
+from tests.streamer.conftest import fake, running, streamer_config  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.slow
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT"]
+
+
+def holes(conn: psycopg.Connection, symbol: str, start, end) -> list[tuple]:
+    """Minutes of [start, end) that neither official history nor closed live candles hold."""
+    return conn.execute(
+        "select m from generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute', "
+        "interval '1 minute') as m where not exists (select 1 from market.klines_1m k where "
+        "k.symbol = %s and k.open_time = m) and not exists (select 1 from "
+        "market.candles_1m_live l where l.symbol = %s and l.open_time = m and l.is_closed)",
+        (start, end, symbol, symbol),
+    ).fetchall()
+
+
+async def test_history_reaches_the_first_live_candle_and_quality_is_green(
+    fake,  # noqa: F811 - the imported fixture
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The platform's first build already holds every minute from history to the live edge."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    config = streamer_config(fake, database_url, symbols=tuple(SYMBOLS))
+    async with running(config, fake):
+        result = await asyncio.to_thread(
+            bootstrap, SYMBOLS, days=1, wait_seconds=30, rest_url=fake.url
+        )
+        assert set(result.live_from) == set(SYMBOLS)
+        with psycopg.connect(database_url) as conn:
+            start = conn.execute("select min(open_time) from market.klines_1m").fetchone()[0]
+            for symbol in SYMBOLS:
+                edge = conn.execute(
+                    "select max(open_time) + interval '1 minute' from market.candles_1m_live "
+                    "where symbol = %s and is_closed",
+                    (symbol,),
+                ).fetchone()[0]
+                assert start <= edge - timedelta(hours=23)
+                assert holes(conn, symbol, start, edge) == [], symbol
+            built = conn.execute("select max(open_time) from analytics.candles_1m").fetchone()[0]
+    report = run_checks(
+        database_url,
+        Window(start, built),
+        symbols=SYMBOLS,
+        expect_live=False,
+        gx_root=tmp_path / "gx",
+    )
+    assert report.success, report.summary()
