@@ -276,6 +276,25 @@ def check(
     typer.echo(report.summary())
 
 
+@app.command("airflow-passwords", hidden=True)
+@one_line_errors
+def airflow_passwords(path: str) -> None:
+    """Write Airflow's simple-auth passwords file from AIRFLOW_ADMIN_USER/PASSWORD, mode 0600."""
+    import json
+    import os
+    from pathlib import Path
+
+    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD")
+    if not password:
+        raise ValueError("AIRFLOW_ADMIN_PASSWORD is empty")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({os.environ.get("AIRFLOW_ADMIN_USER", "admin"): password}, out)
+    target.chmod(0o600)
+
+
 @db_app.command("start")
 @one_line_errors
 def db_start() -> None:

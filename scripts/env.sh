@@ -14,11 +14,13 @@ export DATA_DIR="${DATA_DIR:-$ROOT/.data}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$DATA_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
+# Loopback unless the user exposes it (then run.sh requires AIRFLOW_ADMIN_PASSWORD and a login).
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
 # Task runners reach the API server here; its default assumes port 8080 whatever the port is.
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 # 32 LocalExecutor workers by default: too many for a 2-core laptop or CI box.
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
-# A local, single-user platform: no login page. Set to False and configure users for shared installs.
+# A local, single-user platform on loopback: no login page. run.sh turns logins on when exposed.
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
 export DBT_PROFILES_DIR="${DBT_PROFILES_DIR:-$ROOT/dbt_project}"

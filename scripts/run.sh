@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Start the platform: PostgreSQL (embedded unless DATABASE_URL is set), migrations, the streamer
-# and Airflow 3 standalone. `run.sh demo` does the same offline against the local fake exchange.
+# and Airflow 3 (loopback only). `run.sh demo` does the same offline against the local fake exchange.
 set -euo pipefail
 MODE="${1:-run}"
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 mkdir -p "$DATA_DIR/logs"
 
-# Each child runs in its own process group, so shutdown reaches its own children too (airflow
-# standalone leaves its scheduler and workers behind otherwise), in a chosen order.
+# Each child runs in its own process group, so shutdown reaches its own children too (Airflow's
+# scheduler leaves its workers behind otherwise), in a chosen order.
 children=()
 start_child() {
     local log="$1"
@@ -81,8 +81,25 @@ python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" >"$DATA_DIR/logs/b
 # Every DAG runs from the start; pause one in the UI to stop it.
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
 
-start_child "$DATA_DIR/logs/airflow.log" airflow standalone
-echo "Airflow UI on http://127.0.0.1:$AIRFLOW__API__PORT (log: $DATA_DIR/logs/airflow.log)"
+# Airflow's parts one by one rather than `airflow standalone`, which binds its log servers to
+# every interface (hard-coded): with LocalExecutor the API server reads task logs from disk.
+case "$AIRFLOW__API__HOST" in
+    127.0.0.1 | localhost | ::1) ;;
+    *)
+        # Exposed beyond this machine: a login, never the no-login local default.
+        : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST}"
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
+        python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+        ;;
+esac
+start_child "$DATA_DIR/logs/airflow-api-server.log" \
+    airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT"
+start_child "$DATA_DIR/logs/airflow-scheduler.log" airflow scheduler --skip-serve-logs
+start_child "$DATA_DIR/logs/airflow-dag-processor.log" airflow dag-processor
+start_child "$DATA_DIR/logs/airflow-triggerer.log" airflow triggerer --skip-serve-logs
+echo "Airflow UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT (logs: $DATA_DIR/logs/airflow-*.log)"
 
 # Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
 python -m include.cli live --follow &

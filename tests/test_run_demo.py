@@ -1,0 +1,108 @@
+"""`scripts/run.sh demo` as a new user runs it: green on its own, loopback only, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from include import pgserver
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+LOOPBACK = ("127.0.0.1", "::1")
+# From the Airflow UI's announcement: a green data_quality run within 5 minutes.
+GREEN_WITHIN = 300
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """run.sh and every process below it (each child runs in its own session)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def non_loopback_listeners(pids: set[int]) -> list[str]:
+    """TCP listeners of those processes bound to anything but loopback."""
+    found = []
+    for conn in psutil.net_connections(kind="inet"):
+        listening = conn.status == psutil.CONN_LISTEN and conn.pid in pids and conn.laddr
+        if listening and conn.laddr.ip not in LOOPBACK:
+            found.append(f"{conn.laddr.ip}:{conn.laddr.port} pid {conn.pid}")
+    return found
+
+
+def dag_runs(url: str) -> list[tuple]:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return conn.execute(
+            "select dag_id, run_type, state, end_date from dag_run order by start_date"
+        ).fetchall()
+
+
+def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
+    """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed."""
+    pg_port, api_port, fake_port = (pgserver.free_port() for _ in range(3))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS"))
+    }
+    env.update(
+        DATA_DIR=str(tmp_path / "data"),
+        EMBEDDED_PG_PORT=str(pg_port),
+        AIRFLOW__API__PORT=str(api_port),
+        FAKE_PORT=str(fake_port),
+        BOOTSTRAP_DAYS="1",
+    )
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(
+        ["bash", "scripts/run.sh", "demo"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    airflow_url = f"postgresql://postgres@127.0.0.1:{pg_port}/airflow"
+    try:
+        deadline = time.monotonic() + 420
+        announced = None
+        while announced is None:
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the Airflow UI was never announced"
+            if "Airflow UI on" in (tmp_path / "run.log").read_text():
+                announced = time.monotonic()
+            time.sleep(1)
+        green = None
+        while green is None:
+            runs = dag_runs(airflow_url) if time.monotonic() - announced > 20 else []
+            failed = [r for r in runs if r[2] == "failed"]
+            assert not failed, f"failed DAG runs: {failed}"
+            if any(r[0] == "data_quality" and r[2] == "success" for r in runs):
+                green = time.monotonic() - announced
+            assert time.monotonic() - announced < GREEN_WITHIN, f"no green data_quality: {runs}"
+            time.sleep(3)
+        print(f"first green data_quality {green:.0f} s after the UI was announced")
+        pids = {p.pid for p in tree(proc.pid)}
+        assert non_loopback_listeners(pids) == []
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        finally:
+            log.close()
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == [], f"still running: {[p.info['cmdline'] for p in leftovers]}"
