@@ -1,0 +1,73 @@
+"""Airflow exposed beyond loopback asks for a login: 401 without a token, 200 with one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from include import pgserver
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> None:
+    """The settings run.sh applies when AIRFLOW__API__HOST is not loopback."""
+    port = pgserver.free_port()
+    passwords = tmp_path / "passwords.json"
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(PROJECT_ROOT),
+        AIRFLOW_ADMIN_USER="admin",
+        AIRFLOW_ADMIN_PASSWORD='p@ss "word"',
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "include.cli", "airflow-passwords", str(passwords)],
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    assert passwords.stat().st_mode & 0o777 == 0o600
+    server = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "api-server did not come up"
+            time.sleep(1)
+        assert httpx.get(f"{base}/api/v2/dags", timeout=10).status_code == 401
+        wrong = httpx.post(
+            f"{base}/auth/token", json={"username": "admin", "password": "nope"}, timeout=10
+        )
+        assert wrong.status_code in (401, 403)
+        token = httpx.post(
+            f"{base}/auth/token",
+            json={"username": "admin", "password": 'p@ss "word"'},
+            timeout=10,
+        )
+        assert token.status_code in (200, 201), token.text
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        assert httpx.get(f"{base}/api/v2/dags", headers=headers, timeout=10).status_code == 200
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
