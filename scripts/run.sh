@@ -16,6 +16,22 @@ start_child() {
     setsid "$@" >"$log" 2>&1 &
     children+=($!)
 }
+# Keep a service up: restart it when it dies (not when it exits 0, i.e. was asked to stop), with
+# a backoff that doubles up to 30 s and starts over once the service ran for a minute.
+supervise() {
+    local name="$1" log="$2"
+    shift 2
+    local delay=1 started code
+    while true; do
+        started=$SECONDS
+        "$@" >>"$log" 2>&1 && code=0 || code=$?
+        [ "$code" -eq 0 ] && return 0
+        if ((SECONDS - started > 60)); then delay=1; fi
+        echo "supervisor: $name exited with status $code; restarting in ${delay}s" | tee -a "$log" >&2
+        sleep "$delay"
+        delay=$((delay * 2 > 30 ? 30 : delay * 2))
+    done
+}
 stop_group() {
     local pid="$1" signal="$2"
     kill "-$signal" -- "-$pid" 2>/dev/null || return 0
@@ -69,8 +85,10 @@ fi
 airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
 
-start_child "$DATA_DIR/logs/streamer.log" python -m streamer
-echo "streamer started (log: $DATA_DIR/logs/streamer.log)"
+start_child "$DATA_DIR/logs/supervisor.log" \
+    bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
+    streamer "$DATA_DIR/logs/streamer.log" python -m streamer
+echo "streamer started, restarted if it dies (log: $DATA_DIR/logs/streamer.log)"
 
 # History first, joined to the streamer's first closed minute and built, so every DAG can run
 # unpaused from the start and the first data_quality run already sees a whole series.

@@ -1,4 +1,5 @@
-"""`scripts/run.sh demo` as a new user runs it: green on its own, loopback only, clean stop."""
+"""`scripts/run.sh demo` as a new user runs it: green on its own, loopback only, supervised,
+clean stop."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import os
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -46,6 +49,64 @@ def dag_runs(url: str) -> list[tuple]:
         return conn.execute(
             "select dag_id, run_type, state, end_date from dag_run order by start_date"
         ).fetchall()
+
+
+def streamer_processes(root: int) -> list[psutil.Process]:
+    """The streamer itself (python -m streamer), not the supervising shell that names it."""
+    found = []
+    for p in tree(root):
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:  # gone, or a zombie not reaped yet: not running
+            continue
+        if cmd[-2:] == ["-m", "streamer"] and "python" in Path(cmd[0]).name:
+            found.append(p)
+    return found
+
+
+def closed_live(url: str) -> list[tuple]:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return conn.execute(
+            "select symbol, (extract(epoch from open_time) * 1000)::bigint, open, high, low, "
+            "close, volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume "
+            "from market.candles_1m_live where is_closed order by symbol, open_time"
+        ).fetchall()
+
+
+def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path: Path) -> None:
+    """SIGKILL mid-minute: the supervisor restarts it within 10 s and every candle stays exact."""
+    [victim] = streamer_processes(root)
+    killed_at = time.monotonic()
+    victim.send_signal(signal.SIGKILL)
+    while not [p for p in streamer_processes(root) if p.pid != victim.pid]:
+        assert time.monotonic() - killed_at < 10, "the streamer was not restarted within 10 s"
+        time.sleep(0.2)
+    assert "restarting" in (tmp_path / "data" / "logs" / "streamer.log").read_text()
+    url = f"postgresql://postgres@127.0.0.1:{pg_port}/binance"
+    newest = max(row[1] for row in closed_live(url))
+    # Two more minutes close after the restart, repaired across the kill.
+    deadline = time.monotonic() + 200
+    while max(row[1] for row in closed_live(url)) < newest + 120_000:
+        assert time.monotonic() < deadline, "no minute closed after the restart"
+        time.sleep(2)
+    rows = closed_live(url)
+    for symbol in {row[0] for row in rows}:
+        mine = [row[1:] for row in rows if row[0] == symbol]
+        official = httpx.get(
+            f"http://127.0.0.1:{fake_port}/api/v3/klines",
+            params={
+                "symbol": symbol,
+                "interval": "1m",
+                "startTime": mine[0][0],
+                "endTime": mine[-1][0],
+                "limit": 1000,
+            },
+        ).json()
+        want = [
+            (k[0], *map(Decimal, k[1:6]), Decimal(k[7]), k[8], Decimal(k[9]), Decimal(k[10]))
+            for k in official
+        ]
+        assert mine == want, f"{symbol}: closed live candles differ from the official klines"
 
 
 def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
@@ -94,6 +155,7 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         print(f"first green data_quality {green:.0f} s after the UI was announced")
         pids = {p.pid for p in tree(proc.pid)}
         assert non_loopback_listeners(pids) == []
+        streamer_survives_sigkill(proc.pid, pg_port, fake_port, tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
