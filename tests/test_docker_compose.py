@@ -166,3 +166,12 @@ def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
     assert f"localhost:{port}/healthz" in " ".join(
         compose["services"]["streamer"]["healthcheck"]["test"]
     )
+
+
+def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
+    """A password with @, / or % would break a URL: it travels as PGPASSWORD instead."""
+    env = compose["x-platform"]["environment"]
+    assert env["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
+    for name, value in env.items():
+        if "://" in str(value):
+            assert "PASSWORD" not in str(value), name
