@@ -76,6 +76,8 @@ class Streamer:
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
         """A trade from a socket: fold it in; a new gap is recorded and repaired at once."""
+        messages = self.metrics.messages
+        messages[trade.symbol] = messages.get(trade.symbol, 0) + 1
         gap = self.aggregator.apply(trade, now)
         if gap is not None:
             self._gap_found(gap)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -32,8 +31,6 @@ class Metrics:
         self.rest_weight_used = 0
         self.trades_source: Callable[[], dict[str, int]] = dict
         self.extra_gauges: Callable[[], dict[str, float]] = dict
-        # Raw samples for the benchmark's exact percentiles; bounded.
-        self.latency_samples: deque[float] = deque(maxlen=500_000)
         self.batch_seconds = Histogram(
             "streamer_write_batch_seconds",
             "Time to write one batch in one transaction.",
@@ -54,9 +51,7 @@ class Metrics:
         self.rows_written += rows
         for s in since:
             if s > 0:
-                latency = done - s
-                self.event_to_commit.observe(latency)
-                self.latency_samples.append(latency)
+                self.event_to_commit.observe(done - s)
 
 
 class _Collector(Collector):
@@ -66,7 +61,7 @@ class _Collector(Collector):
     def collect(self) -> Iterable:
         m = self.m
         msgs = CounterMetricFamily(
-            "streamer_messages", "WebSocket messages received, per symbol.", labels=["symbol"]
+            "streamer_messages", "WebSocket trade messages received, per symbol.", labels=["symbol"]
         )
         for symbol, n in sorted(m.messages.items()):
             msgs.add_metric([symbol], n)

@@ -131,7 +131,7 @@ class Writer:
         self.last_error: str | None = None
         self.rows_written = 0
         self._wake = asyncio.Event()
-        # Benchmarks measure per-trade latency through this: (candles, taken_at, committed_at).
+        # Called after each commit with (candles, taken_at, committed_at), for whoever listens.
         self.on_commit: Callable[[list[Candle], float, float], None] | None = None
 
     def add_gap_op(self, op: GapOp) -> None:
