@@ -72,6 +72,7 @@ class Streamer:
         self.health_port: int | None = None
         self.started = time.monotonic()
         self.ready = asyncio.Event()
+        self.last_repair_error: str | None = None
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -118,10 +119,15 @@ class Streamer:
             except GiveUp as exc:
                 self._repair_failed(gap, str(exc))
                 return
-            except RestUnavailable as exc:
+            except Exception as exc:
+                # Anything else (a REST outage, or a bug or answer nobody foresaw) is retried
+                # with backoff until the deadline, then left to heal-gaps: never a dead task
+                # holding the gap pending, which would stop the symbol's minutes from closing.
+                if not isinstance(exc, RestUnavailable):
+                    self._note_repair_error(gap, exc)
                 remaining = deadline - time.monotonic()
                 if self.rest.banned_for() > remaining or delay > remaining:
-                    self._repair_failed(gap, str(exc))
+                    self._repair_failed(gap, str(exc) or type(exc).__name__)
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -143,6 +149,12 @@ class Streamer:
                     )
                 logger.info("gap %s healed: %d records from REST", gap.symbol, len(trades))
             return
+
+    def _note_repair_error(self, gap: Gap, exc: Exception) -> None:
+        kind = type(exc).__name__
+        self.metrics.repair_errors[kind] = self.metrics.repair_errors.get(kind, 0) + 1
+        self.last_repair_error = f"{gap.symbol}: {kind}: {exc}"
+        logger.error("repair of gap %s failed, retrying: %s", gap.symbol, exc, exc_info=exc)
 
     async def _fetch_gap(self, gap: Gap) -> list[Trade]:
         assert self.rest is not None
@@ -418,6 +430,8 @@ class Streamer:
             },
             "gaps": {
                 "pending": self.aggregator.pending_gaps(),
+                "repair_errors": sum(self.metrics.repair_errors.values()),
+                "last_repair_error": self.last_repair_error,
                 "found": self.metrics.gaps_found,
                 "repaired": self.metrics.gaps_repaired,
                 "unhealed": self.metrics.gaps_unhealed,

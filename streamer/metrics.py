@@ -22,6 +22,8 @@ class Metrics:
         self.messages: dict[str, int] = {}
         self.malformed = 0
         self.reconnects: dict[str, int] = {}
+        # Gap repairs that failed with an error nobody foresaw, by exception type.
+        self.repair_errors: dict[str, int] = {}
         self.gaps_found = 0
         self.gaps_repaired = 0
         self.gaps_unhealed = 0
@@ -78,6 +80,14 @@ class _Collector(Collector):
         for name, n in sorted(m.reconnects.items()):
             rec.add_metric([name], n)
         yield rec
+        errors = CounterMetricFamily(
+            "streamer_repair_errors",
+            "Gap repair attempts that failed unexpectedly (retried), per error type.",
+            labels=["error"],
+        )
+        for kind, n in sorted(m.repair_errors.items()):
+            errors.add_metric([kind], n)
+        yield errors
         for name, doc, value in (
             (
                 "streamer_malformed_frames",
