@@ -45,7 +45,9 @@ class Streamer:
         writer_method: str = "unnest",
     ) -> None:
         self.config = config
-        self.clock_ms = clock_ms
+        # The host clock; decisions use clock_ms(), the exchange's time learned from serverTime.
+        self._local_clock_ms = clock_ms
+        self.clock_offset_ms = 0
         self.metrics = Metrics()
         self.aggregator = Aggregator(startup_repair=config.startup_repair)
         self.metrics.trades_source = lambda: self.aggregator.stats.trades
@@ -73,6 +75,35 @@ class Streamer:
         self.started = time.monotonic()
         self.ready = asyncio.Event()
         self.last_repair_error: str | None = None
+
+    # ----------------------------------------------------------------- exchange time
+    def clock_ms(self) -> int:
+        """The exchange's clock: the host's corrected by the offset measured from serverTime.
+
+        Quiet minutes close when this says they are over; a host clock a few seconds ahead
+        must not close a minute before Binance has finished it.
+        """
+        return self._local_clock_ms() + self.clock_offset_ms
+
+    async def _sync_clock(self) -> None:
+        """Measure the offset to Binance's serverTime, halfway through the round trip."""
+        assert self.rest is not None
+        try:
+            before = self._local_clock_ms()
+            server = int((await self.rest.get("/api/v3/time", {}))["serverTime"])
+            after = self._local_clock_ms()
+        except Exception as exc:  # keep the last offset; the next round tries again
+            logger.warning("exchange time not measured: %s", exc)
+            return
+        offset = server - (before + after) // 2
+        if abs(offset - self.clock_offset_ms) > 1_000:
+            logger.info("host clock is %+d ms off the exchange's; using exchange time", -offset)
+        self.clock_offset_ms = offset
+
+    async def _clock_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.clock_sync_interval)
+            await self._sync_clock()
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -455,12 +486,14 @@ class Streamer:
             )
             writer_task = asyncio.ensure_future(self.writer.run(stop))
             try:
+                await self._sync_clock()
                 symbols = await self._initial_symbols(stop)
                 if symbols is not None:
                     self.assign(symbols)
                     helpers = [
                         asyncio.ensure_future(self._prober()),
                         asyncio.ensure_future(self._symbols_loop()),
+                        asyncio.ensure_future(self._clock_loop()),
                     ]
                     self._spawn(self._seed(symbols))
                     self.ready.set()

@@ -74,6 +74,8 @@ class StreamerConfig:
     max_batch_rows: int = 5000
     # How long after a minute ends, by the clock, a quiet symbol's candle is closed.
     close_grace: float = 2.0
+    # How often the offset to the exchange's clock (serverTime) is measured again.
+    clock_sync_interval: float = 60.0
     health_host: str = "127.0.0.1"
     health_port: int = 8795
     streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
@@ -135,6 +137,7 @@ def load_config(
         flush_interval=_env_float("STREAMER_FLUSH_INTERVAL", 0.1),
         max_batch_rows=_env_int("STREAMER_MAX_BATCH_ROWS", 5000),
         close_grace=_env_float("STREAMER_CLOSE_GRACE", 2.0),
+        clock_sync_interval=_env_float("STREAMER_CLOCK_SYNC_INTERVAL", 60.0),
         health_host=os.environ.get("STREAMER_HEALTH_HOST", "127.0.0.1") or "127.0.0.1",
         health_port=_env_int("STREAMER_HEALTH_PORT", 8795),
         streams_per_connection=_env_int(
