@@ -10,9 +10,11 @@ hour gets the forming hour, as Binance answers.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
+from typing import ClassVar
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, errors, sql
 
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
 
@@ -45,38 +47,15 @@ FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01
 
 KLINES_TEMPLATE = """
 with bounds as materialized (
-    select
-        t_a,
-        case when t_a = '-infinity' then t_a
-            else date_bin({bucket}, t_a + interval '1 minute', {origin}) end as b0
-    from (
-        select coalesce((
-            select open_time from analytics.candles_1m
-            where symbol = %(symbol)s and is_final
-            order by open_time desc limit 1
-        ), '-infinity'::timestamptz) as t_a
-    ) as watermark
+    {bounds}
 ),
 
 stored as (
-    select open_time, {fields}
-    from analytics.{table}
-    where symbol = %(symbol)s
-        and open_time < (select b0 from bounds)
-        and open_time >= %(lo)s and open_time <= %(hi)s
-    order by open_time {direction}
-    limit %(limit)s
+    {stored}
 ),
 
 minutes as (
-    {child_part}
-    select m.open_time, {m_fields}
-    from analytics.candles_1m as m
-    where m.symbol = %(symbol)s
-        and m.open_time >= (select b0 from bounds) and m.open_time <= (select t_a from bounds)
-        and m.open_time >= %(mlo)s and m.open_time < %(mhi)s
-        {child_filter}
-    union all
+    {analytics_minutes}
     select k.open_time, {k_fields}
     from market.klines_1m as k
     where k.symbol = %(symbol)s and k.open_time > (select t_a from bounds)
@@ -130,6 +109,41 @@ order by open_time {direction}
 limit %(limit)s
 """
 
+BOUNDS = """
+    select
+        t_a,
+        case when t_a = '-infinity' then t_a
+            else date_bin({bucket}, t_a + interval '1 minute', {origin}) end as b0
+    from (
+        select coalesce((
+            select open_time from analytics.candles_1m
+            where symbol = %(symbol)s and is_final
+            order by open_time desc limit 1
+        ), '-infinity'::timestamptz) as t_a
+    ) as watermark
+"""
+# Before dbt's first build there are no marts: every candle is rolled up from the minutes.
+NO_BOUNDS = "select '-infinity'::timestamptz as t_a, '-infinity'::timestamptz as b0"
+STORED = """
+    select open_time, {fields}
+    from analytics.{table}
+    where symbol = %(symbol)s
+        and open_time < (select b0 from bounds)
+        and open_time >= %(lo)s and open_time <= %(hi)s
+    order by open_time {direction}
+    limit %(limit)s
+"""
+NO_STORED = "select open_time, {fields} from market.klines_1m where false"
+ANALYTICS_MINUTES = """
+    {child_part}
+    select m.open_time, {m_fields}
+    from analytics.candles_1m as m
+    where m.symbol = %(symbol)s
+        and m.open_time >= (select b0 from bounds) and m.open_time <= (select t_a from bounds)
+        and m.open_time >= %(mlo)s and m.open_time < %(mhi)s
+        {child_filter}
+    union all
+"""
 CHILD_PART = """
     select c.open_time, {c_fields}
     from analytics.{child_table} as c
@@ -166,11 +180,12 @@ select symbol from live where symbol is not null
 union
 select symbol from official where symbol is not null
 union
-select symbol from analytics.candles_1d
-union
 select symbol from market.symbols
 order by 1
 """
+
+MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
+MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"
 
 # A kline row as /api/v3/klines needs it: open time, nine values (decimals as Binance strings).
 Row = tuple[int, str, str, str, str, str, str, int, str, str]
@@ -181,32 +196,73 @@ def _fields(alias: str) -> sql.Composable:
 
 
 @functools.cache
-def klines_query(interval: str, newest_first: bool) -> sql.Composed:
+def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> sql.Composed:
     """The klines statement for one interval and direction (identifiers from a fixed table)."""
     origin = sql.SQL("timestamptz '1970-01-05 00:00:00+00'")
-    child = CHILD[interval]
-    child_part: sql.Composable = sql.SQL("")
-    child_filter: sql.Composable = sql.SQL("")
-    if child is not None:
-        child_table = sql.Identifier(f"candles_{child}")
-        child_part = sql.SQL(CHILD_PART).format(c_fields=_fields("c"), child_table=child_table)
-        child_filter = sql.SQL(CHILD_FILTER).format(
-            child_table=child_table,
-            child_bucket=sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[child])),
-            origin=origin,
+    bucket = sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[interval]))
+    fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
+    direction = sql.SQL("desc" if newest_first else "asc")
+    if not analytics:
+        bounds: sql.Composable = sql.SQL(NO_BOUNDS)
+        stored: sql.Composable = sql.SQL(NO_STORED).format(fields=fields)
+        analytics_minutes: sql.Composable = sql.SQL("")
+    else:
+        child = CHILD[interval]
+        child_part: sql.Composable = sql.SQL("")
+        child_filter: sql.Composable = sql.SQL("")
+        if child is not None:
+            child_table = sql.Identifier(f"candles_{child}")
+            child_part = sql.SQL(CHILD_PART).format(c_fields=_fields("c"), child_table=child_table)
+            child_filter = sql.SQL(CHILD_FILTER).format(
+                child_table=child_table,
+                child_bucket=sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[child])),
+                origin=origin,
+            )
+        bounds = sql.SQL(BOUNDS).format(bucket=bucket, origin=origin)
+        stored = sql.SQL(STORED).format(
+            fields=fields, table=sql.Identifier(f"candles_{interval}"), direction=direction
+        )
+        analytics_minutes = sql.SQL(ANALYTICS_MINUTES).format(
+            child_part=child_part, child_filter=child_filter, m_fields=_fields("m")
         )
     return sql.SQL(KLINES_TEMPLATE).format(
-        bucket=sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[interval])),
+        bounds=bounds,
+        stored=stored,
+        analytics_minutes=analytics_minutes,
+        bucket=bucket,
         origin=origin,
-        fields=sql.SQL(", ").join(map(sql.Identifier, FIELDS)),
-        table=sql.Identifier(f"candles_{interval}"),
-        direction=sql.SQL("desc" if newest_first else "asc"),
-        child_part=child_part,
-        child_filter=child_filter,
-        m_fields=_fields("m"),
+        direction=direction,
         k_fields=_fields("k"),
         l_fields=_fields("l"),
     )
+
+
+class _Marts:
+    """Per database: has dbt built the marts yet? Re-checked every few seconds until it has."""
+
+    ready: ClassVar[dict[tuple, bool]] = {}
+    checked_at: ClassVar[dict[tuple, float]] = {}
+
+    @staticmethod
+    def key(conn: AsyncConnection) -> tuple:
+        info = conn.info
+        return (info.host, info.port, info.dbname)
+
+    @classmethod
+    async def available(cls, conn: AsyncConnection) -> bool:
+        key = cls.key(conn)
+        if cls.ready.get(key) or time.monotonic() - cls.checked_at.get(key, -1e9) < 2.0:
+            return cls.ready.get(key, False)
+        cur = await conn.execute(MARTS_SQL, (list(MART_NAMES),))
+        row = await cur.fetchone()
+        cls.ready[key] = bool(row and row[0])
+        cls.checked_at[key] = time.monotonic()
+        return cls.ready[key]
+
+    @classmethod
+    def forget(cls, conn: AsyncConnection) -> None:
+        cls.ready.pop(cls.key(conn), None)
+        cls.checked_at.pop(cls.key(conn), None)
 
 
 @dataclass(frozen=True)
@@ -239,7 +295,15 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
         "mhi": to_datetime(mhi),
         "limit": req.limit,
     }
-    cur = await conn.execute(klines_query(req.interval, newest_first), params)
+    marts = await _Marts.available(conn)
+    try:
+        cur = await conn.execute(klines_query(req.interval, newest_first, marts), params)
+    except errors.UndefinedTable:
+        if not marts:
+            raise
+        # A mart vanished (dropped by hand): serve from the minutes until it is back.
+        _Marts.forget(conn)
+        cur = await conn.execute(klines_query(req.interval, newest_first, False), params)
     rows = await cur.fetchall()
     if newest_first:
         rows.reverse()
