@@ -72,6 +72,9 @@ airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
 start_child "$DATA_DIR/logs/streamer.log" python -m streamer
 echo "streamer started (log: $DATA_DIR/logs/streamer.log)"
 
+start_child "$DATA_DIR/logs/api.log" python -m api
+echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"
+
 start_child "$DATA_DIR/logs/airflow.log" airflow standalone
 echo "Airflow UI on http://127.0.0.1:$AIRFLOW__API__PORT (log: $DATA_DIR/logs/airflow.log)"
 

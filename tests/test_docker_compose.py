@@ -63,7 +63,7 @@ def test_valid_against_compose_spec() -> None:
 
 def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
     """PostgreSQL, the Airflow 3 services, a one-shot init and the streamer are all there."""
-    expected = {"postgres", "airflow-init", "streamer", *AIRFLOW_SERVICES}
+    expected = {"postgres", "airflow-init", "streamer", "api", *AIRFLOW_SERVICES}
     assert set(compose["services"]) == expected
 
 
