@@ -119,6 +119,11 @@ start_child "$DATA_DIR/logs/airflow-dag-processor.log" airflow dag-processor
 start_child "$DATA_DIR/logs/airflow-triggerer.log" airflow triggerer --skip-serve-logs
 echo "Airflow UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT (logs: $DATA_DIR/logs/airflow-*.log)"
 
+start_child "$DATA_DIR/logs/api-supervisor.log" \
+    bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
+    api "$DATA_DIR/logs/api.log" python -m api
+echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"
+
 # Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
 python -m include.cli live --follow &
 children+=($!)

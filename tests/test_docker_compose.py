@@ -62,8 +62,8 @@ def test_valid_against_compose_spec() -> None:
 
 
 def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
-    """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer and Prometheus."""
-    expected = {"postgres", "airflow-init", "streamer", "prometheus", *AIRFLOW_SERVICES}
+    """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer, the API, Prometheus."""
+    expected = {"postgres", "airflow-init", "streamer", "api", "prometheus", *AIRFLOW_SERVICES}
     assert set(compose["services"]) == expected
 
 

@@ -111,17 +111,19 @@ def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path:
 
 def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
     """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed."""
-    pg_port, api_port, fake_port = (pgserver.free_port() for _ in range(3))
+    pg_port, api_port, fake_port, read_port, grpc_port = (pgserver.free_port() for _ in range(5))
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS"))
+        if not k.startswith(("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS", "API_"))
     }
     env.update(
         DATA_DIR=str(tmp_path / "data"),
         EMBEDDED_PG_PORT=str(pg_port),
         AIRFLOW__API__PORT=str(api_port),
         FAKE_PORT=str(fake_port),
+        API_PORT=str(read_port),
+        API_GRPC_PORT=str(grpc_port),
         BOOTSTRAP_DAYS="1",
     )
     log = (tmp_path / "run.log").open("w")

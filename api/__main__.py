@@ -1,0 +1,62 @@
+"""`python -m api`: serve HTTP + WebSocket (uvicorn) and gRPC until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import psycopg
+import uvicorn
+
+from api.app import create_app
+from api.config import ApiConfig, load_config
+from api.grpc_service import start_grpc
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(config: ApiConfig) -> int:
+    """Run uvicorn and the gRPC server in one loop; uvicorn owns the signal handlers."""
+    app = create_app(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            access_log=False,
+            ws_max_size=1 << 16,
+            lifespan="on",
+        )
+    )
+    api = app.state.api
+    grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, config.grpc_port)
+    print(
+        f"api: http://{config.host}:{config.port}/ (chart), "
+        f"ws://{config.host}:{config.port}/ws, gRPC {config.host}:{grpc_port}",
+        flush=True,
+    )
+    try:
+        await server.serve()
+    finally:
+        await grpc_server.stop(2)
+    return 0
+
+
+def main() -> int:
+    """Entry point; a configuration error is one line on stderr and exit status 2."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config()
+        return asyncio.run(serve(config))
+    except (ValueError, RuntimeError, OSError, psycopg.Error) as exc:
+        text = str(exc).strip()
+        print(f"api: {text.splitlines()[0] if text else type(exc).__name__}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

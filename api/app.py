@@ -1,0 +1,308 @@
+"""The ASGI application: routes, token check, metrics, and the lifetime of pool and listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from api import ws as ws_protocol
+from api.binance import BinanceError, klines_request, rest_row
+from api.config import ApiConfig
+from api.metrics import Metrics
+from api.push import Hub
+from api.queries import fetch_klines
+from api.symbols import SymbolCache
+from api.udf import Udf
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+# What anyone may fetch without a token: the page and its script hold no data.
+OPEN_PATHS = ("/", "/healthz", "/static/")
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status, media_type="application/json")
+
+
+def token_of(headers: dict[str, str], query: str) -> str | None:
+    """X-MBX-APIKEY, a bearer token, or (for browsers' WebSockets) ?token=."""
+    if headers.get("x-mbx-apikey"):
+        return headers["x-mbx-apikey"]
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    for part in query.split("&"):
+        if part.startswith("token="):
+            return part[6:]
+    return None
+
+
+class Guard:
+    """Pure ASGI middleware: token check when tokens are set, request count and latency."""
+
+    def __init__(self, app: ASGIApp, config: ApiConfig, metrics: Metrics) -> None:
+        self.app = app
+        self.tokens = [t.encode() for t in config.tokens]
+        self.metrics = metrics
+
+    def _allowed(self, scope: Scope) -> bool:
+        if not self.tokens:
+            return True
+        path = scope["path"]
+        if path == "/" or path == "/healthz" or path.startswith("/static/"):
+            return True
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        token = token_of(headers, scope.get("query_string", b"").decode("latin-1"))
+        if token is None:
+            return False
+        given = token.encode()
+        return any(hmac.compare_digest(given, t) for t in self.tokens)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check, time and count one HTTP request or WebSocket handshake."""
+        if scope["type"] == "websocket":
+            if not self._allowed(scope):
+                await send({"type": "websocket.close", "code": 1008, "reason": "API-key required"})
+                return
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = scope["path"] if scope["path"].startswith(("/api/", "/udf/")) else "other"
+        status = 500
+
+        async def counting_send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if not self._allowed(scope):
+                response = _json({"code": -2014, "msg": "API-key format invalid."}, 401)
+                await response(scope, receive, counting_send)
+            else:
+                await self.app(scope, receive, counting_send)
+        finally:
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+class Api:
+    """Handlers and the state they share."""
+
+    def __init__(self, config: ApiConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.pool = AsyncConnectionPool(
+            config.database_url,
+            min_size=1,
+            max_size=config.pool_size,
+            kwargs={"autocommit": True, "application_name": "api"},
+            open=False,
+        )
+        self.symbols = SymbolCache(self.pool, config.symbols_ttl)
+        self.hub = Hub(self.pool, config.database_url, self.metrics)
+        self.udf = Udf(self.pool, self.symbols)
+        self.stop = asyncio.Event()
+        self.started = time.time()
+
+    async def _symbol_known(self, symbol: str) -> None:
+        if not await self.symbols.has(symbol):
+            raise BinanceError(400, -1121, "Invalid symbol.")
+
+    async def klines(self, request: Request) -> Response:
+        """GET /api/v3/klines."""
+        try:
+            req = klines_request(request.query_params)
+            await self._symbol_known(req.symbol)
+        except BinanceError as exc:
+            return _json(exc.body(), exc.status)
+        async with self.pool.connection() as conn:
+            rows = await fetch_klines(conn, req)
+        return Response(
+            orjson.dumps([rest_row(req.interval, r) for r in rows]), media_type="application/json"
+        )
+
+    async def ping(self, request: Request) -> Response:
+        """GET /api/v3/ping."""
+        return _json({})
+
+    async def server_time(self, request: Request) -> Response:
+        """GET /api/v3/time."""
+        return _json({"serverTime": time.time_ns() // 1_000_000})
+
+    async def exchange_info(self, request: Request) -> Response:
+        """GET /api/v3/exchangeInfo: every symbol held, or those asked for."""
+        symbols = await self.symbols.all()
+        q = request.query_params
+        wanted: list[str] | None = None
+        try:
+            if q.get("symbol"):
+                wanted = [q["symbol"]]
+            elif q.get("symbols"):
+                wanted = orjson.loads(q["symbols"])
+                if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
+                    raise ValueError
+        except (orjson.JSONDecodeError, ValueError):
+            return _json(
+                {
+                    "code": -1100,
+                    "msg": "Illegal characters found in parameter 'symbols'; legal range is "
+                    '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$\'.',
+                },
+                400,
+            )
+        if wanted is not None:
+            for s in wanted:
+                if not await self.symbols.has(s):
+                    return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
+            symbols = tuple(s for s in symbols if s in wanted)
+        return _json(
+            {
+                "timezone": "UTC",
+                "serverTime": time.time_ns() // 1_000_000,
+                "rateLimits": [],
+                "exchangeFilters": [],
+                "symbols": [_symbol_info(s) for s in symbols],
+            }
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        """GET /healthz: 200 when the database answers and the listener is up."""
+        db_ok = True
+        try:
+            async with self.pool.connection(timeout=2) as conn:
+                await conn.execute("select 1")
+        except Exception:
+            db_ok = False
+        listening = self.hub.listening.is_set()
+        ok = db_ok and listening
+        return _json(
+            {
+                "status": "ok" if ok else "degraded",
+                "database": db_ok,
+                "listening": listening,
+                "uptime_s": round(time.time() - self.started, 1),
+            },
+            200 if ok else 503,
+        )
+
+    async def metrics_page(self, request: Request) -> Response:
+        """GET /metrics in Prometheus' text format."""
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def index(self, request: Request) -> Response:
+        """GET /: the chart page."""
+        return FileResponse(STATIC / "index.html")
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        """WS /ws, /ws/<streams>, /stream?streams=."""
+        await ws_protocol.serve(websocket, self.hub, self.config, self.metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Open the pool, start the listener and the push worker; stop them on shutdown."""
+        await self.pool.open()
+        tasks = [
+            asyncio.ensure_future(self.hub.run_listener(self.stop)),
+            asyncio.ensure_future(self.hub.run_worker(self.stop)),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hub.listening.wait(), 10)
+        try:
+            yield
+        finally:
+            self.stop.set()
+            await asyncio.wait(tasks, timeout=5)
+            for t in tasks:
+                t.cancel()
+            await self.pool.close()
+
+
+def _symbol_info(symbol: str) -> dict:
+    # Quote assets by suffix: enough for clients that split a pair (ccxt's markets).
+    quote = next(
+        (
+            q
+            for q in ("USDT", "FDUSD", "USDC", "BTC", "ETH", "BNB", "EUR", "TRY")
+            if symbol.endswith(q) and symbol != q
+        ),
+        symbol[-4:],
+    )
+    return {
+        "symbol": symbol,
+        "status": "TRADING",
+        "baseAsset": symbol[: -len(quote)],
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.00000001",
+                "maxPrice": "1000000.00000000",
+                "tickSize": "0.00000001",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.00000001",
+                "maxQty": "9000000000.00000000",
+                "stepSize": "0.00000001",
+            },
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+    }
+
+
+def create_app(config: ApiConfig) -> Starlette:
+    """The Starlette app with every route, wrapped in the guard."""
+    api = Api(config)
+    routes = [
+        Route("/", api.index),
+        Route("/api/v3/klines", api.klines),
+        Route("/api/v3/ping", api.ping),
+        Route("/api/v3/time", api.server_time),
+        Route("/api/v3/exchangeInfo", api.exchange_info),
+        Route("/udf/config", api.udf.config),
+        Route("/udf/symbols", api.udf.symbols_info),
+        Route("/udf/search", api.udf.search),
+        Route("/udf/history", api.udf.history),
+        Route("/udf/time", api.udf.time),
+        Route("/healthz", api.healthz),
+        Route("/metrics", api.metrics_page),
+        WebSocketRoute("/ws", api.websocket),
+        WebSocketRoute("/ws/{streams:path}", api.websocket),
+        WebSocketRoute("/stream", api.websocket),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=api.lifespan)
+    app.state.api = api
+    app.add_middleware(Guard, config=config, metrics=api.metrics)
+    return app

@@ -1,0 +1,156 @@
+"""Binance's wire forms: error bodies, parameter rules, kline rows and kline stream events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from api.intervals import INTERVAL_MS, INTERVALS
+from api.queries import KlinesRequest, Row
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
+STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])$")
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 500
+# timeZone shifts where Binance's day and week candles start; the platform serves UTC only.
+UTC_TIMEZONES = {"0", "+0", "-0", "00:00", "+00:00", "-00:00", "0:00", "+0:00", "-0:00"}
+
+
+class BinanceError(Exception):
+    """An error in Binance's form: HTTP status and {"code", "msg"}."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
+
+    def body(self) -> dict:
+        """The JSON body Binance sends."""
+        return {"code": self.code, "msg": self.msg}
+
+
+def mandatory(query: Mapping[str, str], name: str) -> str:
+    """A parameter that must be present and non-empty (-1102 otherwise)."""
+    value = query.get(name, "")
+    if not value:
+        raise BinanceError(
+            400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
+    return value
+
+
+def optional_int(query: Mapping[str, str], name: str) -> int | None:
+    """An integer parameter, or None when absent (-1100 when it is not an integer)."""
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"-?[0-9]{1,20}", value):
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is "
+            "'^(-)?[0-9]{1,20}$'.",
+        )
+    return int(value)
+
+
+def symbol_param(query: Mapping[str, str], name: str = "symbol") -> str:
+    """A symbol as Binance spells it (upper case, -1100 otherwise)."""
+    value = mandatory(query, name)
+    if not SYMBOL_RE.match(value):
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is "
+            "'^[A-Z0-9-_.]{1,20}$'.",
+        )
+    return value
+
+
+def interval_param(query: Mapping[str, str]) -> str:
+    """One of the seven intervals served (-1120 otherwise)."""
+    value = mandatory(query, "interval")
+    if value not in INTERVAL_MS:
+        raise BinanceError(400, -1120, "Invalid interval.")
+    return value
+
+
+def klines_request(query: Mapping[str, str]) -> KlinesRequest:
+    """Validate /api/v3/klines parameters as Binance does (the symbol is checked by the caller)."""
+    symbol = symbol_param(query)
+    interval = interval_param(query)
+    start = optional_int(query, "startTime")
+    end = optional_int(query, "endTime")
+    limit = optional_int(query, "limit")
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    elif limit <= 0:
+        raise BinanceError(
+            400,
+            -1100,
+            "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.",
+        )
+    if start is not None and end is not None and start > end:
+        raise BinanceError(400, -1023, "Start time is greater than end time.")
+    tz = query.get("timeZone")
+    if tz is not None and tz.strip() not in UTC_TIMEZONES:
+        raise BinanceError(
+            400, -1100, "Illegal characters found in parameter 'timeZone'; only UTC is served."
+        )
+    return KlinesRequest(symbol, interval, start, end, min(limit, MAX_LIMIT))
+
+
+def rest_row(interval: str, row: Row) -> list:
+    """A /api/v3/klines row: close time = open + interval - 1 ms, the ignored field "0"."""
+    t, o, h, lo, c, v, q, n, tv, tq = row
+    return [t, o, h, lo, c, v, t + INTERVAL_MS[interval] - 1, q, n, tv, tq, "0"]
+
+
+def stream_name(symbol: str, interval: str) -> str:
+    """The stream a kline event travels on, e.g. btcusdt@kline_1m."""
+    return f"{symbol.lower()}@kline_{interval}"
+
+
+def parse_stream(name: str) -> tuple[str, str] | None:
+    """(SYMBOL, interval) of a well-formed kline stream served here, else None."""
+    m = STREAM_RE.match(name)
+    if m is None or m.group(2) not in INTERVALS:
+        return None
+    return m.group(1).upper(), m.group(2)
+
+
+def kline_event(
+    symbol: str,
+    interval: str,
+    row: Row,
+    *,
+    closed: bool,
+    event_ms: int,
+    first_trade_id: int = -1,
+    last_trade_id: int = -1,
+) -> dict:
+    """A ``kline`` stream event in Binance's form."""
+    t, o, h, lo, c, v, q, n, tv, tq = row
+    return {
+        "e": "kline",
+        "E": event_ms,
+        "s": symbol,
+        "k": {
+            "t": t,
+            "T": t + INTERVAL_MS[interval] - 1,
+            "s": symbol,
+            "i": interval,
+            "f": first_trade_id,
+            "L": last_trade_id,
+            "o": o,
+            "c": c,
+            "h": h,
+            "l": lo,
+            "v": v,
+            "n": n,
+            "x": closed,
+            "q": q,
+            "V": tv,
+            "Q": tq,
+            "B": "0",
+        },
+    }

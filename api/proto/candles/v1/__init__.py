@@ -1,0 +1,1 @@
+"""Generated gRPC code for the candle stream (see generate.sh)."""

@@ -1,0 +1,324 @@
+"""Every read the API makes, with bound parameters: klines (stored, forming and live) and symbols.
+
+A candle of interval tf comes from analytics.candles_<tf> while dbt has built it from final
+minutes; everything newer is rolled up here, in the same statement, from analytics' final
+child candles, analytics.candles_1m and the minutes dbt has not seen yet (market.klines_1m,
+then market.candles_1m_live where no official kline exists). So a request in the middle of an
+hour gets the forming hour, as Binance answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from psycopg import AsyncConnection, errors, sql
+
+from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
+
+# Which final candles of a shorter interval may stand in for their minutes inside a forming
+# candle: at most a few hundred rows to roll up, whatever the interval.
+CHILD = {"1m": None, "5m": None, "15m": "5m", "1h": "5m", "4h": "1h", "1d": "1h", "1w": "1h"}
+PG_INTERVAL = {
+    "1m": "1 minute",
+    "5m": "5 minutes",
+    "15m": "15 minutes",
+    "1h": "1 hour",
+    "4h": "4 hours",
+    "1d": "1 day",
+    "1w": "7 days",
+}
+FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
+# Far enough from any candle, close enough for date arithmetic.
+FAR_PAST_MS = 0
+FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01
+
+KLINES_TEMPLATE = """
+with bounds as materialized (
+    {bounds}
+),
+
+stored as (
+    {stored}
+),
+
+minutes as (
+    {analytics_minutes}
+    select k.open_time, {k_fields}
+    from market.klines_1m as k
+    where k.symbol = %(symbol)s and k.open_time > (select t_a from bounds)
+        and k.open_time >= %(mlo)s and k.open_time < %(mhi)s
+    union all
+    select l.open_time, {l_fields}
+    from market.candles_1m_live as l
+    where l.symbol = %(symbol)s and l.open_time > (select t_a from bounds)
+        and l.open_time >= %(mlo)s and l.open_time < %(mhi)s
+        and not exists (
+            select from market.klines_1m as k
+            where k.symbol = l.symbol and k.open_time = l.open_time
+        )
+),
+
+rolled as (
+    select
+        date_bin({bucket}, open_time, {origin}) as open_time,
+        (array_agg(open order by open_time))[1] as open,
+        max(high) as high,
+        min(low) as low,
+        (array_agg(close order by open_time desc))[1] as close,
+        sum(volume) as volume,
+        sum(quote_volume) as quote_volume,
+        sum(trade_count)::bigint as trade_count,
+        sum(taker_buy_volume) as taker_buy_volume,
+        sum(taker_buy_quote_volume) as taker_buy_quote_volume
+    from minutes
+    group by 1
+),
+
+picked as (
+    select * from stored
+    union all
+    select * from rolled where open_time >= %(lo)s and open_time <= %(hi)s
+)
+
+select
+    (extract(epoch from open_time) * 1000)::bigint,
+    round(open, 8)::text,
+    round(high, 8)::text,
+    round(low, 8)::text,
+    round(close, 8)::text,
+    round(volume, 8)::text,
+    round(quote_volume, 8)::text,
+    trade_count,
+    round(taker_buy_volume, 8)::text,
+    round(taker_buy_quote_volume, 8)::text
+from picked
+order by open_time {direction}
+limit %(limit)s
+"""
+
+BOUNDS = """
+    select
+        t_a,
+        case when t_a = '-infinity' then t_a
+            else date_bin({bucket}, t_a + interval '1 minute', {origin}) end as b0
+    from (
+        select coalesce((
+            select open_time from analytics.candles_1m
+            where symbol = %(symbol)s and is_final
+            order by open_time desc limit 1
+        ), '-infinity'::timestamptz) as t_a
+    ) as watermark
+"""
+# Before dbt's first build there are no marts: every candle is rolled up from the minutes.
+NO_BOUNDS = "select '-infinity'::timestamptz as t_a, '-infinity'::timestamptz as b0"
+STORED = """
+    select open_time, {fields}
+    from analytics.{table}
+    where symbol = %(symbol)s
+        and open_time < (select b0 from bounds)
+        and open_time >= %(lo)s and open_time <= %(hi)s
+    order by open_time {direction}
+    limit %(limit)s
+"""
+NO_STORED = "select open_time, {fields} from market.klines_1m where false"
+ANALYTICS_MINUTES = """
+    {child_part}
+    select m.open_time, {m_fields}
+    from analytics.candles_1m as m
+    where m.symbol = %(symbol)s
+        and m.open_time >= (select b0 from bounds) and m.open_time <= (select t_a from bounds)
+        and m.open_time >= %(mlo)s and m.open_time < %(mhi)s
+        {child_filter}
+    union all
+"""
+CHILD_PART = """
+    select c.open_time, {c_fields}
+    from analytics.{child_table} as c
+    where c.symbol = %(symbol)s and c.is_final
+        and c.open_time >= (select b0 from bounds)
+        and c.open_time >= %(mlo)s and c.open_time < %(mhi)s
+    union all
+"""
+CHILD_FILTER = """
+        and not exists (
+            select from analytics.{child_table} as c
+            where c.symbol = m.symbol and c.is_final
+                and c.open_time = date_bin({child_bucket}, m.open_time, {origin})
+        )
+"""
+
+SYMBOLS_SQL = """
+with recursive
+live as (
+    (select symbol from market.candles_1m_live order by symbol limit 1)
+    union all
+    select (select symbol from market.candles_1m_live where symbol > live.symbol
+            order by symbol limit 1)
+    from live where live.symbol is not null
+),
+official as (
+    (select symbol from market.klines_1m order by symbol limit 1)
+    union all
+    select (select symbol from market.klines_1m where symbol > official.symbol
+            order by symbol limit 1)
+    from official where official.symbol is not null
+)
+select symbol from live where symbol is not null
+union
+select symbol from official where symbol is not null
+union
+select symbol from market.symbols
+order by 1
+"""
+
+MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
+MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"
+
+# A kline row as /api/v3/klines needs it: open time, nine values (decimals as Binance strings).
+Row = tuple[int, str, str, str, str, str, str, int, str, str]
+
+
+def _fields(alias: str) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(alias, f) for f in FIELDS)
+
+
+@functools.cache
+def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> sql.Composed:
+    """The klines statement for one interval and direction (identifiers from a fixed table)."""
+    origin = sql.SQL("timestamptz '1970-01-05 00:00:00+00'")
+    bucket = sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[interval]))
+    fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
+    direction = sql.SQL("desc" if newest_first else "asc")
+    if not analytics:
+        bounds: sql.Composable = sql.SQL(NO_BOUNDS)
+        stored: sql.Composable = sql.SQL(NO_STORED).format(fields=fields)
+        analytics_minutes: sql.Composable = sql.SQL("")
+    else:
+        child = CHILD[interval]
+        child_part: sql.Composable = sql.SQL("")
+        child_filter: sql.Composable = sql.SQL("")
+        if child is not None:
+            child_table = sql.Identifier(f"candles_{child}")
+            child_part = sql.SQL(CHILD_PART).format(c_fields=_fields("c"), child_table=child_table)
+            child_filter = sql.SQL(CHILD_FILTER).format(
+                child_table=child_table,
+                child_bucket=sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[child])),
+                origin=origin,
+            )
+        bounds = sql.SQL(BOUNDS).format(bucket=bucket, origin=origin)
+        stored = sql.SQL(STORED).format(
+            fields=fields, table=sql.Identifier(f"candles_{interval}"), direction=direction
+        )
+        analytics_minutes = sql.SQL(ANALYTICS_MINUTES).format(
+            child_part=child_part, child_filter=child_filter, m_fields=_fields("m")
+        )
+    return sql.SQL(KLINES_TEMPLATE).format(
+        bounds=bounds,
+        stored=stored,
+        analytics_minutes=analytics_minutes,
+        bucket=bucket,
+        origin=origin,
+        direction=direction,
+        k_fields=_fields("k"),
+        l_fields=_fields("l"),
+    )
+
+
+class _Marts:
+    """Per database: has dbt built the marts yet? Re-checked every few seconds until it has."""
+
+    ready: ClassVar[dict[tuple, bool]] = {}
+    checked_at: ClassVar[dict[tuple, float]] = {}
+
+    @staticmethod
+    def key(conn: AsyncConnection) -> tuple:
+        info = conn.info
+        return (info.host, info.port, info.dbname)
+
+    @classmethod
+    async def available(cls, conn: AsyncConnection) -> bool:
+        key = cls.key(conn)
+        if cls.ready.get(key) or time.monotonic() - cls.checked_at.get(key, -1e9) < 2.0:
+            return cls.ready.get(key, False)
+        cur = await conn.execute(MARTS_SQL, (list(MART_NAMES),))
+        row = await cur.fetchone()
+        cls.ready[key] = bool(row and row[0])
+        cls.checked_at[key] = time.monotonic()
+        return cls.ready[key]
+
+    @classmethod
+    def forget(cls, conn: AsyncConnection) -> None:
+        cls.ready.pop(cls.key(conn), None)
+        cls.checked_at.pop(cls.key(conn), None)
+
+
+@dataclass(frozen=True)
+class KlinesRequest:
+    """Binance's klines parameters, validated: open times in [start_ms, end_ms]."""
+
+    symbol: str
+    interval: str
+    start_ms: int | None
+    end_ms: int | None
+    limit: int
+
+
+async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
+    """Binance's answer: with a start, the oldest ``limit`` candles from it; else the newest."""
+    size = INTERVAL_MS[req.interval]
+    lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
+    hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
+    if hi < lo or req.limit <= 0:
+        return []
+    # Minutes of every candle whose open time lies in [lo, hi].
+    mlo = lo + (-lo) % MINUTE_MS if lo > FAR_PAST_MS else lo
+    mhi = min(bucket_start(req.interval, hi) + size, FAR_FUTURE_MS)
+    newest_first = req.start_ms is None
+    params = {
+        "symbol": req.symbol,
+        "lo": to_datetime(lo),
+        "hi": to_datetime(hi),
+        "mlo": to_datetime(mlo),
+        "mhi": to_datetime(mhi),
+        "limit": req.limit,
+    }
+    marts = await _Marts.available(conn)
+    try:
+        cur = await conn.execute(klines_query(req.interval, newest_first, marts), params)
+    except errors.UndefinedTable:
+        if not marts:
+            raise
+        # A mart vanished (dropped by hand): serve from the minutes until it is back.
+        _Marts.forget(conn)
+        cur = await conn.execute(klines_query(req.interval, newest_first, False), params)
+    rows = await cur.fetchall()
+    if newest_first:
+        rows.reverse()
+    return rows
+
+
+async def fetch_candle(
+    conn: AsyncConnection, symbol: str, interval: str, open_ms: int
+) -> Row | None:
+    """The one candle of ``interval`` opening at ``open_ms``, as it stands now."""
+    rows = await fetch_klines(conn, KlinesRequest(symbol, interval, open_ms, open_ms, 1))
+    return rows[0] if rows else None
+
+
+async def fetch_symbols(conn: AsyncConnection) -> list[str]:
+    """Every symbol the platform holds candles or listing data for."""
+    cur = await conn.execute(SYMBOLS_SQL)
+    return [r[0] for r in await cur.fetchall()]

@@ -1,0 +1,46 @@
+"""The symbols the platform holds, cached briefly so a request costs no extra query."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from psycopg_pool import AsyncConnectionPool
+
+from api.queries import fetch_symbols
+
+
+class SymbolCache:
+    """Symbols from the database, refreshed after ``ttl`` seconds or on an unknown name."""
+
+    def __init__(self, pool: AsyncConnectionPool, ttl: float) -> None:
+        self.pool = pool
+        self.ttl = ttl
+        self.symbols: tuple[str, ...] = ()
+        self.known: frozenset[str] = frozenset()
+        self.loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        """Read the symbol list again."""
+        async with self._lock:
+            async with self.pool.connection() as conn:
+                symbols = await fetch_symbols(conn)
+            self.symbols = tuple(symbols)
+            self.known = frozenset(symbols)
+            self.loaded_at = time.monotonic()
+
+    async def all(self) -> tuple[str, ...]:
+        """Every symbol, fresh within ``ttl``."""
+        if time.monotonic() - self.loaded_at > self.ttl:
+            await self.refresh()
+        return self.symbols
+
+    async def has(self, symbol: str) -> bool:
+        """Is the symbol held? A miss re-reads at most once a second (new listings)."""
+        if symbol in self.known and time.monotonic() - self.loaded_at <= self.ttl:
+            return True
+        if symbol not in self.known and time.monotonic() - self.loaded_at < 1.0:
+            return False
+        await self.refresh()
+        return symbol in self.known

@@ -1,0 +1,173 @@
+"""The TradingView UDF datafeed: /udf/config, /udf/symbols, /udf/search, /udf/history, /udf/time.
+
+Prices go out as JSON numbers written from the exact decimal strings, never through a float.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from api.binance import SYMBOL_RE
+from api.intervals import INTERVAL_MS
+from api.queries import KlinesRequest, fetch_klines
+from api.symbols import SymbolCache
+
+RESOLUTIONS = {
+    "1": "1m",
+    "5": "5m",
+    "15": "15m",
+    "60": "1h",
+    "240": "4h",
+    "1D": "1d",
+    "D": "1d",
+    "1W": "1w",
+    "W": "1w",
+}
+SUPPORTED = ["1", "5", "15", "60", "240", "1D", "1W"]
+MAX_BARS = 10_000
+PAGE = 1000
+
+
+def _json(payload: object) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def _symbol_info(symbol: str) -> dict:
+    return {
+        "name": symbol,
+        "ticker": symbol,
+        "description": symbol,
+        "type": "crypto",
+        "session": "24x7",
+        "exchange": "BINANCE",
+        "listed_exchange": "BINANCE",
+        "timezone": "Etc/UTC",
+        "format": "price",
+        "minmov": 1,
+        "pricescale": 100_000_000,
+        "has_intraday": True,
+        "has_daily": True,
+        "has_weekly_and_monthly": True,
+        "supported_resolutions": SUPPORTED,
+        "intraday_multipliers": ["1", "5", "15", "60", "240"],
+        "volume_precision": 8,
+        "data_status": "streaming",
+    }
+
+
+class Udf:
+    """Handlers over the klines query and the symbol cache."""
+
+    def __init__(self, pool: AsyncConnectionPool, symbols: SymbolCache) -> None:
+        self.pool = pool
+        self.symbols = symbols
+
+    async def config(self, request: Request) -> Response:
+        """GET /udf/config."""
+        return _json(
+            {
+                "supported_resolutions": SUPPORTED,
+                "supports_group_request": False,
+                "supports_marks": False,
+                "supports_search": True,
+                "supports_timescale_marks": False,
+                "supports_time": True,
+                "exchanges": [{"value": "BINANCE", "name": "Binance", "desc": "Binance spot"}],
+                "symbols_types": [{"name": "crypto", "value": "crypto"}],
+            }
+        )
+
+    async def time(self, request: Request) -> Response:
+        """GET /udf/time: server time in seconds, as plain text."""
+        return PlainTextResponse(str(int(time.time())))
+
+    async def symbols_info(self, request: Request) -> Response:
+        """GET /udf/symbols?symbol=."""
+        symbol = _udf_symbol(request.query_params.get("symbol", ""))
+        if symbol is None or not await self.symbols.has(symbol):
+            return _json({"s": "error", "errmsg": "unknown_symbol"})
+        return _json(_symbol_info(symbol))
+
+    async def search(self, request: Request) -> Response:
+        """GET /udf/search?query=&type=&exchange=&limit=."""
+        query = request.query_params.get("query", "").upper()
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "30")), 1000))
+        except ValueError:
+            limit = 30
+        found = [s for s in await self.symbols.all() if query in s][:limit]
+        return _json(
+            [
+                {
+                    "symbol": s,
+                    "full_name": f"BINANCE:{s}",
+                    "description": s,
+                    "exchange": "BINANCE",
+                    "ticker": s,
+                    "type": "crypto",
+                }
+                for s in found
+            ]
+        )
+
+    async def history(self, request: Request) -> Response:
+        """GET /udf/history?symbol=&resolution=&from=&to=[&countback=]."""
+        q = request.query_params
+        symbol = _udf_symbol(q.get("symbol", ""))
+        interval = RESOLUTIONS.get(q.get("resolution", ""))
+        try:
+            start_s = int(q.get("from", "0"))
+            end_s = int(q.get("to", str(int(time.time()))))
+            countback = int(q["countback"]) if q.get("countback") else None
+        except ValueError:
+            return JSONResponse({"s": "error", "errmsg": "bad from/to/countback"}, 400)
+        if symbol is None or not await self.symbols.has(symbol):
+            return JSONResponse({"s": "error", "errmsg": "unknown_symbol"}, 400)
+        if interval is None:
+            return JSONResponse({"s": "error", "errmsg": "unsupported resolution"}, 400)
+        # UDF asks for bars with from <= time < to.
+        end_ms = end_s * 1000 - 1
+        async with self.pool.connection() as conn:
+            if countback:
+                rows = await fetch_klines(
+                    conn, KlinesRequest(symbol, interval, None, end_ms, min(countback, MAX_BARS))
+                )
+            else:
+                rows = []
+                cursor = start_s * 1000
+                while len(rows) < MAX_BARS and cursor <= end_ms:
+                    page = await fetch_klines(
+                        conn, KlinesRequest(symbol, interval, cursor, end_ms, PAGE)
+                    )
+                    rows.extend(page)
+                    if len(page) < PAGE:
+                        break
+                    cursor = page[-1][0] + INTERVAL_MS[interval]
+            if not rows:
+                before = await fetch_klines(
+                    conn, KlinesRequest(symbol, interval, None, start_s * 1000 - 1, 1)
+                )
+                body = {"s": "no_data"}
+                if before:
+                    body["nextTime"] = before[0][0] // 1000
+                return _json(body)
+        parts = [
+            '{"s":"ok","t":[',
+            ",".join(str(r[0] // 1000) for r in rows),
+        ]
+        for key, index in (("o", 1), ("h", 2), ("l", 3), ("c", 4), ("v", 5)):
+            parts.append(f'],"{key}":[')
+            parts.append(",".join(r[index] for r in rows))
+        parts.append("]}")
+        return Response("".join(parts), media_type="application/json")
+
+
+def _udf_symbol(raw: str) -> str | None:
+    """BTCUSDT or BINANCE:BTCUSDT, upper-cased; None when malformed."""
+    symbol = raw.split(":")[-1].strip().upper()
+    return symbol if SYMBOL_RE.match(symbol) else None

@@ -1,0 +1,266 @@
+"""Benchmark the read API: klines latency on a year of history, and WebSocket fan-out.
+
+Usage: .venv/bin/python bench/api_bench.py [--symbols 20] [--days 365] [--subscribers 1000]
+       [--events 40] [--requests 400]
+
+Starts its own embedded PostgreSQL (or uses BENCH_DATABASE_URL's server), fills
+market.klines_1m with `days` x `symbols` synthetic 1-minute klines, builds the marts with dbt,
+adds 37 live minutes after the history (a forming hour), starts `python -m api` and prints:
+- p99 of GET /api/v3/klines (limit 500, newest, random symbol) for 1m and 1h (target < 10 ms),
+  as the ratio p99 / 10 ms;
+- WebSocket fan-out: `subscribers` clients on one stream, `events` live-candle commits; p99
+  from the commit to each client's receipt, the API's RSS, and the fan-out rate (frames/s,
+  from commit to the last receipt) against a bare `websockets` broadcast of the same frames
+  to the same number of clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dbt_bench import HISTORY_END, fresh_database, load
+
+from include import pgserver
+from include.timeframes import build_timeframes
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVE_MINUTES = 37
+STREAM_SYMBOL = "SYM0001USDT"
+LIVE_SQL = """
+insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume,
+    quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed)
+values (%s, %s, 100, 101, 99, %s, 1, 100, 1, 0.5, 50, %s)
+on conflict (symbol, open_time) do update set close = excluded.close,
+    is_closed = excluded.is_closed, updated_at = now()
+"""
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+def prepare(url: str, symbols: int, days: int, tmp: Path) -> None:
+    os.environ["DBT_TARGET_PATH"] = str(tmp / "target")
+    start = HISTORY_END - timedelta(days=days)
+    seconds = load(url, symbols, start, HISTORY_END, datetime.now(UTC) - timedelta(days=2))
+    print(f"  loaded {days} days x {symbols} symbols of 1m klines in {seconds:.0f} s")
+    built = build_timeframes(url, full_refresh=True, unit_tests=False).seconds
+    print(f"  dbt full build: {built:.0f} s")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for tf in ("1m", "5m", "15m", "1h", "4h", "1d", "1w"):
+            conn.execute(f"vacuum analyze analytics.candles_{tf}")
+        for s in range(1, symbols + 1):
+            for m in range(LIVE_MINUTES):
+                t = HISTORY_END + timedelta(minutes=m)
+                conn.execute(LIVE_SQL, (f"SYM{s:04d}USDT", t, 100, m < LIVE_MINUTES - 1))
+
+
+def start_api(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "API_PORT": str(port), "API_GRPC_PORT": "0"}
+    env.pop("API_TOKENS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the API did not come up")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def klines_latency(port: int, symbols: int, requests: int) -> dict[str, float]:
+    rng = random.Random(3)
+    out = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for interval in ("1m", "1h"):
+            timings = []
+            for i in range(requests + 50):
+                params = {
+                    "symbol": f"SYM{rng.randint(1, symbols):04d}USDT",
+                    "interval": interval,
+                    "limit": 500,
+                }
+                started = time.perf_counter()
+                response = client.get("/api/v3/klines", params=params)
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200, response.text
+                assert response.json(), "no candles"
+                if i >= 50:
+                    timings.append(elapsed * 1000)
+            out[interval] = p99(timings)
+    return out
+
+
+async def clients(url: str, n: int, subscribe: str | None) -> list:
+    conns = []
+    for i in range(0, n, 100):
+        batch = await asyncio.gather(
+            *(websockets.connect(url, max_queue=None) for _ in range(min(100, n - i)))
+        )
+        conns.extend(batch)
+    if subscribe:
+        for j, ws in enumerate(conns):
+            await ws.send(
+                orjson.dumps({"method": "SUBSCRIBE", "params": [subscribe], "id": j}).decode()
+            )
+        for ws in conns:
+            await ws.recv()
+    return conns
+
+
+async def collect(conns: list, events: int, key) -> list[dict[int, float]]:
+    """Per client: event number -> receipt time."""
+
+    async def one(ws) -> dict[int, float]:
+        got: dict[int, float] = {}
+        while len(got) < events:
+            msg = await ws.recv()
+            got[key(msg)] = time.time()
+        return got
+
+    return await asyncio.gather(*(one(ws) for ws in conns))
+
+
+def summarise(sent: dict[int, float], received: list[dict[int, float]]) -> tuple[float, float]:
+    """p99 latency (ms) and fan-out rate (frames per second from send to the last receipt)."""
+    lat = [(r[e] - sent[e]) * 1000 for r in received for e in r]
+    spreads = [max(r[e] for r in received) - sent[e] for e in sent]
+    rate = len(received) / statistics.median(spreads)
+    return p99(lat), rate
+
+
+async def api_fanout(url: str, port: int, n: int, events: int, pid: int) -> tuple:
+    stream = f"{STREAM_SYMBOL.lower()}@kline_1m"
+    conns = await clients(f"ws://127.0.0.1:{port}/ws", n, stream)
+    minute = HISTORY_END + timedelta(minutes=LIVE_MINUTES - 1)
+    sent: dict[int, float] = {}
+
+    def key(msg: str) -> int:
+        return int(orjson.loads(msg)["k"]["c"].split(".")[0]) - 1000
+
+    receiver = asyncio.ensure_future(collect(conns, events, key))
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await asyncio.sleep(0.5)
+        for e in range(events):
+            await conn.execute(LIVE_SQL, (STREAM_SYMBOL, minute, 1000 + e, False))
+            sent[e] = time.time()
+            await asyncio.sleep(0.1)
+    received = await asyncio.wait_for(receiver, 120)
+    rss = rss_mb(pid)
+    for ws in conns:
+        await ws.close()
+    return (*summarise(sent, received), rss)
+
+
+async def bare_fanout(n: int, events: int) -> tuple[float, float]:
+    """The same frames through a plain websockets server's broadcast()."""
+    subscribers: set = set()
+
+    async def handler(ws) -> None:
+        subscribers.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            subscribers.discard(ws)
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        conns = await clients(f"ws://127.0.0.1:{port}", n, None)
+        async with asyncio.timeout(60):
+            while len(subscribers) < n:  # noqa: ASYNC110 (handlers register as they run)
+                await asyncio.sleep(0.05)
+        sent: dict[int, float] = {}
+        receiver = asyncio.ensure_future(
+            collect(conns, events, lambda m: int(orjson.loads(m)["k"]["c"].split(".")[0]) - 1000)
+        )
+        await asyncio.sleep(0.5)
+        for e in range(events):
+            event = {"e": "kline", "E": 0, "s": STREAM_SYMBOL, "k": {"c": f"{1000 + e}.00000000"}}
+            sent[e] = time.time()
+            websockets.broadcast(subscribers, orjson.dumps(event).decode())
+            await asyncio.sleep(0.1)
+        received = await asyncio.wait_for(receiver, 120)
+        for ws in conns:
+            await ws.close()
+    return summarise(sent, received)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=20)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=40)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_api_") as tmp:
+        server_url = os.environ.get("BENCH_DATABASE_URL")
+        pgdata = Path(tmp) / "pg"
+        if not server_url:
+            server_url = pgserver.start(pgdata, pgserver.free_port()).url()
+        api = None
+        try:
+            url = fresh_database(server_url, "bench_api")
+            print(f"history: {args.days} days x {args.symbols} symbols")
+            prepare(url, args.symbols, args.days, Path(tmp))
+            port = pgserver.free_port()
+            api = start_api(url, port)
+            print(f"klines p99 over {args.requests} requests of 500 candles (median of rounds):")
+            rounds = [klines_latency(port, args.symbols, args.requests) for _ in range(args.rounds)]
+            for interval in ("1m", "1h"):
+                values = sorted(r[interval] for r in rounds)
+                mid = statistics.median(values)
+                print(
+                    f"  {interval}: p99 {mid:.2f} ms (rounds {values[0]:.2f}-{values[-1]:.2f}); "
+                    f"ratio to the 10 ms target: {mid / 10:.2f}"
+                )
+            print(f"fan-out: {args.subscribers} subscribers, {args.events} commits")
+            lat, rate, rss = asyncio.run(
+                api_fanout(url, port, args.subscribers, args.events, api.pid)
+            )
+            bare_lat, bare_rate = asyncio.run(bare_fanout(args.subscribers, args.events))
+            print(
+                f"  API: p99 commit -> client {lat:.1f} ms, {rate:,.0f} frames/s, RSS {rss:.0f} MB"
+            )
+            print(f"  bare websockets broadcast: p99 {bare_lat:.1f} ms, {bare_rate:,.0f} frames/s")
+            print(f"  fan-out rate API / bare: {rate / bare_rate:.2f}")
+        finally:
+            if api is not None:
+                api.terminate()
+                api.wait(10)
+            if not os.environ.get("BENCH_DATABASE_URL"):
+                pgserver.destroy(pgdata)
+
+
+if __name__ == "__main__":
+    main()

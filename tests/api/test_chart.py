@@ -1,0 +1,88 @@
+"""The chart page in headless Chromium: the last candle drawn is the database's."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.api.conftest import write_live
+
+FILL = """
+insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
+    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
+select 'BTCUSDT', t, p, p + 7.5, p - 6.25, p + 1.5, 1.5, 1.5 * p, 4, 0.75, 0.75 * p, 'rest'
+from (
+    select
+        t,
+        93000 + 40 * sin(extract(epoch from t) / 1800) + (extract(epoch from t) / 60)::int % 13
+            as p
+    from generate_series(timestamptz '2025-05-05 00:00', timestamptz '2025-05-05 05:58',
+        interval '1 minute') as t
+) as prices
+"""
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+async def chromium(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        CHROMIUM,  # type: ignore[arg-type]
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1280,720",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    return out.decode()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
+async def test_chart_draws_the_database_candles(api, conn, tmp_path: Path) -> None:
+    """History plus a forming live minute: the page's last candle and volume equal the database."""
+    conn.execute(FILL)
+    forming = ("93010.5", "93030", "93001.25", "93020.75", "3.25", "302300", 9, "1", "93000")
+    write_live(conn, "BTCUSDT", datetime(2025, 5, 5, 5, 59, tzinfo=UTC), forming, False)
+    url = f"{api.http}/?symbol=BTCUSDT&interval=1m"
+
+    dom = await chromium("--virtual-time-budget=8000", "--dump-dom", url)
+    found = re.search(r'<pre id="last">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    state = orjson.loads(html.unescape(found.group(1)))
+    last_db = conn.execute(
+        "select open, high, low, close, volume from market.candles_1m_live where symbol = 'BTCUSDT'"
+    ).fetchone()
+    assert state["bars"] == 360
+    assert state["last"] == {
+        "time": int(datetime(2025, 5, 5, 5, 59, tzinfo=UTC).timestamp()),
+        "open": float(last_db[0]),
+        "high": float(last_db[1]),
+        "low": float(last_db[2]),
+        "close": float(last_db[3]),
+    }
+    assert state["volume"] == float(last_db[4])
+    assert state["raw"][1:6] == [
+        "93010.50000000",
+        "93030.00000000",
+        "93001.25000000",
+        "93020.75000000",
+        "3.25000000",
+    ]
+
+    shot = tmp_path / "chart.png"
+    await chromium("--virtual-time-budget=8000", f"--screenshot={shot}", url)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("API_SCREENSHOT"):
+        shutil.copy(shot, os.environ["API_SCREENSHOT"])

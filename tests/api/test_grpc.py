@@ -1,0 +1,75 @@
+"""candles.v1.CandleService with a real gRPC client: History and the Subscribe stream."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from api.config import ApiConfig
+from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
+from tests.api.conftest import running_api, write_live
+
+MINUTE = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
+
+
+async def test_history_and_subscribe(api, conn) -> None:
+    """History answers as /api/v3/klines; Subscribe streams forming then closed candles."""
+    write_live(
+        conn, "BTCUSDT", MINUTE, ("100", "110", "90", "101", "1", "100", 1, "0.5", "50"), True
+    )
+    await api.api.symbols.refresh()
+    async with grpc.aio.insecure_channel(api.grpc_target) as channel:
+        stub = candles_pb2_grpc.CandleServiceStub(channel)
+        history = await stub.History(
+            candles_pb2.HistoryRequest(symbol="BTCUSDT", interval="1h", limit=10)
+        )
+        (candle,) = history.candles
+        assert (candle.open_time, candle.close_time) == (1746439200000, 1746442799999)
+        assert (candle.open, candle.close, candle.volume, candle.trade_count) == (
+            "100.00000000",
+            "101.00000000",
+            "1.00000000",
+            1,
+        )
+
+        call = stub.Subscribe(candles_pb2.SubscribeRequest(symbols=["BTCUSDT"], interval="5m"))
+        await asyncio.sleep(0.5)  # the subscription is registered once the call is running
+        nxt = MINUTE + timedelta(minutes=4)
+        write_live(
+            conn, "BTCUSDT", nxt, ("101", "120", "100", "119", "2", "238", 4, "1", "119"), False
+        )
+        forming = await asyncio.wait_for(call.read(), 10)
+        assert (forming.symbol, forming.interval, forming.is_closed) == ("BTCUSDT", "5m", False)
+        assert (forming.high, forming.close, forming.volume, forming.trade_count) == (
+            "120.00000000",
+            "119.00000000",
+            "3.00000000",
+            5,
+        )
+        write_live(
+            conn, "BTCUSDT", nxt, ("101", "120", "100", "118", "2", "238", 4, "1", "119"), True
+        )
+        closed = await asyncio.wait_for(call.read(), 10)
+        assert (closed.close, closed.is_closed) == ("118.00000000", True)
+        call.cancel()
+
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.History(candles_pb2.HistoryRequest(symbol="BTCUSDT", interval="2m"))
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_grpc_requires_a_token_when_set(database_url) -> None:
+    """With API_TOKENS, a call without x-mbx-apikey metadata is UNAUTHENTICATED."""
+    config = ApiConfig(database_url=database_url, port=0, tokens=frozenset({"s3cret"}))
+    async with running_api(config) as api, grpc.aio.insecure_channel(api.grpc_target) as channel:
+        stub = candles_pb2_grpc.CandleServiceStub(channel)
+        request = candles_pb2.HistoryRequest(symbol="BTCUSDT", interval="1h")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.History(request)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await stub.History(request, metadata=(("x-mbx-apikey", "s3cret"),))
+        assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # no such symbol yet

@@ -1,0 +1,208 @@
+"""Binance's kline stream protocol over WebSocket, fed from PostgreSQL NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from api.config import ApiConfig
+from tests.api.conftest import running_api, write_live
+
+HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
+
+
+def values(close: str, volume: str = "1", trades: int = 1) -> tuple:
+    """open, high, low, close, volume, quote_volume, trades, taker volumes of a simple candle."""
+    return ("100", "110", "90", close, volume, "100", trades, "0.5", "50")
+
+
+async def recv_json(ws, within: float = 10.0) -> dict:
+    return orjson.loads(await asyncio.wait_for(ws.recv(), within))
+
+
+async def drain(ws) -> None:
+    """Read until the server closes the connection."""
+    async with asyncio.timeout(10):
+        while True:
+            await ws.recv()
+
+
+def frame(payload: object) -> str:
+    """A text frame, as clients send them."""
+    return orjson.dumps(payload).decode()
+
+
+async def until(ws, predicate, within: float = 10.0) -> dict:
+    """The first message that satisfies ``predicate``."""
+    async with asyncio.timeout(within):
+        while True:
+            msg = await recv_json(ws, within)
+            if predicate(msg):
+                return msg
+
+
+async def test_subscribe_list_unsubscribe_with_ids(api) -> None:
+    """Requests are answered with their ids; LIST_SUBSCRIPTIONS reflects the changes."""
+    async with websockets.connect(f"{api.ws}/ws") as ws:
+        await ws.send(
+            '{"method":"SUBSCRIBE","params":["btcusdt@kline_1m","ethusdt@kline_1w"],"id":1}'
+        )
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"two"}')
+        reply = await recv_json(ws)
+        assert reply["id"] == "two"
+        assert sorted(reply["result"]) == ["btcusdt@kline_1m", "ethusdt@kline_1w"]
+        await asyncio.sleep(1.1)  # stay under 5 messages a second
+        await ws.send('{"method":"UNSUBSCRIBE","params":["btcusdt@kline_1m"],"id":3}')
+        assert await recv_json(ws) == {"result": None, "id": 3}
+        await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":4}')
+        assert await recv_json(ws) == {"result": ["ethusdt@kline_1w"], "id": 4}
+
+
+async def test_malformed_requests_get_error_frames(api) -> None:
+    """Bad JSON, a bad stream name and an unknown method each get Binance's error frame."""
+    async with websockets.connect(f"{api.ws}/ws") as ws:
+        await ws.send("{not json")
+        assert (await recv_json(ws))["error"]["code"] == 3
+        await ws.send('{"method":"SUBSCRIBE","params":["btcusdt@kline_2m"],"id":7}')
+        reply = await recv_json(ws)
+        assert reply["id"] == 7
+        assert reply["error"]["code"] == 2
+        await ws.send(
+            '{"method":"SUBSCRIBE","params":["x\'; drop table market.klines_1m;--"],"id":8}'
+        )
+        assert (await recv_json(ws))["error"]["code"] == 2
+        await ws.send('{"method":"FLY","id":9}')
+        assert (await recv_json(ws))["error"]["code"] == 2
+
+
+async def test_more_than_1024_streams_is_refused(api) -> None:
+    """A SUBSCRIBE past 1024 streams gets an error frame and the connection is closed."""
+    names = [f"s{i}usdt@kline_1m" for i in range(1025)]
+    async with websockets.connect(f"{api.ws}/ws", max_size=None) as ws:
+        await ws.send(frame({"method": "SUBSCRIBE", "params": names[:1024], "id": 1}))
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        await ws.send(frame({"method": "SUBSCRIBE", "params": names[1024:], "id": 2}))
+        reply = await recv_json(ws)
+        assert reply["id"] == 2
+        assert reply["error"]["code"] == 2
+        with pytest.raises(ConnectionClosed) as closed:
+            await drain(ws)
+        assert closed.value.rcvd.code == 1008
+
+
+async def test_more_than_5_messages_a_second_disconnects(api) -> None:
+    """The sixth message within a second closes the connection (policy violation)."""
+    async with websockets.connect(f"{api.ws}/ws") as ws:
+        for i in range(6):
+            await ws.send(frame({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await drain(ws)
+        assert closed.value.rcvd.code == 1008
+
+
+async def test_live_candles_are_pushed_raw_and_combined_to_every_api_process(
+    database_url, api, conn
+) -> None:
+    """Streamer writes reach two API processes; 1m and 1h events, k.x once closed, raw and
+    combined forms, and a closed minute corrected by an official kline is pushed again."""
+    async with (
+        running_api(ApiConfig(database_url=database_url, port=0)) as other,
+        websockets.connect(f"{api.ws}/ws/btcusdt@kline_1m") as raw,
+        websockets.connect(f"{other.ws}/stream?streams=btcusdt@kline_1m/btcusdt@kline_1h") as comb,
+    ):
+        minute = HOUR + timedelta(minutes=59)
+        write_live(conn, "BTCUSDT", HOUR, values("101"), True)
+        write_live(conn, "BTCUSDT", minute, values("105"), False)
+        first = await until(raw, lambda m: m["k"]["t"] == int(minute.timestamp() * 1000))
+        assert first["e"] == "kline"
+        assert first["s"] == "BTCUSDT"
+        k = first["k"]
+        assert (k["i"], k["o"], k["c"], k["n"], k["x"]) == (
+            "1m",
+            "100.00000000",
+            "105.00000000",
+            1,
+            False,
+        )
+        assert k["T"] == k["t"] + 59_999
+        assert k["B"] == "0"
+
+        hour = await until(comb, lambda m: m["stream"] == "btcusdt@kline_1h")
+        assert hour["data"]["k"]["t"] == int(HOUR.timestamp() * 1000)
+        assert hour["data"]["k"]["v"] == "2.00000000"
+        assert hour["data"]["k"]["x"] is False
+
+        write_live(conn, "BTCUSDT", minute, values("106", "2", 2), True)
+        closed = await until(raw, lambda m: m["k"]["x"])
+        assert (closed["k"]["c"], closed["k"]["v"], closed["k"]["n"]) == (
+            "106.00000000",
+            "2.00000000",
+            2,
+        )
+        hour = await until(
+            comb, lambda m: m["stream"] == "btcusdt@kline_1h" and m["data"]["k"]["x"]
+        )
+        assert hour["data"]["k"]["v"] == "3.00000000"
+        assert hour["data"]["k"]["c"] == "106.00000000"
+
+        # The official kline differs from the live candle: the correction goes out again.
+        conn.execute(
+            "insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, "
+            "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, source) "
+            "values ('BTCUSDT', %s, 100, 110, 90, 107, 2.5, 100, 3, 0.5, 50, 'rest')",
+            (minute,),
+        )
+        fixed = await until(raw, lambda m: m["k"]["c"] == "107.00000000")
+        assert (fixed["k"]["x"], fixed["k"]["v"], fixed["k"]["n"]) == (True, "2.50000000", 3)
+        hour = await until(
+            comb,
+            lambda m: m["stream"] == "btcusdt@kline_1h" and m["data"]["k"]["c"] == "107.00000000",
+        )
+        assert hour["data"]["k"]["v"] == "3.50000000"
+        assert hour["data"]["k"]["x"] is True
+
+
+async def test_streamer_pushes_closed_candles_equal_to_official_klines(database_url, api) -> None:
+    """The streamer on the fake exchange: closed kline_1m events equal the official klines."""
+    from fakebinance.clock import MarketClock
+    from fakebinance.server import FakeBinance
+    from tests.streamer.conftest import market_config, running, streamer_config
+
+    clock = MarketClock(start=datetime(2025, 3, 3, 12, 0, 0, tzinfo=UTC), speed=20.0)
+    async with (
+        FakeBinance(market_config(), clock=clock, tick_interval=0.02) as fake,
+        websockets.connect(f"{api.ws}/stream?streams=btcusdt@kline_1m/pepeusdt@kline_1m") as ws,
+    ):
+        config = streamer_config(fake, database_url, symbols=("BTCUSDT", "PEPEUSDT"))
+        closed: dict[tuple[str, int], dict] = {}
+        async with running(config, fake):
+            async with asyncio.timeout(60):
+                while len({s for s, _ in closed}) < 2 or len(closed) < 4:
+                    msg = await recv_json(ws, 30)
+                    k = msg["data"]["k"]
+                    if k["x"]:
+                        closed[(k["s"], k["t"])] = k
+        for (symbol, open_ms), k in closed.items():
+            (official,) = fake.market.klines(symbol, "1m", open_ms, open_ms, 1)
+            row = official.to_rest_row()
+            assert [
+                k["t"],
+                k["o"],
+                k["h"],
+                k["l"],
+                k["c"],
+                k["v"],
+                k["T"],
+                k["q"],
+                k["n"],
+                k["V"],
+                k["Q"],
+            ] == row[:11]
+            assert k["f"] >= 0
+            assert k["L"] - k["f"] + 1 == k["n"]
