@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from include.symbols import trading_symbols
 from streamer.aggregator import MINUTE_MS, Aggregator, Gap, ms_to_datetime
 from streamer.config import StreamerConfig
 from streamer.connection import AttemptLimiter, Shard
@@ -394,7 +395,7 @@ class Streamer:
             book.trading = statuses.get(symbol) == "TRADING"
         if self.config.symbols is not None:
             return list(self.config.symbols)
-        return sorted(s for s, st in statuses.items() if st == "TRADING")
+        return trading_symbols(info)
 
     async def _symbols_loop(self) -> None:
         while True:
