@@ -49,6 +49,9 @@ class Streamer:
         # The host clock; decisions use clock_ms(), the exchange's time learned from serverTime.
         self._local_clock_ms = clock_ms
         self.clock_offset_ms = 0
+        # Until serverTime has been read once, no quiet minute closes: the host's clock alone
+        # may run ahead of the exchange's.
+        self.clock_synced = False
         self.metrics = Metrics()
         self.aggregator = Aggregator(startup_repair=config.startup_repair)
         self.metrics.trades_source = lambda: self.aggregator.stats.trades
@@ -86,25 +89,35 @@ class Streamer:
         """
         return self._local_clock_ms() + self.clock_offset_ms
 
-    async def _sync_clock(self) -> None:
-        """Measure the offset to Binance's serverTime, halfway through the round trip."""
+    async def _sync_clock(self) -> bool:
+        """Measure the offset to Binance's serverTime; False when REST did not answer.
+
+        serverTime was read at some instant of the round trip; pairing it with the round
+        trip's end makes clock_ms() a lower bound of the exchange's time, so a quiet minute
+        may close one round trip late but never early.
+        """
         assert self.rest is not None
         try:
-            before = self._local_clock_ms()
             server = int((await self.rest.get("/api/v3/time", {}))["serverTime"])
-            after = self._local_clock_ms()
+            received = self._local_clock_ms()
         except Exception as exc:  # keep the last offset; the next round tries again
             logger.warning("exchange time not measured: %s", exc)
-            return
-        offset = server - (before + after) // 2
-        if abs(offset - self.clock_offset_ms) > 1_000:
+            return False
+        offset = server - received
+        if not self.clock_synced or abs(offset - self.clock_offset_ms) > 1_000:
             logger.info("host clock is %+d ms off the exchange's; using exchange time", -offset)
         self.clock_offset_ms = offset
+        self.clock_synced = True
+        return True
 
     async def _clock_loop(self) -> None:
+        """Re-measure every clock_sync_interval; retry sooner (with backoff) after a failure."""
+        interval = self.config.clock_sync_interval
+        delay = interval if self.clock_synced else self.config.backoff_initial
         while True:
-            await asyncio.sleep(self.config.clock_sync_interval)
-            await self._sync_clock()
+            await asyncio.sleep(delay)
+            ok = await self._sync_clock()
+            delay = interval if ok else min(delay * 2, interval)
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -274,7 +287,7 @@ class Streamer:
             # their frames wait unread, so this round would probe for nothing.
             if time.monotonic() - slept > interval + 0.5:
                 continue
-            if self.rest is None or self.rest.banned_for() > 0:
+            if self.rest is None or self.rest.banned_for() > 0 or not self.clock_synced:
                 continue
             now_ms = self.clock_ms()
             mono = time.monotonic()
