@@ -32,6 +32,14 @@ supervise() {
         delay=$((delay * 2 > 30 ? 30 : delay * 2))
     done
 }
+# A supervised child: the service's output in logs/<name>.log, restarts noted there too.
+start_supervised() {
+    local name="$1"
+    shift
+    start_child "$DATA_DIR/logs/$name-supervisor.log" \
+        bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
+        "$name" "$DATA_DIR/logs/$name.log" "$@"
+}
 stop_group() {
     local pid="$1" signal="$2"
     kill "-$signal" -- "-$pid" 2>/dev/null || return 0
@@ -85,9 +93,7 @@ fi
 airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
 
-start_child "$DATA_DIR/logs/supervisor.log" \
-    bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
-    streamer "$DATA_DIR/logs/streamer.log" python -m streamer
+start_supervised streamer python -m streamer
 echo "streamer started, restarted if it dies (log: $DATA_DIR/logs/streamer.log)"
 
 # History first, joined to the streamer's first closed minute and built, so every DAG can run
@@ -112,16 +118,15 @@ case "$AIRFLOW__API__HOST" in
         python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
         ;;
 esac
-start_child "$DATA_DIR/logs/airflow-api-server.log" \
+# Supervised too: Airflow's scheduler exits when its database goes away for a moment.
+start_supervised airflow-api-server \
     airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT"
-start_child "$DATA_DIR/logs/airflow-scheduler.log" airflow scheduler --skip-serve-logs
-start_child "$DATA_DIR/logs/airflow-dag-processor.log" airflow dag-processor
-start_child "$DATA_DIR/logs/airflow-triggerer.log" airflow triggerer --skip-serve-logs
+start_supervised airflow-scheduler airflow scheduler --skip-serve-logs
+start_supervised airflow-dag-processor airflow dag-processor
+start_supervised airflow-triggerer airflow triggerer --skip-serve-logs
 echo "Airflow UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT (logs: $DATA_DIR/logs/airflow-*.log)"
 
-start_child "$DATA_DIR/logs/api-supervisor.log" \
-    bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
-    api "$DATA_DIR/logs/api.log" python -m api
+start_supervised api python -m api
 echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"
 
 # Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
