@@ -19,8 +19,13 @@ from streamer.loop import loop_factory, loop_name
 logger = logging.getLogger(__name__)
 
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+    """One JSON object per line: time, level, logger, message, the ``extra=`` context fields
+    (symbol, gap, attempt, error...) and the exception, if any."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as one JSON line."""
@@ -31,9 +36,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and key not in out:
+                out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(out).decode()
+        return orjson.dumps(out, default=str).decode()
 
 
 def configure_logging() -> None:

@@ -6,7 +6,16 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_not_exception_type,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
 
 from include.symbols import trading_symbols
 from streamer.aggregator import MINUTE_MS, Aggregator, Gap, ms_to_datetime
@@ -79,6 +88,8 @@ class Streamer:
         self.started = time.monotonic()
         self.ready = asyncio.Event()
         self.last_repair_error: str | None = None
+        # Repairs whose last attempt failed: gap id -> (first failure, monotonic; last error).
+        self.failing_repairs: dict[int, tuple[float, str]] = {}
 
     # ----------------------------------------------------------------- exchange time
     def clock_ms(self) -> int:
@@ -139,67 +150,111 @@ class Streamer:
             logger.warning("%s: skipped malformed frame (%s): %.500s", shard, error, text)
 
     # ----------------------------------------------------------------- gaps
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        # A background task that dies must say so at once, not when it is garbage-collected.
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "background task %s failed",
+                task.get_name(),
+                exc_info=task.exception(),
+                extra={"task": task.get_name()},
+            )
 
     def _gap_found(self, gap: Gap) -> None:
         if gap.reason != "startup":
             self.metrics.gaps_found += 1
             self._gap_keys[(gap.symbol, gap.gap_start)] += 1
             self.writer.add_gap_op(GapOp("record", gap, detail=_describe(gap)))
-            logger.warning("gap %s: %s", gap.symbol, _describe(gap))
-        self._spawn(self._repair(gap))
+            logger.warning("gap %s: %s", gap.symbol, _describe(gap), extra=_gap_context(gap))
+        self._spawn(self._repair(gap), f"repair {gap.symbol} {gap.id}")
 
     async def _repair(self, gap: Gap) -> None:
-        cfg = self.config
-        assert self.rest is not None
-        deadline = time.monotonic() + cfg.repair_deadline
-        delay = 0.2
-        while True:
-            try:
-                trades = await self._fetch_gap(gap)
-            except GiveUp as exc:
-                self._repair_failed(gap, str(exc))
-                return
-            except Exception as exc:
-                # Anything else (a REST outage, or a bug or answer nobody foresaw) is retried
-                # with backoff until the deadline, then left to heal-gaps: never a dead task
-                # holding the gap pending, which would stop the symbol's minutes from closing.
-                if not isinstance(exc, RestUnavailable):
-                    self._note_repair_error(gap, exc)
-                remaining = deadline - time.monotonic()
-                if self.rest.banned_for() > remaining or delay > remaining:
-                    self._repair_failed(gap, str(exc) or type(exc).__name__)
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            self.aggregator.apply_repair(gap, trades, time.monotonic())
-            if gap.reason != "startup":
-                self.metrics.gaps_repaired += 1
-                key = (gap.symbol, gap.gap_start)
-                self._gap_keys[key] -= 1
-                if self._gap_keys[key] <= 0 and key not in self._failed_keys:
-                    n = sum(t.count for t in trades)
-                    self.writer.add_gap_op(
-                        GapOp(
-                            "heal",
-                            gap,
-                            healed_by=HEALED_BY,
-                            detail=f"{_describe(gap)}; {n} trades from REST",
-                        )
-                    )
-                logger.info("gap %s healed: %d records from REST", gap.symbol, len(trades))
-            return
+        """Fill a gap from REST; whatever fails, the gap ends healed or recorded unhealed.
 
-    def _note_repair_error(self, gap: Gap, exc: Exception) -> None:
+        A gap left pending holds back every later minute of its symbol, so no error may leave
+        this task with the gap still pending: past the deadline it goes to heal-gaps and the
+        symbol's minutes close again.
+        """
+        try:
+            trades = await self._fetch_with_retries(gap)
+            self._repair_done(gap, trades)
+        except asyncio.CancelledError:
+            raise
+        except GiveUp as exc:
+            self._repair_failed(gap, str(exc))
+        except Exception as exc:
+            self._count_repair_error(gap, exc)
+            self._repair_failed(gap, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.failing_repairs.pop(gap.id, None)
+
+    async def _fetch_with_retries(self, gap: Gap) -> list[Trade]:
+        """_fetch_gap, retried on any error (GiveUp aside) with jittered exponential backoff."""
+        deadline = time.monotonic() + self.config.repair_deadline
+
+        def banned_past_deadline(_state: RetryCallState) -> bool:
+            assert self.rest is not None
+            return self.rest.banned_for() > deadline - time.monotonic()
+
+        retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type((GiveUp, asyncio.CancelledError)),
+            wait=wait_exponential_jitter(multiplier=0.2, max=30.0, jitter=0.2),
+            stop=stop_before_delay(self.config.repair_deadline) | banned_past_deadline,
+            before_sleep=lambda state: self._repair_attempt_failed(gap, state),
+            reraise=True,
+        )
+        return await retrying(self._fetch_gap, gap)
+
+    def _repair_attempt_failed(self, gap: Gap, state: RetryCallState) -> None:
+        """Count, log and show one failed attempt; the next one follows after the backoff."""
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        assert exc is not None
+        self._count_repair_error(gap, exc)
+        since = self.failing_repairs.get(gap.id, (time.monotonic(), ""))[0]
+        self.failing_repairs[gap.id] = (since, f"{type(exc).__name__}: {exc}")
+        context = _gap_context(gap) | {
+            "attempt": state.attempt_number,
+            "error": type(exc).__name__,
+            "retry_in_s": round(state.upcoming_sleep, 3),
+        }
+        # An outage REST reported is a warning; anything else is a defect or a surprise.
+        expected = isinstance(exc, RestUnavailable)
+        logger.log(
+            logging.WARNING if expected else logging.ERROR,
+            "repair of gap %s failed, retrying: %s",
+            gap.symbol,
+            exc,
+            exc_info=None if expected else exc,
+            extra=context,
+        )
+
+    def _count_repair_error(self, gap: Gap, exc: BaseException) -> None:
         kind = type(exc).__name__
         self.metrics.repair_errors[kind] = self.metrics.repair_errors.get(kind, 0) + 1
         self.last_repair_error = f"{gap.symbol}: {kind}: {exc}"
-        logger.error("repair of gap %s failed, retrying: %s", gap.symbol, exc, exc_info=exc)
+
+    def _repair_done(self, gap: Gap, trades: list[Trade]) -> None:
+        self.aggregator.apply_repair(gap, trades, time.monotonic())
+        if gap.reason == "startup":
+            return
+        self.metrics.gaps_repaired += 1
+        key = (gap.symbol, gap.gap_start)
+        self._gap_keys[key] -= 1
+        if self._gap_keys[key] <= 0 and key not in self._failed_keys:
+            n = sum(t.count for t in trades)
+            detail = f"{_describe(gap)}; {n} trades from REST"
+            self.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
+        logger.info(
+            "gap %s healed: %d records from REST", gap.symbol, len(trades), extra=_gap_context(gap)
+        )
 
     async def _fetch_gap(self, gap: Gap) -> list[Trade]:
         assert self.rest is not None
@@ -232,12 +287,15 @@ class Streamer:
         return out
 
     def _repair_failed(self, gap: Gap, reason: str) -> None:
+        """REST will not fill the gap: record it unhealed for heal-gaps, release its minutes."""
         self.aggregator.fail_repair(gap, time.monotonic())
         self.metrics.gaps_unhealed += 1
         key = (gap.symbol, gap.gap_start)
         self._failed_keys.add(key)
         detail = f"{_describe(gap)}; not repaired from REST: {reason}"
-        logger.error("gap %s unhealed: %s", gap.symbol, detail)
+        logger.error(
+            "gap %s unhealed: %s", gap.symbol, detail, extra=_gap_context(gap) | {"error": reason}
+        )
         # A startup gap is written only when it could not be repaired.
         self.writer.add_gap_op(
             GapOp("record" if gap.reason == "startup" else "note", gap, detail=detail)
@@ -315,7 +373,7 @@ class Streamer:
                     continue
                 self._probing.add(symbol)
                 self._last_probe[symbol] = mono
-                self._spawn(self._probe(symbol))
+                self._spawn(self._probe(symbol), f"probe {symbol}")
 
     async def _probe(self, symbol: str) -> None:
         assert self.rest is not None
@@ -421,7 +479,7 @@ class Streamer:
             if new:
                 logger.info("subscribing %d newly trading symbols", len(new))
                 self.assign(new)
-                self._spawn(self._seed(new))
+                self._spawn(self._seed(new), "seed")
             if gone:
                 logger.info("unsubscribing %d symbols no longer trading", len(gone))
                 self.unassign(gone)
@@ -433,6 +491,7 @@ class Streamer:
             "streamer_connections_up": sum(1 for s in self.shards if s.state == "connected"),
             "streamer_writer_lag_seconds": self.writer.lag(now),
             "streamer_gaps_pending": self.aggregator.pending_gaps(),
+            "streamer_repairs_failing": len(self.failing_repairs),
             "streamer_candles_pending": len(self.aggregator.dirty),
             "streamer_database_up": 1 if self.writer.db_ok else 0,
         }
@@ -462,6 +521,9 @@ class Streamer:
         lag = self.writer.lag(now)
         if lag > cfg.health_max_writer_lag:
             ok = False
+        failing_for = max((now - since for since, _e in self.failing_repairs.values()), default=0.0)
+        if failing_for > cfg.health_max_repair_failing:
+            ok = False
         body = {
             "ok": ok,
             "connections": conns,
@@ -475,6 +537,8 @@ class Streamer:
             },
             "gaps": {
                 "pending": self.aggregator.pending_gaps(),
+                "repairs_failing": len(self.failing_repairs),
+                "repair_failing_for_s": round(failing_for, 3),
                 "repair_errors": sum(self.metrics.repair_errors.values()),
                 "last_repair_error": self.last_repair_error,
                 "found": self.metrics.gaps_found,
@@ -509,7 +573,7 @@ class Streamer:
                         asyncio.ensure_future(self._symbols_loop()),
                         asyncio.ensure_future(self._clock_loop()),
                     ]
-                    self._spawn(self._seed(symbols))
+                    self._spawn(self._seed(symbols), "seed")
                     self.ready.set()
                     logger.info(
                         "streaming %d symbols on %d connections (%s stream)",
@@ -547,6 +611,17 @@ class Streamer:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.backoff_max)
         return None
+
+
+def _gap_context(gap: Gap) -> dict[str, object]:
+    """A gap's identity as structured log fields."""
+    return {
+        "symbol": gap.symbol,
+        "gap_id": gap.id,
+        "gap_reason": gap.reason,
+        "gap_start": ms_to_datetime(gap.gap_start).isoformat(),
+        "gap_end": ms_to_datetime(gap.gap_end).isoformat(),
+    }
 
 
 def _describe(gap: Gap) -> str:

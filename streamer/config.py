@@ -100,6 +100,8 @@ class StreamerConfig:
     startup_repair: bool = True
     health_max_writer_lag: float = 30.0
     health_max_disconnected: float = 60.0
+    # /healthz turns 503 while a gap repair has kept failing this long (its symbol is stuck).
+    health_max_repair_failing: float = 60.0
     # auto: uvloop when importable (cheaper socket reads and callbacks), else asyncio's loop.
     event_loop: str = "auto"
 

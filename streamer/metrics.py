@@ -22,7 +22,7 @@ class Metrics:
         self.messages: dict[str, int] = {}
         self.malformed = 0
         self.reconnects: dict[str, int] = {}
-        # Gap repairs that failed with an error nobody foresaw, by exception type.
+        # Failed gap repair attempts (each is retried), by exception type.
         self.repair_errors: dict[str, int] = {}
         self.gaps_found = 0
         self.gaps_repaired = 0
@@ -82,7 +82,7 @@ class _Collector(Collector):
         yield rec
         errors = CounterMetricFamily(
             "streamer_repair_errors",
-            "Gap repair attempts that failed unexpectedly (retried), per error type.",
+            "Failed gap repair attempts (retried with backoff), per error type.",
             labels=["error"],
         )
         for kind, n in sorted(m.repair_errors.items()):
