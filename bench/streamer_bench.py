@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import resource
@@ -156,6 +157,44 @@ async def fake_clock(url: str):
     return MarketClock(start=from_us(body["now_us"]), speed=body["speed"]).now_ms
 
 
+class Commits:
+    """Commits as any reader sees them: LISTEN on the live table's own NOTIFY (candles_1m, sent
+    at commit). Each announced row carries the highest trade id its candle held, so a trade is
+    committed once a row of its symbol with an id at least its own has been announced."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.last_id: dict[str, int] = {}
+        self.on_row = lambda _symbol, _last_id, _at: None
+        self.target: dict[str, int] = {}
+        self.reached_at: float | None = None
+
+    async def __aenter__(self) -> Commits:
+        self.conn = await psycopg.AsyncConnection.connect(self.db_url, autocommit=True)
+        await self.conn.execute("listen candles_1m")
+        self.task = asyncio.ensure_future(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.conn.close()
+
+    async def _read(self) -> None:
+        async for note in self.conn.notifies():
+            at = time.monotonic()
+            for row in orjson.loads(note.payload)["rows"]:
+                symbol, last_id = row[0], row[13]
+                if last_id > self.last_id.get(symbol, -1):
+                    self.last_id[symbol] = last_id
+                self.on_row(symbol, last_id, at)
+            if self.target and self.reached_at is None and self._reached():
+                self.reached_at = at
+
+    def _reached(self) -> bool:
+        return all(self.last_id.get(s, -1) >= i for s, i in self.target.items())
+
+
 async def end_to_end(url: str, backlog: float, n: int, db_url: str, count: int) -> dict:
     """The whole streamer draining the same backlog, timed until those trades are committed."""
     from streamer.app import Streamer
@@ -165,27 +204,28 @@ async def end_to_end(url: str, backlog: float, n: int, db_url: str, count: int) 
         clock_ms=await fake_clock(url),
         writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
     )
-    commits: list[tuple[float, float]] = []
-    streamer.writer.on_commit = lambda _candles, taken, done: commits.append((taken, done))
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(streamer.run(stop))
-    stats = streamer.aggregator.stats.trades
-    while not stats:
-        await asyncio.sleep(0.001)
-    time.sleep(backlog)
-    started = time.monotonic()
-    base = sum(stats.values())
-    while sum(stats.values()) - base < count:
-        await asyncio.sleep(0.001)
-    folded = sum(stats.values()) - base
-    folded_at = time.monotonic()
-    # The first batch taken after the last fold holds every trade folded before it.
-    while not any(taken > folded_at for taken, _done in commits):
-        await asyncio.sleep(0.001)
-    done = next(d for taken, d in commits if taken > folded_at)
-    elapsed = done - started
-    stop.set()
-    code = await task
+    async with Commits(db_url) as commits:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(streamer.run(stop))
+        stats = streamer.aggregator.stats.trades
+        while not stats:
+            await asyncio.sleep(0.001)
+        time.sleep(backlog)
+        started = time.monotonic()
+        base = sum(stats.values())
+        while sum(stats.values()) - base < count:
+            await asyncio.sleep(0.001)
+        folded = sum(stats.values()) - base
+        folded_at = time.monotonic()
+        # Done when a reader has seen every trade folded so far committed.
+        commits.target = {
+            s: b.high_trade_id for s, b in streamer.aggregator.books.items() if b.high_trade_id
+        }
+        while commits.reached_at is None:
+            await asyncio.sleep(0.001)
+        elapsed = commits.reached_at - started
+        stop.set()
+        code = await task
     return {
         "trades": folded,
         "seconds": elapsed,
@@ -197,8 +237,7 @@ async def end_to_end(url: str, backlog: float, n: int, db_url: str, count: int) 
 
 
 async def latency(url: str, seconds: float, n: int, db_url: str) -> dict:
-    """Per-trade arrival-to-commit latency with the default flush interval."""
-    from streamer.aggregator import minute_of
+    """Per-trade latency from arrival to its candle's commit as a LISTEN client sees it."""
     from streamer.app import Streamer
 
     streamer = Streamer(
@@ -206,35 +245,37 @@ async def latency(url: str, seconds: float, n: int, db_url: str) -> dict:
         clock_ms=await fake_clock(url),
         writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
     )
-    arrivals: dict[tuple[str, int], list[float]] = {}
+    # Per symbol, (trade id, arrival) in id order: the stream delivers a symbol's trades in order.
+    arrivals: dict[str, collections.deque[tuple[int, float]]] = collections.defaultdict(
+        collections.deque
+    )
     samples: list[float] = []
     on_trade = streamer.on_trade
 
     def recording(trade, now):
-        arrivals.setdefault((trade.symbol, minute_of(trade.time_ms)), []).append(now)
+        arrivals[trade.symbol].append((trade.last_id, now))
         on_trade(trade, now)
 
-    def committed(candles, taken_at, done):
-        for c in candles:
-            pending = arrivals.get((c.symbol, c.open_time))
-            if not pending:
-                continue
-            keep = [t for t in pending if t > taken_at]
-            samples.extend(done - t for t in pending if t <= taken_at)
-            arrivals[(c.symbol, c.open_time)] = keep
+    def committed(symbol: str, last_id: int, at: float) -> None:
+        pending = arrivals.get(symbol)
+        while pending and pending[0][0] <= last_id:
+            samples.append(at - pending.popleft()[1])
 
     streamer.on_trade = recording
-    streamer.writer.on_commit = committed
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(streamer.run(stop))
-    await asyncio.sleep(3)  # warm-up: connections, first candles
-    samples.clear()
-    base = sum(streamer.aggregator.stats.trades.values())
-    started = time.perf_counter()
-    await asyncio.sleep(seconds)
-    rate = (sum(streamer.aggregator.stats.trades.values()) - base) / (time.perf_counter() - started)
-    stop.set()
-    await task
+    async with Commits(db_url) as commits:
+        commits.on_row = committed
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(streamer.run(stop))
+        await asyncio.sleep(3)  # warm-up: connections, first candles
+        samples.clear()
+        base = sum(streamer.aggregator.stats.trades.values())
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        rate = (sum(streamer.aggregator.stats.trades.values()) - base) / (
+            time.perf_counter() - started
+        )
+        stop.set()
+        await task
     samples.sort()
     candle_p99 = histogram_quantile(streamer.metrics.event_to_commit, 0.99)
 

@@ -65,6 +65,7 @@ class Streamer:
         self.aggregator = Aggregator(startup_repair=config.startup_repair)
         self.metrics.trades_source = lambda: self.aggregator.stats.trades
         self.metrics.extra_gauges = self._gauges
+        self.metrics.reconnects_source = lambda: {s.name: s.reconnects for s in self.shards}
         self.writer = Writer(
             config.database_url,
             self.aggregator,
@@ -133,8 +134,6 @@ class Streamer:
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
         """A trade from a socket: fold it in; a new gap is recorded and repaired at once."""
-        messages = self.metrics.messages
-        messages[trade.symbol] = messages.get(trade.symbol, 0) + 1
         gap = self.aggregator.apply(trade, now)
         if gap is not None:
             self._gap_found(gap)
@@ -423,10 +422,9 @@ class Streamer:
                     self.config,
                     self,
                     self.limiter,
-                    on_reconnect=self._on_reconnect,
+                    messages=self.metrics.messages,
                 )
                 self.shards.append(shard)
-                self.metrics.reconnects.setdefault(shard.name, 0)
                 if self.stop_event is not None:
                     self._shard_tasks.append(asyncio.ensure_future(shard.run(self.stop_event)))
             take, fresh = fresh[: shard.room()], fresh[shard.room() :]
@@ -548,9 +546,6 @@ class Streamer:
             "malformed_frames": self.metrics.malformed,
         }
         return ok, body
-
-    def _on_reconnect(self, shard: Shard) -> None:
-        self.metrics.reconnects[shard.name] = shard.reconnects
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self, stop: asyncio.Event | None = None) -> int:

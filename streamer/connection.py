@@ -9,7 +9,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
 import orjson
@@ -204,13 +204,12 @@ class Shard:
         config: StreamerConfig,
         sink: Sink,
         limiter: AttemptLimiter,
-        on_reconnect: Callable[[Shard], None] | None = None,
+        messages: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self.sink = sink
         self.limiter = limiter
-        self.on_reconnect = on_reconnect
         self.symbols: set[str] = set()
         # Symbols whose SUBSCRIBE the live session has acknowledged.
         self.subscribed: set[str] = set()
@@ -223,7 +222,8 @@ class Shard:
         self.down_since: float | None = self.state_since
         self.reconnects = 0
         self.rotations = 0
-        self.messages: dict[str, int] = {}
+        # Trade messages received per symbol (shared with the metrics when given).
+        self.messages: dict[str, int] = {} if messages is None else messages
         self.last_event_ms = 0
         self.last_data = time.monotonic()
         self.url = ws_base(config.ws_url) + "/stream"
@@ -387,8 +387,6 @@ class Shard:
                         self._delay = cfg.backoff_initial
                     self.reconnects += 1
                     self._set_state("backoff")
-                    if self.on_reconnect is not None:
-                        self.on_reconnect(self)
                     session = None
                     delay = self._delay * (0.5 + random.random())
                     self._delay = min(self._delay * 2, cfg.backoff_max)

@@ -19,9 +19,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Trade messages received, per symbol: every connection's reader counts into this dict.
         self.messages: dict[str, int] = {}
         self.malformed = 0
-        self.reconnects: dict[str, int] = {}
+        # Read at scrape time: each connection's own count, failed connection attempts included.
+        self.reconnects_source: Callable[[], dict[str, int]] = dict
         # Failed gap repair attempts (each is retried), by exception type.
         self.repair_errors: dict[str, int] = {}
         self.gaps_found = 0
@@ -77,7 +79,7 @@ class _Collector(Collector):
         rec = CounterMetricFamily(
             "streamer_reconnects", "Reconnections, per connection.", labels=["connection"]
         )
-        for name, n in sorted(m.reconnects.items()):
+        for name, n in sorted(m.reconnects_source().items()):
             rec.add_metric([name], n)
         yield rec
         errors = CounterMetricFamily(

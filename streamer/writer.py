@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 
-from streamer.aggregator import Aggregator, Candle, Gap, ms_to_datetime
+from streamer.aggregator import Aggregator, Gap, ms_to_datetime
 from streamer.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -131,8 +130,6 @@ class Writer:
         self.last_error: str | None = None
         self.rows_written = 0
         self._wake = asyncio.Event()
-        # Called after each commit with (candles, taken_at, committed_at), for whoever listens.
-        self.on_commit: Callable[[list[Candle], float, float], None] | None = None
 
     def add_gap_op(self, op: GapOp) -> None:
         """Queue a gap-table change for the next transaction."""
@@ -222,8 +219,6 @@ class Writer:
         self.last_commit = done
         self.rows_written += len(batch)
         self.metrics.observe_batch(done - started, len(batch), [s for _c, _r, s in batch], done)
-        if self.on_commit is not None:
-            self.on_commit([c for c, _r, _s in batch], started, done)
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
