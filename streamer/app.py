@@ -125,10 +125,11 @@ class Streamer:
     async def _clock_loop(self) -> None:
         """Re-measure every clock_sync_interval; retry sooner (with backoff) after a failure."""
         interval = self.config.clock_sync_interval
-        delay = interval if self.clock_synced else self.config.backoff_initial
+        delay = interval if self.clock_synced else 0.0
         while True:
             await asyncio.sleep(delay)
             ok = await self._sync_clock()
+            delay = max(delay, self.config.backoff_initial)
             delay = interval if ok else min(delay * 2, interval)
 
     # ----------------------------------------------------------------- feed callbacks
@@ -559,7 +560,8 @@ class Streamer:
             )
             writer_task = asyncio.ensure_future(self.writer.run(stop))
             try:
-                await self._sync_clock()
+                # Measured in the background (_clock_loop starts at once while unsynced): an
+                # unreachable REST must not hold up streaming; no quiet minute closes meanwhile.
                 symbols = await self._initial_symbols(stop)
                 if symbols is not None:
                     self.assign(symbols)
