@@ -231,6 +231,10 @@ def _unit(h: np.ndarray) -> np.ndarray:
     return ((h >> _U64(11)).astype(np.float64) + 1.0) / float(1 << 53)
 
 
+# The end of a halt that has not ended (a symbol not trading until further notice).
+_OPEN_END = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 class _Sym:
     """Mutable per-symbol state and caches (guarded by the Market lock)."""
 
@@ -250,8 +254,20 @@ class _Sym:
         self.periods = periods
         self.amps = np.minimum(0.0006 * np.sqrt(periods), 0.12)
         self.phases = rng.uniform(0, 2 * math.pi, len(periods))
+        # Halts from status changes at runtime, in minutes (end None while it lasts). They are
+        # folded into spec.halts too, so whoever reads the spec (the oracle) sees them.
+        self.base_halts = spec.halts
         self.extra_halts: list[tuple[int, int | None]] = []
         self.reset()
+
+    def fold_extra_halts(self) -> None:
+        """spec.halts = the configured halts and the runtime ones, as datetimes."""
+
+        def at(minute: int | None) -> datetime:
+            return _OPEN_END if minute is None else datetime.fromtimestamp(minute * 60, UTC)
+
+        extra = tuple((at(a), at(b)) for a, b in self.extra_halts)
+        self.spec = replace(self.spec, halts=(*self.base_halts, *extra))
 
     def reset(self) -> None:
         """Recompute time bounds and drop every cache (after a listing/halt change)."""
@@ -259,7 +275,6 @@ class _Sym:
         self.listing_min = -(-to_us(spec.listed_at) // MINUTE_US)
         self.day0 = self.listing_min // DAY_MIN
         halts = [(to_us(a) // MINUTE_US, -(-to_us(b) // MINUTE_US)) for a, b in spec.halts]
-        halts += [(a, b if b is not None else 2**62) for a, b in self.extra_halts]
         self.halts = sorted(h for h in halts if h[1] > h[0])
         self.counts: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self.cum_n = np.zeros(1, dtype=np.int64)
@@ -374,6 +389,7 @@ class Market:
             elif st.extra_halts and st.extra_halts[-1][1] is None:
                 start = st.extra_halts[-1][0]
                 st.extra_halts[-1] = (start, max(start, next_min))
+            st.fold_extra_halts()
             st.reset()
             for key in [k for k in self._blocks if k[0] == symbol]:
                 self._block_trades -= len(self._blocks.pop(key).t_us)

@@ -134,8 +134,13 @@ def heal_symbol(
     closed_before_ms: int,
     lag_minutes: int,
     max_minutes: int,
+    tail_from_ms: int | None = None,
 ) -> tuple[int, int, int]:
-    """Heal one symbol; return (minutes filled, minutes Binance has no kline for, spans)."""
+    """Heal one symbol; return (minutes filled, minutes Binance has no kline for, spans).
+
+    tail_from_ms: for a symbol no longer trading, its newest live minute, newer than any
+    official kline (see select_delisted_tails.sql).
+    """
     horizon = closed_before_ms - closed_before_ms % MINUTE_MS - lag_minutes * MINUTE_MS
     settled = settled_spans(conn, symbol)
     holes = [
@@ -157,29 +162,69 @@ def heal_symbol(
         if span.minutes > budget:
             span = Span(span.start_ms, span.start_ms + budget * MINUTE_MS)
         budget -= span.minutes
-        fetched, _ = fetch_range(client, conn, symbol, span.start_ms, span.end_ms, closed_before_ms)
-        with conn.transaction():
-            left = missing_runs(conn, symbol, span)
-            lost = sum(run.minutes for run in left)
-            record(
-                conn,
-                symbol,
-                span,
-                "missing_in_series",
-                f"{fetched} minutes fetched from REST, {lost} have no kline at Binance",
-            )
-            for run in left:
-                record(conn, symbol, run, HALT_REASON, "REST has no kline: trading halted")
-            # Every gap row inside the span is settled now, not only the one starting with it.
-            conn.execute(
-                "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "
-                "where symbol = %s and healed_at is null and gap_start >= %s and gap_end <= %s",
-                (symbol, ms_to_datetime(span.start_ms), ms_to_datetime(span.end_ms)),
-            )
+        fetched, lost = _fill(client, conn, symbol, span, closed_before_ms)
         filled += fetched
         unfillable += lost
         done += 1
+    if not trading and tail_from_ms is not None and tail_from_ms < horizon:
+        # One page from the newest live minute: Binance's klines stop where trading stopped,
+        # and nothing after the last one is a halt, so the span ends there.
+        tail = Span(tail_from_ms, min(horizon, tail_from_ms + KLINES_LIMIT * MINUTE_MS))
+        fetched, lost = _fill(client, conn, symbol, tail, closed_before_ms, until_last=True)
+        filled += fetched
+        unfillable += lost
+        done += 1 if fetched else 0
     return filled, unfillable, done
+
+
+def _newest_official(conn: psycopg.Connection, symbol: str, span: Span) -> int | None:
+    row = conn.execute(
+        "select max(open_time) from market.klines_1m "
+        "where symbol = %s and open_time >= %s and open_time < %s",
+        (symbol, ms_to_datetime(span.start_ms), ms_to_datetime(span.end_ms)),
+    ).fetchone()
+    return datetime_to_ms(row[0]) if row and row[0] is not None else None
+
+
+def _fill(
+    client: BinanceRest,
+    conn: psycopg.Connection,
+    symbol: str,
+    span: Span,
+    closed_before_ms: int,
+    *,
+    until_last: bool = False,
+) -> tuple[int, int]:
+    """Fetch span from REST and record it healed; minutes without kline become a halt.
+
+    With until_last the span is cut after the newest kline REST had (a symbol that stopped
+    trading): (0, 0) and nothing recorded when it had none.
+    """
+    fetched, _ = fetch_range(client, conn, symbol, span.start_ms, span.end_ms, closed_before_ms)
+    if until_last:
+        newest = _newest_official(conn, symbol, span)
+        if newest is None:
+            return 0, 0
+        span = Span(span.start_ms, newest + MINUTE_MS)
+    with conn.transaction():
+        left = missing_runs(conn, symbol, span)
+        lost = sum(run.minutes for run in left)
+        record(
+            conn,
+            symbol,
+            span,
+            "missing_in_series",
+            f"{fetched} minutes fetched from REST, {lost} have no kline at Binance",
+        )
+        for run in left:
+            record(conn, symbol, run, HALT_REASON, "REST has no kline: trading halted")
+        # Every gap row inside the span is settled now, not only the one starting with it.
+        conn.execute(
+            "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "
+            "where symbol = %s and healed_at is null and gap_start >= %s and gap_end <= %s",
+            (symbol, ms_to_datetime(span.start_ms), ms_to_datetime(span.end_ms)),
+        )
+    return fetched, lost
 
 
 def heal_gaps(
@@ -209,7 +254,11 @@ def heal_gaps(
                     "select distinct symbol from market.ingest_gaps where healed_at is null"
                 )
             ]
-            for symbol in dict.fromkeys([*wanted, *with_gaps]):
+            tails = {
+                symbol: datetime_to_ms(newest)
+                for symbol, newest in conn.execute(load_sql("select_delisted_tails"))
+            }
+            for symbol in dict.fromkeys([*wanted, *with_gaps, *tails]):
                 filled, lost, spans = heal_symbol(
                     client,
                     conn,
@@ -218,6 +267,7 @@ def heal_gaps(
                     closed_before_ms=closed_before_ms,
                     lag_minutes=lag_minutes,
                     max_minutes=max_minutes,
+                    tail_from_ms=tails.get(symbol),
                 )
                 result.filled[symbol], result.unfillable[symbol] = filled, lost
                 result.spans[symbol] = spans

@@ -7,11 +7,21 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from fakebinance.clock import MarketClock
+from fakebinance.server import FakeBinance
 from include.backfill import backfill_rest
 from include.heal import HALT_REASON, heal_gaps
-from include.klines_store import datetime_to_ms
+from include.klines_store import MINUTE_MS, datetime_to_ms
 from include.times import parse_utc
-from tests.include.history_support import HALT, NOW, official, running_fake, snapshot, stored
+from tests.include.history_support import (
+    HALT,
+    NOW,
+    market_config,
+    official,
+    running_fake,
+    snapshot,
+    stored,
+)
 
 START = parse_utc("2025-03-11T08:00")
 END = parse_utc("2025-03-11T14:00")
@@ -92,3 +102,48 @@ def test_halt_is_recorded_not_invented_and_not_refetched(fake, conn: psycopg.Con
     assert row == (halt_start, HALT[1], HALT_REASON)
     again = heal(fake, ["HALTUSDT"])
     assert again.spans["HALTUSDT"] == 0
+
+
+def test_a_delisted_symbols_last_live_minutes_become_official(conn: psycopg.Connection) -> None:
+    """PEPEUSDT leaves TRADING while the streamer holds its newest minutes (the last one still
+    open, the idle ones after it never closed): heal-gaps replaces them with REST's klines up to
+    the last one Binance has, records no halt after it, and does not ask again."""
+    delisted_at = NOW - timedelta(minutes=30)
+    clock = MarketClock(delisted_at, speed=0)
+    fake = FakeBinance.run_in_thread(market_config(), clock=clock)
+    try:
+        fake.set_status("PEPEUSDT", "BREAK")
+        clock.set(NOW)
+        last_ms = datetime_to_ms(delisted_at.replace(second=0))  # its last kline's minute
+        first_ms = last_ms - 10 * MINUTE_MS
+        klines = official(fake.market, "PEPEUSDT", first_ms, last_ms + 30 * MINUTE_MS)
+        assert klines[-1][0] == last_ms, "the fake's last PEPEUSDT kline moved"
+        # The streamer closed the first seven minutes; the eighth is open and short of trades.
+        live = [(*k, True) for k in klines[:7]]
+        partial = klines[7]
+        live.append((*partial[:7], partial[7] - 1, *partial[8:], False))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, "
+                "volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, "
+                "is_closed) values ('PEPEUSDT', to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s)",
+                live,
+            )
+        result = heal_gaps(None, rest_url=fake.url, lag_minutes=0)
+        assert result.filled["PEPEUSDT"] == 4  # the open minute and the three never closed
+        assert stored(conn, "PEPEUSDT", first_ms, NOW.timestamp() * 1000) == klines[7:]
+        assert klines[7:] == official(fake.market, "PEPEUSDT", first_ms + 7 * MINUTE_MS, 10**14)
+        halts = conn.execute(
+            "select count(*) from market.ingest_gaps where reason = %s", (HALT_REASON,)
+        ).fetchone()[0]
+        assert halts == 0, "the minutes after a delisting are no halt"
+        before = snapshot(conn), conn.execute("select * from market.ingest_gaps").fetchall()
+        again = heal_gaps(["PEPEUSDT"], rest_url=fake.url, lag_minutes=0)
+        assert again.spans["PEPEUSDT"] == 0, "a settled delisting is healed again"
+        assert (
+            snapshot(conn),
+            conn.execute("select * from market.ingest_gaps").fetchall(),
+        ) == before
+    finally:
+        fake.stop()
