@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from include.settings import get_settings, parse_symbols
 
@@ -44,3 +45,38 @@ def resolve_symbols(
         with BinanceRest(rest_url) as client:
             exchange_info = client.exchange_info()
     return trading_symbols(exchange_info)
+
+
+class Shard(NamedTuple):
+    """Process ``index`` of ``count`` (0 <= index < count): STREAMER_SHARD=index/count."""
+
+    index: int
+    count: int
+
+
+def parse_shard(text: str | None) -> Shard | None:
+    """'k/n' -> Shard(k, n), with 0 <= k < n; empty -> None (one process streams everything)."""
+    if not text or not text.strip():
+        return None
+    index, slash, count = text.strip().partition("/")
+    try:
+        shard = Shard(int(index), int(count))
+    except ValueError:
+        shard = None
+    if not slash or shard is None or not 0 <= shard.index < shard.count:
+        raise ValueError(f"STREAMER_SHARD: {text!r} is not k/n with 0 <= k < n (e.g. 0/3)")
+    return shard
+
+
+def shard_index(symbol: str, count: int) -> int:
+    """The shard a symbol belongs to: a hash of its name that never changes between processes,
+    hosts or Python versions, so a symbol listed later lands on exactly one shard too."""
+    digest = hashlib.blake2b(symbol.upper().encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def in_shard(symbols: Iterable[str], shard: Shard | None) -> list[str]:
+    """The symbols this shard streams (all of them without a shard)."""
+    if shard is None:
+        return list(symbols)
+    return [s for s in symbols if shard_index(s, shard.count) == shard.index]

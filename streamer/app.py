@@ -6,7 +6,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from tenacity import (
@@ -17,7 +17,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from include.symbols import trading_symbols
+from include.symbols import in_shard, trading_symbols
 from streamer.aggregator import MINUTE_MS, Aggregator, Gap, ms_to_datetime
 from streamer.config import StreamerConfig
 from streamer.connection import AttemptLimiter, Shard
@@ -464,8 +464,12 @@ class Streamer:
         for symbol, book in self.aggregator.books.items():
             book.trading = statuses.get(symbol) == "TRADING"
         if self.config.symbols is not None:
-            return list(self.config.symbols)
-        return trading_symbols(info)
+            return self._mine(self.config.symbols)
+        return self._mine(trading_symbols(info))
+
+    def _mine(self, symbols: Iterable[str]) -> list[str]:
+        """The symbols of this process's shard (STREAMER_SHARD), all of them without one."""
+        return in_shard(symbols, self.config.shard)
 
     async def _symbols_loop(self) -> None:
         while True:
@@ -525,6 +529,7 @@ class Streamer:
             ok = False
         body = {
             "ok": ok,
+            "shard": f"{cfg.shard.index}/{cfg.shard.count}" if cfg.shard else None,
             "connections": conns,
             "writer": {
                 "lag_s": round(lag, 3),
@@ -573,10 +578,11 @@ class Streamer:
                     self._spawn(self._seed(symbols), "seed")
                     self.ready.set()
                     logger.info(
-                        "streaming %d symbols on %d connections (%s stream)",
+                        "streaming %d symbols on %d connections (%s stream%s)",
                         len(symbols),
                         len(self.shards),
                         cfg.stream,
+                        f", shard {cfg.shard.index}/{cfg.shard.count}" if cfg.shard else "",
                     )
                     await stop.wait()
                     logger.info("stopping: closing connections and flushing every candle")
@@ -604,7 +610,7 @@ class Streamer:
             if wanted is not None:
                 return wanted
             if self.config.symbols is not None:
-                return list(self.config.symbols)
+                return self._mine(self.config.symbols)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.backoff_max)
         return None

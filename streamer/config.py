@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, replace
 
 from include.settings import Settings, get_settings
+from include.symbols import Shard, parse_shard
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class StreamerConfig:
     health_max_repair_failing: float = 60.0
     # auto: uvloop when importable (cheaper socket reads and callbacks), else asyncio's loop.
     event_loop: str = "auto"
+    # STREAMER_SHARD=k/n: this process streams only the symbols that hash to k of n.
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         if self.stream not in STREAM_KINDS:
@@ -130,6 +133,7 @@ def load_config(
         from include.db import resolve_database_url
 
         database_url = resolve_database_url(settings)
+    shard = parse_shard(os.environ.get("STREAMER_SHARD"))
     return StreamerConfig(
         database_url=database_url,
         symbols=settings.symbols,
@@ -141,7 +145,8 @@ def load_config(
         close_grace=_env_float("STREAMER_CLOSE_GRACE", 2.0),
         clock_sync_interval=_env_float("STREAMER_CLOCK_SYNC_INTERVAL", 60.0),
         health_host=os.environ.get("STREAMER_HEALTH_HOST", "127.0.0.1") or "127.0.0.1",
-        health_port=_env_int("STREAMER_HEALTH_PORT", 8795),
+        # Shards on one host each get their own port unless told: 8795 + k.
+        health_port=_env_int("STREAMER_HEALTH_PORT", 8795 + (shard.index if shard else 0)),
         streams_per_connection=_env_int(
             "STREAMER_STREAMS_PER_CONNECTION", MAX_STREAMS_PER_CONNECTION
         ),
@@ -155,4 +160,5 @@ def load_config(
         repair_deadline=_env_float("STREAMER_REPAIR_DEADLINE", 300.0),
         startup_repair=_env_bool("STREAMER_STARTUP_REPAIR", True),
         event_loop=(os.environ.get("STREAMER_LOOP", "auto") or "auto").lower(),
+        shard=shard,
     )
