@@ -196,11 +196,14 @@ def heal_gaps(
         list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS.")
     ] = None,
     max_minutes: int = typer.Option(200_000, help="Most minutes to fetch in one run."),
+    full: bool = typer.Option(
+        False, "--full", help="Look at the whole history, not only since the last run's check."
+    ),
 ) -> None:
     """Find missing minutes (recorded gaps and holes in the series) and fill them from REST."""
     from include import heal
 
-    result = heal.heal_gaps(symbol or None, max_minutes=max_minutes)
+    result = heal.heal_gaps(symbol or None, max_minutes=max_minutes, full=full)
     for name, filled in result.filled.items():
         typer.echo(
             f"{name}: {result.spans[name]} gaps, {filled} minutes filled, "

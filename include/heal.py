@@ -60,19 +60,46 @@ def merge_spans(spans: Sequence[Span]) -> list[Span]:
     return out
 
 
-def series_holes(conn: psycopg.Connection, symbol: str, until_ms: int | None) -> list[Span]:
-    """Holes in the unified 1m series since the symbol's first candle (and up to until_ms)."""
-    until = ms_to_datetime(until_ms) if until_ms is not None else None
-    rows = conn.execute(load_sql("select_series_holes"), {"symbol": symbol, "until": until})
+def series_holes(
+    conn: psycopg.Connection, symbol: str, until_ms: int | None, since_ms: int | None = None
+) -> list[Span]:
+    """Holes in the unified 1m series after since_ms (None: since the symbol's first candle),
+    and up to until_ms."""
+    rows = conn.execute(
+        load_sql("select_series_holes"),
+        {
+            "symbol": symbol,
+            "until": ms_to_datetime(until_ms) if until_ms is not None else None,
+            "since": ms_to_datetime(since_ms) if since_ms is not None else None,
+        },
+    )
     return [Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
 
 
-def settled_spans(conn: psycopg.Connection, symbol: str) -> list[Span]:
+def watermark(conn: psycopg.Connection, symbol: str) -> int | None:
+    """Up to when heal-gaps has checked the symbol's series (None: never, or reset)."""
+    row = conn.execute(
+        "select checked_until from market.heal_watermarks where symbol = %s", (symbol,)
+    ).fetchone()
+    return datetime_to_ms(row[0]) if row else None
+
+
+def set_watermark(conn: psycopg.Connection, symbol: str, until_ms: int) -> None:
+    """Every minute of the symbol before until_ms is held, a halt, or a recorded gap."""
+    conn.execute(
+        "insert into market.heal_watermarks (symbol, checked_until) values (%s, %s) "
+        "on conflict (symbol) do update set checked_until = excluded.checked_until, "
+        "updated_at = now()",
+        (symbol, ms_to_datetime(until_ms)),
+    )
+
+
+def settled_spans(conn: psycopg.Connection, symbol: str, since_ms: int | None = None) -> list[Span]:
     """Spans heal-gaps already asked Binance about: a hole inside one has no kline to fetch."""
     rows = conn.execute(
         "select gap_start, gap_end from market.ingest_gaps "
-        "where symbol = %s and healed_at is not null",
-        (symbol,),
+        "where symbol = %s and healed_at is not null and gap_end > %s",
+        (symbol, ms_to_datetime(since_ms) if since_ms is not None else "-infinity"),
     )
     return merge_spans([Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows])
 
@@ -135,17 +162,22 @@ def heal_symbol(
     lag_minutes: int,
     max_minutes: int,
     tail_from_ms: int | None = None,
+    full: bool = False,
 ) -> tuple[int, int, int]:
     """Heal one symbol; return (minutes filled, minutes Binance has no kline for, spans).
 
     tail_from_ms: for a symbol no longer trading, its newest live minute, newer than any
-    official kline (see select_delisted_tails.sql).
+    official kline (see select_delisted_tails.sql). full: look from the first candle, not from
+    the symbol's heal watermark.
     """
     horizon = closed_before_ms - closed_before_ms % MINUTE_MS - lag_minutes * MINUTE_MS
-    settled = settled_spans(conn, symbol)
+    since = None if full else watermark(conn, symbol)
+    # The scan starts at the newest minute held at or before the watermark: settled spans
+    # ending before that one minute earlier cannot cover any hole found.
+    settled = settled_spans(conn, symbol, None if since is None else since - 2 * MINUTE_MS)
     holes = [
         h
-        for h in series_holes(conn, symbol, horizon if trading else None)
+        for h in series_holes(conn, symbol, horizon if trading else None, since)
         if not _covered(h, settled)
     ]
     recorded = [
@@ -155,12 +187,15 @@ def heal_symbol(
     ]
     filled = unfillable = done = 0
     budget = max_minutes
+    complete = True
     for span in merge_spans(holes + recorded):
         if budget <= 0:
             logger.info("%s: minute budget of this run spent, the rest waits", symbol)
+            complete = False
             break
         if span.minutes > budget:
             span = Span(span.start_ms, span.start_ms + budget * MINUTE_MS)
+            complete = False
         budget -= span.minutes
         fetched, lost = _fill(client, conn, symbol, span, closed_before_ms)
         filled += fetched
@@ -174,6 +209,9 @@ def heal_symbol(
         filled += fetched
         unfillable += lost
         done += 1 if fetched else 0
+    if complete and horizon > (since or 0):
+        # Every minute before the horizon is now held, a halt, or a recorded gap.
+        set_watermark(conn, symbol, horizon)
     return filled, unfillable, done
 
 
@@ -235,8 +273,14 @@ def heal_gaps(
     client: BinanceRest | None = None,
     lag_minutes: int = DEFAULT_LAG_MINUTES,
     max_minutes: int = DEFAULT_MAX_MINUTES,
+    full: bool = False,
 ) -> HealResult:
-    """Find and fill missing minutes for the given symbols (default: SYMBOLS, ALL = trading)."""
+    """Find and fill missing minutes for the given symbols (default: SYMBOLS, ALL = trading).
+
+    Each symbol is looked at after its heal watermark (what earlier runs checked; loads of
+    older minutes move it back), so a run costs what happened since the last one; full=True
+    looks at every symbol's whole history.
+    """
     own_client = client is None
     client = client or BinanceRest(rest_url)
     result = HealResult()
@@ -268,6 +312,7 @@ def heal_gaps(
                     lag_minutes=lag_minutes,
                     max_minutes=max_minutes,
                     tail_from_ms=tails.get(symbol),
+                    full=full,
                 )
                 result.filled[symbol], result.unfillable[symbol] = filled, lost
                 result.spans[symbol] = spans

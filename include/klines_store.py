@@ -145,6 +145,14 @@ def upsert_csv(conn: psycopg.Connection, symbol: str, csv: bytes, source: str) -
             copy.write(csv)
         cur.execute(load_sql("upsert_klines_1m"), {"symbol": symbol, "source": source})
         changed = cur.rowcount
+        # Older minutes than heal-gaps has checked may leave holes behind them: look again.
+        cur.execute(
+            "update market.heal_watermarks set checked_until = s.first, updated_at = now() "
+            "from (select timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond' "
+            "as first from pg_temp.stage_klines) as s "
+            "where symbol = %s and checked_until > s.first",
+            (symbol,),
+        )
     logger.debug("%s: %d candles new or changed", symbol, changed)
     return changed
 
@@ -179,6 +187,15 @@ def remember_file(
         "checksum = excluded.checksum, row_count = excluded.row_count, "
         "candle_count = excluded.candle_count, source = excluded.source, imported_at = now()",
         (file_name, kind, symbol, checksum, row_count, candle_count, source),
+    )
+
+
+def reopen_heal(conn: psycopg.Connection, symbol: str, since: datetime) -> None:
+    """Move the symbol's heal watermark back to since (a minute before it changed)."""
+    conn.execute(
+        "update market.heal_watermarks set checked_until = %s, updated_at = now() "
+        "where symbol = %s and checked_until > %s",
+        (since, symbol, since),
     )
 
 

@@ -130,6 +130,7 @@ def repair(
         ).rowcount
         if gone:
             timeframes.mark_dirty(conn, symbol, at, ms_to_datetime(minute + MINUTE_MS), "reconcile")
+            klines_store.reopen_heal(conn, symbol, at)
         live = conn.execute(
             "select 1 from market.candles_1m_live where symbol = %s and open_time = %s",
             (symbol, at),

@@ -1,9 +1,31 @@
--- Holes in one symbol's 1m series (official klines and closed live candles together), from its
--- first candle on; with an upper bound the stretch after the last candle counts as a hole too.
-with minutes as (
-    select open_time from market.klines_1m where symbol = %(symbol)s
+-- Holes in one symbol's 1m series (official klines and closed live candles together), after its
+-- heal watermark (from its first candle without one); with an upper bound the stretch after the
+-- last candle counts as a hole too. The scan starts at the newest minute held at or before the
+-- watermark (two index lookups), so it reads only what came since.
+with anchor as (
+    select greatest(
+        (
+            select max(k.open_time) from market.klines_1m as k
+            where k.symbol = %(symbol)s and k.open_time <= %(since)s
+        ),
+        (
+            select max(l.open_time) from market.candles_1m_live as l
+            where l.symbol = %(symbol)s and l.is_closed and l.open_time <= %(since)s
+        )
+    ) as open_time
+),
+
+minutes as (
+    select k.open_time from market.klines_1m as k
+    where
+        k.symbol = %(symbol)s
+        and k.open_time >= coalesce((select a.open_time from anchor as a), '-infinity')
     union
-    select open_time from market.candles_1m_live where symbol = %(symbol)s and is_closed
+    select l.open_time from market.candles_1m_live as l
+    where
+        l.symbol = %(symbol)s
+        and l.is_closed
+        and l.open_time >= coalesce((select a.open_time from anchor as a), '-infinity')
 ),
 
 ordered as (

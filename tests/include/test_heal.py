@@ -147,3 +147,35 @@ def test_a_delisted_symbols_last_live_minutes_become_official(conn: psycopg.Conn
         ) == before
     finally:
         fake.stop()
+
+
+def test_a_run_looks_only_after_what_the_last_one_checked(fake, conn: psycopg.Connection) -> None:
+    """A run costs what happened since the last: a minute removed behind heal-gaps' back, before
+    its watermark, is not looked for again (the quality check reports it); --full finds it."""
+    backfill_rest(["ETHUSDT"], START, END, rest_url=fake.url)
+    heal(fake, ["ETHUSDT"])
+    removed = START + timedelta(minutes=90)
+    conn.execute(
+        "delete from market.klines_1m where symbol = 'ETHUSDT' and open_time = %s", (removed,)
+    )
+    assert heal(fake, ["ETHUSDT"]).filled["ETHUSDT"] == 0
+    full = heal_gaps(["ETHUSDT"], rest_url=fake.url, lag_minutes=0, full=True)
+    assert full.filled["ETHUSDT"] == 1
+    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(NOW.replace(second=0))
+    assert stored(conn, "ETHUSDT", start_ms, end_ms) == official(
+        fake.market, "ETHUSDT", start_ms, end_ms
+    )
+
+
+def test_loading_older_minutes_makes_heal_look_behind_them(fake, conn: psycopg.Connection) -> None:
+    """After a heal, a backfill of an earlier stretch leaves a hole between it and the series:
+    the load moves the watermark back, and the next run fills the hole."""
+    backfill_rest(["BTCUSDT"], START, END, rest_url=fake.url)
+    heal(fake, ["BTCUSDT"])
+    earlier = START - timedelta(hours=3)
+    backfill_rest(["BTCUSDT"], earlier, earlier + timedelta(hours=1), rest_url=fake.url)
+    assert heal(fake, ["BTCUSDT"]).filled["BTCUSDT"] == 120
+    start_ms, end_ms = datetime_to_ms(earlier), datetime_to_ms(NOW.replace(second=0))
+    assert stored(conn, "BTCUSDT", start_ms, end_ms) == official(
+        fake.market, "BTCUSDT", start_ms, end_ms
+    )
