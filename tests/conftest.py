@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,13 @@ def pytest_configure(config: pytest.Config) -> None:
         # A developer's .env must not leak into the tests; tests that want one set their own.
         ENV_FILE=os.devnull,
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's Airflow home (logs, config) goes with the session."""
+    home = os.environ.get("AIRFLOW_HOME", "")
+    if Path(home).name.startswith("airflow-home-"):
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
