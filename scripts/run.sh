@@ -40,14 +40,18 @@ start_supervised() {
         bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
         "$name" "$DATA_DIR/logs/$name.log" "$@"
 }
-stop_group() {
-    local pid="$1" signal="$2"
-    kill "-$signal" -- "-$pid" 2>/dev/null || return 0
+stop_groups() {
+    # Every group asked at once, then one shared deadline: stopping one by one, with Airflow's
+    # parts slow to exit on a busy machine, took minutes.
+    local pid alive
+    for pid in "$@"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
     for _ in $(seq 1 60); do
-        kill -0 -- "-$pid" 2>/dev/null || return 0
+        alive=0
+        for pid in "$@"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+        [ "$alive" -eq 0 ] && return 0
         sleep 0.5
     done
-    kill -KILL -- "-$pid" 2>/dev/null || true
+    for pid in "$@"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 cleanup() {
     # Ignore further signals until done: make forwards its own SIGTERM, and a second Ctrl-C
@@ -55,10 +59,8 @@ cleanup() {
     trap - EXIT
     trap '' INT TERM
     echo "stopping..."
-    # Newest first: the follower, Airflow, then the streamer (SIGTERM = flush and exit 0), the fake.
-    for ((i = ${#children[@]} - 1; i >= 0; i--)); do
-        stop_group "${children[$i]}" TERM
-    done
+    # The streamer flushes on SIGTERM while the database, stopped last, is still up.
+    if [ "${#children[@]}" -gt 0 ]; then stop_groups "${children[@]}"; fi
     if [ -z "${EXTERNAL_DATABASE:-}" ]; then
         python -m include.cli db stop || true
     fi
