@@ -134,11 +134,12 @@ def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path:
 @pytest.mark.timeout(900)
 def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
     """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed."""
-    pg_port, api_port, fake_port, read_port, grpc_port = (pgserver.free_port() for _ in range(5))
+    ports = [pgserver.free_port() for _ in range(6)]
+    pg_port, api_port, fake_port, read_port, grpc_port, health_port = ports
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS", "API_"))
+        if not k.startswith(("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS", "API_", "STREAMER_"))
     }
     env.update(
         DATA_DIR=str(tmp_path / "data"),
@@ -147,6 +148,8 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         FAKE_PORT=str(fake_port),
         API_PORT=str(read_port),
         API_GRPC_PORT=str(grpc_port),
+        # Its own port: another streamer on this machine (a developer's make run) must not matter.
+        STREAMER_HEALTH_PORT=str(health_port),
         BOOTSTRAP_DAYS="1",
     )
     log = (tmp_path / "run.log").open("w")
