@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
@@ -12,8 +13,33 @@ import uvicorn
 from api.app import create_app
 from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
+from include.settings import COMMON_ENVIRONMENT, environment_help, load_env_file
 
 logger = logging.getLogger(__name__)
+
+# The API's own settings, listed by --help (api/README.md says more about each).
+ENVIRONMENT = (
+    COMMON_ENVIRONMENT[0],
+    ("API_DATABASE_URL", "DATABASE_URL", "the database (and role) the API reads as"),
+    ("API_HOST", "127.0.0.1", "bind address of HTTP, WebSocket and gRPC"),
+    ("API_PORT", "8000", "HTTP and WebSocket port"),
+    ("API_GRPC_PORT", "8001", "gRPC port"),
+    ("API_TOKENS", "", "space- or comma-separated; required when API_HOST is not loopback"),
+    ("API_POOL_SIZE", "4", "database connections for queries"),
+    *COMMON_ENVIRONMENT[5:],
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: no options but --help, the settings come from the environment."""
+    parser = argparse.ArgumentParser(
+        prog="python -m api",
+        description="The read side: Binance-compatible REST and WebSocket, the TradingView UDF "
+        "datafeed, gRPC and the live chart, until SIGTERM/SIGINT.",
+        epilog=environment_help(ENVIRONMENT),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser.parse_args(argv)
 
 
 async def serve(config: ApiConfig) -> int:
@@ -44,8 +70,10 @@ async def serve(config: ApiConfig) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
+    parse_args(argv)
+    load_env_file()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -72,6 +72,28 @@ def load_env_file() -> Path | None:
     return path
 
 
+# DESIGN.md's variables, as every entry point's --help lists them: (name, default, meaning).
+COMMON_ENVIRONMENT = (
+    ("DATABASE_URL", "embedded PostgreSQL under DATA_DIR/pg", "where all tables live"),
+    ("SYMBOLS", DEFAULT_SYMBOLS, "space- or comma-separated; ALL = every TRADING symbol"),
+    ("BINANCE_WS_URL", "wss://stream.binance.com:9443", "WebSocket base"),
+    ("BINANCE_REST_URL", "https://api.binance.com", "REST base"),
+    ("BINANCE_DATA_URL", "https://data.binance.vision", "CSV dump base"),
+    ("DATA_DIR", "./.data", "embedded server data, logs"),
+    ("EMBEDDED_PG_PORT", "54329", "port of the embedded server (127.0.0.1 only)"),
+)
+
+
+def environment_help(rows: tuple[tuple[str, str, str], ...]) -> str:
+    """An entry point's --help epilog: its variables, and where .env is read from."""
+    width = max(len(name) for name, _, _ in rows)
+    lines = ["environment (the environment wins over the .env file):"]
+    for name, default, meaning in rows:
+        lines.append(f"  {name:<{width}}  {meaning} (default: {default or 'unset'})")
+    lines.append(f"  {'ENV_FILE':<{width}}  the .env file read at start (default: {env_file()})")
+    return "\n".join(lines)
+
+
 def get_settings() -> Settings:
     """Read the settings from the current environment."""
     return Settings()

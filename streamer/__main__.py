@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -12,11 +13,49 @@ import orjson
 import psycopg
 
 from include.migrate import MigrationError, migrate
+from include.settings import COMMON_ENVIRONMENT, environment_help, load_env_file
 from streamer.app import Streamer
 from streamer.config import StreamerConfig, load_config
 from streamer.loop import loop_factory, loop_name
 
 logger = logging.getLogger(__name__)
+
+# The streamer's own knobs, listed by --help (streamer/README.md says more about each).
+ENVIRONMENT = (
+    *COMMON_ENVIRONMENT,
+    ("STREAMER_STREAM", "trade", "trade or aggTrade"),
+    ("STREAMER_FLUSH_INTERVAL", "0.1", "seconds between writes of the forming candles"),
+    ("STREAMER_MAX_BATCH_ROWS", "5000", "rows per transaction"),
+    ("STREAMER_CLOSE_GRACE", "2", "seconds after a minute ends before a quiet symbol is probed"),
+    ("STREAMER_CLOCK_SYNC_INTERVAL", "60", "seconds between measurements of Binance's clock"),
+    ("STREAMER_HEALTH_HOST", "127.0.0.1", "address of /healthz and /metrics"),
+    ("STREAMER_HEALTH_PORT", "8795 (+ k with STREAMER_SHARD)", "port of /healthz and /metrics"),
+    ("STREAMER_STREAMS_PER_CONNECTION", "1024", "streams per WebSocket connection"),
+    ("STREAMER_BACKOFF_INITIAL", "0.5", "first reconnect delay, seconds"),
+    ("STREAMER_BACKOFF_MAX", "30", "longest reconnect delay, seconds"),
+    ("STREAMER_SILENCE_TIMEOUT", "10", "drop a socket silent this many seconds"),
+    ("STREAMER_LIVENESS_INTERVAL", "1", "seconds between our own pings"),
+    ("STREAMER_ROTATE_AFTER", "84600", "replace a connection before Binance's 24 h cut"),
+    ("STREAMER_SYMBOLS_REFRESH", "60", "seconds between exchangeInfo reads (listings)"),
+    ("STREAMER_REPAIR_MAX_TRADES", "100000", "larger gaps are left to heal-gaps"),
+    ("STREAMER_REPAIR_DEADLINE", "300", "seconds a gap repair keeps retrying"),
+    ("STREAMER_STARTUP_REPAIR", "true", "fetch each symbol's first minute from REST"),
+    ("STREAMER_LOOP", "auto", "auto (uvloop when importable), uvloop or asyncio"),
+    ("STREAMER_SHARD", "", "k/n: stream only the symbols that hash to shard k of n"),
+    ("STREAMER_LOG_LEVEL", "INFO", "log level (JSON lines on stderr)"),
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: no options but --help, the settings come from the environment."""
+    parser = argparse.ArgumentParser(
+        prog="python -m streamer",
+        description="The live sidecar: Binance trades to market.candles_1m_live, one row per "
+        "symbol and minute, until SIGTERM/SIGINT (then it flushes and exits 0).",
+        epilog=environment_help(ENVIRONMENT),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser.parse_args(argv)
 
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -66,8 +105,10 @@ async def amain(config: StreamerConfig) -> int:
     return await streamer.run(stop)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
+    parse_args(argv)
+    load_env_file()
     configure_logging()
     try:
         config = load_config()
