@@ -14,6 +14,8 @@ Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.kl
 * **Idempotent**: rows are upserted; a rerun fetches only the minutes of its range that are
   missing (whoever wrote the others) and changes nothing that is already there. The REST
   weight budget is read from the response headers.
+* **Pool**: `plan` and `load` run in the `binance_rest` pool, which every task that calls
+  Binance REST shares (one IP weight budget; see `include/rest_pool.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from include.alerts import on_task_failure
 from include.assets import KLINES_1M
+from include.rest_pool import BACKFILL_SLOTS, EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,
@@ -56,7 +59,8 @@ DEFAULT_ARGS = {
 def binance_backfill_rest() -> None:
     """Plan (symbol, chunk) jobs for the interval, then load each with the REST client."""
 
-    @task
+    # SYMBOLS=ALL is resolved from exchangeInfo.
+    @task(pool=POOL, pool_slots=EXCHANGE_INFO_SLOTS)
     def plan(**context) -> list[dict[str, object]]:
         from include.history_jobs import plan_rest_chunks
 
@@ -68,7 +72,7 @@ def binance_backfill_rest() -> None:
             chunk_days=params["chunk_days"],
         )
 
-    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
+    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2, pool=POOL, pool_slots=BACKFILL_SLOTS)
     def load(job: dict[str, object]) -> int:
         from include.history_jobs import run_rest_chunk
 

@@ -7,7 +7,8 @@ them from `GET /api/v3/klines`, and marks them healed. Minutes Binance has no kl
 recorded as a halt (`reason = 'halt'`), never invented nor asked again. Halted or delisted
 symbols (per `exchangeInfo`) are not "missing" after their last candle.
 
-Emits the `market.klines_1m` Asset only when it filled something.
+Emits the `market.klines_1m` Asset only when it filled something. `heal` runs in the
+`binance_rest` pool that every task calling Binance REST shares (one IP weight budget).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from airflow.sdk import Param, dag, task
 
 from include.alerts import on_task_failure
 from include.assets import KLINES_1M
+from include.rest_pool import HEAL_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,
@@ -46,7 +48,7 @@ DEFAULT_ARGS = {
 def binance_heal_gaps() -> None:
     """Heal, then announce the Asset if any minute was filled."""
 
-    @task
+    @task(pool=POOL, pool_slots=HEAL_SLOTS)
     def heal(**context) -> int:
         from include.history_jobs import run_heal
 

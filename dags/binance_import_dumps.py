@@ -14,6 +14,8 @@ as exact 1-minute candles.
   with `SYMBOLS=ALL`); each file loads in one transaction, and a file already imported with
   the same checksum is skipped, so reruns change nothing.
 * **Emits** the `market.klines_1m` Asset.
+* **Pool**: both tasks may ask `exchangeInfo`, so they run in the `binance_rest` pool that
+  every task calling Binance REST shares (one IP weight budget).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from include.alerts import on_task_failure
 from include.assets import KLINES_1M
+from include.rest_pool import EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,
@@ -57,7 +60,8 @@ DEFAULT_ARGS = {
 def binance_import_dumps() -> None:
     """List the files of the interval (or the folder), then import each one."""
 
-    @task
+    # SYMBOLS=ALL is resolved from exchangeInfo.
+    @task(pool=POOL, pool_slots=EXCHANGE_INFO_SLOTS)
     def list_files(**context) -> list[list[str]]:
         from include.history_jobs import plan_dump_files
 
@@ -70,7 +74,14 @@ def binance_import_dumps() -> None:
             folder=params["folder"],
         )
 
-    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
+    # The dumps come from data.binance.vision, outside the weight budget; the symbol check asks
+    # exchangeInfo when market.symbols is empty.
+    @task(
+        outlets=[KLINES_1M],
+        max_active_tis_per_dag=2,
+        pool=POOL,
+        pool_slots=EXCHANGE_INFO_SLOTS,
+    )
     def import_files(specs: list[str]) -> int:
         from include.history_jobs import run_dump_files
 

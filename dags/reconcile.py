@@ -13,6 +13,8 @@ official kline in `market.klines_1m`, and each symbol's window is recorded in
 * **Then**: emits the `market.klines_1m` Asset, so `build_timeframes` rebuilds what changed.
 * **Fails** when a difference is left that the official source cannot repair (a live-only
   minute Binance has no kline for): the task log lists it.
+* **Pool**: `plan` and `compare_and_repair` run in the `binance_rest` pool that every task
+  calling Binance REST shares (one IP weight budget).
 * **Same job by hand**: `python -m include.cli reconcile --start ... --end ...`.
 """
 
@@ -25,6 +27,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from include.alerts import on_task_failure
 from include.assets import KLINES_1M
+from include.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOTS
 
 
 @dag(
@@ -52,7 +55,8 @@ from include.assets import KLINES_1M
 def reconcile() -> None:
     """Plan symbol batches for the interval, then reconcile each against Binance."""
 
-    @task
+    # SYMBOLS=ALL is resolved from exchangeInfo.
+    @task(pool=POOL, pool_slots=EXCHANGE_INFO_SLOTS)
     def plan(**context) -> list[dict[str, object]]:
         from include.reconcile import plan_jobs
 
@@ -63,7 +67,7 @@ def reconcile() -> None:
             params["end"] or context["data_interval_end"].isoformat(),
         )
 
-    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2)
+    @task(outlets=[KLINES_1M], max_active_tis_per_dag=2, pool=POOL, pool_slots=RECONCILE_SLOTS)
     def compare_and_repair(job: dict[str, object]) -> int:
         from include.reconcile import run_job
 

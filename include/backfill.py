@@ -12,14 +12,13 @@ from datetime import datetime
 import psycopg
 
 from include import db, klines_store
-from include.binance_rest import KLINES_LIMIT, BinanceRest
+from include.binance_rest import KLINES_LIMIT, REQUESTS_IN_FLIGHT, BinanceRest
 from include.klines_store import MINUTE_MS, datetime_to_ms, ms_to_datetime
 from include.symbols import resolve_symbols
 
 logger = logging.getLogger(__name__)
 
-# Requests in flight: enough to hide the round trip, few enough to stay gentle on a shared IP.
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = REQUESTS_IN_FLIGHT
 # Consecutive pages of one symbol written in one transaction when they have all arrived.
 WRITE_BATCH_PAGES = 8
 

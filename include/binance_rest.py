@@ -26,6 +26,9 @@ WINDOW_SLACK_S = 0.25
 # Left in each window for other clients of the same IP (Airflow runs several tasks at once):
 # their requests in flight are not in any header yet.
 RESERVE_SHARE = 0.02
+# Requests one job keeps in flight: enough to hide the round trip, few enough to stay gentle
+# on a shared IP (the Airflow pool's slots per task follow from it: include/rest_pool.py).
+REQUESTS_IN_FLIGHT = 8
 MAX_SERVER_ERRORS = 5
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
 
@@ -78,6 +81,11 @@ class WeightBudget:
     def reserve(self) -> int:
         """Weight per window this client leaves unspent (RESERVE_SHARE of the limit)."""
         return int(self.limit * RESERVE_SHARE)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most weight this budget has had sent and not answered at once."""
+        return self._peak_pending
 
     @property
     def slack_s(self) -> float:

@@ -279,6 +279,26 @@ def check(
     typer.echo(report.summary())
 
 
+@app.command("airflow-pools")
+@one_line_errors
+def airflow_pools(
+    path: str,
+    limit: int = typer.Option(
+        None, help="Binance's REQUEST_WEIGHT per minute, if not the documented 6000."
+    ),
+) -> None:
+    """Write the Airflow pools file (binance_rest) for `airflow pools import PATH`."""
+    import json
+    from pathlib import Path
+
+    from include import rest_pool
+
+    pools = rest_pool.pools_file(limit or rest_pool.DOCUMENTED_LIMIT)
+    Path(path).write_text(json.dumps(pools, indent=2) + "\n")
+    slots = pools[rest_pool.POOL]["slots"]
+    typer.echo(f"pool {rest_pool.POOL}: {slots} slots")
+
+
 @app.command("airflow-passwords", hidden=True)
 @one_line_errors
 def airflow_passwords(path: str) -> None:

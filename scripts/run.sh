@@ -94,6 +94,11 @@ if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
 fi
 airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
+# The binance_rest pool every REST-calling task shares (include/rest_pool.py), sized from the
+# weight budget; created or resized on every start, while the history loads below.
+python -m include.cli airflow-pools "$AIRFLOW_HOME/pools.json"
+airflow pools import "$AIRFLOW_HOME/pools.json" >"$DATA_DIR/logs/airflow-pools.log" 2>&1 &
+pools_pid=$!
 
 start_supervised streamer python -m streamer
 echo "streamer started, restarted if it dies (log: $DATA_DIR/logs/streamer.log)"
@@ -106,6 +111,9 @@ python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" >"$DATA_DIR/logs/b
     || echo "warning: history bootstrap failed (see $DATA_DIR/logs/bootstrap.log); the DAGs will catch up" >&2
 # Every DAG runs from the start; pause one in the UI to stop it.
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
+
+wait "$pools_pid" \
+    || { echo "error: airflow pools import failed, see $DATA_DIR/logs/airflow-pools.log" >&2; exit 1; }
 
 # Airflow's parts one by one rather than `airflow standalone`, which binds its log servers to
 # every interface (hard-coded): with LocalExecutor the API server reads task logs from disk.

@@ -127,6 +127,27 @@ def test_init_runs_the_migrations_the_cli_provides(compose: dict) -> None:
     assert "migrate" in {c.name or c.callback.__name__ for c in app.registered_commands}
 
 
+def test_init_creates_the_rest_pool(compose: dict) -> None:
+    """airflow-init writes the binance_rest pools file and imports it after `airflow db
+    migrate`, as run.sh does, so REST tasks are scheduled on a fresh install."""
+    from airflow.cli.cli_config import core_commands
+
+    from include.cli import app
+
+    text = " ".join(command_words(compose["services"]["airflow-init"]))
+    match = re.search(
+        r"python -m include\.cli airflow-pools (\S+) && airflow pools import (\S+)", text
+    )
+    assert match, text
+    assert match[1] == match[2]
+    assert text.index("airflow db migrate") < match.start()
+    assert "airflow-pools" in {c.name for c in app.registered_commands}
+    pools = next(c for c in core_commands if c.name == "pools")
+    assert "import" in {c.name for c in pools.subcommands}
+    script = (PROJECT_ROOT / "scripts" / "run.sh").read_text()
+    assert re.search(r"include\.cli airflow-pools (\S+)\n+airflow pools import \1", script)
+
+
 def test_environment_matches_what_the_code_reads(compose: dict) -> None:
     """Streamer and Airflow get DESIGN.md's variables; both databases are on service postgres."""
     for name in ("streamer", "airflow-scheduler", "airflow-init"):
