@@ -14,8 +14,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 50000 platform \
-    && mkdir -p /opt/airflow /opt/platform \
-    && chown platform /opt/airflow
+    && mkdir -p /opt/airflow /opt/platform /opt/data /run/platform \
+    && chown platform /opt/airflow /opt/data /run/platform
 
 WORKDIR /opt/platform
 COPY requirements.txt .

@@ -30,7 +30,11 @@ def exported_metric_names() -> set[str]:
             health_port=0,
         )
     )
-    page = generate_latest(streamer.metrics.registry).decode()
+    return metric_names_on_page(generate_latest(streamer.metrics.registry).decode())
+
+
+def metric_names_on_page(page: str) -> set[str]:
+    """Every sample name a /metrics page can hold (counters with their _total)."""
     # Declared families count even before their first sample (a labelled counter has none yet).
     names = set(re.findall(r"^([a-z_]+)(?:\{|\s)", page, re.M))
     for name, kind in re.findall(r"^# TYPE ([a-z_]+) ([a-z]+)", page, re.M):
@@ -62,8 +66,18 @@ def test_rules_only_name_metrics_the_streamer_exports() -> None:
 
 
 def test_prometheus_loads_the_rules_and_scrapes_the_streamer() -> None:
-    """prometheus.yml names the mounted rules file and the streamer's health port."""
+    """prometheus.yml names the mounted rules file, the streamer's health port and the API's
+    port, the API with the token airflow-init writes and the api service accepts."""
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
-    [job] = config["scrape_configs"]
-    assert job["static_configs"][0]["targets"] == ["streamer:8795"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["streamer"]["static_configs"][0]["targets"] == ["streamer:8795"]
+    assert jobs["api"]["static_configs"][0]["targets"] == ["api:8000"]
+    token = jobs["api"]["authorization"]["credentials_file"]
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    assert compose["api"]["environment"]["API_PORT"] == "8000"
+    assert token in " ".join(compose["api"]["command"])
+    assert f"> {token}" in " ".join(compose["airflow-init"]["command"])
+    for service in ("api", "airflow-init", "prometheus"):
+        mounts = compose[service]["volumes"]
+        assert any(token.startswith(m.split(":")[1] + "/") for m in mounts), service

@@ -62,8 +62,18 @@ def test_valid_against_compose_spec() -> None:
 
 
 def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
-    """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer, the API, Prometheus."""
-    expected = {"postgres", "airflow-init", "streamer", "api", "prometheus", *AIRFLOW_SERVICES}
+    """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer, the API, Prometheus,
+    Grafana and the docs server."""
+    expected = {
+        "postgres",
+        "airflow-init",
+        "streamer",
+        "api",
+        "prometheus",
+        "grafana",
+        "docs",
+        *AIRFLOW_SERVICES,
+    }
     assert set(compose["services"]) == expected
 
 
@@ -79,7 +89,7 @@ def test_long_running_services_have_health_checks(compose: dict) -> None:
 def test_services_wait_for_database_and_init(compose: dict) -> None:
     """Nothing starts before PostgreSQL is healthy and the migrations have run."""
     for name, service in compose["services"].items():
-        if name in ("postgres", "airflow-init", "prometheus"):
+        if name in ("postgres", "airflow-init", "prometheus", "grafana", "docs"):
             continue
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
@@ -187,6 +197,66 @@ def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
     assert f"localhost:{port}/healthz" in " ".join(
         compose["services"]["streamer"]["healthcheck"]["test"]
     )
+
+
+def test_data_dir_is_one_writable_volume(compose: dict) -> None:
+    """Every platform service has DATA_DIR on the same named volume, mounted read-write, and
+    the image creates that directory for its user (a named volume takes its owner from it)."""
+    platform = [
+        n for n, s in compose["services"].items() if s.get("image") == "binance-candles:latest"
+    ]
+    assert len(platform) == 7
+    for name in platform:
+        service = compose["services"][name]
+        data_dir = service["environment"]["DATA_DIR"]
+        [volume] = [v for v in service["volumes"] if v.split(":")[1] == data_dir]
+        assert volume.split(":")[0] in compose["volumes"], name
+        assert not volume.endswith(":ro"), name
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert re.search(rf"mkdir -p [^\n]*{data_dir}\b", dockerfile)
+    assert re.search(rf"chown platform [^\n]*{data_dir}\b", dockerfile)
+
+
+def test_docs_server_serves_what_the_dags_publish(compose: dict) -> None:
+    """The docs service mounts DATA_DIR's volume read-only and serves exactly the folders the
+    code publishes the dbt docs and the Data Docs to, nothing else of DATA_DIR."""
+    from include.quality.runner import data_docs_index, gx_root_dir
+    from include.timeframes import docs_dir
+
+    platform_env = compose["x-platform"]["environment"]
+    data_dir = Path(platform_env["DATA_DIR"])
+    [data_volume] = [v for v in compose["x-platform"]["volumes"] if v.endswith(f":{data_dir}")]
+    docs = compose["services"]["docs"]
+    [mount] = [v for v in docs["volumes"] if v.startswith(data_volume.split(":")[0] + ":")]
+    _, target, mode = mount.split(":")
+    assert mode == "ro"
+    conf_source = next(
+        v.split(":")[0] for v in docs["volumes"] if v.split(":")[1].endswith("default.conf")
+    )
+    conf = (PROJECT_ROOT / conf_source).read_text()
+    aliases = dict(re.findall(r"location (/\w+/) \{\s*alias (\S+);", conf))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATA_DIR", str(data_dir))
+        dbt = docs_dir().relative_to(data_dir)
+        gx = data_docs_index(gx_root_dir()).parent.relative_to(data_dir)
+    assert aliases == {"/dbt/": f"{target}/{dbt}/", "/gx/": f"{target}/{gx}/"}
+    # Anything else under / is refused, so logs and generated passwords stay unserved.
+    assert re.search(r"location / \{\s*return 404;", conf)
+    index = next(v.split(":")[0] for v in docs["volumes"] if v.split(":")[1].endswith("index.html"))
+    page = (PROJECT_ROOT / index).read_text()
+    assert 'href="/dbt/"' in page
+    assert 'href="/gx/"' in page
+
+
+def test_no_password_is_pasted_into_a_command(compose: dict) -> None:
+    """A password interpolated into a shell command breaks on a quote or a $; commands read
+    them from the environment instead."""
+    for name, service in compose["services"].items():
+        text = " ".join(command_words(service)) if "command" in service else ""
+        assert not re.search(r"\$\{\w*(PASSWORD|SECRET|TOKEN)", text), name
+    init = compose["services"]["airflow-init"]
+    assert "python -m include.cli airflow-passwords" in " ".join(command_words(init))
+    assert init["environment"]["AIRFLOW_ADMIN_PASSWORD"].startswith("${AIRFLOW_ADMIN_PASSWORD")
 
 
 def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
