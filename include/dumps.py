@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
+import queue
 import re
-import shutil
+import struct
 import sys
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import IO
 
 import httpx
 import polars as pl
 import psycopg
+from isal import isal_zlib
 
 from include import db, klines_store
 from include.binance_rest import BinanceRest
@@ -80,6 +84,8 @@ NAME_RE = re.compile(
     r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)$"
 )
 CHUNK = 1 << 20
+# A dump's CSV: the path of a plain .csv, or the bytes of a zip's member.
+CsvSource = Path | bytes
 UNVERIFIED = "refusing an unverified dump (--no-checksum / require_checksum=False imports it)"
 
 
@@ -302,30 +308,170 @@ def verify_checksum(path: Path, expected: str | None) -> str:
     return actual
 
 
-@contextmanager
-def csv_file(path: Path, scratch: Path) -> Iterator[Path]:
-    """The CSV inside a dump zip, extracted (CRC-checked) into scratch; a .csv as it is."""
+def csv_text(path: Path) -> CsvSource:
+    """The CSV of a dump: a zip's one member read (CRC-checked) into memory, a .csv's path."""
     if path.suffix != ".zip":
-        yield path
-        return
+        return path
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if len(members) != 1:
-                raise DumpError(f"{path.name}: expected one CSV in the zip, found {len(members)}")
-            target = scratch / Path(members[0].filename).name
-            with archive.open(members[0]) as source, target.open("wb") as out:
-                shutil.copyfileobj(source, out, CHUNK)
+            return archive.read(_only_member(archive, path))
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise DumpError(f"{path.name}: not a readable zip (truncated or corrupt): {err}") from err
+
+
+def _only_member(archive: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) != 1:
+        raise DumpError(f"{path.name}: expected one CSV in the zip, found {len(members)}")
+    return members[0]
+
+
+def _inflatable(member: zipfile.ZipInfo) -> bool:
+    """Whether we inflate the member ourselves: stored or deflated, not encrypted or patched."""
+    odd = member.flag_bits & 0x61  # encrypted, compressed patched data, strong encryption
+    return not odd and member.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+
+
+def _data_offset(handle: IO[bytes], member: zipfile.ZipInfo) -> int:
+    """Where a member's data starts: after its local header, checked as zipfile checks it."""
+    handle.seek(member.header_offset)
+    header = handle.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size:
+        raise zipfile.BadZipFile("Truncated file header")
+    magic, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    if magic != zipfile.stringFileHeader:
+        raise zipfile.BadZipFile("Bad magic number for file header")
+    return member.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+
+
+class _Unstreamable(Exception):
+    """The streamed read met anything unusual; the whole-buffer read decides what to say."""
+
+
+def load_dump(path: Path, display: str, kind: str | None) -> tuple[str, pl.DataFrame]:
+    """(kind, parsed rows) of a dump file: detect_layout then read_dump, on a zip or a .csv.
+
+    A zip is inflated with ISA-L in a thread, in pieces cut after a line end that polars
+    parses meanwhile (one pass, never the whole CSV in memory). Anything odd in that pass (a
+    bad row, a corrupt zip, an empty file) makes it start over the plain way, which then names
+    the problem.
+    """
+    if path.suffix == ".zip":
+        try:
+            return _load_zip_streamed(path, display, kind)
+        except _Unstreamable:
+            pass
+    text = csv_text(path)
+    kind, header = detect_layout(text, display, kind)
+    return kind, read_dump(text, display, kind, header)
+
+
+PIECE = 16 << 20  # inflated bytes per polars parse: overlaps inflating and parsing
+
+
+def _load_zip_streamed(path: Path, display: str, kind: str | None) -> tuple[str, pl.DataFrame]:
     try:
-        yield target
+        with zipfile.ZipFile(path) as archive:
+            member = _only_member(archive, path)
+    except Exception as err:
+        raise _Unstreamable from err
+    if not _inflatable(member):
+        raise _Unstreamable
+    pieces: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_inflate_pieces, args=(path, member, pieces, stop), name="inflate", daemon=True
+    )
+    worker.start()
+    frames: list[pl.DataFrame] = []
+    header = False
+    finished = False
+    try:
+        while (piece := pieces.get()) is not None:
+            if isinstance(piece, BaseException):
+                raise _Unstreamable from piece
+            if not frames:
+                kind, header = detect_layout(piece, display, kind)
+            frames.append(
+                pl.read_csv(
+                    piece,
+                    has_header=False,
+                    skip_rows=1 if header and not frames else 0,
+                    schema=COLUMNS[kind],
+                    infer_schema=False,
+                )
+            )
+        finished = True
+    except (DumpError, pl.exceptions.PolarsError, ValueError) as err:
+        raise _Unstreamable from err
     finally:
-        target.unlink(missing_ok=True)
+        if not finished:
+            stop.set()
+            while pieces.get() is not None:
+                pass
+        worker.join()
+    if not frames or kind is None:
+        raise _Unstreamable
+    frame = pl.concat(frames)
+    _check_complete(frame, display, COLUMNS[kind], header)
+    return kind, frame
 
 
-def _first_line(path: Path) -> str:
-    with path.open("r", newline="") as handle:
+def _inflate_pieces(
+    path: Path,
+    member: zipfile.ZipInfo,
+    pieces: queue.Queue[bytes | BaseException | None],
+    stop: threading.Event,
+) -> None:
+    """Put the member's bytes on pieces, cut after a line end; an error, then None, ends it."""
+    try:
+        deflated = member.compress_type == zipfile.ZIP_DEFLATED
+        inflater = isal_zlib.decompressobj(-15) if deflated else None
+        crc = size = pending = 0
+        held: list[bytes] = []
+        with path.open("rb") as handle:
+            handle.seek(_data_offset(handle, member))
+            left = member.compress_size
+            while left and not stop.is_set():
+                packed = handle.read(min(CHUNK, left))
+                if not packed:
+                    raise EOFError("truncated member")
+                left -= len(packed)
+                data = inflater.decompress(packed) if inflater else packed
+                crc = isal_zlib.crc32(data, crc)
+                size += len(data)
+                held.append(data)
+                pending += len(data)
+                if pending >= PIECE and b"\n" in data:
+                    joined = b"".join(held)
+                    cut = joined.rfind(b"\n") + 1
+                    pieces.put(joined[:cut])
+                    held = [joined[cut:]]
+                    pending = len(held[0])
+        if stop.is_set():
+            return
+        if size != member.file_size or crc != member.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")
+        if pending:
+            pieces.put(b"".join(held))
+    except BaseException as err:
+        pieces.put(err)
+    finally:
+        pieces.put(None)
+
+
+def _open_text(source: CsvSource) -> IO[str]:
+    """The CSV as text, lines split as open(newline="") splits them."""
+    if isinstance(source, Path):
+        return source.open("r", newline="")
+    return io.TextIOWrapper(io.BytesIO(source), newline="")
+
+
+def _first_line(source: CsvSource) -> str:
+    with _open_text(source) as handle:
         return handle.readline().strip()
 
 
@@ -337,15 +483,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def detect_layout(path: Path, display: str, kind: str | None) -> tuple[str, bool]:
+def detect_layout(source: CsvSource, display: str, kind: str | None) -> tuple[str, bool]:
     """(kind, has_header): a first line whose first field is not a number is a header."""
-    first = _first_line(path)
+    first = _first_line(source)
     if not first:
         raise DumpError(f"{display}: the file is empty")
     fields = first.split(",")
     header = not _is_number(fields[0].strip())
     if header:
-        with path.open("r", newline="") as handle:
+        with _open_text(source) as handle:
             handle.readline()
             data_line = handle.readline().strip()
         fields = data_line.split(",") if data_line else fields
@@ -366,10 +512,10 @@ def detect_layout(path: Path, display: str, kind: str | None) -> tuple[str, bool
     return kind, header
 
 
-def _locate_bad_value(path: Path, display: str, kind: str, header: bool) -> DumpError:
+def _locate_bad_value(source: CsvSource, display: str, kind: str, header: bool) -> DumpError:
     """Find the first row and field polars refused, for a one-line error message."""
     columns = COLUMNS[kind]
-    with path.open("r", newline="") as handle:
+    with _open_text(source) as handle:
         reader = csv.reader(handle)
         for number, row in enumerate(reader, start=1):
             if header and number == 1:
@@ -406,25 +552,32 @@ def _describe(dtype: pl.DataType) -> str:
     return "a decimal number"
 
 
-def read_dump(path: Path, display: str, kind: str, header: bool) -> pl.DataFrame:
+def read_dump(source: CsvSource, display: str, kind: str, header: bool) -> pl.DataFrame:
     """Parse a dump CSV with its exact column types; bad values name their row and field."""
     columns = COLUMNS[kind]
     try:
         frame = pl.read_csv(
-            path,
+            source,
             has_header=False,
             skip_rows=1 if header else 0,
             schema=columns,
             infer_schema=False,
         )
     except (pl.exceptions.PolarsError, ValueError) as err:
-        raise _locate_bad_value(path, display, kind, header) from err
+        raise _locate_bad_value(source, display, kind, header) from err
+    _check_complete(frame, display, columns, header)
+    return frame
+
+
+def _check_complete(
+    frame: pl.DataFrame, display: str, columns: dict[str, pl.DataType], header: bool
+) -> None:
+    """DumpError naming the first empty value's row and field, if there is one."""
     nulls = frame.select(pl.any_horizontal(pl.all().is_null()).arg_true().first()).item()
     if nulls is not None:
         row = int(nulls) + 1 + (1 if header else 0)
         name = next(n for n in columns if frame[n][int(nulls)] is None)
         raise DumpError(f"{display}: row {row}, field {name}: empty value")
-    return frame
 
 
 def time_is_micros(frame: pl.DataFrame, kind: str, display: str) -> bool:
@@ -560,9 +713,7 @@ def import_file(
                     0,
                     skipped=True,
                 )
-            with csv_file(path, scratch) as csv_path:
-                kind, header = detect_layout(csv_path, display, name.kind if name else None)
-                frame = read_dump(csv_path, display, kind, header)
+            kind, frame = load_dump(path, display, name.kind if name else None)
             lead_from_ms = previous_close = None
             if name is not None and kind != "klines":
                 lead_from_ms = name.bounds_ms()[0]
