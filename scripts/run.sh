@@ -122,12 +122,15 @@ case "$AIRFLOW__API__HOST" in
     *)
         # Exposed beyond this machine: a login, never the no-login local default.
         : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST}"
-        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
-        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
-        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
-        python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
         ;;
 esac
+# A password set means a login, on loopback too.
+if [ -n "${AIRFLOW_ADMIN_PASSWORD:-}" ]; then
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
+    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
+    python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+fi
 # Supervised too: Airflow's scheduler exits when its database goes away for a moment.
 start_supervised airflow-api-server \
     airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT"
