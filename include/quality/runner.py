@@ -156,9 +156,11 @@ def reconciled_counts(conn: psycopg.Connection, window: Window) -> dict[str, int
     rows = conn.execute(
         "select live.symbol, count(*) from market.candles_1m_live as live "
         "join market.klines_1m as kline using (symbol, open_time) "
-        "where live.is_closed and live.open_time >= %s and live.open_time < %s "
+        "where live.is_closed and live.open_time >= %(start)s and live.open_time < %(end)s "
+        # Implied by the join, stated so the klines are read from the window's range only.
+        "and kline.open_time >= %(start)s and kline.open_time < %(end)s "
         "group by live.symbol order by live.symbol",
-        (window.start, window.end),
+        {"start": window.start, "end": window.end},
     ).fetchall()
     return dict(rows)
 

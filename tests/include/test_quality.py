@@ -281,6 +281,75 @@ def test_recorded_gap_is_reported_not_failed(clean_url: str, db, gx_root: Path) 
     assert "note: unhealed_gaps on market.ingest_gaps" in report.summary()
 
 
+def test_a_window_reports_only_defects_inside_it(clean_url: str, db, gx_root: Path) -> None:
+    """A run over the day's second half does not see defects of the first half (it reads only
+    its window), and a run over the whole day reports each of them by name."""
+    second_half = Window(DAY + timedelta(hours=12), WINDOW.end)
+    early = DAY + timedelta(hours=3, minutes=7)
+    db.execute(
+        "update market.klines_1m set high = low - 1 where symbol = 'ETHUSDT' and open_time = %s",
+        (early,),
+    )
+    db.execute(
+        "delete from analytics.candles_1m where symbol = 'BTCUSDT' and open_time = %s",
+        (early + timedelta(hours=1),),
+    )
+    db.execute(
+        "update analytics.candles_1h set close = close + 0.01 "
+        "where symbol = 'ETHUSDT' and open_time = %s",
+        (DAY + timedelta(hours=5),),
+    )
+    db.execute(
+        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
+        "values ('BTCUSDT', %s, %s, 'ws_disconnect', 'test')",
+        (DAY + timedelta(hours=8), DAY + timedelta(hours=8, minutes=5)),
+    )
+    inside = run_checks(clean_url, second_half, symbols=SYMBOLS, gx_root=gx_root, expect_live=False)
+    assert inside.success, inside.summary()
+    assert [n.name for n in inside.notes] == ["reconciled_share"]
+    assert inside.rows_checked["market.klines_1m"] == 2 * 720
+
+    whole = check(clean_url, gx_root)
+    assert {
+        ("ohlc_invariants", "market.klines_1m"),
+        ("continuity_minutes", "analytics.candles_1m"),
+        ("cross_timeframe", "analytics.candles_1h"),
+    } <= failed(whole)
+    assert "unhealed_gaps" in {n.name for n in whole.notes}
+
+
+def test_a_halt_reaching_into_the_window_exempts_its_minutes(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A halt that began before the window still covers the minutes it holds inside it: they
+    are reported as a halt, not missing (gaps are looked up by overlap with the window)."""
+    second_half = Window(DAY + timedelta(hours=12), WINDOW.end)
+    start, end = DAY + timedelta(hours=11), DAY + timedelta(hours=13)
+    db.execute(
+        "delete from analytics.candles_1m where symbol = 'ETHUSDT' "
+        "and open_time >= %s and open_time < %s",
+        (start, end),
+    )
+    db.execute(
+        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by, "
+        "healed_at) values ('ETHUSDT', %s, %s, 'halt', 'test', now())",
+        (start, end),
+    )
+    report = run_checks(clean_url, second_half, symbols=SYMBOLS, gx_root=gx_root, expect_live=False)
+    assert ("continuity_minutes", "analytics.candles_1m") not in failed(report)
+    [halt] = [n for n in report.notes if n.name == "halts"]
+    assert (halt.rows[0]["symbol"], halt.rows[0]["gap_start"]) == ("ETHUSDT", start)
+
+    db.execute("delete from market.ingest_gaps")
+    report = run_checks(clean_url, second_half, symbols=SYMBOLS, gx_root=gx_root, expect_live=False)
+    [row] = failure(report, "continuity_minutes", "analytics.candles_1m").rows
+    assert (row["symbol"], row["first_missing"], row["minutes_missing"]) == (
+        "ETHUSDT",
+        second_half.start,
+        60,
+    )
+
+
 def test_stale_live_table_fails_freshness(clean_url: str, db, gx_root: Path) -> None:
     """With the streamer expected, a newest closed live candle 10 minutes old fails freshness."""
     now = db.execute("select date_trunc('minute', now())").fetchone()[0]

@@ -3,7 +3,8 @@
 -- A symbol is checked from its first candle on, up to the minute the last build ran in.
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,
@@ -91,6 +92,24 @@ spans as (
 
 ),
 
+-- A recorded, unhealed gap is known and reported by unhealed_gaps, and a halt is a fact
+-- reported by halts: neither is a defect here. Only those overlapping the window can cover a
+-- missing minute (read through the gap_end index, not the whole history of gaps).
+exempt as (
+
+    select
+        gap.symbol,
+        gap.gap_start,
+        gap.gap_end
+    from market.ingest_gaps as gap
+    cross join params
+    where
+        (gap.healed_at is null or gap.reason = 'halt')
+        and gap.gap_start < params.window_end
+        and gap.gap_end > params.window_start
+
+),
+
 missing as (
 
     select
@@ -100,16 +119,13 @@ missing as (
     cross join lateral generate_series(
         spans.span_start, spans.span_end - interval '1 minute', interval '1 minute'
     ) as minute (open_time)
-    -- A recorded, unhealed gap is known and reported by unhealed_gaps, and a halt is a fact
-    -- reported by halts: neither is a defect here.
     where not exists (
         select 1
-        from market.ingest_gaps as gap
+        from exempt
         where
-            gap.symbol = spans.symbol
-            and (gap.healed_at is null or gap.reason = 'halt')
-            and minute.open_time >= gap.gap_start
-            and minute.open_time < gap.gap_end
+            exempt.symbol = spans.symbol
+            and minute.open_time >= exempt.gap_start
+            and minute.open_time < exempt.gap_end
     )
 
 ),

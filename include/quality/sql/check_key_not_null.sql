@@ -1,7 +1,8 @@
 -- Rows: candles whose key (symbol, open_time) is null; a null open_time belongs to every window.
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,

@@ -1,7 +1,8 @@
 -- Rows: keys (symbol, open_time) held by more than one candle inside the window.
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,

@@ -1,7 +1,8 @@
 -- Rows: active symbols whose newest closed live candle closed more than max_age ago (or never).
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         now() as checked_at,

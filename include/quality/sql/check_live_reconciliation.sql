@@ -2,7 +2,8 @@
 -- share of compared candles that differ for their symbol.
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,
@@ -48,6 +49,9 @@ compared as (
     inner join market.klines_1m as kline
         on kline.symbol = live.symbol
         and kline.open_time = live.open_time
+        -- Implied by the join, stated so the klines are read from the window's range only.
+        and kline.open_time >= params.window_start
+        and kline.open_time < params.window_end
     where
         live.is_closed
         and live.open_time >= params.window_start

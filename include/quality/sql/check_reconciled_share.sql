@@ -2,7 +2,8 @@
 -- Binance's klines after reconciliation (reported, not a failure; null = never reconciled).
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,

@@ -1,7 +1,8 @@
 -- Rows: candles whose taker-buy volumes exceed the volumes they are part of.
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,

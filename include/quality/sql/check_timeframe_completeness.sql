@@ -2,7 +2,8 @@
 -- minutes analytics.candles_1m holds for them.
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,
@@ -40,6 +41,9 @@ cross join params
 left join {{batch}} as candle
     on candle.symbol = minutes.symbol
     and candle.open_time = minutes.open_time
+    -- Implied by the join, stated so the candles are read from the window's range only.
+    and candle.open_time >= params.window_start
+    and candle.open_time < params.window_end
 where
     minutes.open_time >= params.window_start
     and minutes.open_time < params.window_end

@@ -1,7 +1,8 @@
 -- Rows: recorded gaps not healed yet that overlap the window (reported, not a failure).
 with
 
-params as (
+-- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
+params as not materialized (
 
     select
         {window_start}::timestamptz as window_start,
