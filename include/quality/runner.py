@@ -220,6 +220,8 @@ def _validate(root: Path, queries: dict[Check, str]) -> list[CheckResult]:
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    from include.quality.expectation import UnexpectedRowsOnce
+
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root.parent))
     if root.name != "gx":
@@ -244,7 +246,8 @@ def _validate(root: Path, queries: dict[Check, str]) -> list[CheckResult]:
         suite = gx.ExpectationSuite(name=suite_name(table))
         for check in checks:
             suite.add_expectation(
-                gx.expectations.UnexpectedRowsExpectation(
+                # GX's UnexpectedRowsExpectation, its query run once rather than twice.
+                UnexpectedRowsOnce(
                     unexpected_rows_query=queries[check],
                     description=f"{check.name}: {check.description}",
                     severity=check.severity.value,

@@ -350,6 +350,28 @@ def test_a_halt_reaching_into_the_window_exempts_its_minutes(
     )
 
 
+def test_each_check_query_runs_once(clean_url: str, db, gx_root: Path) -> None:
+    """GX's UnexpectedRowsExpectation ran each query twice (a count, then the rows); ours runs
+    it once and still reports the full count, the first 200 rows in the query's order."""
+    from include.quality.checks import Check
+    from include.quality.runner import validate
+
+    db.execute("create sequence quality_probe")
+    probe = Check("probe", "market.klines_1m", "a query that counts its executions", "none.sql")
+    # Like every check, it joins (GX then leaves the batch unaliased for our own alias).
+    query = (
+        "select candle.symbol, candle.open_time, nextval('quality_probe') as executed "
+        "from {batch} as candle cross join (select 1) as one "
+        "where candle.symbol = 'ETHUSDT' order by candle.open_time"
+    )
+    [result] = validate(clean_url, gx_root, {probe: query})
+    assert db.execute("select last_value from quality_probe").fetchone()[0] == 1440
+    assert (result.name, result.success, result.unexpected_count) == ("probe", False, 1440)
+    assert len(result.rows) == 200
+    assert [r["open_time"] for r in result.rows] == [DAY + timedelta(minutes=m) for m in range(200)]
+    assert set(result.rows[0]) == {"symbol", "open_time", "executed"}
+
+
 def test_stale_live_table_fails_freshness(clean_url: str, db, gx_root: Path) -> None:
     """With the streamer expected, a newest closed live candle 10 minutes old fails freshness."""
     now = db.execute("select date_trunc('minute', now())").fetchone()[0]
