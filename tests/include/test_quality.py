@@ -372,6 +372,30 @@ def test_each_check_query_runs_once(clean_url: str, db, gx_root: Path) -> None:
     assert set(result.rows[0]) == {"symbol", "open_time", "executed"}
 
 
+def test_stored_results_stay_the_size_of_the_runs_kept(clean_url: str, gx_root: Path) -> None:
+    """Each run keeps the newest keep_runs runs' results and Data Docs pages, so the store GX
+    reads to build the index (which made every run slower than the last) stops growing."""
+    results = gx_root / "uncommitted" / "validations"
+    pages = gx_root / "uncommitted" / "data_docs" / "local_site" / "validations"
+
+    def runs_stored(top: Path, suffix: str) -> set[str]:
+        # <suite>/<run name>/<run time>/<batch>.json|.html
+        return {path.parent.name for path in top.rglob(f"*{suffix}")}
+
+    stored: list[set[str]] = []
+    for _ in range(3):
+        report = check(clean_url, gx_root, keep_runs=2)
+        assert report.success, report.summary()
+        stored.append(runs_stored(results, ".json"))
+        assert runs_stored(pages, ".html") == stored[-1]
+    assert [len(runs) for runs in stored] == [1, 2, 2]
+    assert not stored[0] & stored[2]
+    # No directory of a removed run is left behind to walk.
+    assert all(any(d.iterdir()) for d in results.rglob("*") if d.is_dir())
+    index = (gx_root / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
+    assert all(run in index for run in stored[2])
+
+
 def test_stale_live_table_fails_freshness(clean_url: str, db, gx_root: Path) -> None:
     """With the streamer expected, a newest closed live candle 10 minutes old fails freshness."""
     now = db.execute("select date_trunc('minute', now())").fetchone()[0]
