@@ -1,0 +1,242 @@
+"""Bench: what one run costs at ALL (about 2,000 symbols) and whether it grows with the history.
+
+Run: `PYTHONPATH=. .venv/bin/python bench/scale_bench.py [--sections quality] [--symbols 20]`.
+Each section is one function below, chosen with `--sections` (comma-separated, default all).
+It uses databases on the DATABASE_URL server (or the embedded PostgreSQL), recreated each run.
+
+quality: seconds per scheduled data-quality run (the DAG's 24-hour window ending now) over
+`--symbols` symbols with 30 and with 365 days of history. The history is generated inside
+PostgreSQL (1m klines, the newest days also as closed live candles, a healed gap per symbol and
+day, a halt per symbol and month, weekly reconciled windows), the timeframes are built by dbt,
+then `run_checks` runs once to warm up and `--rounds` times measured. Prints the median and
+spread per history length, the ratio 365 / 30 days (target within 1.2), the same run with a
+day of the DAG's earlier runs (288) stored in the GX project, and the run at 2,000
+symbols, measured as one run over a window of the year holding as many candles as 2,000
+symbols' 24 hours (20 symbols x 100 days; target under 5 minutes). `--wide 2000` also measures
+2,000 symbols x `--wide-days` days directly (several minutes more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.quality_bench import GENERATE
+from include import db, migrate
+from include.quality import Window, run_checks
+from include.timeframes import build_timeframes
+
+NOW = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: the window ends where a 1w bucket starts
+ALL_SYMBOLS = 2000
+QUALITY_DB = "scale_bench_quality"
+QUALITY_WINDOW = timedelta(hours=24)
+DAY_OF_RUNS = 288  # the data_quality DAG follows build_timeframes, every 5 minutes
+
+# What accumulates beside the candles over the history: the gaps heal-gaps recorded and healed
+# (one per symbol and day), halts (one per symbol and 30 days) and the weekly reconciled windows;
+# one statement per paragraph.
+HISTORY_BESIDE = """
+insert into market.symbols (symbol, status)
+select distinct symbol, 'TRADING' from market.klines_1m;
+
+insert into market.ingest_gaps (
+    symbol, gap_start, gap_end, reason, detected_by, healed_at, healed_by
+)
+select
+    listed.symbol, day + interval '7 hours', day + interval '7 hours 3 minutes', 'missing',
+    'heal-gaps', day + interval '8 hours', 'rest'
+from market.symbols as listed
+cross join generate_series(%(start)s::timestamptz, %(end)s::timestamptz, interval '1 day') as day
+on conflict do nothing;
+
+insert into market.ingest_gaps (
+    symbol, gap_start, gap_end, reason, detected_by, healed_at, healed_by
+)
+select
+    listed.symbol, day + interval '13 hours', day + interval '13 hours 40 minutes', 'halt',
+    'heal-gaps', day + interval '14 hours', 'rest'
+from market.symbols as listed
+cross join generate_series(%(start)s::timestamptz, %(end)s::timestamptz, interval '30 days') as day
+on conflict do nothing;
+
+insert into market.reconciliations (
+    symbol, window_start, window_end, minutes_official, minutes_mismatched, minutes_repaired,
+    minutes_unrepaired
+)
+select listed.symbol, week, week + interval '7 days', 10080, 0, 0, 0
+from market.symbols as listed
+cross join generate_series(
+    %(start)s::timestamptz, %(end)s::timestamptz - interval '7 days', interval '7 days'
+) as week
+"""
+
+# The newest days also arrived live (closed candles), so reconciliation has work to do.
+LIVE_SINCE = """
+insert into market.candles_1m_live
+select
+    symbol, open_time, open, high, low, close, volume, quote_volume, trade_count,
+    taker_buy_volume, taker_buy_quote_volume, true, null, null, open_time + interval '61 seconds'
+from market.klines_1m
+where open_time >= %(since)s
+"""
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """A new, migrated database on the server (dropped first if it exists: the bench's own, so
+    a connection GX's pool still holds to it is closed)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+    db.ensure_database(server_url, name)
+    url = db.with_database(server_url, name)
+    migrate.migrate(url)
+    return url
+
+
+def spread(runs: list[float]) -> str:
+    return f"median {statistics.median(runs):.2f} s (rounds {min(runs):.2f}-{max(runs):.2f})"
+
+
+def wide_days(symbols: int) -> int:
+    """How many days of `symbols` symbols hold as many candles as ALL_SYMBOLS' 24 hours."""
+    return min(math.ceil(ALL_SYMBOLS / symbols), 364)
+
+
+def quality_history(server_url: str, symbols: int, days: int, live_days: int) -> str:
+    """A database with `days` of history for `symbols` symbols up to NOW, the last `live_days`
+    of it also live, and the timeframes built."""
+    url = fresh_database(server_url, QUALITY_DB)
+    start = NOW - timedelta(days=days)
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
+        conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=min(days, live_days))})
+        for statement in HISTORY_BESIDE.split(";\n\n"):
+            conn.execute(statement, {"start": start, "end": NOW})
+        conn.execute("vacuum analyze")
+    made = time.perf_counter() - started
+    started = time.perf_counter()
+    build_timeframes(url, full_refresh=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze")
+    built = time.perf_counter() - started
+    print(
+        f"  {symbols} symbols x {days} days: generated in {made:.0f} s, dbt built in {built:.0f} s"
+    )
+    return url
+
+
+def quality_runs(url: str, window: Window, rounds: int, gx_root: Path) -> tuple[float, list[float]]:
+    """(the warm-up run's seconds, each measured run's seconds) of run_checks over the window."""
+    times = []
+    for _ in range(rounds + 1):
+        started = time.perf_counter()
+        report = run_checks(url, window, symbols=None, expect_live=False, gx_root=gx_root)
+        times.append(time.perf_counter() - started)
+        if not report.success:
+            raise SystemExit(f"the bench data should pass every check:\n{report.summary()}")
+    return times[0], times[1:]
+
+
+def seed_runs(gx_root: Path, runs: int) -> None:
+    """Store `runs` earlier runs' validation results in the GX project, as a day of the 5-minute
+    DAG leaves them (copies of its newest run's, each under an older run time)."""
+    results = gx_root / "uncommitted" / "validations"
+    for run_name in results.glob("*/*"):
+        newest = max(run_name.iterdir())
+        for i in range(runs):
+            stamp = datetime(2000, 1, 1) + timedelta(minutes=5 * i)
+            shutil.copytree(newest, run_name / stamp.strftime("%Y%m%dT%H%M%S.%fZ"))
+
+
+def quality(args: argparse.Namespace) -> None:
+    """Data-quality seconds per scheduled (24-hour) run, 30 vs 365 days, and at 2,000 symbols."""
+    server_url = db.resolve_database_url()
+    window = Window(NOW - QUALITY_WINDOW, NOW)
+    medians: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for days in (30, 365):
+            url = quality_history(server_url, args.symbols, days, wide_days(args.symbols))
+            # A GX project of its own: runs stored by the other case do not weigh on this one.
+            first, runs = quality_runs(url, window, args.rounds, Path(tmp) / str(days) / "gx")
+            medians[days] = statistics.median(runs)
+            print(
+                f"data quality, {args.symbols} symbols x {days} days, 24-hour window: "
+                f"{spread(runs)}, warm-up run {first:.2f} s"
+            )
+        ratio = medians[365] / medians[30]
+        print(f"data quality run 365 / 30 days: {ratio:.2f} (target <= 1.2)")
+        # The history of runs is history too: the same run after a day of the 5-minute DAG.
+        gx_root = Path(tmp) / "365" / "gx"
+        seed_runs(gx_root, DAY_OF_RUNS)
+        first, rest = quality_runs(url, window, args.rounds - 1, gx_root)
+        runs = [first, *rest]
+        print(
+            f"data quality, {args.symbols} symbols x 365 days, after {DAY_OF_RUNS} earlier runs "
+            f"stored: {spread(runs)}"
+        )
+        # 2,000 symbols' 24 hours hold as many candles as `symbols` symbols' N days: a run over
+        # that window of the year reads the same rows (only the per-symbol lookups, a few index
+        # probes each, are fewer).
+        days = wide_days(args.symbols)
+        wide = Window(NOW - days * QUALITY_WINDOW, NOW)
+        seconds, _ = quality_runs(url, wide, 0, gx_root)
+        print(
+            f"data quality at {min(ALL_SYMBOLS, args.symbols * days)} symbols: "
+            f"{seconds:.0f} s per run, measured over as "
+            f"many candles ({args.symbols} symbols x {days} days, as {args.symbols * days} "
+            f"symbols' 24 hours; target < 300 s)"
+        )
+        if args.wide:
+            url = quality_history(server_url, args.wide, args.wide_days, 1)
+            first, runs = quality_runs(url, window, args.rounds, Path(tmp) / "wide" / "gx")
+            print(
+                f"data quality, {args.wide} symbols x {args.wide_days} days, 24-hour window: "
+                f"{spread(runs)}, warm-up run {first:.2f} s (target < 300 s)"
+            )
+
+
+# One function per section; other sections (streamer, heal-gaps, storage) join this table.
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "quality": quality,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, from: {', '.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument("--symbols", type=int, default=20, help="symbols per measured history")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per case")
+    parser.add_argument(
+        "--wide", type=int, default=0, help="also measure this many symbols directly (0 = no)"
+    )
+    parser.add_argument("--wide-days", type=int, default=2, help="history of the --wide case")
+    args = parser.parse_args()
+    chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    for name in chosen:
+        print(f"== {name}")
+        SECTIONS[name](args)
+
+
+if __name__ == "__main__":
+    main()
