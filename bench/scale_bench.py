@@ -8,12 +8,13 @@ quality: seconds per scheduled data-quality run (the DAG's 24-hour window ending
 `--symbols` symbols with 30 and with 365 days of history. The history is generated inside
 PostgreSQL (1m klines, the newest days also as closed live candles, a healed gap per symbol and
 day, a halt per symbol and month, weekly reconciled windows), the timeframes are built by dbt,
-then `run_checks` runs once to warm up and `--rounds` times measured. Prints the median and
-spread per history length, the ratio 365 / 30 days (target within 1.2), the same run with a
-day of the DAG's earlier runs (288) stored in the GX project, and the run at 2,000
-symbols, measured as one run over a window of the year holding as many candles as 2,000
-symbols' 24 hours (20 symbols x 100 days; target under 5 minutes). `--wide 2000` also measures
-2,000 symbols x `--wide-days` days directly (several minutes more).
+then `run_checks` runs once to warm up and `--rounds` times measured, and so does its SQL alone
+(each check's query once, without GX: what grows if anything reads outside the window). Prints
+the median and spread per history length, the ratio 365 / 30 days of the run and of its SQL
+(target within 1.2), the same run with a day of the DAG's earlier runs (288) stored in the GX
+project, and the run at 2,000 symbols, measured as one run over a window of the year holding as
+many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; target under 5 minutes).
+`--wide 2000` also measures 2,000 symbols x `--wide-days` days directly (several minutes more).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from psycopg import sql
 from bench.quality_bench import GENERATE
 from include import db, migrate
 from include.quality import Window, run_checks
+from include.quality.checks import CANDLE_TABLES, all_checks, render
+from include.quality.runner import reconciled_counts, rows_in_window
 from include.timeframes import build_timeframes
 
 NOW = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: the window ends where a 1w bucket starts
@@ -150,6 +153,24 @@ def quality_runs(url: str, window: Window, rounds: int, gx_root: Path) -> tuple[
     return times[0], times[1:]
 
 
+def quality_sql(url: str, window: Window) -> float:
+    """Seconds of the run's database work alone: each check's SQL once, as the run sends it
+    (its first rows and their count), and the runner's own counts, without GX around them."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for check in all_checks(expect_live=False):
+            query = render(check, conn, window, None).replace(
+                "{batch}", f"(SELECT * FROM {check.table} WHERE true)"
+            )
+            conn.execute(
+                f"select unexpected.*, count(*) over () from ({query}) as unexpected limit 200"
+            ).fetchall()
+        for table in CANDLE_TABLES:
+            rows_in_window(conn, table, window)
+        reconciled_counts(conn, window)
+    return time.perf_counter() - started
+
+
 def seed_runs(gx_root: Path, runs: int) -> None:
     """Store `runs` earlier runs' validation results in the GX project, as a day of the 5-minute
     DAG leaves them (copies of its newest run's, each under an older run time)."""
@@ -166,18 +187,25 @@ def quality(args: argparse.Namespace) -> None:
     server_url = db.resolve_database_url()
     window = Window(NOW - QUALITY_WINDOW, NOW)
     medians: dict[int, float] = {}
+    sql_medians: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for days in (30, 365):
             url = quality_history(server_url, args.symbols, days, wide_days(args.symbols))
             # A GX project of its own: runs stored by the other case do not weigh on this one.
             first, runs = quality_runs(url, window, args.rounds, Path(tmp) / str(days) / "gx")
             medians[days] = statistics.median(runs)
+            alone = [quality_sql(url, window) for _ in range(args.rounds)]
+            sql_medians[days] = statistics.median(alone)
             print(
                 f"data quality, {args.symbols} symbols x {days} days, 24-hour window: "
-                f"{spread(runs)}, warm-up run {first:.2f} s"
+                f"{spread(runs)}, warm-up run {first:.2f} s; its SQL alone {spread(alone)}"
             )
         ratio = medians[365] / medians[30]
-        print(f"data quality run 365 / 30 days: {ratio:.2f} (target <= 1.2)")
+        sql_ratio = sql_medians[365] / sql_medians[30]
+        print(
+            f"data quality run 365 / 30 days: {ratio:.2f} (target <= 1.2); "
+            f"its SQL alone: {sql_ratio:.2f}"
+        )
         # The history of runs is history too: the same run after a day of the 5-minute DAG.
         gx_root = Path(tmp) / "365" / "gx"
         seed_runs(gx_root, DAY_OF_RUNS)
