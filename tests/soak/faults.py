@@ -323,7 +323,16 @@ def log_events(log: str) -> list[str]:
         except ValueError:
             events.append(line)
             continue
-        events.append(str(record.get("event", line)) if isinstance(record, dict) else line)
+        if not isinstance(record, dict):
+            events.append(line)
+            continue
+        events.append(str(record.get("event", line)))
+        # A task's exception is logged as "Task failed with exception", its message beside it.
+        events += [
+            f"{d.get('exc_type')}: {d.get('exc_value')}"
+            for d in record.get("error_detail") or []
+            if isinstance(d, dict)
+        ]
     return events
 
 
