@@ -8,7 +8,8 @@ unified as not materialized (
 
 ),
 
-dirty_ranges as (
+-- Read only by the incremental branch below (a full build compiles it unused).
+dirty_ranges as (  -- noqa: ST03
 
     select * from {{ ref('stg_market__timeframe_dirty_ranges') }}
 
