@@ -91,13 +91,20 @@ def test_distributed_market_tables_have_symbol_in_every_unique_key(
 ) -> None:
     """Every market table the script distributes by symbol has symbol (text, the type the
     co-located tables share) in its primary key and every unique index, no trigger the script
-    leaves, no exclusion constraint and no foreign key, so Citus accepts it."""
+    leaves, no exclusion constraint and no foreign key, and no reference table has a trigger or
+    a foreign key, so Citus accepts them."""
     market = [t for t in DISTRIBUTED if t.startswith("market.")]
     assert "market.klines_1m" in market
     problems = [p for table in market for p in check_distributable(conn, table)]
     assert problems == []
     for table in market + REFERENCE:
         assert foreign_keys(conn, table) == [], table
+    for table in REFERENCE:
+        triggers = conn.execute(
+            "select tgname from pg_trigger where tgrelid = %s::regclass and not tgisinternal",
+            (table,),
+        ).fetchall()
+        assert triggers == [], table
 
 
 def test_coordinator_keeps_the_live_push(conn: psycopg.Connection) -> None:

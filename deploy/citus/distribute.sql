@@ -13,9 +13,10 @@
 
 create extension if not exists citus;
 
--- Citus cannot run statement-level triggers with transition tables on a distributed table,
--- and a NOTIFY sent from a worker's shard never reaches the API, which LISTENs on the
--- coordinator. The live push of kline corrections therefore goes; live candles keep theirs
+-- Citus does not support triggers on distributed tables (only row-level ones, with
+-- citus.enable_unsafe_triggers, which run on the workers' shards; these are statement-level,
+-- with transition tables), and a NOTIFY sent from a worker never reaches the API, which
+-- LISTENs on the coordinator. The live push of kline corrections therefore goes; live candles keep theirs
 -- (market.candles_1m_live stays on the coordinator, below).
 drop trigger if exists klines_1m_notify_insert on market.klines_1m;
 drop trigger if exists klines_1m_notify_update on market.klines_1m;
