@@ -18,13 +18,21 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet -r requirements.txt
     echo "$want" > "$stamp"
 fi
-# Headless Chromium for the chart page's browser test (Debian's package), only where missing.
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+# Debian packages some tests need, each installed only where missing: headless Chromium for the
+# chart page's browser test, redis-server as the Celery broker of tests/test_celery_executor.py
+# (the test starts its own on a free loopback port; nothing is left running here).
+apt_install() {
+    local package="$1" why="$2"
+    command -v apt-get >/dev/null 2>&1 || return 0
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq chromium >/dev/null \
-            || echo "warning: could not install chromium; the chart browser test will skip" >&2
+        apt-get update -qq && apt-get install -y -qq "$package" >/dev/null \
+            || echo "warning: could not install $package; $why" >&2
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null \
-            || echo "warning: could not install chromium; the chart browser test will skip" >&2
+        sudo apt-get update -qq && sudo apt-get install -y -qq "$package" >/dev/null \
+            || echo "warning: could not install $package; $why" >&2
     fi
-fi
+}
+command -v chromium >/dev/null 2>&1 \
+    || apt_install chromium "the chart browser test will skip"
+command -v redis-server >/dev/null 2>&1 \
+    || apt_install redis-server "the CeleryExecutor test will skip"

@@ -28,6 +28,8 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
 }
+# Started only with `docker compose --profile celery`.
+CELERY_SERVICES = {"redis", "airflow-worker", "flower"}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_valid_against_compose_spec() -> None:
 
 def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
     """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer, the API, Prometheus,
-    Grafana and the docs server."""
+    Grafana and the docs server, plus the celery profile's Redis, workers and Flower."""
     expected = {
         "postgres",
         "airflow-init",
@@ -73,6 +75,7 @@ def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
         "grafana",
         "docs",
         *AIRFLOW_SERVICES,
+        *CELERY_SERVICES,
     }
     assert set(compose["services"]) == expected
 
@@ -89,7 +92,7 @@ def test_long_running_services_have_health_checks(compose: dict) -> None:
 def test_services_wait_for_database_and_init(compose: dict) -> None:
     """Nothing starts before PostgreSQL is healthy and the migrations have run."""
     for name, service in compose["services"].items():
-        if name in ("postgres", "airflow-init", "prometheus", "grafana", "docs"):
+        if name in ("postgres", "airflow-init", "prometheus", "grafana", "docs", "redis"):
             continue
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
@@ -205,7 +208,7 @@ def test_data_dir_is_one_writable_volume(compose: dict) -> None:
     platform = [
         n for n, s in compose["services"].items() if s.get("image") == "binance-candles:latest"
     ]
-    assert len(platform) == 7
+    assert len(platform) == 9
     for name in platform:
         service = compose["services"][name]
         data_dir = service["environment"]["DATA_DIR"]
@@ -266,3 +269,59 @@ def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
     for name, value in env.items():
         if "://" in str(value):
             assert "PASSWORD" not in str(value), name
+
+
+def test_celery_profile_is_opt_in(compose: dict) -> None:
+    """Redis, the workers and Flower belong to profile `celery` and nothing else does, so a
+    plain `docker compose up` is unchanged: LocalExecutor unless AIRFLOW_EXECUTOR says so."""
+    for name, service in compose["services"].items():
+        expected = ["celery"] if name in CELERY_SERVICES else None
+        assert service.get("profiles") == expected, name
+    env = compose["x-platform"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert (
+        "AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile celery up"
+        in (PROJECT_ROOT / "README.md").read_text()
+    )
+
+
+def test_celery_workers_reach_broker_and_result_backend(compose: dict) -> None:
+    """Every Airflow part gets the broker on service redis (its default port, no persistence)
+    and the result backend in the airflow database; the workers wait for a healthy broker
+    and init, the scheduler waits for the broker only when the profile is on."""
+    env = compose["x-platform"]["environment"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert backend.startswith("db+postgresql://")
+    assert backend.endswith("@postgres:5432/airflow")
+    assert "PASSWORD" not in backend
+    redis = compose["services"]["redis"]
+    words = command_words(redis)
+    assert words[0] == "redis-server"
+    assert words[words.index("--save") + 1] == ""
+    assert words[words.index("--appendonly") + 1] == "no"
+    assert "ports" not in redis
+    for name in ("airflow-worker", "flower"):
+        depends = compose["services"][name]["depends_on"]
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+    scheduler = compose["services"]["airflow-scheduler"]["depends_on"]["redis"]
+    assert scheduler == {"condition": "service_healthy", "required": False}
+
+
+def test_celery_commands_exist(compose: dict) -> None:
+    """The workers (at least two replicas) and Flower run `airflow celery` sub-commands the
+    installed celery provider defines, and the worker's health check pings its own node."""
+    from airflow.providers.celery.cli.definition import get_celery_cli_commands
+
+    [group] = get_celery_cli_commands()
+    known = {c.name for c in group.subcommands}
+    worker = compose["services"]["airflow-worker"]
+    assert command_words(worker) == ["airflow", "celery", "worker"]
+    assert "worker" in known
+    assert command_words(compose["services"]["flower"])[:3] == ["airflow", "celery", "flower"]
+    assert "flower" in known
+    assert worker["deploy"]["replicas"] >= 2
+    check = " ".join(worker["healthcheck"]["test"])
+    assert "airflow.providers.celery.executors.celery_executor.app" in check
+    assert 'inspect ping -d "celery@$${HOSTNAME}"' in check
