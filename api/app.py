@@ -26,7 +26,7 @@ from api.binance import BinanceError, klines_request, rest_row
 from api.config import ApiConfig
 from api.metrics import Metrics
 from api.push import Hub
-from api.queries import fetch_klines
+from api.queries import SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
 from api.udf import Udf
 
@@ -153,7 +153,7 @@ class Api:
 
     async def exchange_info(self, request: Request) -> Response:
         """GET /api/v3/exchangeInfo: every symbol held, or those asked for."""
-        symbols = await self.symbols.all()
+        symbols = await self.symbols.described()
         q = request.query_params
         wanted: list[str] | None = None
         try:
@@ -176,7 +176,7 @@ class Api:
             for s in wanted:
                 if not await self.symbols.has(s):
                     return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
-            symbols = tuple(s for s in symbols if s in wanted)
+            symbols = [s for s in symbols if s.symbol in wanted]
         return _json(
             {
                 "timezone": "UTC",
@@ -239,45 +239,42 @@ class Api:
             await self.pool.close()
 
 
-def _symbol_info(symbol: str) -> dict:
-    # Quote assets by suffix: enough for clients that split a pair (ccxt's markets).
-    quote = next(
-        (
-            q
-            for q in ("USDT", "FDUSD", "USDC", "BTC", "ETH", "BNB", "EUR", "TRY")
-            if symbol.endswith(q) and symbol != q
-        ),
-        symbol[-4:],
+# Quote assets by suffix, for a symbol exchangeInfo was never read for (ccxt splits pairs).
+QUOTE_SUFFIXES = ("USDT", "FDUSD", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+def _symbol_info(info: SymbolInfo) -> dict:
+    """One symbol as Binance describes it, holding only what the platform knows.
+
+    Status, base and quote are Binance's own (market.symbols) when exchangeInfo was read, else
+    TRADING and a split by quote suffix. Nothing can be traded here, so no order types, filters
+    or permissions are claimed; clients that list markets (ccxt, python-binance) need none.
+    """
+    symbol = info.symbol
+    quote = info.quote_asset or next(
+        (q for q in QUOTE_SUFFIXES if symbol.endswith(q) and symbol != q), symbol[-4:]
     )
+    base = info.base_asset or symbol[: -len(quote)]
     return {
         "symbol": symbol,
-        "status": "TRADING",
-        "baseAsset": symbol[: -len(quote)],
+        "status": info.status or "TRADING",
+        "baseAsset": base,
         "baseAssetPrecision": 8,
         "quoteAsset": quote,
         "quotePrecision": 8,
         "quoteAssetPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+        "orderTypes": [],
         "icebergAllowed": False,
         "ocoAllowed": False,
-        "isSpotTradingAllowed": True,
+        "otoAllowed": False,
+        "quoteOrderQtyMarketAllowed": False,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "isSpotTradingAllowed": False,
         "isMarginTradingAllowed": False,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": "0.00000001",
-                "maxPrice": "1000000.00000000",
-                "tickSize": "0.00000001",
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": "0.00000001",
-                "maxQty": "9000000000.00000000",
-                "stepSize": "0.00000001",
-            },
-        ],
+        "filters": [],
         "permissions": [],
-        "permissionSets": [["SPOT"]],
+        "permissionSets": [],
     }
 
 

@@ -19,10 +19,10 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from api.binance import kline_event, stream_name
+from api.binance import MAX_LIMIT, kline_event, stream_name
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start
 from api.metrics import Metrics
-from api.queries import fetch_candle
+from api.queries import KlinesRequest, fetch_candle, fetch_klines
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class Hub:
     intervals: dict[str, dict[str, int]] = field(default_factory=dict)
     newest_minute: dict[str, int] = field(default_factory=dict)
     pending: dict[tuple[str, str, int], _Pending] = field(default_factory=dict)
+    # (symbol, interval, first minute ms, end ms) that a dbt build rebuilt after a correction.
+    rebuilt: list[tuple[str, str, int, int]] = field(default_factory=list)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -114,8 +116,12 @@ class Hub:
         self.metrics.notifications.inc()
         try:
             message = orjson.loads(payload)
-            at_ms, rows = message["at"], message["rows"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            at_ms = message["at"]
+            if "rebuilt" in message:
+                self.on_rebuilt(message["rebuilt"])
+                return
+            rows = message["rows"]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             logger.warning("ignoring malformed notification: %.200s", payload)
             return
         now = self.clock_ms()
@@ -155,10 +161,44 @@ class Hub:
                 self._wake.set()
         self.metrics.push_lag.observe(max(0.0, (self.clock_ms() - at_ms) / 1000))
 
+    def on_rebuilt(self, runs: list) -> None:
+        """dbt rebuilt minutes an official kline corrected: re-read every interval listened to."""
+        for symbol, first_ms, end_ms in runs:
+            wanted = self.intervals.get(symbol)
+            if not wanted:
+                continue
+            for interval in wanted:
+                self.rebuilt.append((symbol, interval, int(first_ms), int(end_ms)))
+        if self.rebuilt:
+            self._wake.set()
+
+    async def _push_rebuilt(self, conn: psycopg.AsyncConnection) -> None:
+        """Push the candles over rebuilt minutes, as they stand now, once each."""
+        batch, self.rebuilt = self.rebuilt, []
+        for symbol, interval, first_ms, end_ms in dict.fromkeys(batch):
+            stream = stream_name(symbol, interval)
+            if stream not in self.streams:
+                continue
+            cursor = bucket_start(interval, first_ms)
+            while cursor < end_ms:
+                rows = await fetch_klines(
+                    conn, KlinesRequest(symbol, interval, cursor, end_ms - 1, MAX_LIMIT)
+                )
+                if not rows:
+                    break
+                for row in rows:
+                    end = row[0] + INTERVAL_MS[interval]
+                    closed = end <= max(self.clock_ms(), self.newest_minute.get(symbol, -1) + 1)
+                    self.publish(
+                        stream,
+                        kline_event(symbol, interval, row, closed=closed, event_ms=self.clock_ms()),
+                    )
+                cursor = rows[-1][0] + INTERVAL_MS[interval]
+
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Read back and push the pending candles of longer intervals until ``stop``."""
         while not stop.is_set():
-            if not self.pending:
+            if not self.pending and not self.rebuilt:
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
@@ -169,6 +209,8 @@ class Hub:
             batch, self.pending = self.pending, {}
             try:
                 async with self.pool.connection() as conn:
+                    if self.rebuilt:
+                        await self._push_rebuilt(conn)
                     for (symbol, interval, start), item in batch.items():
                         stream = stream_name(symbol, interval)
                         if stream not in self.streams:

@@ -175,12 +175,17 @@ official as (
     select (select symbol from market.klines_1m where symbol > official.symbol
             order by symbol limit 1)
     from official where official.symbol is not null
+),
+held as (
+    select symbol from live where symbol is not null
+    union
+    select symbol from official where symbol is not null
+    union
+    select symbol from market.symbols
 )
-select symbol from live where symbol is not null
-union
-select symbol from official where symbol is not null
-union
-select symbol from market.symbols
+select held.symbol, s.status, s.base_asset, s.quote_asset
+from held
+left join market.symbols as s using (symbol)
 order by 1
 """
 
@@ -318,7 +323,17 @@ async def fetch_candle(
     return rows[0] if rows else None
 
 
-async def fetch_symbols(conn: AsyncConnection) -> list[str]:
+@dataclass(frozen=True)
+class SymbolInfo:
+    """A symbol held, with what Binance's exchangeInfo last said of it (None when never read)."""
+
+    symbol: str
+    status: str | None
+    base_asset: str | None
+    quote_asset: str | None
+
+
+async def fetch_symbols(conn: AsyncConnection) -> list[SymbolInfo]:
     """Every symbol the platform holds candles or listing data for."""
     cur = await conn.execute(SYMBOLS_SQL)
-    return [r[0] for r in await cur.fetchall()]
+    return [SymbolInfo(*r) for r in await cur.fetchall()]

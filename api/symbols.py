@@ -7,7 +7,7 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.queries import fetch_symbols
+from api.queries import SymbolInfo, fetch_symbols
 
 
 class SymbolCache:
@@ -18,6 +18,7 @@ class SymbolCache:
         self.ttl = ttl
         self.symbols: tuple[str, ...] = ()
         self.known: frozenset[str] = frozenset()
+        self.info: dict[str, SymbolInfo] = {}
         self.loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -26,8 +27,9 @@ class SymbolCache:
         async with self._lock:
             async with self.pool.connection() as conn:
                 symbols = await fetch_symbols(conn)
-            self.symbols = tuple(symbols)
-            self.known = frozenset(symbols)
+            self.info = {s.symbol: s for s in symbols}
+            self.symbols = tuple(self.info)
+            self.known = frozenset(self.info)
             self.loaded_at = time.monotonic()
 
     async def all(self) -> tuple[str, ...]:
@@ -35,6 +37,12 @@ class SymbolCache:
         if time.monotonic() - self.loaded_at > self.ttl:
             await self.refresh()
         return self.symbols
+
+    async def described(self) -> list[SymbolInfo]:
+        """Every symbol with what exchangeInfo last said of it, fresh within ``ttl``."""
+        if time.monotonic() - self.loaded_at > self.ttl:
+            await self.refresh()
+        return [self.info[s] for s in self.symbols]
 
     async def has(self, symbol: str) -> bool:
         """Is the symbol held? A miss re-reads at most once a second (new listings)."""

@@ -1,7 +1,7 @@
 """Benchmark the read API: klines latency on a year of history, and WebSocket fan-out.
 
 Usage: .venv/bin/python bench/api_bench.py [--symbols 20] [--days 365] [--subscribers 1000]
-       [--events 40] [--requests 400]
+       [--events 40] [--requests 400] [--rounds 3] [--sections klines,fanout] [--reuse]
 
 Starts its own embedded PostgreSQL (or uses BENCH_DATABASE_URL's server), fills
 market.klines_1m with `days` x `symbols` synthetic 1-minute klines, builds the marts with dbt,
@@ -12,6 +12,9 @@ adds 37 live minutes after the history (a forming hour), starts `python -m api` 
   from the commit to each client's receipt, the API's RSS, and the fan-out rate (frames/s,
   from commit to the last receipt) against a bare `websockets` broadcast of the same frames
   to the same number of clients.
+
+With BENCH_DATABASE_URL and --reuse, a bench_api database an earlier run prepared (about 10
+minutes of loading and building) is used as it is, so the klines rounds can be repeated.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dbt_bench import HISTORY_END, fresh_database, load
 
-from include import pgserver
+from include import db, pgserver
 from include.timeframes import build_timeframes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,6 +216,29 @@ async def bare_fanout(n: int, events: int) -> tuple[float, float]:
     return summarise(sent, received)
 
 
+def klines_section(port: int, args: argparse.Namespace) -> None:
+    """p99 per round of GET /api/v3/klines for 1m and 1h; the median round and the spread."""
+    print(f"klines p99 over {args.requests} requests of 500 candles (median of rounds):")
+    rounds = [klines_latency(port, args.symbols, args.requests) for _ in range(args.rounds)]
+    for interval in ("1m", "1h"):
+        values = sorted(r[interval] for r in rounds)
+        mid = statistics.median(values)
+        print(
+            f"  {interval}: p99 {mid:.2f} ms (rounds {values[0]:.2f}-{values[-1]:.2f}); "
+            f"ratio to the 10 ms target: {mid / 10:.2f}"
+        )
+
+
+def fanout_section(url: str, port: int, args: argparse.Namespace, pid: int) -> None:
+    """Fan-out through the API against a bare websockets broadcast."""
+    print(f"fan-out: {args.subscribers} subscribers, {args.events} commits")
+    lat, rate, rss = asyncio.run(api_fanout(url, port, args.subscribers, args.events, pid))
+    bare_lat, bare_rate = asyncio.run(bare_fanout(args.subscribers, args.events))
+    print(f"  API: p99 commit -> client {lat:.1f} ms, {rate:,.0f} frames/s, RSS {rss:.0f} MB")
+    print(f"  bare websockets broadcast: p99 {bare_lat:.1f} ms, {bare_rate:,.0f} frames/s")
+    print(f"  fan-out rate API / bare: {rate / bare_rate:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=20)
@@ -221,7 +247,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sections", default="klines,fanout", help="klines, fanout or both")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use BENCH_DATABASE_URL's bench_api as prepared"
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
 
     with tempfile.TemporaryDirectory(prefix="bench_api_") as tmp:
         server_url = os.environ.get("BENCH_DATABASE_URL")
@@ -230,30 +261,19 @@ def main() -> None:
             server_url = pgserver.start(pgdata, pgserver.free_port()).url()
         api = None
         try:
-            url = fresh_database(server_url, "bench_api")
-            print(f"history: {args.days} days x {args.symbols} symbols")
-            prepare(url, args.symbols, args.days, Path(tmp))
+            if args.reuse and os.environ.get("BENCH_DATABASE_URL"):
+                url = db.with_database(server_url, "bench_api")
+                print("history: the bench_api database as an earlier run prepared it")
+            else:
+                url = fresh_database(server_url, "bench_api")
+                print(f"history: {args.days} days x {args.symbols} symbols")
+                prepare(url, args.symbols, args.days, Path(tmp))
             port = pgserver.free_port()
             api = start_api(url, port)
-            print(f"klines p99 over {args.requests} requests of 500 candles (median of rounds):")
-            rounds = [klines_latency(port, args.symbols, args.requests) for _ in range(args.rounds)]
-            for interval in ("1m", "1h"):
-                values = sorted(r[interval] for r in rounds)
-                mid = statistics.median(values)
-                print(
-                    f"  {interval}: p99 {mid:.2f} ms (rounds {values[0]:.2f}-{values[-1]:.2f}); "
-                    f"ratio to the 10 ms target: {mid / 10:.2f}"
-                )
-            print(f"fan-out: {args.subscribers} subscribers, {args.events} commits")
-            lat, rate, rss = asyncio.run(
-                api_fanout(url, port, args.subscribers, args.events, api.pid)
-            )
-            bare_lat, bare_rate = asyncio.run(bare_fanout(args.subscribers, args.events))
-            print(
-                f"  API: p99 commit -> client {lat:.1f} ms, {rate:,.0f} frames/s, RSS {rss:.0f} MB"
-            )
-            print(f"  bare websockets broadcast: p99 {bare_lat:.1f} ms, {bare_rate:,.0f} frames/s")
-            print(f"  fan-out rate API / bare: {rate / bare_rate:.2f}")
+            if "klines" in sections:
+                klines_section(port, args)
+            if "fanout" in sections:
+                fanout_section(url, port, args, api.pid)
         finally:
             if api is not None:
                 api.terminate()

@@ -186,8 +186,10 @@ def build_timeframes(
     with psycopg.connect(url, autocommit=True) as lock_conn:
         # A session lock held by this process while dbt, a child process, does the work.
         lock_conn.execute("select pg_advisory_lock(%s)", (BUILD_LOCK_KEY,))
+        started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         result = run_dbt(args, url)
         if result.ok:
+            announce_corrections(lock_conn, started)
             prune_dirty_ranges(lock_conn)
     if not result.ok:
         raise TimeframeBuildError(f"dbt build failed: {result.reason()}")
@@ -252,6 +254,19 @@ def mark_dirty(
         "values (%s, %s, %s, %s)",
         (symbol.upper(), start, end, reason),
     )
+
+
+def announce_corrections(conn: psycopg.Connection, built_since: datetime) -> int:
+    """Tell the read API (NOTIFY) which rebuilt minutes an official kline corrected.
+
+    Subscribers got the live candle of those minutes; until this build the longer candles
+    over them still held it. Returns how many minutes were announced.
+    """
+    row = conn.execute("select market.notify_rebuilt_corrections(%s)", (built_since,)).fetchone()
+    minutes = int(row[0]) if row else 0
+    if minutes:
+        logger.info("announced %d corrected minutes to the read API", minutes)
+    return minutes
 
 
 def prune_dirty_ranges(conn: psycopg.Connection) -> int:

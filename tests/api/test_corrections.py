@@ -1,0 +1,92 @@
+"""A closed candle that a repair corrects is pushed again, equal to the official kline."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import websockets
+
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig, default_symbols, utc
+from fakebinance.server import FakeBinance
+from include.reconcile import reconcile
+from include.timeframes import build_timeframes
+from tests.api.conftest import write_live
+from tests.api.test_ws import recv_json
+from tests.dbt.conftest import from_ms, kline_values, to_ms
+
+HOUR = utc(2025, 3, 10, 10)
+WRONG_MINUTE = HOUR + timedelta(minutes=37)
+FIELDS = ("t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q")
+
+
+@pytest.fixture(autouse=True)
+def dbt_target_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """dbt's compiled files and logs go to a temporary directory, not dbt_project/target."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
+
+
+def as_rest(k: dict) -> list:
+    """A kline event's candle in /api/v3/klines' order (without the ignored field)."""
+    return [k[f] for f in FIELDS]
+
+
+async def test_reconcile_repair_is_pushed_to_1m_and_1h_subscribers(database_url, api, conn):
+    """A live minute that differs from Binance, already built by dbt: after reconcile repairs
+    and rebuilds, /ws subscribers get the minute and its hour again, closed, equal to the
+    official klines."""
+    clock = MarketClock(start=HOUR + timedelta(hours=2), speed=0)
+    async with FakeBinance(MarketConfig(7, default_symbols()), clock=clock) as fake:
+        minutes = fake.market.klines("BTCUSDT", "1m", to_ms(HOUR), to_ms(HOUR) + 3_600_000, 61)
+        assert len(minutes) == 61
+        for k in minutes:
+            values = list(kline_values(k))
+            if k.open_time == to_ms(WRONG_MINUTE):
+                values[3] += 1  # close
+                values[4] += 2  # volume
+            write_live(conn, "BTCUSDT", from_ms(k.open_time), values, True)
+        await asyncio.to_thread(build_timeframes, database_url, unit_tests=False)
+        (official_minute,) = fake.market.klines("BTCUSDT", "1m", to_ms(WRONG_MINUTE), None, 1)
+        (official_hour,) = fake.market.klines("BTCUSDT", "1h", to_ms(HOUR), None, 1)
+
+        async with websockets.connect(f"{api.ws}/ws") as ws:
+            await ws.send(
+                '{"method":"SUBSCRIBE","params":["btcusdt@kline_1m","btcusdt@kline_1h"],"id":1}'
+            )
+            assert await recv_json(ws) == {"result": None, "id": 1}
+            pushed: dict[tuple[str, int], list[dict]] = {}
+            hour_row = official_hour.to_rest_row()[:11]
+            hour_fixed = asyncio.Event()
+
+            async def collect() -> None:
+                while True:
+                    k = (await recv_json(ws, 300))["k"]
+                    pushed.setdefault((k["i"], k["t"]), []).append(k)
+                    if k["i"] == "1h" and as_rest(k) == hour_row:
+                        hour_fixed.set()
+
+            reader = asyncio.ensure_future(collect())
+            result = await asyncio.to_thread(
+                reconcile,
+                HOUR,
+                HOUR + timedelta(hours=1),
+                ["BTCUSDT"],
+                database_url=database_url,
+                rest_url=fake.url,
+            )
+            assert result.repaired == {"BTCUSDT": 1}
+            assert result.rebuilt
+            # What the rebuild announces may arrive after reconcile returns.
+            await asyncio.wait_for(hour_fixed.wait(), 15)
+            await asyncio.sleep(1)
+            reader.cancel()
+
+    minute_events = pushed[("1m", to_ms(WRONG_MINUTE))]
+    assert as_rest(minute_events[-1]) == official_minute.to_rest_row()[:11]
+    assert minute_events[-1]["x"] is True
+    hour_events = pushed[("1h", to_ms(HOUR))]
+    assert as_rest(hour_events[-1]) == official_hour.to_rest_row()[:11]
+    assert hour_events[-1]["x"] is True
+    assert set(pushed) == {("1m", to_ms(WRONG_MINUTE)), ("1h", to_ms(HOUR))}
