@@ -6,7 +6,8 @@ own) is making the months before rows arrive:
 
 - the loaders call ``ensure_range`` for the minutes they are about to write (a backfill or a
   dump of 2017 creates 2017's months first);
-- ``maintain`` (run by ``migrate`` at every start and by ``python -m include.cli partitions``)
+- ``maintain`` (run by ``migrate`` at every start, before every ``build-timeframes`` run, which
+  the build_timeframes DAG does every 5 minutes, and by ``python -m include.cli partitions``)
   creates the current month and the next ones, moves anything the DEFAULT partitions hold
   into months of their own, and applies the live retention when ``LIVE_RETENTION_DAYS`` is set.
 """
@@ -74,6 +75,15 @@ def partitioned_tables(conn: psycopg.Connection) -> list[str]:
     return [t for t in candidates if is_partitioned(conn, t)]
 
 
+def may_drop_live_months(conn: psycopg.Connection) -> bool:
+    """Whether this connection's role may run the live retention (migration 0011's grants)."""
+    row = conn.execute(
+        "select has_function_privilege("
+        "'market.drop_live_partitions(timestamptz)'::regprocedure, 'execute')"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def maintain(
     conn: psycopg.Connection,
     *,
@@ -95,7 +105,14 @@ def maintain(
                 "select market.split_default_partition(%s::regclass)", (table,)
             ).fetchone()[0]
         done.created[table] = made
-    if retention_days:
+    if retention_days and not may_drop_live_months(conn):
+        logger.warning(
+            "LIVE_RETENTION_DAYS=%d is not applied: %s may not drop live months "
+            "(only the administrator's migrate and build-timeframes may)",
+            retention_days,
+            conn.info.user,
+        )
+    elif retention_days:
         cutoff = now - timedelta(days=retention_days)
         with conn.transaction():
             done.dropped = [

@@ -287,3 +287,19 @@ def test_migrate_applies_live_retention_when_set(
     migrate(database_url)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("select count(*) from market.candles_1m_live").fetchone() == (0,)
+
+
+def test_only_the_administrator_may_drop_live_months(conn) -> None:
+    """A role that is not the administrator cannot run the live retention nor make months."""
+    conn.execute("create role plain_reader nologin")
+    conn.execute("grant usage on schema market to plain_reader")
+    conn.execute("set role plain_reader")
+    try:
+        assert not partitions.may_drop_live_months(conn)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select market.drop_live_partitions(now() + interval '1 year')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select market.ensure_month_partitions('market.klines_1m', now(), now())")
+    finally:
+        conn.execute("reset role")
+    assert partitions.may_drop_live_months(conn)

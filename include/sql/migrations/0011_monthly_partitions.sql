@@ -355,3 +355,29 @@ select market.ensure_month_partitions(
     t, date_trunc('month', now()), date_trunc('month', now()) + interval '4 months'
 )
 from unnest(array['market.klines_1m', 'market.candles_1m_live']::regclass[]) as t;
+
+-- Who may call the security-definer functions: making months (and moving the DEFAULT's rows
+-- into them) is for the writers (DESIGN.md's roles, when 0010 created them); dropping live
+-- months is for the administrator alone (migrate, build-timeframes run as it).
+revoke execute on function
+    market.ensure_month_partitions(regclass, timestamptz, timestamptz),
+    market.split_default_partition(regclass),
+    market.drop_live_partitions(timestamptz)
+from public;
+do $$
+declare
+    writer text;
+begin
+    for writer in
+        select rolname from pg_roles
+        where rolname in ('streamer_writer', 'history_loader', 'dbt_builder')
+    loop
+        execute format(
+            'grant execute on function '
+            'market.ensure_month_partitions(regclass, timestamptz, timestamptz), '
+            'market.split_default_partition(regclass) to %I',
+            writer
+        );
+    end loop;
+end;
+$$;
