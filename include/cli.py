@@ -113,7 +113,11 @@ def partitions(
         done = monthly.maintain(conn, retention_days=days)
     for table, made in done.created.items():
         typer.echo(f"{table}: {made} partition(s) created")
-    typer.echo(f"live retention: {len(done.dropped)} partition(s) dropped {' '.join(done.dropped)}")
+    if days is None:
+        typer.echo("live retention: off (LIVE_RETENTION_DAYS unset)")
+    else:
+        dropped = " ".join(done.dropped) or "none"
+        typer.echo(f"live retention ({days} days): dropped {dropped}")
 
 
 @app.command("build-timeframes")
