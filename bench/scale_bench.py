@@ -15,6 +15,13 @@ the median and spread per history length, the ratio 365 / 30 days of the run and
 project, and the run at 2,000 symbols, measured as one run over a window of the year holding as
 many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; target under 5 minutes).
 `--wide 2000` also measures 2,000 symbols x `--wide-days` days directly (several minutes more).
+
+storage: bytes per symbol-year, table + indexes (+ TOAST), summed over the monthly partitions
+(migration 0011): `--storage-symbols` symbols x one year (2025) of 1m klines with BTC-like
+decimals (prices with 2 decimals near 60,000-90,000, volumes with 5, quote volumes exact
+products), the same minutes as closed live candles, and the seven marts built by dbt. Prints
+MB per symbol-year for market.klines_1m, market.candles_1m_live and each analytics.candles_<tf>,
+and rows per symbol-year.
 """
 
 from __future__ import annotations
@@ -236,9 +243,105 @@ def quality(args: argparse.Namespace) -> None:
             )
 
 
-# One function per section; other sections (streamer, heal-gaps, storage) join this table.
+STORAGE_DB = "scale_bench_storage"
+STORAGE_YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+
+# One year of 1m klines per symbol, with the digits real ones have (what numeric's size follows).
+STORAGE_KLINES = """
+insert into market.klines_1m (
+    symbol, open_time, open, high, low, close, volume, quote_volume, trade_count,
+    taker_buy_volume, taker_buy_quote_volume, source
+)
+select
+    symbol, open_time, open, greatest(open, close) + 1.37, least(open, close) - 0.91, close,
+    volume, round(volume * open, 8), 400 + (m * 7919) %% 2600,
+    round(volume * 0.47, 5), round(round(volume * 0.47, 5) * open, 8), 'dump_klines'
+from (
+    select
+        'SYM' || lpad(s::text, 4, '0') || 'USDT' as symbol,
+        t as open_time,
+        m,
+        round((75000 + 15000 * sin(m / 20000.0))::numeric + (m * 7919 %% 10007) / 100.0, 2) as open,
+        round(
+            (75000 + 15000 * sin((m + 1) / 20000.0))::numeric + ((m + 1) * 7919 %% 10007) / 100.0,
+            2
+        )
+            as close,
+        round(0.5 + (m * 104729 %% 999983) / 10000.0, 5) as volume
+    from generate_series(1, %(symbols)s) as s
+    cross join lateral generate_series(
+        %(start)s::timestamptz, %(end)s::timestamptz - interval '1 minute', interval '1 minute'
+    ) as t
+    cross join lateral (select extract(epoch from t)::bigint / 60 as m) as minute
+) as candles
+"""
+
+STORAGE_LIVE = """
+insert into market.candles_1m_live
+select
+    symbol, open_time, open, high, low, close, volume, quote_volume, trade_count,
+    taker_buy_volume, taker_buy_quote_volume, true,
+    3000000000 + extract(epoch from open_time)::bigint,
+    3000000000 + extract(epoch from open_time)::bigint + trade_count - 1,
+    open_time + interval '61 seconds'
+from market.klines_1m
+"""
+
+# Table + indexes + TOAST of every partition (and the DEFAULT one) of a partitioned table.
+STORAGE_SIZE = """
+select coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+from pg_partition_tree(%s::regclass)
+where isleaf
+"""
+
+
+def storage(args: argparse.Namespace) -> None:
+    """Bytes per symbol-year of market.klines_1m, the live table and every mart."""
+    server_url = db.resolve_database_url()
+    url = fresh_database(server_url, STORAGE_DB)
+    start, end = STORAGE_YEAR
+    symbols = args.storage_symbols
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("market.klines_1m", "market.candles_1m_live"):
+            conn.execute(
+                "select market.ensure_month_partitions(%s::regclass, %s, %s)", (table, start, end)
+            )
+        conn.execute(STORAGE_KLINES, {"symbols": symbols, "start": start, "end": end})
+        conn.execute(STORAGE_LIVE)
+        conn.execute("vacuum analyze")
+    build_timeframes(url, full_refresh=True, unit_tests=False)
+    tables = [
+        "market.klines_1m",
+        "market.candles_1m_live",
+        *(f"analytics.candles_{tf}" for tf in ("1m", "5m", "15m", "1h", "4h", "1d", "1w")),
+    ]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze")
+        print(f"storage per symbol-year ({symbols} symbols x 2025, table + indexes + TOAST):")
+        total = 0
+        for table in tables:
+            size = conn.execute(STORAGE_SIZE, (table,)).fetchone()[0] / symbols
+            rows = (
+                conn.execute(sql.SQL("select count(*) from {}").format(sql.SQL(table))).fetchone()[
+                    0
+                ]
+                / symbols
+            )
+            parts = conn.execute(
+                "select count(*) from market.month_partitions(%s::regclass)", (table,)
+            ).fetchone()[0]
+            total += size
+            print(
+                f"  {table:<26} {size / 1e6:8.1f} MB  {rows:9.0f} rows  "
+                f"{size / max(rows, 1):6.0f} B/row  {parts} monthly partitions"
+            )
+        print(f"  {'all of them':<26} {total / 1e6:8.1f} MB per symbol-year")
+
+
+# One function per section; other sections (streamer, heal-gaps) join this table.
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "quality": quality,
+    "storage": storage,
 }
 
 
@@ -255,6 +358,9 @@ def main() -> None:
         "--wide", type=int, default=0, help="also measure this many symbols directly (0 = no)"
     )
     parser.add_argument("--wide-days", type=int, default=2, help="history of the --wide case")
+    parser.add_argument(
+        "--storage-symbols", type=int, default=2, help="symbols of the storage section's year"
+    )
     args = parser.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]

@@ -93,6 +93,33 @@ def migrate() -> None:
     typer.echo(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
 
 
+@app.command()
+@one_line_errors
+def partitions(
+    retention_days: int = typer.Option(
+        None,
+        "--live-retention-days",
+        help="Drop market.candles_1m_live's months older than this (default: LIVE_RETENTION_DAYS, "
+        "unset = keep every month).",
+    ),
+) -> None:
+    """Create the coming months' partitions, empty the DEFAULT ones, apply live retention."""
+    import psycopg
+
+    from include import partitions as monthly
+
+    days = retention_days if retention_days is not None else monthly.live_retention_days()
+    with psycopg.connect(db.resolve_database_url(), autocommit=True) as conn:
+        done = monthly.maintain(conn, retention_days=days)
+    for table, made in done.created.items():
+        typer.echo(f"{table}: {made} partition(s) created")
+    if days is None:
+        typer.echo("live retention: off (LIVE_RETENTION_DAYS unset)")
+    else:
+        dropped = " ".join(done.dropped) or "none"
+        typer.echo(f"live retention ({days} days): dropped {dropped}")
+
+
 @app.command("build-timeframes")
 @one_line_errors
 def build_timeframes(

@@ -143,6 +143,14 @@ def upsert_csv(conn: psycopg.Connection, symbol: str, csv: bytes, source: str) -
     with conn.cursor() as cur:
         with cur.copy(_COPY_STAGE) as copy:
             copy.write(csv)
+        # The months being loaded get partitions of their own before the rows arrive (a dump
+        # of 2017 would otherwise land in the DEFAULT partition); a no-op once they exist.
+        cur.execute(
+            "select market.ensure_month_partitions('market.klines_1m', "
+            "timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond', "
+            "timestamptz 'epoch' + (max(open_time_ms) + 1) * interval '1 millisecond') "
+            "from pg_temp.stage_klines"
+        )
         cur.execute(load_sql("upsert_klines_1m"), {"symbol": symbol, "source": source})
         changed = cur.rowcount
         # Older minutes than heal-gaps has checked may leave holes behind them: look again.

@@ -24,6 +24,17 @@ create table if not exists public.schema_migrations (
 """
 
 
+def maintain_partitions(conn: psycopg.Connection) -> None:
+    """Once the monthly partitions exist (0011): the coming months, and live retention if set."""
+    exists = conn.execute(
+        "select to_regprocedure('market.ensure_month_partitions(regclass,timestamptz,timestamptz)')"
+    ).fetchone()
+    if exists and exists[0]:
+        from include import partitions
+
+        partitions.maintain(conn, retention_days=partitions.live_retention_days())
+
+
 class MigrationError(RuntimeError):
     """A migration could not be applied, or an applied one was edited."""
 
@@ -79,6 +90,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                     raise MigrationError(f"{migration.path.name}: {first}") from err
                 logger.info("applied migration %s", migration.version)
                 applied_now.append(migration.version)
+            maintain_partitions(conn)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

@@ -19,6 +19,7 @@ import psycopg
 
 from include import db
 from include.live import streamer_writing
+from include.migrate import maintain_partitions
 from include.settings import PROJECT_ROOT, get_settings
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,9 @@ def build_timeframes(
         # A session lock held by this process while dbt, a child process, does the work.
         lock_conn.execute("select pg_advisory_lock(%s)", (BUILD_LOCK_KEY,))
         started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+        # Every few minutes, so a long-running install has its coming months (and live
+        # retention, when LIVE_RETENTION_DAYS is set) without waiting for a restart.
+        maintain_partitions(lock_conn)
         result = run_dbt(args, url)
         if result.ok:
             announce_corrections(lock_conn, started)

@@ -43,6 +43,7 @@ ENVIRONMENT = (
     ("STREAMER_LOOP", "auto", "auto (uvloop when importable), uvloop or asyncio"),
     ("STREAMER_SHARD", "", "k/n: stream only the symbols that hash to shard k of n"),
     ("STREAMER_LOG_LEVEL", "INFO", "log level (JSON lines on stderr)"),
+    ("LIVE_RETENTION_DAYS", "", "at start, drop live months ended longer ago (unset: keep all)"),
 )
 
 

@@ -1,0 +1,305 @@
+"""Monthly partitions (migration 0011): layout, in-place upgrade, far months, live retention."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include import klines_store, partitions
+from include.migrate import discover, migrate
+
+MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
+LIVE_INSERT = (
+    "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume, "
+    "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed, "
+    "first_trade_id, last_trade_id) "
+    "select %s, t, 1.5, 2, 1, 1.75, 3, 4.5, 7, 1, 1.5, true, 10, 16 "
+    "from generate_series(%s::timestamptz, %s::timestamptz, interval '1 minute') as t"
+)
+KLINE_INSERT = (
+    "insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, "
+    "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, source) "
+    "select %s, t, 1.5, 2, 1, 1.75, 3, 4.5, 7, 1, 1.5, 'rest' "
+    "from generate_series(%s::timestamptz, %s::timestamptz, interval '1 minute') as t"
+)
+
+
+def month_start(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def partition_of(conn: psycopg.Connection, table: str, symbol: str, at: datetime) -> str:
+    """The partition a row lives in."""
+    return conn.execute(
+        f"select tableoid::regclass::text from {table} where symbol = %s and open_time = %s",
+        (symbol, at),
+    ).fetchone()[0]
+
+
+def months(conn: psycopg.Connection, table: str) -> list[datetime]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "select month_start from market.month_partitions(%s::regclass)", (table,)
+        )
+    ]
+
+
+def table_state(conn: psycopg.Connection, table: str) -> dict:
+    """Everything an upgrade must keep: rows, triggers, indexes, constraints, grants, comment."""
+    oid = conn.execute("select %s::regclass::oid", (table,)).fetchone()[0]
+    return {
+        "rows": conn.execute(f"select * from {table} order by symbol, open_time").fetchall(),
+        "triggers": sorted(
+            conn.execute(
+                "select tgname, regexp_replace(pg_get_triggerdef(oid), ' ON \\S+ ', ' ON t ') "
+                "from pg_trigger where tgrelid = %s and not tgisinternal",
+                (oid,),
+            ).fetchall()
+        ),
+        "indexes": sorted(
+            conn.execute(
+                "select c.relname, i.indisunique, i.indisprimary, "
+                "array(select pg_get_indexdef(i.indexrelid, k, true) "
+                "from generate_series(1, i.indnkeyatts) as k) "
+                "from pg_index as i join pg_class as c on c.oid = i.indexrelid "
+                "where i.indrelid = %s",
+                (oid,),
+            ).fetchall()
+        ),
+        "constraints": sorted(
+            conn.execute(
+                "select conname, contype, pg_get_constraintdef(oid) from pg_constraint "
+                "where conrelid = %s and contype <> 'n'",
+                (oid,),
+            ).fetchall()
+        ),
+        "grants": sorted(
+            conn.execute(
+                "select grantee, privilege_type from information_schema.role_table_grants "
+                "where table_schema || '.' || table_name = %s and grantee <> 'postgres'",
+                (table,),
+            ).fetchall()
+        ),
+        "comment": conn.execute("select obj_description(%s, 'pg_class')", (oid,)).fetchone(),
+    }
+
+
+def test_candle_tables_are_partitioned_by_month_with_the_design_key(conn) -> None:
+    """After migrate both market candle tables are RANGE-partitioned on open_time, keyed by
+    (symbol, open_time), with a DEFAULT partition and the current month plus three ahead."""
+    this_month = month_start(datetime.now(UTC))
+    for table in MARKET_TABLES:
+        strategy, key = conn.execute(
+            "select p.partstrat, a.attname from pg_partitioned_table as p "
+            "join pg_attribute as a on a.attrelid = p.partrelid and a.attnum = p.partattrs[0] "
+            "where p.partrelid = %s::regclass",
+            (table,),
+        ).fetchone()
+        assert (strategy, key) == ("r", "open_time"), table
+        primary = conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint "
+            "where conrelid = %s::regclass and contype = 'p'",
+            (table,),
+        ).fetchone()[0]
+        assert primary == "PRIMARY KEY (symbol, open_time)", table
+        assert conn.execute("select market.default_partition(%s)", (table,)).fetchone()[0]
+        bounds = conn.execute(
+            "select month_start, month_end from market.month_partitions(%s::regclass)",
+            (table,),
+        ).fetchall()
+        assert [b[0] for b in bounds][:4] == [
+            month_start(this_month + timedelta(days=31 * k + 1)) for k in range(4)
+        ], table
+        assert all(
+            month_start(end) == end and end - start >= timedelta(28) for start, end in bounds
+        )
+
+
+def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """Migrating a populated 0009 database to 0011 keeps every row, trigger, index, check, grant,
+    comment and dependent view, and the live NOTIFY still fires from the partitioned table."""
+    old = tmp_path / "old"
+    old.mkdir()
+    for migration in discover():
+        if migration.version <= "0009":
+            shutil.copy(migration.path, old / migration.path.name)
+    migrate(empty_database_url, old)
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(KLINE_INSERT, ("BTCUSDT", "2017-08-17T04:00Z", "2017-08-17T05:00Z"))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", "2024-12-31T23:30Z", "2025-01-01T00:30Z"))
+        conn.execute(LIVE_INSERT, ("ETHUSDT", "2025-01-31T23:58Z", "2025-02-01T00:02Z"))
+        # What users and dbt hang on the tables: a view, a role's grant, a dbt-built mart.
+        conn.execute("create role upgrade_reader nologin")
+        conn.execute("grant select on market.klines_1m, market.candles_1m_live to upgrade_reader")
+        conn.execute(
+            "create view public.kline_days as select symbol, date_trunc('day', open_time) as day,"
+            " count(*) from market.klines_1m group by 1, 2"
+        )
+        conn.execute("create view public.kline_day_count as select count(*) from public.kline_days")
+        conn.execute(
+            "create table analytics.candles_1h as select symbol, open_time, open, now() as "
+            "built_at from market.klines_1m"
+        )
+        conn.execute("create unique index mart_key on analytics.candles_1h (symbol, open_time)")
+        tables = (*MARKET_TABLES, "analytics.candles_1h")
+        before = {t: table_state(conn, t) for t in tables}
+        views_before = conn.execute("select * from public.kline_days order by 1, 2").fetchall()
+
+    applied = migrate(empty_database_url)
+
+    assert applied == [m.version for m in discover() if m.version > "0009"]
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        for table in tables:
+            assert conn.execute(
+                "select relkind from pg_class where oid = %s::regclass", (table,)
+            ).fetchone() == ("p",), table
+            assert table_state(conn, table) == before[table], table
+        assert conn.execute("select * from public.kline_days order by 1, 2").fetchall() == (
+            views_before
+        )
+        assert conn.execute("select * from public.kline_day_count").fetchone() == (3,)
+        assert partition_of(
+            conn, "market.klines_1m", "BTCUSDT", datetime(2017, 8, 17, 4, 30, tzinfo=UTC)
+        ) == ("market.klines_1m_p2017_08")
+        assert (
+            partition_of(
+                conn, "market.candles_1m_live", "ETHUSDT", datetime(2025, 2, 1, tzinfo=UTC)
+            )
+            == "market.candles_1m_live_p2025_02"
+        )
+        assert conn.execute("select count(*) from market.klines_1m_default").fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from pg_class where relname like '%unpartitioned'"
+        ).fetchone() == (0,)
+
+        # The NOTIFY trigger of 0006 fires for rows written through the partitioned table.
+        conn.execute("listen candles_1m")
+        conn.execute(LIVE_INSERT, ("SOLUSDT", "2025-02-01T00:05Z", "2025-02-01T00:05Z"))
+        notes = list(conn.notifies(timeout=5, stop_after=1))
+        assert notes
+        assert '"SOLUSDT"' in notes[0].payload
+
+
+def test_a_month_far_in_the_past_and_next_month_insert(conn) -> None:
+    """A minute of 2017 and one of next month insert directly (no partition made first): next
+    month lands in its own partition, 2017 in the DEFAULT one until a partition is made for it,
+    which then takes its rows; the loaders make 2017's partition before they write."""
+    next_month = month_start(month_start(datetime.now(UTC)) + timedelta(days=40))
+    conn.execute(LIVE_INSERT, ("BTCUSDT", next_month, next_month + timedelta(minutes=2)))
+    conn.execute(KLINE_INSERT, ("BTCUSDT", next_month, next_month))
+    assert partition_of(conn, "market.candles_1m_live", "BTCUSDT", next_month) == (
+        f"market.candles_1m_live_p{next_month:%Y_%m}"
+    )
+    far = datetime(2017, 8, 17, 4, 0, tzinfo=UTC)
+    conn.execute(LIVE_INSERT, ("BTCUSDT", far, far + timedelta(minutes=9)))
+    assert partition_of(conn, "market.candles_1m_live", "BTCUSDT", far) == (
+        "market.candles_1m_live_default"
+    )
+    assert partitions.ensure_range(conn, "market.candles_1m_live", far, far) == 1
+    assert partition_of(conn, "market.candles_1m_live", "BTCUSDT", far) == (
+        "market.candles_1m_live_p2017_08"
+    )
+    assert conn.execute("select count(*) from market.candles_1m_live_p2017_08").fetchone() == (10,)
+    assert conn.execute("select count(*) from market.candles_1m_live_default").fetchone() == (0,)
+
+    # The loaders: a dump of 2018-02 goes straight into a partition of its own.
+    start_ms = klines_store.datetime_to_ms(datetime(2018, 2, 28, 23, 59, tzinfo=UTC))
+    rows = [
+        [start_ms + k * 60_000, "1.0", "2.0", "0.5", "1.5", "10.0", 0, "15.0", 3, "4.0", "6.0"]
+        for k in range(2)
+    ]
+    with conn.transaction():
+        assert klines_store.upsert_rest_klines(conn, "BTCUSDT", rows) == 2
+    assert [
+        partition_of(conn, "market.klines_1m", "BTCUSDT", when)
+        for when in (datetime(2018, 2, 28, 23, 59, tzinfo=UTC), datetime(2018, 3, 1, tzinfo=UTC))
+    ] == ["market.klines_1m_p2018_02", "market.klines_1m_p2018_03"]
+    assert conn.execute("select count(*) from market.klines_1m_default").fetchone() == (0,)
+
+
+def test_ensure_month_partitions_refuses_other_tables(conn) -> None:
+    """The security-definer partition maker touches only the partitioned candle tables."""
+    with pytest.raises(psycopg.errors.RaiseException, match="not a partitioned candle table"):
+        conn.execute("select market.ensure_month_partitions('market.ingest_gaps', now(), now())")
+
+
+def test_live_retention_drops_old_months_only_when_enabled(conn) -> None:
+    """Without a retention nothing is dropped; with 40 days, only market.candles_1m_live's
+    months that ended 40+ days ago go, whole; klines, the DEFAULT and newer months stay."""
+    now = datetime(2026, 3, 15, 12, tzinfo=UTC)
+    for day in ("2025-12-20", "2026-01-20", "2026-02-03", "2026-03-10"):
+        when = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        partitions.ensure_range(conn, "market.candles_1m_live", when, when)
+        partitions.ensure_range(conn, "market.klines_1m", when, when)
+        conn.execute(LIVE_INSERT, ("BTCUSDT", when, when + timedelta(minutes=4)))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", when, when + timedelta(minutes=4)))
+    conn.execute(LIVE_INSERT, ("BTCUSDT", "2000-01-01T00:00Z", "2000-01-01T00:00Z"))
+    live_months = months(conn, "market.candles_1m_live")
+
+    kept = partitions.maintain(conn, now=now, retention_days=None)
+    assert kept.dropped == []
+    assert set(live_months) <= set(months(conn, "market.candles_1m_live"))
+
+    done = partitions.maintain(conn, now=now, retention_days=40)
+
+    # 40 days before 2026-03-15 12:00 is 2026-02-03 12:00: December and January end before it.
+    # (maintain first moved the DEFAULT partition's minute of 2000 into a month of its own.)
+    assert done.dropped == [
+        "market.candles_1m_live_p2000_01",
+        "market.candles_1m_live_p2025_12",
+        "market.candles_1m_live_p2026_01",
+    ]
+    assert conn.execute(
+        "select date_trunc('month', open_time)::date::text, count(*) "
+        "from market.candles_1m_live group by 1 order by 1"
+    ).fetchall() == [("2026-02-01", 5), ("2026-03-01", 5)]
+    assert conn.execute("select count(*) from market.klines_1m").fetchone() == (20,)
+    assert conn.execute("select market.default_partition('market.candles_1m_live')").fetchone()[0]
+
+
+def test_live_retention_days_setting() -> None:
+    """LIVE_RETENTION_DAYS: unset, empty or 0 keep everything; a bad value is refused."""
+    assert partitions.live_retention_days({}) is None
+    assert partitions.live_retention_days({"LIVE_RETENTION_DAYS": ""}) is None
+    assert partitions.live_retention_days({"LIVE_RETENTION_DAYS": "0"}) is None
+    assert partitions.live_retention_days({"LIVE_RETENTION_DAYS": "90"}) == 90
+    with pytest.raises(ValueError, match="LIVE_RETENTION_DAYS"):
+        partitions.live_retention_days({"LIVE_RETENTION_DAYS": "ninety"})
+
+
+def test_migrate_applies_live_retention_when_set(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """migrate (every start) drops expired live months when LIVE_RETENTION_DAYS is set."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LIVE_INSERT, ("BTCUSDT", "2020-05-01T00:00Z", "2020-05-01T00:00Z"))
+    migrate(database_url)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("select count(*) from market.candles_1m_live").fetchone() == (1,)
+    monkeypatch.setenv("LIVE_RETENTION_DAYS", "30")
+    migrate(database_url)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("select count(*) from market.candles_1m_live").fetchone() == (0,)
+
+
+def test_only_the_administrator_may_drop_live_months(conn) -> None:
+    """A role that is not the administrator cannot run the live retention nor make months."""
+    conn.execute("create role plain_reader nologin")
+    conn.execute("grant usage on schema market to plain_reader")
+    conn.execute("set role plain_reader")
+    try:
+        assert not partitions.may_drop_live_months(conn)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select market.drop_live_partitions(now() + interval '1 year')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select market.ensure_month_partitions('market.klines_1m', now(), now())")
+    finally:
+        conn.execute("reset role")
+    assert partitions.may_drop_live_months(conn)
