@@ -71,53 +71,36 @@ class RestClient(AsyncBinanceRest):
     def _used_weight(self, used: int) -> None:
         self.metrics.rest_weight_used = used
 
+    async def _trades(self, symbol: str, params: dict[str, Any], raw: bool = False) -> list[Trade]:
+        """historicalTrades (raw) or aggTrades as Trades; RestUnavailable for a row that is not."""
+        path = "/api/v3/historicalTrades" if raw else "/api/v3/aggTrades"
+        parse = parse_rest_trade if raw else parse_rest_agg_trade
+        rows = await self.get(path, {"symbol": symbol, **params})
+        try:
+            return [parse(symbol, r) for r in rows]
+        except (FrameError, TypeError) as exc:
+            raise RestUnavailable(f"unexpected REST {path} row for {symbol}: {exc}") from exc
+
     async def by_id(self, symbol: str, stream: str, from_id: int, limit: int = PAGE) -> list[Trade]:
         """Trades (or aggTrades) from an id on: historicalTrades / aggTrades ``fromId``."""
-        params = {"symbol": symbol, "fromId": from_id, "limit": max(1, min(PAGE, limit))}
-        try:
-            if stream == "trade":
-                rows = await self.get("/api/v3/historicalTrades", params)
-                return [parse_rest_trade(symbol, r) for r in rows]
-            rows = await self.get("/api/v3/aggTrades", params)
-            return [parse_rest_agg_trade(symbol, r) for r in rows]
-        except (FrameError, TypeError) as exc:
-            raise RestUnavailable(f"unexpected REST trade row for {symbol}: {exc}") from exc
+        params = {"fromId": from_id, "limit": max(1, min(PAGE, limit))}
+        return await self._trades(symbol, params, raw=stream == "trade")
 
     async def first_in(self, symbol: str, start_ms: int, end_ms: int) -> Trade | None:
         """The first aggTrade in [start_ms, end_ms]: where a minute's trade ids begin."""
-        params = {"symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": 1}
-        rows = await self.get("/api/v3/aggTrades", params)
-        try:
-            return parse_rest_agg_trade(symbol, rows[0]) if rows else None
-        except (FrameError, TypeError, IndexError) as exc:
-            raise RestUnavailable(f"unexpected REST aggTrade row for {symbol}: {exc}") from exc
+        rows = await self._trades(symbol, {"startTime": start_ms, "endTime": end_ms, "limit": 1})
+        return rows[0] if rows else None
 
     async def latest(self, symbol: str, stream: str) -> Trade | None:
         """The most recent trade as one aggTrade (weight 4); in trade mode ids are trade ids."""
-        rows = await self.get("/api/v3/aggTrades", {"symbol": symbol, "limit": 1})
-        try:
-            agg = parse_rest_agg_trade(symbol, rows[-1]) if rows else None
-        except (FrameError, TypeError) as exc:
-            raise RestUnavailable(f"unexpected REST aggTrade row for {symbol}: {exc}") from exc
+        rows = await self._trades(symbol, {"limit": 1})
+        agg = rows[-1] if rows else None
         if agg is None or stream == "aggTrade":
             return agg
         # Seen as raw trades, the aggregate's last trade is the most recent one.
-        return Trade(
-            symbol,
-            agg.last_id,
-            agg.last_id,
-            agg.last_id,
-            agg.price,
-            0,
-            agg.time_ms,
-            agg.buyer_maker,
-        )
+        last = agg.last_id
+        return Trade(symbol, last, last, last, agg.price, 0, agg.time_ms, agg.buyer_maker)
 
     async def get_aggs_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Trade]:
         """aggTrades in [start_ms, end_ms] (at most 1 h, weight 4): the cheap quiet-symbol probe."""
-        params = {"symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": PAGE}
-        rows = await self.get("/api/v3/aggTrades", params)
-        try:
-            return [parse_rest_agg_trade(symbol, r) for r in rows]
-        except (FrameError, TypeError) as exc:
-            raise RestUnavailable(f"unexpected REST aggTrade row for {symbol}: {exc}") from exc
+        return await self._trades(symbol, {"startTime": start_ms, "endTime": end_ms, "limit": PAGE})
