@@ -371,6 +371,7 @@ class _Client:
                 f"Binance banned this IP (HTTP 418) for {retry:.0f} s: stopped; "
                 "rerun after the ban, the job resumes where it stopped"
             )
+            logger.error("%s", message)
             self.budget.ban(message, retry)
             raise IpBannedError(message)
         if status >= 500:

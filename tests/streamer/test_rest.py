@@ -7,7 +7,7 @@ import pytest
 
 from include.binance_rest import WEIGHTS, BinanceRest, WeightBudget
 from streamer.metrics import Metrics
-from streamer.rest import RestClient
+from streamer.rest import RestClient, RestUnavailable
 
 PATH = "/api/v3/aggTrades"
 
@@ -73,3 +73,30 @@ async def test_the_streamer_paces_at_90_percent_of_the_ip_limit() -> None:
         assert streamer.budget.limit - streamer.budget.reserve == 5400
     with BinanceRest("http://binance.test") as batch:
         assert batch.budget.reserve == 120
+
+
+async def test_rest_unavailable_after_retries_and_while_banned() -> None:
+    """Four 5xx make RestUnavailable after four requests; a 418 makes it at once, and nothing is
+    sent while the ban's Retry-After runs."""
+    answers = [503, 503, 503, 503, 418]
+    sent: list[int] = []
+
+    def answer(_request: httpx.Request) -> httpx.Response:
+        sent.append(answers[len(sent)])
+        return httpx.Response(sent[-1], headers={"Retry-After": "120"})
+
+    metrics = Metrics()
+    async with RestClient(
+        "http://binance.test", metrics, transport=httpx.MockTransport(answer)
+    ) as client:
+        fake_clock(client.budget, [])
+        with pytest.raises(RestUnavailable, match="HTTP 503"):
+            await client.latest("BTCUSDT", "trade")
+        assert metrics.rest_requests == 4
+        with pytest.raises(RestUnavailable, match=r"REST banned \(418\) for 120 s"):
+            await client.first_in("BTCUSDT", 0, 60_000)
+        with pytest.raises(RestUnavailable, match="REST banned"):
+            await client.by_id("BTCUSDT", "trade", 1)
+        assert client.banned_for() == pytest.approx(120)
+    assert sent == answers
+    assert metrics.rest_requests == 5
