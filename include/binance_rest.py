@@ -1,23 +1,44 @@
-"""A Binance spot REST client that spends the request-weight budget fully and never gets banned."""
+"""The one Binance spot REST client: weight table, weight budget and retry policy, sync and async.
+
+Every part that calls Binance REST goes through here: the batch jobs through BinanceRest
+(threads), the streamer's repairs through AsyncBinanceRest (its event loop). Both spend the
+request-weight budget fully and never get banned.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
 
 from include.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/time": 1}
+# Binance's request weights of every endpoint the platform calls.
+WEIGHTS = {
+    "/api/v3/klines": 2,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/time": 1,
+    "/api/v3/aggTrades": 4,
+    "/api/v3/historicalTrades": 25,
+}
 KLINES_LIMIT = 1000
 MINUTE_MS = 60_000
 # Binance counts weight in fixed windows aligned to the clock; a little slack absorbs clock skew
@@ -39,6 +60,14 @@ class BinanceError(RuntimeError):
 
 class IpBannedError(BinanceError):
     """HTTP 418: the IP is banned; going on would only lengthen the ban."""
+
+
+class RetryableError(BinanceError):
+    """A failed attempt worth another: no answer, a 5xx, an unreadable body."""
+
+
+class ThrottledError(RetryableError):
+    """A 429: the budget holds every caller for its Retry-After, so the retry need not wait."""
 
 
 @dataclass
@@ -63,11 +92,14 @@ class WeightBudget:
     limit: int = 6000
     window_s: float = 60.0
     phase_s: float = 0.0
+    reserve_share: float = RESERVE_SHARE
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     slept_s: float = 0.0
     waits: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _answer_waiters: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
     _window: int = field(default=-(2**62), repr=False)
     _seen: int = field(default=0, repr=False)
     _answered: bool = field(default=False, repr=False)
@@ -76,11 +108,16 @@ class WeightBudget:
     _peak_pending: int = field(default=0, repr=False)
     _blocked_until: float = field(default=0.0, repr=False)
     _banned: str | None = field(default=None, repr=False)
+    _banned_until: float = field(default=0.0, repr=False)
 
     @property
     def reserve(self) -> int:
-        """Weight per window this client leaves unspent (RESERVE_SHARE of the limit)."""
-        return int(self.limit * RESERVE_SHARE)
+        """Weight per window this client leaves unspent (reserve_share of the limit)."""
+        return int(self.limit * self.reserve_share)
+
+    def banned_for(self) -> float:
+        """Seconds the IP ban (418) still runs; 0 when not banned."""
+        return max(0.0, self._banned_until - self.wall()) if self._banned else 0.0
 
     @property
     def peak_in_flight(self) -> int:
@@ -104,38 +141,74 @@ class WeightBudget:
         if index != self._window:
             self._window, self._seen, self._answered, self._sent = index, 0, False, 0
 
+    def _admit(self, weight: int, waited_until: float) -> tuple[int | None, float | None, float]:
+        """The decision, under the lock and without waiting: may this request go now?
+
+        Returns (window, None, _) to send in ``window``; (None, pause, _) to wait ``pause``
+        seconds; (None, None, _) to wait for the window's first answer. The last item is the
+        block the caller will have slept through, passed back on its next call.
+        """
+        now = self.wall()
+        if self.banned_for() > 0:
+            raise IpBannedError(self._banned)
+        self._roll(now)
+        if now < self._blocked_until and self._blocked_until > waited_until:
+            pause, waited_until = self._blocked_until - now, self._blocked_until
+        elif self._sent and not self._answered:
+            # The window's first request is out: its answer tells what others spent.
+            return None, None, waited_until
+        elif self._seen + self._pending + weight <= self.limit - self.reserve:
+            self._pending += weight
+            self._peak_pending = max(self._peak_pending, self._pending)
+            self._sent += weight
+            return self._window, None, waited_until
+        else:
+            pause = self.next_reset(now) - now
+            logger.debug("weight budget spent (%d/%d)", self._seen, self.limit)
+        self.waits += 1
+        self.slept_s += pause
+        return None, pause, waited_until
+
     def acquire(self, weight: int) -> int:
-        """Block until a request of this weight fits; return the window it is sent in."""
-        # The block this caller already slept through (trusting `sleep`, which tests stub).
+        """Block the thread until a request of this weight fits; return the window it goes in."""
         waited_until = 0.0
         with self._cond:
             while True:
-                if self._banned:
-                    raise IpBannedError(self._banned)
-                now = self.wall()
-                self._roll(now)
-                if now < self._blocked_until and self._blocked_until > waited_until:
-                    pause = self._blocked_until - now
-                    waited_until = self._blocked_until
-                elif self._sent and not self._answered:
-                    # The window's first request is out: its answer tells what others spent.
+                window, pause, waited_until = self._admit(weight, waited_until)
+                if window is not None:
+                    return window
+                if pause is None:
                     self._cond.wait(timeout=1.0)
                     continue
-                elif self._seen + self._pending + weight <= self.limit - self.reserve:
-                    self._pending += weight
-                    self._peak_pending = max(self._peak_pending, self._pending)
-                    self._sent += weight
-                    return self._window
-                else:
-                    pause = self.next_reset(now) - now
-                    logger.debug("weight budget spent (%d/%d)", self._seen, self.limit)
-                self.waits += 1
-                self.slept_s += pause
                 self._cond.release()
                 try:
                     self.sleep(pause)
                 finally:
                     self._cond.acquire()
+
+    async def acquire_async(self, weight: int) -> int:
+        """acquire for a coroutine: it waits on the event loop, which goes on running."""
+        waited_until = 0.0
+        while True:
+            with self._cond:
+                window, pause, waited_until = self._admit(weight, waited_until)
+                if window is not None:
+                    return window
+                if pause is None:
+                    answered = asyncio.get_running_loop().create_future()
+                    self._answer_waiters.append(answered)
+            if pause is None:
+                await asyncio.wait([answered], timeout=1.0)
+            else:
+                await self.async_sleep(pause)
+
+    def _notify(self) -> None:
+        """Wake every waiter, thread or coroutine (called with the lock held)."""
+        self._cond.notify_all()
+        for waiter in self._answer_waiters:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits there
+                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+        self._answer_waiters.clear()
 
     def observe(self, used: int | None, weight: int, window: int) -> None:
         """An answer to a request sent in ``window``, with the server's count if it sent one."""
@@ -156,7 +229,7 @@ class WeightBudget:
                 else:
                     self._seen = max(self._seen, used)
                 self._answered = True
-            self._cond.notify_all()
+            self._notify()
 
     def forget(self, weight: int, window: int) -> None:
         """A request that got no answer: it may have been counted, so count it."""
@@ -168,13 +241,18 @@ class WeightBudget:
             now = self.wall()
             self.phase_s = (now + seconds) % self.window_s
             self._blocked_until = max(self._blocked_until, now + seconds + self.slack_s)
-            self._cond.notify_all()
+            self._notify()
 
-    def ban(self, message: str) -> None:
-        """A 418: no caller sends anything more."""
+    def ban(self, message: str, seconds: float = math.inf) -> None:
+        """A 418: no caller sends anything more while the ban runs."""
         with self._cond:
-            self._banned = message
-            self._cond.notify_all()
+            self._banned, self._banned_until = message, self.wall() + seconds
+            self._notify()
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 @dataclass
@@ -187,7 +265,129 @@ class RestStats:
     server_errors: int = 0
 
 
-class BinanceRest:
+def retry_after_seconds(headers: httpx.Headers) -> float:
+    """A 429's or 418's Retry-After in seconds (at least 1; 60 when missing or unreadable)."""
+    try:
+        return max(float(headers.get("retry-after", "")), 1.0)
+    except ValueError:
+        return 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a request is tried again, and after how long: one policy for every client.
+
+    Transport errors, 5xx and unreadable bodies are retried after a jittered exponential
+    backoff; a 429 at once, since the budget already holds every caller for its Retry-After; a
+    418 and any other answer never. ``attempts`` failed attempts end the request; a 429 counts
+    as one only if ``throttled_counts`` (the streamer bounds its repairs so).
+    """
+
+    attempts: int = MAX_SERVER_ERRORS + 1
+    throttled_counts: bool = False
+    backoff_s: float = 2.0
+    backoff_max_s: float = 30.0
+
+    def arguments(self) -> dict[str, Any]:
+        """tenacity's arguments for one request (its own count of failed attempts)."""
+        backoff = wait_exponential_jitter(
+            multiplier=self.backoff_s, max=self.backoff_max_s, jitter=self.backoff_s
+        )
+        failures = 0
+
+        def stop(state: RetryCallState) -> bool:
+            nonlocal failures
+            if self.throttled_counts or not isinstance(_failure(state), ThrottledError):
+                failures += 1
+            return failures >= self.attempts
+
+        def wait(state: RetryCallState) -> float:
+            return 0.0 if isinstance(_failure(state), ThrottledError) else backoff(state)
+
+        return {
+            "retry": retry_if_exception_type(RetryableError),
+            "stop": stop,
+            "wait": wait,
+            "reraise": True,
+        }
+
+
+def _failure(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+class _Client:
+    """What both faces share: the base URL, budget, stats and policy, and reading an answer."""
+
+    def __init__(
+        self, base_url: str | None, budget: WeightBudget | None, policy: RetryPolicy
+    ) -> None:
+        self.base_url = (base_url or get_settings().binance_rest_url).rstrip("/")
+        self.budget = budget or WeightBudget()
+        self.policy = policy
+        self.stats = RestStats()
+        self._stats_lock = threading.Lock()
+
+    def _sending(self) -> None:
+        """A request is about to go out (a hook for metrics)."""
+
+    def _used_weight(self, used: int) -> None:
+        """The server's X-MBX-USED-WEIGHT-1M (a hook for metrics)."""
+
+    def _lost(self, err: BaseException, path: str, weight: int, window: int) -> RetryableError:
+        """A request that got no answer (``err``): count it in the budget, maybe retry it."""
+        self.budget.forget(weight, window)
+        if isinstance(err, httpx.TransportError):
+            return RetryableError(f"{self.base_url}{path}: {err!r}")
+        raise err
+
+    def _answer(
+        self, response: httpx.Response, path: str, params: Any, weight: int, window: int
+    ) -> Any:
+        """The JSON of a 200; for anything else, tell the budget and raise what it means."""
+        used = response.headers.get("x-mbx-used-weight-1m")
+        used_weight = int(used) if used and used.isdigit() else None
+        self.budget.observe(used_weight, weight, window)
+        if used_weight is not None:
+            self._used_weight(used_weight)
+        status = response.status_code
+        with self._stats_lock:
+            self.stats.requests += 1
+            self.stats.weight += weight
+            self.stats.throttled_429 += status == 429
+            self.stats.server_errors += status >= 500
+        if status == 200:
+            try:
+                return orjson.loads(response.content)
+            except orjson.JSONDecodeError as err:
+                raise RetryableError(f"{path}: unreadable answer: {err}") from err
+        retry = retry_after_seconds(response.headers)
+        if status == 429:
+            logger.warning("429 from Binance: waiting %s s as Retry-After asks", retry)
+            self.budget.retry_after(retry)
+            raise ThrottledError(f"{path}: HTTP 429 from Binance")
+        if status == 418:
+            message = (
+                f"Binance banned this IP (HTTP 418) for {retry:.0f} s: stopped; "
+                "rerun after the ban, the job resumes where it stopped"
+            )
+            logger.error("%s", message)
+            self.budget.ban(message, retry)
+            raise IpBannedError(message)
+        if status >= 500:
+            raise RetryableError(f"{path}: HTTP {status} from Binance")
+        raise BinanceError(f"{path} {params or ''}: HTTP {status} {_msg(response)}")
+
+    def _adopt_limits(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Take exchangeInfo's live REQUEST_WEIGHT limit and window into the budget."""
+        for limit in info.get("rateLimits", []):
+            if limit.get("rateLimitType") == "REQUEST_WEIGHT":
+                seconds = INTERVAL_SECONDS[limit["interval"]] * int(limit.get("intervalNum", 1))
+                self.budget.limit, self.budget.window_s = int(limit["limit"]), float(seconds)
+        return info
+
+
+class BinanceRest(_Client):
     """Client for the public market-data endpoints (no API key needed); safe to share by threads.
 
     Every thread's requests draw from the one WeightBudget, so a pool of threads keeps several
@@ -203,14 +403,10 @@ class BinanceRest:
         transport: httpx.BaseTransport | None = None,
         max_server_errors: int = MAX_SERVER_ERRORS,
     ) -> None:
-        self.base_url = (base_url or get_settings().binance_rest_url).rstrip("/")
-        self.budget = budget or WeightBudget()
-        self.stats = RestStats()
+        super().__init__(base_url, budget, RetryPolicy(attempts=max_server_errors + 1))
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self._limits_loaded = False
         self._limits_lock = threading.Lock()
-        self._stats_lock = threading.Lock()
-        self.max_server_errors = max_server_errors
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -224,60 +420,23 @@ class BinanceRest:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET a JSON endpoint inside the weight budget; 429 waits, 418 stops with a reason."""
+        retrying = Retrying(sleep=lambda s: self.budget.sleep(s), **self.policy.arguments())
+        return retrying(self._attempt, path, params)
+
+    def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
         weight = WEIGHTS.get(path, 1)
-        server_errors = 0
-        while True:
-            window = self.budget.acquire(weight)
-            try:
-                response = self._http.get(path, params=params)
-            except httpx.TransportError as err:
-                self.budget.forget(weight, window)
-                server_errors += 1
-                if server_errors > self.max_server_errors:
-                    raise BinanceError(f"{self.base_url}{path}: {err!r}") from err
-                self.budget.sleep(min(2**server_errors, 30))
-                continue
-            used = response.headers.get("x-mbx-used-weight-1m")
-            self.budget.observe(int(used) if used and used.isdigit() else None, weight, window)
-            with self._stats_lock:
-                self.stats.requests += 1
-                self.stats.weight += weight
-            if response.status_code == 200:
-                return orjson.loads(response.content)
-            retry = _retry_after(response)
-            if response.status_code == 429:
-                with self._stats_lock:
-                    self.stats.throttled_429 += 1
-                logger.warning("429 from Binance: waiting %s s as Retry-After asks", retry)
-                self.budget.retry_after(retry)
-                continue
-            if response.status_code == 418:
-                message = (
-                    f"Binance banned this IP (HTTP 418) for {retry:.0f} s: stopped; "
-                    "rerun after the ban, the job resumes where it stopped"
-                )
-                self.budget.ban(message)
-                raise IpBannedError(message)
-            if response.status_code >= 500:
-                server_errors += 1
-                with self._stats_lock:
-                    self.stats.server_errors += 1
-                if server_errors > self.max_server_errors:
-                    raise BinanceError(f"{path}: HTTP {response.status_code} from Binance")
-                self.budget.sleep(min(2**server_errors, 30))
-                continue
-            raise BinanceError(
-                f"{path} {params or ''}: HTTP {response.status_code} {_msg(response)}"
-            )
+        window = self.budget.acquire(weight)
+        self._sending()
+        try:
+            response = self._http.get(path, params=params)
+        except BaseException as err:
+            raise self._lost(err, path, weight, window) from err
+        return self._answer(response, path, params, weight, window)
 
     def exchange_info(self, symbols: list[str] | None = None) -> dict[str, Any]:
         """exchangeInfo; also adopts its live REQUEST_WEIGHT limit and window."""
         params = {"symbols": "[" + ",".join(f'"{s}"' for s in symbols) + "]"} if symbols else None
-        info = self.get("/api/v3/exchangeInfo", params)
-        for limit in info.get("rateLimits", []):
-            if limit.get("rateLimitType") == "REQUEST_WEIGHT":
-                seconds = INTERVAL_SECONDS[limit["interval"]] * int(limit.get("intervalNum", 1))
-                self.budget.limit, self.budget.window_s = int(limit["limit"]), float(seconds)
+        info = self._adopt_limits(self.get("/api/v3/exchangeInfo", params))
         self._limits_loaded = True
         return info
 
@@ -302,12 +461,51 @@ class BinanceRest:
         )
 
 
-def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(float(value), 1.0)
-    except ValueError:
-        return 60.0
+class AsyncBinanceRest(_Client):
+    """The same client for coroutines: it waits for the budget without blocking the loop."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        budget: WeightBudget | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(base_url, budget, policy or RetryPolicy())
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> AsyncBinanceRest:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET a JSON endpoint inside the weight budget; 429 waits, 418 stops with a reason."""
+        retrying = AsyncRetrying(
+            sleep=lambda s: self.budget.async_sleep(s), **self.policy.arguments()
+        )
+        return await retrying(self._attempt, path, params)
+
+    async def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
+        weight = WEIGHTS.get(path, 1)
+        window = await self.budget.acquire_async(weight)
+        self._sending()
+        try:
+            response = await self._http.get(path, params=params)
+        except BaseException as err:
+            raise self._lost(err, path, weight, window) from err
+        return self._answer(response, path, params, weight, window)
+
+    async def exchange_info(self) -> dict[str, Any]:
+        """exchangeInfo; also adopts its live REQUEST_WEIGHT limit and window."""
+        return self._adopt_limits(await self.get("/api/v3/exchangeInfo"))
+
+    async def server_time_ms(self) -> int:
+        """The exchange's clock in epoch milliseconds."""
+        return int((await self.get("/api/v3/time"))["serverTime"])
 
 
 def _msg(response: httpx.Response) -> str:

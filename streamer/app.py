@@ -110,7 +110,7 @@ class Streamer:
         """
         assert self.rest is not None
         try:
-            server = int((await self.rest.get("/api/v3/time", {}))["serverTime"])
+            server = await self.rest.server_time_ms()
             received = self._local_clock_ms()
         except Exception as exc:  # keep the last offset; the next round tries again
             logger.warning("exchange time not measured: %s", exc)

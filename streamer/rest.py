@@ -1,35 +1,36 @@
-"""REST client for repairs and symbols: weight-aware, honours 429 Retry-After, stops on 418."""
+"""The streamer's face of the Binance client: repair endpoints, metrics, RestUnavailable."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 from typing import Any
 
-import aiohttp
-import orjson
+import httpx
 
+from include.binance_rest import (
+    AsyncBinanceRest,
+    BinanceError,
+    IpBannedError,
+    RetryPolicy,
+    WeightBudget,
+)
 from streamer.metrics import Metrics
 from streamer.parser import FrameError, Trade, parse_rest_agg_trade, parse_rest_trade
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = {
-    "/api/v3/exchangeInfo": 20,
-    "/api/v3/aggTrades": 4,
-    "/api/v3/historicalTrades": 25,
-}
 PAGE = 1000
+# The streamer paces at 90% of the IP's weight: more reserve than a batch job leaves, for the
+# batch jobs sharing its IP.
+RESERVE_SHARE = 0.10
 
 
 class RestUnavailable(RuntimeError):
     """REST cannot answer now (banned, down, or still failing after retries)."""
 
 
-class RestClient:
-    """A small Binance REST client shared by every repair; one budget, one ban state."""
+class RestClient(AsyncBinanceRest):
+    """The client every repair shares: one budget, one ban state, counted in the metrics."""
 
     def __init__(
         self,
@@ -40,145 +41,66 @@ class RestClient:
         attempts: int = 4,
         backoff_initial: float = 0.2,
         timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.metrics = metrics
-        self.weight_limit = weight_limit
-        self.attempts = attempts
-        self.backoff_initial = backoff_initial
-        self.timeout = timeout
-        self.used_weight = 0
-        self.retry_until = 0.0
-        self.banned_until = 0.0
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> RestClient:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout), raise_for_status=False
+        super().__init__(
+            base_url,
+            timeout=timeout,
+            budget=WeightBudget(limit=weight_limit, reserve_share=RESERVE_SHARE),
+            transport=transport,
+            policy=RetryPolicy(attempts, throttled_counts=True, backoff_s=backoff_initial),
         )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.metrics = metrics
 
     def banned_for(self) -> float:
         """Seconds the IP ban (418) still runs; 0 when not banned."""
-        return max(0.0, self.banned_until - time.monotonic())
+        return self.budget.banned_for()
 
-    async def get(self, path: str, params: dict[str, Any]) -> Any:
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET a JSON endpoint with Binance's etiquette; RestUnavailable when it cannot."""
-        assert self._session is not None, "use `async with RestClient(...)`"
-        weight = WEIGHTS.get(path, 1)
-        delay = self.backoff_initial
-        last = "no attempt"
-        for _attempt in range(self.attempts):
-            if self.banned_for() > 0:
-                raise RestUnavailable(f"REST banned (418) for {self.banned_for():.0f} s more")
-            wait = self.retry_until - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            # Close to the budget: let the minute window turn over instead of earning a 429.
-            if self.used_weight + weight > self.weight_limit * 0.9:
-                await asyncio.sleep(60 - time.time() % 60 + 0.5)
-                self.used_weight = 0
-            self.metrics.rest_requests += 1
-            try:
-                async with self._session.get(self.base_url + path, params=params) as resp:
-                    used = resp.headers.get("x-mbx-used-weight-1m")
-                    if used is not None and used.isdigit():
-                        self.used_weight = int(used)
-                        self.metrics.rest_weight_used = self.used_weight
-                    retry_after = _retry_after(resp.headers.get("Retry-After"))
-                    if resp.status == 418:
-                        self.banned_until = time.monotonic() + (retry_after or 120)
-                        logger.error("REST banned (418) for %s s", retry_after)
-                        raise RestUnavailable(f"REST banned (418) for {retry_after} s")
-                    if resp.status == 429:
-                        self.retry_until = time.monotonic() + (retry_after or 1)
-                        logger.warning("REST 429, waiting %s s", retry_after)
-                        last = "429 Too Many Requests"
-                        continue
-                    body = await resp.read()
-                    if resp.status >= 500:
-                        last = f"HTTP {resp.status}"
-                    elif resp.status != 200:
-                        raise RestUnavailable(
-                            f"{path} HTTP {resp.status}: {body[:200].decode(errors='replace')}"
-                        )
-                    else:
-                        return orjson.loads(body)
-            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            await asyncio.sleep(delay * (1 + random.random()))
-            delay *= 2
-        raise RestUnavailable(f"{path} failed after {self.attempts} attempts: {last}")
+        try:
+            return await super().get(path, params)
+        except IpBannedError as exc:
+            raise RestUnavailable(f"REST banned (418) for {self.banned_for():.0f} s more") from exc
+        except BinanceError as exc:
+            raise RestUnavailable(str(exc)) from exc
+
+    def _sending(self) -> None:
+        self.metrics.rest_requests += 1
+
+    def _used_weight(self, used: int) -> None:
+        self.metrics.rest_weight_used = used
+
+    async def _trades(self, symbol: str, params: dict[str, Any], raw: bool = False) -> list[Trade]:
+        """historicalTrades (raw) or aggTrades as Trades; RestUnavailable for a row that is not."""
+        path = "/api/v3/historicalTrades" if raw else "/api/v3/aggTrades"
+        parse = parse_rest_trade if raw else parse_rest_agg_trade
+        rows = await self.get(path, {"symbol": symbol, **params})
+        try:
+            return [parse(symbol, r) for r in rows]
+        except (FrameError, TypeError) as exc:
+            raise RestUnavailable(f"unexpected REST {path} row for {symbol}: {exc}") from exc
 
     async def by_id(self, symbol: str, stream: str, from_id: int, limit: int = PAGE) -> list[Trade]:
         """Trades (or aggTrades) from an id on: historicalTrades / aggTrades ``fromId``."""
-        params = {"symbol": symbol, "fromId": from_id, "limit": max(1, min(PAGE, limit))}
-        try:
-            if stream == "trade":
-                rows = await self.get("/api/v3/historicalTrades", params)
-                return [parse_rest_trade(symbol, r) for r in rows]
-            rows = await self.get("/api/v3/aggTrades", params)
-            return [parse_rest_agg_trade(symbol, r) for r in rows]
-        except (FrameError, TypeError) as exc:
-            raise RestUnavailable(f"unexpected REST trade row for {symbol}: {exc}") from exc
+        params = {"fromId": from_id, "limit": max(1, min(PAGE, limit))}
+        return await self._trades(symbol, params, raw=stream == "trade")
 
     async def first_in(self, symbol: str, start_ms: int, end_ms: int) -> Trade | None:
         """The first aggTrade in [start_ms, end_ms]: where a minute's trade ids begin."""
-        params = {"symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": 1}
-        rows = await self.get("/api/v3/aggTrades", params)
-        try:
-            return parse_rest_agg_trade(symbol, rows[0]) if rows else None
-        except (FrameError, TypeError, IndexError) as exc:
-            raise RestUnavailable(f"unexpected REST aggTrade row for {symbol}: {exc}") from exc
+        rows = await self._trades(symbol, {"startTime": start_ms, "endTime": end_ms, "limit": 1})
+        return rows[0] if rows else None
 
     async def latest(self, symbol: str, stream: str) -> Trade | None:
         """The most recent trade as one aggTrade (weight 4); in trade mode ids are trade ids."""
-        rows = await self.get("/api/v3/aggTrades", {"symbol": symbol, "limit": 1})
-        try:
-            agg = parse_rest_agg_trade(symbol, rows[-1]) if rows else None
-        except (FrameError, TypeError) as exc:
-            raise RestUnavailable(f"unexpected REST aggTrade row for {symbol}: {exc}") from exc
+        rows = await self._trades(symbol, {"limit": 1})
+        agg = rows[-1] if rows else None
         if agg is None or stream == "aggTrade":
             return agg
         # Seen as raw trades, the aggregate's last trade is the most recent one.
-        return Trade(
-            symbol,
-            agg.last_id,
-            agg.last_id,
-            agg.last_id,
-            agg.price,
-            0,
-            agg.time_ms,
-            agg.buyer_maker,
-        )
+        last = agg.last_id
+        return Trade(symbol, last, last, last, agg.price, 0, agg.time_ms, agg.buyer_maker)
 
     async def get_aggs_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Trade]:
         """aggTrades in [start_ms, end_ms] (at most 1 h, weight 4): the cheap quiet-symbol probe."""
-        params = {"symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": PAGE}
-        rows = await self.get("/api/v3/aggTrades", params)
-        try:
-            return [parse_rest_agg_trade(symbol, r) for r in rows]
-        except (FrameError, TypeError) as exc:
-            raise RestUnavailable(f"unexpected REST aggTrade row for {symbol}: {exc}") from exc
-
-    async def exchange_info(self) -> dict:
-        """exchangeInfo; also adopts its REQUEST_WEIGHT limit."""
-        info = await self.get("/api/v3/exchangeInfo", {})
-        for limit in info.get("rateLimits", []):
-            if limit.get("rateLimitType") == "REQUEST_WEIGHT" and limit.get("interval") == "MINUTE":
-                self.weight_limit = int(limit["limit"])
-        return info
-
-
-def _retry_after(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return max(0, int(value))
-    except ValueError:
-        return None
+        return await self._trades(symbol, {"startTime": start_ms, "endTime": end_ms, "limit": PAGE})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -153,3 +154,34 @@ def test_spent_budget_waits_only_until_the_window_ends() -> None:
     assert sleeps == []
     budget.acquire(2)
     assert sleeps == [pytest.approx(60 - 10.5 + 0.25)]
+
+
+async def test_async_budget_waits_without_blocking_the_event_loop() -> None:
+    """While a coroutine waits for a 429's Retry-After, and then for a window's first answer,
+    another coroutine keeps running."""
+    budget = WeightBudget(limit=100, window_s=60)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.ensure_future(ticker())
+    budget.retry_after(0.5)
+    started = time.monotonic()
+    first = await budget.acquire_async(2)  # waits 0.5 s + slack
+    blocked_for = time.monotonic() - started
+    ticks_while_blocked = ticks
+
+    asyncio.get_running_loop().call_later(0.3, budget.observe, 2, 2, first)
+    started = time.monotonic()
+    second = await budget.acquire_async(2)  # goes once the window's first request is answered
+    waited_answer = time.monotonic() - started
+    ticking.cancel()
+    assert second == first
+    assert blocked_for >= 0.5
+    assert ticks_while_blocked >= 20, "the loop ran while the budget waited"
+    assert waited_answer >= 0.25
+    assert ticks - ticks_while_blocked >= 10
