@@ -265,12 +265,17 @@ class RestStats:
     server_errors: int = 0
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float:
-    """A 429's or 418's Retry-After in seconds (at least 1; 60 when missing or unreadable)."""
+# Without a readable Retry-After: a 429 waits out a whole weight window; a 418 the shortest
+# ban Binance gives (bans scale from 2 minutes to 3 days).
+MISSING_RETRY_AFTER_S = {429: 60.0, 418: 120.0}
+
+
+def retry_after_seconds(headers: httpx.Headers, status: int = 429) -> float:
+    """A 429's or 418's Retry-After in seconds (at least 1; the status's default when missing)."""
     try:
         return max(float(headers.get("retry-after", "")), 1.0)
     except ValueError:
-        return 60.0
+        return MISSING_RETRY_AFTER_S.get(status, 60.0)
 
 
 @dataclass(frozen=True)
@@ -361,7 +366,7 @@ class _Client:
                 return orjson.loads(response.content)
             except orjson.JSONDecodeError as err:
                 raise RetryableError(f"{path}: unreadable answer: {err}") from err
-        retry = retry_after_seconds(response.headers)
+        retry = retry_after_seconds(response.headers, status)
         if status == 429:
             logger.warning("429 from Binance: waiting %s s as Retry-After asks", retry)
             self.budget.retry_after(retry)

@@ -100,3 +100,22 @@ async def test_rest_unavailable_after_retries_and_while_banned() -> None:
         assert client.banned_for() == pytest.approx(120)
     assert sent == answers
     assert metrics.rest_requests == 5
+
+
+async def test_a_418_without_retry_after_bans_for_binances_shortest_ban() -> None:
+    """A 418 whose Retry-After is missing keeps the client away 120 s (Binance's bans start at 2
+    minutes), not the 60 s a header-less 429 waits."""
+    sent: list[int] = []
+
+    def banned(_request: httpx.Request) -> httpx.Response:
+        sent.append(418)
+        return httpx.Response(418)
+
+    async with RestClient(
+        "http://binance.test", Metrics(), transport=httpx.MockTransport(banned)
+    ) as client:
+        fake_clock(client.budget, [])
+        with pytest.raises(RestUnavailable, match="418"):
+            await client.latest("BTCUSDT", "trade")
+        assert client.banned_for() == pytest.approx(120)
+    assert sent == [418]
