@@ -21,7 +21,8 @@ def tables(conn: psycopg.Connection, *schemas: str) -> set[str]:
     rows = conn.execute(
         "select n.nspname || '.' || c.relname from pg_class as c "
         "join pg_namespace as n on n.oid = c.relnamespace "
-        "where c.relkind in ('r', 'p') and n.nspname = any(%s)",
+        # A monthly partition follows its parent (Citus distributes a partitioned table whole).
+        "where c.relkind in ('r', 'p') and not c.relispartition and n.nspname = any(%s)",
         (list(schemas),),
     ).fetchall()
     return {name for (name,) in rows}
