@@ -21,8 +21,38 @@ grant insert, update on
     to history_loader;
 grant insert on market.timeframe_dirty_ranges to history_loader;
 
--- dbt: owns analytics (migration 0010); forgets the dirty ranges its builds consumed.
+-- dbt: forgets the dirty ranges its builds consumed; owns the analytics schemas and what is in
+-- them, so its builds can replace what an earlier build made as the administrator (before the
+-- roles, or restored by pg_restore --no-owner). Only what another role owns is altered: an
+-- ownership change locks the relation, and this runs on every migrate.
 grant delete on market.timeframe_dirty_ranges to dbt_builder;
+do $$
+declare
+    rel record;
+begin
+    for rel in
+        select n.nspname, c.relname, c.relkind
+        from pg_namespace as n
+        left join pg_class as c
+            on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm')
+            and c.relowner <> 'dbt_builder'::regrole
+        where n.nspname in ('analytics', 'analytics_staging')
+            and (n.nspowner <> 'dbt_builder'::regrole or c.oid is not null)
+    loop
+        execute format('alter schema %I owner to dbt_builder', rel.nspname);
+        if rel.relname is not null then
+            execute format(
+                'alter %s %I.%I owner to dbt_builder',
+                case rel.relkind
+                    when 'v' then 'view' when 'm' then 'materialized view' else 'table'
+                end,
+                rel.nspname,
+                rel.relname
+            );
+        end if;
+    end loop;
+end;
+$$;
 
 -- Readers of analytics: the read API and quality checks, and reconcile (history_loader).
 grant usage on schema analytics to analytics_reader, history_loader;

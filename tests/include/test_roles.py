@@ -154,6 +154,22 @@ def test_the_reader_role_reads_market_and_analytics_and_writes_nothing(
     assert refused(url, "select * from public.schema_migrations")
 
 
+def test_migrate_hands_analytics_made_by_the_administrator_to_dbt_builder(
+    database_url: str, conn: psycopg.Connection
+) -> None:
+    """A mart the administrator made (a build before the roles, a pg_restore --no-owner) is
+    dbt_builder's after the next migrate, which leaves alone what dbt_builder already owns."""
+    conn.execute("create table analytics.restored (v int)")
+    conn.execute("create view analytics_staging.restored as select 1 as v")
+    owners = "select relname, pg_get_userbyid(relowner) from pg_class where relname = 'restored'"
+    assert set(conn.execute(owners).fetchall()) == {("restored", pgserver.SUPERUSER)}
+    assert migrate(database_url) == []
+    assert conn.execute(owners).fetchall() == [("restored", db.BUILDER)] * 2
+    with psycopg.connect(db.role_url(database_url, db.BUILDER)) as builder:
+        builder.execute("drop table analytics.restored")
+        builder.execute("drop view analytics_staging.restored")
+
+
 def test_no_role_logs_in_over_tcp_without_its_password(
     pg_server: pgserver.PgServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,8 @@
 -- Roles belong to the server, not the database: one made by an earlier database is kept.
 -- They get no password here: include/migrate.py sets each one's (generated into DATA_DIR, or
 -- given in the environment) after the migrations; a role without one cannot log in at all.
--- Table privileges are in include/sql/grants.sql, applied after every migration run.
+-- Table privileges and analytics' ownership are in include/sql/grants.sql, applied after every
+-- migration run.
 do $$
 declare
     role_name text;
@@ -28,29 +29,9 @@ begin
 end;
 $$;
 
--- dbt builds into analytics and analytics_staging: dbt_builder owns both, and what an earlier
--- build made there as the administrator, so its builds can replace it.
+-- dbt builds into analytics and analytics_staging, which dbt_builder owns (include/sql/grants.sql
+-- hands them, and what earlier builds made there, to it on every migrate).
 create schema if not exists analytics_staging;
-alter schema analytics owner to dbt_builder;
-alter schema analytics_staging owner to dbt_builder;
-do $$
-declare
-    rel record;
-begin
-    for rel in
-        select c.oid::regclass as name, c.relkind
-        from pg_class as c
-        join pg_namespace as n on n.oid = c.relnamespace
-        where n.nspname in ('analytics', 'analytics_staging') and c.relkind in ('r', 'p', 'v', 'm')
-    loop
-        execute format(
-            'alter %s %s owner to dbt_builder',
-            case rel.relkind when 'v' then 'view' when 'm' then 'materialized view' else 'table' end,
-            rel.name
-        );
-    end loop;
-end;
-$$;
 
 -- What dbt_builder (or the administrator) creates in analytics later is readable by the
 -- reader, and by history_loader (reconcile compares analytics.candles_1m with the klines).
