@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -127,8 +127,9 @@ def database_url(
 
 
 @pytest.fixture
-def empty_database_url(pg_server: pgserver.PgServer) -> str:
-    """A fresh database with no migrations applied."""
+def empty_database_url(pg_server: pgserver.PgServer, template_url: str) -> str:
+    """A fresh database with no migrations applied (on a server where another database was
+    migrated: the roles, which are the server's, exist with their passwords)."""
     return create_database(pg_server, f"e{os.getpid()}_{next(_counter)}", None)
 
 
@@ -137,3 +138,31 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to the test's own database."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
+
+
+def record_writers(conn: psycopg.Connection, table: str) -> Callable[[], set[str]]:
+    """Record the login role (session_user) of every statement that writes the table, with a
+    test-only trigger; the returned function gives the roles seen so far."""
+    conn.execute(
+        "create table if not exists public.test_writers (tbl text not null, writer text not null)"
+    )
+    conn.execute(
+        "create or replace function public.record_writer() returns trigger "
+        "language plpgsql security definer as $$ begin "
+        "insert into public.test_writers values (tg_table_schema || '.' || tg_table_name, "
+        "session_user); return null; end $$"
+    )
+    conn.execute(
+        sql.SQL(
+            "create trigger record_writer after insert or update or delete on {} "
+            "for each statement execute function public.record_writer()"
+        ).format(sql.Identifier(*table.split(".")))
+    )
+    url, password = conn.info.dsn, conn.info.password
+
+    def writers() -> set[str]:
+        with psycopg.connect(url, password=password) as reader:
+            rows = reader.execute("select writer from public.test_writers where tbl = %s", (table,))
+            return {row[0] for row in rows}
+
+    return writers
