@@ -20,7 +20,16 @@ logger = logging.getLogger(__name__)
 # The API's own settings, listed by --help (api/README.md says more about each).
 ENVIRONMENT = (
     COMMON_ENVIRONMENT[0],
-    ("API_DATABASE_URL", "DATABASE_URL", "the database (and role) the API reads as"),
+    (
+        "API_DATABASE_URL",
+        "DATABASE_URL's as analytics_reader",
+        "the URL (and role) the API reads as",
+    ),
+    (
+        "API_DATABASE_PASSWORD",
+        "DATA_DIR/secrets/analytics_reader.password",
+        "analytics_reader's password",
+    ),
     ("API_HOST", "127.0.0.1", "bind address of HTTP, WebSocket and gRPC"),
     ("API_PORT", "8000", "HTTP and WebSocket port"),
     ("API_GRPC_PORT", "8001", "gRPC port"),

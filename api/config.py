@@ -58,12 +58,11 @@ class ApiConfig:
 
 
 def load_config() -> ApiConfig:
-    """Settings from API_* variables; the database is API_DATABASE_URL, else DATABASE_URL."""
-    url = os.environ.get("API_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
-    if not url:
-        from include.db import resolve_database_url
+    """Settings from API_* variables; the database is API_DATABASE_URL, else DATABASE_URL's
+    server and database as analytics_reader (API_DATABASE_PASSWORD, else DATA_DIR's file)."""
+    from include import db
 
-        url = resolve_database_url()
+    url = db.resolve_role_url(db.READER)
     tokens = frozenset(t for t in os.environ.get("API_TOKENS", "").replace(",", " ").split() if t)
     config = ApiConfig(
         database_url=url,

@@ -217,7 +217,7 @@ def backfill_rest(
         if unknown:
             raise ValueError(f"unknown symbol {unknown[0]}: exchangeInfo does not list it")
         last_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
-        url = database_url or db.resolve_database_url()
+        url = database_url or db.resolve_role_url(db.LOADER)
         with psycopg.connect(url, autocommit=True) as conn:
             # A crash may lose the newest commits; the resume point comes from the table, so
             # they are fetched again. Not waiting for each WAL flush keeps the writer ahead.

@@ -70,7 +70,8 @@ def bootstrap(
     newest history and the first live candle are fetched in this same run, not 15 minutes
     later by heal-gaps. The backfill fetches only minutes not held, so a restart costs little.
     """
-    url = database_url or db.resolve_database_url()
+    # History loads as history_loader, dbt builds as dbt_builder (one URL given: both use it).
+    url = database_url or db.resolve_role_url(db.LOADER)
     with BinanceRest(rest_url) as client:
         info = client.exchange_info()
         names = resolve_symbols(symbols, exchange_info=info)
@@ -90,5 +91,5 @@ def bootstrap(
         sum(loaded.fetched.values()),
         len(names),
     )
-    seconds = timeframes.build_timeframes(url, unit_tests=False).seconds if build else None
+    seconds = timeframes.build_timeframes(database_url, unit_tests=False).seconds if build else None
     return BootstrapResult(names, live_from, sum(loaded.fetched.values()), seconds)

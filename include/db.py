@@ -1,10 +1,17 @@
-"""Where the database is: DATABASE_URL, or the embedded server under ./.data/."""
+"""Where the database is: DATABASE_URL, or the embedded server under ./.data/; and as which role.
+
+DATABASE_URL is the administrator's (migrations use it). Every part connects as its own
+least-privilege role (DESIGN.md "Database roles") through role_url: the role's URL from the
+environment when given, else DATABASE_URL's server and database with the role's name and its
+password (from the environment, or generated into DATA_DIR/secrets by migrate).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -13,6 +20,104 @@ from include import pgserver
 from include.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+STREAMER = "streamer_writer"
+LOADER = "history_loader"
+BUILDER = "dbt_builder"
+READER = "analytics_reader"
+# Each role and the prefix of its variables: <PREFIX>_DATABASE_URL (a whole URL, which wins) or
+# <PREFIX>_DATABASE_PASSWORD (the password only; any character works in it).
+ROLES = {STREAMER: "STREAMER", LOADER: "LOADER", BUILDER: "DBT", READER: "API"}
+
+
+def role_variables(role: str) -> tuple[str, str]:
+    """The names of a role's URL and password variables."""
+    prefix = ROLES[role]
+    return f"{prefix}_DATABASE_URL", f"{prefix}_DATABASE_PASSWORD"
+
+
+def role_password_file(role: str, settings: Settings | None = None) -> Path:
+    """Where a role's generated password is kept: DATA_DIR/secrets/<role>.password (0600)."""
+    settings = settings or get_settings()
+    return settings.data_dir / "secrets" / f"{role}.password"
+
+
+def with_credentials(url: str, user: str, password: str | None) -> str:
+    """The same server and database as url, logging in as user (with password)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise ValueError("DATABASE_URL must be a postgresql://host/database URL to derive roles")
+    host = parts.netloc.rpartition("@")[2]
+    login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
+
+
+def role_password(role: str, settings: Settings | None = None) -> str | None:
+    """The role's password: its password variable, else the file migrate generated."""
+    _, password_variable = role_variables(role)
+    if os.environ.get(password_variable):
+        return os.environ[password_variable]
+    try:
+        return role_password_file(role, settings).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def role_url(admin_url: str, role: str, settings: Settings | None = None) -> str:
+    """The URL a part connects with as its role: <PREFIX>_DATABASE_URL when set, else admin_url's
+    server and database as the role, with its password (variable, else DATA_DIR's file)."""
+    url_variable, password_variable = role_variables(role)
+    if os.environ.get(url_variable):
+        return os.environ[url_variable]
+    password = role_password(role, settings)
+    if password is None:
+        raise RuntimeError(
+            f"no password for database role {role}: run `python -m include.cli migrate` "
+            f"(it generates one into {role_password_file(role, settings)}), or set "
+            f"{password_variable} or {url_variable}"
+        )
+    return with_credentials(admin_url, role, password)
+
+
+def resolve_role_url(role: str, settings: Settings | None = None, *, start: bool = True) -> str:
+    """role_url over the platform's database (DATABASE_URL or the embedded server).
+
+    A role URL given in the environment is used as it is, without looking at DATABASE_URL.
+    """
+    url_variable, _ = role_variables(role)
+    if os.environ.get(url_variable):
+        return os.environ[url_variable]
+    settings = settings or get_settings()
+    return role_url(resolve_database_url(settings, start=start), role, settings)
+
+
+def set_role_passwords(conn: psycopg.Connection, settings: Settings | None = None) -> list[str]:
+    """Give every role its password (as the administrator); return the roles set.
+
+    A role's password comes from <PREFIX>_DATABASE_PASSWORD, else from <PREFIX>_DATABASE_URL
+    when that URL logs in as the role with a password, else from DATA_DIR/secrets/<role>.password,
+    generated (mode 0600) on first use. A role URL naming another user, or no password, is the
+    administrator's to manage: the role is left as it is.
+    """
+    done = []
+    for role in ROLES:
+        url_variable, password_variable = role_variables(role)
+        password = os.environ.get(password_variable)
+        if not password and os.environ.get(url_variable):
+            parts = urlsplit(os.environ[url_variable])
+            if unquote(parts.username or "") != role or not parts.password:
+                continue
+            password = unquote(parts.password)
+        if not password:
+            password = pgserver.read_or_create_secret(role_password_file(role, settings))
+        verifier = conn.pgconn.encrypt_password(password.encode(), role.encode())
+        conn.execute(
+            sql.SQL("alter role {} password {}").format(
+                sql.Identifier(role), sql.Literal(verifier.decode())
+            )
+        )
+        done.append(role)
+    return done
 
 
 def embedded_pgdata(settings: Settings) -> Path:

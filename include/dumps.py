@@ -674,7 +674,7 @@ def import_file(
     it when there is one. ``require_checksum=False`` (--no-checksum) imports when that file is
     missing, unreadable or malformed; a well-formed checksum that disagrees still refuses.
     """
-    url = database_url or db.resolve_database_url()
+    url = database_url or db.resolve_role_url(db.LOADER)
     display = spec.rsplit("/", 1)[-1] if _is_url(spec) else Path(spec).name
     with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
         scratch = Path(tmp)

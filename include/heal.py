@@ -289,7 +289,7 @@ def heal_gaps(
         closed_before_ms = int(info["serverTime"])
         status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
         wanted = resolve_symbols(symbols, exchange_info=info)
-        url = database_url or db.resolve_database_url()
+        url = database_url or db.resolve_role_url(db.LOADER)
         with psycopg.connect(url, autocommit=True) as conn:
             klines_store.store_symbols(conn, info)
             with_gaps = [

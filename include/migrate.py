@@ -9,9 +9,14 @@ from pathlib import Path
 
 import psycopg
 
+from include import db
+from include.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "sql" / "migrations"
+# The roles' table privileges, applied after every run of the platform's migrations.
+GRANTS = Path(__file__).parent / "sql" / "grants.sql"
 # Any constant works; it only has to be the same for every process that migrates.
 LOCK_KEY = 0x62_69_6E_61_6E_63_65
 
@@ -60,8 +65,15 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [Migration(p.stem, p) for p in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))]
 
 
-def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply every migration not applied yet, each in its own transaction; return their versions."""
+def migrate(
+    url: str, directory: Path = MIGRATIONS_DIR, settings: Settings | None = None
+) -> list[str]:
+    """Apply every migration not applied yet, each in its own transaction; return their versions.
+
+    Over the platform's migrations (directory left as is), it then grants the roles their
+    privileges (include/sql/grants.sql) and sets their passwords (db.set_role_passwords: from
+    the environment, else generated into settings' DATA_DIR).
+    """
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         # Two processes starting at once (make run, the Airflow task) must not race.
@@ -91,6 +103,15 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 logger.info("applied migration %s", migration.version)
                 applied_now.append(migration.version)
             maintain_partitions(conn)
+            if directory == MIGRATIONS_DIR:
+                try:
+                    with conn.transaction():
+                        conn.execute(GRANTS.read_text())
+                        roles = db.set_role_passwords(conn, settings)
+                except psycopg.Error as err:
+                    first = str(err).strip().splitlines()[0]
+                    raise MigrationError(f"{GRANTS.name}: {first}") from err
+                logger.info("database roles ready: %s", ", ".join(roles) or "none managed here")
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

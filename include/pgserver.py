@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 with warnings.catch_warnings():
     # The wheel's package import asks platformdirs for an XDG runtime dir it never uses here.
@@ -27,6 +30,14 @@ logger = logging.getLogger(__name__)
 # PostgreSQL refuses to run as root; when we are root, the server runs as this user.
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
+# Passwords over TCP (the superuser's too); trust only on the unix socket, which lives inside the
+# data directory (mode 0700), so only the server's own OS user (or root) can reach it.
+PG_HBA = """\
+# Written by include/pgserver.py on every start: edits here are replaced.
+local   all   all                  trust
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
 
 
 class PgServerError(RuntimeError):
@@ -40,10 +51,45 @@ class PgServer:
     pgdata: Path
     port: int
     pid: int
+    # The superuser's password (TCP logins require one); None if its file is gone.
+    password: str | None = None
 
     def url(self, database: str = "postgres") -> str:
-        """A libpq URL for one database on this server."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        """A libpq URL for one database on this server, as the superuser with its password."""
+        secret = f":{self.password}" if self.password else ""
+        return f"postgresql://{SUPERUSER}{secret}@127.0.0.1:{self.port}/{database}"
+
+
+def password_file(pgdata: Path) -> Path:
+    """Where the superuser's password is kept: secrets/ beside the data directory (DATA_DIR's)."""
+    return pgdata.resolve().parent / "secrets" / f"{SUPERUSER}.password"
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write a secret file readable by its owner only (mode 0600, its directory 0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    path.chmod(0o600)
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The secret kept in path, generated (URL-safe, 32 bytes) on first use."""
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if not value:
+        value = secrets.token_urlsafe(32)
+        write_secret(path, value)
+    return value
+
+
+def superuser_password(pgdata: Path) -> str:
+    """The embedded superuser's password, generated into password_file(pgdata) if missing."""
+    return read_or_create_secret(password_file(pgdata))
 
 
 def _run_as() -> str | None:
@@ -124,7 +170,37 @@ def status(pgdata: Path) -> PgServer | None:
     found = _read_postmaster(pgdata)
     if found is None or found[2] != "ready":
         return None
-    return PgServer(pgdata=pgdata, port=found[1], pid=found[0])
+    try:
+        password = password_file(pgdata).read_text().strip() or None
+    except (FileNotFoundError, PermissionError):
+        password = None
+    return PgServer(pgdata=pgdata, port=found[1], pid=found[0], password=password)
+
+
+def _write_hba(pgdata: Path) -> bool:
+    """Make pg_hba.conf PG_HBA; True when it changed (a running server must reload it)."""
+    hba = pgdata / "pg_hba.conf"
+    if hba.read_text() == PG_HBA:
+        return False
+    # Written in place: the file keeps its owner (the server's user when we are root).
+    hba.write_text(PG_HBA)
+    return True
+
+
+def _secure(pgdata: Path, port: int, *, reload: bool) -> None:
+    """Give the superuser its password (over the socket), and reload pg_hba.conf if asked.
+
+    Every start does it, so a data directory initialised before passwords were required
+    (trust for everyone) asks for them from its next start on.
+    """
+    password = superuser_password(pgdata)
+    with psycopg.connect(
+        host=str(pgdata), port=port, user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
+        verifier = conn.pgconn.encrypt_password(password.encode(), SUPERUSER.encode())
+        conn.execute(f"alter role {SUPERUSER} password '{verifier.decode()}'")
+        if reload:
+            conn.execute("select pg_reload_conf()")
 
 
 def start(pgdata: Path, port: int) -> PgServer:
@@ -133,7 +209,8 @@ def start(pgdata: Path, port: int) -> PgServer:
     running = status(pgdata)
     if running is not None:
         logger.info("reusing embedded PostgreSQL on port %s (%s)", running.port, pgdata)
-        return running
+        _secure(pgdata, running.port, reload=_write_hba(pgdata))
+        return status(pgdata) or running
     _prepare_dirs(pgdata)
     if not (pgdata / "PG_VERSION").exists():
         logger.info("initialising embedded PostgreSQL in %s", pgdata)
@@ -150,6 +227,7 @@ def start(pgdata: Path, port: int) -> PgServer:
             f"port {port} on 127.0.0.1 is taken: set EMBEDDED_PG_PORT to a free port "
             "or DATABASE_URL to an existing server"
         )
+    _write_hba(pgdata)
     logger.info("starting embedded PostgreSQL on 127.0.0.1:%s", port)
     # Sockets go in pgdata: /tmp may not be writable for SYSTEM_USER in every sandbox.
     options = f"-h 127.0.0.1 -p {port} -k {pgdata} -c max_connections=200 -c fsync=on"
@@ -161,9 +239,9 @@ def start(pgdata: Path, port: int) -> PgServer:
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        running = status(pgdata)
-        if running is not None:
-            return running
+        if status(pgdata) is not None:
+            _secure(pgdata, port, reload=False)
+            return status(pgdata)
         time.sleep(0.1)
     raise PgServerError(f"embedded PostgreSQL did not become ready; see {pgdata / 'server.log'}")
 
@@ -181,3 +259,4 @@ def destroy(pgdata: Path) -> None:
     """Stop the server and delete its data directory (tests only)."""
     stop(pgdata)
     shutil.rmtree(pgdata, ignore_errors=True)
+    password_file(pgdata).unlink(missing_ok=True)

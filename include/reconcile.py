@@ -216,7 +216,7 @@ def reconcile(
     own_client = client is None
     client = client or BinanceRest(rest_url)
     result = ReconcileResult()
-    url = database_url or db.resolve_database_url()
+    url = database_url or db.resolve_role_url(db.LOADER)
     try:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
@@ -258,7 +258,8 @@ def reconcile(
         if own_client:
             client.close()
     if rebuild and any(result.repaired.values()):
-        timeframes.build_timeframes(url, unit_tests=False)
+        # dbt builds as its own role (dbt_builder) unless the caller named one database URL.
+        timeframes.build_timeframes(database_url, unit_tests=False)
         result.rebuilt = True
     return result
 

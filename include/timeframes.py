@@ -134,7 +134,7 @@ def target_path(database_url: str) -> Path:
 
 def run_dbt(args: Sequence[str], database_url: str | None = None) -> DbtRun:
     """Run one dbt command against the platform database and return its outcome."""
-    url = database_url or db.resolve_database_url()
+    url = database_url or db.resolve_role_url(db.BUILDER)
     target = target_path(url)
     env = {
         **os.environ,
@@ -176,7 +176,7 @@ def build_timeframes(
     Scheduled production runs pass unit_tests=False, as dbt advises: unit tests check the SQL,
     which only changes with a deployment, and CI runs them.
     """
-    url = database_url or db.resolve_database_url()
+    url = database_url or db.resolve_role_url(db.BUILDER)
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
@@ -186,6 +186,11 @@ def build_timeframes(
         args += ["--select", select]
     with psycopg.connect(url, autocommit=True) as lock_conn:
         # A session lock held by this process while dbt, a child process, does the work.
+        # dbt_builder may not create the schemas of an unmigrated database: say what is missing.
+        if lock_conn.execute("select to_regclass('market.klines_1m')").fetchone()[0] is None:
+            raise TimeframeBuildError(
+                "market.klines_1m does not exist: run `python -m include.cli migrate` first"
+            )
         lock_conn.execute("select pg_advisory_lock(%s)", (BUILD_LOCK_KEY,))
         started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         # Every few minutes, so a long-running install has its coming months (and live
@@ -207,7 +212,7 @@ def check_source_freshness(database_url: str | None = None) -> DbtRun:
     The live table counts only while the streamer is expected to run (it wrote within the
     last hour): a batch-only install, or a streamer stopped on purpose, is not a failure.
     """
-    url = database_url or db.resolve_database_url()
+    url = database_url or db.resolve_role_url(db.BUILDER)
     args = ["source", "freshness"]
     with psycopg.connect(url) as conn:
         if not streamer_writing(conn):
@@ -226,7 +231,7 @@ def docs_dir() -> Path:
 
 def publish_docs(out_dir: Path, database_url: str | None = None) -> Path:
     """Generate the dbt docs as one static HTML page and copy it to out_dir/index.html."""
-    url = database_url or db.resolve_database_url()
+    url = database_url or db.resolve_role_url(db.BUILDER)
     result = run_dbt(["docs", "generate", "--static"], url)
     if not result.ok:
         raise TimeframeBuildError(f"dbt docs generate failed: {result.reason()}")

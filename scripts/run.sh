@@ -85,7 +85,11 @@ else
     DATABASE_URL="$(python -m include.cli db start)"
     export DATABASE_URL
 fi
-echo "database: $DATABASE_URL"
+# The URL carries the administrator's password (the embedded one's is in $DATA_DIR/secrets/):
+# shown without it.
+echo "database: $(printf '%s' "$DATABASE_URL" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#')"
+# As the administrator: the tables, the roles each part connects as (DESIGN.md "Database roles")
+# and their passwords (the environment's, else generated into $DATA_DIR/secrets/, mode 0600).
 python -m include.cli migrate
 
 if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then

@@ -12,10 +12,11 @@ import time
 import orjson
 import psycopg
 
+from include import db
 from include.migrate import MigrationError, migrate
-from include.settings import COMMON_ENVIRONMENT, environment_help, load_env_file
+from include.settings import COMMON_ENVIRONMENT, environment_help, get_settings, load_env_file
 from streamer.app import Streamer
-from streamer.config import StreamerConfig, load_config
+from streamer.config import StreamerConfig, _env_bool, load_config
 from streamer.loop import loop_factory, loop_name
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,17 @@ logger = logging.getLogger(__name__)
 # The streamer's own knobs, listed by --help (streamer/README.md says more about each).
 ENVIRONMENT = (
     *COMMON_ENVIRONMENT,
+    (
+        "STREAMER_DATABASE_URL",
+        "DATABASE_URL's as streamer_writer",
+        "the URL the streamer writes as",
+    ),
+    (
+        "STREAMER_DATABASE_PASSWORD",
+        "DATA_DIR/secrets/streamer_writer.password",
+        "streamer_writer's password",
+    ),
+    ("STREAMER_MIGRATE", "true", "migrate as DATABASE_URL's administrator before starting"),
     ("STREAMER_STREAM", "trade", "trade or aggTrade"),
     ("STREAMER_FLUSH_INTERVAL", "0.1", "seconds between writes of the forming candles"),
     ("STREAMER_MAX_BATCH_ROWS", "5000", "rows per transaction"),
@@ -112,9 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     load_env_file()
     configure_logging()
     try:
-        config = load_config()
-        # Idempotent and locked: a fresh database gets its tables before the first write.
-        migrate(config.database_url)
+        settings = get_settings()
+        # The STREAMER_* knobs are checked before anything connects.
+        config = load_config(settings, database_url="")
+        if _env_bool("STREAMER_MIGRATE", True):
+            # Idempotent and locked, as the administrator: a fresh database gets its tables, and
+            # the roles their passwords, before the first write.
+            migrate(db.resolve_database_url(settings), settings=settings)
+        # The streamer itself writes as streamer_writer (DESIGN.md "Database roles").
+        config = config.with_(database_url=db.resolve_role_url(db.STREAMER, settings))
         with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
             return runner.run(amain(config))
     except (ValueError, RuntimeError, MigrationError, OSError, psycopg.Error) as exc:

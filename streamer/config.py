@@ -130,9 +130,10 @@ def load_config(
     """Read the DESIGN variables via include.settings and the STREAMER_* knobs."""
     settings = settings or get_settings()
     if database_url is None:
-        from include.db import resolve_database_url
+        from include import db
 
-        database_url = resolve_database_url(settings)
+        # Its own role: STREAMER_DATABASE_URL, else DATABASE_URL's server as streamer_writer.
+        database_url = db.resolve_role_url(db.STREAMER, settings)
     shard = parse_shard(os.environ.get("STREAMER_SHARD"))
     return StreamerConfig(
         database_url=database_url,

@@ -189,13 +189,18 @@ def test_secrets_come_from_env_and_are_documented(compose: dict) -> None:
 
 
 def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
-    """Every STREAMER_* variable the streamer service sets is read by streamer/config.py."""
-    source = (PROJECT_ROOT / "streamer" / "config.py").read_text()
+    """Every STREAMER_* variable the streamer service sets is read by streamer/config.py or its
+    entry point, or is its role's (include/db.py role_variables)."""
+    from include import db
+
+    source = "".join(
+        (PROJECT_ROOT / "streamer" / name).read_text() for name in ("config.py", "__main__.py")
+    )
     env = compose["services"]["streamer"]["environment"]
     names = [name for name in env if name.startswith("STREAMER_")]
     assert names
     for name in names:
-        assert f'"{name}"' in source, name
+        assert f'"{name}"' in source or name in db.role_variables(db.STREAMER), name
     port = env["STREAMER_HEALTH_PORT"]
     assert f"localhost:{port}/healthz" in " ".join(
         compose["services"]["streamer"]["healthcheck"]["test"]
@@ -263,12 +268,40 @@ def test_no_password_is_pasted_into_a_command(compose: dict) -> None:
 
 
 def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
-    """A password with @, / or % would break a URL: it travels as PGPASSWORD instead."""
-    env = compose["x-platform"]["environment"]
+    """A password with @, / or % would break a URL: the administrator's travels as PGPASSWORD,
+    each role's as its <PREFIX>_DATABASE_PASSWORD."""
+    env = compose["x-airflow"]["environment"]
     assert env["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
-    for name, value in env.items():
-        if "://" in str(value):
-            assert "PASSWORD" not in str(value), name
+    for service in compose["services"].values():
+        for name, value in service.get("environment", {}).items():
+            if "://" in str(value):
+                assert "PASSWORD" not in str(value), name
+
+
+def test_each_service_holds_only_its_roles_passwords(compose: dict) -> None:
+    """The streamer and the API get their own role's password and not the administrator's;
+    airflow-init (which migrates) sets every role's; the Airflow services hold their tasks'
+    roles (DESIGN.md "Database roles")."""
+    from include import db
+
+    def passwords(name: str) -> set[str]:
+        env = compose["services"][name]["environment"]
+        return {k for k in env if k.endswith("PASSWORD") and k != "AIRFLOW_ADMIN_PASSWORD"}
+
+    role_password = {role: db.role_variables(role)[1] for role in db.ROLES}
+    assert passwords("streamer") == {role_password[db.STREAMER]}
+    assert compose["services"]["streamer"]["environment"]["STREAMER_MIGRATE"] == "false"
+    assert passwords("api") == {role_password[db.READER]}
+    assert passwords("airflow-init") == {"PGPASSWORD", *role_password.values()}
+    for name in AIRFLOW_SERVICES:
+        assert passwords(name) == {
+            "PGPASSWORD",
+            role_password[db.LOADER],
+            role_password[db.BUILDER],
+            role_password[db.READER],
+        }, name
+    for value in role_password.values():
+        assert f"${{{value}:?" in COMPOSE.read_text()
 
 
 def test_celery_profile_is_opt_in(compose: dict) -> None:

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import time
@@ -18,7 +19,7 @@ import psutil
 import psycopg
 import pytest
 
-from include import pgserver
+from include import db, pgserver
 from include.rest_pool import POOL, pool_size
 from tests.browser import CHROMIUM, Browser
 from tests.conftest import PROJECT_ROOT
@@ -187,6 +188,36 @@ def rest_tasks_ran_in_the_pool(airflow_url: str) -> None:
     assert ran > 0
 
 
+def admin_url(tmp_path: Path, pg_port: int, database: str) -> str:
+    """The embedded superuser's URL, with the password the platform generated into DATA_DIR."""
+    password = (tmp_path / "data" / "secrets" / "postgres.password").read_text().strip()
+    return f"postgresql://postgres:{password}@127.0.0.1:{pg_port}/{database}"
+
+
+def streamer_writes_as_streamer_writer(tmp_path: Path, pg_port: int) -> None:
+    """The streamer's session is streamer_writer's, logged in with the password migrate generated
+    into DATA_DIR (mode 0600); that role is refused market.klines_1m."""
+    secrets = tmp_path / "data" / "secrets"
+    for name in ("postgres", *db.ROLES):
+        assert stat.S_IMODE((secrets / f"{name}.password").stat().st_mode) == 0o600, name
+    with psycopg.connect(admin_url(tmp_path, pg_port, "binance"), connect_timeout=5) as conn:
+        users = conn.execute(
+            "select distinct usename from pg_stat_activity where application_name = 'streamer'"
+        ).fetchall()
+    assert users == [(db.STREAMER,)]
+    password = (secrets / f"{db.STREAMER}.password").read_text().strip()
+    url = f"postgresql://{db.STREAMER}:{password}@127.0.0.1:{pg_port}/binance"
+    with (
+        psycopg.connect(url, connect_timeout=5) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(
+            "insert into market.klines_1m (symbol, open_time, open, high, low, close, "
+            "volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, "
+            "source) values ('BTCUSDT', '2024-01-01', 1, 1, 1, 1, 1, 1, 1, 1, 1, 'rest')"
+        )
+
+
 def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path: Path) -> None:
     """SIGKILL mid-minute: the supervisor restarts it within 10 s and every candle stays exact."""
     [victim] = streamer_processes(root)
@@ -196,7 +227,7 @@ def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path:
         assert time.monotonic() - killed_at < 10, "the streamer was not restarted within 10 s"
         time.sleep(0.2)
     assert "restarting" in (tmp_path / "data" / "logs" / "streamer.log").read_text()
-    url = f"postgresql://postgres@127.0.0.1:{pg_port}/binance"
+    url = admin_url(tmp_path, pg_port, "binance")
     newest = max(row[1] for row in closed_live(url))
     # Two more minutes close after the restart, repaired across the kill.
     deadline = time.monotonic() + 200
@@ -233,13 +264,18 @@ def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path:
 def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
     """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed;
     with a password set, Airflow asks for a login (the REST API answers 401 without one) and the
-    DAG list seen through it is green."""
+    DAG list seen through it is green; the streamer writes as streamer_writer, with the password
+    generated into DATA_DIR, and that role cannot write market.klines_1m."""
     ports = [pgserver.free_port() for _ in range(6)]
     pg_port, api_port, fake_port, read_port, grpc_port, health_port = ports
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS", "API_", "STREAMER_"))
+        # The roles' passwords too: the demo generates its own into DATA_DIR.
+        if not k.startswith(
+            ("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS", "API_", "STREAMER_", "LOADER_")
+        )
+        and not k.startswith("DBT_")
     }
     env.update(
         DATA_DIR=str(tmp_path / "data"),
@@ -263,7 +299,6 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    airflow_url = f"postgresql://postgres@127.0.0.1:{pg_port}/airflow"
     try:
         deadline = time.monotonic() + 420
         announced = None
@@ -273,6 +308,7 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
             if "Airflow UI on" in (tmp_path / "run.log").read_text():
                 announced = time.monotonic()
             time.sleep(1)
+        airflow_url = admin_url(tmp_path, pg_port, "airflow")
         green = None
         while green is None:
             runs = dag_runs(airflow_url) if time.monotonic() - announced > 20 else []
@@ -294,6 +330,7 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
             print(
                 f"Airflow UI signed in, all green: {shot.stat().st_size} B screenshot, {took:.0f} s"
             )
+        streamer_writes_as_streamer_writer(tmp_path, pg_port)
         streamer_survives_sigkill(proc.pid, pg_port, fake_port, tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGINT)

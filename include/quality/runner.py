@@ -106,7 +106,7 @@ def run_checks(
     """
     started = time.perf_counter()
     settings = get_settings()
-    url = database_url or db.resolve_database_url(settings)
+    url = database_url or db.resolve_role_url(db.READER, settings)
     window = window or default_window()
     if symbols is _UNSET:
         symbols = settings.symbols

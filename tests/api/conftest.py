@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.config import ApiConfig
+from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
 
 
@@ -54,8 +54,10 @@ async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[RunningApi]:
-    """The API over the test's database, on a free port."""
-    async with running_api(ApiConfig(database_url=database_url, port=0)) as running:
+    """The API over the test's database, on a free port, as the read API runs: the database URL
+    load_config resolves (DATABASE_URL's database as analytics_reader)."""
+    url = load_config().database_url
+    async with running_api(ApiConfig(database_url=url, port=0)) as running:
         yield running
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import psycopg
+
+from api.config import load_config
+from include import db
 
 
 async def test_ping_time_and_health(api) -> None:
@@ -12,3 +18,23 @@ async def test_ping_time_and_health(api) -> None:
         assert "serverTime" in (await client.get("/api/v3/time")).json()
         health = await client.get("/healthz")
         assert health.status_code == 200, health.text
+
+
+async def test_the_api_reads_as_analytics_reader(api, database_url: str) -> None:
+    """Given DATABASE_URL (the administrator's), the API logs in as analytics_reader: its query
+    pool and its LISTEN connection are that role's sessions."""
+    assert load_config().database_url == db.role_url(database_url, db.READER)
+    async with httpx.AsyncClient(base_url=api.http) as client:
+        assert (await client.get("/healthz")).status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for _ in range(100):
+            rows = conn.execute(
+                "select application_name, usename from pg_stat_activity "
+                "where application_name in ('api', 'api-listener') "
+                "and datname = current_database()"
+            ).fetchall()
+            if {name for name, _ in rows} == {"api", "api-listener"}:
+                break
+            await asyncio.sleep(0.1)
+    assert {name for name, _ in rows} == {"api", "api-listener"}
+    assert {user for _, user in rows} == {db.READER}

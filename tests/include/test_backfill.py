@@ -12,6 +12,7 @@ from include.backfill import backfill_rest
 from include.binance_rest import BinanceRest
 from include.klines_store import datetime_to_ms
 from include.times import parse_utc
+from tests.conftest import record_writers
 from tests.include.history_support import NOW, official, running_fake, snapshot, stored
 
 START = parse_utc("2025-03-08T00:00")
@@ -40,6 +41,17 @@ def test_many_pages_under_weight_limit_equal_official(fake, conn: psycopg.Connec
     # The fake's windows follow the clock, as Binance's do: the pacing never earns a 429.
     assert fake.fake.limiter.count_429 == before_429
     assert result.throttled_429 == 0
+
+
+def test_a_backfill_writes_as_history_loader(fake, conn: psycopg.Connection) -> None:
+    """Given only DATABASE_URL (the administrator's), a backfill logs in as history_loader:
+    every write of the klines and of the symbols it records is that role's."""
+    klines = record_writers(conn, "market.klines_1m")
+    symbols = record_writers(conn, "market.symbols")
+    backfill_rest(["ETHUSDT"], START, START + timedelta(minutes=30), rest_url=fake.url)
+    assert len(stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(END))) == 30
+    assert klines() == {"history_loader"}
+    assert symbols() == {"history_loader"}
 
 
 def test_second_run_changes_nothing(fake, conn: psycopg.Connection) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from include import pgserver
 from tests.conftest import PROJECT_ROOT
@@ -45,6 +46,34 @@ def test_start_reuse_stop(tmp_path: Path) -> None:
             assert conn.execute("select v from kept").fetchone() == (42,)
     finally:
         pgserver.destroy(pgdata)
+
+
+def test_a_data_dir_that_trusted_tcp_logins_requires_passwords_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A data directory initialised before passwords were required (trust over TCP) asks for
+    the superuser's password once started again; the password kept beside it logs in."""
+    pgdata = tmp_path / "pg"
+    server = pgserver.start(pgdata, pgserver.free_port())
+    anonymous = f"postgresql://{pgserver.SUPERUSER}@127.0.0.1:{server.port}/postgres"
+    try:
+        (pgdata / "pg_hba.conf").write_text(
+            "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+        )
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute("select pg_reload_conf()")
+        with psycopg.connect(anonymous) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        pgserver.stop(pgdata)
+        again = pgserver.start(pgdata, pgserver.free_port())
+        anonymous = anonymous.replace(str(server.port), str(again.port))
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(anonymous, passfile="/nonexistent")
+        with psycopg.connect(again.url()) as conn:
+            assert conn.execute("select session_user").fetchone() == (pgserver.SUPERUSER,)
+    finally:
+        pgserver.destroy(pgdata)
+    assert not pgserver.password_file(pgdata).exists()
 
 
 def test_cli_uses_embedded_server_when_database_url_unset(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from include import pgserver
+from include.db import ROLES, role_variables
 from include.migrate import migrate
 from tests.conftest import PROJECT_ROOT
 
@@ -311,10 +312,12 @@ class Database:
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://{pgserver.SUPERUSER}@127.0.0.1:{self.port}/postgres"
+        return self.url("postgres")
 
     def url(self, database: str = "binance") -> str:
-        return f"postgresql://{pgserver.SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        # Over TCP the superuser needs its password, generated beside the data directory.
+        password = pgserver.superuser_password(self.pgdata)
+        return f"postgresql://{pgserver.SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
         pgserver.start(self.pgdata, self.port)
@@ -601,6 +604,8 @@ def base_env(root: Path, db: Database, ports: Ports, fake_url: str) -> dict[str,
         # The pytest process's own Airflow and database settings are not the soak's.
         if not k.startswith(("AIRFLOW", "STREAMER_", "BINANCE_", "DBT_", "PYTEST"))
         and k not in ("DATABASE_URL", "SYMBOLS", "DATA_DIR")
+        # The roles' passwords too: the soak's own migrate generates them into its DATA_DIR.
+        and k not in {name for role in ROLES for name in role_variables(role)}
     }
     airflow_home = root / "airflow"
     airflow_home.mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ from fakebinance.server import FakeBinance
 from include import pgserver
 from include.db import ensure_database
 from include.migrate import migrate
+from tests.conftest import record_writers
 from tests.streamer.conftest import (
     assert_exact,
     market_minutes,
@@ -83,7 +84,10 @@ async def test_database_stopped_and_restarted_loses_nothing(
 
 
 async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) -> None:
-    """`python -m streamer` on SIGTERM stops reading, writes every candle, and exits 0."""
+    """`python -m streamer` on SIGTERM stops reading, writes every candle, and exits 0; it
+    writes as streamer_writer (DATABASE_URL is the administrator's, used to migrate)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        writers = record_writers(conn, "market.candles_1m_live")
     market = MarketConfig(3, default_symbols())
     async with FakeBinance(market, clock=MarketClock()) as fake:
         env = {
@@ -120,6 +124,7 @@ async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) ->
             ).fetchall()
         # BTC trades about once a second: four seconds surely saw some.
         assert "BTCUSDT" in {r[0] for r in rows}
+        assert writers() == {"streamer_writer"}
         assert {r[0] for r in rows} <= {"BTCUSDT", "ETHUSDT"}
         for symbol, open_time, count, volume, first_id, last_id in rows:
             start_us = int(open_time.timestamp()) * 1_000_000

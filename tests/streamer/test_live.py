@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from fakebinance.server import FakeBinance
+from include import db
+from streamer.config import load_config
+from tests.conftest import record_writers
 from tests.streamer.conftest import (
     assert_exact,
     gap_rows,
     market_minutes,
     running,
     streamer_config,
+    wait_until,
 )
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
@@ -22,3 +28,28 @@ async def test_closed_candles_equal_official_klines(fake: FakeBinance, database_
     counts = assert_exact(fake, database_url, SYMBOLS, min_rows=3)
     assert all(n >= 3 for n in counts.values())
     assert gap_rows(database_url) == []
+
+
+async def test_the_streamer_connects_and_writes_as_streamer_writer(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """Its configuration logs in as streamer_writer on DATABASE_URL's database: the writer's
+    session in pg_stat_activity and every write of the live table are that role's."""
+    config = load_config()
+    assert config.database_url == db.role_url(database_url, db.STREAMER)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        writers = record_writers(conn, "market.candles_1m_live")
+
+        def sessions() -> set[str]:
+            rows = conn.execute(
+                "select usename from pg_stat_activity "
+                "where application_name = 'streamer' and datname = current_database()"
+            )
+            return {row[0] for row in rows}
+
+        cfg = streamer_config(fake, config.database_url, symbols=("BTCUSDT",))
+        async with running(cfg, fake):
+            await wait_until(lambda: bool(sessions()), 10, "the streamer's database session")
+            assert sessions() == {db.STREAMER}
+            await wait_until(lambda: bool(writers()), 10, "a live candle written")
+    assert writers() == {db.STREAMER}

@@ -1,0 +1,59 @@
+-- Table privileges of the roles of migration 0010 (DESIGN.md "Database roles"). Applied after
+-- every migration run, so a later migration that replaces a table (partitioning, say) cannot
+-- leave it without them: a table a role writes is listed here.
+grant usage on schema market to streamer_writer, history_loader, dbt_builder, analytics_reader;
+grant select on all tables in schema market
+    to streamer_writer, history_loader, dbt_builder, analytics_reader;
+
+-- The streamer: its live candles and the gaps it detects and heals.
+grant insert, update on market.candles_1m_live, market.ingest_gaps to streamer_writer;
+
+-- History loads (backfill, import, heal, reconcile): klines (reconcile deletes the official
+-- minutes it replaces), gaps, and their bookkeeping; the changed ranges they declare for dbt.
+grant insert, update, delete on market.klines_1m to history_loader;
+grant insert, update on
+    market.ingest_gaps,
+    market.symbols,
+    market.imported_files,
+    market.heal_watermarks,
+    market.reconciliations,
+    market.reconcile_mismatches
+    to history_loader;
+grant insert on market.timeframe_dirty_ranges to history_loader;
+
+-- dbt: forgets the dirty ranges its builds consumed; owns the analytics schemas and what is in
+-- them, so its builds can replace what an earlier build made as the administrator (before the
+-- roles, or restored by pg_restore --no-owner). Only what another role owns is altered: an
+-- ownership change locks the relation, and this runs on every migrate.
+grant delete on market.timeframe_dirty_ranges to dbt_builder;
+do $$
+declare
+    rel record;
+begin
+    for rel in
+        select n.nspname, c.relname, c.relkind
+        from pg_namespace as n
+        left join pg_class as c
+            on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm')
+            and c.relowner <> 'dbt_builder'::regrole
+        where n.nspname in ('analytics', 'analytics_staging')
+            and (n.nspowner <> 'dbt_builder'::regrole or c.oid is not null)
+    loop
+        execute format('alter schema %I owner to dbt_builder', rel.nspname);
+        if rel.relname is not null then
+            execute format(
+                'alter %s %I.%I owner to dbt_builder',
+                case rel.relkind
+                    when 'v' then 'view' when 'm' then 'materialized view' else 'table'
+                end,
+                rel.nspname,
+                rel.relname
+            );
+        end if;
+    end loop;
+end;
+$$;
+
+-- Readers of analytics: the read API and quality checks, and reconcile (history_loader).
+grant usage on schema analytics to analytics_reader, history_loader;
+grant select on all tables in schema analytics to analytics_reader, history_loader;
