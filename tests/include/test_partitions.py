@@ -49,6 +49,9 @@ def months(conn: psycopg.Connection, table: str) -> list[datetime]:
     ]
 
 
+PLATFORM_ROLES = {"streamer_writer", "history_loader", "dbt_builder", "analytics_reader"}
+
+
 def table_state(conn: psycopg.Connection, table: str) -> dict:
     """Everything an upgrade must keep: rows, triggers, indexes, constraints, grants, comment."""
     oid = conn.execute("select %s::regclass::oid", (table,)).fetchone()[0]
@@ -160,7 +163,11 @@ def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
             assert conn.execute(
                 "select relkind from pg_class where oid = %s::regclass", (table,)
             ).fetchone() == ("p",), table
-            assert table_state(conn, table) == before[table], table
+            after = table_state(conn, table)
+            # The platform's roles (migration 0010) get their grants from include/sql/grants.sql
+            # on every migrate; what the upgrade must keep is everything else.
+            after["grants"] = [g for g in after["grants"] if g[0] not in PLATFORM_ROLES]
+            assert after == before[table], table
         assert conn.execute("select * from public.kline_days order by 1, 2").fetchall() == (
             views_before
         )

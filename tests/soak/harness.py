@@ -27,6 +27,7 @@ from psycopg import sql
 from include import pgserver
 from include.db import ROLES, role_variables
 from include.migrate import migrate
+from include.settings import Settings
 from tests.conftest import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -340,7 +341,14 @@ def start_database(root: Path) -> Database:
     db = Database(root / "pg", pgserver.free_port())
     db.start()
     db.create("binance", "airflow")
-    migrate(db.url("binance"))
+    # As on a first `make run`: the roles' passwords are generated into the soak's DATA_DIR,
+    # where its processes look for them (the test session's password variables stay out).
+    variables = {name for role in ROLES for name in role_variables(role)}
+    saved = {name: os.environ.pop(name) for name in variables if name in os.environ}
+    try:
+        migrate(db.url("binance"), settings=Settings(data_dir=root / "data"))
+    finally:
+        os.environ.update(saved)
     return db
 
 
