@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 # The live streamer closes the running minute itself; REST only fills older holes.
 DEFAULT_LAG_MINUTES = 5
 DEFAULT_MAX_MINUTES = 200 * KLINES_LIMIT
+# How recent a first live candle must be for heal to look before it (a listing, not a symbol
+# whose history is simply not loaded): one day.
+LISTING_LOOKBACK_MS = 1440 * MINUTE_MS
 # Minutes Binance has no kline for inside a symbol's life: a trading halt. A fact, not a defect:
 # recorded once, never refetched or invented, exempt from continuity, reported by quality.
 HALT_REASON = "halt"
@@ -188,6 +191,14 @@ def heal_symbol(
     filled = unfillable = done = 0
     budget = max_minutes
     complete = True
+    lead = leading_span(conn, symbol, horizon) if trading else None
+    if lead is not None:
+        # A symbol the streamer began (a listing) before any history: its first minutes,
+        # traded before its stream was subscribed, lie before the first candle, where no hole
+        # between candles can show them.
+        fetched, _ = fetch_range(client, conn, symbol, lead.start_ms, lead.end_ms, closed_before_ms)
+        filled += fetched
+        done += 1 if fetched else 0
     for span in merge_spans(holes + recorded):
         if budget <= 0:
             logger.info("%s: minute budget of this run spent, the rest waits", symbol)
@@ -213,6 +224,22 @@ def heal_symbol(
         # Every minute before the horizon is now held, a halt, or a recorded gap.
         set_watermark(conn, symbol, horizon)
     return filled, unfillable, done
+
+
+def leading_span(conn: psycopg.Connection, symbol: str, horizon_ms: int) -> Span | None:
+    """The page before a symbol's first live candle, when no official kline precedes it and
+    that candle is from the last day (a new listing): Binance's klines there are its first."""
+    first_live, first_kline = conn.execute(
+        "select (select min(open_time) from market.candles_1m_live where symbol = %(s)s),"
+        " (select min(open_time) from market.klines_1m where symbol = %(s)s)",
+        {"s": symbol},
+    ).fetchone()
+    if first_live is None or (first_kline is not None and first_kline <= first_live):
+        return None
+    first_ms = datetime_to_ms(first_live)
+    if first_ms < horizon_ms - LISTING_LOOKBACK_MS:
+        return None
+    return Span(first_ms - KLINES_LIMIT * MINUTE_MS, first_ms)
 
 
 def _newest_official(conn: psycopg.Connection, symbol: str, span: Span) -> int | None:

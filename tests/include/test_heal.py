@@ -179,3 +179,28 @@ def test_loading_older_minutes_makes_heal_look_behind_them(fake, conn: psycopg.C
     assert stored(conn, "BTCUSDT", start_ms, end_ms) == official(
         fake.market, "BTCUSDT", start_ms, end_ms
     )
+
+
+def test_a_listings_first_minutes_before_its_first_live_candle_are_fetched(
+    fake, conn: psycopg.Connection
+) -> None:
+    """A symbol the streamer began late (a listing whose first trades came before its stream was
+    subscribed) has no hole between candles to show them: heal-gaps fetches the official
+    minutes before its first live candle, once, and invents none."""
+    first_live = datetime_to_ms(NOW.replace(second=0)) - 30 * MINUTE_MS
+    live = official(fake.market, "ETHUSDT", first_live, first_live + 20 * MINUTE_MS)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, "
+            "volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, "
+            "is_closed) values ('ETHUSDT', to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, true)",
+            live,
+        )
+    heal(fake, ["ETHUSDT"])
+    before = first_live - 1000 * MINUTE_MS
+    assert stored(conn, "ETHUSDT", before, first_live) == official(
+        fake.market, "ETHUSDT", before, first_live
+    )
+    again = heal(fake, ["ETHUSDT"])
+    assert again.spans["ETHUSDT"] == 0, "the minutes before the first candle are fetched again"
