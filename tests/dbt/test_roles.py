@@ -19,7 +19,7 @@ def analytics_owners(conn: psycopg.Connection) -> dict[str, str]:
     rows = conn.execute(
         "select n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner) from pg_class as c "
         "join pg_namespace as n on n.oid = c.relnamespace "
-        "where n.nspname in ('analytics', 'analytics_staging') and c.relkind in ('r', 'v')"
+        "where n.nspname in ('analytics', 'analytics_staging') and c.relkind in ('r', 'p', 'v')"
     )
     return dict(rows.fetchall())
 
@@ -34,8 +34,10 @@ def test_dbt_builds_as_dbt_builder_over_a_build_made_before_roles(
     monkeypatch.setenv("DATABASE_URL", url)
     before_roles = tmp_path / "migrations"
     before_roles.mkdir()
+    # Every migration but the roles' (the build below uses today's dbt project, which needs
+    # the partition functions of 0011): 0010 then comes last, as an upgrade would bring it.
     for path in MIGRATIONS_DIR.glob("*.sql"):
-        if path.name < "0010":
+        if not path.name.startswith("0010"):
             shutil.copy(path, before_roles / path.name)
     migrate(url, before_roles)
     with psycopg.connect(url, autocommit=True) as conn:
