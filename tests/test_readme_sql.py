@@ -121,8 +121,8 @@ def test_readme_queries_answer_what_they_say(
 def test_readme_backup_restores_the_database(
     loaded: dict[str, object], conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    """The three backup lines for `make run` dump the database and restore it in place: the
-    same rows afterwards."""
+    """The backup lines for `make run` dump the database and restore it in place: the same rows
+    afterwards."""
     start = README.index("### Backups\n")
     block = re.search(r"```sh\n(.*?)```", README[start:], re.S).group(1)
     assert "pg_dump" in block
@@ -149,14 +149,14 @@ def test_readme_backup_restores_the_database(
         )
         assert done.returncode == 0, done.stderr[-3000:]
 
-    pgbin, dump, restore = block.strip().splitlines()
+    pgbin, dump, *restore = block.strip().splitlines()
     before = counts()
     run(pgbin, dump)
     assert (tmp_path / "binance.dump").stat().st_size > 10_000
     # What the dump holds comes back: a deleted gap and a dropped mart.
     conn.execute("delete from market.ingest_gaps")
     conn.execute("drop table analytics.candles_1h")
-    run(pgbin, restore)
+    run(pgbin, *restore)
     assert counts() == before
 
 
