@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-MINUTE_MS = 60_000
+from include.times import MINUTE_MS
+
 INTERVAL_MS = {
     "1m": MINUTE_MS,
     "5m": 5 * MINUTE_MS,

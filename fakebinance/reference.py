@@ -9,7 +9,7 @@ path) and every product path (dumps, REST backfill, streamer, dbt). Entry points
 - ``oracle_klines(market, symbol, start_ms, end_ms, interval)``: the same for a fake market's
   symbol, as of its clock, reading only its trades and its listing/halt schedule.
 
-It follows /work/shared/BINANCE.md:
+It follows docs/BINANCE.md:
 
 - a trade belongs to the minute with ``open_time <= time < open_time + 60 s``;
 - open/close = first/last trade by id, high/low = max/min price, volume = sum(qty),

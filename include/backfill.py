@@ -13,8 +13,9 @@ import psycopg
 
 from include import db, klines_store
 from include.binance_rest import KLINES_LIMIT, REQUESTS_IN_FLIGHT, BinanceRest
-from include.klines_store import MINUTE_MS, datetime_to_ms, ms_to_datetime
+from include.klines_store import datetime_to_ms, ms_to_datetime
 from include.symbols import resolve_symbols
+from include.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,6 @@ WEIGHTS = {
     "/api/v3/historicalTrades": 25,
 }
 KLINES_LIMIT = 1000
-MINUTE_MS = 60_000
 # Binance counts weight in fixed windows aligned to the clock; a little slack absorbs clock skew
 # (capped at a fortieth of the window, so short test windows are not mostly slack).
 WINDOW_SLACK_S = 0.25

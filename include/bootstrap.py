@@ -16,8 +16,9 @@ import psycopg
 
 from include import backfill, db, timeframes
 from include.binance_rest import BinanceRest
-from include.klines_store import MINUTE_MS, ms_to_datetime
+from include.klines_store import ms_to_datetime
 from include.symbols import resolve_symbols
+from include.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ import psycopg
 from include import db, klines_store
 from include.backfill import fetch_range
 from include.binance_rest import KLINES_LIMIT, BinanceRest
-from include.klines_store import MINUTE_MS, datetime_to_ms, load_sql, ms_to_datetime
+from include.klines_store import datetime_to_ms, load_sql, ms_to_datetime
 from include.symbols import resolve_symbols
+from include.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

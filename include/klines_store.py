@@ -33,7 +33,6 @@ CANDLE_COLUMNS = (
     "taker_buy_volume",
     "taker_buy_quote_volume",
 )
-MINUTE_MS = 60_000
 _FIXED8 = re.compile(r"-?[0-9]+\.[0-9]{8}")
 # A REST row as it nearly always comes: integers and 8-decimal strings, checked in one match.
 _REST_LINE = re.compile(r"[0-9]+(?:,-?[0-9]+\.[0-9]{8}){6},[0-9]+(?:,-?[0-9]+\.[0-9]{8}){2}")

@@ -12,9 +12,9 @@ import psycopg
 
 from include import db, klines_store, timeframes
 from include.binance_rest import KLINES_LIMIT, BinanceRest
-from include.klines_store import MINUTE_MS, datetime_to_ms, ms_to_datetime
+from include.klines_store import datetime_to_ms, ms_to_datetime
 from include.symbols import resolve_symbols
-from include.times import parse_utc
+from include.times import MINUTE_MS, parse_utc
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+# One minute in epoch milliseconds, the grain of every candle (fakebinance/reference.py keeps
+# its own: the oracle shares no code with the product).
+MINUTE_MS = 60_000
+
 
 def parse_utc(text: str) -> datetime:
     """'2025-01-01', '2025-01-01T10:00' or with an offset: an aware UTC datetime (naive = UTC)."""

@@ -10,10 +10,11 @@ import logging
 
 import polars as pl
 
+from include.times import MINUTE_MS
+
 logger = logging.getLogger(__name__)
 
 DECIMAL = pl.Decimal(38, 18)
-MINUTE_MS = 60_000
 ZERO = pl.lit(0).cast(DECIMAL)
 DECIMAL_OUTPUTS = (
     "open",

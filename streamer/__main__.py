@@ -105,6 +105,8 @@ def configure_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("STREAMER_LOG_LEVEL", "INFO").upper())
+    # httpx logs every request at INFO: one line per repair page would bury the repairs' own.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 async def amain(config: StreamerConfig) -> int:

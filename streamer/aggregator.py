@@ -7,11 +7,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from include.times import MINUTE_MS
 from streamer.parser import Trade, format_quote, format_scaled
 
 logger = logging.getLogger(__name__)
 
-MINUTE_MS = 60_000
 # Closed candles stay in memory this long so a late trade can still correct them.
 RETAIN_CLOSED_MS = 5 * MINUTE_MS
 _gap_ids = itertools.count(1)

@@ -11,8 +11,8 @@ from fakebinance.clock import MarketClock
 from fakebinance.server import FakeBinance
 from include.backfill import backfill_rest
 from include.heal import HALT_REASON, heal_gaps
-from include.klines_store import MINUTE_MS, datetime_to_ms
-from include.times import parse_utc
+from include.klines_store import datetime_to_ms
+from include.times import MINUTE_MS, parse_utc
 from tests.include.history_support import (
     HALT,
     NOW,
