@@ -167,8 +167,15 @@ def airflow_ui_signs_in_and_shows_green_dags(port: int, tmp_path: Path) -> Path:
             assert time.monotonic() < deadline, f"not every latest run is green: {states}"
             time.sleep(10)
             browser.call("Page.reload")
-        text = browser.text()
-        assert all(dag_id in text for dag_id in DAG_IDS), text[-2000:]
+        # A reload may still be rendering when the states above were read from the old page:
+        # wait for the list itself before the screenshot.
+        browser.wait_for(
+            " && ".join(
+                f"!!document.body && document.body.innerText.includes('{dag_id}')"
+                for dag_id in sorted(DAG_IDS)
+            ),
+            "every DAG on the list",
+        )
         browser.screenshot(shot)
     assert png_size(shot) == (1440, 1200)
     assert shot.stat().st_size > 50_000
