@@ -33,8 +33,6 @@ from api.udf import Udf
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-# What anyone may fetch without a token: the page and its script hold no data.
-OPEN_PATHS = ("/", "/healthz", "/static/")
 
 
 def _json(payload: object, status: int = 200) -> Response:
@@ -66,6 +64,7 @@ class Guard:
         if not self.tokens:
             return True
         path = scope["path"]
+        # What anyone may fetch without a token: the page and its script hold no data.
         if path == "/" or path == "/healthz" or path.startswith("/static/"):
             return True
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

@@ -160,22 +160,19 @@ CHILD_FILTER = """
         )
 """
 
-SYMBOLS_SQL = """
+# The distinct symbols of a big table, one index probe per symbol instead of a full scan:
+# each step asks for the first symbol after the previous one (a recursive CTE named {name}).
+SKIP_SCAN = """{name} as (
+    (select symbol from {table} order by symbol limit 1)
+    union all
+    select (select symbol from {table} where symbol > {name}.symbol
+            order by symbol limit 1)
+    from {name} where {name}.symbol is not null
+)"""
+SYMBOLS_SQL = f"""
 with recursive
-live as (
-    (select symbol from market.candles_1m_live order by symbol limit 1)
-    union all
-    select (select symbol from market.candles_1m_live where symbol > live.symbol
-            order by symbol limit 1)
-    from live where live.symbol is not null
-),
-official as (
-    (select symbol from market.klines_1m order by symbol limit 1)
-    union all
-    select (select symbol from market.klines_1m where symbol > official.symbol
-            order by symbol limit 1)
-    from official where official.symbol is not null
-),
+{SKIP_SCAN.format(name="live", table="market.candles_1m_live")},
+{SKIP_SCAN.format(name="official", table="market.klines_1m")},
 held as (
     select symbol from live where symbol is not null
     union

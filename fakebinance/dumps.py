@@ -136,48 +136,27 @@ def _bool_py(col: str) -> pl.Expr:
 
 def _trades_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> pl.DataFrame:
     t = market.trade_arrays(symbol, a_us, b_us, keep=False)
-    df = pl.DataFrame(
-        {
-            "id": t.ids,
-            "price": t.price,
-            "qty": t.qty,
-            "quoteQty": t.quote,
-            "time": t.time_us // div,
-            "isBuyerMaker": t.buyer_maker,
-        }
-    )
-    return df.select(
-        "id",
+    return pl.DataFrame(t._asdict()).select(
+        pl.col("ids").alias("id"),
         _dec8("price"),
         _dec8("qty"),
-        _dec8("quoteQty"),
-        "time",
-        _bool_py("isBuyerMaker"),
+        _dec8("quote").alias("quoteQty"),
+        (pl.col("time_us") // div).alias("time"),
+        _bool_py("buyer_maker").alias("isBuyerMaker"),
         pl.lit("True").alias("isBestMatch"),
     )
 
 
 def _aggs_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> pl.DataFrame:
     a = market.agg_arrays(symbol, a_us, b_us, keep=False)
-    df = pl.DataFrame(
-        {
-            "agg_id": a.ids,
-            "price": a.price,
-            "qty": a.qty,
-            "first_trade_id": a.first_id,
-            "last_trade_id": a.last_id,
-            "time": a.time_us // div,
-            "isBuyerMaker": a.buyer_maker,
-        }
-    )
-    return df.select(
-        "agg_id",
+    return pl.DataFrame(a._asdict()).select(
+        pl.col("ids").alias("agg_id"),
         _dec8("price"),
         _dec8("qty"),
-        "first_trade_id",
-        "last_trade_id",
-        "time",
-        _bool_py("isBuyerMaker"),
+        pl.col("first_id").alias("first_trade_id"),
+        pl.col("last_id").alias("last_trade_id"),
+        (pl.col("time_us") // div).alias("time"),
+        _bool_py("buyer_maker").alias("isBuyerMaker"),
         pl.lit("True").alias("isBestMatch"),
     )
 

@@ -348,29 +348,12 @@ def _trades_json(a: TradeArrays) -> list[dict]:
             "isBuyerMaker": m,
             "isBestMatch": True,
         }
-        for i, p, q, qq, t, m in zip(
-            a.ids.tolist(),
-            a.price.tolist(),
-            a.qty.tolist(),
-            a.quote.tolist(),
-            a.time_us.tolist(),
-            a.buyer_maker.tolist(),
-            strict=True,
-        )
+        for i, p, q, qq, t, m in zip(*(column.tolist() for column in a), strict=True)
     ]
 
 
 def _agg_json(a: AggArrays) -> list[dict]:
     return [
         {"a": i, "p": fmt8(p), "q": fmt8(q), "f": f, "l": last, "T": t // 1000, "m": m, "M": True}
-        for i, p, q, f, last, t, m in zip(
-            a.ids.tolist(),
-            a.price.tolist(),
-            a.qty.tolist(),
-            a.first_id.tolist(),
-            a.last_id.tolist(),
-            a.time_us.tolist(),
-            a.buyer_maker.tolist(),
-            strict=True,
-        )
+        for i, p, q, f, last, t, m in zip(*(column.tolist() for column in a), strict=True)
     ]
