@@ -23,6 +23,8 @@ from tests.streamer.conftest import (
     closed_rows,
     gap_rows,
     market_minutes,
+    running,
+    streamer_config,
     wait_until,
 )
 
@@ -130,3 +132,43 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
             "select count(*) from market.ingest_gaps where healed_at is null"
         ).fetchone()[0]
     assert unhealed == 0
+
+
+async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """ALL mode: a symbol leaves TRADING, is dropped, trades again and is subscribed again. The
+    minutes in between are recorded for heal-gaps, never fetched as trades: a halt has no
+    klines, so filling its minutes as idle ones would invent candles."""
+    cfg = streamer_config(fake, database_url, symbols=None, symbols_refresh_interval=1.0)
+    async with running(cfg, fake) as streamer:
+        await wait_until(
+            lambda: len(closed_rows(database_url, "ETHUSDT")) >= 2, 30, "two closed minutes"
+        )
+        fake.set_status("ETHUSDT", "BREAK")
+        await wait_until(lambda: "ETHUSDT" not in streamer.shard_of, 10, "ETHUSDT dropped")
+        before = newest_closed(database_url, "ETHUSDT")
+        await market_minutes(fake, 3)
+        fake.set_status("ETHUSDT", "TRADING")
+        back = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS + MINUTE_MS
+        await wait_until(
+            lambda: (newest_closed(database_url, "ETHUSDT") or 0) > back,
+            30,
+            "minutes closed after ETHUSDT trades again",
+        )
+    assert before is not None
+    # Closed minutes all have a kline: none was invented for the halt.
+    assert_exact(fake, database_url, ["ETHUSDT"], min_rows=3, contiguous=False)
+    rows = closed_rows(database_url, "ETHUSDT")
+    first_ms, last_ms = to_ms(rows[0]["open_time"]), to_ms(rows[-1]["open_time"])
+    official = {k.open_time for k in fake.market.klines("ETHUSDT", "1m", first_ms, last_ms, 1000)}
+    assert len(official) < (last_ms - first_ms) // MINUTE_MS + 1, "the halt should have no klines"
+    [restart] = [g for g in gap_rows(database_url) if g["reason"] == "restart"]
+    assert restart["symbol"] == "ETHUSDT"
+    assert to_ms(restart["gap_start"]) == before + MINUTE_MS
+    assert restart["healed_at"] is None
+    assert "not trading" in restart["detail"]
+    spans = [(to_ms(g["gap_start"]), to_ms(g["gap_end"])) for g in gap_rows(database_url)]
+    closed = {to_ms(r["open_time"]) for r in rows}
+    for minute in sorted(official - closed):
+        assert any(a <= minute < b for a, b in spans), f"ETHUSDT {minute}: in no recorded gap"
