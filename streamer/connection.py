@@ -78,7 +78,8 @@ class Backoff:
     def next(self) -> float:
         """The delay before the next attempt (one more failure in a row)."""
         self._failures += 1
-        state = RetryCallState(None, None, (), {})
+        # tenacity's strategies read only the attempt number off the call state.
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
         state.attempt_number = self._failures
         delay = self._wait(state)
         return delay * (0.5 + random.random()) if self._jitter else delay
