@@ -353,6 +353,35 @@ class Aggregator:
         book.pending[gap.id] = gap
         return gap
 
+    def resume(
+        self,
+        symbol: str,
+        start: Gap | None,
+        minute: int,
+        close: int,
+        first_missing_trade_id: int | None,
+    ) -> Gap | None:
+        """Start a just-started symbol back at ``minute``, the one after the newest minute an
+        earlier run closed (``close`` its close), not where its stream or seed began.
+
+        The minutes in between join ``start``, its startup gap, or a new gap up to the seed
+        trade, and are repaired with it; idle ones repeat ``close``. Returns the gap to repair.
+        """
+        book = self.books[symbol]
+        book.next_close = minute
+        book.last_close = close
+        if start is None:
+            if book.high_seq is None or book.high_time < minute:
+                # Nothing traded since: the minutes are idle, closed once a probe proves it.
+                return None
+            hi_id, hi_time = book.high_trade_id or 0, book.high_time
+            start = Gap(symbol, "restart", None, book.high_seq, None, hi_id, minute, hi_time)
+            book.pending[start.id] = start
+        start.reason = "restart"
+        start.t_lo = minute
+        start.first_missing_trade_id = first_missing_trade_id
+        return start
+
     def forget(self, symbol: str) -> None:
         """Drop a symbol that left the stream (delisted, halted); dirty candles stay queued."""
         self.books.pop(symbol, None)

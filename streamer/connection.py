@@ -14,6 +14,7 @@ from typing import Protocol
 
 import orjson
 import websockets
+from tenacity import RetryCallState, wait_exponential
 from websockets.asyncio.client import ClientConnection, connect
 
 from streamer.config import StreamerConfig, ws_base
@@ -60,6 +61,32 @@ class AttemptLimiter:
                 self._times.append(now)
                 return
             await asyncio.sleep(self._times[0] + self.window - now)
+
+
+class Backoff:
+    """One retry policy: the nth delay in a row is ``initial * 2**(n-1)``, at most ``maximum``,
+    scaled by a random factor in [0.5, 1.5) (``jitter``) so shards retrying together spread out.
+
+    ``reset`` starts over (a session that proved stable earned it).
+    """
+
+    def __init__(self, initial: float, maximum: float, *, jitter: bool = True) -> None:
+        self._wait = wait_exponential(multiplier=initial, max=maximum)
+        self._jitter = jitter
+        self._failures = 0
+
+    def next(self) -> float:
+        """The delay before the next attempt (one more failure in a row)."""
+        self._failures += 1
+        # tenacity's strategies read only the attempt number off the call state.
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = self._failures
+        delay = self._wait(state)
+        return delay * (0.5 + random.random()) if self._jitter else delay
+
+    def reset(self) -> None:
+        """The next delay is the initial one again."""
+        self._failures = 0
 
 
 class Session:
@@ -227,7 +254,8 @@ class Shard:
         self.last_event_ms = 0
         self.last_data = time.monotonic()
         self.url = ws_base(config.ws_url) + "/stream"
-        self._delay = config.backoff_initial
+        # Connect failures and dropped sessions share it: one policy for every reconnect.
+        self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self._changes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
 
     @property
@@ -267,8 +295,7 @@ class Shard:
                 self.down_since = self.state_since
 
     async def _open(self, stop: asyncio.Event, hold: bool = False) -> Session | None:
-        """Connect and subscribe every symbol; retries with exponential backoff and jitter."""
-        cfg = self.config
+        """Connect and subscribe every symbol; retries with the shard's backoff."""
         while not stop.is_set():
             await self.limiter.acquire()
             self._set_state("connecting")
@@ -300,14 +327,13 @@ class Shard:
                     await session.close()
                 self._set_state("backoff")
                 self.reconnects += 1
-                delay = self._delay * (0.5 + random.random())
+                delay = self.backoff.next()
                 logger.warning(
                     "%s: connect failed (%s), retrying in %.2f s",
                     self.name,
                     str(exc) or type(exc).__name__,
                     delay,
                 )
-                self._delay = min(self._delay * 2, cfg.backoff_max)
                 await _wait(stop, delay)
         return None
 
@@ -384,13 +410,11 @@ class Shard:
                     self.subscribed = set()
                     lived = time.monotonic() - session.opened
                     if lived > STABLE_SECONDS:
-                        self._delay = cfg.backoff_initial
+                        self.backoff.reset()
                     self.reconnects += 1
                     self._set_state("backoff")
                     session = None
-                    delay = self._delay * (0.5 + random.random())
-                    self._delay = min(self._delay * 2, cfg.backoff_max)
-                    await _wait(stop, delay)
+                    await _wait(stop, self.backoff.next())
                     continue
                 # Rotation: the replacement subscribes while the old one still delivers; the
                 # overlap's duplicates are dropped by trade id.

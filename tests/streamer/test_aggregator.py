@@ -154,6 +154,37 @@ def test_seed_in_current_minute_asks_for_its_start() -> None:
     assert agg.books["Y"].next_close == T0
 
 
+def test_resume_widens_the_first_gap_back_to_the_database() -> None:
+    """A restart: the minutes after the newest closed one join the first minute's gap, and the
+    idle ones among them repeat that minute's close, not the seed's price."""
+    agg = Aggregator()
+    start = agg.apply(trade(50, "11", "1", T0 + 3 * MINUTE_MS + 5), 0)
+    gap = agg.resume("X", start, T0, to_scaled("9"), 40)
+    assert gap is start
+    assert gap is not None
+    assert (gap.reason, gap.gap_start, gap.first_missing_trade_id) == ("restart", T0, 40)
+    # REST had two trades in the span, none in its first minute: that one is idle at 9.
+    repair = [trade(40, "10", "1", T0 + MINUTE_MS + 5), trade(41, "12", "1", T0 + 2 * MINUTE_MS)]
+    agg.apply_repair(gap, repair, 0)
+    book = agg.books["X"]
+    assert book.candles[T0].count == 0
+    assert book.candles[T0].close == to_scaled("9")
+    assert book.candles[T0 + MINUTE_MS].close == to_scaled("10")
+    assert book.candles[T0 + 2 * MINUTE_MS].close == to_scaled("12")
+    assert all(book.candles[T0 + m * MINUTE_MS].closed for m in range(3))
+
+
+def test_resume_after_a_quiet_seed_repeats_the_database_close() -> None:
+    """Nothing traded since the newest closed minute: no gap; idle minutes repeat its close."""
+    agg = Aggregator()
+    assert agg.seed("X", trade(7, "3", "0", T0 - 5), T0 + 2 * MINUTE_MS + 1) is None
+    assert agg.resume("X", None, T0, to_scaled("3"), 8) is None
+    agg.prove("X", T0 + 2 * MINUTE_MS, 0)
+    book = agg.books["X"]
+    assert [book.candles[T0 + m * MINUTE_MS].close for m in (0, 1)] == [to_scaled("3")] * 2
+    assert book.candles[T0 + MINUTE_MS].closed
+
+
 @pytest.mark.parametrize("stream", ["trade", "aggTrade"])
 def test_fake_market_day_equals_official_klines(stream: str) -> None:
     """Two hours of the fake market's trades, in either stream, rebuild the official klines."""

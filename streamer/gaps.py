@@ -1,0 +1,341 @@
+"""A gap's whole life: recorded when found, repaired from REST, healed or left to heal-gaps.
+
+Gaps are found by the aggregator (a jump in the stream's ids, a symbol's first minute), by the
+prober (trades REST has that the stream never sent) and when a symbol starts (the minutes since
+the newest one an earlier run closed). Each is recorded in market.ingest_gaps, fetched from REST
+by id with retries, then marked healed; or, when REST will not fill it, left recorded for
+heal-gaps with its minutes written but never closed. Either way its minutes are released: a
+pending gap holds back every later minute of its symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_not_exception_type,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from streamer.aggregator import MINUTE_MS, Aggregator, Gap, ms_to_datetime
+from streamer.config import StreamerConfig
+from streamer.metrics import Metrics
+from streamer.parser import Trade, to_scaled
+from streamer.rest import PAGE, RestClient, RestUnavailable
+from streamer.writer import GapOp, Writer
+
+logger = logging.getLogger(__name__)
+
+HEALED_BY = "streamer:rest"
+# A restart's missed minutes are fetched with the symbol's first minute only when they are this
+# few: the first trade is found with one aggTrades time window, which Binance limits to 1 h.
+RESUME_REPAIR_MS = 55 * MINUTE_MS
+# Each symbol's newest closed minute, with its close and its last trade id.
+NEWEST_CLOSED = """
+select s.symbol, c.open_time, c.close::text, c.last_trade_id
+from unnest(%s::text[]) as s (symbol)
+cross join lateral (
+    select l.open_time, l.close, l.last_trade_id from market.candles_1m_live as l
+    where l.symbol = s.symbol and l.is_closed
+    order by l.open_time desc
+    limit 1
+) as c
+"""
+
+
+class GiveUp(RuntimeError):
+    """A gap REST will not be asked to fill (too large)."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a symbol's closed minutes in the database end, read before it starts."""
+
+    # The minute after the newest closed one, and that one's close (scaled 1e8).
+    minute: int
+    close: int
+    first_missing_trade_id: int | None
+    # False: the minutes up to the start are recorded for heal-gaps, never fetched as trades.
+    repair: bool
+
+
+class Gaps:
+    """Every gap of a running streamer, from the moment it is found until it is released."""
+
+    def __init__(
+        self,
+        config: StreamerConfig,
+        aggregator: Aggregator,
+        writer: Writer,
+        metrics: Metrics,
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task],
+    ) -> None:
+        self.config = config
+        self.aggregator = aggregator
+        self.writer = writer
+        self.metrics = metrics
+        self._spawn = spawn
+        self.rest: RestClient | None = None
+        # Open repairs per gap row (symbol, gap_start): the row heals when the last one does.
+        self._keys: collections.Counter[tuple[str, int]] = collections.Counter()
+        self._failed_keys: set[tuple[str, int]] = set()
+        self.last_error: str | None = None
+        # Repairs whose last attempt failed: gap id -> (first failure, monotonic; last error).
+        self.failing: dict[int, tuple[float, str]] = {}
+        self._resumes: dict[str, Resume] = {}
+
+    # ----------------------------------------------------------------- found
+    def found(self, gap: Gap) -> None:
+        """A new gap: record it (a startup gap only if it fails) and repair it in the background."""
+        if gap.reason == "startup" and gap.symbol in self._resumes:
+            gap = self._resume(gap.symbol, gap) or gap
+        if gap.reason != "startup":
+            self.metrics.gaps_found += 1
+            self._keys[(gap.symbol, gap.gap_start)] += 1
+            self.writer.add_gap_op(GapOp("record", gap, detail=describe(gap)))
+            logger.warning("gap %s: %s", gap.symbol, describe(gap), extra=gap_context(gap))
+        self._spawn(self._repair(gap), f"repair {gap.symbol} {gap.id}")
+
+    def seeded(self, symbol: str, gap: Gap | None) -> None:
+        """A symbol started from REST's latest trade (``gap``: its first minute's, if any)."""
+        gap = self._resume(symbol, gap)
+        if gap is not None:
+            self.found(gap)
+
+    # ----------------------------------------------------------------- restarts
+    async def read_resumes(self, symbols: list[str], *, repair: bool = True) -> None:
+        """Read where each symbol's closed minutes end, before it is subscribed.
+
+        A symbol (re)starts at the stream's first trade or REST's latest one; every minute
+        between the newest one an earlier run closed and that start was missed and joins the
+        symbol's first gap. repair=False (a symbol trading again while we run: the minutes in
+        between may be a halt, which has no klines and must not be filled as idle) records them
+        for heal-gaps instead. A symbol with no closed row has nothing to record.
+        """
+        for symbol in symbols:
+            self._resumes.pop(symbol, None)
+        if not self.config.startup_repair or not symbols:
+            return
+        try:
+            # Its own short session, apart from the writer's ('streamer').
+            async with await psycopg.AsyncConnection.connect(
+                self.config.database_url, connect_timeout=5, application_name="streamer-resume"
+            ) as conn:
+                cur = await conn.execute(NEWEST_CLOSED, (symbols,))
+                rows = await cur.fetchall()
+        except (psycopg.Error, OSError) as exc:
+            logger.warning(
+                "newest closed minutes not read, minutes missed before this start are left to "
+                "heal-gaps' hole scan: %s",
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
+            return
+        for symbol, open_time, close, last_trade_id in rows:
+            self._resumes[symbol] = Resume(
+                int(open_time.timestamp()) * 1000 + MINUTE_MS,
+                to_scaled(close, "close"),
+                None if last_trade_id is None else last_trade_id + 1,
+                repair,
+            )
+
+    def forget(self, symbol: str) -> None:
+        """The symbol left the stream before it started: its resume point is stale."""
+        self._resumes.pop(symbol, None)
+
+    def _resume(self, symbol: str, start: Gap | None) -> Gap | None:
+        """The symbol just started (``start``: its startup gap, if any): the minutes between the
+        database's newest closed one and the start become part of a gap. Returns the gap to
+        repair (``start``, widened, or a new one), else ``start``."""
+        resume = self._resumes.pop(symbol, None)
+        book = self.aggregator.books.get(symbol)
+        if resume is None or book is None or book.next_close is None:
+            return start
+        began = book.next_close
+        if resume.minute >= began:
+            return start
+        last_missing = start.last_missing_trade_id if start is not None else book.high_trade_id
+        first_missing = resume.first_missing_trade_id
+        if first_missing is not None and (last_missing is None or first_missing > last_missing):
+            first_missing = None
+        if resume.repair and began - resume.minute <= RESUME_REPAIR_MS:
+            return self.aggregator.resume(symbol, start, resume.minute, resume.close, first_missing)
+        # Left to heal-gaps: a halt (no klines, never idle candles), or too long to fetch.
+        why = "the symbol was not trading" if not resume.repair else "down longer than 55 min"
+        span = Gap(
+            symbol,
+            "restart",
+            None,
+            book.high_seq or 0,
+            first_missing,
+            last_missing or 0,
+            resume.minute,
+            began - 1,
+        )
+        self.metrics.gaps_found += 1
+        self.metrics.gaps_unhealed += 1
+        detail = f"{describe(span)}; not repaired from REST: {why}; left to heal-gaps"
+        logger.warning("gap %s: %s", symbol, detail, extra=gap_context(span))
+        self.writer.add_gap_op(GapOp("record", span, detail=detail))
+        return start
+
+    # ----------------------------------------------------------------- repair
+    async def _repair(self, gap: Gap) -> None:
+        """Fill a gap from REST; whatever fails, the gap ends healed or recorded unhealed.
+
+        A gap left pending holds back every later minute of its symbol, so no error may leave
+        this task with the gap still pending: past the deadline it goes to heal-gaps and the
+        symbol's minutes close again.
+        """
+        try:
+            trades = await self._fetch_with_retries(gap)
+            self._repaired(gap, trades)
+        except asyncio.CancelledError:
+            raise
+        except GiveUp as exc:
+            self._unrepaired(gap, str(exc))
+        except Exception as exc:
+            self._count_error(gap, exc)
+            self._unrepaired(gap, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.failing.pop(gap.id, None)
+
+    async def _fetch_with_retries(self, gap: Gap) -> list[Trade]:
+        """_fetch, retried on any error (GiveUp aside) with jittered exponential backoff."""
+        deadline = time.monotonic() + self.config.repair_deadline
+
+        def banned_past_deadline(_state: RetryCallState) -> bool:
+            assert self.rest is not None
+            return self.rest.banned_for() > deadline - time.monotonic()
+
+        retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type((GiveUp, asyncio.CancelledError)),
+            wait=wait_exponential_jitter(multiplier=0.2, max=30.0, jitter=0.2),
+            stop=stop_before_delay(self.config.repair_deadline) | banned_past_deadline,
+            before_sleep=lambda state: self._attempt_failed(gap, state),
+            reraise=True,
+        )
+        return await retrying(self._fetch, gap)
+
+    def _attempt_failed(self, gap: Gap, state: RetryCallState) -> None:
+        """Count, log and show one failed attempt; the next one follows after the backoff."""
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        assert exc is not None
+        self._count_error(gap, exc)
+        since = self.failing.get(gap.id, (time.monotonic(), ""))[0]
+        self.failing[gap.id] = (since, f"{type(exc).__name__}: {exc}")
+        context = gap_context(gap) | {
+            "attempt": state.attempt_number,
+            "error": type(exc).__name__,
+            "retry_in_s": round(state.upcoming_sleep, 3),
+        }
+        # An outage REST reported is a warning; anything else is a defect or a surprise.
+        expected = isinstance(exc, RestUnavailable)
+        logger.log(
+            logging.WARNING if expected else logging.ERROR,
+            "repair of gap %s failed, retrying: %s",
+            gap.symbol,
+            exc,
+            exc_info=None if expected else exc,
+            extra=context,
+        )
+
+    def _count_error(self, gap: Gap, exc: BaseException) -> None:
+        kind = type(exc).__name__
+        self.metrics.repair_errors[kind] = self.metrics.repair_errors.get(kind, 0) + 1
+        self.last_error = f"{gap.symbol}: {kind}: {exc}"
+
+    async def _fetch(self, gap: Gap) -> list[Trade]:
+        """The gap's trades from REST, by id; the first one found by time when not yet known."""
+        assert self.rest is not None
+        stream = self.config.stream
+        if gap.lo_seq is None:
+            first = await self.rest.first_in(gap.symbol, gap.t_lo, gap.t_hi)
+            if first is None:
+                return []
+            seq0 = first.seq if stream == "aggTrade" else first.first_id
+            if seq0 > gap.hi_seq:
+                return []
+            gap.lo_seq, gap.first_missing_trade_id = seq0, first.first_id
+        size = gap.hi_seq - gap.lo_seq + 1
+        if size > self.config.repair_max_trades:
+            raise GiveUp(f"{size} missing ids exceed STREAMER_REPAIR_MAX_TRADES; left to heal-gaps")
+        out: list[Trade] = []
+        nxt = gap.lo_seq
+        while nxt <= gap.hi_seq:
+            page = await self.rest.by_id(gap.symbol, stream, nxt, min(PAGE, gap.hi_seq - nxt + 1))
+            page = [t for t in page if t.seq >= nxt]
+            if not page or page[0].seq != nxt:
+                raise RestUnavailable(f"REST has no {gap.symbol} id {nxt} yet")
+            for t in page:
+                if t.seq > gap.hi_seq:
+                    break
+                if t.seq != nxt:
+                    raise RestUnavailable(f"REST skipped {gap.symbol} id {nxt}")
+                out.append(t)
+                nxt += 1
+        return out
+
+    # ----------------------------------------------------------------- release
+    def _repaired(self, gap: Gap, trades: list[Trade]) -> None:
+        """Fold the trades in, release the minutes; the row heals with its last repair."""
+        self.aggregator.apply_repair(gap, trades, time.monotonic())
+        if gap.reason == "startup":
+            return
+        self.metrics.gaps_repaired += 1
+        key = (gap.symbol, gap.gap_start)
+        self._keys[key] -= 1
+        if self._keys[key] <= 0 and key not in self._failed_keys:
+            n = sum(t.count for t in trades)
+            detail = f"{describe(gap)}; {n} trades from REST"
+            self.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
+        logger.info(
+            "gap %s healed: %d records from REST", gap.symbol, len(trades), extra=gap_context(gap)
+        )
+
+    def _unrepaired(self, gap: Gap, reason: str) -> None:
+        """REST will not fill the gap: record it unhealed for heal-gaps, release its minutes."""
+        self.aggregator.fail_repair(gap, time.monotonic())
+        self.metrics.gaps_unhealed += 1
+        key = (gap.symbol, gap.gap_start)
+        self._failed_keys.add(key)
+        detail = f"{describe(gap)}; not repaired from REST: {reason}"
+        logger.error(
+            "gap %s unhealed: %s", gap.symbol, detail, extra=gap_context(gap) | {"error": reason}
+        )
+        # A startup gap is written only when it could not be repaired.
+        self.writer.add_gap_op(
+            GapOp("record" if gap.reason == "startup" else "note", gap, detail=detail)
+        )
+
+
+def gap_context(gap: Gap) -> dict[str, object]:
+    """A gap's identity as structured log fields."""
+    return {
+        "symbol": gap.symbol,
+        "gap_id": gap.id,
+        "gap_reason": gap.reason,
+        "gap_start": ms_to_datetime(gap.gap_start).isoformat(),
+        "gap_end": ms_to_datetime(gap.gap_end).isoformat(),
+    }
+
+
+def describe(gap: Gap) -> str:
+    """What is missing, for the log and the gap row's detail."""
+    span = f"{ms_to_datetime(gap.t_lo).isoformat()}..{ms_to_datetime(gap.t_hi).isoformat()}"
+    ids = (
+        f"trade ids {gap.first_missing_trade_id}..{gap.last_missing_trade_id}"
+        if gap.first_missing_trade_id is not None
+        else f"trades before id {gap.last_missing_trade_id + 1}"
+    )
+    return f"{gap.reason}: {ids} missing, {span}"

@@ -1,0 +1,174 @@
+"""SIGKILL and a restart minutes later: every minute in between is repaired or recorded.
+
+`python -m streamer` runs in a subprocess against the fake exchange (20 market seconds per wall
+second), is killed with SIGKILL (nothing flushed, nothing said), and a new one starts three
+market minutes later. The new one seeds each symbol at REST's latest trade; the minutes between
+the newest closed one the killed run wrote and that seed must not become an unrecorded hole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import psycopg
+
+from fakebinance.server import FakeBinance
+from include.times import MINUTE_MS
+from tests.streamer.conftest import (
+    assert_exact,
+    closed_rows,
+    gap_rows,
+    market_minutes,
+    running,
+    streamer_config,
+    wait_until,
+)
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
+BUSY = ("BTCUSDT", "ETHUSDT", "PEPEUSDT")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def start_streamer(
+    fake: FakeBinance, database_url: str, log: Path
+) -> asyncio.subprocess.Process:
+    """`python -m streamer` on the fake, its JSON log in a file (a pipe nobody reads fills up)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SYMBOLS": ",".join(SYMBOLS),
+        "BINANCE_WS_URL": fake.url,
+        "BINANCE_REST_URL": fake.url,
+        "STREAMER_HEALTH_PORT": "0",
+        "STREAMER_FLUSH_INTERVAL": "0.05",
+        # The fake's clock runs 20x the host's: measured often, the exchange time stays close.
+        "STREAMER_CLOCK_SYNC_INTERVAL": "0.2",
+        "STREAMER_BACKOFF_INITIAL": "0.01",
+        "STREAMER_BACKOFF_MAX": "0.2",
+    }
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=out
+        )
+
+
+def newest_closed(database_url: str, symbol: str) -> int | None:
+    """The open time (epoch ms) of the symbol's newest closed minute."""
+    rows = closed_rows(database_url, symbol)
+    return int(rows[-1]["open_time"].timestamp()) * 1000 if rows else None
+
+
+def to_ms(value: object) -> int:
+    return int(value.timestamp()) * 1000  # type: ignore[attr-defined]
+
+
+async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
+    fake: FakeBinance, database_url: str, tmp_path: Path
+) -> None:
+    """After SIGKILL and a restart three market minutes later, every minute Binance has a kline
+    for is a closed, exact candle or inside a recorded gap; with REST up they are repaired."""
+    log = tmp_path / "streamer.log"
+    first = await start_streamer(fake, database_url, log)
+    try:
+        await wait_until(
+            lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+            60,
+            "the first run to close two minutes",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    before = {s: newest_closed(database_url, s) for s in SYMBOLS}
+    await market_minutes(fake, 3)
+    second = await start_streamer(fake, database_url, log)
+    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    try:
+        # The restart's first minute and the next closed: the missed ones were dealt with first.
+        await wait_until(
+            lambda: all((newest_closed(database_url, s) or 0) > restarted for s in BUSY),
+            60,
+            "minutes to close after the restart",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 40)
+    assert second.returncode == 0, log.read_text()[-2000:]
+    for symbol in BUSY:
+        # The kill did cost minutes: neither run closed the ones before the restart.
+        newest = before[symbol]
+        assert newest is not None
+        assert newest + 2 * MINUTE_MS < restarted
+    # Closed minutes equal Binance's klines; a minute Binance has and no closed row holds is
+    # inside a recorded gap.
+    assert_exact(fake, database_url, SYMBOLS, min_rows=1, contiguous=False)
+    gaps = gap_rows(database_url)
+    for symbol in SYMBOLS:
+        rows = closed_rows(database_url, symbol)
+        if not rows:
+            continue
+        first_ms, last_ms = to_ms(rows[0]["open_time"]), to_ms(rows[-1]["open_time"])
+        official = {k.open_time for k in fake.market.klines(symbol, "1m", first_ms, last_ms, 1000)}
+        closed = {to_ms(r["open_time"]) for r in rows}
+        spans = [
+            (to_ms(g["gap_start"]), to_ms(g["gap_end"])) for g in gaps if g["symbol"] == symbol
+        ]
+        for minute in sorted(official - closed):
+            assert any(a <= minute < b for a, b in spans), (
+                f"{symbol} {minute}: missed across the restart, in no recorded gap"
+            )
+    # REST was up: the busy symbols' missed minutes were fetched and closed, and the span is
+    # recorded as a restart gap, healed by the streamer.
+    assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
+    for symbol in BUSY:
+        [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
+        assert to_ms(restart["gap_start"]) == before[symbol] + MINUTE_MS
+        assert restart["healed_by"] == "streamer:rest"
+    with psycopg.connect(database_url) as conn:
+        unhealed = conn.execute(
+            "select count(*) from market.ingest_gaps where healed_at is null"
+        ).fetchone()[0]
+    assert unhealed == 0
+
+
+async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """ALL mode: a symbol leaves TRADING, is dropped, trades again and is subscribed again. The
+    minutes in between are recorded for heal-gaps, never fetched as trades: a halt has no
+    klines, so filling its minutes as idle ones would invent candles."""
+    cfg = streamer_config(fake, database_url, symbols=None, symbols_refresh_interval=1.0)
+    async with running(cfg, fake) as streamer:
+        await wait_until(
+            lambda: len(closed_rows(database_url, "ETHUSDT")) >= 2, 30, "two closed minutes"
+        )
+        fake.set_status("ETHUSDT", "BREAK")
+        await wait_until(lambda: "ETHUSDT" not in streamer.shard_of, 10, "ETHUSDT dropped")
+        before = newest_closed(database_url, "ETHUSDT")
+        await market_minutes(fake, 3)
+        fake.set_status("ETHUSDT", "TRADING")
+        back = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS + MINUTE_MS
+        await wait_until(
+            lambda: (newest_closed(database_url, "ETHUSDT") or 0) > back,
+            30,
+            "minutes closed after ETHUSDT trades again",
+        )
+    assert before is not None
+    # Closed minutes all have a kline: none was invented for the halt.
+    assert_exact(fake, database_url, ["ETHUSDT"], min_rows=3, contiguous=False)
+    rows = closed_rows(database_url, "ETHUSDT")
+    first_ms, last_ms = to_ms(rows[0]["open_time"]), to_ms(rows[-1]["open_time"])
+    official = {k.open_time for k in fake.market.klines("ETHUSDT", "1m", first_ms, last_ms, 1000)}
+    assert len(official) < (last_ms - first_ms) // MINUTE_MS + 1, "the halt should have no klines"
+    [restart] = [g for g in gap_rows(database_url) if g["reason"] == "restart"]
+    assert restart["symbol"] == "ETHUSDT"
+    assert to_ms(restart["gap_start"]) == before + MINUTE_MS
+    assert restart["healed_at"] is None
+    assert "not trading" in restart["detail"]
+    spans = [(to_ms(g["gap_start"]), to_ms(g["gap_end"])) for g in gap_rows(database_url)]
+    closed = {to_ms(r["open_time"]) for r in rows}
+    for minute in sorted(official - closed):
+        assert any(a <= minute < b for a, b in spans), f"ETHUSDT {minute}: in no recorded gap"
