@@ -342,8 +342,9 @@ _TYPE_ERRORS = {
 def one_line(exc: ValidationError) -> str:
     """A validation error as the one line a user reads: the variable, its value, what is wrong."""
     error = exc.errors()[0]
-    name = str(error["loc"][0]).upper() if error["loc"] else "settings"
-    name = variable_name(name.lower()) if name.lower() in Settings.model_fields else name
+    # loc holds the field's name, or its alias (SYMBOLS) when it has one.
+    loc = str(error["loc"][0]) if error["loc"] else "settings"
+    name = variable_name(loc) if loc in Settings.model_fields else loc.upper()
     if error["type"] in _TYPE_ERRORS:
         return f"{name}: {error['input']!r} {_TYPE_ERRORS[error['type']]}"
     if error["type"] == "value_error":

@@ -240,3 +240,15 @@ def test_a_bad_value_in_dotenv_is_one_line_naming_it(tmp_path: Path) -> None:
         )
         assert done.returncode == 2, module
         assert done.stderr.strip().splitlines() == [f"{module}: {message}"]
+
+
+def test_every_setting_is_documented() -> None:
+    """Each variable of the settings model is in .env.example, and the streamer's and the API's
+    in their READMEs' tables, so no setting exists that a user cannot find."""
+    from include.settings import FIELDS
+
+    example = set(re.findall(r"^#?\s*(\w+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M))
+    assert not sorted(set(FIELDS) - example)
+    for prefix, readme in (("STREAMER_", "streamer/README.md"), ("API_", "api/README.md")):
+        text = (PROJECT_ROOT / readme).read_text()
+        assert not [name for name in variables(prefix) if f"`{name}`" not in text], readme
