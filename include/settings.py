@@ -132,7 +132,6 @@ class Settings(BaseSettings):
     streamer_backoff_initial: float = _var(0.5, "first reconnect delay, seconds")
     streamer_backoff_max: float = _var(30.0, "longest reconnect delay, seconds")
     streamer_silence_timeout: float = _var(10.0, "drop a socket silent this many seconds")
-    streamer_liveness_interval: float = _var(1.0, "seconds between our own pings")
     streamer_rotate_after: float = _var(
         23.5 * 3600, "replace a connection before Binance's 24 h cut"
     )
@@ -180,7 +179,6 @@ class Settings(BaseSettings):
         "streamer_backoff_initial",
         "streamer_backoff_max",
         "streamer_silence_timeout",
-        "streamer_liveness_interval",
         "streamer_rotate_after",
         "streamer_symbols_refresh",
         "streamer_repair_max_trades",

@@ -52,8 +52,6 @@ class StreamerConfig:
     backoff_max: float = _default("streamer_backoff_max")
     # No frame and no pong for this long: the socket is stalled, reconnect.
     silence_timeout: float = _default("streamer_silence_timeout")
-    # Our own ping: proves the socket is live, so quiet symbols can close by the clock.
-    liveness_interval: float = _default("streamer_liveness_interval")
     # Binance cuts every connection at 24 h; the replacement opens before that.
     rotate_after: float = _default("streamer_rotate_after")
     # Binance: at most 5 incoming messages per second per connection, subscribes included.
@@ -123,7 +121,6 @@ def load_config(
         backoff_initial=settings.streamer_backoff_initial,
         backoff_max=settings.streamer_backoff_max,
         silence_timeout=settings.streamer_silence_timeout,
-        liveness_interval=settings.streamer_liveness_interval,
         rotate_after=settings.streamer_rotate_after,
         symbols_refresh_interval=settings.streamer_symbols_refresh,
         repair_max_trades=settings.streamer_repair_max_trades,
