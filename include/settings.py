@@ -1,9 +1,11 @@
 """The platform's configuration: one pydantic-settings model, read from the environment and .env.
 
-Every variable any part reads is a field of ``Settings`` (its name upper-cased, or its
-``validation_alias``): DESIGN.md's, the streamer's STREAMER_*, the API's API_*, the database
-roles' and the rest. The entry points' --help tables are generated from the fields, so a
-variable, its default and its meaning are written down once.
+Every variable the platform's code reads is a field of ``Settings`` (its name upper-cased, or
+its ``validation_alias``): DESIGN.md's, the streamer's STREAMER_*, the API's API_*, the database
+roles' and the rest; only ENV_FILE, which says where .env is, and the variables of libraries and
+tools (PGPASSWORD, DBT_TARGET_PATH, AIRFLOW__*) are read elsewhere. The entry points' --help
+tables are generated from the fields, so a variable, its default and its meaning are written
+down once.
 """
 
 from __future__ import annotations
@@ -55,7 +57,11 @@ def _var(default: Any, meaning: str, shown: str | None = None, **kwargs: Any) ->
 
 
 class Settings(BaseSettings):
-    """Every environment variable of the platform; the environment wins over the .env file."""
+    """Every environment variable of the platform; the environment wins over the .env file.
+
+    Build it with get_settings(), which points it at the .env file and turns a bad value into
+    one line; Settings(...) alone (tests, the soak harness) reads the environment only.
+    """
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
