@@ -13,30 +13,12 @@ import uvicorn
 from api.app import create_app
 from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
-from include.settings import COMMON_ENVIRONMENT, environment_help, load_env_file
+from include.settings import environment_help, variables
 
 logger = logging.getLogger(__name__)
 
-# The API's own settings, listed by --help (api/README.md says more about each).
-ENVIRONMENT = (
-    COMMON_ENVIRONMENT[0],
-    (
-        "API_DATABASE_URL",
-        "DATABASE_URL's as analytics_reader",
-        "the URL (and role) the API reads as",
-    ),
-    (
-        "API_DATABASE_PASSWORD",
-        "DATA_DIR/secrets/analytics_reader.password",
-        "analytics_reader's password",
-    ),
-    ("API_HOST", "127.0.0.1", "bind address of HTTP, WebSocket and gRPC"),
-    ("API_PORT", "8000", "HTTP and WebSocket port"),
-    ("API_GRPC_PORT", "8001", "gRPC port"),
-    ("API_TOKENS", "", "space- or comma-separated; required when API_HOST is not loopback"),
-    ("API_POOL_SIZE", "4", "database connections for queries"),
-    *COMMON_ENVIRONMENT[5:],
-)
+# What --help lists, generated from the settings model (api/README.md says more on each).
+ENVIRONMENT = ("DATABASE_URL", *variables("API_"), "DATA_DIR", "EMBEDDED_PG_PORT")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,7 +64,6 @@ async def serve(config: ApiConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
     parse_args(argv)
-    load_env_file()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,20 +1,17 @@
-"""The API's settings: one frozen object read from the environment."""
+"""The API's settings: one frozen object, built from include.settings' model."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, replace
+from typing import Any
+
+from include.settings import Settings, get_settings
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {raw!r} is not an integer") from exc
+def _default(field: str) -> Any:
+    """The model's default of an API_* setting: written once, in include/settings.py."""
+    return Settings.model_fields[field].default
 
 
 def is_loopback(host: str) -> bool:
@@ -32,11 +29,11 @@ class ApiConfig:
     """Where to listen, which database to read, and who may ask."""
 
     database_url: str
-    host: str = "127.0.0.1"
-    port: int = 8000
-    grpc_port: int = 8001
+    host: str = _default("api_host")
+    port: int = _default("api_port")
+    grpc_port: int = _default("api_grpc_port")
     tokens: frozenset[str] = frozenset()
-    pool_size: int = 4
+    pool_size: int = _default("api_pool_size")
     # Binance: at most 1024 streams and 5 incoming messages per second per connection.
     max_streams: int = 1024
     max_incoming_per_sec: int = 5
@@ -57,20 +54,20 @@ class ApiConfig:
             )
 
 
-def load_config() -> ApiConfig:
-    """Settings from API_* variables; the database is API_DATABASE_URL, else DATABASE_URL's
-    server and database as analytics_reader (API_DATABASE_PASSWORD, else DATA_DIR's file)."""
+def load_config(settings: Settings | None = None) -> ApiConfig:
+    """The API's configuration from the API_* settings; the database is API_DATABASE_URL, else
+    DATABASE_URL's server and database as analytics_reader (API_DATABASE_PASSWORD, else
+    DATA_DIR's file)."""
     from include import db
 
-    url = db.resolve_role_url(db.READER)
-    tokens = frozenset(t for t in os.environ.get("API_TOKENS", "").replace(",", " ").split() if t)
+    settings = settings or get_settings()
     config = ApiConfig(
-        database_url=url,
-        host=os.environ.get("API_HOST", "") or "127.0.0.1",
-        port=_int("API_PORT", 8000),
-        grpc_port=_int("API_GRPC_PORT", 8001),
-        tokens=tokens,
-        pool_size=_int("API_POOL_SIZE", 4),
+        database_url=db.resolve_role_url(db.READER, settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        grpc_port=settings.api_grpc_port,
+        tokens=settings.api_token_set,
+        pool_size=settings.api_pool_size,
     )
     config.check()
     return config

@@ -13,7 +13,7 @@ import typer
 
 from include import db, pgserver
 from include.migrate import migrate as apply_migrations
-from include.settings import env_file, get_settings, load_env_file
+from include.settings import env_file, get_settings
 from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,7 @@ def one_line_errors(func: F) -> F:
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    """Read .env and configure logging once, for every command."""
-    load_env_file()
+    """Configure logging once, for every command (each reads the settings, .env included)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -334,14 +333,15 @@ def airflow_passwords(path: str) -> None:
     import os
     from pathlib import Path
 
-    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD")
+    settings = get_settings()
+    password = settings.secret("AIRFLOW_ADMIN_PASSWORD")
     if not password:
         raise ValueError("AIRFLOW_ADMIN_PASSWORD is empty")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({os.environ.get("AIRFLOW_ADMIN_USER", "admin"): password}, out)
+        json.dump({settings.airflow_admin_user: password}, out)
     target.chmod(0o600)
 
 

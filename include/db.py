@@ -9,7 +9,6 @@ password (from the environment, or generated into DATA_DIR/secrets by migrate).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -25,6 +24,8 @@ STREAMER = "streamer_writer"
 LOADER = "history_loader"
 BUILDER = "dbt_builder"
 READER = "analytics_reader"
+# The embedded server's database for the platform (DATABASE_URL names its own).
+APP_DATABASE = "binance"
 # Each role and the prefix of its variables: <PREFIX>_DATABASE_URL (a whole URL, which wins) or
 # <PREFIX>_DATABASE_PASSWORD (the password only; any character works in it).
 ROLES = {STREAMER: "STREAMER", LOADER: "LOADER", BUILDER: "DBT", READER: "API"}
@@ -54,9 +55,10 @@ def with_credentials(url: str, user: str, password: str | None) -> str:
 
 def role_password(role: str, settings: Settings | None = None) -> str | None:
     """The role's password: its password variable, else the file migrate generated."""
+    settings = settings or get_settings()
     _, password_variable = role_variables(role)
-    if os.environ.get(password_variable):
-        return os.environ[password_variable]
+    if password := settings.secret(password_variable):
+        return password
     try:
         return role_password_file(role, settings).read_text().strip() or None
     except FileNotFoundError:
@@ -66,9 +68,10 @@ def role_password(role: str, settings: Settings | None = None) -> str | None:
 def role_url(admin_url: str, role: str, settings: Settings | None = None) -> str:
     """The URL a part connects with as its role: <PREFIX>_DATABASE_URL when set, else admin_url's
     server and database as the role, with its password (variable, else DATA_DIR's file)."""
+    settings = settings or get_settings()
     url_variable, password_variable = role_variables(role)
-    if os.environ.get(url_variable):
-        return os.environ[url_variable]
+    if url := settings.secret(url_variable):
+        return url
     password = role_password(role, settings)
     if password is None:
         raise RuntimeError(
@@ -84,10 +87,10 @@ def resolve_role_url(role: str, settings: Settings | None = None, *, start: bool
 
     A role URL given in the environment is used as it is, without looking at DATABASE_URL.
     """
-    url_variable, _ = role_variables(role)
-    if os.environ.get(url_variable):
-        return os.environ[url_variable]
     settings = settings or get_settings()
+    url_variable, _ = role_variables(role)
+    if url := settings.secret(url_variable):
+        return url
     return role_url(resolve_database_url(settings, start=start), role, settings)
 
 
@@ -99,12 +102,14 @@ def set_role_passwords(conn: psycopg.Connection, settings: Settings | None = Non
     generated (mode 0600) on first use. A role URL naming another user, or no password, is the
     administrator's to manage: the role is left as it is.
     """
+    settings = settings or get_settings()
     done = []
     for role in ROLES:
         url_variable, password_variable = role_variables(role)
-        password = os.environ.get(password_variable)
-        if not password and os.environ.get(url_variable):
-            parts = urlsplit(os.environ[url_variable])
+        password = settings.secret(password_variable)
+        url = settings.secret(url_variable)
+        if not password and url:
+            parts = urlsplit(url)
             if unquote(parts.username or "") != role or not parts.password:
                 continue
             password = unquote(parts.password)
@@ -156,5 +161,5 @@ def resolve_database_url(settings: Settings | None = None, *, start: bool = True
                 "run `python -m include.cli db start` (make run does it)"
             )
         server = pgserver.start(pgdata, settings.embedded_pg_port)
-    ensure_database(server.url(), settings.app_database)
-    return server.url(settings.app_database)
+    ensure_database(server.url(), APP_DATABASE)
+    return server.url(APP_DATABASE)

@@ -15,11 +15,12 @@ own) is making the months before rows arrive:
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+
+from include.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +37,9 @@ class Maintenance:
     dropped: list[str] = field(default_factory=list)
 
 
-def live_retention_days(environ: dict[str, str] | None = None) -> int | None:
+def live_retention_days(settings: Settings | None = None) -> int | None:
     """LIVE_RETENTION_DAYS as a positive number of days, or None (unset, empty or 0: keep all)."""
-    raw = (environ if environ is not None else os.environ).get("LIVE_RETENTION_DAYS", "").strip()
-    if not raw:
-        return None
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(
-            f"LIVE_RETENTION_DAYS must be a whole number of days, not {raw!r}"
-        ) from None
-    if days < 0:
-        raise ValueError(f"LIVE_RETENTION_DAYS must not be negative, not {days}")
-    return days or None
+    return (settings or get_settings()).live_retention_days
 
 
 def is_partitioned(conn: psycopg.Connection, table: str) -> bool:

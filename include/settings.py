@@ -1,4 +1,12 @@
-"""The platform's configuration, read from the environment in one place."""
+"""The platform's configuration: one pydantic-settings model, read from the environment and .env.
+
+Every variable the platform's code reads is a field of ``Settings`` (its name upper-cased, or
+its ``validation_alias``): DESIGN.md's, the streamer's STREAMER_*, the API's API_*, the database
+roles' and the rest; only ENV_FILE, which says where .env is, and the variables of libraries and
+tools (PGPASSWORD, DBT_TARGET_PATH, AIRFLOW__*) are read elsewhere. The entry points' --help
+tables are generated from the fields, so a variable, its default and its meaning are written
+down once.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +14,290 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Binance allows 1024 streams per connection.
+MAX_STREAMS_PER_CONNECTION = 1024
+
+
+class Shard(NamedTuple):
+    """Process ``index`` of ``count`` (0 <= index < count): STREAMER_SHARD=index/count."""
+
+    index: int
+    count: int
+
+
+def parse_shard(text: str | None) -> Shard | None:
+    """'k/n' -> Shard(k, n), with 0 <= k < n; empty -> None (one process streams everything)."""
+    if not text or not text.strip():
+        return None
+    index, slash, count = text.strip().partition("/")
+    try:
+        shard = Shard(int(index), int(count))
+    except ValueError:
+        shard = None
+    if not slash or shard is None or not 0 <= shard.index < shard.count:
+        raise ValueError(f"STREAMER_SHARD: {text!r} is not k/n with 0 <= k < n (e.g. 0/3)")
+    return shard
+
+
+def _var(default: Any, meaning: str, shown: str | None = None, **kwargs: Any) -> Any:
+    """A field with its --help line: what it means and, when the default is not literal, how
+    the default reads there."""
+    extra = {"shown": shown} if shown is not None else None
+    return Field(default, description=meaning, json_schema_extra=extra, **kwargs)
 
 
 class Settings(BaseSettings):
-    """Environment variables of DESIGN.md, plus the embedded server's knobs."""
+    """Every environment variable of the platform; the environment wins over the .env file.
+
+    Build it with get_settings(), which points it at the .env file and turns a bad value into
+    one line; Settings(...) alone (tests, the soak harness) reads the environment only.
+    """
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    database_url: str | None = None
+    # --- DESIGN.md -----------------------------------------------------------------------------
+    database_url: str | None = _var(
+        None, "where all tables live", shown="embedded PostgreSQL under DATA_DIR/pg"
+    )
     # A plain string, parsed by parse_symbols: it is space- or comma-separated, not JSON.
-    symbols_raw: str = Field(DEFAULT_SYMBOLS, validation_alias="SYMBOLS")
-    binance_ws_url: str = "wss://stream.binance.com:9443"
-    binance_rest_url: str = "https://api.binance.com"
-    binance_data_url: str = "https://data.binance.vision"
-    data_dir: Path = PROJECT_ROOT / ".data"
-    embedded_pg_port: int = 54329
-    app_database: str = "binance"
+    symbols_raw: str = _var(
+        DEFAULT_SYMBOLS,
+        "space- or comma-separated; ALL = every TRADING symbol",
+        validation_alias="SYMBOLS",
+    )
+    binance_ws_url: str = _var("wss://stream.binance.com:9443", "WebSocket base")
+    binance_rest_url: str = _var("https://api.binance.com", "REST base")
+    binance_data_url: str = _var("https://data.binance.vision", "CSV dump base")
+    data_dir: Path = _var(PROJECT_ROOT / ".data", "embedded server data, logs", shown="./.data")
+    embedded_pg_port: int = _var(54329, "port of the embedded server (127.0.0.1 only)")
+
+    # --- platform-wide --------------------------------------------------------------------------
+    live_retention_days: int | None = _var(
+        None, "at start, drop live months ended longer ago (unset: keep all)"
+    )
     # Where failed DAG runs are announced (Slack-style incoming webhook); unset = no alerts.
-    alert_webhook_url: str | None = None
+    alert_webhook_url: str | None = _var(None, "where a failed DAG task is posted")
+    airflow_admin_user: str = _var("admin", "Airflow's simple-auth user")
+    airflow_admin_password: SecretStr | None = _var(None, "Airflow's simple-auth password")
+
+    # --- database roles (include/db.py ROLES): a whole URL wins over a password ----------------
+    streamer_database_url: SecretStr | None = _var(
+        None, "the URL the streamer writes as", shown="DATABASE_URL's as streamer_writer"
+    )
+    streamer_database_password: SecretStr | None = _var(
+        None, "streamer_writer's password", shown="DATA_DIR/secrets/streamer_writer.password"
+    )
+    loader_database_url: SecretStr | None = _var(
+        None, "the URL the loaders write as", shown="DATABASE_URL's as history_loader"
+    )
+    loader_database_password: SecretStr | None = _var(
+        None, "history_loader's password", shown="DATA_DIR/secrets/history_loader.password"
+    )
+    dbt_database_url: SecretStr | None = _var(
+        None, "the URL dbt builds as", shown="DATABASE_URL's as dbt_builder"
+    )
+    dbt_database_password: SecretStr | None = _var(
+        None, "dbt_builder's password", shown="DATA_DIR/secrets/dbt_builder.password"
+    )
+    api_database_url: SecretStr | None = _var(
+        None, "the URL (and role) the API reads as", shown="DATABASE_URL's as analytics_reader"
+    )
+    api_database_password: SecretStr | None = _var(
+        None, "analytics_reader's password", shown="DATA_DIR/secrets/analytics_reader.password"
+    )
+
+    # --- the streamer (python -m streamer; streamer/README.md says more) ------------------------
+    streamer_migrate: bool = _var(True, "migrate as DATABASE_URL's administrator before starting")
+    streamer_stream: str = _var("trade", "trade or aggTrade")
+    streamer_flush_interval: float = _var(0.1, "seconds between writes of the forming candles")
+    streamer_max_batch_rows: int = _var(5000, "rows per transaction")
+    streamer_close_grace: float = _var(
+        2.0, "seconds after a minute ends before a quiet symbol is probed"
+    )
+    streamer_clock_sync_interval: float = _var(
+        60.0, "seconds between measurements of Binance's clock"
+    )
+    streamer_health_host: str = _var("127.0.0.1", "address of /healthz and /metrics")
+    # None: 8795, plus k under STREAMER_SHARD=k/n (shards on one host each get their own port).
+    streamer_health_port: int | None = _var(
+        None, "port of /healthz and /metrics", shown="8795 (+ k with STREAMER_SHARD)"
+    )
+    streamer_streams_per_connection: int = _var(
+        MAX_STREAMS_PER_CONNECTION, "streams per WebSocket connection"
+    )
+    streamer_backoff_initial: float = _var(0.5, "first reconnect delay, seconds")
+    streamer_backoff_max: float = _var(30.0, "longest reconnect delay, seconds")
+    streamer_silence_timeout: float = _var(10.0, "drop a socket silent this many seconds")
+    streamer_rotate_after: float = _var(
+        23.5 * 3600, "replace a connection before Binance's 24 h cut"
+    )
+    streamer_symbols_refresh: float = _var(60.0, "seconds between exchangeInfo reads (listings)")
+    streamer_repair_max_trades: int = _var(100_000, "larger gaps are left to heal-gaps")
+    streamer_repair_deadline: float = _var(300.0, "seconds a gap repair keeps retrying")
+    streamer_startup_repair: bool = _var(True, "fetch each symbol's first minute from REST")
+    streamer_loop: str = _var("auto", "auto (uvloop when importable), uvloop or asyncio")
+    streamer_shard: Annotated[Shard | None, NoDecode] = _var(
+        None, "k/n: stream only the symbols that hash to shard k of n"
+    )
+    streamer_log_level: str = _var("INFO", "log level (JSON lines on stderr)")
+
+    # --- the read API (python -m api; api/README.md says more) ----------------------------------
+    api_host: str = _var("127.0.0.1", "bind address of HTTP, WebSocket and gRPC")
+    api_port: int = _var(8000, "HTTP and WebSocket port")
+    api_grpc_port: int = _var(8001, "gRPC port")
+    # A plain string: space- or comma-separated, not JSON (see api_token_set).
+    api_tokens: SecretStr = _var(
+        SecretStr(""), "space- or comma-separated; required when API_HOST is not loopback"
+    )
+    api_pool_size: int = _var(4, "database connections for queries")
+
+    @field_validator(
+        "live_retention_days",
+        "airflow_admin_user",
+        "airflow_admin_password",
+        "streamer_database_url",
+        "streamer_database_password",
+        "loader_database_url",
+        "loader_database_password",
+        "dbt_database_url",
+        "dbt_database_password",
+        "api_database_url",
+        "api_database_password",
+        "streamer_migrate",
+        "streamer_stream",
+        "streamer_flush_interval",
+        "streamer_max_batch_rows",
+        "streamer_close_grace",
+        "streamer_clock_sync_interval",
+        "streamer_health_host",
+        "streamer_health_port",
+        "streamer_streams_per_connection",
+        "streamer_backoff_initial",
+        "streamer_backoff_max",
+        "streamer_silence_timeout",
+        "streamer_rotate_after",
+        "streamer_symbols_refresh",
+        "streamer_repair_max_trades",
+        "streamer_repair_deadline",
+        "streamer_startup_repair",
+        "streamer_loop",
+        "streamer_shard",
+        "streamer_log_level",
+        "api_host",
+        "api_port",
+        "api_grpc_port",
+        "api_pool_size",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `STREAMER_FLUSH_INTERVAL=` (as .env.example's blank lines leave it) means the default.
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
+
+    @field_validator("live_retention_days", mode="before")
+    @classmethod
+    def _retention_days(cls, value: object) -> object:
+        # Runs before _empty_is_unset (the later-defined before-validator runs first).
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            days = int(str(value).strip())
+        except ValueError:
+            raise ValueError(
+                f"LIVE_RETENTION_DAYS must be a whole number of days, not {value!r}"
+            ) from None
+        if days < 0:
+            raise ValueError(f"LIVE_RETENTION_DAYS must not be negative, not {days}")
+        # 0 keeps everything, as unset does.
+        return days or None
+
+    @field_validator("streamer_shard", mode="before")
+    @classmethod
+    def _shard(cls, value: object) -> object:
+        return parse_shard(value) if isinstance(value, str) else value
+
+    @field_validator("streamer_log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"STREAMER_LOG_LEVEL: {value!r} is not one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("streamer_loop", mode="before")
+    @classmethod
+    def _loop(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @cached_property
     def symbols(self) -> tuple[str, ...] | None:
         """The configured symbols, upper-cased; None means ALL trading symbols."""
         return parse_symbols(self.symbols_raw)
+
+    @cached_property
+    def api_token_set(self) -> frozenset[str]:
+        """API_TOKENS as a set (space- or comma-separated)."""
+        return frozenset(self.api_tokens.get_secret_value().replace(",", " ").split())
+
+    def secret(self, name: str) -> str | None:
+        """A secret field's value by its variable's name (e.g. STREAMER_DATABASE_PASSWORD);
+        None when unset or empty."""
+        value = getattr(self, name.lower())
+        return (value.get_secret_value() if value is not None else "") or None
+
+
+def variable_name(field: str) -> str:
+    """The environment variable a field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else field.upper()
+
+
+FIELDS = {variable_name(field): field for field in Settings.model_fields}
+
+# DESIGN.md's variables, which every entry point's --help lists first.
+DESIGN_VARIABLES = (
+    "DATABASE_URL",
+    "SYMBOLS",
+    "BINANCE_WS_URL",
+    "BINANCE_REST_URL",
+    "BINANCE_DATA_URL",
+    "DATA_DIR",
+    "EMBEDDED_PG_PORT",
+)
+
+
+def variables(prefix: str) -> tuple[str, ...]:
+    """The variables whose names start with prefix, in the model's order."""
+    return tuple(name for name in FIELDS if name.startswith(prefix))
+
+
+def default_text(name: str) -> str:
+    """A variable's default as --help and the READMEs write it."""
+    info = Settings.model_fields[FIELDS[name]]
+    shown = (info.json_schema_extra or {}).get("shown")  # type: ignore[union-attr]
+    if shown is not None:
+        return str(shown)
+    default = info.default
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
+    if default is None or default == "":
+        return ""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
 
 
 def parse_symbols(raw: str) -> tuple[str, ...] | None:
@@ -52,48 +314,58 @@ def parse_symbols(raw: str) -> tuple[str, ...] | None:
 
 
 def env_file() -> Path:
-    """The .env file every entry point reads: ENV_FILE, or .env at the project root."""
+    """The .env file every entry point reads: ENV_FILE, else .env at the project root.
+
+    ENV_FILE itself is the one variable read outside the model: it says where the model reads.
+    """
     return Path(os.environ.get("ENV_FILE") or PROJECT_ROOT / ".env")
 
 
-def load_env_file() -> Path | None:
-    """Export the .env file's variables that the environment does not already set.
-
-    Every entry point calls it first, so `python -m streamer` or the CLI started by hand sees
-    the same configuration as `make run` (which sources .env in the shell). Returns the file
-    read, or None when there is none.
-    """
-    from dotenv import load_dotenv
-
-    path = env_file()
-    if not path.is_file():
-        return None
-    load_dotenv(path, override=False)
-    return path
-
-
-# DESIGN.md's variables, as every entry point's --help lists them: (name, default, meaning).
-COMMON_ENVIRONMENT = (
-    ("DATABASE_URL", "embedded PostgreSQL under DATA_DIR/pg", "where all tables live"),
-    ("SYMBOLS", DEFAULT_SYMBOLS, "space- or comma-separated; ALL = every TRADING symbol"),
-    ("BINANCE_WS_URL", "wss://stream.binance.com:9443", "WebSocket base"),
-    ("BINANCE_REST_URL", "https://api.binance.com", "REST base"),
-    ("BINANCE_DATA_URL", "https://data.binance.vision", "CSV dump base"),
-    ("DATA_DIR", "./.data", "embedded server data, logs"),
-    ("EMBEDDED_PG_PORT", "54329", "port of the embedded server (127.0.0.1 only)"),
-)
-
-
-def environment_help(rows: tuple[tuple[str, str, str], ...]) -> str:
+def environment_help(names: tuple[str, ...]) -> str:
     """An entry point's --help epilog: its variables, and where .env is read from."""
-    width = max(len(name) for name, _, _ in rows)
+    width = max(len(name) for name in (*names, "ENV_FILE"))
     lines = ["environment (the environment wins over the .env file):"]
-    for name, default, meaning in rows:
-        lines.append(f"  {name:<{width}}  {meaning} (default: {default or 'unset'})")
+    for name in names:
+        meaning = Settings.model_fields[FIELDS[name]].description
+        lines.append(f"  {name:<{width}}  {meaning} (default: {default_text(name) or 'unset'})")
     lines.append(f"  {'ENV_FILE':<{width}}  the .env file read at start (default: {env_file()})")
     return "\n".join(lines)
 
 
+_TYPE_ERRORS = {
+    "float_parsing": "is not a number",
+    "float_type": "is not a number",
+    "int_parsing": "is not an integer",
+    "int_from_float": "is not an integer",
+    "int_type": "is not an integer",
+    "bool_parsing": "is not a boolean",
+    "bool_type": "is not a boolean",
+}
+
+
+def one_line(exc: ValidationError) -> str:
+    """A validation error as the one line a user reads: the variable, its value, what is wrong."""
+    error = exc.errors()[0]
+    # loc holds the field's name, or its alias (SYMBOLS) when it has one.
+    loc = str(error["loc"][0]) if error["loc"] else "settings"
+    name = variable_name(loc) if loc in Settings.model_fields else loc.upper()
+    if error["type"] in _TYPE_ERRORS:
+        return f"{name}: {error['input']!r} {_TYPE_ERRORS[error['type']]}"
+    if error["type"] == "value_error":
+        # Our validators' messages name the variable already.
+        return str(error["ctx"]["error"])
+    return f"{name}: {error['msg']}"
+
+
 def get_settings() -> Settings:
-    """Read the settings from the current environment."""
-    return Settings()
+    """Read the settings: the environment, then the .env file (ENV_FILE), then the defaults.
+
+    An invalid value is a ValueError of one line that names the variable.
+    """
+    path = env_file()
+    try:
+        return Settings(_env_file=path if path.is_file() else None)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ValueError(one_line(exc)) from None
+    except SettingsError as exc:
+        raise ValueError(f"{path}: {exc}") from None

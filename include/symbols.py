@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-from include.settings import get_settings, parse_symbols
+# Shard and parse_shard are the settings' (STREAMER_SHARD); re-exported for the streamer.
+from include.settings import Shard, get_settings, parse_symbols
+from include.settings import parse_shard as parse_shard
 
 
 def trading_symbols(exchange_info: dict[str, Any]) -> list[str]:
@@ -45,27 +47,6 @@ def resolve_symbols(
         with BinanceRest(rest_url) as client:
             exchange_info = client.exchange_info()
     return trading_symbols(exchange_info)
-
-
-class Shard(NamedTuple):
-    """Process ``index`` of ``count`` (0 <= index < count): STREAMER_SHARD=index/count."""
-
-    index: int
-    count: int
-
-
-def parse_shard(text: str | None) -> Shard | None:
-    """'k/n' -> Shard(k, n), with 0 <= k < n; empty -> None (one process streams everything)."""
-    if not text or not text.strip():
-        return None
-    index, slash, count = text.strip().partition("/")
-    try:
-        shard = Shard(int(index), int(count))
-    except ValueError:
-        shard = None
-    if not slash or shard is None or not 0 <= shard.index < shard.count:
-        raise ValueError(f"STREAMER_SHARD: {text!r} is not k/n with 0 <= k < n (e.g. 0/3)")
-    return shard
 
 
 def shard_index(symbol: str, count: int) -> int:

@@ -14,49 +14,21 @@ import psycopg
 
 from include import db
 from include.migrate import MigrationError, migrate
-from include.settings import COMMON_ENVIRONMENT, environment_help, get_settings, load_env_file
+from include.settings import (
+    DESIGN_VARIABLES,
+    Settings,
+    environment_help,
+    get_settings,
+    variables,
+)
 from streamer.app import Streamer
-from streamer.config import StreamerConfig, _env_bool, load_config
+from streamer.config import StreamerConfig, load_config
 from streamer.loop import loop_factory, loop_name
 
 logger = logging.getLogger(__name__)
 
-# The streamer's own knobs, listed by --help (streamer/README.md says more about each).
-ENVIRONMENT = (
-    *COMMON_ENVIRONMENT,
-    (
-        "STREAMER_DATABASE_URL",
-        "DATABASE_URL's as streamer_writer",
-        "the URL the streamer writes as",
-    ),
-    (
-        "STREAMER_DATABASE_PASSWORD",
-        "DATA_DIR/secrets/streamer_writer.password",
-        "streamer_writer's password",
-    ),
-    ("STREAMER_MIGRATE", "true", "migrate as DATABASE_URL's administrator before starting"),
-    ("STREAMER_STREAM", "trade", "trade or aggTrade"),
-    ("STREAMER_FLUSH_INTERVAL", "0.1", "seconds between writes of the forming candles"),
-    ("STREAMER_MAX_BATCH_ROWS", "5000", "rows per transaction"),
-    ("STREAMER_CLOSE_GRACE", "2", "seconds after a minute ends before a quiet symbol is probed"),
-    ("STREAMER_CLOCK_SYNC_INTERVAL", "60", "seconds between measurements of Binance's clock"),
-    ("STREAMER_HEALTH_HOST", "127.0.0.1", "address of /healthz and /metrics"),
-    ("STREAMER_HEALTH_PORT", "8795 (+ k with STREAMER_SHARD)", "port of /healthz and /metrics"),
-    ("STREAMER_STREAMS_PER_CONNECTION", "1024", "streams per WebSocket connection"),
-    ("STREAMER_BACKOFF_INITIAL", "0.5", "first reconnect delay, seconds"),
-    ("STREAMER_BACKOFF_MAX", "30", "longest reconnect delay, seconds"),
-    ("STREAMER_SILENCE_TIMEOUT", "10", "drop a socket silent this many seconds"),
-    ("STREAMER_LIVENESS_INTERVAL", "1", "seconds between our own pings"),
-    ("STREAMER_ROTATE_AFTER", "84600", "replace a connection before Binance's 24 h cut"),
-    ("STREAMER_SYMBOLS_REFRESH", "60", "seconds between exchangeInfo reads (listings)"),
-    ("STREAMER_REPAIR_MAX_TRADES", "100000", "larger gaps are left to heal-gaps"),
-    ("STREAMER_REPAIR_DEADLINE", "300", "seconds a gap repair keeps retrying"),
-    ("STREAMER_STARTUP_REPAIR", "true", "fetch each symbol's first minute from REST"),
-    ("STREAMER_LOOP", "auto", "auto (uvloop when importable), uvloop or asyncio"),
-    ("STREAMER_SHARD", "", "k/n: stream only the symbols that hash to shard k of n"),
-    ("STREAMER_LOG_LEVEL", "INFO", "log level (JSON lines on stderr)"),
-    ("LIVE_RETENTION_DAYS", "", "at start, drop live months ended longer ago (unset: keep all)"),
-)
+# What --help lists, generated from the settings model (streamer/README.md says more on each).
+ENVIRONMENT = (*DESIGN_VARIABLES, *variables("STREAMER_"), "LIVE_RETENTION_DAYS")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,15 +68,13 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-def configure_logging() -> None:
+def configure_logging(settings: Settings) -> None:
     """Structured logs on stderr; STREAMER_LOG_LEVEL picks the level."""
-    import os
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("STREAMER_LOG_LEVEL", "INFO").upper())
+    root.setLevel(settings.streamer_log_level.upper())
     # httpx logs every request at INFO: one line per repair page would bury the repairs' own.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -123,13 +93,12 @@ async def amain(config: StreamerConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
     parse_args(argv)
-    load_env_file()
-    configure_logging()
     try:
+        # The environment and .env, every STREAMER_* knob checked before anything connects.
         settings = get_settings()
-        # The STREAMER_* knobs are checked before anything connects.
+        configure_logging(settings)
         config = load_config(settings, database_url="")
-        if _env_bool("STREAMER_MIGRATE", True):
+        if settings.streamer_migrate:
             # Idempotent and locked, as the administrator: a fresh database gets its tables, and
             # the roles their passwords, before the first write.
             migrate(db.resolve_database_url(settings), settings=settings)

@@ -189,18 +189,17 @@ def test_secrets_come_from_env_and_are_documented(compose: dict) -> None:
 
 
 def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
-    """Every STREAMER_* variable the streamer service sets is read by streamer/config.py or its
-    entry point, or is its role's (include/db.py role_variables)."""
+    """Every STREAMER_* variable the streamer service sets is a field of the settings model
+    (include/settings.py), its role's included (include/db.py role_variables)."""
     from include import db
+    from include.settings import variables
 
-    source = "".join(
-        (PROJECT_ROOT / "streamer" / name).read_text() for name in ("config.py", "__main__.py")
-    )
     env = compose["services"]["streamer"]["environment"]
     names = [name for name in env if name.startswith("STREAMER_")]
     assert names
+    assert set(db.role_variables(db.STREAMER)) <= set(variables("STREAMER_"))
     for name in names:
-        assert f'"{name}"' in source or name in db.role_variables(db.STREAMER), name
+        assert name in variables("STREAMER_"), name
     port = env["STREAMER_HEALTH_PORT"]
     assert f"localhost:{port}/healthz" in " ".join(
         compose["services"]["streamer"]["healthcheck"]["test"]

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from include.pgserver import free_port
+from include.settings import variables
 from tests.conftest import PROJECT_ROOT
 
 
@@ -99,7 +101,9 @@ def test_help_lists_the_variables_and_starts_nothing(
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 30
     assert f"usage: python -m {module}" in done.stdout
-    wanted = read_variables(*(PROJECT_ROOT / s for s in sources), prefix=prefix)
+    # The settings model's variables of this part, and any name its sources read by hand.
+    wanted = set(variables(prefix))
+    wanted |= read_variables(*(PROJECT_ROOT / s for s in sources), prefix=prefix)
     wanted |= {"DATABASE_URL", "ENV_FILE"}
     assert len(wanted) > 5
     missing = sorted(name for name in wanted if f"  {name} " not in done.stdout)
@@ -167,3 +171,84 @@ def test_api_serves_on_the_port_dotenv_names(database_url: str, tmp_path: Path) 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_one_env_file_reaches_every_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One .env holding a STREAMER_* knob, an API_* setting and DESIGN.md's DATABASE_URL and
+    SYMBOLS: the streamer, the API and the batch CLI each take what is theirs from it (the
+    roles' URLs over .env's server), and the environment still wins over the file."""
+    from api.config import load_config as api_config
+    from include import db
+    from streamer.config import load_config as streamer_config
+
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "DATABASE_URL=postgresql://admin:pw@db.example:5433/binance\n"
+        "SYMBOLS=dogeusdt,solusdt\n"
+        "STREAMER_FLUSH_INTERVAL=0.25\n"
+        "API_PORT=8123\n"
+    )
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    for name in ("DATABASE_URL", "SYMBOLS", "STREAMER_FLUSH_INTERVAL", "API_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for role in (db.STREAMER, db.READER):
+        monkeypatch.delenv(db.role_variables(role)[0], raising=False)
+
+    streamer = streamer_config()
+    assert streamer.flush_interval == 0.25
+    assert streamer.symbols == ("DOGEUSDT", "SOLUSDT")
+    parts = urlsplit(streamer.database_url)
+    assert (parts.username, parts.hostname, parts.port) == (db.STREAMER, "db.example", 5433)
+
+    api = api_config()
+    assert api.port == 8123
+    parts = urlsplit(api.database_url)
+    assert (parts.username, parts.hostname, parts.port) == (db.READER, "db.example", 5433)
+
+    out = run_config(env_file)
+    assert "SYMBOLS=DOGEUSDT SOLUSDT" in out
+    assert "DATABASE_URL=postgresql://admin:***@db.example:5433/binance" in out
+
+    monkeypatch.setenv("STREAMER_FLUSH_INTERVAL", "0.5")
+    monkeypatch.setenv("API_PORT", "8124")
+    monkeypatch.setenv("SYMBOLS", "BTCUSDT")
+    assert streamer_config(database_url="").flush_interval == 0.5
+    assert streamer_config(database_url="").symbols == ("BTCUSDT",)
+    assert api_config().port == 8124
+
+
+def test_a_bad_value_in_dotenv_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A malformed number in .env stops the streamer and the API with one line naming the
+    variable, not a traceback."""
+    env_file = tmp_path / ".env"
+    for module, line, message in (
+        (
+            "streamer",
+            "STREAMER_FLUSH_INTERVAL=fast",
+            "STREAMER_FLUSH_INTERVAL: 'fast' is not a number",
+        ),
+        ("api", "API_POOL_SIZE=many", "API_POOL_SIZE: 'many' is not an integer"),
+    ):
+        env_file.write_text(line + "\n")
+        done = subprocess.run(
+            [sys.executable, "-m", module],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=entry_point_env(env_file, tmp_path),
+        )
+        assert done.returncode == 2, module
+        assert done.stderr.strip().splitlines() == [f"{module}: {message}"]
+
+
+def test_every_setting_is_documented() -> None:
+    """Each variable of the settings model is in .env.example, and the streamer's and the API's
+    in their READMEs' tables, so no setting exists that a user cannot find."""
+    from include.settings import FIELDS
+
+    example = set(re.findall(r"^#?\s*(\w+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M))
+    assert not sorted(set(FIELDS) - example)
+    for prefix, readme in (("STREAMER_", "streamer/README.md"), ("API_", "api/README.md")):
+        text = (PROJECT_ROOT / readme).read_text()
+        assert not [name for name in variables(prefix) if f"`{name}`" not in text], readme

@@ -271,14 +271,22 @@ def test_live_retention_drops_old_months_only_when_enabled(conn) -> None:
     assert conn.execute("select market.default_partition('market.candles_1m_live')").fetchone()[0]
 
 
-def test_live_retention_days_setting() -> None:
+def test_live_retention_days_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     """LIVE_RETENTION_DAYS: unset, empty or 0 keep everything; a bad value is refused."""
-    assert partitions.live_retention_days({}) is None
-    assert partitions.live_retention_days({"LIVE_RETENTION_DAYS": ""}) is None
-    assert partitions.live_retention_days({"LIVE_RETENTION_DAYS": "0"}) is None
-    assert partitions.live_retention_days({"LIVE_RETENTION_DAYS": "90"}) == 90
+
+    def days(raw: str | None) -> int | None:
+        if raw is None:
+            monkeypatch.delenv("LIVE_RETENTION_DAYS", raising=False)
+        else:
+            monkeypatch.setenv("LIVE_RETENTION_DAYS", raw)
+        return partitions.live_retention_days()
+
+    assert days(None) is None
+    assert days("") is None
+    assert days("0") is None
+    assert days("90") == 90
     with pytest.raises(ValueError, match="LIVE_RETENTION_DAYS"):
-        partitions.live_retention_days({"LIVE_RETENTION_DAYS": "ninety"})
+        days("ninety")
 
 
 def test_migrate_applies_live_retention_when_set(
