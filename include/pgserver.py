@@ -246,17 +246,19 @@ def start(pgdata: Path, port: int) -> PgServer:
     raise PgServerError(f"embedded PostgreSQL did not become ready; see {pgdata / 'server.log'}")
 
 
-def stop(pgdata: Path) -> bool:
-    """Stop the server on pgdata cleanly; False when none was running."""
+def stop(pgdata: Path, mode: str = "fast") -> bool:
+    """Stop the server on pgdata (cleanly, by default); False when none was running."""
     pgdata = pgdata.resolve()
     if _read_postmaster(pgdata) is None:
         return False
-    _pg("pg_ctl", "stop", "-w", "-t", "60", "-m", "fast", "-D", str(pgdata))
+    _pg("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(pgdata))
     return True
 
 
 def destroy(pgdata: Path) -> None:
     """Stop the server and delete its data directory (tests only)."""
-    stop(pgdata)
+    # The data is deleted next, so no shutdown checkpoint: on a loaded machine writing a whole
+    # test session's dirty pages once outlasted pg_ctl's 60 s.
+    stop(pgdata, mode="immediate")
     shutil.rmtree(pgdata, ignore_errors=True)
     password_file(pgdata).unlink(missing_ok=True)
