@@ -1,14 +1,17 @@
 """
 ### data_quality
 
-Proves every candle table right with Great Expectations, after each timeframe build.
+Checks the raw candle tables and everything that compares tables with Great Expectations,
+after each timeframe build (dbt's contracts and tests own each mart's own columns, keys and
+invariants; README "Data quality" lists who owns what).
 
 - **When:** each time `build_timeframes` updates `analytics.candles` (Asset-scheduled).
 - **Window:** the run's data interval; Asset-triggered runs have none, so the 24 hours before
   the run; params `start` / `end` (ISO, UTC) override it for a one-off range.
-- **What:** the suites of `include/quality/` (one per table, suites as code): DESIGN.md columns
-  and types, unique non-null keys, OHLC invariants, non-negative volumes, taker volumes within
-  volumes, no missing minute outside unhealed gaps and halts, higher timeframes complete
+- **What:** the suites of `include/quality/` (one per table, suites as code): on
+  `market.klines_1m` and `market.candles_1m_live`, DESIGN.md columns and types, unique non-null
+  keys, OHLC invariants, non-negative volumes, taker volumes within volumes; across tables, no
+  missing minute outside unhealed gaps and halts, higher timeframes complete
   exactly where their minutes are and equal to the aggregate of their minutes, closed live
   candles equal to their official klines, and (while the streamer writes; param
   `expect_live`) fresh live candles. All of it runs as SQL inside PostgreSQL.

@@ -34,16 +34,31 @@
         {{ dbt.postgres__create_table_as(temporary, relation, sql) }}
     {%- else -%}
         {%- set target = relation.include(database=false) -%}
-        {%- set shape = adapter.quote(relation.identifier ~ '__shape') -%}
-        create temporary table {{ shape }} as (
-            {{ sql }}
-        ) with no data;
-        create table {{ target }} (like {{ shape }}) partition by range (open_time);
-        drop table {{ shape }};
+        {%- set contract_config = config.get('contract') -%}
+        {%- if contract_config and contract_config.enforced -%}
+            {#- As dbt's own create_table_as does under a contract: the query's columns must
+                be the contract's (names and types, else a compiler error naming them), the
+                table is created from the contract's DDL with its constraints, and filled in
+                the contract's column order. -#}
+            {{ get_assert_columns_equivalent(sql) }}
+            create table {{ target }}
+            {{ get_table_columns_and_constraints() }}
+            partition by range (open_time);
+            {%- set insert_columns = '(' ~ adapter.dispatch('get_column_names', 'dbt')() ~ ')' -%}
+            {%- set sql = get_select_subquery(sql) -%}
+        {%- else -%}
+            {%- set shape = adapter.quote(relation.identifier ~ '__shape') -%}
+            {%- set insert_columns = '' -%}
+            create temporary table {{ shape }} as (
+                {{ sql }}
+            ) with no data;
+            create table {{ target }} (like {{ shape }}) partition by range (open_time);
+            drop table {{ shape }};
+        {%- endif %}
         create table {{ target.schema }}.{{ adapter.quote(relation.identifier ~ '_default') }}
             partition of {{ target }} default;
         select market.mirror_month_partitions('{{ target }}'::regclass);
-        insert into {{ target }}
+        insert into {{ target }} {{ insert_columns }}
         {{ sql }}
         ;
         select market.split_default_partition('{{ target }}'::regclass);

@@ -54,6 +54,9 @@ begin
 end;
 $$;
 
--- Readers of analytics: the read API and quality checks, and reconcile (history_loader).
+-- Readers of analytics: the read API and quality checks, and reconcile (history_loader). The
+-- schema is the migrations'; the marts' select is dbt's (grants in dbt_project.yml, applied by
+-- every build). It is also granted here because a migrate can come before the next build: a
+-- mart built before migration 0010 made these roles has no grant until one is given.
 grant usage on schema analytics to analytics_reader, history_loader;
 grant select on all tables in schema analytics to analytics_reader, history_loader;

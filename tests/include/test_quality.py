@@ -158,6 +158,17 @@ def test_clean_data_passes_every_check(clean_url: str, gx_root: Path) -> None:
         "cross_timeframe",
         "live_reconciliation",
     } <= names
+    # dbt owns the marts' columns, keys and invariants (tests/dbt/test_contracts.py): GX checks
+    # the marts only against other tables.
+    assert {r.name for r in report.results if r.table.startswith("analytics.")} == {
+        "continuity_minutes",
+        "timeframe_completeness",
+        "cross_timeframe",
+    }
+    assert {r.table for r in report.results if r.name == "key_unique"} == {
+        "market.klines_1m",
+        "market.candles_1m_live",
+    }
     assert report.rows_checked["market.klines_1m"] == 2 * 1440
     assert report.rows_checked["analytics.candles_1h"] == 2 * 24
     assert report.reconciled == {s: LIVE_HOURS * 60 for s in SYMBOLS}
@@ -198,31 +209,33 @@ def test_high_below_low_fails_ohlc_invariants(clean_url: str, db, gx_root: Path)
 
 
 def test_duplicate_key_fails_key_unique(clean_url: str, db, gx_root: Path) -> None:
-    """A second 1h candle with the same key fails key_unique on analytics.candles_1h."""
-    # dbt gives the mart a unique index; a table without it is how duplicates get in.
-    for (index,) in db.execute(
-        "select indexname from pg_indexes where schemaname = 'analytics' "
-        "and tablename = 'candles_1h' and indexdef like '%UNIQUE%'"
-    ).fetchall():
-        db.execute(f'drop index analytics."{index}"')
-    hour = DAY + timedelta(hours=5)
+    """A second kline with the same key fails key_unique on market.klines_1m."""
+    # The migrations give the table its primary key; a table without it is how duplicates get in.
+    db.execute("alter table market.klines_1m drop constraint klines_1m_pkey")
+    minute = DAY + timedelta(hours=5, minutes=3)
     db.execute(
-        "insert into analytics.candles_1h select * from analytics.candles_1h "
+        "insert into market.klines_1m select * from market.klines_1m "
         "where symbol = 'BTCUSDT' and open_time = %s",
-        (hour,),
+        (minute,),
     )
     report = check(clean_url, gx_root)
-    assert failed(report) == {("key_unique", "analytics.candles_1h")}
-    row = failure(report, "key_unique", "analytics.candles_1h").rows[0]
-    assert (row["symbol"], row["open_time"], row["copies"]) == ("BTCUSDT", hour, 2)
+    assert ("key_unique", "market.klines_1m") in failed(report)
+    row = failure(report, "key_unique", "market.klines_1m").rows[0]
+    assert (row["symbol"], row["open_time"], row["copies"]) == ("BTCUSDT", minute, 2)
+
+
+def drop_dbt_views(db: psycopg.Connection) -> None:
+    """dbt's staging views read the raw columns; PostgreSQL alters none a view depends on."""
+    db.execute("drop schema analytics_staging cascade")
 
 
 def test_wrong_column_type_fails_structure(clean_url: str, db, gx_root: Path) -> None:
     """A DESIGN column stored as a float fails structure_columns naming the column and types."""
-    db.execute("alter table analytics.candles_4h alter column volume type double precision")
+    drop_dbt_views(db)
+    db.execute("alter table market.candles_1m_live alter column volume type double precision")
     report = check(clean_url, gx_root)
-    assert ("structure_columns", "analytics.candles_4h") in failed(report)
-    [row] = failure(report, "structure_columns", "analytics.candles_4h").rows
+    assert ("structure_columns", "market.candles_1m_live") in failed(report)
+    [row] = failure(report, "structure_columns", "market.candles_1m_live").rows
     assert row == {
         "column_name": "volume",
         "expected_type": "numeric",
@@ -232,13 +245,14 @@ def test_wrong_column_type_fails_structure(clean_url: str, db, gx_root: Path) ->
 
 def test_missing_column_fails_structure(clean_url: str, db, gx_root: Path) -> None:
     """A dropped DESIGN column fails structure_columns as missing instead of crashing the run."""
-    db.execute("alter table analytics.candles_1d drop column taker_buy_quote_volume")
+    drop_dbt_views(db)
+    db.execute("alter table market.candles_1m_live drop column taker_buy_quote_volume")
     report = check(clean_url, gx_root)
-    rows = failure(report, "structure_columns", "analytics.candles_1d").rows
+    rows = failure(report, "structure_columns", "market.candles_1m_live").rows
     assert [(r["column_name"], r["actual_type"]) for r in rows] == [
         ("taker_buy_quote_volume", "missing")
     ]
-    assert all(r.table == "analytics.candles_1d" for r in report.failures)
+    assert all(r.table == "market.candles_1m_live" for r in report.failures)
 
 
 def test_missing_minute_fails_continuity(clean_url: str, db, gx_root: Path) -> None:
