@@ -381,7 +381,8 @@ def _scrape(port: int) -> tuple[float, list[tuple[float, float]]]:
 
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+    # A streamer far behind answers late: its loop is busy with the backlog.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as resp:
         text = resp.read().decode()
     trades, buckets = 0.0, []
     for family in text_string_to_metric_families(text):
@@ -546,7 +547,11 @@ def streamer(args: argparse.Namespace) -> None:
                 for proc in procs:
                     proc.send_signal(signal.SIGTERM)
                 for proc in procs:
-                    proc.wait(60)
+                    try:
+                        proc.wait(120)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
             wall = wall1 - wall0
             folded = sum(b[0] for b in later) - sum(a[0] for a in scraped)
             buckets = [

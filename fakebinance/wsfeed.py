@@ -26,18 +26,6 @@ logger = logging.getLogger(__name__)
 STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_]+$")
 FEED_KINDS = ("trade", "aggTrade")
 MAX_PENDING_FRAMES = 500_000
-# Bytes the fake lets pile up in a socket's write buffer before it waits for the reader.
-WRITE_BUFFER_HIGH = 4 << 20
-
-
-def _text_frame(payload: bytes) -> bytes:
-    """One unmasked, final WebSocket text frame (RFC 6455 5.2), as a server sends it."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
 
 
 @dataclass
@@ -303,6 +291,7 @@ class WsHub:
 
     # ----------------------------------------------------------------- outgoing
     async def _sender(self, conn: _Conn) -> None:
+        ws = conn.ws
         try:
             while True:
                 await conn.wake.wait()
@@ -314,21 +303,11 @@ class WsHub:
                     await asyncio.sleep(remaining)
                     conn.wake.set()
                     continue
-                transport = conn.transport
+                sent = 0
                 while conn.pending:
-                    if transport is None or transport.is_closing():
-                        raise ConnectionError("connection closed")
-                    # Many frames, one write: at tens of thousands of trades/s a send_frame
-                    # call per message cost the fake more than building them.
-                    batch = [conn.pending.popleft() for _ in range(min(len(conn.pending), 1000))]
-                    transport.write(b"".join(_text_frame(frame) for frame in batch))
-                    self.stats["messages_sent"] += len(batch)
-                    # A slow reader: let the socket drain before queuing more in memory.
-                    while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
-                        if transport.is_closing():
-                            raise ConnectionError("connection closed")
-                        await asyncio.sleep(0.005)
-                    await asyncio.sleep(0)
+                    await ws.send_frame(conn.pending.popleft(), WSMsgType.TEXT)
+                    sent += 1
+                self.stats["messages_sent"] += sent
                 if conn.close_after_flush is not None:
                     code, reason = conn.close_after_flush
                     await self._close(conn, code, reason)
