@@ -7,10 +7,11 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
 from fakebinance.clock import MarketClock
-from fakebinance.config import MarketConfig, default_symbols, make_symbols
+from fakebinance.config import MarketConfig, all_market, default_symbols, make_symbols
 from fakebinance.server import FakeBinance
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trades-per-minute", type=float, default=60.0, help="rate of the synthetic symbols"
     )
+    p.add_argument(
+        "--all",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ALL: N skewed symbols ALLnnnnUSDT, replacing --symbols and --n-symbols "
+        "(Binance spot has ~2,000)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=460.0,
+        help="with --all: trades per second over the whole market (Binance: ~460 average, "
+        "~14,000 at a peak; see bench/scale_bench.py)",
+    )
+    p.add_argument("--listings", type=int, default=3, help="with --all: symbols listed mid-run")
+    p.add_argument(
+        "--delistings", type=int, default=3, help="with --all: symbols delisted (BREAK) mid-run"
+    )
+    p.add_argument(
+        "--events-after",
+        type=float,
+        default=60.0,
+        help="with --all: market seconds after the start of the first listing or delisting",
+    )
+    p.add_argument(
+        "--events-every", type=float, default=30.0, help="with --all: seconds between them"
+    )
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="draw every symbol's current trades before serving (a busy market takes seconds)",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second")
     p.add_argument("--start", default=None, help="market start time, ISO 8601 (UTC)")
@@ -40,8 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> MarketConfig:
-    """Market configuration the command line describes."""
+def config_from_args(args: argparse.Namespace, start: datetime | None = None) -> MarketConfig:
+    """Market configuration the command line describes (``start``: the market clock's start)."""
+    if args.all:
+        return all_market(
+            start or datetime.now(UTC),
+            n_symbols=args.all,
+            trades_per_second=args.rate,
+            listings=args.listings,
+            delistings=args.delistings,
+            events_after=args.events_after,
+            events_every=args.events_every,
+            seed=args.seed,
+        )
     known = {s.symbol: s for s in default_symbols()}
     names = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     unknown = [n for n in names if n not in known]
@@ -62,12 +107,16 @@ async def serve(args: argparse.Namespace) -> None:
             raise SystemExit("--start needs a UTC offset, e.g. 2025-01-01T00:00:00+00:00")
     clock = MarketClock(start=start, speed=args.speed)
     fake = FakeBinance(
-        config_from_args(args),
+        config_from_args(args, clock.now()),
         clock=clock,
         weight_limit=args.weight_limit,
         weight_window=args.weight_window,
         dump_cache_dir=args.dump_cache_dir,
     )
+    if args.warm:
+        started = time.perf_counter()
+        trades = fake.market.warm()
+        logger.warning("warmed %d trades in %.1f s", trades, time.perf_counter() - started)
     await fake.start(args.host, args.port)
     print(fake.url, flush=True)
     done = asyncio.Event()

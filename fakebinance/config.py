@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ class SymbolSpec:
     halts: tuple[tuple[datetime, datetime], ...] = ()
     base_asset: str = ""
     quote_asset: str = "USDT"
+    # How much the rate swings over the UTC day (busiest at 14:00): 0.5 is 1.5x the mean at
+    # 14:00 and 0.5x at 02:00; 0 keeps the mean all day (a market whose rate is set, ALL).
+    daily_swing: float = 0.5
 
     def __post_init__(self) -> None:
         if self.price_decimals < 0 or self.qty_decimals < 0:
@@ -41,6 +44,8 @@ class SymbolSpec:
             raise ValueError("base_price must be > 0")
         if self.listed_at.tzinfo is None:
             raise ValueError("listed_at must be timezone-aware (UTC)")
+        if not 0 <= self.daily_swing < 1:
+            raise ValueError(f"{self.symbol}: daily_swing must be in [0, 1)")
         if not self.base_asset:
             quote = self.quote_asset
             base = self.symbol[: -len(quote)] if self.symbol.endswith(quote) else self.symbol
@@ -132,6 +137,76 @@ def make_symbols(
             )
         )
     return tuple(out)
+
+
+# Binance spot's skew: a symbol's share of the market's trades falls with its rank as
+# rank**-ALL_ZIPF, so with ~2,000 symbols the top one carries ~22%, the top 10 ~55%, and the
+# last ones trade about once a minute at the real average rate.
+ALL_SYMBOLS = 2000
+ALL_ZIPF = 1.2
+# A symbol never stops trading for good: the halt of a delisted one ends in year 9000.
+DELISTED_UNTIL = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def zipf_rates(n: int, trades_per_second: float, exponent: float = ALL_ZIPF) -> list[float]:
+    """Trades per second of ranks 1..n: rank**-exponent, scaled to sum to ``trades_per_second``."""
+    weights = [rank**-exponent for rank in range(1, n + 1)]
+    total = sum(weights)
+    return [trades_per_second * w / total for w in weights]
+
+
+def all_market(
+    start: datetime,
+    *,
+    n_symbols: int = ALL_SYMBOLS,
+    trades_per_second: float = 460.0,
+    listings: int = 3,
+    delistings: int = 3,
+    events_after: float = 60.0,
+    events_every: float = 30.0,
+    exponent: float = ALL_ZIPF,
+    seed: int = 42,
+) -> MarketConfig:
+    """ALL: ``n_symbols`` spot symbols with Binance-like skew, trading ``trades_per_second``
+    over the whole market (the mean all day: no daily swing), and a few changes mid-run.
+
+    The symbols are ``ALL0001USDT`` (busiest) .. ``ALLnnnnUSDT``, listed before ``start``. From
+    ``start + events_after`` seconds on, one change every ``events_every`` seconds, listings and
+    delistings in turn: ``NEW0001USDT``.. are listed (each trading like a mid-rank symbol), and
+    mid-rank ``ALL`` symbols are delisted: halted for good from that minute on, so
+    exchangeInfo shows them in BREAK and their streams go quiet. ``n_symbols`` counts the
+    symbols listed at ``start``; the new ones come on top.
+    """
+    if n_symbols < 1 or trades_per_second <= 0:
+        raise ValueError("all_market needs n_symbols >= 1 and trades_per_second > 0")
+    if delistings > n_symbols // 2:
+        raise ValueError("all_market: at most half the symbols can be delisted")
+    start = start.astimezone(UTC)
+    listed = start - timedelta(days=30)
+    rates = zipf_rates(n_symbols, trades_per_second, exponent)
+    base = make_symbols(n_symbols, listed_at=listed, prefix="ALL")
+    specs = [
+        replace(spec, trades_per_minute=rate * 60, daily_swing=0.0)
+        for spec, rate in zip(base, rates, strict=True)
+    ]
+    # Changes alternate listing, delisting, listing...; each at its own instant.
+    kinds: list[str] = []
+    for i in range(max(listings, delistings)):
+        kinds += ["list"] * (i < listings) + ["delist"] * (i < delistings)
+    moments = [
+        start + timedelta(seconds=events_after + i * events_every) for i in range(len(kinds))
+    ]
+    listing_at = [m for m, kind in zip(moments, kinds, strict=True) if kind == "list"]
+    delisting_at = [m for m, kind in zip(moments, kinds, strict=True) if kind == "delist"]
+    middle = rates[n_symbols // 2]
+    for i, at in enumerate(listing_at, start=1):
+        new = make_symbols(i, listed_at=at, prefix="NEW")[-1]
+        specs.append(replace(new, trades_per_minute=middle * 60, daily_swing=0.0))
+    # Delisted: ranks spread over the upper middle, so each traded before it went.
+    for k, at in enumerate(delisting_at):
+        rank = n_symbols // 4 + k * max(1, n_symbols // (4 * max(1, delistings)))
+        specs[rank] = replace(specs[rank], halts=((at, DELISTED_UNTIL),))
+    return MarketConfig(seed, tuple(specs))
 
 
 def default_config(seed: int = 42) -> MarketConfig:

@@ -338,6 +338,10 @@ class Market:
         self._syms: dict[str, _Sym] = {s.symbol: _Sym(config.seed, s) for s in config.symbols}
         self._blocks: OrderedDict[tuple[str, int], _Block] = OrderedDict()
         self._block_trades = 0
+        # Room for every symbol's current and next block: a busy market (ALL at a high rate)
+        # must not evict the blocks its feed reads on every tick.
+        per_block = BLOCK_MIN * sum(s.trades_per_minute for s in config.symbols)
+        self.block_cache_trades = max(BLOCK_CACHE_TRADES, int(2.2 * per_block))
         self.day_rows_entries = DAY_ROWS_ENTRIES
         # (symbol, day) -> (minute-of-day of each kline, its /api/v3/klines row as JSON).
         self._day_rows: OrderedDict[tuple[str, int], tuple[np.ndarray, list[bytes]]] = OrderedDict()
@@ -412,7 +416,7 @@ class Market:
         n_orders, n_trades = int(orders_total[0]), int(trades_total[0])
         rng = np.random.default_rng([st.key, day, 1])
         minute = np.arange(DAY_MIN)
-        profile = 1.0 + 0.5 * np.cos(2 * math.pi * (minute - 14 * 60) / DAY_MIN)
+        profile = 1.0 + st.spec.daily_swing * np.cos(2 * math.pi * (minute - 14 * 60) / DAY_MIN)
         weights = profile * rng.gamma(2.0, 0.5, DAY_MIN)
         orders = rng.multinomial(n_orders, weights / weights.sum()).astype(np.int64)
         if n_orders:
@@ -469,7 +473,7 @@ class Market:
                 if key not in self._blocks:
                     self._blocks[key] = generated
                     self._block_trades += len(generated.t_us)
-                while self._block_trades > BLOCK_CACHE_TRADES and len(self._blocks) > 1:
+                while self._block_trades > self.block_cache_trades and len(self._blocks) > 1:
                     _, old = self._blocks.popitem(last=False)
                     self._block_trades -= len(old.t_us)
         return generated
@@ -535,6 +539,16 @@ class Market:
             size,
             maker,
         )
+
+    def warm(self, at_us: int | None = None) -> int:
+        """Generate every symbol's block holding ``at_us`` (default now); returns their trades.
+
+        A busy market takes seconds to draw a block of every symbol: done before serving, the
+        feed does not stall on its first tick.
+        """
+        at = self.clock.now_us() if at_us is None else at_us
+        block = at // BLOCK_US
+        return sum(len(self._block(st, block).t_us) for st in list(self._syms.values()))
 
     def _blocks_in(self, start_us: int, end_us: int) -> range:
         return range(start_us // BLOCK_US, (end_us - 1) // BLOCK_US + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ def minute_of(ms: int) -> int:
     return ms - ms % MINUTE_MS
 
 
+# Every row of a minute carries its open time: one datetime per minute, not per row.
+@functools.lru_cache(maxsize=8192)
 def ms_to_datetime(ms: int) -> datetime:
     """Epoch milliseconds as an aware UTC datetime."""
     return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import signal
+import socket
+import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
+import aiohttp
+import orjson
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from fakebinance.clock import MarketClock
-from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, make_symbols
+from fakebinance.config import MarketConfig, SymbolSpec, all_market, default_symbols, make_symbols
 from fakebinance.server import FakeBinance
 from include.symbols import Shard, in_shard, parse_shard, shard_index
 from streamer.config import load_config
 from tests.streamer.conftest import running, streamer_config, wait_until
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A port nothing listens on now (each process gets its own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_shard_parsing() -> None:
@@ -112,3 +131,110 @@ async def test_three_shards_stream_all_with_no_symbol_twice_or_missing(
     assert "NEWUSDT" in written
     for k, mine in enumerate(final):
         assert written & mine, f"shard {k}/3 wrote none of its symbols"
+
+
+async def test_three_streamer_processes_split_all_with_listings(database_url: str) -> None:
+    """`python -m streamer` three times, SYMBOLS=ALL and STREAMER_SHARD=0/3, 1/3, 2/3, on one
+    exchange and database, while symbols are listed and one is delisted: each process serves its
+    own health port, every symbol is folded by exactly the process its hash names (the new
+    listings included), and every symbol that traded while they ran has candles in the table."""
+    start = datetime.now(UTC)
+    market = all_market(
+        start,
+        n_symbols=40,
+        trades_per_second=80.0,
+        listings=2,
+        delistings=1,
+        events_after=4,
+        events_every=3,
+    )
+    new = {s.symbol for s in market.symbols if s.symbol.startswith("NEW")}
+    ports = [free_port() for _ in range(3)]
+    async with FakeBinance(market, clock=MarketClock()) as fake, aiohttp.ClientSession() as http:
+        procs = []
+        for k, port in enumerate(ports):
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "SYMBOLS": "ALL",
+                "BINANCE_WS_URL": fake.url,
+                "BINANCE_REST_URL": fake.url,
+                "STREAMER_SHARD": f"{k}/3",
+                "STREAMER_HEALTH_PORT": str(port),
+                "STREAMER_SYMBOLS_REFRESH": "1",
+            }
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "streamer",
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+            )
+
+        async def get(port: int, path: str) -> tuple[int, str]:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}{path}") as resp:
+                    return resp.status, await resp.text()
+            except aiohttp.ClientError:
+                return 0, ""
+
+        async def folded() -> list[dict[str, float]]:
+            """Raw trades each process folded, per symbol (its /metrics)."""
+            out = []
+            for port in ports:
+                _, text = await get(port, "/metrics")
+                out.append(
+                    {
+                        sample.labels["symbol"]: sample.value
+                        for family in text_string_to_metric_families(text)
+                        for sample in family.samples
+                        if sample.name == "streamer_trades_total" and sample.value > 0
+                    }
+                )
+            return out
+
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                # Until both listings have traded (their first minute after listing) and were
+                # folded by their processes.
+                if new <= set().union(*await folded()):
+                    break
+                await asyncio.sleep(1)
+            healths = [await get(port, "/healthz") for port in ports]
+            stop_ms = fake.clock.now_ms()
+            per_process = await folded()
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+            results = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
+        for proc, (_, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0, err.decode()[-2000:]
+        # Each process answers on its own port, as its own shard.
+        for k, (status, body) in enumerate(healths):
+            assert status in (200, 503), body
+            assert orjson.loads(body)["shard"] == f"{k}/3"
+        # No symbol on two processes, each where its hash puts it, the listings included.
+        seen = [set(p) for p in per_process]
+        assert sum(len(s) for s in seen) == len(set().union(*seen))
+        for k, symbols in enumerate(seen):
+            assert symbols, f"process {k}/3 folded nothing"
+            assert all(shard_index(s, 3) == k for s in symbols), (k, symbols)
+        assert new <= set().union(*seen)
+        # Every symbol that traded while all three streamed is in the table, none missing.
+        # The window ends two seconds before the stop: those trades surely reached them.
+        lo_us, hi_us = (stop_ms - 15_000) * 1000, (stop_ms - 2_000) * 1000
+        traded = {
+            s.symbol
+            for s in market.symbols
+            if fake.market.is_listed(s.symbol, lo_us)
+            and len(fake.market.trade_arrays(s.symbol, lo_us, hi_us).ids)
+        }
+    with psycopg.connect(database_url) as conn:
+        written = {r[0] for r in conn.execute("select distinct symbol from market.candles_1m_live")}
+    assert traded <= written, sorted(traded - written)
+    assert set().union(*seen) <= written
