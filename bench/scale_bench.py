@@ -22,6 +22,17 @@ decimals (prices with 2 decimals near 60,000-90,000, volumes with 5, quote volum
 products), the same minutes as closed live candles, and the seven marts built by dbt. Prints
 MB per symbol-year for market.klines_1m, market.candles_1m_live and each analytics.candles_<tf>,
 and rows per symbol-year.
+
+heal: seconds per scheduled heal-gaps run (include/heal.py heal_gaps, as the binance_heal_gaps DAG
+runs it, against the fake exchange serving REST on a frozen clock) over `--symbols` symbols with
+30 and with 365 days of history, generated as the quality section's is (GENERATE, the newest day
+also live, HISTORY_BESIDE's healed gaps, halts and reconciled windows beside it; no dbt). A first
+run checks the whole history and sets the watermarks; then `--rounds` scheduled runs follow, each
+after 15 more market minutes arrived with a two-minute hole in every fifth symbol, which REST
+fills. Prints the median and spread per history length and the ratio 365 / 30 days (target within
+1.2); then the same at `--heal-wide` symbols (default 2,000) with `--heal-wide-days` of history
+(2,000 x 365 days of 1m rows is a billion rows, too many to generate here: the ratio above is what
+shows the history's length does not matter). Target: every run under 5 minutes.
 """
 
 from __future__ import annotations
@@ -40,8 +51,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig, make_symbols
+from fakebinance.server import FakeBinance
 from include import db, migrate
+from include.heal import heal_gaps
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
 from include.quality.runner import reconciled_counts, rows_in_window
@@ -338,10 +354,98 @@ def storage(args: argparse.Namespace) -> None:
         print(f"  {'all of them':<26} {total / 1e6:8.1f} MB per symbol-year")
 
 
+HEAL_DB = "scale_bench_heal"
+HEAL_STEP = timedelta(minutes=15)  # the binance_heal_gaps DAG's schedule
+
+
+def heal_history(server_url: str, symbols: int, days: int) -> str:
+    """A database with the quality section's history (`days` x `symbols` up to NOW, the newest
+    day also live, the gaps, halts and reconciliations beside it), without the timeframes."""
+    url = fresh_database(server_url, HEAL_DB)
+    start = NOW - timedelta(days=days)
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        # The months get their partitions first, as in a running platform (migrate and the
+        # loaders create them ahead): rows left in the DEFAULT partition would be moved out,
+        # a scan of all of them, by the first load into their month.
+        for table in ("market.klines_1m", "market.candles_1m_live"):
+            conn.execute(
+                "select market.ensure_month_partitions(%s::regclass, %s, %s)",
+                (table, start, NOW + timedelta(days=1)),
+            )
+        conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
+        conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=1)})
+        for statement in HISTORY_BESIDE.split(";\n\n"):
+            conn.execute(statement, {"start": start, "end": NOW})
+        conn.execute("vacuum analyze")
+    print(f"  {symbols} symbols x {days} days generated in {time.perf_counter() - started:.0f} s")
+    return url
+
+
+def heal_runs(
+    url: str, rest_url: str, clock: MarketClock, symbols: int, rounds: int
+) -> tuple[float, list[float], list[int]]:
+    """(the first run's seconds, each scheduled run's seconds, minutes each one filled)."""
+    names = [f"SYM{i:04d}USDT" for i in range(1, symbols + 1)]
+    now = NOW
+    clock.set(now)
+    started = time.perf_counter()
+    heal_gaps(names, database_url=url, rest_url=rest_url, lag_minutes=0)
+    first = time.perf_counter() - started
+    runs, filled = [], []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(rounds):
+            arrive(conn, symbols, now, now + HEAL_STEP)
+            now += HEAL_STEP
+            clock.set(now)
+            started = time.perf_counter()
+            result = heal_gaps(names, database_url=url, rest_url=rest_url, lag_minutes=0)
+            runs.append(time.perf_counter() - started)
+            filled.append(result.total_filled)
+    # Each scheduled run must have fetched its holes: 2 minutes in every fifth symbol.
+    if filled != [2 * (symbols // 5)] * rounds:
+        raise SystemExit(f"heal-gaps should fill 2 minutes in every fifth symbol, got {filled}")
+    return first, runs, filled
+
+
+def heal(args: argparse.Namespace) -> None:
+    """heal-gaps seconds per scheduled run, 30 vs 365 days, and at 2,000 symbols."""
+    server_url = db.resolve_database_url()
+    clock = MarketClock(NOW, speed=0)
+    widest = max(args.symbols, args.heal_wide)
+    listed = NOW - timedelta(days=400)
+    fake = FakeBinance.run_in_thread(
+        MarketConfig(3, make_symbols(widest, listed_at=listed)), clock=clock
+    )
+    try:
+        medians: dict[int, float] = {}
+        for days in (30, 365):
+            url = heal_history(server_url, args.symbols, days)
+            first, runs, filled = heal_runs(url, fake.url, clock, args.symbols, args.rounds)
+            medians[days] = statistics.median(runs)
+            print(
+                f"heal-gaps, {args.symbols} symbols x {days} days: first run {first:.1f} s, "
+                f"scheduled runs {spread(runs)}, {filled[0]} minutes fetched from REST each"
+            )
+        ratio = medians[365] / medians[30]
+        print(f"heal-gaps scheduled run 365 / 30 days: {ratio:.2f} (target <= 1.2)")
+        if args.heal_wide:
+            url = heal_history(server_url, args.heal_wide, args.heal_wide_days)
+            first, runs, filled = heal_runs(url, fake.url, clock, args.heal_wide, args.rounds)
+            print(
+                f"heal-gaps, {args.heal_wide} symbols x {args.heal_wide_days} days: first run "
+                f"{first:.1f} s, scheduled runs {spread(runs)}, {filled[0]} minutes fetched from "
+                f"REST each (target < 300 s per run)"
+            )
+    finally:
+        fake.stop()
+
+
 # One function per section; other sections (streamer, heal-gaps) join this table.
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "quality": quality,
     "storage": storage,
+    "heal": heal,
 }
 
 
@@ -361,6 +465,10 @@ def main() -> None:
     parser.add_argument(
         "--storage-symbols", type=int, default=2, help="symbols of the storage section's year"
     )
+    parser.add_argument(
+        "--heal-wide", type=int, default=ALL_SYMBOLS, help="symbols of heal's wide case (0 = no)"
+    )
+    parser.add_argument("--heal-wide-days", type=int, default=1, help="history of that case")
     args = parser.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
