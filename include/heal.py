@@ -310,14 +310,15 @@ def heal_gaps(
     looks at every symbol's whole history.
     """
     own_client = client is None
-    client = client or BinanceRest(rest_url)
+    url = database_url or db.resolve_role_url(db.LOADER)
+    # Its requests' weight is reserved in the budget every process shares through the database.
+    client = client or BinanceRest(rest_url, database_url=url)
     result = HealResult()
     try:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
         wanted = resolve_symbols(symbols, exchange_info=info)
-        url = database_url or db.resolve_role_url(db.LOADER)
         with psycopg.connect(url, autocommit=True) as conn:
             klines_store.store_symbols(conn, info)
             with_gaps = [

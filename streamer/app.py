@@ -558,7 +558,7 @@ class Streamer:
         """Stream until ``stop`` is set; flush everything; 0 when all was written."""
         self.stop_event = stop = stop or asyncio.Event()
         cfg = self.config
-        async with RestClient(cfg.rest_url, self.metrics) as rest:
+        async with RestClient(cfg.rest_url, self.metrics, database_url=cfg.database_url) as rest:
             self.rest = rest
             runner, self.health_port = await start_health_server(
                 cfg.health_host, cfg.health_port, self.health, self.metrics.registry
