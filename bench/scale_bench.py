@@ -29,10 +29,14 @@ runs it, against the fake exchange serving REST on a frozen clock) over `--symbo
 also live, HISTORY_BESIDE's healed gaps, halts and reconciled windows beside it; no dbt). A first
 run checks the whole history and sets the watermarks; then `--rounds` scheduled runs follow, each
 after 15 more market minutes arrived with a two-minute hole in every fifth symbol, which REST
-fills. Prints the median and spread per history length and the ratio 365 / 30 days (target within
-1.2); then the same at `--heal-wide` symbols (default 2,000) with `--heal-wide-days` of history
+fills. Prints the median and spread per history length, the same for the run's database reads
+alone (what would grow if anything read before the watermark; REST and the writes do not
+depend on the history), the ratio 365 / 30 days of both (target within 1.2); then the same at
+`--heal-wide` symbols (default 2,000) with `--heal-wide-days` of history
 (2,000 x 365 days of 1m rows is a billion rows, too many to generate here: the ratio above is what
-shows the history's length does not matter). Target: every run under 5 minutes.
+shows the history's length does not matter). Target: every run under 5 minutes. It opens with
+the arithmetic of a backfill of ALL x 1 year: its REST weight and the hours it takes at the IP's
+limit, from the weights and limits in the code.
 """
 
 from __future__ import annotations
@@ -57,10 +61,21 @@ from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols
 from fakebinance.server import FakeBinance
 from include import db, migrate
-from include.heal import heal_gaps
+from include.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
+from include.heal import (
+    heal_gaps,
+    leading_span,
+    recorded_gaps,
+    series_holes,
+    settled_spans,
+    watermark,
+)
+from include.history_jobs import MAX_MAPPED_TASKS
+from include.klines_store import load_sql
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
 from include.quality.runner import reconciled_counts, rows_in_window
+from include.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.timeframes import build_timeframes
 
 NOW = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: the window ends where a 1w bucket starts
@@ -408,8 +423,46 @@ def heal_runs(
     return first, runs, filled
 
 
+def heal_sql(url: str, symbols: int) -> float:
+    """Seconds of a scheduled run's database reads alone, without REST or writes: the run's
+    own queries, then per symbol what heal_symbol asks before fetching (its watermark, the
+    settled spans, the holes since the watermark, the recorded gaps, a listing's lead)."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("select distinct symbol from market.ingest_gaps where healed_at is null")
+        conn.execute(load_sql("select_delisted_tails")).fetchall()
+        for i in range(1, symbols + 1):
+            symbol = f"SYM{i:04d}USDT"
+            since = watermark(conn, symbol)
+            horizon = (since or 0) + int(HEAL_STEP.total_seconds() * 1000)
+            settled_spans(conn, symbol, None if since is None else since - 120_000)
+            series_holes(conn, symbol, horizon, since)
+            recorded_gaps(conn, symbol)
+            leading_span(conn, symbol, horizon)
+    return time.perf_counter() - started
+
+
+def backfill_weight() -> None:
+    """The REST weight of backfilling ALL for one year, and how long the IP's limit makes it."""
+    minutes = 365 * 1440
+    requests = ALL_SYMBOLS * -(-minutes // KLINES_LIMIT)
+    weight = requests * WEIGHTS["/api/v3/klines"]
+    # Each mapped task opens with exchangeInfo; the plan maps at most MAX_MAPPED_TASKS of them.
+    weight += MAX_MAPPED_TASKS * WEIGHTS["/api/v3/exchangeInfo"]
+    usable = DOCUMENTED_LIMIT - int(DOCUMENTED_LIMIT * RESERVE_SHARE)
+    print(
+        f"backfill of ALL x 1 year: {ALL_SYMBOLS} symbols x {minutes} minutes / {KLINES_LIMIT} "
+        f"per klines request = {requests:,} requests x weight {WEIGHTS['/api/v3/klines']}, "
+        f"+ {MAX_MAPPED_TASKS} tasks' exchangeInfo = {weight:,} weight; at {usable} a minute "
+        f"(the IP's {DOCUMENTED_LIMIT} less the {RESERVE_SHARE:.0%} reserve): "
+        f"{weight / usable / 60:.2f} hours, with {pool_size() // task_slots(8)} tasks at once "
+        f"in the binance_rest pool and every process's weight in the one shared budget"
+    )
+
+
 def heal(args: argparse.Namespace) -> None:
     """heal-gaps seconds per scheduled run, 30 vs 365 days, and at 2,000 symbols."""
+    backfill_weight()
     server_url = db.resolve_database_url()
     clock = MarketClock(NOW, speed=0)
     widest = max(args.symbols, args.heal_wide)
@@ -419,16 +472,24 @@ def heal(args: argparse.Namespace) -> None:
     )
     try:
         medians: dict[int, float] = {}
+        sql_medians: dict[int, float] = {}
         for days in (30, 365):
             url = heal_history(server_url, args.symbols, days)
             first, runs, filled = heal_runs(url, fake.url, clock, args.symbols, args.rounds)
             medians[days] = statistics.median(runs)
+            alone = [heal_sql(url, args.symbols) for _ in range(max(args.rounds, 5))]
+            sql_medians[days] = statistics.median(alone)
             print(
                 f"heal-gaps, {args.symbols} symbols x {days} days: first run {first:.1f} s, "
-                f"scheduled runs {spread(runs)}, {filled[0]} minutes fetched from REST each"
+                f"scheduled runs {spread(runs)}, {filled[0]} minutes fetched from REST each; "
+                f"its reads alone {spread(alone)}"
             )
         ratio = medians[365] / medians[30]
-        print(f"heal-gaps scheduled run 365 / 30 days: {ratio:.2f} (target <= 1.2)")
+        sql_ratio = sql_medians[365] / sql_medians[30]
+        print(
+            f"heal-gaps scheduled run 365 / 30 days: {ratio:.2f} (target <= 1.2); "
+            f"its reads alone: {sql_ratio:.2f}"
+        )
         if args.heal_wide:
             url = heal_history(server_url, args.heal_wide, args.heal_wide_days)
             first, runs, filled = heal_runs(url, fake.url, clock, args.heal_wide, args.rounds)
