@@ -298,7 +298,8 @@ class SharedWeightBudget(WeightBudget):
 
     database_url: str = ""
     budget_name: str = SHARED_BUDGET
-    connect_timeout_s: int = 5
+    # Short: the streamer reserves on its event loop, which a connect attempt holds up.
+    connect_timeout_s: int = 2
     shared_waits: int = 0
     _conn: psycopg.Connection | None = field(default=None, repr=False)
     _purged_window: int | None = field(default=None, repr=False)
