@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from tests.include.history_support import official, running_fake, stored
 START = parse_utc("2025-03-08T00:00")
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT"]
 LIMIT = 60
+LOCAL_IP = "127.0.0.1"
 # Two seconds, not one: on a busy test host a request can take a good part of a second, and
 # the budget then reserves it in both windows it may land in, which leaves little of a short one.
 WINDOW_S = 2.0
@@ -153,3 +155,45 @@ def test_without_a_reachable_database_the_client_paces_alone() -> None:
         with BinanceRest(fake.url) as client:
             assert type(client.budget) is WeightBudget
         assert fake.fake.limiter.count_429 == 0
+
+
+def test_a_429_holds_every_process_until_its_retry_after_ends(database_url: str) -> None:
+    """Something outside the platform spends the IP's window; the first client's request gets a
+    429. Another process's client, whose own budget knows nothing of it, then wants to send:
+    the shared windows hold it until the Retry-After is over, so the exchange never sees a
+    request inside it (which earns the IP a 418 ban)."""
+    with running_fake(weight_limit=40, weight_window=WINDOW_S) as fake:
+        limiter = fake.fake.limiter
+        loader = db.role_url(database_url, db.LOADER)
+        first, second = (
+            BinanceRest(
+                fake.url,
+                budget=SharedWeightBudget(database_url=loader, limit=40, window_s=WINDOW_S),
+            )
+            for _ in range(2)
+        )
+        start_ms = datetime_to_ms(START)
+        try:
+            limiter.check(LOCAL_IP, 40)  # the other spender
+            worker = threading.Thread(
+                target=first.get,
+                args=("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1m"}),
+            )
+            worker.start()
+            deadline = time.monotonic() + 10
+            while limiter.count_429 == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert limiter.count_429 == 1
+            rows = second.get(
+                "/api/v3/klines",
+                {"symbol": "ETHUSDT", "interval": "1m", "startTime": start_ms, "limit": 5},
+            )
+            worker.join()
+        finally:
+            first.close()
+            second.close()
+            first.budget.close()
+            second.budget.close()
+        assert len(rows) == 5
+        assert (limiter.count_429, limiter.count_418) == (1, 0)
+        assert second.budget.shared_waits > 0, "the second client waited for the shared window"
