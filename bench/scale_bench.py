@@ -29,6 +29,21 @@ skewed symbols, listings and delistings mid-run) offering `--streamer-rate` trad
 event-to-commit and the ratio to Binance's peak, per round and the median of `--rounds`
 (`--streamer-shards n` runs n processes with STREAMER_SHARD). Binance's average and peak
 rates, and where they come from, are in the section's docstring (`streamer` below).
+
+heal: seconds per scheduled heal-gaps run (include/heal.py heal_gaps, as the binance_heal_gaps DAG
+runs it, against the fake exchange serving REST on a frozen clock) over `--symbols` symbols with
+30 and with 365 days of history, generated as the quality section's is (GENERATE, the newest day
+also live, HISTORY_BESIDE's healed gaps, halts and reconciled windows beside it; no dbt). A first
+run checks the whole history and sets the watermarks; then `--rounds` scheduled runs follow, each
+after 15 more market minutes arrived with a two-minute hole in every fifth symbol, which REST
+fills. Prints the median and spread per history length, the same for the run's database reads
+alone (what would grow if anything read before the watermark; REST and the writes do not
+depend on the history), the ratio 365 / 30 days of both (target within 1.2); then the same at
+`--heal-wide` symbols (default 2,000) with `--heal-wide-days` of history
+(2,000 x 365 days of 1m rows is a billion rows, too many to generate here: the ratio above is what
+shows the history's length does not matter). Target: every run under 5 minutes. It opens with
+the arithmetic of a backfill of ALL x 1 year: its REST weight and the hours it takes at the IP's
+limit, from the weights and limits in the code.
 """
 
 from __future__ import annotations
@@ -47,11 +62,27 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig, make_symbols
+from fakebinance.server import FakeBinance
 from include import db, migrate
+from include.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
+from include.heal import (
+    heal_gaps,
+    leading_span,
+    recorded_gaps,
+    series_holes,
+    settled_spans,
+    watermark,
+)
+from include.history_jobs import MAX_MAPPED_TASKS
+from include.klines_store import load_sql
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
 from include.quality.runner import reconciled_counts, rows_in_window
+from include.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.timeframes import build_timeframes
 
 NOW = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: the window ends where a 1w bucket starts
@@ -602,11 +633,155 @@ def streamer(args: argparse.Namespace) -> None:
     )
 
 
+HEAL_DB = "scale_bench_heal"
+HEAL_STEP = timedelta(minutes=15)  # the binance_heal_gaps DAG's schedule
+
+
+def heal_history(server_url: str, symbols: int, days: int) -> str:
+    """A database with the quality section's history (`days` x `symbols` up to NOW, the newest
+    day also live, the gaps, halts and reconciliations beside it), without the timeframes."""
+    url = fresh_database(server_url, f"{HEAL_DB}_{days}")
+    start = NOW - timedelta(days=days)
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        # The months get their partitions first, as in a running platform (migrate and the
+        # loaders create them ahead): rows left in the DEFAULT partition would be moved out,
+        # a scan of all of them, by the first load into their month.
+        for table in ("market.klines_1m", "market.candles_1m_live"):
+            conn.execute(
+                "select market.ensure_month_partitions(%s::regclass, %s, %s)",
+                (table, start, NOW + timedelta(days=1)),
+            )
+        conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
+        conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=1)})
+        for statement in HISTORY_BESIDE.split(";\n\n"):
+            conn.execute(statement, {"start": start, "end": NOW})
+        conn.execute("vacuum analyze")
+    print(f"  {symbols} symbols x {days} days generated in {time.perf_counter() - started:.0f} s")
+    return url
+
+
+def heal_runs(
+    url: str, rest_url: str, clock: MarketClock, symbols: int, rounds: int
+) -> tuple[float, list[float], list[int]]:
+    """(the first run's seconds, each scheduled run's seconds, minutes each one filled)."""
+    names = [f"SYM{i:04d}USDT" for i in range(1, symbols + 1)]
+    now = NOW
+    clock.set(now)
+    started = time.perf_counter()
+    heal_gaps(names, database_url=url, rest_url=rest_url, lag_minutes=0)
+    first = time.perf_counter() - started
+    runs, filled = [], []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(rounds):
+            arrive(conn, symbols, now, now + HEAL_STEP)
+            now += HEAL_STEP
+            clock.set(now)
+            started = time.perf_counter()
+            result = heal_gaps(names, database_url=url, rest_url=rest_url, lag_minutes=0)
+            runs.append(time.perf_counter() - started)
+            filled.append(result.total_filled)
+    # Each scheduled run must have fetched its holes: 2 minutes in every fifth symbol.
+    if filled != [2 * (symbols // 5)] * rounds:
+        raise SystemExit(f"heal-gaps should fill 2 minutes in every fifth symbol, got {filled}")
+    return first, runs, filled
+
+
+def heal_sql(url: str, symbols: int) -> float:
+    """Seconds of a scheduled run's database reads alone, without REST or writes: the run's
+    own queries, then per symbol what heal_symbol asks before fetching (its watermark, the
+    settled spans, the holes since the watermark, the recorded gaps, a listing's lead)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        conn.execute("select distinct symbol from market.ingest_gaps where healed_at is null")
+        conn.execute(load_sql("select_delisted_tails")).fetchall()
+        for i in range(1, symbols + 1):
+            symbol = f"SYM{i:04d}USDT"
+            since = watermark(conn, symbol)
+            horizon = (since or 0) + int(HEAL_STEP.total_seconds() * 1000)
+            settled_spans(conn, symbol, None if since is None else since - 120_000)
+            series_holes(conn, symbol, horizon, since)
+            recorded_gaps(conn, symbol)
+            leading_span(conn, symbol, horizon)
+        return time.perf_counter() - started
+
+
+def backfill_weight() -> None:
+    """The REST weight of backfilling ALL for one year, and how long the IP's limit makes it."""
+    minutes = 365 * 1440
+    requests = ALL_SYMBOLS * -(-minutes // KLINES_LIMIT)
+    weight = requests * WEIGHTS["/api/v3/klines"]
+    # Each mapped task opens with exchangeInfo; the plan maps at most MAX_MAPPED_TASKS of them.
+    weight += MAX_MAPPED_TASKS * WEIGHTS["/api/v3/exchangeInfo"]
+    usable = DOCUMENTED_LIMIT - int(DOCUMENTED_LIMIT * RESERVE_SHARE)
+    print(
+        f"backfill of ALL x 1 year: {ALL_SYMBOLS} symbols x {minutes} minutes / {KLINES_LIMIT} "
+        f"per klines request = {requests:,} requests x weight {WEIGHTS['/api/v3/klines']}, "
+        f"+ {MAX_MAPPED_TASKS} tasks' exchangeInfo = {weight:,} weight; at {usable} a minute "
+        f"(the IP's {DOCUMENTED_LIMIT} less the {RESERVE_SHARE:.0%} reserve): "
+        f"{weight / usable / 60:.2f} hours, with {pool_size() // task_slots(8)} tasks at once "
+        f"in the binance_rest pool and every process's weight in the one shared budget"
+    )
+
+
+def heal(args: argparse.Namespace) -> None:
+    """heal-gaps seconds per scheduled run, 30 vs 365 days, and at 2,000 symbols."""
+    backfill_weight()
+    server_url = db.resolve_database_url()
+    clock = MarketClock(NOW, speed=0)
+    widest = max(args.symbols, args.heal_wide)
+    listed = NOW - timedelta(days=400)
+    fake = FakeBinance.run_in_thread(
+        MarketConfig(3, make_symbols(widest, listed_at=listed)), clock=clock
+    )
+    try:
+        medians: dict[int, float] = {}
+        sql_medians: dict[int, float] = {}
+        urls: dict[int, str] = {}
+        for days in (30, 365):
+            urls[days] = url = heal_history(server_url, args.symbols, days)
+            first, runs, filled = heal_runs(url, fake.url, clock, args.symbols, args.rounds)
+            medians[days] = statistics.median(runs)
+            print(
+                f"heal-gaps, {args.symbols} symbols x {days} days: first run {first:.1f} s, "
+                f"scheduled runs {spread(runs)}, {filled[0]} minutes fetched from REST each"
+            )
+        # The reads alone, the two histories in turn, so a load that comes and goes on the
+        # machine weighs on both alike.
+        alone: dict[int, list[float]] = {30: [], 365: []}
+        for _ in range(max(args.rounds, 7)):
+            for days in (30, 365):
+                alone[days].append(heal_sql(urls[days], args.symbols))
+        for days in (30, 365):
+            sql_medians[days] = statistics.median(alone[days])
+            print(
+                f"heal-gaps, {args.symbols} symbols x {days} days: the run's reads alone "
+                f"{spread(alone[days])}"
+            )
+        ratio = medians[365] / medians[30]
+        sql_ratio = sql_medians[365] / sql_medians[30]
+        print(
+            f"heal-gaps scheduled run 365 / 30 days: {ratio:.2f} (target <= 1.2); "
+            f"its reads alone: {sql_ratio:.2f}"
+        )
+        if args.heal_wide:
+            url = heal_history(server_url, args.heal_wide, args.heal_wide_days)
+            first, runs, filled = heal_runs(url, fake.url, clock, args.heal_wide, args.rounds)
+            print(
+                f"heal-gaps, {args.heal_wide} symbols x {args.heal_wide_days} days: first run "
+                f"{first:.1f} s, scheduled runs {spread(runs)}, {filled[0]} minutes fetched from "
+                f"REST each (target < 300 s per run)"
+            )
+    finally:
+        fake.stop()
+
+
 # One function per section; other sections (streamer, heal-gaps) join this table.
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "quality": quality,
     "storage": storage,
     "streamer": streamer,
+    "heal": heal,
 }
 
 
@@ -626,6 +801,10 @@ def main() -> None:
     parser.add_argument(
         "--storage-symbols", type=int, default=2, help="symbols of the storage section's year"
     )
+    parser.add_argument(
+        "--heal-wide", type=int, default=ALL_SYMBOLS, help="symbols of heal's wide case (0 = no)"
+    )
+    parser.add_argument("--heal-wide-days", type=int, default=1, help="history of that case")
     parser.add_argument(
         "--streamer-rate",
         type=float,

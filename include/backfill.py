@@ -207,7 +207,9 @@ def backfill_rest(
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS:
         raise ValueError("start and end must be whole minutes (UTC)")
     own_client = client is None
-    client = client or BinanceRest(rest_url)
+    url = database_url or db.resolve_role_url(db.LOADER)
+    # Its requests' weight is reserved in the budget every process shares through the database.
+    client = client or BinanceRest(rest_url, database_url=url)
     result = BackfillResult()
     try:
         info = client.exchange_info()
@@ -218,7 +220,6 @@ def backfill_rest(
         if unknown:
             raise ValueError(f"unknown symbol {unknown[0]}: exchangeInfo does not list it")
         last_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
-        url = database_url or db.resolve_role_url(db.LOADER)
         with psycopg.connect(url, autocommit=True) as conn:
             # A crash may lose the newest commits; the resume point comes from the table, so
             # they are fetched again. Not waiting for each WAL flush keeps the writer ahead.

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psycopg
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -230,6 +231,10 @@ class WeightBudget:
                 self._answered = True
             self._notify()
 
+    def took(self, seconds: float) -> None:
+        """How long a request took from its admission to its answer (SharedWeightBudget uses
+        it; one process's own pacing does not need it)."""
+
     def forget(self, weight: int, window: int) -> None:
         """A request that got no answer: it may have been counted, so count it."""
         self.observe(None, weight, window)
@@ -247,6 +252,189 @@ class WeightBudget:
         with self._cond:
             self._banned, self._banned_until = message, self.wall() + seconds
             self._notify()
+
+
+# The name of the one budget every process of the platform shares (the IP's; the Airflow pool's).
+SHARED_BUDGET = "binance_rest"
+# Reserve a request's weight in its window (and in the next or the previous one too near their
+# edge), all or nothing, unless the processes' reservations or the server's reported count leave
+# no room: migration 0014's function, one round trip; row locks queue the processes.
+RESERVE_SHARED = (
+    "select market.reserve_rest_weight(%(budget)s, %(window_ms)s, %(first)s, %(last)s, "
+    "%(weight)s, %(seen)s, %(cap)s)"
+)
+# A 429's windows, full for every process: no reservation fits in them any more.
+BLOCK_SHARED = """
+insert into market.rest_weight_windows as w (budget, window_ms, window_index, reserved)
+select %(budget)s, %(window_ms)s, i, 1000000000
+from generate_series(%(first)s::bigint, %(last)s::bigint) as i
+on conflict (budget, window_ms, window_index) do update
+set reserved = excluded.reserved, updated_at = now()
+"""
+# A window is worth nothing once it is over; an hour keeps the table a few dozen rows long.
+PURGE_SHARED = "delete from market.rest_weight_windows where updated_at < now() - interval '1 hour'"
+# After a failed round trip, the process paces alone this long before trying the database again.
+SHARED_RETRY_S = 60.0
+
+
+@dataclass
+class SharedWeightBudget(WeightBudget):
+    """A WeightBudget whose windows every process of the platform shares through PostgreSQL.
+
+    Before a request goes, its weight is reserved in the window's row of
+    market.rest_weight_windows (migration 0014), by the same window reckoning as the local
+    budget: the request waits for the next window unless the weight all processes reserved
+    there, or the highest X-MBX-USED-WEIGHT-1M any of them saw (sent along with the next
+    reservation, so correcting costs no round trip of its own), leaves room for it. So the
+    streamer's repairs and any number of batch tasks, each with its own connection, together
+    stay under the IP's limit, which the headers alone cannot promise: a header does not show
+    what other processes have in flight. Everything of WeightBudget (the first request of a
+    window alone, 429 and 418 handling, the learned phase) still holds per process.
+
+    Without a reachable database (or the table) it is a WeightBudget: it logs once and paces
+    alone, trying the database again a minute later. ``shared_waits`` counts requests the
+    shared window held back.
+    """
+
+    database_url: str = ""
+    budget_name: str = SHARED_BUDGET
+    # Short: the streamer reserves on its event loop, which a connect attempt holds up.
+    connect_timeout_s: int = 2
+    shared_waits: int = 0
+    _conn: psycopg.Connection | None = field(default=None, repr=False)
+    _purged_window: int | None = field(default=None, repr=False)
+    _alone_until: float = field(default=0.0, repr=False)
+    # Until requests have been timed, a twentieth of the window (3 s of Binance's minute): a
+    # cautious start that the first few dozen answers replace.
+    _latency_s: float | None = field(default=None, repr=False)
+
+    def _admit(self, weight: int, waited_until: float) -> tuple[int | None, float | None, float]:
+        window, pause, waited_until = super()._admit(weight, waited_until)
+        if window is None or self._reserve_shared(window, weight):
+            return window, pause, waited_until
+        # The shared window is spent: give back the local admission and wait for the next.
+        self._pending -= weight
+        self._sent -= weight
+        now = self.wall()
+        pause = self.next_reset(now) - now
+        self.shared_waits += 1
+        self.waits += 1
+        self.slept_s += pause
+        logger.debug("shared weight budget spent in window %d", window)
+        return None, pause, waited_until
+
+    @property
+    def edge_s(self) -> float:
+        """Seconds before a window's end from which a request takes room in the next one too
+        (in the ones after, if it is longer than a window): the slack and twice the slowest
+        recent request. Safe whatever the latency; it costs throughput only when requests take
+        a good part of a window."""
+        latency = self.window_s / 20 if self._latency_s is None else self._latency_s
+        return self.slack_s + 2 * latency
+
+    def took(self, seconds: float) -> None:
+        with self._cond:
+            # The slowest recent request, forgotten slowly (a tenth per request).
+            start = self.window_s / 20 if self._latency_s is None else self._latency_s
+            self._latency_s = max(seconds, start * 0.9)
+
+    def _reserve_shared(self, window: int, weight: int) -> bool:
+        """Reserve weight in the shared window (under the budget's lock); False when full."""
+        conn = self._connection()
+        if conn is None:
+            return True
+        try:
+            if self._purged_window != window:
+                conn.execute(PURGE_SHARED)
+                self._purged_window = window
+            # The shared windows are the clock's, as Binance's are: a phase one process
+            # learned (rightly or from a slow answer) must not make it count in other spans
+            # than the rest. A request sent near a window's edge may be counted on either side
+            # of it (the clocks' skew, and the time it takes to reach the server, which on a
+            # busy host is more than the slack): it takes room in both windows.
+            now = self.wall()
+            first = math.floor((now - self.slack_s) / self.window_s)
+            last = math.floor((now + self.edge_s) / self.window_s)
+            (fits,) = conn.execute(
+                RESERVE_SHARED,
+                {
+                    "budget": self.budget_name,
+                    "window_ms": round(self.window_s * 1000),
+                    "first": first,
+                    "last": last,
+                    "weight": weight,
+                    # The server's count is for the process's window: the same one unless it
+                    # learned another phase.
+                    "seen": self._seen if window == first else 0,
+                    "cap": self.limit - self.reserve,
+                },
+            ).fetchone()
+        except psycopg.Error as err:
+            self._alone(err)
+            return True
+        return bool(fits)
+
+    def retry_after(self, seconds: float) -> None:
+        """A 429 holds every process, not only this one: the shared windows it spans are
+        marked full (another process's request inside the Retry-After would earn a 418)."""
+        super().retry_after(seconds)
+        with self._cond:
+            conn = self._connection()
+            if conn is None:
+                return
+            now = self.wall()
+            try:
+                conn.execute(
+                    BLOCK_SHARED,
+                    {
+                        "budget": self.budget_name,
+                        "window_ms": round(self.window_s * 1000),
+                        "first": math.floor((now - self.slack_s) / self.window_s),
+                        "last": math.floor((now + seconds) / self.window_s),
+                    },
+                )
+            except psycopg.Error as err:
+                self._alone(err)
+
+    def _connection(self) -> psycopg.Connection | None:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        if not self.database_url or self.wall() < self._alone_until:
+            return None
+        try:
+            self._conn = psycopg.connect(
+                self.database_url,
+                autocommit=True,
+                connect_timeout=self.connect_timeout_s,
+                application_name="binance-weight-budget",
+            )
+        except psycopg.Error as err:
+            self._alone(err)
+            return None
+        return self._conn
+
+    def _alone(self, err: BaseException) -> None:
+        logger.warning(
+            "shared REST weight budget unavailable (%s): pacing this process alone for %.0f s",
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__,
+            SHARED_RETRY_S,
+        )
+        self._alone_until = self.wall() + SHARED_RETRY_S
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection (a later request opens a new one)."""
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+def shared_budget(database_url: str | None, **kwargs: Any) -> WeightBudget:
+    """The budget shared through that database; the in-process one without a database URL."""
+    if not database_url:
+        return WeightBudget(**kwargs)
+    return SharedWeightBudget(database_url=database_url, **kwargs)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
@@ -324,13 +512,24 @@ class _Client:
     """What both faces share: the base URL, budget, stats and policy, and reading an answer."""
 
     def __init__(
-        self, base_url: str | None, budget: WeightBudget | None, policy: RetryPolicy
+        self,
+        base_url: str | None,
+        budget: WeightBudget | None,
+        policy: RetryPolicy,
+        database_url: str | None = None,
     ) -> None:
         self.base_url = (base_url or get_settings().binance_rest_url).rstrip("/")
-        self.budget = budget or WeightBudget()
+        # A budget of its own (no budget given) is closed with the client.
+        self._own_budget = budget is None
+        self.budget = budget or shared_budget(database_url)
         self.policy = policy
         self.stats = RestStats()
         self._stats_lock = threading.Lock()
+
+    def _close_budget(self) -> None:
+        close = getattr(self.budget, "close", None)
+        if self._own_budget and close is not None:
+            close()
 
     def _sending(self) -> None:
         """A request is about to go out (a hook for metrics)."""
@@ -406,15 +605,19 @@ class BinanceRest(_Client):
         budget: WeightBudget | None = None,
         transport: httpx.BaseTransport | None = None,
         max_server_errors: int = MAX_SERVER_ERRORS,
+        database_url: str | None = None,
     ) -> None:
-        super().__init__(base_url, budget, RetryPolicy(attempts=max_server_errors + 1))
+        super().__init__(
+            base_url, budget, RetryPolicy(attempts=max_server_errors + 1), database_url
+        )
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self._limits_loaded = False
         self._limits_lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (and the shared budget's database connection)."""
         self._http.close()
+        self._close_budget()
 
     def __enter__(self) -> BinanceRest:
         return self
@@ -430,11 +633,13 @@ class BinanceRest(_Client):
     def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
         weight = WEIGHTS.get(path, 1)
         window = self.budget.acquire(weight)
+        sent = time.monotonic()
         self._sending()
         try:
             response = self._http.get(path, params=params)
         except BaseException as err:
             raise self._lost(err, path, weight, window) from err
+        self.budget.took(time.monotonic() - sent)
         return self._answer(response, path, params, weight, window)
 
     def exchange_info(self, symbols: list[str] | None = None) -> dict[str, Any]:
@@ -476,8 +681,9 @@ class AsyncBinanceRest(_Client):
         budget: WeightBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         policy: RetryPolicy | None = None,
+        database_url: str | None = None,
     ) -> None:
-        super().__init__(base_url, budget, policy or RetryPolicy())
+        super().__init__(base_url, budget, policy or RetryPolicy(), database_url)
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
 
     async def __aenter__(self) -> AsyncBinanceRest:
@@ -485,6 +691,7 @@ class AsyncBinanceRest(_Client):
 
     async def __aexit__(self, *_exc: object) -> None:
         await self._http.aclose()
+        self._close_budget()
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET a JSON endpoint inside the weight budget; 429 waits, 418 stops with a reason."""
@@ -496,11 +703,13 @@ class AsyncBinanceRest(_Client):
     async def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
         weight = WEIGHTS.get(path, 1)
         window = await self.budget.acquire_async(weight)
+        sent = time.monotonic()
         self._sending()
         try:
             response = await self._http.get(path, params=params)
         except BaseException as err:
             raise self._lost(err, path, weight, window) from err
+        self.budget.took(time.monotonic() - sent)
         return self._answer(response, path, params, weight, window)
 
     async def exchange_info(self) -> dict[str, Any]:

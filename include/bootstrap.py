@@ -73,7 +73,7 @@ def bootstrap(
     """
     # History loads as history_loader, dbt builds as dbt_builder (one URL given: both use it).
     url = database_url or db.resolve_role_url(db.LOADER)
-    with BinanceRest(rest_url) as client:
+    with BinanceRest(rest_url, database_url=url) as client:
         info = client.exchange_info()
         names = resolve_symbols(symbols, exchange_info=info)
         with psycopg.connect(url, autocommit=True) as conn:

@@ -643,12 +643,21 @@ def build_candles(
     return format_decimals(candles)
 
 
-def check_symbol(conn: psycopg.Connection, symbol: str, display: str, rest_url: str | None) -> None:
-    """Refuse a symbol exchangeInfo does not list (market.symbols, refreshed once if empty)."""
+def check_symbol(
+    conn: psycopg.Connection,
+    symbol: str,
+    display: str,
+    rest_url: str | None,
+    database_url: str | None = None,
+) -> None:
+    """Refuse a symbol exchangeInfo does not list (market.symbols, refreshed once if empty).
+
+    exchangeInfo's weight is reserved in the budget shared through database_url, when given.
+    """
     known = klines_store.known_symbols(conn)
     if not known:
         try:
-            with BinanceRest(rest_url, max_server_errors=0) as client:
+            with BinanceRest(rest_url, max_server_errors=0, database_url=database_url) as client:
                 klines_store.store_symbols(conn, client.exchange_info())
         except Exception as err:  # offline imports still work, just without this check
             logger.warning("cannot check symbols against exchangeInfo: %s", err)
@@ -700,7 +709,7 @@ def import_file(
         if file_symbol is None:
             raise DumpError(f"{display}: cannot tell the symbol from the name: pass --symbol")
         with psycopg.connect(url, autocommit=True) as conn:
-            check_symbol(conn, file_symbol, display, rest_url)
+            check_symbol(conn, file_symbol, display, rest_url, url)
             seen = klines_store.imported_file(conn, path.name)
             if seen and seen.checksum == checksum and not force:
                 logger.info("%s: already imported with this checksum, skipped", display)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -26,6 +27,10 @@ LISTING_LOOKBACK_MS = 1440 * MINUTE_MS
 # Minutes Binance has no kline for inside a symbol's life: a trading halt. A fact, not a defect:
 # recorded once, never refetched or invented, exempt from continuity, reported by quality.
 HALT_REASON = "halt"
+# Where the hole scan looks for its first minute before the watermark, first (see series_anchor).
+ANCHOR_LOOKBACK = timedelta(days=1)
+# Before any candle: the scan of a whole history.
+START_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,24 @@ def merge_spans(spans: Sequence[Span]) -> list[Span]:
     return out
 
 
+def series_anchor(conn: psycopg.Connection, symbol: str, since_ms: int | None) -> datetime | None:
+    """The newest minute of the series held at or before since_ms (None: none, or no since_ms).
+
+    The day before since_ms first: the stretch the planner then reads is one or two monthly
+    partitions, not every month of the history; the whole history only when that day is empty.
+    """
+    if since_ms is None:
+        return None
+    since = ms_to_datetime(since_ms)
+    for floor in (since - ANCHOR_LOOKBACK, START_OF_TIME):
+        (anchor,) = conn.execute(
+            load_sql("select_series_anchor"), {"symbol": symbol, "since": since, "floor": floor}
+        ).fetchone()
+        if anchor is not None:
+            return anchor
+    return None
+
+
 def series_holes(
     conn: psycopg.Connection, symbol: str, until_ms: int | None, since_ms: int | None = None
 ) -> list[Span]:
@@ -74,7 +97,7 @@ def series_holes(
         {
             "symbol": symbol,
             "until": ms_to_datetime(until_ms) if until_ms is not None else None,
-            "since": ms_to_datetime(since_ms) if since_ms is not None else None,
+            "first": series_anchor(conn, symbol, since_ms) or START_OF_TIME,
         },
     )
     return [Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
@@ -230,16 +253,28 @@ def heal_symbol(
 def leading_span(conn: psycopg.Connection, symbol: str, horizon_ms: int) -> Span | None:
     """The page before a symbol's first live candle, when no official kline precedes it and
     that candle is from the last day (a new listing): Binance's klines there are its first."""
-    first_live, first_kline = conn.execute(
-        "select (select min(open_time) from market.candles_1m_live where symbol = %(s)s),"
-        " (select min(open_time) from market.klines_1m where symbol = %(s)s)",
-        {"s": symbol},
+    # Asked so that the planner knows the day it looks at (its monthly partitions only), and
+    # older months answer an EXISTS, which stops at the first row; a symbol with history
+    # before that day (nearly all) is done after the first statement. The cost does not grow
+    # with the history, as min() over every month would.
+    recent = ms_to_datetime(horizon_ms - LISTING_LOOKBACK_MS)
+    first_live, older_kline = conn.execute(
+        "select (select min(open_time) from market.candles_1m_live"
+        " where symbol = %(s)s and open_time >= %(recent)s),"
+        " exists (select from market.klines_1m where symbol = %(s)s and open_time < %(recent)s)",
+        {"s": symbol, "recent": recent},
     ).fetchone()
-    if first_live is None or (first_kline is not None and first_kline <= first_live):
+    if first_live is None or older_kline:
+        return None
+    older_live, kline_first = conn.execute(
+        "select exists (select from market.candles_1m_live"
+        " where symbol = %(s)s and open_time < %(recent)s),"
+        " exists (select from market.klines_1m where symbol = %(s)s and open_time <= %(first)s)",
+        {"s": symbol, "recent": recent, "first": first_live},
+    ).fetchone()
+    if older_live or kline_first:
         return None
     first_ms = datetime_to_ms(first_live)
-    if first_ms < horizon_ms - LISTING_LOOKBACK_MS:
-        return None
     return Span(first_ms - KLINES_LIMIT * MINUTE_MS, first_ms)
 
 
@@ -310,14 +345,15 @@ def heal_gaps(
     looks at every symbol's whole history.
     """
     own_client = client is None
-    client = client or BinanceRest(rest_url)
+    url = database_url or db.resolve_role_url(db.LOADER)
+    # Its requests' weight is reserved in the budget every process shares through the database.
+    client = client or BinanceRest(rest_url, database_url=url)
     result = HealResult()
     try:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
         wanted = resolve_symbols(symbols, exchange_info=info)
-        url = database_url or db.resolve_role_url(db.LOADER)
         with psycopg.connect(url, autocommit=True) as conn:
             klines_store.store_symbols(conn, info)
             with_gaps = [

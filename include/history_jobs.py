@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TypeVar
@@ -31,11 +32,15 @@ def plan_rest_chunks(
 ) -> list[dict[str, object]]:
     """Jobs over [start, end): per chunk of at most chunk_days, a batch of symbols each.
 
-    A batch holds one symbol unless there are more jobs than MAX_MAPPED_TASKS (SYMBOLS=ALL).
+    A batch holds one symbol unless there are more jobs than MAX_MAPPED_TASKS (SYMBOLS=ALL);
+    chunks are longer than chunk_days when the range holds more than MAX_MAPPED_TASKS of them.
     """
     first, last = parse_utc(start), parse_utc(end)
     if last <= first:
         raise ValueError(f"empty range {start} .. {end}")
+    # Years of history in days (or weeks of seven-day chunks past five years) would make more
+    # chunks than Airflow maps, even one symbol batch each: longer chunks then.
+    chunk_days = max(chunk_days, math.ceil((last - first) / timedelta(days=MAX_MAPPED_TASKS)))
     chunks = []
     cursor = first
     while cursor < last:

@@ -214,9 +214,10 @@ def reconcile(
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
         raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
     own_client = client is None
-    client = client or BinanceRest(rest_url)
-    result = ReconcileResult()
     url = database_url or db.resolve_role_url(db.LOADER)
+    # Its requests' weight is reserved in the budget every process shares through the database.
+    client = client or BinanceRest(rest_url, database_url=url)
+    result = ReconcileResult()
     try:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])

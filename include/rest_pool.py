@@ -8,6 +8,10 @@ in-flight weight, summed, fits in that reserve. The pool holds the reserve in sl
 klines request's weight, and each task takes the slots its own in-flight weight needs; Airflow
 then never runs more REST tasks at once than the reserve covers, however many backfill, import,
 heal and reconcile tasks are due. Plain Python, so the DAGs and `airflow pools set` agree.
+
+The clients also reserve every request's weight in the budget shared through PostgreSQL
+(include/binance_rest.py SharedWeightBudget), which covers the streamer's repairs and whatever
+runs outside Airflow too; the pool stays, so Airflow does not start tasks that would only wait.
 """
 
 from __future__ import annotations

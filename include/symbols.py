@@ -44,9 +44,20 @@ def resolve_symbols(
     if exchange_info is None:
         from include.binance_rest import BinanceRest
 
-        with BinanceRest(rest_url) as client:
+        with BinanceRest(rest_url, database_url=_loader_url()) as client:
             exchange_info = client.exchange_info()
     return trading_symbols(exchange_info)
+
+
+def _loader_url() -> str | None:
+    """history_loader's database URL for the shared weight budget, when the platform's database
+    is configured or running; None (the request paces alone) rather than starting one."""
+    from include import db
+
+    try:
+        return db.resolve_role_url(db.LOADER, start=False)
+    except Exception:  # no database to share the budget through: it paces alone
+        return None
 
 
 def shard_index(symbol: str, count: int) -> int:

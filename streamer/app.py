@@ -247,7 +247,7 @@ class Streamer:
         self.stop_event = stop = stop or asyncio.Event()
         self.subscriptions.stop_event = stop
         cfg = self.config
-        async with RestClient(cfg.rest_url, self.metrics) as rest:
+        async with RestClient(cfg.rest_url, self.metrics, database_url=cfg.database_url) as rest:
             self.rest = self.gaps.rest = self.prober.rest = self.subscriptions.rest = rest
             runner, self.health_port = await start_health_server(
                 cfg.health_host, cfg.health_port, self.health, self.metrics.registry

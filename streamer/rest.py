@@ -12,7 +12,7 @@ from include.binance_rest import (
     BinanceError,
     IpBannedError,
     RetryPolicy,
-    WeightBudget,
+    shared_budget,
 )
 from streamer.metrics import Metrics
 from streamer.parser import FrameError, Trade, parse_rest_agg_trade, parse_rest_trade
@@ -42,15 +42,26 @@ class RestClient(AsyncBinanceRest):
         backoff_initial: float = 0.2,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        database_url: str | None = None,
     ) -> None:
+        # With a database URL the repairs' weight is reserved in the budget the batch jobs
+        # share (one short statement per request, on the loop: a repair is a few requests).
+        budget = shared_budget(database_url, limit=weight_limit, reserve_share=RESERVE_SHARE)
+        self._budget_to_close = budget
         super().__init__(
             base_url,
             timeout=timeout,
-            budget=WeightBudget(limit=weight_limit, reserve_share=RESERVE_SHARE),
+            budget=budget,
             transport=transport,
             policy=RetryPolicy(attempts, throttled_counts=True, backoff_s=backoff_initial),
         )
         self.metrics = metrics
+
+    async def __aexit__(self, *exc: object) -> None:
+        await super().__aexit__(*exc)
+        close = getattr(self._budget_to_close, "close", None)
+        if close is not None:
+            close()
 
     def banned_for(self) -> float:
         """Seconds the IP ban (418) still runs; 0 when not banned."""

@@ -8,6 +8,10 @@ grant select on all tables in schema market
 -- The streamer: its live candles and the gaps it detects and heals.
 grant insert, update on market.candles_1m_live, market.ingest_gaps to streamer_writer;
 
+-- Every process that calls Binance REST (the streamer's repairs, the batch jobs) reserves its
+-- requests' weight in the one shared budget, and purges its past windows.
+grant insert, update, delete on market.rest_weight_windows to streamer_writer, history_loader;
+
 -- History loads (backfill, import, heal, reconcile): klines (reconcile deletes the official
 -- minutes it replaces), gaps, and their bookkeeping; the changed ranges they declare for dbt.
 grant insert, update, delete on market.klines_1m to history_loader;

@@ -1,31 +1,19 @@
--- Holes in one symbol's 1m series (official klines and closed live candles together), after its
--- heal watermark (from its first candle without one); with an upper bound the stretch after the
--- last candle counts as a hole too. The scan starts at the newest minute held at or before the
--- watermark (two index lookups), so it reads only what came since.
-with anchor as (
-    select greatest(
-        (
-            select max(k.open_time) from market.klines_1m as k
-            where k.symbol = %(symbol)s and k.open_time <= %(since)s
-        ),
-        (
-            select max(l.open_time) from market.candles_1m_live as l
-            where l.symbol = %(symbol)s and l.is_closed and l.open_time <= %(since)s
-        )
-    ) as open_time
-),
-
-minutes as (
+-- Holes in one symbol's 1m series (official klines and closed live candles together) from a
+-- first minute on: the newest minute held at or before its heal watermark (select_series_anchor.sql),
+-- or the start of time without one; with an upper bound the stretch after the last candle counts
+-- as a hole too. The first minute is a parameter, known when planning, so only the monthly
+-- partitions from it on are planned and read: a run costs what came since the watermark.
+with minutes as (
     select k.open_time from market.klines_1m as k
     where
         k.symbol = %(symbol)s
-        and k.open_time >= coalesce((select a.open_time from anchor as a), '-infinity')
+        and k.open_time >= %(first)s
     union
     select l.open_time from market.candles_1m_live as l
     where
         l.symbol = %(symbol)s
         and l.is_closed
-        and l.open_time >= coalesce((select a.open_time from anchor as a), '-infinity')
+        and l.open_time >= %(first)s
 ),
 
 ordered as (

@@ -21,6 +21,7 @@ EXPECTED_WRITES = {
     db.STREAMER: {
         "candles_1m_live": {"INSERT", "UPDATE"},
         "ingest_gaps": {"INSERT", "UPDATE"},
+        "rest_weight_windows": {"INSERT", "UPDATE", "DELETE"},
     },
     db.LOADER: {
         "klines_1m": {"INSERT", "UPDATE", "DELETE"},
@@ -31,6 +32,7 @@ EXPECTED_WRITES = {
         "reconciliations": {"INSERT", "UPDATE"},
         "reconcile_mismatches": {"INSERT", "UPDATE"},
         "timeframe_dirty_ranges": {"INSERT"},
+        "rest_weight_windows": {"INSERT", "UPDATE", "DELETE"},
     },
     db.BUILDER: {"timeframe_dirty_ranges": {"DELETE"}},
     db.READER: {},

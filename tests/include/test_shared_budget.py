@@ -1,0 +1,199 @@
+"""One REST weight budget shared by processes through PostgreSQL (issue 12), against the fake
+exchange, which counts weight per IP and answers 429 (then 418) past its limit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import psycopg
+
+from include import db
+from include.backfill import backfill_rest
+from include.binance_rest import BinanceRest, SharedWeightBudget, WeightBudget
+from include.klines_store import datetime_to_ms
+from include.times import parse_utc
+from streamer.metrics import Metrics
+from streamer.rest import RestClient
+from tests.include.history_support import official, running_fake, stored
+
+START = parse_utc("2025-03-08T00:00")
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT"]
+LIMIT = 60
+LOCAL_IP = "127.0.0.1"
+# Two seconds, not one: on a busy test host a request can take a good part of a second, and
+# the budget then reserves it in both windows it may land in, which leaves little of a short one.
+WINDOW_S = 2.0
+
+
+def klines_calls(client: BinanceRest, calls: int, threads: int) -> None:
+    """`calls` klines requests from `threads` threads at once (a backfill task's shape)."""
+    start_ms = datetime_to_ms(START)
+
+    def one(i: int) -> None:
+        begin = start_ms + (i % 50) * 1000 * 60_000
+        client.klines_1m(SYMBOLS[i % 3], begin, begin + 999 * 60_000)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(calls)))
+
+
+async def repairs(client: RestClient, calls: int, at_once: int) -> None:
+    """`calls` aggTrades probes (weight 4), `at_once` in flight, as the streamer's repairs."""
+    start_ms = datetime_to_ms(START)
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(i: int) -> None:
+        async with gate:
+            begin = start_ms + i * 60_000
+            await client.get_aggs_between(SYMBOLS[i % 3], begin, begin + 59_999)
+
+    await asyncio.gather(*(one(i) for i in range(calls)))
+
+
+def test_batch_tasks_and_streamer_repairs_share_one_ip_budget(database_url: str) -> None:
+    """Two batch clients and the streamer's client, each with its own database connection and
+    its own role, fire far more than one window's weight at once: together they never pass the
+    IP's limit, so the exchange answers no 429 (nor 418), and the shared windows did the
+    holding back."""
+    with running_fake(weight_limit=LIMIT, weight_window=WINDOW_S) as fake:
+        loader = db.role_url(database_url, db.LOADER)
+        batch = [BinanceRest(fake.url, database_url=loader) for _ in range(2)]
+        for client in batch:
+            # Windows as the fake's from the first request on, exchangeInfo's too (against
+            # Binance the default, 6000 per minute, is already what exchangeInfo says).
+            client.budget.limit, client.budget.window_s = LIMIT, WINDOW_S
+        streamer = RestClient(
+            fake.url,
+            Metrics(),
+            weight_limit=LIMIT,
+            database_url=db.role_url(database_url, db.STREAMER),
+        )
+        streamer.budget.window_s = (
+            WINDOW_S  # the fake's window (the streamer reads no exchangeInfo)
+        )
+
+        async def repairing() -> None:
+            async with streamer:
+                await repairs(streamer, 20, 8)
+
+        workers = [threading.Thread(target=klines_calls, args=(c, 40, 16)) for c in batch]
+        try:
+            for worker in workers:
+                worker.start()
+            asyncio.run(repairing())
+            for worker in workers:
+                worker.join()
+        finally:
+            for client in batch:
+                client.close()
+        limiter = fake.fake.limiter
+        assert (limiter.count_429, limiter.count_418) == (0, 0)
+        assert max(limiter.weight_by_window.values()) <= LIMIT
+        # exchangeInfo (20) and 40 klines (2) per batch client, 20 aggTrades (4) for the streamer.
+        assert limiter.total_weight() == 2 * (20 + 40 * 2) + 20 * 4
+        budgets = [c.budget for c in batch] + [streamer.budget]
+        assert all(isinstance(b, SharedWeightBudget) for b in budgets)
+        assert sum(b.shared_waits for b in budgets) > 0, "the shared windows held requests back"
+    with psycopg.connect(database_url) as conn:
+        reserved = conn.execute(
+            "select coalesce(max(reserved), 0), count(*) from market.rest_weight_windows "
+            "where budget = 'binance_rest'"
+        ).fetchone()
+    assert 0 < reserved[0] <= LIMIT
+    assert reserved[1] >= limiter.total_weight() // LIMIT
+
+
+def test_parallel_backfill_workers_fill_their_chunks_without_a_429(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    """The backfill DAG's mapped tasks, each with its own client and database connection: four
+    run at once over one small IP budget (48 per 2 s window) and load every minute, 429-free."""
+    chunks = [(START + timedelta(minutes=1500 * i), 1500) for i in range(4)]
+    with running_fake(weight_limit=48, weight_window=WINDOW_S) as fake:
+        loader = db.role_url(database_url, db.LOADER)
+
+        def run(chunk: tuple) -> int:
+            begin, minutes = chunk
+            end = begin + timedelta(minutes=minutes)
+            # The fake's limit and window from the first request on, as the defaults are
+            # Binance's (exchangeInfo's first answer would otherwise set them).
+            budget = SharedWeightBudget(database_url=loader, limit=48, window_s=WINDOW_S)
+            with BinanceRest(fake.url, budget=budget) as client:
+                result = backfill_rest(
+                    SYMBOLS, begin, end, database_url=loader, client=client, concurrency=8
+                )
+            budget.close()
+            return result.total_changed
+
+        with ThreadPoolExecutor(len(chunks)) as pool:
+            changed = sum(pool.map(run, chunks))
+        limiter = fake.fake.limiter
+        assert (limiter.count_429, limiter.count_418) == (0, 0)
+        assert max(limiter.weight_by_window.values()) <= 48
+    assert changed == len(SYMBOLS) * 6000
+    start_ms = datetime_to_ms(START)
+    end_ms = start_ms + 6000 * 60_000
+    for symbol in SYMBOLS:
+        assert stored(conn, symbol, start_ms, end_ms) == official(
+            fake.market, symbol, start_ms, end_ms
+        )
+
+
+def test_without_a_reachable_database_the_client_paces_alone() -> None:
+    """A database that does not answer costs nothing but the log line: the requests go, paced by
+    the process's own budget; no database URL at all gives the in-process budget."""
+    with running_fake(weight_limit=LIMIT, weight_window=1) as fake:
+        with BinanceRest(fake.url, database_url="postgresql://nobody@127.0.0.1:1/none") as client:
+            klines_calls(client, 10, 4)
+            assert client.stats.requests == 11
+            assert isinstance(client.budget, SharedWeightBudget)
+            assert client.budget.shared_waits == 0
+        with BinanceRest(fake.url) as client:
+            assert type(client.budget) is WeightBudget
+        assert fake.fake.limiter.count_429 == 0
+
+
+def test_a_429_holds_every_process_until_its_retry_after_ends(database_url: str) -> None:
+    """Something outside the platform spends the IP's window; the first client's request gets a
+    429. Another process's client, whose own budget knows nothing of it, then wants to send:
+    the shared windows hold it until the Retry-After is over, so the exchange never sees a
+    request inside it (which earns the IP a 418 ban)."""
+    with running_fake(weight_limit=40, weight_window=WINDOW_S) as fake:
+        limiter = fake.fake.limiter
+        loader = db.role_url(database_url, db.LOADER)
+        first, second = (
+            BinanceRest(
+                fake.url,
+                budget=SharedWeightBudget(database_url=loader, limit=40, window_s=WINDOW_S),
+            )
+            for _ in range(2)
+        )
+        start_ms = datetime_to_ms(START)
+        try:
+            limiter.check(LOCAL_IP, 40)  # the other spender
+            worker = threading.Thread(
+                target=first.get,
+                args=("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1m"}),
+            )
+            worker.start()
+            deadline = time.monotonic() + 10
+            while limiter.count_429 == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert limiter.count_429 == 1
+            rows = second.get(
+                "/api/v3/klines",
+                {"symbol": "ETHUSDT", "interval": "1m", "startTime": start_ms, "limit": 5},
+            )
+            worker.join()
+        finally:
+            first.close()
+            second.close()
+            first.budget.close()
+            second.budget.close()
+        assert len(rows) == 5
+        assert (limiter.count_429, limiter.count_418) == (1, 0)
+        assert second.budget.shared_waits > 0, "the second client waited for the shared window"
