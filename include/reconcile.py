@@ -14,7 +14,7 @@ from include import db, klines_store, timeframes
 from include.binance_rest import KLINES_LIMIT, BinanceRest
 from include.klines_store import datetime_to_ms, ms_to_datetime
 from include.symbols import resolve_symbols
-from include.times import MINUTE_MS, parse_utc
+from include.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 
@@ -262,30 +262,3 @@ def reconcile(
         timeframes.build_timeframes(database_url, unit_tests=False)
         result.rebuilt = True
     return result
-
-
-def plan_jobs(symbols: Sequence[str] | None, start: str, end: str) -> list[dict[str, object]]:
-    """The reconcile DAG's mapped jobs: batches of symbols over [start, end)."""
-    from include.history_jobs import batched
-
-    first, last = parse_utc(start), parse_utc(end)
-    if last <= first:
-        raise ValueError(f"empty range {start} .. {end}")
-    return [
-        {"symbols": group, "start": first.isoformat(), "end": last.isoformat()}
-        for group in batched(resolve_symbols(symbols))
-    ]
-
-
-def run_job(job: dict[str, object]) -> int:
-    """Reconcile one planned job without rebuilding (the Asset does); return minutes repaired.
-
-    Raises, listing the first differences, when some are left unrepaired.
-    """
-    result = reconcile(
-        parse_utc(job["start"]), parse_utc(job["end"]), job["symbols"], rebuild=False
-    )
-    if not result.clean:
-        left = [m.describe() for m in result.mismatches if m.field == EXTRA][:5]
-        raise RuntimeError(f"differences left unrepaired: {'; '.join(left)}")
-    return sum(result.repaired.values())
