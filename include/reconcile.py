@@ -13,6 +13,7 @@ import psycopg
 from include import db, klines_store, timeframes
 from include.binance_rest import KLINES_LIMIT, BinanceRest
 from include.klines_store import datetime_to_ms, ms_to_datetime
+from include.sql import load_sql
 from include.symbols import resolve_symbols
 from include.times import MINUTE_MS
 
@@ -156,13 +157,7 @@ def record(
     """
     start, end = ms_to_datetime(window[0]), ms_to_datetime(window[1])
     conn.execute(
-        "insert into market.reconciliations as r (symbol, window_start, window_end, "
-        "minutes_official, minutes_mismatched, minutes_repaired, minutes_unrepaired) "
-        "values (%s, %s, %s, %s, %s, %s, %s) on conflict (symbol, window_start, window_end) "
-        "do update set minutes_official = excluded.minutes_official, "
-        "minutes_mismatched = excluded.minutes_mismatched, "
-        "minutes_repaired = excluded.minutes_repaired, "
-        "minutes_unrepaired = excluded.minutes_unrepaired, reconciled_at = now()",
+        load_sql("upsert_reconciliation"),
         (
             symbol,
             start,
@@ -175,10 +170,7 @@ def record(
     )
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into market.reconcile_mismatches (symbol, open_time, field, ours, official, "
-            "repaired_at) values (%s, %s, %s, %s, %s, case when %s then now() end) "
-            "on conflict (symbol, open_time, field) do update set ours = excluded.ours, "
-            "official = excluded.official, found_at = now(), repaired_at = excluded.repaired_at",
+            load_sql("upsert_reconcile_mismatch"),
             [
                 (
                     m.symbol,

@@ -10,7 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The checkout: the folder holding the include package, wherever this module sits inside it.
+PROJECT_ROOT = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
 
 DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
 
