@@ -60,7 +60,7 @@ class ApiConfig:
 def load_config() -> ApiConfig:
     """Settings from API_* variables; the database is API_DATABASE_URL, else DATABASE_URL's
     server and database as analytics_reader (API_DATABASE_PASSWORD, else DATA_DIR's file)."""
-    from include import db
+    from include.platform import db
 
     url = db.resolve_role_url(db.READER)
     tokens = frozenset(t for t in os.environ.get("API_TOKENS", "").replace(",", " ").split() if t)

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from include.alerts import on_task_failure
-from include.assets import KLINES_1M
-from include.rest_pool import HEAL_SLOTS, POOL
+from include.platform.alerts import on_task_failure
+from include.platform.assets import KLINES_1M
+from include.platform.rest_pool import HEAL_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,

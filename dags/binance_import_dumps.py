@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.alerts import on_task_failure
-from include.assets import KLINES_1M
-from include.rest_pool import EXCHANGE_INFO_SLOTS, POOL
+from include.platform.alerts import on_task_failure
+from include.platform.assets import KLINES_1M
+from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,

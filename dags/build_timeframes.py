@@ -28,8 +28,8 @@ from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include.alerts import on_task_failure
-from include.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
+from include.platform.alerts import on_task_failure
+from include.platform.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
 
 
 @dag(

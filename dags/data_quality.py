@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.alerts import on_task_failure
-from include.assets import ANALYTICS_CANDLES
+from include.platform.alerts import on_task_failure
+from include.platform.assets import ANALYTICS_CANDLES
 
 
 @dag(

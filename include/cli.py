@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 import typer
 
-from include import db, jobs, pgserver
-from include.migrate import migrate as apply_migrations
-from include.settings import env_file, get_settings, load_env_file
+from include import jobs
+from include.platform import db, pgserver
+from include.platform.migrate import migrate as apply_migrations
+from include.platform.settings import env_file, get_settings, load_env_file
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def partitions(
     """Create the coming months' partitions, empty the DEFAULT ones, apply live retention."""
     import psycopg
 
-    from include import partitions as monthly
+    from include.platform import partitions as monthly
 
     days = retention_days if retention_days is not None else monthly.live_retention_days()
     with psycopg.connect(db.resolve_database_url(), autocommit=True) as conn:
@@ -156,7 +157,7 @@ def live(
     interval: float = typer.Option(5.0, help="Seconds between refreshes with --follow."),
 ) -> None:
     """Show the newest candle of each symbol in market.candles_1m_live."""
-    from include import live as live_view
+    from include.platform import live as live_view
 
     live_view.follow(db.resolve_database_url(), interval, typer.echo, rounds=None if follow else 1)
 
@@ -246,7 +247,7 @@ def bootstrap(
     no_build: bool = typer.Option(False, "--no-build", help="Do not build the timeframes."),
 ) -> None:
     """History at start: the last days up to the streamer's first candle, then the timeframes."""
-    from include import bootstrap as job
+    from include.history import bootstrap as job
 
     result = job.bootstrap(days=days, wait_seconds=wait, build=not no_build)
     typer.echo(
@@ -363,7 +364,7 @@ def airflow_pools(
     import json
     from pathlib import Path
 
-    from include import rest_pool
+    from include.platform import rest_pool
 
     pools = rest_pool.pools_file(limit or rest_pool.DOCUMENTED_LIMIT)
     Path(path).write_text(json.dumps(pools, indent=2) + "\n")

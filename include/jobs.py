@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import httpx
 
-from include.symbols import resolve_symbols
-from include.times import parse_utc
+from include.platform.symbols import resolve_symbols
+from include.platform.times import parse_utc
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,7 +77,7 @@ def plan_rest_chunks(
 
 def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, object]:
     """Backfill one planned job; per symbol the klines fetched and the rows new or changed."""
-    from include import backfill
+    from include.history import backfill
 
     names = job.get("symbols") or [job["symbol"]]
     result = backfill.backfill_rest(
@@ -110,7 +110,7 @@ def plan_dump_files(
 
     A batch holds one file unless there are more files than MAX_MAPPED_TASKS (SYMBOLS=ALL).
     """
-    from include import dumps
+    from include.history import dumps
 
     if folder:
         return batched(dumps.expand_inputs([folder] if isinstance(folder, str) else folder))
@@ -131,7 +131,7 @@ def run_dump_files(
     A file already imported with the same checksum is skipped, so a retried batch redoes only
     the files after the one that failed.
     """
-    from include import dumps
+    from include.history import dumps
 
     out: list[dict[str, object]] = []
     with httpx.Client(timeout=120, follow_redirects=True) as http:
@@ -165,7 +165,7 @@ def run_heal(
     full: bool = False,
 ) -> dict[str, object]:
     """Heal gaps; per symbol the gaps found, minutes filled and minutes Binance has no kline for."""
-    from include import heal
+    from include.history import heal
 
     result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full)
     for name, filled in result.filled.items():
@@ -213,7 +213,7 @@ def plan_reconcile(symbols: Sequence[str] | None, start: str, end: str) -> list[
 def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, object]:
     """Reconcile one planned job without rebuilding (build_timeframes follows the Asset; the
     CLI runs it after the jobs); raise DifferencesLeft when some are left unrepaired."""
-    from include import reconcile
+    from include.history import reconcile
 
     result = reconcile.reconcile(
         parse_utc(job["start"]),

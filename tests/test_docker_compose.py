@@ -190,8 +190,8 @@ def test_secrets_come_from_env_and_are_documented(compose: dict) -> None:
 
 def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
     """Every STREAMER_* variable the streamer service sets is read by streamer/config.py or its
-    entry point, or is its role's (include/db.py role_variables)."""
-    from include import db
+    entry point, or is its role's (include/platform/db.py role_variables)."""
+    from include.platform import db
 
     source = "".join(
         (PROJECT_ROOT / "streamer" / name).read_text() for name in ("config.py", "__main__.py")
@@ -282,7 +282,7 @@ def test_each_service_holds_only_its_roles_passwords(compose: dict) -> None:
     """The streamer and the API get their own role's password and not the administrator's;
     airflow-init (which migrates) sets every role's; the Airflow services hold their tasks'
     roles (DESIGN.md "Database roles")."""
-    from include import db
+    from include.platform import db
 
     def passwords(name: str) -> set[str]:
         env = compose["services"][name]["environment"]

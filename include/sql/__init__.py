@@ -1,6 +1,6 @@
 """The platform's SQL, one statement per file, loaded by name (the rule: README, Architecture).
 
-The migrations live in migrations/ and run through include.migrate; the statements the jobs
+The migrations live in migrations/ and run through include.platform.migrate; the statements the jobs
 run live here as <name>.sql.
 """
 

@@ -1,4 +1,4 @@
--- The migrations applied so far, with the checksum each file had (include/migrate.py).
+-- The migrations applied so far, with the checksum each file had (include/platform/migrate.py).
 create table if not exists public.schema_migrations (
     version text primary key,
     checksum text not null,

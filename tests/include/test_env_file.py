@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from include.pgserver import free_port
+from include.platform.pgserver import free_port
 from tests.conftest import PROJECT_ROOT
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from include.jobs import MAX_MAPPED_TASKS, plan_dump_files, plan_rest_chunks
-from include.symbols import resolve_symbols, trading_symbols
+from include.platform.symbols import resolve_symbols, trading_symbols
 
 MANY = [f"S{i:04d}USDT" for i in range(2000)]
 

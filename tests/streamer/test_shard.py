@@ -12,7 +12,7 @@ import pytest
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, make_symbols
 from fakebinance.server import FakeBinance
-from include.symbols import Shard, in_shard, parse_shard, shard_index
+from include.platform.symbols import Shard, in_shard, parse_shard, shard_index
 from streamer.config import load_config
 from tests.streamer.conftest import running, streamer_config, wait_until
 

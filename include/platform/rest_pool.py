@@ -12,7 +12,7 @@ heal and reconcile tasks are due. Plain Python, so the DAGs and `airflow pools s
 
 from __future__ import annotations
 
-from include.binance_rest import REQUESTS_IN_FLIGHT, RESERVE_SHARE, WEIGHTS
+from include.platform.binance_rest import REQUESTS_IN_FLIGHT, RESERVE_SHARE, WEIGHTS
 
 POOL = "binance_rest"
 DESCRIPTION = "Binance REST: the IP's request-weight reserve, one slot per klines request"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 
-from include import db
-from include.settings import Settings
+from include.platform import db
+from include.platform.settings import Settings
 from include.sql import MIGRATIONS_DIR, SQL_DIR, load_sql
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def maintain_partitions(conn: psycopg.Connection) -> None:
         "select to_regprocedure('market.ensure_month_partitions(regclass,timestamptz,timestamptz)')"
     ).fetchone()
     if exists and exists[0]:
-        from include import partitions
+        from include.platform import partitions
 
         partitions.maintain(conn, retention_days=partitions.live_retention_days())
 

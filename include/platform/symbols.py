@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from include.settings import get_settings, parse_symbols
+from include.platform.settings import get_settings, parse_symbols
 
 
 def trading_symbols(exchange_info: dict[str, Any]) -> list[str]:
@@ -40,7 +40,7 @@ def resolve_symbols(
     if wanted is not None:
         return list(wanted)
     if exchange_info is None:
-        from include.binance_rest import BinanceRest
+        from include.platform.binance_rest import BinanceRest
 
         with BinanceRest(rest_url) as client:
             exchange_info = client.exchange_info()
