@@ -13,7 +13,7 @@ import uvicorn
 from api.app import create_app
 from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
-from include.settings import environment_help, variables
+from include.platform.settings import environment_help, variables
 
 logger = logging.getLogger(__name__)
 

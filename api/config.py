@@ -1,4 +1,4 @@
-"""The API's settings: one frozen object, built from include.settings' model."""
+"""The API's settings: one frozen object, built from include.platform.settings' model."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from include.settings import Settings, get_settings
+from include.platform.settings import Settings, get_settings
 
 
 def _default(field: str) -> Any:
-    """The model's default of an API_* setting: written once, in include/settings.py."""
+    """The model's default of an API_* setting: written once, in include/platform/settings.py."""
     return Settings.model_fields[field].default
 
 
@@ -58,7 +58,7 @@ def load_config(settings: Settings | None = None) -> ApiConfig:
     """The API's configuration from the API_* settings; the database is API_DATABASE_URL, else
     DATABASE_URL's server and database as analytics_reader (API_DATABASE_PASSWORD, else
     DATA_DIR's file)."""
-    from include import db
+    from include.platform import db
 
     settings = settings or get_settings()
     config = ApiConfig(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from include.times import MINUTE_MS
+from include.platform.times import MINUTE_MS
 
 INTERVAL_MS = {
     "1m": MINUTE_MS,

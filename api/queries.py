@@ -12,11 +12,21 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from psycopg import AsyncConnection, errors, sql
 
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
+
+# The statements longer than a few lines live in api/sql/ (the rule: README, Architecture).
+SQL_DIR = Path(__file__).parent / "sql"
+
+
+def load_sql(name: str) -> str:
+    """The text of api/sql/<name>.sql."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
 
 # Which final candles of a shorter interval may stand in for their minutes inside a forming
 # candle: at most a few hundred rows to roll up, whatever the interval.
@@ -45,146 +55,18 @@ FIELDS = (
 FAR_PAST_MS = 0
 FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01
 
-KLINES_TEMPLATE = """
-with bounds as materialized (
-    {bounds}
-),
+KLINES_TEMPLATE = load_sql("klines")
 
-stored as (
-    {stored}
-),
-
-minutes as (
-    {analytics_minutes}
-    select k.open_time, {k_fields}
-    from market.klines_1m as k
-    where k.symbol = %(symbol)s and k.open_time > (select t_a from bounds)
-        and k.open_time >= %(mlo)s and k.open_time < %(mhi)s
-    union all
-    select l.open_time, {l_fields}
-    from market.candles_1m_live as l
-    where l.symbol = %(symbol)s and l.open_time > (select t_a from bounds)
-        and l.open_time >= %(mlo)s and l.open_time < %(mhi)s
-        and not exists (
-            select from market.klines_1m as k
-            where k.symbol = l.symbol and k.open_time = l.open_time
-        )
-),
-
-rolled as (
-    select
-        date_bin({bucket}, open_time, {origin}) as open_time,
-        (array_agg(open order by open_time))[1] as open,
-        max(high) as high,
-        min(low) as low,
-        (array_agg(close order by open_time desc))[1] as close,
-        sum(volume) as volume,
-        sum(quote_volume) as quote_volume,
-        sum(trade_count)::bigint as trade_count,
-        sum(taker_buy_volume) as taker_buy_volume,
-        sum(taker_buy_quote_volume) as taker_buy_quote_volume
-    from minutes
-    group by 1
-),
-
-picked as (
-    select * from stored
-    union all
-    select * from rolled where open_time >= %(lo)s and open_time <= %(hi)s
-)
-
-select
-    (extract(epoch from open_time) * 1000)::bigint,
-    round(open, 8)::text,
-    round(high, 8)::text,
-    round(low, 8)::text,
-    round(close, 8)::text,
-    round(volume, 8)::text,
-    round(quote_volume, 8)::text,
-    trade_count,
-    round(taker_buy_volume, 8)::text,
-    round(taker_buy_quote_volume, 8)::text
-from picked
-order by open_time {direction}
-limit %(limit)s
-"""
-
-BOUNDS = """
-    select
-        t_a,
-        case when t_a = '-infinity' then t_a
-            else date_bin({bucket}, t_a + interval '1 minute', {origin}) end as b0
-    from (
-        select coalesce((
-            select open_time from analytics.candles_1m
-            where symbol = %(symbol)s and is_final
-            order by open_time desc limit 1
-        ), '-infinity'::timestamptz) as t_a
-    ) as watermark
-"""
+BOUNDS = load_sql("klines_bounds")
 # Before dbt's first build there are no marts: every candle is rolled up from the minutes.
 NO_BOUNDS = "select '-infinity'::timestamptz as t_a, '-infinity'::timestamptz as b0"
-STORED = """
-    select open_time, {fields}
-    from analytics.{table}
-    where symbol = %(symbol)s
-        and open_time < (select b0 from bounds)
-        and open_time >= %(lo)s and open_time <= %(hi)s
-    order by open_time {direction}
-    limit %(limit)s
-"""
+STORED = load_sql("klines_stored")
 NO_STORED = "select open_time, {fields} from market.klines_1m where false"
-ANALYTICS_MINUTES = """
-    {child_part}
-    select m.open_time, {m_fields}
-    from analytics.candles_1m as m
-    where m.symbol = %(symbol)s
-        and m.open_time >= (select b0 from bounds) and m.open_time <= (select t_a from bounds)
-        and m.open_time >= %(mlo)s and m.open_time < %(mhi)s
-        {child_filter}
-    union all
-"""
-CHILD_PART = """
-    select c.open_time, {c_fields}
-    from analytics.{child_table} as c
-    where c.symbol = %(symbol)s and c.is_final
-        and c.open_time >= (select b0 from bounds)
-        and c.open_time >= %(mlo)s and c.open_time < %(mhi)s
-    union all
-"""
-CHILD_FILTER = """
-        and not exists (
-            select from analytics.{child_table} as c
-            where c.symbol = m.symbol and c.is_final
-                and c.open_time = date_bin({child_bucket}, m.open_time, {origin})
-        )
-"""
+ANALYTICS_MINUTES = load_sql("klines_analytics_minutes")
+CHILD_PART = load_sql("klines_child_part")
+CHILD_FILTER = load_sql("klines_child_filter")
 
-# The distinct symbols of a big table, one index probe per symbol instead of a full scan:
-# each step asks for the first symbol after the previous one (a recursive CTE named {name}).
-SKIP_SCAN = """{name} as (
-    (select symbol from {table} order by symbol limit 1)
-    union all
-    select (select symbol from {table} where symbol > {name}.symbol
-            order by symbol limit 1)
-    from {name} where {name}.symbol is not null
-)"""
-SYMBOLS_SQL = f"""
-with recursive
-{SKIP_SCAN.format(name="live", table="market.candles_1m_live")},
-{SKIP_SCAN.format(name="official", table="market.klines_1m")},
-held as (
-    select symbol from live where symbol is not null
-    union
-    select symbol from official where symbol is not null
-    union
-    select symbol from market.symbols
-)
-select held.symbol, s.status, s.base_asset, s.quote_asset
-from held
-left join market.symbols as s using (symbol)
-order by 1
-"""
+SYMBOLS_SQL = load_sql("symbols")
 
 MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
 MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"

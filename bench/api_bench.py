@@ -39,7 +39,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dbt_bench import HISTORY_END, fresh_database, load
 
-from include import db, pgserver
+from include.platform import db, pgserver
 from include.timeframes import build_timeframes
 
 ROOT = Path(__file__).resolve().parents[1]

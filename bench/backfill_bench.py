@@ -31,10 +31,10 @@ import psycopg
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols, utc
 from fakebinance.server import FakeBinance
-from include import db, migrate
-from include.backfill import DEFAULT_CONCURRENCY, backfill_rest
-from include.binance_rest import BinanceRest
-from include.klines_store import datetime_to_ms
+from include.history.backfill import DEFAULT_CONCURRENCY, backfill_rest
+from include.history.klines_store import datetime_to_ms
+from include.platform import db, migrate
+from include.platform.binance_rest import BinanceRest
 
 logger = logging.getLogger(__name__)
 

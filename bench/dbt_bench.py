@@ -26,8 +26,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from include import db, pgserver
-from include.migrate import migrate
+from include.platform import db, pgserver
+from include.platform.migrate import migrate
 from include.timeframes import TIMEFRAMES, build_timeframes
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from bench.quality_bench import GENERATE
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols
 from fakebinance.server import FakeBinance
-from include import db, migrate
-from include.heal import heal_gaps
+from include.history.heal import heal_gaps
+from include.platform import db, migrate
 
 BENCH_DB = "heal_bench"
 NOW = datetime(2025, 3, 1, tzinfo=UTC)

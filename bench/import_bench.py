@@ -22,7 +22,8 @@ from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, utc
 from fakebinance.dumps import write_dump
 from fakebinance.market import Market
-from include import db, dumps, migrate
+from include.history import dumps
+from include.platform import db, migrate
 
 logger = logging.getLogger(__name__)
 DAY = date(2025, 2, 3)

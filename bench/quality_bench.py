@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from include import db, migrate
+from include.platform import db, migrate
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
 

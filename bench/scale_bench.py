@@ -30,10 +30,10 @@ event-to-commit and the ratio to Binance's peak, per round and the median of `--
 (`--streamer-shards n` runs n processes with STREAMER_SHARD). Binance's average and peak
 rates, and where they come from, are in the section's docstring (`streamer` below).
 
-heal: seconds per scheduled heal-gaps run (include/heal.py heal_gaps, as the binance_heal_gaps DAG
-runs it, against the fake exchange serving REST on a frozen clock) over `--symbols` symbols with
-30 and with 365 days of history, generated as the quality section's is (GENERATE, the newest day
-also live, HISTORY_BESIDE's healed gaps, halts and reconciled windows beside it; no dbt). A first
+heal: seconds per scheduled heal-gaps run (include/history/heal.py heal_gaps, as the
+binance_heal_gaps DAG runs it, against the fake exchange serving REST on a frozen clock) over
+`--symbols` symbols with 30 and with 365 days of history, generated as the quality section's
+is (GENERATE, the newest day also live, HISTORY_BESIDE's healed gaps, halts and reconciled windows beside it; no dbt). A first
 run checks the whole history and sets the watermarks; then `--rounds` scheduled runs follow, each
 after 15 more market minutes arrived with a two-minute hole in every fifth symbol, which REST
 fills. Prints the median and spread per history length, the same for the run's database reads
@@ -60,6 +60,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from include.history_jobs import MAX_MAPPED_TASKS
 from psycopg import sql
 
 from bench.heal_bench import arrive
@@ -67,9 +68,7 @@ from bench.quality_bench import GENERATE
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols
 from fakebinance.server import FakeBinance
-from include import db, migrate
-from include.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
-from include.heal import (
+from include.history.heal import (
     heal_gaps,
     leading_span,
     recorded_gaps,
@@ -77,12 +76,13 @@ from include.heal import (
     settled_spans,
     watermark,
 )
-from include.history_jobs import MAX_MAPPED_TASKS
-from include.klines_store import load_sql
+from include.history.klines_store import load_sql
+from include.platform import db, migrate
+from include.platform.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
+from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
 from include.quality.runner import reconciled_counts, rows_in_window
-from include.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.timeframes import build_timeframes
 
 NOW = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: the window ends where a 1w bucket starts

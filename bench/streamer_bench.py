@@ -350,7 +350,7 @@ def main() -> None:
     if args.role:
         child(args)
         return
-    from include import db, migrate
+    from include.platform import db, migrate
 
     os.environ["STREAMER_BENCH_WRITER"] = args.writer
     db_url = db.resolve_database_url()

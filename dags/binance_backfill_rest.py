@@ -15,7 +15,9 @@ Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.kl
   missing (whoever wrote the others) and changes nothing that is already there. The REST
   weight budget is read from the response headers.
 * **Pool**: `plan` and `load` run in the `binance_rest` pool, which every task that calls
-  Binance REST shares (one IP weight budget; see `include/rest_pool.py`).
+  Binance REST shares (one IP weight budget; see `include/platform/rest_pool.py`).
+* **Same job by hand**: `python -m include.cli backfill-rest --start ... --end ...` runs the
+  same plan and the same jobs (`include.jobs.plan_rest_chunks` / `run_rest_chunk`) in turn.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.alerts import on_task_failure
-from include.assets import KLINES_1M
-from include.rest_pool import BACKFILL_SLOTS, EXCHANGE_INFO_SLOTS, POOL
+from include.platform.alerts import on_task_failure
+from include.platform.assets import KLINES_1M
+from include.platform.rest_pool import BACKFILL_SLOTS, EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,
@@ -62,7 +64,7 @@ def binance_backfill_rest() -> None:
     # SYMBOLS=ALL is resolved from exchangeInfo.
     @task(pool=POOL, pool_slots=EXCHANGE_INFO_SLOTS)
     def plan(**context) -> list[dict[str, object]]:
-        from include.history_jobs import plan_rest_chunks
+        from include.jobs import plan_rest_chunks
 
         params = context["params"]
         return plan_rest_chunks(
@@ -73,8 +75,8 @@ def binance_backfill_rest() -> None:
         )
 
     @task(outlets=[KLINES_1M], max_active_tis_per_dag=2, pool=POOL, pool_slots=BACKFILL_SLOTS)
-    def load(job: dict[str, object]) -> int:
-        from include.history_jobs import run_rest_chunk
+    def load(job: dict[str, object]) -> dict[str, object]:
+        from include.jobs import run_rest_chunk
 
         return run_rest_chunk(job)
 

@@ -9,6 +9,10 @@ symbols (per `exchangeInfo`) are not "missing" after their last candle.
 
 Emits the `market.klines_1m` Asset only when it filled something. `heal` runs in the
 `binance_rest` pool that every task calling Binance REST shares (one IP weight budget).
+Params: `symbols` (empty = `SYMBOLS`), `max_minutes`, `full` (the whole history, not only
+since the last run's check).
+
+Same job by hand: `python -m include.cli heal-gaps [--full]` (both run `include.jobs.run_heal`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from include.alerts import on_task_failure
-from include.assets import KLINES_1M
-from include.rest_pool import HEAL_SLOTS, POOL
+from include.platform.alerts import on_task_failure
+from include.platform.assets import KLINES_1M
+from include.platform.rest_pool import HEAL_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,
@@ -43,25 +47,26 @@ DEFAULT_ARGS = {
     params={
         "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
         "max_minutes": Param(200_000, type="integer", minimum=1),
+        "full": Param(False, type="boolean", description="Whole history, not since last run."),
     },
 )
 def binance_heal_gaps() -> None:
     """Heal, then announce the Asset if any minute was filled."""
 
     @task(pool=POOL, pool_slots=HEAL_SLOTS)
-    def heal(**context) -> int:
-        from include.history_jobs import run_heal
+    def heal(**context) -> dict[str, object]:
+        from include.jobs import run_heal
 
         params = context["params"]
-        return run_heal(params["symbols"], max_minutes=params["max_minutes"])
+        return run_heal(params["symbols"], max_minutes=params["max_minutes"], full=params["full"])
 
     @task.short_circuit
-    def healed_anything(filled: int) -> bool:
-        return filled > 0
+    def healed_anything(done: dict[str, object]) -> bool:
+        return sum(done["filled"].values()) > 0
 
     @task(outlets=[KLINES_1M])
-    def announce(filled: int) -> int:
-        return filled
+    def announce(done: dict[str, object]) -> int:
+        return sum(done["filled"].values())
 
     filled = heal()
     healed_anything(filled) >> announce(filled)

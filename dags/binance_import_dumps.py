@@ -16,6 +16,8 @@ as exact 1-minute candles.
 * **Emits** the `market.klines_1m` Asset.
 * **Pool**: both tasks may ask `exchangeInfo`, so they run in the `binance_rest` pool that
   every task calling Binance REST shares (one IP weight budget).
+* **Same job by hand**: `python -m include.cli import-dumps --start ... --end ...` (or
+  `import-csv FILES` for local dumps) runs `include.jobs.plan_dump_files` / `run_dump_files`.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.alerts import on_task_failure
-from include.assets import KLINES_1M
-from include.rest_pool import EXCHANGE_INFO_SLOTS, POOL
+from include.platform.alerts import on_task_failure
+from include.platform.assets import KLINES_1M
+from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = {
     "on_failure_callback": on_task_failure,
@@ -63,7 +65,7 @@ def binance_import_dumps() -> None:
     # SYMBOLS=ALL is resolved from exchangeInfo.
     @task(pool=POOL, pool_slots=EXCHANGE_INFO_SLOTS)
     def list_files(**context) -> list[list[str]]:
-        from include.history_jobs import plan_dump_files
+        from include.jobs import plan_dump_files
 
         params = context["params"]
         return plan_dump_files(
@@ -82,8 +84,8 @@ def binance_import_dumps() -> None:
         pool=POOL,
         pool_slots=EXCHANGE_INFO_SLOTS,
     )
-    def import_files(specs: list[str]) -> int:
-        from include.history_jobs import run_dump_files
+    def import_files(specs: list[str]) -> list[dict[str, object]]:
+        from include.jobs import run_dump_files
 
         return run_dump_files(specs)
 

@@ -28,8 +28,8 @@ from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include.alerts import on_task_failure
-from include.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
+from include.platform.alerts import on_task_failure
+from include.platform.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
 
 
 @dag(
@@ -59,16 +59,16 @@ def build_timeframes() -> None:
     @task(inlets=[KLINES_1M, CANDLES_1M_LIVE], outlets=[ANALYTICS_CANDLES])
     def dbt_build() -> float:
         """Run the incremental dbt build; return its duration in seconds."""
-        from include import timeframes
+        from include.jobs import build_timeframes
 
-        return timeframes.build_timeframes(unit_tests=False).seconds
+        return build_timeframes()
 
     @task
     def source_freshness() -> None:
         """Fail when the live table lags behind (dbt source freshness)."""
-        from include import timeframes
+        from include.jobs import check_source_freshness
 
-        timeframes.check_source_freshness()
+        check_source_freshness()
 
     @task.short_circuit
     def docs_due(dag_run=None) -> bool:
@@ -78,9 +78,9 @@ def build_timeframes() -> None:
     @task
     def publish_docs() -> str:
         """Publish the dbt docs as one static HTML page."""
-        from include import timeframes
+        from include.jobs import publish_docs
 
-        return str(timeframes.publish_docs(timeframes.docs_dir()))
+        return publish_docs()
 
     built = dbt_build()
     built >> source_freshness()

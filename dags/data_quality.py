@@ -23,16 +23,13 @@ invariants; README "Data quality" lists who owns what).
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.alerts import on_task_failure
-from include.assets import ANALYTICS_CANDLES
-
-logger = logging.getLogger(__name__)
+from include.platform.alerts import on_task_failure
+from include.platform.assets import ANALYTICS_CANDLES
 
 
 @dag(
@@ -67,29 +64,23 @@ def data_quality() -> None:
     @task
     def check(**context) -> dict[str, object]:
         """Run every check over the window; fail the task with the summary on a defect."""
-        from include import quality
+        from include.jobs import data_quality
+        from include.quality import QualityCheckFailed
 
         params = context["params"]
-        window = quality.run_window(
-            params["start"],
-            params["end"],
-            context.get("data_interval_start"),
-            context.get("data_interval_end"),
-            context["dag_run"].run_after,
-        )
-        kwargs = {"symbols": params["symbols"]} if params["symbols"] else {}
-        report = quality.run_checks(window=window, expect_live=params["expect_live"], **kwargs)
-        for line in report.summary().splitlines():
-            logger.info("%s", line)
-        logger.info("Data Docs: %s", report.data_docs)
-        if not report.success:
-            raise AirflowFailException(report.summary().splitlines()[0])
-        return {
-            "window": str(window),
-            "expectations": len(report.results),
-            "rows": sum(report.rows_checked.values()),
-            "data_docs": report.data_docs,
-        }
+        try:
+            return data_quality(
+                params["start"],
+                params["end"],
+                params["symbols"],
+                params["expect_live"],
+                interval_start=context.get("data_interval_start"),
+                interval_end=context.get("data_interval_end"),
+                run_after=context["dag_run"].run_after,
+            )
+        except QualityCheckFailed as failed:
+            # Data does not fix itself: fail without the retries.
+            raise AirflowFailException(str(failed).splitlines()[0]) from failed
 
     check()
 

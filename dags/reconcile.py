@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.alerts import on_task_failure
-from include.assets import KLINES_1M
-from include.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOTS
+from include.platform.alerts import on_task_failure
+from include.platform.assets import KLINES_1M
+from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOTS
 
 
 @dag(
@@ -58,20 +58,20 @@ def reconcile() -> None:
     # SYMBOLS=ALL is resolved from exchangeInfo.
     @task(pool=POOL, pool_slots=EXCHANGE_INFO_SLOTS)
     def plan(**context) -> list[dict[str, object]]:
-        from include.reconcile import plan_jobs
+        from include.jobs import plan_reconcile
 
         params = context["params"]
-        return plan_jobs(
+        return plan_reconcile(
             params["symbols"],
             params["start"] or context["data_interval_start"].isoformat(),
             params["end"] or context["data_interval_end"].isoformat(),
         )
 
     @task(outlets=[KLINES_1M], max_active_tis_per_dag=2, pool=POOL, pool_slots=RECONCILE_SLOTS)
-    def compare_and_repair(job: dict[str, object]) -> int:
-        from include.reconcile import run_job
+    def compare_and_repair(job: dict[str, object]) -> dict[str, object]:
+        from include.jobs import run_reconcile
 
-        return run_job(job)
+        return run_reconcile(job)
 
     compare_and_repair.expand(job=plan())
 

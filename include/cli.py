@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import typer
 
-from include import db, pgserver
-from include.migrate import migrate as apply_migrations
-from include.settings import env_file, get_settings
-from include.times import parse_utc
+from include import jobs
+from include.platform import db, pgserver
+from include.platform.migrate import migrate as apply_migrations
+from include.platform.settings import env_file, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def partitions(
     """Create the coming months' partitions, empty the DEFAULT ones, apply live retention."""
     import psycopg
 
-    from include import partitions as monthly
+    from include.platform import partitions as monthly
 
     days = retention_days if retention_days is not None else monthly.live_retention_days()
     with psycopg.connect(db.resolve_database_url(), autocommit=True) as conn:
@@ -126,19 +126,27 @@ def build_timeframes(
         False, "--full-refresh", help="Rebuild every analytics.candles_<tf> table from scratch."
     ),
     select: str = typer.Option(None, help="A dbt selector, e.g. 'candles_1m+'."),
+    unit_tests: bool = typer.Option(
+        False, "--unit-tests", help="Also run dbt's unit tests (CI does; the DAG does not)."
+    ),
     docs: str = typer.Option(
         None, help="Also publish the dbt docs as one static page into this directory."
     ),
 ) -> None:
-    """Run `dbt build`: the unified 1m series and 5m..1w candles, with their tests."""
-    from pathlib import Path
-
-    from include import timeframes
-
-    result = timeframes.build_timeframes(full_refresh=full_refresh, select=select)
-    typer.echo(f"dbt build succeeded in {result.seconds:.1f} s")
+    """Run `dbt build`: the unified 1m series and 5m..1w candles, with their tests (the
+    build_timeframes DAG's dbt_build task)."""
+    seconds = jobs.build_timeframes(full_refresh=full_refresh, select=select, unit_tests=unit_tests)
+    typer.echo(f"dbt build succeeded in {seconds:.1f} s")
     if docs:
-        typer.echo(f"dbt docs published to {timeframes.publish_docs(Path(docs))}")
+        typer.echo(f"dbt docs published to {jobs.publish_docs(docs)}")
+
+
+@app.command("source-freshness")
+@one_line_errors
+def source_freshness() -> None:
+    """Run `dbt source freshness` (the build_timeframes DAG's source_freshness task)."""
+    jobs.check_source_freshness()
+    typer.echo("sources fresh")
 
 
 @app.command()
@@ -148,7 +156,7 @@ def live(
     interval: float = typer.Option(5.0, help="Seconds between refreshes with --follow."),
 ) -> None:
     """Show the newest candle of each symbol in market.candles_1m_live."""
-    from include import live as live_view
+    from include.platform import live as live_view
 
     live_view.follow(db.resolve_database_url(), interval, typer.echo, rounds=None if follow else 1)
 
@@ -156,20 +164,58 @@ def live(
 @app.command("backfill-rest")
 @one_line_errors
 def backfill_rest(
-    symbol: Annotated[
-        list[str], typer.Option("--symbol", "-s", help="Symbol; repeat for several.")
-    ],
     start: str = typer.Option(..., help="First minute, UTC (2025-01-01 or 2025-01-01T10:00)."),
     end: str = typer.Option(..., help="End, exclusive, UTC."),
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option("--symbol", "-s", help="Symbol; repeat for several. Default: SYMBOLS."),
+    ] = None,
+    chunk_days: int = typer.Option(
+        jobs.DEFAULT_CHUNK_DAYS, help="Days per job, as the DAG's mapped tasks."
+    ),
     no_resume: bool = typer.Option(False, "--no-resume", help="Refetch the whole range."),
 ) -> None:
-    """Load official 1m klines from /api/v3/klines into market.klines_1m (resumable)."""
-    from include import backfill
+    """Load official 1m klines from /api/v3/klines into market.klines_1m (resumable; the
+    binance_backfill_rest DAG's plan and load tasks)."""
+    fetched: dict[str, int] = {}
+    changed: dict[str, int] = {}
+    requests = weight = throttled = 0
+    for job in jobs.plan_rest_chunks(symbol, start, end, chunk_days=chunk_days):
+        done = jobs.run_rest_chunk(job, resume=not no_resume)
+        for name, count in done["fetched"].items():
+            fetched[name] = fetched.get(name, 0) + count
+            changed[name] = changed.get(name, 0) + done["changed"][name]
+        requests += done["requests"]
+        weight += done["weight"]
+        throttled += done["throttled_429"]
+    for name, count in fetched.items():
+        typer.echo(f"{name}: {count} klines fetched, {changed[name]} new or changed")
+    typer.echo(f"{requests} requests, weight {weight}, {throttled} x 429")
 
-    result = backfill.backfill_rest(symbol, parse_utc(start), parse_utc(end), resume=not no_resume)
-    for name, fetched in result.fetched.items():
-        typer.echo(f"{name}: {fetched} klines fetched, {result.changed[name]} new or changed")
-    typer.echo(f"{result.requests} requests, weight {result.weight}, {result.throttled_429} x 429")
+
+def _echo_imports(batches: list[list[str]], **options: object) -> None:
+    for batch in batches:
+        for done in jobs.run_dump_files(batch, **options):
+            state = "already imported, skipped" if done["skipped"] else f"{done['changed']} changed"
+            typer.echo(f"{done['file']}: {done['rows']} rows, {done['candles']} candles, {state}")
+
+
+@app.command("import-dumps")
+@one_line_errors
+def import_dumps(
+    start: str = typer.Option(..., help="First day, UTC (2025-01-01)."),
+    end: str = typer.Option(..., help="End day, exclusive."),
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS (ALL works).")
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", "-k", help="klines, trades, aggTrades.")
+    ] = None,
+    folder: str = typer.Option(None, help="A local folder of dumps: imports those instead."),
+) -> None:
+    """Download and import data.binance.vision's daily dumps of [start, end) (the
+    binance_import_dumps DAG's list_files and import_files tasks)."""
+    _echo_imports(jobs.plan_dump_files(symbol, kind or ["klines"], start, end, folder=folder))
 
 
 @app.command("import-csv")
@@ -184,15 +230,10 @@ def import_csv(
         help="Import even when a dump's .CHECKSUM is missing, unreadable or malformed.",
     ),
 ) -> None:
-    """Import data.binance.vision klines/trades/aggTrades dumps as exact 1m candles."""
-    from include import dumps
-
-    imported = dumps.import_files(
-        paths, symbol=symbol, force=force, require_checksum=not no_checksum
-    )
-    for result in imported:
-        state = "already imported, skipped" if result.skipped else f"{result.changed} changed"
-        typer.echo(f"{result.file_name}: {result.rows} rows, {result.candles} candles, {state}")
+    """Import data.binance.vision klines/trades/aggTrades dumps as exact 1m candles (the
+    binance_import_dumps DAG's import_files task over the given files)."""
+    batches = jobs.plan_dump_files(None, [], "", "", folder=paths)
+    _echo_imports(batches, symbol=symbol, force=force, require_checksum=not no_checksum)
 
 
 @app.command("bootstrap")
@@ -205,7 +246,7 @@ def bootstrap(
     no_build: bool = typer.Option(False, "--no-build", help="Do not build the timeframes."),
 ) -> None:
     """History at start: the last days up to the streamer's first candle, then the timeframes."""
-    from include import bootstrap as job
+    from include.history import bootstrap as job
 
     result = job.bootstrap(days=days, wait_seconds=wait, build=not no_build)
     typer.echo(
@@ -221,19 +262,20 @@ def heal_gaps(
     symbol: Annotated[
         list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS.")
     ] = None,
-    max_minutes: int = typer.Option(200_000, help="Most minutes to fetch in one run."),
+    max_minutes: int = typer.Option(
+        jobs.DEFAULT_HEAL_MAX_MINUTES, help="Most minutes to fetch in one run."
+    ),
     full: bool = typer.Option(
         False, "--full", help="Look at the whole history, not only since the last run's check."
     ),
 ) -> None:
-    """Find missing minutes (recorded gaps and holes in the series) and fill them from REST."""
-    from include import heal
-
-    result = heal.heal_gaps(symbol or None, max_minutes=max_minutes, full=full)
-    for name, filled in result.filled.items():
+    """Find missing minutes (recorded gaps and holes in the series) and fill them from REST
+    (the binance_heal_gaps DAG's heal task)."""
+    done = jobs.run_heal(symbol, max_minutes=max_minutes, full=full)
+    for name, filled in done["filled"].items():
         typer.echo(
-            f"{name}: {result.spans[name]} gaps, {filled} minutes filled, "
-            f"{result.unfillable[name]} without a kline at Binance"
+            f"{name}: {done['spans'][name]} gaps, {filled} minutes filled, "
+            f"{done['unfillable'][name]} without a kline at Binance"
         )
 
 
@@ -246,34 +288,40 @@ def reconcile(
         list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS (ALL works).")
     ] = None,
     no_repair: bool = typer.Option(False, "--no-repair", help="Only list the differences."),
-    no_build: bool = typer.Option(False, "--no-build", help="Do not rebuild the timeframes."),
+    no_build: bool = typer.Option(
+        False, "--no-build", help="Do not rebuild the timeframes (the DAG leaves it to the Asset)."
+    ),
     show: int = typer.Option(20, help="Differences to list (the rest are counted)."),
 ) -> None:
-    """Compare analytics.candles_1m with Binance's klines field by field; repair and rebuild.
+    """Compare analytics.candles_1m with Binance's klines field by field; repair and rebuild
+    (the reconcile DAG's plan and compare_and_repair tasks, then build_timeframes).
 
     Exits 1 when a difference is left unrepaired.
     """
-    from include import reconcile as job
-
-    result = job.reconcile(
-        parse_utc(start),
-        parse_utc(end),
-        symbol or None,
-        repair_mismatches=not no_repair,
-        rebuild=not no_build,
-    )
-    for mismatch in result.mismatches[:show]:
-        typer.echo(mismatch.describe())
-    if len(result.mismatches) > show:
-        typer.echo(f"... and {len(result.mismatches) - show} more differences")
-    for name, compared in result.compared.items():
-        typer.echo(
-            f"{name}: {compared} official minutes compared, "
-            f"{result.repaired[name]} repaired, {result.unrepaired[name]} left different"
-        )
-    if result.rebuilt:
+    done: list[dict[str, object]] = []
+    clean = True
+    for job in jobs.plan_reconcile(symbol, start, end):
+        try:
+            done.append(jobs.run_reconcile(job, repair=not no_repair))
+        except jobs.DifferencesLeft as left:
+            done.append(left.summary)
+            clean = False
+    differences = [d for summary in done for d in summary["differences"]]
+    for line in differences[:show]:
+        typer.echo(line)
+    if len(differences) > show:
+        typer.echo(f"... and {len(differences) - show} more differences")
+    for summary in done:
+        for name, compared in summary["compared"].items():
+            repaired, left = summary["repaired"][name], summary["unrepaired"][name]
+            typer.echo(
+                f"{name}: {compared} official minutes compared, "
+                f"{repaired} repaired, {left} left different"
+            )
+    if not no_build and any(jobs.total(s["repaired"]) for s in done):
+        jobs.build_timeframes()
         typer.echo("timeframes rebuilt")
-    if not result.clean:
+    if not clean:
         raise typer.Exit(1)
 
 
@@ -291,18 +339,16 @@ def check(
         help="Require fresh live candles (default: when the streamer wrote in the last hour).",
     ),
 ) -> None:
-    """Run the Great Expectations data-quality checks; exit 1 with a summary on failure."""
-    from include import quality
+    """Run the Great Expectations data-quality checks; exit 1 with a summary on failure (the
+    data_quality DAG's check task)."""
+    from include.quality import QualityCheckFailed
 
-    window = quality.default_window(parse_utc(end) if end else None)
-    if start:
-        window = quality.Window(parse_utc(start), window.end)
-    kwargs = {"symbols": symbol} if symbol else {}
-    report = quality.run_checks(window=window, expect_live=expect_live, **kwargs)
-    if not report.success:
-        typer.echo(report.summary(), err=True)
-        raise typer.Exit(1)
-    typer.echo(report.summary())
+    try:
+        done = jobs.data_quality(start, end, symbol, expect_live)
+    except QualityCheckFailed as failed:
+        typer.echo(failed.report.summary(), err=True)
+        raise typer.Exit(1) from failed
+    typer.echo(done["summary"])
 
 
 @app.command("airflow-pools")
@@ -317,7 +363,7 @@ def airflow_pools(
     import json
     from pathlib import Path
 
-    from include import rest_pool
+    from include.platform import rest_pool
 
     pools = rest_pool.pools_file(limit or rest_pool.DOCUMENTED_LIMIT)
     Path(path).write_text(json.dumps(pools, indent=2) + "\n")

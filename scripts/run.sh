@@ -98,7 +98,7 @@ if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
 fi
 airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
-# The binance_rest pool every REST-calling task shares (include/rest_pool.py), sized from the
+# The binance_rest pool every REST-calling task shares (include/platform/rest_pool.py), sized from the
 # weight budget; created or resized on every start, while the history loads below.
 python -m include.cli airflow-pools "$AIRFLOW_HOME/pools.json"
 airflow pools import "$AIRFLOW_HOME/pools.json" >"$DATA_DIR/logs/airflow-pools.log" 2>&1 &

@@ -12,9 +12,9 @@ import time
 import orjson
 import psycopg
 
-from include import db
-from include.migrate import MigrationError, migrate
-from include.settings import (
+from include.platform import db
+from include.platform.migrate import MigrationError, migrate
+from include.platform.settings import (
     DESIGN_VARIABLES,
     Settings,
     environment_help,

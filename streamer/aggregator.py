@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from include.times import MINUTE_MS
+from include.platform.times import MINUTE_MS
 from streamer.parser import Trade, format_quote, format_scaled
 
 logger = logging.getLogger(__name__)

@@ -1,18 +1,18 @@
-"""The streamer's settings: one frozen object, built from include.settings' model."""
+"""The streamer's settings: one frozen object, built from include.platform.settings' model."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
 
-from include.settings import MAX_STREAMS_PER_CONNECTION, Settings, Shard, get_settings
+from include.platform.settings import MAX_STREAMS_PER_CONNECTION, Settings, Shard, get_settings
 
 STREAM_KINDS = ("trade", "aggTrade")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 def _default(field: str) -> Any:
-    """The model's default of a STREAMER_* setting: written once, in include/settings.py."""
+    """The model's default of a STREAMER_* setting, written once in include/platform/settings.py."""
     return Settings.model_fields[field].default
 
 
@@ -96,7 +96,7 @@ def load_config(
     """The streamer's configuration from the settings (the DESIGN variables and STREAMER_*)."""
     settings = settings or get_settings()
     if database_url is None:
-        from include import db
+        from include.platform import db
 
         # Its own role: STREAMER_DATABASE_URL, else DATABASE_URL's server as streamer_writer.
         database_url = db.resolve_role_url(db.STREAMER, settings)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from include.binance_rest import (
+from include.platform.binance_rest import (
     AsyncBinanceRest,
     BinanceError,
     IpBannedError,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from include.symbols import in_shard, trading_symbols
+from include.platform.symbols import in_shard, trading_symbols
 from streamer.aggregator import Aggregator
 from streamer.config import StreamerConfig
 from streamer.connection import AttemptLimiter, Backoff, Shard, Sink

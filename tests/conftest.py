@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include import db, pgserver
-from include.migrate import migrate
+from include.platform import db, pgserver
+from include.platform.migrate import migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "platform_template"

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from include import pgserver
+from include.platform import pgserver
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

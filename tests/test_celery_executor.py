@@ -12,7 +12,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from include import pgserver
+from include.platform import pgserver
 from tests.soak.harness import (
     KLINE_FIELDS,
     Platform,

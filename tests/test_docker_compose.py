@@ -190,9 +190,9 @@ def test_secrets_come_from_env_and_are_documented(compose: dict) -> None:
 
 def test_streamer_settings_are_ones_it_reads(compose: dict) -> None:
     """Every STREAMER_* variable the streamer service sets is a field of the settings model
-    (include/settings.py), its role's included (include/db.py role_variables)."""
-    from include import db
-    from include.settings import variables
+    (include/platform/settings.py), its role's included (include/platform/db.py role_variables)."""
+    from include.platform import db
+    from include.platform.settings import variables
 
     env = compose["services"]["streamer"]["environment"]
     names = [name for name in env if name.startswith("STREAMER_")]
@@ -281,7 +281,7 @@ def test_each_service_holds_only_its_roles_passwords(compose: dict) -> None:
     """The streamer and the API get their own role's password and not the administrator's;
     airflow-init (which migrates) sets every role's; the Airflow services hold their tasks'
     roles (DESIGN.md "Database roles")."""
-    from include import db
+    from include.platform import db
 
     def passwords(name: str) -> set[str]:
         env = compose["services"][name]["environment"]

@@ -19,8 +19,8 @@ import psutil
 import psycopg
 import pytest
 
-from include import db, pgserver
-from include.rest_pool import POOL, pool_size
+from include.platform import db, pgserver
+from include.platform.rest_pool import POOL, pool_size
 from tests.browser import CHROMIUM, Browser
 from tests.conftest import PROJECT_ROOT
 

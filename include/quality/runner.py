@@ -16,8 +16,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from include import db
-from include.live import STREAMER_RECENT, streamer_writing
+from include.platform import db
+from include.platform.live import STREAMER_RECENT, streamer_writing
+from include.platform.settings import get_settings
+from include.platform.symbols import requested_symbols
+from include.platform.times import parse_utc
 from include.quality.checks import (
     CANDLE_TABLES,
     DEFAULT_MAX_LIVE_AGE,
@@ -30,9 +33,6 @@ from include.quality.checks import (
     render,
 )
 from include.quality.report import CheckResult, QualityReport
-from include.settings import get_settings
-from include.symbols import requested_symbols
-from include.times import parse_utc
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 -- The newest minute of one symbol's 1m series (official klines and closed live candles) held at
--- or before its heal watermark, looked for no earlier than a floor: include/heal.py asks the
+-- or before its heal watermark, looked for no earlier than a floor: include/history/heal.py asks the
 -- watermark's last day first, a bound the planner knows, so only that day's monthly partitions
 -- are planned and read whatever the length of the history; the whole history only when that
 -- day holds nothing (a long halt before the watermark).

@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from include import pgserver
+from include.platform import pgserver
 from tests.conftest import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"

@@ -11,7 +11,7 @@ import websockets
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, default_symbols, utc
 from fakebinance.server import FakeBinance
-from include.reconcile import reconcile
+from include.history.reconcile import reconcile
 from include.timeframes import build_timeframes
 from tests.api.conftest import write_live
 from tests.api.test_ws import recv_json

@@ -8,7 +8,7 @@ import httpx
 import psycopg
 
 from api.config import load_config
-from include import db
+from include.platform import db
 
 
 async def test_ping_time_and_health(api) -> None:

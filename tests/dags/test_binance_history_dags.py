@@ -7,7 +7,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from include.klines_store import datetime_to_ms
+from include.history.klines_store import datetime_to_ms
 from tests.include.history_support import NOW, official, running_fake, stored
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_import_dumps_dag_lands_the_files(fake, fake_env: str) -> None:
 
 def test_heal_gaps_dag_fills_a_hole(fake, fake_env: str) -> None:
     """binance_heal_gaps fills a deleted stretch back from REST."""
-    from include.backfill import backfill_rest
+    from include.history.backfill import backfill_rest
 
     start = NOW.replace(second=0) - timedelta(hours=2)
     backfill_rest(["ETHUSDT"], start, NOW.replace(second=0))

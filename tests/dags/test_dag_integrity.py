@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include import db, pgserver
+from include.platform import db, pgserver
 from tests.conftest import PROJECT_ROOT
 
 DAGS_DIR = PROJECT_ROOT / "dags"

@@ -7,8 +7,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from include.backfill import backfill_rest
-from include.klines_store import datetime_to_ms
+from include.history.backfill import backfill_rest
+from include.history.klines_store import datetime_to_ms
 from include.timeframes import build_timeframes
 from tests.dags.test_binance_history_dags import _dag
 from tests.include.history_support import NOW, official, running_fake, stored

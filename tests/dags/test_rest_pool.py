@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include import rest_pool
+from include.platform import rest_pool
 from tests.conftest import PROJECT_ROOT
 
 # How code reaches Binance REST: it builds a client, or calls one of the client's requests.

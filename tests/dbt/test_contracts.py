@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from include import db
+from include.platform import db
 from include.timeframes import TimeframeBuildError, build_timeframes, run_dbt
 from tests.dbt.conftest import MARTS, load_klines
 

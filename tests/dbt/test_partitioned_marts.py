@@ -10,7 +10,7 @@ from psycopg import sql
 
 from api.queries import klines_query
 from fakebinance.config import utc
-from include import partitions
+from include.platform import partitions
 from include.quality.checks import Window, all_checks, render
 from include.timeframes import build_timeframes
 from tests.dbt.conftest import (

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psycopg
 
-from include import db
-from include.migrate import MIGRATIONS_DIR, migrate
+from include.platform import db
+from include.platform.migrate import MIGRATIONS_DIR, migrate
 from include.timeframes import build_timeframes
 from tests.conftest import record_writers
 from tests.dbt.conftest import MARTS, load_klines

@@ -7,11 +7,11 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from include import klines_store
-from include.backfill import backfill_rest
-from include.binance_rest import BinanceRest
-from include.klines_store import datetime_to_ms
-from include.times import parse_utc
+from include.history import klines_store
+from include.history.backfill import backfill_rest
+from include.history.klines_store import datetime_to_ms
+from include.platform.binance_rest import BinanceRest
+from include.platform.times import parse_utc
 from tests.conftest import record_writers
 from tests.include.history_support import NOW, official, running_fake, snapshot, stored
 
@@ -141,7 +141,7 @@ def test_unknown_symbol_is_refused(fake, conn: psycopg.Connection) -> None:
 
 def test_418_stops_with_a_clear_message(conn: psycopg.Connection) -> None:
     """A banned IP stops the job at once with the reason, instead of hammering on."""
-    from include.binance_rest import IpBannedError, WeightBudget
+    from include.platform.binance_rest import IpBannedError, WeightBudget
 
     with running_fake(weight_limit=4, weight_window=30) as banned:
         # A client ignorant of the limit overruns it, and a second request during the

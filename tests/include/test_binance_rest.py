@@ -12,10 +12,10 @@ import httpx
 import psycopg
 import pytest
 
-from include.backfill import backfill_rest
-from include.binance_rest import BinanceRest, IpBannedError, WeightBudget
-from include.klines_store import datetime_to_ms
-from include.times import parse_utc
+from include.history.backfill import backfill_rest
+from include.history.klines_store import datetime_to_ms
+from include.platform.binance_rest import BinanceRest, IpBannedError, WeightBudget
+from include.platform.times import parse_utc
 from tests.include.history_support import official, running_fake, stored
 
 START = parse_utc("2025-03-08T00:00")

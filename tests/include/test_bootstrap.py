@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.bootstrap import bootstrap
+from include.history.bootstrap import bootstrap
 from include.quality import Window, run_checks
 from tests.streamer.conftest import fake, running, streamer_config  # noqa: F401 - fixture
 

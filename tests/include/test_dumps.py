@@ -14,7 +14,7 @@ from fakebinance.dumps import DumpRef, period_bounds_us, read_dump_csv, write_du
 from fakebinance.market import Market
 from fakebinance.reference import oracle_klines
 from include.cli import app
-from include.dumps import DumpError, dump_url, import_file, import_files
+from include.history.dumps import DumpError, dump_url, import_file, import_files
 from tests.include.history_support import (
     frozen_clock,
     market_config,

@@ -17,8 +17,8 @@ import pytest
 
 from fakebinance.dumps import write_dump
 from fakebinance.market import Market
-from include import dumps
-from include.dumps import DumpError, csv_text, detect_layout, load_dump, read_dump
+from include.history import dumps
+from include.history.dumps import DumpError, csv_text, detect_layout, load_dump, read_dump
 from tests.include.history_support import frozen_clock, market_config
 
 DAY = date(2025, 3, 10)

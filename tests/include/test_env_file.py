@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from include.pgserver import free_port
-from include.settings import variables
+from include.platform.pgserver import free_port
+from include.platform.settings import variables
 from tests.conftest import PROJECT_ROOT
 
 
@@ -178,7 +178,7 @@ def test_one_env_file_reaches_every_part(tmp_path: Path, monkeypatch: pytest.Mon
     SYMBOLS: the streamer, the API and the batch CLI each take what is theirs from it (the
     roles' URLs over .env's server), and the environment still wins over the file."""
     from api.config import load_config as api_config
-    from include import db
+    from include.platform import db
     from streamer.config import load_config as streamer_config
 
     env_file = tmp_path / ".env"
@@ -245,7 +245,7 @@ def test_a_bad_value_in_dotenv_is_one_line_naming_it(tmp_path: Path) -> None:
 def test_every_setting_is_documented() -> None:
     """Each variable of the settings model is in .env.example, and the streamer's and the API's
     in their READMEs' tables, so no setting exists that a user cannot find."""
-    from include.settings import FIELDS
+    from include.platform.settings import FIELDS
 
     example = set(re.findall(r"^#?\s*(\w+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M))
     assert not sorted(set(FIELDS) - example)

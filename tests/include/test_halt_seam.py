@@ -7,11 +7,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.backfill import backfill_rest
-from include.heal import HALT_REASON, heal_gaps
+from include.history.backfill import backfill_rest
+from include.history.heal import HALT_REASON, heal_gaps
+from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from include.times import parse_utc
 from tests.include.history_support import HALT, NOW, running_fake, snapshot
 
 pytestmark = pytest.mark.slow

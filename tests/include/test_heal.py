@@ -9,10 +9,10 @@ import pytest
 
 from fakebinance.clock import MarketClock
 from fakebinance.server import FakeBinance
-from include.backfill import backfill_rest
-from include.heal import HALT_REASON, heal_gaps
-from include.klines_store import datetime_to_ms
-from include.times import MINUTE_MS, parse_utc
+from include.history.backfill import backfill_rest
+from include.history.heal import HALT_REASON, heal_gaps
+from include.history.klines_store import datetime_to_ms
+from include.platform.times import MINUTE_MS, parse_utc
 from tests.include.history_support import (
     HALT,
     NOW,

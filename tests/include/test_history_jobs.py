@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from include.history_jobs import MAX_MAPPED_TASKS, plan_dump_files, plan_rest_chunks
-from include.reconcile import plan_jobs
-from include.symbols import resolve_symbols, trading_symbols
+from include.jobs import MAX_MAPPED_TASKS, plan_dump_files, plan_reconcile, plan_rest_chunks
+from include.platform.symbols import resolve_symbols, trading_symbols
 
 MANY = [f"S{i:04d}USDT" for i in range(2000)]
 
@@ -100,7 +99,7 @@ def test_dump_and_reconcile_plans_of_all_stay_within_the_mapping_limit() -> None
     assert len(batches) <= MAX_MAPPED_TASKS
     urls = [u for b in batches for u in b]
     assert len(urls) == len(set(urls)) == 2100 * 2 * 7
-    jobs = plan_jobs(ALL_SIZED, "2025-01-01", "2025-01-08")
+    jobs = plan_reconcile(ALL_SIZED, "2025-01-01", "2025-01-08")
     assert len(jobs) <= MAX_MAPPED_TASKS
     assert sorted(s for j in jobs for s in j["symbols"]) == sorted(ALL_SIZED)
 
@@ -122,7 +121,7 @@ def test_only_the_planned_tasks_are_mapped() -> None:
     planners = {
         "binance_backfill_rest.py": "plan_rest_chunks(",
         "binance_import_dumps.py": "plan_dump_files(",
-        "reconcile.py": "plan_jobs(",
+        "reconcile.py": "plan_reconcile(",
     }
     for name, planner in planners.items():
         assert planner in (dags / name).read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include.live import format_rows, latest_candles
+from include.platform.live import format_rows, latest_candles
 
 INSERT = """
 insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from include.migrate import MigrationError, discover, migrate
+from include.platform.migrate import MigrationError, discover, migrate
 
 CANDLE_COLUMNS = {
     "symbol": "text",

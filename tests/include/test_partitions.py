@@ -9,8 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include import klines_store, partitions
-from include.migrate import discover, migrate
+from include.history import klines_store
+from include.platform import partitions
+from include.platform.migrate import discover, migrate
 
 MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
 LIVE_INSERT = (

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include import pgserver
+from include.platform import pgserver
 from tests.conftest import PROJECT_ROOT
 
 

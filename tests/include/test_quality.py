@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, default_symbols
 from fakebinance.market import Market
-from include import pgserver
 from include.cli import app
+from include.platform import pgserver
 from include.quality import QualityReport, Window, run_checks
 from include.timeframes import build_timeframes
 from tests.conftest import TEMPLATE_DB, create_database

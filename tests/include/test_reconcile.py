@@ -8,12 +8,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from include.backfill import backfill_rest
 from include.cli import app
-from include.klines_store import datetime_to_ms
+from include.history.backfill import backfill_rest
+from include.history.klines_store import datetime_to_ms
+from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from include.times import parse_utc
 from tests.include.history_support import official, running_fake
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include import rest_pool
-from include.backfill import DEFAULT_CONCURRENCY, backfill_rest
-from include.binance_rest import REQUESTS_IN_FLIGHT, WEIGHTS, BinanceRest, WeightBudget
-from include.times import parse_utc
+from include.history.backfill import DEFAULT_CONCURRENCY, backfill_rest
+from include.platform import rest_pool
+from include.platform.binance_rest import REQUESTS_IN_FLIGHT, WEIGHTS, BinanceRest, WeightBudget
+from include.platform.times import parse_utc
 from tests.conftest import PROJECT_ROOT
 from tests.include.history_support import running_fake
 

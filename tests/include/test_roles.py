@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from include import db, pgserver
-from include.migrate import migrate
+from include.platform import db, pgserver
+from include.platform.migrate import migrate
 
 ROLES = (db.STREAMER, db.LOADER, db.BUILDER, db.READER)
 WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")

@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import psycopg
 
-from include import db
-from include.backfill import backfill_rest
-from include.binance_rest import BinanceRest, SharedWeightBudget, WeightBudget
-from include.klines_store import datetime_to_ms
-from include.times import parse_utc
+from include.history.backfill import backfill_rest
+from include.history.klines_store import datetime_to_ms
+from include.platform import db
+from include.platform.binance_rest import BinanceRest, SharedWeightBudget, WeightBudget
+from include.platform.times import parse_utc
 from streamer.metrics import Metrics
 from streamer.rest import RestClient
 from tests.include.history_support import official, running_fake, stored

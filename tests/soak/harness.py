@@ -24,10 +24,10 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from include import pgserver
-from include.db import ROLES, role_variables
-from include.migrate import migrate
-from include.settings import Settings
+from include.platform import pgserver
+from include.platform.db import ROLES, role_variables
+from include.platform.migrate import migrate
+from include.platform.settings import Settings
 from tests.conftest import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ import pytest
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, make_symbols
 from fakebinance.server import FakeBinance
-from include import pgserver
-from include.db import ensure_database
-from include.migrate import migrate
+from include.platform import pgserver
+from include.platform.db import ensure_database
+from include.platform.migrate import migrate
 from tests.conftest import record_writers
 from tests.streamer.conftest import (
     assert_exact,

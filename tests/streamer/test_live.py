@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from fakebinance.server import FakeBinance
-from include import db
+from include.platform import db
 from streamer.config import load_config
 from tests.conftest import record_writers
 from tests.streamer.conftest import (

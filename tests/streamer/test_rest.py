@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from include.binance_rest import WEIGHTS, BinanceRest, WeightBudget
+from include.platform.binance_rest import WEIGHTS, BinanceRest, WeightBudget
 from streamer.metrics import Metrics
 from streamer.rest import RestClient, RestUnavailable
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from fakebinance.server import FakeBinance
-from include.times import MINUTE_MS
+from include.platform.times import MINUTE_MS
 from tests.streamer.conftest import (
     assert_exact,
     closed_rows,

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, all_market, default_symbols, make_symbols
 from fakebinance.server import FakeBinance
-from include.symbols import Shard, in_shard, parse_shard, shard_index
+from include.platform.symbols import Shard, in_shard, parse_shard, shard_index
 from streamer.config import load_config
 from tests.streamer.conftest import running, streamer_config, wait_until
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from include import db, klines_store
-from include.backfill import fetch_range
-from include.binance_rest import KLINES_LIMIT, BinanceRest
-from include.klines_store import datetime_to_ms, load_sql, ms_to_datetime
-from include.symbols import resolve_symbols
-from include.times import MINUTE_MS
+from include.history import klines_store
+from include.history.backfill import fetch_range
+from include.history.klines_store import datetime_to_ms, load_sql, ms_to_datetime
+from include.platform import db
+from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
+from include.platform.symbols import resolve_symbols
+from include.platform.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

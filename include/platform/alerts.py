@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from include.settings import get_settings
+from include.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

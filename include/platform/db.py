@@ -15,8 +15,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from include import pgserver
-from include.settings import Settings, get_settings
+from include.platform import pgserver
+from include.platform.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 

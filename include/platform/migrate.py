@@ -9,24 +9,18 @@ from pathlib import Path
 
 import psycopg
 
-from include import db
-from include.settings import Settings
+from include.platform import db
+from include.platform.settings import Settings
+from include.sql import MIGRATIONS_DIR, SQL_DIR, load_sql
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).parent / "sql" / "migrations"
 # The roles' table privileges, applied after every run of the platform's migrations.
-GRANTS = Path(__file__).parent / "sql" / "grants.sql"
+GRANTS = SQL_DIR / "grants.sql"
 # Any constant works; it only has to be the same for every process that migrates.
 LOCK_KEY = 0x62_69_6E_61_6E_63_65
 
-BOOKKEEPING = """
-create table if not exists public.schema_migrations (
-    version text primary key,
-    checksum text not null,
-    applied_at timestamptz not null default now()
-)
-"""
+BOOKKEEPING = load_sql("create_schema_migrations")
 
 
 def maintain_partitions(conn: psycopg.Connection) -> None:
@@ -35,7 +29,7 @@ def maintain_partitions(conn: psycopg.Connection) -> None:
         "select to_regprocedure('market.ensure_month_partitions(regclass,timestamptz,timestamptz)')"
     ).fetchone()
     if exists and exists[0]:
-        from include import partitions
+        from include.platform import partitions
 
         partitions.maintain(conn, retention_days=partitions.live_retention_days())
 

@@ -33,7 +33,7 @@ SUPERUSER = "postgres"
 # Passwords over TCP (the superuser's too); trust only on the unix socket, which lives inside the
 # data directory (mode 0700), so only the server's own OS user (or root) can reach it.
 PG_HBA = """\
-# Written by include/pgserver.py on every start: edits here are replaced.
+# Written by include/platform/pgserver.py on every start: edits here are replaced.
 local   all   all                  trust
 host    all   all   127.0.0.1/32   scram-sha-256
 host    all   all   ::1/128        scram-sha-256

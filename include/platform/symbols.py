@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Shard and parse_shard are the settings' (STREAMER_SHARD); re-exported for the streamer.
-from include.settings import Shard, get_settings, parse_symbols
-from include.settings import parse_shard as parse_shard
+from include.platform.settings import Shard, get_settings, parse_symbols
+from include.platform.settings import parse_shard as parse_shard
 
 
 def trading_symbols(exchange_info: dict[str, Any]) -> list[str]:
@@ -42,7 +42,7 @@ def resolve_symbols(
     if wanted is not None:
         return list(wanted)
     if exchange_info is None:
-        from include.binance_rest import BinanceRest
+        from include.platform.binance_rest import BinanceRest
 
         with BinanceRest(rest_url, database_url=_loader_url()) as client:
             exchange_info = client.exchange_info()
@@ -52,7 +52,7 @@ def resolve_symbols(
 def _loader_url() -> str | None:
     """history_loader's database URL for the shared weight budget, when the platform's database
     is configured or running; None (the request paces alone) rather than starting one."""
-    from include import db
+    from include.platform import db
 
     try:
         return db.resolve_role_url(db.LOADER, start=False)

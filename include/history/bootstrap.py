@@ -14,11 +14,13 @@ from datetime import timedelta
 
 import psycopg
 
-from include import backfill, db, timeframes
-from include.binance_rest import BinanceRest
-from include.klines_store import ms_to_datetime
-from include.symbols import resolve_symbols
-from include.times import MINUTE_MS
+from include import timeframes
+from include.history import backfill
+from include.history.klines_store import ms_to_datetime
+from include.platform import db
+from include.platform.binance_rest import BinanceRest
+from include.platform.symbols import resolve_symbols
+from include.platform.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

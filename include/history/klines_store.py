@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import re
@@ -10,15 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 import polars as pl
 import psycopg
 from psycopg import sql
 
+from include.sql import load_sql
+
 logger = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).parent / "sql"
 SOURCES = ("rest", "dump_klines", "dump_trades", "dump_aggtrades")
 # The candle frame every loader produces: open_time in epoch ms, decimals as exact strings.
 CANDLE_COLUMNS = (
@@ -39,12 +38,6 @@ _REST_LINE = re.compile(r"[0-9]+(?:,-?[0-9]+\.[0-9]{8}){6},[0-9]+(?:,-?[0-9]+\.[
 _COPY_STAGE = sql.SQL("copy pg_temp.stage_klines ({}) from stdin (format csv)").format(
     sql.SQL(", ").join(map(sql.Identifier, CANDLE_COLUMNS))
 )
-
-
-@functools.cache
-def load_sql(name: str) -> str:
-    """The text of include/sql/<name>.sql."""
-    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 @dataclass(frozen=True)
@@ -187,12 +180,7 @@ def remember_file(
 ) -> None:
     """Record (or refresh) an imported dump file, in the same transaction as its rows."""
     conn.execute(
-        "insert into market.imported_files "
-        "(file_name, kind, symbol, checksum, row_count, candle_count, source) "
-        "values (%s, %s, %s, %s, %s, %s, %s) "
-        "on conflict (file_name) do update set kind = excluded.kind, symbol = excluded.symbol, "
-        "checksum = excluded.checksum, row_count = excluded.row_count, "
-        "candle_count = excluded.candle_count, source = excluded.source, imported_at = now()",
+        load_sql("upsert_imported_file"),
         (file_name, kind, symbol, checksum, row_count, candle_count, source),
     )
 
@@ -218,14 +206,5 @@ def store_symbols(conn: psycopg.Connection, exchange_info: dict) -> int:
         for s in exchange_info.get("symbols", [])
     ]
     with conn.cursor() as cur:
-        cur.executemany(
-            "insert into market.symbols (symbol, status, base_asset, quote_asset) "
-            "values (%s, %s, %s, %s) on conflict (symbol) do update set "
-            "status = excluded.status, base_asset = excluded.base_asset, "
-            "quote_asset = excluded.quote_asset, updated_at = now() "
-            "where (market.symbols.status, market.symbols.base_asset, "
-            "market.symbols.quote_asset) is distinct from "
-            "(excluded.status, excluded.base_asset, excluded.quote_asset)",
-            rows,
-        )
+        cur.executemany(load_sql("upsert_symbols"), rows)
     return len(rows)

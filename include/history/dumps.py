@@ -25,16 +25,17 @@ import polars as pl
 import psycopg
 from isal import isal_zlib
 
-from include import db, klines_store
-from include.binance_rest import BinanceRest
-from include.settings import get_settings
-from include.trades_to_candles import (
+from include.history import klines_store
+from include.history.trades_to_candles import (
     DECIMAL,
     candles_from_agg_trades,
     candles_from_trades,
     fill_idle_minutes,
     format_decimals,
 )
+from include.platform import db
+from include.platform.binance_rest import BinanceRest
+from include.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

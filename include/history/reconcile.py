@@ -10,11 +10,14 @@ from decimal import Decimal
 
 import psycopg
 
-from include import db, klines_store, timeframes
-from include.binance_rest import KLINES_LIMIT, BinanceRest
-from include.klines_store import datetime_to_ms, ms_to_datetime
-from include.symbols import resolve_symbols
-from include.times import MINUTE_MS, parse_utc
+from include import timeframes
+from include.history import klines_store
+from include.history.klines_store import datetime_to_ms, ms_to_datetime
+from include.platform import db
+from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
+from include.platform.symbols import resolve_symbols
+from include.platform.times import MINUTE_MS
+from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
 
@@ -156,13 +159,7 @@ def record(
     """
     start, end = ms_to_datetime(window[0]), ms_to_datetime(window[1])
     conn.execute(
-        "insert into market.reconciliations as r (symbol, window_start, window_end, "
-        "minutes_official, minutes_mismatched, minutes_repaired, minutes_unrepaired) "
-        "values (%s, %s, %s, %s, %s, %s, %s) on conflict (symbol, window_start, window_end) "
-        "do update set minutes_official = excluded.minutes_official, "
-        "minutes_mismatched = excluded.minutes_mismatched, "
-        "minutes_repaired = excluded.minutes_repaired, "
-        "minutes_unrepaired = excluded.minutes_unrepaired, reconciled_at = now()",
+        load_sql("upsert_reconciliation"),
         (
             symbol,
             start,
@@ -175,10 +172,7 @@ def record(
     )
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into market.reconcile_mismatches (symbol, open_time, field, ours, official, "
-            "repaired_at) values (%s, %s, %s, %s, %s, case when %s then now() end) "
-            "on conflict (symbol, open_time, field) do update set ours = excluded.ours, "
-            "official = excluded.official, found_at = now(), repaired_at = excluded.repaired_at",
+            load_sql("upsert_reconcile_mismatch"),
             [
                 (
                     m.symbol,
@@ -263,30 +257,3 @@ def reconcile(
         timeframes.build_timeframes(database_url, unit_tests=False)
         result.rebuilt = True
     return result
-
-
-def plan_jobs(symbols: Sequence[str] | None, start: str, end: str) -> list[dict[str, object]]:
-    """The reconcile DAG's mapped jobs: batches of symbols over [start, end)."""
-    from include.history_jobs import batched
-
-    first, last = parse_utc(start), parse_utc(end)
-    if last <= first:
-        raise ValueError(f"empty range {start} .. {end}")
-    return [
-        {"symbols": group, "start": first.isoformat(), "end": last.isoformat()}
-        for group in batched(resolve_symbols(symbols))
-    ]
-
-
-def run_job(job: dict[str, object]) -> int:
-    """Reconcile one planned job without rebuilding (the Asset does); return minutes repaired.
-
-    Raises, listing the first differences, when some are left unrepaired.
-    """
-    result = reconcile(
-        parse_utc(job["start"]), parse_utc(job["end"]), job["symbols"], rebuild=False
-    )
-    if not result.clean:
-        left = [m.describe() for m in result.mismatches if m.field == EXTRA][:5]
-        raise RuntimeError(f"differences left unrepaired: {'; '.join(left)}")
-    return sum(result.repaired.values())

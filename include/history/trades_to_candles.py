@@ -10,7 +10,7 @@ import logging
 
 import polars as pl
 
-from include.times import MINUTE_MS
+from include.platform.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from include.settings import get_settings
+from include.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ WINDOW_SLACK_S = 0.25
 # their requests in flight are not in any header yet.
 RESERVE_SHARE = 0.02
 # Requests one job keeps in flight: enough to hide the round trip, few enough to stay gentle
-# on a shared IP (the Airflow pool's slots per task follow from it: include/rest_pool.py).
+# on a shared IP (the Airflow pool's slots per task follow from it: include/platform/rest_pool.py).
 REQUESTS_IN_FLIGHT = 8
 MAX_SERVER_ERRORS = 5
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}

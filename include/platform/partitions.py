@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from include.settings import Settings, get_settings
+from include.platform.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 

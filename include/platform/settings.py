@@ -20,7 +20,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The checkout: the folder holding the include package, wherever this module sits inside it.
+PROJECT_ROOT = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
 
 DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     airflow_admin_user: str = _var("admin", "Airflow's simple-auth user")
     airflow_admin_password: SecretStr | None = _var(None, "Airflow's simple-auth password")
 
-    # --- database roles (include/db.py ROLES): a whole URL wins over a password ----------------
+    # --- database roles (include/platform/db.py ROLES): a whole URL wins over a password ------
     streamer_database_url: SecretStr | None = _var(
         None, "the URL the streamer writes as", shown="DATABASE_URL's as streamer_writer"
     )

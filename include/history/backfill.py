@@ -11,11 +11,12 @@ from datetime import datetime
 
 import psycopg
 
-from include import db, klines_store
-from include.binance_rest import KLINES_LIMIT, REQUESTS_IN_FLIGHT, BinanceRest
-from include.klines_store import datetime_to_ms, ms_to_datetime
-from include.symbols import resolve_symbols
-from include.times import MINUTE_MS
+from include.history import klines_store
+from include.history.klines_store import datetime_to_ms, ms_to_datetime
+from include.platform import db
+from include.platform.binance_rest import KLINES_LIMIT, REQUESTS_IN_FLIGHT, BinanceRest
+from include.platform.symbols import resolve_symbols
+from include.platform.times import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 

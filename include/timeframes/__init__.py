@@ -17,10 +17,10 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
-from include import db
-from include.live import streamer_writing
-from include.migrate import maintain_partitions
-from include.settings import PROJECT_ROOT, get_settings
+from include.platform import db
+from include.platform.live import streamer_writing
+from include.platform.migrate import maintain_partitions
+from include.platform.settings import PROJECT_ROOT, get_settings
 
 logger = logging.getLogger(__name__)
 

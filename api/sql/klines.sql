@@ -1,0 +1,63 @@
+-- /api/v3/klines of one interval: stored candles, then the forming ones rolled up from
+-- the minutes dbt has not built yet (api/queries.py fills in the fragments klines_*.sql).
+with bounds as materialized (
+    {bounds}
+),
+
+stored as (
+    {stored}
+),
+
+minutes as (
+    {analytics_minutes}
+    select k.open_time, {k_fields}
+    from market.klines_1m as k
+    where k.symbol = %(symbol)s and k.open_time > (select t_a from bounds)
+        and k.open_time >= %(mlo)s and k.open_time < %(mhi)s
+    union all
+    select l.open_time, {l_fields}
+    from market.candles_1m_live as l
+    where l.symbol = %(symbol)s and l.open_time > (select t_a from bounds)
+        and l.open_time >= %(mlo)s and l.open_time < %(mhi)s
+        and not exists (
+            select from market.klines_1m as k
+            where k.symbol = l.symbol and k.open_time = l.open_time
+        )
+),
+
+rolled as (
+    select
+        date_bin({bucket}, open_time, {origin}) as open_time,
+        (array_agg(open order by open_time))[1] as open,
+        max(high) as high,
+        min(low) as low,
+        (array_agg(close order by open_time desc))[1] as close,
+        sum(volume) as volume,
+        sum(quote_volume) as quote_volume,
+        sum(trade_count)::bigint as trade_count,
+        sum(taker_buy_volume) as taker_buy_volume,
+        sum(taker_buy_quote_volume) as taker_buy_quote_volume
+    from minutes
+    group by 1
+),
+
+picked as (
+    select * from stored
+    union all
+    select * from rolled where open_time >= %(lo)s and open_time <= %(hi)s
+)
+
+select
+    (extract(epoch from open_time) * 1000)::bigint,
+    round(open, 8)::text,
+    round(high, 8)::text,
+    round(low, 8)::text,
+    round(close, 8)::text,
+    round(volume, 8)::text,
+    round(quote_volume, 8)::text,
+    trade_count,
+    round(taker_buy_volume, 8)::text,
+    round(taker_buy_quote_volume, 8)::text
+from picked
+order by open_time {direction}
+limit %(limit)s

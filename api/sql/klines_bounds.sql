@@ -1,0 +1,11 @@
+    select
+        t_a,
+        case when t_a = '-infinity' then t_a
+            else date_bin({bucket}, t_a + interval '1 minute', {origin}) end as b0
+    from (
+        select coalesce((
+            select open_time from analytics.candles_1m
+            where symbol = %(symbol)s and is_final
+            order by open_time desc limit 1
+        ), '-infinity'::timestamptz) as t_a
+    ) as watermark

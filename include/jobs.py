@@ -1,0 +1,308 @@
+"""Every batch job once: the DAG tasks and the CLI commands call these same functions.
+
+A job takes JSON-friendly arguments (a DAG's params, a command's options) and returns a
+JSON-friendly summary (a task's XCom, what a command prints). Fanned-out jobs come as a plan
+(the list of mapped jobs) and a run (one of them); the CLI runs the plan's jobs in order, the
+DAG maps a task over them. So `python -m include.cli <job>` does what the DAG task does:
+same symbol resolution (empty = SYMBOLS, ALL = every TRADING symbol), same batching, same
+defaults, same log lines, same result.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from include.platform.symbols import resolve_symbols
+from include.platform.times import parse_utc
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# Airflow refuses to map more than 1024 task instances; stay well inside it at ALL's ~2,000
+# symbols by giving each task a batch once there are more jobs than this.
+MAX_MAPPED_TASKS = 256
+DEFAULT_CHUNK_DAYS = 7
+DEFAULT_HEAL_MAX_MINUTES = 200_000
+
+
+def batched(items: Sequence[T], max_batches: int = MAX_MAPPED_TASKS) -> list[list[T]]:
+    """items cut into at most max_batches consecutive batches of near-equal size."""
+    size = max(1, -(-len(items) // max_batches))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _range(start: str, end: str) -> tuple[datetime, datetime]:
+    first, last = parse_utc(start), parse_utc(end)
+    if last <= first:
+        raise ValueError(f"empty range {start} .. {end}")
+    return first, last
+
+
+# --- binance_backfill_rest / backfill-rest ------------------------------------------------
+
+
+def plan_rest_chunks(
+    symbols: Sequence[str] | None,
+    start: str,
+    end: str,
+    *,
+    chunk_days: int = DEFAULT_CHUNK_DAYS,
+) -> list[dict[str, object]]:
+    """Jobs over [start, end): per chunk of at most chunk_days, a batch of symbols each.
+
+    A batch holds one symbol unless there are more jobs than MAX_MAPPED_TASKS (SYMBOLS=ALL);
+    chunks are longer than chunk_days when the range holds more than MAX_MAPPED_TASKS of them.
+    """
+    first, last = _range(start, end)
+    # Years of history in days (or weeks of seven-day chunks past five years) would make more
+    # chunks than Airflow maps, even one symbol batch each: longer chunks then.
+    chunk_days = max(chunk_days, math.ceil((last - first) / timedelta(days=MAX_MAPPED_TASKS)))
+    chunks = []
+    cursor = first
+    while cursor < last:
+        stop = min(cursor + timedelta(days=chunk_days), last)
+        chunks.append((cursor, stop))
+        cursor = stop
+    names = resolve_symbols(symbols)
+    per_chunk = max(1, MAX_MAPPED_TASKS // len(chunks))
+    return [
+        {"symbols": group, "start": a.isoformat(), "end": b.isoformat()}
+        for group in batched(names, per_chunk)
+        for a, b in chunks
+    ]
+
+
+def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, object]:
+    """Backfill one planned job; per symbol the klines fetched and the rows new or changed."""
+    from include.history import backfill
+
+    names = job.get("symbols") or [job["symbol"]]
+    result = backfill.backfill_rest(
+        names, parse_utc(job["start"]), parse_utc(job["end"]), resume=resume
+    )
+    for name, fetched in result.fetched.items():
+        logger.info("%s: %d klines fetched, %d new or changed", name, fetched, result.changed[name])
+    return {
+        "fetched": dict(result.fetched),
+        "changed": dict(result.changed),
+        "requests": result.requests,
+        "weight": result.weight,
+        "throttled_429": result.throttled_429,
+    }
+
+
+# --- binance_import_dumps / import-dumps, import-csv ---------------------------------------
+
+
+def plan_dump_files(
+    symbols: Sequence[str] | None,
+    kinds: Sequence[str],
+    start: str,
+    end: str,
+    *,
+    folder: str | Sequence[str] | None = None,
+) -> list[list[str]]:
+    """The files to import, in batches: local dumps (a folder, files or URLs), or the daily
+    URLs of [start, end).
+
+    A batch holds one file unless there are more files than MAX_MAPPED_TASKS (SYMBOLS=ALL).
+    """
+    from include.history import dumps
+
+    if folder:
+        return batched(dumps.expand_inputs([folder] if isinstance(folder, str) else folder))
+    first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
+    urls = dumps.dump_urls(resolve_symbols(symbols), kinds, first, max(last, first + timedelta(1)))
+    return batched(urls)
+
+
+def run_dump_files(
+    specs: Sequence[str],
+    *,
+    symbol: str | None = None,
+    force: bool = False,
+    require_checksum: bool = True,
+) -> list[dict[str, object]]:
+    """Import a batch of dumps, each in its own transaction; one summary per file.
+
+    A file already imported with the same checksum is skipped, so a retried batch redoes only
+    the files after the one that failed.
+    """
+    from include.history import dumps
+
+    out: list[dict[str, object]] = []
+    with httpx.Client(timeout=120, follow_redirects=True) as http:
+        for spec in specs:
+            result = dumps.import_file(
+                spec, symbol=symbol, force=force, http=http, require_checksum=require_checksum
+            )
+            state = "already imported, skipped" if result.skipped else f"{result.changed} changed"
+            logger.info(
+                "%s: %d rows, %d candles, %s", result.file_name, result.rows, result.candles, state
+            )
+            out.append(
+                {
+                    "file": result.file_name,
+                    "rows": result.rows,
+                    "candles": result.candles,
+                    "changed": result.changed,
+                    "skipped": result.skipped,
+                }
+            )
+    return out
+
+
+# --- binance_heal_gaps / heal-gaps -----------------------------------------------------------
+
+
+def run_heal(
+    symbols: Sequence[str] | None,
+    *,
+    max_minutes: int = DEFAULT_HEAL_MAX_MINUTES,
+    full: bool = False,
+) -> dict[str, object]:
+    """Heal gaps; per symbol the gaps found, minutes filled and minutes Binance has no kline for."""
+    from include.history import heal
+
+    result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full)
+    for name, filled in result.filled.items():
+        logger.info(
+            "%s: %d gaps, %d minutes filled, %d without a kline at Binance",
+            name,
+            result.spans[name],
+            filled,
+            result.unfillable[name],
+        )
+    return {
+        "filled": dict(result.filled),
+        "spans": dict(result.spans),
+        "unfillable": dict(result.unfillable),
+    }
+
+
+def total(values: dict[str, int]) -> int:
+    """The sum of a per-symbol count."""
+    return sum(values.values())
+
+
+# --- reconcile / reconcile -----------------------------------------------------------------
+
+
+class DifferencesLeft(RuntimeError):
+    """A reconcile job left differences unrepaired; .summary is the job's whole result."""
+
+    def __init__(self, summary: dict[str, object]) -> None:
+        extra = [d for d in summary["differences"] if " extra:" in d][:5]
+        left = extra or summary["differences"][:5]
+        super().__init__(f"differences left unrepaired: {'; '.join(left)}")
+        self.summary = summary
+
+
+def plan_reconcile(symbols: Sequence[str] | None, start: str, end: str) -> list[dict[str, object]]:
+    """The reconcile jobs: batches of symbols over [start, end)."""
+    first, last = _range(start, end)
+    return [
+        {"symbols": group, "start": first.isoformat(), "end": last.isoformat()}
+        for group in batched(resolve_symbols(symbols))
+    ]
+
+
+def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, object]:
+    """Reconcile one planned job without rebuilding (build_timeframes follows the Asset; the
+    CLI runs it after the jobs); raise DifferencesLeft when some are left unrepaired."""
+    from include.history import reconcile
+
+    result = reconcile.reconcile(
+        parse_utc(job["start"]),
+        parse_utc(job["end"]),
+        job["symbols"],
+        repair_mismatches=repair,
+        rebuild=False,
+    )
+    summary: dict[str, object] = {
+        "compared": dict(result.compared),
+        "repaired": dict(result.repaired),
+        "unrepaired": dict(result.unrepaired),
+        "differences": [m.describe() for m in result.mismatches],
+    }
+    if not result.clean:
+        raise DifferencesLeft(summary)
+    return summary
+
+
+# --- build_timeframes / build-timeframes, source-freshness -----------------------------------
+
+
+def build_timeframes(
+    *, full_refresh: bool = False, select: str | None = None, unit_tests: bool = False
+) -> float:
+    """The incremental `dbt build` (unit tests only on request: CI runs them); its seconds."""
+    from include import timeframes
+
+    result = timeframes.build_timeframes(
+        full_refresh=full_refresh, select=select, unit_tests=unit_tests
+    )
+    logger.info("dbt build succeeded in %.1f s", result.seconds)
+    return result.seconds
+
+
+def check_source_freshness() -> None:
+    """`dbt source freshness`: raise when the live table lags while the streamer is expected."""
+    from include import timeframes
+
+    timeframes.check_source_freshness()
+
+
+def publish_docs(out_dir: str | None = None) -> str:
+    """Publish the dbt docs as one static page (default: DATA_DIR/dbt_docs); its path."""
+    from include import timeframes
+
+    target = timeframes.publish_docs(Path(out_dir) if out_dir else timeframes.docs_dir())
+    logger.info("dbt docs published to %s", target)
+    return str(target)
+
+
+# --- data_quality / check ------------------------------------------------------------------
+
+
+def data_quality(
+    start: str | None,
+    end: str | None,
+    symbols: Sequence[str] | None,
+    expect_live: bool | None,
+    *,
+    interval_start: datetime | None = None,
+    interval_end: datetime | None = None,
+    run_after: datetime | None = None,
+) -> dict[str, object]:
+    """Run every check over the window; raise QualityCheckFailed (its message the summary) on
+    a defect.
+
+    The window: start / end when given, else a DAG run's data interval when it has a length,
+    else the 24 hours before run_after (default: now).
+    """
+    from include import quality
+
+    window = quality.run_window(start, end, interval_start, interval_end, run_after)
+    kwargs = {"symbols": list(symbols)} if symbols else {}
+    report = quality.run_checks(window=window, expect_live=expect_live, **kwargs)
+    for line in report.summary().splitlines():
+        logger.info("%s", line)
+    logger.info("Data Docs: %s", report.data_docs)
+    if not report.success:
+        raise quality.QualityCheckFailed(report)
+    return {
+        "window": str(window),
+        "expectations": len(report.results),
+        "rows": sum(report.rows_checked.values()),
+        "data_docs": report.data_docs,
+        "summary": report.summary(),
+    }

@@ -1,0 +1,10 @@
+-- exchangeInfo's symbols and statuses; a row that did not change is not touched.
+insert into market.symbols (symbol, status, base_asset, quote_asset)
+values (%s, %s, %s, %s)
+on conflict (symbol) do update set
+    status = excluded.status,
+    base_asset = excluded.base_asset,
+    quote_asset = excluded.quote_asset,
+    updated_at = now()
+where (market.symbols.status, market.symbols.base_asset, market.symbols.quote_asset)
+    is distinct from (excluded.status, excluded.base_asset, excluded.quote_asset)
