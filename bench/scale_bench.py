@@ -40,10 +40,10 @@ hole in every fifth symbol, which REST fills. Prints the median and spread per h
 the same for the run's database reads alone (what would grow if anything read before the
 watermark; REST and the writes do not depend on the history), the ratio 365 / 30 days of both
 (target within 1.2); then the same at `--heal-wide` symbols (default 2,000) with
-`--heal-wide-days` of history (2,000 x 365 days of 1m rows is a billion rows, too many to generate here: the
-ratio above is what shows the history's length does not matter). Target: every run under 5
-minutes. It opens with the arithmetic of a backfill of ALL x 1 year: its REST weight and the
-hours it takes at the IP's limit, from the weights and limits in the code.
+`--heal-wide-days` of history (2,000 x 365 days of 1m rows is a billion rows, too many to
+generate here: the ratio above is what shows the history's length does not matter). Target:
+every run under 5 minutes. It opens with the arithmetic of a backfill of ALL x 1 year: its REST
+weight and the hours it takes at the IP's limit, from the weights and limits in the code.
 """
 
 from __future__ import annotations
