@@ -18,6 +18,7 @@ from typing import ClassVar
 from psycopg import AsyncConnection, errors, sql
 
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
+from include.platform.times import CANDLE_FIELDS
 
 # The statements longer than a few lines live in api/sql/ (the rule: README, Architecture).
 SQL_DIR = Path(__file__).parent / "sql"
@@ -40,17 +41,7 @@ PG_INTERVAL = {
     "1d": "1 day",
     "1w": "7 days",
 }
-FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+FIELDS = CANDLE_FIELDS
 # Far enough from any candle, close enough for date arithmetic.
 FAR_PAST_MS = 0
 FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01

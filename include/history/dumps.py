@@ -36,6 +36,7 @@ from include.history.trades_to_candles import (
 from include.platform import db
 from include.platform.binance_rest import BinanceRest
 from include.platform.settings import get_settings
+from include.platform.times import CANDLE_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -595,18 +596,7 @@ def time_is_micros(frame: pl.DataFrame, kind: str, display: str) -> bool:
 def klines_to_candles(frame: pl.DataFrame, micros: bool, display: str) -> pl.DataFrame:
     """A klines dump frame to the candle frame (open times in ms)."""
     divisor = 1000 if micros else 1
-    candles = frame.select(
-        (pl.col("open_time") // divisor).alias("open_time_ms"),
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "trade_count",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-    )
+    candles = frame.select((pl.col("open_time") // divisor).alias("open_time_ms"), *CANDLE_FIELDS)
     misaligned = candles.select((pl.col("open_time_ms") % 60_000 != 0).arg_true().first()).item()
     if misaligned is not None:
         raise DumpError(

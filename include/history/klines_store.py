@@ -14,24 +14,14 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from include.platform.times import CANDLE_FIELDS
 from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
 
 SOURCES = ("rest", "dump_klines", "dump_trades", "dump_aggtrades")
 # The candle frame every loader produces: open_time in epoch ms, decimals as exact strings.
-CANDLE_COLUMNS = (
-    "open_time_ms",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+CANDLE_COLUMNS = ("open_time_ms", *CANDLE_FIELDS)
 _FIXED8 = re.compile(r"-?[0-9]+\.[0-9]{8}")
 # A REST row as it nearly always comes: integers and 8-decimal strings, checked in one match.
 _REST_LINE = re.compile(r"[0-9]+(?:,-?[0-9]+\.[0-9]{8}){6},[0-9]+(?:,-?[0-9]+\.[0-9]{8}){2}")

@@ -10,22 +10,13 @@ import logging
 
 import polars as pl
 
-from include.platform.times import MINUTE_MS
+from include.platform.times import CANDLE_FIELDS, MINUTE_MS
 
 logger = logging.getLogger(__name__)
 
 DECIMAL = pl.Decimal(38, 18)
 ZERO = pl.lit(0).cast(DECIMAL)
-DECIMAL_OUTPUTS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+DECIMAL_OUTPUTS = tuple(name for name in CANDLE_FIELDS if name != "trade_count")
 
 
 def minute_ms(time_col: str, micros: bool) -> pl.Expr:

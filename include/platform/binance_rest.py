@@ -29,6 +29,7 @@ from tenacity import (
 )
 
 from include.platform.settings import get_settings
+from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
 
@@ -264,13 +265,7 @@ RESERVE_SHARED = (
     "%(weight)s, %(seen)s, %(cap)s)"
 )
 # A 429's windows, full for every process: no reservation fits in them any more.
-BLOCK_SHARED = """
-insert into market.rest_weight_windows as w (budget, window_ms, window_index, reserved)
-select %(budget)s, %(window_ms)s, i, 1000000000
-from generate_series(%(first)s::bigint, %(last)s::bigint) as i
-on conflict (budget, window_ms, window_index) do update
-set reserved = excluded.reserved, updated_at = now()
-"""
+BLOCK_SHARED = load_sql("block_rest_weight_windows")
 # A window is worth nothing once it is over; an hour keeps the table a few dozen rows long.
 PURGE_SHARED = "delete from market.rest_weight_windows where updated_at < now() - interval '1 hour'"
 # After a failed round trip, the process paces alone this long before trying the database again.

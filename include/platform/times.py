@@ -1,4 +1,4 @@
-"""Parsing the times users type on the command line and in DAG params."""
+"""A candle's grain and columns, and parsing the times users type in the CLI and DAG params."""
 
 from __future__ import annotations
 
@@ -7,6 +7,20 @@ from datetime import UTC, datetime
 # One minute in epoch milliseconds, the grain of every candle (fakebinance/reference.py keeps
 # its own: the oracle shares no code with the product).
 MINUTE_MS = 60_000
+
+# A candle's values, in DESIGN.md's column order (every table and Binance's kline array after
+# the open time).
+CANDLE_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
 
 
 def parse_utc(text: str) -> datetime:

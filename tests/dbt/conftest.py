@@ -15,18 +15,9 @@ from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, quiet_symbol, utc
 from fakebinance.market import Market
 from fakebinance.reference import RefKline, oracle_klines
+from include.platform.times import CANDLE_FIELDS
 
-CANDLE_COLUMNS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+CANDLE_COLUMNS = CANDLE_FIELDS
 MARTS = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
 TF_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440, "1w": 10080}
 # Two whole Monday-aligned weeks, so every timeframe has complete candles.

@@ -14,23 +14,14 @@ import pytest
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, default_symbols, quiet_symbol
 from fakebinance.server import FakeBinance
+from include.platform.times import CANDLE_FIELDS
 from streamer.app import Streamer
 from streamer.config import StreamerConfig
 
 # 20 market seconds per wall second: a minute closes in 3 s of test time.
 SPEED = 20.0
 START = datetime(2025, 3, 3, 12, 0, 0, tzinfo=UTC)
-KLINE_FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+KLINE_FIELDS = CANDLE_FIELDS
 
 
 def market_config(seed: int = 7) -> MarketConfig:
