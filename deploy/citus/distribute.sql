@@ -47,4 +47,7 @@ select create_distributed_table('analytics.candles_1w', 'symbol', colocate_with 
 --     one streamer; Citus joins it with the distributed tables by pulling the needed rows.
 --   market.timeframe_dirty_ranges: a short queue of ranges (identity key, pruned by every
 --     build), written and read by the coordinator's clients only.
+--   market.rest_weight_windows: the shared Binance REST weight budget, one small row per
+--     budget and window, reserved under row locks by every client in one round trip; it has
+--     no symbol and stays where the clients connect.
 --   public.schema_migrations: the migration runner's bookkeeping.
