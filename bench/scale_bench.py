@@ -60,7 +60,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from include.history_jobs import MAX_MAPPED_TASKS
 from psycopg import sql
 
 from bench.heal_bench import arrive
@@ -77,6 +76,7 @@ from include.history.heal import (
     watermark,
 )
 from include.history.klines_store import load_sql
+from include.jobs import MAX_MAPPED_TASKS
 from include.platform import db, migrate
 from include.platform.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
