@@ -6,14 +6,16 @@ It uses databases on the DATABASE_URL server (or the embedded PostgreSQL), recre
 
 quality: seconds per scheduled data-quality run (the DAG's 24-hour window ending now) over
 `--symbols` symbols with 30 and with 365 days of history. The history is generated inside
-PostgreSQL (1m klines, the newest days also as closed live candles, a healed gap per symbol and
-day, a halt per symbol and month, weekly reconciled windows), the timeframes are built by dbt,
-then `run_checks` runs once to warm up and `--rounds` times measured, and so does its SQL alone
-(each check's query once, without GX: what grows if anything reads outside the window). Prints
-the median and spread per history length, the ratio 365 / 30 days of the run and of its SQL
-(target within 1.2), the same run with a day of the DAG's earlier runs (288) stored in the GX
-project, and the run at 2,000 symbols, measured as one run over a window of the year holding as
-many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; target under 5 minutes).
+PostgreSQL into its monthly partitions, made first as the platform does (1m klines, the newest
+days also as closed live candles, a healed gap per symbol and day, a halt per symbol and month,
+weekly reconciled windows), the timeframes are built by dbt, then `run_checks` runs once per
+history to warm up and `--rounds` times measured, and so does its SQL alone (each check's query
+once, without GX: what grows if anything reads outside the window), the two histories in turn.
+Prints the median and spread per history length, the ratio 365 / 30 days of the run and of its
+SQL (target: both within 1.2), the same run with a day of the DAG's earlier runs (288) stored
+in the GX project, and the run at 2,000 symbols, measured as one run over a window of the year
+holding as many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; target under 5
+minutes).
 `--wide 2000` also measures 2,000 symbols x `--wide-days` days directly (several minutes more).
 
 storage: bytes per symbol-year, table + indexes (+ TOAST), summed over the monthly partitions
@@ -60,7 +62,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from include.history_jobs import MAX_MAPPED_TASKS
 from psycopg import sql
 
 from bench.heal_bench import arrive
@@ -77,8 +78,10 @@ from include.history.heal import (
     watermark,
 )
 from include.history.klines_store import load_sql
+from include.jobs import MAX_MAPPED_TASKS
 from include.platform import db, migrate
 from include.platform.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
+from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
@@ -162,13 +165,22 @@ def wide_days(symbols: int) -> int:
     return min(math.ceil(ALL_SYMBOLS / symbols), 364)
 
 
-def quality_history(server_url: str, symbols: int, days: int, live_days: int) -> str:
-    """A database with `days` of history for `symbols` symbols up to NOW, the last `live_days`
-    of it also live, and the timeframes built."""
-    url = fresh_database(server_url, QUALITY_DB)
+def make_months(conn: psycopg.Connection, start: datetime) -> None:
+    """The months from start to NOW get their partitions before the history is generated, as in
+    a running platform (migrate and the loaders create them ahead): rows left in the DEFAULT
+    partition would be moved out, a scan of all of them, by the next maintenance or load."""
+    for table in MARKET_TABLES:
+        ensure_range(conn, table, start, NOW + timedelta(days=1))
+
+
+def quality_history(server_url: str, name: str, symbols: int, days: int, live_days: int) -> str:
+    """A database `name` with `days` of history for `symbols` symbols up to NOW, the last
+    `live_days` of it also live, and the timeframes built."""
+    url = fresh_database(server_url, name)
     start = NOW - timedelta(days=days)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
+        make_months(conn, start)
         conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
         conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=min(days, live_days))})
         for statement in HISTORY_BESIDE.split(";\n\n"):
@@ -186,16 +198,14 @@ def quality_history(server_url: str, symbols: int, days: int, live_days: int) ->
     return url
 
 
-def quality_runs(url: str, window: Window, rounds: int, gx_root: Path) -> tuple[float, list[float]]:
-    """(the warm-up run's seconds, each measured run's seconds) of run_checks over the window."""
-    times = []
-    for _ in range(rounds + 1):
-        started = time.perf_counter()
-        report = run_checks(url, window, symbols=None, expect_live=False, gx_root=gx_root)
-        times.append(time.perf_counter() - started)
-        if not report.success:
-            raise SystemExit(f"the bench data should pass every check:\n{report.summary()}")
-    return times[0], times[1:]
+def quality_run(url: str, window: Window, gx_root: Path) -> float:
+    """Seconds of one run_checks over the window (the bench's data must pass every check)."""
+    started = time.perf_counter()
+    report = run_checks(url, window, symbols=None, expect_live=False, gx_root=gx_root)
+    seconds = time.perf_counter() - started
+    if not report.success:
+        raise SystemExit(f"the bench data should pass every check:\n{report.summary()}")
+    return seconds
 
 
 def quality_sql(url: str, window: Window) -> float:
@@ -231,41 +241,50 @@ def quality(args: argparse.Namespace) -> None:
     """Data-quality seconds per scheduled (24-hour) run, 30 vs 365 days, and at 2,000 symbols."""
     server_url = db.resolve_database_url()
     window = Window(NOW - QUALITY_WINDOW, NOW)
-    medians: dict[int, float] = {}
-    sql_medians: dict[int, float] = {}
+    lengths = (30, 365)
     with tempfile.TemporaryDirectory() as tmp:
-        for days in (30, 365):
-            url = quality_history(server_url, args.symbols, days, wide_days(args.symbols))
-            # A GX project of its own: runs stored by the other case do not weigh on this one.
-            first, runs = quality_runs(url, window, args.rounds, Path(tmp) / str(days) / "gx")
-            medians[days] = statistics.median(runs)
-            alone = [quality_sql(url, window) for _ in range(args.rounds)]
-            sql_medians[days] = statistics.median(alone)
+        urls = {
+            days: quality_history(
+                server_url, f"{QUALITY_DB}_{days}", args.symbols, days, wide_days(args.symbols)
+            )
+            for days in lengths
+        }
+        # A GX project per history: runs stored by one case do not weigh on the other.
+        gx_roots = {days: Path(tmp) / str(days) / "gx" for days in lengths}
+        warmup = {days: quality_run(urls[days], window, gx_roots[days]) for days in lengths}
+        # The rounds take the two histories in turn, so a load that comes and goes on the
+        # (shared) machine weighs on both alike.
+        runs: dict[int, list[float]] = {days: [] for days in lengths}
+        alone: dict[int, list[float]] = {days: [] for days in lengths}
+        for _ in range(args.rounds):
+            for days in lengths:
+                runs[days].append(quality_run(urls[days], window, gx_roots[days]))
+                alone[days].append(quality_sql(urls[days], window))
+        for days in lengths:
             print(
                 f"data quality, {args.symbols} symbols x {days} days, 24-hour window: "
-                f"{spread(runs)}, warm-up run {first:.2f} s; its SQL alone {spread(alone)}"
+                f"{spread(runs[days])}, warm-up run {warmup[days]:.2f} s; "
+                f"its SQL alone {spread(alone[days])}"
             )
-        ratio = medians[365] / medians[30]
-        sql_ratio = sql_medians[365] / sql_medians[30]
+        ratio = statistics.median(runs[365]) / statistics.median(runs[30])
+        sql_ratio = statistics.median(alone[365]) / statistics.median(alone[30])
         print(
-            f"data quality run 365 / 30 days: {ratio:.2f} (target <= 1.2); "
-            f"its SQL alone: {sql_ratio:.2f}"
+            f"data quality run 365 / 30 days: {ratio:.2f}; its SQL alone: {sql_ratio:.2f} "
+            f"(target: both <= 1.2)"
         )
         # The history of runs is history too: the same run after a day of the 5-minute DAG.
-        gx_root = Path(tmp) / "365" / "gx"
+        url, gx_root = urls[365], gx_roots[365]
         seed_runs(gx_root, DAY_OF_RUNS)
-        first, rest = quality_runs(url, window, args.rounds - 1, gx_root)
-        runs = [first, *rest]
+        stored = [quality_run(url, window, gx_root) for _ in range(args.rounds)]
         print(
             f"data quality, {args.symbols} symbols x 365 days, after {DAY_OF_RUNS} earlier runs "
-            f"stored: {spread(runs)}"
+            f"stored: {spread(stored)}"
         )
         # 2,000 symbols' 24 hours hold as many candles as `symbols` symbols' N days: a run over
         # that window of the year reads the same rows (only the per-symbol lookups, a few index
         # probes each, are fewer).
         days = wide_days(args.symbols)
-        wide = Window(NOW - days * QUALITY_WINDOW, NOW)
-        seconds, _ = quality_runs(url, wide, 0, gx_root)
+        seconds = quality_run(url, Window(NOW - days * QUALITY_WINDOW, NOW), gx_root)
         print(
             f"data quality at {min(ALL_SYMBOLS, args.symbols * days)} symbols: "
             f"{seconds:.0f} s per run, measured over as "
@@ -273,11 +292,13 @@ def quality(args: argparse.Namespace) -> None:
             f"symbols' 24 hours; target < 300 s)"
         )
         if args.wide:
-            url = quality_history(server_url, args.wide, args.wide_days, 1)
-            first, runs = quality_runs(url, window, args.rounds, Path(tmp) / "wide" / "gx")
+            url = quality_history(server_url, f"{QUALITY_DB}_wide", args.wide, args.wide_days, 1)
+            gx_root = Path(tmp) / "wide" / "gx"
+            first = quality_run(url, window, gx_root)
+            wide = [quality_run(url, window, gx_root) for _ in range(args.rounds)]
             print(
                 f"data quality, {args.wide} symbols x {args.wide_days} days, 24-hour window: "
-                f"{spread(runs)}, warm-up run {first:.2f} s (target < 300 s)"
+                f"{spread(wide)}, warm-up run {first:.2f} s (target < 300 s)"
             )
 
 
@@ -644,14 +665,7 @@ def heal_history(server_url: str, symbols: int, days: int) -> str:
     start = NOW - timedelta(days=days)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        # The months get their partitions first, as in a running platform (migrate and the
-        # loaders create them ahead): rows left in the DEFAULT partition would be moved out,
-        # a scan of all of them, by the first load into their month.
-        for table in ("market.klines_1m", "market.candles_1m_live"):
-            conn.execute(
-                "select market.ensure_month_partitions(%s::regclass, %s, %s)",
-                (table, start, NOW + timedelta(days=1)),
-            )
+        make_months(conn, start)
         conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
         conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=1)})
         for statement in HISTORY_BESIDE.split(";\n\n"):
