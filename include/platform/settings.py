@@ -10,15 +10,17 @@ down once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_core import PydanticUseDefault
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+T = TypeVar("T")
 
 # The checkout: the folder holding the include package, wherever this module sits inside it.
 PROJECT_ROOT = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
@@ -27,6 +29,16 @@ DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Binance allows 1024 streams per connection.
 MAX_STREAMS_PER_CONNECTION = 1024
+# DESIGN.md's variables, which every entry point's --help lists first.
+DESIGN_VARIABLES = (
+    "DATABASE_URL",
+    "SYMBOLS",
+    "BINANCE_WS_URL",
+    "BINANCE_REST_URL",
+    "BINANCE_DATA_URL",
+    "DATA_DIR",
+    "EMBEDDED_PG_PORT",
+)
 
 
 class Shard(NamedTuple):
@@ -162,56 +174,26 @@ class Settings(BaseSettings):
     )
     api_pool_size: int = _var(4, "database connections for queries")
 
-    @field_validator(
-        "live_retention_days",
-        "airflow_admin_user",
-        "airflow_admin_password",
-        "streamer_database_url",
-        "streamer_database_password",
-        "loader_database_url",
-        "loader_database_password",
-        "dbt_database_url",
-        "dbt_database_password",
-        "api_database_url",
-        "api_database_password",
-        "streamer_migrate",
-        "streamer_stream",
-        "streamer_flush_interval",
-        "streamer_max_batch_rows",
-        "streamer_close_grace",
-        "streamer_clock_sync_interval",
-        "streamer_health_host",
-        "streamer_health_port",
-        "streamer_streams_per_connection",
-        "streamer_backoff_initial",
-        "streamer_backoff_max",
-        "streamer_silence_timeout",
-        "streamer_rotate_after",
-        "streamer_symbols_refresh",
-        "streamer_repair_max_trades",
-        "streamer_repair_deadline",
-        "streamer_startup_repair",
-        "streamer_loop",
-        "streamer_shard",
-        "streamer_log_level",
-        "api_host",
-        "api_port",
-        "api_grpc_port",
-        "api_pool_size",
-        mode="before",
-    )
+    @model_validator(mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # `STREAMER_FLUSH_INTERVAL=` (as .env.example's blank lines leave it) means the default.
-        if isinstance(value, str) and not value.strip():
-            raise PydanticUseDefault()
-        return value
+    def _empty_is_unset(cls, values: Any) -> Any:
+        # `STREAMER_FLUSH_INTERVAL=` (as .env.example's blank lines leave it) means the default;
+        # an empty DESIGN.md variable keeps its own meaning or error (SYMBOLS= is an error).
+        if not isinstance(values, dict):
+            return values
+        return {
+            key: value
+            for key, value in values.items()
+            if key.upper() in DESIGN_VARIABLES
+            or key == "symbols_raw"
+            or not isinstance(value, str)
+            or value.strip()
+        }
 
     @field_validator("live_retention_days", mode="before")
     @classmethod
     def _retention_days(cls, value: object) -> object:
-        # Runs before _empty_is_unset (the later-defined before-validator runs first).
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None:
             return None
         try:
             days = int(str(value).strip())
@@ -258,6 +240,23 @@ class Settings(BaseSettings):
         return (value.get_secret_value() if value is not None else "") or None
 
 
+def setting(field: str) -> Any:
+    """A field of a part's frozen config (StreamerConfig, ApiConfig) that takes the model's
+    ``field``: its default here, its value in from_settings."""
+    return dataclasses.field(
+        default=Settings.model_fields[field].default, metadata={"setting": field}
+    )
+
+
+def from_settings(cls: type[T], settings: Settings, **given: Any) -> T:
+    """The dataclass cls built from settings: each setting() field from its model field, the
+    rest from ``given``."""
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if "setting" in item.metadata and item.name not in given:
+            given[item.name] = getattr(settings, item.metadata["setting"])
+    return cls(**given)
+
+
 def variable_name(field: str) -> str:
     """The environment variable a field is read from."""
     alias = Settings.model_fields[field].validation_alias
@@ -265,17 +264,6 @@ def variable_name(field: str) -> str:
 
 
 FIELDS = {variable_name(field): field for field in Settings.model_fields}
-
-# DESIGN.md's variables, which every entry point's --help lists first.
-DESIGN_VARIABLES = (
-    "DATABASE_URL",
-    "SYMBOLS",
-    "BINANCE_WS_URL",
-    "BINANCE_REST_URL",
-    "BINANCE_DATA_URL",
-    "DATA_DIR",
-    "EMBEDDED_PG_PORT",
-)
 
 
 def variables(prefix: str) -> tuple[str, ...]:
