@@ -14,7 +14,7 @@ import typer
 from include import jobs
 from include.platform import db, pgserver
 from include.platform.migrate import migrate as apply_migrations
-from include.platform.settings import env_file, get_settings
+from include.platform.settings import env_file, first_line, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ def one_line_errors(func: F) -> F:
             raise
         except Exception as err:  # the contract is one line, not a traceback
             logger.debug("command failed", exc_info=True)
-            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            typer.echo(f"error: {message}", err=True)
+            typer.echo(f"error: {first_line(err)}", err=True)
             raise typer.Exit(1) from err
 
     return wrapper  # type: ignore[return-value]

@@ -10,6 +10,7 @@ down once.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -310,15 +311,29 @@ def env_file() -> Path:
     return Path(os.environ.get("ENV_FILE") or PROJECT_ROOT / ".env")
 
 
-def environment_help(names: tuple[str, ...]) -> str:
-    """An entry point's --help epilog: its variables, and where .env is read from."""
+def parse_command_line(
+    prog: str, description: str, names: tuple[str, ...], argv: list[str] | None
+) -> None:
+    """A service's command line: no options but --help, whose epilog lists the variables it
+    reads (generated from the model) and where .env is read from."""
     width = max(len(name) for name in (*names, "ENV_FILE"))
     lines = ["environment (the environment wins over the .env file):"]
     for name in names:
         meaning = Settings.model_fields[FIELDS[name]].description
         lines.append(f"  {name:<{width}}  {meaning} (default: {default_text(name) or 'unset'})")
     lines.append(f"  {'ENV_FILE':<{width}}  the .env file read at start (default: {env_file()})")
-    return "\n".join(lines)
+    argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error as the one line an entry point prints: its message's first line, else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 _TYPE_ERRORS = {
