@@ -258,13 +258,11 @@ def from_settings(cls: type[T], settings: Settings, **given: Any) -> T:
     return cls(**given)
 
 
-def variable_name(field: str) -> str:
-    """The environment variable a field is read from."""
-    alias = Settings.model_fields[field].validation_alias
-    return alias if isinstance(alias, str) else field.upper()
-
-
-FIELDS = {variable_name(field): field for field in Settings.model_fields}
+# Variable name -> field: the field's name upper-cased, or its alias (SYMBOLS).
+FIELDS = {
+    str(info.validation_alias or field).upper(): field
+    for field, info in Settings.model_fields.items()
+}
 
 
 def variables(prefix: str) -> tuple[str, ...]:
@@ -350,9 +348,8 @@ _TYPE_ERRORS = {
 def one_line(exc: ValidationError) -> str:
     """A validation error as the one line a user reads: the variable, its value, what is wrong."""
     error = exc.errors()[0]
-    # loc holds the field's name, or its alias (SYMBOLS) when it has one.
-    loc = str(error["loc"][0]) if error["loc"] else "settings"
-    name = variable_name(loc) if loc in Settings.model_fields else loc.upper()
+    # loc holds the field's name, or its alias (SYMBOLS): upper-cased, the variable's name.
+    name = str(error["loc"][0]).upper() if error["loc"] else "SETTINGS"
     if error["type"] in _TYPE_ERRORS:
         return f"{name}: {error['input']!r} {_TYPE_ERRORS[error['type']]}"
     if error["type"] == "value_error":
