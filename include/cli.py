@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, TypeVar
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
@@ -29,9 +29,6 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 
-F = TypeVar("F", bound=Callable[..., object])
-
-
 # Options several commands share, with one help text each.
 Symbols = Annotated[
     list[str] | None,
@@ -43,7 +40,7 @@ Start = Annotated[str, typer.Option(help="First minute, UTC (2025-01-01 or 2025-
 End = Annotated[str, typer.Option(help="End, exclusive, UTC.")]
 
 
-def one_line_errors(func: F) -> F:
+def one_line_errors(func: Callable[..., object]) -> Callable[..., object]:
     """Turn any failure into a one-line reason on stderr and exit status 1."""
 
     @wraps(func)
@@ -57,7 +54,7 @@ def one_line_errors(func: F) -> F:
             typer.echo(f"error: {first_line(err)}", err=True)
             raise typer.Exit(1) from err
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @app.callback()

@@ -334,15 +334,8 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-_TYPE_ERRORS = {
-    "float_parsing": "is not a number",
-    "float_type": "is not a number",
-    "int_parsing": "is not an integer",
-    "int_from_float": "is not an integer",
-    "int_type": "is not an integer",
-    "bool_parsing": "is not a boolean",
-    "bool_type": "is not a boolean",
-}
+# A type error's kind (int_parsing, float_type, int_from_float...) -> what is wrong.
+_TYPE_ERRORS = {"float": "is not a number", "int": "is not an integer", "bool": "is not a boolean"}
 
 
 def one_line(exc: ValidationError) -> str:
@@ -350,8 +343,9 @@ def one_line(exc: ValidationError) -> str:
     error = exc.errors()[0]
     # loc holds the field's name, or its alias (SYMBOLS): upper-cased, the variable's name.
     name = str(error["loc"][0]).upper() if error["loc"] else "SETTINGS"
-    if error["type"] in _TYPE_ERRORS:
-        return f"{name}: {error['input']!r} {_TYPE_ERRORS[error['type']]}"
+    kind, _, problem = error["type"].partition("_")
+    if kind in _TYPE_ERRORS and problem in ("parsing", "type", "from_float"):
+        return f"{name}: {error['input']!r} {_TYPE_ERRORS[kind]}"
     if error["type"] == "value_error":
         # Our validators' messages name the variable already.
         return str(error["ctx"]["error"])
