@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -342,9 +345,6 @@ def airflow_pools(
     ),
 ) -> None:
     """Write the Airflow pools file (binance_rest) for `airflow pools import PATH`."""
-    import json
-    from pathlib import Path
-
     from include.platform import rest_pool
 
     pools = rest_pool.pools_file(limit or rest_pool.DOCUMENTED_LIMIT)
@@ -356,10 +356,6 @@ def airflow_pools(
 @app.command("airflow-passwords", hidden=True)
 def airflow_passwords(path: str) -> None:
     """Write Airflow's simple-auth passwords file from AIRFLOW_ADMIN_USER/PASSWORD, mode 0600."""
-    import json
-    import os
-    from pathlib import Path
-
     settings = get_settings()
     password = settings.secret("AIRFLOW_ADMIN_PASSWORD")
     if not password:
