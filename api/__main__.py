@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -13,24 +12,12 @@ import uvicorn
 from api.app import create_app
 from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
-from include.platform.settings import environment_help, variables
+from include.platform.settings import first_line, parse_command_line, variables
 
 logger = logging.getLogger(__name__)
 
 # What --help lists, generated from the settings model (api/README.md says more on each).
 ENVIRONMENT = ("DATABASE_URL", *variables("API_"), "DATA_DIR", "EMBEDDED_PG_PORT")
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: no options but --help, the settings come from the environment."""
-    parser = argparse.ArgumentParser(
-        prog="python -m api",
-        description="The read side: Binance-compatible REST and WebSocket, the TradingView UDF "
-        "datafeed, gRPC and the live chart, until SIGTERM/SIGINT.",
-        epilog=environment_help(ENVIRONMENT),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser.parse_args(argv)
 
 
 async def serve(config: ApiConfig) -> int:
@@ -63,7 +50,13 @@ async def serve(config: ApiConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
-    parse_args(argv)
+    parse_command_line(
+        "python -m api",
+        "The read side: Binance-compatible REST and WebSocket, the TradingView UDF datafeed, "
+        "gRPC and the live chart, until SIGTERM/SIGINT.",
+        ENVIRONMENT,
+        argv,
+    )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -71,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         return asyncio.run(serve(config))
     except (ValueError, RuntimeError, OSError, psycopg.Error) as exc:
-        text = str(exc).strip()
-        print(f"api: {text.splitlines()[0] if text else type(exc).__name__}", file=sys.stderr)
+        print(f"api: {first_line(exc)}", file=sys.stderr)
         return 2
 
 

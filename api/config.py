@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
-from typing import Any
 
-from include.platform.settings import Settings, get_settings
-
-
-def _default(field: str) -> Any:
-    """The model's default of an API_* setting: written once, in include/platform/settings.py."""
-    return Settings.model_fields[field].default
+from include.platform.settings import Settings, from_settings, get_settings, setting
 
 
 def is_loopback(host: str) -> bool:
@@ -29,11 +23,11 @@ class ApiConfig:
     """Where to listen, which database to read, and who may ask."""
 
     database_url: str
-    host: str = _default("api_host")
-    port: int = _default("api_port")
-    grpc_port: int = _default("api_grpc_port")
+    host: str = setting("api_host")
+    port: int = setting("api_port")
+    grpc_port: int = setting("api_grpc_port")
     tokens: frozenset[str] = frozenset()
-    pool_size: int = _default("api_pool_size")
+    pool_size: int = setting("api_pool_size")
     # Binance: at most 1024 streams and 5 incoming messages per second per connection.
     max_streams: int = 1024
     max_incoming_per_sec: int = 5
@@ -61,13 +55,11 @@ def load_config(settings: Settings | None = None) -> ApiConfig:
     from include.platform import db
 
     settings = settings or get_settings()
-    config = ApiConfig(
+    config = from_settings(
+        ApiConfig,
+        settings,
         database_url=db.resolve_role_url(db.READER, settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        grpc_port=settings.api_grpc_port,
         tokens=settings.api_token_set,
-        pool_size=settings.api_pool_size,
     )
     config.check()
     return config

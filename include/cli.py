@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
@@ -14,7 +17,7 @@ import typer
 from include import jobs
 from include.platform import db, pgserver
 from include.platform.migrate import migrate as apply_migrations
-from include.platform.settings import env_file, get_settings
+from include.platform.settings import env_file, first_line, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +32,18 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 
-F = TypeVar("F", bound=Callable[..., object])
+# Options several commands share, with one help text each.
+Symbols = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--symbol", "-s", help="Symbol; repeat for several. Default: SYMBOLS (ALL works)."
+    ),
+]
+Start = Annotated[str, typer.Option(help="First minute, UTC (2025-01-01 or 2025-01-01T10:00).")]
+End = Annotated[str, typer.Option(help="End, exclusive, UTC.")]
 
 
-def one_line_errors(func: F) -> F:
+def one_line_errors(func: Callable[..., object]) -> Callable[..., object]:
     """Turn any failure into a one-line reason on stderr and exit status 1."""
 
     @wraps(func)
@@ -43,11 +54,10 @@ def one_line_errors(func: F) -> F:
             raise
         except Exception as err:  # the contract is one line, not a traceback
             logger.debug("command failed", exc_info=True)
-            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            typer.echo(f"error: {message}", err=True)
+            typer.echo(f"error: {first_line(err)}", err=True)
             raise typer.Exit(1) from err
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @app.callback()
@@ -61,7 +71,6 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 
 @app.command()
-@one_line_errors
 def config() -> None:
     """Print the configuration in effect (environment, then .env, then defaults)."""
     settings = get_settings()
@@ -85,7 +94,6 @@ def config() -> None:
 
 
 @app.command()
-@one_line_errors
 def migrate() -> None:
     """Create or upgrade the platform's tables (safe to run twice)."""
     applied = apply_migrations(db.resolve_database_url())
@@ -93,7 +101,6 @@ def migrate() -> None:
 
 
 @app.command()
-@one_line_errors
 def partitions(
     retention_days: int = typer.Option(
         None,
@@ -120,7 +127,6 @@ def partitions(
 
 
 @app.command("build-timeframes")
-@one_line_errors
 def build_timeframes(
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="Rebuild every analytics.candles_<tf> table from scratch."
@@ -142,7 +148,6 @@ def build_timeframes(
 
 
 @app.command("source-freshness")
-@one_line_errors
 def source_freshness() -> None:
     """Run `dbt source freshness` (the build_timeframes DAG's source_freshness task)."""
     jobs.check_source_freshness()
@@ -150,7 +155,6 @@ def source_freshness() -> None:
 
 
 @app.command()
-@one_line_errors
 def live(
     follow: bool = typer.Option(False, "--follow", "-f", help="Refresh until interrupted."),
     interval: float = typer.Option(5.0, help="Seconds between refreshes with --follow."),
@@ -162,14 +166,10 @@ def live(
 
 
 @app.command("backfill-rest")
-@one_line_errors
 def backfill_rest(
-    start: str = typer.Option(..., help="First minute, UTC (2025-01-01 or 2025-01-01T10:00)."),
-    end: str = typer.Option(..., help="End, exclusive, UTC."),
-    symbol: Annotated[
-        list[str] | None,
-        typer.Option("--symbol", "-s", help="Symbol; repeat for several. Default: SYMBOLS."),
-    ] = None,
+    start: Start,
+    end: End,
+    symbol: Symbols = None,
     chunk_days: int = typer.Option(
         jobs.DEFAULT_CHUNK_DAYS, help="Days per job, as the DAG's mapped tasks."
     ),
@@ -201,13 +201,10 @@ def _echo_imports(batches: list[list[str]], **options: object) -> None:
 
 
 @app.command("import-dumps")
-@one_line_errors
 def import_dumps(
     start: str = typer.Option(..., help="First day, UTC (2025-01-01)."),
     end: str = typer.Option(..., help="End day, exclusive."),
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS (ALL works).")
-    ] = None,
+    symbol: Symbols = None,
     kind: Annotated[
         list[str] | None, typer.Option("--kind", "-k", help="klines, trades, aggTrades.")
     ] = None,
@@ -219,7 +216,6 @@ def import_dumps(
 
 
 @app.command("import-csv")
-@one_line_errors
 def import_csv(
     paths: Annotated[list[str], typer.Argument(help="Dump files, folders or URLs (zip or csv).")],
     symbol: str = typer.Option(None, "--symbol", "-s", help="Symbol, for files named otherwise."),
@@ -237,7 +233,6 @@ def import_csv(
 
 
 @app.command("bootstrap")
-@one_line_errors
 def bootstrap(
     days: int = typer.Option(2, help="Days of history to hold at start."),
     wait: float = typer.Option(
@@ -257,11 +252,8 @@ def bootstrap(
 
 
 @app.command("heal-gaps")
-@one_line_errors
 def heal_gaps(
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS.")
-    ] = None,
+    symbol: Symbols = None,
     max_minutes: int = typer.Option(
         jobs.DEFAULT_HEAL_MAX_MINUTES, help="Most minutes to fetch in one run."
     ),
@@ -280,13 +272,10 @@ def heal_gaps(
 
 
 @app.command("reconcile")
-@one_line_errors
 def reconcile(
-    start: str = typer.Option(..., help="First minute, UTC (2025-01-01 or 2025-01-01T10:00)."),
-    end: str = typer.Option(..., help="End, exclusive, UTC."),
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS (ALL works).")
-    ] = None,
+    start: Start,
+    end: End,
+    symbol: Symbols = None,
     no_repair: bool = typer.Option(False, "--no-repair", help="Only list the differences."),
     no_build: bool = typer.Option(
         False, "--no-build", help="Do not rebuild the timeframes (the DAG leaves it to the Asset)."
@@ -318,7 +307,7 @@ def reconcile(
                 f"{name}: {compared} official minutes compared, "
                 f"{repaired} repaired, {left} left different"
             )
-    if not no_build and any(jobs.total(s["repaired"]) for s in done):
+    if not no_build and any(sum(s["repaired"].values()) for s in done):
         jobs.build_timeframes()
         typer.echo("timeframes rebuilt")
     if not clean:
@@ -326,13 +315,10 @@ def reconcile(
 
 
 @app.command("check")
-@one_line_errors
 def check(
     start: str = typer.Option(None, help="Window start, UTC (default: 24 hours before --end)."),
     end: str = typer.Option(None, help="Window end, exclusive, UTC (default: this minute)."),
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", "-s", help="Default: SYMBOLS.")
-    ] = None,
+    symbol: Symbols = None,
     expect_live: bool = typer.Option(
         None,
         "--expect-live/--no-expect-live",
@@ -352,7 +338,6 @@ def check(
 
 
 @app.command("airflow-pools")
-@one_line_errors
 def airflow_pools(
     path: str,
     limit: int = typer.Option(
@@ -360,9 +345,6 @@ def airflow_pools(
     ),
 ) -> None:
     """Write the Airflow pools file (binance_rest) for `airflow pools import PATH`."""
-    import json
-    from pathlib import Path
-
     from include.platform import rest_pool
 
     pools = rest_pool.pools_file(limit or rest_pool.DOCUMENTED_LIMIT)
@@ -372,13 +354,8 @@ def airflow_pools(
 
 
 @app.command("airflow-passwords", hidden=True)
-@one_line_errors
 def airflow_passwords(path: str) -> None:
     """Write Airflow's simple-auth passwords file from AIRFLOW_ADMIN_USER/PASSWORD, mode 0600."""
-    import json
-    import os
-    from pathlib import Path
-
     settings = get_settings()
     password = settings.secret("AIRFLOW_ADMIN_PASSWORD")
     if not password:
@@ -392,7 +369,6 @@ def airflow_passwords(path: str) -> None:
 
 
 @db_app.command("start")
-@one_line_errors
 def db_start() -> None:
     """Start the embedded server (or reuse the running one) and print its URL."""
     settings = get_settings()
@@ -403,7 +379,6 @@ def db_start() -> None:
 
 
 @db_app.command("stop")
-@one_line_errors
 def db_stop() -> None:
     """Stop the embedded server cleanly."""
     stopped = pgserver.stop(db.embedded_pgdata(get_settings()))
@@ -411,7 +386,6 @@ def db_stop() -> None:
 
 
 @db_app.command("url")
-@one_line_errors
 def db_url(
     database: str = typer.Option(
         None, help="Another database on the same server, created if missing."
@@ -424,6 +398,10 @@ def db_url(
         url = db.with_database(url, database)
     typer.echo(url)
 
+
+# Every command answers a failure with one line: wrapped here once, where typer reads them.
+for registered in (*app.registered_commands, *db_app.registered_commands):
+    registered.callback = one_line_errors(registered.callback)
 
 if __name__ == "__main__":
     app()

@@ -188,11 +188,6 @@ def run_heal(
     }
 
 
-def total(values: dict[str, int]) -> int:
-    """The sum of a per-symbol count."""
-    return sum(values.values())
-
-
 # --- reconcile / reconcile -----------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -17,8 +16,9 @@ from include.platform.migrate import MigrationError, migrate
 from include.platform.settings import (
     DESIGN_VARIABLES,
     Settings,
-    environment_help,
+    first_line,
     get_settings,
+    parse_command_line,
     variables,
 )
 from streamer.app import Streamer
@@ -29,18 +29,6 @@ logger = logging.getLogger(__name__)
 
 # What --help lists, generated from the settings model (streamer/README.md says more on each).
 ENVIRONMENT = (*DESIGN_VARIABLES, *variables("STREAMER_"), "LIVE_RETENTION_DAYS")
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: no options but --help, the settings come from the environment."""
-    parser = argparse.ArgumentParser(
-        prog="python -m streamer",
-        description="The live sidecar: Binance trades to market.candles_1m_live, one row per "
-        "symbol and minute, until SIGTERM/SIGINT (then it flushes and exits 0).",
-        epilog=environment_help(ENVIRONMENT),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser.parse_args(argv)
 
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -92,7 +80,13 @@ async def amain(config: StreamerConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
-    parse_args(argv)
+    parse_command_line(
+        "python -m streamer",
+        "The live sidecar: Binance trades to market.candles_1m_live, one row per symbol and "
+        "minute, until SIGTERM/SIGINT (then it flushes and exits 0).",
+        ENVIRONMENT,
+        argv,
+    )
     try:
         # The environment and .env, every STREAMER_* knob checked before anything connects.
         settings = get_settings()
@@ -107,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
             return runner.run(amain(config))
     except (ValueError, RuntimeError, MigrationError, OSError, psycopg.Error) as exc:
-        text = str(exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        print(f"streamer: {reason}", file=sys.stderr)
+        print(f"streamer: {first_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from include.platform.settings import MAX_STREAMS_PER_CONNECTION, Settings, Shard, get_settings
+from include.platform.settings import (
+    MAX_STREAMS_PER_CONNECTION,
+    Settings,
+    Shard,
+    from_settings,
+    get_settings,
+    setting,
+)
 
 STREAM_KINDS = ("trade", "aggTrade")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
-
-
-def _default(field: str) -> Any:
-    """The model's default of a STREAMER_* setting, written once in include/platform/settings.py."""
-    return Settings.model_fields[field].default
 
 
 def ws_base(url: str) -> str:
@@ -30,47 +31,50 @@ def ws_base(url: str) -> str:
 
 @dataclass(frozen=True)
 class StreamerConfig:
-    """Everything the streamer needs; tests build one directly with short timings."""
+    """Everything the streamer needs; tests build one directly with short timings.
+
+    A setting() field takes the model's default and, in load_config, its value.
+    """
 
     database_url: str
     # None means ALL: every TRADING symbol of exchangeInfo, followed while running.
     symbols: tuple[str, ...] | None
-    ws_url: str = _default("binance_ws_url")
-    rest_url: str = _default("binance_rest_url")
-    stream: str = _default("streamer_stream")
+    ws_url: str = setting("binance_ws_url")
+    rest_url: str = setting("binance_rest_url")
+    stream: str = setting("streamer_stream")
     # How often the open minute's row is rewritten while it forms.
-    flush_interval: float = _default("streamer_flush_interval")
-    max_batch_rows: int = _default("streamer_max_batch_rows")
+    flush_interval: float = setting("streamer_flush_interval")
+    max_batch_rows: int = setting("streamer_max_batch_rows")
     # How long after a minute ends, by the clock, a quiet symbol's candle is closed.
-    close_grace: float = _default("streamer_close_grace")
+    close_grace: float = setting("streamer_close_grace")
     # How often the offset to the exchange's clock (serverTime) is measured again.
-    clock_sync_interval: float = _default("streamer_clock_sync_interval")
-    health_host: str = _default("streamer_health_host")
+    clock_sync_interval: float = setting("streamer_clock_sync_interval")
+    health_host: str = setting("streamer_health_host")
     health_port: int = 8795
-    streams_per_connection: int = _default("streamer_streams_per_connection")
-    backoff_initial: float = _default("streamer_backoff_initial")
-    backoff_max: float = _default("streamer_backoff_max")
+    streams_per_connection: int = setting("streamer_streams_per_connection")
+    backoff_initial: float = setting("streamer_backoff_initial")
+    backoff_max: float = setting("streamer_backoff_max")
     # No frame and no pong for this long: the socket is stalled, reconnect.
-    silence_timeout: float = _default("streamer_silence_timeout")
+    silence_timeout: float = setting("streamer_silence_timeout")
     # Binance cuts every connection at 24 h; the replacement opens before that.
-    rotate_after: float = _default("streamer_rotate_after")
+    rotate_after: float = setting("streamer_rotate_after")
     # Binance: at most 5 incoming messages per second per connection, subscribes included.
     control_messages_per_second: float = 3.0
     subscribe_chunk: int = 200
     # Binance: 300 connection attempts per 5 minutes per IP.
     connect_attempts: int = 300
     connect_window: float = 300.0
-    symbols_refresh_interval: float = _default("streamer_symbols_refresh")
-    repair_max_trades: int = _default("streamer_repair_max_trades")
-    repair_deadline: float = _default("streamer_repair_deadline")
+    symbols_refresh_interval: float = setting("streamer_symbols_refresh")
+    repair_max_trades: int = setting("streamer_repair_max_trades")
+    repair_deadline: float = setting("streamer_repair_deadline")
     # Fetch the trades a symbol's first minute had before we subscribed, so it closes exact.
-    startup_repair: bool = _default("streamer_startup_repair")
+    startup_repair: bool = setting("streamer_startup_repair")
     health_max_writer_lag: float = 30.0
     health_max_disconnected: float = 60.0
     # /healthz turns 503 while a gap repair has kept failing this long (its symbol is stuck).
     health_max_repair_failing: float = 60.0
     # auto: uvloop when importable (cheaper socket reads and callbacks), else asyncio's loop.
-    event_loop: str = _default("streamer_loop")
+    event_loop: str = setting("streamer_loop")
     # STREAMER_SHARD=k/n: this process streams only the symbols that hash to k of n.
     shard: Shard | None = None
 
@@ -105,27 +109,11 @@ def load_config(
     if health_port is None:
         # Shards on one host each get their own port unless told: 8795 + k.
         health_port = 8795 + (shard.index if shard else 0)
-    return StreamerConfig(
+    return from_settings(
+        StreamerConfig,
+        settings,
         database_url=database_url,
         symbols=settings.symbols,
-        ws_url=settings.binance_ws_url,
-        rest_url=settings.binance_rest_url,
-        stream=settings.streamer_stream,
-        flush_interval=settings.streamer_flush_interval,
-        max_batch_rows=settings.streamer_max_batch_rows,
-        close_grace=settings.streamer_close_grace,
-        clock_sync_interval=settings.streamer_clock_sync_interval,
-        health_host=settings.streamer_health_host,
         health_port=health_port,
-        streams_per_connection=settings.streamer_streams_per_connection,
-        backoff_initial=settings.streamer_backoff_initial,
-        backoff_max=settings.streamer_backoff_max,
-        silence_timeout=settings.streamer_silence_timeout,
-        rotate_after=settings.streamer_rotate_after,
-        symbols_refresh_interval=settings.streamer_symbols_refresh,
-        repair_max_trades=settings.streamer_repair_max_trades,
-        repair_deadline=settings.streamer_repair_deadline,
-        startup_repair=settings.streamer_startup_repair,
-        event_loop=settings.streamer_loop,
         shard=shard,
     )

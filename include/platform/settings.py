@@ -10,15 +10,18 @@ down once.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_core import PydanticUseDefault
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+T = TypeVar("T")
 
 # The checkout: the folder holding the include package, wherever this module sits inside it.
 PROJECT_ROOT = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
@@ -27,6 +30,16 @@ DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Binance allows 1024 streams per connection.
 MAX_STREAMS_PER_CONNECTION = 1024
+# DESIGN.md's variables, which every entry point's --help lists first.
+DESIGN_VARIABLES = (
+    "DATABASE_URL",
+    "SYMBOLS",
+    "BINANCE_WS_URL",
+    "BINANCE_REST_URL",
+    "BINANCE_DATA_URL",
+    "DATA_DIR",
+    "EMBEDDED_PG_PORT",
+)
 
 
 class Shard(NamedTuple):
@@ -162,56 +175,26 @@ class Settings(BaseSettings):
     )
     api_pool_size: int = _var(4, "database connections for queries")
 
-    @field_validator(
-        "live_retention_days",
-        "airflow_admin_user",
-        "airflow_admin_password",
-        "streamer_database_url",
-        "streamer_database_password",
-        "loader_database_url",
-        "loader_database_password",
-        "dbt_database_url",
-        "dbt_database_password",
-        "api_database_url",
-        "api_database_password",
-        "streamer_migrate",
-        "streamer_stream",
-        "streamer_flush_interval",
-        "streamer_max_batch_rows",
-        "streamer_close_grace",
-        "streamer_clock_sync_interval",
-        "streamer_health_host",
-        "streamer_health_port",
-        "streamer_streams_per_connection",
-        "streamer_backoff_initial",
-        "streamer_backoff_max",
-        "streamer_silence_timeout",
-        "streamer_rotate_after",
-        "streamer_symbols_refresh",
-        "streamer_repair_max_trades",
-        "streamer_repair_deadline",
-        "streamer_startup_repair",
-        "streamer_loop",
-        "streamer_shard",
-        "streamer_log_level",
-        "api_host",
-        "api_port",
-        "api_grpc_port",
-        "api_pool_size",
-        mode="before",
-    )
+    @model_validator(mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # `STREAMER_FLUSH_INTERVAL=` (as .env.example's blank lines leave it) means the default.
-        if isinstance(value, str) and not value.strip():
-            raise PydanticUseDefault()
-        return value
+    def _empty_is_unset(cls, values: Any) -> Any:
+        # `STREAMER_FLUSH_INTERVAL=` (as .env.example's blank lines leave it) means the default;
+        # an empty DESIGN.md variable keeps its own meaning or error (SYMBOLS= is an error).
+        if not isinstance(values, dict):
+            return values
+        return {
+            key: value
+            for key, value in values.items()
+            if key.upper() in DESIGN_VARIABLES
+            or key == "symbols_raw"
+            or not isinstance(value, str)
+            or value.strip()
+        }
 
     @field_validator("live_retention_days", mode="before")
     @classmethod
     def _retention_days(cls, value: object) -> object:
-        # Runs before _empty_is_unset (the later-defined before-validator runs first).
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None:
             return None
         try:
             days = int(str(value).strip())
@@ -258,24 +241,28 @@ class Settings(BaseSettings):
         return (value.get_secret_value() if value is not None else "") or None
 
 
-def variable_name(field: str) -> str:
-    """The environment variable a field is read from."""
-    alias = Settings.model_fields[field].validation_alias
-    return alias if isinstance(alias, str) else field.upper()
+def setting(field: str) -> Any:
+    """A field of a part's frozen config (StreamerConfig, ApiConfig) that takes the model's
+    ``field``: its default here, its value in from_settings."""
+    return dataclasses.field(
+        default=Settings.model_fields[field].default, metadata={"setting": field}
+    )
 
 
-FIELDS = {variable_name(field): field for field in Settings.model_fields}
+def from_settings(cls: type[T], settings: Settings, **given: Any) -> T:
+    """The dataclass cls built from settings: each setting() field from its model field, the
+    rest from ``given``."""
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if "setting" in item.metadata and item.name not in given:
+            given[item.name] = getattr(settings, item.metadata["setting"])
+    return cls(**given)
 
-# DESIGN.md's variables, which every entry point's --help lists first.
-DESIGN_VARIABLES = (
-    "DATABASE_URL",
-    "SYMBOLS",
-    "BINANCE_WS_URL",
-    "BINANCE_REST_URL",
-    "BINANCE_DATA_URL",
-    "DATA_DIR",
-    "EMBEDDED_PG_PORT",
-)
+
+# Variable name -> field: the field's name upper-cased, or its alias (SYMBOLS).
+FIELDS = {
+    str(info.validation_alias or field).upper(): field
+    for field, info in Settings.model_fields.items()
+}
 
 
 def variables(prefix: str) -> tuple[str, ...]:
@@ -322,36 +309,43 @@ def env_file() -> Path:
     return Path(os.environ.get("ENV_FILE") or PROJECT_ROOT / ".env")
 
 
-def environment_help(names: tuple[str, ...]) -> str:
-    """An entry point's --help epilog: its variables, and where .env is read from."""
+def parse_command_line(
+    prog: str, description: str, names: tuple[str, ...], argv: list[str] | None
+) -> None:
+    """A service's command line: no options but --help, whose epilog lists the variables it
+    reads (generated from the model) and where .env is read from."""
     width = max(len(name) for name in (*names, "ENV_FILE"))
     lines = ["environment (the environment wins over the .env file):"]
     for name in names:
         meaning = Settings.model_fields[FIELDS[name]].description
         lines.append(f"  {name:<{width}}  {meaning} (default: {default_text(name) or 'unset'})")
     lines.append(f"  {'ENV_FILE':<{width}}  the .env file read at start (default: {env_file()})")
-    return "\n".join(lines)
+    argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
 
 
-_TYPE_ERRORS = {
-    "float_parsing": "is not a number",
-    "float_type": "is not a number",
-    "int_parsing": "is not an integer",
-    "int_from_float": "is not an integer",
-    "int_type": "is not an integer",
-    "bool_parsing": "is not a boolean",
-    "bool_type": "is not a boolean",
-}
+def first_line(exc: BaseException) -> str:
+    """An error as the one line an entry point prints: its message's first line, else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# A type error's kind (int_parsing, float_type, int_from_float...) -> what is wrong.
+_TYPE_ERRORS = {"float": "is not a number", "int": "is not an integer", "bool": "is not a boolean"}
 
 
 def one_line(exc: ValidationError) -> str:
     """A validation error as the one line a user reads: the variable, its value, what is wrong."""
     error = exc.errors()[0]
-    # loc holds the field's name, or its alias (SYMBOLS) when it has one.
-    loc = str(error["loc"][0]) if error["loc"] else "settings"
-    name = variable_name(loc) if loc in Settings.model_fields else loc.upper()
-    if error["type"] in _TYPE_ERRORS:
-        return f"{name}: {error['input']!r} {_TYPE_ERRORS[error['type']]}"
+    # loc holds the field's name, or its alias (SYMBOLS): upper-cased, the variable's name.
+    name = str(error["loc"][0]).upper() if error["loc"] else "SETTINGS"
+    kind, _, problem = error["type"].partition("_")
+    if kind in _TYPE_ERRORS and problem in ("parsing", "type", "from_float"):
+        return f"{name}: {error['input']!r} {_TYPE_ERRORS[kind]}"
     if error["type"] == "value_error":
         # Our validators' messages name the variable already.
         return str(error["ctx"]["error"])
