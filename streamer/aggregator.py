@@ -142,11 +142,6 @@ class Gap:
         """Exclusive end of the minutes the missing trades can fall in."""
         return minute_of(self.t_hi) + MINUTE_MS
 
-    @property
-    def size(self) -> int | None:
-        """How many sequence ids are missing, when known."""
-        return None if self.lo_seq is None else self.hi_seq - self.lo_seq + 1
-
 
 class SymbolBook:
     """Everything the aggregator knows about one symbol."""
@@ -398,10 +393,6 @@ class Aggregator:
             book.certain_until = until_ms
             if until_ms - book.next_close >= MINUTE_MS:
                 self.close_ready(book, now)
-
-    def set_trading(self, symbol: str, trading: bool) -> None:
-        """exchangeInfo status: no idle candles are invented for a symbol not TRADING."""
-        self.book(symbol).trading = trading
 
     def _tainted(self, book: SymbolBook, minute: int) -> bool:
         return any(lo <= minute <= hi for lo, hi in book.tainted)

@@ -1,9 +1,4 @@
-"""The streamer application: wires shards, aggregator, gaps, prober, writer, health and clock.
-
-What each part does lives in its module: subscriptions (symbols on shards, listings, seeds),
-gaps (a gap from detection to release), prober (quiet minutes closed by the clock), connection
-(one shard's socket), aggregator (trades to candles), writer (the database).
-"""
+"""The streamer application: wires shards, aggregator, gaps, prober, writer, health and clock."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ from typing import Any
 
 from streamer.aggregator import Aggregator
 from streamer.config import StreamerConfig
-from streamer.connection import Shard
+from streamer.connection import Backoff, Shard
 from streamer.gaps import Gaps
 from streamer.health import start_health_server
 from streamer.metrics import Metrics
@@ -37,6 +32,8 @@ def wall_clock_ms() -> int:
 
 class Streamer:
     """One running sidecar. ``await Streamer(cfg).run(stop)`` returns the exit status."""
+
+    rest: RestClient  # set by run()
 
     def __init__(
         self,
@@ -65,40 +62,18 @@ class Streamer:
             max_batch_rows=config.max_batch_rows,
             method=writer_method,
         )
-        self.rest: RestClient | None = None
         self._tasks: set[asyncio.Task] = set()
-        self.gaps = Gaps(config, self.aggregator, self.writer, self.metrics, self._spawn)
-        self.subscriptions = Subscriptions(
-            config, self.aggregator, self.gaps, self.metrics, self, self.clock_ms, self._spawn
-        )
-        self.prober = Prober(
-            config,
-            self.aggregator,
-            self.gaps,
-            self.subscriptions.shard_of,
-            self.clock_ms,
-            lambda: self.clock_synced,
-            self._spawn,
-        )
+        # The WebSocket connections in the order they were opened, and each symbol's.
+        self.shards: list[Shard] = []
+        self.shard_of: dict[str, Shard] = {}
+        # The parts read what they share (config, aggregator, writer, metrics, rest, clock,
+        # spawn, each other) off this object.
+        self.gaps = Gaps(self)
+        self.subscriptions = Subscriptions(self)
+        self.prober = Prober(self)
         self.stop_event: asyncio.Event | None = None
         self.health_port: int | None = None
-        self.started = time.monotonic()
         self.ready = asyncio.Event()
-
-    @property
-    def shards(self) -> list[Shard]:
-        """The WebSocket connections, in the order they were opened."""
-        return self.subscriptions.shards
-
-    @property
-    def shard_of(self) -> dict[str, Shard]:
-        """Each streamed symbol's connection."""
-        return self.subscriptions.shard_of
-
-    @property
-    def failing_repairs(self) -> dict[int, tuple[float, str]]:
-        """Repairs whose last attempt failed: gap id -> (first failure, monotonic; last error)."""
-        return self.gaps.failing
 
     # ----------------------------------------------------------------- exchange time
     def clock_ms(self) -> int:
@@ -109,36 +84,34 @@ class Streamer:
         """
         return self._local_clock_ms() + self.clock_offset_ms
 
-    async def _sync_clock(self) -> bool:
-        """Measure the offset to Binance's serverTime; False when REST did not answer.
+    async def _sync_clock(self) -> None:
+        """Measure the offset to Binance's serverTime (kept as it was when REST does not answer).
 
         serverTime was read at some instant of the round trip; pairing it with the round
         trip's end makes clock_ms() a lower bound of the exchange's time, so a quiet minute
         may close one round trip late but never early.
         """
-        assert self.rest is not None
         try:
             server = await self.rest.server_time_ms()
             received = self._local_clock_ms()
-        except Exception as exc:  # keep the last offset; the next round tries again
+        except Exception as exc:
             logger.warning("exchange time not measured: %s", exc)
-            return False
+            return
         offset = server - received
         if not self.clock_synced or abs(offset - self.clock_offset_ms) > 1_000:
             logger.info("host clock is %+d ms off the exchange's; using exchange time", -offset)
         self.clock_offset_ms = offset
         self.clock_synced = True
-        return True
 
     async def _clock_loop(self) -> None:
-        """Re-measure every clock_sync_interval; retry sooner (with backoff) after a failure."""
+        """Re-measure every clock_sync_interval; until the first success, retry sooner."""
         interval = self.config.clock_sync_interval
+        backoff = Backoff(2 * self.config.backoff_initial, interval, jitter=False)
         delay = interval if self.clock_synced else 0.0
         while True:
             await asyncio.sleep(delay)
-            ok = await self._sync_clock()
-            delay = max(delay, self.config.backoff_initial)
-            delay = interval if ok else min(delay * 2, interval)
+            await self._sync_clock()
+            delay = interval if self.clock_synced else backoff.next()
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -158,7 +131,8 @@ class Streamer:
             logger.warning("%s: skipped malformed frame (%s): %.500s", shard, error, text)
 
     # ----------------------------------------------------------------- background tasks
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        """A background task, cancelled at shutdown; its failure is logged when it happens."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -191,34 +165,31 @@ class Streamer:
         """Per-connection state, last event age, writer lag; ok=False makes /healthz 503."""
         now = time.monotonic()
         cfg = self.config
-        conns = []
-        ok = self.ready.is_set()
-        for shard in self.shards:
-            down_for = 0.0 if shard.down_since is None else now - shard.down_since
-            if down_for > cfg.health_max_disconnected:
-                ok = False
-            conns.append(
+        down = {s.name: 0.0 if s.down_since is None else now - s.down_since for s in self.shards}
+        lag = self.writer.lag(now)
+        failing_for = max((now - since for since, _e in self.gaps.failing.values()), default=0.0)
+        ok = (
+            self.ready.is_set()
+            and max(down.values(), default=0.0) <= cfg.health_max_disconnected
+            and lag <= cfg.health_max_writer_lag
+            and failing_for <= cfg.health_max_repair_failing
+        )
+        return ok, {
+            "ok": ok,
+            "shard": f"{cfg.shard.index}/{cfg.shard.count}" if cfg.shard else None,
+            "connections": [
                 {
                     "name": shard.name,
                     "state": shard.state,
                     "state_for_s": round(now - shard.state_since, 3),
-                    "disconnected_for_s": round(down_for, 3),
+                    "disconnected_for_s": round(down[shard.name], 3),
                     "streams": len(shard.symbols),
                     "last_event_age_s": round(now - shard.last_data, 3),
                     "reconnects": shard.reconnects,
                     "rotations": shard.rotations,
                 }
-            )
-        lag = self.writer.lag(now)
-        if lag > cfg.health_max_writer_lag:
-            ok = False
-        failing_for = max((now - since for since, _e in self.gaps.failing.values()), default=0.0)
-        if failing_for > cfg.health_max_repair_failing:
-            ok = False
-        body = {
-            "ok": ok,
-            "shard": f"{cfg.shard.index}/{cfg.shard.count}" if cfg.shard else None,
-            "connections": conns,
+                for shard in self.shards
+            ],
             "writer": {
                 "lag_s": round(lag, 3),
                 "database_up": self.writer.db_ok,
@@ -239,16 +210,14 @@ class Streamer:
             },
             "malformed_frames": self.metrics.malformed,
         }
-        return ok, body
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Stream until ``stop`` is set; flush everything; 0 when all was written."""
         self.stop_event = stop = stop or asyncio.Event()
-        self.subscriptions.stop_event = stop
         cfg = self.config
         async with RestClient(cfg.rest_url, self.metrics, database_url=cfg.database_url) as rest:
-            self.rest = self.gaps.rest = self.prober.rest = self.subscriptions.rest = rest
+            self.rest = rest
             runner, self.health_port = await start_health_server(
                 cfg.health_host, cfg.health_port, self.health, self.metrics.registry
             )

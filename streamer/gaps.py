@@ -14,9 +14,8 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psycopg
 from tenacity import (
@@ -27,12 +26,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from streamer.aggregator import MINUTE_MS, Aggregator, Gap, ms_to_datetime
-from streamer.config import StreamerConfig
-from streamer.metrics import Metrics
+from streamer.aggregator import MINUTE_MS, Gap, ms_to_datetime
 from streamer.parser import Trade, to_scaled
-from streamer.rest import PAGE, RestClient, RestUnavailable
-from streamer.writer import GapOp, Writer
+from streamer.rest import PAGE, RestUnavailable
+from streamer.writer import GapOp
+
+if TYPE_CHECKING:
+    from streamer.app import Streamer
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +72,8 @@ class Resume:
 class Gaps:
     """Every gap of a running streamer, from the moment it is found until it is released."""
 
-    def __init__(
-        self,
-        config: StreamerConfig,
-        aggregator: Aggregator,
-        writer: Writer,
-        metrics: Metrics,
-        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task],
-    ) -> None:
-        self.config = config
-        self.aggregator = aggregator
-        self.writer = writer
-        self.metrics = metrics
-        self._spawn = spawn
-        self.rest: RestClient | None = None
+    def __init__(self, app: Streamer) -> None:
+        self.app = app
         # Open repairs per gap row (symbol, gap_start): the row heals when the last one does.
         self._keys: collections.Counter[tuple[str, int]] = collections.Counter()
         self._failed_keys: set[tuple[str, int]] = set()
@@ -100,11 +88,9 @@ class Gaps:
         if gap.reason == "startup" and gap.symbol in self._resumes:
             gap = self._resume(gap.symbol, gap) or gap
         if gap.reason != "startup":
-            self.metrics.gaps_found += 1
             self._keys[(gap.symbol, gap.gap_start)] += 1
-            self.writer.add_gap_op(GapOp("record", gap, detail=describe(gap)))
-            logger.warning("gap %s: %s", gap.symbol, describe(gap), extra=gap_context(gap))
-        self._spawn(self._repair(gap), f"repair {gap.symbol} {gap.id}")
+            self._record(gap, describe(gap))
+        self.app.spawn(self._repair(gap), f"repair {gap.symbol} {gap.id}")
 
     def seeded(self, symbol: str, gap: Gap | None) -> None:
         """A symbol started from REST's latest trade (``gap``: its first minute's, if any)."""
@@ -124,12 +110,12 @@ class Gaps:
         """
         for symbol in symbols:
             self._resumes.pop(symbol, None)
-        if not self.config.startup_repair or not symbols:
+        if not self.app.config.startup_repair or not symbols:
             return
         try:
             # Its own short session, apart from the writer's ('streamer').
             async with await psycopg.AsyncConnection.connect(
-                self.config.database_url, connect_timeout=5, application_name="streamer-resume"
+                self.app.config.database_url, connect_timeout=5, application_name="streamer-resume"
             ) as conn:
                 cur = await conn.execute(NEWEST_CLOSED, (symbols,))
                 rows = await cur.fetchall()
@@ -157,7 +143,7 @@ class Gaps:
         database's newest closed one and the start become part of a gap. Returns the gap to
         repair (``start``, widened, or a new one), else ``start``."""
         resume = self._resumes.pop(symbol, None)
-        book = self.aggregator.books.get(symbol)
+        book = self.app.aggregator.books.get(symbol)
         if resume is None or book is None or book.next_close is None:
             return start
         began = book.next_close
@@ -168,7 +154,9 @@ class Gaps:
         if first_missing is not None and (last_missing is None or first_missing > last_missing):
             first_missing = None
         if resume.repair and began - resume.minute <= RESUME_REPAIR_MS:
-            return self.aggregator.resume(symbol, start, resume.minute, resume.close, first_missing)
+            return self.app.aggregator.resume(
+                symbol, start, resume.minute, resume.close, first_missing
+            )
         # Left to heal-gaps: a halt (no klines, never idle candles), or too long to fetch.
         why = "the symbol was not trading" if not resume.repair else "down longer than 55 min"
         span = Gap(
@@ -181,12 +169,14 @@ class Gaps:
             resume.minute,
             began - 1,
         )
-        self.metrics.gaps_found += 1
-        self.metrics.gaps_unhealed += 1
-        detail = f"{describe(span)}; not repaired from REST: {why}; left to heal-gaps"
-        logger.warning("gap %s: %s", symbol, detail, extra=gap_context(span))
-        self.writer.add_gap_op(GapOp("record", span, detail=detail))
+        self.app.metrics.gaps_unhealed += 1
+        self._record(span, f"{describe(span)}; not repaired from REST: {why}; left to heal-gaps")
         return start
+
+    def _record(self, gap: Gap, detail: str) -> None:
+        self.app.metrics.gaps_found += 1
+        self.app.writer.add_gap_op(GapOp("record", gap, detail=detail))
+        logger.warning("gap %s: %s", gap.symbol, detail, extra=gap_context(gap))
 
     # ----------------------------------------------------------------- repair
     async def _repair(self, gap: Gap) -> None:
@@ -211,16 +201,15 @@ class Gaps:
 
     async def _fetch_with_retries(self, gap: Gap) -> list[Trade]:
         """_fetch, retried on any error (GiveUp aside) with jittered exponential backoff."""
-        deadline = time.monotonic() + self.config.repair_deadline
+        deadline = time.monotonic() + self.app.config.repair_deadline
 
         def banned_past_deadline(_state: RetryCallState) -> bool:
-            assert self.rest is not None
-            return self.rest.banned_for() > deadline - time.monotonic()
+            return self.app.rest.banned_for() > deadline - time.monotonic()
 
         retrying = AsyncRetrying(
             retry=retry_if_not_exception_type((GiveUp, asyncio.CancelledError)),
             wait=wait_exponential_jitter(multiplier=0.2, max=30.0, jitter=0.2),
-            stop=stop_before_delay(self.config.repair_deadline) | banned_past_deadline,
+            stop=stop_before_delay(self.app.config.repair_deadline) | banned_past_deadline,
             before_sleep=lambda state: self._attempt_failed(gap, state),
             reraise=True,
         )
@@ -252,15 +241,14 @@ class Gaps:
 
     def _count_error(self, gap: Gap, exc: BaseException) -> None:
         kind = type(exc).__name__
-        self.metrics.repair_errors[kind] = self.metrics.repair_errors.get(kind, 0) + 1
+        self.app.metrics.repair_errors[kind] = self.app.metrics.repair_errors.get(kind, 0) + 1
         self.last_error = f"{gap.symbol}: {kind}: {exc}"
 
     async def _fetch(self, gap: Gap) -> list[Trade]:
         """The gap's trades from REST, by id; the first one found by time when not yet known."""
-        assert self.rest is not None
-        stream = self.config.stream
+        stream = self.app.config.stream
         if gap.lo_seq is None:
-            first = await self.rest.first_in(gap.symbol, gap.t_lo, gap.t_hi)
+            first = await self.app.rest.first_in(gap.symbol, gap.t_lo, gap.t_hi)
             if first is None:
                 return []
             seq0 = first.seq if stream == "aggTrade" else first.first_id
@@ -268,12 +256,14 @@ class Gaps:
                 return []
             gap.lo_seq, gap.first_missing_trade_id = seq0, first.first_id
         size = gap.hi_seq - gap.lo_seq + 1
-        if size > self.config.repair_max_trades:
+        if size > self.app.config.repair_max_trades:
             raise GiveUp(f"{size} missing ids exceed STREAMER_REPAIR_MAX_TRADES; left to heal-gaps")
         out: list[Trade] = []
         nxt = gap.lo_seq
         while nxt <= gap.hi_seq:
-            page = await self.rest.by_id(gap.symbol, stream, nxt, min(PAGE, gap.hi_seq - nxt + 1))
+            page = await self.app.rest.by_id(
+                gap.symbol, stream, nxt, min(PAGE, gap.hi_seq - nxt + 1)
+            )
             page = [t for t in page if t.seq >= nxt]
             if not page or page[0].seq != nxt:
                 raise RestUnavailable(f"REST has no {gap.symbol} id {nxt} yet")
@@ -289,24 +279,24 @@ class Gaps:
     # ----------------------------------------------------------------- release
     def _repaired(self, gap: Gap, trades: list[Trade]) -> None:
         """Fold the trades in, release the minutes; the row heals with its last repair."""
-        self.aggregator.apply_repair(gap, trades, time.monotonic())
+        self.app.aggregator.apply_repair(gap, trades, time.monotonic())
         if gap.reason == "startup":
             return
-        self.metrics.gaps_repaired += 1
+        self.app.metrics.gaps_repaired += 1
         key = (gap.symbol, gap.gap_start)
         self._keys[key] -= 1
         if self._keys[key] <= 0 and key not in self._failed_keys:
             n = sum(t.count for t in trades)
             detail = f"{describe(gap)}; {n} trades from REST"
-            self.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
+            self.app.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
         logger.info(
             "gap %s healed: %d records from REST", gap.symbol, len(trades), extra=gap_context(gap)
         )
 
     def _unrepaired(self, gap: Gap, reason: str) -> None:
         """REST will not fill the gap: record it unhealed for heal-gaps, release its minutes."""
-        self.aggregator.fail_repair(gap, time.monotonic())
-        self.metrics.gaps_unhealed += 1
+        self.app.aggregator.fail_repair(gap, time.monotonic())
+        self.app.metrics.gaps_unhealed += 1
         key = (gap.symbol, gap.gap_start)
         self._failed_keys.add(key)
         detail = f"{describe(gap)}; not repaired from REST: {reason}"
@@ -314,7 +304,7 @@ class Gaps:
             "gap %s unhealed: %s", gap.symbol, detail, extra=gap_context(gap) | {"error": reason}
         )
         # A startup gap is written only when it could not be repaired.
-        self.writer.add_gap_op(
+        self.app.writer.add_gap_op(
             GapOp("record" if gap.reason == "startup" else "note", gap, detail=detail)
         )
 

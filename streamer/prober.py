@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from streamer.aggregator import MINUTE_MS, Aggregator
-from streamer.config import StreamerConfig
-from streamer.connection import Shard
-from streamer.gaps import Gaps
-from streamer.rest import PAGE, RestClient, RestUnavailable
+from streamer.aggregator import MINUTE_MS
+from streamer.rest import PAGE, RestUnavailable
+
+if TYPE_CHECKING:
+    from streamer.app import Streamer
 
 logger = logging.getLogger(__name__)
 
@@ -23,31 +22,15 @@ PROBE_WINDOW_MS = 3_500_000
 class Prober:
     """Asks REST, per quiet symbol, whether trades exist past the last one the stream sent."""
 
-    def __init__(
-        self,
-        config: StreamerConfig,
-        aggregator: Aggregator,
-        gaps: Gaps,
-        shard_of: Mapping[str, Shard],
-        clock_ms: Callable[[], int],
-        clock_synced: Callable[[], bool],
-        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task],
-    ) -> None:
-        self.config = config
-        self.aggregator = aggregator
-        self.gaps = gaps
-        self.shard_of = shard_of
-        self.clock_ms = clock_ms
-        self.clock_synced = clock_synced
-        self._spawn = spawn
-        self.rest: RestClient | None = None
+    def __init__(self, app: Streamer) -> None:
+        self.app = app
         self._probing: set[str] = set()
         self._last_probe: dict[str, float] = {}
 
     async def run(self) -> None:
         """Quiet symbols close by the clock: REST proves no trade was missed since the last."""
-        grace_ms = int(self.config.close_grace * 1000)
-        interval = max(0.2, min(1.0, self.config.close_grace / 2))
+        grace_ms = int(self.app.config.close_grace * 1000)
+        interval = max(0.2, min(1.0, self.app.config.close_grace / 2))
         while True:
             slept = time.monotonic()
             await asyncio.sleep(interval)
@@ -55,11 +38,11 @@ class Prober:
             # their frames wait unread, so this round would probe for nothing.
             if time.monotonic() - slept > interval + 0.5:
                 continue
-            if self.rest is None or self.rest.banned_for() > 0 or not self.clock_synced():
+            if self.app.rest.banned_for() > 0 or not self.app.clock_synced:
                 continue
-            now_ms = self.clock_ms()
+            now_ms = self.app.clock_ms()
             mono = time.monotonic()
-            for symbol, book in self.aggregator.books.items():
+            for symbol, book in self.app.aggregator.books.items():
                 nc = book.next_close
                 if (
                     nc is None
@@ -68,37 +51,38 @@ class Prober:
                     or symbol in self._probing
                     or now_ms < nc + MINUTE_MS + grace_ms
                     or book.certain_until >= nc + MINUTE_MS
-                    or mono - self._last_probe.get(symbol, 0.0) < self.config.close_grace
+                    or mono - self._last_probe.get(symbol, 0.0) < self.app.config.close_grace
                 ):
                     continue
-                shard = self.shard_of.get(symbol)
+                shard = self.app.shard_of.get(symbol)
                 if shard is None:
                     continue
                 # A stream that has not yet delivered that far is lagging, not losing trades:
                 # probe only when it has moved past the minute, or has gone silent.
                 if (
                     shard.complete_event_ms < nc + MINUTE_MS + grace_ms
-                    and mono - shard.last_data < self.config.close_grace
+                    and mono - shard.last_data < self.app.config.close_grace
                 ):
                     continue
                 self._probing.add(symbol)
                 self._last_probe[symbol] = mono
-                self._spawn(self.probe(symbol), f"probe {symbol}")
+                self.app.spawn(self.probe(symbol), f"probe {symbol}")
 
     async def probe(self, symbol: str) -> None:
         """One symbol: prove the trades complete up to now (or to the first unseen one); trades
         the stream has already passed but never sent are a silent gap."""
-        assert self.rest is not None
         try:
-            at_ms = self.clock_ms()
-            book = self.aggregator.books[symbol]
-            stream = self.config.stream
+            at_ms = self.app.clock_ms()
+            book = self.app.aggregator.books[symbol]
+            stream = self.app.config.stream
             if stream == "aggTrade":
-                rows = await self.rest.by_id(symbol, stream, (book.high_seq or 0) + 1, PAGE)
+                rows = await self.app.rest.by_id(symbol, stream, (book.high_seq or 0) + 1, PAGE)
             elif at_ms - book.high_time <= PROBE_WINDOW_MS:
-                rows = await self.rest.get_aggs_between(symbol, book.high_time, at_ms)
+                rows = await self.app.rest.get_aggs_between(symbol, book.high_time, at_ms)
             else:
-                rows = await self.rest.by_id(symbol, stream, (book.high_trade_id or 0) + 1, PAGE)
+                rows = await self.app.rest.by_id(
+                    symbol, stream, (book.high_trade_id or 0) + 1, PAGE
+                )
             proven = at_ms if len(rows) < PAGE else rows[-1].time_ms
             if stream == "aggTrade":
                 missing = [t for t in rows if t.seq > (book.high_seq or 0)]
@@ -107,17 +91,17 @@ class Prober:
             if missing:
                 # Everything before the first unseen trade is complete.
                 proven = min(t.time_ms for t in missing)
-                shard = self.shard_of.get(symbol)
+                shard = self.app.shard_of.get(symbol)
                 reached = shard.complete_event_ms if shard is not None else at_ms
                 # Lost, not late: the stream has already delivered everything up to later.
                 lost = [t for t in missing if t.time_ms < reached]
                 if lost:
                     last = max(lost, key=lambda t: t.last_id)
                     hi = last.seq if stream == "aggTrade" else last.last_id
-                    gap = self.aggregator.register_gap(symbol, hi, last.last_id, last.time_ms)
+                    gap = self.app.aggregator.register_gap(symbol, hi, last.last_id, last.time_ms)
                     if gap is not None:
-                        self.gaps.found(gap)
-            self.aggregator.prove(symbol, proven, time.monotonic())
+                        self.app.gaps.found(gap)
+            self.app.aggregator.prove(symbol, proven, time.monotonic())
         except RestUnavailable as exc:
             logger.warning("probe %s failed: %s", symbol, exc)
         finally:

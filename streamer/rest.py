@@ -46,22 +46,15 @@ class RestClient(AsyncBinanceRest):
     ) -> None:
         # With a database URL the repairs' weight is reserved in the budget the batch jobs
         # share (one short statement per request, on the loop: a repair is a few requests).
-        budget = shared_budget(database_url, limit=weight_limit, reserve_share=RESERVE_SHARE)
-        self._budget_to_close = budget
         super().__init__(
             base_url,
             timeout=timeout,
-            budget=budget,
+            budget=shared_budget(database_url, limit=weight_limit, reserve_share=RESERVE_SHARE),
             transport=transport,
             policy=RetryPolicy(attempts, throttled_counts=True, backoff_s=backoff_initial),
         )
+        self._own_budget = True  # made here: closed with the client
         self.metrics = metrics
-
-    async def __aexit__(self, *exc: object) -> None:
-        await super().__aexit__(*exc)
-        close = getattr(self._budget_to_close, "close", None)
-        if close is not None:
-            close()
 
     def banned_for(self) -> float:
         """Seconds the IP ban (418) still runs; 0 when not banned."""
