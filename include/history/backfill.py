@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -38,6 +39,16 @@ class BackfillResult:
     @property
     def total_changed(self) -> int:
         return sum(self.changed.values())
+
+
+def own_client(
+    client: BinanceRest | None, rest_url: str | None, database_url: str
+) -> contextlib.AbstractContextManager[BinanceRest]:
+    """The caller's client as it is, or one of the job's own, closed after it, whose requests'
+    weight is reserved in the budget every process shares through database_url."""
+    if client is not None:
+        return contextlib.nullcontext(client)
+    return BinanceRest(rest_url, database_url=database_url)
 
 
 def missing_runs_ms(
@@ -207,12 +218,9 @@ def backfill_rest(
         raise ValueError(f"empty range: {start.isoformat()} .. {end.isoformat()}")
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS:
         raise ValueError("start and end must be whole minutes (UTC)")
-    own_client = client is None
     url = database_url or db.resolve_role_url(db.LOADER)
-    # Its requests' weight is reserved in the budget every process shares through the database.
-    client = client or BinanceRest(rest_url, database_url=url)
     result = BackfillResult()
-    try:
+    with own_client(client, rest_url, url) as client:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         listed = {s["symbol"] for s in info.get("symbols", [])}
@@ -250,10 +258,7 @@ def backfill_rest(
                 result.fetched[symbol],
                 result.changed[symbol],
             )
-    finally:
         result.requests = client.stats.requests
         result.weight = client.stats.weight
         result.throttled_429 = client.stats.throttled_429
-        if own_client:
-            client.close()
     return result

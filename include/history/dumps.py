@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -15,7 +16,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO
@@ -112,15 +113,10 @@ class DumpName:
         )
         return f"{self.symbol}-{tag}-{period}"
 
-    def bounds_ms(self) -> tuple[int, int]:
-        """[start, end) of the period in epoch ms."""
-        start = datetime(self.period_start.year, self.period_start.month, 1, tzinfo=UTC)
-        if self.daily:
-            start = start.replace(day=self.period_start.day)
-            end = start + timedelta(days=1)
-        else:
-            end = (start + timedelta(days=32)).replace(day=1)
-        return klines_store.datetime_to_ms(start), klines_store.datetime_to_ms(end)
+    @property
+    def start_ms(self) -> int:
+        """The period's first minute in epoch ms."""
+        return klines_store.datetime_to_ms(datetime.combine(self.period_start, time(), UTC))
 
 
 def parse_name(file_name: str) -> DumpName | None:
@@ -204,12 +200,12 @@ def expand_inputs(specs: Iterable[str]) -> list[str]:
     return out
 
 
-def _progress(total: int | None, desc: str, unit: str = "B"):
-    if not sys.stderr.isatty():
-        return None
+def _progress(total: int | None, desc: str, unit: str = "B", *, show: bool = True):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False)
+    # Drawn only on a terminal: a disabled bar does nothing.
+    disable = not (show and sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False, disable=disable)
 
 
 def download(
@@ -227,14 +223,10 @@ def download(
         if response.status_code != 200:
             raise DumpError(f"{url}: HTTP {response.status_code}")
         size = int(response.headers.get("content-length") or 0) or None
-        bar = _progress(size, name)
-        with target.open("wb") as out:
+        with _progress(size, name) as bar, target.open("wb") as out:
             for chunk in response.iter_bytes(CHUNK):
                 out.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+                bar.update(len(chunk))
     return target, _optional(lambda: published_sha256(url, client), require_checksum)
 
 
@@ -290,18 +282,10 @@ def _optional(read: Callable[[], str | None], required: bool) -> str | None:
         return None
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_checksum(path: Path, expected: str | None) -> str:
     """The file's sha256, after checking it against the published one when there is one."""
-    actual = sha256_of(path)
+    with path.open("rb") as handle:
+        actual = hashlib.file_digest(handle, "sha256").hexdigest()
     if expected is not None and expected != actual:
         raise DumpError(
             f"{path.name}: checksum mismatch: the file's sha256 is {actual}, "
@@ -397,15 +381,7 @@ def _load_zip_streamed(path: Path, display: str, kind: str | None) -> tuple[str,
                 raise _Unstreamable from piece
             if not frames:
                 kind, header = detect_layout(piece, display, kind)
-            frames.append(
-                pl.read_csv(
-                    piece,
-                    has_header=False,
-                    skip_rows=1 if header and not frames else 0,
-                    schema=COLUMNS[kind],
-                    infer_schema=False,
-                )
-            )
+            frames.append(_parse(piece, kind, header and not frames))
         finished = True
     except (DumpError, pl.exceptions.PolarsError, ValueError) as err:
         raise _Unstreamable from err
@@ -472,11 +448,6 @@ def _open_text(source: CsvSource) -> IO[str]:
     return io.TextIOWrapper(io.BytesIO(source), newline="")
 
 
-def _first_line(source: CsvSource) -> str:
-    with _open_text(source) as handle:
-        return handle.readline().strip()
-
-
 def _is_number(text: str) -> bool:
     try:
         Decimal(text)
@@ -487,16 +458,14 @@ def _is_number(text: str) -> bool:
 
 def detect_layout(source: CsvSource, display: str, kind: str | None) -> tuple[str, bool]:
     """(kind, has_header): a first line whose first field is not a number is a header."""
-    first = _first_line(source)
+    with _open_text(source) as handle:
+        first, second = handle.readline().strip(), handle.readline().strip()
     if not first:
         raise DumpError(f"{display}: the file is empty")
     fields = first.split(",")
     header = not _is_number(fields[0].strip())
-    if header:
-        with _open_text(source) as handle:
-            handle.readline()
-            data_line = handle.readline().strip()
-        fields = data_line.split(",") if data_line else fields
+    if header and second:
+        fields = second.split(",")
     by_count = {len(cols): name for name, cols in COLUMNS.items()}
     if kind is None:
         kind = by_count.get(len(fields))
@@ -528,46 +497,35 @@ def _locate_bad_value(source: CsvSource, display: str, kind: str, header: bool) 
                     f"{len(columns)}"
                 )
             for value, (name, dtype) in zip(row, columns.items(), strict=True):
-                if not _valid(value, dtype):
+                form = _FORMS.get(type(dtype))
+                if form and not re.fullmatch(form[0], value):
                     return DumpError(
-                        f"{display}: row {number}, field {name}: {value!r} is not "
-                        f"{_describe(dtype)}"
+                        f"{display}: row {number}, field {name}: {value!r} is not {form[1]}"
                     )
     return DumpError(f"{display}: unreadable CSV")
 
 
-def _valid(value: str, dtype: pl.DataType) -> bool:
-    if dtype == pl.Int64():
-        return bool(re.fullmatch(r"-?[0-9]+", value))
-    if dtype == pl.Boolean():
-        return value in ("True", "False", "true", "false")
-    if isinstance(dtype, pl.Decimal):
-        return bool(re.fullmatch(r"[0-9]+(\.[0-9]{1,18})?", value))
-    return True
+# What polars accepts for each column type, and how the error message names it.
+_FORMS = {
+    pl.Int64: (r"-?[0-9]+", "an integer"),
+    pl.Boolean: (r"True|False|true|false", "True or False"),
+    pl.Decimal: (r"[0-9]+(\.[0-9]{1,18})?", "a decimal number"),
+}
 
 
-def _describe(dtype: pl.DataType) -> str:
-    if dtype == pl.Int64():
-        return "an integer"
-    if dtype == pl.Boolean():
-        return "True or False"
-    return "a decimal number"
+def _parse(source: CsvSource, kind: str, header: bool) -> pl.DataFrame:
+    return pl.read_csv(
+        source, has_header=False, skip_rows=int(header), schema=COLUMNS[kind], infer_schema=False
+    )
 
 
 def read_dump(source: CsvSource, display: str, kind: str, header: bool) -> pl.DataFrame:
     """Parse a dump CSV with its exact column types; bad values name their row and field."""
-    columns = COLUMNS[kind]
     try:
-        frame = pl.read_csv(
-            source,
-            has_header=False,
-            skip_rows=1 if header else 0,
-            schema=columns,
-            infer_schema=False,
-        )
+        frame = _parse(source, kind, header)
     except (pl.exceptions.PolarsError, ValueError) as err:
         raise _locate_bad_value(source, display, kind, header) from err
-    _check_complete(frame, display, columns, header)
+    _check_complete(frame, display, COLUMNS[kind], header)
     return frame
 
 
@@ -679,13 +637,12 @@ def import_file(
     with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
         scratch = Path(tmp)
         if _is_url(spec):
-            own_client = http is None
-            client = http or httpx.Client(timeout=120, follow_redirects=True)
-            try:
+            with (
+                contextlib.nullcontext(http)
+                if http is not None
+                else httpx.Client(timeout=120, follow_redirects=True)
+            ) as client:
                 path, expected = download(spec, scratch, client, require_checksum=require_checksum)
-            finally:
-                if own_client:
-                    client.close()
         else:
             path = Path(spec)
             if not path.is_file():
@@ -704,19 +661,14 @@ def import_file(
             seen = klines_store.imported_file(conn, path.name)
             if seen and seen.checksum == checksum and not force:
                 logger.info("%s: already imported with this checksum, skipped", display)
+                kind = name.kind if name else "?"
                 return ImportResult(
-                    path.name,
-                    name.kind if name else "?",
-                    file_symbol,
-                    seen.row_count,
-                    seen.candle_count,
-                    0,
-                    skipped=True,
+                    path.name, kind, file_symbol, seen.row_count, seen.candle_count, 0, True
                 )
             kind, frame = load_dump(path, display, name.kind if name else None)
             lead_from_ms = previous_close = None
             if name is not None and kind != "klines":
-                lead_from_ms = name.bounds_ms()[0]
+                lead_from_ms = name.start_ms
                 previous_close = _previous_close(conn, file_symbol, lead_from_ms - 60_000)
             candles = build_candles(
                 frame, kind, display, lead_from_ms=lead_from_ms, previous_close=previous_close
@@ -751,9 +703,11 @@ def import_files(
 ) -> list[ImportResult]:
     """Import dumps one by one (each its own transaction); stop at the first bad file."""
     files = expand_inputs(specs)
-    bar = _progress(len(files), "dump files", unit="file") if len(files) > 1 else None
     results = []
-    with httpx.Client(timeout=120, follow_redirects=True) as http:
+    with (
+        _progress(len(files), "dump files", unit="file", show=len(files) > 1) as bar,
+        httpx.Client(timeout=120, follow_redirects=True) as http,
+    ):
         for spec in files:
             results.append(
                 import_file(
@@ -766,8 +720,5 @@ def import_files(
                     require_checksum=require_checksum,
                 )
             )
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.update(1)
     return results

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from include.history import klines_store
-from include.history.backfill import fetch_range
+from include.history.backfill import fetch_range, own_client
 from include.history.klines_store import datetime_to_ms, load_sql, ms_to_datetime
 from include.platform import db
 from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
@@ -345,12 +345,9 @@ def heal_gaps(
     older minutes move it back), so a run costs what happened since the last one; full=True
     looks at every symbol's whole history.
     """
-    own_client = client is None
     url = database_url or db.resolve_role_url(db.LOADER)
-    # Its requests' weight is reserved in the budget every process shares through the database.
-    client = client or BinanceRest(rest_url, database_url=url)
     result = HealResult()
-    try:
+    with own_client(client, rest_url, url) as client:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
@@ -389,7 +386,4 @@ def heal_gaps(
                         filled,
                         lost,
                     )
-    finally:
-        if own_client:
-            client.close()
     return result

@@ -12,6 +12,7 @@ import psycopg
 
 from include import timeframes
 from include.history import klines_store
+from include.history.backfill import own_client
 from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.platform import db
 from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
@@ -207,12 +208,9 @@ def reconcile(
     start_ms, end_ms = datetime_to_ms(start), datetime_to_ms(end)
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
         raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
-    own_client = client is None
     url = database_url or db.resolve_role_url(db.LOADER)
-    # Its requests' weight is reserved in the budget every process shares through the database.
-    client = client or BinanceRest(rest_url, database_url=url)
     result = ReconcileResult()
-    try:
+    with own_client(client, rest_url, url) as client:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         end_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
@@ -249,9 +247,6 @@ def reconcile(
                     len({m.open_ms for m in found}),
                     repaired,
                 )
-    finally:
-        if own_client:
-            client.close()
     if rebuild and any(result.repaired.values()):
         # dbt builds as its own role (dbt_builder) unless the caller named one database URL.
         timeframes.build_timeframes(database_url, unit_tests=False)

@@ -236,10 +236,6 @@ class WeightBudget:
         """How long a request took from its admission to its answer (SharedWeightBudget uses
         it; one process's own pacing does not need it)."""
 
-    def forget(self, weight: int, window: int) -> None:
-        """A request that got no answer: it may have been counted, so count it."""
-        self.observe(None, weight, window)
-
     def retry_after(self, seconds: float) -> None:
         """A 429: every caller waits `seconds`, when the server's window ends; learn its phase."""
         with self._cond:
@@ -342,25 +338,18 @@ class SharedWeightBudget(WeightBudget):
             if self._purged_window != window:
                 conn.execute(PURGE_SHARED)
                 self._purged_window = window
-            # The shared windows are the clock's, as Binance's are: a phase one process
-            # learned (rightly or from a slow answer) must not make it count in other spans
-            # than the rest. A request sent near a window's edge may be counted on either side
-            # of it (the clocks' skew, and the time it takes to reach the server, which on a
-            # busy host is more than the slack): it takes room in both windows.
-            now = self.wall()
-            first = math.floor((now - self.slack_s) / self.window_s)
-            last = math.floor((now + self.edge_s) / self.window_s)
+            # A request sent near a window's edge may be counted on either side of it (the
+            # clocks' skew, and the time it takes to reach the server, which on a busy host is
+            # more than the slack): it takes room in both windows.
+            windows = self._shared_windows(self.edge_s)
             (fits,) = conn.execute(
                 RESERVE_SHARED,
                 {
-                    "budget": self.budget_name,
-                    "window_ms": round(self.window_s * 1000),
-                    "first": first,
-                    "last": last,
+                    **windows,
                     "weight": weight,
                     # The server's count is for the process's window: the same one unless it
                     # learned another phase.
-                    "seen": self._seen if window == first else 0,
+                    "seen": self._seen if window == windows["first"] else 0,
                     "cap": self.limit - self.reserve,
                 },
             ).fetchone()
@@ -377,19 +366,22 @@ class SharedWeightBudget(WeightBudget):
             conn = self._connection()
             if conn is None:
                 return
-            now = self.wall()
             try:
-                conn.execute(
-                    BLOCK_SHARED,
-                    {
-                        "budget": self.budget_name,
-                        "window_ms": round(self.window_s * 1000),
-                        "first": math.floor((now - self.slack_s) / self.window_s),
-                        "last": math.floor((now + seconds) / self.window_s),
-                    },
-                )
+                conn.execute(BLOCK_SHARED, self._shared_windows(seconds))
             except psycopg.Error as err:
                 self._alone(err)
+
+    def _shared_windows(self, ahead_s: float) -> dict[str, Any]:
+        """The shared windows from now (less the slack) to ahead_s on, by the clock: a phase one
+        process learned (rightly or from a slow answer) must not make it count in other spans
+        than the rest, as Binance's windows are the clock's."""
+        now = self.wall()
+        return {
+            "budget": self.budget_name,
+            "window_ms": round(self.window_s * 1000),
+            "first": math.floor((now - self.slack_s) / self.window_s),
+            "last": math.floor((now + ahead_s) / self.window_s),
+        }
 
     def _connection(self) -> psycopg.Connection | None:
         if self._conn is not None and not self._conn.closed:
@@ -533,8 +525,8 @@ class _Client:
         """The server's X-MBX-USED-WEIGHT-1M (a hook for metrics)."""
 
     def _lost(self, err: BaseException, path: str, weight: int, window: int) -> RetryableError:
-        """A request that got no answer (``err``): count it in the budget, maybe retry it."""
-        self.budget.forget(weight, window)
+        """A request that got no answer (``err``): counted (it may have been), maybe retried."""
+        self.budget.observe(None, weight, window)
         if isinstance(err, httpx.TransportError):
             return RetryableError(f"{self.base_url}{path}: {err!r}")
         raise err
