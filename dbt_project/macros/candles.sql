@@ -1,5 +1,16 @@
 {#- Bucketing and roll-up of candles: one place for the rules every timeframe shares. -#}
 
+{#- DESIGN.md's candle columns, one per line, each qualified by `relation` when given. -#}
+{% macro candle_columns(relation=none) -%}
+    {%- for column in [
+        'symbol', 'open_time', 'open', 'high', 'low', 'close', 'volume', 'quote_volume',
+        'trade_count', 'taker_buy_volume', 'taker_buy_quote_volume'
+    ] %}
+        {{ relation ~ '.' if relation }}{{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+
 {#- Binance aligns 5m..1d to UTC epoch multiples and weeks to Monday 00:00 UTC; 1970-01-05 was a
     Monday and is itself a multiple of every shorter interval, so one origin serves them all. -#}
 {% macro bucket_start(column, bucket) -%}
@@ -132,17 +143,7 @@
     final as (
 
         select
-            symbol,
-            open_time,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            quote_volume,
-            trade_count,
-            taker_buy_volume,
-            taker_buy_quote_volume,
+            {{ candle_columns() }},
             minute_count,
             kline_minute_count,
             minute_count = {{ minutes }} as is_complete,

@@ -53,18 +53,18 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Check:
-    """One named expectation: SQL returning the offending rows of one table (none = pass)."""
+    """One named expectation: sql/check_<name>.sql returning the offending rows of one table
+    (none = pass)."""
 
     name: str
     table: str
     description: str
-    sql_file: str
     severity: Severity = Severity.CRITICAL
     timeframe: str | None = None
 
     def template(self) -> str:
         """The check's SQL text, with {placeholders} for the window and {{batch}} for GX."""
-        return (SQL_DIR / self.sql_file).read_text()
+        return (SQL_DIR / f"check_{self.name}.sql").read_text()
 
 
 @dataclass(frozen=True)
@@ -90,34 +90,16 @@ class Window:
 def table_checks(table: str) -> list[Check]:
     """The structure, key and invariant checks of a raw candle table (RAW_TABLES)."""
     return [
-        Check(
-            "structure_columns",
-            table,
-            "every DESIGN.md candle column exists with its type",
-            "check_structure_columns.sql",
-        ),
-        Check(
-            "key_not_null", table, "symbol and open_time are never null", "check_key_not_null.sql"
-        ),
-        Check("key_unique", table, "one candle per (symbol, open_time)", "check_key_unique.sql"),
-        Check(
-            "ohlc_invariants",
-            table,
-            "0 < low <= open, close <= high",
-            "check_ohlc_invariants.sql",
-        ),
+        Check("structure_columns", table, "every DESIGN.md candle column exists with its type"),
+        Check("key_not_null", table, "symbol and open_time are never null"),
+        Check("key_unique", table, "one candle per (symbol, open_time)"),
+        Check("ohlc_invariants", table, "0 < low <= open, close <= high"),
         Check(
             "volumes_non_negative",
             table,
             "volumes, quote volumes, trade counts and taker volumes are >= 0",
-            "check_volumes_non_negative.sql",
         ),
-        Check(
-            "taker_within_volume",
-            table,
-            "taker-buy volumes do not exceed the volumes",
-            "check_taker_within_volume.sql",
-        ),
+        Check("taker_within_volume", table, "taker-buy volumes do not exceed the volumes"),
     ]
 
 
@@ -133,7 +115,6 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                     "live_reconciliation",
                     table,
                     "every closed live candle equals its official kline, field for field",
-                    "check_live_reconciliation.sql",
                 )
             )
             if expect_live:
@@ -142,7 +123,6 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                         "live_freshness",
                         table,
                         "the newest closed live candle of each active symbol is fresh",
-                        "check_live_freshness.sql",
                     )
                 )
         elif table == MINUTES_TABLE:
@@ -151,7 +131,6 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                     "continuity_minutes",
                     table,
                     "no missing minute for an active symbol outside unhealed gaps and halts",
-                    "check_continuity_minutes.sql",
                 )
             )
         elif table.startswith("analytics.candles_"):
@@ -161,44 +140,35 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                     "timeframe_completeness",
                     table,
                     "a bucket is complete exactly where all its minutes are present",
-                    "check_timeframe_completeness.sql",
                     timeframe=timeframe,
                 ),
                 Check(
                     "cross_timeframe",
                     table,
                     "every complete candle equals the aggregate of its minutes",
-                    "check_cross_timeframe.sql",
                     timeframe=timeframe,
                 ),
             ]
-    checks.append(
+    checks += [
         Check(
             "unhealed_gaps",
             GAPS_TABLE,
             "recorded gaps not healed yet inside the window (reported, not a failure)",
-            "check_unhealed_gaps.sql",
             severity=Severity.INFO,
-        )
-    )
-    checks.append(
+        ),
         Check(
             "halts",
             GAPS_TABLE,
             "trading halts inside the window: Binance has no kline (reported, not a failure)",
-            "check_halts.sql",
             severity=Severity.INFO,
-        )
-    )
-    checks.append(
+        ),
         Check(
             "reconciled_share",
             RECONCILE_TABLE,
             "share of compared minutes equal to Binance's klines after reconcile (reported)",
-            "check_reconciled_share.sql",
             severity=Severity.INFO,
-        )
-    )
+        ),
+    ]
     return checks
 
 
@@ -229,17 +199,24 @@ def render(
     GX runs the query text itself, so values cannot be bound parameters; sql.Literal quotes
     them the way the server would, which is the safe equivalent.
     """
+    bucket_columns: sql.Composable = sql.SQL("")
+    if check.timeframe:
+        bucket, minutes = HIGHER_TIMEFRAMES[check.timeframe]
+        bucket_columns = sql.SQL(
+            ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes"
+        ).format(sql.Literal(bucket), sql.Literal(minutes))
+    # The window's params CTE (params.sql), shared by every windowed check.
+    params = sql.SQL((SQL_DIR / "params.sql").read_text().strip()).format(
+        window_start=sql.Literal(window.start),
+        window_end=sql.Literal(window.end),
+        bucket_columns=bucket_columns,
+    )
     values: dict[str, sql.Composable] = {
-        "window_start": sql.Literal(window.start),
-        "window_end": sql.Literal(window.end),
+        "params": params,
         "table_name": sql.Literal(check.table),
         "active_symbols": active_symbols_query(symbols),
         "max_age": sql.Literal(f"{int(max_live_age.total_seconds())} seconds"),
     }
-    if check.timeframe:
-        bucket, minutes = HIGHER_TIMEFRAMES[check.timeframe]
-        values["bucket"] = sql.Literal(bucket)
-        values["bucket_minutes"] = sql.Literal(minutes)
     text = sql.SQL(check.template()).format(**values).as_string(conn)
     # psycopg renders timestamps as '...'::timestamptz; the templates add their own casts.
     return text.strip().rstrip(";")

@@ -334,28 +334,16 @@ def collect(outcome: Any, checks: dict[tuple[str, str], Check]) -> list[CheckRes
             meta = item.expectation_config.meta or {}
             check = checks[(meta["table"], meta["check"])]
             error = raised_error(item.exception_info)
-            if error:
-                # A check that cannot run (a missing column, say) is a failed check, not a crash.
-                results.append(
-                    CheckResult(
-                        name=check.name,
-                        table=check.table,
-                        description=f"could not run: {error}",
-                        severity=check.severity,
-                        success=False,
-                        unexpected_count=0,
-                    )
-                )
-                continue
-            value = item.result or {}
+            # A check that cannot run (a missing column, say) is a failed check, not a crash.
+            value = {} if error else item.result or {}
             rows = value.get("details", {}).get("unexpected_rows", [])
             results.append(
                 CheckResult(
                     name=check.name,
                     table=check.table,
-                    description=check.description,
+                    description=f"could not run: {error}" if error else check.description,
                     severity=check.severity,
-                    success=bool(item.success),
+                    success=not error and bool(item.success),
                     unexpected_count=int(value.get("observed_value") or 0),
                     rows=tuple(dict(r) for r in rows),
                 )

@@ -371,7 +371,7 @@ def test_each_check_query_runs_once(clean_url: str, db, gx_root: Path) -> None:
     from include.quality.runner import validate
 
     db.execute("create sequence quality_probe")
-    probe = Check("probe", "market.klines_1m", "a query that counts its executions", "none.sql")
+    probe = Check("probe", "market.klines_1m", "a query that counts its executions")
     # Like every check, it joins (GX then leaves the batch unaliased for our own alias).
     query = (
         "select candle.symbol, candle.open_time, nextval('quality_probe') as executed "

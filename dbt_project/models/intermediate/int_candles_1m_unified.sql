@@ -16,17 +16,7 @@ live as (
 official as (
 
     select
-        symbol,
-        open_time,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        quote_volume,
-        trade_count,
-        taker_buy_volume,
-        taker_buy_quote_volume,
+        {{ candle_columns() }},
         'kline' as origin,
         true as is_final,
         loaded_at as changed_at
@@ -39,17 +29,7 @@ official as (
 live_without_kline as (
 
     select
-        live.symbol,
-        live.open_time,
-        live.open,
-        live.high,
-        live.low,
-        live.close,
-        live.volume,
-        live.quote_volume,
-        live.trade_count,
-        live.taker_buy_volume,
-        live.taker_buy_quote_volume,
+        {{ candle_columns('live') }},
         case when live.is_closed then 'live_closed' else 'live_open' end as origin,
         live.is_closed as is_final,
         live.updated_at as changed_at

@@ -47,17 +47,7 @@ changed as (
 final as (
 
     select
-        symbol,
-        open_time,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        quote_volume,
-        trade_count,
-        taker_buy_volume,
-        taker_buy_quote_volume,
+        {{ candle_columns() }},
         1 as minute_count,
         case when origin = 'kline' then 1 else 0 end as kline_minute_count,
         true as is_complete,

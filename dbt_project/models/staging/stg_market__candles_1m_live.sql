@@ -9,17 +9,7 @@ source as (
 renamed as (
 
     select
-        symbol,
-        open_time,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        quote_volume,
-        trade_count,
-        taker_buy_volume,
-        taker_buy_quote_volume,
+        {{ candle_columns() }},
         is_closed,
         updated_at
     from source

@@ -3,14 +3,7 @@
 -- A symbol is checked from its first candle on, up to the minute the last build ran in.
 with
 
--- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
-params as not materialized (
-
-    select
-        {window_start}::timestamptz as window_start,
-        {window_end}::timestamptz as window_end
-
-),
+{params},
 
 active as (
 

@@ -2,15 +2,7 @@
 -- in analytics.candles_1m (open of the first minute, close of the last, max, min and sums).
 with
 
--- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
-params as not materialized (
-
-    select
-        {window_start}::timestamptz as window_start,
-        {window_end}::timestamptz as window_end,
-        {bucket}::interval as bucket
-
-),
+{params},
 
 candles as (
 

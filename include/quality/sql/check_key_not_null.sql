@@ -1,14 +1,7 @@
 -- Rows: candles whose key (symbol, open_time) is null; a null open_time belongs to every window.
 with
 
--- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
-params as not materialized (
-
-    select
-        {window_start}::timestamptz as window_start,
-        {window_end}::timestamptz as window_end
-
-)
+{params}
 
 select
     candle.symbol,

@@ -2,14 +2,7 @@
 -- share of compared candles that differ for their symbol.
 with
 
--- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
-params as not materialized (
-
-    select
-        {window_start}::timestamptz as window_start,
-        {window_end}::timestamptz as window_end
-
-),
+{params},
 
 compared as (
 

@@ -2,16 +2,7 @@
 -- minutes analytics.candles_1m holds for them.
 with
 
--- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
-params as not materialized (
-
-    select
-        {window_start}::timestamptz as window_start,
-        {window_end}::timestamptz as window_end,
-        {bucket}::interval as bucket,
-        {bucket_minutes}::integer as bucket_minutes
-
-),
+{params},
 
 -- Binance aligns 5m..1d to UTC epoch multiples and 1w to Monday; 1970-01-05 was a Monday.
 minutes as (

@@ -1,14 +1,7 @@
 -- Rows: recorded gaps not healed yet that overlap the window (reported, not a failure).
 with
 
--- Inlined (not materialized): the planner sees the window as constants and bounds each scan.
-params as not materialized (
-
-    select
-        {window_start}::timestamptz as window_start,
-        {window_end}::timestamptz as window_end
-
-)
+{params}
 
 select
     gap.symbol,
