@@ -461,13 +461,14 @@ def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return lower
 
 
-def _sent(fake_url: str) -> int:
-    """Frames the fake has sent so far (trades, with a few acks)."""
+def _sent(fake_url: str) -> tuple[int, int]:
+    """(trades the fake has queued as due by its clock, frames it has sent: trades and acks)."""
     import json
     import urllib.request
 
     with urllib.request.urlopen(f"{fake_url}/fake/stats", timeout=10) as resp:
-        return int(json.loads(resp.read()).get("messages_sent", 0))
+        stats = json.loads(resp.read())
+    return int(stats.get("trades_queued", 0)), int(stats.get("messages_sent", 0))
 
 
 def _merge(snapshots: list[list[tuple[float, float]]]) -> list[tuple[float, float]]:
@@ -615,7 +616,8 @@ def streamer(args: argparse.Namespace) -> None:
             row = {
                 "committed": (committed1 - committed0) / wall,
                 "folded": folded / wall,
-                "sent": (sent1 - sent0) / wall,
+                "queued": (sent1[0] - sent0[0]) / wall,
+                "sent": (sent1[1] - sent0[1]) / wall,
                 "fake_cpu": (fake_cpu1 - fake_cpu0) / wall,
                 "cpu": (cpu1 - cpu0) / wall,
                 "p99": _quantile(buckets, 0.99),
@@ -626,8 +628,9 @@ def streamer(args: argparse.Namespace) -> None:
             results.append(row)
             print(
                 f"  round {round_no}: {row['committed']:,.0f} trades/s committed "
-                f"({row['folded']:,.0f} folded, {row['sent']:,.0f} sent by the fake at "
-                f"{row['fake_cpu']:.2f} cores) of {rate:,.0f} offered; streamer CPU "
+                f"({row['folded']:,.0f} folded; the fake: {row['queued']:,.0f} due, "
+                f"{row['sent']:,.0f} sent at {row['fake_cpu']:.2f} cores) of {rate:,.0f} "
+                f"offered; streamer CPU "
                 f"{row['cpu']:.2f} cores ({row['per_core']:,.0f} trades per CPU-second); "
                 f"p99 event-to-commit {row['p99'] * 1000:.0f} ms; "
                 f"{row['committed'] / BINANCE_PEAK_TRADES_PER_S:.2f}x Binance's peak; "

@@ -33,6 +33,11 @@ class SymbolSpec:
     # How much the rate swings over the UTC day (busiest at 14:00): 0.5 is 1.5x the mean at
     # 14:00 and 0.5x at 02:00; 0 keeps the mean all day (a market whose rate is set, ALL).
     daily_swing: float = 0.5
+    # False: the rate wanders (a lognormal activity per day, gamma-distributed weights per
+    # minute), as a real symbol's does. True: the rate stays at the mean minute after minute,
+    # only the trades' own randomness left (ALL: a bench needs the rate it sets, not the -20% or
+    # +25% a wandering top symbol makes of a given minute).
+    steady: bool = False
 
     def __post_init__(self) -> None:
         if self.price_decimals < 0 or self.qty_decimals < 0:
@@ -168,7 +173,8 @@ def all_market(
     seed: int = 42,
 ) -> MarketConfig:
     """ALL: ``n_symbols`` spot symbols with Binance-like skew, trading ``trades_per_second``
-    over the whole market (the mean all day: no daily swing), and a few changes mid-run.
+    over the whole market minute after minute (no daily swing, a steady rate), and a few
+    changes mid-run.
 
     The symbols are ``ALL0001USDT`` (busiest) .. ``ALLnnnnUSDT``, listed before ``start``. From
     ``start + events_after`` seconds on, one change every ``events_every`` seconds, listings and
@@ -186,7 +192,7 @@ def all_market(
     rates = zipf_rates(n_symbols, trades_per_second, exponent)
     base = make_symbols(n_symbols, listed_at=listed, prefix="ALL")
     specs = [
-        replace(spec, trades_per_minute=rate * 60, daily_swing=0.0)
+        replace(spec, trades_per_minute=rate * 60, daily_swing=0.0, steady=True)
         for spec, rate in zip(base, rates, strict=True)
     ]
     # Changes alternate listing, delisting, listing...; each at its own instant.
@@ -201,7 +207,7 @@ def all_market(
     middle = rates[n_symbols // 2]
     for i, at in enumerate(listing_at, start=1):
         new = make_symbols(i, listed_at=at, prefix="NEW")[-1]
-        specs.append(replace(new, trades_per_minute=middle * 60, daily_swing=0.0))
+        specs.append(replace(new, trades_per_minute=middle * 60, daily_swing=0.0, steady=True))
     # Delisted: ranks spread over the upper middle, so each traded before it went.
     for k, at in enumerate(delisting_at):
         rank = n_symbols // 4 + k * max(1, n_symbols // (4 * max(1, delistings)))

@@ -314,9 +314,10 @@ class _Sym:
         radius = np.sqrt(-2.0 * np.log(u1))
         z_activity = radius * np.cos(2 * math.pi * u2)
         z_count = radius * np.sin(2 * math.pi * u2)
-        lam = self.orders_per_min * DAY_MIN * np.exp(0.25 * z_activity - 0.03125)
+        activity = 1.0 if self.spec.steady else np.exp(0.25 * z_activity - 0.03125)
+        lam = self.orders_per_min * DAY_MIN * activity
         orders = np.maximum(0, np.rint(lam + np.sqrt(lam) * z_count)).astype(np.int64)
-        ratio = 0.15 + 0.3 * u3
+        ratio = TRADES_PER_ORDER - 1.0 if self.spec.steady else 0.15 + 0.3 * u3
         # u4 only decorrelates the rounding of extras between days.
         extras = np.floor(orders * ratio + u4).astype(np.int64)
         return orders, orders + extras
@@ -417,7 +418,8 @@ class Market:
         rng = np.random.default_rng([st.key, day, 1])
         minute = np.arange(DAY_MIN)
         profile = 1.0 + st.spec.daily_swing * np.cos(2 * math.pi * (minute - 14 * 60) / DAY_MIN)
-        weights = profile * rng.gamma(2.0, 0.5, DAY_MIN)
+        jitter = rng.gamma(2.0, 0.5, DAY_MIN)  # drawn even when steady: same draws after it
+        weights = profile if st.spec.steady else profile * jitter
         orders = rng.multinomial(n_orders, weights / weights.sum()).astype(np.int64)
         if n_orders:
             extras = rng.multinomial(n_trades - n_orders, orders / n_orders).astype(np.int64)

@@ -367,6 +367,8 @@ class WsHub:
                     if since > prev:
                         frames = [f for f, t in zip(frames, times, strict=True) if t > since]
                     conn.pending.extend(frames)
+                    # Trades due by the market clock, against messages_sent: did the fake keep up?
+                    self.stats["trades_queued"] += len(frames)
                     if len(conn.pending) > MAX_PENDING_FRAMES:
                         logger.warning("fake ws %d too slow, closing", conn.ident)
                         conn.pending.clear()

@@ -65,6 +65,20 @@ def test_the_market_trades_at_the_rate_set(rate: float) -> None:
     assert abs(measured - rate) < 0.15 * rate, f"{measured:.0f} trades/s for {rate:.0f} set"
 
 
+def test_the_rate_set_holds_minute_after_minute() -> None:
+    """A bench measures a window of seconds: every minute of ALL offers the rate set (within
+    3%), not the rate a wandering top symbol makes of that minute."""
+    rate = 42_000.0
+    market = Market(
+        all_market(START, trades_per_second=rate, listings=0, delistings=0),
+        MarketClock(start=START, speed=0),
+    )
+    for minute in range(5):
+        start_us = to_us(START) + minute * 60_000_000
+        measured = sum(counts(market, start_us, 60).values()) / 60
+        assert abs(measured - rate) < 0.03 * rate, f"minute {minute}: {measured:.0f} trades/s"
+
+
 def test_listings_and_delistings_are_spread_after_the_start() -> None:
     config = all_market(START, listings=2, delistings=3, events_after=60, events_every=30)
     new = [s for s in config.symbols if s.symbol.startswith("NEW")]
