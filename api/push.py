@@ -23,6 +23,7 @@ from api.binance import MAX_LIMIT, kline_event, stream_name
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start
 from api.metrics import Metrics
 from api.queries import KlinesRequest, fetch_candle, fetch_klines
+from include.platform.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -172,9 +173,10 @@ class Hub:
         if self.rebuilt:
             self._wake.set()
 
-    async def _push_rebuilt(self, conn: psycopg.AsyncConnection) -> None:
+    async def _push_rebuilt(
+        self, conn: psycopg.AsyncConnection, batch: list[tuple[str, str, int, int]]
+    ) -> None:
         """Push the candles over rebuilt minutes, as they stand now, once each."""
-        batch, self.rebuilt = self.rebuilt, []
         for symbol, interval, first_ms, end_ms in dict.fromkeys(batch):
             stream = stream_name(symbol, interval)
             if stream not in self.streams:
@@ -207,10 +209,11 @@ class Hub:
                 stopper.cancel()
                 continue
             batch, self.pending = self.pending, {}
+            rebuilt, self.rebuilt = self.rebuilt, []
             try:
                 async with self.pool.connection() as conn:
-                    if self.rebuilt:
-                        await self._push_rebuilt(conn)
+                    if rebuilt:
+                        await self._push_rebuilt(conn, rebuilt)
                     for (symbol, interval, start), item in batch.items():
                         stream = stream_name(symbol, interval)
                         if stream not in self.streams:
@@ -228,11 +231,17 @@ class Hub:
                         )
             except (psycopg.Error, OSError) as exc:
                 logger.warning("reading candles for push failed: %s", str(exc).strip()[:200])
+                # Kept for the next turn: a candle that closed meanwhile must still be pushed.
+                self.rebuilt[:0] = rebuilt
+                for key, item in batch.items():
+                    newer = self.pending.setdefault(key, item)
+                    newer.closed = newer.closed or item.closed
                 await asyncio.sleep(0.5)
 
     async def run_listener(self, stop: asyncio.Event) -> None:
         """LISTEN on one connection, reconnecting with backoff, until ``stop``."""
-        backoff = 0.1
+        backoff = Backoff(0.1, 5.0, jitter=False)
+        lost_ms: int | None = None
         while not stop.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -241,8 +250,11 @@ class Hub:
                     await conn.execute(f"listen {CHANNEL}")
                     self.metrics.listening.set(1)
                     self.listening.set()
-                    backoff = 0.1
+                    backoff.reset()
                     logger.info("listening on %s", CHANNEL)
+                    if lost_ms is not None:
+                        self._catch_up(lost_ms)
+                        lost_ms = None
                     while not stop.is_set():
                         # A bounded wait, so a stop request is seen within a second.
                         async for notify in conn.notifies(timeout=1.0):
@@ -252,8 +264,22 @@ class Hub:
             except (psycopg.Error, OSError) as exc:
                 self.metrics.listening.set(0)
                 self.listening.clear()
+                if lost_ms is None:
+                    lost_ms = self.clock_ms()
                 logger.warning("listener lost the database, retrying: %s", str(exc).strip()[:200])
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 5.0)
+                    await asyncio.wait_for(stop.wait(), backoff.next())
         self.metrics.listening.set(0)
+
+    def _catch_up(self, lost_ms: int) -> None:
+        """After the listener was away, re-read what subscribers may have missed (a minute that
+        closed meanwhile above all): each symbol listened to from its newest minute notified
+        before the loss (the minute before the loss if none was) to the minute forming now,
+        pushed as it stands. Only rows written since are past that minute, so this is cheap."""
+        end_ms = self.clock_ms() + MINUTE_MS
+        self.on_rebuilt(
+            [
+                (symbol, self.newest_minute.get(symbol, lost_ms - MINUTE_MS), end_ms)
+                for symbol in self.intervals
+            ]
+        )

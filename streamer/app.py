@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from include.platform.backoff import Backoff
 from streamer.aggregator import Aggregator
 from streamer.config import StreamerConfig
-from streamer.connection import Backoff, Shard
+from streamer.connection import Shard
 from streamer.gaps import Gaps
 from streamer.health import start_health_server
 from streamer.metrics import Metrics

@@ -8,8 +8,9 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
-from streamer.connection import AttemptLimiter, Backoff, Shard
+from streamer.connection import AttemptLimiter, Shard
 from streamer.rest import RestUnavailable
 
 if TYPE_CHECKING:

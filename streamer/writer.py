@@ -11,6 +11,7 @@ from datetime import datetime
 
 import psycopg
 
+from include.platform.backoff import Backoff
 from streamer.aggregator import Aggregator, Gap, ms_to_datetime
 from streamer.metrics import Metrics
 
@@ -258,15 +259,14 @@ class Writer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush every ``flush_interval`` (sooner when a batch is full) until ``stop``."""
-        backoff = self.backoff_initial
+        backoff = self._backoff()
         while not stop.is_set():
             cycle_started = time.monotonic()
             try:
                 written = await self.flush_once()
-                backoff = self.backoff_initial
+                backoff.reset()
             except (psycopg.Error, OSError):
-                await _wait(stop, backoff)
-                backoff = min(backoff * 2, self.backoff_max)
+                await _wait(stop, backoff.next())
                 continue
             if written >= self.max_batch_rows:
                 continue
@@ -278,18 +278,22 @@ class Writer:
     async def drain(self, seconds: float) -> bool:
         """Write everything still queued (shutdown); False if the database stayed away."""
         deadline = time.monotonic() + seconds
-        backoff = self.backoff_initial
+        backoff = self._backoff()
         while self.aggregator.dirty or self.gap_ops:
             try:
                 await self.flush_once()
-                backoff = self.backoff_initial
+                backoff.reset()
             except (psycopg.Error, OSError):
-                if time.monotonic() + backoff > deadline:
+                delay = backoff.next()
+                if time.monotonic() + delay > deadline:
                     return False
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.backoff_max)
+                await asyncio.sleep(delay)
         await self._close()
         return True
+
+    def _backoff(self) -> Backoff:
+        # No jitter: there is one writer, nothing to spread out.
+        return Backoff(self.backoff_initial, self.backoff_max, jitter=False)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

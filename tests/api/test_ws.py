@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import psycopg
 import pytest
 import websockets
+from psycopg.conninfo import make_conninfo
 from websockets.exceptions import ConnectionClosed
 
 from api.config import ApiConfig
@@ -104,6 +106,51 @@ async def test_more_than_5_messages_a_second_disconnects(api) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await drain(ws)
         assert closed.value.rcvd.code == 1008
+
+
+async def test_push_resumes_after_the_listener_loses_the_database(database_url, api, conn) -> None:
+    """The listener's connection is killed and the database refuses new ones for a while: a
+    minute that closed meanwhile is still pushed closed once the listener is back, and later
+    writes are pushed live again (a database restart does not cost a subscriber a candle)."""
+    minute_ms = int(HOUR.timestamp() * 1000)
+    async with websockets.connect(
+        f"{api.ws}/stream?streams=btcusdt@kline_1m/btcusdt@kline_1h"
+    ) as ws:
+        write_live(conn, "BTCUSDT", HOUR, values("101"), False)
+        await until(
+            ws, lambda m: m["data"]["k"]["i"] == "1h" and m["data"]["k"]["c"].startswith("101")
+        )
+        admin = psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True)
+        refuse = f'alter database "{conn.info.dbname}" with allow_connections '
+        admin.execute(refuse + "false")
+        try:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where application_name = 'api-listener' and datname = current_database()"
+            )
+            for _ in range(200):
+                if not api.api.hub.listening.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            assert not api.api.hub.listening.is_set()
+            write_live(conn, "BTCUSDT", HOUR, values("102", "2", 2), True)
+            await asyncio.sleep(1.0)
+        finally:
+            admin.execute(refuse + "true")
+            admin.close()
+        closed = await until(
+            ws, lambda m: m["data"]["k"]["c"] == "102.00000000" and m["data"]["k"]["i"] == "1m"
+        )
+        assert (closed["data"]["k"]["t"], closed["data"]["k"]["n"], closed["data"]["k"]["x"]) == (
+            minute_ms,
+            2,
+            True,
+        )
+        hour = await until(ws, lambda m: m["data"]["k"]["i"] == "1h")
+        assert (hour["data"]["k"]["c"], hour["data"]["k"]["n"]) == ("102.00000000", 2)
+        write_live(conn, "BTCUSDT", HOUR + timedelta(minutes=1), values("103"), False)
+        live = await until(ws, lambda m: m["data"]["k"]["c"] == "103.00000000")
+        assert live["data"]["k"]["t"] == minute_ms + 60_000
 
 
 async def test_live_candles_are_pushed_raw_and_combined_to_every_api_process(
