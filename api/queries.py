@@ -19,14 +19,13 @@ from psycopg import AsyncConnection, errors, sql
 
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
 from include.platform.times import CANDLE_FIELDS
+from include.sql import sql_loader
 
 # The statements longer than a few lines live in api/sql/ (the rule: README, Architecture).
 SQL_DIR = Path(__file__).parent / "sql"
 
 
-def load_sql(name: str) -> str:
-    """The text of api/sql/<name>.sql."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+load_sql = sql_loader(SQL_DIR)
 
 
 # Which final candles of a shorter interval may stand in for their minutes inside a forming

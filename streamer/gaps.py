@@ -29,6 +29,7 @@ from tenacity import (
 from streamer.aggregator import MINUTE_MS, Gap, ms_to_datetime
 from streamer.parser import Trade, to_scaled
 from streamer.rest import PAGE, RestUnavailable
+from streamer.sql import load_sql
 from streamer.writer import GapOp
 
 if TYPE_CHECKING:
@@ -40,17 +41,6 @@ HEALED_BY = "streamer:rest"
 # A restart's missed minutes are fetched with the symbol's first minute only when they are this
 # few: the first trade is found with one aggTrades time window, which Binance limits to 1 h.
 RESUME_REPAIR_MS = 55 * MINUTE_MS
-# Each symbol's newest closed minute, with its close and its last trade id.
-NEWEST_CLOSED = """
-select s.symbol, c.open_time, c.close::text, c.last_trade_id
-from unnest(%s::text[]) as s (symbol)
-cross join lateral (
-    select l.open_time, l.close, l.last_trade_id from market.candles_1m_live as l
-    where l.symbol = s.symbol and l.is_closed
-    order by l.open_time desc
-    limit 1
-) as c
-"""
 
 
 class GiveUp(RuntimeError):
@@ -117,7 +107,7 @@ class Gaps:
             async with await psycopg.AsyncConnection.connect(
                 self.app.config.database_url, connect_timeout=5, application_name="streamer-resume"
             ) as conn:
-                cur = await conn.execute(NEWEST_CLOSED, (symbols,))
+                cur = await conn.execute(load_sql("select_newest_closed"), (symbols,))
                 rows = await cur.fetchall()
         except (psycopg.Error, OSError) as exc:
             logger.warning(

@@ -14,6 +14,7 @@ import psycopg
 from include.platform.backoff import Backoff
 from streamer.aggregator import Aggregator, Gap, ms_to_datetime
 from streamer.metrics import Metrics
+from streamer.sql import load_sql
 
 logger = logging.getLogger(__name__)
 
@@ -86,20 +87,6 @@ def unnest_params(rows: list[tuple]) -> list[str]:
     ]
 
 
-# Two gaps can start in the same minute: the row widens to cover both and is unhealed again.
-RECORD_GAP = """
-insert into market.ingest_gaps (symbol, gap_start, gap_end, first_missing_trade_id,
-    last_missing_trade_id, reason, detected_by, detail)
-values (%s, %s, %s, %s, %s, %s, 'streamer', %s)
-on conflict (symbol, gap_start) do update set
-    gap_end = greatest(market.ingest_gaps.gap_end, excluded.gap_end),
-    first_missing_trade_id = least(market.ingest_gaps.first_missing_trade_id,
-        excluded.first_missing_trade_id),
-    last_missing_trade_id = greatest(market.ingest_gaps.last_missing_trade_id,
-        excluded.last_missing_trade_id),
-    reason = excluded.reason, detected_by = excluded.detected_by,
-    detected_at = now(), healed_at = null, healed_by = null, detail = excluded.detail
-"""
 HEAL_GAP = """
 update market.ingest_gaps set healed_at = now(), healed_by = %s, detail = %s
 where symbol = %s and gap_start = %s
@@ -121,7 +108,7 @@ class GapOp:
         g = self.gap
         start = ms_to_datetime(g.gap_start)
         if self.kind == "record":
-            return RECORD_GAP, (
+            return load_sql("upsert_ingest_gap"), (
                 g.symbol,
                 start,
                 ms_to_datetime(g.gap_end),

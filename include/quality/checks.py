@@ -12,9 +12,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from include.sql import sql_loader
+
 logger = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).parent / "sql"
+load_sql = sql_loader(SQL_DIR)
 
 LIVE_TABLE = "market.candles_1m_live"
 KLINES_TABLE = "market.klines_1m"
@@ -64,7 +67,7 @@ class Check:
 
     def template(self) -> str:
         """The check's SQL text, with {placeholders} for the window and {{batch}} for GX."""
-        return (SQL_DIR / f"check_{self.name}.sql").read_text()
+        return load_sql(f"check_{self.name}")
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def render(
             ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes"
         ).format(sql.Literal(bucket), sql.Literal(minutes))
     # The window's params CTE (params.sql), shared by every windowed check.
-    params = sql.SQL((SQL_DIR / "params.sql").read_text().strip()).format(
+    params = sql.SQL(load_sql("params").strip()).format(
         window_start=sql.Literal(window.start),
         window_end=sql.Literal(window.end),
         bucket_columns=bucket_columns,

@@ -7,13 +7,22 @@ run live here as <name>.sql.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 SQL_DIR = Path(__file__).parent
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 
 
-@functools.cache
-def load_sql(name: str) -> str:
-    """The text of include/sql/<name>.sql."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+def sql_loader(folder: Path) -> Callable[[str], str]:
+    """A cached ``load_sql(name)`` giving the text of ``folder/<name>.sql`` (each package with
+    SQL of its own, the API's and the streamer's, loads it through one of these)."""
+
+    @functools.cache
+    def load_sql(name: str) -> str:
+        return (folder / f"{name}.sql").read_text()
+
+    return load_sql
+
+
+load_sql = sql_loader(SQL_DIR)

@@ -1,0 +1,7 @@
+"""The streamer's longer statements, one per file, loaded by name (README, Architecture)."""
+
+from pathlib import Path
+
+from include.sql import sql_loader
+
+load_sql = sql_loader(Path(__file__).parent)
