@@ -139,7 +139,7 @@ def run_dump_files(
     from include.history import dumps
 
     out: list[dict[str, object]] = []
-    with httpx.Client(timeout=120, follow_redirects=True) as http:
+    with httpx.Client(timeout=120, follow_redirects=True, verify=dumps.tls_context()) as http:
         for spec in specs:
             result = dumps.import_file(
                 spec, symbol=symbol, force=force, http=http, require_checksum=require_checksum

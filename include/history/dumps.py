@@ -35,7 +35,7 @@ from include.history.trades_to_candles import (
     format_decimals,
 )
 from include.platform import db
-from include.platform.binance_rest import BinanceRest
+from include.platform.binance_rest import BinanceRest, tls_context
 from include.platform.settings import get_settings
 from include.platform.times import CANDLE_FIELDS
 
@@ -640,7 +640,7 @@ def import_file(
             with (
                 contextlib.nullcontext(http)
                 if http is not None
-                else httpx.Client(timeout=120, follow_redirects=True)
+                else httpx.Client(timeout=120, follow_redirects=True, verify=tls_context())
             ) as client:
                 path, expected = download(spec, scratch, client, require_checksum=require_checksum)
         else:
@@ -706,7 +706,7 @@ def import_files(
     results = []
     with (
         _progress(len(files), "dump files", unit="file", show=len(files) > 1) as bar,
-        httpx.Client(timeout=120, follow_redirects=True) as http,
+        httpx.Client(timeout=120, follow_redirects=True, verify=tls_context()) as http,
     ):
         for spec in files:
             results.append(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -53,6 +55,14 @@ RESERVE_SHARE = 0.02
 REQUESTS_IN_FLIGHT = 8
 MAX_SERVER_ERRORS = 5
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every HTTP client of the process: httpx builds a new one
+    per client by reading the CA bundle, about 20 ms, which each short-lived client (a task, a
+    CLI command, a heal run) paid again."""
+    return httpx.create_ssl_context()
 
 
 class BinanceError(RuntimeError):
@@ -597,7 +607,9 @@ class BinanceRest(_Client):
         super().__init__(
             base_url, budget, RetryPolicy(attempts=max_server_errors + 1), database_url
         )
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, verify=tls_context()
+        )
         self._limits_loaded = False
         self._limits_lock = threading.Lock()
 
@@ -671,7 +683,9 @@ class AsyncBinanceRest(_Client):
         database_url: str | None = None,
     ) -> None:
         super().__init__(base_url, budget, policy or RetryPolicy(), database_url)
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport, verify=tls_context()
+        )
 
     async def __aenter__(self) -> AsyncBinanceRest:
         return self
