@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from include.platform import db, migrate
+from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
 
@@ -82,6 +83,9 @@ def main() -> None:
 
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
+        # Months first, as the loaders make them (else the build moves the rows out of DEFAULT).
+        for table in MARKET_TABLES:
+            ensure_range(conn, table, START, end)
         conn.execute(GENERATE, {"symbols": args.symbols, "start": START, "end": end})
         # The last day also arrived live, so reconciliation has work to do.
         conn.execute(

@@ -146,4 +146,4 @@ def test_a_mart_row_breaking_an_invariant_fails_the_dbt_tests(built: str, conn) 
     )
     result = run_dbt(["test", "--select", "candles_1h"], built)
     assert not result.ok
-    assert "recently_built_unique_candles_1h" in result.reason()
+    assert "unique_key_enforced_candles_1h" in result.reason()

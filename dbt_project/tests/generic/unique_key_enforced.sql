@@ -1,0 +1,60 @@
+{#- Asserts that the model's key is unique, by the strongest means there is: PostgreSQL keeps a
+    unique index on exactly those columns (dbt creates it with the mart), which forbids a
+    duplicate in any row, old or new, at no cost to a build. Without the index (dropped, or a
+    table made by hand) the test fails, naming any keys of recently built rows that occur
+    twice; with it, nothing is scanned. -#}
+{% test unique_key_enforced(model, combination) %}
+
+with
+
+unique_index as (
+
+    select 1
+    from pg_catalog.pg_index as i
+    where
+        i.indrelid = '{{ model.include(database=false) }}'::regclass
+        and i.indisunique
+        and i.indpred is null
+        and (
+            select array_agg(a.attname::text order by a.attname::text)
+            from pg_catalog.pg_attribute as a
+            where a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+        ) = array[{% for column in combination | sort %}'{{ column }}'{% if not loop.last %}, {% endif %}{% endfor %}]::text []
+        and i.indnkeyatts = {{ combination | length }}
+
+),
+
+recent as (
+
+    select * from {{ recently_built(model) }} as recent
+
+),
+
+duplicates as (
+
+    select
+        {% for column in combination %}recent.{{ column }},{% endfor %}
+        count(*) as occurrences
+    from recent
+    inner join {{ model }} as everything
+        on {% for column in combination %}
+            {% if not loop.first %}and {% endif %}everything.{{ column }} = recent.{{ column }}
+        {% endfor %}
+    group by
+        {% for column in combination %}
+            recent.{{ column }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    having count(*) > 1
+
+)
+
+select 'no unique index on ({{ combination | join(", ") }})' as problem
+where not exists (select from unique_index)
+
+union all
+
+select format('(%s) occurs %s times', concat_ws(', ', {% for column in combination %}{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}), occurrences) as problem
+from duplicates
+where not exists (select from unique_index)
+
+{% endtest %}
