@@ -17,8 +17,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
-
 from include.platform.symbols import resolve_symbols
 from include.platform.times import parse_utc
 
@@ -139,7 +137,7 @@ def run_dump_files(
     from include.history import dumps
 
     out: list[dict[str, object]] = []
-    with httpx.Client(timeout=120, follow_redirects=True, verify=dumps.tls_context()) as http:
+    with dumps.http_client() as http:
         for spec in specs:
             result = dumps.import_file(
                 spec, symbol=symbol, force=force, http=http, require_checksum=require_checksum

@@ -208,6 +208,12 @@ def _progress(total: int | None, desc: str, unit: str = "B", *, show: bool = Tru
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False, disable=disable)
 
 
+def http_client() -> httpx.Client:
+    """The client dumps and their .CHECKSUM files are fetched with (data.binance.vision
+    redirects; a month's zip takes a while), on the process's one TLS context."""
+    return httpx.Client(timeout=120, follow_redirects=True, verify=tls_context())
+
+
 def download(
     url: str, folder: Path, client: httpx.Client, *, require_checksum: bool = True
 ) -> tuple[Path, str | None]:
@@ -637,11 +643,7 @@ def import_file(
     with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
         scratch = Path(tmp)
         if _is_url(spec):
-            with (
-                contextlib.nullcontext(http)
-                if http is not None
-                else httpx.Client(timeout=120, follow_redirects=True, verify=tls_context())
-            ) as client:
+            with contextlib.nullcontext(http) if http is not None else http_client() as client:
                 path, expected = download(spec, scratch, client, require_checksum=require_checksum)
         else:
             path = Path(spec)
@@ -706,7 +708,7 @@ def import_files(
     results = []
     with (
         _progress(len(files), "dump files", unit="file", show=len(files) > 1) as bar,
-        httpx.Client(timeout=120, follow_redirects=True, verify=tls_context()) as http,
+        http_client() as http,
     ):
         for spec in files:
             results.append(

@@ -120,24 +120,24 @@ async def test_push_resumes_after_the_listener_loses_the_database(database_url, 
         await until(
             ws, lambda m: m["data"]["k"]["i"] == "1h" and m["data"]["k"]["c"].startswith("101")
         )
-        admin = psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True)
         refuse = f'alter database "{conn.info.dbname}" with allow_connections '
-        admin.execute(refuse + "false")
-        try:
-            conn.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where application_name = 'api-listener' and datname = current_database()"
-            )
-            for _ in range(200):
-                if not api.api.hub.listening.is_set():
-                    break
-                await asyncio.sleep(0.05)
-            assert not api.api.hub.listening.is_set()
-            write_live(conn, "BTCUSDT", HOUR, values("102", "2", 2), True)
-            await asyncio.sleep(1.0)
-        finally:
-            admin.execute(refuse + "true")
-            admin.close()
+        admin_url = make_conninfo(database_url, dbname="postgres")
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(refuse + "false")
+            try:
+                conn.execute(
+                    "select pg_terminate_backend(pid) from pg_stat_activity "
+                    "where application_name = 'api-listener' and datname = current_database()"
+                )
+                for _ in range(200):
+                    if not api.api.hub.listening.is_set():
+                        break
+                    await asyncio.sleep(0.05)
+                assert not api.api.hub.listening.is_set()
+                write_live(conn, "BTCUSDT", HOUR, values("102", "2", 2), True)
+                await asyncio.sleep(1.0)
+            finally:
+                admin.execute(refuse + "true")
         closed = await until(
             ws, lambda m: m["data"]["k"]["c"] == "102.00000000" and m["data"]["k"]["i"] == "1m"
         )
