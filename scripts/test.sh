@@ -7,4 +7,6 @@ cd "$ROOT"
 unset DATABASE_URL
 ruff check .
 ruff format --check .
-exec python -m pytest "$@"
+# On every core: pytest-xdist hands whole files to the workers (module fixtures built once), the
+# longest files first (tests/conftest.py); TEST_WORKERS=1 runs them one after another.
+exec python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
