@@ -1,5 +1,6 @@
-# The two commands that matter: `make run` starts the platform, `make test` runs every test.
-.PHONY: setup run demo test lint format bench stop clean
+# The two commands that matter: `make run` starts the platform, `make test` runs every test
+# (`make check` is its fast tier).
+.PHONY: setup run demo test check lint format bench stop clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,6 +13,11 @@ demo: setup
 
 test: setup
 	@bash scripts/test.sh
+
+# The edit loop: lint and every test not marked slow (no Airflow scheduler, soak, browser or
+# multi-second run), on every core, in a few minutes.
+check: setup
+	@bash scripts/test.sh -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check .

@@ -9,4 +9,4 @@ ruff check .
 ruff format --check .
 # On every core: pytest-xdist hands whole files to the workers (module fixtures built once), the
 # longest files first (tests/conftest.py); TEST_WORKERS=1 runs them one after another.
-exec python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
+exec python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT
 
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
@@ -17,6 +19,7 @@ def markdown_files() -> list[str]:
     return listed.stdout.split()
 
 
+@pytest.mark.slow
 def test_relative_links_stay_inside_the_repository() -> None:
     """A reader of a clone never meets a link to a file the clone does not have (../shared/...)."""
     broken = []

@@ -142,6 +142,7 @@ def with_grafana_macros(query: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_dag_outcome_queries_run_on_airflow_metadata(
     airflow_home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,6 +80,7 @@ def loaded(database_url: str, conn: psycopg.Connection) -> dict[str, object]:
     return {"end": end, "hole": hole, "url": database_url}
 
 
+@pytest.mark.slow
 def test_readme_queries_answer_what_they_say(
     loaded: dict[str, object], conn: psycopg.Connection
 ) -> None:
@@ -118,6 +119,7 @@ def test_readme_queries_answer_what_they_say(
     assert rows == [("BTCUSDT", 10, 1), ("ETHUSDT", 10, 0)]
 
 
+@pytest.mark.slow
 def test_readme_backup_restores_the_database(
     loaded: dict[str, object], conn: psycopg.Connection, tmp_path: Path
 ) -> None:

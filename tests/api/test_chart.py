@@ -49,6 +49,7 @@ async def chromium(*args: str) -> str:
     return out.decode()
 
 
+@pytest.mark.slow  # a browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
 async def test_chart_draws_the_database_candles(api, conn, tmp_path: Path) -> None:
     """History plus a forming live minute: the page's last candle and volume equal the database."""

@@ -33,6 +33,7 @@ def as_rest(k: dict) -> list:
     return [k[f] for f in FIELDS]
 
 
+@pytest.mark.slow
 async def test_reconcile_repair_is_pushed_to_1m_and_1h_subscribers(database_url, api, conn):
     """A live minute that differs from Binance, already built by dbt: after reconcile repairs
     and rebuilds, /ws subscribers get the minute and its hour again, closed, equal to the

@@ -215,6 +215,7 @@ async def test_live_candles_are_pushed_raw_and_combined_to_every_api_process(
         assert hour["data"]["k"]["x"] is True
 
 
+@pytest.mark.slow
 async def test_streamer_pushes_closed_candles_equal_to_official_klines(database_url, api) -> None:
     """The streamer on the fake exchange: closed kline_1m events equal the official klines."""
     from fakebinance.clock import MarketClock

@@ -131,6 +131,7 @@ def test_slots_follow_each_task_in_flight_weight(dags) -> None:
         assert slots[key] == rest_pool.EXCHANGE_INFO_SLOTS, key
 
 
+@pytest.mark.slow
 def test_the_start_sequence_creates_the_pool(airflow_home: Path) -> None:
     """run.sh's and compose's two commands make the pool, at its size, in a fresh metadata
     database; running them again (every start) keeps one pool."""

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT
 from tests.dbt.conftest import load_klines
 
@@ -27,6 +29,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+@pytest.mark.slow
 def test_build_timeframes_command_builds_the_marts(database_url, conn, window_klines):
     """The command exits 0 and leaves analytics.candles_1d filled."""
     load_klines(conn, "ETHUSDT", window_klines["ETHUSDT"][:2880])
@@ -38,6 +41,7 @@ def test_build_timeframes_command_builds_the_marts(database_url, conn, window_kl
     assert conn.execute("select count(*) from analytics.candles_1d").fetchone() == (2,)
 
 
+@pytest.mark.slow
 def test_impossible_candle_fails_the_build_with_a_one_line_reason(
     database_url, conn, window_klines
 ):

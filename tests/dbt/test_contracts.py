@@ -48,6 +48,7 @@ def built(database_url: str, conn: psycopg.Connection, window_klines) -> str:
     return database_url
 
 
+@pytest.mark.slow
 def test_marts_are_created_from_their_contract_with_grants(built: str, conn) -> None:
     """Every mart has DESIGN.md's columns and types, a not-null key, its month partitions, and
     the grants dbt declares: the reader and reconcile's role can read it, nobody else's grant
@@ -76,6 +77,7 @@ def test_marts_are_created_from_their_contract_with_grants(built: str, conn) -> 
     "change",
     ["alter column volume type double precision", "drop column taker_buy_quote_volume"],
 )
+@pytest.mark.slow
 def test_a_mart_changed_against_its_contract_fails_the_build(
     built: str, conn, window_klines, change: str
 ) -> None:
@@ -104,6 +106,7 @@ DEFECTS = [
 ]
 
 
+@pytest.mark.slow
 def test_a_mart_row_breaking_an_invariant_fails_the_dbt_tests(built: str, conn) -> None:
     """An impossible 1h candle, or a second copy of one, fails the mart's dbt tests by name;
     the untouched mart passes them."""

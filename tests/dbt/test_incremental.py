@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from psycopg import sql
 
 from fakebinance.config import utc
@@ -50,6 +51,7 @@ def assert_equals_official(conn, market, symbol, start, end) -> None:
         assert got == expected, f"{symbol} {tf}"
 
 
+@pytest.mark.slow
 def test_late_official_kline_replaces_live_candles_in_every_timeframe(
     database_url, conn, market, window_klines
 ):
@@ -91,6 +93,7 @@ def test_late_official_kline_replaces_live_candles_in_every_timeframe(
     ).fetchone() == (True, len(klines))
 
 
+@pytest.mark.slow
 def test_gap_healed_months_back_flows_into_higher_timeframes_and_nothing_else(
     database_url, conn, market, window_klines
 ):
@@ -130,6 +133,7 @@ def test_gap_healed_months_back_flows_into_higher_timeframes_and_nothing_else(
     assert mart_snapshot(conn) == incremental
 
 
+@pytest.mark.slow
 def test_declared_dirty_range_removes_deleted_minutes_everywhere(
     database_url, conn, market, window_klines
 ):
@@ -166,6 +170,7 @@ def test_declared_dirty_range_removes_deleted_minutes_everywhere(
     assert mart_snapshot(conn) == incremental
 
 
+@pytest.mark.slow
 def test_run_without_changes_rewrites_nothing(database_url, conn, window_klines):
     """An incremental run with no new source rows leaves every mart row as it was."""
     load_klines(conn, "BTCUSDT", window_klines["BTCUSDT"][:1440])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from include.timeframes import build_timeframes
 from tests.dbt.conftest import (
     HALT,
@@ -19,6 +21,7 @@ from tests.dbt.conftest import (
 )
 
 
+@pytest.mark.slow
 def test_every_mart_equals_the_official_klines(database_url, conn, market, window_klines):
     """Every 1m..1w candle equals Binance's official kline of that interval, field for field."""
     for symbol, klines in window_klines.items():
@@ -47,6 +50,7 @@ def test_every_mart_equals_the_official_klines(database_url, conn, market, windo
                 assert row[9:] == (not halted, not halted), f"{symbol} {tf} {open_time[1]}"
 
 
+@pytest.mark.slow
 def test_weekly_candles_start_on_monday(database_url, conn, window_klines):
     """Weekly candles open on Monday 00:00 UTC, like Binance's 1w klines."""
     load_klines(conn, "BTCUSDT", window_klines["BTCUSDT"])

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from api.queries import klines_query
@@ -46,6 +47,7 @@ def layout(conn: psycopg.Connection, tf: str) -> tuple:
     return oid, strategy, key, [r[0] for r in with_rows]
 
 
+@pytest.mark.slow
 def test_build_incremental_and_full_refresh_keep_the_marts_partitioned(
     database_url, conn, market, window_klines
 ):
@@ -115,6 +117,7 @@ def read_partitions(conn: psycopg.Connection, query: str, params=None) -> set[st
     return read
 
 
+@pytest.mark.slow
 def test_bounded_reads_touch_only_their_months(database_url, conn, window_klines):
     """The API's klines query and every windowed data-quality check over January read no
     partition of December, which holds rows too (plan-time or run-time pruning), beyond one

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from include.platform import db
 from include.platform.migrate import MIGRATIONS_DIR, migrate
@@ -24,6 +25,7 @@ def analytics_owners(conn: psycopg.Connection) -> dict[str, str]:
     return dict(rows.fetchall())
 
 
+@pytest.mark.slow
 def test_dbt_builds_as_dbt_builder_over_a_build_made_before_roles(
     empty_database_url: str, monkeypatch, window_klines, tmp_path: Path
 ) -> None:

@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from include.timeframes import dbt_env
 from tests.conftest import PROJECT_ROOT
 
 
+@pytest.mark.slow
 def test_dbt_models_and_tests_pass_sqlfluff(database_url):
     """Every model and singular test lints clean, as dbt Labs' style asks (a violation fails)."""
     done = subprocess.run(

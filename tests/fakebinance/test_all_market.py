@@ -34,6 +34,7 @@ def counts(market: Market, start_us: int, seconds: int) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_all_is_binance_sized_and_skewed() -> None:
     """A few symbols carry most trades, the long tail trades rarely, and every symbol trades."""
     config = all_market(START, trades_per_second=460.0, listings=0, delistings=0)
@@ -65,6 +66,7 @@ def test_the_market_trades_at_the_rate_set(rate: float) -> None:
     assert abs(measured - rate) < 0.15 * rate, f"{measured:.0f} trades/s for {rate:.0f} set"
 
 
+@pytest.mark.slow
 def test_the_rate_set_holds_minute_after_minute() -> None:
     """A bench measures a window of seconds: every minute of ALL offers the rate set (within
     3%), not the rate a wandering top symbol makes of that minute."""
@@ -90,6 +92,7 @@ def test_listings_and_delistings_are_spread_after_the_start() -> None:
     assert all(s.halts[0][1].year == 9000 for s in gone)
 
 
+@pytest.mark.slow
 async def test_listings_and_delistings_show_in_exchange_info_and_streams() -> None:
     """Before: NEW symbols are not listed, the delisted ones trade. After: NEW symbols are
     TRADING and stream trades; the delisted ones are in BREAK and their streams go quiet."""

@@ -75,6 +75,7 @@ async def test_weekly_klines_start_on_monday(fake, session):
     )
 
 
+@pytest.mark.slow
 async def test_monthly_klines_are_calendar_months(fake, session):
     """1M klines cover calendar months; the current month is included and partial."""
     got = await rest_klines(

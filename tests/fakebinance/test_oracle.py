@@ -88,6 +88,7 @@ def _close_before(
     return prev.price if prev else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_cases_cover_halts_idle_minutes_listing_and_unfinished_klines(seed: int) -> None:
     """The drawn cases hit what the property is about, so a passing run means something."""

@@ -26,6 +26,7 @@ def fake():
         yield server
 
 
+@pytest.mark.slow
 def test_many_pages_under_weight_limit_equal_official(fake, conn: psycopg.Connection) -> None:
     """A backfill needing many pages and several budget windows equals the official klines."""
     before_429, before_418 = fake.fake.limiter.count_429, fake.fake.limiter.count_418
@@ -54,6 +55,7 @@ def test_a_backfill_writes_as_history_loader(fake, conn: psycopg.Connection) -> 
     assert symbols() == {"history_loader"}
 
 
+@pytest.mark.slow
 def test_second_run_changes_nothing(fake, conn: psycopg.Connection) -> None:
     """Running the same backfill twice leaves identical rows, loaded_at included."""
     backfill_rest(["ETHUSDT"], START, START + timedelta(hours=3), rest_url=fake.url)
@@ -66,6 +68,7 @@ def test_second_run_changes_nothing(fake, conn: psycopg.Connection) -> None:
     assert snapshot(conn) == first
 
 
+@pytest.mark.slow
 def test_resumes_where_it_stopped(fake, conn: psycopg.Connection) -> None:
     """After an interrupted run, the next one fetches only the minutes after the last row."""
     end = START + timedelta(hours=20)
@@ -76,6 +79,7 @@ def test_resumes_where_it_stopped(fake, conn: psycopg.Connection) -> None:
     assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
 
 
+@pytest.mark.slow
 def test_wider_backfill_after_a_narrower_one_fetches_the_earlier_minutes(
     fake, conn: psycopg.Connection
 ) -> None:
@@ -89,6 +93,7 @@ def test_wider_backfill_after_a_narrower_one_fetches_the_earlier_minutes(
     assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
 
 
+@pytest.mark.slow
 def test_minutes_healed_inside_the_range_do_not_hide_the_rest(
     fake, conn: psycopg.Connection
 ) -> None:
@@ -122,6 +127,7 @@ def test_scattered_holes_cost_one_request_per_page(fake, conn: psycopg.Connectio
     assert stored(conn, "PEPEUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
 
 
+@pytest.mark.slow
 def test_open_minute_is_never_written(fake, conn: psycopg.Connection) -> None:
     """A range reaching past now stops at the last closed minute."""
     minute = NOW.replace(second=0)
@@ -132,6 +138,7 @@ def test_open_minute_is_never_written(fake, conn: psycopg.Connection) -> None:
     assert newest == NOW.replace(second=0) - timedelta(minutes=1)
 
 
+@pytest.mark.slow
 def test_unknown_symbol_is_refused(fake, conn: psycopg.Connection) -> None:
     """A symbol exchangeInfo does not list fails with a clear message and writes nothing."""
     with pytest.raises(ValueError, match="unknown symbol NOPEUSDT"):

@@ -51,6 +51,7 @@ class WatchedTransport(httpx.HTTPTransport):
 @pytest.mark.parametrize(
     ("phase", "most_429"), [(0.0, 0), (0.37, 1)], ids=["aligned", "offset-windows"]
 )
+@pytest.mark.slow
 def test_concurrent_backfill_fills_a_small_budget_without_418(
     conn: psycopg.Connection, database_url: str, phase: float, most_429: int
 ) -> None:
@@ -101,6 +102,7 @@ def test_429_waits_for_retry_after_then_goes_on() -> None:
     assert waited >= 1.0, "it waited for the window to end"
 
 
+@pytest.mark.slow
 def test_418_stops_every_request_and_a_rerun_resumes(
     conn: psycopg.Connection, database_url: str
 ) -> None:

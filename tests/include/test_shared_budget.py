@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
+import pytest
 
 from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
@@ -54,6 +55,7 @@ async def repairs(client: RestClient, calls: int, at_once: int) -> None:
     await asyncio.gather(*(one(i) for i in range(calls)))
 
 
+@pytest.mark.slow
 def test_batch_tasks_and_streamer_repairs_share_one_ip_budget(database_url: str) -> None:
     """Two batch clients and the streamer's client, each with its own database connection and
     its own role, fire far more than one window's weight at once: together they never pass the
@@ -107,6 +109,7 @@ def test_batch_tasks_and_streamer_repairs_share_one_ip_budget(database_url: str)
     assert reserved[1] >= limiter.total_weight() // LIMIT
 
 
+@pytest.mark.slow
 def test_parallel_backfill_workers_fill_their_chunks_without_a_429(
     conn: psycopg.Connection, database_url: str
 ) -> None:

@@ -100,6 +100,7 @@ async def skewed(fake: FakeBinance, database_url: str, skew_ms: int) -> AsyncIte
         assert await asyncio.wait_for(task, 40) == 0
 
 
+@pytest.mark.slow
 async def test_host_ahead_never_closes_a_minute_before_its_last_trade(
     fake: FakeBinance, database_url: str
 ) -> None:
@@ -124,6 +125,7 @@ async def test_host_ahead_never_closes_a_minute_before_its_last_trade(
     assert_exact(fake, database_url, SYMBOLS, min_rows=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("skew_ms", [SKEW_MS, -SKEW_MS], ids=["host-ahead", "host-behind"])
 async def test_quiet_minutes_still_close_with_a_skewed_host(
     fake: FakeBinance, database_url: str, skew_ms: int

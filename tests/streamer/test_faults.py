@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from fakebinance.server import FakeBinance
 from tests.streamer.conftest import (
@@ -31,6 +32,7 @@ def assert_all_healed(database_url: str) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 async def test_drop_and_refused_reconnect_heal_from_rest(
     fake: FakeBinance, database_url: str
 ) -> None:
@@ -47,6 +49,7 @@ async def test_drop_and_refused_reconnect_heal_from_rest(
     assert_all_healed(database_url)
 
 
+@pytest.mark.slow
 async def test_rotation_before_the_age_cut_loses_nothing(
     fake: FakeBinance, database_url: str
 ) -> None:
@@ -62,6 +65,7 @@ async def test_rotation_before_the_age_cut_loses_nothing(
     assert gap_rows(database_url) == []
 
 
+@pytest.mark.slow
 async def test_server_shutdown_notice_is_a_clean_handover(
     fake: FakeBinance, database_url: str
 ) -> None:
@@ -75,6 +79,7 @@ async def test_server_shutdown_notice_is_a_clean_handover(
     assert_exact(fake, database_url, SYMBOLS, min_rows=3)
 
 
+@pytest.mark.slow
 async def test_stalled_socket_is_replaced_and_healed(fake: FakeBinance, database_url: str) -> None:
     """A socket that stays open but sends nothing is dropped by the watchdog; gaps heal."""
     cfg = streamer_config(fake, database_url, silence_timeout=0.5)
@@ -88,6 +93,7 @@ async def test_stalled_socket_is_replaced_and_healed(fake: FakeBinance, database
     assert_all_healed(database_url)
 
 
+@pytest.mark.slow
 async def test_malformed_frames_are_counted_and_skipped(
     fake: FakeBinance, database_url: str, caplog
 ) -> None:
@@ -115,6 +121,7 @@ async def test_malformed_frames_are_counted_and_skipped(
     assert_exact(fake, database_url, SYMBOLS, min_rows=2)
 
 
+@pytest.mark.slow
 async def test_rest_down_leaves_gaps_recorded_unhealed(
     fake: FakeBinance, database_url: str
 ) -> None:

@@ -55,6 +55,7 @@ def restart_pg(pgdata: Path, port: int) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_database_stopped_and_restarted_loses_nothing(
     fake: FakeBinance, tmp_path: Path
 ) -> None:
@@ -191,6 +192,7 @@ async def test_all_follows_listings_and_delistings(database_url: str) -> None:
             assert "ethusdt@trade" not in streams
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", ["aggTrade"])
 async def test_aggtrade_stream_is_exact_too(
     fake: FakeBinance, database_url: str, stream: str

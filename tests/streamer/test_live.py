@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from fakebinance.server import FakeBinance
 from include.platform import db
@@ -20,6 +21,7 @@ from tests.streamer.conftest import (
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 
 
+@pytest.mark.slow
 async def test_closed_candles_equal_official_klines(fake: FakeBinance, database_url: str) -> None:
     """Closed candles of busy, tiny-priced and quiet symbols equal the official klines."""
     async with running(streamer_config(fake, database_url), fake) as streamer:

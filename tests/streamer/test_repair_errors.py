@@ -82,6 +82,7 @@ def metric(page: str, sample: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 async def test_unexpected_error_is_retried_logged_counted_and_the_gap_heals(
     fake: FakeBinance, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -115,6 +116,7 @@ async def test_unexpected_error_is_retried_logged_counted_and_the_gap_heals(
     assert "RuntimeError" in line["exc"]
 
 
+@pytest.mark.slow
 async def test_a_repair_that_never_succeeds_is_unhealthy_then_left_to_heal_gaps(
     fake: FakeBinance, database_url: str
 ) -> None:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
@@ -66,6 +67,7 @@ def to_ms(value: object) -> int:
     return int(value.timestamp()) * 1000  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     fake: FakeBinance, database_url: str, tmp_path: Path
 ) -> None:
@@ -134,6 +136,7 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     assert unhealed == 0
 
 
+@pytest.mark.slow
 async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
     fake: FakeBinance, database_url: str
 ) -> None:

@@ -133,6 +133,7 @@ async def test_three_shards_stream_all_with_no_symbol_twice_or_missing(
         assert written & mine, f"shard {k}/3 wrote none of its symbols"
 
 
+@pytest.mark.slow
 async def test_three_streamer_processes_split_all_with_listings(database_url: str) -> None:
     """`python -m streamer` three times, SYMBOLS=ALL and STREAMER_SHARD=0/3, 1/3, 2/3, on one
     exchange and database, while symbols are listed and one is delisted: each process serves its
