@@ -1,0 +1,51 @@
+"""The fan-out baseline: a plain `websockets` server broadcasting kline frames, in its own process.
+
+Usage (by bench/api_bench.py): bare_broadcast.py SUBSCRIBERS EVENTS. Prints its port, waits for
+SUBSCRIBERS connections, broadcasts EVENTS frames 0.1 s apart, prints {event: send time} as JSON
+and exits once every client has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import orjson
+import websockets
+
+SYMBOL = "SYM0001USDT"
+
+
+async def main(n: int, events: int) -> None:
+    subscribers: set = set()
+    gone = asyncio.Event()
+
+    async def handler(ws) -> None:
+        subscribers.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            subscribers.discard(ws)
+            if not subscribers:
+                gone.set()
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        async with asyncio.timeout(60):
+            while len(subscribers) < n:  # noqa: ASYNC110 (handlers register as they run)
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        sent: dict[int, float] = {}
+        for e in range(events):
+            event = {"e": "kline", "E": 0, "s": SYMBOL, "k": {"c": f"{1000 + e}.00000000"}}
+            sent[e] = time.time()
+            websockets.broadcast(subscribers, orjson.dumps(event).decode())
+            await asyncio.sleep(0.1)
+        print(orjson.dumps({str(e): t for e, t in sent.items()}).decode(), flush=True)
+        async with asyncio.timeout(120):
+            await gone.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
