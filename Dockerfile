@@ -19,7 +19,9 @@ RUN apt-get update \
 
 WORKDIR /opt/platform
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+# Every file checked against its recorded sha256 (scripts/lock.py; the hashes are those of the
+# linux x86_64 wheels: build for linux/amd64).
+RUN pip install --require-hashes -r requirements.txt
 COPY --chown=platform . .
 
 USER platform

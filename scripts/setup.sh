@@ -15,8 +15,9 @@ stamp=.venv/.requirements.sha256
 want="$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -r requirements.txt
-    .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+    # Every file checked against the sha256 recorded beside its pin (scripts/lock.py).
+    .venv/bin/python -m pip install --quiet --require-hashes -r requirements.txt
+    .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-nodeps.txt
     echo "$want" > "$stamp"
 fi
 # Debian packages some tests need, each installed only where missing: headless Chromium for the
