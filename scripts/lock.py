@@ -22,6 +22,7 @@ PIN = re.compile(r"^([A-Za-z0-9_.\-\[\],]+)==([^\s;\\#]+)")
 
 
 def canonical(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503), extras dropped."""
     return re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
 
 
@@ -54,6 +55,7 @@ def file_key(path: Path) -> tuple[str, str]:
 
 
 def lock(requirements: Path) -> None:
+    """Rewrite one requirements file with a hash under each pin."""
     pins = []
     for line in requirements.read_text().splitlines():
         found = PIN.match(line.strip())
