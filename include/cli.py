@@ -337,6 +337,70 @@ def check(
     typer.echo(done["summary"])
 
 
+@app.command("coverage")
+def coverage(
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--symbol", "-s", help="Symbol; repeat for several. Default: every symbol held."
+        ),
+    ] = None,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per symbol."),
+) -> None:
+    """Per symbol: first and last minute of analytics.candles_1m, holes (missing minutes no halt
+    explains), halts, gaps left to heal, and where the minutes came from."""
+    from include import coverage as held
+
+    rows = held.coverage(db.resolve_role_url(db.READER), _held_symbols(symbol))
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.as_json()))
+    else:
+        typer.echo(held.format_table(rows))
+
+
+@app.command("export")
+def export(
+    start: Start,
+    end: End,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")],
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--symbol", "-s", help="Symbol; repeat for several. Default or ALL: every symbol held."
+        ),
+    ] = None,
+    interval: str = typer.Option("1m", help="1m 5m 15m 1h 4h 1d or 1w."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+) -> None:
+    """Write candles of [start, end) to <out>/<SYMBOL>-<interval>.<format>, one file per symbol,
+    streamed (exact decimals: decimal(38, 18) in Parquet, PostgreSQL's text in CSV)."""
+    from include import export as exporter
+    from include.platform.times import parse_utc
+
+    url = db.resolve_role_url(db.READER)
+    wanted = _held_symbols(symbol) or _symbols_held(url, interval)
+    for done in exporter.export(url, wanted, interval, parse_utc(start), parse_utc(end), out, fmt):
+        typer.echo(f"{done.path}: {done.rows} candles")
+
+
+def _held_symbols(given: list[str] | None) -> list[str] | None:
+    """The symbols asked for, upper-cased; None for every symbol held (nothing given, or ALL)."""
+    names = [name.strip().upper() for value in given or () for name in value.split(",")]
+    names = [name for name in names if name]
+    return None if not names or names == ["ALL"] else names
+
+
+def _symbols_held(database_url: str, interval: str) -> list[str]:
+    """Every symbol with a candle in the interval's mart (its daily mart, a few rows a symbol)."""
+    import psycopg
+
+    mart = "candles_1d" if interval != "1w" else "candles_1w"
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(f"select distinct symbol from analytics.{mart} order by 1").fetchall()
+    return [row[0] for row in rows]
+
+
 @app.command("airflow-pools")
 def airflow_pools(
     path: str,

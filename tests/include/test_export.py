@@ -1,0 +1,179 @@
+"""`coverage` and `export` (DESIGN's commands) against a real database built by dbt: what is held
+per symbol, and files that DuckDB and polars read back with every decimal exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import psycopg
+import pytest
+
+from include.timeframes import build_timeframes
+from tests.conftest import PROJECT_ROOT, TEMPLATE_DB, create_database
+
+pytestmark = pytest.mark.slow
+
+MARKER = "<!-- duckdb-snippet: tests/include/test_export.py runs this query -->"
+
+START = datetime(2025, 3, 3, tzinfo=UTC)
+MINUTES = 180
+HOLE = (START + timedelta(minutes=40), 5)  # missing, nothing recorded
+HALT = (START + timedelta(minutes=100), 20)  # missing, recorded as a halt
+# Decimals as Binance sends them, and a quote volume with all sixteen decimals p * q can have.
+HISTORY = """
+insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
+    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
+select s.symbol, t, 0.00001234 + m %% 50 * 0.00000001, 0.00001299, 0.00001200, 0.00001250,
+    123456789.12345678, 1523.4567891234567891, 7, 61728394.56172839, 761.7283945617283945,
+    case when m < 90 then 'dump_klines' else 'rest' end
+from (values ('PEPEUSDT'), ('BTCUSDT')) as s (symbol)
+cross join generate_series(0, %(minutes)s - 1) as m
+cross join lateral (select %(start)s::timestamptz + m * interval '1 minute' as t) as at
+"""
+
+
+@pytest.fixture(scope="module")
+def built(pg_server, template_url: str) -> str:
+    """Three hours of two symbols, BTCUSDT with a hole and a recorded halt, built by dbt."""
+    url = create_database(pg_server, f"export{os.getpid()}", TEMPLATE_DB)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(HISTORY, {"start": START, "minutes": MINUTES})
+        for first, length in (HOLE, HALT):
+            conn.execute(
+                "delete from market.klines_1m where symbol = 'BTCUSDT' "
+                "and open_time >= %s and open_time < %s",
+                (first, first + timedelta(minutes=length)),
+            )
+        conn.execute(
+            "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
+            "values ('BTCUSDT', %s, %s, 'halt', 'heal-gaps')",
+            (HALT[0], HALT[0] + timedelta(minutes=HALT[1])),
+        )
+    build_timeframes(url, full_refresh=True, unit_tests=False)
+    return url
+
+
+def cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "include.cli", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def documented_query() -> str:
+    """The query of the DuckDB example the docs mark as run by this test."""
+    pages = [PROJECT_ROOT / "README.md", *(PROJECT_ROOT / "docs").glob("*.md")]
+    [page] = [p.read_text() for p in pages if MARKER in p.read_text()]
+    block = page[page.index(MARKER) :]
+    return re.search(r'duckdb\.sql\("""(.*?)"""\)', block, re.S).group(1)
+
+
+def test_coverage_names_holes_halts_and_sources(built: str) -> None:
+    done = cli(built, "coverage", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["symbol"]: row for row in map(json.loads, done.stdout.splitlines())}
+    assert set(rows) == {"BTCUSDT", "PEPEUSDT"}
+    btc, pepe = rows["BTCUSDT"], rows["PEPEUSDT"]
+    last = (START + timedelta(minutes=MINUTES - 1)).isoformat()
+    assert (btc["first_minute"], btc["last_minute"]) == (START.isoformat(), last)
+    assert btc["minutes"] == MINUTES - HOLE[1] - HALT[1]
+    assert (btc["holes"], btc["halts"], btc["halted_minutes"]) == (HOLE[1], 1, HALT[1])
+    assert btc["official_sources"] == {"dump_klines": 90 - HOLE[1], "rest": 90 - HALT[1]}
+    assert (pepe["minutes"], pepe["holes"], pepe["halts"]) == (MINUTES, 0, 0)
+    table = cli(built, "coverage", "--symbol", "BTCUSDT")
+    assert table.returncode == 0, table.stderr
+    assert "BTCUSDT" in table.stdout
+    assert "PEPEUSDT" not in table.stdout
+
+
+def test_parquet_export_reads_back_exact_in_duckdb_and_polars(built: str, tmp_path: Path) -> None:
+    end = (START + timedelta(minutes=MINUTES)).isoformat()
+    done = cli(built, "export", "--start", START.isoformat(), "--end", end, "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "BTCUSDT-1m.parquet",
+        "PEPEUSDT-1m.parquet",
+    ]
+    # The documented DuckDB query, run as written over the export directory.
+    got = duckdb.sql(documented_query().replace("'export/", f"'{tmp_path}/")).fetchall()
+    per_minute = Decimal("1523.4567891234567891")
+    assert got == [
+        ("BTCUSDT", MINUTES - 25, per_minute * (MINUTES - 25)),
+        ("PEPEUSDT", MINUTES, per_minute * MINUTES),
+    ]
+    frame = pl.read_parquet(tmp_path / "PEPEUSDT-1m.parquet")
+    with psycopg.connect(built) as conn:
+        want = conn.execute(
+            "select open_time, open, quote_volume, trade_count from analytics.candles_1m "
+            "where symbol = 'PEPEUSDT' order by open_time"
+        ).fetchall()
+    assert (
+        list(
+            zip(
+                *(frame[c] for c in ("open_time", "open", "quote_volume", "trade_count")),
+                strict=True,
+            )
+        )
+        == want
+    )
+
+
+def test_csv_export_keeps_the_database_text_of_each_value(built: str, tmp_path: Path) -> None:
+    end = (START + timedelta(hours=3)).isoformat()
+    done = cli(
+        built, "export", "-s", "BTCUSDT", "--interval", "1h", "--format", "csv",
+        "--start", START.isoformat(), "--end", end, "--out", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{tmp_path / 'BTCUSDT-1h.csv'}: 3 candles"
+    lines = (tmp_path / "BTCUSDT-1h.csv").read_text().splitlines()
+    with psycopg.connect(built) as conn:
+        want = conn.execute(
+            "select volume::text, quote_volume::text, is_complete from analytics.candles_1h "
+            "where symbol = 'BTCUSDT' order by open_time"
+        ).fetchall()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    assert [(r["volume"], r["quote_volume"], r["is_complete"]) for r in rows] == [
+        (v, q, str(c).lower()) for v, q, c in want
+    ]
+    # The hole (minute 40) and the halt (minutes 100-119) leave the first two hours incomplete.
+    assert [r["is_complete"] for r in rows] == ["false", "false", "true"]
+
+
+def test_bad_arguments_fail_in_one_line_and_write_nothing(built: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for args, reason in (
+        (("--interval", "2m"), "interval '2m'"),
+        (("--format", "xlsx"), "format 'xlsx'"),
+        (("--end", START.isoformat()), "is not after start"),
+    ):
+        done = cli(
+            built,
+            "export",
+            "--start",
+            START.isoformat(),
+            "--end",
+            "2025-03-04",
+            "--out",
+            str(out),
+            *args,
+        )
+        assert done.returncode == 1, args
+        assert done.stderr.strip().startswith("error: "), done.stderr
+        assert reason in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert not out.exists() or not list(out.iterdir())
