@@ -313,7 +313,7 @@ def test_celery_profile_is_opt_in(compose: dict) -> None:
     assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
     assert (
         "AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile celery up"
-        in (PROJECT_ROOT / "README.md").read_text()
+        in (PROJECT_ROOT / "docs" / "scaling.md").read_text()
     )
 
 

@@ -16,7 +16,8 @@ import yaml
 from include.timeframes import build_timeframes
 from tests.conftest import PROJECT_ROOT
 
-README = (PROJECT_ROOT / "README.md").read_text()
+QUERYING = (PROJECT_ROOT / "docs" / "querying.md").read_text()
+OPERATIONS = (PROJECT_ROOT / "docs" / "operations.md").read_text()
 SYMBOLS = {"BTCUSDT": 93000, "ETHUSDT": 3000}
 
 # A day and two hours of official minutes ending 5 minutes ago; every field consistent
@@ -46,11 +47,9 @@ from (
 """
 
 
-def sql_blocks(section: str) -> list[str]:
-    """The ```sql blocks of one README section, in order."""
-    start = README.index(f"## {section}\n")
-    end = README.find("\n## ", start + 1)
-    return re.findall(r"```sql\n(.*?)```", README[start:end], re.S)
+def sql_blocks(page: str) -> list[str]:
+    """The ```sql blocks of one docs page, in order."""
+    return re.findall(r"```sql\n(.*?)```", page, re.S)
 
 
 @pytest.fixture
@@ -86,7 +85,7 @@ def test_readme_queries_answer_what_they_say(
 ) -> None:
     """Latest candles, VWAP per hour, gaps and holes in the last day, live against official:
     each block runs as written and returns what its sentence promises."""
-    latest, vwap, gaps, holes, live_vs_official = sql_blocks("Querying the candles")
+    latest, vwap, gaps, holes, live_vs_official = sql_blocks(QUERYING)
     end, hole = loaded["end"], loaded["hole"]
 
     rows = conn.execute(latest).fetchall()
@@ -125,8 +124,8 @@ def test_readme_backup_restores_the_database(
 ) -> None:
     """The backup lines for `make run` dump the database and restore it in place: the same rows
     afterwards."""
-    start = README.index("### Backups\n")
-    block = re.search(r"```sh\n(.*?)```", README[start:], re.S).group(1)
+    start = OPERATIONS.index("## Backups\n")
+    block = re.search(r"```sh\n(.*?)```", OPERATIONS[start:], re.S).group(1)
     assert "pg_dump" in block
     assert "pg_restore" in block
 
@@ -166,9 +165,9 @@ def test_every_alert_is_explained_in_operations() -> None:
     """The Operations table has one row per Prometheus alert rule, in the rules' severity."""
     groups = yaml.safe_load((PROJECT_ROOT / "docker/prometheus/alerts.yml").read_text())["groups"]
     rules = {r["alert"]: r["labels"]["severity"] for g in groups for r in g["rules"]}
-    start = README.index("### What each alert means and what to do\n")
-    end = README.index("\n### ", start + 1)
-    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| (.+?) \| (.+?) \|$", README[start:end], re.M)
+    start = OPERATIONS.index("## What each alert means and what to do\n")
+    end = OPERATIONS.index("\n## ", start + 1)
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| (.+?) \| (.+?) \|$", OPERATIONS[start:end], re.M)
     assert {name: severity for name, severity, _, _ in rows} == rules
     for name, _, means, todo in rows:
         assert len(means) > 30, name
@@ -176,5 +175,10 @@ def test_every_alert_is_explained_in_operations() -> None:
 
 
 def test_every_example_query_is_tested() -> None:
-    """No ```sql block in the README escapes the run above."""
-    assert len(re.findall(r"```sql\n", README)) == len(sql_blocks("Querying the candles")) == 5
+    """No ```sql block in the README or the docs escapes the run above."""
+    pages = [PROJECT_ROOT / "README.md", *(PROJECT_ROOT / "docs").glob("*.md")]
+    assert (
+        sum(len(re.findall(r"```sql\n", p.read_text())) for p in pages)
+        == len(sql_blocks(QUERYING))
+        == 5
+    )

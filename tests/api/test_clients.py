@@ -18,7 +18,7 @@ import pytest
 from include.platform import pgserver
 from tests.conftest import PROJECT_ROOT
 
-README = PROJECT_ROOT / "README.md"
+README = PROJECT_ROOT / "docs" / "api.md"
 MARKER = "<!-- client-snippet: tests/api/test_clients.py runs this block -->"
 README_BASE = 'BASE = "http://127.0.0.1:8000"'
 
@@ -49,7 +49,7 @@ group by 1 order by 1 desc limit 24
 def readme_snippet() -> str:
     """The python block the README marks as run by this test."""
     text = README.read_text()
-    assert MARKER in text, "README.md lost the client snippet marker"
+    assert MARKER in text, "docs/api.md lost the client snippet marker"
     block = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.S)
     assert block is not None
     return block.group(1)
@@ -118,7 +118,7 @@ def test_readme_client_snippet_reads_the_database_rows(database_url, conn, offli
     with api_process(database_url) as base:
         namespace: dict = {}
         exec(
-            compile(snippet.replace(README_BASE, f'BASE = "{base}"'), "README.md", "exec"),
+            compile(snippet.replace(README_BASE, f'BASE = "{base}"'), "docs/api.md", "exec"),
             namespace,
         )
 
