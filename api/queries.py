@@ -21,7 +21,7 @@ from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
 from include.platform.times import CANDLE_FIELDS
 from include.sql import sql_loader
 
-# The statements longer than a few lines live in api/sql/ (the rule: README, Architecture).
+# The statements longer than a few lines live in api/sql/ (the rule: docs/architecture.md).
 SQL_DIR = Path(__file__).parent / "sql"
 
 

@@ -3,7 +3,7 @@
 
 Checks the raw candle tables and everything that compares tables with Great Expectations,
 after each timeframe build (dbt's contracts and tests own each mart's own columns, keys and
-invariants; README "Data quality" lists who owns what).
+invariants; docs/quality.md lists who owns what).
 
 - **When:** each time `build_timeframes` updates `analytics.candles` (Asset-scheduled).
 - **Window:** the run's data interval; Asset-triggered runs have none, so the 24 hours before

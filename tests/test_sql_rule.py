@@ -1,4 +1,4 @@
-"""The rule for where SQL lives (README, Architecture): a statement longer than
+"""The rule for where SQL lives (docs/architecture.md): a statement longer than
 MAX_INLINE_LINES source lines is a .sql file under include/sql/, include/quality/sql/, api/sql/
 or streamer/sql/, loaded by name; shorter ones may stay inline beside their call."""
 

@@ -1,4 +1,4 @@
-"""The platform's SQL, one statement per file, loaded by name (the rule: README, Architecture).
+"""The platform's SQL, one statement per file, loaded by name (the rule: docs/architecture.md).
 
 The migrations live in migrations/ and run through include.platform.migrate; the statements the jobs
 run live here as <name>.sql.

@@ -1,4 +1,4 @@
-"""The streamer's longer statements, one per file, loaded by name (README, Architecture)."""
+"""The streamer's longer statements, one per file, loaded by name (docs/architecture.md)."""
 
 from pathlib import Path
 

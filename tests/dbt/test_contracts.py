@@ -1,4 +1,4 @@
-"""dbt owns the marts' columns, keys, invariants and grants (README "Data quality").
+"""dbt owns the marts' columns, keys, invariants and grants (docs/quality.md).
 
 These are the invariants the Great Expectations suites used to restate on analytics.candles_<tf>:
 each one a user could break must fail the build or the dbt tests, naming the mart.
