@@ -15,7 +15,12 @@ import psycopg
 from include.history import klines_store
 from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.platform import db
-from include.platform.binance_rest import KLINES_LIMIT, REQUESTS_IN_FLIGHT, BinanceRest
+from include.platform.binance_rest import (
+    JOB_EXCHANGE_INFO_AGE_S,
+    KLINES_LIMIT,
+    REQUESTS_IN_FLIGHT,
+    BinanceRest,
+)
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS
 
@@ -221,7 +226,7 @@ def backfill_rest(
     url = database_url or db.resolve_role_url(db.LOADER)
     result = BackfillResult()
     with own_client(client, rest_url, url) as client:
-        info = client.exchange_info()
+        info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])
         listed = {s["symbol"] for s in info.get("symbols", [])}
         names = resolve_symbols(symbols, exchange_info=info)

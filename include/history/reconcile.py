@@ -15,7 +15,7 @@ from include.history import klines_store
 from include.history.backfill import own_client
 from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.platform import db
-from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
+from include.platform.binance_rest import JOB_EXCHANGE_INFO_AGE_S, KLINES_LIMIT, BinanceRest
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS
 from include.sql import load_sql
@@ -211,7 +211,7 @@ def reconcile(
     url = database_url or db.resolve_role_url(db.LOADER)
     result = ReconcileResult()
     with own_client(client, rest_url, url) as client:
-        info = client.exchange_info()
+        info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])
         end_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
         names = resolve_symbols(symbols, exchange_info=info)

@@ -377,7 +377,10 @@ class SharedWeightBudget(WeightBudget):
             if conn is None:
                 return
             try:
-                conn.execute(BLOCK_SHARED, self._shared_windows(seconds))
+                # Retry-After is whole seconds, rounded up: the server's window ends within its
+                # last second, so the window that starts then is not blocked (it was, and every
+                # 429 cost most of another window on top of its Retry-After).
+                conn.execute(BLOCK_SHARED, self._shared_windows(seconds - 1.0))
             except psycopg.Error as err:
                 self._alone(err)
 
@@ -390,7 +393,7 @@ class SharedWeightBudget(WeightBudget):
             "budget": self.budget_name,
             "window_ms": round(self.window_s * 1000),
             "first": math.floor((now - self.slack_s) / self.window_s),
-            "last": math.floor((now + ahead_s) / self.window_s),
+            "last": math.floor((now + max(ahead_s, 0.0)) / self.window_s),
         }
 
     def _connection(self) -> psycopg.Connection | None:
@@ -587,6 +590,14 @@ class _Client:
         return info
 
 
+# exchangeInfo answers of this process, by (server, symbols asked): (monotonic time, answer).
+_EXCHANGE_INFO: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_EXCHANGE_INFO_LOCK = threading.Lock()
+# How old an exchangeInfo the batch jobs take (listings and limits change over hours, not
+# minutes; a symbol listed since is fetched by the next job).
+JOB_EXCHANGE_INFO_AGE_S = 600.0
+
+
 class BinanceRest(_Client):
     """Client for the public market-data endpoints (no API key needed); safe to share by threads.
 
@@ -641,10 +652,27 @@ class BinanceRest(_Client):
         self.budget.took(time.monotonic() - sent)
         return self._answer(response, path, params, weight, window)
 
-    def exchange_info(self, symbols: list[str] | None = None) -> dict[str, Any]:
-        """exchangeInfo; also adopts its live REQUEST_WEIGHT limit and window."""
+    def exchange_info(
+        self, symbols: list[str] | None = None, *, max_age_s: float = 0.0
+    ) -> dict[str, Any]:
+        """exchangeInfo; also adopts its live REQUEST_WEIGHT limit and window.
+
+        With ``max_age_s``, an answer this process got from the same server within that many
+        seconds serves again (its serverTime carried forward by the monotonic clock): a job of
+        many chunks asks once, not once per chunk (weight 20 each, half of a year's backfill).
+        """
         params = {"symbols": "[" + ",".join(f'"{s}"' for s in symbols) + "]"} if symbols else None
-        info = self._adopt_limits(self.get("/api/v3/exchangeInfo", params))
+        key = (self.base_url, params["symbols"] if params else "")
+        with _EXCHANGE_INFO_LOCK:
+            cached = _EXCHANGE_INFO.get(key)
+        age = time.monotonic() - cached[0] if cached else math.inf
+        if age <= max_age_s:
+            info = {**cached[1], "serverTime": int(cached[1]["serverTime"]) + int(age * 1000)}
+        else:
+            info = self.get("/api/v3/exchangeInfo", params)
+            with _EXCHANGE_INFO_LOCK:
+                _EXCHANGE_INFO[key] = (time.monotonic(), info)
+        self._adopt_limits(info)
         self._limits_loaded = True
         return info
 
