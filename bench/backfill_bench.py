@@ -1,8 +1,11 @@
 """Bench: REST backfill of 30 days x 5 symbols from the fake exchange with Binance's limits.
 
 Run: `PYTHONPATH=. .venv/bin/python bench/backfill_bench.py` (uses DATABASE_URL or the embedded
-PostgreSQL). Prints the share of the weight budget used and the 429/418 counts (targets: over
-85%, 0, 0), from the fake exchange's own counters.
+PostgreSQL); `--days 365 --symbols 1 --weight-limit 300` is a year of one symbol at a twentieth
+of Binance's limit. The job runs as users run it: the CLI's (and the DAG's) chunks through
+include.jobs, each building its own client with the weight budget shared through the database,
+as history_loader. Prints the seconds, the share of each full window's weight used and the
+429/418 counts (targets: over 85%, 0, 0), from the fake exchange's own counters.
 
 The budget is `limit` weight per fixed `window` (6000 per 60 s; klines weight 2), so the
 allowed rate is limit / window (100 weight/s). Two shares are printed:
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from datetime import timedelta
 
@@ -31,10 +35,11 @@ import psycopg
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols, utc
 from fakebinance.server import FakeBinance
-from include.history.backfill import DEFAULT_CONCURRENCY, backfill_rest
+from include import jobs
+from include.history.backfill import BackfillResult
 from include.history.klines_store import datetime_to_ms
+from include.jobs import DEFAULT_CHUNK_DAYS
 from include.platform import db, migrate
-from include.platform.binance_rest import BinanceRest
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=5)
     parser.add_argument("--weight-limit", type=int, default=6000)
     parser.add_argument("--weight-window", type=float, default=60)
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--chunk-days", type=int, default=DEFAULT_CHUNK_DAYS)
     args = parser.parse_args()
     now = utc(2025, 3, 1, 0, 0, 30)
     end = now.replace(second=0)
@@ -72,11 +77,21 @@ def main() -> None:
             conn.execute("delete from market.klines_1m where symbol = any(%s)", (names,))
             # A previous run's dead rows would slow the unique-key checks of this one.
             conn.execute("vacuum (analyze) market.klines_1m")
-        client = BinanceRest(fake.url)
+        # The production path: the CLI's (and the DAG's) chunks, each job with the client it
+        # builds itself, its weight reserved in the budget shared through the database.
+        os.environ.update(DATABASE_URL=url, BINANCE_REST_URL=fake.url)
         started = time.perf_counter()
-        result = backfill_rest(
-            names, start, end, database_url=url, client=client, concurrency=args.concurrency
+        result = BackfillResult()
+        plan = jobs.plan_rest_chunks(
+            names, start.isoformat(), end.isoformat(), chunk_days=args.chunk_days
         )
+        for job in plan:
+            done = jobs.run_rest_chunk(job)
+            result.requests += done["requests"]
+            result.weight += done["weight"]
+            result.throttled_429 += done["throttled_429"]
+            for name, fetched in done["fetched"].items():
+                result.fetched[name] = result.fetched.get(name, 0) + fetched
         seconds = time.perf_counter() - started
         limiter = fake.fake.limiter
         windows = sorted(limiter.weight_by_window.items())
@@ -84,8 +99,8 @@ def main() -> None:
         fake.stop()
     rows = sum(result.fetched.values())
     print(
-        f"{rows:,} klines, {result.requests} requests, weight {result.weight}, {seconds:.2f} s, "
-        f"{args.concurrency} in flight"
+        f"{rows:,} klines in {len(plan)} jobs of {args.chunk_days} days, {result.requests} "
+        f"requests, weight {result.weight}, {seconds:.2f} s"
     )
     print(f"429 responses: {limiter.count_429}  418 responses: {limiter.count_418}")
     allowed = args.weight_limit * seconds / args.weight_window
@@ -101,6 +116,7 @@ def main() -> None:
             f"{args.weight_limit}, which may be spent at any pace: over 100% means the client "
             "outran the average rate and a longer job is bound by the budget"
         )
+    print("weight per window, first and last partial: " + ", ".join(str(w) for _, w in windows))
     full = windows[1:-1]
     if full:
         shares = ", ".join(f"{w / args.weight_limit:.0%}" for _, w in full)
@@ -108,7 +124,6 @@ def main() -> None:
         print(f"per full window: {shares}; mean {mean:.1%} (target > 85%)")
     else:
         print(f"per full window: none (the job spanned {len(windows)} window(s))")
-    print(f"client waits for budget: {client.budget.waits}, {client.budget.slept_s:.1f} s")
 
 
 if __name__ == "__main__":
