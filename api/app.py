@@ -124,6 +124,7 @@ class Api:
         self.udf = Udf(self.pool, self.symbols)
         self.stop = asyncio.Event()
         self.started = time.time()
+        self.push_tasks: list[asyncio.Future] = []
 
     async def _symbol_known(self, symbol: str) -> None:
         if not await self.symbols.has(symbol):
@@ -194,7 +195,10 @@ class Api:
                 await conn.execute("select 1")
         except Exception:
             db_ok = False
-        listening = self.hub.listening.is_set()
+        # A listener or push worker that ended (they restart themselves on any error, so only
+        # a bug ends one) pushes nothing more, whatever the last state it left.
+        running = all(not task.done() for task in self.push_tasks)
+        listening = self.hub.listening.is_set() and running
         ok = db_ok and listening
         return _json(
             {
@@ -222,7 +226,7 @@ class Api:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the pool, start the listener and the push worker; stop them on shutdown."""
         await self.pool.open()
-        tasks = [
+        tasks = self.push_tasks = [
             asyncio.ensure_future(self.hub.run_listener(self.stop)),
             asyncio.ensure_future(self.hub.run_worker(self.stop)),
         ]

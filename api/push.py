@@ -1,9 +1,13 @@
 """Live push: LISTEN on candles_1m, turn changed minutes into kline events, fan them out.
 
 One listener connection per process receives every committed change to a 1m candle (the
-triggers of migration 0006). A 1m event is built from the notification alone; the candle of a
-longer interval is read back through the same query as /api/v3/klines, coalesced per
-(symbol, interval, candle) so a busy feed costs one query per candle per turn, not per minute.
+triggers of migration 0006). A notification is only a hint of which (symbol, minute) keys
+changed: NOTIFY needs no privilege, so any login could send one, and nothing of its payload
+but the keys is used. The worker reads the named minutes back from the tables in one query per
+turn (1m events, and whether each minute is closed), and the candles of longer intervals
+through the same query as /api/v3/klines, coalesced per (symbol, interval, candle), so a busy
+feed costs one query per candle per turn, not per minute. A candle is pushed closed (`x`) only
+when the database holds it closed: its last minute official, or closed by the streamer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.binance import MAX_LIMIT, kline_event, stream_name
 from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start
 from api.metrics import Metrics
-from api.queries import KlinesRequest, fetch_candle, fetch_klines
+from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes
 from include.platform.backoff import Backoff
 
 logger = logging.getLogger(__name__)
@@ -41,16 +45,6 @@ class Subscriber:
 
 
 @dataclass
-class _Pending:
-    """A candle of a longer interval to read back and push."""
-
-    closed: bool = False
-    first_trade_id: int = -1
-    last_trade_id: int = -1
-    at_ms: int = 0
-
-
-@dataclass
 class Hub:
     """Subscriptions per stream name and the fan-out of events to them."""
 
@@ -62,7 +56,8 @@ class Hub:
     # Per symbol, the intervals someone listens to (what to compute on a change).
     intervals: dict[str, dict[str, int]] = field(default_factory=dict)
     newest_minute: dict[str, int] = field(default_factory=dict)
-    pending: dict[tuple[str, str, int], _Pending] = field(default_factory=dict)
+    # (symbol, interval, candle open ms) to read back and push, in the order they came.
+    pending: dict[tuple[str, str, int], None] = field(default_factory=dict)
     # (symbol, interval, first minute ms, end ms) that a dbt build rebuilt after a correction.
     rebuilt: list[tuple[str, str, int, int]] = field(default_factory=list)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
@@ -113,7 +108,8 @@ class Hub:
                 cut()
 
     def on_notify(self, payload: str) -> None:
-        """One notification: push 1m events now, queue longer intervals for the worker."""
+        """One notification: queue the candles of every interval listened to over the minutes
+        it names. Never raises: what does not parse is logged and skipped."""
         self.metrics.notifications.inc()
         try:
             message = orjson.loads(payload)
@@ -121,50 +117,23 @@ class Hub:
             if "rebuilt" in message:
                 self.on_rebuilt(message["rebuilt"])
                 return
-            rows = message["rows"]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            keys = [_key(row) for row in message["rows"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
             logger.warning("ignoring malformed notification: %.200s", payload)
             return
-        now = self.clock_ms()
-        for row in rows:
-            symbol, open_ms = row[0], row[1]
-            if open_ms > self.newest_minute.get(symbol, -1):
-                self.newest_minute[symbol] = open_ms
-            wanted = self.intervals.get(symbol)
-            if not wanted:
-                continue
-            closed, first_id, last_id = row[11], row[12], row[13]
-            if "1m" in wanted:
-                values = (open_ms, *row[2:11])
-                self.publish(
-                    stream_name(symbol, "1m"),
-                    kline_event(
-                        symbol,
-                        "1m",
-                        values,  # type: ignore[arg-type]
-                        closed=closed,
-                        event_ms=now,
-                        first_trade_id=first_id,
-                        last_trade_id=last_id,
-                    ),
-                )
-            for interval in wanted:
-                if interval == "1m":
-                    continue
-                start = bucket_start(interval, open_ms)
-                key = (symbol, interval, start)
-                item = self.pending.get(key)
-                if item is None:
-                    item = self.pending[key] = _Pending(at_ms=at_ms)
-                last_minute = start + INTERVAL_MS[interval] - MINUTE_MS
-                if closed and open_ms >= last_minute:
-                    item.closed = True
-                self._wake.set()
-        self.metrics.push_lag.observe(max(0.0, (self.clock_ms() - at_ms) / 1000))
+        for symbol, open_ms in keys:
+            for interval in self.intervals.get(symbol, ()):
+                self.pending[(symbol, interval, bucket_start(interval, open_ms))] = None
+        if self.pending:
+            self._wake.set()
+        if isinstance(at_ms, int):
+            self.metrics.push_lag.observe(max(0.0, (self.clock_ms() - at_ms) / 1000))
 
     def on_rebuilt(self, runs: list) -> None:
         """dbt rebuilt minutes an official kline corrected: re-read every interval listened to."""
-        for symbol, first_ms, end_ms in runs:
+        for symbol, first_ms, end_ms in ((r[0], int(r[1]), int(r[2])) for r in runs):
+            if not isinstance(symbol, str):
+                raise TypeError(f"symbol {symbol!r}")
             wanted = self.intervals.get(symbol)
             if not wanted:
                 continue
@@ -188,14 +157,60 @@ class Hub:
                 )
                 if not rows:
                     break
+                closed = await self._closed(conn, symbol, interval, [row[0] for row in rows])
                 for row in rows:
-                    end = row[0] + INTERVAL_MS[interval]
-                    closed = end <= max(self.clock_ms(), self.newest_minute.get(symbol, -1) + 1)
                     self.publish(
                         stream,
-                        kline_event(symbol, interval, row, closed=closed, event_ms=self.clock_ms()),
+                        kline_event(
+                            symbol, interval, row, closed=row[0] in closed, event_ms=self.clock_ms()
+                        ),
                     )
                 cursor = rows[-1][0] + INTERVAL_MS[interval]
+
+    async def _closed(
+        self, conn: psycopg.AsyncConnection, symbol: str, interval: str, opens: list[int]
+    ) -> set[int]:
+        """Which of these candles the database holds closed: their last minute is official or
+        closed by the streamer (never the wall clock's say)."""
+        last = {start + INTERVAL_MS[interval] - MINUTE_MS: start for start in opens}
+        minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
+        return {last[m.row[0]] for m in minutes if m.closed}
+
+    async def _push_pending(
+        self, conn: psycopg.AsyncConnection, batch: dict[tuple[str, str, int], None]
+    ) -> None:
+        """Read back and push one turn's candles: the 1m ones in one query, with every longer
+        candle's last minute (is it closed?), then each longer candle."""
+        wanted = [key for key in batch if stream_name(key[0], key[1]) in self.streams]
+        probes = {
+            (symbol, start + INTERVAL_MS[interval] - MINUTE_MS)
+            for symbol, interval, start in wanted
+        }
+        minutes = {(m.symbol, m.row[0]): m for m in await fetch_minutes(conn, sorted(probes))}
+        for symbol, open_ms in minutes:
+            if open_ms > self.newest_minute.get(symbol, -1):
+                self.newest_minute[symbol] = open_ms
+        for symbol, interval, start in wanted:
+            last = minutes.get((symbol, start + INTERVAL_MS[interval] - MINUTE_MS))
+            closed = last is not None and last.closed
+            if interval == "1m":
+                if last is None:
+                    continue
+                event = kline_event(
+                    symbol,
+                    "1m",
+                    last.row,
+                    closed=closed,
+                    event_ms=self.clock_ms(),
+                    first_trade_id=last.first_trade_id,
+                    last_trade_id=last.last_trade_id,
+                )
+            else:
+                row = await fetch_candle(conn, symbol, interval, start)
+                if row is None:
+                    continue
+                event = kline_event(symbol, interval, row, closed=closed, event_ms=self.clock_ms())
+            self.publish(stream_name(symbol, interval), event)
 
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Read back and push the pending candles of longer intervals until ``stop``."""
@@ -214,28 +229,12 @@ class Hub:
                 async with self.pool.connection() as conn:
                     if rebuilt:
                         await self._push_rebuilt(conn, rebuilt)
-                    for (symbol, interval, start), item in batch.items():
-                        stream = stream_name(symbol, interval)
-                        if stream not in self.streams:
-                            continue
-                        row = await fetch_candle(conn, symbol, interval, start)
-                        if row is None:
-                            continue
-                        end = start + INTERVAL_MS[interval]
-                        closed = item.closed or self.newest_minute.get(symbol, -1) >= end
-                        self.publish(
-                            stream,
-                            kline_event(
-                                symbol, interval, row, closed=closed, event_ms=self.clock_ms()
-                            ),
-                        )
-            except (psycopg.Error, OSError) as exc:
+                    await self._push_pending(conn, batch)
+            except Exception as exc:  # a worker that died would push nothing more
                 logger.warning("reading candles for push failed: %s", str(exc).strip()[:200])
                 # Kept for the next turn: a candle that closed meanwhile must still be pushed.
                 self.rebuilt[:0] = rebuilt
-                for key, item in batch.items():
-                    newer = self.pending.setdefault(key, item)
-                    newer.closed = newer.closed or item.closed
+                self.pending = {**batch, **self.pending}
                 await asyncio.sleep(0.5)
 
     async def run_listener(self, stop: asyncio.Event) -> None:
@@ -261,12 +260,12 @@ class Hub:
                             self.on_notify(notify.payload)
                             if stop.is_set():
                                 break
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # whatever ended it, the listener comes back
                 self.metrics.listening.set(0)
                 self.listening.clear()
                 if lost_ms is None:
                     lost_ms = self.clock_ms()
-                logger.warning("listener lost the database, retrying: %s", str(exc).strip()[:200])
+                logger.warning("listener stopped, restarting: %s", str(exc).strip()[:200])
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff.next())
         self.metrics.listening.set(0)
@@ -283,3 +282,11 @@ class Hub:
                 for symbol in self.intervals
             ]
         )
+
+
+def _key(row: list) -> tuple[str, int]:
+    """The (symbol, open ms) a notification row names; ValueError when it names none."""
+    symbol, open_ms = row[0], row[1]
+    if not isinstance(symbol, str) or not isinstance(open_ms, int) or open_ms % MINUTE_MS:
+        raise ValueError(f"not a minute key: {row[:2]!r}")
+    return symbol, open_ms

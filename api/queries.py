@@ -57,6 +57,7 @@ CHILD_PART = load_sql("klines_child_part")
 CHILD_FILTER = load_sql("klines_child_filter")
 
 SYMBOLS_SQL = load_sql("symbols")
+PUSH_MINUTES = load_sql("push_minutes")
 
 MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
 MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"
@@ -190,6 +191,27 @@ async def fetch_candle(
     """The one candle of ``interval`` opening at ``open_ms``, as it stands now."""
     rows = await fetch_klines(conn, KlinesRequest(symbol, interval, open_ms, open_ms, 1))
     return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Minute:
+    """A 1m candle as the tables hold it: Binance's kline row, whether it is closed (official,
+    or closed by the streamer) and the trade-id range the streamer built it from (-1 if none)."""
+
+    symbol: str
+    row: Row
+    closed: bool
+    first_trade_id: int
+    last_trade_id: int
+
+
+async def fetch_minutes(conn: AsyncConnection, keys: list[tuple[str, int]]) -> list[Minute]:
+    """The 1m candles of those (symbol, open ms) keys that exist, read from the tables."""
+    if not keys:
+        return []
+    symbols, opens = zip(*keys, strict=True)
+    cur = await conn.execute(PUSH_MINUTES, {"symbols": list(symbols), "opens": list(opens)})
+    return [Minute(r[0], tuple(r[1:11]), r[11], r[12], r[13]) for r in await cur.fetchall()]
 
 
 @dataclass(frozen=True)
