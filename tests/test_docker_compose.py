@@ -357,3 +357,12 @@ def test_celery_commands_exist(compose: dict) -> None:
     check = " ".join(worker["healthcheck"]["test"])
     assert "airflow.providers.celery.executors.celery_executor.app" in check
     assert 'inspect ping -d "celery@$${HOSTNAME}"' in check
+
+
+def test_the_image_never_holds_the_env_file() -> None:
+    """.env holds every secret: it stays out of the build context (so out of every image and
+    every container's settings); each container gets only the variables compose gives it."""
+    ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored
+    assert "**/.env" in ignored
+    assert "env_file" not in (PROJECT_ROOT / "docker-compose.yml").read_text()
