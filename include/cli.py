@@ -419,11 +419,20 @@ def airflow_pools(
 
 @app.command("airflow-passwords", hidden=True)
 def airflow_passwords(path: str) -> None:
-    """Write Airflow's simple-auth passwords file from AIRFLOW_ADMIN_USER/PASSWORD, mode 0600."""
+    """Write Airflow's simple-auth passwords file, mode 0600: AIRFLOW_ADMIN_PASSWORD, else one
+    generated into DATA_DIR/secrets/airflow-admin.password on the first start (printed then,
+    and only then, so run.sh can show it once beside the UI's address)."""
     settings = get_settings()
     password = settings.secret("AIRFLOW_ADMIN_PASSWORD")
     if not password:
-        raise ValueError("AIRFLOW_ADMIN_PASSWORD is empty")
+        kept = settings.data_dir / "secrets" / "airflow-admin.password"
+        existed = kept.is_file() and kept.read_text().strip()
+        password = pgserver.read_or_create_secret(kept)
+        if not existed:
+            typer.echo(
+                f"Airflow login: {settings.airflow_admin_user} / {password} "
+                f"(generated, kept in {kept})"
+            )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

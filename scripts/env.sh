@@ -21,6 +21,4 @@ export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 # 32 LocalExecutor workers by default: too many for a 2-core laptop or CI box.
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
-# A local, single-user platform on loopback: no login page. run.sh turns logins on when exposed.
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
 export DBT_PROFILES_DIR="${DBT_PROFILES_DIR:-$ROOT/dbt_project}"

@@ -124,17 +124,17 @@ wait "$pools_pid" \
 case "$AIRFLOW__API__HOST" in
     127.0.0.1 | localhost | ::1) ;;
     *)
-        # Exposed beyond this machine: a login, never the no-login local default.
+        # Exposed beyond this machine: a password of the user's own, not a generated one.
         : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST}"
         ;;
 esac
-# A password set means a login, on loopback too.
-if [ -n "${AIRFLOW_ADMIN_PASSWORD:-}" ]; then
-    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
-    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
-    export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
-    python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
-fi
+# A login on loopback too (any local process, or a web page rebinding DNS to 127.0.0.1, could
+# use the REST API otherwise): AIRFLOW_ADMIN_PASSWORD, else one generated into
+# $DATA_DIR/secrets/airflow-admin.password, shown once below, on the first start.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
+airflow_login="$(python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")"
 # Supervised too: Airflow's scheduler exits when its database goes away for a moment.
 start_supervised airflow-api-server \
     airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT"
@@ -142,6 +142,7 @@ start_supervised airflow-scheduler airflow scheduler --skip-serve-logs
 start_supervised airflow-dag-processor airflow dag-processor
 start_supervised airflow-triggerer airflow triggerer --skip-serve-logs
 echo "Airflow UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT (logs: $DATA_DIR/logs/airflow-*.log)"
+[ -z "$airflow_login" ] || echo "$airflow_login"
 
 start_supervised api python -m api
 echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"

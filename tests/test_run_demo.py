@@ -36,8 +36,6 @@ DAG_IDS = {
     "data_quality",
     "reconcile",
 }
-# A password set means a login, on loopback too; quotes and $ must survive the way to Airflow.
-ADMIN_PASSWORD = 'p@ss "w0rd" $HOME'
 # Each DAG card's id and its latest run's state badge, as the Airflow 3 UI renders them.
 DAG_STATES_JS = """(() => {
     const states = {}, badge = '[data-testid="state-badge"]';
@@ -123,13 +121,26 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def airflow_requires_a_login(port: int) -> None:
-    """401 from the REST API without a token; the password, quotes and $ included, gets one."""
+def generated_airflow_password(tmp_path: Path) -> str:
+    """The admin password the first start generated (0600), shown once in run.sh's output."""
+    kept = tmp_path / "data" / "secrets" / "airflow-admin.password"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    password = kept.read_text().strip()
+    shown = [line for line in (tmp_path / "run.log").read_text().splitlines() if password in line]
+    assert shown == [f"Airflow login: admin / {password} (generated, kept in {kept})"]
+    return password
+
+
+def airflow_requires_a_login(port: int, password: str) -> None:
+    """401 from the REST API without a token (a PATCH that would pause a DAG included); the
+    password gets one."""
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/api/v2/dags", timeout=30).status_code == 401
+    pause = httpx.patch(f"{base}/api/v2/dags/data_quality", json={"is_paused": True}, timeout=30)
+    assert pause.status_code == 401
     token = httpx.post(
         f"{base}/auth/token",
-        json={"username": "admin", "password": ADMIN_PASSWORD},
+        json={"username": "admin", "password": password},
         timeout=30,
     )
     assert token.status_code in (200, 201), token.text
@@ -141,7 +152,7 @@ def airflow_requires_a_login(port: int) -> None:
     assert {d["dag_id"] for d in listed["dags"]} == DAG_IDS
 
 
-def airflow_ui_signs_in_and_shows_green_dags(port: int, tmp_path: Path) -> Path:
+def airflow_ui_signs_in_and_shows_green_dags(port: int, tmp_path: Path, password: str) -> Path:
     """Headless Chromium signs in through the login form and screenshots the DAG list with
     every DAG's latest run green."""
     base = f"http://127.0.0.1:{port}"
@@ -151,7 +162,7 @@ def airflow_ui_signs_in_and_shows_green_dags(port: int, tmp_path: Path) -> Path:
         browser.wait_for("!!document.querySelector('input[name=username]')", "the login form")
         assert "/auth/login" in browser.url()
         browser.type_into("input[name=username]", "admin")
-        browser.type_into("input[name=password]", ADMIN_PASSWORD)
+        browser.type_into("input[name=password]", password)
         browser.wait_for("!document.querySelector('button[type=submit]').disabled", "Sign in")
         browser.click("button[type=submit]")
         browser.wait_for("location.pathname === '/dags'", "the DAG list after signing in")
@@ -270,9 +281,10 @@ def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path:
 @pytest.mark.timeout(1200)
 def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
     """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed;
-    with a password set, Airflow asks for a login (the REST API answers 401 without one) and the
-    DAG list seen through it is green; the streamer writes as streamer_writer, with the password
-    generated into DATA_DIR, and that role cannot write market.klines_1m."""
+    with no password set, Airflow still asks for a login (the REST API answers 401 without one),
+    the password generated into DATA_DIR and shown once, and the DAG list seen through it is
+    green; the streamer writes as streamer_writer, with the password generated into DATA_DIR,
+    and that role cannot write market.klines_1m."""
     ports = [pgserver.free_port() for _ in range(6)]
     pg_port, api_port, fake_port, read_port, grpc_port, health_port = ports
     env = {
@@ -294,8 +306,6 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         # Its own port: another streamer on this machine (a developer's make run) must not matter.
         STREAMER_HEALTH_PORT=str(health_port),
         BOOTSTRAP_DAYS="1",
-        AIRFLOW_ADMIN_USER="admin",
-        AIRFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(
@@ -329,10 +339,11 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         pids = {p.pid for p in tree(proc.pid)}
         assert non_loopback_listeners(pids) == []
         rest_tasks_ran_in_the_pool(airflow_url)
-        airflow_requires_a_login(api_port)
+        password = generated_airflow_password(tmp_path)
+        airflow_requires_a_login(api_port, password)
         if CHROMIUM:
             started = time.monotonic()
-            shot = airflow_ui_signs_in_and_shows_green_dags(api_port, tmp_path)
+            shot = airflow_ui_signs_in_and_shows_green_dags(api_port, tmp_path, password)
             took = time.monotonic() - started
             print(
                 f"Airflow UI signed in, all green: {shot.stat().st_size} B screenshot, {took:.0f} s"
