@@ -6,6 +6,10 @@ MODE="${1:-run}"
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 mkdir -p "$DATA_DIR/logs"
+chmod 0750 "$DATA_DIR/logs"
+# Logs and the files the services write are no one else's to read (0640, directories 0750);
+# DATA_DIR itself stays traversable for the embedded server's own user.
+umask 027
 
 # Each child runs in its own process group, so shutdown reaches its own children too (Airflow's
 # scheduler leaves its workers behind otherwise), in a chosen order.

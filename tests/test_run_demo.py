@@ -348,6 +348,11 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
             print(
                 f"Airflow UI signed in, all green: {shot.stat().st_size} B screenshot, {took:.0f} s"
             )
+        logs = tmp_path / "data" / "logs"
+        assert stat.S_IMODE(logs.stat().st_mode) == 0o750
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in logs.iterdir() if p.is_file()}
+        assert modes
+        assert {name: mode for name, mode in modes.items() if mode & 0o027} == {}
         streamer_writes_as_streamer_writer(tmp_path, pg_port)
         streamer_survives_sigkill(proc.pid, pg_port, fake_port, tmp_path)
     finally:
