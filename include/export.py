@@ -18,21 +18,13 @@ import psycopg
 from polars.io.plugins import register_io_source
 from psycopg import sql
 
+from include.platform.times import CANDLE_FIELDS
 from include.sql import load_sql
 from include.timeframes import TIMEFRAMES
 
 FORMATS = ("parquet", "csv")
-DECIMALS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
-COLUMNS = (*DECIMALS[:6], "trade_count", *DECIMALS[6:])
+COLUMNS = CANDLE_FIELDS
+DECIMALS = tuple(name for name in CANDLE_FIELDS if name != "trade_count")
 SCALE = 18
 BATCH_ROWS = 100_000
 TEXT_SCHEMA = pl.Schema(
