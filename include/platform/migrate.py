@@ -11,7 +11,7 @@ import psycopg
 
 from include.platform import db
 from include.platform.settings import Settings
-from include.sql import MIGRATIONS_DIR, SQL_DIR, load_sql
+from include.sql import FUNCTIONS_DIR, MIGRATIONS_DIR, SQL_DIR, load_sql
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,18 @@ def maintain_partitions(conn: psycopg.Connection) -> None:
 
 class MigrationError(RuntimeError):
     """A migration could not be applied, or an applied one was edited."""
+
+
+def apply_functions(conn: psycopg.Connection, directory: Path = FUNCTIONS_DIR) -> None:
+    """(Re-)create the platform's functions (include/sql/functions/*.sql, each `create or
+    replace`), so a function lives in one file and a change to it is not a copied migration."""
+    for path in sorted(directory.glob("*.sql")):
+        try:
+            with conn.transaction():
+                conn.execute(path.read_text())
+        except psycopg.Error as err:
+            first = str(err).strip().splitlines()[0]
+            raise MigrationError(f"functions/{path.name}: {first}") from err
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,8 @@ def migrate(
                     raise MigrationError(f"{migration.path.name}: {first}") from err
                 logger.info("applied migration %s", migration.version)
                 applied_now.append(migration.version)
+            if directory == MIGRATIONS_DIR:
+                apply_functions(conn)
             maintain_partitions(conn)
             if directory == MIGRATIONS_DIR:
                 try:

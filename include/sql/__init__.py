@@ -1,7 +1,7 @@
 """The platform's SQL, one statement per file, loaded by name (the rule: docs/architecture.md).
 
-The migrations live in migrations/ and run through include.platform.migrate; the statements the jobs
-run live here as <name>.sql.
+The migrations live in migrations/ and run through include.platform.migrate, which re-applies the
+functions of functions/ after them; the statements the jobs run live here as <name>.sql.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 SQL_DIR = Path(__file__).parent
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+# Functions and triggers, `create or replace`, re-applied by every migrate after the migrations.
+FUNCTIONS_DIR = SQL_DIR / "functions"
 
 
 def sql_loader(folder: Path) -> Callable[[str], str]:

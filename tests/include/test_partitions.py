@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -319,3 +321,102 @@ def test_only_the_administrator_may_drop_live_months(conn) -> None:
     finally:
         conn.execute("reset role")
     assert partitions.may_drop_live_months(conn)
+
+
+def test_a_trigger_dbt_builder_plants_never_runs_as_the_administrator(conn) -> None:
+    """dbt_builder owns the marts, so it can put a trigger (or a check, or a default) on one.
+    Making that table's months, by dbt_builder itself or by the administrator's maintenance,
+    must never run it with the administrator's rights: dbt_builder makes its own months as
+    itself, and the administrator's trusted path refuses a table it does not own."""
+    conn.execute("create table public.trigger_runs (who text)")
+    conn.execute("grant insert on public.trigger_runs to public")
+    conn.execute("set role dbt_builder")
+    try:
+        conn.execute(
+            "create table analytics.candles_1h (symbol text, open_time timestamptz not null) "
+            "partition by range (open_time)"
+        )
+        conn.execute(
+            "create table analytics.candles_1h_default partition of analytics.candles_1h default"
+        )
+        conn.execute(
+            "insert into analytics.candles_1h values "
+            "('X', '2001-01-01T00:00Z'), ('X', '2002-03-01T00:00Z')"
+        )
+        conn.execute(
+            "create function analytics.spy() returns trigger language plpgsql as "
+            "$$ begin insert into public.trigger_runs values (current_user); return null; end $$"
+        )
+        conn.execute(
+            "create trigger spy after insert or delete on analytics.candles_1h "
+            "for each row execute function analytics.spy()"
+        )
+        # Its own months, as itself (the trigger fires for the row moved out of the DEFAULT).
+        assert (
+            partitions.ensure_range(
+                conn,
+                "analytics.candles_1h",
+                datetime(2001, 1, 1, tzinfo=UTC),
+                datetime(2001, 2, 1, tzinfo=UTC),
+            )
+            == 1
+        )
+        # The administrator's SECURITY DEFINER path is closed to a table it does not own.
+        with pytest.raises(psycopg.errors.RaiseException, match="belongs to dbt_builder"):
+            conn.execute(
+                "select market.make_trusted_month_partitions("
+                "'analytics.candles_1h', '2002-03-01', null)"
+            )
+    finally:
+        conn.execute("reset role")
+    # The administrator neither makes dbt_builder's months by hand nor in its maintenance.
+    with pytest.raises(psycopg.errors.RaiseException, match="belongs to dbt_builder"):
+        conn.execute(
+            "select market.ensure_month_partitions('analytics.candles_1h', '2002-03-01', null)"
+        )
+    done = partitions.maintain(conn)
+    assert "analytics.candles_1h" not in done.created
+    assert "market.klines_1m" in done.created
+    runs = {row[0] for row in conn.execute("select who from public.trigger_runs")}
+    assert runs == {"dbt_builder"}
+
+
+def test_a_row_written_to_the_default_partition_while_its_month_is_made_is_kept(
+    database_url: str,
+) -> None:
+    """A writer commits rows of a month into the DEFAULT partition while that month is being
+    made: the maker waits for it and moves them (before, it copied and deleted in two
+    statements and the attach then failed, or the rows were lost)."""
+    made: dict[str, object] = {}
+
+    def make_month() -> None:
+        with psycopg.connect(database_url, autocommit=True) as maker:
+            try:
+                made["n"] = partitions.ensure_range(
+                    maker, "market.klines_1m",
+                    datetime(2001, 5, 1, tzinfo=UTC), datetime(2001, 5, 2, tzinfo=UTC),
+                )  # fmt: skip
+            except psycopg.Error as err:
+                made["error"] = err
+
+    with (
+        psycopg.connect(database_url) as writer,
+        psycopg.connect(database_url, autocommit=True) as watch,
+    ):
+        writer.execute(KLINE_INSERT, ("BTCUSDT", "2001-05-01T00:00Z", "2001-05-01T00:09Z"))
+        maker = threading.Thread(target=make_month)
+        maker.start()
+        deadline = time.monotonic() + 20
+        while (
+            time.monotonic() < deadline
+            and not watch.execute(
+                "select exists (select from pg_stat_activity where datname = current_database() "
+                "and wait_event_type = 'Lock')"
+            ).fetchone()[0]
+        ):
+            time.sleep(0.05)
+        writer.commit()
+        maker.join(30)
+        assert made == {"n": 1}
+        assert watch.execute("select count(*) from market.klines_1m_p2001_05").fetchone() == (10,)
+        assert watch.execute("select count(*) from market.klines_1m_default").fetchone() == (0,)
