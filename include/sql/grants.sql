@@ -1,6 +1,42 @@
 -- Table privileges of the roles of migration 0010 (DESIGN.md "Database roles"). Applied after
 -- every migration run, so a later migration that replaces a table (partitioning, say) cannot
 -- leave it without them: a table a role writes is listed here.
+-- The roles are what migration 0010 makes them, even one that existed before it (roles belong
+-- to the server, so an earlier install or a hand may have made one): no attribute that reaches
+-- past its tables, and no membership in another role, whose rights it would hold.
+do $$
+declare
+    r record;
+begin
+    for r in
+        select rolname from pg_roles
+        where rolname in ('streamer_writer', 'history_loader', 'dbt_builder', 'analytics_reader')
+            and (rolsuper or rolcreatedb or rolcreaterole or rolreplication or rolbypassrls)
+    loop
+        execute format(
+            'alter role %I nosuperuser nocreatedb nocreaterole noreplication nobypassrls',
+            r.rolname
+        );
+        raise warning using message = format(
+            'role %s had a server-wide privilege (superuser, createdb, createrole, replication '
+            'or bypassrls): removed', r.rolname
+        );
+    end loop;
+    for r in
+        select u.rolname as member, g.rolname as granted
+        from pg_auth_members as m
+        join pg_roles as u on u.oid = m.member
+        join pg_roles as g on g.oid = m.roleid
+        where u.rolname in ('streamer_writer', 'history_loader', 'dbt_builder', 'analytics_reader')
+    loop
+        raise exception using message = format(
+            'role %s is a member of %s, so it holds its rights: revoke %I from %I',
+            r.member, r.granted, r.granted, r.member
+        );
+    end loop;
+end;
+$$;
+
 grant usage on schema market to streamer_writer, history_loader, dbt_builder, analytics_reader;
 grant select on all tables in schema market
     to streamer_writer, history_loader, dbt_builder, analytics_reader;

@@ -247,3 +247,26 @@ def test_a_role_url_in_the_environment_wins(
         urlsplit(database_url).path,
     )
     assert parts.password == "p%40ss%3Aw%2Frd"
+
+
+def test_migrate_strips_a_roles_server_wide_privileges_and_refuses_a_membership(
+    database_url: str,
+) -> None:
+    """Roles belong to the server: one made before the platform (by hand, by another install)
+    is kept, but not as it was. A superuser or createrole streamer_writer loses those rights
+    on the next migrate; a role that is a member of another (so holds its rights) is refused
+    with a message naming the grant to revoke."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"alter role {db.STREAMER} superuser createrole")
+        try:
+            migrate(database_url)
+            attrs = conn.execute(
+                "select rolsuper, rolcreaterole from pg_roles where rolname = %s", (db.STREAMER,)
+            ).fetchone()
+            assert attrs == (False, False)
+            conn.execute(f"grant {db.LOADER} to {db.READER}")
+            with pytest.raises(Exception, match=f"revoke {db.LOADER} from {db.READER}"):
+                migrate(database_url)
+        finally:
+            conn.execute(f"alter role {db.STREAMER} nosuperuser nocreaterole")
+            conn.execute(f"revoke {db.LOADER} from {db.READER}")
