@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
+import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -24,6 +26,7 @@ from starlette.websockets import WebSocket
 from api import ws as ws_protocol
 from api.binance import BinanceError, klines_request, rest_row
 from api.config import ApiConfig
+from api.limits import ConnectionCap, WeightLimiter, origin_allowed, weight_of
 from api.metrics import Metrics
 from api.push import Hub
 from api.queries import SymbolInfo, fetch_klines
@@ -53,57 +56,119 @@ def token_of(headers: dict[str, str], query: str) -> str | None:
 
 
 class Guard:
-    """Pure ASGI middleware: token check when tokens are set, request count and latency."""
+    """Pure ASGI middleware: the door of every HTTP request and WebSocket handshake.
+
+    In order: the connection cap, the token (when tokens are set), the WebSocket's Origin, the
+    client's request weight (Binance's: a 429 with -1003 and Retry-After past the limit, the
+    minute's total on every metered answer), then the request count and latency."""
 
     def __init__(self, app: ASGIApp, config: ApiConfig, metrics: Metrics) -> None:
         self.app = app
         self.tokens = [t.encode() for t in config.tokens]
         self.metrics = metrics
+        self.origins = config.cors_origins
+        self.weights = WeightLimiter(config.weight_limit)
+        self.connections = ConnectionCap(config.max_connections)
 
-    def _allowed(self, scope: Scope) -> bool:
+    def _allowed(self, scope: Scope, headers: dict[str, str]) -> bool:
         if not self.tokens:
             return True
         path = scope["path"]
         # What anyone may fetch without a token: the page and its script hold no data.
         if path == "/" or path == "/healthz" or path.startswith("/static/"):
             return True
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         token = token_of(headers, scope.get("query_string", b"").decode("latin-1"))
         if token is None:
             return False
         given = token.encode()
         return any(hmac.compare_digest(given, t) for t in self.tokens)
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        refusal = None
+        if not self._allowed(scope, headers):
+            refusal = "API-key required"
+        elif not origin_allowed(headers.get("origin"), headers.get("host"), self.origins):
+            refusal = "Origin not allowed"
+        elif not self.connections.take():
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": "Busy"})
+            return
+        if refusal is not None:
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.connections.give_back()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check, time and count one HTTP request or WebSocket handshake."""
         if scope["type"] == "websocket":
-            if not self._allowed(scope):
-                await send({"type": "websocket.close", "code": 1008, "reason": "API-key required"})
-                return
-            await self.app(scope, receive, send)
+            await self._websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = scope["path"] if scope["path"].startswith(("/api/", "/udf/")) else "other"
+        path = scope["path"]
+        route = path if path.startswith(("/api/", "/udf/")) else "other"
         status = 500
+        used_header: list[tuple[bytes, bytes]] = []
 
         async def counting_send(message: dict) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if used_header:
+                    message = {**message, "headers": [*message.get("headers", []), *used_header]}
             await send(message)
 
+        if not self.connections.take():
+            try:
+                await _json(BUSY, 503)(scope, receive, counting_send)
+            finally:
+                self.metrics.requests.labels(route, str(status)).inc()
+            return
         try:
-            if not self._allowed(scope):
+            headers = _headers(scope)
+            weight = weight_of(path)
+            if not self._allowed(scope, headers):
                 response = _json({"code": -2014, "msg": "API-key format invalid."}, 401)
                 await response(scope, receive, counting_send)
-            else:
-                await self.app(scope, receive, counting_send)
+                return
+            if weight:
+                spent = self.weights.spend(client_of(scope), weight)
+                used = str(spent.used).encode()
+                used_header += [(b"x-mbx-used-weight", used), (b"x-mbx-used-weight-1m", used)]
+                if not spent.allowed:
+                    response = _json(self.weights.over_limit_body(), 429)
+                    response.headers["retry-after"] = str(spent.retry_after)
+                    await response(scope, receive, counting_send)
+                    return
+            await self.app(scope, receive, counting_send)
         finally:
+            self.connections.give_back()
             self.metrics.requests.labels(route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+# Binance's answer when it is too busy to take a request.
+BUSY = {
+    "code": -1008,
+    "msg": "Server is currently overloaded with other requests. Please try again in a few minutes.",
+}
+# WebSocket close code 1013: the server is overloaded, try again later.
+TRY_AGAIN_LATER = 1013
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def client_of(scope: Scope) -> str:
+    """The client's address, whose weight a request counts against (Binance: per IP)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
 
 
 class Api:
@@ -116,7 +181,13 @@ class Api:
             config.database_url,
             min_size=1,
             max_size=config.pool_size,
-            kwargs={"autocommit": True, "application_name": "api"},
+            kwargs={
+                "autocommit": True,
+                "application_name": "api",
+                # No query of a client's may hold a connection for long (the listener's LISTEN
+                # connection is its own and waits on notifications, not on a statement).
+                "options": f"-c statement_timeout={int(config.statement_timeout * 1000)}",
+            },
             open=False,
         )
         self.symbols = SymbolCache(self.pool, config.symbols_ttl)
@@ -302,7 +373,33 @@ def create_app(config: ApiConfig) -> Starlette:
         WebSocketRoute("/stream", api.websocket),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=api.lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=api.lifespan,
+        exception_handlers={psycopg.errors.QueryCanceled: _timed_out},
+    )
     app.state.api = api
     app.add_middleware(Guard, config=config, metrics=api.metrics)
+    if config.cors_origins:
+        # Outermost: a preflight carries no token, and a 401 or 429 must reach the page.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(config.cors_origins),
+            allow_methods=["GET"],
+            allow_headers=["X-MBX-APIKEY", "Authorization"],
+            expose_headers=["X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT", "Retry-After"],
+        )
     return app
+
+
+async def _timed_out(request: Request, exc: Exception) -> Response:
+    """A query past API_STATEMENT_TIMEOUT: Binance's answer for a backend that did not answer."""
+    logger.warning("query cancelled after the statement timeout: %s %s", request.url.path, exc)
+    return _json(
+        {
+            "code": -1007,
+            "msg": "Timeout waiting for response from backend server. "
+            "Send status unknown; execution status unknown.",
+        },
+        503,
+    )

@@ -28,6 +28,10 @@ class ApiConfig:
     grpc_port: int = setting("api_grpc_port")
     tokens: frozenset[str] = frozenset()
     pool_size: int = setting("api_pool_size")
+    weight_limit: int = setting("api_weight_limit")
+    max_connections: int = setting("api_max_connections")
+    statement_timeout: float = setting("api_statement_timeout")
+    cors_origins: frozenset[str] = frozenset()
     # Binance: at most 1024 streams and 5 incoming messages per second per connection.
     max_streams: int = 1024
     max_incoming_per_sec: int = 5
@@ -60,6 +64,7 @@ def load_config(settings: Settings | None = None) -> ApiConfig:
         settings,
         database_url=db.resolve_role_url(db.READER, settings),
         tokens=settings.api_token_set,
+        cors_origins=settings.api_cors_origin_set,
     )
     config.check()
     return config

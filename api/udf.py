@@ -29,7 +29,7 @@ RESOLUTIONS = {
     "W": "1w",
 }
 SUPPORTED = ["1", "5", "15", "60", "240", "1D", "1W"]
-MAX_BARS = 10_000
+MAX_BARS = 5_000
 PAGE = 1000
 
 

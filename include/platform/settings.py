@@ -174,6 +174,16 @@ class Settings(BaseSettings):
         SecretStr(""), "space- or comma-separated; required when API_HOST is not loopback"
     )
     api_pool_size: int = _var(4, "database connections for queries")
+    api_weight_limit: int = _var(
+        6000, "request weight per client IP per minute, as Binance's REQUEST_WEIGHT (0: none)"
+    )
+    api_max_connections: int = _var(
+        10_000, "HTTP requests in flight and WebSockets open at once (0: no cap)"
+    )
+    api_statement_timeout: float = _var(10.0, "seconds one query of the API may run")
+    api_cors_origins: str = _var(
+        "", "origins allowed to call the API from a browser, space- or comma-separated"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -233,6 +243,11 @@ class Settings(BaseSettings):
     def api_token_set(self) -> frozenset[str]:
         """API_TOKENS as a set (space- or comma-separated)."""
         return frozenset(self.api_tokens.get_secret_value().replace(",", " ").split())
+
+    @property
+    def api_cors_origin_set(self) -> frozenset[str]:
+        """API_CORS_ORIGINS as a set of origins (``*`` for any), without trailing slashes."""
+        return frozenset(o.rstrip("/") for o in self.api_cors_origins.replace(",", " ").split())
 
     def secret(self, name: str) -> str | None:
         """A secret field's value by its variable's name (e.g. STREAMER_DATABASE_PASSWORD);

@@ -1,0 +1,109 @@
+"""What one client may take: request weight per minute as Binance counts it, a cap on open
+connections, and which web pages may open a WebSocket.
+
+Binance limits REQUEST_WEIGHT per IP per minute (6,000 today), tells every answer how much of
+it the IP used (``X-MBX-USED-WEIGHT-1M``) and answers 429 with code -1003 and ``Retry-After``
+once it is spent: the same here, so a client written for Binance backs off here too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# Request weight of each route, Binance's where Binance has the route. The UDF history reads
+# up to MAX_BARS (api/udf.py) bars, five klines pages.
+WEIGHTS = {
+    "/api/v3/klines": 2,
+    "/api/v3/uiKlines": 2,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/ping": 1,
+    "/api/v3/time": 1,
+    "/udf/config": 1,
+    "/udf/symbols": 1,
+    "/udf/search": 1,
+    "/udf/time": 1,
+    "/udf/history": 10,
+}
+# Anything else under these prefixes costs 1 (an unknown path still costs something).
+WEIGHED_PREFIXES = ("/api/", "/udf/")
+WINDOW_S = 60
+
+
+def weight_of(path: str) -> int:
+    """The request weight of a path; 0 for what is not metered (the page, health, metrics)."""
+    if path in WEIGHTS:
+        return WEIGHTS[path]
+    return 1 if path.startswith(WEIGHED_PREFIXES) else 0
+
+
+@dataclass(frozen=True)
+class Spent:
+    """The answer to one request's weight: allowed or not, the minute's total, when to retry."""
+
+    allowed: bool
+    used: int
+    retry_after: int
+
+
+class WeightLimiter:
+    """Request weight per client per calendar minute (Binance's windows), in memory."""
+
+    def __init__(self, limit: int, clock=time.time) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.minute = -1
+        self.used: dict[str, int] = {}
+
+    def spend(self, client: str, weight: int) -> Spent:
+        """Take ``weight`` for ``client`` in the current minute, unless it would pass the limit."""
+        now = self.clock()
+        minute = int(now // WINDOW_S)
+        if minute != self.minute:
+            # A new minute: every client starts over (and the old minute's table is freed).
+            self.minute, self.used = minute, {}
+        used = self.used.get(client, 0)
+        if self.limit > 0 and used + weight > self.limit:
+            retry = max(1, math.ceil((minute + 1) * WINDOW_S - now))
+            return Spent(False, used, retry)
+        used += weight
+        self.used[client] = used
+        return Spent(True, used, 0)
+
+    def over_limit_body(self) -> dict:
+        """Binance's -1003 body."""
+        return {
+            "code": -1003,
+            "msg": f"Too much request weight used; current limit is {self.limit} request weight "
+            "per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+        }
+
+
+class ConnectionCap:
+    """At most ``limit`` HTTP requests in flight and WebSockets open at once (0: no cap)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> bool:
+        """Take a place, or False when every place is taken."""
+        if self.limit > 0 and self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a WebSocket handshake may come from this page: no Origin (not a browser), the
+    API's own page (same host and port), or an origin in API_CORS_ORIGINS (``*`` for any)."""
+    if not origin:
+        return True
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
