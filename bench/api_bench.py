@@ -100,11 +100,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def klines_latency(port: int, symbols: int, requests: int) -> dict[str, list[float]]:
-    """One round: each request's latency (ms) per interval, after 50 warm-up requests."""
+def klines_latency(port: int, symbols: int, requests: int, round_no: int) -> dict[str, list[float]]:
+    """One round: each request's latency (ms) per interval, after 50 warm-up requests.
+
+    Each round is one client of its own address (127.0.0.<10 + round>), so the API's default
+    weight limit (6,000 a minute per IP, Binance's) applies to it as to one user."""
     rng = random.Random(3)
     out = {}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    transport = httpx.HTTPTransport(local_address=f"127.0.0.{10 + round_no % 200}")
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as client:
         for interval in ("1m", "1h"):
             timings = []
             for i in range(requests + 50):
@@ -213,7 +217,7 @@ def klines_section(port: int, args: argparse.Namespace) -> None:
     """p99 of GET /api/v3/klines for 1m and 1h pooled over every request of every round, with
     the spread of the rounds' own p99s."""
     print(f"klines: {args.rounds} rounds x {args.requests} requests of 500 candles:")
-    rounds = [klines_latency(port, args.symbols, args.requests) for _ in range(args.rounds)]
+    rounds = [klines_latency(port, args.symbols, args.requests, n) for n in range(args.rounds)]
     for interval in ("1m", "1h"):
         pooled = [ms for r in rounds for ms in r[interval]]
         per_round = sorted(p99(r[interval]) for r in rounds)
