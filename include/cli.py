@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -162,7 +163,8 @@ def live(
     """Show the newest candle of each symbol in market.candles_1m_live."""
     from include.platform import live as live_view
 
-    live_view.follow(db.resolve_database_url(), interval, typer.echo, rounds=None if follow else 1)
+    url = db.resolve_role_url(db.READER)
+    live_view.follow(url, interval, typer.echo, rounds=None if follow else 1)
 
 
 @app.command("backfill-rest")
@@ -441,6 +443,17 @@ def airflow_passwords(path: str) -> None:
     target.chmod(0o600)
 
 
+@app.command("airflow-grants")
+def airflow_grants() -> None:
+    """Let analytics_reader read Airflow's DAG and task outcomes (for Grafana), as the owner of
+    Airflow's metadata database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
+    url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if not url:
+        raise ValueError("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set")
+    db.grant_airflow_reads(re.sub(r"^postgresql\+\w+:", "postgresql:", url))
+    typer.echo(f"{db.READER} may read dag_run and task_instance")
+
+
 @db_app.command("start")
 def db_start() -> None:
     """Start the embedded server (or reuse the running one) and print its URL."""
@@ -463,10 +476,25 @@ def db_url(
     database: str = typer.Option(
         None, help="Another database on the same server, created if missing."
     ),
+    owner: str = typer.Option(
+        None,
+        help="With --database: the database is this login role's (created, its password kept "
+        "in DATA_DIR/secrets), and the URL logs in as it.",
+    ),
+    role: str = typer.Option(
+        None, help=f"The URL of one of the platform's roles ({', '.join(db.ROLES)})."
+    ),
 ) -> None:
-    """Print the platform database's URL (starts the embedded server if needed)."""
+    """Print the platform database's URL (starts the embedded server if needed): the
+    administrator's, or a role's, so each process can be given only its own."""
     url = db.resolve_database_url()
-    if database:
+    if role:
+        if role not in db.ROLES:
+            raise ValueError(f"--role: {role!r} is not one of {', '.join(db.ROLES)}")
+        url = db.role_url(url, role)
+    elif database and owner:
+        url = db.ensure_owned_database(url, database, owner)
+    elif database:
         db.ensure_database(url, database)
         url = db.with_database(url, database)
     typer.echo(url)

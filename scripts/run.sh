@@ -85,36 +85,73 @@ fi
 
 if [ -n "${DATABASE_URL:-}" ]; then
     EXTERNAL_DATABASE=1
+    admin_url="$DATABASE_URL"
 else
-    DATABASE_URL="$(python -m include.cli db start)"
-    export DATABASE_URL
+    admin_url="$(python -m include.cli db start)"
 fi
+# The administrator's URL (its password) reaches only the commands that need it: migrate and
+# the look-up of each role's URL. No service inherits it: each gets its own role's URL alone
+# (DESIGN.md "Database roles"), so reading a service's environment yields that role only.
+unset DATABASE_URL
+as_admin() { DATABASE_URL="$admin_url" "$@"; }
 # The URL carries the administrator's password (the embedded one's is in $DATA_DIR/secrets/):
 # shown without it.
-echo "database: $(printf '%s' "$DATABASE_URL" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#')"
+echo "database: $(printf '%s' "$admin_url" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#')"
 # As the administrator: the tables, the roles each part connects as (DESIGN.md "Database roles")
 # and their passwords (the environment's, else generated into $DATA_DIR/secrets/, mode 0600).
-python -m include.cli migrate
+as_admin python -m include.cli migrate
+role_url() { as_admin python -m include.cli db url --role "$1"; }
+streamer_env=(STREAMER_DATABASE_URL="$(role_url streamer_writer)" STREAMER_MIGRATE=false)
+loader_env=(LOADER_DATABASE_URL="$(role_url history_loader)")
+builder_env=(DBT_DATABASE_URL="$(role_url dbt_builder)")
+reader_env=(API_DATABASE_URL="$(role_url analytics_reader)")
+unset STREAMER_DATABASE_URL LOADER_DATABASE_URL DBT_DATABASE_URL API_DATABASE_URL
+unset STREAMER_DATABASE_PASSWORD LOADER_DATABASE_PASSWORD DBT_DATABASE_PASSWORD API_DATABASE_PASSWORD
 
-if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
-    airflow_url="$(python -m include.cli db url --database airflow)"
-    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${airflow_url/postgresql:/postgresql+psycopg2:}"
+# Airflow's metadata database is the airflow role's (its password generated into
+# $DATA_DIR/secrets/airflow.password), not the administrator's. Airflow's processes run the
+# DAGs' tasks, so they hold the task roles (history, dbt, the quality checks' reader) too.
+airflow_conn="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}"
+if [ -z "$airflow_conn" ]; then
+    airflow_url="$(as_admin python -m include.cli db url --database airflow --owner airflow)"
+    airflow_conn="${airflow_url/postgresql:/postgresql+psycopg2:}"
 fi
-airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
+unset AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+airflow_env=(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$airflow_conn"
+    "${loader_env[@]}" "${builder_env[@]}" "${reader_env[@]}")
+# A role's URL goes into a child's environment, never onto a command line (any local user can
+# read another's /proc/<pid>/cmdline): `with_env NAME cmd...` exports array NAME's assignments
+# for cmd alone; `start_supervised_with NAME service cmd...` does it for a supervised service.
+with_env() {
+    local -n assignments="$1"
+    shift
+    (export "${assignments[@]}" && exec "$@")
+}
+start_supervised_with() {
+    local -n assignments="$1"
+    shift
+    local assignment
+    export "${assignments[@]}"
+    start_supervised "$@"
+    for assignment in "${assignments[@]}"; do unset "${assignment%%=*}"; done
+}
+
+with_env airflow_env airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
 # The binance_rest pool every REST-calling task shares (include/platform/rest_pool.py), sized from the
 # weight budget; created or resized on every start, while the history loads below.
 python -m include.cli airflow-pools "$AIRFLOW_HOME/pools.json"
-airflow pools import "$AIRFLOW_HOME/pools.json" >"$DATA_DIR/logs/airflow-pools.log" 2>&1 &
+with_env airflow_env airflow pools import "$AIRFLOW_HOME/pools.json" >"$DATA_DIR/logs/airflow-pools.log" 2>&1 &
 pools_pid=$!
 
-start_supervised streamer python -m streamer
+start_supervised_with streamer_env streamer python -m streamer
 echo "streamer started, restarted if it dies (log: $DATA_DIR/logs/streamer.log)"
 
 # History first, joined to the streamer's first closed minute and built, so every DAG can run
 # unpaused from the start and the first data_quality run already sees a whole series.
 echo "loading the last ${BOOTSTRAP_DAYS:-2} days of history (log: $DATA_DIR/logs/bootstrap.log)..."
-python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" >"$DATA_DIR/logs/bootstrap.log" 2>&1 \
+bootstrap_env=("${loader_env[@]}" "${builder_env[@]}")
+with_env bootstrap_env python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" >"$DATA_DIR/logs/bootstrap.log" 2>&1 \
     && tail -n 1 "$DATA_DIR/logs/bootstrap.log" \
     || echo "warning: history bootstrap failed (see $DATA_DIR/logs/bootstrap.log); the DAGs will catch up" >&2
 # Every DAG runs from the start; pause one in the UI to stop it.
@@ -140,18 +177,18 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:ad
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
 airflow_login="$(python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")"
 # Supervised too: Airflow's scheduler exits when its database goes away for a moment.
-start_supervised airflow-api-server \
+start_supervised_with airflow_env airflow-api-server \
     airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT"
-start_supervised airflow-scheduler airflow scheduler --skip-serve-logs
-start_supervised airflow-dag-processor airflow dag-processor
-start_supervised airflow-triggerer airflow triggerer --skip-serve-logs
+start_supervised_with airflow_env airflow-scheduler airflow scheduler --skip-serve-logs
+start_supervised_with airflow_env airflow-dag-processor airflow dag-processor
+start_supervised_with airflow_env airflow-triggerer airflow triggerer --skip-serve-logs
 echo "Airflow UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT (logs: $DATA_DIR/logs/airflow-*.log)"
 [ -z "$airflow_login" ] || echo "$airflow_login"
 
-start_supervised api python -m api
+start_supervised_with reader_env api python -m api
 echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"
 
 # Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
-python -m include.cli live --follow &
+with_env reader_env python -m include.cli live --follow &
 children+=($!)
 wait $!

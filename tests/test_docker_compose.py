@@ -64,10 +64,12 @@ def test_valid_against_compose_spec() -> None:
 
 
 def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
-    """PostgreSQL, the Airflow 3 services, a one-shot init, the streamer, the API, Prometheus,
-    Grafana and the docs server, plus the celery profile's Redis, workers and Flower."""
+    """PostgreSQL, the Airflow 3 services, two one-shot inits (the administrator's migrations,
+    Airflow's), the streamer, the API, Prometheus, Grafana and the docs server, plus the celery
+    profile's Redis, workers and Flower."""
     expected = {
         "postgres",
+        "db-init",
         "airflow-init",
         "streamer",
         "api",
@@ -83,7 +85,7 @@ def test_every_part_of_the_platform_is_a_service(compose: dict) -> None:
 def test_long_running_services_have_health_checks(compose: dict) -> None:
     """Every service but the one-shot init has a health check; init does not restart."""
     for name, service in compose["services"].items():
-        if name == "airflow-init":
+        if name in ("db-init", "airflow-init"):
             assert service["restart"] == "no"
         else:
             assert service.get("healthcheck", {}).get("test"), name
@@ -91,8 +93,18 @@ def test_long_running_services_have_health_checks(compose: dict) -> None:
 
 def test_services_wait_for_database_and_init(compose: dict) -> None:
     """Nothing starts before PostgreSQL is healthy and the migrations have run."""
+    init = compose["services"]["airflow-init"]["depends_on"]
+    assert init["db-init"]["condition"] == "service_completed_successfully"
     for name, service in compose["services"].items():
-        if name in ("postgres", "airflow-init", "prometheus", "grafana", "docs", "redis"):
+        if name in (
+            "postgres",
+            "db-init",
+            "airflow-init",
+            "prometheus",
+            "grafana",
+            "docs",
+            "redis",
+        ):
             continue
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
@@ -131,13 +143,17 @@ def test_python_commands_exist(compose: dict) -> None:
 
 
 def test_init_runs_the_migrations_the_cli_provides(compose: dict) -> None:
-    """airflow-init runs `include.cli migrate` and `airflow db migrate`, which both exist."""
+    """db-init runs `include.cli migrate` and hands Airflow's database to its own role;
+    airflow-init then runs `airflow db migrate` as that role; the commands exist."""
     from include.cli import app
 
-    text = " ".join(command_words(compose["services"]["airflow-init"]))
+    text = " ".join(command_words(compose["services"]["db-init"]))
     assert "python -m include.cli migrate" in text
-    assert "airflow db migrate" in text
-    assert "migrate" in {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert "python -m include.cli db url --database airflow --owner airflow" in text
+    init = " ".join(command_words(compose["services"]["airflow-init"]))
+    assert "bash -c airflow db migrate && python -m include.cli airflow-grants" in init
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert {"migrate", "airflow-grants"} <= commands
 
 
 def test_init_creates_the_rest_pool(compose: dict) -> None:
@@ -158,16 +174,23 @@ def test_init_creates_the_rest_pool(compose: dict) -> None:
     pools = next(c for c in core_commands if c.name == "pools")
     assert "import" in {c.name for c in pools.subcommands}
     script = (PROJECT_ROOT / "scripts" / "run.sh").read_text()
-    assert re.search(r"include\.cli airflow-pools (\S+)\n+airflow pools import \1", script)
+    pools_import = r"include\.cli airflow-pools (\S+)\n+with_env \w+ airflow pools import \1"
+    assert re.search(pools_import, script)
 
 
 def test_environment_matches_what_the_code_reads(compose: dict) -> None:
-    """Streamer and Airflow get DESIGN.md's variables; both databases are on service postgres."""
+    """Streamer and Airflow get DESIGN.md's variables; both databases are on service postgres,
+    Airflow's reached as its own role; the streamer and the API know nothing of it."""
     for name in ("streamer", "airflow-scheduler", "airflow-init"):
         env = compose["services"][name]["environment"]
         assert set(env) >= DESIGN_VARIABLES, name
         assert "@postgres:5432/binance" in env["DATABASE_URL"]
-        assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    for name in ("airflow-scheduler", "airflow-init"):
+        env = compose["services"][name]["environment"]
+        conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert conn == "postgresql+psycopg2://airflow@postgres:5432/airflow", name
+    for name in ("streamer", "api"):
+        assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in compose["services"][name]["environment"]
     init_sql = (PROJECT_ROOT / "docker" / "init-databases.sql").read_text()
     assert "create database airflow" in init_sql
     assert compose["services"]["postgres"]["environment"]["POSTGRES_DB"] == "binance"
@@ -212,7 +235,7 @@ def test_data_dir_is_one_writable_volume(compose: dict) -> None:
     platform = [
         n for n, s in compose["services"].items() if s.get("image") == "binance-candles:latest"
     ]
-    assert len(platform) == 9
+    assert len(platform) == 10
     for name in platform:
         service = compose["services"][name]
         data_dir = service["environment"]["DATA_DIR"]
@@ -267,10 +290,13 @@ def test_no_password_is_pasted_into_a_command(compose: dict) -> None:
 
 
 def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
-    """A password with @, / or % would break a URL: the administrator's travels as PGPASSWORD,
-    each role's as its <PREFIX>_DATABASE_PASSWORD."""
+    """A password with @, / or % would break a URL: the administrator's and Airflow's metadata
+    role's travel as PGPASSWORD, each platform role's as its <PREFIX>_DATABASE_PASSWORD."""
     env = compose["x-airflow"]["environment"]
-    assert env["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
+    assert env["PGPASSWORD"].startswith("${AIRFLOW_DATABASE_PASSWORD")
+    assert compose["services"]["db-init"]["environment"]["PGPASSWORD"].startswith(
+        "${POSTGRES_PASSWORD"
+    )
     for service in compose["services"].values():
         for name, value in service.get("environment", {}).items():
             if "://" in str(value):
@@ -279,8 +305,9 @@ def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
 
 def test_each_service_holds_only_its_roles_passwords(compose: dict) -> None:
     """The streamer and the API get their own role's password and not the administrator's;
-    airflow-init (which migrates) sets every role's; the Airflow services hold their tasks'
-    roles (DESIGN.md "Database roles")."""
+    db-init (which migrates) alone holds the administrator's and sets every role's; the Airflow
+    services hold their metadata role's and their tasks' roles (DESIGN.md "Database roles");
+    Grafana reads as analytics_reader."""
     from include.platform import db
 
     def passwords(name: str) -> set[str]:
@@ -291,8 +318,19 @@ def test_each_service_holds_only_its_roles_passwords(compose: dict) -> None:
     assert passwords("streamer") == {role_password[db.STREAMER]}
     assert compose["services"]["streamer"]["environment"]["STREAMER_MIGRATE"] == "false"
     assert passwords("api") == {role_password[db.READER]}
-    assert passwords("airflow-init") == {"PGPASSWORD", *role_password.values()}
-    for name in AIRFLOW_SERVICES:
+    assert passwords("db-init") == {
+        "PGPASSWORD",
+        "AIRFLOW_DATABASE_PASSWORD",
+        *role_password.values(),
+    }
+    assert passwords("grafana") == {role_password[db.READER], "GF_SECURITY_ADMIN_PASSWORD"}
+    holders = {
+        name
+        for name, service in compose["services"].items()
+        if any("${POSTGRES_PASSWORD" in str(v) for v in service.get("environment", {}).values())
+    }
+    assert holders == {"postgres", "db-init"}
+    for name in [*AIRFLOW_SERVICES, "airflow-init", "airflow-worker", "flower"]:
         assert passwords(name) == {
             "PGPASSWORD",
             role_password[db.LOADER],
@@ -323,7 +361,7 @@ def test_celery_workers_reach_broker_and_result_backend(compose: dict) -> None:
     and init, the scheduler waits for the broker only when the profile is on."""
     env = compose["x-platform"]["environment"]
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
-    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    backend = compose["x-airflow"]["environment"]["AIRFLOW__CELERY__RESULT_BACKEND"]
     assert backend.startswith("db+postgresql://")
     assert backend.endswith("@postgres:5432/airflow")
     assert "PASSWORD" not in backend

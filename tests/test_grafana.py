@@ -200,5 +200,8 @@ def test_datasources_reach_compose_services_without_a_password_in_a_url() -> Non
     password = airflow["secureJsonData"]["password"]
     assert re.fullmatch(r"\$\{?(\w+)\}?", password)
     variable = password.strip("${}")
-    assert grafana_service()["environment"][variable].startswith("${POSTGRES_PASSWORD")
+    # As analytics_reader (airflow-init lets it read dag_run and task_instance), never as
+    # the administrator.
+    assert airflow["user"] == "analytics_reader"
+    assert grafana_service()["environment"][variable].startswith("${API_DATABASE_PASSWORD")
     assert "@" not in airflow["url"]

@@ -57,13 +57,27 @@ def test_image_layout_matches_the_dockerfile(values: dict) -> None:
 
 def test_external_postgresql_via_secrets(values: dict) -> None:
     """No bundled PostgreSQL, PgBouncer or Redis; Airflow's metadata URL comes from a secret
-    and the password from another key of it as PGPASSWORD, never in a value."""
+    and its role's password from another key of it as PGPASSWORD; every pod gets the task
+    roles' passwords and no other; the administrator's reaches the migration job alone; no
+    password is ever a value."""
+    from include.platform import db
+
     for part in ("postgresql", "pgbouncer", "redis", "flower"):
         assert values[part]["enabled"] is False, part
-    assert values["data"]["metadataSecretName"]
-    [pgpassword] = [s for s in values["secret"] if s["envName"] == "PGPASSWORD"]
-    assert set(pgpassword) == {"envName", "secretName", "secretKey"}
-    assert "PASSWORD" not in VALUES.read_text().replace("PGPASSWORD", "")
+    metadata = values["data"]["metadataSecretName"]
+    everywhere = {s["envName"]: s for s in values["secret"]}
+    assert set(everywhere) == {
+        "PGPASSWORD",
+        *(db.role_variables(role)[1] for role in (db.LOADER, db.BUILDER, db.READER)),
+    }
+    assert everywhere["PGPASSWORD"]["secretName"] == metadata
+    assert all(set(s) == {"envName", "secretName", "secretKey"} for s in everywhere.values())
+    admin_secret = "binance-candles-db"
+    assert admin_secret not in {s["secretName"] for s in values["secret"]}
+    job_env = {e["name"]: e for e in values["migrateDatabaseJob"]["env"]}
+    assert job_env["ADMIN_PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == admin_secret
+    assert all("value" not in e for e in job_env.values())
+    assert "PASSWORD" not in " ".join(str(e.get("value", "")) for e in values["env"])
 
 
 def test_design_variables_reach_every_container(values: dict) -> None:
@@ -91,11 +105,15 @@ def test_migration_hook_creates_the_rest_pool(values: dict) -> None:
     assert job["args"][:2] == ["bash", "-c"]
     script = " ".join(shlex.split(job["args"][2]))
     steps = [s.strip() for s in script.split("&&")]
-    assert steps[0] == "python -m include.cli migrate"
-    assert steps[1] == "airflow db migrate"
-    match = re.fullmatch(r"python -m include\.cli airflow-pools (\S+)", steps[2])
+    assert steps[0] == "PGPASSWORD=$ADMIN_PGPASSWORD python -m include.cli migrate"
+    assert steps[1] == (
+        "PGPASSWORD=$ADMIN_PGPASSWORD python -m include.cli db url --database airflow "
+        "--owner airflow > /dev/null"
+    )
+    assert steps[2] == "airflow db migrate"
+    match = re.fullmatch(r"python -m include\.cli airflow-pools (\S+)", steps[3])
     assert match
-    assert steps[3] == f"airflow pools import {match[1]}"
+    assert steps[4] == f"airflow pools import {match[1]}"
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert {"migrate", "airflow-pools"} <= names
     pools = next(c for c in core_commands if c.name == "pools")

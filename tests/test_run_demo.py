@@ -13,6 +13,7 @@ import subprocess
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import psutil
@@ -236,6 +237,37 @@ def streamer_writes_as_streamer_writer(tmp_path: Path, pg_port: int) -> None:
         )
 
 
+def processes_hold_only_their_roles(root: int, tmp_path: Path) -> None:
+    """No process of the platform has the administrator's password in its environment or any
+    password on its command line (world-readable); the streamer holds streamer_writer's alone,
+    the API analytics_reader's, and Airflow (its metadata role, the task roles) none of theirs."""
+    secrets = tmp_path / "data" / "secrets"
+    passwords = {p.stem: p.read_text().strip() for p in secrets.glob("*.password")}
+    assert {"postgres", "airflow", *db.ROLES} <= set(passwords)
+    held_by: dict[str, set[str]] = {}
+    for proc in tree(root):
+        try:
+            cmdline = " ".join(proc.cmdline())
+            environ = "\n".join(f"{k}={v}" for k, v in proc.environ().items())
+        except psutil.Error:  # gone meanwhile
+            continue
+        leaked = [name for name, pw in passwords.items() if pw in cmdline or quote(pw) in cmdline]
+        assert not leaked, f"{cmdline[:80]}: passwords of {leaked} on the command line"
+        held = {n for n, pw in passwords.items() if pw in environ or quote(pw, safe="") in environ}
+        assert "postgres" not in held, f"{cmdline[:80]}: the administrator's password"
+        if " -m streamer" in cmdline:
+            held_by["streamer"] = held
+        elif " -m api" in cmdline:
+            held_by["api"] = held
+        elif "airflow scheduler" in cmdline:
+            held_by["airflow"] = held
+    assert held_by == {
+        "streamer": {db.STREAMER},
+        "api": {db.READER},
+        "airflow": {"airflow", db.LOADER, db.BUILDER, db.READER},
+    }
+
+
 def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path: Path) -> None:
     """SIGKILL mid-minute: the supervisor restarts it within 10 s and every candle stays exact."""
     [victim] = streamer_processes(root)
@@ -354,6 +386,7 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         assert modes
         assert {name: mode for name, mode in modes.items() if mode & 0o027} == {}
         streamer_writes_as_streamer_writer(tmp_path, pg_port)
+        processes_hold_only_their_roles(proc.pid, tmp_path)
         streamer_survives_sigkill(proc.pid, pg_port, fake_port, tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGINT)

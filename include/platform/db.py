@@ -147,6 +147,107 @@ def ensure_database(server_url: str, database: str) -> None:
             logger.info("created database %s", database)
 
 
+# Airflow's metadata database is its own role's (not the administrator's): the Airflow processes
+# hold that role's password and the task roles', never the administrator's.
+AIRFLOW_ROLE = "airflow"
+
+# What a database's owner owns in its public schema, and how ALTER names each kind. Sequences
+# owned by a column follow their table, so tables go first and such sequences are skipped.
+_OWNED_IN_PUBLIC = """
+select case c.relkind when 'S' then 'sequence' when 'v' then 'view'
+        when 'm' then 'materialized view' else 'table' end, c.relname
+from pg_class as c
+join pg_namespace as n on n.oid = c.relnamespace
+where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'S')
+    and c.relowner <> (select oid from pg_roles where rolname = %s)
+    and not exists (
+        select from pg_depend as d
+        where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i')
+            and d.refclassid = 'pg_class'::regclass
+    )
+order by c.relkind = 'S', c.relname
+"""
+
+
+def ensure_owned_database(
+    admin_url: str, database: str, role: str, settings: Settings | None = None
+) -> str:
+    """A database on admin_url's server owned by its own login role (created with a password
+    generated into DATA_DIR/secrets/<role>.password, 0600), and that role's URL to it.
+
+    A database an earlier version made as the administrator is handed over, with the tables,
+    sequences and views in its public schema, so the role can migrate it."""
+    settings = settings or get_settings()
+    password = settings.secret(f"{role.upper()}_DATABASE_PASSWORD") or (
+        pgserver.read_or_create_secret(role_password_file(role, settings))
+    )
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+            conn.execute(
+                sql.SQL("create role {} login nosuperuser nocreatedb nocreaterole").format(
+                    sql.Identifier(role)
+                )
+            )
+        verifier = conn.pgconn.encrypt_password(password.encode(), role.encode())
+        conn.execute(
+            sql.SQL("alter role {} password {}").format(
+                sql.Identifier(role), sql.Literal(verifier.decode())
+            )
+        )
+        owner = conn.execute(
+            "select pg_get_userbyid(datdba) from pg_database where datname = %s", (database,)
+        ).fetchone()
+        if owner is None:
+            conn.execute(
+                sql.SQL("create database {} owner {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+            logger.info("created database %s owned by %s", database, role)
+        elif owner[0] != role:
+            conn.execute(
+                sql.SQL("alter database {} owner to {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+    with psycopg.connect(with_database(admin_url, database), autocommit=True) as conn:
+        for kind, name in conn.execute(_OWNED_IN_PUBLIC, (role,)).fetchall():
+            conn.execute(
+                sql.SQL("alter {} public.{} owner to {}").format(
+                    sql.SQL(kind), sql.Identifier(name), sql.Identifier(role)
+                )
+            )
+        for (name,) in conn.execute(
+            "select t.typname from pg_type as t join pg_namespace as n on n.oid = t.typnamespace "
+            "where n.nspname = 'public' and t.typtype in ('e', 'd') "
+            "and t.typowner <> (select oid from pg_roles where rolname = %s)",
+            (role,),
+        ).fetchall():
+            conn.execute(
+                sql.SQL("alter type public.{} owner to {}").format(
+                    sql.Identifier(name), sql.Identifier(role)
+                )
+            )
+    return with_credentials(with_database(admin_url, database), role, password)
+
+
+def grant_airflow_reads(airflow_url: str, reader: str = READER) -> None:
+    """As the owner of Airflow's metadata database: let the reader see DAG and task outcomes
+    (dag_run, task_instance; Grafana's Airflow panels), nothing else of it."""
+    with psycopg.connect(airflow_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(conn.info.dbname), sql.Identifier(reader)
+            )
+        )
+        conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(reader)))
+        conn.execute(
+            sql.SQL("grant select on public.dag_run, public.task_instance to {}").format(
+                sql.Identifier(reader)
+            )
+        )
+
+
 def resolve_database_url(settings: Settings | None = None, *, start: bool = True) -> str:
     """DATABASE_URL when set; otherwise the embedded server's app database, started if needed."""
     settings = settings or get_settings()

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     api_database_password: SecretStr | None = _var(
         None, "analytics_reader's password", shown="DATA_DIR/secrets/analytics_reader.password"
     )
+    airflow_database_password: SecretStr | None = _var(
+        None,
+        "the password of Airflow's metadata role (airflow), when its database is made here",
+        shown="DATA_DIR/secrets/airflow.password",
+    )
 
     # --- the streamer (python -m streamer; streamer/README.md says more) ------------------------
     streamer_migrate: bool = _var(True, "migrate as DATABASE_URL's administrator before starting")

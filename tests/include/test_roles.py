@@ -270,3 +270,42 @@ def test_migrate_strips_a_roles_server_wide_privileges_and_refuses_a_membership(
         finally:
             conn.execute(f"alter role {db.STREAMER} nosuperuser nocreaterole")
             conn.execute(f"revoke {db.LOADER} from {db.READER}")
+
+
+def test_airflow_metadata_is_its_own_roles_and_the_reader_sees_only_outcomes(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's metadata database belongs to its own login role, not the administrator: one
+    an earlier version made as the administrator (tables, a serial, an enum) is handed over;
+    the role's password is generated into DATA_DIR/secrets (0600) and kept; analytics_reader
+    may then read dag_run and task_instance (Grafana) and nothing else there."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW_DATABASE_PASSWORD", raising=False)
+    db.ensure_database(database_url, "meta_handover")
+    old = db.with_database(database_url, "meta_handover")
+    with psycopg.connect(old, autocommit=True) as conn:
+        conn.execute("create type public.dagrunstate as enum ('queued', 'success')")
+        conn.execute("create table public.dag_run (id serial primary key, state dagrunstate)")
+        conn.execute("create table public.task_instance (id int)")
+        conn.execute("create table public.variable (val text)")
+        conn.execute("insert into public.variable values ('secret')")
+    url = db.ensure_owned_database(database_url, "meta_handover", "airflow")
+    kept = tmp_path / "secrets" / "airflow.password"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert kept.read_text().strip() in url
+    assert db.ensure_owned_database(database_url, "meta_handover", "airflow") == url
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("select session_user").fetchone() == ("airflow",)
+        assert conn.execute(
+            "select rolsuper from pg_roles where rolname = 'airflow'"
+        ).fetchone() == (False,)
+        # What Airflow's migrations do to their tables, as the owner.
+        conn.execute("alter table public.dag_run add column note text")
+        conn.execute("alter type public.dagrunstate add value 'failed'")
+        conn.execute("insert into public.dag_run (state) values ('success')")
+    db.grant_airflow_reads(url)
+    reader = db.with_database(db.role_url(database_url, db.READER), "meta_handover")
+    with psycopg.connect(reader) as conn:
+        assert conn.execute("select count(*) from public.dag_run").fetchone() == (1,)
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("select * from public.variable")
