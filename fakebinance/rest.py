@@ -92,6 +92,16 @@ class RestApi:
     def __init__(self, market: Market, limiter: WeightLimiter) -> None:
         self.market = market
         self.limiter = limiter
+        # A fault: the next answers of exchangeInfo come without a usable "symbols" ("missing":
+        # no such key, "null": null, "empty": []), as a real exchange's partial answers do.
+        self.exchange_info_fault: str | None = None
+        self.exchange_info_faulty_answers = 0
+
+    def break_exchange_info(self, mode: str, answers: int) -> None:
+        """The next ``answers`` exchangeInfo answers come with "symbols" ``mode``."""
+        if mode not in ("missing", "null", "empty"):
+            raise ValueError("mode must be missing, null or empty")
+        self.exchange_info_fault, self.exchange_info_faulty_answers = mode, answers
 
     def routes(self) -> list[web.RouteDef]:
         """aiohttp route table."""
@@ -226,9 +236,18 @@ class RestApi:
                     },
                 ],
                 "exchangeFilters": [],
-                "symbols": symbols,
+                **self._symbols_part(symbols),
             }
         )
+
+    def _symbols_part(self, symbols: list[dict]) -> dict:
+        """{"symbols": [...]}, or the broken form a fault asks for."""
+        if self.exchange_info_faulty_answers <= 0:
+            return {"symbols": symbols}
+        self.exchange_info_faulty_answers -= 1
+        return {"missing": {}, "null": {"symbols": None}, "empty": {"symbols": []}}[
+            self.exchange_info_fault or "missing"
+        ]
 
     async def klines(self, request: web.Request) -> web.Response:
         """GET /api/v3/klines (includes the current unfinished kline)."""

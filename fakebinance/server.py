@@ -39,6 +39,7 @@ FAULTS = (
     "set_status",
     "list_symbol",
     "set_checksum_mode",
+    "break_exchange_info",
 )
 # How dumps' .CHECKSUM files are served: as published, absent (404), not in sha256sum format,
 # well-formed but for other bytes, or failing with HTTP 500.
@@ -197,6 +198,11 @@ class FakeBinance:
         self.market.list_symbol(spec)
         self.hub.reset_due()
 
+    def break_exchange_info(self, mode: str, answers: int = 1) -> None:
+        """The next ``answers`` exchangeInfo answers carry no usable "symbols" (``mode``:
+        missing, null or empty)."""
+        self.rest.break_exchange_info(mode, answers)
+
     def set_checksum_mode(self, mode: str) -> None:
         """Serve every dump's .CHECKSUM as ``mode`` says (one of CHECKSUM_MODES)."""
         if mode not in CHECKSUM_MODES:
@@ -222,6 +228,8 @@ class FakeBinance:
                 result = self.server_shutdown()
             elif name == "set_status":
                 result = self.set_status(q["symbol"].upper(), q["status"])
+            elif name == "break_exchange_info":
+                result = self.break_exchange_info(q["mode"], int(q.get("answers", "1")))
             elif name == "set_checksum_mode":
                 result = self.set_checksum_mode(q["mode"])
             elif name == "list_symbol":

@@ -75,6 +75,8 @@ class Streamer:
         self.stop_event: asyncio.Event | None = None
         self.health_port: int | None = None
         self.ready = asyncio.Event()
+        # Helpers that failed and were started again, by name (see _keep_running).
+        self.helper_restarts: dict[str, int] = {}
 
     # ----------------------------------------------------------------- exchange time
     def clock_ms(self) -> int:
@@ -210,7 +212,22 @@ class Streamer:
                 "unhealed": self.metrics.gaps_unhealed,
             },
             "malformed_frames": self.metrics.malformed,
+            "helper_restarts": dict(self.helper_restarts),
         }
+
+    async def _keep_running(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A helper that runs as long as the process (the gap prober, the listing follower,
+        the exchange clock): one that fails is logged, counted in /healthz and started again
+        (after 1 s, backing off to 30 s), never left dead while the stream goes on."""
+        backoff = Backoff(1.0, 30.0, jitter=False)
+        while True:
+            try:
+                await run()
+                return
+            except Exception:
+                self.helper_restarts[name] = self.helper_restarts.get(name, 0) + 1
+                logger.exception("%s failed; starting it again", name, extra={"task": name})
+                await asyncio.sleep(backoff.next())
 
     # ----------------------------------------------------------------- lifecycle
     async def run(self, stop: asyncio.Event | None = None) -> int:
@@ -230,9 +247,11 @@ class Streamer:
                 if symbols is not None:
                     await self.subscriptions.start(symbols)
                     helpers = [
-                        asyncio.ensure_future(self.prober.run()),
-                        asyncio.ensure_future(self.subscriptions.follow()),
-                        asyncio.ensure_future(self._clock_loop()),
+                        asyncio.ensure_future(self._keep_running("prober", self.prober.run)),
+                        asyncio.ensure_future(
+                            self._keep_running("listings", self.subscriptions.follow)
+                        ),
+                        asyncio.ensure_future(self._keep_running("clock", self._clock_loop)),
                     ]
                     self.ready.set()
                     logger.info(

@@ -72,10 +72,14 @@ class Subscriptions:
         except RestUnavailable as exc:
             logger.warning("exchangeInfo failed: %s", exc)
             return None
+        listed = info.get("symbols") if isinstance(info, dict) else None
+        if not isinstance(listed, list) or not listed:
+            # A partial answer (no symbols, null, empty) says nothing about any symbol: taken
+            # as the list, it would unsubscribe every one.
+            logger.warning("exchangeInfo without symbols: keeping the symbols streamed")
+            return None
         statuses = {
-            s["symbol"]: s.get("status")
-            for s in info.get("symbols", [])
-            if isinstance(s, dict) and "symbol" in s
+            s["symbol"]: s.get("status") for s in listed if isinstance(s, dict) and "symbol" in s
         }
         for symbol, book in self.app.aggregator.books.items():
             book.trading = statuses.get(symbol) == "TRADING"

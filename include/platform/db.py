@@ -17,6 +17,7 @@ from psycopg import sql
 
 from include.platform import pgserver
 from include.platform.settings import Settings, get_settings
+from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
 
@@ -147,28 +148,6 @@ def ensure_database(server_url: str, database: str) -> None:
             logger.info("created database %s", database)
 
 
-# Airflow's metadata database is its own role's (not the administrator's): the Airflow processes
-# hold that role's password and the task roles', never the administrator's.
-AIRFLOW_ROLE = "airflow"
-
-# What a database's owner owns in its public schema, and how ALTER names each kind. Sequences
-# owned by a column follow their table, so tables go first and such sequences are skipped.
-_OWNED_IN_PUBLIC = """
-select case c.relkind when 'S' then 'sequence' when 'v' then 'view'
-        when 'm' then 'materialized view' else 'table' end, c.relname
-from pg_class as c
-join pg_namespace as n on n.oid = c.relnamespace
-where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'S')
-    and c.relowner <> (select oid from pg_roles where rolname = %s)
-    and not exists (
-        select from pg_depend as d
-        where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i')
-            and d.refclassid = 'pg_class'::regclass
-    )
-order by c.relkind = 'S', c.relname
-"""
-
-
 def ensure_owned_database(
     admin_url: str, database: str, role: str, settings: Settings | None = None
 ) -> str:
@@ -211,7 +190,7 @@ def ensure_owned_database(
                 )
             )
     with psycopg.connect(with_database(admin_url, database), autocommit=True) as conn:
-        for kind, name in conn.execute(_OWNED_IN_PUBLIC, (role,)).fetchall():
+        for kind, name in conn.execute(load_sql("select_owned_in_public"), (role,)).fetchall():
             conn.execute(
                 sql.SQL("alter {} public.{} owner to {}").format(
                     sql.SQL(kind), sql.Identifier(name), sql.Identifier(role)

@@ -204,3 +204,44 @@ async def test_aggtrade_stream_is_exact_too(
         fake.drop_connections()
         await market_minutes(fake, 2.3)
     assert_exact(fake, database_url, SYMBOLS, min_rows=2)
+
+
+async def test_all_survives_partial_exchange_info_and_a_failing_follower(
+    database_url: str,
+) -> None:
+    """An exchangeInfo answer without usable symbols (missing, null, empty) unsubscribes
+    nothing; a listing follower that fails is started again (counted in /healthz), so a listing
+    after it is still followed."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    async with FakeBinance(MarketConfig(5, default_symbols()), clock=MarketClock()) as fake:
+        cfg = streamer_config(
+            fake, database_url, symbols=None, symbols_refresh_interval=0.5, silence_timeout=10.0
+        )
+        async with running(cfg, fake) as streamer:
+            everything = {"BTCUSDT", "ETHUSDT", "PEPEUSDT"}
+            assert set(streamer.shard_of) == everything
+            for mode in ("missing", "null", "empty"):
+                fake.break_exchange_info(mode, answers=3)
+                await wait_until(
+                    lambda: fake.rest.exchange_info_faulty_answers == 0, 10, f"{mode} answers"
+                )
+                assert set(streamer.shard_of) == everything, mode
+                assert everything <= streamer.shards[0].subscribed, mode
+
+            refresh = streamer.subscriptions.refresh
+            failed: list[bool] = []
+
+            async def fails_once():
+                if not failed:
+                    failed.append(True)
+                    raise RuntimeError("a bug in the follower")
+                return await refresh()
+
+            streamer.subscriptions.refresh = fails_once  # type: ignore[method-assign]
+            await wait_until(lambda: bool(failed), 10, "the follower's failure")
+            fake.list_symbol(SymbolSpec("NEWUSDT", Decimal("2.5"), 4, 2, 600.0, start))
+            await wait_until(
+                lambda: "NEWUSDT" in streamer.shards[0].subscribed, 20, "the listing after it"
+            )
+            _ok, health = streamer.health()
+            assert health["helper_restarts"] == {"listings": 1}
