@@ -112,13 +112,27 @@ def watermark(conn: psycopg.Connection, symbol: str) -> int | None:
     return datetime_to_ms(row[0]) if row else None
 
 
-def set_watermark(conn: psycopg.Connection, symbol: str, until_ms: int) -> None:
-    """Every minute of the symbol before until_ms is held, a halt, or a recorded gap."""
+def set_watermark(
+    conn: psycopg.Connection, symbol: str, until_ms: int, read_ms: int | None = None
+) -> None:
+    """Every minute of the symbol before until_ms is held, a halt, or a recorded gap.
+
+    read_ms is the watermark this run read before it scanned. A loader that moved it back
+    meanwhile (it loaded older minutes, which may leave holes this run never looked at) keeps
+    its move: the watermark is only set to until_ms if it is still what the run read, else
+    it becomes the earlier of the two. One statement, so it cannot interleave with the move."""
     conn.execute(
         "insert into market.heal_watermarks (symbol, checked_until) values (%s, %s) "
-        "on conflict (symbol) do update set checked_until = excluded.checked_until, "
+        "on conflict (symbol) do update set checked_until = case "
+        "when market.heal_watermarks.checked_until is not distinct from %s "
+        "then excluded.checked_until "
+        "else least(market.heal_watermarks.checked_until, excluded.checked_until) end, "
         "updated_at = now()",
-        (symbol, ms_to_datetime(until_ms)),
+        (
+            symbol,
+            ms_to_datetime(until_ms),
+            None if read_ms is None else ms_to_datetime(read_ms),
+        ),
     )
 
 
@@ -199,7 +213,8 @@ def heal_symbol(
     the symbol's heal watermark.
     """
     horizon = closed_before_ms - closed_before_ms % MINUTE_MS - lag_minutes * MINUTE_MS
-    since = None if full else watermark(conn, symbol)
+    read = watermark(conn, symbol)
+    since = None if full else read
     # The scan starts at the newest minute held at or before the watermark: settled spans
     # ending before that one minute earlier cannot cover any hole found.
     settled = settled_spans(conn, symbol, None if since is None else since - 2 * MINUTE_MS)
@@ -247,7 +262,7 @@ def heal_symbol(
         done += 1 if fetched else 0
     if complete and horizon > (since or 0):
         # Every minute before the horizon is now held, a halt, or a recorded gap.
-        set_watermark(conn, symbol, horizon)
+        set_watermark(conn, symbol, horizon, read)
     return filled, unfillable, done
 
 

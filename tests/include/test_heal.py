@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import psycopg
@@ -9,6 +11,7 @@ import pytest
 
 from fakebinance.clock import MarketClock
 from fakebinance.server import FakeBinance
+from include.history import klines_store
 from include.history.backfill import backfill_rest
 from include.history.heal import HALT_REASON, heal_gaps
 from include.history.klines_store import datetime_to_ms
@@ -204,3 +207,45 @@ def test_a_listings_first_minutes_before_its_first_live_candle_are_fetched(
     )
     again = heal(fake, ["ETHUSDT"])
     assert again.spans["ETHUSDT"] == 0, "the minutes before the first candle are fetched again"
+
+
+def test_a_watermark_moved_back_while_heal_runs_stays_moved_back(
+    fake, conn: psycopg.Connection, database_url: str
+) -> None:
+    """heal-gaps scans after its watermark and then advances it; a loader that loads older
+    minutes meanwhile moves it back (holes may lie behind them). The loader's move wins: the
+    next run looks at those minutes (before, heal overwrote it with its own horizon)."""
+    backfill_rest(["ETHUSDT"], START + timedelta(hours=2), END, rest_url=fake.url)
+    conn.execute(
+        "insert into market.heal_watermarks (symbol, checked_until) values ('ETHUSDT', %s)",
+        (END,),
+    )
+    done: dict[str, object] = {}
+
+    def run_heal() -> None:
+        try:
+            done["result"] = heal(fake, ["ETHUSDT"])
+        except Exception as exc:  # reported by the assertion below
+            done["error"] = exc
+
+    with psycopg.connect(database_url) as loader:
+        loader.execute("select 1 from market.heal_watermarks where symbol = 'ETHUSDT' for update")
+        healer = threading.Thread(target=run_heal)
+        healer.start()
+        deadline = time.monotonic() + 60
+        while not conn.execute(
+            "select exists (select from pg_stat_activity where datname = current_database() "
+            "and wait_event_type = 'Lock' and query like '%heal_watermarks%')"
+        ).fetchone()[0]:
+            assert healer.is_alive(), done
+            assert time.monotonic() < deadline, "heal-gaps never reached its watermark"
+            time.sleep(0.05)
+        # The loader's move, as an import of older minutes makes it, committed while heal-gaps
+        # is about to advance the watermark past it.
+        klines_store.reopen_heal(loader, "ETHUSDT", START)
+        loader.commit()
+    healer.join(60)
+    assert "result" in done, done
+    assert conn.execute(
+        "select checked_until from market.heal_watermarks where symbol = 'ETHUSDT'"
+    ).fetchone() == (START,)
