@@ -96,6 +96,9 @@ class RestApi:
         # no such key, "null": null, "empty": []), as a real exchange's partial answers do.
         self.exchange_info_fault: str | None = None
         self.exchange_info_faulty_answers = 0
+        # A fault: the next answers of klines are empty (a partial answer, as a real exchange
+        # gives now and then), though the market has the klines.
+        self.empty_klines_answers = 0
 
     def break_exchange_info(self, mode: str, answers: int) -> None:
         """The next ``answers`` exchangeInfo answers come with "symbols" ``mode``."""
@@ -258,6 +261,9 @@ class RestApi:
         start, end = _int(request, "startTime"), _int(request, "endTime")
         if start is not None and end is not None and start > end:
             raise ApiError(400, -1023, "Start time is greater than end time.")
+        if self.empty_klines_answers > 0:
+            self.empty_klines_answers -= 1
+            return json_response([])
         if interval == "1m" and start is not None:
             # The backfill's request: served from cached encoded rows, the same bytes.
             body = self.market.klines_1m_json(symbol, start, end, _limit(request))

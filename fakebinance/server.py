@@ -40,6 +40,7 @@ FAULTS = (
     "list_symbol",
     "set_checksum_mode",
     "break_exchange_info",
+    "empty_klines",
 )
 # How dumps' .CHECKSUM files are served: as published, absent (404), not in sha256sum format,
 # well-formed but for other bytes, or failing with HTTP 500.
@@ -203,6 +204,10 @@ class FakeBinance:
         missing, null or empty)."""
         self.rest.break_exchange_info(mode, answers)
 
+    def empty_klines(self, answers: int = 1) -> None:
+        """The next ``answers`` klines answers are empty though the market has the klines."""
+        self.rest.empty_klines_answers = answers
+
     def set_checksum_mode(self, mode: str) -> None:
         """Serve every dump's .CHECKSUM as ``mode`` says (one of CHECKSUM_MODES)."""
         if mode not in CHECKSUM_MODES:
@@ -230,6 +235,8 @@ class FakeBinance:
                 result = self.set_status(q["symbol"].upper(), q["status"])
             elif name == "break_exchange_info":
                 result = self.break_exchange_info(q["mode"], int(q.get("answers", "1")))
+            elif name == "empty_klines":
+                result = self.empty_klines(int(q.get("answers", "1")))
             elif name == "set_checksum_mode":
                 result = self.set_checksum_mode(q["mode"])
             elif name == "list_symbol":

@@ -323,6 +323,11 @@ def _fill(
         if newest is None:
             return 0, 0
         span = Span(span.start_ms, newest + MINUTE_MS)
+    # One answer without a minute is not yet a halt (a partial answer happens): ask again for
+    # what is still missing, and only a minute absent from both answers is recorded as one.
+    for run in missing_runs(conn, symbol, span):
+        again, _ = fetch_range(client, conn, symbol, run.start_ms, run.end_ms, closed_before_ms)
+        fetched += again
     with conn.transaction():
         left = missing_runs(conn, symbol, span)
         lost = sum(run.minutes for run in left)

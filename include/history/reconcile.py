@@ -102,6 +102,29 @@ def official_klines(
     return rows
 
 
+def confirm_absent(
+    client: BinanceRest,
+    symbol: str,
+    conn: psycopg.Connection,
+    start_ms: int,
+    end_ms: int,
+    official: dict[int, list],
+    closed_before_ms: int,
+) -> None:
+    """Ask Binance again for the minutes we hold that its answer lacked, adding what the
+    second answer has to ``official``: one answer without a minute is not enough to delete it
+    (a partial answer happens); only a minute absent from both is taken as absent."""
+    absent = sorted(set(our_candles(conn, symbol, start_ms, end_ms)) - set(official))
+    runs: list[list[int]] = []
+    for minute in absent:
+        if runs and minute == runs[-1][1]:
+            runs[-1][1] = minute + MINUTE_MS
+        else:
+            runs.append([minute, minute + MINUTE_MS])
+    for first, stop in runs:
+        official.update(official_klines(client, symbol, first, stop, closed_before_ms))
+
+
 def our_candles(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> dict:
     """analytics.candles_1m of [start, end), keyed by open time in ms, fields in FIELDS order."""
     columns = ", ".join(name for name, _ in FIELDS)
@@ -220,6 +243,7 @@ def reconcile(
                 raise RuntimeError("analytics.candles_1m does not exist: run build-timeframes")
             for symbol in names:
                 official = official_klines(client, symbol, start_ms, end_ms, closed_before_ms)
+                confirm_absent(client, symbol, conn, start_ms, end_ms, official, closed_before_ms)
                 with conn.transaction():
                     found = compare(symbol, our_candles(conn, symbol, start_ms, end_ms), official)
                     repaired = unrepaired = 0

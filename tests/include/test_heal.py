@@ -249,3 +249,23 @@ def test_a_watermark_moved_back_while_heal_runs_stays_moved_back(
     assert conn.execute(
         "select checked_until from market.heal_watermarks where symbol = 'ETHUSDT'"
     ).fetchone() == (START,)
+
+
+def test_one_empty_answer_is_not_a_halt(fake, conn: psycopg.Connection) -> None:
+    """A hole whose first klines answer comes back empty is asked for again and filled: a
+    minute is recorded as a halt only when two answers lack it."""
+    backfill_rest(["ETHUSDT"], START, NOW.replace(second=0), rest_url=fake.url)
+    hole = (START + timedelta(hours=1), START + timedelta(hours=1, minutes=30))
+    conn.execute(
+        "delete from market.klines_1m where symbol = 'ETHUSDT' and open_time >= %s "
+        "and open_time < %s",
+        hole,
+    )
+    fake.empty_klines(1)
+    result = heal(fake, ["ETHUSDT"])
+    assert result.filled["ETHUSDT"] == 30
+    halts = conn.execute(
+        "select count(*) from market.ingest_gaps where symbol = 'ETHUSDT' and reason = %s",
+        (HALT_REASON,),
+    ).fetchone()
+    assert halts == (0,)
