@@ -297,9 +297,11 @@ def test_passwords_never_sit_inside_a_url(compose: dict) -> None:
     assert compose["services"]["db-init"]["environment"]["PGPASSWORD"].startswith(
         "${POSTGRES_PASSWORD"
     )
-    for service in compose["services"].values():
-        for name, value in service.get("environment", {}).items():
-            if "://" in str(value):
+    for where in [*compose["services"].values(), compose["x-airflow"], compose["x-platform"]]:
+        for name, value in where.get("environment", {}).items():
+            # The broker's URL is the one exception (Celery reads no other form): REDIS_PASSWORD
+            # is documented as letters, digits, - and _, which need no quoting there.
+            if "://" in str(value) and name != "AIRFLOW__CELERY__BROKER_URL":
                 assert "PASSWORD" not in str(value), name
 
 
@@ -359,17 +361,22 @@ def test_celery_workers_reach_broker_and_result_backend(compose: dict) -> None:
     """Every Airflow part gets the broker on service redis (its default port, no persistence)
     and the result backend in the airflow database; the workers wait for a healthy broker
     and init, the scheduler waits for the broker only when the profile is on."""
-    env = compose["x-platform"]["environment"]
-    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
-    backend = compose["x-airflow"]["environment"]["AIRFLOW__CELERY__RESULT_BACKEND"]
+    env = compose["x-airflow"]["environment"]
+    # The broker asks for a password; only the Airflow services know it.
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:${REDIS_PASSWORD:-}@redis:6379/0"
+    assert "AIRFLOW__CELERY__BROKER_URL" not in compose["x-platform"]["environment"]
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
     assert backend.startswith("db+postgresql://")
     assert backend.endswith("@postgres:5432/airflow")
     assert "PASSWORD" not in backend
     redis = compose["services"]["redis"]
-    words = command_words(redis)
-    assert words[0] == "redis-server"
-    assert words[words.index("--save") + 1] == ""
-    assert words[words.index("--appendonly") + 1] == "no"
+    script = " ".join(command_words(redis))
+    # Its configuration on stdin: no snapshots, no append-only file, a password that never
+    # sits on a command line; refused to start without one.
+    assert 'printf \'save ""\\nappendonly no\\nrequirepass "%s"\\n\' "$$REDIS_PASSWORD"' in script
+    assert script.endswith("| exec redis-server -")
+    assert 'test -n "$$REDIS_PASSWORD" ||' in script
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
     assert "ports" not in redis
     for name in ("airflow-worker", "flower"):
         depends = compose["services"][name]["depends_on"]
@@ -389,7 +396,12 @@ def test_celery_commands_exist(compose: dict) -> None:
     worker = compose["services"]["airflow-worker"]
     assert command_words(worker) == ["airflow", "celery", "worker"]
     assert "worker" in known
-    assert command_words(compose["services"]["flower"])[:3] == ["airflow", "celery", "flower"]
+    flower = compose["services"]["flower"]
+    assert command_words(flower)[:3] == ["airflow", "celery", "flower"]
+    # Its health check hands the login to curl on stdin, not on a command line.
+    check_flower = " ".join(flower["healthcheck"]["test"])
+    assert "curl -fsS -K - http://localhost:5555/healthcheck" in check_flower
+    assert " -u " not in check_flower
     assert "flower" in known
     assert worker["deploy"]["replicas"] >= 2
     check = " ".join(worker["healthcheck"]["test"])
