@@ -163,6 +163,14 @@ class Gaps:
         self._record(span, f"{describe(span)}; not repaired from REST: {why}; left to heal-gaps")
         return start
 
+    def halted(self, symbol: str, status: str, start_ms: int, end_ms: int) -> None:
+        """exchangeInfo shows the symbol in ``status`` (not TRADING): its minutes from start_ms
+        to end_ms are recorded as a halt, unhealed, for heal-gaps to confirm (a row for the
+        same start widens)."""
+        gap = Gap(symbol, "halt", None, 0, None, 0, start_ms, end_ms - 1)
+        detail = f"halt: exchangeInfo shows {status} since {ms_to_datetime(start_ms).isoformat()}"
+        self.app.writer.add_gap_op(GapOp("record", gap, detail=detail))
+
     def _record(self, gap: Gap, detail: str) -> None:
         self.app.metrics.gaps_found += 1
         self.app.writer.add_gap_op(GapOp("record", gap, detail=detail))

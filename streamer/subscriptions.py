@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
+from streamer.aggregator import MINUTE_MS, minute_of
 from streamer.connection import AttemptLimiter, Shard
 from streamer.rest import RestUnavailable
 
@@ -26,6 +27,8 @@ class Subscriptions:
         self.app = app
         self.limiter = AttemptLimiter(app.config.connect_attempts, app.config.connect_window)
         self.shard_tasks: list[asyncio.Task] = []
+        # Symbols exchangeInfo shows out of TRADING, and the first minute of their halt.
+        self.halts: dict[str, int] = {}
 
     # ----------------------------------------------------------------- shards
     def assign(self, symbols: list[str]) -> None:
@@ -83,8 +86,29 @@ class Subscriptions:
         }
         for symbol, book in self.app.aggregator.books.items():
             book.trading = statuses.get(symbol) == "TRADING"
+        self.note_halts(statuses)
         symbols = self.app.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
+
+    def note_halts(self, statuses: dict[str, str | None]) -> None:
+        """A streamed symbol that exchangeInfo shows out of TRADING (HALT, BREAK) has no klines
+        from its first minute not closed yet: recorded as a halt, widened at every read while
+        it lasts, for heal-gaps to confirm; so the quality checks see a known halt, never
+        missing minutes or a stale symbol."""
+        now = minute_of(self.app.clock_ms())
+        for symbol in [*self.app.shard_of, *(s for s in self.halts if s not in self.app.shard_of)]:
+            status = statuses.get(symbol)
+            if status is None:
+                continue
+            if status == "TRADING":
+                self.halts.pop(symbol, None)
+                continue
+            start = self.halts.get(symbol)
+            if start is None:
+                book = self.app.aggregator.books.get(symbol)
+                start = book.next_close if book is not None and book.next_close else now
+                self.halts[symbol] = start
+            self.app.gaps.halted(symbol, status, start, max(now, start) + MINUTE_MS)
 
     def mine(self, symbols: Iterable[str]) -> list[str]:
         """The symbols of this process's shard (STREAMER_SHARD), all of them without one."""
