@@ -32,13 +32,17 @@ async def serve(config: ApiConfig) -> int:
             access_log=False,
             ws_max_size=1 << 16,
             lifespan="on",
+            ssl_certfile=config.tls_cert,
+            ssl_keyfile=config.tls_key,
         )
     )
     api = app.state.api
     grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, config.grpc_port)
+    http, ws = ("https", "wss") if config.tls else ("http", "ws")
     print(
-        f"api: http://{config.host}:{config.port}/ (chart), "
-        f"ws://{config.host}:{config.port}/ws, gRPC {config.host}:{grpc_port}",
+        f"api: {http}://{config.host}:{config.port}/ (chart), "
+        f"{ws}://{config.host}:{config.port}/ws, gRPC{' (TLS)' if config.tls else ''} "
+        f"{config.host}:{grpc_port}",
         flush=True,
     )
     try:

@@ -8,6 +8,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
 import orjson
@@ -42,17 +43,35 @@ def _json(payload: object, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
-def token_of(headers: dict[str, str], query: str) -> str | None:
-    """X-MBX-APIKEY, a bearer token, or (for browsers' WebSockets) ?token=."""
+# The chart page's session: its token in an HttpOnly, SameSite=Strict cookie, so the page's
+# WebSocket (a browser cannot set its headers) carries it without the token in any URL.
+SESSION_COOKIE = "api_token"
+
+
+def token_of(headers: dict[str, str], query: str, *, allow_query: bool = True) -> str | None:
+    """X-MBX-APIKEY, a bearer token, the chart page's session cookie, or (only while the API
+    listens on loopback) ?token=."""
     if headers.get("x-mbx-apikey"):
         return headers["x-mbx-apikey"]
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    for part in query.split("&"):
-        if part.startswith("token="):
-            return part[6:]
+    if headers.get("cookie"):
+        jar = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            jar.load(headers["cookie"])
+        if SESSION_COOKIE in jar:
+            return jar[SESSION_COOKIE].value
+    if allow_query:
+        for part in query.split("&"):
+            if part.startswith("token="):
+                return part[6:]
     return None
+
+
+def token_in_url(query: str) -> bool:
+    """Whether the query string carries ?token=."""
+    return any(part.startswith("token=") for part in query.split("&"))
 
 
 class Guard:
@@ -65,6 +84,9 @@ class Guard:
     def __init__(self, app: ASGIApp, config: ApiConfig, metrics: Metrics) -> None:
         self.app = app
         self.tokens = [t.encode() for t in config.tokens]
+        # Exposed beyond loopback, a token in a URL (logged by proxies, kept in histories) is
+        # refused outright: headers, or the chart page's cookie, only.
+        self.url_tokens = not config.exposed
         self.metrics = metrics
         self.origins = config.cors_origins
         self.weights = WeightLimiter(config.weight_limit)
@@ -77,7 +99,10 @@ class Guard:
         # What anyone may fetch without a token: the page and its script hold no data.
         if path == "/" or path == "/healthz" or path.startswith("/static/"):
             return True
-        token = token_of(headers, scope.get("query_string", b"").decode("latin-1"))
+        query = scope.get("query_string", b"").decode("latin-1")
+        if not self.url_tokens and token_in_url(query):
+            return False
+        token = token_of(headers, query, allow_query=self.url_tokens)
         if token is None:
             return False
         given = token.encode()
@@ -281,6 +306,22 @@ class Api:
             200 if ok else 503,
         )
 
+    async def session(self, request: Request) -> Response:
+        """POST /session with the token in a header: the chart page's session cookie
+        (HttpOnly, SameSite=Strict, Secure under TLS), which its WebSocket then carries."""
+        token = token_of(dict(request.headers), "", allow_query=False)
+        response = Response(status_code=204)
+        if token:
+            response.set_cookie(
+                SESSION_COOKIE,
+                token,
+                httponly=True,
+                samesite="strict",
+                secure=self.config.tls,
+                path="/",
+            )
+        return response
+
     async def metrics_page(self, request: Request) -> Response:
         """GET /metrics in Prometheus' text format."""
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -366,6 +407,7 @@ def create_app(config: ApiConfig) -> Starlette:
         Route("/udf/search", api.udf.search),
         Route("/udf/history", api.udf.history),
         Route("/udf/time", api.udf.time),
+        Route("/session", api.session, methods=["POST"]),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics_page),
         WebSocketRoute("/ws", api.websocket),
@@ -385,7 +427,7 @@ def create_app(config: ApiConfig) -> Starlette:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=sorted(config.cors_origins),
-            allow_methods=["GET"],
+            allow_methods=["GET", "POST"],
             allow_headers=["X-MBX-APIKEY", "Authorization"],
             expose_headers=["X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT", "Retry-After"],
         )

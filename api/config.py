@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from include.platform.settings import Settings, from_settings, get_settings, setting
 
@@ -32,6 +33,8 @@ class ApiConfig:
     max_connections: int = setting("api_max_connections")
     statement_timeout: float = setting("api_statement_timeout")
     cors_origins: frozenset[str] = frozenset()
+    tls_cert: Path | None = setting("api_tls_cert")  # noqa: RUF009 (its default is None)
+    tls_key: Path | None = setting("api_tls_key")  # noqa: RUF009 (its default is None)
     # Binance: at most 1024 streams and 5 incoming messages per second per connection.
     max_streams: int = 1024
     max_incoming_per_sec: int = 5
@@ -43,13 +46,27 @@ class ApiConfig:
         """A copy with some settings changed."""
         return replace(self, **changes)
 
+    @property
+    def exposed(self) -> bool:
+        """Bound beyond this machine: tokens required, never taken from a URL."""
+        return not is_loopback(self.host)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
     def check(self) -> None:
-        """Refuse an exposed bind without tokens."""
-        if not is_loopback(self.host) and not self.tokens:
+        """Refuse an exposed bind without tokens, and half a TLS configuration."""
+        if self.exposed and not self.tokens:
             raise ValueError(
                 f"API_HOST={self.host} is not loopback: set API_TOKENS (space- or "
                 "comma-separated) so only clients with a token can read"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("API_TLS_CERT and API_TLS_KEY go together: set both or neither")
+        for name, path in (("API_TLS_CERT", self.tls_cert), ("API_TLS_KEY", self.tls_key)):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}={path}: no such file")
 
 
 def load_config(settings: Settings | None = None) -> ApiConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from pathlib import Path
 
 import grpc
 
@@ -138,6 +139,15 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         )
 
 
+def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
+    """API_TLS_CERT and API_TLS_KEY as gRPC server credentials, or None without TLS."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    return grpc.ssl_server_credentials(
+        [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]
+    )
+
+
 async def start_grpc(
     hub: Hub, symbols: SymbolCache, config: ApiConfig, port: int
 ) -> tuple[grpc.aio.Server, int]:
@@ -147,6 +157,10 @@ async def start_grpc(
         CandleService(hub, symbols, config), server
     )
     host = f"[{config.host}]" if ":" in config.host else config.host
-    bound = server.add_insecure_port(f"{host}:{port}")
+    credentials = tls_credentials(config)
+    if credentials is not None:
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     return server, bound

@@ -189,6 +189,10 @@ class Settings(BaseSettings):
     api_cors_origins: str = _var(
         "", "origins allowed to call the API from a browser, space- or comma-separated"
     )
+    api_tls_cert: Path | None = _var(
+        None, "PEM certificate (chain): serve HTTPS, WSS and gRPC over TLS (with API_TLS_KEY)"
+    )
+    api_tls_key: Path | None = _var(None, "PEM private key of API_TLS_CERT")
 
     @model_validator(mode="before")
     @classmethod

@@ -32,7 +32,15 @@ async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
     """Serve ``config`` (port 0 = any free port) in this loop until the block ends."""
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=config.tls_cert,
+            ssl_keyfile=config.tls_key,
+        )
     )
     task = asyncio.ensure_future(server.serve())
     while not server.started:
@@ -42,9 +50,10 @@ async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
     port = server.servers[0].sockets[0].getsockname()[1]
     api = app.state.api
     grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, 0)
+    http, ws = ("https", "wss") if config.tls else ("http", "ws")
     try:
         yield RunningApi(
-            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", api
+            f"{http}://127.0.0.1:{port}", f"{ws}://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", api
         )
     finally:
         await grpc_server.stop(0)

@@ -13,7 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.api.conftest import write_live
+from api.config import ApiConfig
+from tests.api.conftest import running_api, write_live
 
 FILL = """
 insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
@@ -87,3 +88,22 @@ async def test_chart_draws_the_database_candles(api, conn, tmp_path: Path) -> No
     assert shot.stat().st_size > 10_000
     if os.environ.get("API_SCREENSHOT"):
         shutil.copy(shot, os.environ["API_SCREENSHOT"])
+
+
+@pytest.mark.slow  # a browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
+async def test_chart_signs_in_with_a_token_in_the_fragment(
+    database_url: str, conn, tmp_path: Path
+) -> None:
+    """Exposed with API_TOKENS, the page opened as /#token=... turns the token into its
+    session cookie (no token in any request URL, which the API refuses when exposed) and draws
+    the candles, its WebSocket signed in by the same cookie."""
+    conn.execute(FILL)
+    config = ApiConfig(database_url=database_url, host="0.0.0.0", port=0, tokens={"t0ken"})
+    async with running_api(config) as exposed:
+        url = f"{exposed.http}/?symbol=BTCUSDT&interval=1m#token=t0ken"
+        dom = await chromium("--virtual-time-budget=8000", "--dump-dom", url)
+    found = re.search(r'<pre id="last">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    assert orjson.loads(html.unescape(found.group(1)))["bars"] == 359
+    assert re.search(r"<span id=\"status\">live</span>", dom), "the WebSocket did not sign in"
