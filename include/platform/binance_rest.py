@@ -197,17 +197,35 @@ class WeightBudget:
                 finally:
                     self._cond.acquire()
 
+    # Whether admitting a request may wait on I/O (the shared budget's database): then it is
+    # done on a worker thread, never on the event loop of the coroutine that asks.
+    admits_off_loop = False
+
+    def _admit_locked(
+        self, weight: int, waited_until: float, answered: asyncio.Future[None]
+    ) -> tuple[int | None, float | None, float]:
+        """_admit under the lock; ``answered`` waits for the next answer when nothing fits."""
+        with self._cond:
+            admitted = self._admit(weight, waited_until)
+            if admitted[0] is None and admitted[1] is None:
+                self._answer_waiters.append(answered)
+            return admitted
+
     async def acquire_async(self, weight: int) -> int:
         """acquire for a coroutine: it waits on the event loop, which goes on running."""
+        loop = asyncio.get_running_loop()
         waited_until = 0.0
         while True:
-            with self._cond:
-                window, pause, waited_until = self._admit(weight, waited_until)
-                if window is not None:
-                    return window
-                if pause is None:
-                    answered = asyncio.get_running_loop().create_future()
-                    self._answer_waiters.append(answered)
+            answered = loop.create_future()
+            if self.admits_off_loop:
+                admitted = await asyncio.to_thread(
+                    self._admit_locked, weight, waited_until, answered
+                )
+            else:
+                admitted = self._admit_locked(weight, waited_until, answered)
+            window, pause, waited_until = admitted
+            if window is not None:
+                return window
             if pause is None:
                 await asyncio.wait([answered], timeout=1.0)
             else:
@@ -299,8 +317,9 @@ class SharedWeightBudget(WeightBudget):
 
     database_url: str = ""
     budget_name: str = SHARED_BUDGET
-    # Short: the streamer reserves on its event loop, which a connect attempt holds up.
+    # Short: a connect attempt holds up every request of the process meanwhile.
     connect_timeout_s: int = 2
+    admits_off_loop = True
     shared_waits: int = 0
     _conn: psycopg.Connection | None = field(default=None, repr=False)
     _purged_window: int | None = field(default=None, repr=False)

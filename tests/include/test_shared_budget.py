@@ -4,6 +4,7 @@ exchange, which counts weight per IP and answers 429 (then 418) past its limit."
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -200,3 +201,35 @@ def test_a_429_holds_every_process_until_its_retry_after_ends(database_url: str)
         assert len(rows) == 5
         assert (limiter.count_429, limiter.count_418) == (1, 0)
         assert second.budget.shared_waits > 0, "the second client waited for the shared window"
+
+
+async def test_reserving_shared_weight_never_blocks_the_event_loop() -> None:
+    """The streamer reserves weight on its event loop: the database round trip (here a
+    server that accepts and never answers, so the connect attempt waits out its timeout) runs
+    on a worker thread, and the loop keeps ticking meanwhile."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        budget = SharedWeightBudget(
+            database_url=f"postgresql://nobody:x@127.0.0.1:{port}/binance", limit=6000
+        )
+        stalls: list[float] = []
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                stalls.append(now - last)
+                last = now
+
+        ticking = asyncio.create_task(ticker())
+        started = time.monotonic()
+        await budget.acquire_async(2)
+        waited = time.monotonic() - started
+        ticking.cancel()
+        budget.close()
+    assert waited >= 1.5, "the connect attempt should have taken its timeout"
+    assert stalls, "the event loop never ran while the weight was reserved"
+    assert max(stalls) < 0.3, f"the event loop stalled for {max(stalls):.2f} s"
