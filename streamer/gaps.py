@@ -26,7 +26,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from streamer.aggregator import MINUTE_MS, Gap, ms_to_datetime
+from include.platform.backoff import Backoff
+from streamer.aggregator import MINUTE_MS, Gap, minute_of, ms_to_datetime
 from streamer.parser import Trade, to_scaled
 from streamer.rest import PAGE, RestUnavailable
 from streamer.sql import load_sql
@@ -96,33 +97,76 @@ class Gaps:
         between the newest one an earlier run closed and that start was missed and joins the
         symbol's first gap. repair=False (a symbol trading again while we run: the minutes in
         between may be a halt, which has no klines and must not be filled as idle) records them
-        for heal-gaps instead. A symbol with no closed row has nothing to record.
+        for heal-gaps instead, as does STREAMER_STARTUP_REPAIR=false, and a symbol whose rows
+        were never closed. No missed minute is left unrecorded: a read that fails is tried
+        again in the background until it succeeds, and what it finds is recorded then.
         """
         for symbol in symbols:
             self._resumes.pop(symbol, None)
-        if not self.app.config.startup_repair or not symbols:
+        if not symbols:
             return
+        start = minute_of(self.app.clock_ms())
         try:
-            # Its own short session, apart from the writer's ('streamer').
-            async with await psycopg.AsyncConnection.connect(
-                self.app.config.database_url, connect_timeout=5, application_name="streamer-resume"
-            ) as conn:
-                cur = await conn.execute(load_sql("select_newest_closed"), (symbols,))
-                rows = await cur.fetchall()
+            rows = await self._read_newest(symbols)
         except (psycopg.Error, OSError) as exc:
             logger.warning(
-                "newest closed minutes not read, minutes missed before this start are left to "
-                "heal-gaps' hole scan: %s",
+                "newest closed minutes not read (%s): trying again in the background, to "
+                "record what this start missed",
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
             )
+            self.app.spawn(self._read_later(symbols, start), "late resume read")
             return
-        for symbol, open_time, close, last_trade_id in rows:
+        repair = repair and self.app.config.startup_repair
+        for symbol, open_time, close, last_trade_id, is_closed in rows:
+            first = int(open_time.timestamp()) * 1000 + (MINUTE_MS if is_closed else 0)
+            if not (repair and is_closed):
+                if not self.app.config.startup_repair:
+                    # Nothing is seeded: the stream starts mid-minute, that minute missed too.
+                    self._missed(symbol, first, start + MINUTE_MS, "startup repair is off")
+                    continue
+                if not is_closed:
+                    self._missed(symbol, first, start, "no minute of it was ever closed")
+                    continue
             self._resumes[symbol] = Resume(
-                int(open_time.timestamp()) * 1000 + MINUTE_MS,
+                first,
                 to_scaled(close, "close"),
                 None if last_trade_id is None else last_trade_id + 1,
                 repair,
             )
+
+    async def _read_newest(self, symbols: list[str]) -> list[tuple]:
+        """Each symbol's newest closed minute (select_newest_closed.sql)."""
+        # Its own short session, apart from the writer's ('streamer').
+        async with await psycopg.AsyncConnection.connect(
+            self.app.config.database_url, connect_timeout=5, application_name="streamer-resume"
+        ) as conn:
+            cur = await conn.execute(load_sql("select_newest_closed"), (symbols,))
+            return await cur.fetchall()
+
+    async def _read_later(self, symbols: list[str], start: int) -> None:
+        """The read of read_resumes, retried until the database answers; every minute between
+        a symbol's newest closed one and this start is then recorded for heal-gaps (the stream
+        has long moved on, so nothing is fetched here)."""
+        backoff = Backoff(1.0, 30.0, jitter=False)
+        while True:
+            await asyncio.sleep(backoff.next())
+            try:
+                rows = await self._read_newest(symbols)
+            except (psycopg.Error, OSError):
+                continue
+            end = start if self.app.config.startup_repair else start + MINUTE_MS
+            for symbol, open_time, _close, _last_id, is_closed in rows:
+                first = int(open_time.timestamp()) * 1000 + (MINUTE_MS if is_closed else 0)
+                self._missed(symbol, first, end, "read late: the database was unreachable")
+            return
+
+    def _missed(self, symbol: str, first_ms: int, end_ms: int, why: str) -> None:
+        """Minutes [first_ms, end_ms) missed before this start, recorded for heal-gaps."""
+        if end_ms <= first_ms:
+            return
+        gap = Gap(symbol, "restart", None, 0, None, 0, first_ms, end_ms - 1)
+        span = f"{ms_to_datetime(first_ms).isoformat()}..{ms_to_datetime(end_ms).isoformat()}"
+        self._record(gap, f"restart: minutes {span} missed before this start ({why})")
 
     def forget(self, symbol: str) -> None:
         """The symbol left the stream before it started: its resume point is stale."""

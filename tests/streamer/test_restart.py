@@ -19,6 +19,7 @@ import pytest
 
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
+from streamer.gaps import Gaps
 from tests.streamer.conftest import (
     assert_exact,
     closed_rows,
@@ -175,3 +176,73 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
     closed = {to_ms(r["open_time"]) for r in rows}
     for minute in sorted(official - closed):
         assert any(a <= minute < b for a, b in spans), f"ETHUSDT {minute}: in no recorded gap"
+
+
+async def first_run_then_pause(fake: FakeBinance, database_url: str) -> dict[str, int]:
+    """A run that closes two minutes of every busy symbol, stopped; three market minutes pass.
+    Returns each busy symbol's newest closed minute."""
+    async with running(streamer_config(fake, database_url), fake):
+        await wait_until(
+            lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+            60,
+            "the first run to close two minutes",
+        )
+    before = {s: newest_closed(database_url, s) for s in BUSY}
+    await market_minutes(fake, 3)
+    return before  # type: ignore[return-value]
+
+
+def restart_gaps(database_url: str) -> dict[str, dict]:
+    return {g["symbol"]: g for g in gap_rows(database_url) if g["reason"] == "restart"}
+
+
+@pytest.mark.slow
+async def test_a_restart_without_startup_repair_records_what_it_missed(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """STREAMER_STARTUP_REPAIR=false fetches nothing at start, but the minutes between the
+    newest closed one and the start (the start's own minute, not seeded, included) are
+    recorded for heal-gaps, never left an unrecorded hole."""
+    before = await first_run_then_pause(fake, database_url)
+    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    cfg = streamer_config(fake, database_url, startup_repair=False)
+    async with running(cfg, fake):
+        await wait_until(
+            lambda: set(BUSY) <= set(restart_gaps(database_url)), 20, "the restart's gaps"
+        )
+    gaps = restart_gaps(database_url)
+    for symbol in BUSY:
+        gap = gaps[symbol]
+        assert to_ms(gap["gap_start"]) == before[symbol] + MINUTE_MS
+        assert to_ms(gap["gap_end"]) >= restarted + MINUTE_MS
+        assert gap["healed_at"] is None
+
+
+@pytest.mark.slow
+async def test_a_failed_read_at_start_is_retried_and_what_it_missed_recorded(
+    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read of the newest closed minutes fails at start (the database away for a moment):
+    it is tried again in the background, and the minutes missed before the start are then
+    recorded for heal-gaps."""
+    before = await first_run_then_pause(fake, database_url)
+    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    read = Gaps._read_newest
+    failures: list[int] = []
+
+    async def fails_first(self: Gaps, symbols: list[str]) -> list[tuple]:
+        if not failures:
+            failures.append(1)
+            raise psycopg.OperationalError("connection refused (the database restarts)")
+        return await read(self, symbols)
+
+    monkeypatch.setattr(Gaps, "_read_newest", fails_first)
+    async with running(streamer_config(fake, database_url), fake):
+        await wait_until(
+            lambda: set(BUSY) <= set(restart_gaps(database_url)), 30, "the late read's gaps"
+        )
+    assert failures == [1]
+    gaps = restart_gaps(database_url)
+    for symbol in BUSY:
+        assert to_ms(gaps[symbol]["gap_start"]) == before[symbol] + MINUTE_MS
+        assert to_ms(gaps[symbol]["gap_end"]) >= restarted
