@@ -25,12 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from api import ws as ws_protocol
-from api.binance import BinanceError, klines_request, rest_row
+from api.binance import BinanceError, klines_request, rest_row, symbol_param, symbols_param
 from api.config import ApiConfig
 from api.limits import ConnectionCap, WeightLimiter, origin_allowed, weight_of
 from api.metrics import Metrics
 from api.push import Hub
-from api.queries import SymbolInfo, fetch_klines
+from api.queries import SymbolInfo, fetch_klines, fetch_prices
 from api.symbols import SymbolCache
 from api.udf import Udf
 
@@ -156,7 +156,7 @@ class Guard:
             return
         try:
             headers = _headers(scope)
-            weight = weight_of(path)
+            weight = weight_of(path, scope.get("query_string", b"").decode("latin-1"))
             if not self._allowed(scope, headers):
                 response = _json({"code": -2014, "msg": "API-key format invalid."}, 401)
                 await response(scope, receive, counting_send)
@@ -238,6 +238,32 @@ class Api:
         return Response(
             orjson.dumps([rest_row(req.interval, r) for r in rows]), media_type="application/json"
         )
+
+    async def ticker_price(self, request: Request) -> Response:
+        """GET /api/v3/ticker/price: the latest price (the newest minute's close) of one
+        symbol (an object), of ``symbols=[...]`` or of every symbol with a candle (a list)."""
+        q = request.query_params
+        try:
+            if q.get("symbol") and q.get("symbols"):
+                raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
+            if q.get("symbol"):
+                wanted = [symbol_param(q)]
+            elif q.get("symbols"):
+                wanted = symbols_param(q)
+            else:
+                wanted = list(await self.symbols.all())
+            for s in wanted if (q.get("symbol") or q.get("symbols")) else ():
+                await self._symbol_known(s)
+        except BinanceError as exc:
+            return _json(exc.body(), exc.status)
+        async with self.pool.connection() as conn:
+            prices = await fetch_prices(conn, wanted)
+        rows = [{"symbol": s, "price": p} for s, p in prices]
+        if q.get("symbol"):
+            if not rows:
+                return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
+            return _json(rows[0])
+        return _json(rows)
 
     async def ping(self, request: Request) -> Response:
         """GET /api/v3/ping."""
@@ -399,6 +425,9 @@ def create_app(config: ApiConfig) -> Starlette:
     routes = [
         Route("/", api.index),
         Route("/api/v3/klines", api.klines),
+        # Binance's klines "for presentation": the same rows here (no other presentation).
+        Route("/api/v3/uiKlines", api.klines),
+        Route("/api/v3/ticker/price", api.ticker_price),
         Route("/api/v3/ping", api.ping),
         Route("/api/v3/time", api.server_time),
         Route("/api/v3/exchangeInfo", api.exchange_info),
@@ -418,7 +447,7 @@ def create_app(config: ApiConfig) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=api.lifespan,
-        exception_handlers={psycopg.errors.QueryCanceled: _timed_out},
+        exception_handlers={psycopg.errors.QueryCanceled: _timed_out, 404: _not_found},
     )
     app.state.api = api
     app.add_middleware(Guard, config=config, metrics=api.metrics)
@@ -432,6 +461,14 @@ def create_app(config: ApiConfig) -> Starlette:
             expose_headers=["X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT", "Retry-After"],
         )
     return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """An endpoint Binance has and this platform does not serve (order book, account, ...):
+    Binance's JSON error, which clients parse, not a plain-text page."""
+    if request.url.path.startswith(("/api/", "/sapi/", "/udf/")):
+        return _json({"code": -1020, "msg": "This operation is not supported."}, 404)
+    return Response("Not Found", 404, media_type="text/plain")
 
 
 async def _timed_out(request: Request, exc: Exception) -> Response:

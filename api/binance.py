@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import orjson
+
 from api.intervals import INTERVAL_MS, INTERVALS
 from api.queries import KlinesRequest, Row
 
@@ -64,6 +66,27 @@ def symbol_param(query: Mapping[str, str], name: str = "symbol") -> str:
             "'^[A-Z0-9-_.]{1,20}$'.",
         )
     return value
+
+
+def symbols_param(query: Mapping[str, str], name: str = "symbols") -> list[str]:
+    """``symbols=["A","B"]`` as Binance takes it (-1100 when it is not that)."""
+    value = query.get(name, "")
+    try:
+        symbols = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        symbols = None
+    if (
+        not isinstance(symbols, list)
+        or not symbols
+        or not all(isinstance(s, str) and SYMBOL_RE.match(s) for s in symbols)
+    ):
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is "
+            '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$\'.',
+        )
+    return list(dict.fromkeys(symbols))
 
 
 def interval_param(query: Mapping[str, str]) -> str:

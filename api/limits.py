@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 WEIGHTS = {
     "/api/v3/klines": 2,
     "/api/v3/uiKlines": 2,
+    # Binance: 2 for one symbol, 4 for several or all.
+    "/api/v3/ticker/price": 4,
     "/api/v3/exchangeInfo": 20,
     "/api/v3/ping": 1,
     "/api/v3/time": 1,
@@ -32,8 +34,14 @@ WEIGHED_PREFIXES = ("/api/", "/udf/")
 WINDOW_S = 60
 
 
-def weight_of(path: str) -> int:
+# Routes whose weight is less for one symbol than for several or all (Binance's rule).
+ONE_SYMBOL_WEIGHTS = {"/api/v3/ticker/price": 2}
+
+
+def weight_of(path: str, query: str = "") -> int:
     """The request weight of a path; 0 for what is not metered (the page, health, metrics)."""
+    if path in ONE_SYMBOL_WEIGHTS and any(p.startswith("symbol=") for p in query.split("&")):
+        return ONE_SYMBOL_WEIGHTS[path]
     if path in WEIGHTS:
         return WEIGHTS[path]
     return 1 if path.startswith(WEIGHED_PREFIXES) else 0

@@ -58,6 +58,7 @@ CHILD_FILTER = load_sql("klines_child_filter")
 
 SYMBOLS_SQL = load_sql("symbols")
 PUSH_MINUTES = load_sql("push_minutes")
+TICKER_PRICE = load_sql("ticker_price")
 
 MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
 MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"
@@ -228,3 +229,9 @@ async def fetch_symbols(conn: AsyncConnection) -> list[SymbolInfo]:
     """Every symbol the platform holds candles or listing data for."""
     cur = await conn.execute(SYMBOLS_SQL)
     return [SymbolInfo(*r) for r in await cur.fetchall()]
+
+
+async def fetch_prices(conn: AsyncConnection, symbols: list[str]) -> list[tuple[str, str]]:
+    """(symbol, latest price) of those symbols that have a candle, by symbol."""
+    cur = await conn.execute(TICKER_PRICE, {"symbols": symbols})
+    return [(r[0], r[1]) for r in await cur.fetchall()]

@@ -97,13 +97,17 @@ async def test_chart_signs_in_with_a_token_in_the_fragment(
 ) -> None:
     """Exposed with API_TOKENS, the page opened as /#token=... turns the token into its
     session cookie (no token in any request URL, which the API refuses when exposed) and draws
-    the candles, its WebSocket signed in by the same cookie."""
+    the candles, its WebSocket signed in by the same cookie; without a symbol asked for it opens
+    on one with candles, and marks a listed symbol without any."""
     conn.execute(FILL)
+    # Listed by exchangeInfo, first by name, without a candle: the chart opens on BTCUSDT.
+    conn.execute("insert into market.symbols (symbol, status) values ('AAAUSDT', 'TRADING')")
     config = ApiConfig(database_url=database_url, host="0.0.0.0", port=0, tokens={"t0ken"})
     async with running_api(config) as exposed:
-        url = f"{exposed.http}/?symbol=BTCUSDT&interval=1m#token=t0ken"
+        url = f"{exposed.http}/?interval=1m#token=t0ken"
         dom = await chromium("--virtual-time-budget=8000", "--dump-dom", url)
     found = re.search(r'<pre id="last">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
     assert orjson.loads(html.unescape(found.group(1)))["bars"] == 359
     assert re.search(r"<span id=\"status\">live</span>", dom), "the WebSocket did not sign in"
+    assert '<option value="AAAUSDT">AAAUSDT (no candles)</option>' in dom

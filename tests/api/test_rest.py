@@ -173,3 +173,32 @@ async def test_udf_datafeed(api, filled) -> None:
         )
         assert empty.json() == {"s": "no_data", "nextTime": start + 1199 * 60}
         assert abs(int((await client.get("/udf/time")).text) - int(__import__("time").time())) < 5
+
+
+async def test_ticker_price_ui_klines_and_unserved_endpoints(api, filled, conn) -> None:
+    """ticker/price as Binance shapes it (an object for one symbol, a list otherwise, only
+    symbols with a candle, Binance's weights); uiKlines answers as klines; an endpoint Binance
+    has and we do not serve answers Binance's JSON error."""
+    conn.execute("insert into market.symbols (symbol, status) values ('AAAUSDT', 'TRADING')")
+    async with httpx.AsyncClient(base_url=api.http) as client:
+        one = await client.get("/api/v3/ticker/price", params={"symbol": "BTCUSDT"})
+        assert one.json() == {"symbol": "BTCUSDT", "price": "100.50000000"}
+        assert one.headers["x-mbx-used-weight-1m"] == "2"
+        every = await client.get("/api/v3/ticker/price")
+        assert every.json() == [{"symbol": "BTCUSDT", "price": "100.50000000"}]
+        assert every.headers["x-mbx-used-weight-1m"] == "6"
+        some = await client.get("/api/v3/ticker/price", params={"symbols": '["BTCUSDT"]'})
+        assert some.json() == [{"symbol": "BTCUSDT", "price": "100.50000000"}]
+        unknown = await client.get("/api/v3/ticker/price", params={"symbol": "NOPEUSDT"})
+        assert (unknown.status_code, unknown.json()["code"]) == (400, -1121)
+        bad = await client.get("/api/v3/ticker/price", params={"symbols": "BTCUSDT"})
+        assert (bad.status_code, bad.json()["code"]) == (400, -1100)
+
+        params = {"symbol": "BTCUSDT", "interval": "1h", "limit": 5}
+        ui = await client.get("/api/v3/uiKlines", params=params)
+        assert ui.json() == (await client.get("/api/v3/klines", params=params)).json()
+
+        depth = await client.get("/api/v3/depth", params={"symbol": "BTCUSDT"})
+        assert depth.status_code == 404
+        assert depth.json() == {"code": -1020, "msg": "This operation is not supported."}
+        assert (await client.get("/no-such-page")).text == "Not Found"
