@@ -275,12 +275,20 @@ def symbols_of(p: Platform) -> list[str]:
 
 
 def analytics_rows(p: Platform, tf: str, symbol: str, start_ms: int, end_ms: int) -> dict:
+    return table_rows(p, ("analytics", f"candles_{tf}"), symbol, start_ms, end_ms)
+
+
+def table_rows(
+    p: Platform, table: tuple[str, str], symbol: str, start_ms: int, end_ms: int, where: str = ""
+) -> dict:
+    """{open_ms: fields} of a candle table's rows of [start, end) (and ``where``)."""
     query = sql.SQL(
         "select open_time, {fields} from {table} "
-        "where symbol = %s and open_time >= %s and open_time < %s order by open_time"
+        "where symbol = %s and open_time >= %s and open_time < %s {where} order by open_time"
     ).format(
         fields=sql.SQL(", ").join(map(sql.Identifier, KLINE_FIELDS)),
-        table=sql.Identifier("analytics", f"candles_{tf}"),
+        table=sql.Identifier(*table),
+        where=sql.SQL(where),
     )
     rows = p.db.query(query, (symbol, ms_utc(start_ms), ms_utc(end_ms)))
     return {
@@ -355,6 +363,35 @@ def verify_candles(p: Platform, soak: Soak, end: datetime, no_kline: dict[str, l
             diff(expected, actual, f"{symbol} {tf}", problems)
     assert not problems, "analytics differ from the official klines:\n" + "\n".join(problems)
     return verified
+
+
+def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str, tuple[int, int]]:
+    """The minutes the streamer itself closed during the live run (closed rows of
+    market.candles_1m_live, which nothing else writes; not what heal-gaps or a backfill filled
+    in the marts afterwards), each equal to the fake's official kline, none invented. Returns
+    per symbol (minutes it closed, minutes Binance has in the live window)."""
+    start_ms, end_ms = utc_ms(soak.market_start), utc_ms(end)
+    problems: list[str] = []
+    closed: dict[str, tuple[int, int]] = {}
+    for symbol in symbols_of(p):
+        official = {
+            int(r[0]): rest_fields(r) for r in p.fake.klines(symbol, "1m", start_ms, end_ms)
+        }
+        mine = table_rows(
+            p, ("market", "candles_1m_live"), symbol, start_ms, end_ms, "and is_closed"
+        )
+        diff({m: official[m] for m in mine if m in official}, mine, f"{symbol} live", problems)
+        closed[symbol] = (len(mine), len(official))
+    assert not problems, "minutes the streamer closed differ:\n" + "\n".join(problems)
+    for symbol in SYMBOLS.split(","):
+        done, there = closed.get(symbol, (0, 0))
+        # Faults (a SIGKILL, outages, a ban) cost the streamer minutes that heal-gaps fills;
+        # a streamer that closed few of them does not pass on heal's work.
+        assert there, f"{symbol}: no official minute in the live window"
+        assert done >= there // 2, (
+            f"{symbol}: the streamer closed {done} of {there} live-window minutes itself"
+        )
+    return closed
 
 
 def verify_gaps(p: Platform, no_kline: dict[str, list[int]]) -> int:
@@ -545,6 +582,15 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
         no_kline: dict[str, list[int]] = {}
         verified = check(problems, "candles", lambda: verify_candles(p, soak, freeze, no_kline))
         summary.append(f"minutes verified: {verified} (every symbol, 1m..1w equal to REST klines)")
+        by_streamer = (
+            check(problems, "streamer", lambda: verify_streamer_minutes(p, soak, freeze)) or {}
+        )
+        summary.append(
+            "minutes closed by the streamer itself and verified: "
+            f"{sum(done for done, _ in by_streamer.values())} ("
+            + ", ".join(f"{s} {d}/{t}" for s, (d, t) in sorted(by_streamer.items()))
+            + "); the rest of the minutes verified were filled by heal-gaps, backfill or imports"
+        )
         open_minutes = p.db.query(
             "select symbol, count(*), min(open_time), max(open_time) from analytics.candles_1m "
             "where not is_final and open_time < %s group by symbol order by symbol",
