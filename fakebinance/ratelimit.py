@@ -106,6 +106,12 @@ class WeightLimiter:
                 return self._verdict(429, st, window_end - now)
             return self._verdict(200, st, 0)
 
+    def ban(self, ip: str, seconds: float) -> None:
+        """Ban ``ip`` for ``seconds`` from now (every request gets 418)."""
+        with self._lock:
+            st = self._ips.setdefault(ip, _IpState())
+            st.banned_until = self._now() + seconds
+
     def _verdict(self, status: int, st: _IpState, retry: float) -> Verdict:
         used = str(st.used)
         headers = {"x-mbx-used-weight": used, "x-mbx-used-weight-1m": used}

@@ -41,6 +41,7 @@ FAULTS = (
     "set_checksum_mode",
     "break_exchange_info",
     "empty_klines",
+    "ban",
 )
 # How dumps' .CHECKSUM files are served: as published, absent (404), not in sha256sum format,
 # well-formed but for other bytes, or failing with HTTP 500.
@@ -204,6 +205,11 @@ class FakeBinance:
         missing, null or empty)."""
         self.rest.break_exchange_info(mode, answers)
 
+    def ban(self, seconds: float, ip: str = "127.0.0.1") -> None:
+        """Ban ``ip`` (HTTP 418 on every REST request) for ``seconds``, as Binance does an IP
+        that went on after a 429."""
+        self.limiter.ban(ip, seconds)
+
     def empty_klines(self, answers: int = 1) -> None:
         """The next ``answers`` klines answers are empty though the market has the klines."""
         self.rest.empty_klines_answers = answers
@@ -237,6 +243,8 @@ class FakeBinance:
                 result = self.break_exchange_info(q["mode"], int(q.get("answers", "1")))
             elif name == "empty_klines":
                 result = self.empty_klines(int(q.get("answers", "1")))
+            elif name == "ban":
+                result = self.ban(float(q["seconds"]), q.get("ip", "127.0.0.1"))
             elif name == "set_checksum_mode":
                 result = self.set_checksum_mode(q["mode"])
             elif name == "list_symbol":

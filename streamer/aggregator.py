@@ -152,6 +152,7 @@ class SymbolBook:
         "high_seq",
         "high_time",
         "high_trade_id",
+        "idle_from",
         "last_close",
         "next_close",
         "pending",
@@ -174,6 +175,9 @@ class SymbolBook:
         # Every trade before this instant (ms) has been seen, gaps aside.
         self.certain_until = 0
         self.trading = True
+        # No idle candle before this minute (ms): it traded again after a halt somewhere
+        # before it, and a halted minute has no kline, so it must never become an idle one.
+        self.idle_from = 0
 
 
 @dataclass
@@ -419,7 +423,7 @@ class Aggregator:
                 book.last_close = c.close
                 self.stats.closed_minutes += 1
                 self._touch(c, now)
-            elif book.trading and book.last_close is not None:
+            elif book.trading and book.last_close is not None and minute >= book.idle_from:
                 c = book.candles[minute] = Candle(book.symbol, minute)
                 c.open = c.high = c.low = c.close = book.last_close
                 c.closed = True

@@ -208,11 +208,17 @@ class Gaps:
         return start
 
     def halted(self, symbol: str, status: str, start_ms: int, end_ms: int) -> None:
-        """exchangeInfo shows the symbol in ``status`` (not TRADING): its minutes from start_ms
-        to end_ms are recorded as a halt, unhealed, for heal-gaps to confirm (a row for the
-        same start widens)."""
+        """exchangeInfo shows the symbol in ``status`` (not TRADING, or TRADING again at the
+        halt's last widening): its minutes from start_ms to end_ms are recorded as a halt,
+        unhealed, for heal-gaps to confirm (a row for the same start widens)."""
         gap = Gap(symbol, "halt", None, 0, None, 0, start_ms, end_ms - 1)
-        detail = f"halt: exchangeInfo shows {status} since {ms_to_datetime(start_ms).isoformat()}"
+        since = ms_to_datetime(start_ms).isoformat()
+        detail = (
+            f"halt: exchangeInfo shows {status} since {since}"
+            if status != "TRADING"
+            else f"halt from {since}: exchangeInfo shows TRADING again by "
+            f"{ms_to_datetime(end_ms).isoformat()}"
+        )
         self.app.writer.add_gap_op(GapOp("record", gap, detail=detail))
 
     def _record(self, gap: Gap, detail: str) -> None:

@@ -84,8 +84,15 @@ class Subscriptions:
         statuses = {
             s["symbol"]: s.get("status") for s in listed if isinstance(s, dict) and "symbol" in s
         }
+        now = minute_of(self.app.clock_ms())
         for symbol, book in self.app.aggregator.books.items():
-            book.trading = statuses.get(symbol) == "TRADING"
+            trading = statuses.get(symbol) == "TRADING"
+            if trading and not book.trading:
+                # It trades again since some instant after the last read that showed it
+                # halted (reads may fail for minutes, a ban say): up to this minute, a minute
+                # without trades may still be a halted one, which no idle candle may fill.
+                book.idle_from = max(book.idle_from, now + MINUTE_MS)
+            book.trading = trading
         self.note_halts(statuses)
         symbols = self.app.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
@@ -101,7 +108,11 @@ class Subscriptions:
             if status is None:
                 continue
             if status == "TRADING":
-                self.halts.pop(symbol, None)
+                start = self.halts.pop(symbol, None)
+                if start is not None:
+                    # The halt ended between the last read and this one: the record covers
+                    # up to this minute, for heal-gaps to cut at the first kline.
+                    self.app.gaps.halted(symbol, status, start, max(now, start) + MINUTE_MS)
                 continue
             start = self.halts.get(symbol)
             if start is None:

@@ -13,14 +13,28 @@ import pytest
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, default_symbols
 from fakebinance.server import FakeBinance
+from include.platform.times import MINUTE_MS
 from include.quality.checks import Window
 from include.quality.runner import run_checks
 from include.timeframes import build_timeframes
-from tests.streamer.conftest import closed_rows, running, streamer_config, wait_until
+from tests.streamer.conftest import (
+    SPEED,
+    START,
+    closed_rows,
+    market_config,
+    market_minutes,
+    running,
+    streamer_config,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+def ms_utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def halt_rows(database_url: str) -> list[tuple]:
@@ -79,3 +93,64 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
     assert {(r.name, r.rows[0]["symbol"]) for r in unexplained.failures} >= {
         ("live_freshness", "ETHUSDT")
     }
+
+
+async def test_a_halt_ending_unseen_is_never_filled_with_idle_minutes(database_url: str) -> None:
+    """ETHUSDT halts, then Binance bans the IP for three minutes (another client spent the
+    weight): the streamer can neither read exchangeInfo nor prove the halted minutes empty.
+    Just after the ban, ETHUSDT shows TRADING again, its trades resuming at the next minute.
+    The halted minutes still open have no kline, so none may become an idle candle; the halt's
+    record reaches the read that showed it trading (heal-gaps cuts it at the first kline), and
+    the symbol closes minutes again. (On the old code, those minutes became idle candles and
+    the record ended at the last read before the ban.)"""
+    clock = MarketClock(start=START, speed=SPEED)
+    # A 9 s ban is three market minutes at 20x; the weight spent is forgotten 10 s on.
+    async with FakeBinance(
+        market_config(), clock=clock, tick_interval=0.02, ban_base=9, weight_window=10
+    ) as fake:
+        # exchangeInfo read often: after the ban it shows TRADING before a probe runs.
+        cfg = streamer_config(fake, database_url, symbols=SYMBOLS, symbols_refresh_interval=0.25)
+        async with running(cfg, fake):
+            await wait_until(
+                lambda: all(closed_rows(database_url, s) for s in SYMBOLS), 60, "closed minutes"
+            )
+            at = fake.clock.now_ms()
+            fake.set_status("ETHUSDT", "HALT")
+            halted_from = -(-at // MINUTE_MS) * MINUTE_MS
+            await wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
+            # The ban: from second 20 of a minute to second 20 three minutes on (9 s wall).
+            await wait_until(lambda: 20_000 <= fake.clock.now_ms() % MINUTE_MS < 25_000, 10, "20 s")
+            fake.ban(9)
+            # Near its end ETHUSDT shows TRADING, its trades resuming at the minute after the
+            # ban: the halted minutes the ban kept open are proven empty in between.
+            await asyncio.sleep(8.0)
+            fake.set_status("ETHUSDT", "TRADING")
+            resumed = -(-fake.clock.now_ms() // MINUTE_MS) * MINUTE_MS
+            await wait_until(
+                lambda: any(
+                    r["open_time"] >= ms_utc(resumed) for r in closed_rows(database_url, "ETHUSDT")
+                ),
+                60,
+                "ETHUSDT closing minutes again",
+            )
+            await wait_until(
+                lambda: not unrecorded(database_url, halted_from, resumed),
+                30,
+                "every halted minute recorded as a halt",
+            )
+            # Time for the prober to close every minute it would.
+            await market_minutes(fake, 1)
+
+    halted = [
+        r["open_time"]
+        for r in closed_rows(database_url, "ETHUSDT")
+        if ms_utc(halted_from) <= r["open_time"] < ms_utc(resumed)
+    ]
+    assert not halted, f"halted minutes closed as candles: {halted}"
+
+
+def unrecorded(database_url: str, start_ms: int, end_ms: int) -> list[datetime]:
+    """The minutes in [start_ms, end_ms) no halt record covers."""
+    spans = [(start, end) for _s, start, end, _by, _healed in halt_rows(database_url)]
+    minutes = [ms_utc(m) for m in range(start_ms, end_ms, MINUTE_MS)]
+    return [m for m in minutes if not any(a <= m < b for a, b in spans)]
