@@ -93,29 +93,26 @@ class Subscriptions:
                 # without trades may still be a halted one, which no idle candle may fill.
                 book.idle_from = max(book.idle_from, now + MINUTE_MS)
             book.trading = trading
-        self.note_halts(statuses)
+        self.note_halts(statuses, now)
         symbols = self.app.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
 
-    def note_halts(self, statuses: dict[str, str | None]) -> None:
+    def note_halts(self, statuses: dict[str, str | None], now: int) -> None:
         """A streamed symbol that exchangeInfo shows out of TRADING (HALT, BREAK) has no klines
         from its first minute not closed yet: recorded as a halt, widened at every read while
-        it lasts, for heal-gaps to confirm; so the quality checks see a known halt, never
-        missing minutes or a stale symbol."""
-        now = minute_of(self.app.clock_ms())
+        it lasts (``now`` the read's minute), for heal-gaps to confirm; so the quality checks
+        see a known halt, never missing minutes or a stale symbol."""
         for symbol in [*self.app.shard_of, *(s for s in self.halts if s not in self.app.shard_of)]:
             status = statuses.get(symbol)
             if status is None:
                 continue
             if status == "TRADING":
+                # The halt ended between the last read and this one: its record is widened a
+                # last time, up to this minute, for heal-gaps to cut at the first kline.
                 start = self.halts.pop(symbol, None)
-                if start is not None:
-                    # The halt ended between the last read and this one: the record covers
-                    # up to this minute, for heal-gaps to cut at the first kline.
-                    self.app.gaps.halted(symbol, status, start, max(now, start) + MINUTE_MS)
-                continue
-            start = self.halts.get(symbol)
-            if start is None:
+                if start is None:
+                    continue
+            elif (start := self.halts.get(symbol)) is None:
                 book = self.app.aggregator.books.get(symbol)
                 start = book.next_close if book is not None and book.next_close else now
                 self.halts[symbol] = start
