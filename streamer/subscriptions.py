@@ -108,9 +108,11 @@ class Subscriptions:
                 continue
             if status == "TRADING":
                 # The halt ended between the last read and this one: its record is widened a
-                # last time, up to this minute, for heal-gaps to cut at the first kline.
+                # last time, up to this minute, for heal-gaps to cut at the first kline. A
+                # symbol dropped meanwhile (ALL mode) gets its span recorded as a restart when
+                # it is subscribed again (Gaps.read_resumes), under the same key: not here.
                 start = self.halts.pop(symbol, None)
-                if start is None:
+                if start is None or symbol not in self.app.shard_of:
                     continue
             elif (start := self.halts.get(symbol)) is None:
                 book = self.app.aggregator.books.get(symbol)
