@@ -10,6 +10,7 @@ from typing import Any
 
 from include.platform.backoff import Backoff
 from streamer.aggregator import Aggregator
+from streamer.clock import ExchangeClock, wall_clock_ms
 from streamer.config import StreamerConfig
 from streamer.connection import Shard
 from streamer.gaps import Gaps
@@ -26,11 +27,6 @@ logger = logging.getLogger(__name__)
 MAX_LOGGED_MALFORMED = 1000
 
 
-def wall_clock_ms() -> int:
-    """The real UTC time in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
-
-
 class Streamer:
     """One running sidecar. ``await Streamer(cfg).run(stop)`` returns the exit status."""
 
@@ -44,12 +40,14 @@ class Streamer:
         writer_method: str = "unnest",
     ) -> None:
         self.config = config
-        # The host clock; decisions use clock_ms(), the exchange's time learned from serverTime.
-        self._local_clock_ms = clock_ms
-        self.clock_offset_ms = 0
-        # Until serverTime has been read once, no quiet minute closes: the host's clock alone
-        # may run ahead of the exchange's.
-        self.clock_synced = False
+        # Decisions use clock_ms(), the exchange's time learned from serverTime and the streams.
+        self.clock = ExchangeClock(
+            lambda: self.rest.server_time_ms(),
+            self._newest_event_ms,
+            local_ms=clock_ms,
+            sync_interval=config.clock_sync_interval,
+            retry_initial=2 * config.backoff_initial,
+        )
         self.metrics = Metrics()
         self.aggregator = Aggregator(startup_repair=config.startup_repair)
         self.metrics.trades_source = lambda: self.aggregator.stats.trades
@@ -80,41 +78,16 @@ class Streamer:
 
     # ----------------------------------------------------------------- exchange time
     def clock_ms(self) -> int:
-        """The exchange's clock: the host's corrected by the offset measured from serverTime.
+        """The exchange's time now (streamer/clock.py: a lower bound, never ahead of it)."""
+        return self.clock.now_ms()
 
-        Quiet minutes close when this says they are over; a host clock a few seconds ahead
-        must not close a minute before Binance has finished it.
-        """
-        return self._local_clock_ms() + self.clock_offset_ms
+    @property
+    def clock_synced(self) -> bool:
+        """Whether serverTime has been read once (no quiet minute closes before)."""
+        return self.clock.synced
 
-    async def _sync_clock(self) -> None:
-        """Measure the offset to Binance's serverTime (kept as it was when REST does not answer).
-
-        serverTime was read at some instant of the round trip; pairing it with the round
-        trip's end makes clock_ms() a lower bound of the exchange's time, so a quiet minute
-        may close one round trip late but never early.
-        """
-        try:
-            server = await self.rest.server_time_ms()
-            received = self._local_clock_ms()
-        except Exception as exc:
-            logger.warning("exchange time not measured: %s", exc)
-            return
-        offset = server - received
-        if not self.clock_synced or abs(offset - self.clock_offset_ms) > 1_000:
-            logger.info("host clock is %+d ms off the exchange's; using exchange time", -offset)
-        self.clock_offset_ms = offset
-        self.clock_synced = True
-
-    async def _clock_loop(self) -> None:
-        """Re-measure every clock_sync_interval; until the first success, retry sooner."""
-        interval = self.config.clock_sync_interval
-        backoff = Backoff(2 * self.config.backoff_initial, interval, jitter=False)
-        delay = interval if self.clock_synced else 0.0
-        while True:
-            await asyncio.sleep(delay)
-            await self._sync_clock()
-            delay = interval if self.clock_synced else backoff.next()
+    def _newest_event_ms(self) -> int:
+        return max((shard.last_event_ms for shard in self.shards), default=0)
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -251,7 +224,7 @@ class Streamer:
                         asyncio.ensure_future(
                             self._keep_running("listings", self.subscriptions.follow)
                         ),
-                        asyncio.ensure_future(self._keep_running("clock", self._clock_loop)),
+                        asyncio.ensure_future(self._keep_running("clock", self.clock.run)),
                     ]
                     self.ready.set()
                     logger.info(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -137,3 +138,46 @@ async def test_quiet_minutes_still_close_with_a_skewed_host(
     assert_every_closed_version_exact(fake, database_url)
     counts = assert_exact(fake, database_url, SYMBOLS, min_rows=3)
     assert counts["QUIETUSDT"] >= 3
+
+
+@pytest.mark.slow
+async def test_the_exchange_clock_keeps_up_with_a_market_faster_than_the_host(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """The market runs 20x the host's pace (a replay, or the soak's accelerated market) and
+    serverTime is read once a minute: the streamer's estimate of the exchange's time keeps up
+    from the trades' own event times, never ahead of the exchange, so quiet minutes close
+    minutes earlier than the offset alone would let them, and every one is exact."""
+    audit_closed_versions(database_url)
+    anchor_ms, wall_anchor = fake.clock.now_ms(), time.monotonic()
+
+    def host_ms() -> int:
+        # A host clock on time at the start, then at wall pace while the market runs SPEED x.
+        return anchor_ms + int((time.monotonic() - wall_anchor) * 1000)
+
+    config = streamer_config(
+        fake, database_url, symbols=SYMBOLS, close_grace=GRACE_S, clock_sync_interval=60.0
+    )
+    streamer = Streamer(config, clock_ms=host_ms)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(streamer.run(stop))
+    await asyncio.wait_for(streamer.ready.wait(), 10)
+    lags: list[int] = []
+    try:
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            before = fake.clock.now_ms()
+            estimate = streamer.clock_ms()
+            after = fake.clock.now_ms()
+            assert estimate <= after, f"the estimate ran {estimate - after} ms ahead"
+            lags.append(before - estimate)
+        await market_minutes(fake, 2.5)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 40) == 0
+    # By the offset alone the estimate would lag by the market time the host did not see
+    # (19 market seconds per wall second, 76 s after 4 s); the trades keep it within seconds.
+    assert sorted(lags)[len(lags) // 2] < 5_000, f"median lag {sorted(lags)[len(lags) // 2]} ms"
+    assert_every_closed_version_exact(fake, database_url)
+    counts = assert_exact(fake, database_url, SYMBOLS, min_rows=3)
+    assert counts["QUIETUSDT"] >= 3, "quiet minutes close on the exchange's time"
