@@ -2,7 +2,7 @@
 
 from include.quality.checks import Check, Window, all_checks
 from include.quality.report import CheckResult, QualityCheckFailed, QualityReport
-from include.quality.runner import default_window, run_checks, run_window
+from include.quality.runner import default_window, market_minute, run_checks, run_window
 
 __all__ = [
     "Check",
@@ -12,6 +12,7 @@ __all__ = [
     "Window",
     "all_checks",
     "default_window",
+    "market_minute",
     "run_checks",
     "run_window",
 ]

@@ -30,6 +30,7 @@ from include.quality.checks import (
     Check,
     Window,
     all_checks,
+    load_sql,
     render,
 )
 from include.quality.report import CheckResult, QualityReport
@@ -53,9 +54,17 @@ AUTO_LIVE_PRESENT = timedelta(minutes=5)
 _UNSET: Any = object()
 
 
-def default_window(now: datetime | None = None, length: timedelta = DEFAULT_WINDOW) -> Window:
-    """The `length` (24 hours) ending at the start of the current minute."""
+def default_window(
+    now: datetime | None = None,
+    length: timedelta = DEFAULT_WINDOW,
+    *,
+    market_minute: datetime | None = None,
+) -> Window:
+    """The `length` (24 hours) ending at the start of the current minute: the host's, or the
+    market's when the data shows it ahead (market_minute, see market_minute())."""
     end = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    if market_minute is not None:
+        end = max(end, market_minute.astimezone(UTC).replace(second=0, microsecond=0))
     return Window(end - length, end)
 
 
@@ -65,15 +74,37 @@ def run_window(
     interval_start: datetime | None,
     interval_end: datetime | None,
     run_after: datetime | None,
+    *,
+    market_minute: datetime | None = None,
 ) -> Window:
     """The window of a DAG run: explicit params, else its data interval when it has a length,
-    else (Asset-triggered runs have none) the 24 hours before the run."""
+    else (Asset-triggered runs have none) the 24 hours before the run, or before the market's
+    current minute when the data is ahead of the host's clock."""
     if start or end:
-        window = default_window(parse_utc(end) if end else run_after)
+        if end:
+            window = default_window(parse_utc(end))
+        else:
+            window = default_window(run_after, market_minute=market_minute)
         return Window(parse_utc(start), window.end) if start else window
     if interval_start and interval_end and interval_end > interval_start:
         return Window(interval_start.astimezone(UTC), interval_end.astimezone(UTC))
-    return default_window(run_after)
+    return default_window(run_after, market_minute=market_minute)
+
+
+def market_minute(database_url: str | None = None) -> datetime | None:
+    """The market's current minute by the data's own time: the newest minute the streamer
+    wrote in the last few minutes (its open candle), None without a streamer writing.
+
+    Binance's clock is the host's, so this is the current minute in production; a replay or
+    an accelerated market (the soak's) runs ahead, and a window ending at the host's minute
+    would never reach a live minute.
+    """
+    url = database_url or db.resolve_role_url(db.READER, get_settings())
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not table_exists(conn, LIVE_TABLE):
+            return None
+        row = conn.execute(load_sql("select_market_minute"), {"recent": AUTO_LIVE_PRESENT})
+        return row.fetchone()[0]
 
 
 def gx_root_dir(data_dir: Path | None = None) -> Path:

@@ -17,7 +17,7 @@ from fakebinance.config import MarketConfig, default_symbols
 from fakebinance.market import Market
 from include.cli import app
 from include.platform import pgserver
-from include.quality import QualityReport, Window, run_checks
+from include.quality import QualityCheckFailed, QualityReport, Window, run_checks
 from include.timeframes import build_timeframes
 from tests.conftest import TEMPLATE_DB, create_database
 
@@ -272,6 +272,54 @@ def test_missing_minute_fails_continuity(clean_url: str, db, gx_root: Path) -> N
     # The higher timeframes still claim that minute, so their checks see it too, nothing else.
     assert all(r.symbols == ["BTCUSDT"] for r in report.failures)
     assert report.summary().splitlines()[0].count("continuity_minutes") == 1
+
+
+def test_continuity_reaches_data_ahead_of_the_hosts_clock(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A market running ahead of the host's clock (a replay, the soak's accelerated market):
+    the last build ran at the host's 12:00 while the data reaches the day's end. A minute
+    missing at 20:00 is still a hole: each symbol is checked up to its own newest final minute,
+    not only up to the host's time of the build."""
+    db.execute("update analytics.candles_1m set built_at = %s", (DAY + timedelta(hours=12),))
+    minute = DAY + timedelta(hours=20, minutes=7)
+    db.execute(
+        "delete from analytics.candles_1m where symbol = 'ETHUSDT' and open_time = %s", (minute,)
+    )
+    report = check(clean_url, gx_root)
+    [row] = failure(report, "continuity_minutes", "analytics.candles_1m").rows
+    assert (row["symbol"], row["first_missing"], row["minutes_missing"]) == ("ETHUSDT", minute, 1)
+
+
+def test_the_default_window_ends_at_the_markets_minute_when_the_data_is_ahead(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """An Asset-triggered run has no data interval: its 24 hours end at the host's minute, or
+    at the market's when the streamer writes minutes ahead of it, so the live minutes are in
+    the window the run checks."""
+    from include.jobs import data_quality
+    from include.quality import market_minute
+
+    assert market_minute(clean_url) is None, "no live row written in the last minutes"
+    now = db.execute("select date_trunc('minute', now())").fetchone()[0]
+    ahead = now + timedelta(minutes=40)
+    for symbol in SYMBOLS:
+        # The minute just closed and the one the market is in, both written now.
+        for minute, closed in ((ahead - timedelta(minutes=1), True), (ahead, False)):
+            db.execute(
+                f"insert into market.candles_1m_live ({COLUMNS}, is_closed) "
+                "values (%s, %s, 1, 1, 1, 1, 0, 0, 1, 0, 0, %s)",
+                (symbol, minute, closed),
+            )
+    assert market_minute(clean_url) == ahead
+    # The clean day lies in 2025 and nothing was built since: the run finds everything after
+    # it a hole (its report is what matters here).
+    with pytest.raises(QualityCheckFailed) as raised:
+        data_quality(None, None, list(SYMBOLS), False, run_after=now)
+    report = raised.value.report
+    assert report.window == Window(ahead - timedelta(days=1), ahead)
+    # The closed live minute of each symbol is checked (against its kline, for one).
+    assert report.rows_checked["market.candles_1m_live"] == len(SYMBOLS)
 
 
 def test_recorded_gap_is_reported_not_failed(clean_url: str, db, gx_root: Path) -> None:
@@ -542,3 +590,9 @@ def test_run_window_prefers_params_then_interval_then_the_last_day() -> None:
     assert run_window(None, None, DAY, DAY + timedelta(days=1), after) == WINDOW
     assert run_window(None, None, None, None, after) == WINDOW
     assert run_window(None, None, after, after, after) == WINDOW
+    # The market's minute, when the data shows one ahead of the host's, ends the last day.
+    ahead = after + timedelta(minutes=40)
+    expected = Window(WINDOW.start + timedelta(minutes=40), WINDOW.end + timedelta(minutes=40))
+    assert run_window(None, None, None, None, after, market_minute=ahead) == expected
+    assert run_window(None, None, None, None, after, market_minute=DAY) == WINDOW
+    assert run_window("2025-01-06", "2025-01-07", None, None, after, market_minute=ahead) == WINDOW

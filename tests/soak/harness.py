@@ -520,6 +520,17 @@ class AirflowClient:
             database="airflow",
         )
 
+    def returned(self, dag_id: str, task_id: str) -> dict[str, Any]:
+        """run_id -> what one task returned (its return_value XCom), for the runs that did."""
+        rows = self.db.query(
+            "select run_id, value from xcom "
+            "where dag_id = %s and task_id = %s and key = 'return_value'",
+            (dag_id, task_id),
+            database="airflow",
+        )
+        # Airflow 3 keeps XCom values as JSON; older layouts hold a JSON text inside it.
+        return {run_id: json.loads(v) if isinstance(v, str) else v for run_id, v in rows}
+
     def dags(self) -> dict[str, bool]:
         """dag_id -> is_paused, for the DAGs the processor has serialized."""
         rows = self.db.query(

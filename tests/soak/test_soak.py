@@ -23,7 +23,9 @@ API, with explicit params, and lets the Asset chain do the rest.
   market time); each heal that fills something emits the `market.klines_1m` Asset.
 * Timeframes and checks: `build_timeframes` runs on its 5-minute schedule and on every Asset
   event; each build emits `analytics.candles`, which triggers `data_quality` (window: the 24
-  hours before the run). At the end the soak triggers `data_quality` with params start/end
+  hours before the market's current minute, read from the live rows: the data's own time, so
+  these runs check the live minutes although the market runs ahead of the wall clock). At the
+  end the soak triggers `data_quality` with params start/end
   covering everything the platform holds.
 * End: the market clock is frozen on a minute boundary F, the streamer gets SIGTERM (flushes,
   exits 0), and one `binance_backfill_rest` run over [F - TAIL, F) closes the books: those last
@@ -61,6 +63,7 @@ What it asserts
   klines inside it).
 * Halts are recorded in market.ingest_gaps (reason 'halt') and have no candle; no unhealed gap
   remains outside halts.
+* The Asset-triggered data_quality runs checked live minutes (their window reached them).
 * Every data_quality run after the first full build succeeded; any other failed run is one a
   fault forced (named in the output), nothing else.
 * Nothing is left running: every process group the soak started is gone and its ports are free.
@@ -467,6 +470,27 @@ def verify_faults(p: Platform, soak: Soak, no_kline: dict[str, list[int]]) -> li
     return lines
 
 
+def verify_quality_runs(p: Platform) -> str:
+    """The Asset-triggered data_quality runs (one per build, no window given) checked the
+    minutes the streamer wrote: their window ends at the market's minute, which runs ahead of
+    the wall clock here, not at the host's, which would leave every live minute outside."""
+    returned = p.airflow.returned("data_quality", "check")
+    triggered = [
+        run.run_id
+        for run in p.airflow.runs("data_quality")
+        if run.run_type == "asset_triggered" and run.run_id in returned
+    ]
+    covered = [run_id for run_id in triggered if returned[run_id].get("live_minutes", 0) > 0]
+    assert covered, (
+        f"none of {len(triggered)} Asset-triggered data_quality runs checked a live minute"
+    )
+    live = sorted(returned[run_id]["live_minutes"] for run_id in covered)
+    return (
+        f"{len(covered)} of {len(triggered)} Asset-triggered runs "
+        f"(live rows per window: median {live[len(live) // 2]}, {live[0]}..{live[-1]})"
+    )
+
+
 def explain_failures(p: Platform, soak: Soak) -> list[str]:
     """Every failed run must overlap a fault that may fail its DAG; data_quality never fails
     after the first full build. Returns the forced failures, named."""
@@ -605,6 +629,10 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
         )
         halted = check(problems, "gaps", lambda: verify_gaps(p, no_kline))
         summary.append(f"halted minutes (recorded, no candle): {halted}")
+        summary.append(
+            "data_quality runs that checked live minutes: "
+            + (check(problems, "quality", lambda: verify_quality_runs(p)) or "none")
+        )
         summary += check(problems, "faults", lambda: verify_faults(p, soak, no_kline)) or []
         forced = check(problems, "DAG runs", lambda: explain_failures(p, soak)) or []
         forced += check(problems, "restarts", lambda: explain_restarts(p, soak)) or []

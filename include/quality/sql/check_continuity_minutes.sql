@@ -1,6 +1,9 @@
 -- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps
 -- and halts.
--- A symbol is checked from its first candle on, up to the minute the last build ran in.
+-- A symbol is checked from its first candle on, up to the minute the last build ran in, or up
+-- to its own newest final minute when the market runs ahead of the host's clock (a replay at
+-- speed): the data's own time, not only the host's. Each symbol by its own, so a quiet symbol
+-- whose last minute is still being proven is not a hole.
 with
 
 {params},
@@ -23,7 +26,10 @@ bounds as (
     select
         active.symbol,
         greatest(params.window_start, first_candle.open_time) as lower_bound,
-        least(params.window_end, built.horizon) as upper_bound
+        least(
+            params.window_end,
+            greatest(built.horizon, newest_final.open_time + interval '1 minute')
+        ) as upper_bound
     from active
     cross join params
     cross join built
@@ -32,6 +38,14 @@ bounds as (
         from {{batch}} as candle
         where candle.symbol = active.symbol
     ) as first_candle
+    -- Newest partition first, stopping at the first final row (open ones are the newest few).
+    left join lateral (
+        select candle.open_time
+        from {{batch}} as candle
+        where candle.symbol = active.symbol and candle.is_final
+        order by candle.open_time desc
+        limit 1
+    ) as newest_final on true
     where first_candle.open_time is not null
 
 ),
