@@ -7,6 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/opt/platform \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/platform/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/opt/platform/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     DBT_PROFILES_DIR=/opt/platform/dbt_project
 

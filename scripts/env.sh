@@ -14,6 +14,8 @@ export DATA_DIR="${DATA_DIR:-$ROOT/.data}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$DATA_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
+# plugins/trusted_hosts.py: the api-server answers only the Host names it is served under.
+export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$ROOT/plugins}"
 # Loopback unless the user exposes it (then run.sh requires AIRFLOW_ADMIN_PASSWORD and a login).
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"

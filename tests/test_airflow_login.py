@@ -1,4 +1,5 @@
-"""Airflow exposed beyond loopback asks for a login: 401 without a token, 200 with one."""
+"""Airflow asks for a login (401 without a token, 200 with one) and answers only the Host
+names it is served under (a DNS-rebinding page's name gets 400)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> Non
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW_ALLOWED_HOSTS="airflow.example.internal",
     )
     subprocess.run(
         [sys.executable, "-m", "include.cli", "airflow-passwords", str(passwords)],
@@ -56,6 +60,13 @@ def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> Non
             assert time.monotonic() < deadline, "api-server did not come up"
             time.sleep(1)
         assert httpx.get(f"{base}/api/v2/dags", timeout=10).status_code == 401
+        # A page whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+        for path in ("/api/v2/monitor/health", "/api/v2/dags", "/auth/token"):
+            foreign = httpx.get(base + path, headers={"Host": "rebind.attacker.test"}, timeout=10)
+            assert foreign.status_code == 400, (path, foreign.status_code)
+        for host in ("localhost", f"localhost:{port}", "airflow.example.internal"):
+            named = httpx.get(f"{base}/api/v2/monitor/health", headers={"Host": host}, timeout=10)
+            assert named.status_code == 200, (host, named.status_code)
         wrong = httpx.post(
             f"{base}/auth/token", json={"username": "admin", "password": "nope"}, timeout=10
         )
@@ -71,3 +82,25 @@ def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> Non
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def test_allowed_hosts_are_the_names_the_api_server_is_served_under() -> None:
+    """Loopback, the listening address, the base URL's and the task runners' host, and
+    AIRFLOW_ALLOWED_HOSTS; a wildcard listening address adds nothing."""
+    from include.platform.trusted_hosts import allowed_hosts
+
+    assert allowed_hosts({}) == ["localhost", "127.0.0.1"]
+    env = {
+        "AIRFLOW__API__HOST": "0.0.0.0",
+        "AIRFLOW__API__BASE_URL": "https://airflow.example.com/",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://airflow-apiserver:8080/execution/",
+        "AIRFLOW_ALLOWED_HOSTS": " *.corp.example , 10.0.0.5",
+    }
+    assert allowed_hosts(env) == [
+        "localhost",
+        "127.0.0.1",
+        "airflow.example.com",
+        "airflow-apiserver",
+        "*.corp.example",
+        "10.0.0.5",
+    ]
