@@ -26,7 +26,7 @@ import polars as pl
 import psycopg
 from isal import isal_zlib
 
-from include.history import klines_store
+from include.history import idle_proof, klines_store
 from include.history.trades_to_candles import (
     DECIMAL,
     candles_from_agg_trades,
@@ -675,9 +675,18 @@ def import_file(
             candles = build_candles(
                 frame, kind, display, lead_from_ms=lead_from_ms, previous_close=previous_close
             )
+            proof = idle_proof.IdleProof()
+            if kind != "klines":
+                # Idle or halted: only Binance's klines can tell (include/history/idle_proof.py).
+                candles, proof = idle_proof.prove_idle_minutes(
+                    candles,
+                    file_symbol,
+                    lambda: BinanceRest(rest_url, max_server_errors=0, database_url=url),
+                )
             source = SOURCE_OF_KIND[kind]
             with conn.transaction():
                 changed = klines_store.upsert_candles(conn, file_symbol, candles, source)
+                idle_proof.record(conn, file_symbol, proof, display)
                 klines_store.remember_file(
                     conn,
                     file_name=path.name,

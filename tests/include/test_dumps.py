@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import zipfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from fakebinance.config import utc
 from fakebinance.dumps import DumpRef, period_bounds_us, read_dump_csv, write_dump
 from fakebinance.market import Market
 from fakebinance.reference import oracle_klines
 from include.cli import app
 from include.history.dumps import DumpError, dump_url, import_file, import_files
+from include.platform.pgserver import free_port
 from tests.include.history_support import (
     frozen_clock,
     market_config,
@@ -95,6 +97,71 @@ def test_dump_candles_equal_official_klines(
     source = {"klines": "dump_klines", "trades": "dump_trades", "aggTrades": "dump_aggtrades"}
     row = conn.execute("select kind, source, row_count from market.imported_files").fetchone()
     assert row == (kind, source[kind], result.rows)
+
+
+def utc_ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def gaps(conn: psycopg.Connection, symbol: str) -> list[tuple]:
+    """(gap_start, gap_end, reason, detected_by, healed) of a symbol's recorded spans."""
+    return conn.execute(
+        "select gap_start, gap_end, reason, detected_by, healed_at is not null "
+        "from market.ingest_gaps where symbol = %s order by gap_start",
+        (symbol,),
+    ).fetchall()
+
+
+@pytest.mark.parametrize("kind", ["trades", "aggTrades"])
+def test_a_trades_dump_invents_no_candle_inside_a_halt(
+    market: Market, rest_env: None, conn: psycopg.Connection, tmp_path: Path, kind: str
+) -> None:
+    """A day with a five-minute halt between trades: the file has no row for those minutes,
+    as for idle ones, but Binance has no kline for them. REST tells them apart: no candle is
+    made inside the halt, the halt is recorded (settled, a fact), every other minute equals
+    the official kline, idle ones included."""
+    day = date(2025, 3, 11)
+    path = write_dump(market, kind, "HALTUSDT", day, out_dir=tmp_path)
+    import_file(str(path))
+    start, end = bounds_ms(day, True)
+    got = stored(conn, "HALTUSDT", start, end)
+    want = [row for row in official(market, "HALTUSDT", start, end) if row[0] <= got[-1][0]]
+    assert got == want
+    halt_start, halt_end = utc(2025, 3, 11, 10, 0), utc(2025, 3, 11, 10, 5)
+    assert not [row for row in got if utc_ms(halt_start) <= row[0] < utc_ms(halt_end)]
+    assert gaps(conn, "HALTUSDT") == [(halt_start, halt_end, "halt", "import", True)]
+    # Imported again: the same rows, the same one record.
+    import_file(str(path), force=True)
+    assert stored(conn, "HALTUSDT", start, end) == want
+    assert gaps(conn, "HALTUSDT") == [(halt_start, halt_end, "halt", "import", True)]
+
+
+def test_idle_minutes_rest_cannot_prove_are_left_to_heal(
+    market: Market, conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline (REST unreachable) a trades dump still loads every traded minute, but no idle
+    one: it might be halted. The minutes left out are recorded, open, for heal-gaps."""
+    monkeypatch.setenv("BINANCE_REST_URL", f"http://127.0.0.1:{free_port()}")
+    day = date(2025, 3, 11)
+    path = write_dump(market, "trades", "HALTUSDT", day, out_dir=tmp_path)
+    import_file(str(path))
+    start, end = bounds_ms(day, True)
+    got = stored(conn, "HALTUSDT", start, end)
+    traded = [row for row in official(market, "HALTUSDT", start, end) if row[7] > 0]
+    assert got == [row for row in traded if row[0] <= got[-1][0]]
+    recorded = gaps(conn, "HALTUSDT")
+    assert recorded, "the minutes left out are recorded"
+    assert {(reason, by, healed) for _, _, reason, by, healed in recorded} == {
+        ("unproven_idle", "import", False)
+    }
+    left_out = {
+        minute
+        for gap_start, gap_end, *_ in recorded
+        for minute in range(utc_ms(gap_start), utc_ms(gap_end), 60_000)
+    }
+    held = {row[0] for row in got}
+    idle_or_halted = {m for m in range(got[0][0], got[-1][0], 60_000) if m not in held}
+    assert left_out == idle_or_halted
 
 
 def test_url_import_verifies_checksum_and_loads(
