@@ -135,6 +135,9 @@ async def test_push_resumes_after_the_listener_loses_the_database(database_url, 
                     await asyncio.sleep(0.05)
                 assert not api.api.hub.listening.is_set()
                 write_live(conn, "BTCUSDT", HOUR, values("102", "2", 2), True)
+                # Long over by the wall clock, still open in the table: the catch-up must push
+                # it open (a wall-clock rule would close it).
+                write_live(conn, "BTCUSDT", HOUR + timedelta(minutes=1), values("106"), False)
                 await asyncio.sleep(1.0)
             finally:
                 admin.execute(refuse + "true")
@@ -146,8 +149,17 @@ async def test_push_resumes_after_the_listener_loses_the_database(database_url, 
             2,
             True,
         )
-        hour = await until(ws, lambda m: m["data"]["k"]["i"] == "1h")
-        assert (hour["data"]["k"]["c"], hour["data"]["k"]["n"]) == ("102.00000000", 2)
+        still_open = await until(
+            ws, lambda m: m["data"]["k"]["c"] == "106.00000000" and m["data"]["k"]["i"] == "1m"
+        )
+        assert (still_open["data"]["k"]["t"], still_open["data"]["k"]["x"]) == (
+            minute_ms + 60_000,
+            False,
+        )
+        hour = await until(
+            ws, lambda m: m["data"]["k"]["i"] == "1h" and m["data"]["k"]["c"] == "106.00000000"
+        )
+        assert (hour["data"]["k"]["n"], hour["data"]["k"]["x"]) == (3, False)
         write_live(conn, "BTCUSDT", HOUR + timedelta(minutes=1), values("103"), False)
         live = await until(ws, lambda m: m["data"]["k"]["c"] == "103.00000000")
         assert live["data"]["k"]["t"] == minute_ms + 60_000
