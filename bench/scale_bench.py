@@ -46,6 +46,10 @@ watermark; REST and the writes do not depend on the history), the ratio 365 / 30
 generate here: the ratio above is what shows the history's length does not matter). Target:
 every run under 5 minutes. It opens with the arithmetic of a backfill of ALL x 1 year: its REST
 weight and the hours it takes at the IP's limit, from the weights and limits in the code.
+
+`restart` (see restart()): `python -m streamer` at ALL with every default, under Binance's own
+REST limit, SIGKILLed, down 150 s and started again: how long until every minute it missed is
+closed in market.candles_1m_live, and whether each equals the official kline.
 """
 
 from __future__ import annotations
@@ -53,14 +57,20 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import psycopg
 from psycopg import sql
 
@@ -653,8 +663,184 @@ def streamer(args: argparse.Namespace) -> None:
         f"{med['committed'] / BINANCE_PEAK_TRADES_PER_S:.2f}x Binance's peak of "
         f"~{BINANCE_PEAK_TRADES_PER_S:,} trades/s (target >= 3x with p99 < 250 ms: "
         f"{'holds' if holds else 'does not hold'}); load average {med['load']:.2f} "
-        f"on {os.cpu_count()} cores, shared"
+        f"on {os.cpu_count()} cores, shared. Throughput only: the fake's REST limit is raised "
+        "and startup repair is off here; the restart section measures the production path"
     )
+
+
+RESTART_DB = "scale_bench_restart"
+# Per symbol, how many of the minutes a restart missed ([since, restart minute)) are closed.
+RESTART_CLOSED = """
+select k.symbol, k.since, count(live.open_time)
+from unnest(%(symbols)s::text[], %(since)s::timestamptz[]) as k (symbol, since)
+left join market.candles_1m_live as live
+    on live.symbol = k.symbol and live.open_time >= k.since
+    and live.open_time < %(restart)s and live.is_closed
+group by k.symbol, k.since
+"""
+
+
+def _streamer_proc(root: Path, url: str, fake_url: str, port: int) -> subprocess.Popen:
+    """`python -m streamer` at ALL with the production defaults (startup repair on, the
+    shared weight budget, Binance's limit at the fake)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "DATABASE_URL": url,
+        "SYMBOLS": "ALL",
+        "BINANCE_WS_URL": fake_url,
+        "BINANCE_REST_URL": fake_url,
+        "STREAMER_HEALTH_PORT": str(port),
+        "STREAMER_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamer"], cwd=root, env=env, stderr=subprocess.DEVNULL
+    )
+
+
+def _health(port: int) -> dict:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def restart(args: argparse.Namespace) -> None:
+    """A restart at ALL on the production path: the fake's ALL market (`--streamer-symbols`,
+    default 2,000) at Binance's average rate (460 trades/s) and Binance's own REST limit (6,000
+    weight a minute: the fake's default, not raised), `python -m streamer` with SYMBOLS=ALL and
+    every default (startup repair on, the shared weight budget). After `--restart-warmup` s the
+    streamer is SIGKILLed, stays down `--restart-down` s (150), and starts again. Every poll
+    prints, for the minutes each symbol missed (from the minute after its newest closed one at
+    the kill up to the restart's minute), how many are still not closed in
+    market.candles_1m_live, the symbols they belong to and the gaps still pending; then the time
+    until none is left (target: within 120 s of the restart) and whether every one of them
+    equals the fake's official kline (read from its REST after the window, one request per
+    symbol). The first start is reported too: reconnects of its connections during the warmup.
+    """
+    server_url = db.resolve_database_url()
+    url = fresh_database(server_url, RESTART_DB)
+    root = Path(__file__).resolve().parents[1]
+    fake_cmd = [
+        sys.executable, "-m", "fakebinance", "--port", "0", "--all", str(args.streamer_symbols),
+        "--rate", str(BINANCE_AVG_TRADES_PER_S), "--start", STREAMER_START, "--warm",
+        "--listings", "0", "--delistings", "0",
+    ]  # fmt: skip
+    fake = subprocess.Popen(fake_cmd, cwd=root, stdout=subprocess.PIPE, text=True)
+    assert fake.stdout is not None
+    fake_url = fake.stdout.readline().strip()
+    if not fake_url.startswith("http"):
+        fake.kill()
+        raise SystemExit(f"fake exchange did not start: {fake_url!r}")
+    port = _free_port()
+    proc = _streamer_proc(root, url, fake_url, port)
+    try:
+        time.sleep(args.restart_warmup)
+        first = _health(port)
+        reconnects = sum(c.get("reconnects", 0) for c in first.get("connections", []))
+        print(
+            f"  first start: {len(first.get('connections', []))} connections, {reconnects} "
+            f"reconnects in {args.restart_warmup:.0f} s, gaps pending "
+            f"{first.get('gaps', {}).get('pending')}"
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with psycopg.connect(url, autocommit=True) as conn:
+            newest = conn.execute(
+                "select symbol, max(open_time) + interval '1 minute' from market.candles_1m_live "
+                "where is_closed group by symbol"
+            ).fetchall()
+        time.sleep(args.restart_down)
+        now_ms = httpx.get(f"{fake_url}/api/v3/time", timeout=5).json()["serverTime"]
+        restart_minute = datetime.fromtimestamp((now_ms - now_ms % 60_000) / 1000, UTC)
+        proc = _streamer_proc(root, url, fake_url, port)
+        restarted = time.monotonic()
+        symbols = [s for s, _ in newest]
+        since = [t for _, t in newest]
+        expected = {s: int((restart_minute - t).total_seconds() // 60) for s, t in newest}
+        print(
+            f"  killed with {len(symbols)} symbols holding closed minutes, down "
+            f"{args.restart_down:.0f} s: {sum(expected.values()):,} minutes missed "
+            f"(up to the restart's minute {restart_minute:%H:%M})"
+        )
+        done_after = None
+        while time.monotonic() - restarted < args.restart_window:
+            time.sleep(10)
+            with psycopg.connect(url, autocommit=True) as conn:
+                rows = conn.execute(
+                    RESTART_CLOSED,
+                    {"symbols": symbols, "since": since, "restart": restart_minute},
+                ).fetchall()
+            left = {s: expected[s] - n for s, _, n in rows if n < expected[s]}
+            health = _health(port)
+            elapsed = time.monotonic() - restarted
+            print(
+                f"  +{elapsed:4.0f} s: {sum(left.values()):,} missed minutes not closed, "
+                f"{len(left)} symbols; gaps pending {health.get('gaps', {}).get('pending')}"
+            )
+            if not left:
+                done_after = elapsed
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    try:
+        differ = _restart_exactness(url, fake_url, symbols, since, restart_minute)
+    finally:
+        fake.send_signal(signal.SIGTERM)
+        fake.wait(30)
+    holds = done_after is not None and done_after <= 120
+    print(
+        f"restart at ALL ({args.streamer_symbols} symbols, Binance's limit, startup repair on): "
+        + (
+            f"every missed minute closed {done_after:.0f} s after the restart"
+            if done_after is not None
+            else f"missed minutes still open {args.restart_window:.0f} s after the restart"
+        )
+        + f" (target <= 120 s: {'holds' if holds else 'does not hold'}); "
+        f"{differ} closed minutes differ from the official klines"
+    )
+
+
+def _restart_exactness(
+    url: str, fake_url: str, symbols: list[str], since: list[datetime], restart_minute: datetime
+) -> int:
+    """How many closed live minutes of the missed spans differ from the fake's REST klines."""
+    differ = 0
+    fields = "open, high, low, close, volume, quote_volume, trade_count"
+    with psycopg.connect(url, autocommit=True) as conn, httpx.Client(timeout=30) as client:
+        for symbol, start in zip(symbols, since, strict=True):
+            rows = conn.execute(
+                f"select (extract(epoch from open_time) * 1000)::bigint, {fields} "
+                "from market.candles_1m_live where symbol = %s and is_closed "
+                "and open_time >= %s and open_time < %s",
+                (symbol, start, restart_minute),
+            ).fetchall()
+            if not rows:
+                continue
+            while True:
+                answer = client.get(
+                    f"{fake_url}/api/v3/klines",
+                    params={
+                        "symbol": symbol,
+                        "interval": "1m",
+                        "startTime": int(start.timestamp() * 1000),
+                        "endTime": int(restart_minute.timestamp() * 1000) - 1,
+                        "limit": 1000,
+                    },
+                )
+                if answer.status_code != 429:
+                    break
+                time.sleep(float(answer.headers.get("Retry-After", "5")))
+            official = {
+                int(k[0]): (*(Decimal(v) for v in k[1:6]), Decimal(k[7]), int(k[8]))
+                for k in answer.json()
+            }
+            differ += sum(1 for r in rows if official.get(r[0]) != tuple(r[1:]))
+    return differ
 
 
 HEAL_DB = "scale_bench_heal"
@@ -798,6 +984,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "quality": quality,
     "storage": storage,
     "streamer": streamer,
+    "restart": restart,
     "heal": heal,
 }
 
@@ -841,6 +1028,11 @@ def main() -> None:
     )
     parser.add_argument("--streamer-seconds", type=float, default=30.0)
     parser.add_argument("--streamer-warmup", type=float, default=20.0)
+    parser.add_argument("--restart-warmup", type=float, default=120.0, help="restart: first run")
+    parser.add_argument("--restart-down", type=float, default=150.0, help="restart: down for")
+    parser.add_argument(
+        "--restart-window", type=float, default=300.0, help="restart: watched after the restart"
+    )
     args = parser.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -99,6 +100,8 @@ class RestApi:
         # A fault: the next answers of klines are empty (a partial answer, as a real exchange
         # gives now and then), though the market has the klines.
         self.empty_klines_answers = 0
+        # REST requests admitted per path (how a client spent its weight, for tests).
+        self.requests: collections.Counter[str] = collections.Counter()
 
     def break_exchange_info(self, mode: str, answers: int) -> None:
         """The next ``answers`` exchangeInfo answers come with "symbols" ``mode``."""
@@ -140,6 +143,7 @@ class RestApi:
                 "WebSocket Streams for live updates to avoid bans."
             )
             return json_response({"code": -1003, "msg": msg}, 418, verdict.headers)
+        self.requests[path] += 1
         try:
             allowed = ALLOWED_PARAMS.get(path)
             if allowed is not None:

@@ -280,6 +280,7 @@ class FakeBinance:
             "weight_total": self.limiter.total_weight(),
             "weight_by_window": {str(k): v for k, v in self.limiter.weight_by_window.items()},
             "dumps_served": self.dumps_served,
+            "requests_by_path": dict(self.rest.requests),
         }
 
     async def _clock_get(self, request: web.Request) -> web.Response:

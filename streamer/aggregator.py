@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from include.platform.times import MINUTE_MS
-from streamer.parser import Trade, format_quote, format_scaled
+from streamer.parser import ONE, Trade, format_quote, format_scaled, to_scaled
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,8 @@ class Stats:
     late_dropped: int = 0
     idle_minutes: int = 0
     closed_minutes: int = 0
+    # Minutes a restart missed, written from Binance's own klines (not closed from trades).
+    official_minutes: int = 0
 
 
 class Aggregator:
@@ -383,6 +385,25 @@ class Aggregator:
         start.t_lo = minute
         start.first_missing_trade_id = first_missing_trade_id
         return start
+
+    def put_official(self, symbol: str, klines: list[list], now: float) -> None:
+        """Closed minutes from Binance's own /api/v3/klines rows (a restart's missed minutes,
+        all before the stream's first): written as they are, exact by construction; they never
+        enter the book, which starts at the stream. A row that is not a kline raises ValueError."""
+        for k in klines:
+            c = Candle(symbol, int(k[0]))
+            c.open = to_scaled(k[1], "open")
+            c.high = to_scaled(k[2], "high")
+            c.low = to_scaled(k[3], "low")
+            c.close = to_scaled(k[4], "close")
+            c.volume = to_scaled(k[5], "volume")
+            c.quote = to_scaled(k[7], "quote_volume") * ONE
+            c.count = int(k[8])
+            c.taker_volume = to_scaled(k[9], "taker_buy_volume")
+            c.taker_quote = to_scaled(k[10], "taker_buy_quote_volume") * ONE
+            c.closed = True
+            self.stats.official_minutes += 1
+            self._touch(c, now)
 
     def forget(self, symbol: str) -> None:
         """Drop a symbol that left the stream (delisted, halted); dirty candles stay queued."""

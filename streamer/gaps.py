@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,9 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HEALED_BY = "streamer:rest"
-# A restart's missed minutes are fetched with the symbol's first minute only when they are this
-# few: the first trade is found with one aggTrades time window, which Binance limits to 1 h.
-RESUME_REPAIR_MS = 55 * MINUTE_MS
+# A restart's missed minutes are closed at Binance: they come from its klines, 1,000 minutes
+# for 2 weight (the trades of one busy minute cost more). Longer outages go to heal-gaps.
+RESUME_KLINES_MS = 1000 * MINUTE_MS
 
 
 class GiveUp(RuntimeError):
@@ -187,12 +188,24 @@ class Gaps:
         first_missing = resume.first_missing_trade_id
         if first_missing is not None and (last_missing is None or first_missing > last_missing):
             first_missing = None
-        if resume.repair and began - resume.minute <= RESUME_REPAIR_MS:
+        if resume.repair and start is None and book.high_time < resume.minute:
+            # Nothing traded since: the minutes are idle, closed once a probe proves it.
             return self.app.aggregator.resume(
                 symbol, start, resume.minute, resume.close, first_missing
             )
+        if resume.repair and began - resume.minute <= RESUME_KLINES_MS:
+            # Every missed minute before the stream's first is closed at Binance: its klines,
+            # not its trades; the stream's first minute keeps its own startup repair.
+            missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, began - 1)
+            self._record(missed, f"restart: {describe_minutes(missed)} missed before this start")
+            self.app.spawn(self._from_klines(missed), f"klines {symbol} {missed.id}")
+            return start
         # Left to heal-gaps: a halt (no klines, never idle candles), or too long to fetch.
-        why = "the symbol was not trading" if not resume.repair else "down longer than 55 min"
+        why = (
+            "the symbol was not trading"
+            if not resume.repair
+            else f"down longer than {RESUME_KLINES_MS // MINUTE_MS} minutes"
+        )
         span = Gap(
             symbol,
             "restart",
@@ -247,8 +260,46 @@ class Gaps:
         finally:
             self.failing.pop(gap.id, None)
 
-    async def _fetch_with_retries(self, gap: Gap) -> list[Trade]:
-        """_fetch, retried on any error (GiveUp aside) with jittered exponential backoff."""
+    async def _from_klines(self, gap: Gap) -> None:
+        """A restart's missed minutes from Binance's klines, written closed; the gap heals. A
+        minute without a kline (a halt, or an answer cut short) leaves the gap to heal-gaps,
+        which asks again and records a halt; so does REST failing past the repair deadline."""
+        try:
+            klines = await self._fetch_with_retries(gap, self._fetch_klines)
+            self.app.aggregator.put_official(gap.symbol, klines, time.monotonic())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._count_error(gap, exc)
+            self.app.metrics.gaps_unhealed += 1
+            detail = f"restart: {describe_minutes(gap)}; klines not fetched from REST: {exc}"
+            logger.error("gap %s unhealed: %s", gap.symbol, detail, extra=gap_context(gap))
+            self.app.writer.add_gap_op(GapOp("note", gap, detail=detail))
+            return
+        finally:
+            self.failing.pop(gap.id, None)
+        expected = (gap.gap_end - gap.gap_start) // MINUTE_MS
+        if len({int(k[0]) for k in klines}) < expected:
+            self.app.metrics.gaps_unhealed += 1
+            detail = (
+                f"restart: {describe_minutes(gap)}; {len(klines)} of {expected} have a kline at "
+                "Binance: the rest may be a halt, left to heal-gaps"
+            )
+            self.app.writer.add_gap_op(GapOp("note", gap, detail=detail))
+            return
+        self.app.metrics.gaps_repaired += 1
+        detail = f"restart: {describe_minutes(gap)}; {len(klines)} official klines from REST"
+        self.app.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
+        logger.info("gap %s healed: %d klines from REST", gap.symbol, len(klines))
+
+    async def _fetch_klines(self, gap: Gap) -> list[list]:
+        return await self.app.rest.klines_1m(gap.symbol, gap.gap_start, gap.gap_end)
+
+    async def _fetch_with_retries(
+        self, gap: Gap, fetch: Callable[[Gap], Awaitable[list]] | None = None
+    ) -> list:
+        """fetch (default _fetch: the gap's trades), retried on any error (GiveUp aside) with
+        jittered exponential backoff."""
         deadline = time.monotonic() + self.app.config.repair_deadline
 
         def banned_past_deadline(_state: RetryCallState) -> bool:
@@ -261,7 +312,7 @@ class Gaps:
             before_sleep=lambda state: self._attempt_failed(gap, state),
             reraise=True,
         )
-        return await retrying(self._fetch, gap)
+        return await retrying(fetch or self._fetch, gap)
 
     def _attempt_failed(self, gap: Gap, state: RetryCallState) -> None:
         """Count, log and show one failed attempt; the next one follows after the backoff."""
@@ -366,6 +417,12 @@ def gap_context(gap: Gap) -> dict[str, object]:
         "gap_start": ms_to_datetime(gap.gap_start).isoformat(),
         "gap_end": ms_to_datetime(gap.gap_end).isoformat(),
     }
+
+
+def describe_minutes(gap: Gap) -> str:
+    """A gap's minutes as a half-open span of ISO times."""
+    start, end = ms_to_datetime(gap.gap_start), ms_to_datetime(gap.gap_end)
+    return f"minutes {start.isoformat()}..{end.isoformat()}"
 
 
 def describe(gap: Gap) -> str:

@@ -105,6 +105,27 @@ class RestClient(AsyncBinanceRest):
         last = agg.last_id
         return Trade(symbol, last, last, last, agg.price, 0, agg.time_ms, agg.buyer_maker)
 
+    async def klines_1m(self, symbol: str, start_ms: int, end_ms: int) -> list[list]:
+        """Binance's 1m klines opening in [start_ms, end_ms), 1,000 per request (weight 2)."""
+        out: list[list] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            page = await self.get(
+                "/api/v3/klines",
+                {
+                    "symbol": symbol,
+                    "interval": "1m",
+                    "startTime": cursor,
+                    "endTime": end_ms - 1,
+                    "limit": PAGE,
+                },
+            )
+            out += page
+            if len(page) < PAGE:
+                break
+            cursor = int(page[-1][0]) + 60_000
+        return out
+
     async def get_aggs_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Trade]:
         """aggTrades in [start_ms, end_ms] (at most 1 h, weight 4): the cheap quiet-symbol probe."""
         return await self._trades(symbol, {"startTime": start_ms, "endTime": end_ms, "limit": PAGE})

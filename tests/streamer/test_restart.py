@@ -87,6 +87,7 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
         await first.wait()
     before = {s: newest_closed(database_url, s) for s in SYMBOLS}
     await market_minutes(fake, 3)
+    asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
     restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
     try:
@@ -100,6 +101,11 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), 40)
     assert second.returncode == 0, log.read_text()[-2000:]
+    asked = {
+        path: n - asked_before.get(path, 0)
+        for path, n in fake.stats()["requests_by_path"].items()
+        if n > asked_before.get(path, 0)
+    }
     for symbol in BUSY:
         # The kill did cost minutes: neither run closed the ones before the restart.
         newest = before[symbol]
@@ -126,6 +132,10 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     # REST was up: the busy symbols' missed minutes were fetched and closed, and the span is
     # recorded as a restart gap, healed by the streamer.
     assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
+    # Closed at Binance, they came from its klines (one request per symbol for 3 minutes):
+    # trades by id are asked for the start's own minute at most, a page per symbol.
+    assert asked.get("/api/v3/klines", 0) >= len(BUSY), asked
+    assert asked.get("/api/v3/historicalTrades", 0) <= len(BUSY), asked
     for symbol in BUSY:
         [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
         assert to_ms(restart["gap_start"]) == before[symbol] + MINUTE_MS
