@@ -7,7 +7,8 @@ invariants; docs/quality.md lists who owns what).
 
 - **When:** each time `build_timeframes` updates `analytics.candles` (Asset-scheduled).
 - **Window:** the run's data interval; Asset-triggered runs have none, so the 24 hours before
-  the run; params `start` / `end` (ISO, UTC) override it for a one-off range.
+  the current minute (the market's, when the streamer writes ahead of the host's clock); params
+  `start` / `end` (ISO, UTC) override it for a one-off range.
 - **What:** the suites of `include/quality/` (one per table, suites as code): on
   `market.klines_1m` and `market.candles_1m_live`, DESIGN.md columns and types, unique non-null
   keys, OHLC invariants, non-negative volumes, taker volumes within volumes; across tables, no
