@@ -615,6 +615,16 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
             + ", ".join(f"{s} {d}/{t}" for s, (d, t) in sorted(by_streamer.items()))
             + "); the rest of the minutes verified were filled by heal-gaps, backfill or imports"
         )
+        # The streamer's own restart repair writes the minutes it missed from Binance's klines:
+        # traded minutes without trade ids (idle ones have none either way).
+        from_klines = p.db.query(
+            "select count(*) from market.candles_1m_live where is_closed and trade_count > 0 "
+            "and first_trade_id is null and open_time >= %s and open_time < %s",
+            (soak.market_start, freeze),
+        )[0][0]
+        summary.append(
+            f"of them written from Binance's klines by the streamer's restart repair: {from_klines}"
+        )
         open_minutes = p.db.query(
             "select symbol, count(*), min(open_time), max(open_time) from analytics.candles_1m "
             "where not is_final and open_time < %s group by symbol order by symbol",
