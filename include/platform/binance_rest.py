@@ -716,6 +716,10 @@ class BinanceRest(_Client):
         )
 
 
+# Requests of one async client on the wire at once (httpx's pool holds as many connections).
+ASYNC_MAX_IN_FLIGHT = 32
+
+
 class AsyncBinanceRest(_Client):
     """The same client for coroutines: it waits for the budget without blocking the loop."""
 
@@ -731,8 +735,16 @@ class AsyncBinanceRest(_Client):
     ) -> None:
         super().__init__(base_url, budget, policy or RetryPolicy(), database_url)
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport, verify=tls_context()
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            verify=tls_context(),
+            limits=httpx.Limits(max_connections=ASYNC_MAX_IN_FLIGHT),
         )
+        # Requests queue here, before their weight is taken, never in httpx's pool: a window
+        # that admits a thousand small requests at once (a restart at ALL) would otherwise
+        # leave most of them waiting for a connection past the timeout, their weight spent.
+        self._slots = asyncio.Semaphore(ASYNC_MAX_IN_FLIGHT)
 
     async def __aenter__(self) -> AsyncBinanceRest:
         return self
@@ -750,13 +762,14 @@ class AsyncBinanceRest(_Client):
 
     async def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
         weight = WEIGHTS.get(path, 1)
-        window = await self.budget.acquire_async(weight)
-        sent = time.monotonic()
-        self._sending()
-        try:
-            response = await self._http.get(path, params=params)
-        except BaseException as err:
-            raise self._lost(err, path, weight, window) from err
+        async with self._slots:
+            window = await self.budget.acquire_async(weight)
+            sent = time.monotonic()
+            self._sending()
+            try:
+                response = await self._http.get(path, params=params)
+            except BaseException as err:
+                raise self._lost(err, path, weight, window) from err
         self.budget.took(time.monotonic() - sent)
         return self._answer(response, path, params, weight, window)
 
