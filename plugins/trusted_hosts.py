@@ -7,19 +7,18 @@ turns the check off.
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from include.platform.trusted_hosts import allowed_hosts
+from include.platform.trusted_hosts import TrustedHosts, allowed_hosts
 
 
 class TrustedHostsPlugin(AirflowPlugin):
-    """Registers Starlette's TrustedHostMiddleware on the api-server's root app."""
+    """Registers the Host check on the api-server's root app."""
 
     name = "trusted_hosts"
     fastapi_root_middlewares = [  # noqa: RUF012 (Airflow reads the class attribute)
         {
             "name": "trusted_hosts",
-            "middleware": TrustedHostMiddleware,
+            "middleware": TrustedHosts,
             "kwargs": {"allowed_hosts": allowed_hosts()},
         }
     ]

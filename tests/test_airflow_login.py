@@ -61,9 +61,12 @@ def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> Non
             time.sleep(1)
         assert httpx.get(f"{base}/api/v2/dags", timeout=10).status_code == 401
         # A page whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
-        for path in ("/api/v2/monitor/health", "/api/v2/dags", "/auth/token"):
+        for path in ("/api/v2/dags", "/api/v2/dags/data_quality", "/auth/token", "/"):
             foreign = httpx.get(base + path, headers={"Host": "rebind.attacker.test"}, timeout=10)
             assert foreign.status_code == 400, (path, foreign.status_code)
+        # The public health report answers any Host: Kubernetes probes send the pod's IP.
+        probe = httpx.get(f"{base}/api/v2/monitor/health", headers={"Host": "10.1.2.3:8080"})
+        assert probe.status_code == 200
         for host in ("localhost", f"localhost:{port}", "airflow.example.internal"):
             named = httpx.get(f"{base}/api/v2/monitor/health", headers={"Host": host}, timeout=10)
             assert named.status_code == 200, (host, named.status_code)

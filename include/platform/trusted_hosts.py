@@ -12,8 +12,14 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import Receive, Scope, Send
+
 LOOPBACK = ("localhost", "127.0.0.1")
 WILDCARD_ADDRESSES = ("", "0.0.0.0", "::", "*")
+# Answered whatever the Host: Kubernetes probes send the pod's IP as Host, and the health
+# report is public (no login) and changes nothing.
+HEALTH_PATHS = ("/api/v2/monitor/health",)
 
 
 def allowed_hosts(env: Mapping[str, str] | None = None) -> list[str]:
@@ -33,3 +39,13 @@ def allowed_hosts(env: Mapping[str, str] | None = None) -> list[str]:
         hosts.append(urlsplit(execution).hostname)
     hosts += [h.strip() for h in env.get("AIRFLOW_ALLOWED_HOSTS", "").split(",") if h.strip()]
     return list(dict.fromkeys(hosts))
+
+
+class TrustedHosts(TrustedHostMiddleware):
+    """Starlette's TrustedHostMiddleware, the health report aside (HEALTH_PATHS)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in HEALTH_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
