@@ -568,13 +568,27 @@ def streamer(args: argparse.Namespace) -> None:
             procs, ports = [], []
             for k in range(shards):
                 port = _free_port()
-                env = {"STREAMER_STARTUP_REPAIR": "false", "STREAMER_SYMBOLS_REFRESH": "5"}
+                env = {
+                    **os.environ,
+                    "PYTHONPATH": str(root),
+                    "DATABASE_URL": url,
+                    "SYMBOLS": "ALL",
+                    "BINANCE_WS_URL": fake_url,
+                    "BINANCE_REST_URL": fake_url,
+                    "STREAMER_HEALTH_PORT": str(port),
+                    "STREAMER_STARTUP_REPAIR": "false",
+                    "STREAMER_SYMBOLS_REFRESH": "5",
+                    "STREAMER_LOG_LEVEL": "WARNING",
+                }
                 if shards > 1:
                     env["STREAMER_SHARD"] = f"{k}/{shards}"
-                pinned = shards == 1 and not args.streamer_unpinned
                 procs.append(
-                    _streamer_proc(
-                        root, url, fake_url, port, env, preexec_fn=pin(0) if pinned else None
+                    subprocess.Popen(
+                        [sys.executable, "-m", "streamer"],
+                        cwd=root,
+                        env=env,
+                        stderr=subprocess.DEVNULL,
+                        preexec_fn=pin(0) if shards == 1 and not args.streamer_unpinned else None,
                     )
                 )
                 ports.append(port)
@@ -666,16 +680,9 @@ group by k.symbol, k.since
 """
 
 
-def _streamer_proc(
-    root: Path,
-    url: str,
-    fake_url: str,
-    port: int,
-    changes: dict[str, str] | None = None,
-    preexec_fn: Callable[[], None] | None = None,
-) -> subprocess.Popen:
+def _streamer_proc(root: Path, url: str, fake_url: str, port: int) -> subprocess.Popen:
     """`python -m streamer` at ALL with the production defaults (startup repair on, the
-    shared weight budget, Binance's limit at the fake), but for `changes` to its environment."""
+    shared weight budget, Binance's limit at the fake)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
@@ -685,14 +692,9 @@ def _streamer_proc(
         "BINANCE_REST_URL": fake_url,
         "STREAMER_HEALTH_PORT": str(port),
         "STREAMER_LOG_LEVEL": "WARNING",
-        **(changes or {}),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "streamer"],
-        cwd=root,
-        env=env,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=preexec_fn,
+        [sys.executable, "-m", "streamer"], cwd=root, env=env, stderr=subprocess.DEVNULL
     )
 
 
