@@ -109,7 +109,18 @@ async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) ->
             env=env,
             stderr=asyncio.subprocess.PIPE,
         )
-        await asyncio.sleep(4)
+        # A fixed sleep raced the process's start on a loaded CI machine: wait until both
+        # streams are subscribed and BTC has traded since, then give the frame a second to land.
+        await wait_until(
+            lambda: fake.stats()["subscriptions"] >= 2, 60, "the streamer to subscribe"
+        )
+        since_us = fake.clock.now_us()
+        await wait_until(
+            lambda: bool(fake.market.trades("BTCUSDT", since_us, fake.clock.now_us())),
+            30,
+            "a BTC trade after the subscription",
+        )
+        await asyncio.sleep(1.5)
         assert proc.returncode is None
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 40)
@@ -125,7 +136,7 @@ async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) ->
                 "select symbol, open_time, trade_count, volume, first_trade_id, last_trade_id"
                 " from market.candles_1m_live order by symbol, open_time"
             ).fetchall()
-        # BTC trades about once a second: four seconds surely saw some.
+        # A BTC trade was sent after the subscription: the flush wrote it.
         assert "BTCUSDT" in {r[0] for r in rows}
         assert writers() == {"streamer_writer"}
         assert {r[0] for r in rows} <= {"BTCUSDT", "ETHUSDT"}
