@@ -156,6 +156,7 @@ class SymbolBook:
         "last_close",
         "next_close",
         "pending",
+        "seed_seq",
         "symbol",
         "tainted",
         "trading",
@@ -178,6 +179,8 @@ class SymbolBook:
         # No idle candle before this minute (ms): it traded again after a halt somewhere
         # before it, and a halted minute has no kline, so it must never become an idle one.
         self.idle_from = 0
+        # Set by start_at: the id REST's klines ended at, before the stream's first trade.
+        self.seed_seq: int | None = None
 
 
 @dataclass
@@ -247,7 +250,9 @@ class Aggregator:
             else:
                 gap = Gap(
                     symbol,
-                    "sequence",
+                    # Started from the klines' count: the stream's first trade follows the
+                    # current minute's earlier ones, a startup gap, not a loss.
+                    "startup" if high == book.seed_seq else "sequence",
                     high + 1,
                     seq - 1,
                     (book.high_trade_id or 0) + 1,
@@ -356,6 +361,17 @@ class Aggregator:
         )
         book.pending[gap.id] = gap
         return gap
+
+    def start_at(self, symbol: str, minute: int, last_id: int, close: int) -> None:
+        """Start a symbol at ``minute`` from Binance's klines of the minutes before it: the
+        trade stream's ids count on from ``last_id`` (the ids before ``minute``, known from the
+        klines' trade counts), ``close`` the last one's close. The minute's trades before the
+        stream's first become its startup gap, fetched by time."""
+        book = self.book(symbol)
+        book.next_close = minute
+        book.high_seq = book.high_trade_id = book.seed_seq = last_id
+        book.high_time = book.certain_until = minute - 1
+        book.last_close = close
 
     def resume(
         self,

@@ -45,6 +45,13 @@ HEALED_BY = "streamer:rest"
 RESUME_KLINES_MS = 1000 * MINUTE_MS
 
 
+# aggTrades by time answers a window of at most an hour.
+AGG_WINDOW_MS = 60 * MINUTE_MS
+# The exchange clock is an estimate: a minute counts as over (its kline final) only this long
+# after it ended by that estimate.
+KLINE_FINAL_MS = 5_000
+
+
 class GiveUp(RuntimeError):
     """A gap REST will not be asked to fill (too large)."""
 
@@ -168,6 +175,64 @@ class Gaps:
         gap = Gap(symbol, "restart", None, 0, None, 0, first_ms, end_ms - 1)
         span = f"{ms_to_datetime(first_ms).isoformat()}..{ms_to_datetime(end_ms).isoformat()}"
         self._record(gap, f"restart: minutes {span} missed before this start ({why})")
+
+    def klines_seed(self, symbol: str) -> Resume | None:
+        """The symbol's resume point when its start can come from klines alone (seed_from_klines):
+        a trade stream (klines count raw trades), repairable, its last trade id known."""
+        resume = self._resumes.get(symbol)
+        if (
+            resume is None
+            or not resume.repair
+            or resume.first_missing_trade_id is None
+            or self.app.config.stream != "trade"
+        ):
+            return None
+        return resume
+
+    async def seed_from_klines(self, symbol: str, resume: Resume) -> bool:
+        """Start a symbol the database knows from Binance's klines instead of REST's latest trade.
+
+        One request (2 weight per 1,000 minutes) closes every missed minute, and their trade
+        counts tell the id the current minute starts at: the stream's ids continue from it, the
+        current minute's earlier trades are fetched by time. (The latest trade costs 4 weight,
+        and the missed minutes' klines must be fetched anyway.) False when this cannot be done
+        (REST failing, a minute without a kline: a halt or a short answer): the caller seeds
+        from the latest trade, and the missed minutes take their usual road.
+        """
+        end = minute_of(self.app.clock_ms() - KLINE_FINAL_MS)
+        if end - resume.minute > RESUME_KLINES_MS:
+            return False
+        missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)
+        klines: list[list] = []
+        if end > resume.minute:
+            try:
+                klines = await self._fetch_with_retries(missed, self._fetch_klines)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._count_error(missed, exc)
+                return False
+            finally:
+                self.failing.pop(missed.id, None)
+        book = self.app.aggregator.books.get(symbol)
+        if self._resumes.get(symbol) is not resume or (book is not None and book.high_seq):
+            # The stream started the symbol meanwhile: _resume repairs from its first trade.
+            return True
+        if len({int(k[0]) for k in klines}) < (end - resume.minute) // MINUTE_MS:
+            return False
+        del self._resumes[symbol]
+        assert resume.first_missing_trade_id is not None  # klines_seed's condition
+        # Spot trade ids run on without a hole: the klines' counts say where the minute begins.
+        last_id = resume.first_missing_trade_id - 1 + sum(int(k[8]) for k in klines)
+        close = to_scaled(klines[-1][4], "close") if klines else resume.close
+        self.app.aggregator.put_official(symbol, klines, time.monotonic())
+        self.app.aggregator.start_at(symbol, end, last_id, close)
+        if klines:
+            self._record(missed, f"restart: {describe_minutes(missed)} missed before this start")
+            self.app.metrics.gaps_repaired += 1
+            detail = f"restart: {describe_minutes(missed)}; {len(klines)} official klines from REST"
+            self.app.writer.add_gap_op(GapOp("heal", missed, healed_by=HEALED_BY, detail=detail))
+        return True
 
     def forget(self, symbol: str) -> None:
         """The symbol left the stream before it started: its resume point is stale."""
@@ -346,6 +411,8 @@ class Gaps:
     async def _fetch(self, gap: Gap) -> list[Trade]:
         """The gap's trades from REST, by id; the first one found by time when not yet known."""
         stream = self.app.config.stream
+        if stream == "trade" and gap.t_hi - gap.t_lo < AGG_WINDOW_MS:
+            return await self._fetch_aggregated(gap)
         if gap.lo_seq is None:
             first = await self.app.rest.first_in(gap.symbol, gap.t_lo, gap.t_hi)
             if first is None:
@@ -354,25 +421,68 @@ class Gaps:
             if seq0 > gap.hi_seq:
                 return []
             gap.lo_seq, gap.first_missing_trade_id = seq0, first.first_id
-        size = gap.hi_seq - gap.lo_seq + 1
+        self._check_size(gap.lo_seq, gap.hi_seq)
+        return await self._by_id(gap.symbol, stream, gap.lo_seq, gap.hi_seq)
+
+    def _check_size(self, first: int, last: int) -> None:
+        size = last - first + 1
         if size > self.app.config.repair_max_trades:
             raise GiveUp(f"{size} missing ids exceed STREAMER_REPAIR_MAX_TRADES; left to heal-gaps")
+
+    async def _by_id(self, symbol: str, stream: str, first: int, last: int) -> list[Trade]:
+        """Records first..last by their sequence id (historicalTrades or aggTrades ``fromId``),
+        every id present; RestUnavailable when REST has not got them all yet."""
         out: list[Trade] = []
-        nxt = gap.lo_seq
-        while nxt <= gap.hi_seq:
-            page = await self.app.rest.by_id(
-                gap.symbol, stream, nxt, min(PAGE, gap.hi_seq - nxt + 1)
-            )
+        nxt = first
+        while nxt <= last:
+            page = await self.app.rest.by_id(symbol, stream, nxt, min(PAGE, last - nxt + 1))
             page = [t for t in page if t.seq >= nxt]
             if not page or page[0].seq != nxt:
-                raise RestUnavailable(f"REST has no {gap.symbol} id {nxt} yet")
+                raise RestUnavailable(f"REST has no {symbol} id {nxt} yet")
             for t in page:
-                if t.seq > gap.hi_seq:
+                if t.seq > last:
                     break
                 if t.seq != nxt:
-                    raise RestUnavailable(f"REST skipped {gap.symbol} id {nxt}")
+                    raise RestUnavailable(f"REST skipped {symbol} id {nxt}")
                 out.append(t)
                 nxt += 1
+        return out
+
+    async def _fetch_aggregated(self, gap: Gap) -> list[Trade]:
+        """A trade-stream gap's trades as Binance's aggregates of them, asked by time (4 weight
+        per 1,000 aggregates; historicalTrades costs 25 per 1,000 trades). An aggregate's
+        trades share price, side and time, so it folds into a candle exactly as its trades
+        would; one that straddles the gap's edge is asked for its raw trades instead."""
+        rest, symbol, hi, nxt = self.app.rest, gap.symbol, gap.hi_seq, gap.lo_seq
+        if nxt is not None:
+            self._check_size(nxt, hi)
+        page = await rest.get_aggs_between(symbol, gap.t_lo, gap.t_hi)
+        aggs = list(page)
+        while len(page) == PAGE and page[-1].last_id < hi:
+            page = await rest.by_id(symbol, "aggTrade", page[-1].seq + 1)
+            aggs += page
+        out: list[Trade] = []
+        for a in aggs:
+            if a.first_id > hi:
+                break
+            if nxt is not None and a.last_id < nxt:
+                continue
+            if nxt is None:
+                # A startup gap: the window's first aggregate is where the minute's ids begin.
+                nxt = gap.lo_seq = gap.first_missing_trade_id = a.first_id
+                self._check_size(nxt, hi)
+            if a.first_id > nxt:
+                raise RestUnavailable(f"REST has no {symbol} trade id {nxt} yet")
+            if a.first_id < nxt or a.last_id > hi:
+                out += await self._by_id(symbol, "trade", nxt, min(a.last_id, hi))
+            else:
+                first, last = a.first_id, a.last_id
+                out.append(
+                    Trade(symbol, last, first, last, a.price, a.qty, a.time_ms, a.buyer_maker)
+                )
+            nxt = min(a.last_id, hi) + 1
+        if nxt is not None and nxt <= hi:
+            raise RestUnavailable(f"REST has no {symbol} trade id {nxt} yet")
         return out
 
     # ----------------------------------------------------------------- release

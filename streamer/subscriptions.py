@@ -163,7 +163,8 @@ class Subscriptions:
 
     # ----------------------------------------------------------------- seeds
     async def seed(self, symbols: list[str]) -> None:
-        """Start each symbol from REST's latest trade once its stream is subscribed."""
+        """Start each symbol once its stream is subscribed: one the database knows from the
+        klines of the minutes it missed, any other from REST's latest trade."""
         if not self.app.config.startup_repair:
             return
         sem = asyncio.Semaphore(8)
@@ -177,6 +178,12 @@ class Subscriptions:
                 if symbol in shard.subscribed:
                     break
                 await asyncio.sleep(0.05)
+            book = self.app.aggregator.books.get(symbol)
+            if book is not None and book.high_seq:
+                return
+            resume = self.app.gaps.klines_seed(symbol)
+            if resume is not None and await self.app.gaps.seed_from_klines(symbol, resume):
+                return
             book = self.app.aggregator.books.get(symbol)
             if book is not None and book.high_seq:
                 return

@@ -1,7 +1,8 @@
 """A repair that fails with an unexpected error is retried, shown, and never freezes a symbol.
 
-The fault is injected at the REST client's boundary (its ``by_id`` raises an error nobody
-foresaw); the repair logic, the writer, /metrics and /healthz are the real ones, read over HTTP.
+The fault is injected at the REST client's boundary (its fetches of trades raise an error
+nobody foresaw); the repair logic, the writer, /metrics and /healthz are the real ones, read
+over HTTP.
 """
 
 from __future__ import annotations
@@ -33,18 +34,23 @@ FAULT = 'streamer_repair_errors_total{error="RuntimeError"}'
 
 
 def break_rest(streamer: Streamer, times: int | None) -> list[int]:
-    """Make the next ``times`` REST fetches by id (None: all of them) raise a RuntimeError."""
+    """Make the next ``times`` REST fetches of trades, by id or by time (None: all of them),
+    raise a RuntimeError."""
     assert streamer.rest is not None
+    rest = streamer.rest
     calls: list[int] = []
-    real = streamer.rest.by_id
 
-    async def by_id(*args: object, **kwargs: object) -> list:
-        calls.append(1)
-        if times is None or len(calls) <= times:
-            raise RuntimeError("REST answered something nobody foresaw")
-        return await real(*args, **kwargs)  # type: ignore[arg-type]
+    def broken(real: Callable[..., Awaitable[list]]) -> Callable[..., Awaitable[list]]:
+        async def fetch(*args: object, **kwargs: object) -> list:
+            calls.append(1)
+            if times is None or len(calls) <= times:
+                raise RuntimeError("REST answered something nobody foresaw")
+            return await real(*args, **kwargs)
 
-    streamer.rest.by_id = by_id  # type: ignore[method-assign]
+        return fetch
+
+    rest.by_id = broken(rest.by_id)  # type: ignore[method-assign]
+    rest.get_aggs_between = broken(rest.get_aggs_between)  # type: ignore[method-assign]
     return calls
 
 
