@@ -13,18 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import polars as pl
 import psycopg
 
-from include.platform.binance_rest import BinanceRest
+from include.history.klines_store import ms_to_datetime
+from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
+from include.platform.times import MINUTE_MS
 from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
-
-MINUTE_MS = 60_000
-PAGE = 1000
 
 
 @dataclass
@@ -57,7 +55,7 @@ def kline_minutes(client: BinanceRest, symbol: str, minutes: list[int]) -> set[i
     i = 0
     while i < len(minutes):
         start = minutes[i]
-        end = min(start + PAGE * MINUTE_MS, minutes[-1] + MINUTE_MS)
+        end = min(start + KLINES_LIMIT * MINUTE_MS, minutes[-1] + MINUTE_MS)
         page = client.get(
             "/api/v3/klines",
             {
@@ -65,7 +63,7 @@ def kline_minutes(client: BinanceRest, symbol: str, minutes: list[int]) -> set[i
                 "interval": "1m",
                 "startTime": start,
                 "endTime": end - 1,
-                "limit": PAGE,
+                "limit": KLINES_LIMIT,
             },
         )
         found.update(int(kline[0]) for kline in page)
@@ -120,8 +118,8 @@ def record(conn: psycopg.Connection, symbol: str, proof: IdleProof, display: str
             load_sql("upsert_import_gap"),
             {
                 "symbol": symbol,
-                "gap_start": datetime.fromtimestamp(start / 1000, UTC),
-                "gap_end": datetime.fromtimestamp(end / 1000, UTC),
+                "gap_start": ms_to_datetime(start),
+                "gap_end": ms_to_datetime(end),
                 "reason": reason,
                 "detail": detail,
             },
