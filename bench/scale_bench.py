@@ -753,6 +753,7 @@ def restart(args: argparse.Namespace) -> None:
         time.sleep(args.restart_down)
         now_ms = httpx.get(f"{fake_url}/api/v3/time", timeout=5).json()["serverTime"]
         restart_minute = datetime.fromtimestamp((now_ms - now_ms % 60_000) / 1000, UTC)
+        asked_before = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
         proc = _streamer_proc(root, url, fake_url, port)
         restarted = time.monotonic()
         symbols = [s for s, _ in newest]
@@ -781,6 +782,14 @@ def restart(args: argparse.Namespace) -> None:
             if not left:
                 done_after = elapsed
                 break
+        asked_after = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
+        spent = asked_after["weight_total"] - asked_before["weight_total"]
+        paths = {
+            p.rsplit("/", 1)[-1]: n - asked_before["requests_by_path"].get(p, 0)
+            for p, n in asked_after["requests_by_path"].items()
+            if n > asked_before["requests_by_path"].get(p, 0)
+        }
+        print(f"  REST since the restart: {spent:,} weight; requests {paths}")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

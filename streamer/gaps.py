@@ -173,8 +173,7 @@ class Gaps:
         if end_ms <= first_ms:
             return
         gap = Gap(symbol, "restart", None, 0, None, 0, first_ms, end_ms - 1)
-        span = f"{ms_to_datetime(first_ms).isoformat()}..{ms_to_datetime(end_ms).isoformat()}"
-        self._record(gap, f"restart: minutes {span} missed before this start ({why})")
+        self._record(gap, f"restart: {describe_minutes(gap)} missed before this start ({why})")
 
     def klines_seed(self, symbol: str) -> Resume | None:
         """The symbol's resume point when its start can come from klines alone (seed_from_klines):

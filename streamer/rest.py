@@ -14,6 +14,7 @@ from include.platform.binance_rest import (
     RetryPolicy,
     shared_budget,
 )
+from include.platform.times import MINUTE_MS
 from streamer.metrics import Metrics
 from streamer.parser import FrameError, Trade, parse_rest_agg_trade, parse_rest_trade
 
@@ -123,7 +124,7 @@ class RestClient(AsyncBinanceRest):
             out += page
             if len(page) < PAGE:
                 break
-            cursor = int(page[-1][0]) + 60_000
+            cursor = int(page[-1][0]) + MINUTE_MS
         return out
 
     async def get_aggs_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Trade]:
