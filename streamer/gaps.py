@@ -228,9 +228,7 @@ class Gaps:
         self.app.aggregator.start_at(symbol, end, last_id, close)
         if klines:
             self._record(missed, f"restart: {describe_minutes(missed)} missed before this start")
-            self.app.metrics.gaps_repaired += 1
-            detail = f"restart: {describe_minutes(missed)}; {len(klines)} official klines from REST"
-            self.app.writer.add_gap_op(GapOp("heal", missed, healed_by=HEALED_BY, detail=detail))
+            self._healed_by_klines(missed, len(klines))
         return True
 
     def forget(self, symbol: str) -> None:
@@ -351,10 +349,14 @@ class Gaps:
             )
             self.app.writer.add_gap_op(GapOp("note", gap, detail=detail))
             return
-        self.app.metrics.gaps_repaired += 1
-        detail = f"restart: {describe_minutes(gap)}; {len(klines)} official klines from REST"
-        self.app.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
+        self._healed_by_klines(gap, len(klines))
         logger.info("gap %s healed: %d klines from REST", gap.symbol, len(klines))
+
+    def _healed_by_klines(self, gap: Gap, n: int) -> None:
+        """A restart gap whose every minute was written from Binance's klines: its row heals."""
+        self.app.metrics.gaps_repaired += 1
+        detail = f"restart: {describe_minutes(gap)}; {n} official klines from REST"
+        self.app.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
 
     async def _fetch_klines(self, gap: Gap) -> list[list]:
         return await self.app.rest.klines_1m(gap.symbol, gap.gap_start, gap.gap_end)

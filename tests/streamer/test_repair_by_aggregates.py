@@ -40,13 +40,18 @@ def expected(fake: FakeBinance, minute: int, lo: int, hi: int) -> tuple[int, Dec
     return len(trades), sum((t.qty for t in trades), Decimal(0)), [t.id for t in trades]
 
 
+def past_minute(fake: FakeBinance) -> tuple[int, list[AggTrade]]:
+    """A minute two minutes back (every trade of it on REST) and its aggregates."""
+    now = fake.clock.now_ms()
+    minute = now - now % MINUTE_MS - 2 * MINUTE_MS
+    return minute, fake.market.agg_trades(SYMBOL, minute * 1000, (minute + MINUTE_MS) * 1000)
+
+
 async def test_a_gap_whose_edges_cut_aggregates_is_exact_with_two_raw_pages(
     fake: FakeBinance, database_url: str
 ) -> None:
     async with running(streamer_config(fake, database_url, symbols=(SYMBOL,)), fake) as streamer:
-        now = fake.clock.now_ms()
-        minute = now - now % MINUTE_MS - 2 * MINUTE_MS
-        aggs = fake.market.agg_trades(SYMBOL, minute * 1000, (minute + MINUTE_MS) * 1000)
+        minute, aggs = past_minute(fake)
         multi: list[AggTrade] = [a for a in aggs if a.last_id > a.first_id]
         assert len(multi) >= 2, "the fake's minute has aggregates of several trades"
         first, last = multi[0], multi[-1]
@@ -66,9 +71,7 @@ async def test_a_startup_gap_starts_at_its_minutes_first_trade(
     fake: FakeBinance, database_url: str
 ) -> None:
     async with running(streamer_config(fake, database_url, symbols=(SYMBOL,)), fake) as streamer:
-        now = fake.clock.now_ms()
-        minute = now - now % MINUTE_MS - 2 * MINUTE_MS
-        aggs = fake.market.agg_trades(SYMBOL, minute * 1000, (minute + MINUTE_MS) * 1000)
+        minute, aggs = past_minute(fake)
         assert len(aggs) > 10
         # The stream's first trade: the first one of an aggregate in the middle of the minute.
         start = aggs[len(aggs) // 2]
