@@ -202,17 +202,26 @@ class Gaps:
         if end - resume.minute > RESUME_KLINES_MS:
             return False
         missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)
-        klines: list[list] = []
-        if end > resume.minute:
-            try:
-                klines = await self._fetch_with_retries(missed, self._fetch_klines)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._count_error(missed, exc)
-                return False
-            finally:
-                self.failing.pop(missed.id, None)
+        try:
+            klines = (
+                await self._fetch_with_retries(missed, self._fetch_klines)
+                if end > resume.minute
+                else []
+            )
+            # Read before anything is written: an answer whose counts or close do not parse
+            # falls back whole (put_official below still checks the other fields per row).
+            counted = sum(int(k[8]) for k in klines)
+            close = to_scaled(klines[-1][4], "close") if klines else resume.close
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._count_error(missed, exc)
+            logger.warning(
+                "klines seed of %s failed, seeding from the latest trade: %s", symbol, exc
+            )
+            return False
+        finally:
+            self.failing.pop(missed.id, None)
         book = self.app.aggregator.books.get(symbol)
         if self._resumes.get(symbol) is not resume or (book is not None and book.high_seq):
             # The stream started the symbol meanwhile: _resume repairs from its first trade.
@@ -222,8 +231,7 @@ class Gaps:
         del self._resumes[symbol]
         assert resume.first_missing_trade_id is not None  # klines_seed's condition
         # Spot trade ids run on without a hole: the klines' counts say where the minute begins.
-        last_id = resume.first_missing_trade_id - 1 + sum(int(k[8]) for k in klines)
-        close = to_scaled(klines[-1][4], "close") if klines else resume.close
+        last_id = resume.first_missing_trade_id - 1 + counted
         self.app.aggregator.put_official(symbol, klines, time.monotonic())
         self.app.aggregator.start_at(symbol, end, last_id, close)
         if klines:
