@@ -198,7 +198,10 @@ class Gaps:
         (REST failing, a minute without a kline: a halt or a short answer): the caller seeds
         from the latest trade, and the missed minutes take their usual road.
         """
-        end = minute_of(self.app.clock_ms() - KLINE_FINAL_MS)
+        # Never before the resume point: within KLINE_FINAL_MS of a minute's start the last
+        # final kline may be one the earlier run already closed, and the symbol must start
+        # after it (started at it, that minute would close idle over the exact row).
+        end = max(minute_of(self.app.clock_ms() - KLINE_FINAL_MS), resume.minute)
         if end - resume.minute > RESUME_KLINES_MS:
             return False
         missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)

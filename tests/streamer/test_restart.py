@@ -21,6 +21,7 @@ from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer.gaps import Gaps
 from tests.streamer.conftest import (
+    SPEED,
     assert_exact,
     closed_rows,
     gap_rows,
@@ -260,3 +261,56 @@ async def test_a_failed_read_at_start_is_retried_and_what_it_missed_recorded(
     for symbol in BUSY:
         assert to_ms(gaps[symbol]["gap_start"]) == before[symbol] + MINUTE_MS
         assert to_ms(gaps[symbol]["gap_end"]) >= restarted
+
+
+@pytest.mark.slow
+async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
+    fake: FakeBinance, database_url: str
+) -> None:
+    """The first run closed the minute before the running one and stopped; the next starts
+    within Binance's 5 s for a kline to be final. It starts after the newest closed minute,
+    never back at it: an idle candle of that minute must not overwrite the exact one (seen in
+    make demo's SIGKILL check, restarted by the supervisor within two seconds)."""
+    async with running(streamer_config(fake, database_url), fake):
+        await wait_until(
+            lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+            60,
+            "the first run to close two minutes",
+        )
+        # Slow the market just before a minute begins: the restart can then fall in its first
+        # seconds (at 20x, five market seconds are a quarter of a wall second).
+        now = fake.clock.now_ms()
+        running_minute = now - now % MINUTE_MS + MINUTE_MS
+        if running_minute - now < 3_000:
+            running_minute += MINUTE_MS
+        await asyncio.sleep((running_minute - 3_000 - now) / 1000 / SPEED)
+        fake.clock.set(fake.clock.now_us(), speed=0.5)
+        previous = running_minute - MINUTE_MS
+        await wait_until(
+            lambda: all(newest_closed(database_url, s) == previous for s in BUSY),
+            20,
+            "the minute before the running one to close",
+        )
+    assert fake.clock.now_ms() < running_minute + 3_000, "the first run stopped too late"
+    async with running(streamer_config(fake, database_url), fake) as streamer:
+        await wait_until(
+            lambda: all(
+                streamer.aggregator.books.get(s) is not None
+                and streamer.aggregator.books[s].high_seq is not None
+                for s in BUSY
+            ),
+            10,
+            "every busy symbol to start",
+        )
+        started_at = fake.clock.now_ms()
+        from_klines = [s for s in BUSY if streamer.aggregator.books[s].seed_seq is not None]
+        fake.clock.set(fake.clock.now_us(), speed=SPEED)
+        await wait_until(
+            lambda: all((newest_closed(database_url, s) or 0) > running_minute for s in BUSY),
+            30,
+            "two minutes to close after the restart",
+        )
+    print("started from klines:", from_klines, "at", started_at - running_minute, "ms")
+    assert started_at < running_minute + 5_000
+    assert from_klines, "no symbol took the klines start this test is about"
+    assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
