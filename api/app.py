@@ -25,13 +25,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from api import ws as ws_protocol
-from api.binance import BinanceError, klines_request, rest_row, symbol_param, symbols_param
+from api.binance import BinanceError, klines_request, rest_row
 from api.config import ApiConfig
 from api.limits import ConnectionCap, WeightLimiter, origin_allowed, weight_of
 from api.metrics import Metrics
 from api.push import Hub
-from api.queries import SymbolInfo, fetch_klines, fetch_prices
+from api.queries import SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
+from api.tickers import Tickers
 from api.udf import Udf
 
 logger = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ class Api:
         self.symbols = SymbolCache(self.pool, config.symbols_ttl)
         self.hub = Hub(self.pool, config.database_url, self.metrics)
         self.udf = Udf(self.pool, self.symbols)
+        self.tickers = Tickers(self.pool, self.symbols)
         self.stop = asyncio.Event()
         self.started = time.time()
         self.push_tasks: list[asyncio.Future] = []
@@ -238,32 +240,6 @@ class Api:
         return Response(
             orjson.dumps([rest_row(req.interval, r) for r in rows]), media_type="application/json"
         )
-
-    async def ticker_price(self, request: Request) -> Response:
-        """GET /api/v3/ticker/price: the latest price (the newest minute's close) of one
-        symbol (an object), of ``symbols=[...]`` or of every symbol with a candle (a list)."""
-        q = request.query_params
-        try:
-            if q.get("symbol") and q.get("symbols"):
-                raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
-            if q.get("symbol"):
-                wanted = [symbol_param(q)]
-            elif q.get("symbols"):
-                wanted = symbols_param(q)
-            else:
-                wanted = list(await self.symbols.all())
-            for s in wanted if (q.get("symbol") or q.get("symbols")) else ():
-                await self._symbol_known(s)
-        except BinanceError as exc:
-            return _json(exc.body(), exc.status)
-        async with self.pool.connection() as conn:
-            prices = await fetch_prices(conn, wanted)
-        rows = [{"symbol": s, "price": p} for s, p in prices]
-        if q.get("symbol"):
-            if not rows:
-                return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
-            return _json(rows[0])
-        return _json(rows)
 
     async def ping(self, request: Request) -> Response:
         """GET /api/v3/ping."""
@@ -427,7 +403,10 @@ def create_app(config: ApiConfig) -> Starlette:
         Route("/api/v3/klines", api.klines),
         # Binance's klines "for presentation": the same rows here (no other presentation).
         Route("/api/v3/uiKlines", api.klines),
-        Route("/api/v3/ticker/price", api.ticker_price),
+        Route("/api/v3/ticker/price", api.tickers.price),
+        Route("/api/v3/ticker/24hr", api.tickers.day),
+        Route("/api/v3/ticker", api.tickers.rolling),
+        Route("/api/v3/avgPrice", api.tickers.avg_price),
         Route("/api/v3/ping", api.ping),
         Route("/api/v3/time", api.server_time),
         Route("/api/v3/exchangeInfo", api.exchange_info),

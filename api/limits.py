@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
 
 # Request weight of each route, Binance's where Binance has the route. The UDF history reads
 # up to MAX_BARS (api/udf.py) bars, five klines pages.
@@ -20,6 +22,7 @@ WEIGHTS = {
     "/api/v3/uiKlines": 2,
     # Binance: 2 for one symbol, 4 for several or all.
     "/api/v3/ticker/price": 4,
+    "/api/v3/avgPrice": 2,
     "/api/v3/exchangeInfo": 20,
     "/api/v3/ping": 1,
     "/api/v3/time": 1,
@@ -38,10 +41,43 @@ WINDOW_S = 60
 ONE_SYMBOL_WEIGHTS = {"/api/v3/ticker/price": 2}
 
 
+def _asked(query: str) -> tuple[bool, int | None]:
+    """(``symbol`` sent, how many ``symbols`` were sent or None) from a raw query string."""
+    params = parse_qs(query)
+    try:
+        symbols = orjson.loads(params["symbols"][0]) if "symbols" in params else None
+    except orjson.JSONDecodeError:
+        symbols = None
+    return "symbol" in params, len(symbols) if isinstance(symbols, list) else None
+
+
+def _ticker_24hr_weight(query: str) -> int:
+    """Binance: 2 for one symbol or 1-20 symbols, 40 for 21-100, 80 for more or all."""
+    one, n = _asked(query)
+    if one or (n is not None and n <= 20):
+        return 2
+    return 40 if n is not None and n <= 100 else 80
+
+
+def _rolling_ticker_weight(query: str) -> int:
+    """Binance: 4 per symbol asked, capped at 200 beyond 50 symbols."""
+    one, n = _asked(query)
+    return 4 if one or not n else min(4 * n, 200)
+
+
+# Routes whose weight depends on how many symbols are asked.
+COUNTED_WEIGHTS = {
+    "/api/v3/ticker/24hr": _ticker_24hr_weight,
+    "/api/v3/ticker": _rolling_ticker_weight,
+}
+
+
 def weight_of(path: str, query: str = "") -> int:
     """The request weight of a path; 0 for what is not metered (the page, health, metrics)."""
     if path in ONE_SYMBOL_WEIGHTS and any(p.startswith("symbol=") for p in query.split("&")):
         return ONE_SYMBOL_WEIGHTS[path]
+    if path in COUNTED_WEIGHTS:
+        return COUNTED_WEIGHTS[path](query)
     if path in WEIGHTS:
         return WEIGHTS[path]
     return 1 if path.startswith(WEIGHED_PREFIXES) else 0

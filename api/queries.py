@@ -59,6 +59,7 @@ CHILD_FILTER = load_sql("klines_child_filter")
 SYMBOLS_SQL = load_sql("symbols")
 PUSH_MINUTES = load_sql("push_minutes")
 TICKER_PRICE = load_sql("ticker_price")
+TICKER_WINDOW = load_sql("ticker_window")
 
 MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
 MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"
@@ -235,3 +236,13 @@ async def fetch_prices(conn: AsyncConnection, symbols: list[str]) -> list[tuple[
     """(symbol, latest price) of those symbols that have a candle, by symbol."""
     cur = await conn.execute(TICKER_PRICE, {"symbols": symbols})
     return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def fetch_window_stats(
+    conn: AsyncConnection, symbols: list[str], start_ms: int
+) -> list[dict]:
+    """Each symbol's trade statistics over the minutes from ``start_ms`` on (ticker_window.sql),
+    by symbol; symbols without a candle are left out."""
+    cur = await conn.execute(TICKER_WINDOW, {"symbols": symbols, "start": to_datetime(start_ms)})
+    names = [d.name for d in cur.description or ()]
+    return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
