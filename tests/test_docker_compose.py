@@ -13,15 +13,9 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT
+from tests.support.deploy import DESIGN_VARIABLES, dockerfile_env
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
-DESIGN_VARIABLES = {
-    "DATABASE_URL",
-    "SYMBOLS",
-    "BINANCE_WS_URL",
-    "BINANCE_REST_URL",
-    "BINANCE_DATA_URL",
-}
 AIRFLOW_SERVICES = {
     "airflow-apiserver": "api-server",
     "airflow-scheduler": "scheduler",
@@ -40,11 +34,6 @@ def compose() -> dict:
 def command_words(service: dict) -> list[str]:
     command = service["command"]
     return shlex.split(command) if isinstance(command, str) else list(command)
-
-
-def dockerfile_env() -> dict[str, str]:
-    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    return dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.*)$", text, re.M))))
 
 
 def test_valid_against_compose_spec() -> None:

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from api.metrics import Metrics as ApiMetrics
 from tests.conftest import PROJECT_ROOT
 from tests.include.history_support import running_fake
-from tests.test_alert_rules import exported_metric_names, metric_names_on_page
+from tests.support.metrics import exported_metric_names, metric_names_on_page
 
 GRAFANA = PROJECT_ROOT / "docker" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "binance-candles.json"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT
-from tests.test_docker_compose import DESIGN_VARIABLES, dockerfile_env
+from tests.support.deploy import DESIGN_VARIABLES, dockerfile_env
 
 VALUES = PROJECT_ROOT / "deploy" / "helm" / "values.yaml"
 

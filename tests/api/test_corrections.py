@@ -14,8 +14,8 @@ from fakebinance.server import FakeBinance
 from include.history.reconcile import reconcile
 from include.timeframes import build_timeframes
 from tests.api.conftest import write_live
-from tests.api.test_ws import recv_json
 from tests.dbt.conftest import from_ms, kline_values, to_ms
+from tests.support.ws import recv_json
 
 HOUR = utc(2025, 3, 10, 10)
 WRONG_MINUTE = HOUR + timedelta(minutes=37)

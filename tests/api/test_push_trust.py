@@ -12,7 +12,7 @@ import websockets
 
 from include.platform import db
 from tests.api.conftest import write_live
-from tests.api.test_ws import recv_json, until, values
+from tests.support.ws import recv_json, until, values
 
 HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
 MINUTE_MS = int(HOUR.timestamp() * 1000)

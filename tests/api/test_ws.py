@@ -14,17 +14,9 @@ from websockets.exceptions import ConnectionClosed
 
 from api.config import ApiConfig
 from tests.api.conftest import running_api, write_live
+from tests.support.ws import recv_json, until, values
 
 HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
-
-
-def values(close: str, volume: str = "1", trades: int = 1) -> tuple:
-    """open, high, low, close, volume, quote_volume, trades, taker volumes of a simple candle."""
-    return ("100", "110", "90", close, volume, "100", trades, "0.5", "50")
-
-
-async def recv_json(ws, within: float = 10.0) -> dict:
-    return orjson.loads(await asyncio.wait_for(ws.recv(), within))
 
 
 async def drain(ws) -> None:
@@ -37,15 +29,6 @@ async def drain(ws) -> None:
 def frame(payload: object) -> str:
     """A text frame, as clients send them."""
     return orjson.dumps(payload).decode()
-
-
-async def until(ws, predicate, within: float = 10.0) -> dict:
-    """The first message that satisfies ``predicate``."""
-    async with asyncio.timeout(within):
-        while True:
-            msg = await recv_json(ws, within)
-            if predicate(msg):
-                return msg
 
 
 async def test_subscribe_list_unsubscribe_with_ids(api) -> None:

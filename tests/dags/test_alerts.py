@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.dags.test_binance_history_dags import _dag
 from tests.include.history_support import running_fake
+from tests.support.dags import load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def test_failed_task_is_posted_to_the_webhook(
     monkeypatch.setenv("ALERT_WEBHOOK_URL", url)
     with running_fake() as fake:
         monkeypatch.setenv("BINANCE_REST_URL", fake.url)
-        run = _dag("binance_backfill_rest").test(
+        run = load_dag("binance_backfill_rest").test(
             run_conf={"symbols": ["NOPEUSDT"], "start": "2025-03-10", "end": "2025-03-11"}
         )
     assert run.state == "failed"

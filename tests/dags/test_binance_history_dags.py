@@ -9,6 +9,7 @@ import pytest
 
 from include.history.klines_store import datetime_to_ms
 from tests.include.history_support import NOW, official, running_fake, stored
+from tests.support.dags import load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -29,23 +30,12 @@ def fake_env(fake, database_url: str, airflow_home, monkeypatch: pytest.MonkeyPa
     return database_url
 
 
-def _dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.conftest import PROJECT_ROOT
-
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{dag_id}.py"))
-    dag = bag.dags[dag_id]
-    # dag.test() waits out retry delays; a test wants the first failure.
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
-
-
 def test_backfill_rest_dag_lands_the_interval(fake, fake_env: str) -> None:
     """One daily run of binance_backfill_rest loads that day's klines for every symbol."""
     day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=1)
-    run = _dag("binance_backfill_rest").test(logical_date=day, run_after=day + timedelta(days=1))
+    run = load_dag("binance_backfill_rest").test(
+        logical_date=day, run_after=day + timedelta(days=1)
+    )
     assert run.state == "success"
     assert run.data_interval_end - run.data_interval_start == timedelta(days=1)
     a, b = datetime_to_ms(run.data_interval_start), datetime_to_ms(run.data_interval_end)
@@ -63,7 +53,7 @@ def test_backfill_rest_dag_lands_the_interval(fake, fake_env: str) -> None:
 def test_import_dumps_dag_lands_the_files(fake, fake_env: str) -> None:
     """binance_import_dumps downloads the day's klines dumps and loads them."""
     day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=2)
-    run = _dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
+    run = load_dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
     assert run.state == "success"
     day = run.data_interval_start.replace(hour=0)
     with psycopg.connect(fake_env) as conn:
@@ -83,7 +73,7 @@ def test_heal_gaps_dag_fills_a_hole(fake, fake_env: str) -> None:
             "delete from market.klines_1m where open_time >= %s and open_time < %s",
             (start + timedelta(minutes=10), start + timedelta(minutes=20)),
         )
-    run = _dag("binance_heal_gaps").test(run_conf={"symbols": ["ETHUSDT"]})
+    run = load_dag("binance_heal_gaps").test(run_conf={"symbols": ["ETHUSDT"]})
     assert run.state == "success"
     with psycopg.connect(fake_env) as conn:
         a, b = datetime_to_ms(start), datetime_to_ms(start + timedelta(minutes=100))
@@ -99,16 +89,18 @@ def test_history_dags_accept_symbols_all(fake, fake_env: str, monkeypatch) -> No
     listed = sorted(s["symbol"] for s in info["symbols"] if s["status"] == "TRADING")
     assert len(listed) >= 4
     day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=1)
-    run = _dag("binance_backfill_rest").test(logical_date=day, run_after=day + timedelta(days=1))
+    run = load_dag("binance_backfill_rest").test(
+        logical_date=day, run_after=day + timedelta(days=1)
+    )
     assert run.state == "success"
     a, b = datetime_to_ms(run.data_interval_start), datetime_to_ms(run.data_interval_end)
     with psycopg.connect(fake_env) as conn:
         for symbol in listed:
             assert stored(conn, symbol, a, b) == official(fake.market, symbol, a, b)
-    run = _dag("binance_heal_gaps").test()
+    run = load_dag("binance_heal_gaps").test()
     assert run.state == "success"
     day -= timedelta(days=1)
-    run = _dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
+    run = load_dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
     assert run.state == "success"
     with psycopg.connect(fake_env) as conn:
         files = conn.execute("select count(distinct symbol) from market.imported_files").fetchone()

@@ -20,9 +20,9 @@ from include import jobs
 from include.cli import app
 from tests import conftest
 from tests.conftest import TEMPLATE_DB, create_database
-from tests.dags.test_binance_history_dags import _dag
 from tests.include import test_quality
 from tests.include.history_support import NOW, running_fake
+from tests.support.dags import load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def env(fake, pg_server, template_url: str, airflow_home, monkeypatch: pytest.Mo
 
 def defaults(dag_id: str) -> dict[str, object]:
     """The DAG's params as a run without conf gets them."""
-    return dict(_dag(dag_id).params.dump())
+    return dict(load_dag(dag_id).params.dump())
 
 
 def cli(*args: str) -> str:

@@ -10,8 +10,8 @@ import pytest
 from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
 from include.timeframes import build_timeframes
-from tests.dags.test_binance_history_dags import _dag
 from tests.include.history_support import NOW, official, running_fake, stored
+from tests.support.dags import load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,9 @@ def test_reconcile_dag_repairs_a_wrong_minute(database_url: str, airflow_home, m
                 (start + timedelta(minutes=7),),
             )
         build_timeframes(database_url, unit_tests=False)
-        run = _dag("reconcile").test(run_conf={"start": start.isoformat(), "end": end.isoformat()})
+        run = load_dag("reconcile").test(
+            run_conf={"start": start.isoformat(), "end": end.isoformat()}
+        )
         assert run.state == "success"
         a, b = datetime_to_ms(start), datetime_to_ms(end)
         with psycopg.connect(database_url) as conn:

@@ -16,12 +16,12 @@ from tests.dbt.conftest import (
     from_ms,
     kline_values,
     load_klines,
-    mart_rows,
     mart_snapshot,
     official,
     to_ms,
     write_live,
 )
+from tests.support.marts import assert_equals_official
 
 
 def age_sources(conn) -> None:
@@ -37,18 +37,6 @@ def built_at(conn, tf: str, symbol: str, start, end) -> set:
     ).format(sql.Identifier(f"candles_{tf}"))
     rows = conn.execute(query, (symbol, start, end)).fetchall()
     return {r[0] for r in rows}
-
-
-def assert_equals_official(conn, market, symbol, start, end) -> None:
-    for tf in MARTS:
-        expected = {
-            from_ms(k.open_time): kline_values(k) for k in official(market, symbol, tf, start, end)
-        }
-        ours = mart_rows(conn, tf)
-        got = {
-            key[1]: row for key, row in ours.items() if key[0] == symbol and start <= key[1] < end
-        }
-        assert got == expected, f"{symbol} {tf}"
 
 
 @pytest.mark.slow

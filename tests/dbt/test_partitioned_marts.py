@@ -24,7 +24,7 @@ from tests.dbt.conftest import (
     mart_snapshot,
     write_live,
 )
-from tests.dbt.test_incremental import assert_equals_official
+from tests.support.marts import assert_equals_official
 
 PROBE = re.compile(r"Index (Only )?Scan.* \(actual rows=[01]\.00 loops=\d+\)")
 PARTITION = re.compile(r"\b((?:klines|candles)_\w+?)_(p\d{4}_\d{2}|default)\b")

@@ -1,0 +1,17 @@
+"""Loading one DAG for dag.test()."""
+
+from __future__ import annotations
+
+from tests.conftest import PROJECT_ROOT
+
+
+def load_dag(dag_id: str):
+    """One DAG file parsed as the scheduler would, its tasks without retries."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{dag_id}.py"))
+    dag = bag.dags[dag_id]
+    # dag.test() waits out retry delays; a test wants the first failure.
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
