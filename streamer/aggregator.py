@@ -402,10 +402,12 @@ class Aggregator:
         start.first_missing_trade_id = first_missing_trade_id
         return start
 
-    def put_official(self, symbol: str, klines: list[list], now: float) -> None:
-        """Closed minutes from Binance's own /api/v3/klines rows (a restart's missed minutes,
-        all before the stream's first): written as they are, exact by construction; they never
-        enter the book, which starts at the stream. A row that is not a kline raises ValueError."""
+    @staticmethod
+    def official(symbol: str, klines: list[list]) -> list[Candle]:
+        """Binance's own /api/v3/klines rows as closed candles (a restart's missed minutes, all
+        before the stream's first): exact by construction. A row that is not a kline raises
+        ValueError naming the field, before anything is written."""
+        candles = []
         for k in klines:
             c = Candle(symbol, int(k[0]))
             c.open = to_scaled(k[1], "open")
@@ -418,6 +420,13 @@ class Aggregator:
             c.taker_volume = to_scaled(k[9], "taker_buy_volume")
             c.taker_quote = to_scaled(k[10], "taker_buy_quote_volume") * ONE
             c.closed = True
+            candles.append(c)
+        return candles
+
+    def put_official(self, candles: list[Candle], now: float) -> None:
+        """Write official candles (``official``) as they are; they never enter the book, which
+        starts at the stream."""
+        for c in candles:
             self.stats.official_minutes += 1
             self._touch(c, now)
 

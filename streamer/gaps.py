@@ -211,10 +211,9 @@ class Gaps:
                 if end > resume.minute
                 else []
             )
-            # Read before anything is written: an answer whose counts or close do not parse
-            # falls back whole (put_official below still checks the other fields per row).
-            counted = sum(int(k[8]) for k in klines)
-            close = to_scaled(klines[-1][4], "close") if klines else resume.close
+            # Parsed whole before anything is written: an answer with a field that does not
+            # parse falls back whole.
+            official = self.app.aggregator.official(symbol, klines)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -234,8 +233,9 @@ class Gaps:
         del self._resumes[symbol]
         assert resume.first_missing_trade_id is not None  # klines_seed's condition
         # Spot trade ids run on without a hole: the klines' counts say where the minute begins.
-        last_id = resume.first_missing_trade_id - 1 + counted
-        self.app.aggregator.put_official(symbol, klines, time.monotonic())
+        last_id = resume.first_missing_trade_id - 1 + sum(c.count for c in official)
+        close = official[-1].close if official else resume.close
+        self.app.aggregator.put_official(official, time.monotonic())
         self.app.aggregator.start_at(symbol, end, last_id, close)
         if klines:
             self._record(missed, f"restart: {describe_minutes(missed)} missed before this start")
@@ -339,7 +339,8 @@ class Gaps:
         which asks again and records a halt; so does REST failing past the repair deadline."""
         try:
             klines = await self._fetch_with_retries(gap, self._fetch_klines)
-            self.app.aggregator.put_official(gap.symbol, klines, time.monotonic())
+            official = self.app.aggregator.official(gap.symbol, klines)
+            self.app.aggregator.put_official(official, time.monotonic())
         except asyncio.CancelledError:
             raise
         except Exception as exc:

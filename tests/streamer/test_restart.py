@@ -9,6 +9,7 @@ the newest closed one the killed run wrote and that seed must not become an unre
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer.gaps import Gaps
+from streamer.rest import RestClient
 from tests.streamer.conftest import (
     SPEED,
     assert_exact,
@@ -314,3 +316,41 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
     assert started_at < running_minute + 5_000
     assert from_klines, "no symbol took the klines start this test is about"
     assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
+
+
+@pytest.mark.slow
+async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
+    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """One field of one row in the restart's klines answer does not parse: nothing of that
+    answer is written, the symbol starts from REST's latest trade instead (one warning), and
+    the minutes it missed are still fetched and closed exact, none left an unrecorded hole."""
+    before = await first_run_then_pause(fake, database_url)
+    real = RestClient.klines_1m
+    spoiled: list[int] = []
+
+    async def one_bad_field(self: RestClient, symbol: str, start_ms: int, end_ms: int) -> list:
+        rows = await real(self, symbol, start_ms, end_ms)
+        if symbol == "BTCUSDT" and not spoiled and len(rows) >= 2:
+            spoiled.append(int(rows[1][0]))
+            rows = [rows[0], [*rows[1][:5], "1e", *rows[1][6:]], *rows[2:]]
+        return rows
+
+    monkeypatch.setattr(RestClient, "klines_1m", one_bad_field)
+    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    with caplog.at_level(logging.WARNING, logger="streamer.gaps"):
+        async with running(streamer_config(fake, database_url), fake) as streamer:
+            await wait_until(lambda: bool(spoiled), 20, "the answer with a bad field")
+            await wait_until(
+                lambda: all((newest_closed(database_url, s) or 0) > restarted for s in BUSY),
+                30,
+                "minutes to close after the restart",
+            )
+            btc = streamer.aggregator.books["BTCUSDT"]
+            assert btc.seed_seq is None, "BTCUSDT started from the answer that did not parse"
+    warnings = [r.getMessage() for r in caplog.records if "klines seed of" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("klines seed of BTCUSDT failed, seeding from the latest trade")
+    assert "volume" in warnings[0]
+    assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
+    assert newest_closed(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
