@@ -73,6 +73,9 @@ WEEK_OFFSET_MIN = 4 * DAY_MIN
 TRADES_PER_ORDER = 1.3
 BLOCK_CACHE_TRADES = 6_000_000
 DAY_CACHE_ENTRIES = 1024
+# A 1m klines request for at most this many minutes of a day not yet computed builds them from
+# their own blocks (about one block each) instead of computing the whole day.
+FEW_MINUTES = 60
 # Encoded 1m REST rows per symbol-day (~300 KB each), so a history page costs a slice and a join.
 DAY_ROWS_ENTRIES = 512
 _U64 = np.uint64
@@ -898,6 +901,16 @@ class Market:
         now_min = now_us // MINUTE_US
         parts: list[bytes] = []
         for day, lo, hi in _day_spans(first, min(last, now_min - 1)):
+            if hi - lo <= FEW_MINUTES and not self._day_cached(st, day):
+                # A few recent minutes (a restart's, a gap's): built from their own blocks, not
+                # from the whole day, which costs the day's trades (seconds for a busy symbol).
+                for minute in range(day * DAY_MIN + lo, day * DAY_MIN + hi):
+                    k = self._bucket(st, minute, minute + 1, (minute + 1) * MINUTE_US - 1)
+                    if k is not None and len(parts) < limit:
+                        parts.append(orjson.dumps(k.to_rest_row()))
+                if len(parts) >= limit:
+                    break
+                continue
             minutes, rows = self._day_json(st, day)
             i, j = np.searchsorted(minutes, [lo, hi], side="left")
             parts.extend(rows[i : min(j, i + limit - len(parts))])
@@ -935,6 +948,11 @@ class Market:
             if k is not None:
                 out.append(k)
         return out
+
+    def _day_cached(self, st: _Sym, day: int) -> bool:
+        """Are the day's 1m klines already at hand (encoded rows or columns)?"""
+        with self._lock:
+            return (st.spec.symbol, day) in self._day_rows or day in st.day_stats
 
     def _day_json(self, st: _Sym, day: int) -> tuple[np.ndarray, list[bytes]]:
         key = (st.spec.symbol, day)

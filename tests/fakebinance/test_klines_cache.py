@@ -69,3 +69,32 @@ def test_cache_is_dropped_when_a_symbol_halts(market: Market, now):
     want = [k.to_rest_row() for k in per_bucket_1m(market, "BTCUSDT", start, None, 1000)]
     assert after == orjson.dumps(want)
     assert max(row[0] for row in orjson.loads(after)) < halted_from_ms
+
+
+def test_a_few_minutes_of_an_uncomputed_day_are_built_alone_and_equal(
+    market: Market, config, frozen_clock, now, halt, new_listing
+):
+    """A request for at most an hour of a day the fake has not computed (a restart's missed
+    minutes) builds those minutes from their own trades, leaves the day uncomputed, and answers
+    the same bytes as the per-bucket walk of a second market: across a halt's edges, a listing,
+    a quiet symbol's idle minutes, midnight and the running minute."""
+    now_ms = to_us(now) // 1000
+    midnight = (now_ms // 86_400_000) * 86_400_000
+    halt_ms = to_us(halt[0]) // 1000
+    cases = [
+        ("BTCUSDT", now_ms - 20 * MIN_MS, None, 1000),
+        ("QUIETUSDT", now_ms - 59 * MIN_MS, now_ms - 1, 1000),
+        ("HALTUSDT", halt_ms - 10 * MIN_MS, halt_ms + 30 * MIN_MS, 1000),
+        ("NEWUSDT", to_us(new_listing) // 1000 - 5 * MIN_MS, None, 7),
+        ("ETHUSDT", midnight - 30 * MIN_MS, midnight + 20 * MIN_MS, 1000),
+        ("ETHUSDT", now_ms - 45 * MIN_MS, now_ms - 40 * MIN_MS, 3),
+    ]
+    other = Market(config, frozen_clock)
+    for symbol, start, end, limit in cases:
+        body = market.klines_1m_json(symbol, start, end, limit)
+        st = market._sym(symbol)
+        day = (min(end or now_ms, now_ms) // MIN_MS - 1) // 1440
+        assert not market._day_cached(st, day), (symbol, "the whole day was computed")
+        want = per_bucket_1m(other, symbol, start, end, limit)
+        assert body == orjson.dumps([k.to_rest_row() for k in want]), (symbol, start, end)
+        assert body != b"[]" or symbol == "NEWUSDT"
