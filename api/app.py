@@ -363,9 +363,10 @@ QUOTE_SUFFIXES = ("USDT", "FDUSD", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR", "
 def _symbol_info(info: SymbolInfo) -> dict:
     """One symbol as Binance describes it, holding only what the platform knows.
 
-    Status, base and quote are Binance's own (market.symbols) when exchangeInfo was read, else
-    TRADING and a split by quote suffix. Nothing can be traded here, so no order types, filters
-    or permissions are claimed; clients that list markets (ccxt, python-binance) need none.
+    Status, base, quote and filters are Binance's own (market.symbols) when exchangeInfo was
+    read, else TRADING, a split by quote suffix and no filters. Nothing can be traded here, so
+    no order types or permissions are claimed; the filters say the symbol's tick and step sizes,
+    which clients (ccxt's precision, TradingView's price scale) read.
     """
     symbol = info.symbol
     quote = info.quote_asset or next(
@@ -389,7 +390,7 @@ def _symbol_info(info: SymbolInfo) -> dict:
         "cancelReplaceAllowed": False,
         "isSpotTradingAllowed": False,
         "isMarginTradingAllowed": False,
-        "filters": [],
+        "filters": info.filters or [],
         "permissions": [],
         "permissionSets": [],
     }

@@ -224,6 +224,8 @@ class SymbolInfo:
     status: str | None
     base_asset: str | None
     quote_asset: str | None
+    # exchangeInfo's filters as Binance gave them (tickSize, stepSize, ...); None until read.
+    filters: list | None = None
 
 
 async def fetch_symbols(conn: AsyncConnection) -> list[SymbolInfo]:

@@ -6,6 +6,7 @@ Prices go out as JSON numbers written from the exact decimal strings, never thro
 from __future__ import annotations
 
 import time
+from decimal import Decimal, InvalidOperation
 
 import orjson
 from psycopg_pool import AsyncConnectionPool
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from api.binance import SYMBOL_RE
 from api.intervals import INTERVAL_MS
-from api.queries import KlinesRequest, fetch_klines
+from api.queries import KlinesRequest, SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
 
 RESOLUTIONS = {
@@ -37,7 +38,31 @@ def _json(payload: object) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def _symbol_info(symbol: str) -> dict:
+def filter_value(info: SymbolInfo | None, kind: str, field: str) -> Decimal | None:
+    """A decimal of one of exchangeInfo's filters (tickSize of PRICE_FILTER, ...), if known."""
+    for f in (info.filters or []) if info is not None else []:
+        if isinstance(f, dict) and f.get("filterType") == kind:
+            try:
+                value = Decimal(str(f[field]))
+            except (KeyError, InvalidOperation):
+                return None
+            return value if value > 0 else None
+    return None
+
+
+def decimals(step: Decimal | None, default: int = 8) -> int:
+    """Decimal places of a tick or step size (0.01 -> 2, 1 -> 0, 10 -> 0)."""
+    if step is None:
+        return default
+    return max(0, -int(step.normalize().as_tuple().exponent))
+
+
+def _symbol_info(symbol: str, info: SymbolInfo | None = None) -> dict:
+    """TradingView's symbol info; the price scale follows Binance's tick size when exchangeInfo
+    was read (0.01 -> pricescale 100, minmov 1; 10 -> pricescale 1, minmov 10), else 8 places."""
+    tick = filter_value(info, "PRICE_FILTER", "tickSize")
+    pricescale = 10 ** decimals(tick)
+    minmov = int(tick * pricescale) if tick is not None else 1
     return {
         "name": symbol,
         "ticker": symbol,
@@ -48,14 +73,14 @@ def _symbol_info(symbol: str) -> dict:
         "listed_exchange": "BINANCE",
         "timezone": "Etc/UTC",
         "format": "price",
-        "minmov": 1,
-        "pricescale": 100_000_000,
+        "minmov": minmov,
+        "pricescale": pricescale,
         "has_intraday": True,
         "has_daily": True,
         "has_weekly_and_monthly": True,
         "supported_resolutions": SUPPORTED,
         "intraday_multipliers": ["1", "5", "15", "60", "240"],
-        "volume_precision": 8,
+        "volume_precision": decimals(filter_value(info, "LOT_SIZE", "stepSize")),
         "data_status": "streaming",
     }
 
@@ -91,7 +116,7 @@ class Udf:
         symbol = _udf_symbol(request.query_params.get("symbol", ""))
         if symbol is None or not await self.symbols.has(symbol):
             return _json({"s": "error", "errmsg": "unknown_symbol"})
-        return _json(_symbol_info(symbol))
+        return _json(_symbol_info(symbol, self.symbols.info.get(symbol)))
 
     async def search(self, request: Request) -> Response:
         """GET /udf/search?query=&type=&exchange=&limit=."""

@@ -21,7 +21,7 @@ held as (
     union
     select symbol from market.symbols
 )
-select held.symbol, s.status, s.base_asset, s.quote_asset
+select held.symbol, s.status, s.base_asset, s.quote_asset, s.filters
 from held
 left join market.symbols as s using (symbol)
 order by 1

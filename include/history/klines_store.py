@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 import polars as pl
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from include.platform.times import CANDLE_FIELDS
 from include.sql import load_sql
@@ -190,9 +191,16 @@ def known_symbols(conn: psycopg.Connection) -> set[str]:
 
 
 def store_symbols(conn: psycopg.Connection, exchange_info: dict) -> int:
-    """Upsert exchangeInfo's symbols and statuses into market.symbols; return how many."""
+    """Upsert exchangeInfo's symbols, statuses and filters into market.symbols; return how
+    many."""
     rows = [
-        (s["symbol"], s["status"], s.get("baseAsset"), s.get("quoteAsset"))
+        (
+            s["symbol"],
+            s["status"],
+            s.get("baseAsset"),
+            s.get("quoteAsset"),
+            Jsonb(s["filters"]) if isinstance(s.get("filters"), list) else None,
+        )
         for s in exchange_info.get("symbols", [])
     ]
     with conn.cursor() as cur:
