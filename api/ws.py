@@ -199,6 +199,10 @@ async def serve(ws: WebSocket, hub: Hub, config: ApiConfig, metrics) -> None:
     source = ws.query_params if combined else ws.path_params
     raw = source.get("streams", "")
     names = [s for s in raw.split("/") if s]
+    if not combined:
+        # /ws/<anything>: Binance accepts any path there and subscribes what names a stream;
+        # ccxt.pro opens /ws/<its connection number> and then sends SUBSCRIBE.
+        names = [n for n in names if parse_stream(n) is not None]
     if len(names) > config.max_streams or any(parse_stream(n) is None for n in names):
         await ws.close(POLICY_VIOLATION, "Invalid stream name or too many streams")
         return
