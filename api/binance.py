@@ -14,8 +14,8 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])$")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
-# timeZone shifts where Binance's day and week candles start; the platform serves UTC only.
-UTC_TIMEZONES = {"0", "+0", "-0", "00:00", "+00:00", "-00:00", "0:00", "+0:00", "-0:00"}
+# Binance's timeZone: hours, or hours and minutes, within -12:00..+14:00.
+TIMEZONE_RE = re.compile(r"^([+-]?)([0-9]{1,2})(?::([0-9]{2}))?$")
 
 
 class BinanceError(Exception):
@@ -114,12 +114,37 @@ def klines_request(query: Mapping[str, str]) -> KlinesRequest:
         )
     if start is not None and end is not None and start > end:
         raise BinanceError(400, -1023, "Start time is greater than end time.")
-    tz = query.get("timeZone")
-    if tz is not None and tz.strip() not in UTC_TIMEZONES:
+    offset = timezone_ms(query.get("timeZone"))
+    if offset % INTERVAL_MS[interval]:
+        # The candles of this interval would open elsewhere in that zone: not built here yet.
         raise BinanceError(
-            400, -1100, "Illegal characters found in parameter 'timeZone'; only UTC is served."
+            400,
+            -1100,
+            f"timeZone {query.get('timeZone')} is not served for interval {interval}; "
+            "this platform's candles open on UTC boundaries.",
         )
     return KlinesRequest(symbol, interval, start, end, min(limit, MAX_LIMIT))
+
+
+def timezone_ms(value: str | None) -> int:
+    """Binance's ``timeZone`` (``8``, ``-1:00``, ``05:45``; -12:00..+14:00) as an offset in ms
+    (-1100 otherwise). An offset that is a whole number of an interval leaves its candles where
+    UTC's are, so those are served as they are."""
+    if value is None:
+        return 0
+    m = TIMEZONE_RE.match(value.strip())
+    minutes = None
+    if m is not None and (m.group(3) is None or int(m.group(3)) < 60):
+        minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+        minutes = -minutes if m.group(1) == "-" else minutes
+    if minutes is None or not -12 * 60 <= minutes <= 14 * 60:
+        raise BinanceError(
+            400,
+            -1100,
+            "Illegal characters found in parameter 'timeZone'; legal range is "
+            "hours or hours:minutes within -12:00 to +14:00.",
+        )
+    return minutes * 60_000
 
 
 def rest_row(interval: str, row: Row) -> list:

@@ -46,7 +46,12 @@ async def _get(api, **params) -> httpx.Response:
         ({"symbol": "BTCUSDT", "interval": "1m", "startTime": "1;drop table x"}, -1100),
         ({"symbol": "BTCUSDT", "interval": "1m", "limit": "0"}, -1100),
         ({"symbol": "BTCUSDT", "interval": "1m", "startTime": "2", "endTime": "1"}, -1023),
-        ({"symbol": "BTCUSDT", "interval": "1m", "timeZone": "+08:00"}, -1100),
+        ({"symbol": "BTCUSDT", "interval": "1d", "timeZone": "+08:00"}, -1100),
+        ({"symbol": "BTCUSDT", "interval": "1h", "timeZone": "05:45"}, -1100),
+        ({"symbol": "BTCUSDT", "interval": "1m", "timeZone": "+15:00"}, -1100),
+        ({"symbol": "BTCUSDT", "interval": "1m", "timeZone": "-12:30"}, -1100),
+        ({"symbol": "BTCUSDT", "interval": "1m", "timeZone": "8:60"}, -1100),
+        ({"symbol": "BTCUSDT", "interval": "1m", "timeZone": "UTC"}, -1100),
     ],
 )
 async def test_bad_parameters_get_binance_errors(api, filled, params, code) -> None:
@@ -78,6 +83,14 @@ async def test_limit_defaults_to_500_and_is_clamped_to_1000(api, filled) -> None
     assert many[0][0] == 1735689600000
     utc = (await _get(api, symbol="BTCUSDT", interval="1h", limit=2, timeZone="0")).json()
     assert [r[0] for r in utc] == [1735689600000 + 18 * 3_600_000, 1735689600000 + 19 * 3_600_000]
+    # An offset of whole intervals leaves the candles where UTC's are (Binance's rule for a
+    # zone): served as they are, as every format Binance takes.
+    for tz, interval in (("8", "1h"), ("+08:00", "4h"), ("-1:00", "15m"), ("05:45", "15m")):
+        shifted = await _get(api, symbol="BTCUSDT", interval=interval, limit=3, timeZone=tz)
+        assert shifted.status_code == 200, (tz, interval, shifted.text)
+        assert (
+            shifted.json() == (await _get(api, symbol="BTCUSDT", interval=interval, limit=3)).json()
+        ), (tz, interval)
     assert utc[-1][5] == "120.00000000"
 
 
