@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.binance import BinanceError, symbol_param, symbols_param
+from api.intervals import bucket_start
 from api.queries import fetch_prices, fetch_window_stats
 from api.symbols import SymbolCache
 from include.platform.times import MINUTE_MS
@@ -58,8 +59,7 @@ def ticker_type(query: Mapping[str, str]) -> str:
 
 def window_start(now_ms: int, size_ms: int) -> int:
     """Binance's rolling window opens on the minute holding now - size."""
-    start = now_ms - size_ms
-    return start - start % MINUTE_MS
+    return bucket_start("1m", now_ms - size_ms)
 
 
 class Tickers:
@@ -131,10 +131,8 @@ class Tickers:
             return _json(exc.body(), exc.status)
         now = int(time.time() * 1000)
         start = window_start(now, DAY_MS)
-        rows = [
-            full_24hr(s, start, now) if kind == "FULL" else mini(s, start, now)
-            for s in await self._stats(wanted, start)
-        ]
+        shape = FULL_24HR if kind == "FULL" else MINI
+        rows = [ticker(shape, s, start, now) for s in await self._stats(wanted, start)]
         return self._answer(q, rows)
 
     async def rolling(self, request: Request) -> Response:
@@ -148,10 +146,8 @@ class Tickers:
             return _json(exc.body(), exc.status)
         now = int(time.time() * 1000)
         start = window_start(now, size)
-        rows = [
-            full_rolling(s, start, now) if kind == "FULL" else mini(s, start, now)
-            for s in await self._stats(wanted, start)
-        ]
+        shape = FULL_ROLLING if kind == "FULL" else MINI
+        rows = [ticker(shape, s, start, now) for s in await self._stats(wanted, start)]
         return self._answer(q, rows)
 
     async def avg_price(self, request: Request) -> Response:
@@ -194,52 +190,29 @@ def _ids(s: dict) -> tuple[int, int]:
     return last - s["trade_count"] + 1, last
 
 
-def mini(s: dict, start_ms: int, now_ms: int) -> dict:
-    """Binance's MINI ticker shape."""
+# Binance's ticker shapes: which fields, in its order.
+MINI = (
+    "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+    "openTime", "closeTime", "firstId", "lastId", "count",
+)  # fmt: skip
+FULL_ROLLING = (
+    "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "openPrice", "highPrice",
+    "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId",
+    "lastId", "count",
+)  # fmt: skip
+FULL_24HR = (
+    "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice",
+    "lastPrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty", "openPrice",
+    "highPrice", "lowPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId",
+    "lastId", "count",
+)  # fmt: skip
+
+
+def ticker(shape: tuple[str, ...], s: dict, start_ms: int, now_ms: int) -> dict:
+    """One symbol's statistics (ticker_window.sql's row) in one of Binance's shapes. No order
+    book here: bid and ask are the last price, their quantities and lastQty zero."""
     first_id, last_id = _ids(s)
-    return {
-        "symbol": s["symbol"],
-        "openPrice": s["open_price"],
-        "highPrice": s["high_price"],
-        "lowPrice": s["low_price"],
-        "lastPrice": s["last_price"],
-        "volume": s["volume"],
-        "quoteVolume": s["quote_volume"],
-        "openTime": start_ms,
-        "closeTime": now_ms,
-        "firstId": first_id,
-        "lastId": last_id,
-        "count": s["trade_count"],
-    }
-
-
-def full_rolling(s: dict, start_ms: int, now_ms: int) -> dict:
-    """Binance's FULL rolling-window ticker shape."""
-    first_id, last_id = _ids(s)
-    return {
-        "symbol": s["symbol"],
-        "priceChange": s["price_change"],
-        "priceChangePercent": s["price_change_percent"],
-        "weightedAvgPrice": s["weighted_avg_price"],
-        "openPrice": s["open_price"],
-        "highPrice": s["high_price"],
-        "lowPrice": s["low_price"],
-        "lastPrice": s["last_price"],
-        "volume": s["volume"],
-        "quoteVolume": s["quote_volume"],
-        "openTime": start_ms,
-        "closeTime": now_ms,
-        "firstId": first_id,
-        "lastId": last_id,
-        "count": s["trade_count"],
-    }
-
-
-def full_24hr(s: dict, start_ms: int, now_ms: int) -> dict:
-    """Binance's FULL 24hr ticker shape (no order book here: bid and ask are the last price,
-    their quantities and lastQty zero)."""
-    first_id, last_id = _ids(s)
-    return {
+    values = {
         "symbol": s["symbol"],
         "priceChange": s["price_change"],
         "priceChangePercent": s["price_change_percent"],
@@ -262,3 +235,4 @@ def full_24hr(s: dict, start_ms: int, now_ms: int) -> dict:
         "lastId": last_id,
         "count": s["trade_count"],
     }
+    return {name: values[name] for name in shape}
