@@ -717,6 +717,8 @@ def restart(args: argparse.Namespace) -> None:
     until none is left (target: within 120 s of the restart) and whether every one of them
     equals the fake's official kline (read from its REST after the window, one request per
     symbol). The first start is reported too: reconnects of its connections during the warmup.
+    The fake computes its 24-hour tickers before it serves (--warm-tickers, about 45 s at ALL):
+    Binance answers them from memory, the fake would pay a day of ALL's trades on the first.
     """
     server_url = db.resolve_database_url()
     url = fresh_database(server_url, RESTART_DB)
@@ -724,7 +726,7 @@ def restart(args: argparse.Namespace) -> None:
     fake_cmd = [
         sys.executable, "-m", "fakebinance", "--port", "0", "--all", str(args.streamer_symbols),
         "--rate", str(BINANCE_AVG_TRADES_PER_S), "--start", STREAMER_START, "--warm",
-        "--listings", "0", "--delistings", "0",
+        "--warm-tickers", "--listings", "0", "--delistings", "0",
     ]  # fmt: skip
     fake = subprocess.Popen(fake_cmd, cwd=root, stdout=subprocess.PIPE, text=True)
     assert fake.stdout is not None

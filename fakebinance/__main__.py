@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="draw every symbol's current trades before serving (a busy market takes seconds)",
     )
+    p.add_argument(
+        "--warm-tickers",
+        action="store_true",
+        help="compute every symbol's 24-hour ticker before serving (ALL: about a minute), so "
+        "the first /api/v3/ticker/24hr answers at once",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second")
     p.add_argument("--start", default=None, help="market start time, ISO 8601 (UTC)")
@@ -117,6 +123,10 @@ async def serve(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         trades = fake.market.warm()
         logger.warning("warmed %d trades in %.1f s", trades, time.perf_counter() - started)
+    if args.warm_tickers:
+        started = time.perf_counter()
+        fake.rest.day_tickers.warm()
+        logger.warning("warmed the 24-hour tickers in %.1f s", time.perf_counter() - started)
     await fake.start(args.host, args.port)
     print(fake.url, flush=True)
     done = asyncio.Event()

@@ -733,33 +733,55 @@ class Market:
                 st.day_stats.popitem(last=False)
         return stats
 
-    def _compute_day(self, st: _Sym, day: int) -> MinuteStats:
-        _, n, mask = self._day_counts(st, day)
-        cols = {name: np.zeros(DAY_MIN, dtype=np.int64) for name in MinuteStats._fields[1:]}
-        counts = np.where(mask, n, 0)
-        for k in range(BLOCKS_PER_DAY):
-            hc = counts[k * BLOCK_MIN : (k + 1) * BLOCK_MIN]
-            if not hc.any():
+    def minute_columns(
+        self, symbol: str, first_min: int, end_min: int, keep: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Per-minute trade statistics of minutes [first_min, end_min), ignoring the clock:
+        MinuteStats' columns but ``has``, in 1e-8 units, zero (and no price) where nothing
+        traded. Built from the minutes' own blocks (``keep`` caches them)."""
+        return self._minute_columns(self._sym(symbol), first_min, end_min, keep)
+
+    def _minute_columns(
+        self, st: _Sym, first_min: int, end_min: int, keep: bool = False
+    ) -> dict[str, np.ndarray]:
+        size = end_min - first_min
+        cols = {name: np.zeros(size, dtype=np.int64) for name in MinuteStats._fields[1:]}
+        for block in range(first_min // BLOCK_MIN, -(-end_min // BLOCK_MIN)):
+            day, k = divmod(block, BLOCKS_PER_DAY)
+            _, n, mask = self._day_counts(st, day)
+            hc = np.where(mask, n, 0)[k * BLOCK_MIN : (k + 1) * BLOCK_MIN]
+            b_first = block * BLOCK_MIN
+            lo, hi = max(first_min, b_first) - b_first, min(end_min, b_first + BLOCK_MIN) - b_first
+            if not hc[lo:hi].any():
                 continue
-            b = self._block(st, day * BLOCKS_PER_DAY + k, keep=False)
-            minutes = np.nonzero(hc)[0]
+            b = self._block(st, block, keep=keep)
+            minutes = lo + np.nonzero(hc[lo:hi])[0]
             starts = (np.cumsum(hc) - hc)[minutes]
             ends = starts + hc[minutes] - 1
-            idx = k * BLOCK_MIN + minutes
-            buy = ~b.maker
+            idx = b_first + minutes - first_min
+            # Only the range's trades: reduceat runs the last minute to the end of its array.
+            a, z = int(starts[0]), int(ends[-1]) + 1
+            at = starts - a
+            ticks, lots, quote, buy = b.ticks[a:z], b.lots[a:z], b.quote[a:z], ~b.maker[a:z]
             cols["open"][idx] = b.ticks[starts]
             cols["close"][idx] = b.ticks[ends]
-            cols["high"][idx] = np.maximum.reduceat(b.ticks, starts)
-            cols["low"][idx] = np.minimum.reduceat(b.ticks, starts)
-            cols["volume"][idx] = np.add.reduceat(b.lots, starts)
-            cols["quote"][idx] = np.add.reduceat(b.quote, starts)
+            cols["high"][idx] = np.maximum.reduceat(ticks, at)
+            cols["low"][idx] = np.minimum.reduceat(ticks, at)
+            cols["volume"][idx] = np.add.reduceat(lots, at)
+            cols["quote"][idx] = np.add.reduceat(quote, at)
             cols["count"][idx] = hc[minutes]
-            cols["taker_volume"][idx] = np.add.reduceat(np.where(buy, b.lots, 0), starts)
-            cols["taker_quote"][idx] = np.add.reduceat(np.where(buy, b.quote, 0), starts)
+            cols["taker_volume"][idx] = np.add.reduceat(np.where(buy, lots, 0), at)
+            cols["taker_quote"][idx] = np.add.reduceat(np.where(buy, quote, 0), at)
         for name in ("open", "close", "high", "low"):
             cols[name] *= st.ticks_to_units
         for name in ("volume", "taker_volume"):
             cols[name] *= st.lots_to_units
+        return cols
+
+    def _compute_day(self, st: _Sym, day: int) -> MinuteStats:
+        _, n, mask = self._day_counts(st, day)
+        counts = np.where(mask, n, 0)
+        cols = self._minute_columns(st, day * DAY_MIN, (day + 1) * DAY_MIN)
         # Idle trading minutes repeat the previous close, found by searching back.
         traded = counts > 0
         last = np.maximum.accumulate(np.where(traded, np.arange(DAY_MIN), -1))

@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,19 @@ WEIGHTS = {
     "/api/v3/trades": 25,
 }
 MAX_BAN_SECONDS = 3 * 86_400
+
+
+def request_weight(path: str, query: Mapping[str, str]) -> int:
+    """A request's weight; /api/v3/ticker/24hr's depends on how many symbols it asks for."""
+    if path != "/api/v3/ticker/24hr":
+        return WEIGHTS.get(path, 1)
+    if query.get("symbol"):
+        return 2
+    symbols = query.get("symbols")
+    if not symbols:
+        return 80
+    n = symbols.count(",") + 1
+    return 2 if n <= 20 else 40 if n <= 100 else 80
 
 
 @dataclass

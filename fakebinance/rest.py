@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,7 +12,8 @@ from aiohttp import web
 
 from fakebinance.clock import to_us
 from fakebinance.market import HOUR_US, INTERVALS, AggArrays, Market, TradeArrays, fmt8
-from fakebinance.ratelimit import WEIGHTS, WeightLimiter
+from fakebinance.ratelimit import WeightLimiter, request_weight
+from fakebinance.tickers import FULL, MINI, DayTickers
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ ALLOWED_PARAMS = {
     "/api/v3/aggTrades": {"symbol", "fromId", "startTime", "endTime", "limit"},
     "/api/v3/historicalTrades": {"symbol", "fromId", "limit"},
     "/api/v3/trades": {"symbol", "limit"},
+    "/api/v3/ticker/24hr": {"symbol", "symbols", "type", "symbolStatus"},
 }
 
 
@@ -102,6 +105,7 @@ class RestApi:
         self.empty_klines_answers = 0
         # REST requests admitted per path (how a client spent its weight, for tests).
         self.requests: collections.Counter[str] = collections.Counter()
+        self.day_tickers = DayTickers(market)
 
     def break_exchange_info(self, mode: str, answers: int) -> None:
         """The next ``answers`` exchangeInfo answers come with "symbols" ``mode``."""
@@ -119,6 +123,7 @@ class RestApi:
             web.get("/api/v3/aggTrades", self.agg_trades),
             web.get("/api/v3/historicalTrades", self.historical_trades),
             web.get("/api/v3/trades", self.recent_trades),
+            web.get("/api/v3/ticker/24hr", self.ticker_24hr),
         ]
 
     @web.middleware
@@ -128,7 +133,7 @@ class RestApi:
         if not path.startswith("/api/"):
             return await handler(request)
         ip = request.remote or "?"
-        verdict = self.limiter.check(ip, WEIGHTS.get(path, 1))
+        verdict = self.limiter.check(ip, request_weight(path, request.query))
         if verdict.status == 429:
             msg = (
                 f"Too many requests; current limit of IP({ip}) request weight per minute is "
@@ -185,16 +190,7 @@ class RestApi:
         if request.query.get("symbol"):
             wanted = [request.query["symbol"].upper()]
         elif request.query.get("symbols"):
-            try:
-                wanted = [str(s).upper() for s in orjson.loads(request.query["symbols"])]
-            except orjson.JSONDecodeError:
-                raise ApiError(
-                    400,
-                    -1100,
-                    "Illegal characters found in parameter 'symbols'; "
-                    'legal range is \'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}'
-                    "\"){0,}){0,1}\\]$'.",
-                ) from None
+            wanted = self._symbols_param(request, now_us)
         if wanted is not None:
             for s in wanted:
                 if not self.market.is_listed(s, now_us):
@@ -274,6 +270,49 @@ class RestApi:
             return web.Response(body=body, content_type="application/json")
         rows = self.market.klines(symbol, interval, start, end, _limit(request))
         return json_response([k.to_rest_row() for k in rows])
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        """GET /api/v3/ticker/24hr: one symbol (an object), ``symbols`` or all (a list)."""
+        kind = request.query.get("type", "FULL")
+        if kind not in ("FULL", "MINI"):
+            raise ApiError(
+                400,
+                -1100,
+                "Illegal characters found in parameter 'type'; legal range is 'FULL, MINI'.",
+            )
+        now_us = self.market.clock.now_us()
+        if request.query.get("symbol") and request.query.get("symbols"):
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+        one = request.query.get("symbol")
+        if one:
+            wanted = [self._symbol(request)]
+        elif request.query.get("symbols"):
+            wanted = self._symbols_param(request, now_us)
+        else:
+            wanted = [s.symbol for s in self.market.specs() if to_us(s.listed_at) <= now_us]
+        # The first answer for a symbol costs its day of trades: off the loop, which feeds the
+        # WebSocket clients.
+        rows = await asyncio.to_thread(
+            self.day_tickers.answer, wanted, now_us, FULL if kind == "FULL" else MINI
+        )
+        return json_response(rows[0] if one else rows)
+
+    def _symbols_param(self, request: web.Request, now_us: int) -> list[str]:
+        """``symbols=["A","B"]``: -1100 when malformed, -1121 for one not listed."""
+        try:
+            wanted = [str(s).upper() for s in orjson.loads(request.query["symbols"])]
+        except (orjson.JSONDecodeError, TypeError):
+            raise ApiError(
+                400,
+                -1100,
+                "Illegal characters found in parameter 'symbols'; "
+                'legal range is \'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}'
+                "\"){0,}){0,1}\\]$'.",
+            ) from None
+        for s in wanted:
+            if not self.market.is_listed(s, now_us):
+                raise ApiError(400, -1121, "Invalid symbol.")
+        return wanted
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         """GET /api/v3/aggTrades by fromId, by time window (<= 1 h), or most recent."""

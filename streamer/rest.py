@@ -127,6 +127,18 @@ class RestClient(AsyncBinanceRest):
             cursor = int(page[-1][0]) + MINUTE_MS
         return out
 
+    async def last_trade_ids(self) -> dict[str, tuple[int, int, int]]:
+        """Every symbol's (lastId, openTime, closeTime) of Binance's 24-hour ticker, one request
+        for all (weight 80, from Binance's memory); lastId is -1 when nothing traded all day."""
+        rows = await self.get("/api/v3/ticker/24hr", {"type": "MINI"})
+        try:
+            return {
+                str(r["symbol"]): (int(r["lastId"]), int(r["openTime"]), int(r["closeTime"]))
+                for r in rows
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RestUnavailable(f"unexpected REST /api/v3/ticker/24hr row: {exc!r}") from exc
+
     async def get_aggs_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Trade]:
         """aggTrades in [start_ms, end_ms] (at most 1 h, weight 4): the cheap quiet-symbol probe."""
         return await self._trades(symbol, {"startTime": start_ms, "endTime": end_ms, "limit": PAGE})

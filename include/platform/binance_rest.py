@@ -42,6 +42,8 @@ WEIGHTS = {
     "/api/v3/time": 1,
     "/api/v3/aggTrades": 4,
     "/api/v3/historicalTrades": 25,
+    # Without a symbol (every symbol at once), the only way the platform asks for it.
+    "/api/v3/ticker/24hr": 80,
 }
 KLINES_LIMIT = 1000
 # Binance counts weight in fixed windows aligned to the clock; a little slack absorbs clock skew
