@@ -154,12 +154,15 @@ class WeightBudget:
         if index != self._window:
             self._window, self._seen, self._answered, self._sent = index, 0, False, 0
 
-    def _admit(self, weight: int, waited_until: float) -> tuple[int | None, float | None, float]:
+    def _admit(
+        self, weight: int, waited_until: float, headroom: int = 0
+    ) -> tuple[int | None, float | None, float]:
         """The decision, under the lock and without waiting: may this request go now?
 
         Returns (window, None, _) to send in ``window``; (None, pause, _) to wait ``pause``
         seconds; (None, None, _) to wait for the window's first answer. The last item is the
-        block the caller will have slept through, passed back on its next call.
+        block the caller will have slept through, passed back on its next call. ``headroom``
+        is weight of the window this request must leave to others (urgent ones).
         """
         now = self.wall()
         if self.banned_for() > 0:
@@ -170,7 +173,7 @@ class WeightBudget:
         elif self._sent and not self._answered:
             # The window's first request is out: its answer tells what others spent.
             return None, None, waited_until
-        elif self._seen + self._pending + weight <= self.limit - self.reserve:
+        elif self._seen + self._pending + weight <= self.limit - self.reserve - headroom:
             self._pending += weight
             self._peak_pending = max(self._peak_pending, self._pending)
             self._sent += weight
@@ -204,16 +207,16 @@ class WeightBudget:
     admits_off_loop = False
 
     def _admit_locked(
-        self, weight: int, waited_until: float, answered: asyncio.Future[None]
+        self, weight: int, waited_until: float, answered: asyncio.Future[None], headroom: int
     ) -> tuple[int | None, float | None, float]:
         """_admit under the lock; ``answered`` waits for the next answer when nothing fits."""
         with self._cond:
-            admitted = self._admit(weight, waited_until)
+            admitted = self._admit(weight, waited_until, headroom)
             if admitted[0] is None and admitted[1] is None:
                 self._answer_waiters.append(answered)
             return admitted
 
-    async def acquire_async(self, weight: int) -> int:
+    async def acquire_async(self, weight: int, headroom: int = 0) -> int:
         """acquire for a coroutine: it waits on the event loop, which goes on running."""
         loop = asyncio.get_running_loop()
         waited_until = 0.0
@@ -221,10 +224,10 @@ class WeightBudget:
             answered = loop.create_future()
             if self.admits_off_loop:
                 admitted = await asyncio.to_thread(
-                    self._admit_locked, weight, waited_until, answered
+                    self._admit_locked, weight, waited_until, answered, headroom
                 )
             else:
-                admitted = self._admit_locked(weight, waited_until, answered)
+                admitted = self._admit_locked(weight, waited_until, answered, headroom)
             window, pause, waited_until = admitted
             if window is not None:
                 return window
@@ -330,9 +333,11 @@ class SharedWeightBudget(WeightBudget):
     # cautious start that the first few dozen answers replace.
     _latency_s: float | None = field(default=None, repr=False)
 
-    def _admit(self, weight: int, waited_until: float) -> tuple[int | None, float | None, float]:
-        window, pause, waited_until = super()._admit(weight, waited_until)
-        if window is None or self._reserve_shared(window, weight):
+    def _admit(
+        self, weight: int, waited_until: float, headroom: int = 0
+    ) -> tuple[int | None, float | None, float]:
+        window, pause, waited_until = super()._admit(weight, waited_until, headroom)
+        if window is None or self._reserve_shared(window, weight, headroom):
             return window, pause, waited_until
         # The shared window is spent: give back the local admission and wait for the next.
         self._pending -= weight
@@ -360,7 +365,7 @@ class SharedWeightBudget(WeightBudget):
             start = self.window_s / 20 if self._latency_s is None else self._latency_s
             self._latency_s = max(seconds, start * 0.9)
 
-    def _reserve_shared(self, window: int, weight: int) -> bool:
+    def _reserve_shared(self, window: int, weight: int, headroom: int = 0) -> bool:
         """Reserve weight in the shared window (under the budget's lock); False when full."""
         conn = self._connection()
         if conn is None:
@@ -381,7 +386,7 @@ class SharedWeightBudget(WeightBudget):
                     # The server's count is for the process's window: the same one unless it
                     # learned another phase.
                     "seen": self._seen if window == windows["first"] else 0,
-                    "cap": self.limit - self.reserve,
+                    "cap": self.limit - self.reserve - headroom,
                 },
             ).fetchone()
         except psycopg.Error as err:
@@ -720,6 +725,17 @@ class BinanceRest(_Client):
 
 # Requests of one async client on the wire at once (httpx's pool holds as many connections).
 ASYNC_MAX_IN_FLIGHT = 32
+# Requests that close minutes on their own (a missed minute's klines, the 24-hour ticker that
+# proves quiet symbols) or keep the client going (time, exchangeInfo): in the async client they
+# neither queue for a slot behind bulk requests (trades by id or by time: gap repairs, probes)
+# nor compete for the last URGENT_SHARE of each window's weight, which bulk requests leave to
+# them. At a restart at ALL, ~1,800 gap repairs (7,200 weight, more than a window) otherwise
+# held back the klines of the missed minutes queued behind them for two windows.
+URGENT_PATHS = frozenset(
+    {"/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/time", "/api/v3/exchangeInfo"}
+)
+URGENT_SHARE = 0.10
+URGENT_IN_FLIGHT = 8
 
 
 class AsyncBinanceRest(_Client):
@@ -741,12 +757,13 @@ class AsyncBinanceRest(_Client):
             timeout=timeout,
             transport=transport,
             verify=tls_context(),
-            limits=httpx.Limits(max_connections=ASYNC_MAX_IN_FLIGHT),
+            limits=httpx.Limits(max_connections=ASYNC_MAX_IN_FLIGHT + URGENT_IN_FLIGHT),
         )
         # Requests queue here, before their weight is taken, never in httpx's pool: a window
         # that admits a thousand small requests at once (a restart at ALL) would otherwise
         # leave most of them waiting for a connection past the timeout, their weight spent.
         self._slots = asyncio.Semaphore(ASYNC_MAX_IN_FLIGHT)
+        self._urgent_slots = asyncio.Semaphore(URGENT_IN_FLIGHT)
 
     async def __aenter__(self) -> AsyncBinanceRest:
         return self
@@ -764,8 +781,10 @@ class AsyncBinanceRest(_Client):
 
     async def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
         weight = WEIGHTS.get(path, 1)
-        async with self._slots:
-            window = await self.budget.acquire_async(weight)
+        urgent = path in URGENT_PATHS
+        headroom = 0 if urgent else int(self.budget.limit * URGENT_SHARE)
+        async with self._urgent_slots if urgent else self._slots:
+            window = await self.budget.acquire_async(weight, headroom)
             sent = time.monotonic()
             self._sending()
             try:

@@ -12,9 +12,12 @@ import httpx
 import psycopg
 import pytest
 
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig, default_symbols, utc
+from fakebinance.server import FakeBinance
 from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
-from include.platform.binance_rest import BinanceRest, IpBannedError, WeightBudget
+from include.platform.binance_rest import AsyncBinanceRest, BinanceRest, IpBannedError, WeightBudget
 from include.platform.times import parse_utc
 from tests.include.history_support import official, running_fake, stored
 
@@ -187,3 +190,28 @@ async def test_async_budget_waits_without_blocking_the_event_loop() -> None:
     assert ticks_while_blocked >= 20, "the loop ran while the budget waited"
     assert waited_answer >= 0.25
     assert ticks - ticks_while_blocked >= 10
+
+
+async def test_klines_go_ahead_of_a_queue_of_bulk_requests() -> None:
+    """200 aggTrades requests (weight 4, two and a half windows' worth) are queued first, then
+    one klines request: it is answered in the first window, ahead of the queue, as a missed
+    minute's klines must be at a restart at ALL. On the old code it waited for a slot behind
+    168 of them."""
+    clock = MarketClock(start=utc(2025, 3, 10, 12), speed=0)
+    config = MarketConfig(3, default_symbols())
+    async with FakeBinance(config, clock=clock, weight_limit=400, weight_window=3) as fake:
+        budget = WeightBudget(limit=400, window_s=3, reserve_share=0.1)
+        answered: list[str] = []
+        async with AsyncBinanceRest(fake.url, budget=budget) as client:
+
+            async def one(path: str, params: dict) -> None:
+                await client.get(path, {"symbol": "BTCUSDT", "limit": 1, **params})
+                answered.append(path)
+
+            bulk = [asyncio.ensure_future(one("/api/v3/aggTrades", {})) for _ in range(200)]
+            await asyncio.sleep(0.05)  # every bulk request is queued first
+            await one("/api/v3/klines", {"interval": "1m"})
+            ahead = answered.index("/api/v3/klines")
+            await asyncio.gather(*bulk)
+    assert ahead < 90, f"klines answered after {ahead} bulk requests"
+    assert fake.stats()["http_429"] == 0
