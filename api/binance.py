@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import orjson
 
-from api.intervals import INTERVAL_MS, INTERVALS
 from api.queries import KlinesRequest, Row
+from include.platform.intervals import INTERVAL_MS, INTERVALS, bucket_end
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])$")
@@ -90,9 +90,9 @@ def symbols_param(query: Mapping[str, str], name: str = "symbols") -> list[str]:
 
 
 def interval_param(query: Mapping[str, str]) -> str:
-    """One of the seven intervals served (-1120 otherwise)."""
+    """One of Binance's intervals (all but 1s; -1120 otherwise)."""
     value = mandatory(query, "interval")
-    if value not in INTERVAL_MS:
+    if value not in INTERVALS:
         raise BinanceError(400, -1120, "Invalid interval.")
     return value
 
@@ -115,7 +115,8 @@ def klines_request(query: Mapping[str, str]) -> KlinesRequest:
     if start is not None and end is not None and start > end:
         raise BinanceError(400, -1023, "Start time is greater than end time.")
     offset = timezone_ms(query.get("timeZone"))
-    if offset % INTERVAL_MS[interval]:
+    size = INTERVAL_MS.get(interval)  # None for 1M: no offset leaves months where they are
+    if offset and (size is None or offset % size):
         # The candles of this interval would open elsewhere in that zone: not built here yet.
         raise BinanceError(
             400,
@@ -150,7 +151,7 @@ def timezone_ms(value: str | None) -> int:
 def rest_row(interval: str, row: Row) -> list:
     """A /api/v3/klines row: close time = open + interval - 1 ms, the ignored field "0"."""
     t, o, h, lo, c, v, q, n, tv, tq = row
-    return [t, o, h, lo, c, v, t + INTERVAL_MS[interval] - 1, q, n, tv, tq, "0"]
+    return [t, o, h, lo, c, v, bucket_end(interval, t) - 1, q, n, tv, tq, "0"]
 
 
 def stream_name(symbol: str, interval: str) -> str:
@@ -184,7 +185,7 @@ def kline_event(
         "s": symbol,
         "k": {
             "t": t,
-            "T": t + INTERVAL_MS[interval] - 1,
+            "T": bucket_end(interval, t) - 1,
             "s": symbol,
             "i": interval,
             "f": first_trade_id,

@@ -11,11 +11,11 @@ import grpc
 
 from api.binance import parse_stream, stream_name
 from api.config import ApiConfig
-from api.intervals import INTERVAL_MS, INTERVALS
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
 from api.queries import KlinesRequest, Row, fetch_klines
 from api.symbols import SymbolCache
+from include.platform.intervals import INTERVALS, bucket_end
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def candle_message(symbol: str, interval: str, row: Row, closed: bool, event_ms:
         symbol=symbol,
         interval=interval,
         open_time=t,
-        close_time=t + INTERVAL_MS[interval] - 1,
+        close_time=bucket_end(interval, t) - 1,
         open=o,
         high=h,
         low=lo,
@@ -131,9 +131,7 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         newest = self.hub.newest_minute.get(symbol, -1)
         return candles_pb2.HistoryResponse(
             candles=[
-                candle_message(
-                    symbol, req.interval, r, newest >= r[0] + INTERVAL_MS[req.interval], 0
-                )
+                candle_message(symbol, req.interval, r, newest >= bucket_end(req.interval, r[0]), 0)
                 for r in rows
             ]
         )

@@ -24,10 +24,10 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.binance import MAX_LIMIT, kline_event, stream_name
-from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start
 from api.metrics import Metrics
 from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes
 from include.platform.backoff import Backoff
+from include.platform.intervals import MINUTE_MS, bucket_end, bucket_start
 
 logger = logging.getLogger(__name__)
 
@@ -165,14 +165,14 @@ class Hub:
                             symbol, interval, row, closed=row[0] in closed, event_ms=self.clock_ms()
                         ),
                     )
-                cursor = rows[-1][0] + INTERVAL_MS[interval]
+                cursor = bucket_end(interval, rows[-1][0])
 
     async def _closed(
         self, conn: psycopg.AsyncConnection, symbol: str, interval: str, opens: list[int]
     ) -> set[int]:
         """Which of these candles the database holds closed: their last minute is official or
         closed by the streamer (never the wall clock's say)."""
-        last = {start + INTERVAL_MS[interval] - MINUTE_MS: start for start in opens}
+        last = {bucket_end(interval, start) - MINUTE_MS: start for start in opens}
         minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
         return {last[m.row[0]] for m in minutes if m.closed}
 
@@ -183,15 +183,14 @@ class Hub:
         candle's last minute (is it closed?), then each longer candle."""
         wanted = [key for key in batch if stream_name(key[0], key[1]) in self.streams]
         probes = {
-            (symbol, start + INTERVAL_MS[interval] - MINUTE_MS)
-            for symbol, interval, start in wanted
+            (symbol, bucket_end(interval, start) - MINUTE_MS) for symbol, interval, start in wanted
         }
         minutes = {(m.symbol, m.row[0]): m for m in await fetch_minutes(conn, sorted(probes))}
         for symbol, open_ms in minutes:
             if open_ms > self.newest_minute.get(symbol, -1):
                 self.newest_minute[symbol] = open_ms
         for symbol, interval, start in wanted:
-            last = minutes.get((symbol, start + INTERVAL_MS[interval] - MINUTE_MS))
+            last = minutes.get((symbol, bucket_end(interval, start) - MINUTE_MS))
             closed = last is not None and last.closed
             if interval == "1m":
                 if last is None:

@@ -12,12 +12,21 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
 from psycopg import AsyncConnection, errors, sql
 
-from api.intervals import INTERVAL_MS, MINUTE_MS, bucket_start, to_datetime
+from include.platform.intervals import (
+    INTERVAL_MS,
+    MINUTE_MS,
+    ROLL_RATIO,
+    ROLLED_FROM,
+    bucket_end,
+    bucket_start,
+    to_datetime,
+)
 from include.platform.times import CANDLE_FIELDS
 from include.sql import sql_loader
 
@@ -155,6 +164,8 @@ class KlinesRequest:
 
 async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     """Binance's answer: with a start, the oldest ``limit`` candles from it; else the newest."""
+    if req.interval in ROLLED_FROM:
+        return await _fetch_rolled(conn, req)
     size = INTERVAL_MS[req.interval]
     lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
     hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
@@ -185,6 +196,58 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     if newest_first:
         rows.reverse()
     return rows
+
+
+async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
+    """An interval no mart holds (3m, 30m, 2h, 6h, 8h, 12h, 3d, 1M): the stored candles of the
+    one it is rolled up from (include/platform/intervals.py), a few per candle, summed here."""
+    lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
+    hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
+    if hi < lo or req.limit <= 0:
+        return []
+    first = bucket_start(req.interval, lo)
+    if first < lo:
+        first = bucket_end(req.interval, first)
+    end = bucket_end(req.interval, bucket_start(req.interval, hi))
+    if first >= end:
+        return []
+    # One candle more than asked: the one at the far end may be cut by the limit.
+    want = (req.limit + 1) * ROLL_RATIO[req.interval]
+    newest_first = req.start_ms is None
+    source = KlinesRequest(
+        req.symbol, ROLLED_FROM[req.interval], None if newest_first else first, end - 1, want
+    )
+    rows = [r for r in await fetch_klines(conn, source) if r[0] >= first]
+    candles: dict[int, list[Row]] = {}
+    for row in rows:
+        candles.setdefault(bucket_start(req.interval, row[0]), []).append(row)
+    opens = sorted(candles)
+    if len(rows) >= want and opens:
+        opens = opens[1:] if newest_first else opens[:-1]
+    opens = opens[-req.limit :] if newest_first else opens[: req.limit]
+    return [roll_up(t, candles[t]) for t in opens]
+
+
+def roll_up(open_ms: int, rows: list[Row]) -> Row:
+    """One candle from its consecutive shorter ones, oldest first (exact decimals)."""
+    highs = [Decimal(r[2]) for r in rows]
+    lows = [Decimal(r[3]) for r in rows]
+
+    def total(i: int) -> str:
+        return f"{sum(Decimal(r[i]) for r in rows):.8f}"
+
+    return (
+        open_ms,
+        rows[0][1],
+        f"{max(highs):.8f}",
+        f"{min(lows):.8f}",
+        rows[-1][4],
+        total(5),
+        total(6),
+        sum(int(r[7]) for r in rows),
+        total(8),
+        total(9),
+    )
 
 
 async def fetch_candle(

@@ -14,22 +14,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from api.binance import SYMBOL_RE
-from api.intervals import INTERVAL_MS
 from api.queries import KlinesRequest, SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
+from include.platform.intervals import bucket_end
 
+# TradingView's resolutions (minutes, or D/W/M with a count) and the interval each is.
 RESOLUTIONS = {
     "1": "1m",
+    "3": "3m",
     "5": "5m",
     "15": "15m",
+    "30": "30m",
     "60": "1h",
+    "120": "2h",
     "240": "4h",
+    "360": "6h",
+    "480": "8h",
+    "720": "12h",
     "1D": "1d",
     "D": "1d",
     "1W": "1w",
     "W": "1w",
+    "1M": "1M",
+    "M": "1M",
 }
-SUPPORTED = ["1", "5", "15", "60", "240", "1D", "1W"]
+SUPPORTED = ["1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720", "1D", "1W", "1M"]
 MAX_BARS = 5_000
 PAGE = 1000
 
@@ -79,7 +88,19 @@ def _symbol_info(symbol: str, info: SymbolInfo | None = None) -> dict:
         "has_daily": True,
         "has_weekly_and_monthly": True,
         "supported_resolutions": SUPPORTED,
-        "intraday_multipliers": ["1", "5", "15", "60", "240"],
+        "intraday_multipliers": [
+            "1",
+            "3",
+            "5",
+            "15",
+            "30",
+            "60",
+            "120",
+            "240",
+            "360",
+            "480",
+            "720",
+        ],
         "volume_precision": decimals(filter_value(info, "LOT_SIZE", "stepSize")),
         "data_status": "streaming",
     }
@@ -172,7 +193,7 @@ class Udf:
                     rows.extend(page)
                     if len(page) < PAGE:
                         break
-                    cursor = page[-1][0] + INTERVAL_MS[interval]
+                    cursor = bucket_end(interval, page[-1][0])
             if not rows:
                 before = await fetch_klines(
                     conn, KlinesRequest(symbol, interval, None, start_s * 1000 - 1, 1)

@@ -249,3 +249,44 @@ async def test_streamer_pushes_closed_candles_equal_to_official_klines(database_
             ] == row[:11]
             assert k["f"] >= 0
             assert k["L"] - k["f"] + 1 == k["n"]
+
+
+async def test_intervals_rolled_up_on_read_are_pushed_like_stored_ones(api, conn) -> None:
+    """2h and 1M have no mart: their events roll up every minute held, close with the 2h
+    candle's last minute (k.T the next open - 1 ms: 1M's is the month's end), and a month's
+    candle stays open."""
+    two_hours = HOUR  # 10:00 is a 2h boundary
+    month = datetime(2025, 5, 1, tzinfo=UTC)
+    june = int(datetime(2025, 6, 1, tzinfo=UTC).timestamp() * 1000)
+    last = two_hours + timedelta(minutes=119)
+    async with websockets.connect(
+        f"{api.ws}/stream?streams=btcusdt@kline_2h/btcusdt@kline_1M"
+    ) as ws:
+        write_live(conn, "BTCUSDT", two_hours, values("101"), True)
+        write_live(conn, "BTCUSDT", last, values("104", "3", 2), False)
+        event = await until(
+            ws,
+            lambda m: m["stream"] == "btcusdt@kline_2h" and m["data"]["k"]["c"] == "104.00000000",
+        )
+        k = event["data"]["k"]
+        assert (k["i"], k["t"], k["T"]) == (
+            "2h",
+            int(two_hours.timestamp() * 1000),
+            int(two_hours.timestamp() * 1000) + 7_200_000 - 1,
+        )
+        assert (k["o"], k["v"], k["n"], k["x"]) == ("100.00000000", "4.00000000", 3, False)
+        monthly = await until(
+            ws, lambda m: m["stream"] == "btcusdt@kline_1M" and m["data"]["k"]["n"] == 3
+        )
+        mk = monthly["data"]["k"]
+        assert (mk["i"], mk["t"], mk["T"], mk["x"]) == (
+            "1M",
+            int(month.timestamp() * 1000),
+            june - 1,
+            False,
+        )
+        write_live(conn, "BTCUSDT", last, values("105", "3", 2), True)
+        closed = await until(
+            ws, lambda m: m["stream"] == "btcusdt@kline_2h" and m["data"]["k"]["x"]
+        )
+        assert closed["data"]["k"]["c"] == "105.00000000"

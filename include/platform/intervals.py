@@ -1,0 +1,90 @@
+"""Binance's kline intervals, in one place: their lengths, where their candles open, and which
+are stored (the dbt marts) or rolled up on read from a stored one.
+
+Every candle of a fixed-length interval opens on a whole number of its length from an origin:
+the Unix epoch up to 1d (a day holds a whole number of each, so they open at 00:00 UTC too),
+Monday 1970-01-05 for 1w. 1M candles open at 00:00 UTC on the first of each calendar month.
+The marts (dbt) are built with the same origins (`date_bin` from 1970-01-05, a whole number of
+days from the epoch).
+
+3d is not served yet: Binance's 3-day grid is the symbol's own, from its first day of trading
+(BTCUSDT's 3d klines open on 2017-08-17, 08-20, ...; SOLUSDT's on 2020-08-11, ...: real
+/api/v3/klines answers, see docs/timeframes.md), and the tables do not hold a symbol's first
+day at Binance unless its history was loaded from its listing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+# Fixed-length intervals in Binance's order (1s and 3d are not served yet; 1M is below).
+INTERVAL_MS = {
+    "1m": MINUTE_MS,
+    "3m": 3 * MINUTE_MS,
+    "5m": 5 * MINUTE_MS,
+    "15m": 15 * MINUTE_MS,
+    "30m": 30 * MINUTE_MS,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "4h": 4 * HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "8h": 8 * HOUR_MS,
+    "12h": 12 * HOUR_MS,
+    "1d": DAY_MS,
+    "1w": 7 * DAY_MS,
+}
+MONTH = "1M"
+INTERVALS = (*INTERVAL_MS, MONTH)
+# 1970-01-05 was a Monday: weeks open there; every other fixed interval at the epoch.
+WEEK_ORIGIN_MS = 4 * DAY_MS
+ORIGIN_MS = {name: WEEK_ORIGIN_MS if name == "1w" else 0 for name in INTERVAL_MS}
+
+# The intervals dbt builds a mart of (analytics.candles_<interval>).
+STORED = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
+# Every other interval is rolled up on read from the longest stored one that divides it on the
+# same boundaries, so a candle is a few stored rows (at most 31: a month of days).
+ROLLED_FROM = {
+    "3m": "1m",
+    "30m": "15m",
+    "2h": "1h",
+    "6h": "1h",
+    "8h": "4h",
+    "12h": "4h",
+    MONTH: "1d",
+}
+# Stored rows in one candle at most.
+ROLL_RATIO = {name: INTERVAL_MS[name] // INTERVAL_MS[src] for name, src in ROLLED_FROM.items()
+              if name != MONTH} | {MONTH: 31}  # fmt: skip
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime (exact, no float)."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def _month_start(ms: int, months_ahead: int = 0) -> int:
+    dt = to_datetime(ms)
+    month = dt.year * 12 + dt.month - 1 + months_ahead
+    start = datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return (start - EPOCH) // timedelta(milliseconds=1)
+
+
+def bucket_start(interval: str, ms: int) -> int:
+    """Open time (ms) of the ``interval`` candle holding instant ``ms``."""
+    if interval == MONTH:
+        return _month_start(ms)
+    size = INTERVAL_MS[interval]
+    return ms - (ms - ORIGIN_MS[interval]) % size
+
+
+def bucket_end(interval: str, open_ms: int) -> int:
+    """The open time of the candle after the one opening at ``open_ms`` (its close time + 1)."""
+    if interval == MONTH:
+        return _month_start(open_ms, 1)
+    return open_ms + INTERVAL_MS[interval]
