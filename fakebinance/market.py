@@ -888,22 +888,23 @@ class Market:
             return out
         if start_ms is not None and interval == "1m":
             return self._klines_1m(st, lower_ms, upper_ms, limit, now_us)
+        day0 = st.day0 * DAY_MIN  # its first trading day: where its 3d grid starts
         if start_ms is not None:
-            b0 = bucket_of(interval, lower_ms // 60_000)
+            b0 = bucket_of(interval, lower_ms // 60_000, day0)
             first = b0[0] if b0[0] * 60_000 >= start_ms else b0[1]
             while len(out) < limit and first * 60_000 <= upper_ms:
-                end = bucket_of(interval, first)[1]
+                end = bucket_of(interval, first, day0)[1]
                 k = self._bucket(st, first, end, now_us)
                 if k is not None:
                     out.append(k)
                 first = end
             return out
-        first, end = bucket_of(interval, upper_ms // 60_000)
+        first, end = bucket_of(interval, upper_ms // 60_000, day0)
         while len(out) < limit and end * 60_000 > lower_ms:
             k = self._bucket(st, first, end, now_us)
             if k is not None:
                 out.append(k)
-            first, end = bucket_of(interval, first - 1)
+            first, end = bucket_of(interval, first - 1, day0)
         out.reverse()
         return out
 
@@ -1010,8 +1011,12 @@ def _day_spans(first: int, last: int) -> list[tuple[int, int, int]]:
     return spans
 
 
-def bucket_of(interval: str, minute: int) -> tuple[int, int]:
-    """(first minute, end minute) of the ``interval`` bucket holding epoch ``minute``."""
+def bucket_of(interval: str, minute: int, first_day: int = 0) -> tuple[int, int]:
+    """(first minute, end minute) of the ``interval`` bucket holding epoch ``minute``.
+
+    ``first_day`` is the symbol's first day of trading (its first 1d kline's open, in epoch
+    minutes): Binance's 3d klines run every three days from it, each symbol on its own grid
+    (BTCUSDT's from 2017-08-17, SOLUSDT's from 2020-08-11: real klines, docs/timeframes.md)."""
     if interval == "1M":
         dt = datetime.fromtimestamp(minute * 60, UTC)
         start = datetime(dt.year, dt.month, 1, tzinfo=UTC)
@@ -1021,7 +1026,7 @@ def bucket_of(interval: str, minute: int) -> tuple[int, int]:
     size = INTERVAL_MINUTES.get(interval)
     if size is None:
         raise ValueError(f"invalid interval {interval!r}")
-    offset = WEEK_OFFSET_MIN if interval == "1w" else 0
+    offset = WEEK_OFFSET_MIN if interval == "1w" else first_day if interval == "3d" else 0
     first = (minute - offset) // size * size + offset
     return first, first + size
 

@@ -16,7 +16,8 @@ It follows docs/BINANCE.md:
   quote_volume = sum(price * qty), trade_count = raw trades, taker_buy_* over ``m == False``;
 - an idle minute while trading repeats the previous close with zero volumes;
 - a minute that does not trade (before listing, inside a halt) has no kline at all;
-- higher intervals merge 1m klines: UTC epoch multiples (3d too), weeks from Monday, calendar
+- higher intervals merge 1m klines: UTC epoch multiples, 3d every three days from the symbol's
+  first day of trading (its own grid, as real 3d klines show), weeks from Monday, calendar
   months; a bucket without any 1m kline has no row.
 """
 
@@ -220,11 +221,13 @@ def _kline_from_trades(open_time: int, trades: list[TradeLike]) -> RefKline:
     )
 
 
-def bucket_start_ms(interval: str, open_ms: int) -> int:
-    """Open time of the ``interval`` bucket holding the minute opening at ``open_ms``."""
+def bucket_start_ms(interval: str, open_ms: int, first_day_ms: int = 0) -> int:
+    """Open time of the ``interval`` bucket holding the minute opening at ``open_ms``
+    (``first_day_ms``: the symbol's first day of trading, where its 3d grid starts)."""
     if interval in FIXED_INTERVAL_MS:
         size = FIXED_INTERVAL_MS[interval]
-        return open_ms - open_ms % size
+        origin = first_day_ms if interval == "3d" else 0
+        return open_ms - (open_ms - origin) % size
     moment = datetime.fromtimestamp(open_ms / 1000, UTC)
     if interval == "1w":
         day = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
@@ -249,11 +252,15 @@ def bucket_end_ms(interval: str, bucket_open_ms: int) -> int:
     return int(following.timestamp() * 1000)
 
 
-def aggregate(minute_klines: Iterable[RefKline], interval: str) -> list[RefKline]:
+def aggregate(
+    minute_klines: Iterable[RefKline], interval: str, first_day_ms: int = 0
+) -> list[RefKline]:
     """Merge 1m klines into ``interval`` klines (buckets without 1m klines are absent)."""
     groups: dict[int, list[RefKline]] = {}
     for kline in sorted(minute_klines, key=lambda k: k.open_time):
-        groups.setdefault(bucket_start_ms(interval, kline.open_time), []).append(kline)
+        groups.setdefault(bucket_start_ms(interval, kline.open_time, first_day_ms), []).append(
+            kline
+        )
     result = []
     for bucket_open, members in sorted(groups.items()):
         result.append(
@@ -274,9 +281,9 @@ def aggregate(minute_klines: Iterable[RefKline], interval: str) -> list[RefKline
     return result
 
 
-def first_bucket_ms(interval: str, start_ms: int) -> int:
+def first_bucket_ms(interval: str, start_ms: int, first_day_ms: int = 0) -> int:
     """Open time of the first ``interval`` bucket opening at or after ``start_ms``."""
-    first = bucket_start_ms(interval, start_ms)
+    first = bucket_start_ms(interval, start_ms, first_day_ms)
     return first if first >= start_ms else bucket_end_ms(interval, first)
 
 
@@ -289,6 +296,7 @@ def official_klines(
     trading: Callable[[int], bool],
     prev_close: Decimal | None,
     now_us: int | None = None,
+    first_day_ms: int = 0,
 ) -> list[RefKline]:
     """The official ``interval`` klines opening in [start_ms, end_ms).
 
@@ -296,14 +304,16 @@ def official_klines(
     trade before the first of them. With ``now_us`` only what happened up to then counts: the
     bucket holding it is the unfinished current kline and later ones do not exist yet.
     """
-    first = first_bucket_ms(interval, start_ms)
-    minutes_end = _cover_end_ms(interval, first, end_ms)
+    first = first_bucket_ms(interval, start_ms, first_day_ms)
+    minutes_end = _cover_end_ms(interval, first, end_ms, first_day_ms)
     if now_us is not None:
         now_ms = now_us // 1000
         minutes_end = min(minutes_end, now_ms - now_ms % MINUTE_MS + MINUTE_MS)
         trades = [t for t in trades if t.time_us <= now_us]
     minutes = klines_1m(trades, first, minutes_end, trading, prev_close)
-    return [k for k in aggregate(minutes, interval) if start_ms <= k.open_time < end_ms]
+    return [
+        k for k in aggregate(minutes, interval, first_day_ms) if start_ms <= k.open_time < end_ms
+    ]
 
 
 def oracle_klines(
@@ -325,8 +335,12 @@ def oracle_klines(
     now_us = market.clock.now_us()
     spec = market.spec(symbol)
     trading = trading or trading_predicate(spec.listed_at, spec.halts)
-    first = first_bucket_ms(interval, start_ms)
-    cover_us = _cover_end_ms(interval, first, end_ms) * 1000
+    # The day of its first trading minute: where its 3d grid starts.
+    listed_ms = int(spec.listed_at.timestamp() * 1000)
+    first_minute_ms = -(-listed_ms // MINUTE_MS) * MINUTE_MS
+    first_day_ms = first_minute_ms - first_minute_ms % (24 * 60 * MINUTE_MS)
+    first = first_bucket_ms(interval, start_ms, first_day_ms)
+    cover_us = _cover_end_ms(interval, first, end_ms, first_day_ms) * 1000
     trades = market.trades(symbol, first * 1000, min(cover_us, now_us + 1))
     prev = market.last_trade_before(symbol, first * 1000)
     klines = official_klines(
@@ -337,12 +351,14 @@ def oracle_klines(
         trading=trading,
         prev_close=prev.price if prev else None,
         now_us=now_us,
+        first_day_ms=first_day_ms,
     )
     if closed_only:
         return [k for k in klines if k.close_time < now_us // 1000]
     return klines
 
 
-def _cover_end_ms(interval: str, first_ms: int, end_ms: int) -> int:
+def _cover_end_ms(interval: str, first_ms: int, end_ms: int, first_day_ms: int = 0) -> int:
     """End of the last bucket opening before ``end_ms`` (at least the one at ``first_ms``)."""
-    return bucket_end_ms(interval, bucket_start_ms(interval, max(first_ms, end_ms - 1)))
+    last = bucket_start_ms(interval, max(first_ms, end_ms - 1), first_day_ms)
+    return bucket_end_ms(interval, last)

@@ -75,6 +75,27 @@ async def test_weekly_klines_start_on_monday(fake, session):
     )
 
 
+async def test_3d_klines_run_on_each_symbols_own_grid(fake, session):
+    """3d klines open every three days from the symbol's first day of trading, as Binance's do:
+    BTCUSDT (listed 2017-08-17, as on Binance) on 2024-12-29, 2025-01-01, ... (Binance's real
+    BTCUSDT 3d kline opens at 1735430400000, 2024-12-29), PEPEUSDT (listed here 2023-05-05)
+    on its own grid; both equal the oracle."""
+    for symbol, listed, first in (
+        ("BTCUSDT", utc(2017, 8, 17), utc(2024, 12, 29)),
+        ("PEPEUSDT", utc(2023, 5, 5), None),
+    ):
+        got = await rest_klines(
+            session, fake, symbol=symbol, interval="3d", startTime=ms(utc(2024, 12, 28)), limit=4
+        )
+        opens = [r[0] for r in got]
+        assert all((o - ms(listed)) % (3 * 86_400_000) == 0 for o in opens), (symbol, opens)
+        if first is not None:
+            assert opens[0] == ms(first) == 1735430400000
+        assert got == reference_rows(
+            fake.market, symbol, "3d", ms(utc(2024, 12, 28)), opens[-1] + 3 * 86_400_000
+        )
+
+
 @pytest.mark.slow
 async def test_monthly_klines_are_calendar_months(fake, session):
     """1M klines cover calendar months; the current month is included and partial."""
