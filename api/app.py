@@ -238,7 +238,8 @@ class Api:
         async with self.pool.connection() as conn:
             rows = await fetch_klines(conn, req)
         return Response(
-            orjson.dumps([rest_row(req.interval, r) for r in rows]), media_type="application/json"
+            orjson.dumps([rest_row(req.interval, r, req.offset_ms) for r in rows]),
+            media_type="application/json",
         )
 
     async def ping(self, request: Request) -> Response:

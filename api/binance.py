@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import orjson
 
 from api.queries import KlinesRequest, Row
-from include.platform.intervals import INTERVAL_MS, INTERVALS, bucket_end
+from include.platform.intervals import INTERVALS, bucket_end
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])$")
@@ -115,22 +115,13 @@ def klines_request(query: Mapping[str, str]) -> KlinesRequest:
     if start is not None and end is not None and start > end:
         raise BinanceError(400, -1023, "Start time is greater than end time.")
     offset = timezone_ms(query.get("timeZone"))
-    size = INTERVAL_MS.get(interval)  # None for 1M: no offset leaves months where they are
-    if offset and (size is None or offset % size):
-        # The candles of this interval would open elsewhere in that zone: not built here yet.
-        raise BinanceError(
-            400,
-            -1100,
-            f"timeZone {query.get('timeZone')} is not served for interval {interval}; "
-            "this platform's candles open on UTC boundaries.",
-        )
-    return KlinesRequest(symbol, interval, start, end, min(limit, MAX_LIMIT))
+    return KlinesRequest(symbol, interval, start, end, min(limit, MAX_LIMIT), offset)
 
 
 def timezone_ms(value: str | None) -> int:
     """Binance's ``timeZone`` (``8``, ``-1:00``, ``05:45``; -12:00..+14:00) as an offset in ms
-    (-1100 otherwise). An offset that is a whole number of an interval leaves its candles where
-    UTC's are, so those are served as they are."""
+    (-1100 otherwise). The candles are then read in that zone (include/platform/intervals.py);
+    startTime and endTime stay UTC."""
     if value is None:
         return 0
     m = TIMEZONE_RE.match(value.strip())
@@ -148,10 +139,10 @@ def timezone_ms(value: str | None) -> int:
     return minutes * 60_000
 
 
-def rest_row(interval: str, row: Row) -> list:
-    """A /api/v3/klines row: close time = open + interval - 1 ms, the ignored field "0"."""
+def rest_row(interval: str, row: Row, offset_ms: int = 0) -> list:
+    """A /api/v3/klines row: close time = the next candle's open - 1 ms, the ignored field "0"."""
     t, o, h, lo, c, v, q, n, tv, tq = row
-    return [t, o, h, lo, c, v, bucket_end(interval, t) - 1, q, n, tv, tq, "0"]
+    return [t, o, h, lo, c, v, bucket_end(interval, t, offset_ms) - 1, q, n, tv, tq, "0"]
 
 
 def stream_name(symbol: str, interval: str) -> str:

@@ -21,10 +21,10 @@ from psycopg import AsyncConnection, errors, sql
 from include.platform.intervals import (
     INTERVAL_MS,
     MINUTE_MS,
-    ROLL_RATIO,
-    ROLLED_FROM,
     bucket_end,
     bucket_start,
+    roll_ratio,
+    rolled_from,
     to_datetime,
 )
 from include.platform.times import CANDLE_FIELDS
@@ -50,6 +50,8 @@ PG_INTERVAL = {
     "1w": "7 days",
 }
 FIELDS = CANDLE_FIELDS
+# Stored rows one rolled-up answer reads at most (1M at limit 1000 is 31,031 days).
+MAX_ROLLED_ROWS = 32_000
 # Far enough from any candle, close enough for date arithmetic.
 FAR_PAST_MS = 0
 FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01
@@ -160,12 +162,15 @@ class KlinesRequest:
     start_ms: int | None
     end_ms: int | None
     limit: int
+    # Binance's timeZone: the intervals are read in the zone this far ahead of UTC.
+    offset_ms: int = 0
 
 
 async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     """Binance's answer: with a start, the oldest ``limit`` candles from it; else the newest."""
-    if req.interval in ROLLED_FROM:
-        return await _fetch_rolled(conn, req)
+    source = rolled_from(req.interval, req.offset_ms)
+    if source is not None:
+        return await _fetch_rolled(conn, req, source)
     size = INTERVAL_MS[req.interval]
     lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
     hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
@@ -198,29 +203,32 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     return rows
 
 
-async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
-    """An interval no mart holds (3m, 30m, 2h, 6h, 8h, 12h, 3d, 1M): the stored candles of the
-    one it is rolled up from (include/platform/intervals.py), a few per candle, summed here."""
+async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) -> list[Row]:
+    """An interval no mart holds (3m, 30m, 2h, 6h, 8h, 12h, 1M), or one read in a zone that
+    moves its candles off the mart's (1d at +08:00): the stored candles of ``source``
+    (include/platform/intervals.py), a few per candle, summed here."""
     lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
     hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
     if hi < lo or req.limit <= 0:
         return []
-    first = bucket_start(req.interval, lo)
+    tf, offset = req.interval, req.offset_ms
+    first = bucket_start(tf, lo, offset)
     if first < lo:
-        first = bucket_end(req.interval, first)
-    end = bucket_end(req.interval, bucket_start(req.interval, hi))
+        first = bucket_end(tf, first, offset)
+    end = bucket_end(tf, bucket_start(tf, hi, offset), offset)
     if first >= end:
         return []
-    # One candle more than asked: the one at the far end may be cut by the limit.
-    want = (req.limit + 1) * ROLL_RATIO[req.interval]
+    # One candle more than asked: the one at the far end may be cut by the limit. A zone that
+    # needs many small rows per candle (1w at +05:45: 672 quarter hours) gets fewer candles
+    # per answer; clients page on by time as they do at the end of history.
+    ratio = roll_ratio(tf, source)
+    want = min((req.limit + 1) * ratio, max(MAX_ROLLED_ROWS, 2 * ratio))
     newest_first = req.start_ms is None
-    source = KlinesRequest(
-        req.symbol, ROLLED_FROM[req.interval], None if newest_first else first, end - 1, want
-    )
-    rows = [r for r in await fetch_klines(conn, source) if r[0] >= first]
+    source_req = KlinesRequest(req.symbol, source, None if newest_first else first, end - 1, want)
+    rows = [r for r in await fetch_klines(conn, source_req) if r[0] >= first]
     candles: dict[int, list[Row]] = {}
     for row in rows:
-        candles.setdefault(bucket_start(req.interval, row[0]), []).append(row)
+        candles.setdefault(bucket_start(tf, row[0], offset), []).append(row)
     opens = sorted(candles)
     if len(rows) >= want and opens:
         opens = opens[1:] if newest_first else opens[:-1]

@@ -45,20 +45,7 @@ ORIGIN_MS = {name: WEEK_ORIGIN_MS if name == "1w" else 0 for name in INTERVAL_MS
 
 # The intervals dbt builds a mart of (analytics.candles_<interval>).
 STORED = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
-# Every other interval is rolled up on read from the longest stored one that divides it on the
-# same boundaries, so a candle is a few stored rows (at most 31: a month of days).
-ROLLED_FROM = {
-    "3m": "1m",
-    "30m": "15m",
-    "2h": "1h",
-    "6h": "1h",
-    "8h": "4h",
-    "12h": "4h",
-    MONTH: "1d",
-}
-# Stored rows in one candle at most.
-ROLL_RATIO = {name: INTERVAL_MS[name] // INTERVAL_MS[src] for name, src in ROLLED_FROM.items()
-              if name != MONTH} | {MONTH: 31}  # fmt: skip
+MONTH_DAYS = 31
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -75,16 +62,42 @@ def _month_start(ms: int, months_ahead: int = 0) -> int:
     return (start - EPOCH) // timedelta(milliseconds=1)
 
 
-def bucket_start(interval: str, ms: int) -> int:
-    """Open time (ms) of the ``interval`` candle holding instant ``ms``."""
+def bucket_start(interval: str, ms: int, offset_ms: int = 0) -> int:
+    """Open time (UTC ms) of the ``interval`` candle holding instant ``ms``, with the interval
+    read in the zone ``offset_ms`` ahead of UTC (Binance's timeZone): a 1d candle at +08:00
+    opens at 16:00 UTC."""
     if interval == MONTH:
-        return _month_start(ms)
+        return _month_start(ms + offset_ms) - offset_ms
     size = INTERVAL_MS[interval]
-    return ms - (ms - ORIGIN_MS[interval]) % size
+    return ms - (ms + offset_ms - ORIGIN_MS[interval]) % size
 
 
-def bucket_end(interval: str, open_ms: int) -> int:
+def bucket_end(interval: str, open_ms: int, offset_ms: int = 0) -> int:
     """The open time of the candle after the one opening at ``open_ms`` (its close time + 1)."""
     if interval == MONTH:
-        return _month_start(open_ms, 1)
+        return _month_start(open_ms + offset_ms, 1) - offset_ms
     return open_ms + INTERVAL_MS[interval]
+
+
+def rolled_from(interval: str, offset_ms: int = 0) -> str | None:
+    """The stored interval an ``interval`` candle in that zone is rolled up from on read: the
+    longest one that both its length and the offset are whole numbers of (3m from 1m, 30m from
+    15m, 1d at +05:45 from 15m, 1M from 1d). None when the interval is stored and the offset
+    leaves its candles where UTC's are."""
+    size = INTERVAL_MS.get(interval)
+    if interval in STORED and size is not None and offset_ms % size == 0:
+        return None
+    fits = [
+        name
+        for name in STORED
+        if name != "1w"
+        and offset_ms % INTERVAL_MS[name] == 0
+        and (size is None or size % INTERVAL_MS[name] == 0)
+    ]
+    return max(fits, key=INTERVAL_MS.__getitem__)
+
+
+def roll_ratio(interval: str, source: str) -> int:
+    """Stored ``source`` rows in one ``interval`` candle at most."""
+    size = INTERVAL_MS.get(interval, MONTH_DAYS * DAY_MS)
+    return size // INTERVAL_MS[source]

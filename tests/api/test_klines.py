@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
@@ -62,6 +63,28 @@ def _oracle_bytes(fake: FakeBinance, params: dict) -> bytes:
     return orjson.dumps([k.to_rest_row() for k in rows])
 
 
+def _zone_oracle(fake: FakeBinance, params: dict, offset_ms: int) -> list:
+    """Binance's klines read in a zone, by its definition: the minutes moved into local time,
+    merged by the UTC rules, moved back (the Decimal reference, on the minutes held)."""
+    minutes = _official_1m(fake, params["symbol"], to_ms(MONTH), fake.clock.now_ms() + MINUTE)
+    local = [
+        replace(k, open_time=k.open_time + offset_ms, close_time=k.close_time + offset_ms)
+        for k in minutes
+    ]
+    rows = [
+        replace(k, open_time=k.open_time - offset_ms, close_time=k.close_time - offset_ms)
+        for k in reference.aggregate(local, params["interval"])
+    ]
+    rows = [
+        k
+        for k in rows
+        if k.open_time >= params.get("startTime", 0)
+        and k.open_time <= params.get("endTime", fake.clock.now_ms())
+    ]
+    rows = rows[: params["limit"]] if "startTime" in params else rows[-params["limit"] :]
+    return [k.to_rest_row() for k in rows]
+
+
 async def _assert_same_bytes(client, fake: FakeBinance, api_url: str, params: dict) -> int:
     ours = await _get(client, api_url, params)
     theirs = await _get(client, fake.url, params)
@@ -116,6 +139,23 @@ async def test_klines_equal_official_bytes_for_every_interval(database_url, api)
                 for limit in (1,) if interval == "1M" else (1, 2):
                     newest = {"symbol": symbol, "interval": interval, "limit": limit}
                     await _assert_same_bytes(client, fake, api.http, newest)
+
+        # timeZone: intervals read in the zone (startTime stays UTC), rolled up from a mart
+        # whose candles nest in the zone's: 1d at +08:00 opens at 16:00 UTC.
+        zones = (("1d", "8", 8), ("1h", "05:45", 5.75), ("4h", "-1:00", -1), ("12h", "05:45", 5.75),
+                 ("1w", "+08:00", 8), ("1M", "-5", -5), ("30m", "+5:30", 5.5))  # fmt: skip
+        for symbol in SYMBOLS:
+            for interval, tz, hours in zones:
+                offset = round(hours * 3_600_000)
+                for params in (
+                    {"symbol": symbol, "interval": interval, "startTime": day_ms, "limit": 1000},
+                    {"symbol": symbol, "interval": interval, "limit": 2},
+                ):
+                    got = await _get(client, api.http, {**params, "timeZone": tz})
+                    assert got.status_code == 200, got.text
+                    want = _zone_oracle(fake, params, offset)
+                    assert want or interval in ("1d", "1w", "1M"), params  # opened before
+                    assert got.json() == want, (symbol, interval, tz, got.text[:300])
 
         # The day is over and built: the whole day, every interval, paging as a client does.
         clock.set(DAY + timedelta(days=1))
