@@ -20,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from include.platform.intervals import STORED
 from include.platform.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
+TIMEFRAMES = STORED  # the marts, partitioned like the market tables
 MONTHS_AHEAD = 3
 
 

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 
 from include.platform import db
+from include.platform.intervals import STORED
 from include.platform.live import streamer_writing
 from include.platform.migrate import maintain_partitions
 from include.platform.settings import PROJECT_ROOT, get_settings
@@ -25,7 +26,7 @@ from include.platform.settings import PROJECT_ROOT, get_settings
 logger = logging.getLogger(__name__)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
+TIMEFRAMES = STORED  # the marts dbt builds (include/platform/intervals.py)
 # Any constant works; it keeps two builds (the DAG and a manual CLI run) from interleaving.
 BUILD_LOCK_KEY = 0x74_66_62_75_69_6C_64
 # Declared ranges stay readable this long after a build consumed them, then are pruned.
