@@ -11,7 +11,10 @@ from api.queries import KlinesRequest, Row
 from include.platform.intervals import INTERVALS, bucket_end
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
-STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])$")
+# <symbol>@kline_<interval>, and @+08:00 after it: the one zone Binance's kline streams take.
+STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])(@\+08:00)?$")
+STREAM_ZONE = "@+08:00"
+STREAM_ZONE_MS = 8 * 3_600_000
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
 # Binance's timeZone: hours, or hours and minutes, within -12:00..+14:00.
@@ -151,16 +154,24 @@ def stream_name(symbol: str, interval: str) -> str:
 
 
 def parse_stream(name: str) -> tuple[str, str] | None:
-    """(SYMBOL, interval) of a well-formed kline stream served here, else None."""
+    """(SYMBOL, interval key) of a well-formed kline stream served here, else None; the key is
+    the interval, with the zone when the stream names one ("1d@+08:00")."""
     m = STREAM_RE.match(name)
     if m is None or m.group(2) not in INTERVALS:
         return None
-    return m.group(1).upper(), m.group(2)
+    return m.group(1).upper(), m.group(2) + (m.group(3) or "")
+
+
+def zoned(key: str) -> tuple[str, int]:
+    """(interval, offset ms ahead of UTC) of a stream's interval key."""
+    if key.endswith(STREAM_ZONE):
+        return key[: -len(STREAM_ZONE)], STREAM_ZONE_MS
+    return key, 0
 
 
 def kline_event(
     symbol: str,
-    interval: str,
+    key: str,
     row: Row,
     *,
     closed: bool,
@@ -168,7 +179,8 @@ def kline_event(
     first_trade_id: int = -1,
     last_trade_id: int = -1,
 ) -> dict:
-    """A ``kline`` stream event in Binance's form."""
+    """A ``kline`` stream event in Binance's form (``key``: the stream's interval key)."""
+    interval, offset = zoned(key)
     t, o, h, lo, c, v, q, n, tv, tq = row
     return {
         "e": "kline",
@@ -176,7 +188,7 @@ def kline_event(
         "s": symbol,
         "k": {
             "t": t,
-            "T": bucket_end(interval, t) - 1,
+            "T": bucket_end(interval, t, offset) - 1,
             "s": symbol,
             "i": interval,
             "f": first_trade_id,

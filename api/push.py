@@ -23,7 +23,7 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from api.binance import MAX_LIMIT, kline_event, stream_name
+from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
 from api.metrics import Metrics
 from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes
 from include.platform.backoff import Backoff
@@ -53,7 +53,7 @@ class Hub:
     metrics: Metrics
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     streams: dict[str, set[Subscriber]] = field(default_factory=dict)
-    # Per symbol, the intervals someone listens to (what to compute on a change).
+    # Per symbol, the interval keys someone listens to ("1h", "1d@+08:00"): what to compute.
     intervals: dict[str, dict[str, int]] = field(default_factory=dict)
     newest_minute: dict[str, int] = field(default_factory=dict)
     # (symbol, interval, candle open ms) to read back and push, in the order they came.
@@ -122,8 +122,9 @@ class Hub:
             logger.warning("ignoring malformed notification: %.200s", payload)
             return
         for symbol, open_ms in keys:
-            for interval in self.intervals.get(symbol, ()):
-                self.pending[(symbol, interval, bucket_start(interval, open_ms))] = None
+            for key in self.intervals.get(symbol, ()):
+                interval, offset = zoned(key)
+                self.pending[(symbol, key, bucket_start(interval, open_ms, offset))] = None
         if self.pending:
             self._wake.set()
         if isinstance(at_ms, int):
@@ -146,33 +147,33 @@ class Hub:
         self, conn: psycopg.AsyncConnection, batch: list[tuple[str, str, int, int]]
     ) -> None:
         """Push the candles over rebuilt minutes, as they stand now, once each."""
-        for symbol, interval, first_ms, end_ms in dict.fromkeys(batch):
-            stream = stream_name(symbol, interval)
+        for symbol, key, first_ms, end_ms in dict.fromkeys(batch):
+            stream = stream_name(symbol, key)
             if stream not in self.streams:
                 continue
-            cursor = bucket_start(interval, first_ms)
+            interval, offset = zoned(key)
+            cursor = bucket_start(interval, first_ms, offset)
             while cursor < end_ms:
-                rows = await fetch_klines(
-                    conn, KlinesRequest(symbol, interval, cursor, end_ms - 1, MAX_LIMIT)
-                )
+                req = KlinesRequest(symbol, interval, cursor, end_ms - 1, MAX_LIMIT, offset)
+                rows = await fetch_klines(conn, req)
                 if not rows:
                     break
-                closed = await self._closed(conn, symbol, interval, [row[0] for row in rows])
+                closed = await self._closed(conn, symbol, key, [row[0] for row in rows])
                 for row in rows:
                     self.publish(
                         stream,
                         kline_event(
-                            symbol, interval, row, closed=row[0] in closed, event_ms=self.clock_ms()
+                            symbol, key, row, closed=row[0] in closed, event_ms=self.clock_ms()
                         ),
                     )
-                cursor = bucket_end(interval, rows[-1][0])
+                cursor = bucket_end(interval, rows[-1][0], offset)
 
     async def _closed(
-        self, conn: psycopg.AsyncConnection, symbol: str, interval: str, opens: list[int]
+        self, conn: psycopg.AsyncConnection, symbol: str, key: str, opens: list[int]
     ) -> set[int]:
         """Which of these candles the database holds closed: their last minute is official or
         closed by the streamer (never the wall clock's say)."""
-        last = {bucket_end(interval, start) - MINUTE_MS: start for start in opens}
+        last = {_last_minute(key, start): start for start in opens}
         minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
         return {last[m.row[0]] for m in minutes if m.closed}
 
@@ -181,23 +182,22 @@ class Hub:
     ) -> None:
         """Read back and push one turn's candles: the 1m ones in one query, with every longer
         candle's last minute (is it closed?), then each longer candle."""
-        wanted = [key for key in batch if stream_name(key[0], key[1]) in self.streams]
-        probes = {
-            (symbol, bucket_end(interval, start) - MINUTE_MS) for symbol, interval, start in wanted
-        }
+        wanted = [item for item in batch if stream_name(item[0], item[1]) in self.streams]
+        probes = {(symbol, _last_minute(key, start)) for symbol, key, start in wanted}
         minutes = {(m.symbol, m.row[0]): m for m in await fetch_minutes(conn, sorted(probes))}
         for symbol, open_ms in minutes:
             if open_ms > self.newest_minute.get(symbol, -1):
                 self.newest_minute[symbol] = open_ms
-        for symbol, interval, start in wanted:
-            last = minutes.get((symbol, bucket_end(interval, start) - MINUTE_MS))
+        for symbol, key, start in wanted:
+            last = minutes.get((symbol, _last_minute(key, start)))
             closed = last is not None and last.closed
+            interval, offset = zoned(key)
             if interval == "1m":
                 if last is None:
                     continue
                 event = kline_event(
                     symbol,
-                    "1m",
+                    key,
                     last.row,
                     closed=closed,
                     event_ms=self.clock_ms(),
@@ -205,11 +205,11 @@ class Hub:
                     last_trade_id=last.last_trade_id,
                 )
             else:
-                row = await fetch_candle(conn, symbol, interval, start)
+                row = await fetch_candle(conn, symbol, interval, start, offset)
                 if row is None:
                     continue
-                event = kline_event(symbol, interval, row, closed=closed, event_ms=self.clock_ms())
-            self.publish(stream_name(symbol, interval), event)
+                event = kline_event(symbol, key, row, closed=closed, event_ms=self.clock_ms())
+            self.publish(stream_name(symbol, key), event)
 
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Read back and push the pending candles of longer intervals until ``stop``."""
@@ -281,6 +281,12 @@ class Hub:
                 for symbol in self.intervals
             ]
         )
+
+
+def _last_minute(key: str, start: int) -> int:
+    """The open time of the last minute of the candle of ``key`` opening at ``start``."""
+    interval, offset = zoned(key)
+    return bucket_end(interval, start, offset) - MINUTE_MS
 
 
 def _key(row: list) -> tuple[str, int]:

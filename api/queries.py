@@ -259,10 +259,12 @@ def roll_up(open_ms: int, rows: list[Row]) -> Row:
 
 
 async def fetch_candle(
-    conn: AsyncConnection, symbol: str, interval: str, open_ms: int
+    conn: AsyncConnection, symbol: str, interval: str, open_ms: int, offset_ms: int = 0
 ) -> Row | None:
-    """The one candle of ``interval`` opening at ``open_ms``, as it stands now."""
-    rows = await fetch_klines(conn, KlinesRequest(symbol, interval, open_ms, open_ms, 1))
+    """The one candle of ``interval`` (read in the zone ``offset_ms`` ahead of UTC) opening at
+    ``open_ms``, as it stands now."""
+    req = KlinesRequest(symbol, interval, open_ms, open_ms, 1, offset_ms)
+    rows = await fetch_klines(conn, req)
     return rows[0] if rows else None
 
 

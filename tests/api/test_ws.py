@@ -290,3 +290,28 @@ async def test_intervals_rolled_up_on_read_are_pushed_like_stored_ones(api, conn
             ws, lambda m: m["stream"] == "btcusdt@kline_2h" and m["data"]["k"]["x"]
         )
         assert closed["data"]["k"]["c"] == "105.00000000"
+
+
+async def test_kline_streams_at_utc_plus_8_open_on_its_days(api, conn) -> None:
+    """btcusdt@kline_1d@+08:00: the day opens at 16:00 UTC the day before (k.t), closes 24 h on
+    (k.T), k.i is 1d; the UTC stream beside it keeps UTC's day."""
+    minute = datetime(2025, 7, 8, 17, 0, tzinfo=UTC)  # 01:00 on the 9th at UTC+8
+    local_day = int(datetime(2025, 7, 8, 16, 0, tzinfo=UTC).timestamp() * 1000)
+    utc_day = int(datetime(2025, 7, 8, tzinfo=UTC).timestamp() * 1000)
+    async with websockets.connect(f"{api.ws}/ws") as ws:
+        await ws.send(
+            frame(
+                {
+                    "method": "SUBSCRIBE",
+                    "params": ["btcusdt@kline_1d@+08:00", "btcusdt@kline_1d"],
+                    "id": 1,
+                }
+            )
+        )
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        write_live(conn, "BTCUSDT", minute, values("103"), False)
+        zoned = await until(ws, lambda m: m["k"]["t"] == local_day)
+        assert (zoned["k"]["i"], zoned["k"]["T"]) == ("1d", local_day + 86_400_000 - 1)
+        assert zoned["k"]["c"] == "103.00000000"
+        plain = await until(ws, lambda m: m["k"]["t"] == utc_day)
+        assert plain["k"]["T"] == utc_day + 86_400_000 - 1
