@@ -727,11 +727,10 @@ class BinanceRest(_Client):
 ASYNC_MAX_IN_FLIGHT = 32
 # Requests that close minutes on their own (a missed minute's klines, the 24-hour ticker that
 # proves quiet symbols) or keep the client going (time, exchangeInfo): in the async client they
-# do not queue for a slot behind bulk requests (trades by id or by time: gap repairs, probes),
-# no bulk request takes weight while one of them waits for its own, and bulk requests leave
-# the last URGENT_SHARE of each window's weight to them. At a restart at ALL, ~1,800 gap
-# repairs (7,200 weight, more than a window) otherwise held back the klines of the missed
-# minutes for one or two windows.
+# neither queue for a slot behind bulk requests (trades by id or by time: gap repairs, probes)
+# nor compete for the last URGENT_SHARE of each window's weight, which bulk requests leave to
+# them. At a restart at ALL, ~1,800 gap repairs (7,200 weight, more than a window) otherwise
+# held back the klines of the missed minutes queued behind them for two windows.
 URGENT_PATHS = frozenset(
     {"/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/time", "/api/v3/exchangeInfo"}
 )
@@ -765,10 +764,6 @@ class AsyncBinanceRest(_Client):
         # leave most of them waiting for a connection past the timeout, their weight spent.
         self._slots = asyncio.Semaphore(ASYNC_MAX_IN_FLIGHT)
         self._urgent_slots = asyncio.Semaphore(URGENT_IN_FLIGHT)
-        # Urgent requests not yet admitted: while there are any, no bulk request takes weight.
-        self._urgent_waiting = 0
-        self._urgent_idle = asyncio.Event()
-        self._urgent_idle.set()
 
     async def __aenter__(self) -> AsyncBinanceRest:
         return self
@@ -786,42 +781,16 @@ class AsyncBinanceRest(_Client):
 
     async def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
         weight = WEIGHTS.get(path, 1)
-        if path in URGENT_PATHS:
-            self._urgent_waiting += 1
-            self._urgent_idle.clear()
-            admitted = False
-            try:
-                async with self._urgent_slots:
-                    window = await self.budget.acquire_async(weight)
-                    admitted = True
-                    self._urgent_admitted()
-                    return await self._send(path, params, weight, window)
-            finally:
-                if not admitted:
-                    self._urgent_admitted()
-        async with self._slots:
-            # Bulk requests take no weight while urgent ones wait for theirs.
-            while self._urgent_waiting:
-                await self._urgent_idle.wait()
-            headroom = int(self.budget.limit * URGENT_SHARE)
+        urgent = path in URGENT_PATHS
+        headroom = 0 if urgent else int(self.budget.limit * URGENT_SHARE)
+        async with self._urgent_slots if urgent else self._slots:
             window = await self.budget.acquire_async(weight, headroom)
-            return await self._send(path, params, weight, window)
-
-    def _urgent_admitted(self) -> None:
-        self._urgent_waiting -= 1
-        if not self._urgent_waiting:
-            self._urgent_idle.set()
-
-    async def _send(
-        self, path: str, params: dict[str, Any] | None, weight: int, window: int
-    ) -> Any:
-        """Send a request whose weight was taken in ``window``, and read its answer."""
-        sent = time.monotonic()
-        self._sending()
-        try:
-            response = await self._http.get(path, params=params)
-        except BaseException as err:
-            raise self._lost(err, path, weight, window) from err
+            sent = time.monotonic()
+            self._sending()
+            try:
+                response = await self._http.get(path, params=params)
+            except BaseException as err:
+                raise self._lost(err, path, weight, window) from err
         self.budget.took(time.monotonic() - sent)
         return self._answer(response, path, params, weight, window)
 
