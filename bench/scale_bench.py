@@ -680,9 +680,11 @@ group by k.symbol, k.since
 """
 
 
-def _streamer_proc(root: Path, url: str, fake_url: str, port: int) -> subprocess.Popen:
+def _streamer_proc(
+    root: Path, url: str, fake_url: str, port: int, log: Path | None = None
+) -> subprocess.Popen:
     """`python -m streamer` at ALL with the production defaults (startup repair on, the
-    shared weight budget, Binance's limit at the fake)."""
+    shared weight budget, Binance's limit at the fake); its INFO log appended to ``log``."""
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
@@ -691,11 +693,14 @@ def _streamer_proc(root: Path, url: str, fake_url: str, port: int) -> subprocess
         "BINANCE_WS_URL": fake_url,
         "BINANCE_REST_URL": fake_url,
         "STREAMER_HEALTH_PORT": str(port),
-        "STREAMER_LOG_LEVEL": "WARNING",
+        "STREAMER_LOG_LEVEL": "INFO" if log is not None else "WARNING",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamer"], cwd=root, env=env, stderr=subprocess.DEVNULL
-    )
+    if log is None:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamer"], cwd=root, env=env, stderr=subprocess.DEVNULL
+        )
+    with log.open("a") as sink:
+        return subprocess.Popen([sys.executable, "-m", "streamer"], cwd=root, env=env, stderr=sink)
 
 
 def _health(port: int) -> dict:
@@ -735,7 +740,10 @@ def restart(args: argparse.Namespace) -> None:
         fake.kill()
         raise SystemExit(f"fake exchange did not start: {fake_url!r}")
     port = _free_port()
-    proc = _streamer_proc(root, url, fake_url, port)
+    log = Path(args.restart_log) if args.restart_log else None
+    if log is not None:
+        log.write_text("")
+    proc = _streamer_proc(root, url, fake_url, port, log)
     try:
         time.sleep(args.restart_warmup)
         first = _health(port)
@@ -756,7 +764,10 @@ def restart(args: argparse.Namespace) -> None:
         now_ms = httpx.get(f"{fake_url}/api/v3/time", timeout=5).json()["serverTime"]
         restart_minute = datetime.fromtimestamp((now_ms - now_ms % 60_000) / 1000, UTC)
         asked_before = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
-        proc = _streamer_proc(root, url, fake_url, port)
+        if log is not None:
+            with log.open("a") as sink:
+                sink.write(f"--- restart at {datetime.now(UTC):%H:%M:%S} ---\n")
+        proc = _streamer_proc(root, url, fake_url, port, log)
         restarted = time.monotonic()
         symbols = [s for s, _ in newest]
         since = [t for _, t in newest]
@@ -777,9 +788,16 @@ def restart(args: argparse.Namespace) -> None:
             left = {s: expected[s] - n for s, _, n in rows if n < expected[s]}
             health = _health(port)
             elapsed = time.monotonic() - restarted
+            asked = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
             print(
                 f"  +{elapsed:4.0f} s: {sum(left.values()):,} missed minutes not closed, "
-                f"{len(left)} symbols; gaps pending {health.get('gaps', {}).get('pending')}"
+                f"{len(left)} symbols; gaps pending {health.get('gaps', {}).get('pending')}; "
+                f"REST so far {asked['weight_total'] - asked_before['weight_total']:,} weight, "
+                + ", ".join(
+                    f"{p.rsplit('/', 1)[-1]} {n - asked_before['requests_by_path'].get(p, 0)}"
+                    for p, n in sorted(asked["requests_by_path"].items())
+                    if n > asked_before["requests_by_path"].get(p, 0)
+                )
             )
             if not left:
                 done_after = elapsed
@@ -1041,6 +1059,9 @@ def main() -> None:
     parser.add_argument("--streamer-warmup", type=float, default=20.0)
     parser.add_argument("--restart-warmup", type=float, default=120.0, help="restart: first run")
     parser.add_argument("--restart-down", type=float, default=150.0, help="restart: down for")
+    parser.add_argument(
+        "--restart-log", default="", help="restart: append the streamer's INFO log to this file"
+    )
     parser.add_argument(
         "--restart-window", type=float, default=300.0, help="restart: watched after the restart"
     )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,9 @@ AGG_WINDOW_MS = 60 * MINUTE_MS
 # The exchange clock is an estimate: a minute counts as over (its kline final) only this long
 # after it ended by that estimate.
 KLINE_FINAL_MS = 5_000
+# How long a startup gap's trades wait for the klines that close the minutes missed before
+# this start (Gaps.klines_first) at most.
+STARTUP_WAIT_S = 60.0
 
 
 class GiveUp(RuntimeError):
@@ -80,6 +84,10 @@ class Gaps:
         # Repairs whose last attempt failed: gap id -> (first failure, monotonic; last error).
         self.failing: dict[int, tuple[float, str]] = {}
         self._resumes: dict[str, Resume] = {}
+        # Seed batches and klines fetches under way: startup gaps wait for none to be left.
+        self._klines_first = 0
+        self._klines_done = asyncio.Event()
+        self._klines_done.set()
 
     # ----------------------------------------------------------------- found
     def found(self, gap: Gap) -> None:
@@ -96,6 +104,29 @@ class Gaps:
         gap = self._resume(symbol, gap)
         if gap is not None:
             self.found(gap)
+
+    # ----------------------------------------------------------------- klines first
+    @contextlib.contextmanager
+    def klines_first(self) -> Iterator[None]:
+        """Mark klines work under way (a batch of seeds, one klines fetch): a startup gap's
+        trades (weight 4 a page) are fetched after it. They lie in the minute the stream
+        began, which cannot close before it ends anyway, while the klines close every minute
+        missed before this start (2 weight each symbol). At ALL the startup gaps' pages took
+        90% of the first window's weight and left half the missed minutes to the next one
+        (docs/scaling.md, a restart at ALL)."""
+        self._klines_first += 1
+        self._klines_done.clear()
+        try:
+            yield
+        finally:
+            self._klines_first -= 1
+            if self._klines_first == 0:
+                self._klines_done.set()
+
+    async def _after_klines(self) -> None:
+        """Wait until no klines work is under way, STARTUP_WAIT_S at most."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._klines_done.wait(), STARTUP_WAIT_S)
 
     # ----------------------------------------------------------------- restarts
     async def read_resumes(self, symbols: list[str], *, repair: bool = True) -> None:
@@ -206,11 +237,12 @@ class Gaps:
             return False
         missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)
         try:
-            klines = (
-                await self._fetch_with_retries(missed, self._fetch_klines)
-                if end > resume.minute
-                else []
-            )
+            with self.klines_first():
+                klines = (
+                    await self._fetch_with_retries(missed, self._fetch_klines)
+                    if end > resume.minute
+                    else []
+                )
             # Parsed whole before anything is written: an answer with a field that does not
             # parse falls back whole.
             official = self.app.aggregator.official(symbol, klines)
@@ -321,6 +353,8 @@ class Gaps:
         symbol's minutes close again.
         """
         try:
+            if gap.reason == "startup":
+                await self._after_klines()
             trades = await self._fetch_with_retries(gap)
             self._repaired(gap, trades)
         except asyncio.CancelledError:
@@ -338,7 +372,8 @@ class Gaps:
         minute without a kline (a halt, or an answer cut short) leaves the gap to heal-gaps,
         which asks again and records a halt; so does REST failing past the repair deadline."""
         try:
-            klines = await self._fetch_with_retries(gap, self._fetch_klines)
+            with self.klines_first():
+                klines = await self._fetch_with_retries(gap, self._fetch_klines)
             official = self.app.aggregator.official(gap.symbol, klines)
             self.app.aggregator.put_official(official, time.monotonic())
         except asyncio.CancelledError:

@@ -197,4 +197,5 @@ class Subscriptions:
                 gap = self.app.aggregator.seed(symbol, last, self.app.clock_ms())
                 self.app.gaps.seeded(symbol, gap)
 
-        await asyncio.gather(*(one(s) for s in symbols))
+        with self.app.gaps.klines_first():
+            await asyncio.gather(*(one(s) for s in symbols))
