@@ -8,6 +8,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from api.queries import SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
 from api.tickers import Tickers
 from api.udf import Udf
+from include.platform.intervals import UnknownGrid
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +219,7 @@ class Api:
             open=False,
         )
         self.symbols = SymbolCache(self.pool, config.symbols_ttl)
-        self.hub = Hub(self.pool, config.database_url, self.metrics)
+        self.hub = Hub(self.pool, config.database_url, self.metrics, grid=self.symbols.grid)
         self.udf = Udf(self.pool, self.symbols)
         self.tickers = Tickers(self.pool, self.symbols)
         self.stop = asyncio.Event()
@@ -228,11 +230,20 @@ class Api:
         if not await self.symbols.has(symbol):
             raise BinanceError(400, -1121, "Invalid symbol.")
 
+    def _grid(self, symbol: str, interval: str, offset_ms: int) -> int:
+        """The offset the symbol's candles are read with (its own 3d grid); -1120 for 3d when
+        its first day of trading is not known."""
+        try:
+            return self.symbols.grid(symbol, interval, offset_ms)
+        except UnknownGrid as exc:
+            raise BinanceError(400, -1120, f"Invalid interval: {exc}.") from None
+
     async def klines(self, request: Request) -> Response:
         """GET /api/v3/klines."""
         try:
             req = klines_request(request.query_params)
             await self._symbol_known(req.symbol)
+            req = replace(req, offset_ms=self._grid(req.symbol, req.interval, req.offset_ms))
         except BinanceError as exc:
             return _json(exc.body(), exc.status)
         async with self.pool.connection() as conn:

@@ -15,7 +15,7 @@ from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
 from api.queries import KlinesRequest, Row, fetch_klines
 from api.symbols import SymbolCache
-from include.platform.intervals import INTERVALS, bucket_end
+from include.platform.intervals import INTERVALS, UnknownGrid, bucket_end
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         for s in symbols:
             if not await self.symbols.has(s):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid symbol: {s}")
+            try:
+                self.symbols.grid(s, interval)
+            except UnknownGrid as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{s}: {exc}")
 
     async def Subscribe(self, request, context):
         """Stream every change to the candles of the requested symbols and interval."""
@@ -125,6 +129,7 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
             request.start_time if request.HasField("start_time") else None,
             request.end_time if request.HasField("end_time") else None,
             min(limit, 1000),
+            self.symbols.grid(symbol, request.interval),
         )
         async with self.hub.pool.connection() as conn:
             rows = await fetch_klines(conn, req)

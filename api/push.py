@@ -27,7 +27,13 @@ from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
 from api.metrics import Metrics
 from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes
 from include.platform.backoff import Backoff
-from include.platform.intervals import MINUTE_MS, bucket_end, bucket_start
+from include.platform.intervals import (
+    MINUTE_MS,
+    UnknownGrid,
+    bucket_end,
+    bucket_start,
+    grid_offset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +67,11 @@ class Hub:
     # (symbol, interval, first minute ms, end ms) that a dbt build rebuilt after a correction.
     rebuilt: list[tuple[str, str, int, int]] = field(default_factory=list)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
+    # The offset a symbol's candles are read with: the zone's and its own 3d grid
+    # (api/symbols.py SymbolCache.grid); UnknownGrid leaves its 3d candles unpushed.
+    grid: Callable[[str, str, int], int] = field(
+        default=lambda symbol, interval, offset: grid_offset(interval, offset, None)
+    )
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     # ----------------------------------------------------------------- subscriptions
@@ -107,6 +118,15 @@ class Hub:
             if cut is not None:
                 cut()
 
+    def _grid(self, symbol: str, key: str) -> tuple[str, int] | None:
+        """(interval, offset) the symbol's candles of a stream's key are read with; None for 3d
+        while its first day of trading is not known."""
+        interval, offset = zoned(key)
+        try:
+            return interval, self.grid(symbol, interval, offset)
+        except UnknownGrid:
+            return None
+
     def on_notify(self, payload: str) -> None:
         """One notification: queue the candles of every interval listened to over the minutes
         it names. Never raises: what does not parse is logged and skipped."""
@@ -123,7 +143,9 @@ class Hub:
             return
         for symbol, open_ms in keys:
             for key in self.intervals.get(symbol, ()):
-                interval, offset = zoned(key)
+                if (grid := self._grid(symbol, key)) is None:
+                    continue
+                interval, offset = grid
                 self.pending[(symbol, key, bucket_start(interval, open_ms, offset))] = None
         if self.pending:
             self._wake.set()
@@ -151,7 +173,9 @@ class Hub:
             stream = stream_name(symbol, key)
             if stream not in self.streams:
                 continue
-            interval, offset = zoned(key)
+            if (grid := self._grid(symbol, key)) is None:
+                continue
+            interval, offset = grid
             cursor = bucket_start(interval, first_ms, offset)
             while cursor < end_ms:
                 req = KlinesRequest(symbol, interval, cursor, end_ms - 1, MAX_LIMIT, offset)
@@ -191,7 +215,9 @@ class Hub:
         for symbol, key, start in wanted:
             last = minutes.get((symbol, _last_minute(key, start)))
             closed = last is not None and last.closed
-            interval, offset = zoned(key)
+            if (grid := self._grid(symbol, key)) is None:
+                continue
+            interval, offset = grid
             if interval == "1m":
                 if last is None:
                     continue

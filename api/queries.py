@@ -299,6 +299,8 @@ class SymbolInfo:
     quote_asset: str | None
     # exchangeInfo's filters as Binance gave them (tickSize, stepSize, ...); None until read.
     filters: list | None = None
+    # The open time of its first 1d kline at Binance, where its 3d grid starts; None until read.
+    first_day_ms: int | None = None
 
 
 async def fetch_symbols(conn: AsyncConnection) -> list[SymbolInfo]:

@@ -8,6 +8,7 @@ import time
 from psycopg_pool import AsyncConnectionPool
 
 from api.queries import SymbolInfo, fetch_symbols
+from include.platform.intervals import grid_offset
 
 
 class SymbolCache:
@@ -43,6 +44,13 @@ class SymbolCache:
         if time.monotonic() - self.loaded_at > self.ttl:
             await self.refresh()
         return [self.info[s] for s in self.symbols]
+
+    def grid(self, symbol: str, interval: str, offset_ms: int = 0) -> int:
+        """The offset the symbol's ``interval`` candles are read with: the zone's, and its own
+        3d grid (include/platform/intervals.py); UnknownGrid for 3d before its first day is
+        known. From the cached list: call after ``has``."""
+        info = self.info.get(symbol)
+        return grid_offset(interval, offset_ms, info.first_day_ms if info else None)
 
     async def has(self, symbol: str) -> bool:
         """Is the symbol held? A miss re-reads at most once a second (new listings)."""

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from api.binance import SYMBOL_RE
 from api.queries import KlinesRequest, SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
-from include.platform.intervals import bucket_end
+from include.platform.intervals import UnknownGrid, bucket_end
 
 # TradingView's resolutions (minutes, or D/W/M with a count) and the interval each is.
 RESOLUTIONS = {
@@ -33,12 +33,16 @@ RESOLUTIONS = {
     "720": "12h",
     "1D": "1d",
     "D": "1d",
+    "3D": "3d",
     "1W": "1w",
     "W": "1w",
     "1M": "1M",
     "M": "1M",
 }
-SUPPORTED = ["1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720", "1D", "1W", "1M"]
+SUPPORTED = [
+    *("1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720"),
+    *("1D", "3D", "1W", "1M"),
+]
 MAX_BARS = 5_000
 PAGE = 1000
 
@@ -176,19 +180,22 @@ class Udf:
             return JSONResponse({"s": "error", "errmsg": "unknown_symbol"}, 400)
         if interval is None:
             return JSONResponse({"s": "error", "errmsg": "unsupported resolution"}, 400)
+        try:
+            grid = self.symbols.grid(symbol, interval)
+        except UnknownGrid as exc:
+            return JSONResponse({"s": "error", "errmsg": f"unsupported resolution: {exc}"}, 400)
         # UDF asks for bars with from <= time < to.
         end_ms = end_s * 1000 - 1
         async with self.pool.connection() as conn:
             if countback:
-                rows = await fetch_klines(
-                    conn, KlinesRequest(symbol, interval, None, end_ms, min(countback, MAX_BARS))
-                )
+                req = KlinesRequest(symbol, interval, None, end_ms, min(countback, MAX_BARS), grid)
+                rows = await fetch_klines(conn, req)
             else:
                 rows = []
                 cursor = start_s * 1000
                 while len(rows) < MAX_BARS and cursor <= end_ms:
                     page = await fetch_klines(
-                        conn, KlinesRequest(symbol, interval, cursor, end_ms, PAGE)
+                        conn, KlinesRequest(symbol, interval, cursor, end_ms, PAGE, grid)
                     )
                     rows.extend(page)
                     if len(page) < PAGE:
@@ -196,7 +203,7 @@ class Udf:
                     cursor = bucket_end(interval, page[-1][0])
             if not rows:
                 before = await fetch_klines(
-                    conn, KlinesRequest(symbol, interval, None, start_s * 1000 - 1, 1)
+                    conn, KlinesRequest(symbol, interval, None, start_s * 1000 - 1, 1, grid)
                 )
                 body = {"s": "no_data"}
                 if before:

@@ -21,7 +21,8 @@ held as (
     union
     select symbol from market.symbols
 )
-select held.symbol, s.status, s.base_asset, s.quote_asset, s.filters
+select held.symbol, s.status, s.base_asset, s.quote_asset, s.filters,
+    (s.first_day - date '1970-01-01')::bigint * 86400000 as first_day_ms
 from held
 left join market.symbols as s using (symbol)
 order by 1

@@ -13,6 +13,7 @@ from datetime import datetime
 import psycopg
 
 from include.history import klines_store
+from include.history.first_days import record_first_days
 from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.platform import db
 from include.platform.binance_rest import (
@@ -239,6 +240,7 @@ def backfill_rest(
             # they are fetched again. Not waiting for each WAL flush keeps the writer ahead.
             conn.execute("set synchronous_commit = off")
             klines_store.store_symbols(conn, info)
+            record_first_days(conn, client, names)
             pages: list[Page] = []
             for symbol in names:
                 if last_ms <= start_ms:

@@ -7,10 +7,10 @@ Monday 1970-01-05 for 1w. 1M candles open at 00:00 UTC on the first of each cale
 The marts (dbt) are built with the same origins (`date_bin` from 1970-01-05, a whole number of
 days from the epoch).
 
-3d is not served yet: Binance's 3-day grid is the symbol's own, from its first day of trading
+3d is the exception: Binance's 3-day grid is the symbol's own, from its first day of trading
 (BTCUSDT's 3d klines open on 2017-08-17, 08-20, ...; SOLUSDT's on 2020-08-11, ...: real
-/api/v3/klines answers, see docs/timeframes.md), and the tables do not hold a symbol's first
-day at Binance unless its history was loaded from its listing.
+/api/v3/klines answers, see docs/timeframes.md). Its candles are read with the symbol's grid
+folded into the offset (``grid_offset``), from ``market.symbols.first_day``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
-# Fixed-length intervals in Binance's order (1s and 3d are not served yet; 1M is below).
+# Fixed-length intervals in Binance's order (1s is not served yet; 1M is below). 3d's origin
+# is the symbol's own first day (grid_offset), the epoch here.
 INTERVAL_MS = {
     "1m": MINUTE_MS,
     "3m": 3 * MINUTE_MS,
@@ -35,6 +36,7 @@ INTERVAL_MS = {
     "8h": 8 * HOUR_MS,
     "12h": 12 * HOUR_MS,
     "1d": DAY_MS,
+    "3d": 3 * DAY_MS,
     "1w": 7 * DAY_MS,
 }
 MONTH = "1M"
@@ -60,6 +62,24 @@ def _month_start(ms: int, months_ahead: int = 0) -> int:
     month = dt.year * 12 + dt.month - 1 + months_ahead
     start = datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return (start - EPOCH) // timedelta(milliseconds=1)
+
+
+class UnknownGrid(ValueError):
+    """3d for a symbol whose first day of trading is not known (market.symbols.first_day)."""
+
+
+def grid_offset(interval: str, offset_ms: int, first_day_ms: int | None) -> int:
+    """The offset a symbol's ``interval`` candles are read with (``bucket_start``): the zone's,
+    and for 3d the symbol's own grid besides, every three days from ``first_day_ms`` (the open
+    time of its first 1d kline), read in the zone like any other interval."""
+    if interval != "3d":
+        return offset_ms
+    if first_day_ms is None:
+        raise UnknownGrid(
+            "3d candles open every three days from the symbol's first day of trading, not "
+            "known yet: a REST backfill of the symbol reads it"
+        )
+    return offset_ms - first_day_ms % INTERVAL_MS["3d"]
 
 
 def bucket_start(interval: str, ms: int, offset_ms: int = 0) -> int:

@@ -315,3 +315,35 @@ async def test_kline_streams_at_utc_plus_8_open_on_its_days(api, conn) -> None:
         assert zoned["k"]["c"] == "103.00000000"
         plain = await until(ws, lambda m: m["k"]["t"] == utc_day)
         assert plain["k"]["T"] == utc_day + 86_400_000 - 1
+
+
+async def test_3d_streams_run_on_the_symbols_own_grid(api, conn) -> None:
+    """btcusdt@kline_3d: candles every three days from the symbol's first day of trading
+    (market.symbols.first_day, 2017-08-17 for BTCUSDT: 2025-07-06 opens one), not the epoch's
+    (2025-07-08); a symbol whose first day is not known gets no 3d event, its 1d ones still."""
+    conn.execute(
+        "insert into market.symbols (symbol, status, first_day) values "
+        "('BTCUSDT', 'TRADING', '2017-08-17'), ('ETHUSDT', 'TRADING', null) "
+        "on conflict (symbol) do update set first_day = excluded.first_day"
+    )
+    await api.api.symbols.refresh()
+    minute = datetime(2025, 7, 8, 17, 0, tzinfo=UTC)
+    grid = int(datetime(2025, 7, 6, tzinfo=UTC).timestamp() * 1000)
+    async with websockets.connect(
+        f"{api.ws}/stream?streams=btcusdt@kline_3d/ethusdt@kline_3d/ethusdt@kline_1d"
+    ) as ws:
+        write_live(conn, "BTCUSDT", minute, values("103"), False)
+        write_live(conn, "ETHUSDT", minute, values("7"), False)
+        seen = []
+        event = await until(
+            ws, lambda m: seen.append(m["stream"]) or m["stream"] == "btcusdt@kline_3d"
+        )
+        k = event["data"]["k"]
+        assert (k["i"], k["t"], k["T"], k["c"]) == (
+            "3d",
+            grid,
+            grid + 3 * 86_400_000 - 1,
+            "103.00000000",
+        )
+        await until(ws, lambda m: seen.append(m["stream"]) or m["stream"] == "ethusdt@kline_1d")
+        assert "ethusdt@kline_3d" not in seen

@@ -177,7 +177,8 @@ def test_a_job_of_many_chunks_asks_exchange_info_once(
     fake, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI's backfill of eight daily chunks, one client each (as the DAG's tasks), asks
-    exchangeInfo (weight 20) once, not once per chunk, and each day's klines in two pages."""
+    exchangeInfo (weight 20) once, not once per chunk, each day's klines in two pages, and the
+    symbol's first day of trading (its 3d grid, one 1d kline) once, kept for later jobs."""
     from include import jobs
     from include.platform import binance_rest
 
@@ -186,7 +187,8 @@ def test_a_job_of_many_chunks_asks_exchange_info_once(
     get = BinanceRest.get
 
     def counting(self: BinanceRest, path: str, params: dict | None = None) -> object:
-        asked.append(path)  # once per call: a 429's retries happen inside it
+        # Once per call (a 429's retries happen inside it); klines by interval.
+        asked.append(f"{path} {params['interval']}" if params and "interval" in params else path)
         return get(self, path, params)
 
     monkeypatch.setattr(BinanceRest, "get", counting)
@@ -195,4 +197,7 @@ def test_a_job_of_many_chunks_asks_exchange_info_once(
             start, end = parse_utc(job["start"]), parse_utc(job["end"])
             backfill_rest(job["symbols"], start, end, client=client)
     assert asked.count("/api/v3/exchangeInfo") == 1
-    assert asked.count("/api/v3/klines") == 8 * 2
+    assert asked.count("/api/v3/klines 1m") == 8 * 2
+    assert asked.count("/api/v3/klines 1d") == 1
+    first_day = conn.execute("select first_day from market.symbols where symbol = 'ETHUSDT'")
+    assert first_day.fetchone()[0] is not None
