@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
@@ -17,6 +18,8 @@ from include.platform.binance_rest import BinanceRest
 from include.platform.intervals import to_datetime
 
 logger = logging.getLogger(__name__)
+
+CONCURRENCY = 8
 
 
 def record_first_days(conn: psycopg.Connection, client: BinanceRest, symbols: Sequence[str]) -> int:
@@ -30,17 +33,25 @@ def record_first_days(conn: psycopg.Connection, client: BinanceRest, symbols: Se
             (list(symbols),),
         )
     ]
-    stored = 0
-    for symbol in missing:
-        first = client.get(
+
+    def first(symbol: str) -> list:
+        return client.get(
             "/api/v3/klines",
             {"symbol": symbol, "interval": "1d", "startTime": 0, "limit": 1},
         )
-        if not first:
-            continue
-        day = to_datetime(int(first[0][0])).date()
-        conn.execute("update market.symbols set first_day = %s where symbol = %s", (day, symbol))
-        stored += 1
+
+    # A few in flight (the client is shared by threads, its weight budget paces them): ALL's
+    # ~2,000 symbols take an eighth of 2,000 round trips.
+    stored = 0
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        for symbol, rows in zip(missing, pool.map(first, missing), strict=True):
+            if not rows:
+                continue
+            day = to_datetime(int(rows[0][0])).date()
+            conn.execute(
+                "update market.symbols set first_day = %s where symbol = %s", (day, symbol)
+            )
+            stored += 1
     if stored:
         logger.info("first day of trading read for %d symbols", stored)
     return stored
