@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from psycopg import AsyncConnection, errors, sql
 from include.platform.intervals import (
     INTERVAL_MS,
     MINUTE_MS,
+    ORIGIN_MS,
     bucket_end,
     bucket_start,
     roll_ratio,
@@ -171,6 +173,17 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     source = rolled_from(req.interval, req.offset_ms)
     if source is not None:
         return await _fetch_rolled(conn, req, source)
+    params = _klines_params(req)
+    if params is None:
+        return []
+    rows = await _run_klines(conn, req, params)
+    if req.start_ms is None:
+        rows.reverse()
+    return rows
+
+
+def _klines_params(req: KlinesRequest) -> dict | None:
+    """The klines statement's parameters for a stored interval (None: nothing can match)."""
     size = INTERVAL_MS[req.interval]
     lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
     hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
@@ -179,8 +192,7 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     # Minutes of every candle whose open time lies in [lo, hi].
     mlo = lo + (-lo) % MINUTE_MS if lo > FAR_PAST_MS else lo
     mhi = min(bucket_start(req.interval, hi) + size, FAR_FUTURE_MS)
-    newest_first = req.start_ms is None
-    params = {
+    return {
         "symbol": req.symbol,
         "lo": to_datetime(lo),
         "hi": to_datetime(hi),
@@ -188,19 +200,26 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
         "mhi": to_datetime(mhi),
         "limit": req.limit,
     }
+
+
+async def _run_klines(
+    conn: AsyncConnection,
+    req: KlinesRequest,
+    params: dict,
+    wrap: Callable[[sql.Composable], sql.Composable] = lambda query: query,
+) -> list:
+    """Execute the klines statement of a stored interval (``wrap``ped in an outer one)."""
+    newest_first = req.start_ms is None
     marts = await _Marts.available(conn)
     try:
-        cur = await conn.execute(klines_query(req.interval, newest_first, marts), params)
+        cur = await conn.execute(wrap(klines_query(req.interval, newest_first, marts)), params)
     except errors.UndefinedTable:
         if not marts:
             raise
         # A mart vanished (dropped by hand): serve from the minutes until it is back.
         _Marts.forget(conn)
-        cur = await conn.execute(klines_query(req.interval, newest_first, False), params)
-    rows = await cur.fetchall()
-    if newest_first:
-        rows.reverse()
-    return rows
+        cur = await conn.execute(wrap(klines_query(req.interval, newest_first, False)), params)
+    return await cur.fetchall()
 
 
 async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) -> list[Row]:
@@ -225,15 +244,58 @@ async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) 
     want = min((req.limit + 1) * ratio, max(MAX_ROLLED_ROWS, 2 * ratio))
     newest_first = req.start_ms is None
     source_req = KlinesRequest(req.symbol, source, None if newest_first else first, end - 1, want)
-    rows = [r for r in await fetch_klines(conn, source_req) if r[0] >= first]
-    candles: dict[int, list[Row]] = {}
-    for row in rows:
-        candles.setdefault(bucket_start(tf, row[0], offset), []).append(row)
+    if tf in INTERVAL_MS:
+        # Fixed lengths are summed in the statement: a few hundred candles cross the wire,
+        # not the thousands of rows they are made of.
+        params = _klines_params(source_req)
+        if params is None:
+            return []
+        params |= {"first": first, "size": INTERVAL_MS[tf], "shift": offset - ORIGIN_MS[tf]}
+        summed = await _run_klines(conn, source_req, params, _sum_buckets)
+        total = sum(r[-1] for r in summed)
+        candles = {r[0]: r[:-1] for r in summed}
+    else:
+        rows = [r for r in await fetch_klines(conn, source_req) if r[0] >= first]
+        total = len(rows)
+        grouped: dict[int, list[Row]] = {}
+        for row in rows:
+            grouped.setdefault(bucket_start(tf, row[0], offset), []).append(row)
+        candles = {t: roll_up(t, grouped[t]) for t in grouped}
     opens = sorted(candles)
-    if len(rows) >= want and opens:
+    if total >= want and opens:
         opens = opens[1:] if newest_first else opens[:-1]
     opens = opens[-req.limit :] if newest_first else opens[: req.limit]
-    return [roll_up(t, candles[t]) for t in opens]
+    return [candles[t] for t in opens]
+
+
+# A stored interval's klines summed into candles of a fixed length (bucket_start's rule:
+# open = t - (t + shift) mod size, shift = the zone's offset - the interval's origin), with
+# how many stored rows each holds; the decimals keep the stored rows' 8 places.
+SUM_BUCKETS = """
+select
+    r.bucket,
+    (array_agg(r.o order by r.t))[1],
+    max(r.h::numeric)::text,
+    min(r.l::numeric)::text,
+    (array_agg(r.c order by r.t desc))[1],
+    sum(r.v::numeric)::text,
+    sum(r.q::numeric)::text,
+    sum(r.n)::bigint,
+    sum(r.tv::numeric)::text,
+    sum(r.tq::numeric)::text,
+    count(*)
+from (
+    select k.*, k.t - ((k.t + %(shift)s) %% %(size)s + %(size)s) %% %(size)s as bucket
+    from ({inner}) as k (t, o, h, l, c, v, q, n, tv, tq)
+    where k.t >= %(first)s
+) as r
+group by r.bucket
+order by r.bucket
+"""
+
+
+def _sum_buckets(inner: sql.Composable) -> sql.Composable:
+    return sql.SQL(SUM_BUCKETS).format(inner=inner)
 
 
 def roll_up(open_ms: int, rows: list[Row]) -> Row:

@@ -77,7 +77,8 @@ def test_concurrent_backfill_fills_a_small_budget_without_418(
         over = [w for w in limiter.weight_by_window.values() if w > 24]
         assert len(over) <= most_429
         assert all(w <= 26 for w in over)
-    assert result.weight == 20 + 2 * (15 + limiter.count_429)
+    # exchangeInfo, the 15 pages (and a 429's retry), each symbol's first day (one 1d kline).
+    assert result.weight == 20 + 2 * (15 + limiter.count_429) + 2 * len(SYMBOLS)
     assert client.budget.waits > 0, "the budget, not latency, bounded the job"
     assert transport.peak > 1, "requests overlapped"
     start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(END)
