@@ -73,6 +73,7 @@ SYMBOLS_SQL = load_sql("symbols")
 PUSH_MINUTES = load_sql("push_minutes")
 TICKER_PRICE = load_sql("ticker_price")
 TICKER_WINDOW = load_sql("ticker_window")
+SUM_BUCKETS = load_sql("klines_sum_buckets")
 
 MART_NAMES = tuple(f"analytics.candles_{i}" for i in PG_INTERVAL)
 MARTS_SQL = "select bool_and(to_regclass(name) is not null) from unnest(%s::text[]) as name"
@@ -266,32 +267,6 @@ async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) 
         opens = opens[1:] if newest_first else opens[:-1]
     opens = opens[-req.limit :] if newest_first else opens[: req.limit]
     return [candles[t] for t in opens]
-
-
-# A stored interval's klines summed into candles of a fixed length (bucket_start's rule:
-# open = t - (t + shift) mod size, shift = the zone's offset - the interval's origin), with
-# how many stored rows each holds; the decimals keep the stored rows' 8 places.
-SUM_BUCKETS = """
-select
-    r.bucket,
-    (array_agg(r.o order by r.t))[1],
-    max(r.h::numeric)::text,
-    min(r.l::numeric)::text,
-    (array_agg(r.c order by r.t desc))[1],
-    sum(r.v::numeric)::text,
-    sum(r.q::numeric)::text,
-    sum(r.n)::bigint,
-    sum(r.tv::numeric)::text,
-    sum(r.tq::numeric)::text,
-    count(*)
-from (
-    select k.*, k.t - ((k.t + %(shift)s) %% %(size)s + %(size)s) %% %(size)s as bucket
-    from ({inner}) as k (t, o, h, l, c, v, q, n, tv, tq)
-    where k.t >= %(first)s
-) as r
-group by r.bucket
-order by r.bucket
-"""
 
 
 def _sum_buckets(inner: sql.Composable) -> sql.Composable:
