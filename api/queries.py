@@ -189,7 +189,7 @@ def _klines_params(req: KlinesRequest) -> dict | None:
     lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
     hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
     if hi < lo or req.limit <= 0:
-        return []
+        return None
     # Minutes of every candle whose open time lies in [lo, hi].
     mlo = lo + (-lo) % MINUTE_MS if lo > FAR_PAST_MS else lo
     mhi = min(bucket_start(req.interval, hi) + size, FAR_FUTURE_MS)
