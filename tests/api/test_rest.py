@@ -93,6 +93,19 @@ async def test_limit_defaults_to_500_and_is_clamped_to_1000(api, filled) -> None
     assert utc[-1][5] == "120.00000000"
 
 
+async def test_an_end_before_any_candle_answers_an_empty_list(api, filled) -> None:
+    """A negative or pre-history endTime matches no candle: [] as Binance answers, never a 500,
+    on a stored interval, one summed in the statement and the calendar month."""
+    for interval in ("1m", "1h", "3m", "6h", "1M"):
+        for end in ("-1", "-86400000", "0"):
+            response = await _get(api, symbol="BTCUSDT", interval=interval, endTime=end)
+            assert response.status_code == 200, (interval, end, response.text)
+            assert response.json() == [], (interval, end)
+        both = await _get(api, symbol="BTCUSDT", interval=interval, startTime=-5, endTime=-1)
+        assert both.status_code == 200, (interval, both.text)
+        assert both.json() == []
+
+
 async def test_exchange_info_lists_the_symbols_held(api, filled) -> None:
     """exchangeInfo lists every symbol with candles; asking for an unknown one is -1121."""
     async with httpx.AsyncClient(base_url=api.http) as client:
