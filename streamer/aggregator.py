@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from include.platform.times import MINUTE_MS
-from streamer.parser import ONE, Trade, format_quote, format_scaled, to_scaled
+from streamer.candle import Candle, ms_to_datetime
+from streamer.parser import ONE, Trade, to_scaled
+from streamer.seconds import SECOND_MS, Seconds
 
 logger = logging.getLogger(__name__)
 
@@ -21,98 +21,6 @@ _gap_ids = itertools.count(1)
 def minute_of(ms: int) -> int:
     """The open time (epoch ms) of the minute holding ``ms``."""
     return ms - ms % MINUTE_MS
-
-
-# Every row of a minute carries its open time: one datetime per minute, not per row.
-@functools.lru_cache(maxsize=8192)
-def ms_to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds as an aware UTC datetime."""
-    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
-
-
-class Candle:
-    """One symbol-minute, built from trades in any order: open and close follow the trade ids."""
-
-    __slots__ = (
-        "close",
-        "close_seq",
-        "closed",
-        "count",
-        "first_id",
-        "high",
-        "last_id",
-        "low",
-        "open",
-        "open_seq",
-        "open_time",
-        "pending_since",
-        "quote",
-        "symbol",
-        "tainted",
-        "taker_quote",
-        "taker_volume",
-        "volume",
-    )
-
-    def __init__(self, symbol: str, open_time: int) -> None:
-        self.symbol = symbol
-        self.open_time = open_time
-        self.open = self.high = self.low = self.close = 0
-        self.open_seq: int | None = None
-        self.close_seq = -1
-        self.volume = self.quote = self.taker_volume = self.taker_quote = 0
-        self.count = 0
-        self.first_id: int | None = None
-        self.last_id: int | None = None
-        self.closed = False
-        # A minute an unrepaired gap touched: written, never marked closed.
-        self.tainted = False
-        # Monotonic seconds of the oldest change not yet committed (None when clean).
-        self.pending_since: float | None = None
-
-    def add(self, t: Trade) -> None:
-        """Fold one trade in; exact integer arithmetic (prices scaled 1e8, p*q scaled 1e16)."""
-        p = t.price
-        if self.open_seq is None:
-            self.open = self.high = self.low = self.close = p
-            self.open_seq = self.close_seq = t.seq
-            self.first_id, self.last_id = t.first_id, t.last_id
-        else:
-            if p > self.high:
-                self.high = p
-            if p < self.low:
-                self.low = p
-            if t.seq < self.open_seq:
-                self.open, self.open_seq, self.first_id = p, t.seq, t.first_id
-            if t.seq > self.close_seq:
-                self.close, self.close_seq, self.last_id = p, t.seq, t.last_id
-        q = t.qty
-        pq = p * q
-        self.volume += q
-        self.quote += pq
-        self.count += t.last_id - t.first_id + 1
-        if not t.buyer_maker:
-            self.taker_volume += q
-            self.taker_quote += pq
-
-    def row(self) -> tuple:
-        """The table row: candle columns, is_closed, first/last trade id."""
-        return (
-            self.symbol,
-            ms_to_datetime(self.open_time),
-            format_scaled(self.open),
-            format_scaled(self.high),
-            format_scaled(self.low),
-            format_scaled(self.close),
-            format_scaled(self.volume),
-            format_quote(self.quote),
-            self.count,
-            format_scaled(self.taker_volume),
-            format_quote(self.taker_quote),
-            self.closed and not self.tainted,
-            self.first_id,
-            self.last_id,
-        )
 
 
 @dataclass(eq=False)
@@ -200,11 +108,15 @@ class Stats:
 class Aggregator:
     """All symbols' books; the writer drains ``dirty`` by ``take_batch``."""
 
-    def __init__(self, *, startup_repair: bool = True) -> None:
+    def __init__(
+        self, *, startup_repair: bool = True, second_symbols: frozenset[str] = frozenset()
+    ) -> None:
         self.books: dict[str, SymbolBook] = {}
         self.dirty: dict[tuple[str, int], Candle] = {}
         self.startup_repair = startup_repair
         self.stats = Stats()
+        # 1s candles of SECOND_CANDLE_SYMBOLS, from the same trades, closed by the same proof.
+        self.seconds = Seconds(second_symbols)
 
     def book(self, symbol: str) -> SymbolBook:
         """The symbol's book, created empty on first use."""
@@ -277,11 +189,20 @@ class Aggregator:
                 self.dirty[(symbol, c.open_time)] = c
         else:
             self._fold(book, t, now)
+        if symbol in self.seconds.symbols:
+            self._add_second(book, t, now)
         if time_ms > book.certain_until:
+            previous = book.certain_until
             book.certain_until = time_ms
-            if time_ms - book.next_close >= MINUTE_MS:  # type: ignore[operator]
+            if time_ms - book.next_close >= MINUTE_MS or (  # type: ignore[operator]
+                symbol in self.seconds.symbols and time_ms // SECOND_MS > previous // SECOND_MS
+            ):
                 self.close_ready(book, now)
         return gap
+
+    def _add_second(self, book: SymbolBook, t: Trade, now: float) -> None:
+        seconds = self.seconds
+        seconds.add(seconds.book(book.symbol, book.next_close or 0, book.last_close), t, now)
 
     def _fold(self, book: SymbolBook, t: Trade, now: float) -> None:
         minute = t.time_ms - t.time_ms % MINUTE_MS
@@ -309,6 +230,8 @@ class Aggregator:
             if lo <= t.seq <= gap.hi_seq:
                 self.stats.trades[t.symbol] = self.stats.trades.get(t.symbol, 0) + t.count
                 self._fold(book, t, now)
+                if t.symbol in self.seconds.symbols:
+                    self._add_second(book, t, now)
         book.pending.pop(gap.id, None)
         self.close_ready(book, now)
 
@@ -433,6 +356,7 @@ class Aggregator:
     def forget(self, symbol: str) -> None:
         """Drop a symbol that left the stream (delisted, halted); dirty candles stay queued."""
         self.books.pop(symbol, None)
+        self.seconds.forget(symbol)
 
     def prove(self, symbol: str, until_ms: int, now: float) -> None:
         """Every trade before ``until_ms`` has been seen (a REST probe found no other)."""
@@ -441,7 +365,7 @@ class Aggregator:
             return
         if until_ms > book.certain_until:
             book.certain_until = until_ms
-            if until_ms - book.next_close >= MINUTE_MS:
+            if until_ms - book.next_close >= MINUTE_MS or symbol in self.seconds.symbols:
                 self.close_ready(book, now)
 
     def _tainted(self, book: SymbolBook, minute: int) -> bool:
@@ -454,6 +378,8 @@ class Aggregator:
         limit = book.certain_until
         for gap in book.pending.values():
             limit = min(limit, gap.gap_start)
+        if book.symbol in self.seconds.symbols:
+            self._close_seconds(book, limit, now)
         minute = book.next_close
         if minute + MINUTE_MS > limit:
             return
@@ -481,6 +407,18 @@ class Aggregator:
         if book.tainted:
             book.tainted = [(lo, hi) for lo, hi in book.tainted if hi >= minute]
         self._evict(book)
+
+    def _close_seconds(self, book: SymbolBook, limit: int, now: float) -> None:
+        seconds = self.seconds
+        seconds.close(
+            book.symbol,
+            seconds.book(book.symbol, book.next_close or 0, book.last_close),
+            limit,
+            trading=book.trading,
+            idle_from=book.idle_from,
+            tainted=lambda minute: bool(book.tainted) and self._tainted(book, minute),
+            now=now,
+        )
 
     def _evict(self, book: SymbolBook) -> None:
         horizon = (book.next_close or 0) - RETAIN_CLOSED_MS

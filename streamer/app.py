@@ -47,7 +47,9 @@ class Streamer:
             retry_initial=2 * config.backoff_initial,
         )
         self.metrics = Metrics()
-        self.aggregator = Aggregator(startup_repair=config.startup_repair)
+        self.aggregator = Aggregator(
+            startup_repair=config.startup_repair, second_symbols=config.second_symbols
+        )
         self.metrics.trades_source = lambda: self.aggregator.stats.trades
         self.metrics.extra_gauges = lambda: gauges(
             self.shards, self.writer, self.aggregator, self.gaps
@@ -60,6 +62,7 @@ class Streamer:
             flush_interval=config.flush_interval,
             max_batch_rows=config.max_batch_rows,
             method=writer_method,
+            second_retention=config.second_retention,
         )
         self.tasks = Tasks()
         self.spawn = self.tasks.spawn

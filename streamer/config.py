@@ -77,6 +77,9 @@ class StreamerConfig:
     event_loop: str = setting("streamer_loop")
     # STREAMER_SHARD=k/n: this process streams only the symbols that hash to k of n.
     shard: Shard | None = None
+    # SECOND_CANDLE_SYMBOLS: these also get 1s candles, kept SECOND_CANDLE_RETENTION seconds.
+    second_symbols: frozenset[str] = frozenset()
+    second_retention: float = 2 * 86400.0
 
     def __post_init__(self) -> None:
         if self.stream not in STREAM_KINDS:
@@ -116,4 +119,6 @@ def load_config(
         symbols=settings.symbols,
         health_port=health_port,
         shard=shard,
+        second_symbols=settings.second_candle_symbols,
+        second_retention=settings.second_candle_retention,
     )

@@ -14,6 +14,7 @@ import psycopg
 from include.platform.backoff import Backoff
 from streamer.aggregator import Aggregator, Gap, ms_to_datetime
 from streamer.metrics import Metrics
+from streamer.seconds import SECOND_ROW_WIDTH
 from streamer.sql import load_sql
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ UPSERT_UNNEST = (
 )
 
 
+# Seconds older than SECOND_CANDLE_RETENTION go, once a minute (upsert_seconds.sql writes
+# them). Measured from the newest second held, the data's own time, not the host's clock.
+PURGE_SECONDS = (
+    "delete from market.candles_1s_live where open_time < "
+    "(select max(open_time) from market.candles_1s_live) - make_interval(secs => %s)"
+)
+# How often the seconds older than SECOND_CANDLE_RETENTION are deleted.
+PURGE_INTERVAL_S = 60.0
+
+
 def _quoted(value: object) -> str:
     text = str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -74,7 +85,7 @@ def _flag(value: object) -> str:
 _ELEMENT = (_quoted, datetime.isoformat, *(str,) * 6, str, str, str, _flag, _plain, _plain)
 
 
-def unnest_params(rows: list[tuple]) -> list[str]:
+def unnest_params(rows: list[tuple], elements: tuple = _ELEMENT) -> list[str]:
     """UPSERT_UNNEST's parameters: each column as one array literal string.
 
     psycopg adapts a Python list element by element (a regex per element to decide quoting),
@@ -83,7 +94,7 @@ def unnest_params(rows: list[tuple]) -> list[str]:
     """
     return [
         "{" + ",".join(map(fmt, col)) + "}"
-        for fmt, col in zip(_ELEMENT, zip(*rows, strict=True), strict=True)
+        for fmt, col in zip(elements, zip(*rows, strict=True), strict=True)
     ]
 
 
@@ -136,6 +147,7 @@ class Writer:
         method: str = "unnest",
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
+        second_retention: float = 2 * 86400.0,
     ) -> None:
         self.database_url = database_url
         self.aggregator = aggregator
@@ -152,6 +164,10 @@ class Writer:
         self.last_commit = time.monotonic()
         self.last_error: str | None = None
         self.rows_written = 0
+        self.seconds_written = 0
+        self.second_retention = second_retention
+        self.seconds_purged_at = float("-inf")
+        self.purge_interval = PURGE_INTERVAL_S
         self._wake = asyncio.Event()
 
     def add_gap_op(self, op: GapOp) -> None:
@@ -189,9 +205,14 @@ class Writer:
             self.conn = None
 
     async def _write(
-        self, conn: psycopg.AsyncConnection, rows: list[tuple], ops: list[GapOp]
+        self,
+        conn: psycopg.AsyncConnection,
+        rows: list[tuple],
+        ops: list[GapOp],
+        second_rows: list[tuple] | None = None,
+        purge: bool = False,
     ) -> None:
-        if self.method == "unnest" and not ops:
+        if self.method == "unnest" and not ops and not second_rows and not purge:
             # A single statement is its own transaction: no BEGIN/COMMIT round trips.
             await conn.set_autocommit(True)
             await conn.execute(UPSERT_UNNEST, unnest_params(rows))
@@ -213,19 +234,36 @@ class Writer:
                 async with conn.cursor() as cur:
                     for op in ops:
                         await cur.execute(*op.execute_args())
+            if second_rows:
+                params = unnest_params(second_rows, _ELEMENT[:SECOND_ROW_WIDTH])
+                await conn.execute(load_sql("upsert_seconds"), params)
+            if purge:
+                await conn.execute(PURGE_SECONDS, (self.second_retention,))
 
     async def flush_once(self) -> int:
         """Write one batch; returns rows written; on failure everything stays queued."""
         batch = self.aggregator.take_batch(self.max_batch_rows)
         ops, self.gap_ops = self.gap_ops, []
-        if not batch and not ops:
+        seconds = self.aggregator.seconds
+        second_batch = seconds.take_batch(self.max_batch_rows) if seconds.dirty else []
+        purge = bool(seconds.symbols) and (
+            time.monotonic() - self.seconds_purged_at >= self.purge_interval
+        )
+        if not batch and not ops and not second_batch and not purge:
             return 0
         started = time.monotonic()
         try:
             conn = await self._connection()
-            await self._write(conn, [row for _c, row, _s in batch], ops)
+            await self._write(
+                conn,
+                [row for _c, row, _s in batch],
+                ops,
+                [row for _c, row, _s in second_batch],
+                purge,
+            )
         except (psycopg.Error, OSError) as exc:
             self.aggregator.requeue(batch)
+            seconds.requeue(second_batch)
             self.gap_ops = ops + self.gap_ops
             if self.db_ok or self.last_error != str(exc).strip():
                 logger.warning(
@@ -240,7 +278,10 @@ class Writer:
             raise
         done = time.monotonic()
         self.last_commit = done
+        if purge:
+            self.seconds_purged_at = done
         self.rows_written += len(batch)
+        self.seconds_written += len(second_batch)
         self.metrics.observe_batch(done - started, len(batch), [s for _c, _r, s in batch], done)
         return len(batch)
 
@@ -266,7 +307,7 @@ class Writer:
         """Write everything still queued (shutdown); False if the database stayed away."""
         deadline = time.monotonic() + seconds
         backoff = self._backoff()
-        while self.aggregator.dirty or self.gap_ops:
+        while self.aggregator.dirty or self.aggregator.seconds.dirty or self.gap_ops:
             try:
                 await self.flush_once()
                 backoff.reset()

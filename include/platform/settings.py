@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     data_dir: Path = _var(PROJECT_ROOT / ".data", "embedded server data, logs", shown="./.data")
     embedded_pg_port: int = _var(54329, "port of the embedded server (127.0.0.1 only)")
 
+    # Plain strings, parsed by the properties below (space- or comma-separated; 2d, 36h, 90m).
+    second_candle_symbols_raw: str = _var(
+        "",
+        "symbols that also get 1s candles from the streamer",
+        validation_alias="SECOND_CANDLE_SYMBOLS",
+    )
+    second_candle_retention_raw: str = _var(
+        "2d", "how long 1s candles are kept", validation_alias="SECOND_CANDLE_RETENTION"
+    )
+
     # --- platform-wide --------------------------------------------------------------------------
     live_retention_days: int | None = _var(
         None, "at start, drop live months ended longer ago (unset: keep all)"
@@ -226,6 +236,18 @@ class Settings(BaseSettings):
         # 0 keeps everything, as unset does.
         return days or None
 
+    @field_validator("second_candle_symbols_raw")
+    @classmethod
+    def _second_symbols(cls, value: str) -> str:
+        parse_second_symbols(value)  # a bad name fails at start, in one line
+        return value
+
+    @field_validator("second_candle_retention_raw")
+    @classmethod
+    def _second_retention(cls, value: str) -> str:
+        parse_duration(value, "SECOND_CANDLE_RETENTION")
+        return value
+
     @field_validator("streamer_shard", mode="before")
     @classmethod
     def _shard(cls, value: object) -> object:
@@ -247,6 +269,16 @@ class Settings(BaseSettings):
     def symbols(self) -> tuple[str, ...] | None:
         """The configured symbols, upper-cased; None means ALL trading symbols."""
         return parse_symbols(self.symbols_raw)
+
+    @cached_property
+    def second_candle_symbols(self) -> frozenset[str]:
+        """SECOND_CANDLE_SYMBOLS, upper-cased (empty: no symbol gets 1s candles)."""
+        return parse_second_symbols(self.second_candle_symbols_raw)
+
+    @cached_property
+    def second_candle_retention(self) -> float:
+        """SECOND_CANDLE_RETENTION in seconds."""
+        return parse_duration(self.second_candle_retention_raw, "SECOND_CANDLE_RETENTION")
 
     @cached_property
     def api_token_set(self) -> frozenset[str]:
@@ -323,6 +355,27 @@ def parse_symbols(raw: str) -> tuple[str, ...] | None:
         if not re.fullmatch(r"[A-Z0-9]{2,30}", part):
             raise ValueError(f"SYMBOLS: {part!r} is not a Binance symbol")
     return tuple(dict.fromkeys(parts))
+
+
+def parse_second_symbols(raw: str) -> frozenset[str]:
+    """Parse SECOND_CANDLE_SYMBOLS: symbols as SYMBOLS takes them, empty for none; ALL is
+    refused (a symbol's seconds are 86,400 rows a day: name them)."""
+    parts = [p for p in re.split(r"[\s,]+", raw.strip().upper()) if p]
+    for part in parts:
+        if part == "ALL" or not re.fullmatch(r"[A-Z0-9]{2,30}", part):
+            raise ValueError(f"SECOND_CANDLE_SYMBOLS: {part!r} is not a Binance symbol")
+    return frozenset(parts)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: str, name: str) -> float:
+    """A duration such as ``2d``, ``36h``, ``90m`` or ``600s`` (a bare number is seconds)."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*", raw.lower())
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{name}: {raw!r} is not a positive duration such as 2d, 36h or 90m")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 def env_file() -> Path:

@@ -43,6 +43,8 @@ grant select on all tables in schema market
 
 -- The streamer: its live candles and the gaps it detects and heals.
 grant insert, update on market.candles_1m_live, market.ingest_gaps to streamer_writer;
+-- Its 1s candles (SECOND_CANDLE_SYMBOLS), and their retention.
+grant insert, update, delete on market.candles_1s_live to streamer_writer;
 
 -- Every process that calls Binance REST (the streamer's repairs, the batch jobs) reserves its
 -- requests' weight in the one shared budget, and purges its past windows.

@@ -20,6 +20,8 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 EXPECTED_WRITES = {
     db.STREAMER: {
         "candles_1m_live": {"INSERT", "UPDATE"},
+        # SECOND_CANDLE_SYMBOLS' seconds, deleted after SECOND_CANDLE_RETENTION by the streamer.
+        "candles_1s_live": {"INSERT", "UPDATE", "DELETE"},
         "ingest_gaps": {"INSERT", "UPDATE"},
         "rest_weight_windows": {"INSERT", "UPDATE", "DELETE"},
     },

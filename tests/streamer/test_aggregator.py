@@ -257,3 +257,60 @@ def test_fake_market_day_equals_official_klines(stream: str) -> None:
                 k.taker_buy_quote_volume,
             )
             assert got == want, f"{s} {k.open_time}"
+
+
+def _seconds(agg: Aggregator) -> dict[int, dict]:
+    """The 1s rows the writer would take, by open second (ms)."""
+    out = {}
+    for c in list(agg.seconds.dirty.values()):
+        r = row(c)
+        out[c.open_time] = {**r, "is_closed": c.closed and not c.tainted}
+    return out
+
+
+def test_second_candles_close_exact_fill_idle_seconds_and_skip_other_symbols() -> None:
+    """SECOND_CANDLE_SYMBOLS: each second of a named symbol is its trades' candle, closed once
+    a later trade proves it over; a second without a trade repeats the close with zero volume;
+    the seconds of a minute an unrepaired gap touched are written, never closed; a symbol not
+    named gets none."""
+    agg = Aggregator(startup_repair=False, second_symbols=frozenset({"X"}))
+    m1 = T0 + MINUTE_MS
+    agg.apply(trade(1, "9", "1", T0 + 500), 0)  # its minute is tainted (no startup repair)
+    agg.apply(trade(2, "10", "1", m1 + 100), 0)
+    agg.apply(trade(3, "12", "2", m1 + 150, maker=True), 0)
+    agg.apply(trade(4, "11", "3", m1 + 2_300), 0)
+    agg.apply(trade(5, "13", "1", m1 + 3_000), 0)
+    agg.apply(trade(1, "5", "1", m1 + 100, sym="Y"), 0)
+    got = _seconds(agg)
+    assert got[T0]["is_closed"] is False  # written from the trade, but its minute is tainted
+    assert got[m1] == {
+        **got[m1],
+        "open": Decimal(10),
+        "high": Decimal(12),
+        "low": Decimal(10),
+        "close": Decimal(12),
+        "volume": Decimal(3),
+        "quote_volume": Decimal(34),
+        "trade_count": 2,
+        "taker_buy_volume": Decimal(1),
+        "taker_buy_quote_volume": Decimal(10),
+        "is_closed": True,
+    }
+    idle = got[m1 + 1_000]
+    assert (idle["open"], idle["close"], idle["volume"], idle["trade_count"]) == (
+        Decimal(12),
+        Decimal(12),
+        Decimal(0),
+        0,
+    )
+    assert idle["is_closed"] is True
+    assert got[m1 + 2_000]["close"] == Decimal(11)
+    assert got[m1 + 2_000]["is_closed"] is True
+    # The second of trade 5 has not ended: open; nothing of the tainted minute's other seconds.
+    assert got[m1 + 3_000]["is_closed"] is False
+    assert not any(T0 < s < m1 for s in got)
+    assert {c.symbol for c in agg.seconds.dirty.values()} == {"X"}
+    # The seconds are the minute's: the sums over them equal the minute's candle.
+    minute = agg.books["X"].candles[m1]
+    assert sum(Decimal(r["volume"]) for s, r in got.items() if s >= m1) == Decimal(7)
+    assert minute.count == 4
