@@ -8,11 +8,13 @@ from collections.abc import Mapping
 import orjson
 
 from api.queries import KlinesRequest, Row
-from include.platform.intervals import INTERVALS, bucket_end
+from include.platform.intervals import INTERVALS, SECOND, bucket_end
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 # <symbol>@kline_<interval>, and @+08:00 after it: the one zone Binance's kline streams take.
-STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[mhdwM])(@\+08:00)?$")
+STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[smhdwM])(@\+08:00)?$")
+# Every interval Binance serves: 1s only for SECOND_CANDLE_SYMBOLS (the caller checks).
+SERVED_INTERVALS = (SECOND, *INTERVALS)
 STREAM_ZONE = "@+08:00"
 STREAM_ZONE_MS = 8 * 3_600_000
 MAX_LIMIT = 1000
@@ -93,9 +95,9 @@ def symbols_param(query: Mapping[str, str], name: str = "symbols") -> list[str]:
 
 
 def interval_param(query: Mapping[str, str]) -> str:
-    """One of Binance's intervals (all but 1s; -1120 otherwise)."""
+    """One of Binance's 16 intervals (-1120 otherwise)."""
     value = mandatory(query, "interval")
-    if value not in INTERVALS:
+    if value not in SERVED_INTERVALS:
         raise BinanceError(400, -1120, "Invalid interval.")
     return value
 
@@ -157,7 +159,7 @@ def parse_stream(name: str) -> tuple[str, str] | None:
     """(SYMBOL, interval key) of a well-formed kline stream served here, else None; the key is
     the interval, with the zone when the stream names one ("1d@+08:00")."""
     m = STREAM_RE.match(name)
-    if m is None or m.group(2) not in INTERVALS:
+    if m is None or m.group(2) not in SERVED_INTERVALS:
         return None
     return m.group(1).upper(), m.group(2) + (m.group(3) or "")
 

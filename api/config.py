@@ -41,6 +41,8 @@ class ApiConfig:
     # Frames queued for one slow client before it is cut off.
     max_queued_frames: int = 10_000
     symbols_ttl: float = 10.0
+    # SECOND_CANDLE_SYMBOLS: the symbols whose 1s candles the streamer keeps.
+    second_symbols: frozenset[str] = frozenset()
 
     def with_(self, **changes: object) -> ApiConfig:
         """A copy with some settings changed."""
@@ -82,6 +84,7 @@ def load_config(settings: Settings | None = None) -> ApiConfig:
         database_url=db.resolve_role_url(db.READER, settings),
         tokens=settings.api_token_set,
         cors_origins=settings.api_cors_origin_set,
+        second_symbols=settings.second_candle_symbols,
     )
     config.check()
     return config

@@ -25,10 +25,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
 from api.metrics import Metrics
-from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes
+from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes, fetch_seconds
 from include.platform.backoff import Backoff
 from include.platform.intervals import (
     MINUTE_MS,
+    SECOND,
+    SECOND_MS,
     UnknownGrid,
     bucket_end,
     bucket_start,
@@ -137,12 +139,19 @@ class Hub:
             if "rebuilt" in message:
                 self.on_rebuilt(message["rebuilt"])
                 return
-            keys = [_key(row) for row in message["rows"]]
+            seconds = "seconds" in message
+            if seconds:
+                keys = [_key(row, SECOND_MS) for row in message["seconds"]]
+            else:
+                keys = [_key(row) for row in message["rows"]]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
             logger.warning("ignoring malformed notification: %.200s", payload)
             return
         for symbol, open_ms in keys:
             for key in self.intervals.get(symbol, ()):
+                # A 1s stream is fed by the seconds' notifications only, the rest by minutes'.
+                if (zoned(key)[0] == SECOND) != seconds:
+                    continue
                 if (grid := self._grid(symbol, key)) is None:
                     continue
                 interval, offset = grid
@@ -161,7 +170,8 @@ class Hub:
             if not wanted:
                 continue
             for interval in wanted:
-                self.rebuilt.append((symbol, interval, int(first_ms), int(end_ms)))
+                if zoned(interval)[0] != SECOND:  # seconds are the streamer's, never rebuilt
+                    self.rebuilt.append((symbol, interval, int(first_ms), int(end_ms)))
         if self.rebuilt:
             self._wake.set()
 
@@ -207,6 +217,10 @@ class Hub:
         """Read back and push one turn's candles: the 1m ones in one query, with every longer
         candle's last minute (is it closed?), then each longer candle."""
         wanted = [item for item in batch if stream_name(item[0], item[1]) in self.streams]
+        seconds = [item for item in wanted if zoned(item[1])[0] == SECOND]
+        if seconds:
+            await self._push_seconds(conn, seconds)
+            wanted = [item for item in wanted if zoned(item[1])[0] != SECOND]
         probes = {(symbol, _last_minute(key, start)) for symbol, key, start in wanted}
         minutes = {(m.symbol, m.row[0]): m for m in await fetch_minutes(conn, sorted(probes))}
         for symbol, open_ms in minutes:
@@ -236,6 +250,18 @@ class Hub:
                     continue
                 event = kline_event(symbol, key, row, closed=closed, event_ms=self.clock_ms())
             self.publish(stream_name(symbol, key), event)
+
+    async def _push_seconds(
+        self, conn: psycopg.AsyncConnection, wanted: list[tuple[str, str, int]]
+    ) -> None:
+        """Read back and push 1s candles (SECOND_CANDLE_SYMBOLS), closed as the table says."""
+        rows = await fetch_seconds(conn, sorted({(symbol, start) for symbol, _k, start in wanted}))
+        found = {(symbol, row[0]): (row, closed) for symbol, row, closed in rows}
+        for symbol, key, start in wanted:
+            if (hit := found.get((symbol, start))) is not None:
+                row, closed = hit
+                event = kline_event(symbol, key, row, closed=closed, event_ms=self.clock_ms())
+                self.publish(stream_name(symbol, key), event)
 
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Read back and push the pending candles of longer intervals until ``stop``."""
@@ -315,9 +341,10 @@ def _last_minute(key: str, start: int) -> int:
     return bucket_end(interval, start, offset) - MINUTE_MS
 
 
-def _key(row: list) -> tuple[str, int]:
-    """The (symbol, open ms) a notification row names; ValueError when it names none."""
+def _key(row: list, size: int = MINUTE_MS) -> tuple[str, int]:
+    """The (symbol, open ms) a notification row names, on a whole ``size`` (a minute, or a
+    second); ValueError when it names none."""
     symbol, open_ms = row[0], row[1]
-    if not isinstance(symbol, str) or not isinstance(open_ms, int) or open_ms % MINUTE_MS:
-        raise ValueError(f"not a minute key: {row[:2]!r}")
+    if not isinstance(symbol, str) or not isinstance(open_ms, int) or open_ms % size:
+        raise ValueError(f"not a key: {row[:2]!r}")
     return symbol, open_ms

@@ -23,6 +23,7 @@ from include.platform.intervals import (
     INTERVAL_MS,
     MINUTE_MS,
     ORIGIN_MS,
+    SECOND,
     bucket_end,
     bucket_start,
     roll_ratio,
@@ -71,6 +72,8 @@ CHILD_FILTER = load_sql("klines_child_filter")
 
 SYMBOLS_SQL = load_sql("symbols")
 PUSH_MINUTES = load_sql("push_minutes")
+KLINES_SECONDS = load_sql("klines_seconds")
+PUSH_SECONDS = load_sql("push_seconds")
 TICKER_PRICE = load_sql("ticker_price")
 TICKER_WINDOW = load_sql("ticker_window")
 SUM_BUCKETS = load_sql("klines_sum_buckets")
@@ -171,6 +174,8 @@ class KlinesRequest:
 
 async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     """Binance's answer: with a start, the oldest ``limit`` candles from it; else the newest."""
+    if req.interval == SECOND:
+        return await _fetch_seconds(conn, req)
     source = rolled_from(req.interval, req.offset_ms)
     if source is not None:
         return await _fetch_rolled(conn, req, source)
@@ -179,6 +184,23 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
         return []
     rows = await _run_klines(conn, req, params)
     if req.start_ms is None:
+        rows.reverse()
+    return rows
+
+
+async def _fetch_seconds(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
+    """1s candles, kept by the streamer for SECOND_CANDLE_SYMBOLS (the caller checks the
+    symbol is one): no mart, no roll-up."""
+    lo = FAR_PAST_MS if req.start_ms is None else max(req.start_ms, FAR_PAST_MS)
+    hi = FAR_FUTURE_MS if req.end_ms is None else min(req.end_ms, FAR_FUTURE_MS)
+    if hi < lo or req.limit <= 0:
+        return []
+    newest_first = req.start_ms is None
+    query = sql.SQL(KLINES_SECONDS).format(direction=sql.SQL("desc" if newest_first else "asc"))
+    params = {"symbol": req.symbol, "lo": to_datetime(lo), "hi": to_datetime(hi)}
+    cur = await conn.execute(query, {**params, "limit": req.limit})
+    rows = await cur.fetchall()
+    if newest_first:
         rows.reverse()
     return rows
 
@@ -315,6 +337,17 @@ class Minute:
     closed: bool
     first_trade_id: int
     last_trade_id: int
+
+
+async def fetch_seconds(
+    conn: AsyncConnection, keys: list[tuple[str, int]]
+) -> list[tuple[str, Row, bool]]:
+    """The 1s candles of those (symbol, open ms) keys that exist: (symbol, row, closed)."""
+    if not keys:
+        return []
+    symbols, opens = zip(*keys, strict=True)
+    cur = await conn.execute(PUSH_SECONDS, {"symbols": list(symbols), "opens": list(opens)})
+    return [(r[0], tuple(r[1:11]), r[11]) for r in await cur.fetchall()]
 
 
 async def fetch_minutes(conn: AsyncConnection, keys: list[tuple[str, int]]) -> list[Minute]:

@@ -1,0 +1,100 @@
+"""1s candles (SECOND_CANDLE_SYMBOLS) on /api/v3/klines and the kline stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import websockets
+
+from api.config import ApiConfig, load_config
+from tests.api.conftest import running_api
+from tests.support.ws import until
+
+T0 = datetime(2025, 7, 8, 17, 0, 0, tzinfo=UTC)
+T0_MS = int(T0.timestamp() * 1000)
+SECOND_INSERT = (
+    "insert into market.candles_1s_live (symbol, open_time, open, high, low, close, volume, "
+    "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed) "
+    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "on conflict (symbol, open_time) do update set close = excluded.close, "
+    "is_closed = excluded.is_closed"
+)
+
+
+def write_second(conn, symbol: str, n: int, close: str, closed: bool = True) -> None:
+    """The n-th second after T0, as the streamer writes it."""
+    conn.execute(
+        SECOND_INSERT,
+        (symbol, T0 + timedelta(seconds=n), "100", "101", "99", close, "2", "201", 3, "1",
+         "100.5", closed),
+    )  # fmt: skip
+
+
+async def test_1s_klines_for_the_named_symbols(database_url, conn) -> None:
+    """interval=1s answers the streamer's seconds for a symbol of SECOND_CANDLE_SYMBOLS, in
+    Binance's shape (close time = open + 999 ms), newest or from startTime; any other symbol,
+    or an API not told of it, answers -1120."""
+    for n in range(5):
+        write_second(conn, "BTCUSDT", n, f"100.{n}")
+    write_second(conn, "ETHUSDT", 0, "7")
+    conn.execute(
+        "insert into market.symbols (symbol, status) values ('BTCUSDT', 'TRADING'), "
+        "('ETHUSDT', 'TRADING') on conflict do nothing"
+    )
+    url = load_config().database_url
+    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    async with running_api(config) as api, httpx.AsyncClient(base_url=api.http) as client:
+        newest = await client.get(
+            "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1s", "limit": 2}
+        )
+        assert newest.status_code == 200, newest.text
+        assert newest.json() == [
+            [T0_MS + 3000, "100.00000000", "101.00000000", "99.00000000", "100.30000000",
+             "2.00000000", T0_MS + 3999, "201.00000000", 3, "1.00000000", "100.50000000", "0"],
+            [T0_MS + 4000, "100.00000000", "101.00000000", "99.00000000", "100.40000000",
+             "2.00000000", T0_MS + 4999, "201.00000000", 3, "1.00000000", "100.50000000", "0"],
+        ]  # fmt: skip
+        ranged = await client.get(
+            "/api/v3/uiKlines",
+            params={
+                "symbol": "BTCUSDT",
+                "interval": "1s",
+                "startTime": T0_MS + 1000,
+                "endTime": T0_MS + 2500,
+            },
+        )
+        assert [r[0] for r in ranged.json()] == [T0_MS + 1000, T0_MS + 2000]
+        other = await client.get("/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "1s"})
+        assert (other.status_code, other.json()["code"]) == (400, -1120)
+        assert "SECOND_CANDLE_SYMBOLS" in other.json()["msg"]
+    async with (
+        running_api(ApiConfig(database_url=url, port=0)) as api,
+        httpx.AsyncClient(base_url=api.http) as client,
+    ):
+        off = await client.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1s"})
+        assert (off.status_code, off.json()["code"]) == (400, -1120)
+
+
+async def test_1s_stream_pushes_each_second_as_the_streamer_writes_it(database_url, conn):
+    """btcusdt@kline_1s: an event per second written, `x` as the table holds it, read back
+    from the table."""
+    url = load_config().database_url
+    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    async with (
+        running_api(config) as api,
+        websockets.connect(f"{api.ws}/stream?streams=btcusdt@kline_1s/btcusdt@kline_1m") as ws,
+    ):
+        write_second(conn, "BTCUSDT", 7, "105", closed=False)
+        event = await until(ws, lambda m: m["stream"] == "btcusdt@kline_1s")
+        k = event["data"]["k"]
+        assert (k["i"], k["t"], k["T"], k["c"], k["x"]) == (
+            "1s",
+            T0_MS + 7000,
+            T0_MS + 7999,
+            "105.00000000",
+            False,
+        )
+        write_second(conn, "BTCUSDT", 7, "106", closed=True)
+        event = await until(ws, lambda m: m["stream"] == "btcusdt@kline_1s")
+        assert (event["data"]["k"]["c"], event["data"]["k"]["x"]) == ("106.00000000", True)
