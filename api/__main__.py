@@ -17,7 +17,13 @@ from include.platform.settings import first_line, parse_command_line, variables
 logger = logging.getLogger(__name__)
 
 # What --help lists, generated from the settings model (api/README.md says more on each).
-ENVIRONMENT = ("DATABASE_URL", *variables("API_"), "DATA_DIR", "EMBEDDED_PG_PORT")
+ENVIRONMENT = (
+    "DATABASE_URL",
+    *variables("API_"),
+    "SECOND_CANDLE_SYMBOLS",
+    "DATA_DIR",
+    "EMBEDDED_PG_PORT",
+)
 
 
 async def serve(config: ApiConfig) -> int:

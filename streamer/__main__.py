@@ -28,7 +28,12 @@ from streamer.loop import loop_factory, loop_name
 logger = logging.getLogger(__name__)
 
 # What --help lists, generated from the settings model (streamer/README.md says more on each).
-ENVIRONMENT = (*DESIGN_VARIABLES, *variables("STREAMER_"), "LIVE_RETENTION_DAYS")
+ENVIRONMENT = (
+    *DESIGN_VARIABLES,
+    *variables("STREAMER_"),
+    *variables("SECOND_CANDLE_"),
+    "LIVE_RETENTION_DAYS",
+)
 
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
