@@ -35,7 +35,7 @@ from include.history.trades_to_candles import (
     format_decimals,
 )
 from include.platform import db
-from include.platform.binance_rest import BinanceRest, tls_context
+from include.platform.binance_rest.client import BinanceRest, tls_context
 from include.platform.settings import get_settings
 from include.platform.times import CANDLE_FIELDS
 
