@@ -22,7 +22,7 @@ from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, utc
 from fakebinance.dumps import write_dump
 from fakebinance.market import Market
-from include.history import dumps
+from include.history.dumps.load import import_file
 from include.platform import db, migrate
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def main() -> None:
                 "on conflict do nothing"
             )
         started = time.perf_counter()
-        result = dumps.import_file(str(path), database_url=url)
+        result = import_file(str(path), database_url=url)
         import_s = time.perf_counter() - started
     print(f"rows: {rows:,}  candles: {result.candles}")
     print(f"polars.read_csv alone:        {parse_s:6.2f} s  {rows / parse_s:12,.0f} rows/s")

@@ -90,7 +90,7 @@ from include.history.heal import (
 from include.history.klines_store import load_sql
 from include.jobs import MAX_MAPPED_TASKS
 from include.platform import db, migrate
-from include.platform.binance_rest import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
+from include.platform.binance_rest.weights import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
 from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.quality import Window, run_checks

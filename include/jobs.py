@@ -113,12 +113,12 @@ def plan_dump_files(
 
     A batch holds one file unless there are more files than MAX_MAPPED_TASKS (SYMBOLS=ALL).
     """
-    from include.history import dumps
+    from include.history.dumps.names import dump_urls, expand_inputs
 
     if folder:
-        return batched(dumps.expand_inputs([folder] if isinstance(folder, str) else folder))
+        return batched(expand_inputs([folder] if isinstance(folder, str) else folder))
     first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
-    urls = dumps.dump_urls(resolve_symbols(symbols), kinds, first, max(last, first + timedelta(1)))
+    urls = dump_urls(resolve_symbols(symbols), kinds, first, max(last, first + timedelta(1)))
     return batched(urls)
 
 
@@ -134,12 +134,13 @@ def run_dump_files(
     A file already imported with the same checksum is skipped, so a retried batch redoes only
     the files after the one that failed.
     """
-    from include.history import dumps
+    from include.history.dumps.fetch import http_client
+    from include.history.dumps.load import import_file
 
     out: list[dict[str, object]] = []
-    with dumps.http_client() as http:
+    with http_client() as http:
         for spec in specs:
-            result = dumps.import_file(
+            result = import_file(
                 spec, symbol=symbol, force=force, http=http, require_checksum=require_checksum
             )
             state = "already imported, skipped" if result.skipped else f"{result.changed} changed"

@@ -7,13 +7,10 @@ from typing import Any
 
 import httpx
 
-from include.platform.binance_rest import (
-    AsyncBinanceRest,
-    BinanceError,
-    IpBannedError,
-    RetryPolicy,
-    shared_budget,
-)
+from include.platform.binance_rest.async_client import AsyncBinanceRest
+from include.platform.binance_rest.errors import BinanceError, IpBannedError
+from include.platform.binance_rest.retry import RetryPolicy
+from include.platform.binance_rest.shared import shared_budget
 from include.platform.times import MINUTE_MS
 from streamer.metrics import Metrics
 from streamer.parser import FrameError, Trade, parse_rest_agg_trade, parse_rest_trade

@@ -18,7 +18,7 @@ from include import timeframes
 from include.history import backfill
 from include.history.klines_store import ms_to_datetime
 from include.platform import db
-from include.platform.binance_rest import BinanceRest
+from include.platform.binance_rest.client import BinanceRest
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from include.platform.binance_rest import BinanceRest
+from include.platform.binance_rest.client import BinanceRest
 from include.platform.intervals import to_datetime
 
 logger = logging.getLogger(__name__)

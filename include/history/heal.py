@@ -13,7 +13,8 @@ from include.history import klines_store
 from include.history.backfill import fetch_range, own_client
 from include.history.klines_store import datetime_to_ms, load_sql, ms_to_datetime
 from include.platform import db
-from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
+from include.platform.binance_rest.client import BinanceRest
+from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS
 

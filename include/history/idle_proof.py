@@ -18,7 +18,8 @@ import polars as pl
 import psycopg
 
 from include.history.klines_store import ms_to_datetime
-from include.platform.binance_rest import KLINES_LIMIT, BinanceRest
+from include.platform.binance_rest.client import BinanceRest
+from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.times import MINUTE_MS
 from include.sql import load_sql
 

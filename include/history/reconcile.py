@@ -15,7 +15,8 @@ from include.history import klines_store
 from include.history.backfill import own_client
 from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.platform import db
-from include.platform.binance_rest import JOB_EXCHANGE_INFO_AGE_S, KLINES_LIMIT, BinanceRest
+from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
+from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS
 from include.sql import load_sql

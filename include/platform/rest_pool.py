@@ -10,14 +10,14 @@ then never runs more REST tasks at once than the reserve covers, however many ba
 heal and reconcile tasks are due. Plain Python, so the DAGs and `airflow pools set` agree.
 
 The clients also reserve every request's weight in the budget shared through PostgreSQL
-(include/platform/binance_rest.py SharedWeightBudget), which covers the streamer's repairs and
-whatever runs outside Airflow too; the pool stays, so Airflow does not start tasks that would
-only wait.
+(include/platform/binance_rest/shared.py SharedWeightBudget), which covers the streamer's
+repairs and whatever runs outside Airflow too; the pool stays, so Airflow does not start tasks
+that would only wait.
 """
 
 from __future__ import annotations
 
-from include.platform.binance_rest import REQUESTS_IN_FLIGHT, RESERVE_SHARE, WEIGHTS
+from include.platform.binance_rest.weights import REQUESTS_IN_FLIGHT, RESERVE_SHARE, WEIGHTS
 
 POOL = "binance_rest"
 DESCRIPTION = "Binance REST: the IP's request-weight reserve, one slot per klines request"

@@ -42,7 +42,7 @@ def resolve_symbols(
     if wanted is not None:
         return list(wanted)
     if exchange_info is None:
-        from include.platform.binance_rest import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
+        from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 
         with BinanceRest(rest_url, database_url=_loader_url()) as client:
             exchange_info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)

@@ -17,7 +17,7 @@ from fakebinance.config import MarketConfig, default_symbols, quiet_symbol, utc
 from fakebinance.server import FakeBinance
 from include.history.first_days import record_first_days
 from include.history.klines_store import store_symbols
-from include.platform.binance_rest import BinanceRest
+from include.platform.binance_rest.client import BinanceRest
 from include.platform.intervals import INTERVAL_MS, INTERVALS
 from include.timeframes import build_timeframes
 from tests.api.conftest import write_live

@@ -10,7 +10,7 @@ import pytest
 from include.history import klines_store
 from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
-from include.platform.binance_rest import BinanceRest
+from include.platform.binance_rest.client import BinanceRest
 from include.platform.times import parse_utc
 from tests.conftest import record_writers
 from tests.include.history_support import NOW, official, running_fake, snapshot, stored
@@ -144,7 +144,8 @@ def test_unknown_symbol_is_refused(fake, conn: psycopg.Connection) -> None:
 
 def test_418_stops_with_a_clear_message(conn: psycopg.Connection) -> None:
     """A banned IP stops the job at once with the reason, instead of hammering on."""
-    from include.platform.binance_rest import IpBannedError, WeightBudget
+    from include.platform.binance_rest.budget import WeightBudget
+    from include.platform.binance_rest.errors import IpBannedError
 
     with running_fake(weight_limit=4, weight_window=30) as banned:
         # A client ignorant of the limit overruns it, and a second request during the
@@ -180,9 +181,9 @@ def test_a_job_of_many_chunks_asks_exchange_info_once(
     exchangeInfo (weight 20) once, not once per chunk, each day's klines in two pages, and the
     symbol's first day of trading (its 3d grid, one 1d kline) once, kept for later jobs."""
     from include import jobs
-    from include.platform import binance_rest
+    from include.platform.binance_rest import client as rest_client
 
-    binance_rest._EXCHANGE_INFO.clear()
+    rest_client._EXCHANGE_INFO.clear()
     asked: list[str] = []
     get = BinanceRest.get
 

@@ -17,7 +17,10 @@ from fakebinance.config import MarketConfig, default_symbols, utc
 from fakebinance.server import FakeBinance
 from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
-from include.platform.binance_rest import AsyncBinanceRest, BinanceRest, IpBannedError, WeightBudget
+from include.platform.binance_rest.async_client import AsyncBinanceRest
+from include.platform.binance_rest.budget import WeightBudget
+from include.platform.binance_rest.client import BinanceRest
+from include.platform.binance_rest.errors import IpBannedError
 from include.platform.times import parse_utc
 from tests.include.history_support import official, running_fake, stored
 

@@ -15,7 +15,9 @@ from fakebinance.dumps import DumpRef, period_bounds_us, read_dump_csv, write_du
 from fakebinance.market import Market
 from fakebinance.reference import oracle_klines
 from include.cli import app
-from include.history.dumps import DumpError, dump_url, import_file, import_files
+from include.history.dumps.errors import DumpError
+from include.history.dumps.load import import_file, import_files
+from include.history.dumps.names import dump_url
 from include.platform.pgserver import free_port
 from tests.include.history_support import (
     frozen_clock,

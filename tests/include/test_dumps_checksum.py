@@ -19,7 +19,9 @@ from fakebinance.dumps import period_bounds_us, write_dump
 from fakebinance.reference import oracle_klines
 from fakebinance.server import ThreadedFakeBinance
 from include.cli import app
-from include.history.dumps import DumpError, dump_url, import_file
+from include.history.dumps.errors import DumpError
+from include.history.dumps.load import import_file
+from include.history.dumps.names import dump_url
 from tests.include.history_support import running_fake, stored
 
 DAY = date(2025, 3, 10)

@@ -17,8 +17,9 @@ import pytest
 
 from fakebinance.dumps import write_dump
 from fakebinance.market import Market
-from include.history import dumps
-from include.history.dumps import DumpError, csv_text, detect_layout, load_dump, read_dump
+from include.history.dumps import read
+from include.history.dumps.errors import DumpError
+from include.history.dumps.read import csv_text, detect_layout, load_dump, read_dump
 from tests.include.history_support import frozen_clock, market_config
 
 DAY = date(2025, 3, 10)
@@ -33,8 +34,8 @@ def market() -> Market:
 @pytest.fixture(autouse=True)
 def tiny_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read 1 KiB of zip at a time and parse ~4 KiB pieces: hundreds of pieces per file."""
-    monkeypatch.setattr(dumps, "CHUNK", 1024)
-    monkeypatch.setattr(dumps, "PIECE", 4096)
+    monkeypatch.setattr(read, "CHUNK", 1024)
+    monkeypatch.setattr(read, "PIECE", 4096)
 
 
 def plain(path: Path, kind: str | None = None) -> tuple[str, pl.DataFrame]:

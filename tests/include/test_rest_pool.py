@@ -13,7 +13,9 @@ import pytest
 
 from include.history.backfill import DEFAULT_CONCURRENCY, backfill_rest
 from include.platform import rest_pool
-from include.platform.binance_rest import REQUESTS_IN_FLIGHT, WEIGHTS, BinanceRest, WeightBudget
+from include.platform.binance_rest.budget import WeightBudget
+from include.platform.binance_rest.client import BinanceRest
+from include.platform.binance_rest.weights import REQUESTS_IN_FLIGHT, WEIGHTS
 from include.platform.times import parse_utc
 from tests.conftest import PROJECT_ROOT
 from tests.include.history_support import running_fake

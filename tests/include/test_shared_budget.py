@@ -16,7 +16,9 @@ import pytest
 from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
 from include.platform import db
-from include.platform.binance_rest import BinanceRest, SharedWeightBudget, WeightBudget
+from include.platform.binance_rest.budget import WeightBudget
+from include.platform.binance_rest.client import BinanceRest
+from include.platform.binance_rest.shared import SharedWeightBudget
 from include.platform.times import parse_utc
 from streamer.metrics import Metrics
 from streamer.rest import RestClient

@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from include.platform.binance_rest import WEIGHTS, BinanceRest, WeightBudget
+from include.platform.binance_rest.budget import WeightBudget
+from include.platform.binance_rest.client import BinanceRest
+from include.platform.binance_rest.weights import WEIGHTS
 from streamer.metrics import Metrics
 from streamer.rest import RestClient, RestUnavailable
 

@@ -1,0 +1,185 @@
+"""Importing dumps into market.klines_1m: one file per transaction, known files skipped."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from include.history import idle_proof, klines_store
+from include.history.dumps.candles import build_candles
+from include.history.dumps.errors import DumpError
+from include.history.dumps.fetch import _progress, download, http_client
+from include.history.dumps.names import _is_url, expand_inputs, parse_name
+from include.history.dumps.read import load_dump
+from include.history.dumps.verify import _optional, local_sha256, verify_checksum
+from include.platform import db
+from include.platform.binance_rest.client import BinanceRest
+
+logger = logging.getLogger(__name__)
+
+SOURCE_OF_KIND = {"klines": "dump_klines", "trades": "dump_trades", "aggTrades": "dump_aggtrades"}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """One file's outcome: rows read, candles built, rows changed, or skipped as known."""
+
+    file_name: str
+    kind: str
+    symbol: str
+    rows: int
+    candles: int
+    changed: int
+    skipped: bool = False
+
+
+def _previous_close(conn: psycopg.Connection, symbol: str, minute_ms: int) -> str | None:
+    row = conn.execute(
+        "select close::text from market.klines_1m where symbol = %s and open_time = %s",
+        (symbol, klines_store.ms_to_datetime(minute_ms)),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def check_symbol(
+    conn: psycopg.Connection,
+    symbol: str,
+    display: str,
+    rest_url: str | None,
+    database_url: str | None = None,
+) -> None:
+    """Refuse a symbol exchangeInfo does not list (market.symbols, refreshed once if empty).
+
+    exchangeInfo's weight is reserved in the budget shared through database_url, when given.
+    """
+    known = klines_store.known_symbols(conn)
+    if not known:
+        try:
+            with BinanceRest(rest_url, max_server_errors=0, database_url=database_url) as client:
+                klines_store.store_symbols(conn, client.exchange_info())
+        except Exception as err:  # offline imports still work, just without this check
+            logger.warning("cannot check symbols against exchangeInfo: %s", err)
+            return
+        known = klines_store.known_symbols(conn)
+    if symbol not in known:
+        raise DumpError(f"{display}: unknown symbol {symbol}: exchangeInfo does not list it")
+
+
+def import_file(
+    spec: str,
+    *,
+    database_url: str | None = None,
+    symbol: str | None = None,
+    force: bool = False,
+    http: httpx.Client | None = None,
+    rest_url: str | None = None,
+    require_checksum: bool = True,
+) -> ImportResult:
+    """Import one dump (URL or local zip/CSV) in one transaction; a known file is a no-op.
+
+    A URL needs the .CHECKSUM published beside it, a local file is checked against one beside
+    it when there is one. ``require_checksum=False`` (--no-checksum) imports when that file is
+    missing, unreadable or malformed; a well-formed checksum that disagrees still refuses.
+    """
+    url = database_url or db.resolve_role_url(db.LOADER)
+    display = spec.rsplit("/", 1)[-1] if _is_url(spec) else Path(spec).name
+    with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
+        scratch = Path(tmp)
+        if _is_url(spec):
+            with contextlib.nullcontext(http) if http is not None else http_client() as client:
+                path, expected = download(spec, scratch, client, require_checksum=require_checksum)
+        else:
+            path = Path(spec)
+            if not path.is_file():
+                raise DumpError(f"{spec}: no such file")
+            expected = _optional(lambda: local_sha256(path), require_checksum)
+        checksum = verify_checksum(path, expected)
+        name = parse_name(path.name)
+        file_symbol = name.symbol if name else None
+        if symbol and file_symbol and symbol.upper() != file_symbol:
+            raise DumpError(f"{display}: holds {file_symbol}, not {symbol.upper()}")
+        file_symbol = file_symbol or (symbol.upper() if symbol else None)
+        if file_symbol is None:
+            raise DumpError(f"{display}: cannot tell the symbol from the name: pass --symbol")
+        with psycopg.connect(url, autocommit=True) as conn:
+            check_symbol(conn, file_symbol, display, rest_url, url)
+            seen = klines_store.imported_file(conn, path.name)
+            if seen and seen.checksum == checksum and not force:
+                logger.info("%s: already imported with this checksum, skipped", display)
+                kind = name.kind if name else "?"
+                return ImportResult(
+                    path.name, kind, file_symbol, seen.row_count, seen.candle_count, 0, True
+                )
+            kind, frame = load_dump(path, display, name.kind if name else None)
+            lead_from_ms = previous_close = None
+            if name is not None and kind != "klines":
+                lead_from_ms = name.start_ms
+                previous_close = _previous_close(conn, file_symbol, lead_from_ms - 60_000)
+            candles = build_candles(
+                frame, kind, display, lead_from_ms=lead_from_ms, previous_close=previous_close
+            )
+            proof = idle_proof.IdleProof()
+            if kind != "klines":
+                # Idle or halted: only Binance's klines can tell (include/history/idle_proof.py).
+                candles, proof = idle_proof.prove_idle_minutes(
+                    candles,
+                    file_symbol,
+                    lambda: BinanceRest(rest_url, max_server_errors=0, database_url=url),
+                )
+            source = SOURCE_OF_KIND[kind]
+            with conn.transaction():
+                changed = klines_store.upsert_candles(conn, file_symbol, candles, source)
+                idle_proof.record(conn, file_symbol, proof, display)
+                klines_store.remember_file(
+                    conn,
+                    file_name=path.name,
+                    kind=kind,
+                    symbol=file_symbol,
+                    checksum=checksum,
+                    row_count=frame.height,
+                    candle_count=candles.height,
+                    source=source,
+                )
+    logger.info(
+        "%s: %d rows, %d candles, %d new or changed", display, frame.height, candles.height, changed
+    )
+    return ImportResult(path.name, kind, file_symbol, frame.height, candles.height, changed)
+
+
+def import_files(
+    specs: Sequence[str],
+    *,
+    database_url: str | None = None,
+    symbol: str | None = None,
+    force: bool = False,
+    rest_url: str | None = None,
+    require_checksum: bool = True,
+) -> list[ImportResult]:
+    """Import dumps one by one (each its own transaction); stop at the first bad file."""
+    files = expand_inputs(specs)
+    results = []
+    with (
+        _progress(len(files), "dump files", unit="file", show=len(files) > 1) as bar,
+        http_client() as http,
+    ):
+        for spec in files:
+            results.append(
+                import_file(
+                    spec,
+                    database_url=database_url,
+                    symbol=symbol,
+                    force=force,
+                    http=http,
+                    rest_url=rest_url,
+                    require_checksum=require_checksum,
+                )
+            )
+            bar.update(1)
+    return results

@@ -1,0 +1,110 @@
+"""Where dumps are and what they are: dump file names, data.binance.vision URLs, input folders."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from include.history import klines_store
+from include.history.dumps.errors import DumpError
+from include.platform.settings import get_settings
+
+KINDS = ("klines", "trades", "aggTrades")
+NAME_RE = re.compile(
+    r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<tag>1m|trades|aggTrades|[0-9]+[smhdwM])-"
+    r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)$"
+)
+
+
+@dataclass(frozen=True)
+class DumpName:
+    """What a dump's file name says: symbol, kind and the period it covers."""
+
+    symbol: str
+    kind: str
+    period_start: date
+    daily: bool
+
+    @property
+    def base_name(self) -> str:
+        tag = "1m" if self.kind == "klines" else self.kind
+        period = (
+            self.period_start.isoformat() if self.daily else self.period_start.strftime("%Y-%m")
+        )
+        return f"{self.symbol}-{tag}-{period}"
+
+    @property
+    def start_ms(self) -> int:
+        """The period's first minute in epoch ms."""
+        return klines_store.datetime_to_ms(datetime.combine(self.period_start, time(), UTC))
+
+
+def parse_name(file_name: str) -> DumpName | None:
+    """DumpName of 'BTCUSDT-trades-2025-01-01.zip' (or .csv); None for other names."""
+    stem = re.sub(r"\.(zip|csv)$", "", Path(file_name).name)
+    match = NAME_RE.match(stem)
+    if not match:
+        return None
+    tag, period = match["tag"], match["period"]
+    kind = "klines" if tag not in ("trades", "aggTrades") else tag
+    if kind == "klines" and tag != "1m":
+        raise DumpError(f"{file_name}: only 1m klines can be imported, not {tag}")
+    daily = len(period) == 10
+    start = date.fromisoformat(period if daily else period + "-01")
+    return DumpName(match["symbol"], kind, start, daily)
+
+
+def dump_url(base_url: str, kind: str, symbol: str, period: date, *, daily: bool = True) -> str:
+    """The data.binance.vision URL of one spot dump zip."""
+    if kind not in KINDS:
+        raise DumpError(f"unknown dump kind {kind!r}: use one of {', '.join(KINDS)}")
+    name = DumpName(symbol.upper(), kind, period if daily else period.replace(day=1), daily)
+    freq = "daily" if daily else "monthly"
+    sub = "/1m" if kind == "klines" else ""
+    return f"{base_url.rstrip('/')}/data/spot/{freq}/{kind}/{name.symbol}{sub}/{name.base_name}.zip"
+
+
+def dump_urls(
+    symbols: Sequence[str],
+    kinds: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    base_url: str | None = None,
+    monthly: bool = False,
+) -> list[str]:
+    """URLs of the daily (or monthly) dumps covering [start, end) for each symbol and kind."""
+    base = base_url or get_settings().binance_data_url
+    periods: list[date] = []
+    day = start if not monthly else start.replace(day=1)
+    while day < end:
+        periods.append(day)
+        day = day + timedelta(days=1) if not monthly else (day + timedelta(days=32)).replace(day=1)
+    return [
+        dump_url(base, kind, symbol, period, daily=not monthly)
+        for symbol in symbols
+        for kind in kinds
+        for period in periods
+    ]
+
+
+def _is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+def expand_inputs(specs: Iterable[str]) -> list[str]:
+    """URLs as given; directories replaced by the dump files inside them, sorted."""
+    out: list[str] = []
+    for spec in specs:
+        path = Path(spec)
+        if not _is_url(spec) and path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".zip", ".csv"))
+            if not found:
+                raise DumpError(f"{spec}: no .zip or .csv dump files in this folder")
+            out += [str(p) for p in found]
+        else:
+            out.append(spec)
+    return out
