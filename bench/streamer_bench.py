@@ -88,11 +88,13 @@ def run_child(
     db_url: str,
     count: int = 0,
     loop: str = "auto",
+    second_symbols: int = 0,
 ) -> dict:
     """One measured client in a fresh process on CPU 0; returns its JSON result."""
     out = subprocess.run(
         [sys.executable, __file__, "--role", role, "--url", url, "--seconds", str(seconds),
-         "--n-symbols", str(n_symbols), "--db", db_url, "--count", str(count), "--loop", loop],
+         "--n-symbols", str(n_symbols), "--db", db_url, "--count", str(count), "--loop", loop,
+         "--second-symbols", str(second_symbols)],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if out.returncode != 0:
@@ -132,10 +134,11 @@ async def bare(url: str, backlog: float, n: int, count: int) -> dict:
     return {"trades": got, "seconds": elapsed}
 
 
-def streamer_config(url: str, db_url: str, n: int):
+def streamer_config(url: str, db_url: str, n: int, second_symbols: int = 0):
     from streamer.config import StreamerConfig
 
     return StreamerConfig(
+        second_symbols=frozenset(symbols(n)[:second_symbols]),
         database_url=db_url,
         symbols=tuple(symbols(n)),
         ws_url=url,
@@ -157,10 +160,18 @@ async def fake_clock(url: str):
     return MarketClock(start=from_us(body["now_us"]), speed=body["speed"]).now_ms
 
 
+LAST_IDS = (
+    "select l.symbol, l.last_trade_id from unnest(%s::text[], %s::bigint[]) as k (symbol, ms) "
+    "join market.candles_1m_live as l on l.symbol = k.symbol "
+    "and l.open_time = timestamptz 'epoch' + k.ms * interval '1 millisecond'"
+)
+
+
 class Commits:
     """Commits as any reader sees them: LISTEN on the live table's own NOTIFY (candles_1m, sent
-    at commit). Each announced row carries the highest trade id its candle held, so a trade is
-    committed once a row of its symbol with an id at least its own has been announced."""
+    at commit, naming the minutes changed). Each announced minute's highest trade id is read
+    back, so a trade is committed once a minute of its symbol with an id at least its own has
+    been announced."""
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
@@ -181,26 +192,39 @@ class Commits:
         await self.conn.close()
 
     async def _read(self) -> None:
-        async for note in self.conn.notifies():
-            at = time.monotonic()
-            for row in orjson.loads(note.payload)["rows"]:
-                symbol, last_id = row[0], row[13]
-                if last_id > self.last_id.get(symbol, -1):
-                    self.last_id[symbol] = last_id
-                self.on_row(symbol, last_id, at)
-            if self.target and self.reached_at is None and self._reached():
-                self.reached_at = at
+        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as reader:
+            async for note in self.conn.notifies():
+                keys = orjson.loads(note.payload).get("rows")
+                if not keys:
+                    continue
+                # A notification names the minutes a commit changed; their trade ids are read
+                # back from the table, as the API reads a pushed candle's values. A later
+                # commit may have raised them meanwhile: timed when read, never earlier.
+                cur = await reader.execute(LAST_IDS, ([k[0] for k in keys], [k[1] for k in keys]))
+                rows = await cur.fetchall()
+                at = time.monotonic()
+                for symbol, last_id in rows:
+                    if last_id is None:
+                        continue
+                    if last_id > self.last_id.get(symbol, -1):
+                        self.last_id[symbol] = last_id
+                    self.on_row(symbol, last_id, at)
+                if self.target and self.reached_at is None and self._reached():
+                    self.reached_at = at
 
     def _reached(self) -> bool:
         return all(self.last_id.get(s, -1) >= i for s, i in self.target.items())
 
 
-async def end_to_end(url: str, backlog: float, n: int, db_url: str, count: int) -> dict:
-    """The whole streamer draining the same backlog, timed until those trades are committed."""
+async def end_to_end(
+    url: str, backlog: float, n: int, db_url: str, count: int, second_symbols: int = 0
+) -> dict:
+    """The whole streamer draining the same backlog, timed until those trades are committed
+    (``second_symbols``: that many symbols also get 1s candles, SECOND_CANDLE_SYMBOLS)."""
     from streamer.app import Streamer
 
     streamer = Streamer(
-        streamer_config(url, db_url, n),
+        streamer_config(url, db_url, n, second_symbols),
         clock_ms=await fake_clock(url),
         writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
     )
@@ -233,6 +257,7 @@ async def end_to_end(url: str, backlog: float, n: int, db_url: str, count: int) 
         "gaps": streamer.metrics.gaps_found,
         "rest": streamer.metrics.rest_requests,
         "commit_tail_s": elapsed - (folded_at - started),
+        "seconds_written": streamer.writer.seconds_written,
     }
 
 
@@ -299,6 +324,9 @@ def child(args: argparse.Namespace) -> None:
     roles = {
         "bare": lambda: bare(args.url, args.seconds, args.n_symbols, args.count),
         "e2e": lambda: end_to_end(args.url, args.seconds, args.n_symbols, args.db, args.count),
+        "e2e1s": lambda: end_to_end(
+            args.url, args.seconds, args.n_symbols, args.db, args.count, args.second_symbols
+        ),
         "latency": lambda: latency(args.url, args.seconds, args.n_symbols, args.db),
     }
     # Both clients on the loop the streamer itself would pick, so the ratio compares like with like.
@@ -313,11 +341,45 @@ def reset(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("delete from market.candles_1m_live where symbol like 'SYM%%'")
         conn.execute("delete from market.ingest_gaps where symbol like 'SYM%%'")
+        conn.execute("delete from market.candles_1s_live where symbol like 'SYM%%'")
+
+
+SECOND_DAY = """
+insert into market.candles_1s_live (symbol, open_time, open, high, low, close, volume,
+    quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed)
+select 'SYMDAYUSDT', timestamptz '2025-01-01' + n * interval '1 second', s.open, s.high,
+    s.low, s.close, s.volume, s.quote_volume, s.trade_count, s.taker_buy_volume,
+    s.taker_buy_quote_volume, true
+from generate_series(0, 86399) as n
+cross join lateral (
+    select * from market.candles_1s_live
+    where symbol like 'SYM%' and trade_count > 0
+    order by (n % 997) offset (n % 97) limit 1
+) as s
+"""
+
+
+def second_row_bytes(db_url: str) -> tuple[int, float]:
+    """(rows, bytes a second takes with its indexes): one symbol-day of seconds written from
+    the run's own traded seconds, the table's growth measured."""
+    size = "select pg_total_relation_size('market.candles_1s_live')"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("delete from market.candles_1s_live where symbol = 'SYMDAYUSDT'")
+        conn.execute("vacuum market.candles_1s_live")
+        before = conn.execute(size).fetchone()[0]
+        conn.execute(SECOND_DAY)
+        conn.execute("vacuum market.candles_1s_live")
+        after = conn.execute(size).fetchone()[0]
+        rows = conn.execute(
+            "select count(*) from market.candles_1s_live where symbol = 'SYMDAYUSDT'"
+        ).fetchone()[0]
+        conn.execute("delete from market.candles_1s_live where symbol = 'SYMDAYUSDT'")
+    return rows, (after - before) / max(rows, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--role", choices=["bare", "e2e", "latency"])
+    parser.add_argument("--role", choices=["bare", "e2e", "e2e1s", "latency"])
     parser.add_argument("--url")
     parser.add_argument("--db")
     parser.add_argument(
@@ -327,6 +389,13 @@ def main() -> None:
         help="how long the feed piles up before the client drains it",
     )
     parser.add_argument("--count", type=int, default=100_000, help="trades to drain")
+    parser.add_argument(
+        "--second-symbols",
+        type=int,
+        default=0,
+        help="also run the streamer with 1s candles for this many of the symbols "
+        "(SECOND_CANDLE_SYMBOLS) each round, and print its cost",
+    )
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
@@ -361,30 +430,41 @@ def main() -> None:
         f"~{offered:,.0f} trades/s); each client lets it pile up {args.seconds} s, then "
         f"drains {args.count:,} trades; writer: {args.writer}"
     )
-    rates: dict[str, list[float]] = {"bare": [], "e2e": []}
-    loops: dict[str, set[str]] = {"bare": set(), "e2e": set()}
-    # The two clients alternate, several rounds: one shared 2-core machine is noisy.
+    roles = ("bare", "e2e", "e2e1s") if args.second_symbols else ("bare", "e2e")
+    rates: dict[str, list[float]] = {role: [] for role in roles}
+    loops: dict[str, set[str]] = {role: set() for role in roles}
+    second_rows: list[tuple[int, float]] = []
+    # The clients alternate, several rounds: one shared 2-core machine is noisy.
     for round_no in range(1, args.rounds + 1):
-        for role in ("bare", "e2e"):
+        for role in roles:
             reset(db_url)
             fake, url = start_fake(args.n_symbols, args.per_minute, args.speed)
             try:
                 r = run_child(
-                    role, url, args.seconds, args.n_symbols, db_url, args.count, args.loop
+                    role,
+                    url,
+                    args.seconds,
+                    args.n_symbols,
+                    db_url,
+                    args.count,
+                    args.loop,
+                    args.second_symbols,
                 )
             finally:
                 fake.terminate()
                 fake.wait(10)
             rates[role].append(r["trades"] / r["seconds"])
             loops[role].add(r["loop"])
+            if role == "e2e1s":
+                second_rows.append(second_row_bytes(db_url))
             print(
-                f"round {round_no} {role:>4}: {rates[role][-1]:>9,.0f} trades/s "
+                f"round {round_no} {role:>5}: {rates[role][-1]:>9,.0f} trades/s "
                 f"({r['trades']:,} in {r['seconds']:.2f} s) on {r['loop']}, "
                 f"peak RSS {r['peak_rss_mb']:.0f} MB"
                 + (
                     f"; last commit {r['commit_tail_s']:.2f} s after the last fold, "
                     f"{r['gaps']} gaps, {r['rest']} REST calls"
-                    if role == "e2e"
+                    if role != "bare"
                     else ""
                 )
             )
@@ -394,6 +474,18 @@ def main() -> None:
         f"streamer into PostgreSQL {e2e_rate:,.0f} trades/s on {'/'.join(sorted(loops['e2e']))}; "
         f"ratio {e2e_rate / bare_rate:.2f} (target >= 0.6)"
     )
+    if args.second_symbols:
+        with_seconds = statistics.median(rates["e2e1s"])
+        ratios = [b / a for a, b in zip(rates["e2e"], rates["e2e1s"], strict=True)]
+        rows, per_row = second_rows[-1]
+        print(
+            f"1s candles for {args.second_symbols} of {args.n_symbols} symbols: median "
+            f"{with_seconds:,.0f} trades/s, {with_seconds / e2e_rate:.2f}x the streamer without "
+            f"(per round {min(ratios):.2f}-{max(ratios):.2f}); "
+            f"{per_row:.0f} bytes a second with its indexes (one symbol-day, {rows:,} rows): "
+            f"{per_row * 86_400 / 2**20:.1f} MiB per symbol-day, "
+            f"{per_row * 2 * 86_400 / 2**20:.1f} MiB per symbol at the default 2d retention"
+        )
 
     reset(db_url)
     fake, url = start_fake(300, args.latency_per_minute, 1.0)
