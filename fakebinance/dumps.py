@@ -23,7 +23,9 @@ from pathlib import Path
 
 import polars as pl
 
-from fakebinance.market import DAY_MIN, INTERVALS, MINUTE_US, Market
+from fakebinance.market import Market
+from fakebinance.market.intervals import INTERVALS
+from fakebinance.market.units import DAY_MIN, MINUTE_US
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Oracle: official Binance klines from trades, written for clarity with decimal.Decimal only.
 
 This module deliberately shares no code with the fake market or with any product aggregator;
-tests compare everything else against it: the fake's served klines (market.py's fast numpy
-path) and every product path (dumps, REST backfill, streamer, dbt). Entry points:
+tests compare everything else against it: the fake's served klines (market/klines.py's fast
+numpy path) and every product path (dumps, REST backfill, streamer, dbt). Entry points:
 
 - ``official_klines(trades, interval, start_ms, end_ms, trading=..., prev_close=...)``: the
   klines of a list of raw trades;

@@ -11,7 +11,10 @@ import orjson
 from aiohttp import web
 
 from fakebinance.clock import to_us
-from fakebinance.market import HOUR_US, INTERVALS, AggArrays, Market, TradeArrays, fmt8
+from fakebinance.market import Market
+from fakebinance.market.intervals import INTERVALS
+from fakebinance.market.records import AggArrays, TradeArrays
+from fakebinance.market.units import HOUR_US, fmt8
 from fakebinance.ratelimit import WeightLimiter, request_weight
 from fakebinance.tickers import FULL, MINI, DayTickers
 

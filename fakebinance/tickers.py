@@ -21,7 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from fakebinance.config import SymbolSpec
-from fakebinance.market import DAY_MIN, MINUTE_US, Market, fmt8
+from fakebinance.market import Market
+from fakebinance.market.units import DAY_MIN, MINUTE_US, fmt8
 
 # Minutes kept before the window: the previous close is found there without a search.
 MARGIN_MIN = 60

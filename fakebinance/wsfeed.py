@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from fakebinance.market import Market, fmt8
+from fakebinance.market import Market
+from fakebinance.market.units import fmt8
 
 logger = logging.getLogger(__name__)
 

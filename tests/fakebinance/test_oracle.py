@@ -1,4 +1,4 @@
-"""The fake's served klines (market.py's numpy fast path) equal the Decimal oracle's.
+"""The fake's served klines (market/klines.py's numpy fast path) equal the Decimal oracle's.
 
 Property-style: each seed draws a week, a moment inside it (so the current 1m, 4h, 1d and 1w
 klines are unfinished), a window start at an odd offset before that Monday, a halt and a
