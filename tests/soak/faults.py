@@ -297,6 +297,18 @@ def corrupt_refused(p: Platform, soak: Soak) -> bool:
     return bool(rows) and rows[0][0] in ("up_for_retry", "failed")
 
 
+def import_tasks(p: Platform, soak: Soak) -> list[tuple]:
+    """Where the corrupt import stands (why `corrupt_refused` may still wait): each task's
+    state, try, pool and times, for a soak that runs out of time."""
+    return p.db.query(
+        "select task_id, map_index, state, try_number, pool, queued_dttm, start_date, end_date "
+        "from task_instance where dag_id = 'binance_import_dumps' and run_id = %s "
+        "order by task_id, map_index",
+        (soak.dumps.get("corrupt_run"),),
+        database="airflow",
+    )
+
+
 def reissue_dump(p: Platform, soak: Soak) -> None:
     """The corrected file arrives whole: a changed checksum means reload, fixing the minute."""
     named(soak, "corrupt dump").end = now_utc()

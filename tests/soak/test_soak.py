@@ -201,7 +201,13 @@ def run_market(p: Platform, soak: Soak, wall_seconds: float) -> None:
     last_heal = began
     # Steps that wait for something (the halt's end, a refused import) may run past the window.
     while (elapsed := time.monotonic() - began) < wall_seconds or not all(s.done for s in steps):
-        assert elapsed < wall_seconds + 300, [s.name for s in steps if not s.done]
+        if elapsed >= wall_seconds + 300:
+            waiting = [s.name for s in steps if not s.done]
+            raise AssertionError(
+                f"steps not done {elapsed:.0f} s into a {wall_seconds:.0f} s window: {waiting}; "
+                f"the corrupt import's tasks: {faults.import_tasks(p, soak)}; "
+                f"runs triggered: {soak.triggered[-8:]}"
+            )
         for name in ("streamer", "fakebinance"):
             proc = p.procs.current.get(name)
             assert proc is not None, f"{name} is not running"
