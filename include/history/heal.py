@@ -11,6 +11,7 @@ import psycopg
 
 from include.history import klines_store
 from include.history.backfill import fetch_range, own_client
+from include.history.first_days import record_first_days
 from include.history.klines_store import datetime_to_ms, load_sql, ms_to_datetime
 from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
@@ -375,6 +376,9 @@ def heal_gaps(
         wanted = resolve_symbols(symbols, exchange_info=info)
         with psycopg.connect(url, autocommit=True) as conn:
             klines_store.store_symbols(conn, info)
+            # History loaded from dumps alone has no first day of trading (3d's grid): read
+            # once per symbol, as the REST backfill does.
+            record_first_days(conn, client, wanted)
             with_gaps = [
                 r[0]
                 for r in conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -269,3 +269,16 @@ def test_one_empty_answer_is_not_a_halt(fake, conn: psycopg.Connection) -> None:
         (HALT_REASON,),
     ).fetchone()
     assert halts == (0,)
+
+
+def test_heal_reads_the_first_day_a_dump_only_history_lacks(fake, conn) -> None:
+    """History loaded from dumps alone (no REST backfill) has no first day of trading, so no
+    3d candles: the next heal reads it (the symbol's first 1d kline at Binance)."""
+    heal(fake, ["BTCUSDT"])
+    conn.execute("update market.symbols set first_day = null where symbol = 'BTCUSDT'")
+    heal(fake, ["BTCUSDT"])
+    (day,) = conn.execute(
+        "select first_day from market.symbols where symbol = 'BTCUSDT'"
+    ).fetchone()
+    first = fake.market.klines("BTCUSDT", "1d", start_ms=0, limit=1)[0].open_time
+    assert datetime_to_ms(datetime.combine(day, datetime.min.time(), UTC)) == first
