@@ -29,7 +29,9 @@ from tenacity import (
 )
 
 from include.platform.backoff import Backoff
-from streamer.aggregator import MINUTE_MS, Gap, minute_of, ms_to_datetime
+from include.platform.times import MINUTE_MS
+from streamer.aggregator import Gap
+from streamer.candle import minute_of, ms_to_datetime
 from streamer.parser import Trade, to_scaled
 from streamer.rest import PAGE, RestUnavailable
 from streamer.sql import load_sql

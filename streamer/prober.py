@@ -7,7 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from streamer.aggregator import MINUTE_MS
+from include.platform.times import MINUTE_MS
 from streamer.rest import PAGE, RestUnavailable
 
 if TYPE_CHECKING:

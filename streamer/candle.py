@@ -1,0 +1,106 @@
+"""One symbol-minute as the streamer builds it, and the minute arithmetic it is keyed by."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+
+from include.platform.times import MINUTE_MS
+from streamer.parser import Trade, format_quote, format_scaled
+
+
+def minute_of(ms: int) -> int:
+    """The open time (epoch ms) of the minute holding ``ms``."""
+    return ms - ms % MINUTE_MS
+
+
+# Every row of a minute carries its open time: one datetime per minute, not per row.
+@functools.lru_cache(maxsize=8192)
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+class Candle:
+    """One symbol-minute, built from trades in any order: open and close follow the trade ids."""
+
+    __slots__ = (
+        "close",
+        "close_seq",
+        "closed",
+        "count",
+        "first_id",
+        "high",
+        "last_id",
+        "low",
+        "open",
+        "open_seq",
+        "open_time",
+        "pending_since",
+        "quote",
+        "symbol",
+        "tainted",
+        "taker_quote",
+        "taker_volume",
+        "volume",
+    )
+
+    def __init__(self, symbol: str, open_time: int) -> None:
+        self.symbol = symbol
+        self.open_time = open_time
+        self.open = self.high = self.low = self.close = 0
+        self.open_seq: int | None = None
+        self.close_seq = -1
+        self.volume = self.quote = self.taker_volume = self.taker_quote = 0
+        self.count = 0
+        self.first_id: int | None = None
+        self.last_id: int | None = None
+        self.closed = False
+        # A minute an unrepaired gap touched: written, never marked closed.
+        self.tainted = False
+        # Monotonic seconds of the oldest change not yet committed (None when clean).
+        self.pending_since: float | None = None
+
+    def add(self, t: Trade) -> None:
+        """Fold one trade in; exact integer arithmetic (prices scaled 1e8, p*q scaled 1e16)."""
+        p = t.price
+        if self.open_seq is None:
+            self.open = self.high = self.low = self.close = p
+            self.open_seq = self.close_seq = t.seq
+            self.first_id, self.last_id = t.first_id, t.last_id
+        else:
+            if p > self.high:
+                self.high = p
+            if p < self.low:
+                self.low = p
+            if t.seq < self.open_seq:
+                self.open, self.open_seq, self.first_id = p, t.seq, t.first_id
+            if t.seq > self.close_seq:
+                self.close, self.close_seq, self.last_id = p, t.seq, t.last_id
+        q = t.qty
+        pq = p * q
+        self.volume += q
+        self.quote += pq
+        self.count += t.last_id - t.first_id + 1
+        if not t.buyer_maker:
+            self.taker_volume += q
+            self.taker_quote += pq
+
+    def row(self) -> tuple:
+        """The table row: candle columns, is_closed, first/last trade id."""
+        return (
+            self.symbol,
+            ms_to_datetime(self.open_time),
+            format_scaled(self.open),
+            format_scaled(self.high),
+            format_scaled(self.low),
+            format_scaled(self.close),
+            format_scaled(self.volume),
+            format_quote(self.quote),
+            self.count,
+            format_scaled(self.taker_volume),
+            format_quote(self.taker_quote),
+            self.closed and not self.tainted,
+            self.first_id,
+            self.last_id,
+        )
