@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from include.platform.times import MINUTE_MS
-from streamer.candle import Candle, minute_of, ms_to_datetime
+from streamer.candle import Candle, ms_to_datetime
 from streamer.parser import ONE, Trade, to_scaled
 
 logger = logging.getLogger(__name__)
@@ -15,6 +15,11 @@ logger = logging.getLogger(__name__)
 # Closed candles stay in memory this long so a late trade can still correct them.
 RETAIN_CLOSED_MS = 5 * MINUTE_MS
 _gap_ids = itertools.count(1)
+
+
+def minute_of(ms: int) -> int:
+    """The open time (epoch ms) of the minute holding ``ms``."""
+    return ms - ms % MINUTE_MS
 
 
 @dataclass(eq=False)

@@ -1,17 +1,11 @@
-"""One symbol-minute as the streamer builds it, and the minute arithmetic it is keyed by."""
+"""One candle built from trades in any order, and the datetime its rows carry."""
 
 from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
 
-from include.platform.times import MINUTE_MS
 from streamer.parser import Trade, format_quote, format_scaled
-
-
-def minute_of(ms: int) -> int:
-    """The open time (epoch ms) of the minute holding ``ms``."""
-    return ms - ms % MINUTE_MS
 
 
 # Every row of a minute carries its open time: one datetime per minute, not per row.

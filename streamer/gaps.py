@@ -29,8 +29,8 @@ from tenacity import (
 
 from include.platform.backoff import Backoff
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap
-from streamer.candle import minute_of, ms_to_datetime
+from streamer.aggregator import Gap, minute_of
+from streamer.candle import ms_to_datetime
 from streamer.fetch import GapFetch, GiveUp, KlinesFirst
 from streamer.parser import Trade, to_scaled
 from streamer.rest import RestUnavailable

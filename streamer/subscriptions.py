@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
 from include.platform.times import MINUTE_MS
-from streamer.candle import minute_of
+from streamer.aggregator import minute_of
 from streamer.connection import AttemptLimiter, Shard
 from streamer.rest import RestUnavailable
 

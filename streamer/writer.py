@@ -12,8 +12,7 @@ from datetime import datetime
 import psycopg
 
 from include.platform.backoff import Backoff
-from streamer.aggregator import Aggregator, Gap
-from streamer.candle import ms_to_datetime
+from streamer.aggregator import Aggregator, Gap, ms_to_datetime
 from streamer.metrics import Metrics
 from streamer.sql import load_sql
 

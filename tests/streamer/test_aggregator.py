@@ -10,9 +10,7 @@ import pytest
 from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, default_symbols, quiet_symbol
 from fakebinance.market import Market
-from include.platform.times import MINUTE_MS
-from streamer.aggregator import Aggregator
-from streamer.candle import Candle
+from streamer.aggregator import MINUTE_MS, Aggregator, Candle
 from streamer.parser import Trade, to_scaled
 
 T0 = 1_740_000_000_000 - 1_740_000_000_000 % MINUTE_MS

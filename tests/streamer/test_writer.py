@@ -7,8 +7,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from include.platform.times import MINUTE_MS
-from streamer.aggregator import Aggregator
+from streamer.aggregator import MINUTE_MS, Aggregator
 from streamer.metrics import Metrics
 from streamer.parser import Trade, to_scaled
 from streamer.writer import GapOp, Writer
