@@ -35,7 +35,7 @@ def project_modules() -> dict[str, Path]:
 
 def imported_names(path: Path, module: str) -> Iterator[str]:
     """The dotted names a module imports, relative imports resolved; ``from a import b``
-    yields ``a.b`` (a module, when there is one) as well as ``a``."""
+    yields ``a.b``, which import_graph cuts back to ``a`` when b is a name defined in a."""
     is_package = path.name == "__init__.py"
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -50,7 +50,6 @@ def imported_names(path: Path, module: str) -> Iterator[str]:
                 stem = ".".join([*base, node.module] if node.module else base)
             else:
                 stem = node.module or ""
-            yield stem
             for alias in node.names:
                 yield f"{stem}.{alias.name}"
 
@@ -62,7 +61,9 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         for imported in imported_names(path, name):
             parts = imported.split(".")
-            # ``import a.b.c`` reaches a.b.c; a name inside a module reaches the module.
+            # ``import a.b.c`` reaches a.b.c; a name inside a module reaches the module. A
+            # package's __init__ counts only for the names it defines: one that re-exports its
+            # submodules' names is no loop with a submodule importing a sibling by its path.
             while parts and ".".join(parts) not in modules:
                 parts.pop()
             target = ".".join(parts)
