@@ -381,7 +381,7 @@ def export(
     from include.platform.times import parse_utc
 
     url = db.resolve_role_url(db.READER)
-    wanted = _held_symbols(symbol) or _symbols_held(url, interval)
+    wanted = _held_symbols(symbol) or exporter.symbols_held(url, interval)
     for done in exporter.export(url, wanted, interval, parse_utc(start), parse_utc(end), out, fmt):
         typer.echo(f"{done.path}: {done.rows} candles")
 
@@ -391,16 +391,6 @@ def _held_symbols(given: list[str] | None) -> list[str] | None:
     names = [name.strip().upper() for value in given or () for name in value.split(",")]
     names = [name for name in names if name]
     return None if not names or names == ["ALL"] else names
-
-
-def _symbols_held(database_url: str, interval: str) -> list[str]:
-    """Every symbol with a candle in the interval's mart (its daily mart, a few rows a symbol)."""
-    import psycopg
-
-    mart = "candles_1d" if interval != "1w" else "candles_1w"
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(f"select distinct symbol from analytics.{mart} order by 1").fetchall()
-    return [row[0] for row in rows]
 
 
 @app.command("airflow-pools")

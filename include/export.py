@@ -112,3 +112,11 @@ def export(
         rows = pl.scan_parquet(path) if fmt == "parquet" else pl.scan_csv(path)
         written.append(Exported(path, rows.select(pl.len()).collect().item()))
     return written
+
+
+def symbols_held(database_url: str, interval: str) -> list[str]:
+    """Every symbol with a candle in the interval's mart (its daily mart, a few rows a symbol)."""
+    mart = "candles_1d" if interval != "1w" else "candles_1w"
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(f"select distinct symbol from analytics.{mart} order by 1").fetchall()
+    return [row[0] for row in rows]

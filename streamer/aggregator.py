@@ -50,6 +50,31 @@ class Gap:
         """Exclusive end of the minutes the missing trades can fall in."""
         return minute_of(self.t_hi) + MINUTE_MS
 
+    def describe(self) -> str:
+        """What is missing, for the log and the gap row's detail."""
+        span = f"{ms_to_datetime(self.t_lo).isoformat()}..{ms_to_datetime(self.t_hi).isoformat()}"
+        ids = (
+            f"trade ids {self.first_missing_trade_id}..{self.last_missing_trade_id}"
+            if self.first_missing_trade_id is not None
+            else f"trades before id {self.last_missing_trade_id + 1}"
+        )
+        return f"{self.reason}: {ids} missing, {span}"
+
+    def minutes(self) -> str:
+        """The gap's minutes as a half-open span of ISO times."""
+        start, end = ms_to_datetime(self.gap_start), ms_to_datetime(self.gap_end)
+        return f"minutes {start.isoformat()}..{end.isoformat()}"
+
+    def log_context(self) -> dict[str, object]:
+        """The gap's identity as structured log fields."""
+        return {
+            "symbol": self.symbol,
+            "gap_id": self.id,
+            "gap_reason": self.reason,
+            "gap_start": ms_to_datetime(self.gap_start).isoformat(),
+            "gap_end": ms_to_datetime(self.gap_end).isoformat(),
+        }
+
 
 class SymbolBook:
     """Everything the aggregator knows about one symbol."""

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from streamer.aggregator import Aggregator
 from streamer.clock import ExchangeClock, wall_clock_ms
 from streamer.config import StreamerConfig
-from streamer.connection import Shard
 from streamer.gaps import Gaps
 from streamer.health import gauges, health_report, start_health_server
 from streamer.metrics import Metrics
@@ -28,8 +27,6 @@ MAX_LOGGED_MALFORMED = 1000
 class Streamer:
     """One running sidecar. ``await Streamer(cfg).run(stop)`` returns the exit status."""
 
-    rest: RestClient  # set by run()
-
     def __init__(
         self,
         config: StreamerConfig,
@@ -38,26 +35,24 @@ class Streamer:
         writer_method: str = "unnest",
     ) -> None:
         self.config = config
-        # Decisions use clock_ms(), the exchange's time learned from serverTime and the streams.
+        self.metrics = Metrics()
+        # Opened here, closed when run() ends; no request is sent before run().
+        self.rest = RestClient(config.rest_url, self.metrics, database_url=config.database_url)
+        # Decisions use the exchange's time, learned from serverTime and the streams.
         self.clock = ExchangeClock(
-            lambda: self.rest.server_time_ms(),
-            self._newest_event_ms,
+            self.rest.server_time_ms,
+            # Late-bound: the connections are Subscriptions', made below with this clock.
+            lambda: self.subscriptions.newest_event_ms(),
             local_ms=clock_ms,
             sync_interval=config.clock_sync_interval,
             retry_initial=2 * config.backoff_initial,
         )
-        self.metrics = Metrics()
-        self.aggregator = Aggregator(
+        self.aggregator = aggregator = Aggregator(
             startup_repair=config.startup_repair, second_symbols=config.second_symbols
         )
-        self.metrics.trades_source = lambda: self.aggregator.stats.trades
-        self.metrics.extra_gauges = lambda: gauges(
-            self.shards, self.writer, self.aggregator, self.gaps
-        )
-        self.metrics.reconnects_source = lambda: {s.name: s.reconnects for s in self.shards}
         self.writer = Writer(
             config.database_url,
-            self.aggregator,
+            aggregator,
             self.metrics,
             flush_interval=config.flush_interval,
             max_batch_rows=config.max_batch_rows,
@@ -65,31 +60,22 @@ class Streamer:
             second_retention=config.second_retention,
         )
         self.tasks = Tasks()
-        self.spawn = self.tasks.spawn
-        # The WebSocket connections in the order they were opened, and each symbol's.
-        self.shards: list[Shard] = []
-        self.shard_of: dict[str, Shard] = {}
-        # The parts read what they share (config, aggregator, writer, metrics, rest, clock,
-        # spawn, each other) off this object.
-        self.gaps = Gaps(self)
-        self.subscriptions = Subscriptions(self)
-        self.prober = Prober(self)
-        self.stop_event: asyncio.Event | None = None
+        # Each part gets the collaborators it uses, nothing else.
+        rest, clock, spawn = self.rest, self.clock, self.tasks.spawn
+        self.gaps = Gaps(config, aggregator, self.writer, rest, clock, self.metrics, spawn)
+        self.subscriptions = Subscriptions(
+            config, self, aggregator, self.gaps, rest, clock, self.metrics, spawn
+        )
+        # The same list and dict Subscriptions keeps (never rebound): the connections, in the
+        # order they were opened, and each symbol's.
+        self.shards = self.subscriptions.shards
+        self.shard_of = self.subscriptions.shard_of
+        self.prober = Prober(config, aggregator, rest, clock, self.shard_of, self.gaps.found, spawn)
+        self.metrics.trades_source = lambda: aggregator.stats.trades
+        self.metrics.extra_gauges = lambda: gauges(self.shards, self.writer, aggregator, self.gaps)
+        self.metrics.reconnects_source = lambda: {s.name: s.reconnects for s in self.shards}
         self.health_port: int | None = None
         self.ready = asyncio.Event()
-
-    # ----------------------------------------------------------------- exchange time
-    def clock_ms(self) -> int:
-        """The exchange's time now (streamer/clock.py: a lower bound, never ahead of it)."""
-        return self.clock.now_ms()
-
-    @property
-    def clock_synced(self) -> bool:
-        """Whether serverTime has been read once (no quiet minute closes before)."""
-        return self.clock.synced
-
-    def _newest_event_ms(self) -> int:
-        return max((shard.last_event_ms for shard in self.shards), default=0)
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -125,16 +111,15 @@ class Streamer:
     # ----------------------------------------------------------------- lifecycle
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Stream until ``stop`` is set; flush everything; 0 when all was written."""
-        self.stop_event = stop = stop or asyncio.Event()
+        stop = stop or asyncio.Event()
         cfg = self.config
-        async with RestClient(cfg.rest_url, self.metrics, database_url=cfg.database_url) as rest:
-            self.rest = rest
+        async with self.rest:
             runner, self.health_port = await start_health_server(
                 cfg.health_host, cfg.health_port, self.health, self.metrics.registry
             )
             writer_task = asyncio.ensure_future(self.writer.run(stop))
             try:
-                # Measured in the background (_clock_loop starts at once while unsynced): an
+                # Measured in the background (the clock helper starts at once while unsynced): an
                 # unreachable REST must not hold up streaming; no quiet minute closes meanwhile.
                 symbols = await self.subscriptions.initial(stop)
                 if symbols is not None:

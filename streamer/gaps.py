@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,14 +28,23 @@ from tenacity import (
 )
 
 from include.platform.backoff import Backoff
-from streamer.aggregator import MINUTE_MS, Gap, minute_of, ms_to_datetime
+from include.platform.times import MINUTE_MS
+from streamer.aggregator import Gap, minute_of
+from streamer.candle import ms_to_datetime
+from streamer.fetch import GapFetch, GiveUp, KlinesFirst
 from streamer.parser import Trade, to_scaled
-from streamer.rest import PAGE, RestUnavailable
+from streamer.rest import RestUnavailable
 from streamer.sql import load_sql
 from streamer.writer import GapOp
 
 if TYPE_CHECKING:
-    from streamer.app import Streamer
+    from streamer.aggregator import Aggregator
+    from streamer.clock import ExchangeClock
+    from streamer.config import StreamerConfig
+    from streamer.metrics import Metrics
+    from streamer.rest import RestClient
+    from streamer.tasks import Spawn
+    from streamer.writer import Writer
 
 logger = logging.getLogger(__name__)
 
@@ -44,20 +52,12 @@ HEALED_BY = "streamer:rest"
 # A restart's missed minutes are closed at Binance: they come from its klines, 1,000 minutes
 # for 2 weight (the trades of one busy minute cost more). Longer outages go to heal-gaps.
 RESUME_KLINES_MS = 1000 * MINUTE_MS
-
-
-# aggTrades by time answers a window of at most an hour.
-AGG_WINDOW_MS = 60 * MINUTE_MS
 # The exchange clock is an estimate: a minute counts as over (its kline final) only this long
 # after it ended by that estimate.
 KLINE_FINAL_MS = 5_000
 # How long a startup gap's trades wait for the klines that close the minutes missed before
 # this start (Gaps.klines_first) at most.
 STARTUP_WAIT_S = 60.0
-
-
-class GiveUp(RuntimeError):
-    """A gap REST will not be asked to fill (too large)."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,25 @@ class Resume:
 class Gaps:
     """Every gap of a running streamer, from the moment it is found until it is released."""
 
-    def __init__(self, app: Streamer) -> None:
-        self.app = app
+    def __init__(
+        self,
+        config: StreamerConfig,
+        aggregator: Aggregator,
+        writer: Writer,
+        rest: RestClient,
+        clock: ExchangeClock,
+        metrics: Metrics,
+        spawn: Spawn,
+    ) -> None:
+        self.config = config
+        self.aggregator = aggregator
+        # Gap records and heals go to the database with the candles, in the writer's batches.
+        self.writer = writer
+        self.rest = rest
+        self.fetch = GapFetch(rest, config.stream, config.repair_max_trades)
+        self.clock = clock
+        self.metrics = metrics
+        self.spawn = spawn
         # Open repairs per gap row (symbol, gap_start): the row heals when the last one does.
         self._keys: collections.Counter[tuple[str, int]] = collections.Counter()
         self._failed_keys: set[tuple[str, int]] = set()
@@ -85,9 +102,7 @@ class Gaps:
         self.failing: dict[int, tuple[float, str]] = {}
         self._resumes: dict[str, Resume] = {}
         # Seed batches and klines fetches under way: startup gaps wait for none to be left.
-        self._klines_first = 0
-        self._klines_done = asyncio.Event()
-        self._klines_done.set()
+        self.klines_first = KlinesFirst(STARTUP_WAIT_S)
 
     # ----------------------------------------------------------------- found
     def found(self, gap: Gap) -> None:
@@ -96,37 +111,14 @@ class Gaps:
             gap = self._resume(gap.symbol, gap) or gap
         if gap.reason != "startup":
             self._keys[(gap.symbol, gap.gap_start)] += 1
-            self._record(gap, describe(gap))
-        self.app.spawn(self._repair(gap), f"repair {gap.symbol} {gap.id}")
+            self._record(gap, gap.describe())
+        self.spawn(self._repair(gap), f"repair {gap.symbol} {gap.id}")
 
     def seeded(self, symbol: str, gap: Gap | None) -> None:
         """A symbol started from REST's latest trade (``gap``: its first minute's, if any)."""
         gap = self._resume(symbol, gap)
         if gap is not None:
             self.found(gap)
-
-    # ----------------------------------------------------------------- klines first
-    @contextlib.contextmanager
-    def klines_first(self) -> Iterator[None]:
-        """Mark klines work under way (a batch of seeds, one klines fetch): a startup gap's
-        trades (weight 4 a page) are fetched after it. They lie in the minute the stream
-        began, which cannot close before it ends anyway, while the klines close every minute
-        missed before this start (2 weight each symbol). At ALL the startup gaps' pages took
-        90% of the first window's weight and left half the missed minutes to the next one
-        (docs/scaling.md, a restart at ALL)."""
-        self._klines_first += 1
-        self._klines_done.clear()
-        try:
-            yield
-        finally:
-            self._klines_first -= 1
-            if self._klines_first == 0:
-                self._klines_done.set()
-
-    async def _after_klines(self) -> None:
-        """Wait until no klines work is under way, STARTUP_WAIT_S at most."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._klines_done.wait(), STARTUP_WAIT_S)
 
     # ----------------------------------------------------------------- restarts
     async def read_resumes(self, symbols: list[str], *, repair: bool = True) -> None:
@@ -144,7 +136,7 @@ class Gaps:
             self._resumes.pop(symbol, None)
         if not symbols:
             return
-        start = minute_of(self.app.clock_ms())
+        start = minute_of(self.clock.now_ms())
         try:
             rows = await self._read_newest(symbols)
         except (psycopg.Error, OSError) as exc:
@@ -153,13 +145,13 @@ class Gaps:
                 "record what this start missed",
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
             )
-            self.app.spawn(self._read_later(symbols, start), "late resume read")
+            self.spawn(self._read_later(symbols, start), "late resume read")
             return
-        repair = repair and self.app.config.startup_repair
+        repair = repair and self.config.startup_repair
         for symbol, open_time, close, last_trade_id, is_closed in rows:
             first = int(open_time.timestamp()) * 1000 + (MINUTE_MS if is_closed else 0)
             if not (repair and is_closed):
-                if not self.app.config.startup_repair:
+                if not self.config.startup_repair:
                     # Nothing is seeded: the stream starts mid-minute, that minute missed too.
                     self._missed(symbol, first, start + MINUTE_MS, "startup repair is off")
                     continue
@@ -177,7 +169,7 @@ class Gaps:
         """Each symbol's newest closed minute (select_newest_closed.sql)."""
         # Its own short session, apart from the writer's ('streamer').
         async with await psycopg.AsyncConnection.connect(
-            self.app.config.database_url, connect_timeout=5, application_name="streamer-resume"
+            self.config.database_url, connect_timeout=5, application_name="streamer-resume"
         ) as conn:
             cur = await conn.execute(load_sql("select_newest_closed"), (symbols,))
             return await cur.fetchall()
@@ -193,7 +185,7 @@ class Gaps:
                 rows = await self._read_newest(symbols)
             except (psycopg.Error, OSError):
                 continue
-            end = start if self.app.config.startup_repair else start + MINUTE_MS
+            end = start if self.config.startup_repair else start + MINUTE_MS
             for symbol, open_time, _close, _last_id, is_closed in rows:
                 first = int(open_time.timestamp()) * 1000 + (MINUTE_MS if is_closed else 0)
                 self._missed(symbol, first, end, "read late: the database was unreachable")
@@ -204,7 +196,7 @@ class Gaps:
         if end_ms <= first_ms:
             return
         gap = Gap(symbol, "restart", None, 0, None, 0, first_ms, end_ms - 1)
-        self._record(gap, f"restart: {describe_minutes(gap)} missed before this start ({why})")
+        self._record(gap, f"restart: {gap.minutes()} missed before this start ({why})")
 
     def klines_seed(self, symbol: str) -> Resume | None:
         """The symbol's resume point when its start can come from klines alone (seed_from_klines):
@@ -214,7 +206,7 @@ class Gaps:
             resume is None
             or not resume.repair
             or resume.first_missing_trade_id is None
-            or self.app.config.stream != "trade"
+            or self.config.stream != "trade"
         ):
             return None
         return resume
@@ -232,20 +224,20 @@ class Gaps:
         # Never before the resume point: within KLINE_FINAL_MS of a minute's start the last
         # final kline may be one the earlier run already closed, and the symbol must start
         # after it (started at it, that minute would close idle over the exact row).
-        end = max(minute_of(self.app.clock_ms() - KLINE_FINAL_MS), resume.minute)
+        end = max(minute_of(self.clock.now_ms() - KLINE_FINAL_MS), resume.minute)
         if end - resume.minute > RESUME_KLINES_MS:
             return False
         missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)
         try:
             with self.klines_first():
                 klines = (
-                    await self._fetch_with_retries(missed, self._fetch_klines)
+                    await self._fetch_with_retries(missed, self.fetch.klines)
                     if end > resume.minute
                     else []
                 )
             # Parsed whole before anything is written: an answer with a field that does not
             # parse falls back whole.
-            official = self.app.aggregator.official(symbol, klines)
+            official = self.aggregator.official(symbol, klines)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -256,7 +248,7 @@ class Gaps:
             return False
         finally:
             self.failing.pop(missed.id, None)
-        book = self.app.aggregator.books.get(symbol)
+        book = self.aggregator.books.get(symbol)
         if self._resumes.get(symbol) is not resume or (book is not None and book.high_seq):
             # The stream started the symbol meanwhile: _resume repairs from its first trade.
             return True
@@ -267,10 +259,10 @@ class Gaps:
         # Spot trade ids run on without a hole: the klines' counts say where the minute begins.
         last_id = resume.first_missing_trade_id - 1 + sum(c.count for c in official)
         close = official[-1].close if official else resume.close
-        self.app.aggregator.put_official(official, time.monotonic())
-        self.app.aggregator.start_at(symbol, end, last_id, close)
+        self.aggregator.put_official(official, time.monotonic())
+        self.aggregator.start_at(symbol, end, last_id, close)
         if klines:
-            self._record(missed, f"restart: {describe_minutes(missed)} missed before this start")
+            self._record(missed, f"restart: {missed.minutes()} missed before this start")
             self._healed_by_klines(missed, len(klines))
         return True
 
@@ -283,7 +275,7 @@ class Gaps:
         database's newest closed one and the start become part of a gap. Returns the gap to
         repair (``start``, widened, or a new one), else ``start``."""
         resume = self._resumes.pop(symbol, None)
-        book = self.app.aggregator.books.get(symbol)
+        book = self.aggregator.books.get(symbol)
         if resume is None or book is None or book.next_close is None:
             return start
         began = book.next_close
@@ -295,15 +287,13 @@ class Gaps:
             first_missing = None
         if resume.repair and start is None and book.high_time < resume.minute:
             # Nothing traded since: the minutes are idle, closed once a probe proves it.
-            return self.app.aggregator.resume(
-                symbol, start, resume.minute, resume.close, first_missing
-            )
+            return self.aggregator.resume(symbol, start, resume.minute, resume.close, first_missing)
         if resume.repair and began - resume.minute <= RESUME_KLINES_MS:
             # Every missed minute before the stream's first is closed at Binance: its klines,
             # not its trades; the stream's first minute keeps its own startup repair.
             missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, began - 1)
-            self._record(missed, f"restart: {describe_minutes(missed)} missed before this start")
-            self.app.spawn(self._from_klines(missed), f"klines {symbol} {missed.id}")
+            self._record(missed, f"restart: {missed.minutes()} missed before this start")
+            self.spawn(self._from_klines(missed), f"klines {symbol} {missed.id}")
             return start
         # Left to heal-gaps: a halt (no klines, never idle candles), or too long to fetch.
         why = (
@@ -321,8 +311,8 @@ class Gaps:
             resume.minute,
             began - 1,
         )
-        self.app.metrics.gaps_unhealed += 1
-        self._record(span, f"{describe(span)}; not repaired from REST: {why}; left to heal-gaps")
+        self.metrics.gaps_unhealed += 1
+        self._record(span, f"{span.describe()}; not repaired from REST: {why}; left to heal-gaps")
         return start
 
     def halted(self, symbol: str, status: str, start_ms: int, end_ms: int) -> None:
@@ -337,12 +327,12 @@ class Gaps:
             else f"halt from {since}: exchangeInfo shows TRADING again by "
             f"{ms_to_datetime(end_ms).isoformat()}"
         )
-        self.app.writer.add_gap_op(GapOp("record", gap, detail=detail))
+        self.writer.add_gap_op(GapOp("record", gap, detail=detail))
 
     def _record(self, gap: Gap, detail: str) -> None:
-        self.app.metrics.gaps_found += 1
-        self.app.writer.add_gap_op(GapOp("record", gap, detail=detail))
-        logger.warning("gap %s: %s", gap.symbol, detail, extra=gap_context(gap))
+        self.metrics.gaps_found += 1
+        self.writer.add_gap_op(GapOp("record", gap, detail=detail))
+        logger.warning("gap %s: %s", gap.symbol, detail, extra=gap.log_context())
 
     # ----------------------------------------------------------------- repair
     async def _repair(self, gap: Gap) -> None:
@@ -354,7 +344,7 @@ class Gaps:
         """
         try:
             if gap.reason == "startup":
-                await self._after_klines()
+                await self.klines_first.wait()
             trades = await self._fetch_with_retries(gap)
             self._repaired(gap, trades)
         except asyncio.CancelledError:
@@ -373,59 +363,56 @@ class Gaps:
         which asks again and records a halt; so does REST failing past the repair deadline."""
         try:
             with self.klines_first():
-                klines = await self._fetch_with_retries(gap, self._fetch_klines)
-            official = self.app.aggregator.official(gap.symbol, klines)
-            self.app.aggregator.put_official(official, time.monotonic())
+                klines = await self._fetch_with_retries(gap, self.fetch.klines)
+            official = self.aggregator.official(gap.symbol, klines)
+            self.aggregator.put_official(official, time.monotonic())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._count_error(gap, exc)
-            self.app.metrics.gaps_unhealed += 1
-            detail = f"restart: {describe_minutes(gap)}; klines not fetched from REST: {exc}"
-            logger.error("gap %s unhealed: %s", gap.symbol, detail, extra=gap_context(gap))
-            self.app.writer.add_gap_op(GapOp("note", gap, detail=detail))
+            self.metrics.gaps_unhealed += 1
+            detail = f"restart: {gap.minutes()}; klines not fetched from REST: {exc}"
+            logger.error("gap %s unhealed: %s", gap.symbol, detail, extra=gap.log_context())
+            self.writer.add_gap_op(GapOp("note", gap, detail=detail))
             return
         finally:
             self.failing.pop(gap.id, None)
         expected = (gap.gap_end - gap.gap_start) // MINUTE_MS
         if len({int(k[0]) for k in klines}) < expected:
-            self.app.metrics.gaps_unhealed += 1
+            self.metrics.gaps_unhealed += 1
             detail = (
-                f"restart: {describe_minutes(gap)}; {len(klines)} of {expected} have a kline at "
+                f"restart: {gap.minutes()}; {len(klines)} of {expected} have a kline at "
                 "Binance: the rest may be a halt, left to heal-gaps"
             )
-            self.app.writer.add_gap_op(GapOp("note", gap, detail=detail))
+            self.writer.add_gap_op(GapOp("note", gap, detail=detail))
             return
         self._healed_by_klines(gap, len(klines))
         logger.info("gap %s healed: %d klines from REST", gap.symbol, len(klines))
 
     def _healed_by_klines(self, gap: Gap, n: int) -> None:
         """A restart gap whose every minute was written from Binance's klines: its row heals."""
-        self.app.metrics.gaps_repaired += 1
-        detail = f"restart: {describe_minutes(gap)}; {n} official klines from REST"
-        self.app.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
-
-    async def _fetch_klines(self, gap: Gap) -> list[list]:
-        return await self.app.rest.klines_1m(gap.symbol, gap.gap_start, gap.gap_end)
+        self.metrics.gaps_repaired += 1
+        detail = f"restart: {gap.minutes()}; {n} official klines from REST"
+        self.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
 
     async def _fetch_with_retries(
         self, gap: Gap, fetch: Callable[[Gap], Awaitable[list]] | None = None
     ) -> list:
-        """fetch (default _fetch: the gap's trades), retried on any error (GiveUp aside) with
+        """fetch (default: the gap's trades), retried on any error (GiveUp aside) with
         jittered exponential backoff."""
-        deadline = time.monotonic() + self.app.config.repair_deadline
+        deadline = time.monotonic() + self.config.repair_deadline
 
         def banned_past_deadline(_state: RetryCallState) -> bool:
-            return self.app.rest.banned_for() > deadline - time.monotonic()
+            return self.rest.banned_for() > deadline - time.monotonic()
 
         retrying = AsyncRetrying(
             retry=retry_if_not_exception_type((GiveUp, asyncio.CancelledError)),
             wait=wait_exponential_jitter(multiplier=0.2, max=30.0, jitter=0.2),
-            stop=stop_before_delay(self.app.config.repair_deadline) | banned_past_deadline,
+            stop=stop_before_delay(self.config.repair_deadline) | banned_past_deadline,
             before_sleep=lambda state: self._attempt_failed(gap, state),
             reraise=True,
         )
-        return await retrying(fetch or self._fetch, gap)
+        return await retrying(fetch or self.fetch.trades, gap)
 
     def _attempt_failed(self, gap: Gap, state: RetryCallState) -> None:
         """Count, log and show one failed attempt; the next one follows after the backoff."""
@@ -435,7 +422,7 @@ class Gaps:
         self._count_error(gap, exc)
         since = self.failing.get(gap.id, (time.monotonic(), ""))[0]
         self.failing[gap.id] = (since, f"{type(exc).__name__}: {exc}")
-        context = gap_context(gap) | {
+        context = gap.log_context() | {
             "attempt": state.attempt_number,
             "error": type(exc).__name__,
             "retry_in_s": round(state.upcoming_sleep, 3),
@@ -453,142 +440,37 @@ class Gaps:
 
     def _count_error(self, gap: Gap, exc: BaseException) -> None:
         kind = type(exc).__name__
-        self.app.metrics.repair_errors[kind] = self.app.metrics.repair_errors.get(kind, 0) + 1
+        self.metrics.repair_errors[kind] = self.metrics.repair_errors.get(kind, 0) + 1
         self.last_error = f"{gap.symbol}: {kind}: {exc}"
-
-    async def _fetch(self, gap: Gap) -> list[Trade]:
-        """The gap's trades from REST, by id; the first one found by time when not yet known."""
-        stream = self.app.config.stream
-        if stream == "trade" and gap.t_hi - gap.t_lo < AGG_WINDOW_MS:
-            return await self._fetch_aggregated(gap)
-        if gap.lo_seq is None:
-            first = await self.app.rest.first_in(gap.symbol, gap.t_lo, gap.t_hi)
-            if first is None:
-                return []
-            seq0 = first.seq if stream == "aggTrade" else first.first_id
-            if seq0 > gap.hi_seq:
-                return []
-            gap.lo_seq, gap.first_missing_trade_id = seq0, first.first_id
-        self._check_size(gap.lo_seq, gap.hi_seq)
-        return await self._by_id(gap.symbol, stream, gap.lo_seq, gap.hi_seq)
-
-    def _check_size(self, first: int, last: int) -> None:
-        size = last - first + 1
-        if size > self.app.config.repair_max_trades:
-            raise GiveUp(f"{size} missing ids exceed STREAMER_REPAIR_MAX_TRADES; left to heal-gaps")
-
-    async def _by_id(self, symbol: str, stream: str, first: int, last: int) -> list[Trade]:
-        """Records first..last by their sequence id (historicalTrades or aggTrades ``fromId``),
-        every id present; RestUnavailable when REST has not got them all yet."""
-        out: list[Trade] = []
-        nxt = first
-        while nxt <= last:
-            page = await self.app.rest.by_id(symbol, stream, nxt, min(PAGE, last - nxt + 1))
-            page = [t for t in page if t.seq >= nxt]
-            if not page or page[0].seq != nxt:
-                raise RestUnavailable(f"REST has no {symbol} id {nxt} yet")
-            for t in page:
-                if t.seq > last:
-                    break
-                if t.seq != nxt:
-                    raise RestUnavailable(f"REST skipped {symbol} id {nxt}")
-                out.append(t)
-                nxt += 1
-        return out
-
-    async def _fetch_aggregated(self, gap: Gap) -> list[Trade]:
-        """A trade-stream gap's trades as Binance's aggregates of them, asked by time (4 weight
-        per 1,000 aggregates; historicalTrades costs 25 per 1,000 trades). An aggregate's
-        trades share price, side and time, so it folds into a candle exactly as its trades
-        would; one that straddles the gap's edge is asked for its raw trades instead."""
-        rest, symbol, hi, nxt = self.app.rest, gap.symbol, gap.hi_seq, gap.lo_seq
-        if nxt is not None:
-            self._check_size(nxt, hi)
-        page = await rest.get_aggs_between(symbol, gap.t_lo, gap.t_hi)
-        aggs = list(page)
-        while len(page) == PAGE and page[-1].last_id < hi:
-            page = await rest.by_id(symbol, "aggTrade", page[-1].seq + 1)
-            aggs += page
-        out: list[Trade] = []
-        for a in aggs:
-            if a.first_id > hi:
-                break
-            if nxt is not None and a.last_id < nxt:
-                continue
-            if nxt is None:
-                # A startup gap: the window's first aggregate is where the minute's ids begin.
-                nxt = gap.lo_seq = gap.first_missing_trade_id = a.first_id
-                self._check_size(nxt, hi)
-            if a.first_id > nxt:
-                raise RestUnavailable(f"REST has no {symbol} trade id {nxt} yet")
-            if a.first_id < nxt or a.last_id > hi:
-                out += await self._by_id(symbol, "trade", nxt, min(a.last_id, hi))
-            else:
-                first, last = a.first_id, a.last_id
-                out.append(
-                    Trade(symbol, last, first, last, a.price, a.qty, a.time_ms, a.buyer_maker)
-                )
-            nxt = min(a.last_id, hi) + 1
-        if nxt is not None and nxt <= hi:
-            raise RestUnavailable(f"REST has no {symbol} trade id {nxt} yet")
-        return out
 
     # ----------------------------------------------------------------- release
     def _repaired(self, gap: Gap, trades: list[Trade]) -> None:
         """Fold the trades in, release the minutes; the row heals with its last repair."""
-        self.app.aggregator.apply_repair(gap, trades, time.monotonic())
+        self.aggregator.apply_repair(gap, trades, time.monotonic())
         if gap.reason == "startup":
             return
-        self.app.metrics.gaps_repaired += 1
+        self.metrics.gaps_repaired += 1
         key = (gap.symbol, gap.gap_start)
         self._keys[key] -= 1
         if self._keys[key] <= 0 and key not in self._failed_keys:
             n = sum(t.count for t in trades)
-            detail = f"{describe(gap)}; {n} trades from REST"
-            self.app.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
+            detail = f"{gap.describe()}; {n} trades from REST"
+            self.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
         logger.info(
-            "gap %s healed: %d records from REST", gap.symbol, len(trades), extra=gap_context(gap)
+            "gap %s healed: %d records from REST", gap.symbol, len(trades), extra=gap.log_context()
         )
 
     def _unrepaired(self, gap: Gap, reason: str) -> None:
         """REST will not fill the gap: record it unhealed for heal-gaps, release its minutes."""
-        self.app.aggregator.fail_repair(gap, time.monotonic())
-        self.app.metrics.gaps_unhealed += 1
+        self.aggregator.fail_repair(gap, time.monotonic())
+        self.metrics.gaps_unhealed += 1
         key = (gap.symbol, gap.gap_start)
         self._failed_keys.add(key)
-        detail = f"{describe(gap)}; not repaired from REST: {reason}"
+        detail = f"{gap.describe()}; not repaired from REST: {reason}"
         logger.error(
-            "gap %s unhealed: %s", gap.symbol, detail, extra=gap_context(gap) | {"error": reason}
+            "gap %s unhealed: %s", gap.symbol, detail, extra=gap.log_context() | {"error": reason}
         )
         # A startup gap is written only when it could not be repaired.
-        self.app.writer.add_gap_op(
+        self.writer.add_gap_op(
             GapOp("record" if gap.reason == "startup" else "note", gap, detail=detail)
         )
-
-
-def gap_context(gap: Gap) -> dict[str, object]:
-    """A gap's identity as structured log fields."""
-    return {
-        "symbol": gap.symbol,
-        "gap_id": gap.id,
-        "gap_reason": gap.reason,
-        "gap_start": ms_to_datetime(gap.gap_start).isoformat(),
-        "gap_end": ms_to_datetime(gap.gap_end).isoformat(),
-    }
-
-
-def describe_minutes(gap: Gap) -> str:
-    """A gap's minutes as a half-open span of ISO times."""
-    start, end = ms_to_datetime(gap.gap_start), ms_to_datetime(gap.gap_end)
-    return f"minutes {start.isoformat()}..{end.isoformat()}"
-
-
-def describe(gap: Gap) -> str:
-    """What is missing, for the log and the gap row's detail."""
-    span = f"{ms_to_datetime(gap.t_lo).isoformat()}..{ms_to_datetime(gap.t_hi).isoformat()}"
-    ids = (
-        f"trade ids {gap.first_missing_trade_id}..{gap.last_missing_trade_id}"
-        if gap.first_missing_trade_id is not None
-        else f"trades before id {gap.last_missing_trade_id + 1}"
-    )
-    return f"{gap.reason}: {ids} missing, {span}"

@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING
 
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
-from streamer.aggregator import MINUTE_MS, minute_of
+from include.platform.times import MINUTE_MS
+from streamer.aggregator import minute_of
 from streamer.connection import AttemptLimiter, Shard
 from streamer.rest import RestUnavailable
 
 if TYPE_CHECKING:
-    from streamer.app import Streamer
+    from streamer.aggregator import Aggregator
+    from streamer.clock import ExchangeClock
+    from streamer.config import StreamerConfig
+    from streamer.connection import Sink
+    from streamer.gaps import Gaps
+    from streamer.metrics import Metrics
+    from streamer.rest import RestClient
+    from streamer.tasks import Spawn
 
 logger = logging.getLogger(__name__)
 
@@ -23,55 +31,82 @@ logger = logging.getLogger(__name__)
 class Subscriptions:
     """The symbols on their shards (1024 streams per connection at most), followed in ALL mode."""
 
-    def __init__(self, app: Streamer) -> None:
-        self.app = app
-        self.limiter = AttemptLimiter(app.config.connect_attempts, app.config.connect_window)
+    def __init__(
+        self,
+        config: StreamerConfig,
+        sink: Sink,
+        aggregator: Aggregator,
+        gaps: Gaps,
+        rest: RestClient,
+        clock: ExchangeClock,
+        metrics: Metrics,
+        spawn: Spawn,
+    ) -> None:
+        self.config = config
+        # What every connection feeds its trades and malformed frames to.
+        self.sink = sink
+        self.aggregator = aggregator
+        self.gaps = gaps
+        self.rest = rest
+        self.clock = clock
+        self.metrics = metrics
+        self.spawn = spawn
+        self.limiter = AttemptLimiter(config.connect_attempts, config.connect_window)
+        # The WebSocket connections in the order they were opened, and each symbol's.
+        self.shards: list[Shard] = []
+        self.shard_of: dict[str, Shard] = {}
         self.shard_tasks: list[asyncio.Task] = []
+        # Set when streaming begins (initial): a shard added from then on starts at once.
+        self.stop: asyncio.Event | None = None
         # Symbols exchangeInfo shows out of TRADING, and the first minute of their halt.
         self.halts: dict[str, int] = {}
 
     # ----------------------------------------------------------------- shards
+    def newest_event_ms(self) -> int:
+        """The newest exchange time any connection delivered (0 before the first)."""
+        return max((shard.last_event_ms for shard in self.shards), default=0)
+
     def assign(self, symbols: list[str]) -> None:
         """Put new symbols on shards with room (1024 streams per connection at most)."""
-        fresh = [s for s in symbols if s not in self.app.shard_of]
+        fresh = [s for s in symbols if s not in self.shard_of]
         while fresh:
-            shard = next((s for s in self.app.shards if s.room() > 0), None)
+            shard = next((s for s in self.shards if s.room() > 0), None)
             if shard is None:
                 shard = Shard(
-                    f"conn{len(self.app.shards) + 1}",
-                    self.app.config,
-                    self.app,
+                    f"conn{len(self.shards) + 1}",
+                    self.config,
+                    self.sink,
                     self.limiter,
-                    messages=self.app.metrics.messages,
+                    messages=self.metrics.messages,
                 )
-                self.app.shards.append(shard)
+                self.shards.append(shard)
                 # While running, a shard added starts at once.
-                if self.app.stop_event is not None:
-                    self.shard_tasks.append(asyncio.ensure_future(shard.run(self.app.stop_event)))
+                if self.stop is not None:
+                    self.shard_tasks.append(asyncio.ensure_future(shard.run(self.stop)))
             take, fresh = fresh[: shard.room()], fresh[shard.room() :]
             for s in take:
-                self.app.shard_of[s] = shard
+                self.shard_of[s] = shard
             shard.add(take)
 
     def unassign(self, symbols: list[str]) -> None:
         """Unsubscribe symbols that left TRADING or the exchange."""
         by_shard: dict[Shard, list[str]] = {}
         for s in symbols:
-            if (shard := self.app.shard_of.pop(s, None)) is not None:
+            if (shard := self.shard_of.pop(s, None)) is not None:
                 by_shard.setdefault(shard, []).append(s)
         for shard, gone in by_shard.items():
             shard.remove(gone)
         for s in symbols:
             # Its changed candles are still written; if it trades again it starts afresh, so
             # the halted minutes in between are never filled as idle ones.
-            self.app.aggregator.forget(s)
-            self.app.gaps.forget(s)
+            self.aggregator.forget(s)
+            self.gaps.forget(s)
 
     # ----------------------------------------------------------------- listings
     async def refresh(self) -> list[str] | None:
         """exchangeInfo -> statuses; the TRADING symbols we should stream (None on failure)."""
         try:
-            info = await self.app.rest.exchange_info()
+            info = await self.rest.exchange_info()
         except RestUnavailable as exc:
             logger.warning("exchangeInfo failed: %s", exc)
             return None
@@ -84,8 +119,8 @@ class Subscriptions:
         statuses = {
             s["symbol"]: s.get("status") for s in listed if isinstance(s, dict) and "symbol" in s
         }
-        now = minute_of(self.app.clock_ms())
-        for symbol, book in self.app.aggregator.books.items():
+        now = minute_of(self.clock.now_ms())
+        for symbol, book in self.aggregator.books.items():
             trading = statuses.get(symbol) == "TRADING"
             if trading and not book.trading:
                 # It trades again since some instant after the last read that showed it
@@ -94,7 +129,7 @@ class Subscriptions:
                 book.idle_from = max(book.idle_from, now + MINUTE_MS)
             book.trading = trading
         self.note_halts(statuses, now)
-        symbols = self.app.config.symbols
+        symbols = self.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
 
     def note_halts(self, statuses: dict[str, str | None], now: int) -> None:
@@ -102,7 +137,7 @@ class Subscriptions:
         from its first minute not closed yet: recorded as a halt, widened at every read while
         it lasts (``now`` the read's minute), for heal-gaps to confirm; so the quality checks
         see a known halt, never missing minutes or a stale symbol."""
-        for symbol in [*self.app.shard_of, *(s for s in self.halts if s not in self.app.shard_of)]:
+        for symbol in [*self.shard_of, *(s for s in self.halts if s not in self.shard_of)]:
             status = statuses.get(symbol)
             if status is None:
                 continue
@@ -112,48 +147,48 @@ class Subscriptions:
                 # symbol dropped meanwhile (ALL mode) gets its span recorded as a restart when
                 # it is subscribed again (Gaps.read_resumes), under the same key: not here.
                 start = self.halts.pop(symbol, None)
-                if start is None or symbol not in self.app.shard_of:
+                if start is None or symbol not in self.shard_of:
                     continue
             elif (start := self.halts.get(symbol)) is None:
-                book = self.app.aggregator.books.get(symbol)
+                book = self.aggregator.books.get(symbol)
                 start = book.next_close if book is not None and book.next_close else now
                 self.halts[symbol] = start
-            self.app.gaps.halted(symbol, status, start, max(now, start) + MINUTE_MS)
+            self.gaps.halted(symbol, status, start, max(now, start) + MINUTE_MS)
 
     def mine(self, symbols: Iterable[str]) -> list[str]:
         """The symbols of this process's shard (STREAMER_SHARD), all of them without one."""
-        return in_shard(symbols, self.app.config.shard)
+        return in_shard(symbols, self.config.shard)
 
     async def initial(self, stop: asyncio.Event) -> list[str] | None:
-        """The symbols to start with; exchangeInfo is retried (SYMBOLS alone does without)."""
-        backoff = Backoff(
-            self.app.config.backoff_initial, self.app.config.backoff_max, jitter=False
-        )
+        """The symbols to start with; exchangeInfo is retried (SYMBOLS alone does without).
+        ``stop`` ends the stream: every connection opened from now on runs until it is set."""
+        self.stop = stop
+        backoff = Backoff(self.config.backoff_initial, self.config.backoff_max, jitter=False)
         while not stop.is_set():
             wanted = await self.refresh()
             if wanted is not None:
                 return wanted
-            if self.app.config.symbols is not None:
-                return self.mine(self.app.config.symbols)
+            if self.config.symbols is not None:
+                return self.mine(self.config.symbols)
             await asyncio.sleep(backoff.next())
         return None
 
     async def start(self, symbols: list[str], *, listed: bool = False) -> None:
         """Subscribe symbols and seed them; the minutes each missed since its newest closed one
         are read first (listed: it trades again while we run, see Gaps.read_resumes)."""
-        await self.app.gaps.read_resumes(symbols, repair=not listed)
+        await self.gaps.read_resumes(symbols, repair=not listed)
         self.assign(symbols)
-        self.app.spawn(self.seed(symbols), "seed")
+        self.spawn(self.seed(symbols), "seed")
 
     async def follow(self) -> None:
         """ALL mode: subscribe newly trading symbols, drop those no longer trading."""
         while True:
-            await asyncio.sleep(self.app.config.symbols_refresh_interval)
+            await asyncio.sleep(self.config.symbols_refresh_interval)
             wanted = await self.refresh()
-            if wanted is None or self.app.config.symbols is not None:
+            if wanted is None or self.config.symbols is not None:
                 continue
-            gone = [s for s in self.app.shard_of if s not in set(wanted)]
-            new = [s for s in wanted if s not in self.app.shard_of]
+            gone = [s for s in self.shard_of if s not in set(wanted)]
+            new = [s for s in wanted if s not in self.shard_of]
             if new:
                 logger.info("subscribing %d newly trading symbols", len(new))
                 await self.start(new, listed=True)
@@ -165,37 +200,37 @@ class Subscriptions:
     async def seed(self, symbols: list[str]) -> None:
         """Start each symbol once its stream is subscribed: one the database knows from the
         klines of the minutes it missed, any other from REST's latest trade."""
-        if not self.app.config.startup_repair:
+        if not self.config.startup_repair:
             return
         sem = asyncio.Semaphore(8)
 
         async def one(symbol: str) -> None:
             deadline = time.monotonic() + 60
             while True:
-                shard = self.app.shard_of.get(symbol)
+                shard = self.shard_of.get(symbol)
                 if shard is None or time.monotonic() > deadline:
                     return
                 if symbol in shard.subscribed:
                     break
                 await asyncio.sleep(0.05)
-            book = self.app.aggregator.books.get(symbol)
+            book = self.aggregator.books.get(symbol)
             if book is not None and book.high_seq:
                 return
-            resume = self.app.gaps.klines_seed(symbol)
-            if resume is not None and await self.app.gaps.seed_from_klines(symbol, resume):
+            resume = self.gaps.klines_seed(symbol)
+            if resume is not None and await self.gaps.seed_from_klines(symbol, resume):
                 return
-            book = self.app.aggregator.books.get(symbol)
+            book = self.aggregator.books.get(symbol)
             if book is not None and book.high_seq:
                 return
             async with sem:
                 try:
-                    last = await self.app.rest.latest(symbol, self.app.config.stream)
+                    last = await self.rest.latest(symbol, self.config.stream)
                 except RestUnavailable as exc:
                     logger.warning("seeding %s from REST failed: %s", symbol, exc)
                     return
             if last is not None:
-                gap = self.app.aggregator.seed(symbol, last, self.app.clock_ms())
-                self.app.gaps.seeded(symbol, gap)
+                gap = self.aggregator.seed(symbol, last, self.clock.now_ms())
+                self.gaps.seeded(symbol, gap)
 
-        with self.app.gaps.klines_first():
+        with self.gaps.klines_first():
             await asyncio.gather(*(one(s) for s in symbols))

@@ -11,6 +11,9 @@ from include.platform.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
+# Tasks.spawn, as the parts receive it: a coroutine and its name -> a background task.
+Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task]
+
 
 class Tasks:
     """Short tasks (repairs, probes, seeds) spawned and cancelled together, and the helpers

@@ -167,7 +167,7 @@ async def test_the_exchange_clock_keeps_up_with_a_market_faster_than_the_host(
         for _ in range(40):
             await asyncio.sleep(0.1)
             before = fake.clock.now_ms()
-            estimate = streamer.clock_ms()
+            estimate = streamer.clock.now_ms()
             after = fake.clock.now_ms()
             assert estimate <= after, f"the estimate ran {estimate - after} ms ahead"
             lags.append(before - estimate)

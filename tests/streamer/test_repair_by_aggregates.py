@@ -58,7 +58,7 @@ async def test_a_gap_whose_edges_cut_aggregates_is_exact_with_two_raw_pages(
         lo, hi = first.first_id + 1, last.last_id - 1
         gap = Gap(SYMBOL, "sequence", lo, hi, lo, hi, first.time_ms, last.time_ms)
         before = dict(fake.stats()["requests_by_path"])
-        trades = await streamer.gaps._fetch(gap)
+        trades = await streamer.gaps.fetch.trades(gap)
         asked = asked_since(fake, before)
     assert summary(trades) == expected(fake, minute, lo, hi)
     # The two cut aggregates trade by trade, everything else as aggregates.
@@ -77,7 +77,7 @@ async def test_a_startup_gap_starts_at_its_minutes_first_trade(
         start = aggs[len(aggs) // 2]
         gap = Gap(SYMBOL, "startup", None, start.first_id - 1, None, 0, minute, start.time_ms)
         before = dict(fake.stats()["requests_by_path"])
-        trades = await streamer.gaps._fetch(gap)
+        trades = await streamer.gaps.fetch.trades(gap)
         asked = asked_since(fake, before)
     assert gap.lo_seq == aggs[0].first_id == gap.first_missing_trade_id
     assert summary(trades) == expected(fake, minute, aggs[0].first_id, start.first_id - 1)
