@@ -350,11 +350,13 @@ class Api:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Open the pool, start the listener and the push worker; stop them on shutdown."""
+        """Open the pool, start the listener, the push worker and the symbol list's refresher;
+        stop them on shutdown."""
         await self.pool.open()
         tasks = self.push_tasks = [
             asyncio.ensure_future(self.hub.run_listener(self.stop)),
             asyncio.ensure_future(self.hub.run_worker(self.stop)),
+            asyncio.ensure_future(self.symbols.keep_fresh(self.stop)),
         ]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.hub.listening.wait(), 10)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 
 from psycopg_pool import AsyncConnectionPool
 
 from api.queries import SymbolInfo, fetch_symbols
 from include.platform.intervals import grid_offset
+
+log = logging.getLogger("api.symbols")
 
 
 class SymbolCache:
@@ -32,6 +36,21 @@ class SymbolCache:
             self.symbols = tuple(self.info)
             self.known = frozenset(self.info)
             self.loaded_at = time.monotonic()
+
+    async def keep_fresh(self, stop: asyncio.Event) -> None:
+        """Re-read the list every ``ttl`` seconds until ``stop``: the live push reads it
+        (``grid``: a 3d stream needs the symbol's first day) without a request to refresh it,
+        so a first day recorded after a WebSocket-only client subscribed reaches its push."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.ttl)
+                return
+            if time.monotonic() - self.loaded_at < self.ttl:
+                continue
+            try:
+                await self.refresh()
+            except Exception as exc:  # the next round tries again; requests refresh on their own
+                log.warning("could not re-read the symbols: %s", exc)
 
     async def all(self) -> tuple[str, ...]:
         """Every symbol, fresh within ``ttl``."""

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import grpc
+import httpx
 import pytest
 
 from api.config import ApiConfig
@@ -73,3 +74,50 @@ async def test_grpc_requires_a_token_when_set(database_url) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
             await stub.History(request, metadata=(("x-mbx-apikey", "s3cret"),))
         assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # no such symbol yet
+
+
+async def test_3d_history_on_the_symbols_own_grid_over_grpc_and_udf(api, conn) -> None:
+    """gRPC History and UDF history (resolution 3D) serve 3d candles from the symbol's first
+    day of trading, as /api/v3/klines does; before that day is known: INVALID_ARGUMENT and a
+    UDF error naming it, never candles on the epoch's grid."""
+    conn.execute(
+        "insert into market.symbols (symbol, status, first_day) values "
+        "('BTCUSDT', 'TRADING', '2017-08-17'), ('ETHUSDT', 'TRADING', null) "
+        "on conflict (symbol) do update set first_day = excluded.first_day"
+    )
+    minute = datetime(2025, 7, 8, 17, 0, tzinfo=UTC)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        write_live(
+            conn, symbol, minute, ("100", "110", "90", "103", "1", "100", 1, "0.5", "50"), True
+        )
+    await api.api.symbols.refresh()
+    grid = int(datetime(2025, 7, 6, tzinfo=UTC).timestamp() * 1000)  # 2017-08-17 + 3k days
+    async with grpc.aio.insecure_channel(api.grpc_target) as channel:
+        stub = candles_pb2_grpc.CandleServiceStub(channel)
+        history = await stub.History(
+            candles_pb2.HistoryRequest(symbol="BTCUSDT", interval="3d", limit=10)
+        )
+        (candle,) = history.candles
+        assert (candle.open_time, candle.close_time, candle.close) == (
+            grid,
+            grid + 3 * 86_400_000 - 1,
+            "103.00000000",
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await stub.History(candles_pb2.HistoryRequest(symbol="ETHUSDT", interval="3d"))
+        assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    async with httpx.AsyncClient(base_url=api.http) as client:
+        window = {
+            "resolution": "3D",
+            "from": grid // 1000 - 86400 * 6,
+            "to": grid // 1000 + 86400 * 6,
+        }
+        udf = (await client.get("/udf/history", params={"symbol": "BTCUSDT", **window})).json()
+        assert (udf["s"], udf["t"], udf["c"]) == ("ok", [grid // 1000], [103])
+        rest = (
+            await client.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "3d"})
+        ).json()
+        assert [[k[0], k[4]] for k in rest] == [[grid, "103.00000000"]]
+        eth = (await client.get("/udf/history", params={"symbol": "ETHUSDT", **window})).json()
+        assert eth["s"] == "error"
+        assert eth["errmsg"]

@@ -12,7 +12,7 @@ import websockets
 from psycopg.conninfo import make_conninfo
 from websockets.exceptions import ConnectionClosed
 
-from api.config import ApiConfig
+from api.config import ApiConfig, load_config
 from tests.api.conftest import running_api, write_live
 from tests.support.ws import recv_json, until, values
 
@@ -347,3 +347,30 @@ async def test_3d_streams_run_on_the_symbols_own_grid(api, conn) -> None:
         )
         await until(ws, lambda m: seen.append(m["stream"]) or m["stream"] == "ethusdt@kline_1d")
         assert "ethusdt@kline_3d" not in seen
+
+
+async def test_a_first_day_recorded_after_subscribing_reaches_the_3d_push(database_url, conn):
+    """A WebSocket-only client subscribed to a 3d stream before the backfill recorded the
+    symbol's first day gets 3d events once the API's symbol list is re-read on its own (no
+    REST request refreshes it for the push)."""
+    conn.execute(
+        "insert into market.symbols (symbol, status, first_day) values ('BTCUSDT', 'TRADING', "
+        "null) on conflict (symbol) do update set first_day = null"
+    )
+    url = load_config().database_url
+    minute = datetime(2025, 7, 8, 17, 0, tzinfo=UTC)
+    grid = int(datetime(2025, 7, 6, tzinfo=UTC).timestamp() * 1000)
+    config = ApiConfig(database_url=url, port=0, symbols_ttl=1.0)
+    async with (
+        running_api(config) as api,
+        websockets.connect(f"{api.ws}/ws/btcusdt@kline_3d/btcusdt@kline_1d") as ws,
+    ):
+        write_live(conn, "BTCUSDT", minute, values("103"), False)
+        seen = []
+        await until(ws, lambda m: seen.append(m["k"]["i"]) or m["k"]["i"] == "1d")
+        assert "3d" not in seen  # no grid yet: no 3d event
+        conn.execute("update market.symbols set first_day = '2017-08-17' where symbol = 'BTCUSDT'")
+        await asyncio.sleep(2.5)  # two of the list's re-reads, no request in between
+        write_live(conn, "BTCUSDT", minute, values("104"), False)
+        event = await until(ws, lambda m: m["k"]["i"] == "3d")
+        assert (event["k"]["t"], event["k"]["c"]) == (grid, "104.00000000")
