@@ -43,24 +43,11 @@ begin
             symbol, gap_start;
     end if;
     insert into market.ingest_gaps as g (
-        symbol,
-        gap_start,
-        gap_end,
-        first_missing_trade_id,
-        last_missing_trade_id,
-        reason,
-        detected_by,
-        healed_at,
-        healed_by,
-        detail
+        symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
+        detected_by, healed_at, healed_by, detail
     )
     values (
-        symbol,
-        gap_start,
-        gap_end,
-        first_missing_trade_id,
-        last_missing_trade_id,
-        reason,
+        symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
         detected_by,
         case when healed then now() end,
         case when healed then detected_by end,
