@@ -1,7 +1,8 @@
--- market.ingest_gaps has one writer function: every part that records a gap (the streamer,
--- heal-gaps, a dump import) calls market.record_gap, so the rule by which a second record of
--- the same (symbol, gap_start) merges into the first is written once, here. Applied by every
--- `migrate` after the migrations (create or replace).
+-- Every part that records a gap in market.ingest_gaps (the streamer, heal-gaps, a dump import)
+-- calls market.record_gap, so the rule by which a second record of the same (symbol, gap_start)
+-- merges into the first is written once, here. (Marking a recorded row healed by its key, as
+-- the streamer's repairs and heal-gaps' settled spans do, or annotating it, stays an update.)
+-- Applied by every `migrate` after the migrations (create or replace).
 --
 -- healed says what the writer knows of the span:
 --
@@ -9,15 +10,15 @@
 --   becomes this writer's: its reason, detected_by and detected_at; healed_at and healed_by
 --   cleared.
 -- - true: the span is settled (heal-gaps fetched it from REST, or REST proved a halt). healed_at
---   is now, healed_by the writer (detected_by). The row keeps the reason and detected_by of the
---   writer that recorded it, unless that writer is this one.
+--   is now, healed_by the writer (detected_by). The row keeps its detected_by, and the reason
+--   the writer that recorded it gave, unless that writer is this one.
 -- - null: nobody could tell (a dump's idle minutes that REST could not prove). The row keeps
 --   its reason and whether it is healed; a new row is open, for heal-gaps.
 --
 -- Whatever healed is: the span widens to cover both records (gap_end is the later one), the
 -- first and last missing trade ids widen too (a null one takes the other), and detail is the
--- newest. Except a halt (reason 'halt', always settled): it is what REST proved, whoever saw
--- the gap first, so it keeps its own span and its reason.
+-- newest. Except a halt (reason 'halt', recorded settled or refused): it is what REST proved,
+-- whoever saw the gap first, so it keeps its own span and its reason.
 --
 -- SECURITY INVOKER: the caller writes with its own table privileges; only the roles that write
 -- gaps (DESIGN.md "Database roles") may execute it.
