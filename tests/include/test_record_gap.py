@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
-from psycopg import errors
 
 from include.history import heal, idle_proof
 from include.history.heal import HALT_REASON
@@ -155,11 +153,16 @@ def test_unproven_minutes_change_no_settled_row(
     )  # fmt: skip
 
 
-def test_a_halt_is_only_recorded_settled(database_url: str) -> None:
-    """A halt is what REST proved: recording one open, or unknown, is refused."""
-    for healed in (False, None):
-        with pytest.raises(errors.RaiseException, match="a halt is what REST proved"):
-            record(database_url, T + MIN, HALT_REASON, "import", healed)
+def test_a_halt_the_streamer_saw_widens_like_any_of_its_gaps(
+    database_url: str, conn: psycopg.Connection
+) -> None:
+    """A halt exchangeInfo shows is the streamer's, unconfirmed: it is open and widens the row
+    of the same start (a restart's span, say) instead of cutting it to its own span."""
+    record(database_url, T + 10 * MIN, "restart", "streamer", False, "down")
+    record(database_url, T + 3 * MIN, HALT_REASON, "streamer", False, "exchangeInfo: HALT")
+    assert row(conn) == (
+        T + 10 * MIN, HALT_REASON, "streamer", False, None, None, None, "exchangeInfo: HALT"
+    )  # fmt: skip
 
 
 def test_every_writer_of_gaps_records_through_the_function(

@@ -6,7 +6,8 @@
 --
 -- healed says what the writer knows of the span:
 --
--- - false: it saw the minutes missing just now (the streamer). The row is open again and
+-- - false: it saw the minutes missing just now (the streamer: a trade-id gap, a restart, or a
+--   halt exchangeInfo shows, which heal-gaps is still to confirm). The row is open again and
 --   becomes this writer's: its reason, detected_by and detected_at; healed_at and healed_by
 --   cleared.
 -- - true: the span is settled (heal-gaps fetched it from REST, or REST proved a halt). healed_at
@@ -17,8 +18,8 @@
 --
 -- Whatever healed is: the span widens to cover both records (gap_end is the later one), the
 -- first and last missing trade ids widen too (a null one takes the other), and detail is the
--- newest. Except a halt (reason 'halt', recorded settled or refused): it is what REST proved,
--- whoever saw the gap first, so it keeps its own span and its reason.
+-- newest. Except a settled halt (reason 'halt', healed true): it is what REST proved, whoever
+-- saw the gap first, so it keeps its own span and its reason.
 --
 -- SECURITY INVOKER: the caller writes with its own table privileges; only the roles that write
 -- gaps (DESIGN.md "Database roles") may execute it.
@@ -39,10 +40,6 @@ as $$
 -- A bare name is a parameter; the table's columns are always qualified (g., excluded.).
 #variable_conflict use_variable
 begin
-    if reason = 'halt' and healed is not true then
-        raise exception 'a halt is what REST proved: record it healed (% at %)',
-            symbol, gap_start;
-    end if;
     insert into market.ingest_gaps as g (
         symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
         detected_by, healed_at, healed_by, detail
@@ -56,14 +53,15 @@ begin
     )
     on conflict on constraint ingest_gaps_pkey do update set
         gap_end = case
-            when excluded.reason = 'halt' then excluded.gap_end
+            when healed and excluded.reason = 'halt' then excluded.gap_end
             else greatest(g.gap_end, excluded.gap_end)
         end,
         first_missing_trade_id = least(g.first_missing_trade_id, excluded.first_missing_trade_id),
         last_missing_trade_id = greatest(g.last_missing_trade_id, excluded.last_missing_trade_id),
         reason = case
-            when excluded.reason = 'halt' or not healed then excluded.reason
-            when healed and g.detected_by = excluded.detected_by then excluded.reason
+            when not healed then excluded.reason
+            when healed and (excluded.reason = 'halt' or g.detected_by = excluded.detected_by)
+                then excluded.reason
             else g.reason
         end,
         detected_by = case
