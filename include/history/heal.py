@@ -183,14 +183,17 @@ def _covered(span: Span, settled: Sequence[Span]) -> bool:
 
 
 def record(conn: psycopg.Connection, symbol: str, span: Span, reason: str, detail: str) -> None:
-    """Upsert a healed span into market.ingest_gaps."""
+    """Record a healed span in market.ingest_gaps (market.record_gap: a gap another writer
+    recorded keeps its reason, unless REST proved it a halt)."""
     conn.execute(
-        load_sql("upsert_ingest_gap"),
+        load_sql("record_gap"),
         {
             "symbol": symbol,
             "gap_start": ms_to_datetime(span.start_ms),
             "gap_end": ms_to_datetime(span.end_ms),
             "reason": reason,
+            "detected_by": "heal-gaps",
+            "healed": True,
             "detail": detail,
         },
     )

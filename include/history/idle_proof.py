@@ -116,12 +116,15 @@ def record(conn: psycopg.Connection, symbol: str, proof: IdleProof, display: str
     ]
     for start, end, reason, detail in spans:
         conn.execute(
-            load_sql("upsert_import_gap"),
+            load_sql("record_gap"),
             {
                 "symbol": symbol,
                 "gap_start": ms_to_datetime(start),
                 "gap_end": ms_to_datetime(end),
                 "reason": reason,
+                "detected_by": "import",
+                # A halt is settled; unproven minutes stay open for heal-gaps (or as they were).
+                "healed": True if reason == "halt" else None,
                 "detail": detail,
             },
         )

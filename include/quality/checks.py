@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from include.platform.intervals import INTERVAL_MS, MINUTE_MS, ORIGIN_MS, STORED, to_datetime
 from include.sql import sql_loader
 
 logger = logging.getLogger(__name__)
@@ -24,14 +25,16 @@ KLINES_TABLE = "market.klines_1m"
 GAPS_TABLE = "market.ingest_gaps"
 RECONCILE_TABLE = "market.reconciliations"
 MINUTES_TABLE = "analytics.candles_1m"
-# Higher timeframes with their bucket and its length in minutes (1w starts Monday 00:00 UTC).
-HIGHER_TIMEFRAMES: dict[str, tuple[str, int]] = {
-    "5m": ("5 minutes", 5),
-    "15m": ("15 minutes", 15),
-    "1h": ("1 hour", 60),
-    "4h": ("4 hours", 240),
-    "1d": ("1 day", 1440),
-    "1w": ("7 days", 10080),
+# The higher timeframes dbt builds (include/platform/intervals.py, their one owner): each one's
+# bucket, its length in minutes and the origin its buckets open from (1w: Monday 00:00 UTC).
+HIGHER_TIMEFRAMES: dict[str, tuple[timedelta, int, datetime]] = {
+    tf: (
+        timedelta(milliseconds=INTERVAL_MS[tf]),
+        INTERVAL_MS[tf] // MINUTE_MS,
+        to_datetime(ORIGIN_MS[tf]),
+    )
+    for tf in STORED
+    if tf != "1m"
 }
 # The raw tables the platform's writers fill: GX owns their structure, keys and invariants.
 RAW_TABLES = (LIVE_TABLE, KLINES_TABLE)
@@ -190,6 +193,23 @@ def active_symbols_query(symbols: Sequence[str] | None) -> sql.Composable:
     ).format(rows=rows)
 
 
+def params_cte(window: Window, timeframe: str | None = None) -> sql.Composable:
+    """The window's params CTE (params.sql), shared by every windowed check; with a timeframe,
+    its bucket, the bucket's length in minutes and the origin buckets open from."""
+    bucket_columns: sql.Composable = sql.SQL("")
+    if timeframe:
+        bucket, minutes, origin = HIGHER_TIMEFRAMES[timeframe]
+        bucket_columns = sql.SQL(
+            ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes,"
+            "\n        {}::timestamptz as bucket_origin"
+        ).format(sql.Literal(bucket), sql.Literal(minutes), sql.Literal(origin))
+    return sql.SQL(load_sql("params").strip()).format(
+        window_start=sql.Literal(window.start),
+        window_end=sql.Literal(window.end),
+        bucket_columns=bucket_columns,
+    )
+
+
 def render(
     check: Check,
     conn: psycopg.Connection,
@@ -202,18 +222,7 @@ def render(
     GX runs the query text itself, so values cannot be bound parameters; sql.Literal quotes
     them the way the server would, which is the safe equivalent.
     """
-    bucket_columns: sql.Composable = sql.SQL("")
-    if check.timeframe:
-        bucket, minutes = HIGHER_TIMEFRAMES[check.timeframe]
-        bucket_columns = sql.SQL(
-            ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes"
-        ).format(sql.Literal(bucket), sql.Literal(minutes))
-    # The window's params CTE (params.sql), shared by every windowed check.
-    params = sql.SQL(load_sql("params").strip()).format(
-        window_start=sql.Literal(window.start),
-        window_end=sql.Literal(window.end),
-        bucket_columns=bucket_columns,
-    )
+    params = params_cte(window, check.timeframe)
     values: dict[str, sql.Composable] = {
         "params": params,
         "table_name": sql.Literal(check.table),

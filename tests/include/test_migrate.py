@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 
 from include.platform.migrate import MigrationError, discover, migrate
+from include.sql import FUNCTIONS_DIR
 
 CANDLE_COLUMNS = {
     "symbol": "text",
@@ -79,3 +82,39 @@ def test_failed_migration_leaves_nothing(empty_database_url: str, tmp_path) -> N
     with psycopg.connect(empty_database_url) as conn:
         exists = conn.execute("select to_regclass('public.half')").fetchone()[0]
     assert exists is None
+
+
+# The migrations that defined functions or triggers before they moved to include/sql/functions/
+# (history already applied on users' databases: their first versions stay).
+FIRST_VERSIONS = {
+    "0006_live_candle_notify",
+    "0011_monthly_partitions",
+    "0012_notify_rebuilt_corrections",
+    "0013_notify_candles",
+    "0014_rest_weight_windows",
+}
+DEFINES = re.compile(
+    r"\bcreate\s+(?:or\s+replace\s+)?(?:constraint\s+)?(function|procedure|trigger)\s+"
+    r"(?:if\s+not\s+exists\s+)?([\w.]+)",
+    re.I,
+)
+
+
+def test_functions_and_triggers_live_in_the_functions_files() -> None:
+    """No migration after the first versions defines a function or trigger, and each one an
+    earlier migration defined is defined again (or dropped) in include/sql/functions/, which
+    every migrate re-applies: a body is never copied into a new migration."""
+    current = "\n".join(p.read_text() for p in sorted(FUNCTIONS_DIR.glob("*.sql")))
+    for migration in discover():
+        defined = {(kind.lower(), name) for kind, name in DEFINES.findall(migration.text)}
+        if migration.version not in FIRST_VERSIONS:
+            assert not defined, f"{migration.version}: functions go to include/sql/functions/"
+            continue
+        for kind, name in defined:
+            again = re.search(
+                rf"\b(create\s+or\s+replace\s+{kind}|drop\s+{kind}\s+if\s+exists)\s+"
+                rf"{re.escape(name)}\b",
+                current,
+                re.I,
+            )
+            assert again, f"{migration.version}: {kind} {name} is not in include/sql/functions/"

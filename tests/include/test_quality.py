@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 from typer.testing import CliRunner
 
 from fakebinance.clock import MarketClock, to_us
@@ -18,6 +19,7 @@ from fakebinance.market import Market
 from include.cli import app
 from include.platform import pgserver
 from include.quality import QualityCheckFailed, QualityReport, Window, run_checks
+from include.quality.checks import HIGHER_TIMEFRAMES, params_cte
 from include.timeframes import build_timeframes
 from tests.conftest import TEMPLATE_DB, create_database
 
@@ -549,6 +551,32 @@ def test_incomplete_flag_disagreeing_with_minutes_fails_completeness(
     )
     report = check(clean_url, gx_root)
     assert failed(report) == {("timeframe_completeness", "analytics.candles_15m")}
+
+
+# The buckets the cross-timeframe checks used to write out, and the open time of the bucket
+# holding Wednesday 2025-01-08 13:47 UTC (1w: Monday's).
+OLD_BUCKETS = {
+    "5m": ("5 minutes", 5, datetime(2025, 1, 8, 13, 45, tzinfo=UTC)),
+    "15m": ("15 minutes", 15, datetime(2025, 1, 8, 13, 45, tzinfo=UTC)),
+    "1h": ("1 hour", 60, datetime(2025, 1, 8, 13, tzinfo=UTC)),
+    "4h": ("4 hours", 240, datetime(2025, 1, 8, 12, tzinfo=UTC)),
+    "1d": ("1 day", 1440, datetime(2025, 1, 8, tzinfo=UTC)),
+    "1w": ("7 days", 10080, datetime(2025, 1, 6, tzinfo=UTC)),
+}
+
+
+def test_the_checks_buckets_come_from_the_timeframe_table(conn: psycopg.Connection) -> None:
+    """Every stored timeframe above 1m gets its bucket, length and origin from
+    include/platform/intervals.py: the same intervals, field for field, and the same bucket
+    open times as the literals the checks held before."""
+    assert set(HIGHER_TIMEFRAMES) == set(OLD_BUCKETS)
+    for tf, (literal, minutes, opens) in OLD_BUCKETS.items():
+        query = sql.SQL(
+            "with {} select bucket::text, %s::interval::text, bucket_minutes, "
+            "date_bin(bucket, timestamptz '2025-01-08 13:47:00+00', bucket_origin) from params"
+        ).format(params_cte(WINDOW, tf))
+        bucket, old, got_minutes, got_opens = conn.execute(query, (literal,)).fetchone()
+        assert (bucket, got_minutes, got_opens) == (old, minutes, opens), tf
 
 
 def test_cli_check_exit_status_and_summary(clean_url: str, db, gx_root: Path) -> None:

@@ -22,8 +22,7 @@ expected as (
 
     select
         minute.symbol,
-        date_bin(params.bucket, minute.open_time, timestamptz '1970-01-05 00:00:00+00')
-            as open_time,
+        date_bin(params.bucket, minute.open_time, params.bucket_origin) as open_time,
         (min(array[extract(epoch from minute.open_time), minute.open]))[2] as open,
         max(minute.high) as high,
         min(minute.low) as low,

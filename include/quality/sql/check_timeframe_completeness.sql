@@ -4,13 +4,12 @@ with
 
 {params},
 
--- Binance aligns 5m..1d to UTC epoch multiples and 1w to Monday; 1970-01-05 was a Monday.
+-- Binance aligns 5m..1d to UTC epoch multiples and 1w to Monday: params.bucket_origin.
 minutes as (
 
     select
         minute.symbol,
-        date_bin(params.bucket, minute.open_time, timestamptz '1970-01-05 00:00:00+00')
-            as open_time,
+        date_bin(params.bucket, minute.open_time, params.bucket_origin) as open_time,
         count(*) as minutes_present
     from analytics.candles_1m as minute
     cross join params

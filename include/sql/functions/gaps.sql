@@ -1,0 +1,109 @@
+-- Every part that records a gap in market.ingest_gaps (the streamer, heal-gaps, a dump import)
+-- calls market.record_gap, so the rule by which a second record of the same (symbol, gap_start)
+-- merges into the first is written once, here. (Marking a recorded row healed by its key, as
+-- the streamer's repairs and heal-gaps' settled spans do, or annotating it, stays an update.)
+-- Applied by every `migrate` after the migrations (create or replace).
+--
+-- healed says what the writer knows of the span:
+--
+-- - false: it saw the minutes missing just now (the streamer: a trade-id gap, a restart, or a
+--   halt exchangeInfo shows, which heal-gaps is still to confirm). The row is open again and
+--   becomes this writer's: its reason, detected_by and detected_at; healed_at and healed_by
+--   cleared.
+-- - true: the span is settled (heal-gaps fetched it from REST, or REST proved a halt). healed_at
+--   is now, healed_by the writer (detected_by). The row keeps its detected_by, and the reason
+--   the writer that recorded it gave, unless that writer is this one.
+-- - null: nobody could tell (a dump's idle minutes that REST could not prove). The row keeps
+--   its reason and whether it is healed; a new row is open, for heal-gaps.
+--
+-- Whatever healed is: the span widens to cover both records (gap_end is the later one), the
+-- first and last missing trade ids widen too (a null one takes the other), and detail is the
+-- newest. Except a settled halt (reason 'halt', healed true): it is what REST proved, whoever
+-- saw the gap first, so it keeps its own span and its reason.
+--
+-- SECURITY INVOKER: the caller writes with its own table privileges; only the roles that write
+-- gaps (DESIGN.md "Database roles") may execute it.
+create or replace function market.record_gap(
+    symbol text,
+    gap_start timestamptz,
+    gap_end timestamptz,
+    reason text,
+    detected_by text,
+    healed boolean,
+    detail text default null,
+    first_missing_trade_id bigint default null,
+    last_missing_trade_id bigint default null
+) returns void
+language plpgsql security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+-- A bare name is a parameter; the table's columns are always qualified (g., excluded.).
+#variable_conflict use_variable
+begin
+    insert into market.ingest_gaps as g (
+        symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
+        detected_by, healed_at, healed_by, detail
+    )
+    values (
+        symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
+        detected_by,
+        case when healed then now() end,
+        case when healed then detected_by end,
+        detail
+    )
+    on conflict on constraint ingest_gaps_pkey do update set
+        gap_end = case
+            when healed and excluded.reason = 'halt' then excluded.gap_end
+            else greatest(g.gap_end, excluded.gap_end)
+        end,
+        first_missing_trade_id = least(g.first_missing_trade_id, excluded.first_missing_trade_id),
+        last_missing_trade_id = greatest(g.last_missing_trade_id, excluded.last_missing_trade_id),
+        reason = case
+            when not healed then excluded.reason
+            when healed and (excluded.reason = 'halt' or g.detected_by = excluded.detected_by)
+                then excluded.reason
+            else g.reason
+        end,
+        detected_by = case
+            when not healed then excluded.detected_by
+            else g.detected_by
+        end,
+        detected_at = case when not healed then now() else g.detected_at end,
+        healed_at = case
+            when healed then now()
+            when not healed then null
+            else g.healed_at
+        end,
+        healed_by = case
+            when healed then excluded.detected_by
+            when not healed then null
+            else g.healed_by
+        end,
+        detail = excluded.detail;
+end;
+$$;
+
+comment on function market.record_gap(
+    text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
+) is 'Record a span of market.ingest_gaps, merged into any row of the same symbol and gap_start '
+    'by the one rule of include/sql/functions/gaps.sql.';
+
+-- Who may call it: the roles that write market.ingest_gaps (grants.sql), no one else.
+revoke execute on function market.record_gap(
+    text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
+) from public;
+do $$
+declare
+    writer text;
+begin
+    for writer in
+        select rolname from pg_roles where rolname in ('streamer_writer', 'history_loader')
+    loop
+        execute format(
+            'grant execute on function market.record_gap('
+            'text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint) to %I',
+            writer
+        );
+    end loop;
+end;
+$$;
