@@ -8,16 +8,22 @@ URLs at the API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
-from datetime import UTC, datetime
+import signal
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import polars as pl
 import pytest
 
+from tests.api.conftest import write_live
 from tests.conftest import PROJECT_ROOT
 
 FREQTRADE = PROJECT_ROOT / ".venv-freqtrade" / "bin" / "freqtrade"
@@ -75,9 +81,40 @@ class EveryHour(IStrategy):
 '''
 
 
+DRY_STRATEGY = '''
+from pandas import DataFrame
+
+from freqtrade.strategy import IStrategy
+
+
+class InAndOut(IStrategy):
+    """Enters at once, leaves on the next loop: one dry trade, priced by the tickers."""
+
+    INTERFACE_VERSION = 3
+    timeframe = "5m"
+    minimal_roi = {"0": 100}
+    stoploss = -0.99
+
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        return dataframe
+
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        dataframe["enter_long"] = 1
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        return dataframe
+
+    def custom_exit(self, pair, trade, current_time, current_rate, current_profit, **kwargs):
+        return "done"
+'''
+
+
 def config(base: str, tmp_path: Path) -> dict:
-    """A user's freqtrade config for Binance spot, only ccxt's URLs changed (and freqtrade's fast
-    path off: it would fetch Binance's public archive files instead of klines)."""
+    """A user's freqtrade config for Binance spot: ccxt's REST URL pointed here, its markets
+    limited to spot (as docs/api.md's ccxt snippet: no futures exchangeInfo here), and
+    freqtrade's fast download off (`only_from_ccxt`: it would fetch Binance's public archive
+    files instead of klines)."""
     return {
         "trading_mode": "spot",
         "stake_currency": "USDT",
@@ -105,15 +142,15 @@ def config(base: str, tmp_path: Path) -> dict:
     }
 
 
-async def freqtrade(tmp_path: Path, *args: str) -> str:
-    """Run `freqtrade ARGS` with the config; its output. Requests past the API fail (proxy)."""
+async def start(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
+    """`freqtrade ARGS` with the config, started. Requests past the API fail (a dead proxy)."""
     env = {
         **os.environ,
         "HTTP_PROXY": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1",
     }
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         str(FREQTRADE),
         *args,
         "--config",
@@ -123,10 +160,47 @@ async def freqtrade(tmp_path: Path, *args: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def freqtrade(tmp_path: Path, *args: str) -> str:
+    """Run `freqtrade ARGS` to its end; its output, which must end with exit status 0."""
+    proc = await start(tmp_path, *args)
     out, _ = await asyncio.wait_for(proc.communicate(), 90)
     text = out.decode()
     assert proc.returncode == 0, text
     return text
+
+
+async def freqtrade_until(
+    tmp_path: Path, done: Callable[[], bool], *args: str, within: float = 60
+) -> str:
+    """Run `freqtrade ARGS` until ``done()`` (polled) or ``within`` seconds, then stop it with
+    SIGINT as a user's Ctrl-C; its output."""
+    proc = await start(tmp_path, *args)
+    output = asyncio.ensure_future(proc.communicate())
+    try:
+        for _ in range(int(within / 0.2)):
+            if output.done() or done():
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.wait_for(output, 30)
+    return out.decode()
+
+
+def closed_trades(db_path: Path) -> list[tuple]:
+    """(pair, open rate, close rate, exit reason) of the closed trades in freqtrade's database."""
+    if not db_path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        try:
+            return db.execute(
+                "select pair, open_rate, close_rate, exit_reason from trades where not is_open"
+            ).fetchall()
+        except sqlite3.OperationalError:  # no table yet, or a write in progress
+            return []
 
 
 async def served_5m(base: str, start_ms: int, end_ms: int) -> list[list]:
@@ -197,3 +271,66 @@ async def test_download_data_and_backtesting(api, conn, tmp_path) -> None:
     # The range the data covers (its last candle 23:50, as downloaded) and one trade an hour.
     assert "Backtested 2025-01-01 00:00:00 -> 2025-01-03 23:50:00" in report, report
     assert re.search(r"│ BTC/USDT │ +72 │", report), report
+
+
+async def test_trade_dry_run(api, conn, tmp_path) -> None:
+    """`freqtrade trade --dry-run` on the current market: it loads exchangeInfo, reads the last
+    hours' 5m candles (/api/v3/klines, rolled up from the minutes and the live one), prices
+    its orders from /api/v3/ticker/24hr, and makes one trade in and out at the last price. Its
+    ccxt.pro kline watch is pointed at our /ws too (nothing else would be reached). One change
+    beyond the URLs: freqtrade is told the exchange has no order book (we keep none;
+    /api/v3/depth answers -1020), else every dry order fails on fetching it."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = []
+    for i in range(600, 0, -1):
+        o = Decimal("93500.12345678") + Decimal(i * 37 % 101) / 2
+        rows.append((now - timedelta(minutes=i), o, o + 1, o - 1, o + Decimal("0.5")))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, "
+            "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, source) "
+            "values ('BTCUSDT', %s, %s, %s, %s, %s, 1, 1, 1, 0, 0, 'rest')",
+            rows,
+        )
+    last = "93601.25000000"
+    live = (
+        "93600.50000000",
+        "93602.00000000",
+        "93599.00000000",
+        last,
+        "0.03",
+        "2808.0375",
+        3,
+        0,
+        0,
+    )
+    write_live(conn, "BTCUSDT", now, live, False)
+    conn.execute(
+        "insert into market.symbols (symbol, status, base_asset, quote_asset) "
+        "values ('BTCUSDT', 'TRADING', 'BTC', 'USDT')"
+    )
+    (tmp_path / "user_data" / "strategies").mkdir(parents=True)
+    (tmp_path / "user_data" / "strategies" / "in_and_out.py").write_text(DRY_STRATEGY)
+    settings = config(api.http, tmp_path)
+    settings["exchange"]["ccxt_config"]["urls"]["api"]["ws"] = {"spot": api.ws + "/ws"}
+    # No order book here (/api/v3/depth answers -1020): dry orders fill at the ticker's price.
+    settings["exchange"]["_ft_has_params"] = {"exchange_has_overrides": {"fetchL2OrderBook": False}}
+    settings |= {
+        "db_url": f"sqlite:///{tmp_path / 'dryrun.sqlite'}",
+        "initial_state": "running",
+        "internals": {"process_throttle_secs": 1},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    db_path = tmp_path / "dryrun.sqlite"
+    log = await freqtrade_until(
+        tmp_path,
+        lambda: bool(closed_trades(db_path)),
+        "trade",
+        "--dry-run",
+        "--strategy",
+        "InAndOut",
+    )
+
+    assert closed_trades(db_path) == [("BTC/USDT", float(last), float(last), "done")], log
+    assert "LIMIT_SELL has been fulfilled" in log, log
+    assert not re.search(r" - (ERROR|CRITICAL) - |Outdated history", log), log
