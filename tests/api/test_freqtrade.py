@@ -2,8 +2,8 @@
 
 freqtrade lives in .venv-freqtrade (scripts/setup-freqtrade.sh, pinned by
 requirements-freqtrade.txt): its pins conflict with Airflow's in .venv. It runs here as a user
-runs it, a `freqtrade` command, with a config whose `exchange.ccxt_config` points ccxt's Binance
-URLs at the API."""
+runs it, a `freqtrade` command, with docs/api.md's `exchange` block: its `ccxt_config` points
+ccxt's Binance URLs at the API."""
 
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.api.conftest import write_live
+from tests.api.conftest import RunningApi, write_live
 from tests.conftest import PROJECT_ROOT
 
 FREQTRADE = PROJECT_ROOT / ".venv-freqtrade" / "bin" / "freqtrade"
+README = PROJECT_ROOT / "docs" / "api.md"
+MARKER = "<!-- freqtrade-config: tests/api/test_freqtrade.py uses this block -->"
+README_HTTP, README_WS = "http://127.0.0.1:8000", "ws://127.0.0.1:8000"
 
 pytestmark = [
     pytest.mark.slow,
@@ -110,11 +113,20 @@ class InAndOut(IStrategy):
 '''
 
 
-def config(base: str, tmp_path: Path) -> dict:
-    """A user's freqtrade config for Binance spot: ccxt's REST URL pointed here, its markets
-    limited to spot (as docs/api.md's ccxt snippet: no futures exchangeInfo here), and
-    freqtrade's fast download off (`only_from_ccxt`: it would fetch Binance's public archive
-    files instead of klines)."""
+def readme_exchange(api: RunningApi) -> dict:
+    """docs/api.md's freqtrade `exchange` block, its URLs pointed at ``api``."""
+    text = README.read_text()
+    assert MARKER in text, "docs/api.md lost the freqtrade config marker"
+    block = re.search(r"```json\n(.*?)```", text[text.index(MARKER) :], re.S)
+    assert block is not None
+    raw = block.group(1).replace(README_HTTP, api.http).replace(README_WS, api.ws)
+    assert api.http in raw
+    assert api.ws in raw
+    return json.loads("{" + raw + "}")["exchange"]
+
+
+def config(api: RunningApi, tmp_path: Path) -> dict:
+    """A user's freqtrade config for Binance spot, its exchange block as docs/api.md shows it."""
     return {
         "trading_mode": "spot",
         "stake_currency": "USDT",
@@ -128,17 +140,7 @@ def config(base: str, tmp_path: Path) -> dict:
         "entry_pricing": {"price_side": "same"},
         "exit_pricing": {"price_side": "same"},
         "pairlists": [{"method": "StaticPairList"}],
-        "exchange": {
-            "name": "binance",
-            "key": "",
-            "secret": "",
-            "pair_whitelist": ["BTC/USDT"],
-            "only_from_ccxt": True,
-            "ccxt_config": {
-                "options": {"fetchMarkets": {"types": ["spot"]}},
-                "urls": {"api": {"public": base + "/api/v3"}},
-            },
-        },
+        "exchange": readme_exchange(api),
     }
 
 
@@ -236,7 +238,7 @@ async def test_download_data_and_backtesting(api, conn, tmp_path) -> None:
         "values ('BTCUSDT', 'TRADING', 'BTC', 'USDT')"
     )
     (tmp_path / "user_data" / "strategies").mkdir(parents=True)
-    (tmp_path / "config.json").write_text(json.dumps(config(api.http, tmp_path)))
+    (tmp_path / "config.json").write_text(json.dumps(config(api, tmp_path)))
     start_ms = int(START.timestamp() * 1000)
     end_ms = start_ms + DAYS * 86_400_000
     timerange = f"{START:%Y%m%d}-{datetime.fromtimestamp(end_ms / 1000, UTC):%Y%m%d}"
@@ -277,9 +279,9 @@ async def test_trade_dry_run(api, conn, tmp_path) -> None:
     """`freqtrade trade --dry-run` on the current market: it loads exchangeInfo, reads the last
     hours' 5m candles (/api/v3/klines, rolled up from the minutes and the live one), prices
     its orders from /api/v3/ticker/24hr, and makes one trade in and out at the last price. Its
-    ccxt.pro kline watch is pointed at our /ws too (nothing else would be reached). One change
-    beyond the URLs: freqtrade is told the exchange has no order book (we keep none;
-    /api/v3/depth answers -1020), else every dry order fails on fetching it."""
+    ccxt.pro kline watch is pointed at our /ws too. Beyond the URLs, the config's
+    `_ft_has_params` tells freqtrade the exchange has no order book (we keep none;
+    /api/v3/depth answers -1020): else every dry order fails on fetching it."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     rows = []
     for i in range(600, 0, -1):
@@ -311,11 +313,7 @@ async def test_trade_dry_run(api, conn, tmp_path) -> None:
     )
     (tmp_path / "user_data" / "strategies").mkdir(parents=True)
     (tmp_path / "user_data" / "strategies" / "in_and_out.py").write_text(DRY_STRATEGY)
-    settings = config(api.http, tmp_path)
-    settings["exchange"]["ccxt_config"]["urls"]["api"]["ws"] = {"spot": api.ws + "/ws"}
-    # No order book here (/api/v3/depth answers -1020): dry orders fill at the ticker's price.
-    settings["exchange"]["_ft_has_params"] = {"exchange_has_overrides": {"fetchL2OrderBook": False}}
-    settings |= {
+    settings = config(api, tmp_path) | {
         "db_url": f"sqlite:///{tmp_path / 'dryrun.sqlite'}",
         "initial_state": "running",
         "internals": {"process_throttle_secs": 1},
