@@ -147,7 +147,7 @@ def config(api: RunningApi, tmp_path: Path) -> dict:
 async def start(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
     """`freqtrade ARGS` with the config, started. Requests past the API fail (a dead proxy)."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # not the project's modules
         "HTTP_PROXY": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1",
