@@ -20,6 +20,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-nodeps.txt
     echo "$want" > "$stamp"
 fi
+# freqtrade, in a venv of its own (its pins conflict with Airflow's), for its client test.
+bash scripts/setup-freqtrade.sh
 # Debian packages some tests need, each installed only where missing: headless Chromium for the
 # chart page's browser test, redis-server as the Celery broker of tests/test_celery_executor.py
 # (the test starts its own on a free loopback port; nothing is left running here).

@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 
-@pytest.mark.parametrize("name", ["requirements.txt", "requirements-nodeps.txt"])
+@pytest.mark.parametrize(
+    "name", ["requirements.txt", "requirements-nodeps.txt", "requirements-freqtrade.txt"]
+)
 def test_every_pin_carries_its_hash(name: str) -> None:
     text = (PROJECT_ROOT / name).read_text()
     entries = re.findall(
@@ -22,8 +24,10 @@ def test_every_pin_carries_its_hash(name: str) -> None:
 
 def test_setup_and_image_install_with_require_hashes() -> None:
     setup = (PROJECT_ROOT / "scripts" / "setup.sh").read_text()
+    assert "bash scripts/setup-freqtrade.sh" in setup
+    setup += (PROJECT_ROOT / "scripts" / "setup-freqtrade.sh").read_text()
     installs = [line for line in setup.splitlines() if "pip install" in line and " -r " in line]
-    assert installs
+    assert len(installs) == 3
     assert all("--require-hashes" in line for line in installs)
     assert (
         "pip install --require-hashes -r requirements.txt"
