@@ -45,6 +45,8 @@ select create_distributed_table('analytics.candles_1w', 'symbol', colocate_with 
 --   market.candles_1m_live: its statement-level NOTIFY triggers are the API's live push, and
 --     LISTEN/NOTIFY only works on the coordinator. One row per symbol and minute, written by
 --     one streamer; Citus joins it with the distributed tables by pulling the needed rows.
+--   market.candles_1s_live: the 1s candles of SECOND_CANDLE_SYMBOLS, the same NOTIFY triggers
+--     (their push), a few symbols' last days; read alone, never joined.
 --   market.timeframe_dirty_ranges: a short queue of ranges (identity key, pruned by every
 --     build), written and read by the coordinator's clients only.
 --   market.rest_weight_windows: the shared Binance REST weight budget, one small row per
