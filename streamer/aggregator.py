@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from include.platform.times import MINUTE_MS
-from streamer.candle import Candle, ms_to_datetime
+from streamer.candle import Candle, Dirty, ms_to_datetime
 from streamer.parser import ONE, Trade, to_scaled
 from streamer.seconds import SECOND_MS, Seconds
 
@@ -137,7 +137,7 @@ class Aggregator:
         self, *, startup_repair: bool = True, second_symbols: frozenset[str] = frozenset()
     ) -> None:
         self.books: dict[str, SymbolBook] = {}
-        self.dirty: dict[tuple[str, int], Candle] = {}
+        self.dirty = Dirty()
         self.startup_repair = startup_repair
         self.stats = Stats()
         # 1s candles of SECOND_CANDLE_SYMBOLS, from the same trades, closed by the same proof.
@@ -151,9 +151,7 @@ class Aggregator:
         return book
 
     def _touch(self, c: Candle, now: float) -> None:
-        if c.pending_since is None:
-            c.pending_since = now
-            self.dirty[(c.symbol, c.open_time)] = c
+        self.dirty.touch(c, now)
 
     def apply(self, t: Trade, now: float) -> Gap | None:
         """Fold one trade from the stream (or a catch-up) in; a new gap is returned to repair."""
@@ -453,20 +451,11 @@ class Aggregator:
 
     def take_batch(self, limit: int) -> list[tuple[Candle, tuple, float]]:
         """Up to ``limit`` changed candles as (candle, row, oldest change time); marked clean."""
-        out = []
-        dirty = self.dirty
-        for key in list(itertools.islice(dirty, limit)):
-            c = dirty.pop(key)
-            out.append((c, c.row(), c.pending_since or 0.0))
-            c.pending_since = None
-        return out
+        return self.dirty.take(limit)
 
     def requeue(self, batch: list[tuple[Candle, tuple, float]]) -> None:
         """A batch failed to commit: its candles are dirty again, oldest change time kept."""
-        for c, _row, since in batch:
-            if c.pending_since is None or since < c.pending_since:
-                c.pending_since = since
-            self.dirty[(c.symbol, c.open_time)] = c
+        self.dirty.requeue(batch)
 
     def pending_gaps(self) -> int:
         """Gaps still waiting for REST."""

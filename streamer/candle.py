@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from datetime import UTC, datetime
 
 from streamer.parser import Trade, format_quote, format_scaled
@@ -99,3 +100,31 @@ class Candle:
             self.first_id,
             self.last_id,
         )
+
+
+class Dirty(dict[tuple[str, int], Candle]):
+    """Candles changed since the writer last took them, by (symbol, open time), oldest first."""
+
+    def touch(self, c: Candle, now: float) -> None:
+        """Queue a changed candle, keeping the time of its oldest uncommitted change."""
+        if c.pending_since is None:
+            c.pending_since = now
+            self[(c.symbol, c.open_time)] = c
+
+    def take(self, limit: int, width: int | None = None) -> list[tuple[Candle, tuple, float]]:
+        """Up to ``limit`` candles as (candle, row's first ``width`` columns, oldest change
+        time); marked clean."""
+        out = []
+        for key in list(itertools.islice(self, limit)):
+            c = self.pop(key)
+            row = c.row()
+            out.append((c, row if width is None else row[:width], c.pending_since or 0.0))
+            c.pending_since = None
+        return out
+
+    def requeue(self, batch: list[tuple[Candle, tuple, float]]) -> None:
+        """A batch failed to commit: its candles are dirty again, oldest change time kept."""
+        for c, _row, since in batch:
+            if c.pending_since is None or since < c.pending_since:
+                c.pending_since = since
+            self[(c.symbol, c.open_time)] = c

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from include.platform.times import MINUTE_MS
-from streamer.candle import Candle
+from streamer.candle import Candle, Dirty
 from streamer.parser import Trade
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Seconds:
     def __init__(self, symbols: frozenset[str]) -> None:
         self.symbols = symbols
         self.books: dict[str, SecondBook] = {}
-        self.dirty: dict[tuple[str, int], Candle] = {}
+        self.dirty = Dirty()
         self.closed = 0
         self.idle = 0
         self.late_dropped = 0
@@ -57,9 +57,7 @@ class Seconds:
         return book
 
     def _touch(self, c: Candle, now: float) -> None:
-        if c.pending_since is None:
-            c.pending_since = now
-            self.dirty[(c.symbol, c.open_time)] = c
+        self.dirty.touch(c, now)
 
     def add(self, book: SecondBook, t: Trade, now: float) -> None:
         """Fold one trade into its second."""
@@ -122,17 +120,8 @@ class Seconds:
 
     def take_batch(self, limit: int) -> list[tuple[Candle, tuple, float]]:
         """Up to ``limit`` changed seconds as (candle, row, oldest change time); marked clean."""
-        out = []
-        dirty = self.dirty
-        for key in list(dirty)[:limit]:
-            c = dirty.pop(key)
-            out.append((c, c.row()[:SECOND_ROW_WIDTH], c.pending_since or 0.0))
-            c.pending_since = None
-        return out
+        return self.dirty.take(limit, SECOND_ROW_WIDTH)
 
     def requeue(self, batch: list[tuple[Candle, tuple, float]]) -> None:
         """A batch failed to commit: its seconds are dirty again."""
-        for c, _row, since in batch:
-            if c.pending_since is None or since < c.pending_since:
-                c.pending_since = since
-            self.dirty[(c.symbol, c.open_time)] = c
+        self.dirty.requeue(batch)
