@@ -35,7 +35,7 @@ from api.queries import SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
 from api.tickers import Tickers
 from api.udf import Udf
-from include.platform.intervals import SECOND, UnknownGrid
+from include.platform.intervals import UnknownGrid
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ class Api:
             },
             open=False,
         )
-        self.symbols = SymbolCache(self.pool, config.symbols_ttl)
+        self.symbols = SymbolCache(self.pool, config.symbols_ttl, config.second_symbols)
         self.hub = Hub(self.pool, config.database_url, self.metrics, grid=self.symbols.grid)
         self.udf = Udf(self.pool, self.symbols)
         self.tickers = Tickers(self.pool, self.symbols)
@@ -233,12 +233,6 @@ class Api:
     def _grid(self, symbol: str, interval: str, offset_ms: int) -> int:
         """The offset the symbol's candles are read with (its own 3d grid); -1120 for 3d when
         its first day of trading is not known, and for 1s unless the symbol's seconds are kept."""
-        if interval == SECOND and symbol not in self.config.second_symbols:
-            raise BinanceError(
-                400,
-                -1120,
-                "Invalid interval: 1s candles are kept for SECOND_CANDLE_SYMBOLS only.",
-            )
         try:
             return self.symbols.grid(symbol, interval, offset_ms)
         except UnknownGrid as exc:

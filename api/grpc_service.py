@@ -9,13 +9,13 @@ from pathlib import Path
 
 import grpc
 
-from api.binance import parse_stream, stream_name
+from api.binance import SERVED_INTERVALS, parse_stream, stream_name
 from api.config import ApiConfig
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
 from api.queries import KlinesRequest, Row, fetch_klines
 from api.symbols import SymbolCache
-from include.platform.intervals import INTERVALS, UnknownGrid, bucket_end
+from include.platform.intervals import UnknownGrid, bucket_end
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "API-key required")
 
     async def _check(self, context, symbols: list[str], interval: str) -> None:
-        if interval not in INTERVALS:
+        if interval not in SERVED_INTERVALS:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid interval.")
         for s in symbols:
             if not await self.symbols.has(s):

@@ -24,12 +24,14 @@ from include.platform.intervals import (
     MINUTE_MS,
     ORIGIN_MS,
     SECOND,
+    WEEK_ORIGIN_MS,
     bucket_end,
     bucket_start,
     roll_ratio,
     rolled_from,
     to_datetime,
 )
+from include.platform.intervals import STORED as MART_INTERVALS
 from include.platform.times import CANDLE_FIELDS
 from include.sql import sql_loader
 
@@ -43,15 +45,11 @@ load_sql = sql_loader(SQL_DIR)
 # Which final candles of a shorter interval may stand in for their minutes inside a forming
 # candle: at most a few hundred rows to roll up, whatever the interval.
 CHILD = {"1m": None, "5m": None, "15m": "5m", "1h": "5m", "4h": "1h", "1d": "1h", "1w": "1h"}
-PG_INTERVAL = {
-    "1m": "1 minute",
-    "5m": "5 minutes",
-    "15m": "15 minutes",
-    "1h": "1 hour",
-    "4h": "4 hours",
-    "1d": "1 day",
-    "1w": "7 days",
-}
+# Each mart's length as date_bin takes it, from the one timeframe table.
+PG_INTERVAL = {name: f"{INTERVAL_MS[name] // 1000} seconds" for name in MART_INTERVALS}
+# date_bin's origin: weeks open on Monday 1970-01-05; every shorter mart divides a day, so its
+# candles fall on the epoch's grid from there too.
+ORIGIN = sql.SQL("timestamptz {}").format(sql.Literal(to_datetime(WEEK_ORIGIN_MS).isoformat()))
 FIELDS = CANDLE_FIELDS
 # Stored rows one rolled-up answer reads at most (1M at limit 1000 is 31,031 days).
 MAX_ROLLED_ROWS = 32_000
@@ -92,7 +90,7 @@ def _fields(alias: str) -> sql.Composable:
 @functools.cache
 def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> sql.Composed:
     """The klines statement for one interval and direction (identifiers from a fixed table)."""
-    origin = sql.SQL("timestamptz '1970-01-05 00:00:00+00'")
+    origin = ORIGIN
     bucket = sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[interval]))
     fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
     direction = sql.SQL("desc" if newest_first else "asc")

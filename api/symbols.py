@@ -10,7 +10,7 @@ import time
 from psycopg_pool import AsyncConnectionPool
 
 from api.queries import SymbolInfo, fetch_symbols
-from include.platform.intervals import grid_offset
+from include.platform.intervals import SECOND, UnknownGrid, grid_offset
 
 log = logging.getLogger("api.symbols")
 
@@ -18,9 +18,13 @@ log = logging.getLogger("api.symbols")
 class SymbolCache:
     """Symbols from the database, refreshed after ``ttl`` seconds or on an unknown name."""
 
-    def __init__(self, pool: AsyncConnectionPool, ttl: float) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, ttl: float, second_symbols: frozenset[str] = frozenset()
+    ) -> None:
         self.pool = pool
         self.ttl = ttl
+        # SECOND_CANDLE_SYMBOLS: the only symbols with 1s candles (the streamer keeps them).
+        self.second_symbols = second_symbols
         self.symbols: tuple[str, ...] = ()
         self.known: frozenset[str] = frozenset()
         self.info: dict[str, SymbolInfo] = {}
@@ -67,7 +71,10 @@ class SymbolCache:
     def grid(self, symbol: str, interval: str, offset_ms: int = 0) -> int:
         """The offset the symbol's ``interval`` candles are read with: the zone's, and its own
         3d grid (include/platform/intervals.py); UnknownGrid for 3d before its first day is
-        known. From the cached list: call after ``has``."""
+        known, and for 1s unless the symbol is one of SECOND_CANDLE_SYMBOLS. From the cached
+        list: call after ``has``."""
+        if interval == SECOND and symbol not in self.second_symbols:
+            raise UnknownGrid("1s candles are kept for SECOND_CANDLE_SYMBOLS only")
         info = self.info.get(symbol)
         return grid_offset(interval, offset_ms, info.first_day_ms if info else None)
 

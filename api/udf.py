@@ -20,6 +20,7 @@ from include.platform.intervals import UnknownGrid, bucket_end
 
 # TradingView's resolutions (minutes, or D/W/M with a count) and the interval each is.
 RESOLUTIONS = {
+    "1S": "1s",
     "1": "1m",
     "3": "3m",
     "5": "5m",
@@ -70,9 +71,10 @@ def decimals(step: Decimal | None, default: int = 8) -> int:
     return max(0, -int(step.normalize().as_tuple().exponent))
 
 
-def _symbol_info(symbol: str, info: SymbolInfo | None = None) -> dict:
+def _symbol_info(symbol: str, info: SymbolInfo | None = None, seconds: bool = False) -> dict:
     """TradingView's symbol info; the price scale follows Binance's tick size when exchangeInfo
-    was read (0.01 -> pricescale 100, minmov 1; 10 -> pricescale 1, minmov 10), else 8 places."""
+    was read (0.01 -> pricescale 100, minmov 1; 10 -> pricescale 1, minmov 10), else 8 places.
+    ``seconds``: the symbol has 1s candles (SECOND_CANDLE_SYMBOLS), resolution 1S."""
     tick = filter_value(info, "PRICE_FILTER", "tickSize")
     pricescale = 10 ** decimals(tick)
     minmov = int(tick * pricescale) if tick is not None else 1
@@ -91,7 +93,9 @@ def _symbol_info(symbol: str, info: SymbolInfo | None = None) -> dict:
         "has_intraday": True,
         "has_daily": True,
         "has_weekly_and_monthly": True,
-        "supported_resolutions": SUPPORTED,
+        "supported_resolutions": ["1S", *SUPPORTED] if seconds else SUPPORTED,
+        "has_seconds": seconds,
+        "seconds_multipliers": ["1"] if seconds else [],
         "intraday_multipliers": [
             "1",
             "3",
@@ -141,7 +145,8 @@ class Udf:
         symbol = _udf_symbol(request.query_params.get("symbol", ""))
         if symbol is None or not await self.symbols.has(symbol):
             return _json({"s": "error", "errmsg": "unknown_symbol"})
-        return _json(_symbol_info(symbol, self.symbols.info.get(symbol)))
+        seconds = symbol in self.symbols.second_symbols
+        return _json(_symbol_info(symbol, self.symbols.info.get(symbol), seconds))
 
     async def search(self, request: Request) -> Response:
         """GET /udf/search?query=&type=&exchange=&limit=."""

@@ -151,6 +151,9 @@ async def start(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
         "HTTP_PROXY": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1",
+        # freqtrade logs through rich, which wraps lines at the terminal's width (80 columns
+        # without one, as in CI): one log record stays on one line.
+        "COLUMNS": "1000",
     }
     return await asyncio.create_subprocess_exec(
         str(FREQTRADE),

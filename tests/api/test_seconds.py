@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import httpx
+import pytest
 import websockets
 
 from api.config import ApiConfig, load_config
+from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from tests.api.conftest import running_api
 from tests.support.ws import until
 
@@ -98,3 +101,48 @@ async def test_1s_stream_pushes_each_second_as_the_streamer_writes_it(database_u
         write_second(conn, "BTCUSDT", 7, "106", closed=True)
         event = await until(ws, lambda m: m["stream"] == "btcusdt@kline_1s")
         assert (event["data"]["k"]["c"], event["data"]["k"]["x"]) == ("106.00000000", True)
+
+
+async def test_1s_over_grpc_and_udf(database_url, conn) -> None:
+    """gRPC History (interval 1s) and the UDF datafeed (resolution 1S, offered in the symbol's
+    info) serve the same seconds for a symbol of SECOND_CANDLE_SYMBOLS; any other symbol gets
+    INVALID_ARGUMENT and a UDF error naming the variable, and no 1S in its info."""
+    for n in range(3):
+        write_second(conn, "BTCUSDT", n, f"100.{n}")
+    conn.execute(
+        "insert into market.symbols (symbol, status) values ('BTCUSDT', 'TRADING'), "
+        "('ETHUSDT', 'TRADING') on conflict do nothing"
+    )
+    write_second(conn, "ETHUSDT", 0, "7")
+    url = load_config().database_url
+    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    async with (
+        running_api(config) as api,
+        grpc.aio.insecure_channel(api.grpc_target) as channel,
+        httpx.AsyncClient(base_url=api.http) as client,
+    ):
+        stub = candles_pb2_grpc.CandleServiceStub(channel)
+        history = await stub.History(
+            candles_pb2.HistoryRequest(symbol="BTCUSDT", interval="1s", limit=10)
+        )
+        assert [(c.open_time, c.close_time, c.close) for c in history.candles] == [
+            (T0_MS + n * 1000, T0_MS + n * 1000 + 999, f"100.{n}0000000") for n in range(3)
+        ]
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.History(candles_pb2.HistoryRequest(symbol="ETHUSDT", interval="1s"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "SECOND_CANDLE_SYMBOLS" in refused.value.details()
+
+        info = (await client.get("/udf/symbols", params={"symbol": "BTCUSDT"})).json()
+        assert info["has_seconds"] is True
+        assert "1S" in info["supported_resolutions"]
+        window = {"resolution": "1S", "from": T0_MS // 1000, "to": T0_MS // 1000 + 3}
+        bars = (await client.get("/udf/history", params={"symbol": "BTCUSDT", **window})).json()
+        assert (bars["s"], bars["t"]) == ("ok", [T0_MS // 1000 + n for n in range(3)])
+        assert bars["c"] == [100.0, 100.1, 100.2]
+        eth = (await client.get("/udf/symbols", params={"symbol": "ETHUSDT"})).json()
+        assert eth["has_seconds"] is False
+        assert "1S" not in eth["supported_resolutions"]
+        none = (await client.get("/udf/history", params={"symbol": "ETHUSDT", **window})).json()
+        assert none["s"] == "error"
+        assert "SECOND_CANDLE_SYMBOLS" in none["errmsg"]
