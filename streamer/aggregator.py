@@ -212,13 +212,14 @@ class Aggregator:
                 self.dirty[(symbol, c.open_time)] = c
         else:
             self._fold(book, t, now)
-        if symbol in self.seconds.symbols:
+        with_seconds = symbol in self.seconds.symbols
+        if with_seconds:
             self._add_second(book, t, now)
         if time_ms > book.certain_until:
             previous = book.certain_until
             book.certain_until = time_ms
             if time_ms - book.next_close >= MINUTE_MS or (  # type: ignore[operator]
-                symbol in self.seconds.symbols and time_ms // SECOND_MS > previous // SECOND_MS
+                with_seconds and time_ms // SECOND_MS > previous // SECOND_MS
             ):
                 self.close_ready(book, now)
         return gap
