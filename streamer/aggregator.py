@@ -238,6 +238,9 @@ class Aggregator:
                 logger.warning("late trade for %s %s dropped", t.symbol, ms_to_datetime(minute))
                 return
             c = book.candles[minute] = Candle(t.symbol, minute)
+        elif c.official:
+            # Already in the minute's kline (Aggregator.apply_klines): not a late trade.
+            return
         elif c.closed:
             self.stats.late_trades += 1
             logger.warning(
@@ -256,6 +259,32 @@ class Aggregator:
                 self._fold(book, t, now)
                 if t.symbol in self.seconds.symbols:
                     self._add_second(book, t, now)
+        book.pending.pop(gap.id, None)
+        self.close_ready(book, now)
+
+    def apply_klines(self, gap: Gap, official: list[Candle], now: float) -> None:
+        """Close a startup gap's minutes from their Binance klines (``official``, each final,
+        one per minute of the gap) and lift the gap.
+
+        A kline holds every trade of its minute, those the stream sent too: each minute's
+        candle becomes its kline, and a stream trade of it that comes later is not folded in
+        again. The candle keeps its stream trades' last id; the first one is counted back from
+        the kline's trade count (spot trade ids run on without a hole).
+        """
+        book = self.book(gap.symbol)
+        for o in official:
+            c = book.candles.get(o.open_time)
+            if c is None:
+                c = book.candles[o.open_time] = Candle(gap.symbol, o.open_time)
+                # No trade of the minute came from the stream: not an idle minute to fill.
+                c.open_seq = c.close_seq = -1
+            elif c.last_id is not None:
+                c.first_id = c.last_id - o.count + 1
+            c.open, c.high, c.low, c.close = o.open, o.high, o.low, o.close
+            c.volume, c.quote, c.count = o.volume, o.quote, o.count
+            c.taker_volume, c.taker_quote = o.taker_volume, o.taker_quote
+            c.official = c.closed = True
+            self._touch(c, now)
         book.pending.pop(gap.id, None)
         self.close_ready(book, now)
 

@@ -29,6 +29,7 @@ class Candle:
         "high",
         "last_id",
         "low",
+        "official",
         "open",
         "open_seq",
         "open_time",
@@ -54,6 +55,8 @@ class Candle:
         self.closed = False
         # A minute an unrepaired gap touched: written, never marked closed.
         self.tainted = False
+        # Binance's own kline of the minute: every trade of it is in, none is folded in again.
+        self.official = False
         # Monotonic seconds of the oldest change not yet committed (None when clean).
         self.pending_since: float | None = None
 

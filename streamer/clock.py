@@ -51,6 +51,13 @@ class ExchangeClock:
         """The exchange's time now, as a lower bound."""
         return max(self._local_ms() + self.offset_ms, self._events_ms())
 
+    async def reached(self, ms: int) -> None:
+        """Return once the exchange has certainly reached ``ms``. Polled at most a second
+        apart: the estimate moves with the streams' events (a replay runs faster than the
+        host's clock), which nothing signals."""
+        while (left := ms - self.now_ms()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(min(max(left / 1000, 0.05), 1.0))
+
     async def sync(self) -> None:
         """Measure the offset to serverTime (kept as it was when REST does not answer).
 

@@ -58,6 +58,13 @@ KLINE_FINAL_MS = 5_000
 # How long a startup gap's trades wait for the klines that close the minutes missed before
 # this start (Gaps.klines_first) at most.
 STARTUP_WAIT_S = 60.0
+# With this many startup gaps under way at once (a start at ALL), each waits for its minutes'
+# klines to be final and closes from them (2 weight a symbol) instead of fetching its trades
+# (4 weight a page of aggTrades, ~1,500 pages at ALL: the next window's weight, and the start's
+# own minute closed two minutes late). Fewer are fetched as trades, the live candle exact at
+# once. A startup gap spans one or two minutes.
+STARTUP_KLINES_MIN = 20
+STARTUP_KLINES_MS = 2 * MINUTE_MS
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class Gaps:
         self._resumes: dict[str, Resume] = {}
         # Seed batches and klines fetches under way: startup gaps wait for none to be left.
         self.klines_first = KlinesFirst(STARTUP_WAIT_S)
+        # Startup gaps under way (_repair), which chooses klines or trades by their number.
+        self._startups = 0
 
     # ----------------------------------------------------------------- found
     def found(self, gap: Gap) -> None:
@@ -342,9 +351,13 @@ class Gaps:
         this task with the gap still pending: past the deadline it goes to heal-gaps and the
         symbol's minutes close again.
         """
+        startup = gap.reason == "startup"
+        self._startups += startup
         try:
-            if gap.reason == "startup":
+            if startup:
                 await self.klines_first.wait()
+                if self._startups >= STARTUP_KLINES_MIN and await self._startup_from_klines(gap):
+                    return
             trades = await self._fetch_with_retries(gap)
             self._repaired(gap, trades)
         except asyncio.CancelledError:
@@ -355,7 +368,46 @@ class Gaps:
             self._count_error(gap, exc)
             self._unrepaired(gap, f"{type(exc).__name__}: {exc}")
         finally:
+            self._startups -= startup
             self.failing.pop(gap.id, None)
+
+    async def _startup_from_klines(self, gap: Gap) -> bool:
+        """Close a startup gap's minutes from Binance's klines once they are final, 2 weight
+        for all of them. False (the caller fetches the trades) for a symbol with 1s candles, a
+        gap too long, a minute without a kline or REST failing past the repair deadline."""
+        # A start from klines (start_at) opens the gap in the last minute they closed.
+        book = self.aggregator.books.get(gap.symbol)
+        first = max(gap.gap_start, book.next_close or 0) if book is not None else gap.gap_start
+        if gap.symbol in self.aggregator.seconds.symbols or gap.gap_end - first > STARTUP_KLINES_MS:
+            return False
+        # The exchange clock is a lower bound: past this, every kline of the gap is final.
+        await self.clock.reached(gap.gap_end + KLINE_FINAL_MS)
+        try:
+            klines = await self._fetch_with_retries(
+                gap, lambda g: self.rest.klines_1m(g.symbol, first, g.gap_end)
+            )
+            official = self.aggregator.official(gap.symbol, klines)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._count_error(gap, exc)
+            logger.warning(
+                "klines of startup gap %s failed, fetching its trades: %s", gap.symbol, exc
+            )
+            return False
+        finally:
+            self.failing.pop(gap.id, None)
+        if len({c.open_time for c in official}) < (gap.gap_end - first) // MINUTE_MS:
+            return False
+        self.aggregator.apply_klines(gap, official, time.monotonic())
+        self.metrics.startup_klines += 1
+        logger.info(
+            "startup gap %s closed from %d klines",
+            gap.symbol,
+            len(official),
+            extra=gap.log_context(),
+        )
+        return True
 
     async def _from_klines(self, gap: Gap) -> None:
         """A restart's missed minutes from Binance's klines, written closed; the gap heals. A

@@ -91,6 +91,7 @@ def health_report(
             "found": metrics.gaps_found,
             "repaired": metrics.gaps_repaired,
             "unhealed": metrics.gaps_unhealed,
+            "startup_from_klines": metrics.startup_klines,
         },
         "malformed_frames": metrics.malformed,
         "helper_restarts": dict(restarts),

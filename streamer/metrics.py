@@ -29,6 +29,8 @@ class Metrics:
         self.gaps_found = 0
         self.gaps_repaired = 0
         self.gaps_unhealed = 0
+        # Startup gaps closed from their minutes' klines (Gaps._startup_from_klines).
+        self.startup_klines = 0
         self.write_errors = 0
         self.rows_written = 0
         self.rest_requests = 0
@@ -99,6 +101,11 @@ class _Collector(Collector):
             ("streamer_gaps_found", "Trade-id gaps detected.", m.gaps_found),
             ("streamer_gaps_repaired", "Gaps filled from REST.", m.gaps_repaired),
             ("streamer_gaps_unhealed", "Gaps REST could not fill.", m.gaps_unhealed),
+            (
+                "streamer_startup_gaps_from_klines",
+                "Startup gaps closed from their minutes' klines, not their trades.",
+                m.startup_klines,
+            ),
             ("streamer_write_errors", "Failed database writes (retried).", m.write_errors),
             ("streamer_rows_written", "Candle rows upserted.", m.rows_written),
             ("streamer_rest_requests", "REST requests sent.", m.rest_requests),

@@ -185,6 +185,65 @@ def test_resume_after_a_quiet_seed_repeats_the_database_close() -> None:
     assert book.candles[T0 + MINUTE_MS].closed
 
 
+def kline(minute: int, o: str, h: str, lo: str, c: str, v: str, n: int, taker: str) -> list:
+    """A /api/v3/klines row (quote volumes: volume times close, enough for the fields' sake)."""
+    quote = str(Decimal(v) * Decimal(c))
+    taker_quote = str(Decimal(taker) * Decimal(c))
+    return [minute, o, h, lo, c, v, minute + MINUTE_MS - 1, quote, n, taker, taker_quote, "0"]
+
+
+def test_a_startup_gap_closed_from_its_klines_takes_each_minute_whole() -> None:
+    """A start at ALL closes its startup gaps from the minutes' klines: each minute's candle
+    becomes its kline, the stream's trades of it already counted there. A stream trade of it
+    that comes after is not folded in twice; the first trade id is counted back from the
+    kline's trade count, the last one is the stream's; the minute closes once it is over."""
+    agg = Aggregator()
+    gap = agg.apply(trade(100, "10", "1", T0 + 30_000), 0)
+    assert gap is not None
+    assert gap.reason == "startup"
+    agg.apply(trade(101, "11", "2", T0 + 40_000), 0)
+    official = Aggregator.official("X", [kline(T0, "9", "12", "8", "11", "13", 7, "4")])
+    agg.apply_klines(gap, official, 0)
+    agg.apply(trade(102, "11", "5", T0 + 59_000), 0)  # already in the kline
+    book = agg.books["X"]
+    assert not book.pending
+    c = book.candles[T0]
+    got = row(c)
+    assert (got["open"], got["high"], got["low"], got["close"]) == tuple(
+        Decimal(x) for x in ("9", "12", "8", "11")
+    )
+    assert (got["volume"], got["trade_count"], got["taker_buy_volume"]) == (Decimal(13), 7, 4)
+    assert (got["first_trade_id"], got["last_trade_id"]) == (96, 102)
+    agg.apply(trade(103, "12", "1", T0 + MINUTE_MS + 1), 0)
+    assert row(book.candles[T0])["is_closed"] is True
+    assert row(book.candles[T0 + MINUTE_MS])["volume"] == Decimal(1)
+
+
+def test_a_startup_gap_over_two_minutes_closes_the_first_from_its_kline_alone() -> None:
+    """Started from klines at a minute without a trade before the stream's first one: that
+    minute's kline is its candle, not an idle one, and the next holds the stream's trade."""
+    agg = Aggregator()
+    agg.start_at("X", T0, 99, to_scaled("9"))
+    gap = agg.apply(trade(106, "12", "1", T0 + MINUTE_MS + 2_000), 0)
+    assert gap is not None
+    assert (gap.reason, gap.lo_seq, gap.hi_seq) == ("startup", 100, 105)
+    official = Aggregator.official(
+        "X",
+        [
+            kline(T0, "9", "10", "9", "10", "3", 3, "1"),
+            kline(T0 + MINUTE_MS, "10", "12", "10", "12", "4", 4, "2"),
+        ],
+    )
+    agg.apply_klines(gap, official, 0)
+    agg.apply(trade(107, "12", "1", T0 + 2 * MINUTE_MS + 1), 0)
+    book = agg.books["X"]
+    first, second = row(book.candles[T0]), row(book.candles[T0 + MINUTE_MS])
+    assert (first["is_closed"], first["volume"], first["trade_count"]) == (True, Decimal(3), 3)
+    assert (first["first_trade_id"], first["last_trade_id"]) == (None, None)
+    assert (second["is_closed"], second["close"], second["trade_count"]) == (True, Decimal(12), 4)
+    assert (second["first_trade_id"], second["last_trade_id"]) == (103, 106)
+
+
 @pytest.mark.parametrize("stream", ["trade", "aggTrade"])
 def test_fake_market_day_equals_official_klines(stream: str) -> None:
     """Two hours of the fake market's trades, in either stream, rebuild the official klines."""

@@ -20,6 +20,7 @@ import pytest
 
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
+from streamer import gaps as gaps_module
 from streamer.gaps import Gaps
 from streamer.rest import RestClient
 from tests.streamer.conftest import (
@@ -368,3 +369,31 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
     assert "volume" in warnings[0]
     assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
     assert newest_closed(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
+
+
+@pytest.mark.slow
+async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
+    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At ALL a start has ~2,000 startup gaps at once: each waits for its minute's kline to be
+    final and closes the minute from it (2 weight a symbol, not 4 a page of aggTrades, which
+    took the next window's weight). The start's own minute is exact and closed, its first and
+    last trade ids Binance's, and the minutes after it close from the stream as before."""
+    monkeypatch.setattr(gaps_module, "STARTUP_KLINES_MIN", 1)
+    await first_run_then_pause(fake, database_url)
+    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    async with running(streamer_config(fake, database_url), fake) as streamer:
+        await wait_until(
+            lambda: all((newest_closed(database_url, s) or 0) > restarted for s in BUSY),
+            30,
+            "minutes to close after the restart",
+        )
+        from_klines = streamer.metrics.startup_klines
+    assert from_klines >= len(BUSY), "the start's own minutes were not closed from klines"
+    assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
+    for symbol in BUSY:
+        row = next(
+            r for r in closed_rows(database_url, symbol) if to_ms(r["open_time"]) == restarted
+        )
+        trades = fake.market.trades(symbol, restarted * 1000, (restarted + MINUTE_MS) * 1000)
+        assert (row["first_trade_id"], row["last_trade_id"]) == (trades[0].id, trades[-1].id)
