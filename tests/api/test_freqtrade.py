@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 
 from tests.api.conftest import RunningApi, write_live
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 FREQTRADE = PROJECT_ROOT / ".venv-freqtrade" / "bin" / "freqtrade"
 README = PROJECT_ROOT / "docs" / "api.md"

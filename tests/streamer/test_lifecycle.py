@@ -19,7 +19,6 @@ from fakebinance.server import FakeBinance
 from include.platform import pgserver
 from include.platform.db import ensure_database
 from include.platform.migrate import migrate
-from tests.conftest import record_writers
 from tests.streamer.conftest import (
     assert_exact,
     market_minutes,
@@ -27,6 +26,7 @@ from tests.streamer.conftest import (
     streamer_config,
     wait_until,
 )
+from tests.support.db import record_writers
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

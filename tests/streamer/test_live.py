@@ -8,7 +8,6 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform import db
 from streamer.config import load_config
-from tests.conftest import record_writers
 from tests.streamer.conftest import (
     assert_exact,
     gap_rows,
@@ -17,6 +16,7 @@ from tests.streamer.conftest import (
     streamer_config,
     wait_until,
 )
+from tests.support.db import record_writers
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 
