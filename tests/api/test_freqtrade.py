@@ -23,7 +23,7 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.api.conftest import RunningApi, write_live
+from tests.support.api import RunningApi, write_live
 from tests.support.paths import PROJECT_ROOT
 
 FREQTRADE = PROJECT_ROOT / ".venv-freqtrade" / "bin" / "freqtrade"

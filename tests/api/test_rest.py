@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.config import ApiConfig
-from tests.api.conftest import running_api
+from tests.support.api import running_api
 from tests.support.paths import PROJECT_ROOT
 
 FILL_1M = """

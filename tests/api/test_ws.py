@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 from websockets.exceptions import ConnectionClosed
 
 from api.config import ApiConfig, load_config
-from tests.api.conftest import running_api, write_live
+from tests.support.api import running_api, write_live
 from tests.support.ws import recv_json, until, values
 
 HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
