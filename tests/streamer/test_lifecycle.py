@@ -19,14 +19,14 @@ from fakebinance.server import FakeBinance
 from include.platform import pgserver
 from include.platform.db import ensure_database
 from include.platform.migrate import migrate
-from tests.streamer.conftest import (
+from tests.support.db import record_writers
+from tests.support.streamer import (
     assert_exact,
     market_minutes,
     running,
     streamer_config,
     wait_until,
 )
-from tests.support.db import record_writers
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

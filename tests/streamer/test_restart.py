@@ -22,7 +22,7 @@ from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer.gaps import Gaps
 from streamer.rest import RestClient
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     SPEED,
     assert_exact,
     closed_rows,
