@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.dbt.conftest import load_klines
+from tests.support.dbt import load_klines
 from tests.support.paths import PROJECT_ROOT
 
 
