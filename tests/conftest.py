@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -18,11 +18,11 @@ from psycopg import sql
 
 from include.platform import db, pgserver
 from include.platform.migrate import migrate
+from include.timeframes import build_timeframes
+from tests.support.db import AIRFLOW_DB, TEMPLATE_DB, create_database, database_numbers
+from tests.support.paths import PROJECT_ROOT
+from tests.support.quality import CLEAN_DB, load_clean_day
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_DB = "platform_template"
-AIRFLOW_DB = "airflow"
-_counter = itertools.count()
 _pg_port: int | None = None
 _pg_root: Path | None = None
 
@@ -119,22 +119,12 @@ def template_url(pg_server: pgserver.PgServer) -> str:
     return url
 
 
-def create_database(server: pgserver.PgServer, name: str, template: str | None) -> str:
-    """Create a database (optionally from a template) and return its URL."""
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        query = sql.SQL("create database {}").format(sql.Identifier(name))
-        if template:
-            query += sql.SQL(" template {}").format(sql.Identifier(template))
-        conn.execute(query)
-    return server.url(name)
-
-
 @pytest.fixture
 def database_url(
     pg_server: pgserver.PgServer, template_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     """A fresh, migrated database of its own; DATABASE_URL points at it for the test."""
-    url = create_database(pg_server, f"t{os.getpid()}_{next(_counter)}", TEMPLATE_DB)
+    url = create_database(pg_server, f"t{os.getpid()}_{next(database_numbers)}", TEMPLATE_DB)
     monkeypatch.setenv("DATABASE_URL", url)
     return url
 
@@ -143,7 +133,7 @@ def database_url(
 def empty_database_url(pg_server: pgserver.PgServer, template_url: str) -> str:
     """A fresh database with no migrations applied (on a server where another database was
     migrated: the roles, which are the server's, exist with their passwords)."""
-    return create_database(pg_server, f"e{os.getpid()}_{next(_counter)}", None)
+    return create_database(pg_server, f"e{os.getpid()}_{next(database_numbers)}", None)
 
 
 @pytest.fixture
@@ -153,29 +143,30 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
         yield connection
 
 
-def record_writers(conn: psycopg.Connection, table: str) -> Callable[[], set[str]]:
-    """Record the login role (session_user) of every statement that writes the table, with a
-    test-only trigger; the returned function gives the roles seen so far."""
-    conn.execute(
-        "create table if not exists public.test_writers (tbl text not null, writer text not null)"
-    )
-    conn.execute(
-        "create or replace function public.record_writer() returns trigger "
-        "language plpgsql security definer as $$ begin "
-        "insert into public.test_writers values (tg_table_schema || '.' || tg_table_name, "
-        "session_user); return null; end $$"
-    )
-    conn.execute(
-        sql.SQL(
-            "create trigger record_writer after insert or update or delete on {} "
-            "for each statement execute function public.record_writer()"
-        ).format(sql.Identifier(*table.split(".")))
-    )
-    url, password = conn.info.dsn, conn.info.password
+@pytest.fixture(scope="module")
+def clean_template(pg_server: pgserver.PgServer, template_url: str) -> str:
+    """A database with the clean day loaded and the timeframes built by real dbt (once)."""
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f"drop database if exists {CLEAN_DB}")
+    url = create_database(pg_server, CLEAN_DB, TEMPLATE_DB)
+    load_clean_day(url)
+    build_timeframes(url)
+    return CLEAN_DB
 
-    def writers() -> set[str]:
-        with psycopg.connect(url, password=password) as reader:
-            rows = reader.execute("select writer from public.test_writers where tbl = %s", (table,))
-            return {row[0] for row in rows}
 
-    return writers
+@pytest.fixture
+def clean_url(
+    pg_server: pgserver.PgServer, clean_template: str, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A fresh copy of the clean database for one test; DATABASE_URL points at it."""
+    name = f"q{os.getpid()}_{datetime.now(UTC).strftime('%H%M%S%f')}"
+    url = create_database(pg_server, name, clean_template)
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def gx_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A GX project directory of the test's own (DATA_DIR points above it)."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    return tmp_path / "gx"

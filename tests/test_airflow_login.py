@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from include.platform import pgserver
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

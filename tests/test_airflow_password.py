@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 def passwords(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:

@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from tests.conftest import PROJECT_ROOT
 from tests.support.metrics import exported_metric_names
+from tests.support.paths import PROJECT_ROOT
 
 PROMETHEUS = PROJECT_ROOT / "docker" / "prometheus"
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 BENCHES = sorted(path.name for path in (PROJECT_ROOT / "bench").glob("*_bench.py"))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 SCRIPT = (PROJECT_ROOT / "deploy" / "citus" / "distribute.sql").read_text()
 DISTRIBUTED = re.findall(r"create_distributed_table\('([\w.]+)', 'symbol'", SCRIPT)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
 from tests.support.deploy import DESIGN_VARIABLES, dockerfile_env
+from tests.support.paths import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 AIRFLOW_SERVICES = {

@@ -15,9 +15,9 @@ import yaml
 from prometheus_client import generate_latest
 
 from api.metrics import Metrics as ApiMetrics
-from tests.conftest import PROJECT_ROOT
 from tests.include.history_support import running_fake
 from tests.support.metrics import exported_metric_names, metric_names_on_page
+from tests.support.paths import PROJECT_ROOT
 
 GRAFANA = PROJECT_ROOT / "docker" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "binance-candles.json"

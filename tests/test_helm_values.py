@@ -10,8 +10,8 @@ from importlib.metadata import version
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
 from tests.support.deploy import DESIGN_VARIABLES, dockerfile_env
+from tests.support.paths import PROJECT_ROOT
 
 VALUES = PROJECT_ROOT / "deploy" / "helm" / "values.yaml"
 

@@ -12,7 +12,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 # The packages the project ships; dags/ is Airflow's folder of top-level modules.
 PACKAGES = ("api", "streamer", "include", "fakebinance")

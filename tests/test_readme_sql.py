@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from include.timeframes import build_timeframes
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 QUERYING = (PROJECT_ROOT / "docs" / "querying.md").read_text()
 OPERATIONS = (PROJECT_ROOT / "docs" / "operations.md").read_text()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 @pytest.mark.parametrize(

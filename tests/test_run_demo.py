@@ -23,7 +23,7 @@ import pytest
 from include.platform import db, pgserver
 from include.platform.rest_pool import POOL, pool_size
 from tests.browser import CHROMIUM, Browser
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 MAX_INLINE_LINES = 6
 # The Python the rule covers (the generated gRPC code is outside it).

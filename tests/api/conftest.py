@@ -2,63 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.config import ApiConfig, load_config
-from api.grpc_service import start_grpc
-
-
-@dataclass
-class RunningApi:
-    """A started API: its base URLs and the app state."""
-
-    http: str
-    ws: str
-    grpc_target: str
-    api: object
-
-
-@contextlib.asynccontextmanager
-async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
-    """Serve ``config`` (port 0 = any free port) in this loop until the block ends."""
-    app = create_app(config)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            lifespan="on",
-            ssl_certfile=config.tls_cert,
-            ssl_keyfile=config.tls_key,
-        )
-    )
-    task = asyncio.ensure_future(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    api = app.state.api
-    grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, 0)
-    http, ws = ("https", "wss") if config.tls else ("http", "ws")
-    try:
-        yield RunningApi(
-            f"{http}://127.0.0.1:{port}", f"{ws}://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", api
-        )
-    finally:
-        await grpc_server.stop(0)
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+from tests.support.api import RunningApi, running_api
 
 
 @pytest.fixture
@@ -68,26 +17,3 @@ async def api(database_url: str) -> AsyncIterator[RunningApi]:
     url = load_config().database_url
     async with running_api(ApiConfig(database_url=url, port=0)) as running:
         yield running
-
-
-LIVE_COLUMNS = (
-    "symbol, open_time, open, high, low, close, volume, quote_volume, trade_count, "
-    "taker_buy_volume, taker_buy_quote_volume, is_closed"
-)
-
-
-def write_live(
-    conn: psycopg.Connection, symbol: str, open_time: datetime, values: Sequence, is_closed: bool
-) -> None:
-    """Upsert one live candle the way the streamer does."""
-    conn.execute(
-        f"insert into market.candles_1m_live ({LIVE_COLUMNS}) "
-        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "on conflict (symbol, open_time) do update set open = excluded.open, "
-        "high = excluded.high, low = excluded.low, close = excluded.close, "
-        "volume = excluded.volume, quote_volume = excluded.quote_volume, "
-        "trade_count = excluded.trade_count, taker_buy_volume = excluded.taker_buy_volume, "
-        "taker_buy_quote_volume = excluded.taker_buy_quote_volume, "
-        "is_closed = excluded.is_closed, updated_at = now()",
-        (symbol, open_time, *values, is_closed),
-    )

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from api.config import ApiConfig
-from tests.api.conftest import running_api, write_live
+from tests.support.api import running_api, write_live
 
 FILL = """
 insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,

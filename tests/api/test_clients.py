@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from include.platform import pgserver
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 README = PROJECT_ROOT / "docs" / "api.md"
 MARKER = "<!-- client-snippet: tests/api/test_clients.py runs this block -->"

@@ -13,8 +13,8 @@ from fakebinance.config import MarketConfig, default_symbols, utc
 from fakebinance.server import FakeBinance
 from include.history.reconcile import reconcile
 from include.timeframes import build_timeframes
-from tests.api.conftest import write_live
-from tests.dbt.conftest import from_ms, kline_values, to_ms
+from tests.support.api import write_live
+from tests.support.dbt import from_ms, kline_values, to_ms
 from tests.support.ws import recv_json
 
 HOUR = utc(2025, 3, 10, 10)

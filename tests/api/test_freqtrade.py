@@ -23,8 +23,8 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.api.conftest import RunningApi, write_live
-from tests.conftest import PROJECT_ROOT
+from tests.support.api import RunningApi, write_live
+from tests.support.paths import PROJECT_ROOT
 
 FREQTRADE = PROJECT_ROOT / ".venv-freqtrade" / "bin" / "freqtrade"
 README = PROJECT_ROOT / "docs" / "api.md"

@@ -11,7 +11,7 @@ import pytest
 
 from api.config import ApiConfig
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
-from tests.api.conftest import running_api, write_live
+from tests.support.api import running_api, write_live
 
 MINUTE = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
 

@@ -20,8 +20,8 @@ from include.history.klines_store import store_symbols
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.intervals import INTERVAL_MS, INTERVALS
 from include.timeframes import build_timeframes
-from tests.api.conftest import write_live
-from tests.dbt.conftest import from_ms, kline_values, load_klines, to_ms
+from tests.support.api import write_live
+from tests.support.dbt import from_ms, kline_values, load_klines, to_ms
 
 SYMBOLS = ("BTCUSDT", "PEPEUSDT", "QUIETUSDT")
 # A Monday, so its week starts with it; the month's candle needs the days before it too.

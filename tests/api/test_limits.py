@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 from api.config import ApiConfig
 from api.limits import WeightLimiter
 from include.platform.settings import Settings
-from tests.api.conftest import running_api
+from tests.support.api import running_api
 
 FILL_1M = """
 insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,

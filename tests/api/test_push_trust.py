@@ -11,7 +11,7 @@ import psycopg
 import websockets
 
 from include.platform import db
-from tests.api.conftest import write_live
+from tests.support.api import write_live
 from tests.support.ws import recv_json, until, values
 
 HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)

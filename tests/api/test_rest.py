@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from api.config import ApiConfig
-from tests.api.conftest import running_api
-from tests.conftest import PROJECT_ROOT
+from tests.support.api import running_api
+from tests.support.paths import PROJECT_ROOT
 
 FILL_1M = """
 insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,

@@ -11,7 +11,7 @@ import websockets
 
 from api.config import ApiConfig, load_config
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
-from tests.api.conftest import running_api
+from tests.support.api import running_api
 from tests.support.ws import until
 
 T0 = datetime(2025, 7, 8, 17, 0, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 STATIC = PROJECT_ROOT / "api" / "static"
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from include.platform.times import MINUTE_MS
-from tests.api.conftest import write_live
+from tests.support.api import write_live
 
 D = Decimal
 Q8 = D("0.00000001")

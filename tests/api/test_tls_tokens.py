@@ -21,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 
 from api.config import ApiConfig
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
-from tests.api.conftest import running_api, write_live
+from tests.support.api import running_api, write_live
 
 MINUTE = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
 TOKEN = "s3cret-token"

@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 from websockets.exceptions import ConnectionClosed
 
 from api.config import ApiConfig, load_config
-from tests.api.conftest import running_api, write_live
+from tests.support.api import running_api, write_live
 from tests.support.ws import recv_json, until, values
 
 HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
@@ -215,7 +215,7 @@ async def test_streamer_pushes_closed_candles_equal_to_official_klines(database_
     """The streamer on the fake exchange: closed kline_1m events equal the official klines."""
     from fakebinance.clock import MarketClock
     from fakebinance.server import FakeBinance
-    from tests.streamer.conftest import market_config, running, streamer_config
+    from tests.support.streamer import market_config, running, streamer_config
 
     clock = MarketClock(start=datetime(2025, 3, 3, 12, 0, 0, tzinfo=UTC), speed=20.0)
     async with (

@@ -12,7 +12,7 @@ import ccxt.pro as ccxtpro
 import pytest
 from binance import AsyncClient, BinanceSocketManager
 
-from tests.api.conftest import write_live
+from tests.support.api import write_live
 from tests.support.ws import values
 
 pytestmark = pytest.mark.slow  # about ten seconds each (the clients' own connect and close)

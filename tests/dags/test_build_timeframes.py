@@ -6,24 +6,37 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.dbt.conftest import (  # noqa: F401 - fixtures used by the test below
-    dbt_target_path,
-    kline_values,
-    load_klines,
-    market,
-    window_klines,
-    write_live,
-)
+from fakebinance.market import Market
+from fakebinance.reference import RefKline
+from tests.support.dbt import frozen_market, kline_values, load_klines, window_official, write_live
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def market() -> Market:
+    """The dbt tests' frozen fake market (held for the session: official() caches by its id)."""
+    return frozen_market()
+
+
+@pytest.fixture(scope="session")
+def window_klines(market: Market) -> dict[str, list[RefKline]]:
+    """The dbt tests' official 1m klines of every symbol over their two-week window."""
+    return window_official(market)
+
+
+@pytest.fixture(autouse=True)
+def dbt_target_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """dbt's compiled files and logs go to a temporary directory, not dbt_project/target."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
 
 
 def test_dag_run_builds_marts_checks_freshness_and_publishes_docs(
     airflow_home,
     database_url,
     conn,
-    window_klines,  # noqa: F811 - the imported fixture
+    window_klines,
     tmp_path,
     monkeypatch,
 ):

@@ -18,16 +18,12 @@ from typer.testing import CliRunner
 
 from include import jobs
 from include.cli import app
-from tests import conftest
-from tests.conftest import TEMPLATE_DB, create_database
-from tests.include import test_quality
 from tests.include.history_support import NOW, running_fake
 from tests.support.dags import load_dag
+from tests.support.db import TEMPLATE_DB, create_database, database_numbers
+from tests.support.quality import SYMBOLS
 
 pytestmark = pytest.mark.slow
-
-clean_template = test_quality.clean_template
-gx_root = test_quality.gx_root
 
 # Timestamps a row gets from the wall clock (loaded_at, healed_at, ...) differ between two runs;
 # every other column must be equal.
@@ -100,7 +96,7 @@ def twice(
     """The rows each way leaves, each run on its own fresh copy of template."""
     seen = []
     for way in (by_cli, by_dag):
-        url = create_database(server, f"p{os.getpid()}_{next(conftest._counter)}", template)
+        url = create_database(server, f"p{os.getpid()}_{next(database_numbers)}", template)
         monkeypatch.setenv("DATABASE_URL", url)
         prepare(url)
         way()
@@ -235,9 +231,7 @@ def test_data_quality(pg_server, clean_template: str, gx_root, monkeypatch) -> N
         reports.append(cli("check", *window, "-s", "BTCUSDT", "-s", "ETHUSDT", "--no-expect-live"))
 
     def by_dag() -> None:
-        done = jobs.data_quality(
-            window[1], window[3], list(test_quality.SYMBOLS), False, run_after=NOW
-        )
+        done = jobs.data_quality(window[1], window[3], list(SYMBOLS), False, run_after=NOW)
         reports.append(done["summary"] + "\n")
 
     twice(pg_server, monkeypatch, nothing, by_cli, by_dag, [], template=clean_template)

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from include.platform import db, pgserver
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 

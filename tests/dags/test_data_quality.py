@@ -7,20 +7,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.include import test_quality
-
-# The clean, dbt-built database and the GX directory of the include tests, reused as fixtures.
-clean_template = test_quality.clean_template
-clean_url = test_quality.clean_url
-gx_root = test_quality.gx_root
+from tests.support.paths import PROJECT_ROOT
+from tests.support.quality import SYMBOLS
 
 pytestmark = pytest.mark.slow
 
 RUN_CONF = {
     "start": "2025-01-06T00:00:00Z",
     "end": "2025-01-07T00:00:00Z",
-    "symbols": list(test_quality.SYMBOLS),
+    "symbols": list(SYMBOLS),
     "expect_live": False,
 }
 

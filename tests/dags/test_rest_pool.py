@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from include.platform import rest_pool
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 # How code reaches Binance REST: it builds a client, or calls one of the client's requests.
 CLIENT = "BinanceRest"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.dbt.conftest import load_klines
+from tests.support.dbt import load_klines
+from tests.support.paths import PROJECT_ROOT
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from include.platform import db
 from include.timeframes import TimeframeBuildError, build_timeframes, run_dbt
-from tests.dbt.conftest import MARTS, load_klines
+from tests.support.dbt import MARTS, load_klines
 
 # DESIGN.md's candle columns, in every candle table.
 DESIGN_COLUMNS = {

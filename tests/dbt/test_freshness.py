@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from include.timeframes import TimeframeBuildError, build_timeframes, check_source_freshness
-from tests.dbt.conftest import kline_values, load_klines, write_live
+from tests.support.dbt import kline_values, load_klines, write_live
 
 pytestmark = pytest.mark.slow
 

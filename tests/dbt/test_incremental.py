@@ -9,7 +9,7 @@ from psycopg import sql
 
 from fakebinance.config import utc
 from include.timeframes import build_timeframes, mark_dirty
-from tests.dbt.conftest import (
+from tests.support.dbt import (
     MARTS,
     WINDOW_END,
     WINDOW_START,

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from include.timeframes import build_timeframes
-from tests.dbt.conftest import (
+from tests.support.dbt import (
     HALT,
     MARTS,
     TF_MINUTES,

@@ -14,7 +14,7 @@ from fakebinance.config import utc
 from include.platform import partitions
 from include.quality.checks import Window, all_checks, render
 from include.timeframes import build_timeframes
-from tests.dbt.conftest import (
+from tests.support.dbt import (
     MARTS,
     WINDOW_END,
     WINDOW_START,

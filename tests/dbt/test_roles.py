@@ -11,8 +11,8 @@ import pytest
 from include.platform import db
 from include.platform.migrate import MIGRATIONS_DIR, migrate
 from include.timeframes import build_timeframes
-from tests.conftest import record_writers
-from tests.dbt.conftest import MARTS, load_klines
+from tests.support.db import record_writers
+from tests.support.dbt import MARTS, load_klines
 
 
 def analytics_owners(conn: psycopg.Connection) -> dict[str, str]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from include.timeframes import dbt_env
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ from include.history.backfill import backfill_rest
 from include.history.klines_store import datetime_to_ms
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.times import parse_utc
-from tests.conftest import record_writers
 from tests.include.history_support import NOW, official, running_fake, snapshot, stored
+from tests.support.db import record_writers
 
 START = parse_utc("2025-03-08T00:00")
 END = parse_utc("2025-03-10T18:40")  # 4000 minutes: four pages per symbol

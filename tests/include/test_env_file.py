@@ -16,7 +16,7 @@ import pytest
 
 from include.platform.pgserver import free_port
 from include.platform.settings import variables
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 def run_config(env_file: Path, **env: str) -> str:

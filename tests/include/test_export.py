@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from include.timeframes import build_timeframes
-from tests.conftest import PROJECT_ROOT, TEMPLATE_DB, create_database
+from tests.support.db import TEMPLATE_DB, create_database
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from include.platform import pgserver
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,110 +12,12 @@ import pytest
 from psycopg import sql
 from typer.testing import CliRunner
 
-from fakebinance.clock import MarketClock, to_us
-from fakebinance.config import MarketConfig, default_symbols
-from fakebinance.market import Market
 from include.cli import app
-from include.platform import pgserver
 from include.quality import QualityCheckFailed, QualityReport, Window, run_checks
 from include.quality.checks import HIGHER_TIMEFRAMES, params_cte
-from include.timeframes import build_timeframes
-from tests.conftest import TEMPLATE_DB, create_database
+from tests.support.quality import COLUMNS, DAY, LIVE_HOURS, SYMBOLS, WINDOW
 
 pytestmark = pytest.mark.slow
-
-DAY = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday, so the 1w bucket starts with it
-WINDOW = Window(DAY, DAY + timedelta(days=1))
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
-LIVE_HOURS = 2
-CLEAN_DB = "quality_clean"
-COLUMNS = (
-    "symbol, open_time, open, high, low, close, volume, quote_volume, trade_count, "
-    "taker_buy_volume, taker_buy_quote_volume"
-)
-
-
-def fake_klines(market: Market, symbol: str, start: datetime, end: datetime) -> list[tuple]:
-    """The fake exchange's official 1m klines of [start, end) as table rows."""
-    rows: list[tuple] = []
-    cursor_ms, end_ms = to_us(start) // 1000, to_us(end) // 1000
-    while cursor_ms < end_ms:
-        batch = market.klines(symbol, "1m", start_ms=cursor_ms, end_ms=end_ms - 1, limit=1000)
-        if not batch:
-            break
-        for k in batch:
-            rows.append(
-                (
-                    symbol,
-                    datetime.fromtimestamp(k.open_time / 1000, UTC),
-                    k.open,
-                    k.high,
-                    k.low,
-                    k.close,
-                    k.volume,
-                    k.quote_volume,
-                    k.trade_count,
-                    k.taker_buy_volume,
-                    k.taker_buy_quote_volume,
-                )
-            )
-        cursor_ms = batch[-1].open_time + 60_000
-    return rows
-
-
-def load_clean_day(url: str) -> None:
-    """A day of official klines per symbol, its last hours also as closed live candles."""
-    config = MarketConfig(7, tuple(s for s in default_symbols() if s.symbol in SYMBOLS))
-    market = Market(config, MarketClock(DAY + timedelta(days=2), speed=0))
-    live_from = WINDOW.end - timedelta(hours=LIVE_HOURS)
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        for symbol in SYMBOLS:
-            cur.execute(
-                "insert into market.symbols (symbol, status) values (%s, 'TRADING')", (symbol,)
-            )
-            rows = fake_klines(market, symbol, WINDOW.start, WINDOW.end)
-            assert len(rows) == 1440
-            cur.executemany(
-                f"insert into market.klines_1m ({COLUMNS}, source) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'rest')",
-                rows,
-            )
-            # The streamer wrote these when the minute closed, long before the check runs.
-            cur.executemany(
-                f"insert into market.candles_1m_live ({COLUMNS}, is_closed, updated_at) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true, "
-                "%s + interval '61 seconds')",
-                [(*row, row[1]) for row in rows if row[1] >= live_from],
-            )
-
-
-@pytest.fixture(scope="module")
-def clean_template(pg_server: pgserver.PgServer, template_url: str) -> str:
-    """A database with the clean day loaded and the timeframes built by real dbt (once)."""
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute(f"drop database if exists {CLEAN_DB}")
-    url = create_database(pg_server, CLEAN_DB, TEMPLATE_DB)
-    load_clean_day(url)
-    build_timeframes(url)
-    return CLEAN_DB
-
-
-@pytest.fixture
-def clean_url(
-    pg_server: pgserver.PgServer, clean_template: str, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """A fresh copy of the clean database for one test; DATABASE_URL points at it."""
-    name = f"q{os.getpid()}_{datetime.now(UTC).strftime('%H%M%S%f')}"
-    url = create_database(pg_server, name, clean_template)
-    monkeypatch.setenv("DATABASE_URL", url)
-    return url
-
-
-@pytest.fixture
-def gx_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A GX project directory of the test's own (DATA_DIR points above it)."""
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    return tmp_path / "gx"
 
 
 @pytest.fixture

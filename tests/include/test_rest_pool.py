@@ -17,8 +17,8 @@ from include.platform.binance_rest.budget import WeightBudget
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.weights import REQUESTS_IN_FLIGHT, WEIGHTS
 from include.platform.times import parse_utc
-from tests.conftest import PROJECT_ROOT
 from tests.include.history_support import running_fake
+from tests.support.paths import PROJECT_ROOT
 
 
 def test_pool_holds_the_reserve_each_client_leaves() -> None:

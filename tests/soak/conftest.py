@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-SUMMARY_KEY = "soak_summary"
+from tests.support.soak import SUMMARY_KEY
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -28,7 +28,7 @@ from include.platform import pgserver
 from include.platform.db import ROLES, role_variables
 from include.platform.migrate import migrate
 from include.platform.settings import Settings
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 

@@ -85,7 +85,6 @@ import pytest
 from psycopg import sql
 
 from tests.soak import faults
-from tests.soak.conftest import SUMMARY_KEY
 from tests.soak.harness import (
     INTERVAL_MS,
     KLINE_FIELDS,
@@ -105,6 +104,7 @@ from tests.soak.harness import (
     utc_ms,
     wait_for,
 )
+from tests.support.soak import SUMMARY_KEY
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from fakebinance.market import Trade
 from fakebinance.server import FakeBinance
 from streamer.aggregator import MINUTE_MS, minute_of
 from streamer.app import Streamer
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     KLINE_FIELDS,
     SPEED,
     assert_exact,

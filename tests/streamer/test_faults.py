@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from fakebinance.server import FakeBinance
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     assert_exact,
     gap_rows,
     market_minutes,

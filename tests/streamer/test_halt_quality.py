@@ -17,7 +17,7 @@ from include.platform.times import MINUTE_MS
 from include.quality.checks import Window
 from include.quality.runner import run_checks
 from include.timeframes import build_timeframes
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     SPEED,
     START,
     closed_rows,

@@ -19,8 +19,8 @@ from fakebinance.server import FakeBinance
 from include.platform import pgserver
 from include.platform.db import ensure_database
 from include.platform.migrate import migrate
-from tests.conftest import record_writers
-from tests.streamer.conftest import (
+from tests.support.db import record_writers
+from tests.support.streamer import (
     assert_exact,
     market_minutes,
     running,

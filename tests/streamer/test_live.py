@@ -8,8 +8,8 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform import db
 from streamer.config import load_config
-from tests.conftest import record_writers
-from tests.streamer.conftest import (
+from tests.support.db import record_writers
+from tests.support.streamer import (
     assert_exact,
     gap_rows,
     market_minutes,

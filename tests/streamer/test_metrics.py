@@ -13,7 +13,7 @@ import aiohttp
 
 from fakebinance.server import FakeBinance
 from streamer.app import Streamer
-from tests.streamer.conftest import market_minutes, running, streamer_config, wait_until
+from tests.support.streamer import market_minutes, running, streamer_config, wait_until
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 

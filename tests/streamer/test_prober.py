@@ -9,7 +9,7 @@ import pytest
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, default_symbols, quiet_symbol
 from fakebinance.server import FakeBinance
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     SPEED,
     START,
     assert_exact,

@@ -14,7 +14,7 @@ from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer.aggregator import Gap
 from streamer.parser import Trade, format_scaled
-from tests.streamer.conftest import running, streamer_config
+from tests.support.streamer import running, streamer_config
 
 SYMBOL = "BTCUSDT"
 

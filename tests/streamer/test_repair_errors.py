@@ -19,7 +19,7 @@ import pytest
 from fakebinance.server import FakeBinance
 from streamer.__main__ import JsonFormatter
 from streamer.app import Streamer
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     assert_exact,
     closed_rows,
     gap_rows,

@@ -23,7 +23,7 @@ from include.platform.times import MINUTE_MS
 from streamer import gaps as gaps_module
 from streamer.gaps import Gaps
 from streamer.rest import RestClient
-from tests.streamer.conftest import (
+from tests.support.streamer import (
     SPEED,
     assert_exact,
     closed_rows,

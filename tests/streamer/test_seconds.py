@@ -8,7 +8,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from include.platform.times import CANDLE_FIELDS
-from tests.streamer.conftest import market_minutes, running, streamer_config, wait_until
+from tests.support.streamer import market_minutes, running, streamer_config, wait_until
 
 SECOND_US = 1_000_000
 

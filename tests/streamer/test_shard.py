@@ -24,7 +24,7 @@ from fakebinance.config import MarketConfig, SymbolSpec, all_market, default_sym
 from fakebinance.server import FakeBinance
 from include.platform.symbols import Shard, in_shard, parse_shard, shard_index
 from streamer.config import load_config
-from tests.streamer.conftest import running, streamer_config, wait_until
+from tests.support.streamer import running, streamer_config, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 def load_dag(dag_id: str):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.dbt.conftest import MARTS, from_ms, kline_values, mart_rows, official
+from tests.support.dbt import MARTS, from_ms, kline_values, mart_rows, official
 
 
 def assert_equals_official(conn, market, symbol, start, end) -> None:

@@ -1,0 +1,54 @@
+"""Databases the tests make on the session's PostgreSQL, and who writes a table."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from include.platform import pgserver
+
+TEMPLATE_DB = "platform_template"
+AIRFLOW_DB = "airflow"
+# Numbers the databases the tests create, so their names stay unique within a process.
+database_numbers = itertools.count()
+
+
+def create_database(server: pgserver.PgServer, name: str, template: str | None) -> str:
+    """Create a database (optionally from a template) and return its URL."""
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        query = sql.SQL("create database {}").format(sql.Identifier(name))
+        if template:
+            query += sql.SQL(" template {}").format(sql.Identifier(template))
+        conn.execute(query)
+    return server.url(name)
+
+
+def record_writers(conn: psycopg.Connection, table: str) -> Callable[[], set[str]]:
+    """Record the login role (session_user) of every statement that writes the table, with a
+    test-only trigger; the returned function gives the roles seen so far."""
+    conn.execute(
+        "create table if not exists public.test_writers (tbl text not null, writer text not null)"
+    )
+    conn.execute(
+        "create or replace function public.record_writer() returns trigger "
+        "language plpgsql security definer as $$ begin "
+        "insert into public.test_writers values (tg_table_schema || '.' || tg_table_name, "
+        "session_user); return null; end $$"
+    )
+    conn.execute(
+        sql.SQL(
+            "create trigger record_writer after insert or update or delete on {} "
+            "for each statement execute function public.record_writer()"
+        ).format(sql.Identifier(*table.split(".")))
+    )
+    url, password = conn.info.dsn, conn.info.password
+
+    def writers() -> set[str]:
+        with psycopg.connect(url, password=password) as reader:
+            rows = reader.execute("select writer from public.test_writers where tbl = %s", (table,))
+            return {row[0] for row in rows}
+
+    return writers
