@@ -239,7 +239,11 @@ class Aggregator:
                 return
             c = book.candles[minute] = Candle(t.symbol, minute)
         elif c.official:
-            # Already in the minute's kline (Aggregator.apply_klines): not a late trade.
+            # Already counted in the minute's kline (apply_klines): only its id is news.
+            if c.last_id is None or t.last_id > c.last_id:
+                c.last_id = t.last_id
+                c.first_id = t.last_id - c.count + 1
+                self._touch(c, now)
             return
         elif c.closed:
             self.stats.late_trades += 1

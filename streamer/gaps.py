@@ -382,10 +382,12 @@ class Gaps:
             return False
         # The exchange clock is a lower bound: past this, every kline of the gap is final.
         await self.clock.reached(gap.gap_end + KLINE_FINAL_MS)
+
+        async def from_first(g: Gap) -> list[list]:
+            return await self.rest.klines_1m(g.symbol, first, g.gap_end)
+
         try:
-            klines = await self._fetch_with_retries(
-                gap, lambda g: self.rest.klines_1m(g.symbol, first, g.gap_end)
-            )
+            klines = await self._fetch_with_retries(gap, from_first)
             official = self.aggregator.official(gap.symbol, klines)
         except asyncio.CancelledError:
             raise

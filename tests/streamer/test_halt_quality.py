@@ -68,21 +68,31 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
             assert (symbol, detected_by, healed_at) == ("ETHUSDT", "streamer", None)
             assert end >= datetime.now(UTC) - timedelta(minutes=1), "widened while it lasts"
 
-    first = min(closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
-    window = Window(first, datetime.now(UTC).replace(second=0, microsecond=0))
-    build_timeframes(database_url, unit_tests=False)
+            # data_quality runs beside the streamer, as it does in production: the window ends
+            # at the minute now begins, every minute before it closed by the streamer.
+            first = min(closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
+            window = Window(first, datetime.now(UTC).replace(second=0, microsecond=0))
+            await wait_until(
+                lambda: (
+                    closed_rows(database_url, "BTCUSDT")[-1]["open_time"]
+                    >= window.end - timedelta(minutes=1)
+                ),
+                30,
+                "BTCUSDT's minutes before the window's end to close",
+            )
+            await asyncio.to_thread(build_timeframes, database_url, unit_tests=False)
 
-    def check():
-        return run_checks(
-            database_url,
-            window,
-            symbols=SYMBOLS,
-            expect_live=True,
-            max_live_age=timedelta(seconds=30),
-            gx_root=tmp_path / "gx",
-        )
+            def check():
+                return run_checks(
+                    database_url,
+                    window,
+                    symbols=SYMBOLS,
+                    expect_live=True,
+                    max_live_age=timedelta(seconds=30),
+                    gx_root=tmp_path / "gx",
+                )
 
-    report = check()
+            report = await asyncio.to_thread(check)
     assert report.success, report.summary()
     [halts] = [n for n in report.notes if n.name == "halts"]
     assert [r["symbol"] for r in halts.rows] == ["ETHUSDT"]
