@@ -62,9 +62,8 @@ STARTUP_WAIT_S = 60.0
 # klines to be final and closes from them (2 weight a symbol) instead of fetching its trades
 # (4 weight a page of aggTrades, ~1,500 pages at ALL: the next window's weight, and the start's
 # own minute closed two minutes late). Fewer are fetched as trades, the live candle exact at
-# once. A startup gap spans one or two minutes.
+# once.
 STARTUP_KLINES_MIN = 20
-STARTUP_KLINES_MS = 2 * MINUTE_MS
 
 
 @dataclass(frozen=True)
@@ -372,13 +371,18 @@ class Gaps:
             self.failing.pop(gap.id, None)
 
     async def _startup_from_klines(self, gap: Gap) -> bool:
-        """Close a startup gap's minutes from Binance's klines once they are final, 2 weight
-        for all of them. False (the caller fetches the trades) for a symbol with 1s candles, a
-        gap too long, a minute without a kline or REST failing past the repair deadline."""
+        """Close a startup gap's minute from Binance's kline once it is final, 2 weight. False
+        (the caller fetches the trades) for a symbol with 1s candles, a gap over more than one
+        minute, a minute without a kline or REST failing past the repair deadline.
+
+        A gap over two minutes (a quiet symbol whose stream's first trade came a minute after
+        its start) would hold its first minute until the second one's kline is final, a
+        minute late (the restart bench's slowest symbols): its trades are few and go first.
+        """
         # A start from klines (start_at) opens the gap in the last minute they closed.
         book = self.aggregator.books.get(gap.symbol)
         first = max(gap.gap_start, book.next_close or 0) if book is not None else gap.gap_start
-        if gap.symbol in self.aggregator.seconds.symbols or gap.gap_end - first > STARTUP_KLINES_MS:
+        if gap.symbol in self.aggregator.seconds.symbols or gap.gap_end - first > MINUTE_MS:
             return False
         # The exchange clock is a lower bound: past this, every kline of the gap is final.
         await self.clock.reached(gap.gap_end + KLINE_FINAL_MS)

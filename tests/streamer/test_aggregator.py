@@ -219,29 +219,20 @@ def test_a_startup_gap_closed_from_its_klines_takes_each_minute_whole() -> None:
     assert row(book.candles[T0 + MINUTE_MS])["volume"] == Decimal(1)
 
 
-def test_a_startup_gap_over_two_minutes_closes_the_first_from_its_kline_alone() -> None:
-    """Started from klines at a minute without a trade before the stream's first one: that
-    minute's kline is its candle, not an idle one, and the next holds the stream's trade."""
+def test_a_seeded_minute_without_a_stream_trade_closes_as_its_kline() -> None:
+    """Seeded from REST's latest trade mid-minute, no stream trade in that minute yet: its
+    kline is its candle (the seed trade is in it), not an idle one repeating a close."""
     agg = Aggregator()
-    agg.start_at("X", T0, 99, to_scaled("9"))
-    gap = agg.apply(trade(106, "12", "1", T0 + MINUTE_MS + 2_000), 0)
+    gap = agg.seed("X", trade(50, "10", "1", T0 + 20_000), T0 + 30_000)
     assert gap is not None
-    assert (gap.reason, gap.lo_seq, gap.hi_seq) == ("startup", 100, 105)
-    official = Aggregator.official(
-        "X",
-        [
-            kline(T0, "9", "10", "9", "10", "3", 3, "1"),
-            kline(T0 + MINUTE_MS, "10", "12", "10", "12", "4", 4, "2"),
-        ],
-    )
+    official = Aggregator.official("X", [kline(T0, "9", "10", "9", "10", "3", 50, "1")])
     agg.apply_klines(gap, official, 0)
-    agg.apply(trade(107, "12", "1", T0 + 2 * MINUTE_MS + 1), 0)
+    agg.apply(trade(51, "12", "1", T0 + MINUTE_MS + 1), 0)
     book = agg.books["X"]
     first, second = row(book.candles[T0]), row(book.candles[T0 + MINUTE_MS])
-    assert (first["is_closed"], first["volume"], first["trade_count"]) == (True, Decimal(3), 3)
-    assert (first["first_trade_id"], first["last_trade_id"]) == (None, None)
-    assert (second["is_closed"], second["close"], second["trade_count"]) == (True, Decimal(12), 4)
-    assert (second["first_trade_id"], second["last_trade_id"]) == (103, 106)
+    assert (first["is_closed"], first["volume"], first["trade_count"]) == (True, Decimal(3), 50)
+    assert (first["open"], first["close"]) == (Decimal(9), Decimal(10))
+    assert (second["is_closed"], second["close"]) == (False, Decimal(12))
 
 
 @pytest.mark.parametrize("stream", ["trade", "aggTrade"])

@@ -392,6 +392,12 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
 
     monkeypatch.setattr(GapFetch, "trades", trades)
     await first_run_then_pause(fake, database_url)
+    # Started 10-40 s into a minute, each busy symbol's startup gap lies in that one minute
+    # (within 5 s of its start the klines end a minute earlier and the gap spans two: a
+    # quiet symbol's case, fetched as trades).
+    await wait_until(
+        lambda: 10_000 <= fake.clock.now_ms() % MINUTE_MS <= 40_000, 10, "the middle of a minute"
+    )
     by_trades.clear()
     now = fake.clock.now_ms()
     restarted = now - now % MINUTE_MS
@@ -402,7 +408,6 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
             "minutes to close after the restart",
         )
         from_klines = streamer.metrics.startup_klines
-    # A symbol whose stream began at the minute its klines start ended has no startup gap.
     assert from_klines >= 1, "no start's own minute was closed from klines"
     assert by_trades == [], "startup gaps fetched as trades"
     assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
