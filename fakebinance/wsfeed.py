@@ -358,6 +358,9 @@ class WsHub:
                 stream = f"{symbol.lower()}@{kind}"
                 wrapped = None
                 for conn in conns:
+                    if conn.close_after_flush is not None:
+                        # Closing (serverShutdown, slow consumer): its last frame is queued.
+                        continue
                     frames = raw
                     if conn.combined:
                         if wrapped is None:

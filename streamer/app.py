@@ -80,6 +80,11 @@ class Streamer:
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
         """A trade from a socket: fold it in; a new gap is recorded and repaired at once."""
+        if trade.symbol not in self.shard_of:
+            # Still in flight after its symbol was dropped (it left TRADING): a book made again
+            # from it would take the symbol's return for a sequence gap, and its halt for trades
+            # to fetch, instead of a restart left to heal-gaps.
+            return
         gap = self.aggregator.apply(trade, now)
         if gap is not None:
             self.gaps.found(gap)

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -24,6 +25,7 @@ from streamer import gaps as gaps_module
 from streamer.aggregator import Gap
 from streamer.fetch import GapFetch
 from streamer.gaps import Gaps
+from streamer.parser import parse_frame
 from streamer.rest import RestClient
 from tests.support.streamer import (
     SPEED,
@@ -171,6 +173,16 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
         )
         fake.set_status("ETHUSDT", "BREAK")
         await wait_until(lambda: "ETHUSDT" not in streamer.shard_of, 10, "ETHUSDT dropped")
+        # A frame still in flight when the UNSUBSCRIBE went out (seen under CI's load).
+        late = fake.market.last_trade_before("ETHUSDT", fake.clock.now_us())
+        assert late is not None
+        streamer.on_trade(
+            parse_frame(
+                f'{{"e":"trade","E":{late.time_ms},"s":"ETHUSDT","t":{late.id},"p":"{late.price}",'
+                f'"q":"{late.qty}","T":{late.time_ms},"m":false,"M":true}}'
+            ),
+            time.monotonic(),
+        )
         before = newest_closed(database_url, "ETHUSDT")
         await market_minutes(fake, 3)
         fake.set_status("ETHUSDT", "TRADING")
