@@ -440,6 +440,52 @@ def test_hour_not_equal_to_its_minutes_fails_cross_timeframe(
     )
 
 
+def test_a_wrong_quarter_hour_fails_only_its_own_timeframe(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """The last 15m candle of an hour with a wrong close and trade count fails cross_timeframe
+    on 15m alone: the 1h candle over it is right, though it no longer equals its quarters."""
+    quarter = DAY + timedelta(hours=14, minutes=45)
+    db.execute(
+        "update analytics.candles_15m set close = close + 0.01, trade_count = trade_count + 1, "
+        "minute_count = minute_count - 1 where symbol = 'ETHUSDT' and open_time = %s",
+        (quarter,),
+    )
+    report = check(clean_url, gx_root)
+    assert failed(report) == {
+        ("cross_timeframe", "analytics.candles_15m"),
+        ("timeframe_completeness", "analytics.candles_15m"),
+    }
+    [row] = failure(report, "cross_timeframe", "analytics.candles_15m").rows
+    assert (row["symbol"], row["open_time"], row["differing_fields"]) == (
+        "ETHUSDT",
+        quarter,
+        "close, trade_count",
+    )
+
+
+def test_a_candle_past_the_windows_end_is_checked_against_its_minutes(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A window ending mid-hour: the complete 1h candle over its end is compared with its
+    minutes, not only with its quarters, which past the window's end no check of this window
+    covers (here the last quarter and the hour are wrong alike)."""
+    hour = DAY + timedelta(hours=14)
+    for table, start in (("15m", hour + timedelta(minutes=45)), ("1h", hour)):
+        db.execute(
+            sql.SQL(
+                "update analytics.{} set close = close + 0.01 "
+                "where symbol = 'ETHUSDT' and open_time = %s"
+            ).format(sql.Identifier(f"candles_{table}")),
+            (start,),
+        )
+    window = Window(DAY, hour + timedelta(minutes=30))
+    report = run_checks(clean_url, window, symbols=SYMBOLS, gx_root=gx_root, expect_live=False)
+    assert failed(report) == {("cross_timeframe", "analytics.candles_1h")}
+    [row] = failure(report, "cross_timeframe", "analytics.candles_1h").rows
+    assert (row["open_time"], row["differing_fields"]) == (hour, "close")
+
+
 def test_incomplete_flag_disagreeing_with_minutes_fails_completeness(
     clean_url: str, db, gx_root: Path
 ) -> None:

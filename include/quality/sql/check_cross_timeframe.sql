@@ -1,5 +1,11 @@
 -- Rows: complete higher-timeframe candles that differ from the aggregate of their own minutes
 -- in analytics.candles_1m (open of the first minute, close of the last, max, min and sums).
+-- A first pass compares each candle with its parts, the candles of the next stored timeframe
+-- below ({parent}: 1h from 15m, 1w from 1d), a fraction of the rows; only the candles that
+-- differ, and those whose bucket runs past the window's end (their parts there are checked by
+-- no run of this window), are compared with their minutes. Every part inside the window is
+-- itself checked against its minutes in the same run, so a candle equal to its parts is equal
+-- to its minutes, and a wrong part is reported at its own timeframe only.
 with
 
 {params},
@@ -16,13 +22,60 @@ candles as (
 
 ),
 
--- Open and close are the price of the earliest and latest minute: the minimum and maximum of
+-- Open and close are the price of the earliest and latest part: the minimum and maximum of
 -- (epoch, price) pairs pick them in one pass, without sorting each bucket.
+from_parts as (
+
+    select
+        part.symbol,
+        date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time,
+        (min(array[extract(epoch from part.open_time), part.open]))[2] as open,
+        max(part.high) as high,
+        min(part.low) as low,
+        (max(array[extract(epoch from part.open_time), part.close]))[2] as close,
+        sum(part.volume) as volume,
+        sum(part.quote_volume) as quote_volume,
+        sum(part.trade_count) as trade_count,
+        sum(part.taker_buy_volume) as taker_buy_volume,
+        sum(part.taker_buy_quote_volume) as taker_buy_quote_volume
+    from {parent} as part
+    cross join params
+    where
+        part.open_time >= params.window_start
+        and part.open_time < params.window_end
+    group by 1, 2
+
+),
+
+suspects as (
+
+    select
+        candles.symbol,
+        candles.open_time
+    from candles
+    cross join params
+    left join from_parts
+        on from_parts.symbol = candles.symbol
+        and from_parts.open_time = candles.open_time
+    where
+        candles.open_time + params.bucket > params.window_end
+        or (
+            candles.open, candles.high, candles.low, candles.close, candles.volume,
+            candles.quote_volume, candles.trade_count, candles.taker_buy_volume,
+            candles.taker_buy_quote_volume
+        ) is distinct from (
+            from_parts.open, from_parts.high, from_parts.low, from_parts.close,
+            from_parts.volume, from_parts.quote_volume, from_parts.trade_count,
+            from_parts.taker_buy_volume, from_parts.taker_buy_quote_volume
+        )
+
+),
+
 expected as (
 
     select
-        minute.symbol,
-        date_bin(params.bucket, minute.open_time, params.bucket_origin) as open_time,
+        suspects.symbol,
+        suspects.open_time,
         (min(array[extract(epoch from minute.open_time), minute.open]))[2] as open,
         max(minute.high) as high,
         min(minute.low) as low,
@@ -32,11 +85,12 @@ expected as (
         sum(minute.trade_count) as trade_count,
         sum(minute.taker_buy_volume) as taker_buy_volume,
         sum(minute.taker_buy_quote_volume) as taker_buy_quote_volume
-    from analytics.candles_1m as minute
+    from suspects
     cross join params
-    where
-        minute.open_time >= params.window_start
-        and minute.open_time < params.window_end + params.bucket
+    inner join analytics.candles_1m as minute
+        on minute.symbol = suspects.symbol
+        and minute.open_time >= suspects.open_time
+        and minute.open_time < suspects.open_time + params.bucket
     group by 1, 2
 
 ),
@@ -85,6 +139,9 @@ compared as (
             expected.trade_count
         ) as minutes_ohlcv
     from candles
+    inner join suspects
+        on suspects.symbol = candles.symbol
+        and suspects.open_time = candles.open_time
     left join expected
         on expected.symbol = candles.symbol
         and expected.open_time = candles.open_time
