@@ -18,6 +18,15 @@ allowed rate is limit / window (100 weight/s). Two shares are printed:
   spanned from start to end (its first and last, partial, windows left out). Printed when a run
   spans at least three windows (e.g. `--days 400`); a job bound by the budget fills each.
 
+The weight's own bound: with the first window's limit spent at once and `limit` per window
+after it, W weight cannot take less than (W - limit) / (limit / window) seconds. It is printed
+for the weight the job spent and for the klines' weight alone (the floor of any client), with
+the job's time over it (target <= 1.10x: the budget-bound part of a year of ALL, ~6 h at
+Binance's limit, is then within 10% of what the weight allows). `--parallel 2` runs the jobs
+as binance_backfill_rest does, two mapped tasks at once in processes of their own; the scaled
+year of issue 21: `--days 365 --symbols 10 --weight-limit 600 --weight-window 6 --parallel 2`
+(Binance's average rate of 100 weight/s, a tenth of its burst).
+
 The fake's per symbol-day kline caches are filled before the clock starts: Binance serves
 history from storage, and the bench measures the client, not the fake's trade generator.
 """
@@ -26,8 +35,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -40,6 +52,7 @@ from include.history.backfill import BackfillResult
 from include.history.klines_store import datetime_to_ms
 from include.jobs import DEFAULT_CHUNK_DAYS
 from include.platform import db, migrate
+from include.platform.binance_rest.weights import KLINES_LIMIT, WEIGHTS
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +64,13 @@ def main() -> None:
     parser.add_argument("--weight-limit", type=int, default=6000)
     parser.add_argument("--weight-window", type=float, default=60)
     parser.add_argument("--chunk-days", type=int, default=DEFAULT_CHUNK_DAYS)
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="jobs at once, each in its own process as Airflow runs tasks "
+        "(2: binance_backfill_rest's max_active_tis_per_dag)",
+    )
     args = parser.parse_args()
     now = utc(2025, 3, 1, 0, 0, 30)
     end = now.replace(second=0)
@@ -85,8 +105,7 @@ def main() -> None:
         plan = jobs.plan_rest_chunks(
             names, start.isoformat(), end.isoformat(), chunk_days=args.chunk_days
         )
-        for job in plan:
-            done = jobs.run_rest_chunk(job)
+        for done in _run(plan, args.parallel):
             result.requests += done["requests"]
             result.weight += done["weight"]
             result.throttled_429 += done["throttled_429"]
@@ -103,6 +122,7 @@ def main() -> None:
         f"requests, weight {result.weight}, {seconds:.2f} s"
     )
     print(f"429 responses: {limiter.count_429}  418 responses: {limiter.count_418}")
+    _print_bound(result.weight, rows, len(names), seconds, args)
     allowed = args.weight_limit * seconds / args.weight_window
     print(
         f"rate share: {result.weight} weight / ({args.weight_limit} x {seconds:.2f} s / "
@@ -124,6 +144,34 @@ def main() -> None:
         print(f"per full window: {shares}; mean {mean:.1%} (target > 85%)")
     else:
         print(f"per full window: none (the job spanned {len(windows)} window(s))")
+
+
+def _run(plan: list[dict], parallel: int) -> Iterator[dict]:
+    """Each job's result: in turn (as the CLI runs them), or ``parallel`` at once in processes
+    of their own (as Airflow's mapped tasks), sharing the weight budget through the database."""
+    if parallel <= 1:
+        yield from map(jobs.run_rest_chunk, plan)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(parallel, mp_context=ctx) as pool:
+        yield from pool.map(jobs.run_rest_chunk, plan)
+
+
+def _print_bound(weight: int, rows: int, symbols: int, seconds: float, args) -> None:
+    """The time the weight alone allows: the first window's limit at once, then limit per window.
+
+    Two bounds: on the weight the job spent (klines and each job's exchangeInfo), and on the
+    klines' weight alone, the floor any client has (2 weight per 1,000 minutes)."""
+    rate = args.weight_limit / args.weight_window
+    per_symbol = -(-rows // max(symbols, 1)) if rows else 0
+    klines_weight = symbols * -(-per_symbol // KLINES_LIMIT) * WEIGHTS["/api/v3/klines"]
+    for label, w in (("weight spent", weight), ("klines' weight alone", klines_weight)):
+        bound = max(w - args.weight_limit, 0) / rate
+        ratio = f"{seconds / bound:.3f}x" if bound else "n/a (within the first window)"
+        print(
+            f"bound on the {label} ({w:,}): {bound:,.1f} s; the job took {seconds:,.1f} s = "
+            f"{ratio} (target <= 1.10x)"
+        )
 
 
 if __name__ == "__main__":

@@ -219,10 +219,11 @@ def params_cte(window: Window, timeframe: str | None = None) -> sql.Composable:
     bucket_columns: sql.Composable = sql.SQL("")
     if timeframe:
         bucket, minutes, origin = HIGHER_TIMEFRAMES[timeframe]
+        part = timedelta(milliseconds=INTERVAL_MS[_parent(timeframe)])
         bucket_columns = sql.SQL(
             ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes,"
-            "\n        {}::timestamptz as bucket_origin"
-        ).format(sql.Literal(bucket), sql.Literal(minutes), sql.Literal(origin))
+            "\n        {}::timestamptz as bucket_origin,\n        {}::interval as part_bucket"
+        ).format(sql.Literal(bucket), sql.Literal(minutes), sql.Literal(origin), sql.Literal(part))
     return sql.SQL(load_sql("params").strip()).format(
         window_start=sql.Literal(window.start),
         window_end=sql.Literal(window.end),

@@ -22,28 +22,47 @@ candles as (
 
 ),
 
--- Open and close are the price of the earliest and latest part: the minimum and maximum of
--- (epoch, price) pairs pick them in one pass, without sorting each bucket.
+-- A complete candle has every part, so its open is the open of the part opening with it and
+-- its close the close of the part ending with it: picked by a filter, no per-row array. A
+-- missing part leaves a null, which differs, and the bucket is counted from its minutes.
 from_parts as (
 
     select
-        part.symbol,
-        date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time,
-        (min(array[extract(epoch from part.open_time), part.open]))[2] as open,
-        max(part.high) as high,
-        min(part.low) as low,
-        (max(array[extract(epoch from part.open_time), part.close]))[2] as close,
-        sum(part.volume) as volume,
-        sum(part.quote_volume) as quote_volume,
-        sum(part.trade_count) as trade_count,
-        sum(part.taker_buy_volume) as taker_buy_volume,
-        sum(part.taker_buy_quote_volume) as taker_buy_quote_volume
-    from {parent} as part
+        parts.symbol,
+        parts.open_time,
+        max(parts.open) filter (where parts.part_time = parts.open_time) as open,
+        max(parts.high) as high,
+        min(parts.low) as low,
+        max(parts.close) filter (
+            where parts.part_time = parts.open_time + params.bucket - params.part_bucket
+        ) as close,
+        sum(parts.volume) as volume,
+        sum(parts.quote_volume) as quote_volume,
+        sum(parts.trade_count) as trade_count,
+        sum(parts.taker_buy_volume) as taker_buy_volume,
+        sum(parts.taker_buy_quote_volume) as taker_buy_quote_volume
+    from (
+        select
+            part.symbol,
+            part.open,
+            part.high,
+            part.low,
+            part.close,
+            part.volume,
+            part.quote_volume,
+            part.trade_count,
+            part.taker_buy_volume,
+            part.taker_buy_quote_volume,
+            part.open_time as part_time,
+            date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time
+        from {parent} as part
+        cross join params
+        where
+            part.open_time >= params.window_start
+            and part.open_time < params.window_end
+    ) as parts
     cross join params
-    where
-        part.open_time >= params.window_start
-        and part.open_time < params.window_end
-    group by 1, 2
+    group by parts.symbol, parts.open_time
 
 ),
 
