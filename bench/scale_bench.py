@@ -88,11 +88,12 @@ from include.history.heal import (
     watermark,
 )
 from include.history.klines_store import load_sql
-from include.jobs import MAX_MAPPED_TASKS
+from include.jobs import plan_rest_chunks
 from include.platform import db, migrate
 from include.platform.binance_rest.weights import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
 from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
+from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
 from include.quality.runner import reconciled_counts, rows_in_window
@@ -970,15 +971,24 @@ def heal_sql(url: str, symbols: int) -> float:
 def backfill_weight() -> None:
     """The REST weight of backfilling ALL for one year, and how long the IP's limit makes it."""
     minutes = 365 * 1440
-    requests = ALL_SYMBOLS * -(-minutes // KLINES_LIMIT)
+    # The plan binance_backfill_rest maps: each job's symbols page through its chunk.
+    plan = plan_rest_chunks(
+        [f"S{i:04d}USDT" for i in range(ALL_SYMBOLS)], "2025-01-01", "2026-01-01"
+    )
+    requests = 0
+    for job in plan:
+        chunk = (parse_utc(job["end"]) - parse_utc(job["start"])) // timedelta(minutes=1)
+        requests += len(job["symbols"]) * -(-chunk // KLINES_LIMIT)
+    floor = ALL_SYMBOLS * -(-minutes // KLINES_LIMIT)
     weight = requests * WEIGHTS["/api/v3/klines"]
-    # Each mapped task opens with exchangeInfo; the plan maps at most MAX_MAPPED_TASKS of them.
-    weight += MAX_MAPPED_TASKS * WEIGHTS["/api/v3/exchangeInfo"]
+    # Each mapped task opens with exchangeInfo (an upper bound: a process reads it once).
+    weight += len(plan) * WEIGHTS["/api/v3/exchangeInfo"]
     usable = DOCUMENTED_LIMIT - int(DOCUMENTED_LIMIT * RESERVE_SHARE)
     print(
-        f"backfill of ALL x 1 year: {ALL_SYMBOLS} symbols x {minutes} minutes / {KLINES_LIMIT} "
-        f"per klines request = {requests:,} requests x weight {WEIGHTS['/api/v3/klines']}, "
-        f"+ {MAX_MAPPED_TASKS} tasks' exchangeInfo = {weight:,} weight; at {usable} a minute "
+        f"backfill of ALL x 1 year: {ALL_SYMBOLS} symbols x {minutes} minutes in {len(plan)} "
+        f"planned jobs = {requests:,} klines requests ({floor:,} at the least) x weight "
+        f"{WEIGHTS['/api/v3/klines']}, + {len(plan)} tasks' exchangeInfo = {weight:,} weight; "
+        f"at {usable} a minute "
         f"(the IP's {DOCUMENTED_LIMIT} less the {RESERVE_SHARE:.0%} reserve): "
         f"{weight / usable / 60:.2f} hours, with {pool_size() // task_slots(8)} tasks at once "
         f"in the binance_rest pool and every process's weight in the one shared budget"

@@ -173,7 +173,8 @@ def backfill_rest(
     end: End,
     symbol: Symbols = None,
     chunk_days: int = typer.Option(
-        jobs.DEFAULT_CHUNK_DAYS, help="Days per job, as the DAG's mapped tasks."
+        jobs.DEFAULT_CHUNK_DAYS,
+        help="Days per job, rounded up to whole klines pages, as the DAG's mapped tasks.",
     ),
     no_resume: bool = typer.Option(False, "--no-resume", help="Refetch the whole range."),
 ) -> None:

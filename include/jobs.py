@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.symbols import resolve_symbols
 from include.platform.times import parse_utc
 
@@ -54,19 +55,24 @@ def plan_rest_chunks(
     *,
     chunk_days: int = DEFAULT_CHUNK_DAYS,
 ) -> list[dict[str, object]]:
-    """Jobs over [start, end): per chunk of at most chunk_days, a batch of symbols each.
+    """Jobs over [start, end): per chunk of chunk_days, a batch of symbols each.
 
-    A batch holds one symbol unless there are more jobs than MAX_MAPPED_TASKS (SYMBOLS=ALL);
-    chunks are longer than chunk_days when the range holds more than MAX_MAPPED_TASKS of them.
+    A chunk is chunk_days rounded up to whole klines pages (7 days: 11,000 minutes), so only
+    the range's last chunk ends on a partial page. A batch holds one symbol unless there are
+    more jobs than MAX_MAPPED_TASKS (SYMBOLS=ALL); chunks are longer than chunk_days when the
+    range holds more than MAX_MAPPED_TASKS of them.
     """
     first, last = _range(start, end)
     # Years of history in days (or weeks of seven-day chunks past five years) would make more
     # chunks than Airflow maps, even one symbol batch each: longer chunks then.
     chunk_days = max(chunk_days, math.ceil((last - first) / timedelta(days=MAX_MAPPED_TASKS)))
+    # Whole klines pages: a chunk of 7 days (10,080 minutes) would end on a page of 80 minutes,
+    # which weighs as much as a full one, about 9% more weight over a backfill of ALL.
+    step = timedelta(minutes=-(-chunk_days * 1440 // KLINES_LIMIT) * KLINES_LIMIT)
     chunks = []
     cursor = first
     while cursor < last:
-        stop = min(cursor + timedelta(days=chunk_days), last)
+        stop = min(cursor + step, last)
         chunks.append((cursor, stop))
         cursor = stop
     names = resolve_symbols(symbols)

@@ -177,9 +177,10 @@ def test_odd_decimal_strings_are_stored_exactly(conn: psycopg.Connection) -> Non
 def test_a_job_of_many_chunks_asks_exchange_info_once(
     fake, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The CLI's backfill of eight daily chunks, one client each (as the DAG's tasks), asks
-    exchangeInfo (weight 20) once, not once per chunk, each day's klines in two pages, and the
-    symbol's first day of trading (its 3d grid, one 1d kline) once, kept for later jobs."""
+    """The CLI's backfill of eight days in chunks of one day (rounded up to whole klines pages),
+    one client each (as the DAG's tasks), asks exchangeInfo (weight 20) once, not once per
+    chunk, no partial page but the last, and the symbol's first day of trading (its 3d grid,
+    one 1d kline) once, kept for later jobs."""
     from include import jobs
     from include.platform.binance_rest import client as rest_client
 
@@ -198,7 +199,8 @@ def test_a_job_of_many_chunks_asks_exchange_info_once(
             start, end = parse_utc(job["start"]), parse_utc(job["end"])
             backfill_rest(job["symbols"], start, end, client=client)
     assert asked.count("/api/v3/exchangeInfo") == 1
-    assert asked.count("/api/v3/klines 1m") == 8 * 2
+    # 8 days in chunks of 1 day rounded up to whole pages (2,000 minutes): 5 x 2 pages + 2.
+    assert asked.count("/api/v3/klines 1m") == 12
     assert asked.count("/api/v3/klines 1d") == 1
     first_day = conn.execute("select first_day from market.symbols where symbol = 'ETHUSDT'")
     assert first_day.fetchone()[0] is not None

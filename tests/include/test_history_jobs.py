@@ -5,22 +5,25 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from include.jobs import MAX_MAPPED_TASKS, plan_dump_files, plan_reconcile, plan_rest_chunks
 from include.platform.symbols import resolve_symbols, trading_symbols
+from include.platform.times import parse_utc
 
 MANY = [f"S{i:04d}USDT" for i in range(2000)]
 
 
 def test_rest_plan_at_all_scale_stays_under_the_mapping_limit() -> None:
-    """2,000 symbols over 30 days: at most 256 tasks, each (symbol, chunk) planned exactly once."""
+    """2,000 symbols over 30 days: at most 256 tasks, each (symbol, chunk) planned exactly once;
+    a chunk is 7 days rounded up to whole klines pages (11,000 minutes), so 4 chunks."""
     jobs = plan_rest_chunks(MANY, "2025-01-01", "2025-01-31", chunk_days=7)
     assert len(jobs) <= MAX_MAPPED_TASKS
     seen = Counter((s, j["start"]) for j in jobs for s in j["symbols"])
-    assert len(seen) == 2000 * 5
+    assert len(seen) == 2000 * 4
     assert set(seen.values()) == {1}
 
 
@@ -33,6 +36,16 @@ def test_small_rest_plan_keeps_one_symbol_per_task() -> None:
         (["ETHUSDT"], "2025-01-01"),
         (["ETHUSDT"], "2025-01-08"),
     ]
+
+
+def test_a_rest_chunk_ends_on_a_whole_klines_page() -> None:
+    """Every chunk but the range's last spans whole pages of 1,000 minutes: a year of one
+    symbol asks for as many klines pages as its minutes need, not one more per chunk."""
+    jobs = plan_rest_chunks(["BTCUSDT"], "2024-03-01", "2025-03-01", chunk_days=7)
+    minutes = [(parse_utc(j["end"]) - parse_utc(j["start"])) // timedelta(minutes=1) for j in jobs]
+    assert all(m % 1000 == 0 and m >= 7 * 1440 for m in minutes[:-1])
+    pages = sum(-(-m // 1000) for m in minutes)
+    assert pages == -(-sum(minutes) // 1000) == 526
 
 
 def test_dump_plan_at_all_scale_is_batched() -> None:

@@ -60,10 +60,15 @@ present as (
         date_bin(interval '1 day', candle.open_time, timestamptz '1970-01-01 00:00:00+00') as day,
         count(*) as minutes_present
     from {{batch}} as candle
+    cross join params
     inner join bounds
         on candle.symbol = bounds.symbol
         and candle.open_time >= bounds.lower_bound
         and candle.open_time < bounds.upper_bound
+    -- Implied by the bounds, stated so only the window's partitions are read.
+    where
+        candle.open_time >= params.window_start
+        and candle.open_time < params.window_end
     group by 1, 2
 
 ),
