@@ -110,6 +110,9 @@ expected as (
         on minute.symbol = suspects.symbol
         and minute.open_time >= suspects.open_time
         and minute.open_time < suspects.open_time + params.bucket
+        -- Implied, stated so only the window's partitions are read.
+        and minute.open_time >= params.window_start
+        and minute.open_time < params.window_end + params.bucket
     group by 1, 2
 
 ),

@@ -48,6 +48,9 @@ tail as (
         and last_bucket.open_time + params.bucket > params.window_end
         and minute.open_time >= last_bucket.open_time
         and minute.open_time < last_bucket.open_time + params.bucket
+        -- Implied, stated so only the window's partitions are read.
+        and minute.open_time >= params.window_start
+        and minute.open_time < params.window_end + params.bucket
 
 ),
 
@@ -93,6 +96,9 @@ minutes as (
         on minute.symbol = suspects.symbol
         and minute.open_time >= suspects.open_time
         and minute.open_time < suspects.open_time + params.bucket
+        -- Implied, stated so only the window's partitions are read.
+        and minute.open_time >= params.window_start
+        and minute.open_time < params.window_end + params.bucket
     group by 1, 2
 
 )
