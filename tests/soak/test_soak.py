@@ -71,6 +71,7 @@ What it asserts
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -508,7 +509,10 @@ def explain_failures(p: Platform, soak: Soak) -> list[str]:
         label = f"{run.dag_id} {run.run_id} ({run.start:%H:%M:%S}-{run.end:%H:%M:%S} wall)"
         tasks = p.airflow.failed_tasks(run.dag_id, run.run_id)
         if run.dag_id == "data_quality" and run.start and run.start >= soak.first_build_end:
-            unexplained.append(f"{label}: data_quality after the first full build, tasks {tasks}")
+            unexplained.append(
+                f"{label}: data_quality after the first full build, tasks {tasks}"
+                + "".join(f"\n    {line}" for line in task_errors(p, run, "check"))
+            )
             continue
         causes = [
             f
@@ -524,6 +528,26 @@ def explain_failures(p: Platform, soak: Soak) -> list[str]:
             unexplained.append(f"{label}: no fault explains it, tasks {tasks}")
     assert not unexplained, "failed DAG runs:\n" + "\n".join(unexplained)
     return forced
+
+
+def task_errors(p: Platform, run, task_id: str) -> list[str]:
+    """What a failed task logged at error and what its job logged (for data_quality's check:
+    the report, whose first line names the first failed expectation, then each failed check)."""
+    logs = p.root / "airflow" / "logs" / f"dag_id={run.dag_id}" / f"run_id={run.run_id}"
+    lines = []
+    for path in sorted(logs.glob(f"task_id={task_id}/attempt=*.log")):
+        for raw in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            text = str(event.get("event", ""))
+            for detail in event.get("error_detail") or []:
+                text += f" ({detail.get('exc_type')}: {detail.get('exc_value')})"
+            # include.jobs logs the quality report, one line per failed check after the first.
+            if event.get("logger") == "include.jobs" or event.get("level") in ("error", "critical"):
+                lines.append(f"{path.name}: {text[:2000]}")
+    return lines
 
 
 def explain_restarts(p: Platform, soak: Soak) -> list[str]:
