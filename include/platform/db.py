@@ -27,6 +27,10 @@ BUILDER = "dbt_builder"
 READER = "analytics_reader"
 # The embedded server's database for the platform (DATABASE_URL names its own).
 APP_DATABASE = "binance"
+# An advisory lock on the marts: dbt's build holds it exclusively (two builds never
+# interleave) and the quality check shared, so a check never reads the marts between two
+# models' commits (a new 1m mart beside an old 5m one) and a build waits for a check.
+MARTS_LOCK_KEY = 0x74_66_62_75_69_6C_64
 # Each role and the prefix of its variables: <PREFIX>_DATABASE_URL (a whole URL, which wins) or
 # <PREFIX>_DATABASE_PASSWORD (the password only; any character works in it).
 ROLES = {STREAMER: "STREAMER", LOADER: "LOADER", BUILDER: "DBT", READER: "API"}

@@ -148,6 +148,9 @@ def run_checks(
     report = QualityReport(window=window, symbols=symbols)
 
     with psycopg.connect(url, autocommit=True) as conn:
+        # Held until GX is done: a running build finishes first, and none starts meanwhile
+        # (the lock's other holder, include/timeframes). Released when the session ends.
+        conn.execute("select pg_advisory_lock_shared(%s)", (db.MARTS_LOCK_KEY,))
         existing = [
             t for t in (*CANDLE_TABLES, GAPS_TABLE, RECONCILE_TABLE) if table_exists(conn, t)
         ]
@@ -161,14 +164,14 @@ def run_checks(
                 report.rows_checked[table] = rows_in_window(conn, table, window)
         if LIVE_TABLE in existing:
             report.reconciled = reconciled_counts(conn, window)
-    logger.info(
-        "checking %d expectations on %d tables over %s (expect_live=%s)",
-        len(checks),
-        len(existing),
-        window,
-        expect_live,
-    )
-    report.results = validate(url, root, queries, keep_runs=keep_runs)
+        logger.info(
+            "checking %d expectations on %d tables over %s (expect_live=%s)",
+            len(checks),
+            len(existing),
+            window,
+            expect_live,
+        )
+        report.results = validate(url, root, queries, keep_runs=keep_runs)
     report.data_docs = data_docs_index(root).as_uri()
     report.seconds = time.perf_counter() - started
     return report

@@ -27,8 +27,6 @@ logger = logging.getLogger(__name__)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TIMEFRAMES = STORED  # the marts dbt builds (include/platform/intervals.py)
-# Any constant works; it keeps two builds (the DAG and a manual CLI run) from interleaving.
-BUILD_LOCK_KEY = 0x74_66_62_75_69_6C_64
 # Declared ranges stay readable this long after a build consumed them, then are pruned.
 DIRTY_RANGE_RETENTION = "7 days"
 
@@ -192,7 +190,7 @@ def build_timeframes(
             raise TimeframeBuildError(
                 "market.klines_1m does not exist: run `python -m include.cli migrate` first"
             )
-        lock_conn.execute("select pg_advisory_lock(%s)", (BUILD_LOCK_KEY,))
+        lock_conn.execute("select pg_advisory_lock(%s)", (db.MARTS_LOCK_KEY,))
         started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         # Every few minutes, so a long-running install has its coming months (and live
         # retention, when LIVE_RETENTION_DAYS is set) without waiting for a restart.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from psycopg import sql
 from typer.testing import CliRunner
 
 from include.cli import app
+from include.platform.db import MARTS_LOCK_KEY
 from include.quality import QualityCheckFailed, QualityReport, Window, run_checks
 from include.quality.checks import HIGHER_TIMEFRAMES, params_cte
 from tests.support.quality import COLUMNS, DAY, LIVE_HOURS, SYMBOLS, WINDOW
@@ -438,6 +441,44 @@ def test_hour_not_equal_to_its_minutes_fails_cross_timeframe(
         hour,
         "close",
     )
+
+
+WAITING_FOR_LOCK = (
+    "select exists (select 1 from pg_locks where locktype = 'advisory' and not granted)"
+)
+
+
+def test_a_check_waits_for_a_build_in_progress(clean_url: str, db, gx_root: Path) -> None:
+    """A build commits the marts one model at a time: a check started between two commits
+    (the 1h mart rewritten, the 1m one not yet) waits for the build and checks what it left,
+    instead of failing on the half-built state."""
+    hour = DAY + timedelta(hours=14)
+    with psycopg.connect(clean_url, autocommit=True) as build:
+        # What include.timeframes.build_timeframes holds for the whole of `dbt build`.
+        build.execute("select pg_advisory_lock(%s)", (MARTS_LOCK_KEY,))
+        db.execute(
+            "update analytics.candles_1h set close = close + 0.01 "
+            "where symbol = 'ETHUSDT' and open_time = %s",
+            (hour,),
+        )
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(check, clean_url, gx_root)
+            deadline = time.monotonic() + 120
+            while not running.done() and time.monotonic() < deadline:
+                if db.execute(WAITING_FOR_LOCK).fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            assert not running.done(), (
+                "the check ran beside a build in progress: " + running.result().summary()
+            )
+            db.execute(
+                "update analytics.candles_1h set close = close - 0.01 "
+                "where symbol = 'ETHUSDT' and open_time = %s",
+                (hour,),
+            )
+            build.execute("select pg_advisory_unlock(%s)", (MARTS_LOCK_KEY,))
+            report = running.result(timeout=300)
+    assert report.success, report.summary()
 
 
 def test_a_wrong_quarter_hour_fails_only_its_own_timeframe(
