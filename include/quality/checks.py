@@ -36,6 +36,26 @@ HIGHER_TIMEFRAMES: dict[str, tuple[timedelta, int, datetime]] = {
     for tf in STORED
     if tf != "1m"
 }
+
+
+def _parent(timeframe: str) -> str:
+    """The next stored timeframe below whose candles tile this one's buckets (1d: 4h, 1w: 1d):
+    the checks compare a candle with these parts first, and with its minutes only on doubt."""
+    size, origin = INTERVAL_MS[timeframe], ORIGIN_MS[timeframe]
+    return max(
+        (
+            tf
+            for tf in STORED
+            if INTERVAL_MS[tf] < size
+            and size % INTERVAL_MS[tf] == 0
+            and (origin - ORIGIN_MS[tf]) % INTERVAL_MS[tf] == 0
+        ),
+        key=INTERVAL_MS.__getitem__,
+    )
+
+
+# Each higher timeframe's parts, as a table: 5m from analytics.candles_1m, 1h from 15m...
+PARTS_TABLE = {tf: f"analytics.candles_{_parent(tf)}" for tf in HIGHER_TIMEFRAMES}
 # The raw tables the platform's writers fill: GX owns their structure, keys and invariants.
 RAW_TABLES = (LIVE_TABLE, KLINES_TABLE)
 # dbt's marts: dbt owns their columns, keys and invariants (contracts and tests in
@@ -199,10 +219,11 @@ def params_cte(window: Window, timeframe: str | None = None) -> sql.Composable:
     bucket_columns: sql.Composable = sql.SQL("")
     if timeframe:
         bucket, minutes, origin = HIGHER_TIMEFRAMES[timeframe]
+        part = timedelta(milliseconds=INTERVAL_MS[_parent(timeframe)])
         bucket_columns = sql.SQL(
             ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes,"
-            "\n        {}::timestamptz as bucket_origin"
-        ).format(sql.Literal(bucket), sql.Literal(minutes), sql.Literal(origin))
+            "\n        {}::timestamptz as bucket_origin,\n        {}::interval as part_bucket"
+        ).format(sql.Literal(bucket), sql.Literal(minutes), sql.Literal(origin), sql.Literal(part))
     return sql.SQL(load_sql("params").strip()).format(
         window_start=sql.Literal(window.start),
         window_end=sql.Literal(window.end),
@@ -227,6 +248,9 @@ def render(
         "params": params,
         "table_name": sql.Literal(check.table),
         "active_symbols": active_symbols_query(symbols),
+        "parent": sql.Identifier(*PARTS_TABLE[check.timeframe].split("."))
+        if check.timeframe
+        else sql.SQL(""),
         "max_age": sql.Literal(f"{int(max_live_age.total_seconds())} seconds"),
     }
     text = sql.SQL(check.template()).format(**values).as_string(conn)

@@ -50,52 +50,61 @@ bounds as (
 
 ),
 
+-- Each symbol's minutes per UTC day inside its bounds, counted in one pass: the key is unique
+-- (dbt's unique index on it), so a day holding as many rows as it has minutes has no hole,
+-- and only the other days are looked at minute by minute.
 present as (
 
     select
         candle.symbol,
-        candle.open_time,
-        lag(candle.open_time) over (
-            partition by candle.symbol order by candle.open_time
-        ) as previous_open_time
+        date_bin(interval '1 day', candle.open_time, timestamptz '1970-01-01 00:00:00+00') as day,
+        count(*) as minutes_present
     from {{batch}} as candle
+    cross join params
     inner join bounds
         on candle.symbol = bounds.symbol
         and candle.open_time >= bounds.lower_bound
         and candle.open_time < bounds.upper_bound
+    -- Implied by the bounds, stated so only the window's partitions are read.
+    where
+        candle.open_time >= params.window_start
+        and candle.open_time < params.window_end
+    group by 1, 2
+
+),
+
+days as (
+
+    select
+        bounds.symbol,
+        day.day,
+        greatest(day.day, bounds.lower_bound) as span_start,
+        least(day.day + interval '1 day', bounds.upper_bound) as span_end
+    from bounds
+    cross join lateral generate_series(
+        date_bin(
+            interval '1 day', bounds.lower_bound, timestamptz '1970-01-01 00:00:00+00'
+        ),
+        bounds.upper_bound - interval '1 microsecond',
+        interval '1 day'
+    ) as day (day)
+    where bounds.upper_bound > bounds.lower_bound
 
 ),
 
 spans as (
 
     select
-        symbol,
-        previous_open_time + interval '1 minute' as span_start,
-        open_time as span_end
-    from present
-    where open_time > previous_open_time + interval '1 minute'
-
-    union all
-
-    select
-        bounds.symbol,
-        bounds.lower_bound as span_start,
-        coalesce(min(present.open_time), bounds.upper_bound) as span_end
-    from bounds
-    left join present on present.symbol = bounds.symbol
-    group by bounds.symbol, bounds.lower_bound, bounds.upper_bound
-    having coalesce(min(present.open_time), bounds.upper_bound) > bounds.lower_bound
-
-    union all
-
-    select
-        bounds.symbol,
-        max(present.open_time) + interval '1 minute' as span_start,
-        bounds.upper_bound as span_end
-    from bounds
-    inner join present on present.symbol = bounds.symbol
-    group by bounds.symbol, bounds.upper_bound
-    having max(present.open_time) + interval '1 minute' < bounds.upper_bound
+        days.symbol,
+        days.span_start,
+        days.span_end
+    from days
+    left join present
+        on present.symbol = days.symbol
+        and present.day = days.day
+    where
+        coalesce(present.minutes_present, 0)
+        < extract(epoch from days.span_end - days.span_start) / 60
 
 ),
 
@@ -127,6 +136,11 @@ missing as (
         spans.span_start, spans.span_end - interval '1 minute', interval '1 minute'
     ) as minute (open_time)
     where not exists (
+        select 1
+        from {{batch}} as candle
+        where candle.symbol = spans.symbol and candle.open_time = minute.open_time
+    )
+    and not exists (
         select 1
         from exempt
         where

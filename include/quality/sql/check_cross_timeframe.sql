@@ -1,5 +1,11 @@
 -- Rows: complete higher-timeframe candles that differ from the aggregate of their own minutes
 -- in analytics.candles_1m (open of the first minute, close of the last, max, min and sums).
+-- A first pass compares each candle with its parts, the candles of the next stored timeframe
+-- below ({parent}: 1h from 15m, 1w from 1d), a fraction of the rows; only the candles that
+-- differ, and those whose bucket runs past the window's end (their parts there are checked by
+-- no run of this window), are compared with their minutes. Every part inside the window is
+-- itself checked against its minutes in the same run, so a candle equal to its parts is equal
+-- to its minutes, and a wrong part is reported at its own timeframe only.
 with
 
 {params},
@@ -16,13 +22,79 @@ candles as (
 
 ),
 
--- Open and close are the price of the earliest and latest minute: the minimum and maximum of
--- (epoch, price) pairs pick them in one pass, without sorting each bucket.
+-- A complete candle has every part, so its open is the open of the part opening with it and
+-- its close the close of the part ending with it: picked by a filter, no per-row array. A
+-- missing part leaves a null, which differs, and the bucket is counted from its minutes.
+from_parts as (
+
+    select
+        parts.symbol,
+        parts.open_time,
+        max(parts.open) filter (where parts.part_time = parts.open_time) as open,
+        max(parts.high) as high,
+        min(parts.low) as low,
+        max(parts.close) filter (
+            where parts.part_time = parts.open_time + params.bucket - params.part_bucket
+        ) as close,
+        sum(parts.volume) as volume,
+        sum(parts.quote_volume) as quote_volume,
+        sum(parts.trade_count) as trade_count,
+        sum(parts.taker_buy_volume) as taker_buy_volume,
+        sum(parts.taker_buy_quote_volume) as taker_buy_quote_volume
+    from (
+        select
+            part.symbol,
+            part.open,
+            part.high,
+            part.low,
+            part.close,
+            part.volume,
+            part.quote_volume,
+            part.trade_count,
+            part.taker_buy_volume,
+            part.taker_buy_quote_volume,
+            part.open_time as part_time,
+            date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time
+        from {parent} as part
+        cross join params
+        where
+            part.open_time >= params.window_start
+            and part.open_time < params.window_end
+    ) as parts
+    cross join params
+    group by parts.symbol, parts.open_time
+
+),
+
+suspects as (
+
+    select
+        candles.symbol,
+        candles.open_time
+    from candles
+    cross join params
+    left join from_parts
+        on from_parts.symbol = candles.symbol
+        and from_parts.open_time = candles.open_time
+    where
+        candles.open_time + params.bucket > params.window_end
+        or (
+            candles.open, candles.high, candles.low, candles.close, candles.volume,
+            candles.quote_volume, candles.trade_count, candles.taker_buy_volume,
+            candles.taker_buy_quote_volume
+        ) is distinct from (
+            from_parts.open, from_parts.high, from_parts.low, from_parts.close,
+            from_parts.volume, from_parts.quote_volume, from_parts.trade_count,
+            from_parts.taker_buy_volume, from_parts.taker_buy_quote_volume
+        )
+
+),
+
 expected as (
 
     select
-        minute.symbol,
-        date_bin(params.bucket, minute.open_time, params.bucket_origin) as open_time,
+        suspects.symbol,
+        suspects.open_time,
         (min(array[extract(epoch from minute.open_time), minute.open]))[2] as open,
         max(minute.high) as high,
         min(minute.low) as low,
@@ -32,10 +104,14 @@ expected as (
         sum(minute.trade_count) as trade_count,
         sum(minute.taker_buy_volume) as taker_buy_volume,
         sum(minute.taker_buy_quote_volume) as taker_buy_quote_volume
-    from analytics.candles_1m as minute
+    from suspects
     cross join params
-    where
-        minute.open_time >= params.window_start
+    inner join analytics.candles_1m as minute
+        on minute.symbol = suspects.symbol
+        and minute.open_time >= suspects.open_time
+        and minute.open_time < suspects.open_time + params.bucket
+        -- Implied, stated so only the window's partitions are read.
+        and minute.open_time >= params.window_start
         and minute.open_time < params.window_end + params.bucket
     group by 1, 2
 
@@ -85,6 +161,9 @@ compared as (
             expected.trade_count
         ) as minutes_ohlcv
     from candles
+    inner join suspects
+        on suspects.symbol = candles.symbol
+        and suspects.open_time = candles.open_time
     left join expected
         on expected.symbol = candles.symbol
         and expected.open_time = candles.open_time

@@ -1,20 +1,103 @@
 -- Rows: buckets whose candle is missing or whose minute_count / is_complete disagree with the
 -- minutes analytics.candles_1m holds for them.
+-- A first pass counts each bucket's minutes from its parts, the candles of the next stored
+-- timeframe below ({parent}), by their minute_count; only the buckets that disagree, and those
+-- running past the window's end, are counted from the minutes themselves. Every part inside
+-- the window is itself checked in the same run, so a wrong part is reported at its own
+-- timeframe only, and a bucket with minutes but no part is reported there.
 with
 
 {params},
 
 -- Binance aligns 5m..1d to UTC epoch multiples and 1w to Monday: params.bucket_origin.
+from_parts as (
+
+    select
+        part.symbol,
+        date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time,
+        sum(part.minute_count) as minutes_present
+    from {parent} as part
+    cross join params
+    where
+        part.open_time >= params.window_start
+        and part.open_time < params.window_end
+    group by 1, 2
+
+),
+
+-- The window's last bucket when it opens inside the window and runs past its end.
+last_bucket as (
+
+    select date_bin(
+        params.bucket, params.window_end - interval '1 microsecond', params.bucket_origin
+    ) as open_time
+    from params
+
+),
+
+tail as (
+
+    select distinct
+        minute.symbol,
+        last_bucket.open_time
+    from analytics.candles_1m as minute
+    cross join params
+    cross join last_bucket
+    where
+        last_bucket.open_time >= params.window_start
+        and last_bucket.open_time + params.bucket > params.window_end
+        and minute.open_time >= last_bucket.open_time
+        and minute.open_time < last_bucket.open_time + params.bucket
+        -- Implied, stated so only the window's partitions are read.
+        and minute.open_time >= params.window_start
+        and minute.open_time < params.window_end + params.bucket
+
+),
+
+suspects as (
+
+    select
+        from_parts.symbol,
+        from_parts.open_time
+    from from_parts
+    cross join params
+    left join {{batch}} as candle
+        on candle.symbol = from_parts.symbol
+        and candle.open_time = from_parts.open_time
+        and candle.open_time >= params.window_start
+        and candle.open_time < params.window_end
+    where
+        from_parts.open_time >= params.window_start
+        and (
+            candle.symbol is null
+            or candle.minute_count is distinct from from_parts.minutes_present
+            or candle.is_complete
+            is distinct from (from_parts.minutes_present = params.bucket_minutes)
+        )
+
+    union
+
+    select
+        tail.symbol,
+        tail.open_time
+    from tail
+
+),
+
 minutes as (
 
     select
-        minute.symbol,
-        date_bin(params.bucket, minute.open_time, params.bucket_origin) as open_time,
+        suspects.symbol,
+        suspects.open_time,
         count(*) as minutes_present
-    from analytics.candles_1m as minute
+    from suspects
     cross join params
-    where
-        minute.open_time >= params.window_start
+    inner join analytics.candles_1m as minute
+        on minute.symbol = suspects.symbol
+        and minute.open_time >= suspects.open_time
+        and minute.open_time < suspects.open_time + params.bucket
+        -- Implied, stated so only the window's partitions are read.
+        and minute.open_time >= params.window_start
         and minute.open_time < params.window_end + params.bucket
     group by 1, 2
 
