@@ -237,3 +237,23 @@ async def test_reserving_shared_weight_never_blocks_the_event_loop() -> None:
     assert waited >= 1.5, "the connect attempt should have taken its timeout"
     assert stalls, "the event loop never ran while the weight was reserved"
     assert max(stalls) < 0.3, f"the event loop stalled for {max(stalls):.2f} s"
+
+
+def test_only_the_roles_that_call_binance_may_reserve_weight(conn: psycopg.Connection) -> None:
+    """market.reserve_rest_weight runs as its caller and is executable by the streamer and the
+    history loader (the processes that call Binance REST) and by no other role: PUBLIC's
+    default EXECUTE is revoked, so the read API's and dbt's roles cannot spend the budget."""
+    signature = (
+        "market.reserve_rest_weight(text, integer, bigint, bigint, integer, integer, integer)"
+    )
+    definer = conn.execute(
+        "select prosecdef from pg_proc where oid = %s::regprocedure", (signature,)
+    ).fetchone()
+    assert definer == (False,)
+    may = {
+        role: conn.execute(
+            "select has_function_privilege(%s, %s, 'EXECUTE')", (role, signature)
+        ).fetchone()[0]
+        for role in (db.STREAMER, db.LOADER, db.BUILDER, db.READER)
+    }
+    assert may == {db.STREAMER: True, db.LOADER: True, db.BUILDER: False, db.READER: False}

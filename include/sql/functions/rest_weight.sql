@@ -51,3 +51,24 @@ begin
     return fits;
 end;
 $$;
+
+-- Who may call it: the roles that call Binance REST and write market.rest_weight_windows
+-- (grants.sql), no one else: PUBLIC's default EXECUTE is revoked.
+revoke execute on function market.reserve_rest_weight(
+    text, integer, bigint, bigint, integer, integer, integer
+) from public;
+do $$
+declare
+    caller text;
+begin
+    for caller in
+        select rolname from pg_roles where rolname in ('streamer_writer', 'history_loader')
+    loop
+        execute format(
+            'grant execute on function market.reserve_rest_weight('
+            'text, integer, bigint, bigint, integer, integer, integer) to %I',
+            caller
+        );
+    end loop;
+end;
+$$;
