@@ -8,4 +8,6 @@
             where symbol = %(symbol)s and is_final
             order by open_time desc limit 1
         ), '-infinity'::timestamptz) as t_a
+        -- Not pulled up: each use of t_a above would look the watermark up again.
+        offset 0
     ) as watermark
