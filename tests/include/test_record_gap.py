@@ -13,6 +13,7 @@ from include.history.klines_store import datetime_to_ms
 from include.platform import db
 from streamer.aggregator import Gap
 from streamer.writer import GapOp
+from tests.support.db import function_rights
 
 T = datetime(2025, 3, 11, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -59,16 +60,8 @@ def test_it_runs_as_its_caller_and_only_the_gap_writers_may_call_it(
 ) -> None:
     """SECURITY INVOKER, executable by the two roles that write market.ingest_gaps and by no
     other (PUBLIC's default EXECUTE is revoked)."""
-    definer = conn.execute(
-        "select prosecdef from pg_proc where oid = %s::regprocedure", (SIGNATURE,)
-    ).fetchone()
-    assert definer == (False,)
-    may = {
-        role: conn.execute(
-            "select has_function_privilege(%s, %s, 'EXECUTE')", (role, SIGNATURE)
-        ).fetchone()[0]
-        for role in (db.STREAMER, db.LOADER, db.BUILDER, db.READER)
-    }
+    definer, may = function_rights(conn, SIGNATURE)
+    assert definer is False
     assert may == {db.STREAMER: True, db.LOADER: True, db.BUILDER: False, db.READER: False}
 
 

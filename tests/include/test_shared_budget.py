@@ -23,6 +23,7 @@ from include.platform.times import parse_utc
 from streamer.metrics import Metrics
 from streamer.rest import RestClient
 from tests.include.history_support import official, running_fake, stored
+from tests.support.db import function_rights
 
 START = parse_utc("2025-03-08T00:00")
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT"]
@@ -246,14 +247,6 @@ def test_only_the_roles_that_call_binance_may_reserve_weight(conn: psycopg.Conne
     signature = (
         "market.reserve_rest_weight(text, integer, bigint, bigint, integer, integer, integer)"
     )
-    definer = conn.execute(
-        "select prosecdef from pg_proc where oid = %s::regprocedure", (signature,)
-    ).fetchone()
-    assert definer == (False,)
-    may = {
-        role: conn.execute(
-            "select has_function_privilege(%s, %s, 'EXECUTE')", (role, signature)
-        ).fetchone()[0]
-        for role in (db.STREAMER, db.LOADER, db.BUILDER, db.READER)
-    }
+    definer, may = function_rights(conn, signature)
+    assert definer is False
     assert may == {db.STREAMER: True, db.LOADER: True, db.BUILDER: False, db.READER: False}

@@ -530,7 +530,7 @@ def explain_failures(p: Platform, soak: Soak) -> list[str]:
     return forced
 
 
-def task_errors(p: Platform, run, task_id: str) -> list[str]:
+def task_errors(p: Platform, run: DagRun, task_id: str) -> list[str]:
     """What a failed task logged at error and what its job logged (for data_quality's check:
     the report, whose first line names the first failed expectation, then each failed check)."""
     logs = p.root / "airflow" / "logs" / f"dag_id={run.dag_id}" / f"run_id={run.run_id}"

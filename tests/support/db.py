@@ -8,7 +8,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from include.platform import pgserver
+from include.platform import db, pgserver
 
 TEMPLATE_DB = "platform_template"
 AIRFLOW_DB = "airflow"
@@ -52,3 +52,18 @@ def record_writers(conn: psycopg.Connection, table: str) -> Callable[[], set[str
             return {row[0] for row in rows}
 
     return writers
+
+
+def function_rights(conn: psycopg.Connection, signature: str) -> tuple[bool, dict[str, bool]]:
+    """Whether the function runs as its definer, and which of the platform's four roles may
+    execute it (a role's own grant or PUBLIC's)."""
+    [definer] = conn.execute(
+        "select prosecdef from pg_proc where oid = %s::regprocedure", (signature,)
+    ).fetchone()
+    may = {
+        role: conn.execute(
+            "select has_function_privilege(%s, %s, 'EXECUTE')", (role, signature)
+        ).fetchone()[0]
+        for role in (db.STREAMER, db.LOADER, db.BUILDER, db.READER)
+    }
+    return definer, may
