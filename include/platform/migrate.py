@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,12 @@ GRANTS = SQL_DIR / "grants.sql"
 LOCK_KEY = 0x62_69_6E_61_6E_63_65
 
 BOOKKEEPING = load_sql("create_schema_migrations")
+# Migrations amended after users applied them, with the checksums they had then.
+AMENDED = "AMENDED"
+# A migration's line `\i functions/<name>.sql` stands for that file of include/sql as it is now
+# (psql's include, read from include/sql): a migration that needs a function at its step takes
+# the one current body instead of a copy of its own.
+INCLUDE = re.compile(r"^\\i\s+(\S+)\s*$", re.M)
 
 
 def maintain_partitions(conn: psycopg.Connection) -> None:
@@ -59,11 +66,34 @@ class Migration:
 
     @property
     def text(self) -> str:
-        return self.path.read_text()
+        """The file's SQL, each `\\i` line replaced by the text of the file it names."""
+
+        def included(match: re.Match[str]) -> str:
+            try:
+                return (SQL_DIR / match.group(1)).read_text()
+            except OSError as err:
+                raise MigrationError(f"{self.path.name}: \\i {match.group(1)}: {err}") from err
+
+        return INCLUDE.sub(included, self.path.read_text())
 
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def amended(directory: Path = MIGRATIONS_DIR) -> dict[str, set[str]]:
+    """Each amended migration's former checksums (directory/AMENDED: `version checksum` lines,
+    `#` comments): a database that applied one of those texts holds what the current one makes,
+    so migrate records the new checksum instead of refusing the edit."""
+    path = directory / AMENDED
+    former: dict[str, set[str]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            words = line.split("#", 1)[0].split()
+            if words:
+                version, checksum = words
+                former.setdefault(version, set()).add(checksum)
+    return former
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -87,9 +117,16 @@ def migrate(
         try:
             conn.execute(BOOKKEEPING)
             done = dict(conn.execute("select version, checksum from public.schema_migrations"))
+            former = amended(directory)
             for migration in discover(directory):
                 if migration.version in done:
-                    if done[migration.version] != migration.checksum:
+                    if done[migration.version] in former.get(migration.version, set()):
+                        conn.execute(
+                            "update public.schema_migrations set checksum = %s where version = %s",
+                            (migration.checksum, migration.version),
+                        )
+                        logger.info("migration %s: amended text recorded", migration.version)
+                    elif done[migration.version] != migration.checksum:
                         raise MigrationError(
                             f"{migration.path.name} was edited after it was applied: "
                             "add a new migration instead"

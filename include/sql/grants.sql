@@ -49,6 +49,22 @@ grant insert, update, delete on market.candles_1s_live to streamer_writer;
 -- Every process that calls Binance REST (the streamer's repairs, the batch jobs) reserves its
 -- requests' weight in the one shared budget, and purges its past windows.
 grant insert, update, delete on market.rest_weight_windows to streamer_writer, history_loader;
+grant execute on function market.reserve_rest_weight(
+    text, integer, bigint, bigint, integer, integer, integer
+) to streamer_writer, history_loader;
+
+-- The platform's functions whose PUBLIC EXECUTE their file (include/sql/functions/) revokes:
+-- the one rule for recording a gap is for the roles that write market.ingest_gaps; making a
+-- candle table's months, for the roles that write into it.
+grant execute on function market.record_gap(
+    text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
+) to streamer_writer, history_loader;
+grant execute on function
+    market.make_month_partitions(regclass, timestamptz, timestamptz),
+    market.make_trusted_month_partitions(regclass, timestamptz, timestamptz),
+    market.ensure_month_partitions(regclass, timestamptz, timestamptz),
+    market.split_default_partition(regclass)
+    to streamer_writer, history_loader, dbt_builder;
 
 -- History loads (backfill, import, heal, reconcile): klines (reconcile deletes the official
 -- minutes it replaces), gaps, and their bookkeeping; the changed ranges they declare for dbt.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import psycopg
 import pytest
 
-from include.platform.migrate import MigrationError, discover, migrate
+from include.platform.migrate import INCLUDE, MigrationError, discover, migrate
 from include.sql import FUNCTIONS_DIR
 
 CANDLE_COLUMNS = {
@@ -84,15 +85,40 @@ def test_failed_migration_leaves_nothing(empty_database_url: str, tmp_path) -> N
     assert exists is None
 
 
-# The migrations that defined functions or triggers before they moved to include/sql/functions/
-# (history already applied on users' databases: their first versions stay).
-FIRST_VERSIONS = {
-    "0006_live_candle_notify",
-    "0011_monthly_partitions",
-    "0012_notify_rebuilt_corrections",
-    "0013_notify_candles",
-    "0014_rest_weight_windows",
-}
+def test_an_amended_migration_is_recorded_and_any_other_edit_refused(
+    empty_database_url: str, tmp_path
+) -> None:
+    """A migration listed in AMENDED with the checksum a database applied is taken as applied
+    (its new checksum recorded, nothing run again); an edit not listed is still refused."""
+    first = tmp_path / "0001_first.sql"
+    first.write_text("create table t (a int); -- a function body lived here")
+    migrate(empty_database_url, tmp_path)
+    before = hashlib.sha256(first.read_bytes()).hexdigest()
+    first.write_text("create table t (a int);")
+    (tmp_path / "AMENDED").write_text(f"# moved\n0001_first {before}\n")
+
+    assert migrate(empty_database_url, tmp_path) == []
+    with psycopg.connect(empty_database_url) as conn:
+        recorded = conn.execute(
+            "select checksum from public.schema_migrations where version = '0001_first'"
+        ).fetchone()[0]
+    assert recorded == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert migrate(empty_database_url, tmp_path) == []
+
+    first.write_text("create table t (a bigint);")
+    with pytest.raises(MigrationError, match=r"0001_first\.sql was edited"):
+        migrate(empty_database_url, tmp_path)
+
+
+def test_an_include_that_names_no_file_stops_the_run(empty_database_url: str, tmp_path) -> None:
+    """`\\i` takes a file of include/sql; one that is not there is named with its migration."""
+    (tmp_path / "0001_first.sql").write_text("create table t (a int);\n\\i functions/none.sql\n")
+    with pytest.raises(MigrationError, match=r"0001_first\.sql: \\i functions/none\.sql"):
+        migrate(empty_database_url, tmp_path)
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("select to_regclass('public.t')").fetchone()[0] is None
+
+
 DEFINES = re.compile(
     r"\bcreate\s+(?:or\s+replace\s+)?(?:constraint\s+)?(function|procedure|trigger)\s+"
     r"(?:if\s+not\s+exists\s+)?([\w.]+)",
@@ -101,20 +127,12 @@ DEFINES = re.compile(
 
 
 def test_functions_and_triggers_live_in_the_functions_files() -> None:
-    """No migration after the first versions defines a function or trigger, and each one an
-    earlier migration defined is defined again (or dropped) in include/sql/functions/, which
-    every migrate re-applies: a body is never copied into a new migration."""
-    current = "\n".join(p.read_text() for p in sorted(FUNCTIONS_DIR.glob("*.sql")))
+    """No migration file defines a function, procedure or trigger: they live in
+    include/sql/functions/, which every migrate re-applies and a migration that needs one at
+    its step takes with `\\i`, so a body is written once and never copied into a migration."""
     for migration in discover():
-        defined = {(kind.lower(), name) for kind, name in DEFINES.findall(migration.text)}
-        if migration.version not in FIRST_VERSIONS:
-            assert not defined, f"{migration.version}: functions go to include/sql/functions/"
-            continue
-        for kind, name in defined:
-            again = re.search(
-                rf"\b(create\s+or\s+replace\s+{kind}|drop\s+{kind}\s+if\s+exists)\s+"
-                rf"{re.escape(name)}\b",
-                current,
-                re.I,
-            )
-            assert again, f"{migration.version}: {kind} {name} is not in include/sql/functions/"
+        defined = DEFINES.findall(migration.path.read_text())
+        assert not defined, f"{migration.version}: {defined} go to include/sql/functions/"
+    included = {name for m in discover() for name in INCLUDE.findall(m.path.read_text())}
+    assert included == {"functions/notify.sql", "functions/partitions.sql"}
+    assert all((FUNCTIONS_DIR.parent / name).exists() for name in included)

@@ -88,22 +88,8 @@ comment on function market.record_gap(
 ) is 'Record a span of market.ingest_gaps, merged into any row of the same symbol and gap_start '
     'by the one rule of include/sql/functions/gaps.sql.';
 
--- Who may call it: the roles that write market.ingest_gaps (grants.sql), no one else.
+-- Who may call it: the roles that write market.ingest_gaps, no one else (PUBLIC's default
+-- EXECUTE revoked here; grants.sql grants it to them).
 revoke execute on function market.record_gap(
     text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
 ) from public;
-do $$
-declare
-    writer text;
-begin
-    for writer in
-        select rolname from pg_roles where rolname in ('streamer_writer', 'history_loader')
-    loop
-        execute format(
-            'grant execute on function market.record_gap('
-            'text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint) to %I',
-            writer
-        );
-    end loop;
-end;
-$$;

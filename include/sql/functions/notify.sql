@@ -1,7 +1,7 @@
 -- Live push (api/README.md "Live push"): every committed change to a 1m candle is announced on
 -- channel candles_1m, so any number of API processes LISTEN and fan out without a side channel
--- to the streamer. Applied by every `migrate` after the migrations (create or replace): these
--- bodies live here only (migrations 0006, 0012 and 0013 made their first versions).
+-- to the streamer. Applied by every `migrate` after the migrations (create or replace), and
+-- taken as it is by migration 0006, whose step needs it: these bodies live here only.
 --
 -- A notification only names the minutes that changed: {"at": ms when the statement ran,
 -- "rows": [[symbol, open_ms], ...]} or {"at", "rebuilt": [[symbol, first_ms, end_ms], ...]}.
@@ -160,27 +160,3 @@ begin
     return minutes;
 end;
 $$;
-
--- 1s candles (SECOND_CANDLE_SYMBOLS, market.candles_1s_live): every streamer write names its
--- seconds on the same channel, as {"at", "seconds": [[symbol, open_ms], ...]}.
-create or replace function market.notify_second_candles() returns trigger
-language plpgsql as $$
-begin
-    perform market.notify_candles('seconds', array(
-        select market.candle_key_json(c.symbol, c.open_time)
-        from new_candles as c
-        order by c.symbol, c.open_time
-    ));
-    return null;
-end;
-$$;
-
-create or replace trigger candles_1s_live_notify_insert
-after insert on market.candles_1s_live
-referencing new table as new_candles
-for each statement execute function market.notify_second_candles();
-
-create or replace trigger candles_1s_live_notify_update
-after update on market.candles_1s_live
-referencing new table as new_candles
-for each statement execute function market.notify_second_candles();

@@ -1,6 +1,7 @@
 -- The monthly partitions of the candle tables (docs/architecture.md "Partitions"): the
 -- functions that make, fill and drop them. Applied by every `migrate` after the migrations
--- (create or replace), so a change here is one edit, not a copied migration.
+-- (create or replace), and taken as it is by migration 0011, whose step needs them, so a
+-- change here is one edit, not a copied migration.
 --
 -- Who makes a table's months, and as whom (issue: a SECURITY DEFINER function must never touch a
 -- table whose owner is trusted less than the function's owner, or a trigger, check or default
@@ -403,7 +404,7 @@ end;
 $$;
 
 -- Who may call them: making months (and moving the DEFAULT's rows into them) is for the
--- writers (DESIGN.md's roles, when migration 0010 made them); dropping live months is for the
+-- writers (grants.sql grants it to DESIGN.md's roles); dropping live months is for the
 -- administrator alone (migrate and `include.cli partitions` run as it).
 revoke execute on function
     market.make_month_partitions(regclass, timestamptz, timestamptz),
@@ -412,22 +413,3 @@ revoke execute on function
     market.split_default_partition(regclass),
     market.drop_live_partitions(timestamptz)
 from public;
-do $$
-declare
-    writer text;
-begin
-    for writer in
-        select rolname from pg_roles
-        where rolname in ('streamer_writer', 'history_loader', 'dbt_builder')
-    loop
-        execute format(
-            'grant execute on function '
-            'market.make_month_partitions(regclass, timestamptz, timestamptz), '
-            'market.make_trusted_month_partitions(regclass, timestamptz, timestamptz), '
-            'market.ensure_month_partitions(regclass, timestamptz, timestamptz), '
-            'market.split_default_partition(regclass) to %I',
-            writer
-        );
-    end loop;
-end;
-$$;

@@ -52,23 +52,8 @@ begin
 end;
 $$;
 
--- Who may call it: the roles that call Binance REST and write market.rest_weight_windows
--- (grants.sql), no one else: PUBLIC's default EXECUTE is revoked.
+-- Who may call it: the roles that call Binance REST and write market.rest_weight_windows, no
+-- one else (PUBLIC's default EXECUTE revoked here; grants.sql grants it to them).
 revoke execute on function market.reserve_rest_weight(
     text, integer, bigint, bigint, integer, integer, integer
 ) from public;
-do $$
-declare
-    caller text;
-begin
-    for caller in
-        select rolname from pg_roles where rolname in ('streamer_writer', 'history_loader')
-    loop
-        execute format(
-            'grant execute on function market.reserve_rest_weight('
-            'text, integer, bigint, bigint, integer, integer, integer) to %I',
-            caller
-        );
-    end loop;
-end;
-$$;
