@@ -8,8 +8,13 @@ with minutes as (
         k.symbol, k.open_time, k.open, k.high, k.low, k.close, k.volume, k.quote_volume,
         k.trade_count, l.last_trade_id
     from market.klines_1m as k
+    -- The live side is bounded by the same symbols and window: the planner does not carry the
+    -- klines' bounds across an outer join, and read every symbol's live minutes of the month
+    -- to join them (tests/api/test_tickers.py).
     left join market.candles_1m_live as l
-        on k.symbol = l.symbol and k.open_time = l.open_time
+        on
+            k.symbol = l.symbol and k.open_time = l.open_time
+            and l.symbol = any(%(symbols)s::text []) and l.open_time >= %(start)s
     where k.symbol = any(%(symbols)s::text []) and k.open_time >= %(start)s and k.trade_count > 0
     union all
     select
@@ -20,7 +25,9 @@ with minutes as (
         l.symbol = any(%(symbols)s::text []) and l.open_time >= %(start)s and l.trade_count > 0
         and not exists (
             select from market.klines_1m as k
-            where k.symbol = l.symbol and k.open_time = l.open_time
+            where
+                k.symbol = l.symbol and k.open_time = l.open_time
+                and k.symbol = any(%(symbols)s::text []) and k.open_time >= %(start)s
         )
 ),
 
