@@ -2,14 +2,17 @@
 
 Usage: .venv/bin/python bench/api_bench.py [--symbols 20] [--days 365] [--subscribers 1000]
        [--events 40] [--requests 400] [--rounds 3] [--sections klines,fanout] [--reuse]
-       [--intervals 1m,1h]
+       [--intervals 1m,1h] [--limit 500]
 
 Starts its own embedded PostgreSQL (or uses BENCH_DATABASE_URL's server), fills
 market.klines_1m with `days` x `symbols` synthetic 1-minute klines, builds the marts with dbt,
 adds 37 live minutes after the history (a forming hour), starts `python -m api` and prints:
-- p99 of GET /api/v3/klines (limit 500, newest, random symbol) for 1m and 1h (target < 10 ms;
-  `--intervals` names others, such as the ones rolled up on read: 3m,30m,2h,6h,8h,12h,3d,1M),
-  pooled over every request of every round (the rounds' own p99s beside it), as p99 / 10 ms;
+- p50 and p99 of GET /api/v3/klines (`--limit` candles, 500 by default, newest, random
+  symbol) for 1m and 1h (target < 10 ms; `--intervals` names others, such as the ones rolled
+  up on read: 3m,30m,2h,6h,8h,12h,3d,1M), pooled over every request of every round (the
+  rounds' own p99s beside it), as p99 / 10 ms;
+- p50 and p99 of the tickers (section `tickers`): ticker/price, ticker/24hr and avgPrice of one
+  symbol, the rolling ticker over a day, and ticker/price of every symbol, the same way;
 - WebSocket fan-out: `subscribers` clients on one stream, `events` live-candle commits; p99
   from the commit to each client's receipt, the API's RSS, and the fan-out rate (frames/s,
   from commit to the last receipt) against a bare `websockets` broadcast of the same frames
@@ -111,34 +114,59 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def klines_latency(
-    port: int, symbols: int, requests: int, round_no: int, intervals: list[str]
-) -> dict[str, list[float]]:
-    """One round: each request's latency (ms) per interval, after 50 warm-up requests.
+# What the tickers section asks, by name: (path, extra parameters, the prefix of the random
+# symbol asked for, or None for every symbol).
+TICKERS = {
+    "ticker/price": ("/api/v3/ticker/price", {}, "TICK"),
+    "ticker/24hr": ("/api/v3/ticker/24hr", {}, "TICK"),
+    "ticker 1d": ("/api/v3/ticker", {"windowSize": "1d"}, "TICK"),
+    "avgPrice": ("/api/v3/avgPrice", {}, "TICK"),
+    "ticker/price all": ("/api/v3/ticker/price", {}, None),
+}
 
-    Each round is one client of its own address (127.0.0.<10 + round>), so the API's default
-    weight limit (6,000 a minute per IP, Binance's) applies to it as to one user."""
+
+def latency(
+    port: int, symbols: int, requests: int, round_no: int, cases: dict[str, tuple]
+) -> dict[str, list[float]]:
+    """One round: each request's latency (ms) per case (name -> path, parameters, the prefix
+    of a random symbol to ask for or None), after 50 warm-up requests.
+
+    Each case of each round is one client of its own address (127.0.<case>.<10 + round>), so
+    the API's default weight limit (6,000 a minute per IP, Binance's) applies to it as to one
+    user."""
     rng = random.Random(3)
     out = {}
-    transport = httpx.HTTPTransport(local_address=f"127.0.0.{10 + round_no % 200}")
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as client:
-        for interval in intervals:
+    for case_no, (name, (path, extra, prefix)) in enumerate(cases.items()):
+        address = f"127.0.{case_no}.{10 + round_no % 200}"
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as client:
             timings = []
             for i in range(requests + 50):
-                params = {
-                    "symbol": f"SYM{rng.randint(1, symbols):04d}USDT",
-                    "interval": interval,
-                    "limit": 500,
-                }
+                params = dict(extra)
+                if prefix:
+                    params["symbol"] = f"{prefix}{rng.randint(1, symbols):04d}USDT"
                 started = time.perf_counter()
-                response = client.get("/api/v3/klines", params=params)
+                response = client.get(path, params=params)
                 elapsed = time.perf_counter() - started
                 assert response.status_code == 200, response.text
-                assert response.json(), "no candles"
+                assert response.json(), f"{name}: an empty answer"
                 if i >= 50:
                     timings.append(elapsed * 1000)
-            out[interval] = timings
+            out[name] = timings
     return out
+
+
+def report(rounds: list[dict[str, list[float]]], names: list[str]) -> None:
+    """Per case: p99 and p50 pooled over every request of every round, the rounds' p99s."""
+    for name in names:
+        pooled = [ms for r in rounds for ms in r[name]]
+        per_round = sorted(p99(r[name]) for r in rounds)
+        print(
+            f"  {name}: p99 {p99(pooled):.2f} ms pooled over {len(pooled)} requests "
+            f"(p50 {statistics.median(pooled):.2f} ms; rounds' p99 {per_round[0]:.2f}-"
+            f"{per_round[-1]:.2f}, median {statistics.median(per_round):.2f}); "
+            f"ratio to the 10 ms target: {p99(pooled) / 10:.2f}"
+        )
 
 
 async def clients(url: str, n: int, subscribe: str | None) -> list:
@@ -231,19 +259,49 @@ def klines_section(port: int, args: argparse.Namespace) -> None:
     every request of every round, with the spread of the rounds' own p99s. Intervals no mart
     holds (3m 30m 2h 6h 8h 12h 1M) are rolled up on read: their figures say what that costs."""
     intervals = args.intervals.split(",")
-    print(f"klines: {args.rounds} rounds x {args.requests} requests of 500 candles:")
-    rounds = [
-        klines_latency(port, args.symbols, args.requests, n, intervals) for n in range(args.rounds)
-    ]
-    for interval in intervals:
-        pooled = [ms for r in rounds for ms in r[interval]]
-        per_round = sorted(p99(r[interval]) for r in rounds)
-        print(
-            f"  {interval}: p99 {p99(pooled):.2f} ms pooled over {len(pooled)} requests "
-            f"(p50 {statistics.median(pooled):.2f} ms; rounds' p99 {per_round[0]:.2f}-"
-            f"{per_round[-1]:.2f}, median {statistics.median(per_round):.2f}); "
-            f"ratio to the 10 ms target: {p99(pooled) / 10:.2f}"
-        )
+    cases = {i: ("/api/v3/klines", {"interval": i, "limit": args.limit}, "SYM") for i in intervals}
+    print(f"klines: {args.rounds} rounds x {args.requests} requests of {args.limit} candles:")
+    rounds = [latency(port, args.symbols, args.requests, n, cases) for n in range(args.rounds)]
+    report(rounds, intervals)
+
+
+# The tickers' symbols: the last day as production holds it, a live candle for every minute
+# and Binance's kline for each but the newest hour (not reconciled yet), ending now.
+TICKER_SQL = """
+delete from market.klines_1m where symbol like 'TICK%%';
+delete from market.candles_1m_live where symbol like 'TICK%%';
+insert into market.symbols (symbol, status)
+select format('TICK%%sUSDT', lpad(n::text, 4, '0')), 'TRADING' from generate_series(1, %(n)s) as n
+on conflict (symbol) do nothing;
+create temporary table day on commit drop as
+select
+    format('TICK%%sUSDT', lpad(s::text, 4, '0')) as symbol, m, date_trunc('minute', now())
+        - make_interval(mins => m) as open_time, 100 + (m * 7 + s) %% 13 * 0.01 as price
+from generate_series(1, %(n)s) as s, generate_series(0, 1500) as m;
+insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume,
+    quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed,
+    first_trade_id, last_trade_id)
+select symbol, open_time, price, price + 0.05, price - 0.05, price + 0.01, 1.5, 150.1, 3, 0.7,
+    70.2, m > 0, 3 * (2000 - m), 3 * (2000 - m) + 2
+from day;
+insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
+    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
+select symbol, open_time, price, price + 0.05, price - 0.05, price + 0.01, 1.5, 150.1, 3, 0.7,
+    70.2, 'rest'
+from day where m > 60;
+analyze market.klines_1m;
+analyze market.candles_1m_live;
+"""
+
+
+def tickers_section(url: str, port: int, args: argparse.Namespace) -> None:
+    """p50 and p99 of each ticker route (TICKERS) over the last day of `symbols` symbols of
+    their own (TICKER_SQL), measured as the klines are."""
+    with psycopg.connect(url, cursor_factory=psycopg.ClientCursor) as conn:
+        conn.execute(TICKER_SQL, {"n": args.symbols})  # several statements: bound client-side
+    print(f"tickers: {args.rounds} rounds x {args.requests} requests each, over a day:")
+    rounds = [latency(port, args.symbols, args.requests, n, TICKERS) for n in range(args.rounds)]
+    report(rounds, list(TICKERS))
 
 
 def fanout_section(url: str, port: int, args: argparse.Namespace, pid: int) -> None:
@@ -267,10 +325,13 @@ def main() -> None:
     parser.add_argument(
         "--intervals",
         default="1m,1h",
-        help="comma-separated klines intervals (each round's requests count against one "
-        "client's 6,000 weight a minute: keep intervals x (requests + 50) x 2 under it)",
+        help="comma-separated klines intervals (each interval of each round is one client "
+        "of its own, under Binance's 6,000 weight a minute: keep (requests + 50) x 2 under it)",
     )
-    parser.add_argument("--sections", default="klines,fanout", help="klines, fanout or both")
+    parser.add_argument("--limit", type=int, default=500, help="candles a klines request asks")
+    parser.add_argument(
+        "--sections", default="klines,fanout", help="any of klines, tickers and fanout"
+    )
     parser.add_argument(
         "--reuse", action="store_true", help="use BENCH_DATABASE_URL's bench_api as prepared"
     )
@@ -295,6 +356,8 @@ def main() -> None:
             api = start_api(url, port)
             if "klines" in sections:
                 klines_section(port, args)
+            if "tickers" in sections:
+                tickers_section(url, port, args)
             if "fanout" in sections:
                 fanout_section(url, port, args, api.pid)
         finally:

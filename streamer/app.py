@@ -99,7 +99,6 @@ class Streamer:
                 text = str(raw)
             logger.warning("%s: skipped malformed frame (%s): %.500s", shard, error, text)
 
-    # ----------------------------------------------------------------- health
     def health(self) -> tuple[bool, dict]:
         """/healthz: ok=False makes it 503 (streamer/health.py)."""
         return health_report(
