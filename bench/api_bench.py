@@ -13,11 +13,13 @@ adds 37 live minutes after the history (a forming hour), starts `python -m api` 
   rounds' own p99s beside it), as p99 / 10 ms;
 - p50 and p99 of the tickers (section `tickers`): ticker/price, ticker/24hr and avgPrice of one
   symbol, the rolling ticker over a day, and ticker/price of every symbol, the same way;
-- WebSocket fan-out: `subscribers` clients on one stream, `events` live-candle commits; p99
-  from the commit to each client's receipt, the API's RSS, and the fan-out rate (frames/s,
-  from commit to the last receipt) against a bare `websockets` broadcast of the same frames
-  to the same number of clients (bench/bare_broadcast.py, a process of its own like the API).
-
+- WebSocket fan-out: `subscribers` clients on one stream, `events` live-candle commits
+  `--event-gap` seconds apart; p99 from the commit to each client's receipt of every frame it
+  got (the push coalesces the commits of one turn into the newest state, so a busy fan-out
+  skips events: the share received is printed, and the clients dropped as too slow), the
+  API's RSS, and the fan-out rate (frames/s, from commit to the last receipt) against a bare
+  `websockets` broadcast of the same frames to the same number of clients
+  (bench/bare_broadcast.py, a process of its own like the API).
 With BENCH_DATABASE_URL and --reuse, a bench_api database an earlier run prepared (about 10
 minutes of loading and building) is used as it is, so the klines rounds can be repeated.
 """
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -186,28 +189,51 @@ async def clients(url: str, n: int, subscribe: str | None) -> list:
     return conns
 
 
-async def collect(conns: list, events: int, key) -> list[dict[int, float]]:
-    """Per client: event number -> receipt time."""
+async def collect(conns: list, events: int, key) -> list[dict[int, float] | None]:
+    """Per client: event number -> receipt time, until the last event arrives. The push
+    coalesces the commits of one turn into the newest state, so a busy fan-out skips events
+    (a client gets the last one); a client the server closed (too slow to keep up) is None."""
 
-    async def one(ws) -> dict[int, float]:
+    async def one(ws) -> dict[int, float] | None:
         got: dict[int, float] = {}
-        while len(got) < events:
-            msg = await ws.recv()
-            got[key(msg)] = time.time()
+        try:
+            while events - 1 not in got:
+                msg = await ws.recv()
+                got[key(msg)] = time.time()
+        except websockets.ConnectionClosed:
+            return None
         return got
 
     return await asyncio.gather(*(one(ws) for ws in conns))
 
 
-def summarise(sent: dict[int, float], received: list[dict[int, float]]) -> tuple[float, float]:
-    """p99 latency (ms) and fan-out rate (frames per second from send to the last receipt)."""
-    lat = [(r[e] - sent[e]) * 1000 for r in received for e in r]
-    spreads = [max(r[e] for r in received) - sent[e] for e in sent]
-    rate = len(received) / statistics.median(spreads)
-    return p99(lat), rate
+@dataclass
+class Fanout:
+    """What the clients saw: p99 from commit to receipt over every frame received, the fan-out
+    rate (frames a second from a commit to its last receipt), the share of events that
+    reached a client (the rest coalesced into a later frame) and the clients dropped."""
+
+    p99_ms: float
+    rate: float
+    received: float
+    dropped: int
 
 
-async def api_fanout(url: str, port: int, n: int, events: int, pid: int) -> tuple:
+def summarise(sent: dict[int, float], received: list[dict[int, float] | None]) -> Fanout:
+    kept = [r for r in received if r is not None]
+    lat = [(r[e] - sent[e]) * 1000 for r in kept for e in r]
+    spreads = [
+        max(r[e] for r in kept if e in r) - sent[e] for e in sent if any(e in r for r in kept)
+    ]
+    return Fanout(
+        p99(lat),
+        len(kept) / statistics.median(spreads),
+        sum(len(r) for r in kept) / (len(received) * len(sent)),
+        len(received) - len(kept),
+    )
+
+
+async def api_fanout(url: str, port: int, n: int, events: int, gap: float, pid: int) -> tuple:
     stream = f"{STREAM_SYMBOL.lower()}@kline_1m"
     conns = await clients(f"ws://127.0.0.1:{port}/ws", n, stream)
     minute = HISTORY_END + timedelta(minutes=LIVE_MINUTES - 1)
@@ -222,15 +248,15 @@ async def api_fanout(url: str, port: int, n: int, events: int, pid: int) -> tupl
         for e in range(events):
             await conn.execute(LIVE_SQL, (STREAM_SYMBOL, minute, 1000 + e, False))
             sent[e] = time.time()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(gap)
     received = await asyncio.wait_for(receiver, 120)
     rss = rss_mb(pid)
     for ws in conns:
         await ws.close()
-    return (*summarise(sent, received), rss)
+    return summarise(sent, received), rss
 
 
-async def bare_fanout(n: int, events: int) -> tuple[float, float]:
+async def bare_fanout(n: int, events: int, gap: float) -> Fanout:
     """The same frames through a plain websockets server's broadcast(), served by a process of
     its own as the API is (in the bench's process it would share the clients' event loop)."""
     server = await asyncio.create_subprocess_exec(
@@ -238,6 +264,7 @@ async def bare_fanout(n: int, events: int) -> tuple[float, float]:
         str(BARE_BROADCAST),
         str(n),
         str(events),
+        str(gap),
         stdout=asyncio.subprocess.PIPE,
     )
     assert server.stdout is not None
@@ -306,12 +333,20 @@ def tickers_section(url: str, port: int, args: argparse.Namespace) -> None:
 
 def fanout_section(url: str, port: int, args: argparse.Namespace, pid: int) -> None:
     """Fan-out through the API against a bare websockets broadcast."""
-    print(f"fan-out: {args.subscribers} subscribers, {args.events} commits")
-    lat, rate, rss = asyncio.run(api_fanout(url, port, args.subscribers, args.events, pid))
-    bare_lat, bare_rate = asyncio.run(bare_fanout(args.subscribers, args.events))
-    print(f"  API: p99 commit -> client {lat:.1f} ms, {rate:,.0f} frames/s, RSS {rss:.0f} MB")
-    print(f"  bare websockets broadcast: p99 {bare_lat:.1f} ms, {bare_rate:,.0f} frames/s")
-    print(f"  fan-out rate API / bare: {rate / bare_rate:.2f}")
+    print(
+        f"fan-out: {args.subscribers} subscribers, {args.events} commits {args.event_gap} s apart"
+    )
+    api, rss = asyncio.run(
+        api_fanout(url, port, args.subscribers, args.events, args.event_gap, pid)
+    )
+    bare = asyncio.run(bare_fanout(args.subscribers, args.events, args.event_gap))
+    for name, f in (("API", api), ("bare websockets broadcast", bare)):
+        print(
+            f"  {name}: p99 commit -> client {f.p99_ms:.1f} ms, {f.rate:,.0f} frames/s, "
+            f"{f.received:.0%} of the events received (the rest coalesced), {f.dropped} "
+            "clients dropped" + (f", RSS {rss:.0f} MB" if name == "API" else "")
+        )
+    print(f"  fan-out rate API / bare: {api.rate / bare.rate:.2f}")
 
 
 def main() -> None:
@@ -320,6 +355,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--events", type=int, default=40)
+    parser.add_argument(
+        "--event-gap", type=float, default=0.1, help="seconds between two fan-out commits"
+    )
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(

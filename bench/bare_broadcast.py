@@ -1,8 +1,8 @@
 """The fan-out baseline: a plain `websockets` server broadcasting kline frames, in its own process.
 
-Usage (by bench/api_bench.py): bare_broadcast.py SUBSCRIBERS EVENTS. Prints its port, waits for
-SUBSCRIBERS connections, broadcasts EVENTS frames 0.1 s apart, prints {event: send time} as JSON
-and exits once every client has gone.
+Usage (by bench/api_bench.py): bare_broadcast.py SUBSCRIBERS EVENTS GAP. Prints its port, waits
+for SUBSCRIBERS connections, broadcasts EVENTS frames GAP seconds apart, prints {event: send
+time} as JSON and exits once every client has gone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import websockets
 SYMBOL = "SYM0001USDT"
 
 
-async def main(n: int, events: int) -> None:
+async def main(n: int, events: int, gap: float) -> None:
     subscribers: set = set()
     gone = asyncio.Event()
 
@@ -41,11 +41,11 @@ async def main(n: int, events: int) -> None:
             event = {"e": "kline", "E": 0, "s": SYMBOL, "k": {"c": f"{1000 + e}.00000000"}}
             sent[e] = time.time()
             websockets.broadcast(subscribers, orjson.dumps(event).decode())
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(gap)
         print(orjson.dumps({str(e): t for e, t in sent.items()}).decode(), flush=True)
         async with asyncio.timeout(120):
             await gone.wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
