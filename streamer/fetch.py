@@ -1,7 +1,7 @@
 """A gap's missing records from REST: its trades by id or by time, a restart's minutes' klines;
 and KlinesFirst, which orders a start's fetches (klines before startup gaps' trades).
 
-No retries here: streamer/gaps.py retries a fetch as a whole, with backoff, until the repair
+No retries here: streamer/retries.py retries a fetch as a whole, with backoff, until the repair
 deadline.
 """
 

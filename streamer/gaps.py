@@ -14,18 +14,10 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import psycopg
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_not_exception_type,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
 
 from include.platform.backoff import Backoff
 from include.platform.times import MINUTE_MS
@@ -33,7 +25,7 @@ from streamer.aggregator import Gap, minute_of
 from streamer.candle import ms_to_datetime
 from streamer.fetch import GapFetch, GiveUp, KlinesFirst
 from streamer.parser import Trade, to_scaled
-from streamer.rest import RestUnavailable
+from streamer.retries import Retries
 from streamer.sql import load_sql
 from streamer.writer import GapOp
 
@@ -103,9 +95,8 @@ class Gaps:
         # Open repairs per gap row (symbol, gap_start): the row heals when the last one does.
         self._keys: collections.Counter[tuple[str, int]] = collections.Counter()
         self._failed_keys: set[tuple[str, int]] = set()
-        self.last_error: str | None = None
-        # Repairs whose last attempt failed: gap id -> (first failure, monotonic; last error).
-        self.failing: dict[int, tuple[float, str]] = {}
+        # Every REST fetch of a repair, retried until the deadline; which repairs are failing.
+        self.retries = Retries(rest, metrics, config.repair_deadline)
         self._resumes: dict[str, Resume] = {}
         # Seed batches and klines fetches under way: startup gaps wait for none to be left.
         self.klines_first = KlinesFirst(STARTUP_WAIT_S)
@@ -239,7 +230,7 @@ class Gaps:
         try:
             with self.klines_first():
                 klines = (
-                    await self._fetch_with_retries(missed, self.fetch.klines)
+                    await self.retries.fetch(missed, self.fetch.klines)
                     if end > resume.minute
                     else []
                 )
@@ -249,13 +240,13 @@ class Gaps:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._count_error(missed, exc)
+            self.retries.count(missed, exc)
             logger.warning(
                 "klines seed of %s failed, seeding from the latest trade: %s", symbol, exc
             )
             return False
         finally:
-            self.failing.pop(missed.id, None)
+            self.retries.done(missed)
         book = self.aggregator.books.get(symbol)
         if self._resumes.get(symbol) is not resume or (book is not None and book.high_seq):
             # The stream started the symbol meanwhile: _resume repairs from its first trade.
@@ -357,18 +348,18 @@ class Gaps:
                 await self.klines_first.wait()
                 if self._startups >= STARTUP_KLINES_MIN and await self._startup_from_klines(gap):
                     return
-            trades = await self._fetch_with_retries(gap)
+            trades = await self.retries.fetch(gap, self.fetch.trades)
             self._repaired(gap, trades)
         except asyncio.CancelledError:
             raise
         except GiveUp as exc:
             self._unrepaired(gap, str(exc))
         except Exception as exc:
-            self._count_error(gap, exc)
+            self.retries.count(gap, exc)
             self._unrepaired(gap, f"{type(exc).__name__}: {exc}")
         finally:
             self._startups -= startup
-            self.failing.pop(gap.id, None)
+            self.retries.done(gap)
 
     async def _startup_from_klines(self, gap: Gap) -> bool:
         """Close a startup gap's minute from Binance's kline once it is final, 2 weight. False
@@ -391,18 +382,18 @@ class Gaps:
             return await self.rest.klines_1m(g.symbol, first, g.gap_end)
 
         try:
-            klines = await self._fetch_with_retries(gap, from_first)
+            klines = await self.retries.fetch(gap, from_first)
             official = self.aggregator.official(gap.symbol, klines)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._count_error(gap, exc)
+            self.retries.count(gap, exc)
             logger.warning(
                 "klines of startup gap %s failed, fetching its trades: %s", gap.symbol, exc
             )
             return False
         finally:
-            self.failing.pop(gap.id, None)
+            self.retries.done(gap)
         if len({c.open_time for c in official}) < (gap.gap_end - first) // MINUTE_MS:
             return False
         self.aggregator.apply_klines(gap, official, time.monotonic())
@@ -421,20 +412,20 @@ class Gaps:
         which asks again and records a halt; so does REST failing past the repair deadline."""
         try:
             with self.klines_first():
-                klines = await self._fetch_with_retries(gap, self.fetch.klines)
+                klines = await self.retries.fetch(gap, self.fetch.klines)
             official = self.aggregator.official(gap.symbol, klines)
             self.aggregator.put_official(official, time.monotonic())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._count_error(gap, exc)
+            self.retries.count(gap, exc)
             self.metrics.gaps_unhealed += 1
             detail = f"restart: {gap.minutes()}; klines not fetched from REST: {exc}"
             logger.error("gap %s unhealed: %s", gap.symbol, detail, extra=gap.log_context())
             self.writer.add_gap_op(GapOp("note", gap, detail=detail))
             return
         finally:
-            self.failing.pop(gap.id, None)
+            self.retries.done(gap)
         expected = (gap.gap_end - gap.gap_start) // MINUTE_MS
         if len({int(k[0]) for k in klines}) < expected:
             self.metrics.gaps_unhealed += 1
@@ -452,54 +443,6 @@ class Gaps:
         self.metrics.gaps_repaired += 1
         detail = f"restart: {gap.minutes()}; {n} official klines from REST"
         self.writer.add_gap_op(GapOp("heal", gap, healed_by=HEALED_BY, detail=detail))
-
-    async def _fetch_with_retries(
-        self, gap: Gap, fetch: Callable[[Gap], Awaitable[list]] | None = None
-    ) -> list:
-        """fetch (default: the gap's trades), retried on any error (GiveUp aside) with
-        jittered exponential backoff."""
-        deadline = time.monotonic() + self.config.repair_deadline
-
-        def banned_past_deadline(_state: RetryCallState) -> bool:
-            return self.rest.banned_for() > deadline - time.monotonic()
-
-        retrying = AsyncRetrying(
-            retry=retry_if_not_exception_type((GiveUp, asyncio.CancelledError)),
-            wait=wait_exponential_jitter(multiplier=0.2, max=30.0, jitter=0.2),
-            stop=stop_before_delay(self.config.repair_deadline) | banned_past_deadline,
-            before_sleep=lambda state: self._attempt_failed(gap, state),
-            reraise=True,
-        )
-        return await retrying(fetch or self.fetch.trades, gap)
-
-    def _attempt_failed(self, gap: Gap, state: RetryCallState) -> None:
-        """Count, log and show one failed attempt; the next one follows after the backoff."""
-        assert state.outcome is not None
-        exc = state.outcome.exception()
-        assert exc is not None
-        self._count_error(gap, exc)
-        since = self.failing.get(gap.id, (time.monotonic(), ""))[0]
-        self.failing[gap.id] = (since, f"{type(exc).__name__}: {exc}")
-        context = gap.log_context() | {
-            "attempt": state.attempt_number,
-            "error": type(exc).__name__,
-            "retry_in_s": round(state.upcoming_sleep, 3),
-        }
-        # An outage REST reported is a warning; anything else is a defect or a surprise.
-        expected = isinstance(exc, RestUnavailable)
-        logger.log(
-            logging.WARNING if expected else logging.ERROR,
-            "repair of gap %s failed, retrying: %s",
-            gap.symbol,
-            exc,
-            exc_info=None if expected else exc,
-            extra=context,
-        )
-
-    def _count_error(self, gap: Gap, exc: BaseException) -> None:
-        kind = type(exc).__name__
-        self.metrics.repair_errors[kind] = self.metrics.repair_errors.get(kind, 0) + 1
-        self.last_error = f"{gap.symbol}: {kind}: {exc}"
 
     # ----------------------------------------------------------------- release
     def _repaired(self, gap: Gap, trades: list[Trade]) -> None:

@@ -30,7 +30,7 @@ def gauges(shards: Sequence[Shard], writer: Writer, aggregator: Aggregator, gaps
         "streamer_connections_up": sum(1 for s in shards if s.state == "connected"),
         "streamer_writer_lag_seconds": writer.lag(now),
         "streamer_gaps_pending": aggregator.pending_gaps(),
-        "streamer_repairs_failing": len(gaps.failing),
+        "streamer_repairs_failing": len(gaps.retries.failing),
         "streamer_candles_pending": len(aggregator.dirty),
         "streamer_database_up": 1 if writer.db_ok else 0,
     }
@@ -51,7 +51,7 @@ def health_report(
     now = time.monotonic()
     down = {s.name: 0.0 if s.down_since is None else now - s.down_since for s in shards}
     lag = writer.lag(now)
-    failing_for = max((now - since for since, _e in gaps.failing.values()), default=0.0)
+    failing_for = max((now - since for since, _e in gaps.retries.failing.values()), default=0.0)
     ok = (
         ready.is_set()
         and max(down.values(), default=0.0) <= cfg.health_max_disconnected
@@ -84,10 +84,10 @@ def health_report(
         },
         "gaps": {
             "pending": aggregator.pending_gaps(),
-            "repairs_failing": len(gaps.failing),
+            "repairs_failing": len(gaps.retries.failing),
             "repair_failing_for_s": round(failing_for, 3),
             "repair_errors": sum(metrics.repair_errors.values()),
-            "last_repair_error": gaps.last_error,
+            "last_repair_error": gaps.retries.last_error,
             "found": metrics.gaps_found,
             "repaired": metrics.gaps_repaired,
             "unhealed": metrics.gaps_unhealed,

@@ -147,7 +147,7 @@ async def test_a_repair_that_never_succeeds_is_unhealthy_then_left_to_heal_gaps(
         assert unhealthy[0]["gaps"]["repairs_failing"] >= 1
         assert "RuntimeError" in unhealthy[0]["gaps"]["last_repair_error"]
         await wait_until(lambda: streamer.metrics.gaps_unhealed >= 1, 15, "the repair to give up")
-        await wait_until(lambda: not streamer.gaps.failing, 15, "every repair to end")
+        await wait_until(lambda: not streamer.gaps.retries.failing, 15, "every repair to end")
         before = {s: len(closed_rows(database_url, s)) for s in BUSY}
         await market_minutes(fake, 2.5)
         status, health, page = await scrape(streamer)
