@@ -62,6 +62,30 @@ async def test_history_and_subscribe(api, conn) -> None:
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_history_closes_what_the_tables_hold_closed(api, conn) -> None:
+    """A symbol whose history was loaded while the API ran (official klines only, so no push
+    ever named a minute of it): its complete hours are closed, the hour whose minutes are not
+    all there is forming (it was every candle forming, by the push's newest minute)."""
+    conn.execute(
+        "insert into market.klines_1m (symbol, open_time, open, high, low, close, volume,"
+        " quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, source)"
+        " select 'BTCUSDT', %s + make_interval(mins => m), 100, 110, 90, 101, 1, 100, 1, 0.5,"
+        " 50, 'rest' from generate_series(0, 149) as m",
+        (MINUTE,),
+    )
+    await api.api.symbols.refresh()
+    async with grpc.aio.insecure_channel(api.grpc_target) as channel:
+        stub = candles_pb2_grpc.CandleServiceStub(channel)
+        history = await stub.History(
+            candles_pb2.HistoryRequest(symbol="BTCUSDT", interval="1h", limit=10)
+        )
+    assert [(c.open_time, c.is_closed) for c in history.candles] == [
+        (1746439200000, True),
+        (1746442800000, True),
+        (1746446400000, False),
+    ]
+
+
 async def test_grpc_requires_a_token_when_set(database_url) -> None:
     """With API_TOKENS, a call without x-mbx-apikey metadata is UNAUTHENTICATED."""
     config = ApiConfig(database_url=database_url, port=0, tokens=frozenset({"s3cret"}))

@@ -104,11 +104,12 @@ async def test_1s_stream_pushes_each_second_as_the_streamer_writes_it(database_u
 
 
 async def test_1s_over_grpc_and_udf(database_url, conn) -> None:
-    """gRPC History (interval 1s) and the UDF datafeed (resolution 1S, offered in the symbol's
-    info) serve the same seconds for a symbol of SECOND_CANDLE_SYMBOLS; any other symbol gets
+    """gRPC History (interval 1s, closed as the streamer holds each second) and the UDF
+    datafeed (resolution 1S, offered in the symbol's info) serve the same seconds for a symbol
+    of SECOND_CANDLE_SYMBOLS; any other symbol gets
     INVALID_ARGUMENT and a UDF error naming the variable, and no 1S in its info."""
     for n in range(3):
-        write_second(conn, "BTCUSDT", n, f"100.{n}")
+        write_second(conn, "BTCUSDT", n, f"100.{n}", closed=n < 2)
     conn.execute(
         "insert into market.symbols (symbol, status) values ('BTCUSDT', 'TRADING'), "
         "('ETHUSDT', 'TRADING') on conflict do nothing"
@@ -128,6 +129,8 @@ async def test_1s_over_grpc_and_udf(database_url, conn) -> None:
         assert [(c.open_time, c.close_time, c.close) for c in history.candles] == [
             (T0_MS + n * 1000, T0_MS + n * 1000 + 999, f"100.{n}0000000") for n in range(3)
         ]
+        # Closed as the streamer holds them: the newest second is still forming.
+        assert [c.is_closed for c in history.candles] == [True, True, False]
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.History(candles_pb2.HistoryRequest(symbol="ETHUSDT", interval="1s"))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
