@@ -8,16 +8,14 @@ import logging
 from pathlib import Path
 
 import grpc
-from psycopg import AsyncConnection
 
 from api.binance import SERVED_INTERVALS, parse_stream, stream_name
 from api.config import ApiConfig
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
-from api.queries import KlinesRequest, Row, fetch_klines, fetch_minutes, fetch_seconds
+from api.queries import KlinesRequest, Row, closed_candles, fetch_klines
 from api.symbols import SymbolCache
-from include.platform.intervals import SECOND, UnknownGrid, bucket_end
-from include.platform.times import MINUTE_MS
+from include.platform.intervals import UnknownGrid, bucket_end
 
 logger = logging.getLogger(__name__)
 
@@ -135,23 +133,11 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         )
         async with self.hub.pool.connection() as conn:
             rows = await fetch_klines(conn, req)
-            closed = await closed_candles(conn, req, rows)
+            opens = [r[0] for r in rows]
+            closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
         return candles_pb2.HistoryResponse(
             candles=[candle_message(symbol, req.interval, r, r[0] in closed, 0) for r in rows]
         )
-
-
-async def closed_candles(conn: AsyncConnection, req: KlinesRequest, rows: list[Row]) -> set[int]:
-    """The open times of those candles the tables hold closed, by the push's rule: a candle is
-    closed when its last minute is (official, or closed by the streamer); a 1s candle when the
-    streamer closed it. (Not when the push last saw a newer minute: for a symbol quiet since
-    the API started, that marked every candle forming.)"""
-    if req.interval == SECOND:
-        seconds = await fetch_seconds(conn, [(req.symbol, r[0]) for r in rows])
-        return {row[0] for _symbol, row, closed in seconds if closed}
-    last = {bucket_end(req.interval, r[0], req.offset_ms) - MINUTE_MS: r[0] for r in rows}
-    minutes = await fetch_minutes(conn, [(req.symbol, m) for m in last])
-    return {last[m.row[0]] for m in minutes if m.closed}
 
 
 def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:

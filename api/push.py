@@ -25,7 +25,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
 from api.metrics import Metrics
-from api.queries import KlinesRequest, fetch_candle, fetch_klines, fetch_minutes, fetch_seconds
+from api.queries import (
+    KlinesRequest,
+    closed_candles,
+    fetch_candle,
+    fetch_klines,
+    fetch_minutes,
+    fetch_seconds,
+)
 from include.platform.backoff import Backoff
 from include.platform.intervals import (
     MINUTE_MS,
@@ -192,7 +199,8 @@ class Hub:
                 rows = await fetch_klines(conn, req)
                 if not rows:
                     break
-                closed = await self._closed(conn, symbol, key, [row[0] for row in rows])
+                opens = [row[0] for row in rows]
+                closed = await closed_candles(conn, symbol, interval, offset, opens)
                 for row in rows:
                     self.publish(
                         stream,
@@ -201,15 +209,6 @@ class Hub:
                         ),
                     )
                 cursor = bucket_end(interval, rows[-1][0], offset)
-
-    async def _closed(
-        self, conn: psycopg.AsyncConnection, symbol: str, key: str, opens: list[int]
-    ) -> set[int]:
-        """Which of these candles the database holds closed: their last minute is official or
-        closed by the streamer (never the wall clock's say)."""
-        last = {_last_minute(key, start): start for start in opens}
-        minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
-        return {last[m.row[0]] for m in minutes if m.closed}
 
     async def _push_pending(
         self, conn: psycopg.AsyncConnection, batch: dict[tuple[str, str, int], None]

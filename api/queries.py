@@ -391,3 +391,17 @@ async def fetch_window_stats(
     cur = await conn.execute(TICKER_WINDOW, {"symbols": symbols, "start": to_datetime(start_ms)})
     names = [d.name for d in cur.description or ()]
     return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+
+async def closed_candles(
+    conn: AsyncConnection, symbol: str, interval: str, offset_ms: int, opens: list[int]
+) -> set[int]:
+    """Which of these candles (open ms) the tables hold closed, never the wall clock's say: a
+    candle when its last minute is official or closed by the streamer; a 1s candle when the
+    streamer closed it. The push and gRPC History both mark candles by it."""
+    if interval == SECOND:
+        seconds = await fetch_seconds(conn, [(symbol, start) for start in opens])
+        return {row[0] for _symbol, row, closed in seconds if closed}
+    last = {bucket_end(interval, start, offset_ms) - MINUTE_MS: start for start in opens}
+    minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
+    return {last[m.row[0]] for m in minutes if m.closed}
