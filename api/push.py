@@ -71,6 +71,8 @@ class Hub:
     # Per symbol, the interval keys someone listens to ("1h", "1d@+08:00"): what to compute.
     intervals: dict[str, dict[str, int]] = field(default_factory=dict)
     newest_minute: dict[str, int] = field(default_factory=dict)
+    # Per symbol of SECOND_CANDLE_SYMBOLS, the newest second pushed: where a catch-up starts.
+    newest_second: dict[str, int] = field(default_factory=dict)
     # (symbol, interval, candle open ms) to read back and push, in the order they came.
     pending: dict[tuple[str, str, int], None] = field(default_factory=dict)
     # (symbol, interval, first minute ms, end ms) that a dbt build rebuilt after a correction.
@@ -259,6 +261,8 @@ class Hub:
         for symbol, key, start in wanted:
             if (hit := found.get((symbol, start))) is not None:
                 row, closed = hit
+                if start > self.newest_second.get(symbol, -1):
+                    self.newest_second[symbol] = start
                 event = kline_event(symbol, key, row, closed=closed, event_ms=self.clock_ms())
                 self.publish(stream_name(symbol, key), event)
 
@@ -324,7 +328,8 @@ class Hub:
         """After the listener was away, re-read what subscribers may have missed (a minute that
         closed meanwhile above all): each symbol listened to from its newest minute notified
         before the loss (the minute before the loss if none was) to the minute forming now,
-        pushed as it stands. Only rows written since are past that minute, so this is cheap."""
+        pushed as it stands, and its seconds likewise from the newest second pushed. Only rows
+        written since are past that point, so this is cheap."""
         end_ms = self.clock_ms() + MINUTE_MS
         self.on_rebuilt(
             [
@@ -332,6 +337,15 @@ class Hub:
                 for symbol in self.intervals
             ]
         )
+        # 1s streams (which no rebuild concerns): every second from the newest one pushed
+        # before the loss, as it stands, so a second that closed meanwhile is pushed closed.
+        for symbol, keys in self.intervals.items():
+            first = self.newest_second.get(symbol, lost_ms - SECOND_MS)
+            for key in keys:
+                if zoned(key)[0] == SECOND:
+                    self.rebuilt.append((symbol, key, first, max(end_ms, first + MINUTE_MS)))
+        if self.rebuilt:
+            self._wake.set()
 
 
 def _last_minute(key: str, start: int) -> int:

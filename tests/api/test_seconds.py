@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -11,7 +12,7 @@ import websockets
 
 from api.config import ApiConfig, load_config
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
-from tests.support.api import running_api
+from tests.support.api import listener_lost, running_api
 from tests.support.ws import until
 
 T0 = datetime(2025, 7, 8, 17, 0, 0, tzinfo=UTC)
@@ -101,6 +102,30 @@ async def test_1s_stream_pushes_each_second_as_the_streamer_writes_it(database_u
         write_second(conn, "BTCUSDT", 7, "106", closed=True)
         event = await until(ws, lambda m: m["stream"] == "btcusdt@kline_1s")
         assert (event["data"]["k"]["c"], event["data"]["k"]["x"]) == ("106.00000000", True)
+
+
+async def test_a_second_that_closed_while_the_listener_was_away_is_pushed_closed(
+    database_url, conn
+) -> None:
+    """The listener loses the database while second 7 is forming: once it is back, second 7
+    is pushed closed as the table holds it and second 8, written meanwhile, is pushed too (the
+    catch-up read the minutes only, so a 1s subscriber kept 7 forming)."""
+    url = load_config().database_url
+    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    async with (
+        running_api(config) as api,
+        websockets.connect(f"{api.ws}/ws/btcusdt@kline_1s") as ws,
+    ):
+        write_second(conn, "BTCUSDT", 7, "105", closed=False)
+        await until(ws, lambda m: m["k"]["t"] == T0_MS + 7000)
+        async with listener_lost(database_url, conn, api.api.hub):
+            write_second(conn, "BTCUSDT", 7, "106", closed=True)
+            write_second(conn, "BTCUSDT", 8, "107", closed=False)
+            await asyncio.sleep(1.0)
+        closed = await until(ws, lambda m: m["k"]["t"] == T0_MS + 7000 and m["k"]["x"])
+        assert closed["k"]["c"] == "106.00000000"
+        forming = await until(ws, lambda m: m["k"]["t"] == T0_MS + 8000)
+        assert (forming["k"]["c"], forming["k"]["x"]) == ("107.00000000", False)
 
 
 async def test_1s_over_grpc_and_udf(database_url, conn) -> None:

@@ -6,14 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import psycopg
 import pytest
 import websockets
-from psycopg.conninfo import make_conninfo
 from websockets.exceptions import ConnectionClosed
 
 from api.config import ApiConfig, load_config
-from tests.support.api import running_api, write_live
+from tests.support.api import listener_lost, running_api, write_live
 from tests.support.ws import recv_json, until, values
 
 HOUR = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
@@ -103,27 +101,12 @@ async def test_push_resumes_after_the_listener_loses_the_database(database_url, 
         await until(
             ws, lambda m: m["data"]["k"]["i"] == "1h" and m["data"]["k"]["c"].startswith("101")
         )
-        refuse = f'alter database "{conn.info.dbname}" with allow_connections '
-        admin_url = make_conninfo(database_url, dbname="postgres")
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(refuse + "false")
-            try:
-                conn.execute(
-                    "select pg_terminate_backend(pid) from pg_stat_activity "
-                    "where application_name = 'api-listener' and datname = current_database()"
-                )
-                for _ in range(200):
-                    if not api.api.hub.listening.is_set():
-                        break
-                    await asyncio.sleep(0.05)
-                assert not api.api.hub.listening.is_set()
-                write_live(conn, "BTCUSDT", HOUR, values("102", "2", 2), True)
-                # Long over by the wall clock, still open in the table: the catch-up must push
-                # it open (a wall-clock rule would close it).
-                write_live(conn, "BTCUSDT", HOUR + timedelta(minutes=1), values("106"), False)
-                await asyncio.sleep(1.0)
-            finally:
-                admin.execute(refuse + "true")
+        async with listener_lost(database_url, conn, api.api.hub):
+            write_live(conn, "BTCUSDT", HOUR, values("102", "2", 2), True)
+            # Long over by the wall clock, still open in the table: the catch-up must push it
+            # open (a wall-clock rule would close it).
+            write_live(conn, "BTCUSDT", HOUR + timedelta(minutes=1), values("106"), False)
+            await asyncio.sleep(1.0)
         closed = await until(
             ws, lambda m: m["data"]["k"]["c"] == "102.00000000" and m["data"]["k"]["i"] == "1m"
         )

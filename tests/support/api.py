@@ -10,6 +10,7 @@ from datetime import datetime
 
 import psycopg
 import uvicorn
+from psycopg.conninfo import make_conninfo
 
 from api.app import create_app
 from api.config import ApiConfig
@@ -81,3 +82,25 @@ def write_live(
         "is_closed = excluded.is_closed, updated_at = now()",
         (symbol, open_time, *values, is_closed),
     )
+
+
+@contextlib.asynccontextmanager
+async def listener_lost(database_url: str, conn: psycopg.Connection, hub) -> AsyncIterator[None]:
+    """For the block: the API's listener connection killed (seen lost by ``hub``) and the
+    database refusing new connections, as during a database restart."""
+    refuse = f'alter database "{conn.info.dbname}" with allow_connections '
+    with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as admin:
+        admin.execute(refuse + "false")
+        try:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where application_name = 'api-listener' and datname = current_database()"
+            )
+            for _ in range(200):
+                if not hub.listening.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            assert not hub.listening.is_set()
+            yield
+        finally:
+            admin.execute(refuse + "true")
