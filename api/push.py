@@ -32,6 +32,7 @@ from api.queries import (
     fetch_klines,
     fetch_minutes,
     fetch_seconds,
+    last_minute,
 )
 from include.platform.backoff import Backoff
 from include.platform.intervals import (
@@ -343,7 +344,7 @@ class Hub:
             first = self.newest_second.get(symbol, lost_ms - SECOND_MS)
             for key in keys:
                 if zoned(key)[0] == SECOND:
-                    self.rebuilt.append((symbol, key, first, max(end_ms, first + MINUTE_MS)))
+                    self.rebuilt.append((symbol, key, first, end_ms))
         if self.rebuilt:
             self._wake.set()
 
@@ -351,7 +352,7 @@ class Hub:
 def _last_minute(key: str, start: int) -> int:
     """The open time of the last minute of the candle of ``key`` opening at ``start``."""
     interval, offset = zoned(key)
-    return bucket_end(interval, start, offset) - MINUTE_MS
+    return last_minute(interval, start, offset)
 
 
 def _key(row: list, size: int = MINUTE_MS) -> tuple[str, int]:

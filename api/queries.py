@@ -393,6 +393,12 @@ async def fetch_window_stats(
     return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
 
+def last_minute(interval: str, start_ms: int, offset_ms: int = 0) -> int:
+    """The open time of the last minute of the candle of ``interval`` opening at ``start_ms``:
+    the candle is closed when that minute is."""
+    return bucket_end(interval, start_ms, offset_ms) - MINUTE_MS
+
+
 async def closed_candles(
     conn: AsyncConnection, symbol: str, interval: str, offset_ms: int, opens: list[int]
 ) -> set[int]:
@@ -402,6 +408,6 @@ async def closed_candles(
     if interval == SECOND:
         seconds = await fetch_seconds(conn, [(symbol, start) for start in opens])
         return {row[0] for _symbol, row, closed in seconds if closed}
-    last = {bucket_end(interval, start, offset_ms) - MINUTE_MS: start for start in opens}
+    last = {last_minute(interval, start, offset_ms): start for start in opens}
     minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
     return {last[m.row[0]] for m in minutes if m.closed}

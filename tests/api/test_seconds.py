@@ -26,6 +26,13 @@ SECOND_INSERT = (
 )
 
 
+def btc_seconds() -> ApiConfig:
+    """The test database's API, with 1s candles for BTCUSDT (SECOND_CANDLE_SYMBOLS)."""
+    return ApiConfig(
+        database_url=load_config().database_url, port=0, second_symbols=frozenset({"BTCUSDT"})
+    )
+
+
 def write_second(conn, symbol: str, n: int, close: str, closed: bool = True) -> None:
     """The n-th second after T0, as the streamer writes it."""
     conn.execute(
@@ -46,8 +53,7 @@ async def test_1s_klines_for_the_named_symbols(database_url, conn) -> None:
         "insert into market.symbols (symbol, status) values ('BTCUSDT', 'TRADING'), "
         "('ETHUSDT', 'TRADING') on conflict do nothing"
     )
-    url = load_config().database_url
-    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    config = btc_seconds()
     async with running_api(config) as api, httpx.AsyncClient(base_url=api.http) as client:
         newest = await client.get(
             "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1s", "limit": 2}
@@ -73,7 +79,7 @@ async def test_1s_klines_for_the_named_symbols(database_url, conn) -> None:
         assert (other.status_code, other.json()["code"]) == (400, -1120)
         assert "SECOND_CANDLE_SYMBOLS" in other.json()["msg"]
     async with (
-        running_api(ApiConfig(database_url=url, port=0)) as api,
+        running_api(ApiConfig(database_url=config.database_url, port=0)) as api,
         httpx.AsyncClient(base_url=api.http) as client,
     ):
         off = await client.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1s"})
@@ -83,8 +89,7 @@ async def test_1s_klines_for_the_named_symbols(database_url, conn) -> None:
 async def test_1s_stream_pushes_each_second_as_the_streamer_writes_it(database_url, conn):
     """btcusdt@kline_1s: an event per second written, `x` as the table holds it, read back
     from the table."""
-    url = load_config().database_url
-    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    config = btc_seconds()
     async with (
         running_api(config) as api,
         websockets.connect(f"{api.ws}/stream?streams=btcusdt@kline_1s/btcusdt@kline_1m") as ws,
@@ -110,8 +115,7 @@ async def test_a_second_that_closed_while_the_listener_was_away_is_pushed_closed
     """The listener loses the database while second 7 is forming: once it is back, second 7
     is pushed closed as the table holds it and second 8, written meanwhile, is pushed too (the
     catch-up read the minutes only, so a 1s subscriber kept 7 forming)."""
-    url = load_config().database_url
-    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    config = btc_seconds()
     async with (
         running_api(config) as api,
         websockets.connect(f"{api.ws}/ws/btcusdt@kline_1s") as ws,
@@ -140,8 +144,7 @@ async def test_1s_over_grpc_and_udf(database_url, conn) -> None:
         "('ETHUSDT', 'TRADING') on conflict do nothing"
     )
     write_second(conn, "ETHUSDT", 0, "7")
-    url = load_config().database_url
-    config = ApiConfig(database_url=url, port=0, second_symbols=frozenset({"BTCUSDT"}))
+    config = btc_seconds()
     async with (
         running_api(config) as api,
         grpc.aio.insecure_channel(api.grpc_target) as channel,
