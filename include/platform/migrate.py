@@ -88,11 +88,16 @@ def amended(directory: Path = MIGRATIONS_DIR) -> dict[str, set[str]]:
     path = directory / AMENDED
     former: dict[str, set[str]] = {}
     if path.exists():
-        for line in path.read_text().splitlines():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
             words = line.split("#", 1)[0].split()
-            if words:
-                version, checksum = words
-                former.setdefault(version, set()).add(checksum)
+            if not words:
+                continue
+            if len(words) != 2 or len(words[1]) != 64:
+                raise MigrationError(
+                    f"{AMENDED} line {number}: expected `version sha256-checksum`, got {line!r}"
+                )
+            version, checksum = words
+            former.setdefault(version, set()).add(checksum)
     return former
 
 

@@ -110,6 +110,16 @@ def test_an_amended_migration_is_recorded_and_any_other_edit_refused(
         migrate(empty_database_url, tmp_path)
 
 
+def test_a_malformed_amended_line_is_named(empty_database_url: str, tmp_path) -> None:
+    """A line of AMENDED that is not `version checksum` stops the run, naming the line."""
+    (tmp_path / "0001_first.sql").write_text("create table t (a int);")
+    (tmp_path / "AMENDED").write_text("# moved\n0001_first\n")
+    with pytest.raises(MigrationError, match=r"AMENDED line 2: expected"):
+        migrate(empty_database_url, tmp_path)
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("select to_regclass('public.t')").fetchone()[0] is None
+
+
 def test_an_include_that_names_no_file_stops_the_run(empty_database_url: str, tmp_path) -> None:
     """`\\i` takes a file of include/sql; one that is not there is named with its migration."""
     (tmp_path / "0001_first.sql").write_text("create table t (a int);\n\\i functions/none.sql\n")
