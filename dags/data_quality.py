@@ -12,7 +12,8 @@ invariants; docs/quality.md lists who owns what).
 - **What:** the suites of `include/quality/` (one per table, suites as code): on
   `market.klines_1m` and `market.candles_1m_live`, DESIGN.md columns and types, unique non-null
   keys, OHLC invariants, non-negative volumes, taker volumes within volumes; across tables, no
-  missing minute outside unhealed gaps and halts, higher timeframes complete
+  missing minute outside unhealed gaps and halts (one landed after the last build waits for
+  the next), higher timeframes complete
   exactly where their minutes are and equal to the aggregate of their minutes, closed live
   candles equal to their official klines, and (while the streamer writes; param
   `expect_live`) fresh live candles. All of it runs as SQL inside PostgreSQL.

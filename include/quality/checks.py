@@ -156,7 +156,8 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                 Check(
                     "continuity_minutes",
                     table,
-                    "no missing minute for an active symbol outside unhealed gaps and halts",
+                    "no missing minute for an active symbol outside unhealed gaps and halts "
+                    "(a minute loaded after the last build waits for the next)",
                 )
             )
         elif table.startswith("analytics.candles_"):

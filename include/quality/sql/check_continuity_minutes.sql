@@ -1,5 +1,5 @@
--- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps
--- and halts.
+-- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps,
+-- halts and minutes whose source rows landed after the last build (the next build reads them).
 -- A symbol is checked from its first candle on, up to the minute the last build ran in, or up
 -- to its own newest final minute when the market runs ahead of the host's clock (a replay at
 -- speed): the data's own time, not only the host's. Each symbol by its own, so a quiet symbol
@@ -16,7 +16,9 @@ active as (
 
 built as (
 
-    select date_trunc('minute', max(candle.built_at)) as horizon
+    select
+        date_trunc('minute', max(candle.built_at)) as horizon,
+        max(candle.built_at) as built_at
     from {{batch}} as candle
 
 ),
@@ -147,6 +149,27 @@ missing as (
             exempt.symbol = spans.symbol
             and minute.open_time >= exempt.gap_start
             and minute.open_time < exempt.gap_end
+    )
+    -- Not built yet, not lost: a heal (or the streamer) that committed after the last build
+    -- started. That build could not read it; the next one reads it by load time. Only rows
+    -- landed before the build and still missing are holes.
+    and not exists (
+        select 1
+        from market.klines_1m as kline
+        cross join built
+        where
+            kline.symbol = spans.symbol
+            and kline.open_time = minute.open_time
+            and kline.loaded_at >= built.built_at
+    )
+    and not exists (
+        select 1
+        from market.candles_1m_live as live
+        cross join built
+        where
+            live.symbol = spans.symbol
+            and live.open_time = minute.open_time
+            and live.updated_at >= built.built_at
     )
 
 ),
