@@ -23,7 +23,9 @@ storage: bytes per symbol-year, table + indexes (+ TOAST), summed over the month
 decimals (prices with 2 decimals near 60,000-90,000, volumes with 5, quote volumes exact
 products), the same minutes as closed live candles, and the seven marts built by dbt. Prints
 MB per symbol-year for market.klines_1m, market.candles_1m_live and each analytics.candles_<tf>,
-and rows per symbol-year.
+and rows per symbol-year; then the live table as the default LIVE_RETENTION_DAYS keeps it (at
+its fullest: partitions.maintain on 2025-12-05 drops every month but November and December,
+each proven covered by klines first) and the total with it.
 
 streamer: one `python -m streamer` (SYMBOLS=ALL) against the fake exchange at ALL (2,000
 skewed symbols, listings and delistings mid-run) offering `--streamer-rate` trades/s (default
@@ -89,10 +91,11 @@ from include.history.heal import (
 )
 from include.history.klines_store import load_sql
 from include.jobs import plan_rest_chunks
-from include.platform import db, migrate
+from include.platform import db, migrate, partitions
 from include.platform.binance_rest.weights import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
 from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
+from include.platform.settings import DEFAULT_LIVE_RETENTION_DAYS as DEFAULT_RETENTION
 from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
@@ -315,6 +318,9 @@ def quality(args: argparse.Namespace) -> None:
 
 STORAGE_DB = "scale_bench_storage"
 STORAGE_YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+# When the live retention is applied to that year: the live table at its fullest (November
+# ended 4 days before, so it stays beside December).
+RETENTION_AT = datetime(2025, 12, 5, tzinfo=UTC)
 
 # One year of 1m klines per symbol, with the digits real ones have (what numeric's size follows).
 STORAGE_KLINES = """
@@ -406,6 +412,23 @@ def storage(args: argparse.Namespace) -> None:
                 f"{size / max(rows, 1):6.0f} B/row  {parts} monthly partitions"
             )
         print(f"  {'all of them':<26} {total / 1e6:8.1f} MB per symbol-year")
+        # The live table as the default retention keeps it: at its fullest, a few days into a
+        # month, the month and the one before (ended less than a week ago) are all that is left.
+        live = conn.execute(STORAGE_SIZE, ("market.candles_1m_live",)).fetchone()[0] / symbols
+        started = time.perf_counter()
+        done = partitions.maintain(conn, now=RETENTION_AT, retention_days=DEFAULT_RETENTION)
+        took = time.perf_counter() - started
+        kept = conn.execute(STORAGE_SIZE, ("market.candles_1m_live",)).fetchone()[0] / symbols
+        print(
+            f"  market.candles_1m_live at the default retention ({DEFAULT_RETENTION} days) on "
+            f"{RETENTION_AT:%Y-%m-%d}: {kept / 1e6:.1f} MB kept, {len(done.dropped)} months "
+            f"dropped in {took:.1f} s (each proven covered by klines first), {len(done.kept)} "
+            f"kept for a minute without its kline"
+        )
+        print(
+            f"  {'all of them, at the default live retention':<26} "
+            f"{(total - live + kept) / 1e6:.1f} MB per symbol-year"
+        )
 
 
 # ----------------------------------------------------------------------------- streamer

@@ -106,8 +106,8 @@ def partitions(
     retention_days: int = typer.Option(
         None,
         "--live-retention-days",
-        help="Drop market.candles_1m_live's months older than this (default: LIVE_RETENTION_DAYS, "
-        "unset = keep every month).",
+        help="Drop market.candles_1m_live's months that ended longer ago and whose every minute "
+        "has its official kline (default: LIVE_RETENTION_DAYS, 7; 0 = keep every month).",
     ),
 ) -> None:
     """Create the coming months' partitions, empty the DEFAULT ones, apply live retention."""
@@ -120,11 +120,12 @@ def partitions(
         done = monthly.maintain(conn, retention_days=days)
     for table, made in done.created.items():
         typer.echo(f"{table}: {made} partition(s) created")
-    if days is None:
-        typer.echo("live retention: off (LIVE_RETENTION_DAYS unset)")
+    if not days:
+        typer.echo("live retention: off (LIVE_RETENTION_DAYS=0)")
     else:
         dropped = " ".join(done.dropped) or "none"
-        typer.echo(f"live retention ({days} days): dropped {dropped}")
+        kept = f"; kept (a minute without its kline): {' '.join(done.kept)}" if done.kept else ""
+        typer.echo(f"live retention ({days} days): dropped {dropped}{kept}")
 
 
 @app.command("build-timeframes")

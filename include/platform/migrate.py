@@ -30,15 +30,18 @@ AMENDED = "AMENDED"
 INCLUDE = re.compile(r"^\\i\s+(\S+)\s*$", re.M)
 
 
-def maintain_partitions(conn: psycopg.Connection) -> None:
-    """Once the monthly partitions exist (0011): the coming months, and live retention if set."""
+def maintain_partitions(conn: psycopg.Connection, *, retention: bool = True) -> None:
+    """Once the monthly partitions exist (0011): the coming months, and (retention) the live
+    retention. A build every 5 minutes passes retention=False: proving a live month covered by
+    klines reads the whole month, which a start can afford and a 5-minute schedule should not."""
     exists = conn.execute(
         "select to_regprocedure('market.ensure_month_partitions(regclass,timestamptz,timestamptz)')"
     ).fetchone()
     if exists and exists[0]:
         from include.platform import partitions
 
-        partitions.maintain(conn, retention_days=partitions.live_retention_days())
+        days = partitions.live_retention_days() if retention else None
+        partitions.maintain(conn, retention_days=days)
 
 
 class MigrationError(RuntimeError):

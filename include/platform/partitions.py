@@ -9,7 +9,9 @@ own) is making the months before rows arrive:
 - ``maintain`` (run by ``migrate`` at every start, before every ``build-timeframes`` run, which
   the build_timeframes DAG does every 5 minutes, and by ``python -m include.cli partitions``)
   creates the current month and the next ones, moves anything the DEFAULT partitions hold
-  into months of their own, and applies the live retention when ``LIVE_RETENTION_DAYS`` is set.
+  into months of their own; ``migrate`` and ``partitions`` also apply the live retention
+  (``LIVE_RETENTION_DAYS``, 7 days unless set): a live month whose every minute has its
+  official kline is dropped once it ended that long ago.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ class Maintenance:
 
     created: dict[str, int] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
+    # Live months past the retention kept: a minute of them has no official kline yet.
+    kept: list[str] = field(default_factory=list)
 
 
 def live_retention_days(settings: Settings | None = None) -> int | None:
-    """LIVE_RETENTION_DAYS as a positive number of days, or None (unset, empty or 0: keep all)."""
+    """LIVE_RETENTION_DAYS as a positive number of days (7 unless set), or None (0: keep all)."""
     return (settings or get_settings()).live_retention_days
 
 
@@ -128,6 +132,21 @@ def maintain(
             done.dropped = [
                 row[0] for row in conn.execute("select market.drop_live_partitions(%s)", (cutoff,))
             ]
+            done.kept = [
+                row[0]
+                for row in conn.execute(
+                    "select partition::text from market.month_partitions("
+                    "'market.candles_1m_live') where month_end <= %s order by month_start",
+                    (cutoff,),
+                )
+            ]
         for name in done.dropped:
             logger.info("live retention (%d days): dropped %s", retention_days, name)
+        for name in done.kept:
+            logger.warning(
+                "live retention (%d days): kept %s, a minute of it has no official kline in "
+                "market.klines_1m (backfill it, and the month goes at the next start)",
+                retention_days,
+                name,
+            )
     return done

@@ -27,6 +27,9 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
 
 DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
+# A live month is a copy once every minute of it has its official kline (the kline wins in the
+# 1m mart): a week after its end, it is dropped (docs/architecture.md, Storage).
+DEFAULT_LIVE_RETENTION_DAYS = 7
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Binance allows 1024 streams per connection.
 MAX_STREAMS_PER_CONNECTION = 1024
@@ -107,7 +110,9 @@ class Settings(BaseSettings):
 
     # --- platform-wide --------------------------------------------------------------------------
     live_retention_days: int | None = _var(
-        None, "at start, drop live months ended longer ago (unset: keep all)"
+        DEFAULT_LIVE_RETENTION_DAYS,
+        "at start, drop live months ended longer ago whose every minute has its kline (0: keep "
+        "all)",
     )
     # Where failed DAG runs are announced (Slack-style incoming webhook); unset = no alerts.
     alert_webhook_url: str | None = _var(None, "where a failed DAG task is posted")
@@ -233,7 +238,7 @@ class Settings(BaseSettings):
             ) from None
         if days < 0:
             raise ValueError(f"LIVE_RETENTION_DAYS must not be negative, not {days}")
-        # 0 keeps everything, as unset does.
+        # 0 keeps everything.
         return days or None
 
     @field_validator("second_candle_symbols_raw")

@@ -192,9 +192,9 @@ def build_timeframes(
             )
         lock_conn.execute("select pg_advisory_lock(%s)", (db.MARTS_LOCK_KEY,))
         started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
-        # Every few minutes, so a long-running install has its coming months (and live
-        # retention, when LIVE_RETENTION_DAYS is set) without waiting for a restart.
-        maintain_partitions(lock_conn)
+        # Every few minutes, so a long-running install has its coming months without waiting
+        # for a restart (the live retention is migrate's, at start).
+        maintain_partitions(lock_conn, retention=False)
         result = run_dbt(args, url)
         if result.ok:
             announce_corrections(lock_conn, started)

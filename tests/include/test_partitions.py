@@ -10,7 +10,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from include.cli import app
 from include.history import klines_store
 from include.platform import partitions
 from include.platform.migrate import discover, migrate
@@ -242,7 +244,8 @@ def test_ensure_month_partitions_refuses_other_tables(conn) -> None:
 
 def test_live_retention_drops_old_months_only_when_enabled(conn) -> None:
     """Without a retention nothing is dropped; with 40 days, only market.candles_1m_live's
-    months that ended 40+ days ago go, whole; klines, the DEFAULT and newer months stay."""
+    months that ended 40+ days ago go, whole, and of those only the ones whose every minute has
+    its kline (2000's minute has none: kept); klines, the DEFAULT and newer months stay."""
     now = datetime(2026, 3, 15, 12, tzinfo=UTC)
     for day in ("2025-12-20", "2026-01-20", "2026-02-03", "2026-03-10"):
         when = datetime.fromisoformat(day).replace(tzinfo=UTC)
@@ -262,20 +265,21 @@ def test_live_retention_drops_old_months_only_when_enabled(conn) -> None:
     # 40 days before 2026-03-15 12:00 is 2026-02-03 12:00: December and January end before it.
     # (maintain first moved the DEFAULT partition's minute of 2000 into a month of its own.)
     assert done.dropped == [
-        "market.candles_1m_live_p2000_01",
         "market.candles_1m_live_p2025_12",
         "market.candles_1m_live_p2026_01",
     ]
+    assert done.kept == ["market.candles_1m_live_p2000_01"]
     assert conn.execute(
         "select date_trunc('month', open_time)::date::text, count(*) "
         "from market.candles_1m_live group by 1 order by 1"
-    ).fetchall() == [("2026-02-01", 5), ("2026-03-01", 5)]
+    ).fetchall() == [("2000-01-01", 1), ("2026-02-01", 5), ("2026-03-01", 5)]
     assert conn.execute("select count(*) from market.klines_1m").fetchone() == (20,)
     assert conn.execute("select market.default_partition('market.candles_1m_live')").fetchone()[0]
 
 
 def test_live_retention_days_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """LIVE_RETENTION_DAYS: unset, empty or 0 keep everything; a bad value is refused."""
+    """LIVE_RETENTION_DAYS: 7 days unless set (empty is unset), 0 keeps everything; a bad value
+    is refused."""
 
     def days(raw: str | None) -> int | None:
         if raw is None:
@@ -284,27 +288,79 @@ def test_live_retention_days_setting(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv("LIVE_RETENTION_DAYS", raw)
         return partitions.live_retention_days()
 
-    assert days(None) is None
-    assert days("") is None
+    assert days(None) == 7
+    assert days("") == 7
     assert days("0") is None
     assert days("90") == 90
     with pytest.raises(ValueError, match="LIVE_RETENTION_DAYS"):
         days("ninety")
 
 
-def test_migrate_applies_live_retention_when_set(
+def live_months(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select to_char(open_time, 'YYYY-MM'), count(*) from market.candles_1m_live "
+            "group by 1 order by 1"
+        ).fetchall()
+
+
+def test_migrate_drops_only_live_months_every_minute_of_which_has_its_kline(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """migrate (every start) drops expired live months when LIVE_RETENTION_DAYS is set."""
+    """migrate (every start) drops a live month that ended more than LIVE_RETENTION_DAYS (7
+    unless set) ago once each of its minutes has its official kline: a copy, which the kline
+    beats in the 1m mart and rebuilds on a --full-refresh. A month with one minute Binance's
+    klines do not hold is kept, whatever its age; 0 keeps everything."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(LIVE_INSERT, ("BTCUSDT", "2020-05-01T00:00Z", "2020-05-01T00:00Z"))
+        for month in ("2020-05", "2020-06"):
+            conn.execute(LIVE_INSERT, ("BTCUSDT", f"{month}-01T00:00Z", f"{month}-01T00:09Z"))
+            conn.execute(LIVE_INSERT, ("ETHUSDT", f"{month}-03T00:00Z", f"{month}-03T00:04Z"))
+        # Every June minute has its kline; May's ETHUSDT 00:04 has none (not backfilled yet).
+        conn.execute(KLINE_INSERT, ("BTCUSDT", "2020-05-01T00:00Z", "2020-05-01T00:09Z"))
+        conn.execute(KLINE_INSERT, ("ETHUSDT", "2020-05-03T00:00Z", "2020-05-03T00:03Z"))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", "2020-06-01T00:00Z", "2020-06-01T00:09Z"))
+        conn.execute(KLINE_INSERT, ("ETHUSDT", "2020-06-03T00:00Z", "2020-06-03T00:04Z"))
+        # This month, covered too, but not ended a week ago: kept.
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        conn.execute(LIVE_INSERT, ("BTCUSDT", minute, minute))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", minute, minute))
+    this_month = minute.strftime("%Y-%m")
+    monkeypatch.setenv("LIVE_RETENTION_DAYS", "0")
     migrate(database_url)
-    with psycopg.connect(database_url) as conn:
-        assert conn.execute("select count(*) from market.candles_1m_live").fetchone() == (1,)
-    monkeypatch.setenv("LIVE_RETENTION_DAYS", "30")
+    assert live_months(database_url) == [("2020-05", 15), ("2020-06", 15), (this_month, 1)]
+
+    monkeypatch.delenv("LIVE_RETENTION_DAYS")
     migrate(database_url)
+    assert live_months(database_url) == [("2020-05", 15), (this_month, 1)]
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("select count(*) from market.candles_1m_live").fetchone() == (0,)
+        # The klines and whatever else June held stay.
+        assert conn.execute(
+            "select count(*) from market.klines_1m where open_time < '2020-07-01'"
+        ).fetchone() == (29,)
+
+    # The missing kline is backfilled: the next start drops May.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(KLINE_INSERT, ("ETHUSDT", "2020-05-03T00:04Z", "2020-05-03T00:04Z"))
+    migrate(database_url)
+    assert live_months(database_url) == [(this_month, 1)]
+
+
+def test_the_partitions_command_says_which_live_months_it_kept(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`partitions` names the months it dropped and those it kept for a minute without kline."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LIVE_INSERT, ("BTCUSDT", "2020-05-01T00:00Z", "2020-05-01T00:01Z"))
+        conn.execute(LIVE_INSERT, ("BTCUSDT", "2020-06-01T00:00Z", "2020-06-01T00:01Z"))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", "2020-06-01T00:00Z", "2020-06-01T00:01Z"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, ["partitions"])
+    assert result.exit_code == 0, result.output
+    [line] = [x for x in result.output.splitlines() if x.startswith("live retention")]
+    assert line == (
+        "live retention (7 days): dropped market.candles_1m_live_p2020_06; "
+        "kept (a minute without its kline): market.candles_1m_live_p2020_05"
+    )
 
 
 def test_only_the_administrator_may_drop_live_months(conn) -> None:

@@ -221,9 +221,12 @@ as $$
     )
 $$;
 
--- Live retention (LIVE_RETENTION_DAYS, off by default): drop the monthly partitions of
--- market.candles_1m_live that end at or before cutoff, whole. Official klines and the marts
--- keep their rows; the DEFAULT partition is never dropped. Returns the partitions dropped.
+-- Live retention (LIVE_RETENTION_DAYS): drop the monthly partitions of market.candles_1m_live
+-- that end at or before cutoff, whole, and only those whose every minute has its official
+-- kline in market.klines_1m: such a month is a copy (the kline beats it in the 1m mart, and a
+-- --full-refresh rebuilds it from the klines alone). A month holding a minute Binance's klines
+-- do not (not backfilled yet, or never will be) is kept, whatever its age. The marts keep their
+-- rows; the DEFAULT partition is never dropped. Returns the partitions dropped.
 -- Security definer over the administrator's own table only; executable by the administrator.
 create or replace function market.drop_live_partitions(cutoff timestamptz) returns setof text
 language plpgsql security definer
@@ -232,17 +235,30 @@ set timezone = 'UTC'
 as $$
 declare
     p record;
+    uncovered boolean;
 begin
     if market.candle_table_owner('market.candles_1m_live') <> current_user then
         raise exception 'market.candles_1m_live is not owned by %', current_user;
     end if;
     for p in
-        select partition, month_start from market.month_partitions('market.candles_1m_live')
+        select partition, month_start, month_end
+        from market.month_partitions('market.candles_1m_live')
         where month_end <= cutoff
         order by month_start
     loop
-        return next p.partition::text;
-        execute format('drop table %s', p.partition);
+        -- The klines' bounds are stated so only their month is read: both sides in key order,
+        -- one pass (stopping at the first minute without a kline).
+        execute format(
+            'select exists (select from %s as live where not exists ('
+            'select from market.klines_1m as kline where kline.symbol = live.symbol '
+            'and kline.open_time = live.open_time '
+            'and kline.open_time >= $1 and kline.open_time < $2))',
+            p.partition
+        ) into uncovered using p.month_start, p.month_end;
+        if not uncovered then
+            return next p.partition::text;
+            execute format('drop table %s', p.partition);
+        end if;
     end loop;
 end;
 $$;
