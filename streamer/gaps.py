@@ -294,12 +294,6 @@ class Gaps:
             self._record(missed, f"restart: {missed.minutes()} missed before this start")
             self.spawn(self._from_klines(missed), f"klines {symbol} {missed.id}")
             return start
-        # Left to heal-gaps: a halt (no klines, never idle candles), or too long to fetch.
-        why = (
-            "the symbol was not trading"
-            if not resume.repair
-            else f"down longer than {RESUME_KLINES_MS // MINUTE_MS} minutes"
-        )
         span = Gap(
             symbol,
             "restart",
@@ -310,8 +304,25 @@ class Gaps:
             resume.minute,
             began - 1,
         )
+        if began - resume.minute <= RESUME_KLINES_MS:
+            # Trading again: the span may hold a halt, which has no klines and must never get
+            # idle candles. The minutes that have a kline (the last ones before the halt, the
+            # first ones after it) are written from it; the gap stays for heal-gaps, which
+            # records the halt (_from_klines leaves it when a minute has no kline).
+            self._record(
+                span,
+                f"{span.describe()}; the symbol was not trading: its minutes with a kline from "
+                "REST, the rest (a halt) left to heal-gaps",
+            )
+            self.spawn(self._from_klines(span), f"klines {symbol} {span.id}")
+            return start
+        # Left to heal-gaps: too long to fetch here.
         self.metrics.gaps_unhealed += 1
-        self._record(span, f"{span.describe()}; not repaired from REST: {why}; left to heal-gaps")
+        self._record(
+            span,
+            f"{span.describe()}; not repaired from REST: down longer than "
+            f"{RESUME_KLINES_MS // MINUTE_MS} minutes; left to heal-gaps",
+        )
         return start
 
     def halted(self, symbol: str, status: str, start_ms: int, end_ms: int) -> None:

@@ -164,8 +164,10 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
     fake: FakeBinance, database_url: str
 ) -> None:
     """ALL mode: a symbol leaves TRADING, is dropped, trades again and is subscribed again. The
-    minutes in between are recorded for heal-gaps, never fetched as trades: a halt has no
-    klines, so filling its minutes as idle ones would invent candles."""
+    minutes in between are recorded for heal-gaps, never filled as idle ones: a halt has no
+    klines, so that would invent candles. Those of them Binance has a kline for (the minute the
+    halt cut short, the first ones trading again before the stream's first trade) the streamer
+    closes itself, from the klines, without waiting for heal-gaps."""
     cfg = streamer_config(fake, database_url, symbols=None, symbols_refresh_interval=1.0)
     async with running(cfg, fake) as streamer:
         await wait_until(
@@ -192,6 +194,11 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
             30,
             "minutes closed after ETHUSDT trades again",
         )
+        await wait_until(
+            lambda: span_with_klines_unclosed(fake, database_url) == set(),
+            30,
+            "the span's minutes with a kline closed by the streamer",
+        )
     assert before is not None
     # Closed minutes all have a kline: none was invented for the halt.
     assert_exact(fake, database_url, ["ETHUSDT"], min_rows=3, contiguous=False)
@@ -203,11 +210,26 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
     assert restart["symbol"] == "ETHUSDT"
     assert to_ms(restart["gap_start"]) == before + MINUTE_MS
     assert restart["healed_at"] is None
-    assert "not trading" in restart["detail"]
+    assert "the rest may be a halt, left to heal-gaps" in restart["detail"], restart["detail"]
+    restart_start, restart_end = to_ms(restart["gap_start"]), to_ms(restart["gap_end"])
+    in_span = {m for m in official if restart_start <= m < restart_end}
+    assert in_span, "the minute the halt cut short has a kline"
+    assert in_span <= {to_ms(r["open_time"]) for r in rows}
     spans = [(to_ms(g["gap_start"]), to_ms(g["gap_end"])) for g in gap_rows(database_url)]
     closed = {to_ms(r["open_time"]) for r in rows}
     for minute in sorted(official - closed):
         assert any(a <= minute < b for a, b in spans), f"ETHUSDT {minute}: in no recorded gap"
+
+
+def span_with_klines_unclosed(fake: FakeBinance, database_url: str) -> set[int] | None:
+    """The minutes of the restart gap that have a kline at Binance and are not closed yet
+    (None before the gap is recorded)."""
+    gaps = [g for g in gap_rows(database_url) if g["reason"] == "restart"]
+    if not gaps:
+        return None
+    start, end = to_ms(gaps[0]["gap_start"]), to_ms(gaps[0]["gap_end"])
+    official = {k.open_time for k in fake.market.klines("ETHUSDT", "1m", start, end - 1, 1000)}
+    return official - {to_ms(r["open_time"]) for r in closed_rows(database_url, "ETHUSDT")}
 
 
 async def first_run_then_pause(fake: FakeBinance, database_url: str) -> dict[str, int]:
