@@ -236,16 +236,24 @@ as $$
 declare
     p record;
     uncovered boolean;
+    covered regclass[] := '{}';
+    part regclass;
 begin
     if market.candle_table_owner('market.candles_1m_live') <> current_user then
         raise exception 'market.candles_1m_live is not owned by %', current_user;
     end if;
+    -- Every month proven first, the drops last: a drop locks the whole live table until the
+    -- transaction ends, and a month's proof at ALL reads ~90 M rows (seconds), which the
+    -- streamer's writes must not wait for.
     for p in
         select partition, month_start, month_end
         from market.month_partitions('market.candles_1m_live')
         where month_end <= cutoff
         order by month_start
     loop
+        -- No row may land in the month between its proof and its drop (share mode blocks
+        -- writes to this old month only, never to the current one).
+        execute format('lock table %s in share mode', p.partition);
         -- The klines' bounds are stated so only their month is read: both sides in key order,
         -- one pass (stopping at the first minute without a kline).
         execute format(
@@ -256,9 +264,12 @@ begin
             p.partition
         ) into uncovered using p.month_start, p.month_end;
         if not uncovered then
-            return next p.partition::text;
-            execute format('drop table %s', p.partition);
+            covered := covered || p.partition;
         end if;
+    end loop;
+    foreach part in array covered loop
+        return next part::text;
+        execute format('drop table %s', part);
     end loop;
 end;
 $$;
