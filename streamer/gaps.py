@@ -287,13 +287,6 @@ class Gaps:
         if resume.repair and start is None and book.high_time < resume.minute:
             # Nothing traded since: the minutes are idle, closed once a probe proves it.
             return self.aggregator.resume(symbol, start, resume.minute, resume.close, first_missing)
-        if resume.repair and began - resume.minute <= RESUME_KLINES_MS:
-            # Every missed minute before the stream's first is closed at Binance: its klines,
-            # not its trades; the stream's first minute keeps its own startup repair.
-            missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, began - 1)
-            self._record(missed, f"restart: {missed.minutes()} missed before this start")
-            self.spawn(self._from_klines(missed), f"klines {symbol} {missed.id}")
-            return start
         span = Gap(
             symbol,
             "restart",
@@ -305,16 +298,22 @@ class Gaps:
             began - 1,
         )
         if began - resume.minute <= RESUME_KLINES_MS:
-            # Trading again: the span may hold a halt, which has no klines and must never get
-            # idle candles. The minutes that have a kline (the last ones before the halt, the
-            # first ones after it) are written from it; the gap stays for heal-gaps, which
-            # records the halt (_from_klines leaves it when a minute has no kline).
-            self._record(
-                span,
-                f"{span.describe()}; the symbol was not trading: its minutes with a kline from "
-                "REST, the rest (a halt) left to heal-gaps",
-            )
-            self.spawn(self._from_klines(span), f"klines {symbol} {span.id}")
+            # Every missed minute before the stream's first is closed at Binance: its klines,
+            # not its trades; the stream's first minute keeps its own startup repair. A symbol
+            # trading again (not resume.repair) may have a halt in the span, which has no
+            # klines and must never get idle candles: _from_klines writes the minutes that have
+            # one and leaves the gap to heal-gaps, which records the halt.
+            if resume.repair:
+                missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, began - 1)
+                detail = f"restart: {missed.minutes()} missed before this start"
+            else:
+                missed = span
+                detail = (
+                    f"{span.describe()}; the symbol was not trading: its minutes with a kline "
+                    "from REST, the rest (a halt) left to heal-gaps"
+                )
+            self._record(missed, detail)
+            self.spawn(self._from_klines(missed), f"klines {symbol} {missed.id}")
             return start
         # Left to heal-gaps: too long to fetch here.
         self.metrics.gaps_unhealed += 1
