@@ -394,9 +394,9 @@ def storage(args: argparse.Namespace) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze")
         print(f"storage per symbol-year ({symbols} symbols x 2025, table + indexes + TOAST):")
-        total = 0
+        sizes: dict[str, float] = {}
         for table in tables:
-            size = conn.execute(STORAGE_SIZE, (table,)).fetchone()[0] / symbols
+            sizes[table] = size = conn.execute(STORAGE_SIZE, (table,)).fetchone()[0] / symbols
             rows = (
                 conn.execute(sql.SQL("select count(*) from {}").format(sql.SQL(table))).fetchone()[
                     0
@@ -406,15 +406,15 @@ def storage(args: argparse.Namespace) -> None:
             parts = conn.execute(
                 "select count(*) from market.month_partitions(%s::regclass)", (table,)
             ).fetchone()[0]
-            total += size
             print(
                 f"  {table:<26} {size / 1e6:8.1f} MB  {rows:9.0f} rows  "
                 f"{size / max(rows, 1):6.0f} B/row  {parts} monthly partitions"
             )
+        total = sum(sizes.values())
         print(f"  {'all of them':<26} {total / 1e6:8.1f} MB per symbol-year")
         # The live table as the default retention keeps it: at its fullest, a few days into a
         # month, the month and the one before (ended less than a week ago) are all that is left.
-        live = conn.execute(STORAGE_SIZE, ("market.candles_1m_live",)).fetchone()[0] / symbols
+        live = sizes["market.candles_1m_live"]
         started = time.perf_counter()
         done = partitions.maintain(conn, now=RETENTION_AT, retention_days=DEFAULT_RETENTION)
         took = time.perf_counter() - started
