@@ -45,8 +45,9 @@ import psycopg
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dbt_bench import HISTORY_END, fresh_database, load
+from dbt_bench import HISTORY_END, load
 
+from bench.databases import fresh_database
 from include.platform import db, pgserver
 from include.timeframes import build_timeframes
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from include.platform import db, pgserver
-from include.platform.migrate import migrate
+from bench.databases import fresh_database
+from include.platform import pgserver
 from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.timeframes import TIMEFRAMES, build_timeframes
 
@@ -76,18 +76,6 @@ from (
     ) as m
 ) as g
 """
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    """Drop and create one database on the bench server, migrated; return its URL."""
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = db.with_database(server_url, name)
-    migrate(url)
-    return url
 
 
 def load(url: str, symbols: int, start: datetime, end: datetime, loaded_at: datetime) -> float:

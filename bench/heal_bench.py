@@ -18,28 +18,19 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg import sql
 
+from bench.databases import fresh_database
 from bench.quality_bench import GENERATE
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols
 from fakebinance.server import FakeBinance
 from include.history.heal import heal_gaps
-from include.platform import db, migrate
+from include.platform import db
 
 BENCH_DB = "heal_bench"
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 STEP = timedelta(minutes=15)
 ROUNDS = 3
-
-
-def fresh_database(server_url: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(BENCH_DB)))
-    db.ensure_database(server_url, BENCH_DB)
-    url = db.with_database(server_url, BENCH_DB)
-    migrate.migrate(url)
-    return url
 
 
 def arrive(conn: psycopg.Connection, symbols: int, start: datetime, end: datetime) -> None:
@@ -55,7 +46,7 @@ def arrive(conn: psycopg.Connection, symbols: int, start: datetime, end: datetim
 
 def run_case(server_url: str, fake: FakeBinance, clock: MarketClock, symbols: int, days: int):
     """(first run s, [scheduled run s], minutes filled per scheduled run)."""
-    url = fresh_database(server_url)
+    url = fresh_database(server_url, BENCH_DB)
     names = [f"SYM{i:04d}USDT" for i in range(1, symbols + 1)]
     now = NOW
     clock.set(now)

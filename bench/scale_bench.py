@@ -76,6 +76,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
+from bench.databases import fresh_database
 from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
 from fakebinance.clock import MarketClock
@@ -91,7 +92,7 @@ from include.history.heal import (
 )
 from include.history.klines_store import load_sql
 from include.jobs import plan_rest_chunks
-from include.platform import db, migrate, partitions
+from include.platform import db, partitions
 from include.platform.binance_rest.weights import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
 from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
@@ -155,19 +156,6 @@ select
 from market.klines_1m
 where open_time >= %(since)s
 """
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    """A new, migrated database on the server (dropped first if it exists: the bench's own, so
-    a connection GX's pool still holds to it is closed)."""
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-    db.ensure_database(server_url, name)
-    url = db.with_database(server_url, name)
-    migrate.migrate(url)
-    return url
 
 
 def spread(runs: list[float]) -> str:

@@ -42,6 +42,7 @@ from pathlib import Path
 import psycopg
 
 from bench.api_bench import latency, p99, start_api
+from bench.databases import fresh_database
 from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
 from bench.scale_bench import (
@@ -50,7 +51,6 @@ from bench.scale_bench import (
     LIVE_SINCE,
     NOW,
     QUALITY_WINDOW,
-    fresh_database,
     make_months,
 )
 from fakebinance.clock import MarketClock
