@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 import orjson
-import websockets
-from websockets.asyncio.client import ClientConnection, connect
+from picows import WSCloseCode, WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from include.platform.backoff import Backoff
 from streamer.config import StreamerConfig, ws_base
@@ -24,8 +23,14 @@ logger = logging.getLogger(__name__)
 # A session that lived this long earned a fresh backoff.
 STABLE_SECONDS = 30.0
 ACK_TIMEOUT = 10.0
-# Longest a reader runs without letting other tasks (the writer) in, in seconds.
-YIELD_EVERY = 0.005
+# Connect and handshake, in seconds.
+OPEN_TIMEOUT = 10.0
+# A ping after this long without a frame; no pong in as long again drops the connection.
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
+MAX_FRAME = 2**22
+TEXT, BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+CONTINUATION, CLOSE = WSMsgType.CONTINUATION, WSMsgType.CLOSE
 # Longest a rotation keeps both sockets; quiet connections wait this long.
 ROTATE_OVERLAP = 5.0
 
@@ -62,17 +67,23 @@ class AttemptLimiter:
             await asyncio.sleep(self._times[0] + self.window - now)
 
 
-class Session:
-    """One WebSocket connection: its reader task, its subscribe requests and their answers."""
+class Session(WSListener):
+    """One WebSocket connection: its frames, its subscribe requests and their answers.
+
+    picows calls ``on_ws_frame`` from the socket's read callback with every frame a read
+    brought, parsed in C: no task per connection and no queue between the socket and the
+    aggregator. Each read holds at most the transport's buffer (a few milliseconds of frames),
+    so the writer gets its turn between reads as it did between the old reader's slices."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, shard: Shard, ws: ClientConnection, hold: bool = False) -> None:
+    def __init__(self, shard: Shard, hold: bool = False) -> None:
+        super().__init__()
         self.shard = shard
         # A rotation's replacement holds its trades until the old socket has caught up, so a
         # lagging old socket is not mistaken for a gap.
         self.held: list[tuple[Trade, float]] | None = [] if hold else None
-        self.ws = ws
+        self.transport: WSTransport | None = None
         self.opened = time.monotonic()
         self.last_frame = self.opened
         # Exchange times of the first and last trade frames: how a rotation knows it overlaps.
@@ -84,8 +95,78 @@ class Session:
         self.rotate_now = asyncio.Event()
         self._acks: dict[int, asyncio.Future[Ack]] = {}
         self._last_control = 0.0
-        self.task = asyncio.get_running_loop().create_task(self._read())
-        shard.sessions.add(self)
+        # Frames of a fragmented message (Binance sends none; the protocol allows them).
+        self._fragments: list[bytes] = []
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.opened = self.last_frame = time.monotonic()
+        self.shard.sessions.add(self)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind in (TEXT, BINARY):
+            if frame.fin:
+                self._message(frame.get_payload_as_bytes())
+            else:
+                self._fragments = [frame.get_payload_as_bytes()]
+        elif kind == CONTINUATION:
+            self._fragments.append(frame.get_payload_as_bytes())
+            if frame.fin:
+                raw, self._fragments = b"".join(self._fragments), []
+                self._message(raw)
+        elif kind == CLOSE:
+            logger.info(
+                "%s: connection closed by the server: %s %s",
+                self.shard.name,
+                int(frame.get_close_code()),
+                frame.get_close_reason() or "",
+            )
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def _message(self, raw: bytes) -> None:
+        shard = self.shard
+        self.last_frame = now = time.monotonic()
+        try:
+            frame = parse_frame(raw)
+        except FrameError as exc:
+            shard.sink.on_malformed(shard.name, raw, exc)
+            return
+        try:
+            if type(frame) is Trade:
+                if not self.first_event_ms:
+                    self.first_event_ms = frame.event_ms
+                if frame.event_ms > self.last_event_ms:
+                    # Frames come in event order: a newer instant completes the older one.
+                    self.complete_event_ms = self.last_event_ms
+                    self.last_event_ms = frame.event_ms
+                if self.held is not None:
+                    self.held.append((frame, now))
+                    return
+                shard.messages[frame.symbol] = shard.messages.get(frame.symbol, 0) + 1
+                if frame.event_ms > shard.last_event_ms:
+                    shard.last_event_ms = frame.event_ms
+                shard.last_data = now
+                shard.sink.on_trade(frame, now)
+            elif type(frame) is Ack:
+                fut = self._acks.get(frame.id)
+                if fut is not None and not fut.done():
+                    fut.set_result(frame)
+            elif type(frame) is ServerShutdown:
+                logger.info("%s: serverShutdown received, replacing the connection", shard.name)
+                self.rotate_now.set()
+        except Exception:
+            logger.exception("%s: reader failed", shard.name)
+            self.abort()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        logger.info("%s: connection closed", self.shard.name)
+        for fut in self._acks.values():
+            if not fut.done():
+                fut.set_exception(SubscribeError("connection closed"))
+        self.shard.sessions.discard(self)
+        self.done.set()
 
     async def control(self, method: str, streams: list[str]) -> None:
         """SUBSCRIBE/UNSUBSCRIBE in chunks, paced under Binance's 5 messages per second."""
@@ -96,12 +177,14 @@ class Session:
             wait = self._last_control + gap - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self.done.is_set() or self.transport is None:
+                raise SubscribeError(f"{method}: connection closed")
             self._last_control = time.monotonic()
             ident = next(self._ids)
             fut: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
             self._acks[ident] = fut
-            await self.ws.send(
-                orjson.dumps({"method": method, "params": chunk, "id": ident}).decode()
+            self.transport.send(
+                TEXT, orjson.dumps({"method": method, "params": chunk, "id": ident})
             )
             try:
                 ack = await asyncio.wait_for(asyncio.shield(fut), ACK_TIMEOUT)
@@ -114,64 +197,6 @@ class Session:
             if ack.error is not None:
                 raise SubscribeError(f"{method} refused: {ack.error}")
 
-    async def _read(self) -> None:
-        shard = self.shard
-        sink_trade = shard.sink.on_trade
-        messages = shard.messages
-        monotonic = time.monotonic
-        last_yield = monotonic()
-        try:
-            recv = self.ws.recv
-            while True:
-                # Bytes, not str: the parser's fast path matches bytes, so skip the UTF-8 decode.
-                raw = await recv(decode=False)
-                now = monotonic()
-                # recv() does not suspend while frames are queued: yield now and then, or the
-                # writer starves under a busy feed.
-                if now - last_yield > YIELD_EVERY:
-                    await asyncio.sleep(0)
-                    # Counted from the resume: a slow loop iteration must not make us yield
-                    # after every frame while the socket's backlog grows.
-                    now = last_yield = monotonic()
-                self.last_frame = now
-                try:
-                    frame = parse_frame(raw)
-                except FrameError as exc:
-                    shard.sink.on_malformed(shard.name, raw, exc)
-                    continue
-                if type(frame) is Trade:
-                    if not self.first_event_ms:
-                        self.first_event_ms = frame.event_ms
-                    if frame.event_ms > self.last_event_ms:
-                        # Frames come in event order: a newer instant completes the older one.
-                        self.complete_event_ms = self.last_event_ms
-                        self.last_event_ms = frame.event_ms
-                    if self.held is not None:
-                        self.held.append((frame, now))
-                        continue
-                    messages[frame.symbol] = messages.get(frame.symbol, 0) + 1
-                    if frame.event_ms > shard.last_event_ms:
-                        shard.last_event_ms = frame.event_ms
-                    shard.last_data = now
-                    sink_trade(frame, now)
-                elif type(frame) is Ack:
-                    fut = self._acks.get(frame.id)
-                    if fut is not None and not fut.done():
-                        fut.set_result(frame)
-                elif type(frame) is ServerShutdown:
-                    logger.info("%s: serverShutdown received, replacing the connection", shard.name)
-                    self.rotate_now.set()
-        except websockets.ConnectionClosed as exc:
-            logger.info("%s: connection closed: %s", shard.name, exc)
-        except Exception:
-            logger.exception("%s: reader failed", shard.name)
-        finally:
-            for fut in self._acks.values():
-                if not fut.done():
-                    fut.set_exception(SubscribeError("connection closed"))
-            self.shard.sessions.discard(self)
-            self.done.set()
-
     def release(self) -> None:
         """Stop holding: feed the held trades (duplicates of the old socket's are dropped)."""
         held, self.held = self.held or [], None
@@ -181,18 +206,21 @@ class Session:
 
     async def close(self) -> None:
         """Close politely, or abort when the peer does not answer."""
-        try:
-            await asyncio.wait_for(self.ws.close(), 2.0)
-        except Exception:
-            self.ws.transport.abort()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        transport = self.transport
+        if transport is not None:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+            try:
+                await asyncio.wait_for(transport.wait_disconnected(), 2.0)
+            except Exception:
+                transport.disconnect(graceful=False)
         self.shard.sessions.discard(self)
         self.done.set()
 
     def abort(self) -> None:
         """Drop the socket at once (a stalled peer will not answer a close)."""
-        self.ws.transport.abort()
+        if self.transport is not None:
+            self.transport.disconnect(graceful=False)
 
 
 class Shard:
@@ -274,16 +302,18 @@ class Shard:
             self._set_state("connecting")
             session = None
             try:
-                ws = await connect(
-                    self.url,
-                    open_timeout=10,
-                    ping_interval=20,
-                    ping_timeout=20,
-                    max_size=2**22,
-                    max_queue=None,
-                    compression=None,
+                _, session = await asyncio.wait_for(
+                    ws_connect(
+                        lambda: Session(self, hold),
+                        self.url,
+                        websocket_handshake_timeout=OPEN_TIMEOUT,
+                        enable_auto_ping=True,
+                        auto_ping_idle_timeout=PING_INTERVAL,
+                        auto_ping_reply_timeout=PING_TIMEOUT,
+                        max_frame_size=MAX_FRAME,
+                    ),
+                    OPEN_TIMEOUT,
                 )
-                session = Session(self, ws, hold)
                 # Changes queued before this point are covered by the full subscription.
                 while not self._changes.empty():
                     self._changes.get_nowait()
@@ -294,7 +324,7 @@ class Shard:
                 self._set_state("connected")
                 logger.info("%s: connected, %d streams", self.name, len(symbols))
                 return session
-            except (OSError, TimeoutError, websockets.WebSocketException, SubscribeError) as exc:
+            except (OSError, TimeoutError, WSError, SubscribeError) as exc:
                 if session is not None:
                     session.abort()
                     await session.close()
@@ -319,7 +349,7 @@ class Shard:
                     self.subscribed.update(symbols)
                 else:
                     self.subscribed.difference_update(symbols)
-            except (SubscribeError, websockets.WebSocketException) as exc:
+            except SubscribeError as exc:
                 logger.warning("%s: %s failed (%s); reconnecting", self.name, method, exc)
                 session.abort()
                 return
