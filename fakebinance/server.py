@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -68,8 +69,11 @@ class FakeBinance:
         ban_base: float = 120,
         dump_cache_dir: str | Path | None = None,
         tick_interval: float = 0.05,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.clock = clock or MarketClock()
+        # TLS as Binance serves it (https://, wss://) when given a server context.
+        self.ssl_context = ssl_context
         self.market = Market(market_config, self.clock)
         self.limiter = WeightLimiter(weight_limit, weight_window, ban_base, phase=weight_phase)
         self.hub = WsHub(
@@ -99,12 +103,14 @@ class FakeBinance:
     @property
     def url(self) -> str:
         """Base URL for REST, WS (same host/port; ws:// works too) and dumps."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        """The same base with the ws:// scheme."""
-        return f"ws://{self.host}:{self.port}"
+        """The same base with the ws:// (wss:// with TLS) scheme."""
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def make_app(self) -> web.Application:
         """The aiohttp application (also usable with aiohttp's test utilities)."""
@@ -134,7 +140,9 @@ class FakeBinance:
             self._dump_dir = Path(self._tmp.name)
         self._runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, host, port, reuse_address=True, ssl_context=self.ssl_context
+        )
         await site.start()
         self.host, self.port = host, self._runner.addresses[0][1]
         self.hub.start()
