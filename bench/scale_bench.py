@@ -538,7 +538,7 @@ def streamer(args: argparse.Namespace) -> None:
     (https://dfinity.github.io/oisy-trade/development/trading-data.html, March 2026); applying
     the low end, 30x, to the whole market assumes every pair peaks in the same hour, again the
     conservative side: 460 x 30 = ~14,000 trades/s. Sub-second bursts above that are absorbed
-    by the socket buffers and the 50 ms flush; what must be sustained is the minute-scale rate.
+    by the socket buffers and the 25 ms flush; what must be sustained is the minute-scale rate.
     """
     import os
     import signal

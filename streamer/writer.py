@@ -142,7 +142,7 @@ class Writer:
         aggregator: Aggregator,
         metrics: Metrics,
         *,
-        flush_interval: float = 0.05,
+        flush_interval: float = 0.025,
         max_batch_rows: int = 5000,
         method: str = "unnest",
         backoff_initial: float = 0.2,

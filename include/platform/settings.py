@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     # --- the streamer (python -m streamer; streamer/README.md says more) ------------------------
     streamer_migrate: bool = _var(True, "migrate as DATABASE_URL's administrator before starting")
     streamer_stream: str = _var("trade", "trade or aggTrade")
-    streamer_flush_interval: float = _var(0.05, "seconds between writes of the forming candles")
+    streamer_flush_interval: float = _var(0.025, "seconds between writes of the forming candles")
     streamer_max_batch_rows: int = _var(5000, "rows per transaction")
     streamer_close_grace: float = _var(
         2.0, "seconds after a minute ends before a quiet symbol is probed"
