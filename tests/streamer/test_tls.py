@@ -23,17 +23,20 @@ from tests.support.streamer import (
 from tests.support.tls import self_signed
 
 
+def tls_fake(cert: Path, key: Path) -> FakeBinance:
+    """The tests' fast fake exchange, serving https:// and wss:// with this certificate."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    clock = MarketClock(start=START, speed=SPEED)
+    return FakeBinance(market_config(), clock=clock, tick_interval=0.02, ssl_context=server)
+
+
 async def test_streams_exact_candles_over_tls(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cert, key = self_signed(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(cert, key)
-    clock = MarketClock(start=START, speed=SPEED)
-    async with FakeBinance(
-        market_config(), clock=clock, tick_interval=0.02, ssl_context=server
-    ) as fake:
+    async with tls_fake(cert, key) as fake:
         assert fake.url.startswith("https://")
         config = streamer_config(fake, database_url, symbols=("BTCUSDT", "ETHUSDT"))
         async with running(config, fake) as streamer:
@@ -54,12 +57,7 @@ async def test_an_untrusted_certificate_is_refused(
     (tmp_path / "other").mkdir()
     other, _ = self_signed(tmp_path / "other")
     monkeypatch.setenv("SSL_CERT_FILE", str(other))
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(cert, key)
-    clock = MarketClock(start=START, speed=SPEED)
-    async with FakeBinance(
-        market_config(), clock=clock, tick_interval=0.02, ssl_context=server
-    ) as fake:
+    async with tls_fake(cert, key) as fake:
         config = streamer_config(fake, database_url, symbols=("BTCUSDT",))
         async with running(config, fake) as streamer:
             await wait_until(
