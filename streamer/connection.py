@@ -28,7 +28,8 @@ OPEN_TIMEOUT = 10.0
 # A ping after this long without a frame; no pong in as long again drops the connection.
 PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
-MAX_FRAME = 2**22
+# Largest frame, and largest message of several frames, in bytes.
+MAX_FRAME = MAX_MESSAGE = 2**22
 TEXT, BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 CONTINUATION, CLOSE = WSMsgType.CONTINUATION, WSMsgType.CLOSE
 # Longest a rotation keeps both sockets; quiet connections wait this long.
@@ -112,7 +113,14 @@ class Session(WSListener):
                 self._fragments = [frame.get_payload_as_bytes()]
         elif kind == CONTINUATION:
             self._fragments.append(frame.get_payload_as_bytes())
-            if frame.fin:
+            if sum(map(len, self._fragments)) > MAX_MESSAGE:
+                # As a message over the size limit in one frame: the connection is dropped.
+                logger.warning(
+                    "%s: a message over %d bytes, reconnecting", self.shard.name, MAX_MESSAGE
+                )
+                self._fragments = []
+                self.abort()
+            elif frame.fin:
                 raw, self._fragments = b"".join(self._fragments), []
                 self._message(raw)
         elif kind == CLOSE:
