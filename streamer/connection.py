@@ -73,7 +73,7 @@ class Session(WSListener):
 
     picows calls ``on_ws_frame`` from the socket's read callback with every frame a read
     brought, parsed in C: no task per connection and no queue between the socket and the
-    aggregator. Each read holds at most the transport's buffer (a few milliseconds of frames),
+    aggregator. Each read holds at most the client's read buffer of frames,
     so the writer gets its turn between reads as it did between the old reader's slices."""
 
     _ids = itertools.count(1)
