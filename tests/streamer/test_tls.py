@@ -4,12 +4,14 @@ as it does in the clear, trusting the system's certificate store (SSL_CERT_FILE 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fakebinance.clock import MarketClock
 from fakebinance.server import FakeBinance
+from include.platform.binance_rest.client import tls_context
 from tests.support.streamer import (
     SPEED,
     START,
@@ -23,6 +25,20 @@ from tests.support.streamer import (
 from tests.support.tls import self_signed
 
 
+@pytest.fixture
+def trust(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Make a certificate the system store (SSL_CERT_FILE) for the clients made from now on.
+    The REST clients share one TLS context per process, made once: it is made again here, and
+    again after the test, so no other test of this process keeps this store."""
+
+    def use(cert: Path) -> None:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        tls_context.cache_clear()
+
+    yield use
+    tls_context.cache_clear()
+
+
 def tls_fake(cert: Path, key: Path) -> FakeBinance:
     """The tests' fast fake exchange, serving https:// and wss:// with this certificate."""
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -32,10 +48,10 @@ def tls_fake(cert: Path, key: Path) -> FakeBinance:
 
 
 async def test_streams_exact_candles_over_tls(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, tmp_path: Path, trust: Callable[[Path], None]
 ) -> None:
     cert, key = self_signed(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    trust(cert)
     async with tls_fake(cert, key) as fake:
         assert fake.url.startswith("https://")
         config = streamer_config(fake, database_url, symbols=("BTCUSDT", "ETHUSDT"))
@@ -50,13 +66,13 @@ async def test_streams_exact_candles_over_tls(
 
 
 async def test_an_untrusted_certificate_is_refused(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, tmp_path: Path, trust: Callable[[Path], None]
 ) -> None:
     """Nothing is read from a server whose certificate the store does not vouch for."""
     cert, key = self_signed(tmp_path)
     (tmp_path / "other").mkdir()
     other, _ = self_signed(tmp_path / "other")
-    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    trust(other)
     async with tls_fake(cert, key) as fake:
         config = streamer_config(fake, database_url, symbols=("BTCUSDT",))
         async with running(config, fake) as streamer:
