@@ -110,20 +110,25 @@ def symbols(n: int) -> list[str]:
     return [f"SYM{i:04d}USDT" for i in range(1, n + 1)]
 
 
+async def subscribe(send, n: int) -> None:
+    """SUBSCRIBE to n trade streams as Binance allows: 200 per request, 3 requests a second.
+
+    ``send`` is the client's own way of sending one text message."""
+    streams = [f"{s.lower()}@trade" for s in symbols(n)]
+    for i in range(0, len(streams), 200):
+        await send(
+            orjson.dumps({"method": "SUBSCRIBE", "params": streams[i : i + 200], "id": i + 1})
+        )
+        await asyncio.sleep(0.34)
+
+
 async def bare(url: str, backlog: float, n: int, count: int) -> dict:
     """A websockets receive loop that does nothing but count, draining a backlog."""
     from websockets.asyncio.client import connect
 
     ws_url = url.replace("http://", "ws://") + "/stream"
     async with connect(ws_url, max_size=2**22, max_queue=None, compression=None) as ws:
-        streams = [f"{s.lower()}@trade" for s in symbols(n)]
-        for i in range(0, len(streams), 200):
-            await ws.send(
-                orjson.dumps(
-                    {"method": "SUBSCRIBE", "params": streams[i : i + 200], "id": i + 1}
-                ).decode()
-            )
-            await asyncio.sleep(0.34)
+        await subscribe(lambda message: ws.send(message.decode()), n)
         await ws.recv()
         # Block the loop: the feed piles up in the socket and the fake's queue.
         time.sleep(backlog)
@@ -163,13 +168,11 @@ async def bare_picows(url: str, backlog: float, n: int, count: int) -> dict:
     transport, counter = await ws_connect(
         Counter, url.replace("http://", "ws://") + "/stream", max_frame_size=2**22
     )
-    streams = [f"{s.lower()}@trade" for s in symbols(n)]
-    for i in range(0, len(streams), 200):
-        transport.send(
-            WSMsgType.TEXT,
-            orjson.dumps({"method": "SUBSCRIBE", "params": streams[i : i + 200], "id": i + 1}),
-        )
-        await asyncio.sleep(0.34)
+
+    async def send(message: bytes) -> None:
+        transport.send(WSMsgType.TEXT, message)
+
+    await subscribe(send, n)
     await counter.answered
     time.sleep(backlog)
     started = time.perf_counter()

@@ -85,8 +85,8 @@ class Session(WSListener):
         # lagging old socket is not mistaken for a gap.
         self.held: list[tuple[Trade, float]] | None = [] if hold else None
         self.transport: WSTransport | None = None
-        self.opened = time.monotonic()
-        self.last_frame = self.opened
+        # Set when the socket opens (on_ws_connected): the shard watches a session from then.
+        self.opened = self.last_frame = 0.0
         # Exchange times of the first and last trade frames: how a rotation knows it overlaps.
         self.first_event_ms = 0
         self.last_event_ms = 0
@@ -98,6 +98,7 @@ class Session(WSListener):
         self._last_control = 0.0
         # Frames of a fragmented message (Binance sends none; the protocol allows them).
         self._fragments: list[bytes] = []
+        self._fragment_bytes = 0
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -110,10 +111,13 @@ class Session(WSListener):
             if frame.fin:
                 self._message(frame.get_payload_as_bytes())
             else:
-                self._fragments = [frame.get_payload_as_bytes()]
+                payload = frame.get_payload_as_bytes()
+                self._fragments, self._fragment_bytes = [payload], len(payload)
         elif kind == CONTINUATION:
-            self._fragments.append(frame.get_payload_as_bytes())
-            if sum(map(len, self._fragments)) > MAX_MESSAGE:
+            payload = frame.get_payload_as_bytes()
+            self._fragments.append(payload)
+            self._fragment_bytes += len(payload)
+            if self._fragment_bytes > MAX_MESSAGE:
                 # As a message over the size limit in one frame: the connection is dropped.
                 logger.warning(
                     "%s: a message over %d bytes, reconnecting", self.shard.name, MAX_MESSAGE
