@@ -729,8 +729,8 @@ def _streamer_proc(
 
 
 def _terminate(proc: subprocess.Popen, seconds: float = 30) -> None:
-    """SIGTERM, then SIGKILL after ``seconds``: the fake at ALL may still be computing a
-    ticker/24hr of 2,000 symbols in a worker thread, which its shutdown waits for."""
+    """SIGTERM, then SIGKILL after ``seconds``: whatever state it is in, the fake never outlives
+    the bench (its own shutdown gives up a ticker/24hr still computing)."""
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(seconds)

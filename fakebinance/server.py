@@ -151,6 +151,7 @@ class FakeBinance:
 
     async def stop(self) -> None:
         """Close every connection and stop serving."""
+        self.rest.day_tickers.close()
         await self.hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()

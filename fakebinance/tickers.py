@@ -59,11 +59,23 @@ class DayTickers:
         self.market = market
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     def answer(self, symbols: list[str], now_us: int, shape: tuple[str, ...]) -> list[dict]:
         """The tickers of ``symbols`` at ``now_us`` in ``shape`` (MINI or FULL)."""
         with self._lock:
-            return [self._ticker(s, now_us, shape) for s in symbols]
+            rows = []
+            for s in symbols:
+                # Checked per symbol: all of ALL takes about a minute on a cold start, and
+                # interpreter exit waits for this thread.
+                if self._closed.is_set():
+                    raise RuntimeError("the fake exchange is stopping")
+                rows.append(self._ticker(s, now_us, shape))
+            return rows
+
+    def close(self) -> None:
+        """Make a computation under way give up, so stopping the fake does not wait for it."""
+        self._closed.set()
 
     def warm(self) -> None:
         """Keep every listed symbol's day now: the first answer for all of them costs the most."""

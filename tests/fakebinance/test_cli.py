@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -80,3 +83,34 @@ def test_run_in_thread_for_synchronous_callers(config, now):
         assert handle.drop_connections() == 0
         assert handle.stats()["weight_total"] == 3
     assert not handle.thread.is_alive()
+
+
+def test_sigterm_does_not_wait_for_a_cold_ticker_of_every_symbol():
+    """SIGTERM while ticker/24hr of 500 symbols is still computing their days (tens of seconds
+    cold): the fake exits at once instead of finishing the answer nobody will read."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fakebinance", "--port", "0", "--n-symbols", "500"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+
+        def ask() -> None:
+            with contextlib.suppress(OSError):  # the answer never comes: the fake stops
+                urllib.request.urlopen(f"{url}/api/v3/ticker/24hr", timeout=120).read()
+
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        # Long enough for the request to reach the worker thread, far short of its answer.
+        time.sleep(1.5)
+        assert asking.is_alive(), "the cold ticker answered too soon to test the shutdown"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        proc.kill()
