@@ -180,9 +180,42 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     params = _klines_params(req)
     if params is None:
         return []
-    rows = await _run_klines(conn, req, params)
-    if req.start_ms is None:
-        rows.reverse()
+    if req.start_ms is not None:
+        return await _run_klines(conn, req, params)
+    rows = await _newest_klines(conn, req, params)
+    rows.reverse()
+    return rows
+
+
+# Per (symbol, interval, limit): the open time (ms) of the oldest candle the last answer
+# without endTime held. Candles only come newer, so the next such answer starts no earlier.
+_OLDEST: dict[tuple[str, str, int], int] = {}
+_OLDEST_MAX = 100_000
+
+
+async def _newest_klines(conn: AsyncConnection, req: KlinesRequest, params: dict) -> list[Row]:
+    """The newest ``limit`` candles, newest first.
+
+    Without a lower bound the statement opens every monthly partition of every table it reads,
+    so its cost grows with the months of history held. From where the last same answer began,
+    it opens a month or two. Should that window hold fewer than ``limit`` candles (rows were
+    deleted), the whole history is read, so the answer is the same either way."""
+    key = (req.symbol, req.interval, req.limit)
+    rows = None
+    if req.end_ms is None and key in _OLDEST:
+        bounded = {**params, "lo": to_datetime(_OLDEST[key]), "mlo": to_datetime(_OLDEST[key])}
+        rows = await _run_klines(conn, req, bounded)
+        if len(rows) < req.limit:
+            rows = None
+    if rows is None:
+        rows = await _run_klines(conn, req, params)
+    if req.end_ms is None:
+        if len(rows) == req.limit:
+            if len(_OLDEST) >= _OLDEST_MAX:
+                _OLDEST.clear()
+            _OLDEST[key] = rows[-1][0]
+        else:
+            _OLDEST.pop(key, None)
     return rows
 
 
