@@ -28,31 +28,30 @@ def fetch(url: str, method: str = "GET") -> object:
         return json.loads(r.read())
 
 
-def test_module_cli_prints_url_and_exits_zero_on_sigterm():
-    """python -m fakebinance prints its URL, serves REST and exits 0 on SIGTERM."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fakebinance",
-            "--port",
-            "0",
-            "--seed",
-            "7",
-            "--symbols",
-            "BTCUSDT,PEPEUSDT",
-            "--n-symbols",
-            "3",
-            "--speed",
-            "60",
-            "--start",
-            "2025-03-12T00:00:00+00:00",
-        ],
+def start_fake(*args: str) -> subprocess.Popen:
+    """python -m fakebinance on a free port; its URL is the first line of its stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fakebinance", "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
+    )
+
+
+def test_module_cli_prints_url_and_exits_zero_on_sigterm():
+    """python -m fakebinance prints its URL, serves REST and exits 0 on SIGTERM."""
+    proc = start_fake(
+        "--seed",
+        "7",
+        "--symbols",
+        "BTCUSDT,PEPEUSDT",
+        "--n-symbols",
+        "3",
+        "--speed",
+        "60",
+        "--start",
+        "2025-03-12T00:00:00+00:00",
     )
     try:
         url = proc.stdout.readline().strip()
@@ -88,14 +87,7 @@ def test_run_in_thread_for_synchronous_callers(config, now):
 def test_sigterm_does_not_wait_for_a_cold_ticker_of_every_symbol():
     """SIGTERM while ticker/24hr of 500 symbols is still computing their days (tens of seconds
     cold): the fake exits at once instead of finishing the answer nobody will read."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fakebinance", "--port", "0", "--n-symbols", "500"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    proc = start_fake("--n-symbols", "500")
     try:
         url = proc.stdout.readline().strip()
 
