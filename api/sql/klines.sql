@@ -22,6 +22,8 @@ minutes as (
         and not exists (
             select from market.klines_1m as k
             where k.symbol = l.symbol and k.open_time = l.open_time
+                -- The same rows (l.open_time >= mlo): the months before it are not opened.
+                and k.open_time >= %(mlo)s
         )
 ),
 
