@@ -43,7 +43,9 @@ async def serve(config: ApiConfig) -> int:
         )
     )
     api = app.state.api
-    grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, config.grpc_port)
+    grpc_server, grpc_port = await start_grpc(
+        api.hub, api.symbols, config, config.grpc_port, api.klines_pool
+    )
     http, ws = ("https", "wss") if config.tls else ("http", "ws")
     print(
         f"api: {http}://{config.host}:{config.port}/ (chart), "

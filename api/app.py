@@ -199,29 +199,37 @@ def client_of(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
+def _pool(config: ApiConfig, *options: str) -> AsyncConnectionPool:
+    """Connections for the handlers' queries, opened by the app's lifespan."""
+    # No query of a client's may hold a connection for long (the listener's LISTEN connection
+    # is its own and waits on notifications, not on a statement).
+    timeout = f"-c statement_timeout={int(config.statement_timeout * 1000)}"
+    return AsyncConnectionPool(
+        config.database_url,
+        min_size=1,
+        max_size=config.pool_size,
+        kwargs={
+            "autocommit": True,
+            "application_name": "api",
+            "options": " ".join((timeout, *options)),
+        },
+        open=False,
+    )
+
+
 class Api:
     """Handlers and the state they share."""
 
     def __init__(self, config: ApiConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.pool = AsyncConnectionPool(
-            config.database_url,
-            min_size=1,
-            max_size=config.pool_size,
-            kwargs={
-                "autocommit": True,
-                "application_name": "api",
-                # No query of a client's may hold a connection for long (the listener's LISTEN
-                # connection is its own and waits on notifications, not on a statement).
-                # Generic plans: each statement's partitions are pruned from its parameters as
-                # it starts. PostgreSQL's own choice keeps re-planning the klines statement once
-                # its bounds prune (about 2 ms a request, more than it then runs).
-                "options": f"-c statement_timeout={int(config.statement_timeout * 1000)} "
-                "-c plan_cache_mode=force_generic_plan",
-            },
-            open=False,
-        )
+        self.pool = _pool(config)
+        # The klines of the REST API and gRPC on connections of their own that use generic
+        # plans: a statement's months are pruned from its parameters as it starts. Left to
+        # choose, PostgreSQL re-plans the bounded newest-candles statement at every request
+        # (about 2 ms, more than it then runs). Not for every statement: the tickers' generic
+        # plans were 4x slower.
+        self.klines_pool = _pool(config, "-c plan_cache_mode=force_generic_plan")
         self.symbols = SymbolCache(self.pool, config.symbols_ttl, config.second_symbols)
         self.hub = Hub(self.pool, config.database_url, self.metrics, grid=self.symbols.grid)
         self.udf = Udf(self.pool, self.symbols)
@@ -250,7 +258,7 @@ class Api:
             req = replace(req, offset_ms=self._grid(req.symbol, req.interval, req.offset_ms))
         except BinanceError as exc:
             return _json(exc.body(), exc.status)
-        async with self.pool.connection() as conn:
+        async with self.klines_pool.connection() as conn:
             rows = await fetch_klines(conn, req)
         return Response(
             orjson.dumps([rest_row(req.interval, r, req.offset_ms) for r in rows]),
@@ -357,6 +365,7 @@ class Api:
         """Open the pool, start the listener, the push worker and the symbol list's refresher;
         stop them on shutdown."""
         await self.pool.open()
+        await self.klines_pool.open()
         tasks = self.push_tasks = [
             asyncio.ensure_future(self.hub.run_listener(self.stop)),
             asyncio.ensure_future(self.hub.run_worker(self.stop)),
@@ -371,6 +380,7 @@ class Api:
             await asyncio.wait(tasks, timeout=5)
             for t in tasks:
                 t.cancel()
+            await self.klines_pool.close()
             await self.pool.close()
 
 

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import grpc
+from psycopg_pool import AsyncConnectionPool
 
 from api.binance import SERVED_INTERVALS, parse_stream, stream_name
 from api.config import ApiConfig
@@ -67,9 +68,17 @@ class _Stream(Subscriber):
 class CandleService(candles_pb2_grpc.CandleServiceServicer):
     """The service over the hub (live) and the klines query (history)."""
 
-    def __init__(self, hub: Hub, symbols: SymbolCache, config: ApiConfig) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        symbols: SymbolCache,
+        config: ApiConfig,
+        klines_pool: AsyncConnectionPool | None = None,
+    ) -> None:
         self.hub = hub
         self.symbols = symbols
+        # The history's connections (the REST klines' own, app.Api.klines_pool).
+        self.klines_pool = klines_pool or hub.pool
         self.tokens = [t.encode() for t in config.tokens]
 
     async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
@@ -131,7 +140,7 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
             min(limit, 1000),
             self.symbols.grid(symbol, request.interval),
         )
-        async with self.hub.pool.connection() as conn:
+        async with self.klines_pool.connection() as conn:
             rows = await fetch_klines(conn, req)
             opens = [r[0] for r in rows]
             closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
@@ -150,12 +159,16 @@ def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
 
 
 async def start_grpc(
-    hub: Hub, symbols: SymbolCache, config: ApiConfig, port: int
+    hub: Hub,
+    symbols: SymbolCache,
+    config: ApiConfig,
+    port: int,
+    klines_pool: AsyncConnectionPool | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server on API_HOST; returns it and the bound port."""
     server = grpc.aio.server()
     candles_pb2_grpc.add_CandleServiceServicer_to_server(
-        CandleService(hub, symbols, config), server
+        CandleService(hub, symbols, config, klines_pool), server
     )
     host = f"[{config.host}]" if ":" in config.host else config.host
     credentials = tls_credentials(config)

@@ -49,7 +49,7 @@ async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     api = app.state.api
-    grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, 0)
+    grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, 0, api.klines_pool)
     http, ws = ("https", "wss") if config.tls else ("http", "ws")
     try:
         yield RunningApi(
