@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     api_tokens: SecretStr = _var(
         SecretStr(""), "space- or comma-separated; required when API_HOST is not loopback"
     )
-    api_pool_size: int = _var(4, "database connections for queries")
+    api_pool_size: int = _var(4, "database connections for queries, per pool (klines, the rest)")
     api_weight_limit: int = _var(
         6000, "request weight per client IP per minute, as Binance's REQUEST_WEIGHT (0: none)"
     )
