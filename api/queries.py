@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -187,33 +187,54 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     return rows
 
 
-# Per (symbol, interval, limit): the open time (ms) of the oldest candle the last answer
-# without endTime held. Candles only come newer, so the next such answer starts no earlier.
-_OLDEST: dict[tuple[str, str, int], int] = {}
+# Per request shape (symbol, interval, limit, zone): the open time (ms) of the oldest stored
+# row the last answer without endTime read. Candles only come newer, so the next such answer
+# reads no earlier.
+_OLDEST: dict[tuple[str, str, int, int], int] = {}
 _OLDEST_MAX = 100_000
 
 
 async def _newest_klines(conn: AsyncConnection, req: KlinesRequest, params: dict) -> list[Row]:
-    """The newest ``limit`` candles, newest first.
+    """The newest ``limit`` candles of a stored interval, newest first (``_bounded``)."""
+    return await _bounded(
+        req,
+        params,
+        lambda bounds: _run_klines(conn, req, bounds),
+        read=len,
+        oldest=lambda rows: rows[-1][0],
+    )
+
+
+async def _bounded(
+    req: KlinesRequest,
+    params: dict,
+    run: Callable[[dict], Awaitable[list]],
+    read: Callable[[list], int],
+    oldest: Callable[[list], int],
+) -> list:
+    """Run a newest-first klines statement (``params["limit"]`` stored rows at most) from where
+    the last same request began.
 
     Without a lower bound the statement opens every monthly partition of every table it reads,
-    so its cost grows with the months of history held. From where the last same answer began,
-    it opens a month or two. Should that window hold fewer than ``limit`` candles (rows were
+    so its cost grows with the months of history held; from there it opens a month or two.
+    ``read`` counts the stored rows an answer holds and ``oldest`` gives the open time its
+    oldest began at. Should the window hold fewer rows than the statement may read (rows were
     deleted), the whole history is read, so the answer is the same either way."""
-    key = (req.symbol, req.interval, req.limit)
+    key = (req.symbol, req.interval, req.limit, req.offset_ms)
+    want = params["limit"]
     rows = None
     if req.end_ms is None and key in _OLDEST:
-        bounded = {**params, "lo": to_datetime(_OLDEST[key]), "mlo": to_datetime(_OLDEST[key])}
-        rows = await _run_klines(conn, req, bounded)
-        if len(rows) < req.limit:
+        since = to_datetime(_OLDEST[key])
+        rows = await run({**params, "lo": since, "mlo": since})
+        if read(rows) < want:
             rows = None
     if rows is None:
-        rows = await _run_klines(conn, req, params)
+        rows = await run(params)
     if req.end_ms is None:
-        if len(rows) == req.limit:
+        if rows and read(rows) >= want:
             if len(_OLDEST) >= _OLDEST_MAX:
                 _OLDEST.clear()
-            _OLDEST[key] = rows[-1][0]
+            _OLDEST[key] = oldest(rows)
         else:
             _OLDEST.pop(key, None)
     return rows
@@ -321,7 +342,17 @@ async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) 
         if params is None:
             return []
         params |= {"first": first, "size": INTERVAL_MS[tf], "shift": offset - ORIGIN_MS[tf]}
-        summed = await _run_klines(conn, source_req, params, _sum_buckets)
+        if newest_first:
+            # Rows come oldest bucket first; a bucket's open is on the source's grid too.
+            summed = await _bounded(
+                req,
+                params,
+                lambda bounds: _run_klines(conn, source_req, bounds, _sum_buckets),
+                read=lambda rows: sum(r[-1] for r in rows),
+                oldest=lambda rows: rows[0][0],
+            )
+        else:
+            summed = await _run_klines(conn, source_req, params, _sum_buckets)
         total = sum(r[-1] for r in summed)
         candles = {r[0]: r[:-1] for r in summed}
     else:

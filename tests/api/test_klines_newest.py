@@ -75,7 +75,7 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
     with psycopg.connect(database_url, autocommit=True) as conn:
         load_klines(conn, SYMBOL, day + late)
     build_timeframes(database_url, unit_tests=False)
-    key = (SYMBOL, "1m", 500)
+    key = (SYMBOL, "1m", 500, 0)
     queries._OLDEST.pop(key, None)
 
     first = await newest(database_url, "1m", 500)
@@ -89,7 +89,8 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
     assert await newest(database_url, "1m", 500) == first
     assert queries._OLDEST[key] == expected[0]
 
-    for interval in ("5m", "1h", "1d"):
+    # Stored (5m, 1h, 1d) and summed on read from a stored interval (3m, 30m, 2h, 12h).
+    for interval in ("5m", "1h", "1d", "3m", "30m", "2h", "12h"):
         for _ in range(2):  # the first remembers where its answer began, the second uses it
             assert await newest(database_url, interval, 100) == await whole_history(
                 database_url, interval, 100
@@ -100,6 +101,12 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
             database_url, interval, 10, end
         ), interval
 
+    # A summed interval whose window falls short: the whole history, the same answer.
+    whole = await whole_history(database_url, "3m", 400)
+    await newest(database_url, "3m", 400)
+    queries._OLDEST[(SYMBOL, "3m", 400, 0)] = late[0].open_time
+    assert await newest(database_url, "3m", 400) == whole
+
     # New minutes after the remembered newest one (not built by dbt yet): they are the answer.
     fresh = minutes(AFTER + 30 * MINUTE, 600)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -107,7 +114,7 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
     got = await newest(database_url, "1m", 500)
     assert [r[0] for r in got] == [k.open_time for k in fresh[-500:]]
     assert queries._OLDEST[key] == fresh[-500].open_time
-    for interval in ("1m", "15m", "1h", "4h"):
+    for interval in ("1m", "15m", "1h", "4h", "3m", "2h"):
         assert await newest(database_url, interval, 50) == await whole_history(
             database_url, interval, 50
         ), interval
