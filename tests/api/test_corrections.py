@@ -17,15 +17,11 @@ from tests.support.api import write_live
 from tests.support.dbt import from_ms, kline_values, to_ms
 from tests.support.ws import recv_json
 
+# dbt builds the marts here: its files go to a temporary directory.
+pytestmark = pytest.mark.usefixtures("dbt_target_path")
 HOUR = utc(2025, 3, 10, 10)
 WRONG_MINUTE = HOUR + timedelta(minutes=37)
 FIELDS = ("t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q")
-
-
-@pytest.fixture(autouse=True)
-def dbt_target_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """dbt's compiled files and logs go to a temporary directory, not dbt_project/target."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
 
 
 def as_rest(k: dict) -> list:

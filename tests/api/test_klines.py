@@ -23,18 +23,14 @@ from include.timeframes import build_timeframes
 from tests.support.api import write_live
 from tests.support.dbt import from_ms, kline_values, load_klines, to_ms
 
+# dbt builds the marts here: its files go to a temporary directory.
+pytestmark = pytest.mark.usefixtures("dbt_target_path")
 SYMBOLS = ("BTCUSDT", "PEPEUSDT", "QUIETUSDT")
 # A Monday, so its week starts with it; the month's candle needs the days before it too.
 DAY = utc(2025, 3, 10)
 MONTH = utc(2025, 3, 1)
 MIDDAY = DAY + timedelta(hours=13, minutes=17, seconds=30)
 MINUTE = 60_000
-
-
-@pytest.fixture(autouse=True)
-def dbt_target_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """dbt's compiled files and logs go to a temporary directory, not dbt_project/target."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
 
 
 def _official_1m(fake: FakeBinance, symbol: str, start: int, end: int) -> list:

@@ -16,15 +16,12 @@ from fakebinance.reference import RefKline
 from include.timeframes import build_timeframes
 from tests.support.dbt import load_klines, to_ms
 
+# dbt builds the marts here: its files go to a temporary directory.
+pytestmark = pytest.mark.usefixtures("dbt_target_path")
 SYMBOL = "HOLEUSDT"
 MINUTE = 60_000
 BEFORE = to_ms(utc(2025, 3, 1))  # a day of minutes from here
 AFTER = to_ms(utc(2025, 3, 12))  # then 11 days of nothing, then 30 minutes
-
-
-@pytest.fixture(autouse=True)
-def dbt_target_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
 
 
 def minutes(start: int, count: int) -> list[RefKline]:
