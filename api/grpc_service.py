@@ -73,12 +73,12 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         hub: Hub,
         symbols: SymbolCache,
         config: ApiConfig,
-        klines_pool: AsyncConnectionPool | None = None,
+        klines_pool: AsyncConnectionPool,
     ) -> None:
         self.hub = hub
         self.symbols = symbols
         # The history's connections (the REST klines' own, app.Api.klines_pool).
-        self.klines_pool = klines_pool or hub.pool
+        self.klines_pool = klines_pool
         self.tokens = [t.encode() for t in config.tokens]
 
     async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
@@ -163,7 +163,7 @@ async def start_grpc(
     symbols: SymbolCache,
     config: ApiConfig,
     port: int,
-    klines_pool: AsyncConnectionPool | None = None,
+    klines_pool: AsyncConnectionPool,
 ) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server on API_HOST; returns it and the bound port."""
     server = grpc.aio.server()
