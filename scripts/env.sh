@@ -21,6 +21,9 @@ export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
 # Task runners reach the API server here; its default assumes port 8080 whatever the port is.
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
+# Airflow's LocalExecutor with a shutdown that cannot hang the scheduler after a database
+# outage (include/platform/executor.py).
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-include.platform.executor.LocalExecutor}"
 # 32 LocalExecutor workers by default: too many for a 2-core laptop or CI box.
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 export DBT_PROFILES_DIR="${DBT_PROFILES_DIR:-$ROOT/dbt_project}"

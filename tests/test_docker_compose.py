@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from include.platform import executor
 from tests.support.deploy import DESIGN_VARIABLES, dockerfile_env
 from tests.support.paths import PROJECT_ROOT
 
@@ -339,7 +340,7 @@ def test_celery_profile_is_opt_in(compose: dict) -> None:
         expected = ["celery"] if name in CELERY_SERVICES else None
         assert service.get("profiles") == expected, name
     env = compose["x-platform"]["environment"]
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == f"${{AIRFLOW_EXECUTOR:-{executor.NAME}}}"
     assert (
         "AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile celery up"
         in (PROJECT_ROOT / "docs" / "scaling.md").read_text()

@@ -24,7 +24,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from include.platform import pgserver
+from include.platform import executor, pgserver
 from include.platform.db import ROLES, role_variables
 from include.platform.migrate import migrate
 from include.platform.settings import Settings
@@ -652,7 +652,8 @@ def base_env(root: Path, db: Database, ports: Ports, fake_url: str) -> dict[str,
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=db.url("airflow").replace(
             "postgresql:", "postgresql+psycopg2:", 1
         ),
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        # As scripts/env.sh sets it: LocalExecutor, with a shutdown that cannot hang.
+        AIRFLOW__CORE__EXECUTOR=executor.NAME,
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
