@@ -207,7 +207,8 @@ def run_market(p: Platform, soak: Soak, wall_seconds: float) -> None:
             raise AssertionError(
                 f"steps not done {elapsed:.0f} s into a {wall_seconds:.0f} s window: {waiting}; "
                 f"the corrupt import's tasks: {faults.import_tasks(p, soak)}; "
-                f"runs triggered: {soak.triggered[-8:]}"
+                f"runs triggered: {soak.triggered[-8:]}; schedulers (state, last heartbeat, "
+                f"now): {schedulers(p)}; restarts: {p.procs.restarts}"
             )
         for name in ("streamer", "fakebinance"):
             proc = p.procs.current.get(name)
@@ -223,6 +224,16 @@ def run_market(p: Platform, soak: Soak, wall_seconds: float) -> None:
             soak.triggered.append(("binance_heal_gaps", p.airflow.trigger("binance_heal_gaps")))
             last_heal = time.monotonic()
         time.sleep(0.5)
+
+
+def schedulers(p: Platform) -> list[tuple]:
+    """The newest scheduler jobs as Airflow records them: a live one that stopped beating is
+    hung (a starved pool shows a fresh heartbeat instead)."""
+    return p.db.query(
+        "select state, latest_heartbeat, now() from job where job_type = 'SchedulerJob' "
+        "order by id desc limit 3",
+        database="airflow",
+    )
 
 
 def close_books(p: Platform, soak: Soak) -> datetime:
