@@ -51,6 +51,8 @@ class LocalExecutor(local_executor.LocalExecutor):
                 [proc.pid for proc in stuck],
                 self.stop_grace,
             )
+            # A forked worker inherits the scheduler's SIGTERM handler, which does nothing
+            # outside the scheduler's own process: there the kill below is what ends it.
             for proc in stuck:
                 proc.terminate()
             self._join(stuck, self.kill_grace)
