@@ -13,6 +13,7 @@ import pytest
 from airflow.executors import local_executor
 
 from include.platform.executor import LocalExecutor
+from tests.support.signals import kill_stopped
 
 
 def started(cls: type[local_executor.LocalExecutor]) -> local_executor.LocalExecutor:
@@ -34,12 +35,7 @@ def stopped_workers() -> Iterator[list[int]]:
     continued and killed afterwards, whatever happened."""
     pids: list[int] = []
     yield pids
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
+    kill_stopped(pids)
 
 
 def test_airflow_s_own_end_waits_for_ever_on_a_worker_that_does_not_stop(

@@ -22,6 +22,7 @@ from tests.soak.harness import (
     start_database,
     wait_for,
 )
+from tests.support.signals import kill_stopped
 
 
 def workers(pid: int) -> list[int]:
@@ -65,11 +66,6 @@ def test_the_scheduler_exits_after_a_database_restart_with_a_worker_stuck(
         assert "did not stop in" in log, log[-3000:]
         assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == "zombie"
     finally:
-        for pid in stuck:
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    break
+        kill_stopped(stuck)
         procs.stop_all()
         db.stop()
