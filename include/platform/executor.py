@@ -20,9 +20,6 @@ import time
 
 from airflow.executors import local_executor
 
-# The path AIRFLOW__CORE__EXECUTOR names this executor by.
-NAME = "include.platform.executor.LocalExecutor"
-
 
 class LocalExecutor(local_executor.LocalExecutor):
     """LocalExecutor whose `end()` is bounded: `stop_grace` seconds for the workers to stop,
@@ -73,3 +70,8 @@ class LocalExecutor(local_executor.LocalExecutor):
             while proc.is_alive() and (left := deadline - time.monotonic()) > 0:
                 self._read_results()
                 proc.join(min(0.5, left))
+
+
+# The path AIRFLOW__CORE__EXECUTOR names this executor by (scripts/env.sh and
+# docker-compose.yml spell it out; tests/test_docker_compose.py holds compose to this).
+NAME = f"{LocalExecutor.__module__}.{LocalExecutor.__qualname__}"
