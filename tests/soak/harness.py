@@ -741,34 +741,55 @@ def start_airflow(
     return client
 
 
+@dataclass
+class Base:
+    """What every soak-style test starts from: PostgreSQL with Airflow's database migrated, the
+    ports, the environment, and the processes it starts."""
+
+    root: Path
+    db: Database
+    ports: Ports
+    procs: Processes
+    env: dict[str, str]
+
+
 @contextlib.contextmanager
-def platform(
-    root: Path, market_start: datetime, symbols: str, fake_args: list[str]
-) -> Iterator[Platform]:
-    """PostgreSQL (both databases migrated) and the fake exchange frozen at market_start; the
-    caller starts the streamer and Airflow. Everything is stopped on the way out."""
+def base(root: Path) -> Iterator[Base]:
+    """PostgreSQL up and Airflow's database migrated, the environment pointing the exchange at
+    ports.fake (started or not). Every process started under it is stopped on the way out, newest
+    first, and the database last."""
     root.mkdir(parents=True, exist_ok=True)
     log_dir = root / "logs"
     log_dir.mkdir(exist_ok=True)
     procs = Processes(log_dir)
     db = start_database(root)
-    ports = Ports.pick()
-    env = base_env(root, db, ports, f"http://127.0.0.1:{ports.fake}")
-    p: Platform | None = None
     try:
+        ports = Ports.pick()
+        env = base_env(root, db, ports, f"http://127.0.0.1:{ports.fake}")
         migrate_airflow(env)
-        fake = start_fake(procs, env, ports.fake, market_start, symbols, fake_args)
-        p = Platform(root, db, ports, procs, env, fake, None)
-        yield p
+        yield Base(root, db, ports, procs, env)
     finally:
-        # Newest first: Airflow's parts, the streamer, the fake; the database last.
         procs.stop_all()
-        if p is not None:
+        with contextlib.suppress(Exception):
+            db.stop()
+
+
+@contextlib.contextmanager
+def platform(
+    root: Path, market_start: datetime, symbols: str, fake_args: list[str]
+) -> Iterator[Platform]:
+    """The base and the fake exchange frozen at market_start; the caller starts the streamer and
+    Airflow. Everything is stopped on the way out."""
+    with base(root) as b:
+        fake = start_fake(b.procs, b.env, b.ports.fake, market_start, symbols, fake_args)
+        p = Platform(b.root, b.db, b.ports, b.procs, b.env, fake, None)
+        try:
+            yield p
+        finally:
+            # The clients first; the base then stops Airflow's parts, the streamer and the fake.
             p.fake.close()
             if p.airflow is not None:
                 p.airflow.close()
-        with contextlib.suppress(Exception):
-            db.stop()
 
 
 def decimal_fields(values: dict[str, Any]) -> dict[str, Decimal]:

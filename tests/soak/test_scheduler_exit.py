@@ -14,14 +14,7 @@ from pathlib import Path
 import psutil
 
 from include.platform.executor import LocalExecutor
-from tests.soak.harness import (
-    Ports,
-    Processes,
-    base_env,
-    migrate_airflow,
-    start_database,
-    wait_for,
-)
+from tests.soak.harness import base, wait_for
 from tests.support.signals import kill_stopped
 
 
@@ -37,35 +30,29 @@ def workers(pid: int) -> list[int]:
 def test_the_scheduler_exits_after_a_database_restart_with_a_worker_stuck(
     tmp_path: Path,
 ) -> None:
-    procs = Processes(tmp_path / "logs")
-    (tmp_path / "logs").mkdir()
-    db = start_database(tmp_path)
     stuck: list[int] = []
-    try:
-        # Nothing here talks to the exchange: the URL only has to be one.
-        env = base_env(tmp_path, db, Ports.pick(), "http://127.0.0.1:9")
-        migrate_airflow(env)
-        scheduler = procs.start("scheduler", ["airflow", "scheduler"], env)
-        pids = wait_for("the scheduler's workers", lambda: workers(scheduler.pid), timeout=180)
-        stuck.append(pids[0])
-        os.kill(pids[0], signal.SIGSTOP)
-        db.stop()
-        time.sleep(2)
-        db.start()
-        bound = LocalExecutor.stop_grace + 2 * LocalExecutor.kill_grace
+    # Nothing here talks to the exchange: its URL only has to be one.
+    with base(tmp_path) as b:
         try:
-            code = scheduler.popen.wait(bound + 90)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"the scheduler is still running {bound + 90:.0f} s after the restart:\n"
-                + scheduler.tail()
-            ) from None
-        log = scheduler.tail(20_000)
-        # A failure exit, which the supervisor answers with a restart.
-        assert code != 0, log[-3000:]
-        assert "did not stop in" in log, log[-3000:]
-        assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == "zombie"
-    finally:
-        kill_stopped(stuck)
-        procs.stop_all()
-        db.stop()
+            scheduler = b.procs.start("scheduler", ["airflow", "scheduler"], b.env)
+            pids = wait_for("the scheduler's workers", lambda: workers(scheduler.pid), timeout=180)
+            stuck.append(pids[0])
+            os.kill(pids[0], signal.SIGSTOP)
+            b.db.stop()
+            time.sleep(2)
+            b.db.start()
+            bound = LocalExecutor.stop_grace + 2 * LocalExecutor.kill_grace
+            try:
+                code = scheduler.popen.wait(bound + 90)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"the scheduler is still running {bound + 90:.0f} s after the restart:\n"
+                    + scheduler.tail()
+                ) from None
+            log = scheduler.tail(20_000)
+            # A failure exit, which the supervisor answers with a restart.
+            assert code != 0, log[-3000:]
+            assert "did not stop in" in log, log[-3000:]
+            assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == "zombie"
+        finally:
+            kill_stopped(stuck)
