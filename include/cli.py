@@ -106,26 +106,27 @@ def partitions(
     retention_days: int = typer.Option(
         None,
         "--live-retention-days",
-        help="Drop market.candles_1m_live's months that ended longer ago and whose every minute "
-        "has its official kline (default: LIVE_RETENTION_DAYS, 7; 0 = keep every month).",
+        help="Drop market.candles_1m_live's days that ended longer ago and whose every minute "
+        "has its official kline (default: LIVE_RETENTION_DAYS, 7; 0 = keep every day).",
     ),
 ) -> None:
-    """Create the coming months' partitions, empty the DEFAULT ones, apply live retention."""
-    import psycopg
+    """Create the coming partitions, empty the DEFAULT ones, apply live retention."""
+    from include.jobs import live_retention
 
-    from include.platform import partitions as monthly
-
-    days = retention_days if retention_days is not None else monthly.live_retention_days()
-    with psycopg.connect(db.resolve_database_url(), autocommit=True) as conn:
-        done = monthly.maintain(conn, retention_days=days)
-    for table, made in done.created.items():
+    done = live_retention(retention_days, database_url=db.resolve_database_url())
+    for table, made in done["created"].items():
         typer.echo(f"{table}: {made} partition(s) created")
-    if not days:
+    if not done["days"]:
         typer.echo("live retention: off (LIVE_RETENTION_DAYS=0)")
+    elif done["deferred"]:
+        typer.echo(
+            f"live retention ({done['days']} days): deferred, market.candles_1m_live stayed in use"
+        )
     else:
-        dropped = " ".join(done.dropped) or "none"
-        kept = f"; kept (a minute without its kline): {' '.join(done.kept)}" if done.kept else ""
-        typer.echo(f"live retention ({days} days): dropped {dropped}{kept}")
+        dropped = " ".join(done["dropped"]) or "none"
+        kept = " ".join(done["kept"])
+        kept = f"; kept (a minute without its kline): {kept}" if kept else ""
+        typer.echo(f"live retention ({done['days']} days): dropped {dropped}{kept}")
 
 
 @app.command("build-timeframes")

@@ -103,6 +103,30 @@ def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, 
     }
 
 
+def live_retention(
+    days: int | None = None, *, database_url: str | None = None
+) -> dict[str, object]:
+    """The partitions ahead, the DEFAULT ones emptied, and the live retention: the days of
+    market.candles_1m_live that ended more than ``days`` ago (None: LIVE_RETENTION_DAYS; 0: keep
+    all) and whose every minute has its kline are dropped. binance_backfill_rest runs it once
+    its klines landed, as history_loader; ``include.cli partitions`` as the administrator."""
+    import psycopg
+
+    from include.platform import db, partitions
+
+    days = partitions.live_retention_days() if days is None else days
+    url = database_url or db.resolve_role_url(db.LOADER)
+    with psycopg.connect(url, autocommit=True) as conn:
+        done = partitions.maintain(conn, retention_days=days or None)
+    return {
+        "days": days or 0,
+        "created": done.created,
+        "dropped": done.dropped,
+        "kept": done.kept,
+        "deferred": done.deferred,
+    }
+
+
 # --- binance_import_dumps / import-dumps, import-csv ---------------------------------------
 
 

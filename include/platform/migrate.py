@@ -31,9 +31,9 @@ INCLUDE = re.compile(r"^\\i\s+(\S+)\s*$", re.M)
 
 
 def maintain_partitions(conn: psycopg.Connection, *, retention: bool = True) -> None:
-    """Once the monthly partitions exist (0011): the coming months, and (retention) the live
-    retention. A build every 5 minutes passes retention=False: proving a live month covered by
-    klines reads the whole month, which a start can afford and a 5-minute schedule should not."""
+    """Once the partitions exist (0011): the coming months and days, and (retention) the live
+    retention. A build every 5 minutes passes retention=False: it runs as dbt_builder, which may
+    not drop live days; the daily backfill's last task does, as history_loader."""
     exists = conn.execute(
         "select to_regprocedure('market.ensure_month_partitions(regclass,timestamptz,timestamptz)')"
     ).fetchone()

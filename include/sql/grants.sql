@@ -78,6 +78,9 @@ grant insert, update on
     market.reconcile_mismatches
     to history_loader;
 grant insert on market.timeframe_dirty_ranges to history_loader;
+-- The live retention, once the daily klines have landed (binance_backfill_rest): it drops only
+-- live days whose every minute has its kline, a day old at the least (functions/partitions.sql).
+grant execute on function market.drop_live_partitions(timestamptz) to history_loader;
 
 -- dbt: forgets the dirty ranges its builds consumed; owns the analytics schemas and what is in
 -- them, so its builds can replace what an earlier build made as the administrator (before the

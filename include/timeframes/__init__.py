@@ -192,8 +192,8 @@ def build_timeframes(
             )
         lock_conn.execute("select pg_advisory_lock(%s)", (db.MARTS_LOCK_KEY,))
         started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
-        # Every few minutes, so a long-running install has its coming months without waiting
-        # for a restart (the live retention is migrate's, at start).
+        # Every few minutes, so a long-running install has its coming months and days without
+        # waiting for a restart (the live retention is binance_backfill_rest's, once a day).
         maintain_partitions(lock_conn, retention=False)
         result = run_dbt(args, url)
         if result.ok:

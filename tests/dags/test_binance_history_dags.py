@@ -30,13 +30,33 @@ def fake_env(fake, database_url: str, airflow_home, monkeypatch: pytest.MonkeyPa
     return database_url
 
 
+LIVE_DAY = (
+    "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume, "
+    "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed) "
+    "select %s, t, 1, 1, 1, 1, 1, 1, 1, 1, 1, true "
+    "from generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute', "
+    "interval '1 minute') as t"
+)
+
+
 def test_backfill_rest_dag_lands_the_interval(fake, fake_env: str) -> None:
-    """One daily run of binance_backfill_rest loads that day's klines for every symbol."""
+    """One daily run of binance_backfill_rest loads that day's klines for every symbol, then
+    drops the live day they made a copy of (past LIVE_RETENTION_DAYS), and keeps the day after,
+    which has no klines yet."""
     day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=1)
+    live = (day - timedelta(days=1), day)
+    with psycopg.connect(fake_env, autocommit=True) as conn:
+        for start in live:
+            conn.execute(LIVE_DAY, ("ETHUSDT", start, start + timedelta(days=1)))
     run = load_dag("binance_backfill_rest").test(
         logical_date=day, run_after=day + timedelta(days=1)
     )
     assert run.state == "success"
+    assert run.data_interval_start == live[0]
+    with psycopg.connect(fake_env) as conn:
+        assert conn.execute(
+            "select tableoid::regclass::text, count(*) from market.candles_1m_live group by 1"
+        ).fetchall() == [(f"market.candles_1m_live_p{live[1]:%Y_%m_%d}", 1440)]
     assert run.data_interval_end - run.data_interval_start == timedelta(days=1)
     a, b = datetime_to_ms(run.data_interval_start), datetime_to_ms(run.data_interval_end)
     with psycopg.connect(fake_env) as conn:

@@ -1,4 +1,5 @@
-"""Monthly partitions (migration 0011): layout, in-place upgrade, far months, live retention."""
+"""Partitions (migration 0011): monthly, the live table daily; layout, in-place upgrade, far
+months, live retention."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typer.testing import CliRunner
 
 from include.cli import app
 from include.history import klines_store
-from include.platform import partitions
+from include.jobs import live_retention
+from include.platform import db, partitions
 from include.platform.migrate import discover, migrate
 
 MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
@@ -35,6 +37,10 @@ KLINE_INSERT = (
 
 def month_start(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_start(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def partition_of(conn: psycopg.Connection, table: str, symbol: str, at: datetime) -> str:
@@ -99,8 +105,10 @@ def table_state(conn: psycopg.Connection, table: str) -> dict:
 
 def test_candle_tables_are_partitioned_by_month_with_the_design_key(conn) -> None:
     """After migrate both market candle tables are RANGE-partitioned on open_time, keyed by
-    (symbol, open_time), with a DEFAULT partition and the current month plus three ahead."""
+    (symbol, open_time), with a DEFAULT partition: market.klines_1m by month, the current one
+    and three ahead; market.candles_1m_live by day, today and two weeks ahead."""
     this_month = month_start(datetime.now(UTC))
+    today = day_start(datetime.now(UTC))
     for table in MARKET_TABLES:
         strategy, key = conn.execute(
             "select p.partstrat, a.attname from pg_partitioned_table as p "
@@ -120,6 +128,12 @@ def test_candle_tables_are_partitioned_by_month_with_the_design_key(conn) -> Non
             "select month_start, month_end from market.month_partitions(%s::regclass)",
             (table,),
         ).fetchall()
+        if table == "market.candles_1m_live":
+            assert [b[0] for b in bounds] == [
+                today + timedelta(days=k) for k in range(partitions.LIVE_DAYS_AHEAD + 1)
+            ]
+            assert all(end - start == timedelta(days=1) for start, end in bounds)
+            continue
         assert [b[0] for b in bounds][:4] == [
             month_start(this_month + timedelta(days=31 * k + 1)) for k in range(4)
         ], table
@@ -184,7 +198,7 @@ def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
             partition_of(
                 conn, "market.candles_1m_live", "ETHUSDT", datetime(2025, 2, 1, tzinfo=UTC)
             )
-            == "market.candles_1m_live_p2025_02"
+            == "market.candles_1m_live_p2025_02_01"
         )
         assert conn.execute("select count(*) from market.klines_1m_default").fetchone() == (0,)
         assert conn.execute(
@@ -200,14 +214,19 @@ def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
 
 
 def test_a_month_far_in_the_past_and_next_month_insert(conn) -> None:
-    """A minute of 2017 and one of next month insert directly (no partition made first): next
-    month lands in its own partition, 2017 in the DEFAULT one until a partition is made for it,
-    which then takes its rows; the loaders make 2017's partition before they write."""
+    """A minute of 2017, one of next month and one of tomorrow insert directly (no partition made
+    first): next month's kline and tomorrow's live minute land in partitions of their own, 2017
+    in the DEFAULT one until a partition is made for it (a day, for the live table), which then
+    takes its rows; the loaders make 2017's partition before they write."""
     next_month = month_start(month_start(datetime.now(UTC)) + timedelta(days=40))
-    conn.execute(LIVE_INSERT, ("BTCUSDT", next_month, next_month + timedelta(minutes=2)))
+    tomorrow = day_start(datetime.now(UTC)) + timedelta(days=1)
+    conn.execute(LIVE_INSERT, ("BTCUSDT", tomorrow, tomorrow + timedelta(minutes=2)))
     conn.execute(KLINE_INSERT, ("BTCUSDT", next_month, next_month))
-    assert partition_of(conn, "market.candles_1m_live", "BTCUSDT", next_month) == (
-        f"market.candles_1m_live_p{next_month:%Y_%m}"
+    assert partition_of(conn, "market.candles_1m_live", "BTCUSDT", tomorrow) == (
+        f"market.candles_1m_live_p{tomorrow:%Y_%m_%d}"
+    )
+    assert partition_of(conn, "market.klines_1m", "BTCUSDT", next_month) == (
+        f"market.klines_1m_p{next_month:%Y_%m}"
     )
     far = datetime(2017, 8, 17, 4, 0, tzinfo=UTC)
     conn.execute(LIVE_INSERT, ("BTCUSDT", far, far + timedelta(minutes=9)))
@@ -216,9 +235,11 @@ def test_a_month_far_in_the_past_and_next_month_insert(conn) -> None:
     )
     assert partitions.ensure_range(conn, "market.candles_1m_live", far, far) == 1
     assert partition_of(conn, "market.candles_1m_live", "BTCUSDT", far) == (
-        "market.candles_1m_live_p2017_08"
+        "market.candles_1m_live_p2017_08_17"
     )
-    assert conn.execute("select count(*) from market.candles_1m_live_p2017_08").fetchone() == (10,)
+    assert conn.execute("select count(*) from market.candles_1m_live_p2017_08_17").fetchone() == (
+        10,
+    )
     assert conn.execute("select count(*) from market.candles_1m_live_default").fetchone() == (0,)
 
     # The loaders: a dump of 2018-02 goes straight into a partition of its own.
@@ -242,10 +263,10 @@ def test_ensure_month_partitions_refuses_other_tables(conn) -> None:
         conn.execute("select market.ensure_month_partitions('market.ingest_gaps', now(), now())")
 
 
-def test_live_retention_drops_old_months_only_when_enabled(conn) -> None:
+def test_live_retention_drops_old_days_only_when_enabled(conn) -> None:
     """Without a retention nothing is dropped; with 40 days, only market.candles_1m_live's
-    months that ended 40+ days ago go, whole, and of those only the ones whose every minute has
-    its kline (2000's minute has none: kept); klines, the DEFAULT and newer months stay."""
+    days that ended 40+ days ago go, whole, and of those only the ones whose every minute has
+    its kline (2000's minute has none: kept); klines, the DEFAULT and newer days stay."""
     now = datetime(2026, 3, 15, 12, tzinfo=UTC)
     for day in ("2025-12-20", "2026-01-20", "2026-02-03", "2026-03-10"):
         when = datetime.fromisoformat(day).replace(tzinfo=UTC)
@@ -262,13 +283,14 @@ def test_live_retention_drops_old_months_only_when_enabled(conn) -> None:
 
     done = partitions.maintain(conn, now=now, retention_days=40)
 
-    # 40 days before 2026-03-15 12:00 is 2026-02-03 12:00: December and January end before it.
-    # (maintain first moved the DEFAULT partition's minute of 2000 into a month of its own.)
+    # 40 days before 2026-03-15 12:00 is 2026-02-03 12:00: 2025-12-20 and 2026-01-20 end before
+    # it, 2026-02-03 after it. (maintain first moved the DEFAULT partition's minute of 2000 into
+    # a day of its own.)
     assert done.dropped == [
-        "market.candles_1m_live_p2025_12",
-        "market.candles_1m_live_p2026_01",
+        "market.candles_1m_live_p2025_12_20",
+        "market.candles_1m_live_p2026_01_20",
     ]
-    assert done.kept == ["market.candles_1m_live_p2000_01"]
+    assert done.kept == ["market.candles_1m_live_p2000_01_01"]
     assert conn.execute(
         "select date_trunc('month', open_time)::date::text, count(*) "
         "from market.candles_1m_live group by 1 order by 1"
@@ -304,12 +326,12 @@ def live_months(url: str) -> list[tuple[str, int]]:
         ).fetchall()
 
 
-def test_migrate_drops_only_live_months_every_minute_of_which_has_its_kline(
+def test_migrate_drops_only_live_days_every_minute_of_which_has_its_kline(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """migrate (every start) drops a live month that ended more than LIVE_RETENTION_DAYS (7
+    """migrate (every start) drops a live day that ended more than LIVE_RETENTION_DAYS (7
     unless set) ago once each of its minutes has its official kline: a copy, which the kline
-    beats in the 1m mart and rebuilds on a --full-refresh. A month with one minute Binance's
+    beats in the 1m mart and rebuilds on a --full-refresh. A day with one minute Binance's
     klines do not hold is kept, whatever its age; 0 keeps everything."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         for month in ("2020-05", "2020-06"):
@@ -331,14 +353,15 @@ def test_migrate_drops_only_live_months_every_minute_of_which_has_its_kline(
 
     monkeypatch.delenv("LIVE_RETENTION_DAYS")
     migrate(database_url)
-    assert live_months(database_url) == [("2020-05", 15), (this_month, 1)]
+    # May 1st went (covered), May 3rd stays for its minute without a kline.
+    assert live_months(database_url) == [("2020-05", 5), (this_month, 1)]
     with psycopg.connect(database_url) as conn:
         # The klines and whatever else June held stay.
         assert conn.execute(
             "select count(*) from market.klines_1m where open_time < '2020-07-01'"
         ).fetchone() == (29,)
 
-    # The missing kline is backfilled: the next start drops May.
+    # The missing kline is backfilled: the next start drops May 3rd.
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(KLINE_INSERT, ("ETHUSDT", "2020-05-03T00:04Z", "2020-05-03T00:04Z"))
     migrate(database_url)
@@ -348,7 +371,7 @@ def test_migrate_drops_only_live_months_every_minute_of_which_has_its_kline(
 def test_the_partitions_command_says_which_live_months_it_kept(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`partitions` names the months it dropped and those it kept for a minute without kline."""
+    """`partitions` names the days it dropped and those it kept for a minute without kline."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(LIVE_INSERT, ("BTCUSDT", "2020-05-01T00:00Z", "2020-05-01T00:01Z"))
         conn.execute(LIVE_INSERT, ("BTCUSDT", "2020-06-01T00:00Z", "2020-06-01T00:01Z"))
@@ -358,13 +381,14 @@ def test_the_partitions_command_says_which_live_months_it_kept(
     assert result.exit_code == 0, result.output
     [line] = [x for x in result.output.splitlines() if x.startswith("live retention")]
     assert line == (
-        "live retention (7 days): dropped market.candles_1m_live_p2020_06; "
-        "kept (a minute without its kline): market.candles_1m_live_p2020_05"
+        "live retention (7 days): dropped market.candles_1m_live_p2020_06_01; "
+        "kept (a minute without its kline): market.candles_1m_live_p2020_05_01"
     )
 
 
-def test_only_the_administrator_may_drop_live_months(conn) -> None:
-    """A role that is not the administrator cannot run the live retention nor make months."""
+def test_only_the_administrator_and_the_loader_may_drop_live_days(conn) -> None:
+    """A role that is neither the administrator nor history_loader cannot run the live
+    retention nor make months."""
     conn.execute("create role plain_reader nologin")
     conn.execute("grant usage on schema market to plain_reader")
     conn.execute("set role plain_reader")
@@ -476,3 +500,91 @@ def test_a_row_written_to_the_default_partition_while_its_month_is_made_is_kept(
         assert made == {"n": 1}
         assert watch.execute("select count(*) from market.klines_1m_p2001_05").fetchone() == (10,)
         assert watch.execute("select count(*) from market.klines_1m_default").fetchone() == (0,)
+
+
+def live_days(conn: psycopg.Connection) -> list[str]:
+    """The live table's partitions that hold rows."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "select distinct tableoid::regclass::text from market.candles_1m_live order by 1"
+        )
+    ]
+
+
+def test_the_loader_drops_the_live_days_klines_cover_and_never_the_newest(
+    database_url: str,
+) -> None:
+    """history_loader (binance_backfill_rest's last task) runs the retention without the
+    administrator's password: a covered day past LIVE_RETENTION_DAYS goes, a day with a minute
+    missing its kline stays, and even asked for everything it leaves the last day alone (the
+    streamer still writes it)."""
+    today = day_start(datetime.now(UTC))
+    old, gap = today - timedelta(days=10), today - timedelta(days=9)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for day in (old, gap, today - timedelta(days=1), today):
+            conn.execute(LIVE_INSERT, ("BTCUSDT", day, day + timedelta(minutes=4)))
+            conn.execute(KLINE_INSERT, ("BTCUSDT", day, day + timedelta(minutes=4)))
+        conn.execute(
+            "delete from market.klines_1m where open_time = %s", (gap + timedelta(minutes=2),)
+        )
+    loader = db.role_url(database_url, db.LOADER)
+
+    done = live_retention(7, database_url=loader)
+
+    assert done["dropped"] == [f"market.candles_1m_live_p{old:%Y_%m_%d}"]
+    assert done["kept"] == [f"market.candles_1m_live_p{gap:%Y_%m_%d}"]
+    assert not done["deferred"]
+    with psycopg.connect(loader) as conn:
+        assert conn.execute("select session_user").fetchone() == (db.LOADER,)
+        # Asked to drop up to a year ahead, the loader still leaves yesterday and today, both
+        # covered (and the day missing a kline).
+        dropped = conn.execute(
+            "select market.drop_live_partitions(now() + interval '1 year')"
+        ).fetchall()
+        assert dropped == []
+        assert live_days(conn) == [
+            f"market.candles_1m_live_p{d:%Y_%m_%d}" for d in (gap, today - timedelta(days=1), today)
+        ]
+
+
+def test_the_retention_defers_instead_of_stalling_the_streamer(database_url: str) -> None:
+    """Dropping a day locks the whole live table, and every writer queues behind a drop that
+    waits: while a reader holds the table (a long dbt build), the retention gives up after
+    LIVE_LOCK_TIMEOUT, drops nothing, and the streamer's write goes through right after; the
+    next run drops the day."""
+    today = day_start(datetime.now(UTC))
+    old = today - timedelta(days=10)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        partitions.ensure_range(conn, "market.candles_1m_live", old, old)
+        conn.execute(LIVE_INSERT, ("BTCUSDT", old, old + timedelta(minutes=4)))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", old, old + timedelta(minutes=4)))
+    written: dict[str, float] = {}
+
+    def stream() -> None:
+        time.sleep(1)  # the retention's drop is waiting by now
+        started = time.monotonic()
+        with psycopg.connect(db.role_url(database_url, db.STREAMER), autocommit=True) as conn:
+            conn.execute(LIVE_INSERT, ("ETHUSDT", minute, minute))
+        written["seconds"] = time.monotonic() - started
+
+    with psycopg.connect(database_url) as reader:
+        reader.execute("select count(*) from market.candles_1m_live").fetchone()
+        writer = threading.Thread(target=stream)
+        writer.start()
+        began = time.monotonic()
+        done = live_retention(7, database_url=database_url)
+        waited = time.monotonic() - began
+        writer.join(30)
+        reader.rollback()
+    assert done["deferred"]
+    assert done["dropped"] == []
+    timeout = float(partitions.LIVE_LOCK_TIMEOUT.removesuffix("s"))
+    assert timeout <= waited < timeout + 5
+    assert written["seconds"] < timeout + 2
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert f"market.candles_1m_live_p{old:%Y_%m_%d}" in live_days(conn)
+        assert live_retention(7, database_url=database_url)["dropped"] == [
+            f"market.candles_1m_live_p{old:%Y_%m_%d}"
+        ]

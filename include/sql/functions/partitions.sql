@@ -1,5 +1,7 @@
--- The monthly partitions of the candle tables (docs/architecture.md "Partitions"): the
--- functions that make, fill and drop them. Applied by every `migrate` after the migrations
+-- The partitions of the candle tables (docs/architecture.md "Storage"): the functions that make,
+-- fill and drop them. Every candle table is partitioned by month, except market.candles_1m_live,
+-- by day: the live retention drops a day once its minutes have their klines, so the live table
+-- holds about LIVE_RETENTION_DAYS of minutes instead of up to a month more. Applied by every `migrate` after the migrations
 -- (create or replace), and taken as it is by migration 0011, whose step needs them, so a
 -- change here is one edit, not a copied migration.
 --
@@ -14,7 +16,18 @@
 --   and touches only tables owned by its own owner (the administrator who migrates);
 -- - market.ensure_month_partitions, the one every caller uses, picks between the two.
 
--- The monthly partitions of a table, with the month each covers (bounds read in UTC).
+-- How long one partition of a candle table spans: 'day' for the live table, else 'month'.
+create or replace function market.partition_unit(parent regclass) returns text
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select case when n.nspname = 'market' and c.relname = 'candles_1m_live' then 'day' else 'month' end
+    from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+    where c.oid = parent
+$$;
+
+-- The partitions of a table, with the range each covers (bounds read in UTC; a month, or a day
+-- of the live table: the names say month for both).
 create or replace function market.month_partitions(parent regclass)
 returns table (partition regclass, month_start timestamptz, month_end timestamptz)
 language sql stable
@@ -65,10 +78,12 @@ begin
 end;
 $$;
 
--- Create the missing monthly partitions of [from_time, to_time) (the month of from_time when
--- to_time is not after it) of a table the caller owns; returns how many it created. Rows of
--- those months held by the DEFAULT partition move into them, in one statement (a row
--- committed meanwhile is either moved or still in the DEFAULT partition, never lost).
+-- Create the missing partitions of [from_time, to_time) (the one holding from_time when to_time
+-- is not after it) of a table the caller owns, a month or a day each (market.partition_unit);
+-- returns how many it created. A span some partition already covers in part (a month of the
+-- live table made before it went by day) is left to it. Rows of a new span held by the DEFAULT
+-- partition move into it, in one statement (a row committed meanwhile is either moved or still
+-- in the DEFAULT partition, never lost).
 create or replace function market.make_month_partitions(
     parent regclass, from_time timestamptz, to_time timestamptz
 ) returns integer
@@ -81,6 +96,8 @@ declare
     nsp text;
     tbl text;
     deflt regclass;
+    unit text := market.partition_unit(parent);
+    step interval;
     month timestamptz;
     part text;
     cols text;
@@ -102,23 +119,29 @@ begin
     if to_time - from_time > interval '100 years' then
         raise exception 'partition range too long: [%, %)', from_time, to_time;
     end if;
+    step := ('1 ' || unit)::interval;
     for month in
         select g from generate_series(
-            date_trunc('month', from_time), to_time - interval '1 microsecond', interval '1 month'
+            date_trunc(unit, from_time), to_time - interval '1 microsecond', step
         ) as g
     loop
         continue when exists (
-            select from market.month_partitions(parent) as p where p.month_start = month
+            select from market.month_partitions(parent) as p
+            where p.month_start < month + step and p.month_end > month
         );
         if not locked then
             -- One creator per table at a time; re-check what it may have created meanwhile.
             perform pg_advisory_xact_lock(hashtext('market.ensure_month_partitions'), parent::oid::int);
             locked := true;
             continue when exists (
-                select from market.month_partitions(parent) as p where p.month_start = month
+                select from market.month_partitions(parent) as p
+                where p.month_start < month + step and p.month_end > month
             );
         end if;
-        part := format('%I.%I', nsp, tbl || '_p' || to_char(month, 'YYYY_MM'));
+        part := format(
+            '%I.%I', nsp,
+            tbl || '_p' || to_char(month, case unit when 'day' then 'YYYY_MM_DD' else 'YYYY_MM' end)
+        );
         -- A table of its own first, then attached: attaching takes a lighter lock on the parent
         -- than CREATE TABLE ... PARTITION OF, so readers and writers of other months go on.
         execute format(
@@ -136,11 +159,11 @@ begin
                 'with moved as (delete from %s where open_time >= $1 and open_time < $2 '
                 'returning %s) insert into %s (%s) select %s from moved',
                 deflt, cols, part, cols, cols
-            ) using month, month + interval '1 month';
+            ) using month, month + step;
         end if;
         execute format(
             'alter table %s attach partition %s for values from (%L) to (%L)',
-            parent, part, month, month + interval '1 month'
+            parent, part, month, month + step
         );
         created := created + 1;
     end loop;
@@ -183,7 +206,7 @@ begin
 end;
 $$;
 
--- Move whatever the DEFAULT partition holds into monthly partitions; returns how many it made.
+-- Move whatever the DEFAULT partition holds into partitions of its own; returns how many it made.
 create or replace function market.split_default_partition(parent regclass) returns integer
 language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
@@ -197,7 +220,9 @@ begin
     if deflt is null then
         return 0;
     end if;
-    for month in execute format('select distinct date_trunc(''month'', open_time) from %s', deflt)
+    for month in execute format(
+        'select distinct date_trunc(%L, open_time) from %s', market.partition_unit(parent), deflt
+    )
     loop
         created := created + market.ensure_month_partitions(parent, month, null);
     end loop;
@@ -206,28 +231,32 @@ end;
 $$;
 
 -- Give target a monthly partition for every month market.klines_1m or market.candles_1m_live
--- has one: dbt's marts then write their months straight into place.
+-- has a partition in (the live table's are days): dbt's marts then write their months straight
+-- into place.
 create or replace function market.mirror_month_partitions(target regclass) returns integer
 language sql
+set timezone = 'UTC'
 as $$
     select coalesce(sum(market.ensure_month_partitions(target, m.month_start, null)), 0)::integer
     from (
         select month_start from market.month_partitions('market.klines_1m')
         union
-        select month_start from market.month_partitions('market.candles_1m_live')
+        select date_trunc('month', month_start) from market.month_partitions('market.candles_1m_live')
     ) as m
     where not exists (
         select from market.month_partitions(target) as t where t.month_start = m.month_start
     )
 $$;
 
--- Live retention (LIVE_RETENTION_DAYS): drop the monthly partitions of market.candles_1m_live
--- that end at or before cutoff, whole, and only those whose every minute has its official
--- kline in market.klines_1m: such a month is a copy (the kline beats it in the 1m mart, and a
--- --full-refresh rebuilds it from the klines alone). A month holding a minute Binance's klines
--- do not (not backfilled yet, or never will be) is kept, whatever its age. The marts keep their
--- rows; the DEFAULT partition is never dropped. Returns the partitions dropped.
--- Security definer over the administrator's own table only; executable by the administrator.
+-- Live retention (LIVE_RETENTION_DAYS): drop the partitions (days) of market.candles_1m_live
+-- that end at or before cutoff, and a day before now at the latest, whole, and only those whose
+-- every minute has its official kline in market.klines_1m: such a day is a copy (the kline
+-- beats it in the 1m mart, and a --full-refresh rebuilds it from the klines alone). A day
+-- holding a minute Binance's klines do not (not backfilled yet, or never will be) is kept,
+-- whatever its age. The marts keep their rows; the DEFAULT partition is never dropped. Returns
+-- the partitions dropped. Security definer over the administrator's own table only; executable
+-- by the administrator (migrate, `include.cli partitions`) and by history_loader, which runs it
+-- once its daily klines have landed (grants.sql): it can only ever drop copies.
 create or replace function market.drop_live_partitions(cutoff timestamptz) returns setof text
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -242,17 +271,21 @@ begin
     if market.candle_table_owner('market.candles_1m_live') <> current_user then
         raise exception 'market.candles_1m_live is not owned by %', current_user;
     end if;
-    -- Every month proven first, the drops last: a drop locks the whole live table until the
-    -- transaction ends, and a month's proof at ALL reads ~90 M rows (seconds), which the
-    -- streamer's writes must not wait for.
+    -- The streamer is still writing the newest day's minutes.
+    cutoff := least(cutoff, now() - interval '1 day');
+    -- One retention at a time (two would each hold a day's share lock and wait on the other's).
+    perform pg_advisory_xact_lock(hashtext('market.drop_live_partitions'));
+    -- Every day proven first, the drops last: a drop locks the whole live table until the
+    -- transaction ends, and a day's proof at ALL reads ~3 M rows, which the streamer's writes
+    -- must not wait for.
     for p in
         select partition, month_start, month_end
         from market.month_partitions('market.candles_1m_live')
         where month_end <= cutoff
         order by month_start
     loop
-        -- No row may land in the month between its proof and its drop (share mode blocks
-        -- writes to this old month only, never to the current one).
+        -- No row may land in the day between its proof and its drop (share mode blocks
+        -- writes to this old day only, never to the current one).
         execute format('lock table %s in share mode', p.partition);
         -- The klines' bounds are stated so only their month is read: both sides in key order,
         -- one pass (stopping at the first minute without a kline).
@@ -389,7 +422,10 @@ begin
     execute format('alter table %s owner to %I', qualified, owner_name);
     execute format('create table %I.%I partition of %s default', nsp, name || '_default', qualified);
     execute format('alter table %I.%I owner to %I', nsp, name || '_default', owner_name);
-    for month in execute format('select distinct date_trunc(''month'', open_time) from %I.%I', nsp, old) loop
+    for month in execute format(
+        'select distinct date_trunc(%L, open_time) from %I.%I',
+        market.partition_unit(qualified::regclass), nsp, old
+    ) loop
         perform market.ensure_month_partitions(qualified::regclass, month, null);
     end loop;
     select string_agg(quote_ident(attname), ', ' order by attnum) into cols
