@@ -20,6 +20,7 @@ from typing import ClassVar
 from psycopg import AsyncConnection, errors, sql
 
 from include.platform.intervals import (
+    DAY_MS,
     INTERVAL_MS,
     MINUTE_MS,
     ORIGIN_MS,
@@ -468,7 +469,11 @@ async def fetch_window_stats(
 ) -> list[dict]:
     """Each symbol's trade statistics over the minutes from ``start_ms`` on (ticker_window.sql),
     by symbol; symbols without a candle are left out."""
-    cur = await conn.execute(TICKER_WINDOW, {"symbols": symbols, "start": to_datetime(start_ms)})
+    # Minutes open after now are in no window; a day's margin for a writer's clock ahead of ours.
+    until = to_datetime(int(time.time() * 1000) + DAY_MS)
+    cur = await conn.execute(
+        TICKER_WINDOW, {"symbols": symbols, "start": to_datetime(start_ms), "until": until}
+    )
     names = [d.name for d in cur.description or ()]
     return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
