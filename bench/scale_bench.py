@@ -18,14 +18,15 @@ holding as many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; targe
 minutes).
 `--wide 2000` also measures 2,000 symbols x `--wide-days` days directly (several minutes more).
 
-storage: bytes per symbol-year, table + indexes (+ TOAST), summed over the monthly partitions
-(migration 0011): `--storage-symbols` symbols x one year (2025) of 1m klines with BTC-like
-decimals (prices with 2 decimals near 60,000-90,000, volumes with 5, quote volumes exact
-products), the same minutes as closed live candles, and the seven marts built by dbt. Prints
-MB per symbol-year for market.klines_1m, market.candles_1m_live and each analytics.candles_<tf>,
-and rows per symbol-year; then the live table as the default LIVE_RETENTION_DAYS keeps it (at
-its fullest: partitions.maintain on 2025-12-05 drops every month but November and December,
-each proven covered by klines first) and the total with it.
+storage: bytes per symbol-year, table + indexes (+ TOAST), summed over the partitions
+(migration 0011; the live table's are days, 0018): `--storage-symbols` symbols x one year
+(2025) of 1m klines with BTC-like decimals (prices with 2 decimals near 60,000-90,000, volumes
+with 5, quote volumes exact products), the same minutes as closed live candles, and the seven
+marts built by dbt. Prints MB per symbol-year for market.klines_1m, market.candles_1m_live and
+each analytics.candles_<tf>, and rows per symbol-year; then the live table as the default
+LIVE_RETENTION_DAYS keeps it (partitions.maintain as of 2025-12-08 00:00 drops every day that
+ended a week before, each proven covered by klines first; the days left before 2025-12-08 are
+what the table holds then, the later ones not having happened yet) and the total with it.
 
 streamer: one `python -m streamer` (SYMBOLS=ALL) against the fake exchange at ALL (2,000
 skewed symbols, listings and delistings mid-run) offering `--streamer-rate` trades/s (default
@@ -306,9 +307,9 @@ def quality(args: argparse.Namespace) -> None:
 
 STORAGE_DB = "scale_bench_storage"
 STORAGE_YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
-# When the live retention is applied to that year: the live table at its fullest (November
-# ended 4 days before, so it stays beside December).
-RETENTION_AT = datetime(2025, 12, 5, tzinfo=UTC)
+# When the live retention is applied to that year; the days before it are what the live table
+# holds then.
+RETENTION_AT = datetime(2025, 12, 8, tzinfo=UTC)
 
 # One year of 1m klines per symbol, with the digits real ones have (what numeric's size follows).
 STORAGE_KLINES = """
@@ -349,6 +350,13 @@ select
     3000000000 + extract(epoch from open_time)::bigint + trade_count - 1,
     open_time + interval '61 seconds'
 from market.klines_1m
+"""
+
+# The live table's days before a moment: how many, and their table + indexes + TOAST.
+LIVE_BEFORE = """
+select count(*), coalesce(sum(pg_total_relation_size(partition)), 0)::bigint
+from market.month_partitions('market.candles_1m_live')
+where month_start < %s
 """
 
 # Table + indexes + TOAST of every partition (and the DEFAULT one) of a partitioned table.
@@ -396,22 +404,24 @@ def storage(args: argparse.Namespace) -> None:
             ).fetchone()[0]
             print(
                 f"  {table:<26} {size / 1e6:8.1f} MB  {rows:9.0f} rows  "
-                f"{size / max(rows, 1):6.0f} B/row  {parts} monthly partitions"
+                f"{size / max(rows, 1):6.0f} B/row  {parts} partitions"
             )
         total = sum(sizes.values())
         print(f"  {'all of them':<26} {total / 1e6:8.1f} MB per symbol-year")
-        # The live table as the default retention keeps it: at its fullest, a few days into a
-        # month, the month and the one before (ended less than a week ago) are all that is left.
+        # The live table as the default retention keeps it on RETENTION_AT: the days before it
+        # that the retention leaves (binance_backfill_rest runs it once a day, so up to a day
+        # more just before its run).
         live = sizes["market.candles_1m_live"]
         started = time.perf_counter()
         done = partitions.maintain(conn, now=RETENTION_AT, retention_days=DEFAULT_RETENTION)
         took = time.perf_counter() - started
-        kept = conn.execute(STORAGE_SIZE, ("market.candles_1m_live",)).fetchone()[0] / symbols
+        days, kept = conn.execute(LIVE_BEFORE, (RETENTION_AT,)).fetchone()
+        kept /= symbols
         print(
             f"  market.candles_1m_live at the default retention ({DEFAULT_RETENTION} days) on "
-            f"{RETENTION_AT:%Y-%m-%d}: {kept / 1e6:.1f} MB kept, {len(done.dropped)} months "
-            f"dropped in {took:.1f} s (each proven covered by klines first), {len(done.kept)} "
-            f"kept for a minute without its kline"
+            f"{RETENTION_AT:%Y-%m-%d %H:%M}: {kept / 1e6:.1f} MB in {days} days kept, "
+            f"{len(done.dropped)} days dropped in {took:.1f} s (each proven covered by klines "
+            f"first), {len(done.kept)} kept for a minute without its kline"
         )
         print(
             f"  {'all of them, at the default live retention':<26} "
