@@ -12,6 +12,7 @@ from datetime import datetime
 import psycopg
 
 from include.platform.backoff import Backoff
+from include.platform.partitions import LIVE_DAYS_AHEAD
 from streamer.aggregator import Aggregator, Gap, ms_to_datetime
 from streamer.metrics import Metrics
 from streamer.seconds import SECOND_ROW_WIDTH
@@ -64,6 +65,19 @@ PURGE_SECONDS = (
 )
 # How often the seconds older than SECOND_CANDLE_RETENTION are deleted.
 PURGE_INTERVAL_S = 60.0
+
+# market.candles_1m_live is partitioned by day (include/sql/functions/partitions.sql): the
+# streamer makes its own coming days once an hour, as Airflow's maintenance does, so a streamer
+# running without Airflow keeps writing into days of their own, not the DEFAULT partition.
+MAKE_DAYS = (
+    "select market.ensure_month_partitions('market.candles_1m_live'::regclass, "
+    "date_trunc('day', now()), date_trunc('day', now()) + make_interval(days => %s))"
+)
+DAYS_INTERVAL_S = 3600.0
+# Making a day locks the DEFAULT partition: a reader holding it (a long dbt build) makes the
+# streamer try again a minute later instead of holding its writes back.
+DAYS_LOCK_TIMEOUT = "1s"
+DAYS_RETRY_S = 60.0
 
 
 def _quoted(value: object) -> str:
@@ -168,6 +182,7 @@ class Writer:
         self.second_retention = second_retention
         self.seconds_purged_at = float("-inf")
         self.purge_interval = PURGE_INTERVAL_S
+        self.days_due = time.monotonic()
         self._wake = asyncio.Event()
 
     def add_gap_op(self, op: GapOp) -> None:
@@ -280,10 +295,32 @@ class Writer:
         self.last_commit = done
         if purge:
             self.seconds_purged_at = done
+        if done >= self.days_due:
+            await self.make_days(conn)
         self.rows_written += len(batch)
         self.seconds_written += len(second_batch)
         self.metrics.observe_batch(done - started, len(batch), [s for _c, _r, s in batch], done)
         return len(batch)
+
+    async def make_days(self, conn: psycopg.AsyncConnection) -> None:
+        """The live table's coming days (MAKE_DAYS); a failure only delays the next try."""
+        self.days_due = time.monotonic() + DAYS_INTERVAL_S
+        try:
+            await conn.set_autocommit(False)
+            async with conn.transaction():
+                await conn.execute(
+                    "select set_config('lock_timeout', %s, true)", (DAYS_LOCK_TIMEOUT,)
+                )
+                await conn.execute(MAKE_DAYS, (LIVE_DAYS_AHEAD + 1,))
+        except psycopg.errors.LockNotAvailable:
+            self.days_due = time.monotonic() + DAYS_RETRY_S
+            logger.info("the live table's coming days wait: its DEFAULT partition is in use")
+        except psycopg.Error as exc:
+            text = str(exc).strip()
+            logger.warning(
+                "could not make the live table's coming days: %s",
+                text.splitlines()[0] if text else type(exc).__name__,
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush every ``flush_interval`` (sooner when a batch is full) until ``stop``."""

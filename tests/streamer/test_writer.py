@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
 import pytest
 
+from include.platform import db
+from include.platform.partitions import LIVE_DAYS_AHEAD
 from streamer.aggregator import MINUTE_MS, Aggregator
 from streamer.metrics import Metrics
 from streamer.parser import Trade, to_scaled
-from streamer.writer import GapOp, Writer
+from streamer.writer import DAYS_RETRY_S, GapOp, Writer
 
 T0 = 1_740_000_000_000 - 1_740_000_000_000 % MINUTE_MS
 
@@ -81,4 +85,67 @@ async def test_a_closed_row_is_never_reopened(database_url: str) -> None:
     minute = rows(database_url)[1]
     assert minute[10] is True
     assert minute[1] == Decimal("1")
+    await writer.drain(5)
+
+
+def live_days(url: str) -> list[datetime]:
+    with psycopg.connect(url) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "select month_start from market.month_partitions('market.candles_1m_live') "
+                "where month_start >= date_trunc('day', now())"
+            )
+        ]
+
+
+def forget_days_ahead(url: str) -> None:
+    """As a streamer running alone for a while finds it: no partition for the coming days."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for (name,) in conn.execute(
+            "select partition::text from market.month_partitions('market.candles_1m_live') "
+            "where month_start > now()"
+        ).fetchall():
+            conn.execute(f"drop table {name}")
+
+
+async def test_the_streamer_makes_its_coming_days(database_url: str) -> None:
+    """Without Airflow nothing else makes the live table's days: the writer makes today's and
+    the next LIVE_DAYS_AHEAD days' partitions itself, as streamer_writer, with its writes."""
+    forget_days_ahead(database_url)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert live_days(database_url) == [today]
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "1.00000000", "1", T0 + 1), 0)
+    url = db.role_url(database_url, db.STREAMER)
+    writer = Writer(url, agg, Metrics())
+    await writer.flush_once()
+    assert live_days(database_url) == [
+        today + timedelta(days=k) for k in range(LIVE_DAYS_AHEAD + 1)
+    ]
+    assert len(rows(database_url)) == 1
+    await writer.drain(5)
+
+
+async def test_a_busy_default_partition_delays_the_days_not_the_writes(database_url: str) -> None:
+    """Making a day locks the DEFAULT partition: while a reader holds it, the writer's rows still
+    commit within its lock timeout, and the days are made on a later try."""
+    forget_days_ahead(database_url)
+    agg = Aggregator(startup_repair=False)
+    agg.apply(trade(1, "1.00000000", "1", T0 + 1), 0)
+    writer = Writer(db.role_url(database_url, db.STREAMER), agg, Metrics())
+    with psycopg.connect(database_url) as reader:
+        reader.execute("select count(*) from market.candles_1m_live").fetchone()
+        started = time.monotonic()
+        await writer.flush_once()
+        took = time.monotonic() - started
+        reader.rollback()
+    assert len(rows(database_url)) == 1
+    assert took < 3
+    assert len(live_days(database_url)) == 1
+    assert writer.days_due - time.monotonic() <= DAYS_RETRY_S
+    writer.days_due = 0
+    agg.apply(trade(2, "1.00000000", "1", T0 + 2), 0)
+    await writer.flush_once()
+    assert len(live_days(database_url)) == LIVE_DAYS_AHEAD + 1
     await writer.drain(5)
