@@ -36,9 +36,10 @@ MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
 TIMEFRAMES = STORED  # the marts, partitioned like the market tables
 MONTHS_AHEAD = 3
 LIVE = "market.candles_1m_live"
-# The live table's days made ahead: a platform whose scheduler is down this long writes its live
-# minutes into the DEFAULT partition meanwhile (nothing fails; the next maintain moves them).
-LIVE_DAYS_AHEAD = 14
+# The live table's days made ahead, by this maintenance (at start, every 5 minutes under Airflow)
+# and by the streamer itself (every hour): few, as every statement on the live table that is not
+# bounded above plans and opens each of them.
+LIVE_DAYS_AHEAD = 3
 # How long maintenance waits for a lock on the live table: dropping a day locks it whole, and
 # writers queue behind a drop that waits, so a reader holding it (a long dbt build) defers the
 # work to the next run instead of stalling the streamer's writes.

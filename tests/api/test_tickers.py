@@ -280,6 +280,10 @@ def test_one_symbols_ticker_reads_only_its_own_minutes(conn) -> None:
     until = now + timedelta(days=1)
     params = {"symbols": ["XRPUSDT"], "start": now - timedelta(days=1), "until": until}
     # The live table's days made ahead (empty) are left out when the statement is planned.
+    conn.execute(
+        "select market.ensure_month_partitions('market.candles_1m_live', %s, %s)",
+        (until, until + timedelta(days=10)),
+    )
     ahead = [
         r[0]
         for r in conn.execute(
