@@ -1,9 +1,9 @@
 -- The partitions of the candle tables (docs/architecture.md "Storage"): the functions that make,
 -- fill and drop them. Every candle table is partitioned by month, except market.candles_1m_live,
 -- by day: the live retention drops a day once its minutes have their klines, so the live table
--- holds about LIVE_RETENTION_DAYS of minutes instead of up to a month more. Applied by every `migrate` after the migrations
--- (create or replace), and taken as it is by migration 0011, whose step needs them, so a
--- change here is one edit, not a copied migration.
+-- holds about LIVE_RETENTION_DAYS of minutes instead of up to a month more. Applied by every
+-- `migrate` after the migrations (create or replace), and taken as it is by migration 0011,
+-- whose step needs them, so a change here is one edit, not a copied migration.
 --
 -- Who makes a table's months, and as whom (issue: a SECURITY DEFINER function must never touch a
 -- table whose owner is trusted less than the function's owner, or a trigger, check or default
@@ -21,7 +21,9 @@ create or replace function market.partition_unit(parent regclass) returns text
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
-    select case when n.nspname = 'market' and c.relname = 'candles_1m_live' then 'day' else 'month' end
+    select case
+        when n.nspname = 'market' and c.relname = 'candles_1m_live' then 'day' else 'month'
+    end
     from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
     where c.oid = parent
 $$;
@@ -241,7 +243,8 @@ as $$
     from (
         select month_start from market.month_partitions('market.klines_1m')
         union
-        select date_trunc('month', month_start) from market.month_partitions('market.candles_1m_live')
+        select date_trunc('month', month_start)
+        from market.month_partitions('market.candles_1m_live')
     ) as m
     where not exists (
         select from market.month_partitions(target) as t where t.month_start = m.month_start
