@@ -15,9 +15,10 @@ Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.kl
 * **Idempotent**: rows are upserted; a rerun fetches only the minutes of its range that are
   missing (whoever wrote the others) and changes nothing that is already there. The REST
   weight budget is read from the response headers.
-* **Then**: `live_retention` drops the days of `market.candles_1m_live` that ended more than
-  `LIVE_RETENTION_DAYS` (7) ago and whose every minute now has its kline (copies: the kline
-  beats them in `analytics.candles_1m`), and makes the coming days' partitions.
+* **Then**, once every load succeeded: `live_retention` drops the days of
+  `market.candles_1m_live` that ended more than `LIVE_RETENTION_DAYS` (7) ago and whose every
+  minute now has its kline (copies: the kline beats them in `analytics.candles_1m`), and makes
+  the coming days' partitions.
 * **Pool**: `plan` and `load` run in the `binance_rest` pool, which every task that calls
   Binance REST shares (one IP weight budget; see `include/platform/rest_pool.py`).
 * **Same job by hand**: `python -m include.cli backfill-rest --start ... --end ...` runs the
@@ -86,9 +87,10 @@ def binance_backfill_rest() -> None:
 
     # Once the day's klines are in, the live days they made copies of go (only copies, and
     # only past LIVE_RETENTION_DAYS), so a platform that stays up keeps about a week of live
-    # minutes instead of every minute since its last start. Whatever the loads did: a day
-    # still missing a kline is kept.
-    @task(trigger_rule="all_done")
+    # minutes instead of every minute since its last start. After loads that all succeeded
+    # only: a failed load leaves the run failed (red in the UI, alerted), and the next day's
+    # run drops what this one would have.
+    @task
     def live_retention() -> dict[str, object]:
         from include.jobs import live_retention
 
