@@ -106,7 +106,7 @@ def table_state(conn: psycopg.Connection, table: str) -> dict:
 def test_candle_tables_are_partitioned_by_month_with_the_design_key(conn) -> None:
     """After migrate both market candle tables are RANGE-partitioned on open_time, keyed by
     (symbol, open_time), with a DEFAULT partition: market.klines_1m by month, the current one
-    and three ahead; market.candles_1m_live by day, today and two weeks ahead."""
+    and three ahead; market.candles_1m_live by day, today and LIVE_DAYS_AHEAD ahead."""
     this_month = month_start(datetime.now(UTC))
     today = day_start(datetime.now(UTC))
     for table in MARKET_TABLES:

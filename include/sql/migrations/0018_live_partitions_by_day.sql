@@ -5,7 +5,7 @@
 --
 -- Every empty partition but the one holding now goes: the months made ahead by an earlier
 -- migrate, or the days 0011 just made from the start of this month to four months ahead; the
--- maintenance that follows every migrate makes today's and the next two weeks' days. A month
+-- maintenance that follows every migrate makes today's and the next few days'. A month
 -- already holding rows stays as it is until the retention drops it whole, and the days follow
 -- it; a row that comes for a day or month dropped here waits in the DEFAULT partition until
 -- the next maintenance makes its day.
