@@ -106,6 +106,7 @@ def partitions(
     retention_days: int = typer.Option(
         None,
         "--live-retention-days",
+        min=0,
         help="Drop market.candles_1m_live's days that ended longer ago and whose every minute "
         "has its official kline (default: LIVE_RETENTION_DAYS, 7; 0 = keep every day).",
     ),

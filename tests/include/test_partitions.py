@@ -386,6 +386,24 @@ def test_the_partitions_command_says_which_live_months_it_kept(
     )
 
 
+def test_a_negative_retention_is_refused_before_anything_is_dropped(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`partitions --live-retention-days -1` (as LIVE_RETENTION_DAYS=-1 is) is a one-line error
+    naming the option; the covered day it would have reached stays."""
+    two_days_ago = day_start(datetime.now(UTC)) - timedelta(days=2)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        partitions.ensure_range(conn, "market.candles_1m_live", two_days_ago, two_days_ago)
+        conn.execute(LIVE_INSERT, ("BTCUSDT", two_days_ago, two_days_ago))
+        conn.execute(KLINE_INSERT, ("BTCUSDT", two_days_ago, two_days_ago))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, ["partitions", "--live-retention-days", "-1"])
+    assert result.exit_code == 2
+    assert "--live-retention-days" in result.output
+    with psycopg.connect(database_url) as conn:
+        assert live_days(conn) == [f"market.candles_1m_live_p{two_days_ago:%Y_%m_%d}"]
+
+
 def test_only_the_administrator_and_the_loader_may_drop_live_days(conn) -> None:
     """A role that is neither the administrator nor history_loader cannot run the live
     retention nor make months."""
