@@ -228,8 +228,12 @@ class Api:
         # plans: a statement's months are pruned from its parameters as it starts. Left to
         # choose, PostgreSQL re-plans the bounded newest-candles statement at every request
         # (about 2 ms, more than it then runs). Not for every statement: the tickers' generic
-        # plans were 4x slower.
-        self.klines_pool = _pool(config, "-c plan_cache_mode=force_generic_plan")
+        # plans were 4x slower. No parallel workers either: a generic plan cannot tell a week of
+        # live minutes from the few a request reads, and starting workers took 13 ms of a 1 ms
+        # 1m request (analytics.candles_1m's live side, bench/api_bench.py).
+        self.klines_pool = _pool(
+            config, "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0"
+        )
         self.symbols = SymbolCache(self.pool, config.symbols_ttl, config.second_symbols)
         self.hub = Hub(self.pool, config.database_url, self.metrics, grid=self.symbols.grid)
         self.udf = Udf(self.pool, self.symbols)

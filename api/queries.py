@@ -1,10 +1,11 @@
 """Every read the API makes, with bound parameters: klines (stored, forming and live) and symbols.
 
-A candle of interval tf comes from analytics.candles_<tf> while dbt has built it from final
-minutes; everything newer is rolled up here, in the same statement, from analytics' final
-child candles, analytics.candles_1m and the minutes dbt has not seen yet (market.klines_1m,
-then market.candles_1m_live where no official kline exists). So a request in the middle of an
-hour gets the forming hour, as Binance answers.
+A 1m candle comes from analytics.candles_1m, a view over the minutes (market.klines_1m, then
+market.candles_1m_live where no official kline exists). A candle of a longer interval tf comes
+from analytics.candles_<tf> while dbt has built it from final minutes; everything newer is
+rolled up here, in the same statement, from analytics' final child candles and the minutes of
+analytics.candles_1m. So a request in the middle of an hour gets the forming hour, as Binance
+answers.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ NO_BOUNDS = "select '-infinity'::timestamptz as t_a, '-infinity'::timestamptz as
 STORED = load_sql("klines_stored")
 NO_STORED = "select open_time, {fields} from market.klines_1m where false"
 ANALYTICS_MINUTES = load_sql("klines_analytics_minutes")
+RAW_MINUTES = load_sql("klines_raw_minutes")
+# 1m once dbt has built: analytics.candles_1m is a view over the minutes, every candle a stored one.
+KLINES_1M = load_sql("klines_1m")
 CHILD_PART = load_sql("klines_child_part")
 CHILD_FILTER = load_sql("klines_child_filter")
 
@@ -95,10 +99,14 @@ def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> s
     bucket = sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[interval]))
     fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
     direction = sql.SQL("desc" if newest_first else "asc")
+    if analytics and interval == "1m":
+        return sql.SQL(KLINES_1M).format(direction=direction)
     if not analytics:
         bounds: sql.Composable = sql.SQL(NO_BOUNDS)
         stored: sql.Composable = sql.SQL(NO_STORED).format(fields=fields)
-        analytics_minutes: sql.Composable = sql.SQL("")
+        minutes: sql.Composable = sql.SQL(RAW_MINUTES).format(
+            k_fields=_fields("k"), l_fields=_fields("l")
+        )
     else:
         child = CHILD[interval]
         child_part: sql.Composable = sql.SQL("")
@@ -115,18 +123,16 @@ def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> s
         stored = sql.SQL(STORED).format(
             fields=fields, table=sql.Identifier(f"candles_{interval}"), direction=direction
         )
-        analytics_minutes = sql.SQL(ANALYTICS_MINUTES).format(
+        minutes = sql.SQL(ANALYTICS_MINUTES).format(
             child_part=child_part, child_filter=child_filter, m_fields=_fields("m")
         )
     return sql.SQL(KLINES_TEMPLATE).format(
         bounds=bounds,
         stored=stored,
-        analytics_minutes=analytics_minutes,
+        minutes=minutes,
         bucket=bucket,
         origin=origin,
         direction=direction,
-        k_fields=_fields("k"),
-        l_fields=_fields("l"),
     )
 
 

@@ -385,6 +385,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="use BENCH_DATABASE_URL's bench_api as prepared"
     )
+    parser.add_argument(
+        "--database", default="bench_api", help="the database --reuse reads (default bench_api)"
+    )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
 
@@ -396,8 +399,8 @@ def main() -> None:
         api = None
         try:
             if args.reuse and os.environ.get("BENCH_DATABASE_URL"):
-                url = db.with_database(server_url, "bench_api")
-                print("history: the bench_api database as an earlier run prepared it")
+                url = db.with_database(server_url, args.database)
+                print(f"history: the {args.database} database as an earlier run prepared it")
             else:
                 url = fresh_database(server_url, "bench_api")
                 print(f"history: {args.days} days x {args.symbols} symbols")

@@ -399,12 +399,19 @@ def storage(args: argparse.Namespace) -> None:
                 ]
                 / symbols
             )
-            parts = conn.execute(
-                "select count(*) from market.month_partitions(%s::regclass)", (table,)
+            kind = conn.execute(
+                "select relkind from pg_class where oid = %s::regclass", (table,)
             ).fetchone()[0]
+            if kind == "v":  # analytics.candles_1m: a view over klines and the live table
+                layout = "a view: its rows are the tables' above"
+            else:
+                parts = conn.execute(
+                    "select count(*) from market.month_partitions(%s::regclass)", (table,)
+                ).fetchone()[0]
+                layout = f"{parts} partitions"
             print(
                 f"  {table:<26} {size / 1e6:8.1f} MB  {rows:9.0f} rows  "
-                f"{size / max(rows, 1):6.0f} B/row  {parts} partitions"
+                f"{size / max(rows, 1):6.0f} B/row  {layout}"
             )
         total = sum(sizes.values())
         print(f"  {'all of them':<26} {total / 1e6:8.1f} MB per symbol-year")

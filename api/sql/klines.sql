@@ -1,5 +1,6 @@
 -- /api/v3/klines of one interval: stored candles, then the forming ones rolled up from
--- the minutes dbt has not built yet (api/queries.py fills in the fragments klines_*.sql).
+-- the minutes after the newest final one the marts were built from (api/queries.py fills in
+-- the fragments klines_*.sql).
 with bounds as materialized (
     {bounds}
 ),
@@ -9,22 +10,7 @@ stored as (
 ),
 
 minutes as (
-    {analytics_minutes}
-    select k.open_time, {k_fields}
-    from market.klines_1m as k
-    where k.symbol = %(symbol)s and k.open_time > (select t_a from bounds)
-        and k.open_time >= %(mlo)s and k.open_time < %(mhi)s
-    union all
-    select l.open_time, {l_fields}
-    from market.candles_1m_live as l
-    where l.symbol = %(symbol)s and l.open_time > (select t_a from bounds)
-        and l.open_time >= %(mlo)s and l.open_time < %(mhi)s
-        and not exists (
-            select from market.klines_1m as k
-            where k.symbol = l.symbol and k.open_time = l.open_time
-                -- The same rows (l.open_time >= mlo): the months before it are not opened.
-                and k.open_time >= %(mlo)s
-        )
+    {minutes}
 ),
 
 rolled as (

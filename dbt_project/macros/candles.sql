@@ -65,7 +65,10 @@
 {#- One higher-timeframe candle per symbol and bucket from the next-shorter timeframe's candles.
     Every field is associative (first open, last close, max, min, sums), so rolling 1m into 5m,
     5m into 15m and so on equals aggregating the minutes directly, at a fraction of the work. -#}
-{% macro rollup_candles(children, dirty_ranges, bucket, minutes) -%}
+{#- children_written_late: the children are a view over tables other writers fill (candles_1m),
+    whose rows can commit after this model's previous build read them, so the look-back
+    applies; a mart built earlier in the same dbt run has committed before this one starts. -#}
+{% macro rollup_candles(children, dirty_ranges, bucket, minutes, children_written_late=false) -%}
     {% if is_incremental() %}
     with
 
@@ -75,7 +78,7 @@
             children.symbol,
             {{ bucket_start('children.open_time', bucket) }} as open_time
         from {{ children }} as children
-        where children.built_at > {{ incremental_since(lookback=false) }}
+        where children.built_at > {{ incremental_since(lookback=children_written_late) }}
 
         union
 

@@ -27,13 +27,13 @@ select create_reference_table('market.imported_files');
 
 -- By symbol, all co-located: a symbol's klines, gaps, watermark, reconciliations and candles
 -- of every timeframe sit on one node, so the per-symbol joins, upserts and dbt's
--- delete+insert by (symbol, open_time) stay on that node.
+-- delete+insert by (symbol, open_time) stay on that node. (analytics.candles_1m is a view over
+-- market.klines_1m and market.candles_1m_live, so there is nothing of it to distribute.)
 select create_distributed_table('market.klines_1m', 'symbol', shard_count => 32);
 select create_distributed_table('market.ingest_gaps', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('market.heal_watermarks', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('market.reconciliations', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('market.reconcile_mismatches', 'symbol', colocate_with => 'market.klines_1m');
-select create_distributed_table('analytics.candles_1m', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('analytics.candles_5m', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('analytics.candles_15m', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('analytics.candles_1h', 'symbol', colocate_with => 'market.klines_1m');

@@ -14,6 +14,7 @@ from psycopg import sql
 
 from include.platform.intervals import INTERVAL_MS, MINUTE_MS, ORIGIN_MS, STORED, to_datetime
 from include.sql import sql_loader
+from include.timeframes import LOOKBACK
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +157,7 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                 Check(
                     "continuity_minutes",
                     table,
-                    "no missing minute for an active symbol outside unhealed gaps and halts "
-                    "(a minute loaded after the last build waits for the next)",
+                    "no missing minute for an active symbol outside unhealed gaps and halts",
                 )
             )
         elif table.startswith("analytics.candles_"):
@@ -253,6 +253,7 @@ def render(
         if check.timeframe
         else sql.SQL(""),
         "max_age": sql.Literal(f"{int(max_live_age.total_seconds())} seconds"),
+        "lookback": sql.Literal(LOOKBACK),
     }
     text = sql.SQL(check.template()).format(**values).as_string(conn)
     # psycopg renders timestamps as '...'::timestamptz; the templates add their own casts.

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+import yaml
 
 from include.platform import db
 from include.platform.intervals import STORED
@@ -29,6 +30,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TIMEFRAMES = STORED  # the marts dbt builds (include/platform/intervals.py)
 # Declared ranges stay readable this long after a build consumed them, then are pruned.
 DIRTY_RANGE_RETENTION = "7 days"
+# dbt's look-back (vars.lookback in dbt_project.yml, the one place it is set).
+LOOKBACK = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["lookback"]
 
 
 # How dbt starts the line that names what failed ("Failure in test x", "Runtime Error", ...).
@@ -191,13 +194,13 @@ def build_timeframes(
                 "market.klines_1m does not exist: run `python -m include.cli migrate` first"
             )
         lock_conn.execute("select pg_advisory_lock(%s)", (db.MARTS_LOCK_KEY,))
-        started = lock_conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+        loaded_since = corrections_since(lock_conn)
         # Every few minutes, so a long-running install has its coming months and days without
         # waiting for a restart (the live retention is binance_backfill_rest's, once a day).
         maintain_partitions(lock_conn, retention=False)
         result = run_dbt(args, url)
         if result.ok:
-            announce_corrections(lock_conn, started)
+            announce_corrections(lock_conn, loaded_since)
             prune_dirty_ranges(lock_conn)
     if not result.ok:
         raise TimeframeBuildError(f"dbt build failed: {result.reason()}")
@@ -264,13 +267,27 @@ def mark_dirty(
     )
 
 
-def announce_corrections(conn: psycopg.Connection, built_since: datetime) -> int:
-    """Tell the read API (NOTIFY) which rebuilt minutes an official kline corrected.
+def corrections_since(conn: psycopg.Connection) -> datetime:
+    """The load time from which this build rolls official klines up again: the previous build
+    of the 5m mart, less dbt's look-back (as its incremental run reads). Before the first
+    build the API rolls every candle up from the minutes, so nothing stale was pushed."""
+    if conn.execute("select to_regclass('analytics.candles_5m')").fetchone()[0] is None:  # type: ignore[index]
+        return conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    row = conn.execute(
+        "select coalesce(max(built_at), now()) - %s::interval from analytics.candles_5m",
+        (LOOKBACK,),
+    ).fetchone()
+    return row[0]  # type: ignore[index]
+
+
+def announce_corrections(conn: psycopg.Connection, loaded_since: datetime) -> int:
+    """Tell the read API (NOTIFY) which minutes an official kline loaded since ``loaded_since``
+    corrected.
 
     Subscribers got the live candle of those minutes; until this build the longer candles
     over them still held it. Returns how many minutes were announced.
     """
-    row = conn.execute("select market.notify_rebuilt_corrections(%s)", (built_since,)).fetchone()
+    row = conn.execute("select market.notify_rebuilt_corrections(%s)", (loaded_since,)).fetchone()
     minutes = int(row[0]) if row else 0
     if minutes:
         logger.info("announced %d corrected minutes to the read API", minutes)

@@ -169,3 +169,28 @@ def test_run_without_changes_rewrites_nothing(database_url, conn, window_klines)
     build_timeframes(database_url)
 
     assert {tf: built_at(conn, tf, "BTCUSDT", WINDOW_START, WINDOW_END) for tf in MARTS} == before
+
+
+@pytest.mark.slow
+def test_a_minute_is_in_the_1m_series_the_moment_it_commits(database_url, conn, window_klines):
+    """analytics.candles_1m is a view over the tables: a live minute written after the last
+    build is there at once, and its official kline replaces it at once, with no build between
+    (before, a table, it waited for the next build, up to 5 minutes)."""
+    klines = window_klines["BTCUSDT"]
+    load_klines(conn, "BTCUSDT", klines[:-1])
+    build_timeframes(database_url, unit_tests=False)
+    last = klines[-1]
+    minute = from_ms(last.open_time)
+    query = (
+        "select origin, trade_count from analytics.candles_1m "
+        "where symbol = 'BTCUSDT' and open_time = %s"
+    )
+    assert conn.execute(query, (minute,)).fetchone() is None
+
+    values = list(kline_values(last))
+    values[6] += 1
+    write_live(conn, "BTCUSDT", minute, values, is_closed=True)
+    assert conn.execute(query, (minute,)).fetchone() == ("live_closed", last.trade_count + 1)
+
+    load_klines(conn, "BTCUSDT", [last], source="rest")
+    assert conn.execute(query, (minute,)).fetchone() == ("kline", last.trade_count)

@@ -1,59 +1,32 @@
-with
+-- The one 1-minute series: the official kline where there is one, else the live candle. The
+-- live table holds one row per minute that the streamer overwrites as the minute goes on, so a
+-- closed candle has already replaced its open version; only the kline can beat it.
+-- One flat UNION ALL with no WITH clause, so the views over it are flattened into the queries
+-- that read them (see stg_market__klines_1m).
+select
+    {{ candle_columns('official') }},
+    cast('kline' as text) as origin,
+    true as is_final,
+    official.loaded_at as changed_at
+from {{ ref('stg_market__klines_1m') }} as official
 
--- Not materialized: an incremental run reads a few keys through the indexes, never all history.
-klines as not materialized (
+union all
 
-    select * from {{ ref('stg_market__klines_1m') }}
-
-),
-
-live as (
-
-    select * from {{ ref('stg_market__candles_1m_live') }}
-
-),
-
-official as (
-
-    select
-        {{ candle_columns() }},
-        'kline' as origin,
-        true as is_final,
-        loaded_at as changed_at
-    from klines
-
-),
-
--- The live table holds one row per minute that the streamer overwrites as the minute goes on,
--- so a closed candle has already replaced its open version; only the kline can beat it.
-live_without_kline as (
-
-    select
-        {{ candle_columns('live') }},
-        case when live.is_closed then 'live_closed' else 'live_open' end as origin,
-        live.is_closed as is_final,
-        live.updated_at as changed_at
-    from live
-    -- A lateral probe per live row (the limit keeps it from being flattened): an anti-join
-    -- may hash all of history to exclude the few live minutes an incremental run reads.
-    left join lateral (
-        select true as has_kline
-        from klines
-        where
-            klines.symbol = live.symbol
-            and klines.open_time = live.open_time
-        limit 1
-    ) as official_minute on true
-    where official_minute.has_kline is null
-
-),
-
-final as (
-
-    select * from official
-    union all
-    select * from live_without_kline
-
-)
-
-select * from final
+select
+    {{ candle_columns('live') }},
+    case when live.is_closed then 'live_closed' else 'live_open' end as origin,
+    live.is_closed as is_final,
+    live.updated_at as changed_at
+from {{ ref('stg_market__candles_1m_live') }} as live
+-- A lateral probe per live row (the limit keeps it one): as an anti-join, a read of a few live
+-- minutes inside another query's loop (a roll-up's bucket, a test's candle) was planned as a
+-- hash of the symbol's every kline, once per loop.
+left join lateral (
+    select true as has_kline
+    from {{ ref('stg_market__klines_1m') }} as official
+    where
+        official.symbol = live.symbol
+        and official.open_time = live.open_time
+    limit 1
+) as official_minute on true
+where official_minute.has_kline is null

@@ -4,5 +4,6 @@
     children=ref('candles_1m'),
     dirty_ranges=ref('stg_market__timeframe_dirty_ranges'),
     bucket='5 minutes',
-    minutes=5
+    minutes=5,
+    children_written_late=true
 ) }}

@@ -1,19 +1,7 @@
-with
-
-source as (
-
-    select * from {{ source('market', 'candles_1m_live') }}
-
-),
-
-renamed as (
-
-    select
-        {{ candle_columns() }},
-        is_closed,
-        updated_at
-    from source
-
-)
-
-select * from renamed
+-- No WITH clause: analytics.candles_1m reads this view on every request (see
+-- stg_market__klines_1m).
+select
+    {{ candle_columns() }},
+    is_closed,
+    updated_at
+from {{ source('market', 'candles_1m_live') }}

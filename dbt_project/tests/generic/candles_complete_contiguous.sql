@@ -1,5 +1,9 @@
 {#- Asserts that a recently built candle's minute count is consistent with its bucket and that a
-    candle called complete really holds every minute of it, contiguous, in candles_1m. -#}
+    candle called complete really holds every minute of it, contiguous, in candles_1m.
+    candles_1m is a view over tables the streamer and the loaders keep writing, so a candle one
+    of whose minutes was written since the look-back before its build (a minute that closed,
+    or whose kline landed, as the build ran) is left to the build that reads it: each run
+    re-reads that look-back, so a candle's last rebuild is checked with its minutes settled. -#}
 {% test candles_complete_contiguous(model, minutes, minutes_model) %}
 
 with
@@ -18,9 +22,11 @@ counted as (
         recent.minute_count,
         recent.kline_minute_count,
         recent.is_complete,
+        recent.built_at,
         inside.present,
         inside.first_minute,
-        inside.last_minute
+        inside.last_minute,
+        inside.newest_change
     from recent
     -- One index range scan per candle (the limit clause keeps it a lateral probe): the cost
     -- follows the rows the run wrote, not the size of candles_1m.
@@ -28,7 +34,8 @@ counted as (
         select
             count(*) as present,
             min(one_minute.open_time) as first_minute,
-            max(one_minute.open_time) as last_minute
+            max(one_minute.open_time) as last_minute,
+            max(one_minute.built_at) as newest_change
         from {{ minutes_model }} as one_minute
         where
             one_minute.symbol = recent.symbol
@@ -42,14 +49,21 @@ counted as (
 select *
 from counted
 where
-    minute_count != present
-    or kline_minute_count > minute_count
-    or is_complete != (minute_count = {{ minutes }})
-    or (
-        is_complete
-        and (
-            first_minute != open_time
-            or last_minute != open_time + interval '{{ minutes - 1 }} minutes'
+    (
+        newest_change is null
+        or newest_change
+        < built_at - cast({{ dbt.string_literal(var('lookback')) }} as interval)
+    )
+    and (
+        minute_count != present
+        or kline_minute_count > minute_count
+        or is_complete != (minute_count = {{ minutes }})
+        or (
+            is_complete
+            and (
+                first_minute != open_time
+                or last_minute != open_time + interval '{{ minutes - 1 }} minutes'
+            )
         )
     )
 

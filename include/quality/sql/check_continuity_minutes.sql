@@ -1,6 +1,7 @@
--- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps,
--- halts and minutes whose source rows landed after the last build (the next build reads them).
--- A symbol is checked from its first candle on, up to the minute the last build ran in, or up
+-- Rows: runs of minutes missing for an active symbol inside the window, outside unhealed gaps
+-- and halts. analytics.candles_1m is a view over the sources, so a minute is there the moment
+-- its row commits. A symbol is checked from its first candle on, up to the minute the last build
+-- ran in (a minute before it that no source holds is missing, not late), or up
 -- to its own newest final minute when the market runs ahead of the host's clock (a replay at
 -- speed): the data's own time, not only the host's. Each symbol by its own, so a quiet symbol
 -- whose last minute is still being proven is not a hole.
@@ -14,12 +15,12 @@ active as (
 
 ),
 
+-- The time the last build ran: the 5m mart's newest row (analytics.candles_1m is a view, and
+-- its rows carry their sources' write times).
 built as (
 
-    select
-        date_trunc('minute', max(candle.built_at)) as horizon,
-        max(candle.built_at) as built_at
-    from {{batch}} as candle
+    select date_trunc('minute', max(candle.built_at)) as horizon
+    from analytics.candles_5m as candle
 
 ),
 
@@ -35,26 +36,48 @@ bounds as (
     from active
     cross join params
     cross join built
+    -- Each end from the two tables under analytics.candles_1m, by their primary keys: every
+    -- minute of the view is a kline or a live row, and every kline and every live minute is in
+    -- it (the kline where both are), so their ends are its ends; through the view a correlated
+    -- min() reads the symbol's whole history.
     cross join lateral (
-        select min(candle.open_time) as open_time
-        from {{batch}} as candle
-        where candle.symbol = active.symbol
+        select least(
+            (
+                select kline.open_time from market.klines_1m as kline
+                where kline.symbol = active.symbol
+                order by kline.open_time limit 1
+            ),
+            (
+                select live.open_time from market.candles_1m_live as live
+                where live.symbol = active.symbol
+                order by live.open_time limit 1
+            )
+        ) as open_time
     ) as first_candle
-    -- Newest partition first, stopping at the first final row (open ones are the newest few).
-    left join lateral (
-        select candle.open_time
-        from {{batch}} as candle
-        where candle.symbol = active.symbol and candle.is_final
-        order by candle.open_time desc
-        limit 1
-    ) as newest_final on true
+    -- Newest partition first, stopping at the first final row (open ones are the newest few):
+    -- a kline is final, a live minute once closed.
+    cross join lateral (
+        select greatest(
+            (
+                select kline.open_time from market.klines_1m as kline
+                where kline.symbol = active.symbol
+                order by kline.open_time desc limit 1
+            ),
+            (
+                select live.open_time from market.candles_1m_live as live
+                where live.symbol = active.symbol and live.is_closed
+                order by live.open_time desc limit 1
+            )
+        ) as open_time
+    ) as newest_final
     where first_candle.open_time is not null
 
 ),
 
 -- Each symbol's minutes per UTC day inside its bounds, counted in one pass: the key is unique
--- (dbt's unique index on it), so a day holding as many rows as it has minutes has no hole,
--- and only the other days are looked at minute by minute.
+-- (each source's primary key, and the view takes a live minute only where no kline is), so a
+-- day holding as many rows as it has minutes has no hole, and only the other days are looked
+-- at minute by minute.
 present as (
 
     select
@@ -149,27 +172,6 @@ missing as (
             exempt.symbol = spans.symbol
             and minute.open_time >= exempt.gap_start
             and minute.open_time < exempt.gap_end
-    )
-    -- Not built yet, not lost: a heal (or the streamer) that committed after the last build
-    -- started. That build could not read it; the next one reads it by load time. Only rows
-    -- landed before the build and still missing are holes.
-    and not exists (
-        select 1
-        from market.klines_1m as kline
-        cross join built
-        where
-            kline.symbol = spans.symbol
-            and kline.open_time = minute.open_time
-            and kline.loaded_at >= built.built_at
-    )
-    and not exists (
-        select 1
-        from market.candles_1m_live as live
-        cross join built
-        where
-            live.symbol = spans.symbol
-            and live.open_time = minute.open_time
-            and live.updated_at >= built.built_at
     )
 
 ),

@@ -5,6 +5,10 @@
 -- running past the window's end, are counted from the minutes themselves. Every part inside
 -- the window is itself checked in the same run, so a wrong part is reported at its own
 -- timeframe only, and a bucket with minutes but no part is reported there.
+-- analytics.candles_1m is a view over tables the streamer and the loaders keep writing: a
+-- bucket one of whose minutes was written since the mart's last build less dbt's look-back is
+-- left to the builds that re-read it (each re-reads that look-back), and checked by a later run
+-- once its minutes are settled.
 with
 
 {params},
@@ -84,12 +88,20 @@ suspects as (
 
 ),
 
+settled as (
+
+    select max(candle.built_at) - {lookback}::interval as before
+    from {{batch}} as candle
+
+),
+
 minutes as (
 
     select
         suspects.symbol,
         suspects.open_time,
-        count(*) as minutes_present
+        count(*) as minutes_present,
+        max(minute.built_at) as newest_change
     from suspects
     cross join params
     inner join analytics.candles_1m as minute
@@ -111,6 +123,7 @@ select
     candle.is_complete
 from minutes
 cross join params
+cross join settled
 left join {{batch}} as candle
     on candle.symbol = minutes.symbol
     and candle.open_time = minutes.open_time
@@ -120,6 +133,7 @@ left join {{batch}} as candle
 where
     minutes.open_time >= params.window_start
     and minutes.open_time < params.window_end
+    and minutes.newest_change < settled.before
     and (
         candle.symbol is null
         or candle.minute_count is distinct from minutes.minutes_present

@@ -108,8 +108,11 @@ drop function if exists market.candle_row_json(
     numeric, boolean, bigint, bigint
 );
 
--- The minutes a build rebuilt from an official kline that differs from their live candle, as
--- runs: {"rebuilt": [[symbol, first_ms, end_ms], ...]} (build_timeframes calls it at its end).
+-- The minutes whose official kline, loaded since `built_since`, differs from the live candle
+-- already pushed for them (or whose live candle was not closed), as runs:
+-- {"rebuilt": [[symbol, first_ms, end_ms], ...]}. build_timeframes calls it at its end with
+-- the loads its build read: the 1m view served the kline at once, but the longer candles over
+-- those minutes held the live values until this build rolled them up again.
 create or replace function market.notify_rebuilt_corrections(built_since timestamptz)
 returns bigint
 language plpgsql as $$
@@ -118,13 +121,12 @@ declare
     minutes bigint;
 begin
     with corrected as (
-        select m.symbol, m.open_time
-        from analytics.candles_1m as m
+        select k.symbol, k.open_time
+        from market.klines_1m as k
         join market.candles_1m_live as l using (symbol, open_time)
-        where m.built_at >= built_since
-            and m.origin = 'kline'
-            and ((m.open, m.high, m.low, m.close, m.volume, m.quote_volume, m.trade_count,
-                    m.taker_buy_volume, m.taker_buy_quote_volume)
+        where k.loaded_at >= built_since
+            and ((k.open, k.high, k.low, k.close, k.volume, k.quote_volume, k.trade_count,
+                    k.taker_buy_volume, k.taker_buy_quote_volume)
                 is distinct from (l.open, l.high, l.low, l.close, l.volume, l.quote_volume,
                     l.trade_count, l.taker_buy_volume, l.taker_buy_quote_volume)
                 or not l.is_closed)
