@@ -68,14 +68,14 @@ STORED = load_sql("klines_stored")
 NO_STORED = "select open_time, {fields} from market.klines_1m where false"
 ANALYTICS_MINUTES = load_sql("klines_analytics_minutes")
 RAW_MINUTES = load_sql("klines_raw_minutes")
-# 1m once dbt has built: analytics.candles_1m is a view over the minutes, every candle a stored one.
-KLINES_1M = load_sql("klines_1m")
+# 1m once dbt has built (analytics.candles_1m, a view over the minutes: every candle a stored
+# one) and 1s: a table's rows as they are.
+KLINES_TABLE = load_sql("klines_table")
 CHILD_PART = load_sql("klines_child_part")
 CHILD_FILTER = load_sql("klines_child_filter")
 
 SYMBOLS_SQL = load_sql("symbols")
 PUSH_MINUTES = load_sql("push_minutes")
-KLINES_SECONDS = load_sql("klines_seconds")
 PUSH_SECONDS = load_sql("push_seconds")
 TICKER_PRICE = load_sql("ticker_price")
 TICKER_WINDOW = load_sql("ticker_window")
@@ -100,7 +100,9 @@ def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> s
     fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
     direction = sql.SQL("desc" if newest_first else "asc")
     if analytics and interval == "1m":
-        return sql.SQL(KLINES_1M).format(direction=direction)
+        return sql.SQL(KLINES_TABLE).format(
+            table=sql.Identifier("analytics", "candles_1m"), direction=direction
+        )
     if not analytics:
         bounds: sql.Composable = sql.SQL(NO_BOUNDS)
         stored: sql.Composable = sql.SQL(NO_STORED).format(fields=fields)
@@ -255,7 +257,10 @@ async def _fetch_seconds(conn: AsyncConnection, req: KlinesRequest) -> list[Row]
     if hi < lo or req.limit <= 0:
         return []
     newest_first = req.start_ms is None
-    query = sql.SQL(KLINES_SECONDS).format(direction=sql.SQL("desc" if newest_first else "asc"))
+    query = sql.SQL(KLINES_TABLE).format(
+        table=sql.Identifier("market", "candles_1s_live"),
+        direction=sql.SQL("desc" if newest_first else "asc"),
+    )
     params = {"symbol": req.symbol, "lo": to_datetime(lo), "hi": to_datetime(hi)}
     cur = await conn.execute(query, {**params, "limit": req.limit})
     rows = await cur.fetchall()

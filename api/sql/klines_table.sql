@@ -1,7 +1,9 @@
--- /api/v3/klines of 1m: analytics.candles_1m is a view over the minutes (the official kline,
--- else the live candle), current at every read, so every candle is a stored one.
+-- /api/v3/klines rows read straight from one table whose rows are the candles themselves:
+-- analytics.candles_1m (a view over the minutes, current at every read) for 1m once dbt has
+-- built, market.candles_1s_live for 1s (SECOND_CANDLE_SYMBOLS). With a start the oldest from
+-- it, else the newest (direction).
 select
-    (extract(epoch from open_time) * 1000)::bigint,
+    (extract(epoch from open_time) * 1000)::bigint as open_ms,
     round(open, 8)::text,
     round(high, 8)::text,
     round(low, 8)::text,
@@ -11,7 +13,7 @@ select
     trade_count,
     round(taker_buy_volume, 8)::text,
     round(taker_buy_quote_volume, 8)::text
-from analytics.candles_1m
+from {table}
 where symbol = %(symbol)s and open_time >= %(lo)s and open_time <= %(hi)s
 order by open_time {direction}
 limit %(limit)s
