@@ -71,7 +71,7 @@
     market tables' months get partitions here too. -#}
 {% macro prepare_partitioned_mart() -%}
     {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
-    {%- if existing is not none and existing.is_table and partitioned_by_month() -%}
+    {%- if existing is not none and partitioned_by_month() -%}
         select market.partition_by_month('{{ this.include(database=false) }}'::regclass);
         {% if flags.FULL_REFRESH -%}
             truncate {{ this.include(database=false) }};

@@ -4,8 +4,7 @@
 -- No WITH clause, so it is flattened into the queries that read it (see stg_market__klines_1m).
 {{ config(
     materialized='view_in_place',
-    meta={'partition_by_month': false},
-    full_refresh=none
+    meta={'partition_by_month': false}
 ) }}
 
 select
