@@ -61,7 +61,11 @@ from_parts as (
         from {parent} as part
         cross join params
         where
-            part.open_time >= params.window_start
+            -- From the first bucket opening inside the window (a bucket opening before it is
+            -- another window's), a bound on the parts themselves.
+            part.open_time >= date_bin(
+                params.bucket, params.window_start - interval '1 microsecond', params.bucket_origin
+            ) + params.bucket
             and part.open_time < params.window_end
     ) as parts
     cross join params
@@ -69,11 +73,12 @@ from_parts as (
 
 ),
 
-suspects as (
+-- The suspects carry their candle's fields, so the candles are read once (a second read joined
+-- every candle of the window back to the few suspects). Materialized: the lateral below then
+-- runs for the suspects only, never planned ahead of the filter for every candle.
+suspects as materialized (
 
-    select
-        candles.symbol,
-        candles.open_time
+    select candles.*
     from candles
     cross join params
     left join from_parts
@@ -100,41 +105,15 @@ settled as (
 
 ),
 
-expected as (
-
-    select
-        suspects.symbol,
-        suspects.open_time,
-        max(minute.built_at) as newest_change,
-        (min(array[extract(epoch from minute.open_time), minute.open]))[2] as open,
-        max(minute.high) as high,
-        min(minute.low) as low,
-        (max(array[extract(epoch from minute.open_time), minute.close]))[2] as close,
-        sum(minute.volume) as volume,
-        sum(minute.quote_volume) as quote_volume,
-        sum(minute.trade_count) as trade_count,
-        sum(minute.taker_buy_volume) as taker_buy_volume,
-        sum(minute.taker_buy_quote_volume) as taker_buy_quote_volume
-    from suspects
-    cross join params
-    inner join analytics.candles_1m as minute
-        on minute.symbol = suspects.symbol
-        and minute.open_time >= suspects.open_time
-        and minute.open_time < suspects.open_time + params.bucket
-        -- Implied, stated so only the window's partitions are read.
-        and minute.open_time >= params.window_start
-        and minute.open_time < params.window_end + params.bucket
-    group by 1, 2
-
-),
-
+-- Each suspect's minutes by its key, in a lateral: a join planned for the window's every
+-- candle read every minute of the window for a handful of suspects.
 compared as (
 
     select
         candles.symbol,
         candles.open_time,
         case
-            when expected.symbol is null then 'no minutes'
+            when expected.minutes_found = 0 then 'no minutes'
             else concat_ws(
                 ', ',
                 case when candles.open is distinct from expected.open then 'open' end,
@@ -171,14 +150,31 @@ compared as (
             expected.open, expected.high, expected.low, expected.close, expected.volume,
             expected.trade_count
         ) as minutes_ohlcv
-    from candles
-    inner join suspects
-        on suspects.symbol = candles.symbol
-        and suspects.open_time = candles.open_time
-    left join expected
-        on expected.symbol = candles.symbol
-        and expected.open_time = candles.open_time
+    from suspects as candles
     cross join settled
+    cross join lateral (
+        select
+            count(*) as minutes_found,
+            max(minute.built_at) as newest_change,
+            (min(array[extract(epoch from minute.open_time), minute.open]))[2] as open,
+            max(minute.high) as high,
+            min(minute.low) as low,
+            (max(array[extract(epoch from minute.open_time), minute.close]))[2] as close,
+            sum(minute.volume) as volume,
+            sum(minute.quote_volume) as quote_volume,
+            sum(minute.trade_count) as trade_count,
+            sum(minute.taker_buy_volume) as taker_buy_volume,
+            sum(minute.taker_buy_quote_volume) as taker_buy_quote_volume
+        from analytics.candles_1m as minute
+        cross join params
+        where
+            minute.symbol = candles.symbol
+            and minute.open_time >= candles.open_time
+            and minute.open_time < candles.open_time + params.bucket
+            -- Implied, stated so only the window's partitions are read.
+            and minute.open_time >= params.window_start
+            and minute.open_time < params.window_end + params.bucket
+    ) as expected
     where expected.newest_change is null or expected.newest_change < settled.before
 
 )

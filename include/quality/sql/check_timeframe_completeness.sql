@@ -23,7 +23,11 @@ from_parts as (
     from {parent} as part
     cross join params
     where
-        part.open_time >= params.window_start
+        -- From the first bucket opening inside the window (a bucket opening before it is
+        -- another window's), a bound on the parts themselves.
+        part.open_time >= date_bin(
+            params.bucket, params.window_start - interval '1 microsecond', params.bucket_origin
+        ) + params.bucket
         and part.open_time < params.window_end
     group by 1, 2
 
@@ -71,8 +75,7 @@ suspects as (
         and candle.open_time >= params.window_start
         and candle.open_time < params.window_end
     where
-        from_parts.open_time >= params.window_start
-        and (
+        (
             candle.symbol is null
             or candle.minute_count is distinct from from_parts.minutes_present
             or candle.is_complete
@@ -95,23 +98,31 @@ settled as (
 
 ),
 
+-- Each suspect's minutes by its key, in a lateral: a join planned for the window's every
+-- bucket read every minute of the window for a handful of suspects (the tail of a 1w window).
+-- The suspects are a union, which the planner never flattens, so the lateral runs per suspect.
 minutes as (
 
     select
         suspects.symbol,
         suspects.open_time,
-        count(*) as minutes_present,
-        max(minute.built_at) as newest_change
+        counted.minutes_present,
+        counted.newest_change
     from suspects
-    cross join params
-    inner join analytics.candles_1m as minute
-        on minute.symbol = suspects.symbol
-        and minute.open_time >= suspects.open_time
-        and minute.open_time < suspects.open_time + params.bucket
-        -- Implied, stated so only the window's partitions are read.
-        and minute.open_time >= params.window_start
-        and minute.open_time < params.window_end + params.bucket
-    group by 1, 2
+    cross join lateral (
+        select
+            count(*) as minutes_present,
+            max(minute.built_at) as newest_change
+        from analytics.candles_1m as minute
+        cross join params
+        where
+            minute.symbol = suspects.symbol
+            and minute.open_time >= suspects.open_time
+            and minute.open_time < suspects.open_time + params.bucket
+            -- Implied, stated so only the window's partitions are read.
+            and minute.open_time >= params.window_start
+            and minute.open_time < params.window_end + params.bucket
+    ) as counted
 
 )
 
