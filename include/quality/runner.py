@@ -9,6 +9,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,6 @@ def run_checks(
             expect_live = streamer_expected(conn, window)
         checks = [c for c in all_checks(expect_live=expect_live) if c.table in existing]
         queries = {c: render(c, conn, window, symbols, max_live_age) for c in checks}
-        for table in existing:
-            if table in CANDLE_TABLES:
-                report.rows_checked[table] = rows_in_window(conn, table, window)
-        if LIVE_TABLE in existing:
-            report.reconciled = reconciled_counts(conn, window)
         logger.info(
             "checking %d expectations on %d tables over %s (expect_live=%s)",
             len(checks),
@@ -171,7 +167,12 @@ def run_checks(
             window,
             expect_live,
         )
-        report.results = validate(url, root, queries, keep_runs=keep_runs)
+        # The report's counts read every table's window once more: on a connection of their
+        # own, beside GX's queries (one at a time, one core), and done before the lock goes.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            counted = pool.submit(window_counts, url, existing, window)
+            report.results = validate(url, root, queries, keep_runs=keep_runs)
+            report.rows_checked, report.reconciled = counted.result()
     report.data_docs = data_docs_index(root).as_uri()
     report.seconds = time.perf_counter() - started
     return report
@@ -180,6 +181,17 @@ def run_checks(
 def table_exists(conn: psycopg.Connection, table: str) -> bool:
     """Whether a schema-qualified table (or view) exists."""
     return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
+
+
+def window_counts(
+    url: str, tables: Sequence[str], window: Window
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The report's counts, on a connection of its own: each candle table's rows in the window,
+    and per symbol the closed live candles that have an official kline."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = {t: rows_in_window(conn, t, window) for t in tables if t in CANDLE_TABLES}
+        reconciled = reconciled_counts(conn, window) if LIVE_TABLE in tables else {}
+    return rows, reconciled
 
 
 def rows_in_window(conn: psycopg.Connection, table: str, window: Window) -> int:
