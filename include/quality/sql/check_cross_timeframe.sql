@@ -25,51 +25,92 @@ candles as (
 
 ),
 
+-- The parts are grouped one symbol and one day (one bucket, when longer) at a time: a few
+-- hundred buckets, whose sums stay in the CPU's cache (a day holds whole 5m..4h buckets, and
+-- both start at bucket_origin's day). The window's millions of buckets at
+-- once spilled to disk and took 1.6x as long (5m over the quality bench's year: 12.0 s, 7.5 s
+-- this way).
+chunks as (
+
+    select
+        symbols.symbol,
+        chunk.chunk_start,
+        chunk.chunk_start + greatest(params.bucket, interval '1 day') as chunk_end
+    from (
+        select distinct candle.symbol
+        from {{batch}} as candle
+        cross join params
+        where
+            candle.is_complete
+            and candle.open_time >= params.window_start
+            and candle.open_time < params.window_end
+    ) as symbols
+    cross join params
+    cross join lateral generate_series(
+        date_bin(
+            greatest(params.bucket, interval '1 day'), params.window_start, params.bucket_origin
+        ),
+        params.window_end - interval '1 microsecond',
+        greatest(params.bucket, interval '1 day')
+    ) as chunk (chunk_start)
+
+),
+
 -- A complete candle has every part, so its open is the open of the part opening with it and
 -- its close the close of the part ending with it: picked by a filter, no per-row array. A
 -- missing part leaves a null, which differs, and the bucket is counted from its minutes.
 from_parts as (
 
     select
-        parts.symbol,
-        parts.open_time,
-        max(parts.open) filter (where parts.part_time = parts.open_time) as open,
-        max(parts.high) as high,
-        min(parts.low) as low,
-        max(parts.close) filter (
-            where parts.part_time = parts.open_time + params.bucket - params.part_bucket
-        ) as close,
-        sum(parts.volume) as volume,
-        sum(parts.quote_volume) as quote_volume,
-        sum(parts.trade_count) as trade_count,
-        sum(parts.taker_buy_volume) as taker_buy_volume,
-        sum(parts.taker_buy_quote_volume) as taker_buy_quote_volume
-    from (
+        chunks.symbol,
+        grouped.*
+    from chunks
+    cross join lateral (
         select
-            part.symbol,
-            part.open,
-            part.high,
-            part.low,
-            part.close,
-            part.volume,
-            part.quote_volume,
-            part.trade_count,
-            part.taker_buy_volume,
-            part.taker_buy_quote_volume,
-            part.open_time as part_time,
-            date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time
-        from {parent} as part
+            parts.open_time,
+            max(parts.open) filter (where parts.part_time = parts.open_time) as open,
+            max(parts.high) as high,
+            min(parts.low) as low,
+            max(parts.close) filter (
+                where parts.part_time = parts.open_time + params.bucket - params.part_bucket
+            ) as close,
+            sum(parts.volume) as volume,
+            sum(parts.quote_volume) as quote_volume,
+            sum(parts.trade_count) as trade_count,
+            sum(parts.taker_buy_volume) as taker_buy_volume,
+            sum(parts.taker_buy_quote_volume) as taker_buy_quote_volume
+        from (
+            select
+                part.open,
+                part.high,
+                part.low,
+                part.close,
+                part.volume,
+                part.quote_volume,
+                part.trade_count,
+                part.taker_buy_volume,
+                part.taker_buy_quote_volume,
+                part.open_time as part_time,
+                date_bin(params.bucket, part.open_time, params.bucket_origin) as open_time
+            from {parent} as part
+            cross join params
+            where
+                part.symbol = chunks.symbol
+                and part.open_time >= chunks.chunk_start
+                and part.open_time < chunks.chunk_end
+                -- From the first bucket opening inside the window (a bucket opening before it
+                -- is another window's); stated with the window's end so that only the window's
+                -- partitions are planned.
+                and part.open_time >= date_bin(
+                    params.bucket,
+                    params.window_start - interval '1 microsecond',
+                    params.bucket_origin
+                ) + params.bucket
+                and part.open_time < params.window_end
+        ) as parts
         cross join params
-        where
-            -- From the first bucket opening inside the window (a bucket opening before it is
-            -- another window's), a bound on the parts themselves.
-            part.open_time >= date_bin(
-                params.bucket, params.window_start - interval '1 microsecond', params.bucket_origin
-            ) + params.bucket
-            and part.open_time < params.window_end
-    ) as parts
-    cross join params
-    group by parts.symbol, parts.open_time
+        group by parts.open_time
+    ) as grouped
 
 ),
 
