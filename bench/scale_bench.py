@@ -101,7 +101,7 @@ from include.platform.settings import DEFAULT_LIVE_RETENTION_DAYS as DEFAULT_RET
 from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.quality.checks import CANDLE_TABLES, all_checks, render
-from include.quality.runner import reconciled_counts, rows_in_window
+from include.quality.runner import window_counts
 from include.timeframes import build_timeframes
 
 NOW = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday: the window ends where a 1w bucket starts
@@ -223,9 +223,7 @@ def quality_sql(url: str, window: Window) -> float:
             conn.execute(
                 f"select unexpected.*, count(*) over () from ({query}) as unexpected limit 200"
             ).fetchall()
-        for table in CANDLE_TABLES:
-            rows_in_window(conn, table, window)
-        reconciled_counts(conn, window)
+    window_counts(url, CANDLE_TABLES, window)
     return time.perf_counter() - started
 
 

@@ -214,17 +214,54 @@ def active_symbols_query(symbols: Sequence[str] | None) -> sql.Composable:
     ).format(rows=rows)
 
 
+def _bin(instant: datetime, size: timedelta, origin: datetime) -> datetime:
+    """The opening of the bucket of `size` from `origin` that holds `instant` (SQL's date_bin)."""
+    return instant - (instant - origin) % size
+
+
 def params_cte(window: Window, timeframe: str | None = None) -> sql.Composable:
     """The window's params CTE (params.sql), shared by every windowed check; with a timeframe,
-    its bucket, the bucket's length in minutes and the origin buckets open from."""
+    its bucket, the bucket's length in minutes, the origin buckets open from, and the instants
+    the templates bound their scans by.
+
+    Those instants are computed here, not in SQL: timestamptz arithmetic is only stable there,
+    so a bound like `window_end + bucket` leaves every partition of the table in the plan (to be
+    pruned when it starts), and planning them grows with the history. As constants, the planner
+    keeps only the window's partitions.
+    """
     bucket_columns: sql.Composable = sql.SQL("")
     if timeframe:
         bucket, minutes, origin = HIGHER_TIMEFRAMES[timeframe]
         part = timedelta(milliseconds=INTERVAL_MS[_parent(timeframe)])
-        bucket_columns = sql.SQL(
-            ",\n        {}::interval as bucket,\n        {}::integer as bucket_minutes,"
-            "\n        {}::timestamptz as bucket_origin,\n        {}::interval as part_bucket"
-        ).format(sql.Literal(bucket), sql.Literal(minutes), sql.Literal(origin), sql.Literal(part))
+        # The parts are grouped a day (a bucket, when longer) at a time: a day holds whole
+        # 5m..4h buckets, and both start at the origin's day.
+        chunk = max(bucket, timedelta(days=1))
+        columns = {
+            "bucket": (bucket, "interval"),
+            "bucket_minutes": (minutes, "integer"),
+            "bucket_origin": (origin, "timestamptz"),
+            "part_bucket": (part, "interval"),
+            # The first bucket opening inside the window (one opening before it is another
+            # window's), and the one holding the window's last instant.
+            "first_bucket": (
+                _bin(window.start - timedelta(microseconds=1), bucket, origin) + bucket,
+                "timestamptz",
+            ),
+            "last_bucket": (
+                _bin(window.end - timedelta(microseconds=1), bucket, origin),
+                "timestamptz",
+            ),
+            # Where the minutes of the window's buckets end: the last one may run past it.
+            "minutes_end": (window.end + bucket, "timestamptz"),
+            "chunk": (chunk, "interval"),
+            "first_chunk": (_bin(window.start, chunk, origin), "timestamptz"),
+        }
+        bucket_columns = sql.SQL("").join(
+            sql.SQL(",\n        {}::{} as {}").format(
+                sql.Literal(value), sql.SQL(kind), sql.Identifier(name)
+            )
+            for name, (value, kind) in columns.items()
+        )
     return sql.SQL(load_sql("params").strip()).format(
         window_start=sql.Literal(window.start),
         window_end=sql.Literal(window.end),

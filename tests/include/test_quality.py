@@ -214,6 +214,39 @@ def test_a_minute_healed_is_there_for_the_next_check_without_a_build(
     assert ("continuity_minutes", "analytics.candles_1m") not in failed(report), report.summary()
 
 
+def test_continuity_starts_at_the_window_or_at_the_symbols_first_minute(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """A window opening after a symbol's first minute is checked from its start (a hole there
+    is missing, whether the earlier minutes are klines or only live rows); a symbol whose first
+    minute lies inside the window (listed then) is checked from that minute on."""
+
+    def continuity(window: Window) -> list[tuple]:
+        report = run_checks(clean_url, window, symbols=SYMBOLS, expect_live=False, gx_root=gx_root)
+        [result] = [r for r in report.results if r.name == "continuity_minutes"]
+        return [(r["symbol"], r["first_missing"], r["minutes_missing"]) for r in result.rows]
+
+    noon = DAY + timedelta(hours=12)
+    delete_minutes(
+        db,
+        "symbol = 'BTCUSDT' and open_time >= %s and open_time < %s",
+        (noon, noon + timedelta(minutes=3)),
+    )
+    # ETHUSDT first traded at 12:05.
+    delete_minutes(db, "symbol = 'ETHUSDT' and open_time < %s", (noon + timedelta(minutes=5),))
+    assert continuity(Window(noon, WINDOW.end)) == [("BTCUSDT", noon, 3)]
+
+    # Before 23:00 ETHUSDT now has only the live minutes the streamer wrote from 22:00.
+    late = WINDOW.end - timedelta(hours=1)
+    db.execute("delete from market.klines_1m where symbol = 'ETHUSDT' and open_time < %s", (late,))
+    delete_minutes(
+        db,
+        "symbol = 'ETHUSDT' and open_time >= %s and open_time < %s",
+        (late, late + timedelta(minutes=2)),
+    )
+    assert continuity(Window(late, WINDOW.end)) == [("ETHUSDT", late, 2)]
+
+
 def test_continuity_reaches_data_ahead_of_the_hosts_clock(
     clean_url: str, db, gx_root: Path
 ) -> None:

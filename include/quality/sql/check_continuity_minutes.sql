@@ -28,10 +28,10 @@ bounds as (
 
     select
         active.symbol,
-        greatest(params.window_start, first_candle.open_time) as lower_bound,
+        ends.lower_bound,
         least(
             params.window_end,
-            greatest(built.horizon, newest_final.open_time + interval '1 minute')
+            greatest(built.horizon, ends.newest_final + interval '1 minute')
         ) as upper_bound
     from active
     cross join params
@@ -39,38 +39,71 @@ bounds as (
     -- Each end from the two tables under analytics.candles_1m, by their primary keys: every
     -- minute of the view is a kline or a live row, and every kline and every live minute is in
     -- it (the kline where both are), so their ends are its ends; through the view a correlated
-    -- min() reads the symbol's whole history.
+    -- min() reads the symbol's whole history. Every look-up is bounded by the window, so only
+    -- the partitions it needs are planned and read, however long the history:
+    -- - the symbol's first minute matters only inside the window: any minute before it makes
+    --   the window's start the bound, and that is asked of the klines first (a symbol's history
+    --   is there), the live table only for a symbol that has none;
+    -- - its newest final minute matters only from the window's start on (an older one leaves
+    --   the bound at or before the start: no span either way). Newest partition first, stopping
+    --   at the first final row (open ones are the newest few): a kline is final, a live minute
+    --   once closed.
     cross join lateral (
-        select least(
-            (
-                select kline.open_time from market.klines_1m as kline
-                where kline.symbol = active.symbol
-                order by kline.open_time limit 1
-            ),
-            (
-                select live.open_time from market.candles_1m_live as live
-                where live.symbol = active.symbol
-                order by live.open_time limit 1
-            )
-        ) as open_time
-    ) as first_candle
-    -- Newest partition first, stopping at the first final row (open ones are the newest few):
-    -- a kline is final, a live minute once closed.
-    cross join lateral (
-        select greatest(
-            (
-                select kline.open_time from market.klines_1m as kline
-                where kline.symbol = active.symbol
-                order by kline.open_time desc limit 1
-            ),
-            (
-                select live.open_time from market.candles_1m_live as live
-                where live.symbol = active.symbol and live.is_closed
-                order by live.open_time desc limit 1
-            )
-        ) as open_time
-    ) as newest_final
-    where first_candle.open_time is not null
+        select
+            case
+                when
+                    exists (
+                        select from market.klines_1m as kline
+                        where kline.symbol = active.symbol
+                        and kline.open_time < params.window_start
+                    )
+                    or exists (
+                        select from market.candles_1m_live as live
+                        where live.symbol = active.symbol
+                        and live.open_time < params.window_start
+                    )
+                    then params.window_start
+                else least(
+                    (
+                        select kline.open_time from market.klines_1m as kline
+                        where
+                            kline.symbol = active.symbol
+                            and kline.open_time >= params.window_start
+                            and kline.open_time < params.window_end
+                        order by kline.open_time limit 1
+                    ),
+                    (
+                        select live.open_time from market.candles_1m_live as live
+                        where
+                            live.symbol = active.symbol
+                            and live.open_time >= params.window_start
+                            and live.open_time < params.window_end
+                        order by live.open_time limit 1
+                    )
+                )
+            end as lower_bound,
+            greatest(
+                (
+                    select kline.open_time from market.klines_1m as kline
+                    where
+                        kline.symbol = active.symbol
+                        and kline.open_time >= params.window_start
+                    order by kline.open_time desc limit 1
+                ),
+                (
+                    select live.open_time from market.candles_1m_live as live
+                    where
+                        live.symbol = active.symbol
+                        and live.open_time >= params.window_start
+                        and live.is_closed
+                    order by live.open_time desc limit 1
+                )
+            ) as newest_final
+        -- Kept a subquery (not pulled up), so the look-ups run once per symbol, not again for
+        -- the filter below.
+        offset 0
+    ) as ends
+    where ends.lower_bound is not null
 
 ),
 
@@ -157,13 +190,19 @@ missing as (
         spans.symbol,
         minute.open_time
     from spans
+    cross join params
     cross join lateral generate_series(
         spans.span_start, spans.span_end - interval '1 minute', interval '1 minute'
     ) as minute (open_time)
     where not exists (
         select 1
         from {{batch}} as candle
-        where candle.symbol = spans.symbol and candle.open_time = minute.open_time
+        -- The window's bounds are implied, stated so only its partitions are planned.
+        where
+            candle.symbol = spans.symbol
+            and candle.open_time = minute.open_time
+            and candle.open_time >= params.window_start
+            and candle.open_time < params.window_end
     )
     and not exists (
         select 1

@@ -35,7 +35,7 @@ chunks as (
     select
         symbols.symbol,
         chunk.chunk_start,
-        chunk.chunk_start + greatest(params.bucket, interval '1 day') as chunk_end
+        chunk.chunk_start + params.chunk as chunk_end
     from (
         select distinct candle.symbol
         from {{batch}} as candle
@@ -47,11 +47,7 @@ chunks as (
     ) as symbols
     cross join params
     cross join lateral generate_series(
-        date_bin(
-            greatest(params.bucket, interval '1 day'), params.window_start, params.bucket_origin
-        ),
-        params.window_end - interval '1 microsecond',
-        greatest(params.bucket, interval '1 day')
+        params.first_chunk, params.window_end - interval '1 microsecond', params.chunk
     ) as chunk (chunk_start)
 
 ),
@@ -101,11 +97,7 @@ from_parts as (
                 -- From the first bucket opening inside the window (a bucket opening before it
                 -- is another window's); stated with the window's end so that only the window's
                 -- partitions are planned.
-                and part.open_time >= date_bin(
-                    params.bucket,
-                    params.window_start - interval '1 microsecond',
-                    params.bucket_origin
-                ) + params.bucket
+                and part.open_time >= params.first_bucket
                 and part.open_time < params.window_end
         ) as parts
         cross join params
@@ -214,7 +206,7 @@ compared as (
             and minute.open_time < candles.open_time + params.bucket
             -- Implied, stated so only the window's partitions are read.
             and minute.open_time >= params.window_start
-            and minute.open_time < params.window_end + params.bucket
+            and minute.open_time < params.minutes_end
     ) as expected
     where expected.newest_change is null or expected.newest_change < settled.before
 

@@ -25,40 +25,28 @@ from_parts as (
     where
         -- From the first bucket opening inside the window (a bucket opening before it is
         -- another window's), a bound on the parts themselves.
-        part.open_time >= date_bin(
-            params.bucket, params.window_start - interval '1 microsecond', params.bucket_origin
-        ) + params.bucket
+        part.open_time >= params.first_bucket
         and part.open_time < params.window_end
     group by 1, 2
 
 ),
 
 -- The window's last bucket when it opens inside the window and runs past its end.
-last_bucket as (
-
-    select date_bin(
-        params.bucket, params.window_end - interval '1 microsecond', params.bucket_origin
-    ) as open_time
-    from params
-
-),
-
 tail as (
 
     select distinct
         minute.symbol,
-        last_bucket.open_time
+        params.last_bucket as open_time
     from analytics.candles_1m as minute
     cross join params
-    cross join last_bucket
     where
-        last_bucket.open_time >= params.window_start
-        and last_bucket.open_time + params.bucket > params.window_end
-        and minute.open_time >= last_bucket.open_time
-        and minute.open_time < last_bucket.open_time + params.bucket
+        params.last_bucket >= params.window_start
+        and params.last_bucket + params.bucket > params.window_end
+        and minute.open_time >= params.last_bucket
+        and minute.open_time < params.last_bucket + params.bucket
         -- Implied, stated so only the window's partitions are read.
         and minute.open_time >= params.window_start
-        and minute.open_time < params.window_end + params.bucket
+        and minute.open_time < params.minutes_end
 
 ),
 
@@ -121,7 +109,7 @@ minutes as (
             and minute.open_time < suspects.open_time + params.bucket
             -- Implied, stated so only the window's partitions are read.
             and minute.open_time >= params.window_start
-            and minute.open_time < params.window_end + params.bucket
+            and minute.open_time < params.minutes_end
     ) as counted
 
 )
