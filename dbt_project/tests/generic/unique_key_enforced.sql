@@ -26,15 +26,19 @@ unique_index as (
 
 ),
 
-recent as (
+{%- set recent = recently_built(model, newest_from) %}
 
-    select * from {{ recently_built(model, newest_from) }} as recent
+-- How many rows are recent, counted up to a bound: a scheduled build's few are each counted by
+-- a look-up of its key (as a join, the planner misjudging how few they were merged the whole
+-- model with them: a view over 86 M minutes, 15 s a build); a full refresh's every row is one
+-- join, which a look-up per key would take minutes for.
+few as (
+
+    select count(*) <= 10000 as yes
+    from (select from {{ recent }} as recent limit 10001) as counted
 
 ),
 
--- Each recent key counted by its own look-up (a lateral with an aggregate is never flattened):
--- as a join, the planner misjudging how many rows are recent merged the whole model with them
--- (a view over 86 M minutes: 15 s a build).
 duplicates as (
 
     select
@@ -42,8 +46,9 @@ duplicates as (
         counted.occurrences
     from (
         select distinct {% for column in combination %}recent.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
-        from recent
+        from {{ recent }} as recent
     ) as keys
+    -- A lateral with an aggregate is never flattened: one look-up per key.
     cross join lateral (
         select count(*) as occurrences
         from {{ model }} as everything
@@ -51,7 +56,24 @@ duplicates as (
             {% if not loop.first %}and {% endif %}everything.{{ column }} = keys.{{ column }}
         {% endfor %}
     ) as counted
-    where counted.occurrences > 1
+    where counted.occurrences > 1 and (select few.yes from few)
+
+    union all
+
+    select
+        {% for column in combination %}recent.{{ column }},{% endfor %}
+        count(*) as occurrences
+    from {{ recent }} as recent
+    inner join {{ model }} as everything
+        on {% for column in combination %}
+            {% if not loop.first %}and {% endif %}everything.{{ column }} = recent.{{ column }}
+        {% endfor %}
+    where not (select few.yes from few)
+    group by
+        {% for column in combination %}
+            recent.{{ column }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    having count(*) > 1
 
 )
 
