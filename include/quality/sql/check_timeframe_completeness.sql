@@ -25,7 +25,13 @@ from_parts as (
     where
         -- From the first bucket opening inside the window (a bucket opening before it is
         -- another window's), a bound on the parts themselves.
-        part.open_time >= params.first_bucket
+        -- Computed here, not taken from params.first_bucket: with the bound a constant, the
+        -- window's bounds on the buckets (pushed down as date_bin() filters) made the planner
+        -- expect 0.5% of the minutes and sort them all at once (5m over the quality bench's
+        -- year 5.4 -> 8.7 s).
+        part.open_time >= date_bin(
+            params.bucket, params.window_start - interval '1 microsecond', params.bucket_origin
+        ) + params.bucket
         and part.open_time < params.window_end
     group by 1, 2
 
