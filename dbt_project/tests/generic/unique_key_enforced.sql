@@ -28,15 +28,17 @@ unique_index as (
 
 {%- set recent = recently_built(model, newest_from) %}
 
--- How many rows are recent, counted up to a bound: up to half a million (a scheduled build's,
--- or a load's) are each counted by a look-up of its key, about 12 us each (as a join, the
--- planner misjudging how few they were merged the whole model with them: a view over 86 M
--- minutes, 15 s a build); more (a full refresh's every row) are one join, which took 8 s for
--- the 10.5 M minutes a look-up per key took 131 s for.
+{%- set look_up_at_most = var('unique_key_look_up_at_most') | int %}
+
+-- How many rows are recent, counted up to a bound (the var unique_key_look_up_at_most, half a
+-- million): up to it (a scheduled build's, or a load's) each is counted by a look-up of its
+-- key, about 12 us each (as a join, the planner misjudging how few they were merged the whole
+-- model with them: a view over 86 M minutes, 15 s a build); more (a full refresh's every row)
+-- are one join, which took 8 s for the 10.5 M minutes a look-up per key took 131 s for.
 few as (
 
-    select count(*) <= 500000 as yes
-    from (select from {{ recent }} as recent limit 500001) as counted
+    select count(*) <= {{ look_up_at_most }} as yes
+    from (select from {{ recent }} as recent limit {{ look_up_at_most + 1 }}) as counted
 
 ),
 
