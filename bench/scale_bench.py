@@ -95,7 +95,7 @@ from include.history.klines_store import load_sql
 from include.jobs import plan_rest_chunks
 from include.platform import db, partitions
 from include.platform.binance_rest.weights import KLINES_LIMIT, RESERVE_SHARE, WEIGHTS
-from include.platform.partitions import MARKET_TABLES, ensure_range
+from include.platform.partitions import LIVE, MARKET_TABLES, ensure_range
 from include.platform.rest_pool import DOCUMENTED_LIMIT, pool_size, task_slots
 from include.platform.settings import DEFAULT_LIVE_RETENTION_DAYS as DEFAULT_RETENTION
 from include.platform.times import parse_utc
@@ -168,12 +168,18 @@ def wide_days(symbols: int) -> int:
     return min(math.ceil(ALL_SYMBOLS / symbols), 364)
 
 
-def make_months(conn: psycopg.Connection, start: datetime) -> None:
+def make_months(conn: psycopg.Connection, start: datetime, live_since: datetime) -> None:
     """The months from start to NOW get their partitions before the history is generated, as in
     a running platform (migrate and the loaders create them ahead): rows left in the DEFAULT
-    partition would be moved out, a scan of all of them, by the next maintenance or load."""
+    partition would be moved out, a scan of all of them, by the next maintenance or load.
+
+    The live table gets its days from `live_since` (its first row) on: the platform makes them
+    a few days ahead of the streamer and drops them after LIVE_RETENTION_DAYS (7 by default),
+    so it never holds a live day from before the streamer ran, nor a year of them (a year of
+    empty days here was planned by every live look-up, which production never does)."""
     for table in MARKET_TABLES:
-        ensure_range(conn, table, start, NOW + timedelta(days=1))
+        since = live_since if table == LIVE else start
+        ensure_range(conn, table, since, NOW + timedelta(days=1))
 
 
 def quality_history(server_url: str, name: str, symbols: int, days: int, live_days: int) -> str:
@@ -183,9 +189,10 @@ def quality_history(server_url: str, name: str, symbols: int, days: int, live_da
     start = NOW - timedelta(days=days)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        make_months(conn, start)
+        live_since = NOW - timedelta(days=min(days, live_days))
+        make_months(conn, start, live_since)
         conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
-        conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=min(days, live_days))})
+        conn.execute(LIVE_SINCE, {"since": live_since})
         for statement in HISTORY_BESIDE.split(";\n\n"):
             conn.execute(statement, {"start": start, "end": NOW})
         conn.execute("vacuum analyze")
@@ -954,7 +961,7 @@ def heal_history(server_url: str, symbols: int, days: int) -> str:
     start = NOW - timedelta(days=days)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        make_months(conn, start)
+        make_months(conn, start, NOW - timedelta(days=1))
         conn.execute(GENERATE, {"symbols": symbols, "start": start, "end": NOW})
         conn.execute(LIVE_SINCE, {"since": NOW - timedelta(days=1)})
         for statement in HISTORY_BESIDE.split(";\n\n"):
