@@ -202,6 +202,7 @@ def build_timeframes(
         if result.ok:
             announce_corrections(lock_conn, loaded_since)
             prune_dirty_ranges(lock_conn)
+            analyze_new_partitions(lock_conn)
     if not result.ok:
         raise TimeframeBuildError(f"dbt build failed: {result.reason()}")
     logger.info("dbt build finished in %.1f s", result.seconds)
@@ -292,6 +293,35 @@ def announce_corrections(conn: psycopg.Connection, loaded_since: datetime) -> in
     if minutes:
         logger.info("announced %d corrected minutes to the read API", minutes)
     return minutes
+
+
+def analyze_new_partitions(conn: psycopg.Connection) -> list[str]:
+    """Analyze the marts' tables that hold rows and have no statistics (a first build, a full
+    refresh, a new month); return their names.
+
+    Until autovacuum gets to them, the planner has no statistics for a table dbt just filled
+    and guesses: right after a full refresh, the year's quality check took 6.7 s instead of
+    0.2 s for 4h cross-timeframe alone. A table analyzed once is left to autovacuum.
+    """
+    names = [
+        name
+        for (name,) in conn.execute(
+            # No statistics, and not known empty (an analyzed empty table has 0 rows and no
+            # statistics; reltuples is -1 before any analyze, and the row count once an
+            # index was built over the rows).
+            "select format('%I.%I', n.nspname, c.relname) from pg_class as c "
+            "join pg_namespace as n on n.oid = c.relnamespace "
+            "where n.nspname = 'analytics' and c.relkind = 'r' and c.reltuples <> 0 "
+            "and pg_has_role(c.relowner, 'USAGE') and not exists ("
+            "select from pg_stats as s where s.schemaname = n.nspname "
+            "and s.tablename = c.relname) order by 1"
+        ).fetchall()
+    ]
+    for name in names:
+        conn.execute(f"analyze {name}")
+    if names:
+        logger.info("analyzed %d new mart tables", len(names))
+    return names
 
 
 def prune_dirty_ranges(conn: psycopg.Connection) -> int:
