@@ -29,6 +29,9 @@ from tests.support.marts import assert_equals_official
 # The marts that are tables (analytics.candles_1m is a view over the market tables).
 PARTITIONED = tuple(tf for tf in MARTS if tf != "1m")
 PROBE = re.compile(r"Index (Only )?Scan.* \(actual rows=[01]\.00 loops=\d+\)")
+NEWEST_BUILD = re.compile(r"(^|->  )Aggregate \(")
+# The newest build's time, less the look-back where a check wants its settled minutes.
+NEWEST_BUILD_OUTPUT = re.compile(r"^\s*Output: \(?max\(\w+\.built_at\)( - '[^']*'::interval\))?$")
 PARTITION = re.compile(r"\b((?:klines|candles)_\w+?)_(p\d{4}_\d{2}|default)\b")
 
 
@@ -104,12 +107,26 @@ def read_partitions(conn: psycopg.Connection, query: str, params=None) -> set[st
     """The partitions a query actually reads (EXPLAIN ANALYZE: not pruned, executed)."""
     cur = psycopg.ClientCursor(conn)
     cur.execute(
-        sql.SQL("explain (analyze, costs off, timing off, summary off) ")
+        sql.SQL("explain (analyze, verbose, costs off, timing off, summary off) ")
         + (sql.SQL(query) if isinstance(query, str) else query),
         params,
     )
+    lines = [line for (line,) in cur.fetchall()]
     read = set()
-    for (line,) in cur.fetchall():
+    lookup_depth = None  # the indentation of the newest-build look-up being skipped
+    for index, line in enumerate(lines):
+        depth = len(line) - len(line.lstrip(" ->"))
+        if lookup_depth is not None and depth > lookup_depth:
+            continue
+        lookup_depth = None
+        if NEWEST_BUILD.search(line) and NEWEST_BUILD_OUTPUT.search(
+            lines[index + 1] if index + 1 < len(lines) else ""
+        ):
+            # The time of the newest build, max(built_at) over the whole mart, is unbounded by
+            # design; on a few rows with statistics the planner reads each month whole instead
+            # of one index entry of each.
+            lookup_depth = depth
+            continue
         if "never executed" in line:
             continue
         if PROBE.search(line):
@@ -125,7 +142,8 @@ def read_partitions(conn: psycopg.Connection, query: str, params=None) -> set[st
 def test_bounded_reads_touch_only_their_months(database_url, conn, window_klines):
     """The API's klines query and every windowed data-quality check over January read no
     partition of December, which holds rows too (plan-time or run-time pruning), beyond one
-    index entry per month for a newest/oldest lookup."""
+    index entry per month for a newest/oldest lookup, and the newest build's time (the
+    marts analyzed, the planner reads their few rows whole)."""
     for table in ("market.klines_1m", "market.candles_1m_live"):
         # As the loaders do before they write (the fixture's loads bypass them).
         partitions.ensure_range(conn, table, WINDOW_START, WINDOW_END)
