@@ -10,6 +10,11 @@ chmod 0750 "$DATA_DIR/logs"
 # Logs and the files the services write are no one else's to read (0640, directories 0750);
 # DATA_DIR itself stays traversable for the embedded server's own user.
 umask 027
+# Passwords the user gives for Airflow go to the one command that uses each, never into a
+# service's environment (every process started below would inherit them).
+airflow_admin_password="${AIRFLOW_ADMIN_PASSWORD:-}"
+airflow_database_password="${AIRFLOW_DATABASE_PASSWORD:-}"
+unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DATABASE_PASSWORD
 
 # Each child runs in its own process group, so shutdown reaches its own children too (Airflow's
 # scheduler leaves its workers behind otherwise), in a chosen order.
@@ -113,7 +118,8 @@ unset STREAMER_DATABASE_PASSWORD LOADER_DATABASE_PASSWORD DBT_DATABASE_PASSWORD 
 # DAGs' tasks, so they hold the task roles (history, dbt, the quality checks' reader) too.
 airflow_conn="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}"
 if [ -z "$airflow_conn" ]; then
-    airflow_url="$(as_admin python -m include.cli db url --database airflow --owner airflow)"
+    airflow_url="$(AIRFLOW_DATABASE_PASSWORD="$airflow_database_password" \
+        as_admin python -m include.cli db url --database airflow --owner airflow)"
     airflow_conn="${airflow_url/postgresql:/postgresql+psycopg2:}"
 fi
 unset AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
@@ -166,7 +172,10 @@ case "$AIRFLOW__API__HOST" in
     127.0.0.1 | localhost | ::1) ;;
     *)
         # Exposed beyond this machine: a password of the user's own, not a generated one.
-        : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST}"
+        [ -n "$airflow_admin_password" ] || {
+            echo "error: set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST" >&2
+            exit 1
+        }
         ;;
 esac
 # A login on loopback too (any local process, or a web page rebinding DNS to 127.0.0.1, could
@@ -175,7 +184,8 @@ esac
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
-airflow_login="$(python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")"
+airflow_login="$(AIRFLOW_ADMIN_PASSWORD="$airflow_admin_password" \
+    python -m include.cli airflow-passwords "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")"
 # Supervised too: Airflow's scheduler exits when its database goes away for a moment.
 start_supervised_with airflow_env airflow-api-server \
     airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT"
