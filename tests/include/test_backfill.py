@@ -19,6 +19,16 @@ START = parse_utc("2025-03-08T00:00")
 END = parse_utc("2025-03-10T18:40")  # 4000 minutes: four pages per symbol
 
 
+@pytest.fixture(autouse=True)
+def fresh_exchange_info() -> None:
+    """No exchangeInfo kept from an earlier test: a kept one's serverTime is carried forward by
+    the wall clock, which the frozen fake's does not follow (after a long test, the open minute
+    would pass for a closed one)."""
+    from include.platform.binance_rest import client as rest_client
+
+    rest_client._EXCHANGE_INFO.clear()
+
+
 @pytest.fixture(scope="module")
 def fake():
     """A fake exchange with a tiny weight budget (40 per s) so the backfill must pace itself."""
