@@ -235,7 +235,13 @@ class Api:
             config, "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0"
         )
         self.symbols = SymbolCache(self.pool, config.symbols_ttl, config.second_symbols)
-        self.hub = Hub(self.pool, config.database_url, self.metrics, grid=self.symbols.grid)
+        self.hub = Hub(
+            self.pool,
+            config.database_url,
+            self.metrics,
+            grid=self.symbols.grid,
+            first_ms=self.symbols.first_ms,
+        )
         self.udf = Udf(self.pool, self.symbols)
         self.tickers = Tickers(self.pool, self.symbols)
         self.stop = asyncio.Event()
@@ -314,7 +320,8 @@ class Api:
         )
 
     async def healthz(self, request: Request) -> Response:
-        """GET /healthz: 200 when the database answers and the listener is up."""
+        """GET /healthz: 200 when the database answers, the listener is up and the push worker's
+        recent turns did not fail."""
         db_ok = True
         try:
             async with self.pool.connection(timeout=2) as conn:
@@ -325,12 +332,14 @@ class Api:
         # a bug ends one) pushes nothing more, whatever the last state it left.
         running = all(not task.done() for task in self.push_tasks)
         listening = self.hub.listening.is_set() and running
-        ok = db_ok and listening
+        pushing = self.hub.pushing
+        ok = db_ok and listening and pushing
         return _json(
             {
                 "status": "ok" if ok else "degraded",
                 "database": db_ok,
                 "listening": listening,
+                "pushing": pushing,
                 "uptime_s": round(time.time() - self.started, 1),
             },
             200 if ok else 503,

@@ -177,6 +177,11 @@ def ensure_owned_database(
                 sql.Identifier(role), sql.Literal(verifier.decode())
             )
         )
+        # Airflow's role is made here, after migrate set the others' limits: its own now.
+        from include.platform import role_limits
+
+        if role in role_limits.DEFAULTS:
+            role_limits.apply(conn, role, role_limits.limits(settings)[role])
         owner = conn.execute(
             "select pg_get_userbyid(datdba) from pg_database where datname = %s", (database,)
         ).fetchone()

@@ -149,6 +149,16 @@ class Settings(BaseSettings):
         "the password of Airflow's metadata role (airflow), when its database is made here",
         shown="DATA_DIR/secrets/airflow.password",
     )
+    # role=value pairs over include/platform/role_limits.py's defaults (docs/configuration.md).
+    database_role_statement_timeout: str = _var(
+        "", "role=duration pairs: a role's statement_timeout (e.g. dbt_builder=12h)"
+    )
+    database_role_idle_timeout: str = _var(
+        "", "role=duration pairs: a role's idle_in_transaction_session_timeout"
+    )
+    database_role_connection_limit: str = _var(
+        "", "role=count pairs: a role's CONNECTION LIMIT (e.g. analytics_reader=200)"
+    )
 
     # --- the streamer (python -m streamer; streamer/README.md says more) ------------------------
     streamer_migrate: bool = _var(True, "migrate as DATABASE_URL's administrator before starting")
