@@ -167,7 +167,8 @@ def push_load(port: int, symbols: list[str], stop: threading.Event, out: list[fl
         conns = await clients(f"ws://127.0.0.1:{port}/ws", SUBSCRIBERS, None)
         for j, ws in enumerate(conns):
             stream = f"{rng.choice(symbols).lower()}@kline_1m"
-            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": [stream], "id": j}))
+            request = {"method": "SUBSCRIBE", "params": [stream], "id": j}
+            await ws.send(orjson.dumps(request).decode())
 
         async def one(ws) -> None:
             with contextlib.suppress(Exception):
@@ -250,6 +251,7 @@ def oracle(
     with psycopg.connect(url, autocommit=True) as conn:
         for interval, minutes in {"1m": 1, **HIGHER}.items():
             expected = wrong = missing = extra = 0
+            examples: list[str] = []
             for spec in specs:
                 official = {
                     k.open_time: (k.open, k.high, k.low, k.close, k.volume, k.quote_volume,
@@ -268,17 +270,26 @@ def oracle(
                 }
                 expected += len(official)
                 minutes_1m += len(official) if interval == "1m" else 0
-                missing += sum(1 for t in official if t not in stored)
+                lost = [t for t in official if t not in stored]
+                missing += len(lost)
                 extra += sum(1 for t in stored if t not in official)
-                wrong += sum(
-                    1 for t, row in official.items()
+                unequal = [
+                    t for t, row in official.items()
                     if t in stored and tuple(Decimal(v) for v in stored[t]) != row
-                )  # fmt: skip
+                ]  # fmt: skip
+                wrong += len(unequal)
+                examples += [f"{spec.symbol} {_minute(t)} missing" for t in lost]
+                examples += [f"{spec.symbol} {_minute(t)} wrong" for t in unequal]
             lines.append(
                 f"  candles_{interval:<4} {expected:>9} expected  {missing:>6} missing  "
                 f"{wrong:>6} wrong  {extra:>6} not in the market"
+                + (f" (first: {', '.join(examples[:5])})" if examples else "")
             )
     return lines, minutes_1m
+
+
+def _minute(ms: int) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, UTC):%H:%M}"
 
 
 def live_minutes(url: str, start: datetime, end: datetime) -> tuple[int, int]:
