@@ -74,9 +74,19 @@ trap cleanup EXIT INT TERM
 if [ "$MODE" = "demo" ]; then
     FAKE_PORT="${FAKE_PORT:-8765}"
     symbols="${SYMBOLS:-BTCUSDT ETHUSDT PEPEUSDT}"
+    if [ "$(echo "$symbols" | tr -d ' ,' | tr '[:lower:]' '[:upper:]')" = "ALL" ]; then
+        # ALL: DEMO_ALL_SYMBOLS (2,000, about Binance spot's count) symbols skewed as Binance's
+        # are, trading its average 460 trades/s, with listings and delistings (halts for good)
+        # mid-run, under Binance's default REST limit (6,000 weight a minute).
+        market=(--all "${DEMO_ALL_SYMBOLS:-2000}")
+    else
+        market=(--symbols "$(echo "$symbols" | tr -s ' ,' ',')")
+    fi
+    # FAKE_START: the market clock's start (ISO 8601, UTC), so a bench can rebuild the same
+    # market in-process as its oracle.
+    [ -z "${FAKE_START:-}" ] || market+=(--start "$FAKE_START")
     start_child "$DATA_DIR/logs/fakebinance.log" \
-        python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 \
-        --symbols "$(echo "$symbols" | tr -s ' ,' ',')"
+        python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 "${market[@]}"
     export BINANCE_WS_URL="http://127.0.0.1:$FAKE_PORT"
     export BINANCE_REST_URL="http://127.0.0.1:$FAKE_PORT"
     export BINANCE_DATA_URL="http://127.0.0.1:$FAKE_PORT"
@@ -149,10 +159,13 @@ echo "streamer started, restarted if it dies (log: $DATA_DIR/logs/streamer.log)"
 
 # History first, joined to the streamer's first closed minute and built, so every DAG can run
 # unpaused from the start and the first data_quality run already sees a whole series.
+# Its progress (every 10 s: symbols done, klines, time left) and outcome on the console and in
+# the log, its log lines in the log only.
 echo "loading the last ${BOOTSTRAP_DAYS:-2} days of history (log: $DATA_DIR/logs/bootstrap.log)..."
 bootstrap_env=("${loader_env[@]}" "${builder_env[@]}")
-with_env bootstrap_env python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" >"$DATA_DIR/logs/bootstrap.log" 2>&1 \
-    && tail -n 1 "$DATA_DIR/logs/bootstrap.log" \
+: >"$DATA_DIR/logs/bootstrap.log"
+with_env bootstrap_env python -m include.cli bootstrap --days "${BOOTSTRAP_DAYS:-2}" \
+    2>>"$DATA_DIR/logs/bootstrap.log" | tee -a "$DATA_DIR/logs/bootstrap.log" \
     || echo "warning: history bootstrap failed (see $DATA_DIR/logs/bootstrap.log); the DAGs will catch up" >&2
 # Every DAG runs from the start; pause one in the UI to stop it.
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
@@ -189,6 +202,10 @@ start_supervised_with reader_env api python -m api
 echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"
 
 # Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
-with_env reader_env python -m include.cli live --follow &
+# At ALL a summary every 5 s (symbols live, minutes late to close, the newest minute), not
+# 2,000 lines.
+live_view=()
+[ "$(echo "${SYMBOLS:-}" | tr -d ' ,' | tr '[:lower:]' '[:upper:]')" != "ALL" ] || live_view=(--summary)
+with_env reader_env python -m include.cli live --follow "${live_view[@]}" &
 children+=($!)
 wait $!
