@@ -35,6 +35,7 @@ class ApiConfig:
     cors_origins: frozenset[str] = frozenset()
     tls_cert: Path | None = setting("api_tls_cert")  # noqa: RUF009 (its default is None)
     tls_key: Path | None = setting("api_tls_key")  # noqa: RUF009 (its default is None)
+    allow_plaintext: bool = setting("api_allow_plaintext")
     # Binance: at most 1024 streams and 5 incoming messages per second per connection.
     max_streams: int = 1024
     max_incoming_per_sec: int = 5
@@ -58,11 +59,17 @@ class ApiConfig:
         return self.tls_cert is not None
 
     def check(self) -> None:
-        """Refuse an exposed bind without tokens, and half a TLS configuration."""
+        """Refuse an exposed bind without tokens, or without TLS unless API_ALLOW_PLAINTEXT
+        says so, and half a TLS configuration."""
         if self.exposed and not self.tokens:
             raise ValueError(
                 f"API_HOST={self.host} is not loopback: set API_TOKENS (space- or "
                 "comma-separated) so only clients with a token can read"
+            )
+        if self.exposed and not self.tls and not self.allow_plaintext:
+            raise ValueError(
+                f"API_HOST={self.host} is not loopback: set API_TLS_CERT and API_TLS_KEY, or "
+                "API_ALLOW_PLAINTEXT=true to send tokens and candles unencrypted"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("API_TLS_CERT and API_TLS_KEY go together: set both or neither")

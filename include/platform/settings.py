@@ -218,6 +218,9 @@ class Settings(BaseSettings):
         None, "PEM certificate (chain): serve HTTPS, WSS and gRPC over TLS (with API_TLS_KEY)"
     )
     api_tls_key: Path | None = _var(None, "PEM private key of API_TLS_CERT")
+    api_allow_plaintext: bool = _var(
+        False, "serve plain HTTP beyond loopback without API_TLS_CERT (tokens travel readable)"
+    )
 
     @model_validator(mode="before")
     @classmethod
