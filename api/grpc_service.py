@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +102,23 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         # The REST side's limiter: one budget per address, whichever door a call comes in by.
         self.weights = weights
         self.max_streams = config.max_streams
+        self.max_calls = config.grpc_max_rpcs
+        self.calls = 0
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """One of API_GRPC_MAX_RPCS places for the call's whole length (a Subscribe holds its
+        place while it streams); none free: RESOURCE_EXHAUSTED."""
+        if self.max_calls > 0 and self.calls >= self.max_calls:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Too many calls in progress: at most {self.max_calls} (API_GRPC_MAX_RPCS)",
+            )
+        self.calls += 1
+        try:
+            yield
+        finally:
+            self.calls -= 1
 
     async def _spend(self, context: grpc.aio.ServicerContext) -> None:
         """Take the call's weight from its address's minute; past the limit, Binance's -1003."""
@@ -135,58 +154,60 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
 
     async def Subscribe(self, request, context):
         """Stream every change to the candles of the requested symbols and interval."""
-        await self._authorize(context)
-        await self._spend(context)
-        symbols = list(dict.fromkeys(s.upper() for s in request.symbols))
-        if not symbols:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbols is empty")
-        if len(symbols) > self.max_streams:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"symbols: at most {self.max_streams} per call, as WebSocket streams",
-            )
-        await self._check(context, symbols, request.interval)
-        sub = _Stream()
-        names = [stream_name(s, request.interval) for s in symbols]
-        for name in names:
-            self.hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
-        try:
-            while True:
-                event = await sub.queue.get()
-                if event is None:
-                    return
-                k = event["k"]
-                row = (k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["n"], k["V"])
-                yield candle_message(k["s"], k["i"], (*row, k["Q"]), k["x"], event["E"])
-        finally:
+        async with self._slot(context):
+            await self._authorize(context)
+            await self._spend(context)
+            symbols = list(dict.fromkeys(s.upper() for s in request.symbols))
+            if not symbols:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbols is empty")
+            if len(symbols) > self.max_streams:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"symbols: at most {self.max_streams} per call, as WebSocket streams",
+                )
+            await self._check(context, symbols, request.interval)
+            sub = _Stream()
+            names = [stream_name(s, request.interval) for s in symbols]
             for name in names:
-                self.hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
+                self.hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
+            try:
+                while True:
+                    event = await sub.queue.get()
+                    if event is None:
+                        return
+                    k = event["k"]
+                    row = (k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["n"], k["V"])
+                    yield candle_message(k["s"], k["i"], (*row, k["Q"]), k["x"], event["E"])
+            finally:
+                for name in names:
+                    self.hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
 
     async def History(self, request, context):
         """Past candles with Binance's klines semantics."""
-        await self._authorize(context)
-        await self._spend(context)
-        symbol = request.symbol.upper()
-        await self._check(context, [symbol], request.interval)
-        limit = request.limit or 500
-        req = KlinesRequest(
-            symbol,
-            request.interval,
-            request.start_time if request.HasField("start_time") else None,
-            request.end_time if request.HasField("end_time") else None,
-            min(limit, 1000),
-            self.symbols.grid(symbol, request.interval),
-        )
-        try:
-            async with self.klines_pool.connection() as conn:
-                rows = await fetch_klines(conn, req)
-                opens = [r[0] for r in rows]
-                closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
-        except PoolTimeout:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{BUSY['code']} {BUSY['msg']}")
-        return candles_pb2.HistoryResponse(
-            candles=[candle_message(symbol, req.interval, r, r[0] in closed, 0) for r in rows]
-        )
+        async with self._slot(context):
+            await self._authorize(context)
+            await self._spend(context)
+            symbol = request.symbol.upper()
+            await self._check(context, [symbol], request.interval)
+            limit = request.limit or 500
+            req = KlinesRequest(
+                symbol,
+                request.interval,
+                request.start_time if request.HasField("start_time") else None,
+                request.end_time if request.HasField("end_time") else None,
+                min(limit, 1000),
+                self.symbols.grid(symbol, request.interval),
+            )
+            try:
+                async with self.klines_pool.connection() as conn:
+                    rows = await fetch_klines(conn, req)
+                    opens = [r[0] for r in rows]
+                    closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
+            except PoolTimeout:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{BUSY['code']} {BUSY['msg']}")
+            return candles_pb2.HistoryResponse(
+                candles=[candle_message(symbol, req.interval, r, r[0] in closed, 0) for r in rows]
+            )
 
 
 def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
@@ -201,7 +222,7 @@ def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
 async def start_grpc(api: Api, config: ApiConfig, port: int) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server on API_HOST; returns it and the bound port. At most
     API_GRPC_MAX_RPCS calls run at once: past it a call fails with RESOURCE_EXHAUSTED."""
-    server = grpc.aio.server(maximum_concurrent_rpcs=config.grpc_max_rpcs or None)
+    server = grpc.aio.server()
     service = CandleService(api.hub, api.symbols, config, api.grpc_pool, api.weights)
     candles_pb2_grpc.add_CandleServiceServicer_to_server(service, server)
     host = f"[{config.host}]" if ":" in config.host else config.host
