@@ -31,8 +31,19 @@ class ApiConfig:
     pool_size: int = setting("api_pool_size")
     weight_limit: int = setting("api_weight_limit")
     max_connections: int = setting("api_max_connections")
+    max_connections_per_address: int = setting("api_max_connections_per_address")
+    ws_connections_per_5m: int = setting("api_ws_connections_per_5m")
+    grpc_max_rpcs: int = setting("api_grpc_max_rpcs")
     statement_timeout: float = setting("api_statement_timeout")
     cors_origins: frozenset[str] = frozenset()
+    # Proxies whose X-Forwarded-For is believed (empty: the TCP peer is the client).
+    trusted_proxies: frozenset[str] = frozenset()
+    # Host headers answered besides the loopback names and API_HOST (DNS rebinding).
+    allowed_hosts: frozenset[str] = frozenset()
+    # Seconds a request waits for a pooled connection before Binance's -1008 (overloaded).
+    pool_wait: float = 5.0
+    # Seconds an all-symbol ticker answer is served again (Binance refreshes about as often).
+    ticker_cache_ttl: float = 1.0
     tls_cert: Path | None = setting("api_tls_cert")  # noqa: RUF009 (its default is None)
     tls_key: Path | None = setting("api_tls_key")  # noqa: RUF009 (its default is None)
     allow_plaintext: bool = setting("api_allow_plaintext")
@@ -57,6 +68,12 @@ class ApiConfig:
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Host header names the API answers (any port): loopback's, API_HOST, API_ALLOWED_HOSTS."""
+        own = f"[{self.host}]" if ":" in self.host else self.host
+        return frozenset({"localhost", "127.0.0.1", "[::1]", own.lower(), *self.allowed_hosts})
 
     def check(self) -> None:
         """Refuse an exposed bind without tokens, or without TLS unless API_ALLOW_PLAINTEXT
@@ -91,6 +108,8 @@ def load_config(settings: Settings | None = None) -> ApiConfig:
         database_url=db.resolve_role_url(db.READER, settings),
         tokens=settings.api_token_set,
         cors_origins=settings.api_cors_origin_set,
+        trusted_proxies=settings.api_trusted_proxy_set,
+        allowed_hosts=settings.api_allowed_host_set,
         second_symbols=settings.second_candle_symbols,
     )
     config.check()
