@@ -70,8 +70,11 @@ def load_clean_day(url: str) -> None:
                 "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'rest')",
                 rows,
             )
+            # The streamer wrote these as each minute closed: no streamer writes now, which
+            # the checks' freshness and market-minute rules read from the write times.
             cur.executemany(
-                f"insert into market.candles_1m_live ({COLUMNS}, is_closed) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)",
-                [row for row in rows if row[1] >= live_from],
+                f"insert into market.candles_1m_live ({COLUMNS}, is_closed, updated_at) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true, "
+                "%s + interval '61 seconds')",
+                [(*row, row[1]) for row in rows if row[1] >= live_from],
             )
