@@ -23,17 +23,20 @@ def reader_config(**settings: object) -> ApiConfig:
 async def test_a_forged_forwarded_for_does_not_escape_the_weight_limit(database_url) -> None:
     """A local client naming a new address per request in X-Forwarded-For still meets its
     429: only API_TRUSTED_PROXIES are believed, and none are by default."""
-    async with (
-        running_api(reader_config(weight_limit=30)) as api,
-        httpx.AsyncClient(base_url=api.http) as client,
-    ):
-        minute = time.time() // 60
-        answers = [
-            await client.get("/api/v3/exchangeInfo", headers={"X-Forwarded-For": f"10.0.0.{i}"})
-            for i in range(2)
-        ]
-        if time.time() // 60 != minute:
-            pytest.skip("the minute turned between the requests")  # 1 in ~60 runs at worst
+    # Binance's weight resets as the minute turns: a pair the turn split is sent again to a
+    # fresh API (two turns a minute apart cannot split both pairs).
+    for _ in range(2):
+        async with (
+            running_api(reader_config(weight_limit=30)) as api,
+            httpx.AsyncClient(base_url=api.http) as client,
+        ):
+            minute = time.time() // 60
+            answers = [
+                await client.get("/api/v3/exchangeInfo", headers={"X-Forwarded-For": f"10.0.0.{i}"})
+                for i in range(2)
+            ]
+        if time.time() // 60 == minute:
+            break
     assert answers[0].status_code == 200
     assert answers[1].status_code == 429
     assert answers[1].json()["code"] == -1003
