@@ -8,6 +8,13 @@ turn (1m events, and whether each minute is closed), and the candles of longer i
 through the same query as /api/v3/klines, coalesced per (symbol, interval, candle), so a busy
 feed costs one query per candle per turn, not per minute. A candle is pushed closed (`x`) only
 when the database holds it closed: its last minute official, or closed by the streamer.
+
+Any login can send on the channel, so a notification is bounded before anything is queued: at
+most MAX_ITEMS keys, each within [its symbol's first day, now + 1 day] (a key the tables'
+timestamps cannot hold would fail the read); the runs a dbt build rebuilt are read from
+market.rebuilt_runs, which only dbt_builder writes, never from a payload. A turn whose read
+fails handles its candles one by one, so one bad item holds up no other, and drops an item that
+failed twice; /healthz reports the worker failing (``pushing``).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -33,7 +40,9 @@ from api.queries import (
     fetch_minutes,
     fetch_seconds,
     last_minute,
+    load_sql,
 )
+from api.symbols import EARLIEST_MS
 from include.platform.backoff import Backoff
 from include.platform.intervals import (
     MINUTE_MS,
@@ -48,6 +57,18 @@ from include.platform.intervals import (
 logger = logging.getLogger(__name__)
 
 CHANNEL = "candles_1m"
+# Keys read from one notification: the triggers' chunks of under 7 kB hold at most ~300
+# (a symbol of five letters or more); the rest of a longer one is dropped.
+MAX_ITEMS = 512
+# Candles waiting for the worker; past it, a notification's keys wait for a later one.
+MAX_PENDING = 100_000
+# The newest minute a notification may name: the forming one, with room for clock skew.
+AHEAD_MS = 86_400_000
+# Runs read from market.rebuilt_runs per turn.
+MAX_RUNS = 1_000
+# A failing worker is reported by /healthz for this long after its last failed turn.
+FAILING_FOR_S = 30.0
+PUSH_REBUILT_RUNS = load_sql("push_rebuilt_runs")
 
 
 class Subscriber:
@@ -84,6 +105,16 @@ class Hub:
     grid: Callable[[str, str, int], int] = field(
         default=lambda symbol, interval, offset: grid_offset(interval, offset, None)
     )
+    # The oldest minute a symbol's key may name: its first day, or Binance's first
+    # (api/symbols.py SymbolCache.first_ms).
+    first_ms: Callable[[str], int] = field(default=lambda symbol: EARLIEST_MS)
+    # The newest market.rebuilt_runs id read (None until the listener first started).
+    runs_seen: int | None = None
+    # Items whose read failed once, and the worker's recent turns that failed.
+    strikes: dict[tuple, int] = field(default_factory=dict)
+    failed_turns: int = 0
+    last_failure: float = float("-inf")
+    _runs_due: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     # ----------------------------------------------------------------- subscriptions
@@ -147,17 +178,24 @@ class Hub:
             message = orjson.loads(payload)
             at_ms = message["at"]
             if "rebuilt" in message:
-                self.on_rebuilt(message["rebuilt"])
+                # Only a hint: the runs are read from market.rebuilt_runs.
+                self._runs_due = True
+                self._wake.set()
                 return
             seconds = "seconds" in message
-            if seconds:
-                keys = [_key(row, SECOND_MS) for row in message["seconds"]]
-            else:
-                keys = [_key(row) for row in message["rows"]]
+            rows = message["seconds"] if seconds else message["rows"]
+            if len(rows) > MAX_ITEMS:
+                logger.warning("notification of %d keys: the first %d read", len(rows), MAX_ITEMS)
+            keys = [_key(row, SECOND_MS if seconds else MINUTE_MS) for row in rows[:MAX_ITEMS]]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
             logger.warning("ignoring malformed notification: %.200s", payload)
             return
+        if len(self.pending) >= MAX_PENDING:
+            logger.warning("push worker behind (%d candles waiting): keys dropped", MAX_PENDING)
+            return
         for symbol, open_ms in keys:
+            if not self.in_range(symbol, open_ms):
+                continue
             for key in self.intervals.get(symbol, ()):
                 # A 1s stream is fed by the seconds' notifications only, the rest by minutes'.
                 if (zoned(key)[0] == SECOND) != seconds:
@@ -171,11 +209,20 @@ class Hub:
         if isinstance(at_ms, int):
             self.metrics.push_lag.observe(max(0.0, (self.clock_ms() - at_ms) / 1000))
 
-    def on_rebuilt(self, runs: list) -> None:
-        """dbt rebuilt minutes an official kline corrected: re-read every interval listened to."""
-        for symbol, first_ms, end_ms in ((r[0], int(r[1]), int(r[2])) for r in runs):
-            if not isinstance(symbol, str):
-                raise TypeError(f"symbol {symbol!r}")
+    def in_range(self, symbol: str, open_ms: int) -> bool:
+        """Whether a key names a minute (or second) the platform could hold: from the symbol's
+        first day to a day ahead of now (only symbols subscribed to are read at all)."""
+        return self.first_ms(symbol) <= open_ms <= self.clock_ms() + AHEAD_MS
+
+    def on_rebuilt(self, runs: list[tuple[str, int, int]]) -> None:
+        """Minutes to push again as they stand (rebuilt by dbt after a correction, or missed
+        while the listener was away): re-read every interval listened to over them."""
+        for symbol, first_ms, end_ms in runs:
+            if not (self.in_range(symbol, first_ms) and self.in_range(symbol, end_ms - 1)):
+                logger.warning(
+                    "ignoring rebuilt run out of range: %s %s %s", symbol, first_ms, end_ms
+                )
+                continue
             wanted = self.intervals.get(symbol)
             if not wanted:
                 continue
@@ -270,7 +317,7 @@ class Hub:
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Read back and push the pending candles of longer intervals until ``stop``."""
         while not stop.is_set():
-            if not self.pending and not self.rebuilt:
+            if not self.pending and not self.rebuilt and not self._runs_due:
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
@@ -279,18 +326,95 @@ class Hub:
                 stopper.cancel()
                 continue
             batch, self.pending = self.pending, {}
-            rebuilt, self.rebuilt = self.rebuilt, []
+            runs_due, self._runs_due = self._runs_due, False
+            rebuilt: list[tuple[str, str, int, int]] = []
             try:
                 async with self.pool.connection() as conn:
-                    if rebuilt:
-                        await self._push_rebuilt(conn, rebuilt)
-                    await self._push_pending(conn, batch)
-            except Exception as exc:  # a worker that died would push nothing more
+                    if runs_due:
+                        await self._read_runs(conn)
+                    rebuilt, self.rebuilt = self.rebuilt, []
+                    failed = await self._turn(conn, batch, rebuilt)
+            except Exception as exc:  # no connection, or it broke: all of it waits a turn
                 logger.warning("reading candles for push failed: %s", str(exc).strip()[:200])
                 # Kept for the next turn: a candle that closed meanwhile must still be pushed.
                 self.rebuilt[:0] = rebuilt
                 self.pending = {**batch, **self.pending}
+                self._runs_due = self._runs_due or runs_due
+                failed = True
+            self._count_turn(failed)
+            if failed:
                 await asyncio.sleep(0.5)
+
+    async def _turn(
+        self,
+        conn: psycopg.AsyncConnection,
+        batch: dict[tuple[str, str, int], None],
+        rebuilt: list[tuple[str, str, int, int]],
+    ) -> bool:
+        """Push one turn's candles, all at once; when that fails, one by one, so one bad item
+        holds up no other (an item that fails twice is dropped). True when any failed."""
+        try:
+            if rebuilt:
+                await self._push_rebuilt(conn, rebuilt)
+            await self._push_pending(conn, batch)
+            return False
+        except Exception as exc:
+            if conn.broken:
+                raise
+            logger.warning("reading candles for push failed: %s", str(exc).strip()[:200])
+        failed = False
+        for run in dict.fromkeys(rebuilt):
+            failed |= not await self._one(conn, run, self._push_rebuilt(conn, [run]))
+        for item in batch:
+            failed |= not await self._one(conn, item, self._push_pending(conn, {item: None}))
+        return failed
+
+    async def _one(self, conn: psycopg.AsyncConnection, item: tuple, push: Awaitable) -> bool:
+        """Push one item; on failure keep it for the next turn, or drop it after two."""
+        try:
+            await push
+            self.strikes.pop(item, None)
+            return True
+        except Exception as exc:
+            if conn.broken:
+                raise
+            strikes = self.strikes.pop(item, 0) + 1
+            if strikes >= 2:
+                logger.warning("dropped from the push after two failures: %s: %s", item, exc)
+            else:
+                self.strikes[item] = strikes
+                if len(item) == 4:
+                    self.rebuilt.append(item)  # type: ignore[arg-type]
+                else:
+                    self.pending[item] = None  # type: ignore[index]
+            return False
+
+    def _count_turn(self, failed: bool) -> None:
+        if failed:
+            self.failed_turns += 1
+            self.last_failure = time.monotonic()
+        else:
+            self.failed_turns = 0
+            self.strikes.clear()
+
+    @property
+    def pushing(self) -> bool:
+        """False while the worker's recent turns fail (its two last, the last one within
+        FAILING_FOR_S): subscribers get nothing, or not all, of what changes."""
+        recent = time.monotonic() - self.last_failure < FAILING_FOR_S
+        return not (self.failed_turns >= 2 and recent)
+
+    async def _read_runs(self, conn: psycopg.AsyncConnection) -> None:
+        """Queue the runs dbt rebuilt since the newest one read (market.rebuilt_runs)."""
+        if self.runs_seen is None:
+            return
+        cur = await conn.execute(PUSH_REBUILT_RUNS, {"after": self.runs_seen, "limit": MAX_RUNS})
+        rows = await cur.fetchall()
+        if rows:
+            self.runs_seen = rows[-1][0]
+            self.on_rebuilt([(symbol, first, end) for _id, symbol, first, end in rows])
+        if len(rows) == MAX_RUNS:
+            self._runs_due = True
 
     async def run_listener(self, stop: asyncio.Event) -> None:
         """LISTEN on one connection, reconnecting with backoff, until ``stop``."""
@@ -302,6 +426,7 @@ class Hub:
                     self.database_url, autocommit=True, application_name="api-listener"
                 ) as conn:
                     await conn.execute(f"listen {CHANNEL}")
+                    await self._runs_from_now(conn)
                     self.metrics.listening.set(1)
                     self.listening.set()
                     backoff.reset()
@@ -324,6 +449,15 @@ class Hub:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff.next())
         self.metrics.listening.set(0)
+
+    async def _runs_from_now(self, conn: psycopg.AsyncConnection) -> None:
+        """On the first LISTEN, runs are read from the newest one on (those before were pushed
+        by whoever listened then); after a reconnect, those announced meanwhile too."""
+        if self.runs_seen is None:
+            cur = await conn.execute("select coalesce(max(id), 0) from market.rebuilt_runs")
+            self.runs_seen = (await cur.fetchone())[0]  # type: ignore[index]
+        else:
+            self._runs_due = True
 
     def _catch_up(self, lost_ms: int) -> None:
         """After the listener was away, re-read what subscribers may have missed (a minute that

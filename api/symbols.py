@@ -12,6 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 from api.queries import SymbolInfo, fetch_symbols
 from include.platform.intervals import SECOND, UnknownGrid, grid_offset
 
+# Binance's first kline (2017-07-14): no symbol has a minute before it.
+EARLIEST_MS = 1_500_004_800_000
+
 log = logging.getLogger("api.symbols")
 
 
@@ -77,6 +80,15 @@ class SymbolCache:
             raise UnknownGrid("1s candles are kept for SECOND_CANDLE_SYMBOLS only")
         info = self.info.get(symbol)
         return grid_offset(interval, offset_ms, info.first_day_ms if info else None)
+
+    def first_ms(self, symbol: str) -> int:
+        """The oldest minute a live notification may name for a symbol: its first day at
+        Binance when known, else Binance's first kline. A symbol the cached list lacks gets
+        the latter too: the list lags a new listing's first minutes by up to ``ttl``, and a
+        symbol not held has no rows for the push to read."""
+        info = self.info.get(symbol)
+        first_day = info.first_day_ms if info is not None else None
+        return first_day if first_day is not None else EARLIEST_MS
 
     async def has(self, symbol: str) -> bool:
         """Is the symbol held? A miss re-reads at most once a second (new listings)."""

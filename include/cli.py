@@ -162,12 +162,17 @@ def source_freshness() -> None:
 def live(
     follow: bool = typer.Option(False, "--follow", "-f", help="Refresh until interrupted."),
     interval: float = typer.Option(5.0, help="Seconds between refreshes with --follow."),
+    summary: bool = typer.Option(
+        None,
+        "--summary/--table",
+        help="One summary line, or a line per symbol (default: the summary above 20 symbols).",
+    ),
 ) -> None:
-    """Show the newest candle of each symbol in market.candles_1m_live."""
+    """Show the newest candle of each symbol in market.candles_1m_live (a summary at ALL)."""
     from include.platform import live as live_view
 
     url = db.resolve_role_url(db.READER)
-    live_view.follow(url, interval, typer.echo, rounds=None if follow else 1)
+    live_view.follow(url, interval, typer.echo, rounds=None if follow else 1, summarize=summary)
 
 
 @app.command("backfill-rest")
@@ -249,7 +254,8 @@ def bootstrap(
     """History at start: the last days up to the streamer's first candle, then the timeframes."""
     from include.history import bootstrap as job
 
-    result = job.bootstrap(days=days, wait_seconds=wait, build=not no_build)
+    # Progress on stdout, as lines (the log below it, on stderr): run.sh shows them.
+    result = job.bootstrap(days=days, wait_seconds=wait, build=not no_build, echo=typer.echo)
     typer.echo(
         f"{len(result.symbols)} symbols: {result.fetched} klines fetched, "
         f"{len(result.live_from)} joined to their first live candle"

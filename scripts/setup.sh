@@ -12,9 +12,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want="$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements-pip.txt requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet --require-hashes -r requirements-pip.txt
     # Every file checked against the sha256 recorded beside its pin (scripts/lock.py).
     .venv/bin/python -m pip install --quiet --require-hashes -r requirements.txt
     .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-nodeps.txt

@@ -15,6 +15,7 @@ import psycopg
 from include.history import klines_store
 from include.history.first_days import record_first_days
 from include.history.klines_store import datetime_to_ms, ms_to_datetime
+from include.history.progress import Progress
 from include.platform import db
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT, REQUESTS_IN_FLIGHT
@@ -125,6 +126,7 @@ def fetch_pages(
     closed_before_ms: int,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Fetch pages concurrently under the client's one budget; per symbol (fetched, changed).
 
@@ -175,6 +177,8 @@ def fetch_pages(
                         )
                     fetched, total = totals[page.symbol]
                     totals[page.symbol] = (fetched + count, total + changed)
+                if progress is not None:
+                    progress.written(page.symbol, len(batch), count)
         finally:
             for _, future in in_flight:
                 future.cancel()
@@ -209,11 +213,13 @@ def backfill_rest(
     client: BinanceRest | None = None,
     resume: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
 ) -> BackfillResult:
     """Load official 1m klines of [start, end) for each symbol from /api/v3/klines.
 
     All symbols' pages share one pool of ``concurrency`` requests in flight and the client's
-    weight budget, so the job runs as fast as the budget allows.
+    weight budget, so the job runs as fast as the budget allows. ``progress`` hears of every
+    page written.
     """
     start_ms, end_ms = datetime_to_ms(start), datetime_to_ms(end)
     if end_ms <= start_ms:
@@ -252,7 +258,11 @@ def backfill_rest(
                         "%s: %d minutes of the range missing, fetching those", symbol, missing
                     )
                 pages += plan_pages_for_runs(symbol, runs)
-            done = fetch_pages(client, conn, pages, closed_before_ms, concurrency=concurrency)
+            if progress is not None:
+                progress.start([page.symbol for page in pages])
+            done = fetch_pages(
+                client, conn, pages, closed_before_ms, concurrency=concurrency, progress=progress
+            )
         for symbol in names:
             result.fetched[symbol], result.changed[symbol] = done.get(symbol, (0, 0))
             logger.info(

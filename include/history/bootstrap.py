@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
 from include import timeframes
 from include.history import backfill
 from include.history.klines_store import ms_to_datetime
+from include.history.progress import Progress
 from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.symbols import resolve_symbols
@@ -55,6 +56,8 @@ def first_closed_live(
         found = dict(rows)
         if len(found) == len(symbols) or time.monotonic() >= deadline:
             return found
+        if wait_seconds <= 0:
+            return found
         time.sleep(1.0)
 
 
@@ -66,12 +69,15 @@ def bootstrap(
     build: bool = True,
     database_url: str | None = None,
     rest_url: str | None = None,
+    echo: Callable[[str], None] = logger.info,
 ) -> BootstrapResult:
     """Load [now - days, now) of official klines, after the streamer closed its first minute.
 
     Waiting for that minute first means the backfill reaches it: the minutes between the
     newest history and the first live candle are fetched in this same run, not 15 minutes
-    later by heal-gaps. The backfill fetches only minutes not held, so a restart costs little.
+    later by heal-gaps; symbols whose first live minute came during the load are joined after
+    it (_join_late). The backfill fetches only minutes not held, so a restart costs little.
+    ``echo`` gets the load's progress every PROGRESS_EVERY seconds and its outcome.
     """
     # History loads as history_loader, dbt builds as dbt_builder (one URL given: both use it).
     url = database_url or db.resolve_role_url(db.LOADER)
@@ -82,17 +88,59 @@ def bootstrap(
             live_from = first_closed_live(conn, names, wait_seconds) if wait_seconds > 0 else {}
         missing = [s for s in names if s not in live_from]
         if missing and wait_seconds > 0:
-            logger.info("no closed live candle yet for %s: heal-gaps joins them later", missing)
-        now_ms = int(client.exchange_info()["serverTime"])
-        end = ms_to_datetime(now_ms - now_ms % MINUTE_MS)
+            logger.info(
+                "no closed live candle yet for %d symbols: joined after the load", len(missing)
+            )
+        end = _server_minute(client)
         start = end - timedelta(days=days)
-        loaded = backfill.backfill_rest(names, start, end, database_url=url, client=client)
-    logger.info(
-        "history %s .. %s: %d klines fetched for %d symbols",
-        start.isoformat(),
-        end.isoformat(),
-        sum(loaded.fetched.values()),
-        len(names),
+        progress = Progress(echo)
+        loaded = backfill.backfill_rest(
+            names, start, end, database_url=url, client=client, progress=progress
+        )
+        fetched = sum(loaded.fetched.values())
+        if wait_seconds > 0:
+            joined, tail = _join_late(client, url, names, end)
+            live_from, fetched = joined, fetched + tail
+    echo(
+        f"history {start.isoformat()} .. {end.isoformat()}: {fetched} klines fetched for "
+        f"{len(names)} symbols in {progress.elapsed():.0f} s"
     )
+    if build:
+        echo("building the timeframes...")
     seconds = timeframes.build_timeframes(database_url, unit_tests=False).seconds if build else None
-    return BootstrapResult(names, live_from, sum(loaded.fetched.values()), seconds)
+    return BootstrapResult(names, live_from, fetched, seconds)
+
+
+def _server_minute(client: BinanceRest) -> datetime:
+    """The exchange clock's current minute (its start)."""
+    now_ms = int(client.exchange_info()["serverTime"])
+    return ms_to_datetime(now_ms - now_ms % MINUTE_MS)
+
+
+def _join_late(
+    client: BinanceRest, url: str, names: Sequence[str], end: datetime
+) -> tuple[dict[str, object], int]:
+    """Each symbol's first closed live minute after the load, and the klines fetched to reach
+    the ones after ``end``.
+
+    At ALL the load takes minutes and many symbols close their first live minute only after
+    the wait (the streamer subscribes to 2,000 streams; a quiet symbol trades about once a
+    minute): the minutes between ``end`` and their first live candle are fetched here, in this
+    run, rather than left as a hole for heal-gaps.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        live_from = first_closed_live(conn, names, 0.0)
+    late = [s for s in names if s in live_from and live_from[s] > end]
+    fetched = 0
+    if late:
+        reach = max(live_from[s] for s in late)
+        loaded = backfill.backfill_rest(late, end, reach, database_url=url, client=client)
+        fetched = sum(loaded.fetched.values())
+    unjoined = [s for s in names if s not in live_from]
+    if unjoined:
+        logger.info(
+            "no closed live candle yet for %d symbols (%s...): heal-gaps joins them later",
+            len(unjoined),
+            ", ".join(unjoined[:5]),
+        )
+    return live_from, fetched

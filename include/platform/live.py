@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import psycopg
+
+from include.sql import load_sql
 
 LATEST_SQL = """
 select distinct on (symbol)
@@ -52,14 +54,59 @@ def format_rows(rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
+# Above this many symbols (ALL: ~2,000) the view is one summary line, not a line per symbol.
+SUMMARY_ABOVE = 20
+# A minute still open this long after it began is late to close (the streamer closes each one
+# within seconds of its end).
+OPEN_LATE = timedelta(minutes=2)
+
+
+def summary(conn: psycopg.Connection) -> str:
+    """One line for a market of many symbols: how many are live, how many minutes are late to
+    close, the newest closed minute and how long ago the streamer last wrote."""
+    seen, live, late, newest, lag = conn.execute(
+        load_sql("select_live_summary"), {"late": OPEN_LATE}
+    ).fetchone()
+    if not seen:
+        return "(no candles in the last hour)"
+    newest_text = "none yet" if newest is None else f"{newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return (
+        f"{live} of {seen} symbols live (a candle in the last 10 min), "
+        f"{late} open minutes older than 2 min, newest closed minute {newest_text}, "
+        f"last write {lag.total_seconds():.1f} s ago"
+    )
+
+
+def view(conn: psycopg.Connection, summarize: bool | None = None) -> str:
+    """The table of latest candles, or the summary line: above SUMMARY_ABOVE symbols when
+    ``summarize`` is None."""
+    if summarize is None:
+        summarize = _many(conn)
+    return summary(conn) if summarize else format_rows(latest_candles(conn))
+
+
+def _many(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "select count(distinct symbol) > %s from market.candles_1m_live "
+        "where updated_at >= now() - interval '1 hour'",
+        (SUMMARY_ABOVE,),
+    ).fetchone()
+    return bool(row[0])
+
+
 def follow(
-    url: str, interval: float, echo: Callable[[str], None], rounds: int | None = None
+    url: str,
+    interval: float,
+    echo: Callable[[str], None],
+    rounds: int | None = None,
+    summarize: bool | None = None,
 ) -> None:
-    """Print the latest candles every `interval` seconds (forever, or `rounds` times)."""
+    """Print the latest candles (or the summary, see view) every `interval` seconds (forever,
+    or `rounds` times)."""
     done = 0
     with psycopg.connect(url, autocommit=True) as conn:
         while rounds is None or done < rounds:
-            echo(format_rows(latest_candles(conn)) + "\n")
+            echo(view(conn, summarize) + "\n")
             done += 1
             if rounds is None or done < rounds:
                 time.sleep(interval)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from include.platform import db
+from include.platform import db, role_limits
 from include.platform.settings import Settings
 from include.sql import FUNCTIONS_DIR, MIGRATIONS_DIR, SQL_DIR, load_sql
 
@@ -115,8 +115,9 @@ def migrate(
     """Apply every migration not applied yet, each in its own transaction; return their versions.
 
     Over the platform's migrations (directory left as is), it then grants the roles their
-    privileges (include/sql/grants.sql) and sets their passwords (db.set_role_passwords: from
-    the environment, else generated into settings' DATA_DIR).
+    privileges (include/sql/grants.sql), sets their passwords (db.set_role_passwords: from
+    the environment, else generated into settings' DATA_DIR) and their limits
+    (role_limits: timeouts and connection limits, Airflow's metadata role's too).
     """
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
@@ -161,6 +162,7 @@ def migrate(
                     with conn.transaction():
                         conn.execute(GRANTS.read_text())
                         roles = db.set_role_passwords(conn, settings)
+                        role_limits.apply_all(conn, (*db.ROLES, role_limits.AIRFLOW), settings)
                 except psycopg.Error as err:
                     first = str(err).strip().splitlines()[0]
                     raise MigrationError(f"{GRANTS.name}: {first}") from err

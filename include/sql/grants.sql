@@ -87,6 +87,9 @@ grant execute on function market.drop_live_partitions(timestamptz) to history_lo
 -- roles, or restored by pg_restore --no-owner). Only what another role owns is altered: an
 -- ownership change locks the relation, and this runs on every migrate.
 grant delete on market.timeframe_dirty_ranges to dbt_builder;
+-- The runs of minutes a build rebuilt, which the read API pushes again (migration 0019): only
+-- dbt_builder announces them, and forgets them a day later.
+grant insert, delete on market.rebuilt_runs to dbt_builder;
 do $$
 declare
     rel record;
@@ -121,3 +124,27 @@ $$;
 -- mart built before migration 0010 made these roles has no grant until one is given.
 grant usage on schema analytics to analytics_reader, history_loader;
 grant select on all tables in schema analytics to analytics_reader, history_loader;
+
+-- Only the platform's roles (and the administrator, who owns it) connect to its database: not
+-- PUBLIC, so no other login of the server (Airflow's metadata role `airflow`, say) reaches it.
+-- Roles belong to the server: whoever can log in anywhere could otherwise connect here, send
+-- notifications on the API's channel and hold the server's notification queue.
+do $$
+begin
+    if pg_has_role(
+        (select datdba from pg_database where datname = current_database()), 'USAGE'
+    ) or (select rolsuper from pg_roles where rolname = current_user) then
+        execute format('revoke connect on database %I from public', current_database());
+        execute format(
+            'grant connect on database %I to streamer_writer, history_loader, dbt_builder, '
+            'analytics_reader',
+            current_database()
+        );
+    else
+        raise warning using message = format(
+            'not the owner of database %s: revoke CONNECT from PUBLIC on it by hand',
+            current_database()
+        );
+    end if;
+end;
+$$;

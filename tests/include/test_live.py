@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include.platform.live import format_rows, latest_candles
+from include.platform.live import format_rows, latest_candles, view
 
 INSERT = """
 insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume,
@@ -37,3 +37,35 @@ def test_latest_candle_per_symbol(conn: psycopg.Connection) -> None:
 def test_empty_table_says_so(conn: psycopg.Connection) -> None:
     """With no candles yet the view says so instead of printing an empty table."""
     assert "(no candles yet)" in format_rows(latest_candles(conn))
+
+
+def test_many_symbols_show_one_summary_line(conn: psycopg.Connection) -> None:
+    """Above 20 symbols (ALL) the view is one line: symbols live, minutes late to close, the
+    newest closed minute; not a line per symbol."""
+    for i in range(25):
+        conn.execute(
+            INSERT.replace("%s, %s, %s, %s, %s, %s, %s, 0", "%s, date_trunc('minute', now()) - "
+                           "%s * interval '1 minute', %s, %s, %s, %s, %s, 0"),
+            (f"SYM{i:04d}USDT", 1, 1, 1, 1, 1, 1, 1, True),
+        )  # fmt: skip
+    late = "date_trunc('minute', now()) - interval '5 minutes'"
+    conn.execute(
+        INSERT.replace("%s, %s, %s,", f"%s, {late}, %s,", 1),
+        ("SYM0000USDT", 1, 1, 1, 1, 1, 1, False),
+    )
+    newest = conn.execute(
+        "select to_char(date_trunc('minute', now() at time zone 'UTC') - interval '1 minute', "
+        "'YYYY-MM-DD HH24:MI')"
+    ).fetchone()[0]
+    text = view(conn)
+    assert text.splitlines() == [
+        f"25 of 25 symbols live (a candle in the last 10 min), 1 open minutes older than 2 min, "
+        f"newest closed minute {newest} UTC, last write {text.rsplit('write ', 1)[1]}"
+    ]
+    assert "SYM0001USDT" in view(conn, summarize=False)
+
+
+def test_few_symbols_keep_the_table(conn: psycopg.Connection) -> None:
+    """The default three symbols still get their line each."""
+    conn.execute(INSERT, ("BTCUSDT", "2025-01-01T00:00Z", 1, 2, 1, 2, 3, 4, True))
+    assert view(conn).splitlines()[1].startswith("BTCUSDT")

@@ -36,7 +36,7 @@ EXPECTED_WRITES = {
         "timeframe_dirty_ranges": {"INSERT"},
         "rest_weight_windows": {"INSERT", "UPDATE", "DELETE"},
     },
-    db.BUILDER: {"timeframe_dirty_ranges": {"DELETE"}},
+    db.BUILDER: {"timeframe_dirty_ranges": {"DELETE"}, "rebuilt_runs": {"INSERT", "DELETE"}},
     db.READER: {},
 }
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -4,7 +4,8 @@
 -- taken as it is by migration 0006, whose step needs it: these bodies live here only.
 --
 -- A notification only names the minutes that changed: {"at": ms when the statement ran,
--- "rows": [[symbol, open_ms], ...]} or {"at", "rebuilt": [[symbol, first_ms, end_ms], ...]}.
+-- "rows": [[symbol, open_ms], ...]}, or {"at", "rebuilt": newest id} (the runs are in
+-- market.rebuilt_runs, see notify_rebuilt_corrections below).
 -- NOTIFY needs no privilege, so any login could send one: the API reads the values back from
 -- the tables, never from a payload. Items go out in their order, as many notifications as it
 -- takes to keep each one under 8000 bytes (~7 kB of items each); no items, no notification.
@@ -109,17 +110,23 @@ drop function if exists market.candle_row_json(
 );
 
 -- The minutes whose official kline, loaded since `built_since`, differs from the live candle
--- already pushed for them (or whose live candle was not closed), as runs:
--- {"rebuilt": [[symbol, first_ms, end_ms], ...]}. build_timeframes calls it at its end with
--- the loads its build read: the 1m view served the kline at once, but the longer candles over
--- those minutes held the live values until this build rolled them up again.
+-- already pushed for them (or whose live candle was not closed), as runs of consecutive
+-- minutes (end exclusive) written to market.rebuilt_runs (0019), then one notification
+-- {"at": ms, "rebuilt": newest run id}. build_timeframes calls it at its end with the loads its
+-- build read: the 1m view served the kline at once, but the longer candles over those minutes
+-- held the live values until this build rolled them up again. The runs are in a table only
+-- dbt_builder writes, not in the payload: a forged notification names no run, it only makes
+-- the API look at the table. Returns how many minutes were announced.
 create or replace function market.notify_rebuilt_corrections(built_since timestamptz)
 returns bigint
 language plpgsql as $$
 declare
-    items text[];
     minutes bigint;
+    newest bigint;
 begin
+    -- A day on, every API process that was listening has read a run.
+    delete from market.rebuilt_runs where announced_at < now() - interval '1 day';
+
     with corrected as (
         select k.symbol, k.open_time
         from market.klines_1m as k
@@ -139,26 +146,36 @@ begin
             open_time - row_number() over (partition by symbol order by open_time)
                 * interval '1 minute' as run
         from corrected
-    )
+    ),
 
-    select
-        array_agg(
-            json_build_array(
-                symbol,
-                (extract(epoch from first_open) * 1000)::bigint,
-                (extract(epoch from last_open + interval '1 minute') * 1000)::bigint
-            )::text
-            order by symbol, first_open
-        ),
-        coalesce(sum(n), 0)
-    into items, minutes
-    from (
-        select symbol, min(open_time) as first_open, max(open_time) as last_open, count(*) as n
+    grouped as (
+        select
+            symbol,
+            min(open_time) as first_open,
+            max(open_time) + interval '1 minute' as end_open,
+            count(*) as n
         from runs
         group by symbol, run
-    ) as grouped;
+    ),
 
-    perform market.notify_candles('rebuilt', items);
+    inserted as (
+        insert into market.rebuilt_runs (symbol, first_open, end_open)
+        select symbol, first_open, end_open from grouped
+        order by symbol, first_open
+        returning id
+    )
+
+    select (select coalesce(sum(n), 0) from grouped), (select max(id) from inserted)
+    into minutes, newest;
+
+    if newest is not null then
+        perform pg_notify(
+            'candles_1m',
+            json_build_object(
+                'at', (extract(epoch from clock_timestamp()) * 1000)::bigint, 'rebuilt', newest
+            )::text
+        );
+    end if;
     return minutes;
 end;
 $$;
