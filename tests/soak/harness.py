@@ -152,6 +152,10 @@ class Soak:
     dumps: dict[str, Any] = field(default_factory=dict)
     storm: dict[str, Any] = field(default_factory=dict)
     delisted: str = ""
+    # The data_quality runs over faults planted on purpose (tests/soak/planted.py): they fail.
+    planted_runs: set[str] = field(default_factory=set)
+    # The market times (epoch ms) of the streamer's SIGKILL and of its restart.
+    sigkill: tuple[int, int] = (0, 0)
 
     def note(self, text: str) -> None:
         elapsed = time.monotonic() - self.wall_start
