@@ -773,9 +773,10 @@ def restart(args: argparse.Namespace) -> None:
     default 2,000) at Binance's average rate (460 trades/s) and Binance's own REST limit (6,000
     weight a minute: the fake's default, not raised), `python -m streamer` with SYMBOLS=ALL and
     every default (startup repair on, the shared weight budget). After `--restart-warmup` s the
-    streamer is SIGKILLed, stays down `--restart-down` s (150), and starts again. Every poll
-    prints, for the minutes each symbol missed (from the minute after its newest closed one at
-    the kill up to the restart's minute), how many are still not closed in
+    streamer is SIGKILLed, stays down `--restart-down` s (150), and starts again. It polls each
+    second (and prints every 10 s), for the minutes every trading symbol missed (from the minute
+    after its newest closed one at the kill, or after the first start's own minute for a symbol
+    that had closed none, up to the restart's minute), how many are still not closed in
     market.candles_1m_live, the symbols they belong to and the gaps still pending; then the time
     until none is left (target: within 120 s of the restart) and whether every one of them
     equals the fake's official kline (read from its REST after the window, one request per
@@ -801,6 +802,12 @@ def restart(args: argparse.Namespace) -> None:
     log = Path(args.restart_log) if args.restart_log else None
     if log is not None:
         log.write_text("")
+    # Every symbol trading counts, those without a closed minute at the kill too (a quiet one):
+    # their missed minutes start after the first start's own minute, the first it saw whole.
+    listed = httpx.get(f"{fake_url}/api/v3/exchangeInfo", timeout=60).json()["symbols"]
+    trading = sorted(s["symbol"] for s in listed if s.get("status") == "TRADING")
+    first_ms = httpx.get(f"{fake_url}/api/v3/time", timeout=5).json()["serverTime"]
+    first_whole = datetime.fromtimestamp((first_ms - first_ms % 60_000 + 60_000) / 1000, UTC)
     proc = _streamer_proc(root, url, fake_url, port, log)
     try:
         time.sleep(args.restart_warmup)
@@ -814,10 +821,13 @@ def restart(args: argparse.Namespace) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with psycopg.connect(url, autocommit=True) as conn:
-            newest = conn.execute(
-                "select symbol, max(open_time) + interval '1 minute' from market.candles_1m_live "
-                "where is_closed group by symbol"
-            ).fetchall()
+            closed = dict(
+                conn.execute(
+                    "select symbol, max(open_time) + interval '1 minute' "
+                    "from market.candles_1m_live where is_closed group by symbol"
+                ).fetchall()
+            )
+        newest = [(s, closed.get(s, first_whole)) for s in trading]
         time.sleep(args.restart_down)
         now_ms = httpx.get(f"{fake_url}/api/v3/time", timeout=5).json()["serverTime"]
         restart_minute = datetime.fromtimestamp((now_ms - now_ms % 60_000) / 1000, UTC)
@@ -831,13 +841,17 @@ def restart(args: argparse.Namespace) -> None:
         since = [t for _, t in newest]
         expected = {s: int((restart_minute - t).total_seconds() // 60) for s, t in newest}
         print(
-            f"  killed with {len(symbols)} symbols holding closed minutes, down "
+            f"  killed with {len(symbols)} symbols trading, {len(symbols) - len(closed)} of "
+            f"them without a closed minute, down "
             f"{args.restart_down:.0f} s: {sum(expected.values()):,} minutes missed "
             f"(up to the restart's minute {restart_minute:%H:%M})"
         )
         done_after = own_after = None
+        polls = 0
+        # Polled every second, so the times below are to the second; printed every 10th poll.
         while time.monotonic() - restarted < args.restart_window:
-            time.sleep(10)
+            time.sleep(1)
+            polls += 1
             with psycopg.connect(url, autocommit=True) as conn:
                 rows = conn.execute(
                     RESTART_CLOSED,
@@ -852,6 +866,13 @@ def restart(args: argparse.Namespace) -> None:
             left = {s: expected[s] - n for s, _, n in rows if n < expected[s]}
             health = _health(port)
             elapsed = time.monotonic() - restarted
+            if not left and done_after is None:
+                done_after = elapsed
+            if not own_open and own_after is None:
+                own_after = elapsed
+            finished = done_after is not None and own_after is not None
+            if polls % 10 and not finished:
+                continue
             asked = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
             print(
                 f"  +{elapsed:4.0f} s: {sum(left.values()):,} missed minutes not closed, "
@@ -864,11 +885,7 @@ def restart(args: argparse.Namespace) -> None:
                     if n > asked_before["requests_by_path"].get(p, 0)
                 )
             )
-            if not left and done_after is None:
-                done_after = elapsed
-            if not own_open and own_after is None:
-                own_after = elapsed
-            if done_after is not None and own_after is not None:
+            if finished:
                 break
         asked_after = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
         spent = asked_after["weight_total"] - asked_before["weight_total"]

@@ -399,7 +399,7 @@ class Aggregator:
             c.count = int(k[8])
             c.taker_volume = to_scaled(k[9], "taker_buy_volume")
             c.taker_quote = to_scaled(k[10], "taker_buy_quote_volume") * ONE
-            c.closed = True
+            c.closed = c.official = True
             candles.append(c)
         return candles
 

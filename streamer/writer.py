@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = (
     "symbol, open_time, open, high, low, close, volume, quote_volume, trade_count, "
-    "taker_buy_volume, taker_buy_quote_volume, is_closed, first_trade_id, last_trade_id"
+    "taker_buy_volume, taker_buy_quote_volume, is_closed, first_trade_id, last_trade_id, "
+    "from_klines"
 )
 CREATE_STAGE = (
     "create temp table if not exists candles_stage "
@@ -37,7 +38,7 @@ on conflict (symbol, open_time) do update set
     trade_count = excluded.trade_count, taker_buy_volume = excluded.taker_buy_volume,
     taker_buy_quote_volume = excluded.taker_buy_quote_volume, is_closed = excluded.is_closed,
     first_trade_id = excluded.first_trade_id, last_trade_id = excluded.last_trade_id,
-    updated_at = now()
+    from_klines = excluded.from_klines, updated_at = now()
 where not (market.candles_1m_live.is_closed and not excluded.is_closed)
 """
 UPSERT_FROM_STAGE = (
@@ -46,14 +47,14 @@ UPSERT_FROM_STAGE = (
 )
 UPSERT_VALUES = (
     f"insert into market.candles_1m_live ({COLUMNS}) "
-    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" + UPSERT_TAIL
+    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" + UPSERT_TAIL
 )
 # One statement, one round trip: under a busy feed every round trip waits a whole loop turn.
 UPSERT_UNNEST = (
     f"insert into market.candles_1m_live ({COLUMNS}) "
     "select * from unnest(%s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[], "
     "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::bigint[], %s::numeric[], "
-    "%s::numeric[], %s::boolean[], %s::bigint[], %s::bigint[])" + UPSERT_TAIL
+    "%s::numeric[], %s::boolean[], %s::bigint[], %s::bigint[], %s::boolean[])" + UPSERT_TAIL
 )
 
 
@@ -95,8 +96,8 @@ def _flag(value: object) -> str:
 
 # How each column becomes an element of a PostgreSQL array literal: the symbol quoted (any
 # text), the open time as ISO 8601, decimal strings and integers as they are, NULL for a
-# missing trade id.
-_ELEMENT = (_quoted, datetime.isoformat, *(str,) * 6, str, str, str, _flag, _plain, _plain)
+# missing trade id, the flags as t / f.
+_ELEMENT = (_quoted, datetime.isoformat, *(str,) * 6, str, str, str, _flag, _plain, _plain, _flag)
 
 
 def unnest_params(rows: list[tuple], elements: tuple = _ELEMENT) -> list[str]:
@@ -271,7 +272,8 @@ class Writer:
             conn = await self._connection()
             await self._write(
                 conn,
-                [row for _c, row, _s in batch],
+                # The candle's row and how it was made (market.candles_1m_live.from_klines).
+                [(*row, c.official) for c, row, _s in batch],
                 ops,
                 [row for _c, row, _s in second_batch],
                 purge,

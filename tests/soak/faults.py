@@ -89,6 +89,7 @@ def streamer_sigkill(p: Platform, soak: Soak) -> None:
     assert code == -signal.SIGKILL, f"streamer pid {proc.pid} ended with {code}"
     time.sleep(3)
     p.start_streamer()
+    soak.sigkill = (at, p.fake.now_ms())
     soak.faults.append(Fault("streamer SIGKILL mid-minute", now_utc(), now_utc()))
     soak.note(f"fault: streamer SIGKILLed at market {ms_utc(at):%H:%M:%S}, restarted")
 

@@ -7,10 +7,12 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -150,6 +152,10 @@ class Soak:
     dumps: dict[str, Any] = field(default_factory=dict)
     storm: dict[str, Any] = field(default_factory=dict)
     delisted: str = ""
+    # The data_quality runs over faults planted on purpose (tests/soak/planted.py): they fail.
+    planted_runs: set[str] = field(default_factory=set)
+    # The market times (epoch ms) of the streamer's SIGKILL and of its restart.
+    sigkill: tuple[int, int] = (0, 0)
 
     def note(self, text: str) -> None:
         elapsed = time.monotonic() - self.wall_start
@@ -326,6 +332,14 @@ class Database:
     def stop(self) -> None:
         pgserver.stop(self.pgdata)
 
+    def remove(self, keep_log: Path) -> None:
+        """Stop the server, keep its log (as ``keep_log``) and delete its directory."""
+        with contextlib.suppress(Exception):
+            pgserver.stop(self.pgdata, mode="immediate")
+        with contextlib.suppress(OSError):
+            shutil.copyfile(self.pgdata / "server.log", keep_log)
+        shutil.rmtree(self.pgdata.parent, ignore_errors=True)
+
     def create(self, *names: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             for name in names:
@@ -336,9 +350,18 @@ class Database:
             return conn.execute(query, params).fetchall()
 
 
+def new_database() -> Database:
+    """A fresh embedded PostgreSQL's place, outside pytest's temporary directories (as the test
+    session's own server, tests/conftest.py): run as root, the server runs as another user, and
+    every pytest session that starts meanwhile makes its temporary root private (0700) again,
+    which cut a server inside it off from its own data directory at its next checkpoint (a
+    PANIC, the platform down for good; seen in the soak while others ran tests)."""
+    return Database(Path(tempfile.mkdtemp(prefix="soak-pg-")) / "pg", pgserver.free_port())
+
+
 def start_database(root: Path) -> Database:
     """Start a fresh embedded PostgreSQL and migrate the platform's database."""
-    db = Database(root / "pg", pgserver.free_port())
+    db = new_database()
     db.start()
     db.create("binance", "airflow")
     # As on a first `make run`: the roles' passwords are generated into the soak's DATA_DIR,
@@ -770,8 +793,7 @@ def base(root: Path) -> Iterator[Base]:
         yield Base(root, db, ports, procs, env)
     finally:
         procs.stop_all()
-        with contextlib.suppress(Exception):
-            db.stop()
+        db.remove(keep_log=log_dir / "postgresql.log")
 
 
 @contextlib.contextmanager

@@ -63,9 +63,15 @@ What it asserts
   klines inside it).
 * Halts are recorded in market.ingest_gaps (reason 'halt') and have no candle; no unhealed gap
   remains outside halts.
+* Every symbol's streamer closed at least 95% of its live-window minutes from trades itself;
+  the minutes its restart copied from REST klines are counted apart, inside its restart gaps.
+* Faults planted once the books closed (tests/soak/planted.py: a wrong 1h candle, a minute
+  missing inside a closed hour, a live minute that differs from its kline) are each reported by
+  the next data_quality run, and the run after the repair is green; both compared rows of the
+  live window in every check of a candle table up to 1h.
 * The Asset-triggered data_quality runs checked live minutes (their window reached them).
-* Every data_quality run after the first full build succeeded; any other failed run is one a
-  fault forced (named in the output), nothing else.
+* Every data_quality run after the first full build succeeded, except those over the planted
+  faults; any other failed run is one a fault forced (named in the output), nothing else.
 * Nothing is left running: every process group the soak started is gone and its ports are free.
 """
 
@@ -77,6 +83,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -85,7 +92,7 @@ from typing import TypeVar
 import pytest
 from psycopg import sql
 
-from tests.soak import faults
+from tests.soak import faults, planted
 from tests.soak.harness import (
     INTERVAL_MS,
     KLINE_FIELDS,
@@ -386,14 +393,41 @@ def verify_candles(p: Platform, soak: Soak, end: datetime, no_kline: dict[str, l
     return verified
 
 
-def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str, tuple[int, int]]:
+# The share of its live-window minutes every symbol's streamer must close from trades: the
+# faults (a SIGKILL, refused reconnects, a PostgreSQL restart, a ban) may cost it a few minutes,
+# which its restart copies from Binance's klines or heal-gaps fills, no more.
+FROM_TRADES_SHARE = 0.95
+
+
+@dataclass
+class StreamerMinutes:
+    """One symbol's live-window minutes: Binance's, and those the streamer closed itself from
+    trades and copied from REST klines (market.candles_1m_live.from_klines)."""
+
+    official: int
+    from_trades: int
+    from_klines: int
+
+    def describe(self, symbol: str) -> str:
+        share = self.from_trades / self.official if self.official else 0.0
+        return (
+            f"{symbol} {self.from_trades}/{self.official} from trades ({share:.1%}), "
+            f"{self.from_klines} from klines"
+        )
+
+
+def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str, StreamerMinutes]:
     """The minutes the streamer itself closed during the live run (closed rows of
     market.candles_1m_live, which nothing else writes; not what heal-gaps or a backfill filled
-    in the marts afterwards), each equal to the fake's official kline, none invented. Returns
-    per symbol (minutes it closed, minutes Binance has in the live window)."""
+    in the marts afterwards), each equal to the fake's official kline, none invented. Every
+    symbol (busy, quiet, listed during the run) closed at least FROM_TRADES_SHARE of its
+    live-window minutes from trades; the minutes it copied from REST klines are counted apart,
+    and lie only at the SIGKILL's restart (the minutes the kill cost)."""
     start_ms, end_ms = utc_ms(soak.market_start), utc_ms(end)
+    killed, restarted = soak.sigkill
+    assert killed, "the streamer was never SIGKILLed"
     problems: list[str] = []
-    closed: dict[str, tuple[int, int]] = {}
+    counted: dict[str, StreamerMinutes] = {}
     for symbol in symbols_of(p):
         official = {
             int(r[0]): rest_fields(r) for r in p.fake.klines(symbol, "1m", start_ms, end_ms)
@@ -402,17 +436,42 @@ def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str,
             p, ("market", "candles_1m_live"), symbol, start_ms, end_ms, "and is_closed"
         )
         diff({m: official[m] for m in mine if m in official}, mine, f"{symbol} live", problems)
-        closed[symbol] = (len(mine), len(official))
-    assert not problems, "minutes the streamer closed differ:\n" + "\n".join(problems)
-    for symbol in SYMBOLS.split(","):
-        done, there = closed.get(symbol, (0, 0))
-        # Faults (a SIGKILL, outages, a ban) cost the streamer minutes that heal-gaps fills;
-        # a streamer that closed few of them does not pass on heal's work.
-        assert there, f"{symbol}: no official minute in the live window"
-        assert done >= there // 2, (
-            f"{symbol}: the streamer closed {done} of {there} live-window minutes itself"
-        )
-    return closed
+        copied = {
+            utc_ms(r[0])
+            for r in p.db.query(
+                "select open_time from market.candles_1m_live where symbol = %s and is_closed "
+                "and from_klines and open_time >= %s and open_time < %s",
+                (symbol, ms_utc(start_ms), ms_utc(end_ms)),
+            )
+        }
+        counted[symbol] = StreamerMinutes(len(official), len(set(mine) - copied), len(copied))
+        # A restart copies the minutes it missed (its 'restart' gap), nothing else.
+        spans = [
+            (utc_ms(a), utc_ms(b))
+            for a, b in p.db.query(
+                "select gap_start, gap_end from market.ingest_gaps "
+                "where symbol = %s and reason = 'restart'",
+                (symbol,),
+            )
+        ]
+        elsewhere = [m for m in sorted(copied) if not any(a <= m < b for a, b in spans)]
+        if elsewhere:
+            problems.append(
+                f"{symbol}: {len(elsewhere)} minutes copied from klines outside its restart gaps "
+                f"{[(f'{ms_utc(a):%H:%M}', f'{ms_utc(b):%H:%M}') for a, b in spans]} (killed "
+                f"{ms_utc(killed):%H:%M:%S}, restarted {ms_utc(restarted):%H:%M:%S}), first "
+                f"{ms_utc(elsewhere[0]):%H:%M}"
+            )
+    for symbol, minutes in sorted(counted.items()):
+        if not minutes.official:
+            problems.append(f"{symbol}: no official minute in the live window")
+        elif minutes.from_trades < FROM_TRADES_SHARE * minutes.official:
+            problems.append(
+                f"{symbol}: closed from trades below {FROM_TRADES_SHARE:.0%}: "
+                + minutes.describe(symbol)
+            )
+    assert not problems, "minutes the streamer closed:\n" + "\n".join(problems)
+    return counted
 
 
 def verify_gaps(p: Platform, no_kline: dict[str, list[int]]) -> int:
@@ -535,6 +594,10 @@ def explain_failures(p: Platform, soak: Soak) -> list[str]:
         label = f"{run.dag_id} {run.run_id} ({run.start:%H:%M:%S}-{run.end:%H:%M:%S} wall)"
         tasks = p.airflow.failed_tasks(run.dag_id, run.run_id)
         if run.dag_id == "data_quality" and run.start and run.start >= soak.first_build_end:
+            # Only the faults planted in the data on purpose may fail a check after that.
+            if run.run_id in soak.planted_runs or planted_during(soak, run):
+                forced.append(f"{label} forced by {planted.PLANTED}")
+                continue
             unexplained.append(
                 f"{label}: data_quality after the first full build, tasks {tasks}"
                 + "".join(f"\n    {line}" for line in task_errors(p, run, "check"))
@@ -554,6 +617,17 @@ def explain_failures(p: Platform, soak: Soak) -> list[str]:
             unexplained.append(f"{label}: no fault explains it, tasks {tasks}")
     assert not unexplained, "failed DAG runs:\n" + "\n".join(unexplained)
     return forced
+
+
+def planted_during(soak: Soak, run: DagRun) -> bool:
+    """The run overlapped the time the planted faults stood (an Asset-triggered check)."""
+    return any(
+        f.name == planted.PLANTED
+        and run.start is not None
+        and run.start <= (f.end or now_utc())
+        and (run.end or now_utc()) >= f.start
+        for f in soak.faults
+    )
 
 
 def task_errors(p: Platform, run: DagRun, task_id: str) -> list[str]:
@@ -653,6 +727,15 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
         start_platform(p, soak)
         run_market(p, soak, wall_seconds)
         freeze = close_books(p, soak)
+        # Counted before the planted faults touch a live row.
+        by_streamer = (
+            check(problems, "streamer", lambda: verify_streamer_minutes(p, soak, freeze)) or {}
+        )
+        # Faults planted in the settled live window, caught, repaired: before the candles are
+        # verified, so the repair is proven exact too.
+        proof = check(
+            problems, "planted", lambda: planted.prove(p, soak, soak.market_start, freeze)
+        )
         summary.append(
             f"market time covered: {span(freeze - soak.market_start)} live "
             f"({soak.market_start:%Y-%m-%d %H:%M} .. {freeze:%Y-%m-%d %H:%M} UTC), "
@@ -662,24 +745,12 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
         no_kline: dict[str, list[int]] = {}
         verified = check(problems, "candles", lambda: verify_candles(p, soak, freeze, no_kline))
         summary.append(f"minutes verified: {verified} (every symbol, 1m..1w equal to REST klines)")
-        by_streamer = (
-            check(problems, "streamer", lambda: verify_streamer_minutes(p, soak, freeze)) or {}
-        )
         summary.append(
-            "minutes closed by the streamer itself and verified: "
-            f"{sum(done for done, _ in by_streamer.values())} ("
-            + ", ".join(f"{s} {d}/{t}" for s, (d, t) in sorted(by_streamer.items()))
+            "live-window minutes the streamer closed itself, verified: from trades "
+            f"{sum(m.from_trades for m in by_streamer.values())}, copied from REST klines by "
+            f"its restart {sum(m.from_klines for m in by_streamer.values())} ("
+            + ", ".join(m.describe(s) for s, m in sorted(by_streamer.items()))
             + "); the rest of the minutes verified were filled by heal-gaps, backfill or imports"
-        )
-        # The streamer's own restart repair writes the minutes it missed from Binance's klines:
-        # traded minutes without trade ids (idle ones have none either way).
-        from_klines = p.db.query(
-            "select count(*) from market.candles_1m_live where is_closed and trade_count > 0 "
-            "and first_trade_id is null and open_time >= %s and open_time < %s",
-            (soak.market_start, freeze),
-        )[0][0]
-        summary.append(
-            f"of them written from Binance's klines by the streamer's restart repair: {from_klines}"
         )
         open_minutes = p.db.query(
             "select symbol, count(*), min(open_time), max(open_time) from analytics.candles_1m "
@@ -699,6 +770,7 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
             "data_quality runs that checked live minutes: "
             + (check(problems, "quality", lambda: verify_quality_runs(p)) or "none")
         )
+        summary += planted.describe(proof) if proof else ["planted faults: not proven"]
         summary += check(problems, "faults", lambda: verify_faults(p, soak, no_kline)) or []
         forced = check(problems, "DAG runs", lambda: explain_failures(p, soak)) or []
         forced += check(problems, "restarts", lambda: explain_restarts(p, soak)) or []

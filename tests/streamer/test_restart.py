@@ -152,6 +152,18 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
         [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
         assert to_ms(restart["gap_start"]) == before[symbol] + MINUTE_MS
         assert restart["healed_by"] == "streamer:rest"
+    # Each row says how it was made: the minutes the kill cost were copied from the klines,
+    # those either run closed from the stream (before the kill, after the restart's gap) were
+    # built from trades.
+    for symbol in BUSY:
+        made = {to_ms(r["open_time"]): r["from_klines"] for r in closed_rows(database_url, symbol)}
+        missed = range(before[symbol] + MINUTE_MS, restarted, MINUTE_MS)
+        assert [m for m in missed if not made[m]] == [], f"{symbol}: missed minutes from trades"
+        [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
+        streamed = [m for m in made if m <= before[symbol] or m >= to_ms(restart["gap_end"])]
+        assert len(streamed) >= 3, f"{symbol}: {len(streamed)} minutes closed from the stream"
+        from_klines = [m for m in streamed if made[m]]
+        assert from_klines == [], f"{symbol}: streamed minutes from klines {from_klines}, {restart}"
     with psycopg.connect(database_url) as conn:
         unhealed = conn.execute(
             "select count(*) from market.ingest_gaps where healed_at is null"
