@@ -63,6 +63,9 @@ def months(conn: psycopg.Connection, table: str) -> list[datetime]:
 PLATFORM_ROLES = {"streamer_writer", "history_loader", "dbt_builder", "analytics_reader"}
 
 
+ADDED_COLUMNS = {"market.candles_1m_live": ["from_klines"]}
+
+
 def columns_of(conn: psycopg.Connection, table: str) -> list[str]:
     return [
         name
@@ -196,13 +199,20 @@ def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
             assert conn.execute(
                 "select relkind from pg_class where oid = %s::regclass", (table,)
             ).fetchone() == ("p",), table
-            # The one column migrations add to a table users already had: a roll-up mart's
-            # source_changed_at (0020), null in the rows built before it.
+            # The columns migrations add to tables users already had: a roll-up mart's
+            # source_changed_at (0020), null in the rows built before it; the live table's
+            # from_klines (0021), false in the rows written before it.
             added = [c for c in columns_of(conn, table) if c not in columns_before[table]]
-            assert added == (["source_changed_at"] if table.startswith("analytics.") else [])
-            if added:
+            assert added == ADDED_COLUMNS.get(
+                table, (["source_changed_at"] if table.startswith("analytics.") else [])
+            )
+            if added == ["source_changed_at"]:
                 assert conn.execute(
                     f"select count(*) from {table} where source_changed_at is not null"
+                ).fetchone() == (0,)
+            if added == ["from_klines"]:
+                assert conn.execute(
+                    f"select count(*) from {table} where from_klines"
                 ).fetchone() == (0,)
             after = table_state(conn, table, columns_before[table])
             # The platform's roles (migration 0010) get their grants from include/sql/grants.sql

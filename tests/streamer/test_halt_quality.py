@@ -94,10 +94,7 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
                     window,
                     symbols=SYMBOLS,
                     expect_live=True,
-                    # The platform's own bound (2 minutes): a closed minute's age includes the
-                    # build and this run, which no fixed 30 s could hold on a loaded machine
-                    # (the newest minute closes only as the next one ends). ETHUSDT, halted
-                    # three minutes back, is still stale by it once its record is removed.
+                    max_live_age=timedelta(seconds=30),
                     gx_root=tmp_path / "gx",
                 )
 
