@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import minute_of
+from streamer.aggregator import Gap, minute_of
 from streamer.connection import AttemptLimiter, Shard
+from streamer.gaps import KLINE_FINAL_MS
 from streamer.rest import RestUnavailable
 
 if TYPE_CHECKING:
@@ -96,11 +97,56 @@ class Subscriptions:
                 by_shard.setdefault(shard, []).append(s)
         for shard, gone in by_shard.items():
             shard.remove(gone)
+        read_ms = self.clock.now_ms()
         for s in symbols:
+            book = self.aggregator.books.get(s)
+            if s in self.halts and book is not None and book.next_close is not None:
+                # Nothing proves its open minutes complete once it is dropped: its klines will.
+                self.settle(s, book.next_close, read_ms)
             # Its changed candles are still written; if it trades again it starts afresh, so
             # the halted minutes in between are never filled as idle ones.
             self.aggregator.forget(s)
             self.gaps.forget(s)
+
+    def settle(self, symbol: str, first_ms: int, read_ms: int) -> None:
+        """A symbol that left TRADING leaves the stream with minutes from ``first_ms`` not yet
+        closed: often its last traded one (no later trade proves it complete, and the prober
+        may not have got to it before exchangeInfo was read at ``read_ms``), and idle ones
+        before the halt. Binance's klines of them are final once the read's minute is over (no
+        trade comes in a halt): they are written closed. A halted minute has no kline and is
+        left to the halt's record (note_halts)."""
+        end = minute_of(read_ms) + MINUTE_MS
+        if end > first_ms:
+            gap = Gap(symbol, "halt", None, 0, None, 0, first_ms, end - 1)
+            self.spawn(self._settle(gap), f"settle {symbol}")
+
+    async def _settle(self, gap: Gap) -> None:
+        await self.clock.reached(gap.gap_end + KLINE_FINAL_MS)
+        retries = self.gaps.retries
+        try:
+            official = self.aggregator.official(
+                gap.symbol, await retries.fetch(gap, self.gaps.fetch.klines)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            retries.count(gap, exc)
+            logger.warning(
+                "last minutes of %s not closed from klines, left to heal-gaps: %s",
+                gap.symbol,
+                exc,
+                extra=gap.log_context(),
+            )
+            return
+        finally:
+            retries.done(gap)
+        self.aggregator.put_official(official, time.monotonic())
+        logger.info(
+            "%s left TRADING: %d minutes closed from its klines",
+            gap.symbol,
+            len(official),
+            extra=gap.log_context(),
+        )
 
     # ----------------------------------------------------------------- listings
     async def refresh(self) -> list[str] | None:
