@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from streamer.tasks import Spawn
 
 logger = logging.getLogger(__name__)
+
+# exchangeInfo is read this long after each minute ends at the latest (exchange clock): its
+# idle minutes wait for a read that shows their symbols still TRADING (Aggregator.status_read).
+READ_AFTER_MINUTE_MS = 1_000
 
 
 class Subscriptions:
@@ -151,6 +156,7 @@ class Subscriptions:
     # ----------------------------------------------------------------- listings
     async def refresh(self) -> list[str] | None:
         """exchangeInfo -> statuses; the TRADING symbols we should stream (None on failure)."""
+        sent_ms = self.clock.now_ms() if self.clock.synced else None
         try:
             info = await self.rest.exchange_info()
         except RestUnavailable as exc:
@@ -175,6 +181,8 @@ class Subscriptions:
                 book.idle_from = max(book.idle_from, now + MINUTE_MS)
             book.trading = trading
         self.note_halts(statuses, now)
+        if sent_ms is not None:
+            self.aggregator.status_read(sent_ms, time.monotonic())
         symbols = self.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
 
@@ -229,7 +237,7 @@ class Subscriptions:
     async def follow(self) -> None:
         """ALL mode: subscribe newly trading symbols, drop those no longer trading."""
         while True:
-            await asyncio.sleep(self.config.symbols_refresh_interval)
+            await self.next_read()
             wanted = await self.refresh()
             if wanted is None or self.config.symbols is not None:
                 continue
@@ -241,6 +249,21 @@ class Subscriptions:
             if gone:
                 logger.info("unsubscribing %d symbols no longer trading", len(gone))
                 self.unassign(gone)
+
+    async def next_read(self) -> None:
+        """Wait STREAMER_SYMBOLS_REFRESH, or less: until just after the minute ends (by the
+        exchange clock, once it is synced), so the read that lets its idle minutes close comes
+        at once."""
+        deadline = time.monotonic() + self.config.symbols_refresh_interval
+        # The clock signals nothing when it syncs (a flag): polled.
+        while not self.clock.synced and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        boundary = minute_of(self.clock.now_ms()) + MINUTE_MS + READ_AFTER_MINUTE_MS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.clock.reached(boundary), left)
 
     # ----------------------------------------------------------------- seeds
     async def seed(self, symbols: list[str]) -> None:

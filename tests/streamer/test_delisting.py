@@ -1,5 +1,6 @@
-"""SYMBOLS=ALL and a symbol delisted while the streamer runs: its minutes up to the halt close
-exact, as Binance's klines have them, and no halted minute becomes a candle."""
+"""A symbol leaving TRADING while the streamer runs: its minutes up to the halt close exact, as
+Binance's klines have them, and no halted minute becomes a candle, even when exchangeInfo
+cannot be read for a while."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from tests.support.streamer import (
     KLINE_FIELDS,
     SPEED,
     START,
+    closed_rows,
+    market_config,
+    market_minutes,
     running,
     streamer_config,
     wait_until,
@@ -85,3 +89,45 @@ async def test_a_delisted_symbols_last_minutes_close_as_its_klines(database_url:
         for open_time, row in got.items():
             for name in KLINE_FIELDS:
                 assert row[name] == getattr(official[open_time], name), (open_time, name)
+
+
+async def test_a_halt_unseen_while_exchange_info_fails_gets_no_idle_minute(
+    database_url: str,
+) -> None:
+    """ETHUSDT goes to BREAK while every exchangeInfo answer is unusable (no symbols): REST
+    proves that no trade came, but not that the market was open, so its minutes after the last
+    trade wait; once a read shows BREAK, none of them becomes an idle candle (Binance has no
+    kline for a halted minute), while BTCUSDT closes its minutes all along. (On the old code
+    the proof alone closed them as idle candles.)"""
+    clock = MarketClock(start=START, speed=SPEED)
+    async with FakeBinance(market_config(), clock=clock, tick_interval=0.02) as fake:
+        symbols = ("BTCUSDT", "ETHUSDT")
+        cfg = streamer_config(fake, database_url, symbols=symbols, symbols_refresh_interval=0.25)
+        async with running(cfg, fake):
+            await wait_until(
+                lambda: all(closed_rows(database_url, s) for s in symbols), 60, "closed minutes"
+            )
+            fake.break_exchange_info("empty", answers=1_000_000)
+            halted_from = -(-fake.clock.now_ms() // MINUTE_MS) * MINUTE_MS
+            fake.set_status("ETHUSDT", "BREAK")
+            # Two halted minutes over, and time for the prober to prove them empty.
+            await wait_until(
+                lambda: fake.clock.now_ms() > halted_from + 2 * MINUTE_MS, 30, "two minutes"
+            )
+            await market_minutes(fake, 0.5)
+            fake.rest.exchange_info_faulty_answers = 0
+            await wait_until(
+                lambda: any(
+                    int(r["open_time"].timestamp() * 1000) >= halted_from + MINUTE_MS
+                    for r in closed_rows(database_url, "BTCUSDT")
+                ),
+                30,
+                "BTCUSDT closing minutes past the halt",
+            )
+            await market_minutes(fake, 0.5)
+    halted = [
+        r["open_time"]
+        for r in closed_rows(database_url, "ETHUSDT")
+        if int(r["open_time"].timestamp() * 1000) >= halted_from
+    ]
+    assert not halted, f"halted minutes closed as idle candles: {halted}"
