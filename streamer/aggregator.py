@@ -142,12 +142,8 @@ class Aggregator:
         self.stats = Stats()
         # 1s candles of SECOND_CANDLE_SYMBOLS, from the same trades, closed by the same proof.
         self.seconds = Seconds(second_symbols)
-        # The exchange time of the newest exchangeInfo read (None: statuses are not followed).
-        # A minute after a symbol's last trade becomes idle only once a read after its end
-        # still shows the symbol TRADING: REST proves no trade came, not that the market was
-        # open, and a halted minute has no kline (reads can fail for minutes, under load or a
-        # ban, while the symbol halts).
-        self.status_read_ms: int | None = None
+        # When the newest status read was sent: later idle minutes wait (streamer/README.md).
+        self.status_read_ms = 1 << 62
 
     def book(self, symbol: str) -> SymbolBook:
         """The symbol's book, created empty on first use."""
@@ -459,7 +455,7 @@ class Aggregator:
                 self.stats.closed_minutes += 1
                 self._touch(c, now)
             elif book.trading and book.last_close is not None and minute >= book.idle_from:
-                if not self._idle_proven(book, minute):
+                if minute + MINUTE_MS > max(self.status_read_ms, book.high_time):
                     break
                 c = book.candles[minute] = Candle(book.symbol, minute)
                 c.open = c.high = c.low = c.close = book.last_close
@@ -472,22 +468,6 @@ class Aggregator:
         if book.tainted:
             book.tainted = [(lo, hi) for lo, hi in book.tainted if hi >= minute]
         self._evict(book)
-
-    def _idle_proven(self, book: SymbolBook, minute: int) -> bool:
-        """Was the symbol trading through ``minute``? Yes if it traded after it (a halt in
-        between is caught by idle_from), or a status read after the minute showed it TRADING."""
-        end = minute + MINUTE_MS
-        read = self.status_read_ms
-        return read is None or book.high_time >= end or read >= end
-
-    def status_read(self, read_ms: int, now: float) -> None:
-        """An exchangeInfo read sent at ``read_ms`` gave every book its status: idle minutes
-        that waited for it close."""
-        self.status_read_ms = max(read_ms, self.status_read_ms or 0)
-        for book in self.books.values():
-            nc = book.next_close
-            if nc is not None and book.trading and nc + MINUTE_MS <= book.certain_until:
-                self.close_ready(book, now)
 
     def _close_seconds(self, book: SymbolBook, limit: int, now: float) -> None:
         seconds = self.seconds

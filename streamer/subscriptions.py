@@ -182,9 +182,20 @@ class Subscriptions:
             book.trading = trading
         self.note_halts(statuses, now)
         if sent_ms is not None:
-            self.aggregator.status_read(sent_ms, time.monotonic())
+            self.status_read(sent_ms)
         symbols = self.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
+
+    def status_read(self, sent_ms: int) -> None:
+        """Every book has its status as of ``sent_ms``: a minute after a symbol's last trade
+        that a probe proved empty waited for this (a probe proves no trade came, not that the
+        market was open, and a halted minute has no kline), and closes idle now if it ended
+        before the read and the symbol is still TRADING."""
+        agg, now = self.aggregator, time.monotonic()
+        agg.status_read_ms = max(sent_ms, agg.status_read_ms)
+        for book in agg.books.values():
+            if book.trading and (book.next_close or 0) + MINUTE_MS <= book.certain_until:
+                agg.close_ready(book, now)
 
     def note_halts(self, statuses: dict[str, str | None], now: int) -> None:
         """A streamed symbol that exchangeInfo shows out of TRADING (HALT, BREAK) has no klines

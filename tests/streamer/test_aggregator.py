@@ -379,7 +379,8 @@ def test_an_idle_minute_waits_for_a_status_read_after_it() -> None:
     book = agg.books["X"]
     assert book.candles[T0].closed
     assert T0 + MINUTE_MS not in book.candles, "idle before any read showed it trading"
-    agg.status_read(T0 + 2 * MINUTE_MS + 500, 0)
+    agg.status_read_ms = T0 + 2 * MINUTE_MS + 500  # a read shows it TRADING
+    agg.close_ready(book, 0)
     assert book.candles[T0 + MINUTE_MS].closed
     assert book.candles[T0 + MINUTE_MS].close == to_scaled("10")
     assert T0 + 2 * MINUTE_MS not in book.candles
@@ -389,5 +390,6 @@ def test_an_idle_minute_waits_for_a_status_read_after_it() -> None:
     halted.apply(trade(1, "10", "1", T0 + 1, sym="Y"), 0)
     halted.prove("Y", T0 + 3 * MINUTE_MS, 0)
     halted.books["Y"].trading = False  # the read after the minute shows BREAK
-    halted.status_read(T0 + 3 * MINUTE_MS, 0)
+    halted.status_read_ms = T0 + 3 * MINUTE_MS
+    halted.close_ready(halted.books["Y"], 0)
     assert [m for m, c in halted.books["Y"].candles.items() if c.closed] == [T0]
