@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import sys
 
 import psycopg
@@ -12,6 +13,7 @@ import uvicorn
 from api.app import create_app
 from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
+from api.guard import server_config
 from include.platform.settings import first_line, parse_command_line, variables
 
 logger = logging.getLogger(__name__)
@@ -26,26 +28,33 @@ ENVIRONMENT = (
 )
 
 
+# Descriptors beyond the connections: pools, the listener, gRPC, logs, the interpreter's own.
+SPARE_FILES = 64
+
+
+def ensure_file_limit(config: ApiConfig) -> None:
+    """Raise the open-file limit to what API_MAX_CONNECTIONS needs, up to the hard limit; refuse
+    to start when even that is too low (past it every accept fails, for every client)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    pools = 5 * config.pool_size
+    needed = config.max_connections + pools + config.grpc_max_rpcs + SPARE_FILES
+    if config.max_connections <= 0 or needed <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ValueError(
+            f"API_MAX_CONNECTIONS={config.max_connections} needs about {needed} open files, "
+            f"this process may open {hard} (ulimit -n): lower API_MAX_CONNECTIONS or raise it"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 async def serve(config: ApiConfig) -> int:
     """Run uvicorn and the gRPC server in one loop; uvicorn owns the signal handlers."""
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            access_log=False,
-            ws_max_size=1 << 16,
-            lifespan="on",
-            ssl_certfile=config.tls_cert,
-            ssl_keyfile=config.tls_key,
-        )
+        server_config(app, config, log_level="warning", access_log=False, ws_max_size=1 << 16)
     )
-    api = app.state.api
-    grpc_server, grpc_port = await start_grpc(
-        api.hub, api.symbols, config, config.grpc_port, api.klines_pool
-    )
+    grpc_server, grpc_port = await start_grpc(app.state.api, config, config.grpc_port)
     http, ws = ("https", "wss") if config.tls else ("http", "ws")
     print(
         f"api: {http}://{config.host}:{config.port}/ (chart), "
@@ -74,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = load_config()
+        ensure_file_limit(config)
         return asyncio.run(serve(config))
     except (ValueError, RuntimeError, OSError, psycopg.Error) as exc:
         print(f"api: {first_line(exc)}", file=sys.stderr)

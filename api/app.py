@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
 import orjson
 import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from api import ws as ws_protocol
-from api.binance import BinanceError, klines_request, rest_row
+from api.binance import BinanceError, klines_request, rest_row, symbol_param, symbols_param
 from api.config import ApiConfig
-from api.limits import ConnectionCap, WeightLimiter, origin_allowed, weight_of
+from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
+from api.limits import WeightLimiter
 from api.metrics import Metrics
 from api.push import Hub
 from api.queries import SymbolInfo, fetch_klines
@@ -46,159 +44,6 @@ def _json(payload: object, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
-# The chart page's session: its token in an HttpOnly, SameSite=Strict cookie, so the page's
-# WebSocket (a browser cannot set its headers) carries it without the token in any URL.
-SESSION_COOKIE = "api_token"
-
-
-def token_of(headers: dict[str, str], query: str, *, allow_query: bool = True) -> str | None:
-    """X-MBX-APIKEY, a bearer token, the chart page's session cookie, or (only while the API
-    listens on loopback) ?token=."""
-    if headers.get("x-mbx-apikey"):
-        return headers["x-mbx-apikey"]
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    if headers.get("cookie"):
-        jar = SimpleCookie()
-        with contextlib.suppress(CookieError):
-            jar.load(headers["cookie"])
-        if SESSION_COOKIE in jar:
-            return jar[SESSION_COOKIE].value
-    if allow_query:
-        for part in query.split("&"):
-            if part.startswith("token="):
-                return part[6:]
-    return None
-
-
-def token_in_url(query: str) -> bool:
-    """Whether the query string carries ?token=."""
-    return any(part.startswith("token=") for part in query.split("&"))
-
-
-class Guard:
-    """Pure ASGI middleware: the door of every HTTP request and WebSocket handshake.
-
-    In order: the connection cap, the token (when tokens are set), the WebSocket's Origin, the
-    client's request weight (Binance's: a 429 with -1003 and Retry-After past the limit, the
-    minute's total on every metered answer), then the request count and latency."""
-
-    def __init__(self, app: ASGIApp, config: ApiConfig, metrics: Metrics) -> None:
-        self.app = app
-        self.tokens = [t.encode() for t in config.tokens]
-        # Exposed beyond loopback, a token in a URL (logged by proxies, kept in histories) is
-        # refused outright: headers, or the chart page's cookie, only.
-        self.url_tokens = not config.exposed
-        self.metrics = metrics
-        self.origins = config.cors_origins
-        self.weights = WeightLimiter(config.weight_limit)
-        self.connections = ConnectionCap(config.max_connections)
-
-    def _allowed(self, scope: Scope, headers: dict[str, str]) -> bool:
-        if not self.tokens:
-            return True
-        path = scope["path"]
-        # What anyone may fetch without a token: the page and its script hold no data.
-        if path == "/" or path == "/healthz" or path.startswith("/static/"):
-            return True
-        query = scope.get("query_string", b"").decode("latin-1")
-        if not self.url_tokens and token_in_url(query):
-            return False
-        token = token_of(headers, query, allow_query=self.url_tokens)
-        if token is None:
-            return False
-        given = token.encode()
-        return any(hmac.compare_digest(given, t) for t in self.tokens)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope)
-        refusal = None
-        if not self._allowed(scope, headers):
-            refusal = "API-key required"
-        elif not origin_allowed(headers.get("origin"), headers.get("host"), self.origins):
-            refusal = "Origin not allowed"
-        elif not self.connections.take():
-            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": "Busy"})
-            return
-        if refusal is not None:
-            await send({"type": "websocket.close", "code": 1008, "reason": refusal})
-            return
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.connections.give_back()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check, time and count one HTTP request or WebSocket handshake."""
-        if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        path = scope["path"]
-        route = path if path.startswith(("/api/", "/udf/")) else "other"
-        status = 500
-        used_header: list[tuple[bytes, bytes]] = []
-
-        async def counting_send(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if used_header:
-                    message = {**message, "headers": [*message.get("headers", []), *used_header]}
-            await send(message)
-
-        if not self.connections.take():
-            try:
-                await _json(BUSY, 503)(scope, receive, counting_send)
-            finally:
-                self.metrics.requests.labels(route, str(status)).inc()
-            return
-        try:
-            headers = _headers(scope)
-            weight = weight_of(path, scope.get("query_string", b"").decode("latin-1"))
-            if not self._allowed(scope, headers):
-                response = _json({"code": -2014, "msg": "API-key format invalid."}, 401)
-                await response(scope, receive, counting_send)
-                return
-            if weight:
-                spent = self.weights.spend(client_of(scope), weight)
-                used = str(spent.used).encode()
-                used_header += [(b"x-mbx-used-weight", used), (b"x-mbx-used-weight-1m", used)]
-                if not spent.allowed:
-                    response = _json(self.weights.over_limit_body(), 429)
-                    response.headers["retry-after"] = str(spent.retry_after)
-                    await response(scope, receive, counting_send)
-                    return
-            await self.app(scope, receive, counting_send)
-        finally:
-            self.connections.give_back()
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
-
-
-# Binance's answer when it is too busy to take a request.
-BUSY = {
-    "code": -1008,
-    "msg": "Server is currently overloaded with other requests. Please try again in a few minutes.",
-}
-# WebSocket close code 1013: the server is overloaded, try again later.
-TRY_AGAIN_LATER = 1013
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-def client_of(scope: Scope) -> str:
-    """The client's address, whose weight a request counts against (Binance: per IP)."""
-    client = scope.get("client")
-    return client[0] if client else "unknown"
-
-
 def _pool(config: ApiConfig, *options: str) -> AsyncConnectionPool:
     """Connections for the handlers' queries, opened by the app's lifespan."""
     # No query of a client's may hold a connection for long (the listener's LISTEN connection
@@ -208,6 +53,8 @@ def _pool(config: ApiConfig, *options: str) -> AsyncConnectionPool:
         config.database_url,
         min_size=1,
         max_size=config.pool_size,
+        # Past the wait a request gets Binance's -1008 (overloaded), not a 500.
+        timeout=config.pool_wait,
         kwargs={
             "autocommit": True,
             "application_name": "api",
@@ -223,7 +70,11 @@ class Api:
     def __init__(self, config: ApiConfig) -> None:
         self.config = config
         self.metrics = Metrics()
+        # The live push's connections are its own: no request (a ticker over every symbol, a
+        # flood of health checks) can take the one the push needs.
+        self.push_pool = _pool(config)
         self.pool = _pool(config)
+        self.weights = WeightLimiter(config.weight_limit)
         # The klines of the REST API and gRPC on connections of their own that use generic
         # plans: a statement's months are pruned from its parameters as it starts. Left to
         # choose, PostgreSQL re-plans the bounded newest-candles statement at every request
@@ -236,14 +87,26 @@ class Api:
         )
         self.symbols = SymbolCache(self.pool, config.symbols_ttl, config.second_symbols)
         self.hub = Hub(
-            self.pool,
+            self.push_pool,
             config.database_url,
             self.metrics,
             grid=self.symbols.grid,
             first_ms=self.symbols.first_ms,
         )
         self.udf = Udf(self.pool, self.symbols)
-        self.tickers = Tickers(self.pool, self.symbols)
+        # Tickers over many symbols and days read millions of minutes: connections of their own.
+        self.tickers = Tickers(_pool(config), self.symbols, config.ticker_cache_ttl)
+        # gRPC's history on its own too, so neither door can starve the other.
+        self.grpc_pool = _pool(
+            config, "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0"
+        )
+        self.pools = (
+            self.push_pool,
+            self.pool,
+            self.klines_pool,
+            self.tickers.pool,
+            self.grpc_pool,
+        )
         self.stop = asyncio.Event()
         self.started = time.time()
         self.push_tasks: list[asyncio.Future] = []
@@ -285,29 +148,28 @@ class Api:
 
     async def exchange_info(self, request: Request) -> Response:
         """GET /api/v3/exchangeInfo: every symbol held, or those asked for."""
-        symbols = await self.symbols.described()
         q = request.query_params
         wanted: list[str] | None = None
         try:
+            if q.get("symbol") and q.get("symbols"):
+                raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
             if q.get("symbol"):
-                wanted = [q["symbol"]]
-            elif q.get("symbols"):
-                wanted = orjson.loads(q["symbols"])
-                if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
-                    raise ValueError
-        except (orjson.JSONDecodeError, ValueError):
-            return _json(
-                {
-                    "code": -1100,
-                    "msg": "Illegal characters found in parameter 'symbols'; legal range is "
-                    '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$\'.',
-                },
-                400,
-            )
+                wanted = [symbol_param(q)]
+            elif "symbols" in q:
+                wanted = symbols_param(q)
+                if len(wanted) > MAX_INFO_SYMBOLS:
+                    raise BinanceError(
+                        400,
+                        -1101,
+                        "Too many values sent for parameter 'symbols', max allowed is "
+                        f"{MAX_INFO_SYMBOLS}.",
+                    )
+            for s in wanted or ():
+                await self._symbol_known(s)
+        except BinanceError as exc:
+            return _json(exc.body(), exc.status)
+        symbols = await self.symbols.described()
         if wanted is not None:
-            for s in wanted:
-                if not await self.symbols.has(s):
-                    return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
             symbols = [s for s in symbols if s.symbol in wanted]
         return _json(
             {
@@ -377,8 +239,8 @@ class Api:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the pool, start the listener, the push worker and the symbol list's refresher;
         stop them on shutdown."""
-        await self.pool.open()
-        await self.klines_pool.open()
+        for pool in self.pools:
+            await pool.open()
         tasks = self.push_tasks = [
             asyncio.ensure_future(self.hub.run_listener(self.stop)),
             asyncio.ensure_future(self.hub.run_worker(self.stop)),
@@ -393,10 +255,12 @@ class Api:
             await asyncio.wait(tasks, timeout=5)
             for t in tasks:
                 t.cancel()
-            await self.klines_pool.close()
-            await self.pool.close()
+            for pool in self.pools:
+                await pool.close()
 
 
+# Symbols one exchangeInfo request may name (Binance's tickers take 100 too).
+MAX_INFO_SYMBOLS = 100
 # Quote assets by suffix, for a symbol exchangeInfo was never read for (ccxt splits pairs).
 QUOTE_SUFFIXES = ("USDT", "FDUSD", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
@@ -468,10 +332,14 @@ def create_app(config: ApiConfig) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=api.lifespan,
-        exception_handlers={psycopg.errors.QueryCanceled: _timed_out, 404: _not_found},
+        exception_handlers={
+            psycopg.errors.QueryCanceled: _timed_out,
+            PoolTimeout: _overloaded,
+            404: _not_found,
+        },
     )
     app.state.api = api
-    app.add_middleware(Guard, config=config, metrics=api.metrics)
+    app.add_middleware(Guard, config=config, metrics=api.metrics, weights=api.weights)
     if config.cors_origins:
         # Outermost: a preflight carries no token, and a 401 or 429 must reach the page.
         app.add_middleware(
@@ -490,6 +358,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(("/api/", "/sapi/", "/udf/")):
         return _json({"code": -1020, "msg": "This operation is not supported."}, 404)
     return Response("Not Found", 404, media_type="text/plain")
+
+
+async def _overloaded(request: Request, exc: Exception) -> Response:
+    """Every connection of a pool busy past API's wait: Binance's -1008, to try again later."""
+    logger.warning("no database connection free: %s", request.url.path)
+    return _json(BUSY, 503)
 
 
 async def _timed_out(request: Request, exc: Exception) -> Response:

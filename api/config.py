@@ -31,10 +31,22 @@ class ApiConfig:
     pool_size: int = setting("api_pool_size")
     weight_limit: int = setting("api_weight_limit")
     max_connections: int = setting("api_max_connections")
+    max_connections_per_address: int = setting("api_max_connections_per_address")
+    ws_connections_per_5m: int = setting("api_ws_connections_per_5m")
+    grpc_max_rpcs: int = setting("api_grpc_max_rpcs")
     statement_timeout: float = setting("api_statement_timeout")
     cors_origins: frozenset[str] = frozenset()
+    # Proxies whose X-Forwarded-For is believed (empty: the TCP peer is the client).
+    trusted_proxies: frozenset[str] = frozenset()
+    # Host headers answered besides the loopback names and API_HOST (DNS rebinding).
+    allowed_hosts: frozenset[str] = frozenset()
+    # Seconds a request waits for a pooled connection before Binance's -1008 (overloaded).
+    pool_wait: float = 5.0
+    # Seconds an all-symbol ticker answer is served again (Binance refreshes about as often).
+    ticker_cache_ttl: float = 1.0
     tls_cert: Path | None = setting("api_tls_cert")  # noqa: RUF009 (its default is None)
     tls_key: Path | None = setting("api_tls_key")  # noqa: RUF009 (its default is None)
+    allow_plaintext: bool = setting("api_allow_plaintext")
     # Binance: at most 1024 streams and 5 incoming messages per second per connection.
     max_streams: int = 1024
     max_incoming_per_sec: int = 5
@@ -57,12 +69,24 @@ class ApiConfig:
     def tls(self) -> bool:
         return self.tls_cert is not None
 
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Host header names the API answers (any port): loopback's, API_HOST, API_ALLOWED_HOSTS."""
+        own = f"[{self.host}]" if ":" in self.host else self.host
+        return frozenset({"localhost", "127.0.0.1", "[::1]", own.lower(), *self.allowed_hosts})
+
     def check(self) -> None:
-        """Refuse an exposed bind without tokens, and half a TLS configuration."""
+        """Refuse an exposed bind without tokens, or without TLS unless API_ALLOW_PLAINTEXT
+        says so, and half a TLS configuration."""
         if self.exposed and not self.tokens:
             raise ValueError(
                 f"API_HOST={self.host} is not loopback: set API_TOKENS (space- or "
                 "comma-separated) so only clients with a token can read"
+            )
+        if self.exposed and not self.tls and not self.allow_plaintext:
+            raise ValueError(
+                f"API_HOST={self.host} is not loopback: set API_TLS_CERT and API_TLS_KEY, or "
+                "API_ALLOW_PLAINTEXT=true to send tokens and candles unencrypted"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("API_TLS_CERT and API_TLS_KEY go together: set both or neither")
@@ -84,6 +108,8 @@ def load_config(settings: Settings | None = None) -> ApiConfig:
         database_url=db.resolve_role_url(db.READER, settings),
         tokens=settings.api_token_set,
         cors_origins=settings.api_cors_origin_set,
+        trusted_proxies=settings.api_trusted_proxy_set,
+        allowed_hosts=settings.api_allowed_host_set,
         second_symbols=settings.second_candle_symbols,
     )
     config.check()

@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from api.binance import SERVED_INTERVALS, parse_stream, stream_name
 from api.config import ApiConfig
+from api.guard import BUSY
+from api.limits import WeightLimiter, weight_of
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
 from api.queries import KlinesRequest, Row, closed_candles, fetch_klines
 from api.symbols import SymbolCache
 from include.platform.intervals import UnknownGrid, bucket_end
 
+if TYPE_CHECKING:
+    from api.app import Api
+
 logger = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
+# A call's weight, as the REST request it stands for (History: /api/v3/klines).
+CALL_WEIGHT = weight_of("/api/v3/klines")
+
+
+def peer_address(peer: str) -> str:
+    """The client's address from gRPC's peer ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000")."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6" and rest.startswith("["):
+        return rest[1 : rest.find("]")]
+    return rest.rsplit(":", 1)[0] if kind == "ipv4" else peer
 
 
 def candle_message(symbol: str, interval: str, row: Row, closed: bool, event_ms: int):
@@ -74,12 +92,43 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         symbols: SymbolCache,
         config: ApiConfig,
         klines_pool: AsyncConnectionPool,
+        weights: WeightLimiter,
     ) -> None:
         self.hub = hub
         self.symbols = symbols
-        # The history's connections (the REST klines' own, app.Api.klines_pool).
+        # The history's connections (gRPC's own, app.Api.grpc_pool).
         self.klines_pool = klines_pool
         self.tokens = [t.encode() for t in config.tokens]
+        # The REST side's limiter: one budget per address, whichever door a call comes in by.
+        self.weights = weights
+        self.max_streams = config.max_streams
+        self.max_calls = config.grpc_max_rpcs
+        self.calls = 0
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """One of API_GRPC_MAX_RPCS places for the call's whole length (a Subscribe holds its
+        place while it streams); none free: RESOURCE_EXHAUSTED."""
+        if self.max_calls > 0 and self.calls >= self.max_calls:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Too many calls in progress: at most {self.max_calls} (API_GRPC_MAX_RPCS)",
+            )
+        self.calls += 1
+        try:
+            yield
+        finally:
+            self.calls -= 1
+
+    async def _spend(self, context: grpc.aio.ServicerContext) -> None:
+        """Take the call's weight from its address's minute; past the limit, Binance's -1003."""
+        spent = self.weights.spend(peer_address(context.peer()), CALL_WEIGHT)
+        if not spent.allowed:
+            body = self.weights.over_limit_body()
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{body['code']} {body['msg']} Retry after {spent.retry_after} s.",
+            )
 
     async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
         if not self.tokens:
@@ -105,48 +154,60 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
 
     async def Subscribe(self, request, context):
         """Stream every change to the candles of the requested symbols and interval."""
-        await self._authorize(context)
-        symbols = [s.upper() for s in request.symbols]
-        if not symbols:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbols is empty")
-        await self._check(context, symbols, request.interval)
-        sub = _Stream()
-        names = [stream_name(s, request.interval) for s in symbols]
-        for name in names:
-            self.hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
-        try:
-            while True:
-                event = await sub.queue.get()
-                if event is None:
-                    return
-                k = event["k"]
-                row = (k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["n"], k["V"])
-                yield candle_message(k["s"], k["i"], (*row, k["Q"]), k["x"], event["E"])
-        finally:
+        async with self._slot(context):
+            await self._authorize(context)
+            await self._spend(context)
+            symbols = list(dict.fromkeys(s.upper() for s in request.symbols))
+            if not symbols:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "symbols is empty")
+            if len(symbols) > self.max_streams:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"symbols: at most {self.max_streams} per call, as WebSocket streams",
+                )
+            await self._check(context, symbols, request.interval)
+            sub = _Stream()
+            names = [stream_name(s, request.interval) for s in symbols]
             for name in names:
-                self.hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
+                self.hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
+            try:
+                while True:
+                    event = await sub.queue.get()
+                    if event is None:
+                        return
+                    k = event["k"]
+                    row = (k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["n"], k["V"])
+                    yield candle_message(k["s"], k["i"], (*row, k["Q"]), k["x"], event["E"])
+            finally:
+                for name in names:
+                    self.hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
 
     async def History(self, request, context):
         """Past candles with Binance's klines semantics."""
-        await self._authorize(context)
-        symbol = request.symbol.upper()
-        await self._check(context, [symbol], request.interval)
-        limit = request.limit or 500
-        req = KlinesRequest(
-            symbol,
-            request.interval,
-            request.start_time if request.HasField("start_time") else None,
-            request.end_time if request.HasField("end_time") else None,
-            min(limit, 1000),
-            self.symbols.grid(symbol, request.interval),
-        )
-        async with self.klines_pool.connection() as conn:
-            rows = await fetch_klines(conn, req)
-            opens = [r[0] for r in rows]
-            closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
-        return candles_pb2.HistoryResponse(
-            candles=[candle_message(symbol, req.interval, r, r[0] in closed, 0) for r in rows]
-        )
+        async with self._slot(context):
+            await self._authorize(context)
+            await self._spend(context)
+            symbol = request.symbol.upper()
+            await self._check(context, [symbol], request.interval)
+            limit = request.limit or 500
+            req = KlinesRequest(
+                symbol,
+                request.interval,
+                request.start_time if request.HasField("start_time") else None,
+                request.end_time if request.HasField("end_time") else None,
+                min(limit, 1000),
+                self.symbols.grid(symbol, request.interval),
+            )
+            try:
+                async with self.klines_pool.connection() as conn:
+                    rows = await fetch_klines(conn, req)
+                    opens = [r[0] for r in rows]
+                    closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
+            except PoolTimeout:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{BUSY['code']} {BUSY['msg']}")
+            return candles_pb2.HistoryResponse(
+                candles=[candle_message(symbol, req.interval, r, r[0] in closed, 0) for r in rows]
+            )
 
 
 def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
@@ -158,18 +219,12 @@ def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
     )
 
 
-async def start_grpc(
-    hub: Hub,
-    symbols: SymbolCache,
-    config: ApiConfig,
-    port: int,
-    klines_pool: AsyncConnectionPool,
-) -> tuple[grpc.aio.Server, int]:
-    """Start the gRPC server on API_HOST; returns it and the bound port."""
+async def start_grpc(api: Api, config: ApiConfig, port: int) -> tuple[grpc.aio.Server, int]:
+    """Start the gRPC server on API_HOST; returns it and the bound port. At most
+    API_GRPC_MAX_RPCS calls run at once: past it a call fails with RESOURCE_EXHAUSTED."""
     server = grpc.aio.server()
-    candles_pb2_grpc.add_CandleServiceServicer_to_server(
-        CandleService(hub, symbols, config, klines_pool), server
-    )
+    service = CandleService(api.hub, api.symbols, config, api.grpc_pool, api.weights)
+    candles_pb2_grpc.add_CandleServiceServicer_to_server(service, server)
     host = f"[{config.host}]" if ":" in config.host else config.host
     credentials = tls_credentials(config)
     if credentials is not None:

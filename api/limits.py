@@ -126,21 +126,68 @@ class WeightLimiter:
 
 
 class ConnectionCap:
-    """At most ``limit`` HTTP requests in flight and WebSockets open at once (0: no cap)."""
+    """At most ``limit`` HTTP requests in flight and WebSockets open at once, ``per_address``
+    of them from one address (0: no cap)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_address: int = 0) -> None:
         self.limit = limit
+        self.per_address = per_address
         self.open = 0
+        self.by_address: dict[str, int] = {}
 
-    def take(self) -> bool:
-        """Take a place, or False when every place is taken."""
+    def take(self, address: str = "") -> bool:
+        """Take a place, or False when every place (or the address's share) is taken."""
         if self.limit > 0 and self.open >= self.limit:
             return False
+        mine = self.by_address.get(address, 0)
+        if self.per_address > 0 and mine >= self.per_address:
+            return False
         self.open += 1
+        self.by_address[address] = mine + 1
         return True
 
-    def give_back(self) -> None:
+    def give_back(self, address: str = "") -> None:
         self.open -= 1
+        left = self.by_address.get(address, 1) - 1
+        if left > 0:
+            self.by_address[address] = left
+        else:
+            self.by_address.pop(address, None)
+
+
+# Binance: 300 WebSocket connection attempts per 5 minutes per IP.
+HANDSHAKE_WINDOW_S = 300
+
+
+class HandshakeRate:
+    """WebSocket handshakes per address per 5-minute window (0: no limit), in memory."""
+
+    def __init__(self, limit: int, clock=time.time) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.window = -1
+        self.count: dict[str, int] = {}
+
+    def take(self, address: str) -> bool:
+        """Count one handshake; False past the window's limit."""
+        window = int(self.clock() // HANDSHAKE_WINDOW_S)
+        if window != self.window:
+            self.window, self.count = window, {}
+        used = self.count.get(address, 0)
+        if self.limit > 0 and used >= self.limit:
+            return False
+        self.count[address] = used + 1
+        return True
+
+
+def host_allowed(host: str | None, names: frozenset[str]) -> bool:
+    """Whether a Host header names the API (any port): one of ``names`` (``*`` for any). No
+    Host (HTTP/1.0, a program) passes: a browser always sends one."""
+    if not host or "*" in names:
+        return True
+    name = host.strip().lower()
+    bracketed = name.startswith("[")
+    return (name[: name.find("]") + 1] if bracketed else name.rsplit(":", 1)[0]) in names
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str]) -> bool:

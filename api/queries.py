@@ -14,7 +14,6 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
@@ -347,33 +346,28 @@ async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) 
     want = min((req.limit + 1) * ratio, max(MAX_ROLLED_ROWS, 2 * ratio))
     newest_first = req.start_ms is None
     source_req = KlinesRequest(req.symbol, source, None if newest_first else first, end - 1, want)
+    # Summed in the statement: a few hundred candles cross the wire, not the thousands of rows
+    # they are made of, and the event loop never adds up a month of minutes.
+    params = _klines_params(source_req)
+    if params is None:
+        return []
+    params |= {"first": first, "offset": offset}
     if tf in INTERVAL_MS:
-        # Fixed lengths are summed in the statement: a few hundred candles cross the wire,
-        # not the thousands of rows they are made of.
-        params = _klines_params(source_req)
-        if params is None:
-            return []
-        params |= {"first": first, "size": INTERVAL_MS[tf], "shift": offset - ORIGIN_MS[tf]}
-        if newest_first:
-            # Rows come oldest bucket first; a bucket's open is on the source's grid too.
-            summed = await _bounded(
-                req,
-                params,
-                lambda bounds: _run_klines(conn, source_req, bounds, _sum_buckets),
-                read=lambda rows: sum(r[-1] for r in rows),
-                oldest=lambda rows: rows[0][0],
-            )
-        else:
-            summed = await _run_klines(conn, source_req, params, _sum_buckets)
-        total = sum(r[-1] for r in summed)
-        candles = {r[0]: r[:-1] for r in summed}
+        params |= {"size": INTERVAL_MS[tf], "shift": offset - ORIGIN_MS[tf]}
+    wrap = _sum_buckets if tf in INTERVAL_MS else _sum_months
+    if newest_first:
+        # Rows come oldest bucket first; a bucket's open is on the source's grid too.
+        summed = await _bounded(
+            req,
+            params,
+            lambda bounds: _run_klines(conn, source_req, bounds, wrap),
+            read=lambda rows: sum(r[-1] for r in rows),
+            oldest=lambda rows: rows[0][0],
+        )
     else:
-        rows = [r for r in await fetch_klines(conn, source_req) if r[0] >= first]
-        total = len(rows)
-        grouped: dict[int, list[Row]] = {}
-        for row in rows:
-            grouped.setdefault(bucket_start(tf, row[0], offset), []).append(row)
-        candles = {t: roll_up(t, grouped[t]) for t in grouped}
+        summed = await _run_klines(conn, source_req, params, wrap)
+    total = sum(r[-1] for r in summed)
+    candles = {r[0]: r[:-1] for r in summed}
     opens = sorted(candles)
     if total >= want and opens:
         opens = opens[1:] if newest_first else opens[:-1]
@@ -381,30 +375,21 @@ async def _fetch_rolled(conn: AsyncConnection, req: KlinesRequest, source: str) 
     return [candles[t] for t in opens]
 
 
+# bucket_start's rule in SQL: a fixed length's open, and a month's (its first day in the zone).
+FIXED_BUCKET = sql.SQL("k.t - ((k.t + %(shift)s) %% %(size)s + %(size)s) %% %(size)s")
+MONTH_BUCKET = sql.SQL(
+    "(extract(epoch from date_trunc('month', "
+    "to_timestamp((k.t + %(offset)s) / 1000.0) at time zone 'UTC')) * 1000)::bigint"
+    " - %(offset)s"
+)
+
+
 def _sum_buckets(inner: sql.Composable) -> sql.Composable:
-    return sql.SQL(SUM_BUCKETS).format(inner=inner)
+    return sql.SQL(SUM_BUCKETS).format(inner=inner, bucket=FIXED_BUCKET)
 
 
-def roll_up(open_ms: int, rows: list[Row]) -> Row:
-    """One candle from its consecutive shorter ones, oldest first (exact decimals)."""
-    highs = [Decimal(r[2]) for r in rows]
-    lows = [Decimal(r[3]) for r in rows]
-
-    def total(i: int) -> str:
-        return f"{sum(Decimal(r[i]) for r in rows):.8f}"
-
-    return (
-        open_ms,
-        rows[0][1],
-        f"{max(highs):.8f}",
-        f"{min(lows):.8f}",
-        rows[-1][4],
-        total(5),
-        total(6),
-        sum(int(r[7]) for r in rows),
-        total(8),
-        total(9),
-    )
+def _sum_months(inner: sql.Composable) -> sql.Composable:
+    return sql.SQL(SUM_BUCKETS).format(inner=inner, bucket=MONTH_BUCKET)
 
 
 async def fetch_candle(

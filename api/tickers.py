@@ -9,9 +9,10 @@ ticker's bid and ask are the last price with zero quantity, its lastQty zero (do
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from psycopg_pool import AsyncConnectionPool
@@ -32,6 +33,8 @@ WINDOW_UNIT_MS = {"m": MINUTE_MS, "h": 60 * MINUTE_MS, "d": DAY_MS}
 # Binance's ranges: 1m..59m, 1h..23h, 1d..7d; units are never combined.
 WINDOW_MAX = {"m": 59, "h": 23, "d": 7}
 ZERO = "0.00000000"
+# Ticker answers held at most (past it, the expired ones are dropped).
+MAX_CACHED = 1000
 
 
 def _json(payload: object, status: int = 200) -> Response:
@@ -65,9 +68,30 @@ def window_start(now_ms: int, size_ms: int) -> int:
 class Tickers:
     """The ticker handlers and what they share (the pool, the symbol cache)."""
 
-    def __init__(self, pool: AsyncConnectionPool, symbols: SymbolCache) -> None:
+    def __init__(self, pool: AsyncConnectionPool, symbols: SymbolCache, ttl: float = 1.0) -> None:
         self.pool = pool
         self.symbols = symbols
+        # Answers over many symbols, served again for ``ttl`` seconds (Binance refreshes its own
+        # tickers about as often) and computed once however many ask at the same time: one
+        # all-symbol 24hr ticker reads every symbol's 1,440 minutes.
+        self.ttl = ttl
+        self.answers: dict[tuple, tuple[float, asyncio.Future]] = {}
+
+    async def _shared(self, key: tuple, compute: Callable[[], Awaitable[list[dict]]]) -> list:
+        """``compute()``'s answer, shared by the requests for ``key`` within ``ttl``."""
+        now = time.monotonic()
+        held = self.answers.get(key)
+        if held is not None and (now - held[0] < self.ttl or not held[1].done()):
+            return await asyncio.shield(held[1])
+        if len(self.answers) > MAX_CACHED:
+            self.answers = {k: v for k, v in self.answers.items() if now - v[0] < self.ttl}
+        future = asyncio.ensure_future(compute())
+        self.answers[key] = (now, future)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            self.answers.pop(key, None)
+            raise
 
     async def _wanted(self, query: Mapping[str, str], *, required: bool = False) -> list[str]:
         """The symbols asked for: ``symbol``, ``symbols=[...]`` or (unless required) all held."""
@@ -129,11 +153,16 @@ class Tickers:
             wanted = await self._wanted(q)
         except BinanceError as exc:
             return _json(exc.body(), exc.status)
-        now = int(time.time() * 1000)
-        start = window_start(now, DAY_MS)
         shape = FULL_24HR if kind == "FULL" else MINI
-        rows = [ticker(shape, s, start, now) for s in await self._stats(wanted, start)]
+        rows = await self._shared(("24hr", shape, *wanted), lambda: self._tickers(shape, wanted))
         return self._answer(q, rows)
+
+    async def _tickers(
+        self, shape: tuple[str, ...], wanted: list[str], size: int = DAY_MS
+    ) -> list[dict]:
+        now = int(time.time() * 1000)
+        start = window_start(now, size)
+        return [ticker(shape, s, start, now) for s in await self._stats(wanted, start)]
 
     async def rolling(self, request: Request) -> Response:
         """GET /api/v3/ticker: FULL or MINI statistics of a windowSize (1m..7d)."""
@@ -144,10 +173,10 @@ class Tickers:
             wanted = await self._wanted(q, required=True)
         except BinanceError as exc:
             return _json(exc.body(), exc.status)
-        now = int(time.time() * 1000)
-        start = window_start(now, size)
         shape = FULL_ROLLING if kind == "FULL" else MINI
-        rows = [ticker(shape, s, start, now) for s in await self._stats(wanted, start)]
+        rows = await self._shared(
+            ("rolling", shape, size, *wanted), lambda: self._tickers(shape, wanted, size)
+        )
         return self._answer(q, rows)
 
     async def avg_price(self, request: Request) -> Response:

@@ -66,7 +66,12 @@ class WsConnection(Subscriber):
         self.streams.clear()
 
     def reply(self, payload: dict) -> None:
-        """Queue a response frame ahead of nothing: responses keep their order with events."""
+        """Queue a response frame ahead of nothing: responses keep their order with events. A
+        client that asks without reading the answers is cut off like a slow one, so its
+        queue stays bounded."""
+        if len(self.queue) >= self.config.max_queued_frames:
+            self.cut()
+            return
         self.queue.append(orjson.dumps(payload).decode())
         self.wake.set()
 

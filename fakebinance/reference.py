@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -113,8 +113,19 @@ class RefKline:
     def fields(self) -> tuple:
         """(open_time, open, high, low, close, volume, quote_volume, trade_count,
         taker_buy_volume, taker_buy_quote_volume): a candle table row's values."""
-        values = astuple(self)
-        return values[:6] + values[7:]
+        # Not astuple: it deep-copies every Decimal, which a year of klines pays for in minutes.
+        return (
+            self.open_time,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.quote_volume,
+            self.trade_count,
+            self.taker_buy_volume,
+            self.taker_buy_quote_volume,
+        )
 
     def to_rest_row(self) -> list:
         """Row in /api/v3/klines form."""

@@ -199,9 +199,10 @@ class FakeBinance:
         """Send ``{"e":"serverShutdown","E":ms}`` on every WebSocket, then close them."""
         self.hub.server_shutdown()
 
-    def set_status(self, symbol: str, status: str) -> None:
-        """Change a symbol's status; non-TRADING halts it from the next minute on."""
-        self.market.set_status(symbol, status)
+    def set_status(self, symbol: str, status: str, trades_from_ms: int | None = None) -> None:
+        """Change a symbol's status; non-TRADING halts it from the next minute on, TRADING
+        resumes it then (or at ``trades_from_ms``'s minute, if later)."""
+        self.market.set_status(symbol, status, trades_from_ms)
         self.hub.reset_due()
 
     def list_symbol(self, spec: SymbolSpec) -> None:

@@ -73,6 +73,9 @@ class WsHub:
         self._attempts: dict[str, collections.deque] = {}
         self._refuse_until = 0.0
         self._stall_until = 0.0
+        # The market span a stall loses, (from, to] in µs: lost even if no tick fell inside it
+        # (a loop busy elsewhere for the whole stall).
+        self._lost: tuple[int, int] | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         # Per symbol: market time of its next trade, so idle symbols cost one compare a tick.
@@ -110,6 +113,9 @@ class WsHub:
     def stall(self, seconds: float) -> None:
         """Send nothing for ``seconds``; trades falling in the stall are never sent."""
         self._stall_until = time.monotonic() + seconds
+        clock = self.market.clock
+        start = clock.now_us()
+        self._lost = (start, start + int(seconds * clock.speed * 1_000_000))
 
     def send_malformed(self, text: str) -> None:
         """Make the next frame to every connection the given raw text."""
@@ -328,6 +334,9 @@ class WsHub:
             if self.stalled:
                 prev = now
                 continue
+            if self._lost is not None:
+                prev = max(prev, min(self._lost[1], now))
+                self._lost = None
             try:
                 self._deliver(prev, now)
             except Exception:

@@ -8,6 +8,7 @@ column, and a value with more decimals than that stops the export instead of bei
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ from include.sql import load_sql
 from include.timeframes import TIMEFRAMES
 
 FORMATS = ("parquet", "csv")
+# A symbol names a file under --out: letters and digits only, so no `..` or `/` leaves it.
+SYMBOL = re.compile(r"[A-Z0-9]{2,30}")
 COLUMNS = CANDLE_FIELDS
 DECIMALS = tuple(name for name in CANDLE_FIELDS if name != "trade_count")
 SCALE = 18
@@ -96,6 +99,9 @@ def export(
         raise ValueError(f"format {fmt!r}: parquet or csv")
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    for symbol in symbols:
+        if not SYMBOL.fullmatch(symbol):
+            raise ValueError(f"symbol {symbol!r}: not a Binance symbol (2-30 letters and digits)")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for symbol in symbols:

@@ -332,6 +332,10 @@ def data_quality(
         "rows": sum(report.rows_checked.values()),
         # Live rows inside the window: whether this run checked what the streamer wrote.
         "live_minutes": report.rows_checked.get(quality.checks.LIVE_TABLE, 0),
+        # Per check, "name table": [rows compared, rows deferred to a later run].
+        "counts": {
+            f"{name} {table}": list(counted) for (name, table), counted in report.counts().items()
+        },
         "data_docs": report.data_docs,
         "summary": report.summary(),
     }

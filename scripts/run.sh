@@ -5,45 +5,27 @@ set -euo pipefail
 MODE="${1:-run}"
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
+# Airflow beyond loopback: a password of the user's own (not a generated one) and TLS, or plain
+# HTTP said in so many words; refused before anything starts.
+case "$AIRFLOW__API__HOST" in
+    127.0.0.1 | localhost | ::1) ;;
+    *)
+        : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST}"
+        if [ -z "${AIRFLOW__API__SSL_CERT:-}" ] && [ "${AIRFLOW_ALLOW_PLAINTEXT:-false}" != true ]; then
+            echo "error: AIRFLOW__API__HOST=$AIRFLOW__API__HOST is not loopback: set AIRFLOW__API__SSL_CERT and AIRFLOW__API__SSL_KEY, or AIRFLOW_ALLOW_PLAINTEXT=true to send logins unencrypted" >&2
+            exit 1
+        fi
+        ;;
+esac
 mkdir -p "$DATA_DIR/logs"
 chmod 0750 "$DATA_DIR/logs"
 # Logs and the files the services write are no one else's to read (0640, directories 0750);
 # DATA_DIR itself stays traversable for the embedded server's own user.
 umask 027
 
-# Each child runs in its own process group, so shutdown reaches its own children too (Airflow's
-# scheduler leaves its workers behind otherwise), in a chosen order.
-children=()
-start_child() {
-    local log="$1"
-    shift
-    setsid "$@" >"$log" 2>&1 &
-    children+=($!)
-}
-# Keep a service up: restart it when it dies (not when it exits 0, i.e. was asked to stop), with
-# a backoff that doubles up to 30 s and starts over once the service ran for a minute.
-supervise() {
-    local name="$1" log="$2"
-    shift 2
-    local delay=1 started code
-    while true; do
-        started=$SECONDS
-        "$@" >>"$log" 2>&1 && code=0 || code=$?
-        [ "$code" -eq 0 ] && return 0
-        if ((SECONDS - started > 60)); then delay=1; fi
-        echo "supervisor: $name exited with status $code; restarting in ${delay}s" | tee -a "$log" >&2
-        sleep "$delay"
-        delay=$((delay * 2 > 30 ? 30 : delay * 2))
-    done
-}
-# A supervised child: the service's output in logs/<name>.log, restarts noted there too.
-start_supervised() {
-    local name="$1"
-    shift
-    start_child "$DATA_DIR/logs/$name-supervisor.log" \
-        bash -c "$(declare -f supervise); supervise \"\$@\"" supervise \
-        "$name" "$DATA_DIR/logs/$name.log" "$@"
-}
+# How each process is started, with only its own settings (start_child, start_supervised_with,
+# with_env).
+. "$ROOT/scripts/processes.sh"
 stop_groups() {
     # Every group asked at once, then one shared deadline: stopping one by one, with Airflow's
     # parts slow to exit on a busy machine, took minutes.
@@ -86,6 +68,7 @@ if [ "$MODE" = "demo" ]; then
     # market in-process as its oracle.
     [ -z "${FAKE_START:-}" ] || market+=(--start "$FAKE_START")
     start_child "$DATA_DIR/logs/fakebinance.log" \
+        python -m include.platform.process_env fakebinance -- \
         python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 "${market[@]}"
     export BINANCE_WS_URL="http://127.0.0.1:$FAKE_PORT"
     export BINANCE_REST_URL="http://127.0.0.1:$FAKE_PORT"
@@ -115,6 +98,8 @@ streamer_env=(STREAMER_DATABASE_URL="$(role_url streamer_writer)" STREAMER_MIGRA
 loader_env=(LOADER_DATABASE_URL="$(role_url history_loader)")
 builder_env=(DBT_DATABASE_URL="$(role_url dbt_builder)")
 reader_env=(API_DATABASE_URL="$(role_url analytics_reader)")
+api_env=("${reader_env[@]}")
+live_env=("${reader_env[@]}")
 unset STREAMER_DATABASE_URL LOADER_DATABASE_URL DBT_DATABASE_URL API_DATABASE_URL
 unset STREAMER_DATABASE_PASSWORD LOADER_DATABASE_PASSWORD DBT_DATABASE_PASSWORD API_DATABASE_PASSWORD
 
@@ -129,23 +114,6 @@ fi
 unset AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
 airflow_env=(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$airflow_conn"
     "${loader_env[@]}" "${builder_env[@]}" "${reader_env[@]}")
-# A role's URL goes into a child's environment, never onto a command line (any local user can
-# read another's /proc/<pid>/cmdline): `with_env NAME cmd...` exports array NAME's assignments
-# for cmd alone; `start_supervised_with NAME service cmd...` does it for a supervised service.
-with_env() {
-    local -n assignments="$1"
-    shift
-    (export "${assignments[@]}" && exec "$@")
-}
-start_supervised_with() {
-    local -n assignments="$1"
-    shift
-    local assignment
-    export "${assignments[@]}"
-    start_supervised "$@"
-    for assignment in "${assignments[@]}"; do unset "${assignment%%=*}"; done
-}
-
 with_env airflow_env airflow db migrate >"$DATA_DIR/logs/airflow-db-migrate.log" 2>&1 \
     || { echo "error: airflow db migrate failed, see $DATA_DIR/logs/airflow-db-migrate.log" >&2; exit 1; }
 # The binance_rest pool every REST-calling task shares (include/platform/rest_pool.py), sized from the
@@ -175,13 +143,6 @@ wait "$pools_pid" \
 
 # Airflow's parts one by one rather than `airflow standalone`, which binds its log servers to
 # every interface (hard-coded): with LocalExecutor the API server reads task logs from disk.
-case "$AIRFLOW__API__HOST" in
-    127.0.0.1 | localhost | ::1) ;;
-    *)
-        # Exposed beyond this machine: a password of the user's own, not a generated one.
-        : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD to serve Airflow on $AIRFLOW__API__HOST}"
-        ;;
-esac
 # A login on loopback too (any local process, or a web page rebinding DNS to 127.0.0.1, could
 # use the REST API otherwise): AIRFLOW_ADMIN_PASSWORD, else one generated into
 # $DATA_DIR/secrets/airflow-admin.password, shown once below, on the first start.
@@ -198,7 +159,7 @@ start_supervised_with airflow_env airflow-triggerer airflow triggerer --skip-ser
 echo "Airflow UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT (logs: $DATA_DIR/logs/airflow-*.log)"
 [ -z "$airflow_login" ] || echo "$airflow_login"
 
-start_supervised_with reader_env api python -m api
+start_supervised_with api_env api python -m api
 echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (log: $DATA_DIR/logs/api.log)"
 
 # Show the live table filling up until Ctrl-C; `wait` lets the trap run as soon as a signal lands.
@@ -206,6 +167,6 @@ echo "API and live chart on http://${API_HOST:-127.0.0.1}:${API_PORT:-8000}/ (lo
 # 2,000 lines.
 live_view=()
 [ "$(echo "${SYMBOLS:-}" | tr -d ' ,' | tr '[:lower:]' '[:upper:]')" != "ALL" ] || live_view=(--summary)
-with_env reader_env python -m include.cli live --follow "${live_view[@]}" &
+with_env live_env python -m include.cli live --follow "${live_view[@]}" &
 children+=($!)
 wait $!

@@ -11,9 +11,9 @@ if [ ! -x .venv-freqtrade/bin/python ]; then
     "$PYTHON" -m venv .venv-freqtrade
 fi
 stamp=.venv-freqtrade/.requirements.sha256
-want="$(sha256sum requirements-freqtrade.txt | cut -d' ' -f1)"
+want="$(cat requirements-pip.txt requirements-freqtrade.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv-freqtrade/bin/python -m pip install --quiet --upgrade pip
+    .venv-freqtrade/bin/python -m pip install --quiet --require-hashes -r requirements-pip.txt
     .venv-freqtrade/bin/python -m pip install --quiet --require-hashes -r requirements-freqtrade.txt
     echo "$want" > "$stamp"
 fi

@@ -339,7 +339,7 @@ def test_celery_profile_is_opt_in(compose: dict) -> None:
     for name, service in compose["services"].items():
         expected = ["celery"] if name in CELERY_SERVICES else None
         assert service.get("profiles") == expected, name
-    env = compose["x-platform"]["environment"]
+    env = compose["x-airflow"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == f"${{AIRFLOW_EXECUTOR:-{executor.NAME}}}"
     assert (
         "AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile celery up"
@@ -384,7 +384,7 @@ def test_celery_commands_exist(compose: dict) -> None:
     [group] = get_celery_cli_commands()
     known = {c.name for c in group.subcommands}
     worker = compose["services"]["airflow-worker"]
-    assert command_words(worker) == ["airflow", "celery", "worker"]
+    assert command_words(worker) == ["airflow", "celery", "worker", "--skip-serve-logs"]
     assert "worker" in known
     flower = compose["services"]["flower"]
     assert command_words(flower)[:3] == ["airflow", "celery", "flower"]

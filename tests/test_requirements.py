@@ -10,7 +10,13 @@ from tests.support.paths import PROJECT_ROOT
 
 
 @pytest.mark.parametrize(
-    "name", ["requirements.txt", "requirements-nodeps.txt", "requirements-freqtrade.txt"]
+    "name",
+    [
+        "requirements-pip.txt",
+        "requirements.txt",
+        "requirements-nodeps.txt",
+        "requirements-freqtrade.txt",
+    ],
 )
 def test_every_pin_carries_its_hash(name: str) -> None:
     text = (PROJECT_ROOT / name).read_text()
@@ -27,7 +33,8 @@ def test_setup_and_image_install_with_require_hashes() -> None:
     assert "bash scripts/setup-freqtrade.sh" in setup
     setup += (PROJECT_ROOT / "scripts" / "setup-freqtrade.sh").read_text()
     installs = [line for line in setup.splitlines() if "pip install" in line and " -r " in line]
-    assert len(installs) == 3
+    # pip itself (requirements-pip.txt) in each venv, then the venvs' three files.
+    assert len(installs) == 5
     assert all("--require-hashes" in line for line in installs)
     assert (
         "pip install --require-hashes -r requirements.txt"

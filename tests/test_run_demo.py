@@ -24,6 +24,7 @@ from include.platform import db, pgserver
 from include.platform.rest_pool import POOL, pool_size
 from tests.browser import CHROMIUM, Browser
 from tests.support.paths import PROJECT_ROOT
+from tests.support.setup_tools import require
 
 pytestmark = pytest.mark.slow
 
@@ -400,5 +401,5 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         if str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == [], f"still running: {[p.info['cmdline'] for p in leftovers]}"
-    if not CHROMIUM:
-        pytest.skip("all else passed; the Airflow UI check needs chromium (scripts/setup.sh)")
+    # All else passed; the Airflow UI check above needs chromium, which set-up installs.
+    require("chromium", CHROMIUM is not None, "the demo's Airflow UI check")

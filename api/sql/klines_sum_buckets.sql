@@ -1,6 +1,8 @@
--- A stored interval's klines summed into candles of a fixed length (bucket_start's rule:
--- open = t - (t + shift) mod size, shift = the zone's offset - the interval's origin), with
--- how many stored rows each holds; the decimals keep the stored rows' 8 places.
+-- A stored interval's klines summed into candles (bucket_start's rule, api/queries.py fills in
+-- {bucket}: a fixed length's open = t - (t + shift) mod size, shift = the zone's offset - the
+-- interval's origin; a month's, its first day in the zone), with how many stored rows each
+-- holds; the decimals keep the stored rows' 8 places. Summed here, not in Python: a 1M candle
+-- in a zone off the day (timeZone=0:01) is 44,640 minutes.
 -- (api/queries.py fills in the inner statement: the stored interval's klines.)
 select
     r.bucket,
@@ -15,7 +17,7 @@ select
     sum(r.tq::numeric)::text,
     count(*)
 from (
-    select k.*, k.t - ((k.t + %(shift)s) %% %(size)s + %(size)s) %% %(size)s as bucket
+    select k.*, {bucket} as bucket
     from ({inner}) as k (t, o, h, l, c, v, q, n, tv, tq)
     where k.t >= %(first)s
 ) as r

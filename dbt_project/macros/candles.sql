@@ -137,7 +137,8 @@
             sum(taker_buy_quote_volume) as taker_buy_quote_volume,
             sum(minute_count)::integer as minute_count,
             sum(kline_minute_count)::integer as kline_minute_count,
-            bool_and(is_final) as members_final
+            bool_and(is_final) as members_final,
+            max(source_changed_at) as source_changed_at
         from members
         group by 1, 2
 
@@ -151,7 +152,11 @@
             kline_minute_count,
             minute_count = {{ minutes }} as is_complete,
             minute_count = {{ minutes }} and members_final as is_final,
-            now() as built_at
+            now() as built_at,
+            -- The newest minute write this candle was built from: a minute of its bucket
+            -- written later is one the build did not see (the quality checks leave the candle
+            -- to the next build, docs/quality.md).
+            source_changed_at
         from rolled_up
 
     )

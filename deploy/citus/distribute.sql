@@ -52,4 +52,6 @@ select create_distributed_table('analytics.candles_1w', 'symbol', colocate_with 
 --   market.rest_weight_windows: the shared Binance REST weight budget, one small row per
 --     budget and window, reserved under row locks by every client in one round trip; it has
 --     no symbol and stays where the clients connect.
+--   market.rebuilt_runs: the runs of minutes a build rebuilt, written by dbt_builder and read
+--     by the API processes on the coordinator's notification; a day's worth, never joined.
 --   public.schema_migrations: the migration runner's bookkeeping.

@@ -3,8 +3,9 @@
 Public API (all times are epoch µs for trades, epoch ms for klines, like Binance):
 
 - ``Market(config, clock)``; ``symbols`` (names), ``spec(symbol)``, ``list_symbol(spec)``,
-  ``set_status(symbol, status)`` (leaving TRADING halts the market from the next minute on,
-  returning to TRADING resumes it from the next minute on).
+  ``set_status(symbol, status, trades_from_ms=None)`` (leaving TRADING halts the market from
+  the next minute on, returning to TRADING resumes it from the next minute on, or from
+  ``trades_from_ms``'s minute if later).
 - ``trades(symbol, start_us, end_us)`` -> list[Trade] for ``start_us <= time < end_us``;
   ``trades_from_id(symbol, from_id, limit, upto_us=None)``; ``last_trade_before(symbol, us)``.
 - ``agg_trades(symbol, start_us, end_us)``, ``agg_trades_from_id(symbol, from_id, limit, ...)``.

@@ -47,8 +47,10 @@ class Market(KlineQueries):
                 raise ValueError(f"{spec.symbol} already listed")
             self._syms[spec.symbol] = SymbolState(self.config.seed, spec)
 
-    def set_status(self, symbol: str, status: str) -> None:
-        """Change the status; leaving TRADING stops trades from the next minute on."""
+    def set_status(self, symbol: str, status: str, trades_from_ms: int | None = None) -> None:
+        """Change the status; leaving TRADING stops trades from the next minute on, and going
+        back to it resumes them then, or at the minute ``trades_from_ms`` (a later one: the
+        status shows at once, as Binance's may before trading restarts)."""
         with self._lock:
             st = self._syms[symbol]
             old = st.spec.status
@@ -56,6 +58,8 @@ class Market(KlineQueries):
             if (old == "TRADING") == (status == "TRADING"):
                 return
             next_min = -(-self.clock.now_us() // MINUTE_US)
+            if trades_from_ms is not None and status == "TRADING":
+                next_min = max(next_min, -(-trades_from_ms // 60_000))
             if status != "TRADING":
                 st.extra_halts.append((next_min, None))
             elif st.extra_halts and st.extra_halts[-1][1] is None:

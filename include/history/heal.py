@@ -334,6 +334,16 @@ def _fill(
         again, _ = fetch_range(client, conn, symbol, run.start_ms, run.end_ms, closed_before_ms)
         fetched += again
     with conn.transaction():
+        # A span cut at the horizon or the run's budget ends inside a gap another writer
+        # recorded: only the part fetched is settled, the rest stays open.
+        conn.execute(
+            load_sql("split_open_gaps"),
+            {
+                "symbol": symbol,
+                "start": ms_to_datetime(span.start_ms),
+                "at": ms_to_datetime(span.end_ms),
+            },
+        )
         left = missing_runs(conn, symbol, span)
         lost = sum(run.minutes for run in left)
         record(

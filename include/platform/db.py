@@ -141,6 +141,19 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
+# For the administrator inside a database another role owns: that owner may create objects in
+# its public schema and even `alter database ... set search_path = public, pg_catalog`, so an
+# unqualified name (pg_roles, an operator) could resolve to its view or function and run with
+# the administrator's rights. Startup options win over the database's and the role's settings.
+PINNED_SEARCH_PATH = "-c search_path=pg_catalog,pg_temp"
+
+
+def connect_pinned(url: str) -> psycopg.Connection:
+    """An autocommit connection whose search_path is pg_catalog and pg_temp alone, whatever the
+    database's owner set: for the administrator into a database another role owns."""
+    return psycopg.connect(url, autocommit=True, options=PINNED_SEARCH_PATH)
+
+
 def ensure_database(server_url: str, database: str) -> None:
     """Create a database on the server unless it exists."""
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -198,7 +211,7 @@ def ensure_owned_database(
                     sql.Identifier(database), sql.Identifier(role)
                 )
             )
-    with psycopg.connect(with_database(admin_url, database), autocommit=True) as conn:
+    with connect_pinned(with_database(admin_url, database)) as conn:
         for kind, name in conn.execute(load_sql("select_owned_in_public"), (role,)).fetchall():
             conn.execute(
                 sql.SQL("alter {} public.{} owner to {}").format(

@@ -8,6 +8,8 @@ from datetime import UTC, timedelta
 
 import psycopg
 
+from include.sql import load_sql
+
 LATEST_SQL = """
 select distinct on (symbol)
     symbol, open_time, open, high, low, close, volume, trade_count, is_closed, updated_at
@@ -57,24 +59,14 @@ SUMMARY_ABOVE = 20
 # A minute still open this long after it began is late to close (the streamer closes each one
 # within seconds of its end).
 OPEN_LATE = timedelta(minutes=2)
-# Only rows written in the last hour are read (the updated_at index): the summary costs the
-# same on the first day as after a week of ALL.
-SUMMARY_SQL = """
-select
-    count(distinct symbol),
-    count(distinct symbol) filter (where open_time >= now() - interval '10 minutes'),
-    count(*) filter (where not is_closed and open_time < now() - %(late)s),
-    max(open_time) filter (where is_closed),
-    now() - max(updated_at)
-from market.candles_1m_live
-where updated_at >= now() - interval '1 hour'
-"""
 
 
 def summary(conn: psycopg.Connection) -> str:
     """One line for a market of many symbols: how many are live, how many minutes are late to
     close, the newest closed minute and how long ago the streamer last wrote."""
-    seen, live, late, newest, lag = conn.execute(SUMMARY_SQL, {"late": OPEN_LATE}).fetchone()
+    seen, live, late, newest, lag = conn.execute(
+        load_sql("select_live_summary"), {"late": OPEN_LATE}
+    ).fetchone()
     if not seen:
         return "(no candles in the last hour)"
     newest_text = "none yet" if newest is None else f"{newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

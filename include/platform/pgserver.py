@@ -251,6 +251,10 @@ def stop(pgdata: Path, mode: str = "fast") -> bool:
     pgdata = pgdata.resolve()
     if _read_postmaster(pgdata) is None:
         return False
+    if _run_as() is not None:
+        # The server's user must still reach its directory: something may have closed a parent
+        # since the start (pytest makes its temp root 0700 again at every session's start).
+        ensure_prefix_permissions(pgdata)
     _pg("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(pgdata))
     return True
 

@@ -210,6 +210,23 @@ class Settings(BaseSettings):
     api_max_connections: int = _var(
         10_000, "HTTP requests in flight and WebSockets open at once (0: no cap)"
     )
+    api_max_connections_per_address: int = _var(
+        300, "HTTP requests in flight and WebSockets open at once from one client IP (0: no cap)"
+    )
+    api_ws_connections_per_5m: int = _var(
+        300, "WebSocket handshakes one client IP may make in 5 minutes, as Binance's (0: no cap)"
+    )
+    api_grpc_max_rpcs: int = _var(100, "gRPC calls in progress at once, Subscribe streams included")
+    api_trusted_proxies: str = _var(
+        "",
+        "addresses of the reverse proxies whose X-Forwarded-For/-Proto are believed, space- or "
+        "comma-separated (empty: none, the client is the TCP peer)",
+    )
+    api_allowed_hosts: str = _var(
+        "",
+        "host names (Host header) the API answers besides localhost, 127.0.0.1, [::1] and "
+        "API_HOST, space- or comma-separated (* for any)",
+    )
     api_statement_timeout: float = _var(10.0, "seconds one query of the API may run")
     api_cors_origins: str = _var(
         "", "origins allowed to call the API from a browser, space- or comma-separated"
@@ -218,6 +235,9 @@ class Settings(BaseSettings):
         None, "PEM certificate (chain): serve HTTPS, WSS and gRPC over TLS (with API_TLS_KEY)"
     )
     api_tls_key: Path | None = _var(None, "PEM private key of API_TLS_CERT")
+    api_allow_plaintext: bool = _var(
+        False, "serve plain HTTP beyond loopback without API_TLS_CERT (tokens travel readable)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -304,6 +324,16 @@ class Settings(BaseSettings):
     def api_cors_origin_set(self) -> frozenset[str]:
         """API_CORS_ORIGINS as a set of origins (``*`` for any), without trailing slashes."""
         return frozenset(o.rstrip("/") for o in self.api_cors_origins.replace(",", " ").split())
+
+    @property
+    def api_trusted_proxy_set(self) -> frozenset[str]:
+        """API_TRUSTED_PROXIES as a set of addresses (or networks)."""
+        return frozenset(self.api_trusted_proxies.replace(",", " ").split())
+
+    @property
+    def api_allowed_host_set(self) -> frozenset[str]:
+        """API_ALLOWED_HOSTS as a set of lower-case host names (``*`` for any)."""
+        return frozenset(h.lower() for h in self.api_allowed_hosts.replace(",", " ").split())
 
     def secret(self, name: str) -> str | None:
         """A secret field's value by its variable's name (e.g. STREAMER_DATABASE_PASSWORD);

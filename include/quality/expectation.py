@@ -6,6 +6,10 @@ pass over its window (a whole history in a full check), so that doubled every ru
 time. Here one metric reads both in a single execution: the first rows, each carrying the count
 of all of them (a window count over the whole result), and the expectation's result is the same
 as GX's (observed_value, details.unexpected_rows, severity, description, Data Docs).
+
+A check that counts what it looked at (the candle checks) adds two columns to its rows,
+_quality_compared and _quality_deferred, and returns one row of them alone (the rest null) when
+nothing is wrong: they become details.compared and details.deferred, never an offending row.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from great_expectations.expectations.metrics.query_metric_provider import QueryM
 METRIC = "unexpected_rows_query.rows_and_count"
 # A column name no check's SQL uses; it is removed from the rows before they are reported.
 COUNT_COLUMN = "_quality_unexpected_row_count"
+COMPARED_COLUMN = "_quality_compared"
+DEFERRED_COLUMN = "_quality_deferred"
 
 
 class UnexpectedRowsAndCount(QueryMetricProvider):
@@ -58,7 +64,23 @@ class UnexpectedRowsAndCount(QueryMetricProvider):
         count = int(rows[0][COUNT_COLUMN]) if rows else 0
         for row in rows:
             del row[COUNT_COLUMN]
-        return {"rows": rows, "count": count}
+        return {"rows": rows, "count": count, **tally(rows)}
+
+
+def tally(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """A counting check's compared and deferred rows, taken out of its rows (in place): with
+    nothing wrong its one row is the tally alone, which is then no offending row."""
+    if not rows or COMPARED_COLUMN not in rows[0]:
+        return {}
+    counts = {
+        "compared": int(rows[0][COMPARED_COLUMN] or 0),
+        "deferred": int(rows[0][DEFERRED_COLUMN] or 0),
+    }
+    for row in rows:
+        del row[COMPARED_COLUMN], row[DEFERRED_COLUMN]
+    if all(value is None for value in rows[0].values()):
+        rows.clear()
+    return counts
 
 
 class UnexpectedRowsOnce(UnexpectedRowsExpectation):
@@ -76,6 +98,12 @@ class UnexpectedRowsOnce(UnexpectedRowsExpectation):
         renamed = {
             **metrics,
             "unexpected_rows_query.table": found["rows"],
-            "unexpected_rows_query.row_count": found["count"],
+            # The tally alone is one row of the query, and no offending one.
+            "unexpected_rows_query.row_count": len(found["rows"]) and found["count"],
         }
-        return super()._validate(renamed, runtime_configuration, execution_engine)
+        outcome = super()._validate(renamed, runtime_configuration, execution_engine)
+        details = outcome.get("result", {}).get("details")
+        if details is not None and "compared" in found:
+            details["compared"] = found["compared"]
+            details["deferred"] = found["deferred"]
+        return outcome

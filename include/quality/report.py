@@ -35,6 +35,11 @@ class CheckResult:
     success: bool
     unexpected_count: int
     rows: tuple[dict[str, Any], ...] = ()
+    # What the check looked at: the candles it compared, and those it deferred to a later run
+    # because one of their minutes was written after their build read them. A check that
+    # defers nothing compared its table's rows in the window (None: not a candle table).
+    compared: int | None = None
+    deferred: int = 0
 
     @property
     def symbols(self) -> list[str]:
@@ -127,6 +132,11 @@ class QualityReport:
             passed = sum(1 for r in self.results if r.table == table and r.success)
             checked = sum(1 for r in self.results if r.table == table)
             lines.append(f"  {table}: {count} rows, {passed}/{checked} checks passed")
+            lines += [
+                f"    {r.name}: {r.compared} compared, {r.deferred} deferred"
+                for r in self.results
+                if r.table == table and r.compared is not None
+            ]
         if self.reconciled:
             shares = ", ".join(
                 f"{symbol} {self.differing(symbol)}/{n}" for symbol, n in self.reconciled.items()
@@ -136,6 +146,10 @@ class QualityReport:
         if self.data_docs:
             lines.append(f"  Data Docs: {self.data_docs}")
         return "\n".join(lines)
+
+    def counts(self) -> dict[tuple[str, str], tuple[int | None, int]]:
+        """(check, table) -> (rows compared, rows deferred), for every check of the run."""
+        return {(r.name, r.table): (r.compared, r.deferred) for r in self.results}
 
     def differing(self, symbol: str) -> int:
         """How many closed live candles of a symbol differ from their kline in the window."""

@@ -15,6 +15,7 @@ import pytest
 
 from api.config import ApiConfig
 from tests.support.api import running_api, write_live
+from tests.support.setup_tools import require
 
 FILL = """
 insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
@@ -51,9 +52,9 @@ async def chromium(*args: str) -> str:
 
 
 @pytest.mark.slow  # a browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
 async def test_chart_draws_the_database_candles(api, conn, tmp_path: Path) -> None:
     """History plus a forming live minute: the page's last candle and volume equal the database."""
+    require("chromium", CHROMIUM is not None, "the chart page's browser test")
     conn.execute(FILL)
     forming = ("93010.5", "93030", "93001.25", "93020.75", "3.25", "302300", 9, "1", "93000")
     write_live(conn, "BTCUSDT", datetime(2025, 5, 5, 5, 59, tzinfo=UTC), forming, False)
@@ -91,7 +92,6 @@ async def test_chart_draws_the_database_candles(api, conn, tmp_path: Path) -> No
 
 
 @pytest.mark.slow  # a browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
 async def test_chart_signs_in_with_a_token_in_the_fragment(
     database_url: str, conn, tmp_path: Path
 ) -> None:
@@ -99,6 +99,7 @@ async def test_chart_signs_in_with_a_token_in_the_fragment(
     session cookie (no token in any request URL, which the API refuses when exposed) and draws
     the candles, its WebSocket signed in by the same cookie; without a symbol asked for it opens
     on one with candles, and marks a listed symbol without any."""
+    require("chromium", CHROMIUM is not None, "the chart page's browser test")
     conn.execute(FILL)
     # Listed by exchangeInfo, first by name, without a candle: the chart opens on BTCUSDT.
     conn.execute("insert into market.symbols (symbol, status) values ('AAAUSDT', 'TRADING')")

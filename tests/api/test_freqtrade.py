@@ -31,13 +31,19 @@ README = PROJECT_ROOT / "docs" / "api.md"
 MARKER = "<!-- freqtrade-config: tests/api/test_freqtrade.py uses this block -->"
 README_HTTP, README_WS = "http://127.0.0.1:8000", "ws://127.0.0.1:8000"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not FREQTRADE.exists(),
-        reason="no .venv-freqtrade: scripts/setup-freqtrade.sh (run by make setup) builds it",
-    ),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def freqtrade_installed() -> None:
+    """scripts/setup-freqtrade.sh (run by make setup, which stops if it cannot) builds
+    .venv-freqtrade everywhere: its absence is a broken set-up, never a skip."""
+    if not FREQTRADE.exists():
+        pytest.fail(
+            f"{FREQTRADE} is missing: make setup builds it (scripts/setup-freqtrade.sh)",
+            pytrace=False,
+        )
+
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 3

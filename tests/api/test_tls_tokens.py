@@ -69,7 +69,9 @@ async def test_exposed_takes_tokens_from_headers_and_the_session_cookie_only(
     """Bound beyond loopback, ?token= is refused (a URL is logged and kept in histories), on
     HTTP and WebSocket alike; a header works, and the chart page's POST /session gives an
     HttpOnly, SameSite=Strict cookie that its WebSocket carries."""
-    config = ApiConfig(database_url=database_url, host="0.0.0.0", port=0, tokens={TOKEN})
+    config = ApiConfig(
+        database_url=database_url, host="0.0.0.0", port=0, tokens={TOKEN}, allow_plaintext=True
+    )
     config.check()
     async with running_api(config) as api, httpx.AsyncClient(base_url=api.http) as client:
         in_url = await client.get("/api/v3/exchangeInfo", params={"token": TOKEN})

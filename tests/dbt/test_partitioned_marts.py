@@ -31,7 +31,9 @@ PARTITIONED = tuple(tf for tf in MARTS if tf != "1m")
 PROBE = re.compile(r"Index (Only )?Scan.* \(actual rows=[01]\.00 loops=\d+\)")
 NEWEST_BUILD = re.compile(r"(^|->  )Aggregate \(")
 # The newest build's time, less the look-back where a check wants its settled minutes.
-NEWEST_BUILD_OUTPUT = re.compile(r"^\s*Output: \(?max\(\w+\.built_at\)( - '[^']*'::interval\))?$")
+NEWEST_BUILD_OUTPUT = re.compile(
+    r"^\s*Output: \(?max\(candle\.built_at\)( - '[^']*'::interval\))?$"
+)
 PARTITION = re.compile(r"\b((?:klines|candles)_\w+?)_(p\d{4}_\d{2}|default)\b")
 
 
@@ -113,19 +115,30 @@ def read_partitions(conn: psycopg.Connection, query: str, params=None) -> set[st
     )
     lines = [line for (line,) in cur.fetchall()]
     read = set()
-    lookup_depth = None  # the indentation of the newest-build look-up being skipped
+    # The newest-build look-up, exempt once per plan: its depth, and the one mart it reads.
+    lookup: tuple[int, str | None] | None = None
+    exempted = False
     for index, line in enumerate(lines):
         depth = len(line) - len(line.lstrip(" ->"))
-        if lookup_depth is not None and depth > lookup_depth:
-            continue
-        lookup_depth = None
-        if NEWEST_BUILD.search(line) and NEWEST_BUILD_OUTPUT.search(
-            lines[index + 1] if index + 1 < len(lines) else ""
+        if lookup is not None and depth > lookup[0]:
+            tables = {m.group(1) for m in PARTITION.finditer(line)}
+            if lookup[1] is None and len(tables) == 1:
+                lookup = (lookup[0], tables.pop())
+                continue
+            if tables <= {lookup[1]}:
+                continue
+            # Another table read under the look-up is no part of it: counted below.
+        else:
+            lookup = None
+        if (
+            not exempted
+            and NEWEST_BUILD.search(line)
+            and NEWEST_BUILD_OUTPUT.search(lines[index + 1] if index + 1 < len(lines) else "")
         ):
             # The time of the newest build, max(built_at) over the whole mart, is unbounded by
             # design; on a few rows with statistics the planner reads each month whole instead
-            # of one index entry of each.
-            lookup_depth = depth
+            # of one index entry of each. Only its own mart's months, and only once.
+            lookup, exempted = (depth, None), True
             continue
         if "never executed" in line:
             continue

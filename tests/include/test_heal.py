@@ -282,3 +282,70 @@ def test_heal_reads_the_first_day_a_dump_only_history_lacks(fake, conn) -> None:
     ).fetchone()
     first = fake.market.klines("BTCUSDT", "1d", start_ms=0, limit=1)[0].open_time
     assert datetime_to_ms(datetime.combine(day, datetime.min.time(), UTC)) == first
+
+
+def unexplained_minutes(conn: psycopg.Connection, symbol: str, start, end) -> list[datetime]:
+    """Minutes of [start, end) that continuity would call missing: neither held nor inside an
+    open gap or a halt (check_continuity_minutes.sql's exemption)."""
+    rows = conn.execute(
+        "select minute from generate_series(%(a)s::timestamptz, %(b)s::timestamptz "
+        "- interval '1 minute', interval '1 minute') as minute "
+        "where not exists (select from market.klines_1m k where k.symbol = %(s)s "
+        "and k.open_time = minute) "
+        "and not exists (select from market.candles_1m_live l where l.symbol = %(s)s "
+        "and l.is_closed and l.open_time = minute) "
+        "and not exists (select from market.ingest_gaps g where g.symbol = %(s)s "
+        "and (g.healed_at is null or g.reason = 'halt') "
+        "and minute >= g.gap_start and minute < g.gap_end)",
+        {"s": symbol, "a": start, "b": end},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_gap_cut_at_the_horizon_stays_open_past_it(fake, conn: psycopg.Connection) -> None:
+    """The streamer lost minutes and recorded the gap; it resumes at a minute inside heal's
+    horizon (the last lag minutes), its candles after it not closed yet. heal-gaps fetches the
+    gap up to the horizon only, and marks only that part healed: the rest stays an open gap
+    (continuity exempts it) and the next run, its horizon past it, fills it. (On the old code
+    the whole row was marked healed: the minutes past the horizon were neither held nor
+    exempt, and no later run fetched them, the row claiming them settled.)"""
+    now = NOW.replace(second=0)
+    gap = (now - timedelta(minutes=8), now - timedelta(minutes=2))
+    backfill_rest(["BTCUSDT"], START, gap[0], rest_url=fake.url)
+    conn.execute(
+        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
+        "values ('BTCUSDT', %s, %s, 'trade_id_jump', 'streamer')",
+        gap,
+    )
+    horizon = now - timedelta(minutes=5)
+    assert heal_gaps(["BTCUSDT"], rest_url=fake.url, lag_minutes=5).filled["BTCUSDT"] == 3
+    rows = conn.execute(
+        "select gap_start, gap_end, reason, detected_by, healed_at is not null "
+        "from market.ingest_gaps where symbol = 'BTCUSDT' order by gap_start"
+    ).fetchall()
+    assert rows == [
+        (gap[0], horizon, "trade_id_jump", "streamer", True),
+        (horizon, gap[1], "trade_id_jump", "streamer", False),
+    ]
+    assert unexplained_minutes(conn, "BTCUSDT", START, horizon) == []
+    assert unexplained_minutes(conn, "BTCUSDT", horizon, gap[1]) == []
+
+    # The streamer closes its minutes from the gap's end on; the next run fills the rest.
+    resumed = official(fake.market, "BTCUSDT", datetime_to_ms(gap[1]), datetime_to_ms(now))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, "
+            "volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, "
+            "is_closed) values ('BTCUSDT', to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, true)",
+            resumed,
+        )
+    assert heal(fake, ["BTCUSDT"]).filled["BTCUSDT"] == 3
+    assert unexplained_minutes(conn, "BTCUSDT", START, now) == []
+    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(gap[1])
+    assert stored(conn, "BTCUSDT", start_ms, end_ms) == official(
+        fake.market, "BTCUSDT", start_ms, end_ms
+    )
+    assert conn.execute(
+        "select count(*) from market.ingest_gaps where healed_at is null"
+    ).fetchone() == (0,)

@@ -63,11 +63,24 @@ def months(conn: psycopg.Connection, table: str) -> list[datetime]:
 PLATFORM_ROLES = {"streamer_writer", "history_loader", "dbt_builder", "analytics_reader"}
 
 
-def table_state(conn: psycopg.Connection, table: str) -> dict:
-    """Everything an upgrade must keep: rows, triggers, indexes, constraints, grants, comment."""
+def columns_of(conn: psycopg.Connection, table: str) -> list[str]:
+    return [
+        name
+        for (name,) in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
+            "and not attisdropped order by attnum",
+            (table,),
+        )
+    ]
+
+
+def table_state(conn: psycopg.Connection, table: str, columns: list[str] | None = None) -> dict:
+    """Everything an upgrade must keep: rows (of the given columns, else all), triggers,
+    indexes, constraints, grants, comment."""
     oid = conn.execute("select %s::regclass::oid", (table,)).fetchone()[0]
+    listed = ", ".join(columns) if columns else "*"
     return {
-        "rows": conn.execute(f"select * from {table} order by symbol, open_time").fetchall(),
+        "rows": conn.execute(f"select {listed} from {table} order by symbol, open_time").fetchall(),
         "triggers": sorted(
             conn.execute(
                 "select tgname, regexp_replace(pg_get_triggerdef(oid), ' ON \\S+ ', ' ON t ') "
@@ -172,6 +185,7 @@ def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
         conn.execute("create unique index mart_key on analytics.candles_1h (symbol, open_time)")
         tables = (*MARKET_TABLES, "analytics.candles_1h")
         before = {t: table_state(conn, t) for t in tables}
+        columns_before = {t: columns_of(conn, t) for t in tables}
         views_before = conn.execute("select * from public.kline_days order by 1, 2").fetchall()
 
     applied = migrate(empty_database_url)
@@ -182,7 +196,15 @@ def test_upgrade_from_populated_0009_keeps_every_row_trigger_and_view(
             assert conn.execute(
                 "select relkind from pg_class where oid = %s::regclass", (table,)
             ).fetchone() == ("p",), table
-            after = table_state(conn, table)
+            # The one column migrations add to a table users already had: a roll-up mart's
+            # source_changed_at (0020), null in the rows built before it.
+            added = [c for c in columns_of(conn, table) if c not in columns_before[table]]
+            assert added == (["source_changed_at"] if table.startswith("analytics.") else [])
+            if added:
+                assert conn.execute(
+                    f"select count(*) from {table} where source_changed_at is not null"
+                ).fetchone() == (0,)
+            after = table_state(conn, table, columns_before[table])
             # The platform's roles (migration 0010) get their grants from include/sql/grants.sql
             # on every migrate; what the upgrade must keep is everything else.
             after["grants"] = [g for g in after["grants"] if g[0] not in PLATFORM_ROLES]

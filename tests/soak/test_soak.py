@@ -503,9 +503,24 @@ def verify_quality_runs(p: Platform) -> str:
         f"none of {len(triggered)} Asset-triggered data_quality runs checked a live minute"
     )
     live = sorted(returned[run_id]["live_minutes"] for run_id in covered)
+    # The last of them compared the live window's candles, not only passed: a check that
+    # deferred them all would pass having compared nothing.
+    counts = returned[covered[-1]]["counts"]
+    for key in (
+        "cross_timeframe analytics.candles_5m",
+        "timeframe_completeness analytics.candles_5m",
+    ):
+        compared, deferred = counts[key]
+        assert compared > 0, f"{key} compared no candle of the live window ({deferred} deferred)"
+    per_check = ", ".join(
+        f"{key.replace(' analytics.candles_', ' ').replace(' market.', ' ')} {c}/{d}"
+        for key, (c, d) in counts.items()
+        if c is not None
+    )
     return (
         f"{len(covered)} of {len(triggered)} Asset-triggered runs "
-        f"(live rows per window: median {live[len(live) // 2]}, {live[0]}..{live[-1]})"
+        f"(live rows per window: median {live[len(live) // 2]}, {live[0]}..{live[-1]}); "
+        f"the last one's rows compared/deferred per check: {per_check}"
     )
 
 

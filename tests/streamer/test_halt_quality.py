@@ -61,12 +61,18 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
             fake.set_status("ETHUSDT", "HALT")
             await wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
             last_eth = closed_rows(database_url, "ETHUSDT")[-1]["open_time"]
-            # Two minutes later ETHUSDT is stale and missing minutes, but for the halt.
+            # Two minutes later ETHUSDT is stale and missing minutes, but for the halt: the
+            # record is widened while it lasts (waited for: the streamer widens it on its own
+            # schedule, and without widening the wait fails).
             later = last_eth + timedelta(minutes=3, seconds=5)
-            await asyncio.sleep(max(0.0, (later - datetime.now(UTC)).total_seconds()))
-            [(symbol, _start, end, detected_by, healed_at)] = halt_rows(database_url)
+            await wait_until(
+                lambda: halt_rows(database_url)[-1][2] >= later - timedelta(minutes=1),
+                240,
+                "the halt's record widened to a minute before three past ETHUSDT's last",
+            )
+            [(symbol, _start, _end, detected_by, healed_at)] = halt_rows(database_url)
             assert (symbol, detected_by, healed_at) == ("ETHUSDT", "streamer", None)
-            assert end >= datetime.now(UTC) - timedelta(minutes=1), "widened while it lasts"
+            await wait_until(lambda: datetime.now(UTC) >= later, 240, "three minutes passed")
 
             # data_quality runs beside the streamer, as it does in production: the window ends
             # at the minute now begins, every minute before it closed by the streamer.
@@ -130,12 +136,14 @@ async def test_a_halt_ending_unseen_is_never_filled_with_idle_minutes(database_u
             await wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
             # The ban: from second 20 of a minute to second 20 three minutes on (9 s wall).
             await wait_until(lambda: 20_000 <= fake.clock.now_ms() % MINUTE_MS < 25_000, 10, "20 s")
+            banned_at = fake.clock.now_ms()
             fake.ban(9)
-            # Near its end ETHUSDT shows TRADING, its trades resuming at the minute after the
-            # ban: the halted minutes the ban kept open are proven empty in between.
-            await asyncio.sleep(8.0)
-            fake.set_status("ETHUSDT", "TRADING")
-            resumed = -(-fake.clock.now_ms() // MINUTE_MS) * MINUTE_MS
+            # ETHUSDT shows TRADING when the ban ends (the streamer reads nothing before), its
+            # trades resuming at the minute after the ban: the halted minutes the ban kept open
+            # are proven empty in between. Set in the same step as the ban, so how late this
+            # test runs cannot move it.
+            resumed = (banned_at // MINUTE_MS + 4) * MINUTE_MS
+            fake.set_status("ETHUSDT", "TRADING", trades_from_ms=resumed)
             await wait_until(
                 lambda: any(
                     r["open_time"] >= ms_utc(resumed) for r in closed_rows(database_url, "ETHUSDT")

@@ -15,6 +15,7 @@ from psycopg.conninfo import make_conninfo
 from api.app import create_app
 from api.config import ApiConfig
 from api.grpc_service import start_grpc
+from api.guard import server_config
 
 
 @dataclass
@@ -31,17 +32,7 @@ class RunningApi:
 async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
     """Serve ``config`` (port 0 = any free port) in this loop until the block ends."""
     app = create_app(config)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            lifespan="on",
-            ssl_certfile=config.tls_cert,
-            ssl_keyfile=config.tls_key,
-        )
-    )
+    server = uvicorn.Server(server_config(app, config, log_level="warning"))
     task = asyncio.ensure_future(server.serve())
     while not server.started:
         if task.done():
@@ -49,7 +40,7 @@ async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     api = app.state.api
-    grpc_server, grpc_port = await start_grpc(api.hub, api.symbols, config, 0, api.klines_pool)
+    grpc_server, grpc_port = await start_grpc(api, config, 0)
     http, ws = ("https", "wss") if config.tls else ("http", "ws")
     try:
         yield RunningApi(

@@ -1,9 +1,12 @@
 {#- Asserts that a recently built candle's minute count is consistent with its bucket and that a
     candle called complete really holds every minute of it, contiguous, in candles_1m.
     candles_1m is a view over tables the streamer and the loaders keep writing, so a candle one
-    of whose minutes was written since the look-back before its build (a minute that closed,
-    or whose kline landed, as the build ran) is left to the build that reads it: each run
-    re-reads that look-back, so a candle's last rebuild is checked with its minutes settled. -#}
+    of whose minutes was written after the newest write it was built from (its
+    source_changed_at: a minute that closed, or whose kline landed, as the build ran) is left to
+    the next build, which reads that minute (each build re-reads dbt's look-back): the candle is
+    checked once rebuilt. Every other candle is checked, however recently its minutes were
+    written. A candle built before source_changed_at existed (null) keeps the old rule, a
+    minute written within the look-back before its build. -#}
 {% test candles_complete_contiguous(model, minutes, minutes_model) %}
 
 with
@@ -23,6 +26,7 @@ counted as (
         recent.kline_minute_count,
         recent.is_complete,
         recent.built_at,
+        recent.source_changed_at,
         inside.present,
         inside.first_minute,
         inside.last_minute,
@@ -51,8 +55,10 @@ from counted
 where
     (
         newest_change is null
-        or newest_change
-        < built_at - cast({{ dbt.string_literal(var('lookback')) }} as interval)
+        or newest_change <= coalesce(
+            source_changed_at,
+            built_at - cast({{ dbt.string_literal(var('lookback')) }} as interval)
+        )
     )
     and (
         minute_count != present

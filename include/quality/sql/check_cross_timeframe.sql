@@ -7,8 +7,12 @@
 -- itself checked against its minutes in the same run, so a candle equal to its parts is equal
 -- to its minutes, and a wrong part is reported at its own timeframe only.
 -- analytics.candles_1m is a view over tables the streamer and the loaders keep writing: a
--- candle one of whose minutes was written since the mart's last build less dbt's look-back is
--- left to the builds that re-read it, and checked by a later run once its minutes are settled.
+-- suspect one of whose minutes was written after the newest write it was built from (its
+-- source_changed_at) is one its build did not see; it is deferred, left to the next build,
+-- which re-reads that minute, and checked by a later run. Every other candle is compared,
+-- however recent its minutes. The result's every row carries the tally: candles compared
+-- (the window's complete candles less the deferred) and deferred; with nothing wrong it is
+-- one row of the tally alone (include/quality/expectation.py).
 with
 
 {params},
@@ -131,6 +135,8 @@ suspects as materialized (
 
 ),
 
+-- For a candle built before source_changed_at existed (null): the old rule, a minute written
+-- within dbt's look-back of the mart's last build.
 settled as (
 
     select max(candle.built_at) - {lookback}::interval as before
@@ -182,7 +188,10 @@ compared as (
             ' ',
             expected.open, expected.high, expected.low, expected.close, expected.volume,
             expected.trade_count
-        ) as minutes_ohlcv
+        ) as minutes_ohlcv,
+        expected.newest_change
+        > coalesce(candles.source_changed_at, settled.before - interval '1 microsecond')
+        as deferred
     from suspects as candles
     cross join settled
     cross join lateral (
@@ -208,11 +217,39 @@ compared as (
             and minute.open_time >= params.window_start
             and minute.open_time < params.minutes_end
     ) as expected
-    where expected.newest_change is null or expected.newest_change < settled.before
+
+),
+
+tally as (
+
+    select
+        (
+            select count(*)
+            from {{batch}} as candle
+            cross join params
+            where
+                candle.is_complete
+                and candle.open_time >= params.window_start
+                and candle.open_time < params.window_end
+        ) - deferred.candles as compared,
+        deferred.candles as deferred
+    from (select count(*) as candles from compared where deferred) as deferred
 
 )
 
-select *
-from compared
-where differing_fields <> ''
-order by symbol, open_time
+select
+    offending.*,
+    tally.compared as _quality_compared,
+    tally.deferred as _quality_deferred
+from tally
+left join (
+    select
+        compared.symbol,
+        compared.open_time,
+        compared.differing_fields,
+        compared.candle_ohlcv,
+        compared.minutes_ohlcv
+    from compared
+    where compared.deferred is not true and compared.differing_fields <> ''
+) as offending on true
+order by offending.symbol, offending.open_time

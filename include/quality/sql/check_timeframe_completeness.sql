@@ -6,9 +6,12 @@
 -- the window is itself checked in the same run, so a wrong part is reported at its own
 -- timeframe only, and a bucket with minutes but no part is reported there.
 -- analytics.candles_1m is a view over tables the streamer and the loaders keep writing: a
--- bucket one of whose minutes was written since the mart's last build less dbt's look-back is
--- left to the builds that re-read it (each re-reads that look-back), and checked by a later run
--- once its minutes are settled.
+-- suspect one of whose minutes was written after the newest write its candle was built from
+-- (source_changed_at; with no candle, after the mart's last build began) is one the build did
+-- not see; it is deferred, left to the next build, which re-reads that minute, and checked by
+-- a later run. Every other bucket is compared, however recent its minutes. The result's every
+-- row carries the tally: candles compared (the window's candles less the deferred) and
+-- deferred; with nothing wrong it is one row of the tally alone (include/quality/expectation.py).
 with
 
 {params},
@@ -89,9 +92,14 @@ suspects as (
 
 ),
 
+-- The mart's last build began at `newest`: a bucket with no candle whose minutes were all
+-- written before it was missed. For a candle built before source_changed_at existed (null):
+-- the old rule, a minute written within dbt's look-back of that build.
 settled as (
 
-    select max(candle.built_at) - {lookback}::interval as before
+    select
+        max(candle.built_at) as newest,
+        max(candle.built_at) - {lookback}::interval as before
     from {{batch}} as candle
 
 ),
@@ -122,30 +130,78 @@ minutes as (
             and minute.open_time < params.minutes_end
     ) as counted
 
+),
+
+-- The suspects that disagree, each with whether it waits for a build.
+judged as (
+
+    select
+        minutes.symbol,
+        minutes.open_time,
+        minutes.minutes_present,
+        candle.minute_count,
+        candle.is_complete,
+        candle.symbol is not null as has_candle,
+        minutes.newest_change > case
+            when candle.symbol is null then settled.newest
+            else coalesce(candle.source_changed_at, settled.before - interval '1 microsecond')
+        end as deferred
+    from minutes
+    cross join params
+    cross join settled
+    left join {{batch}} as candle
+        on candle.symbol = minutes.symbol
+        and candle.open_time = minutes.open_time
+        -- Implied by the join, stated so the candles are read from the window's range only.
+        and candle.open_time >= params.window_start
+        and candle.open_time < params.window_end
+    where
+        minutes.open_time >= params.window_start
+        and minutes.open_time < params.window_end
+        and (
+            candle.symbol is null
+            or candle.minute_count is distinct from minutes.minutes_present
+            or candle.is_complete
+            is distinct from (minutes.minutes_present = params.bucket_minutes)
+        )
+
+),
+
+tally as (
+
+    select
+        (
+            select count(*)
+            from {{batch}} as candle
+            cross join params
+            where
+                candle.open_time >= params.window_start
+                and candle.open_time < params.window_end
+        ) - deferred.candles as compared,
+        deferred.buckets as deferred
+    from (
+        select
+            count(*) filter (where has_candle) as candles,
+            count(*) as buckets
+        from judged
+        where deferred
+    ) as deferred
+
 )
 
 select
-    minutes.symbol,
-    minutes.open_time,
-    minutes.minutes_present,
-    candle.minute_count,
-    candle.is_complete
-from minutes
-cross join params
-cross join settled
-left join {{batch}} as candle
-    on candle.symbol = minutes.symbol
-    and candle.open_time = minutes.open_time
-    -- Implied by the join, stated so the candles are read from the window's range only.
-    and candle.open_time >= params.window_start
-    and candle.open_time < params.window_end
-where
-    minutes.open_time >= params.window_start
-    and minutes.open_time < params.window_end
-    and minutes.newest_change < settled.before
-    and (
-        candle.symbol is null
-        or candle.minute_count is distinct from minutes.minutes_present
-        or candle.is_complete is distinct from (minutes.minutes_present = params.bucket_minutes)
-    )
-order by minutes.symbol, minutes.open_time
+    offending.*,
+    tally.compared as _quality_compared,
+    tally.deferred as _quality_deferred
+from tally
+left join (
+    select
+        judged.symbol,
+        judged.open_time,
+        judged.minutes_present,
+        judged.minute_count,
+        judged.is_complete
+    from judged
+    where judged.deferred is not true
+) as offending on true
+order by offending.symbol, offending.open_time

@@ -174,7 +174,10 @@ end;
 $$;
 
 -- market.make_month_partitions for the writers of market's candle tables, as the administrator
--- who owns them; any table its own owner does not own is refused.
+-- who owns them; any table its own owner does not own is refused. A writer makes at most 31 days
+-- of the live table (the streamer makes 4 ahead) or 240 months of the others (20 years: Binance
+-- began in 2017) per call: one call of a writer could otherwise create tens of thousands of
+-- tables, each then planned and opened by every unbounded statement on the table.
 create or replace function market.make_trusted_month_partitions(
     parent regclass, from_time timestamptz, to_time timestamptz
 ) returns integer
@@ -184,9 +187,17 @@ set timezone = 'UTC'
 as $$
 declare
     owner_name name := market.candle_table_owner(parent);
+    unit text := market.partition_unit(parent);
+    most integer := case market.partition_unit(parent) when 'day' then 31 else 240 end;
 begin
     if owner_name <> current_user then
         raise exception '% belongs to %: only its owner makes its months', parent, owner_name;
+    end if;
+    if isfinite(from_time) and isfinite(to_time)
+        and to_time > date_trunc(unit, from_time) + most * ('1 ' || unit)::interval then
+        raise exception 'partition range too long: [%, %) spans more than % %s of %',
+            from_time, to_time, most, unit, parent
+            using errcode = 'program_limit_exceeded';
     end if;
     return market.make_month_partitions(parent, from_time, to_time);
 end;
