@@ -142,6 +142,8 @@ class Aggregator:
         self.stats = Stats()
         # 1s candles of SECOND_CANDLE_SYMBOLS, from the same trades, closed by the same proof.
         self.seconds = Seconds(second_symbols)
+        # When the newest status read was sent: later idle minutes wait (streamer/README.md).
+        self.status_read_ms = 1 << 62
 
     def book(self, symbol: str) -> SymbolBook:
         """The symbol's book, created empty on first use."""
@@ -453,6 +455,8 @@ class Aggregator:
                 self.stats.closed_minutes += 1
                 self._touch(c, now)
             elif book.trading and book.last_close is not None and minute >= book.idle_from:
+                if minute + MINUTE_MS > max(self.status_read_ms, book.high_time):
+                    break
                 c = book.candles[minute] = Candle(book.symbol, minute)
                 c.open = c.high = c.low = c.close = book.last_close
                 c.closed = True

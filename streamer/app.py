@@ -50,6 +50,8 @@ class Streamer:
         self.aggregator = aggregator = Aggregator(
             startup_repair=config.startup_repair, second_symbols=config.second_symbols
         )
+        # Statuses are followed (Subscriptions.refresh): no idle minute before the first read.
+        aggregator.status_read_ms = 0
         self.writer = Writer(
             config.database_url,
             aggregator,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -11,8 +12,9 @@ from typing import TYPE_CHECKING
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import minute_of
+from streamer.aggregator import Gap, minute_of
 from streamer.connection import AttemptLimiter, Shard
+from streamer.gaps import KLINE_FINAL_MS
 from streamer.rest import RestUnavailable
 
 if TYPE_CHECKING:
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from streamer.tasks import Spawn
 
 logger = logging.getLogger(__name__)
+
+# exchangeInfo is read this long after each minute ends at the latest (exchange clock): its
+# idle minutes wait for a read that shows their symbols still TRADING (Aggregator.status_read).
+READ_AFTER_MINUTE_MS = 1_000
 
 
 class Subscriptions:
@@ -96,15 +102,61 @@ class Subscriptions:
                 by_shard.setdefault(shard, []).append(s)
         for shard, gone in by_shard.items():
             shard.remove(gone)
+        read_ms = self.clock.now_ms()
         for s in symbols:
+            book = self.aggregator.books.get(s)
+            if s in self.halts and book is not None and book.next_close is not None:
+                # Nothing proves its open minutes complete once it is dropped: its klines will.
+                self.settle(s, book.next_close, read_ms)
             # Its changed candles are still written; if it trades again it starts afresh, so
             # the halted minutes in between are never filled as idle ones.
             self.aggregator.forget(s)
             self.gaps.forget(s)
 
+    def settle(self, symbol: str, first_ms: int, read_ms: int) -> None:
+        """A symbol that left TRADING leaves the stream with minutes from ``first_ms`` not yet
+        closed: often its last traded one (no later trade proves it complete, and the prober
+        may not have got to it before exchangeInfo was read at ``read_ms``), and idle ones
+        before the halt. Binance's klines of them are final once the read's minute is over (no
+        trade comes in a halt): they are written closed. A halted minute has no kline and is
+        left to the halt's record (note_halts)."""
+        end = minute_of(read_ms) + MINUTE_MS
+        if end > first_ms:
+            gap = Gap(symbol, "halt", None, 0, None, 0, first_ms, end - 1)
+            self.spawn(self._settle(gap), f"settle {symbol}")
+
+    async def _settle(self, gap: Gap) -> None:
+        await self.clock.reached(gap.gap_end + KLINE_FINAL_MS)
+        retries = self.gaps.retries
+        try:
+            official = self.aggregator.official(
+                gap.symbol, await retries.fetch(gap, self.gaps.fetch.klines)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            retries.count(gap, exc)
+            logger.warning(
+                "last minutes of %s not closed from klines, left to heal-gaps: %s",
+                gap.symbol,
+                exc,
+                extra=gap.log_context(),
+            )
+            return
+        finally:
+            retries.done(gap)
+        self.aggregator.put_official(official, time.monotonic())
+        logger.info(
+            "%s left TRADING: %d minutes closed from its klines",
+            gap.symbol,
+            len(official),
+            extra=gap.log_context(),
+        )
+
     # ----------------------------------------------------------------- listings
     async def refresh(self) -> list[str] | None:
         """exchangeInfo -> statuses; the TRADING symbols we should stream (None on failure)."""
+        sent_ms = self.clock.now_ms() if self.clock.synced else None
         try:
             info = await self.rest.exchange_info()
         except RestUnavailable as exc:
@@ -129,8 +181,21 @@ class Subscriptions:
                 book.idle_from = max(book.idle_from, now + MINUTE_MS)
             book.trading = trading
         self.note_halts(statuses, now)
+        if sent_ms is not None:
+            self.status_read(sent_ms)
         symbols = self.config.symbols
         return self.mine(trading_symbols(info) if symbols is None else symbols)
+
+    def status_read(self, sent_ms: int) -> None:
+        """Every book has its status as of ``sent_ms``: a minute after a symbol's last trade
+        that a probe proved empty waited for this (a probe proves no trade came, not that the
+        market was open, and a halted minute has no kline), and closes idle now if it ended
+        before the read and the symbol is still TRADING."""
+        agg, now = self.aggregator, time.monotonic()
+        agg.status_read_ms = max(sent_ms, agg.status_read_ms)
+        for book in agg.books.values():
+            if book.trading and (book.next_close or 0) + MINUTE_MS <= book.certain_until:
+                agg.close_ready(book, now)
 
     def note_halts(self, statuses: dict[str, str | None], now: int) -> None:
         """A streamed symbol that exchangeInfo shows out of TRADING (HALT, BREAK) has no klines
@@ -183,7 +248,7 @@ class Subscriptions:
     async def follow(self) -> None:
         """ALL mode: subscribe newly trading symbols, drop those no longer trading."""
         while True:
-            await asyncio.sleep(self.config.symbols_refresh_interval)
+            await self.next_read()
             wanted = await self.refresh()
             if wanted is None or self.config.symbols is not None:
                 continue
@@ -195,6 +260,21 @@ class Subscriptions:
             if gone:
                 logger.info("unsubscribing %d symbols no longer trading", len(gone))
                 self.unassign(gone)
+
+    async def next_read(self) -> None:
+        """Wait STREAMER_SYMBOLS_REFRESH, or less: until just after the minute ends (by the
+        exchange clock, once it is synced), so the read that lets its idle minutes close comes
+        at once."""
+        deadline = time.monotonic() + self.config.symbols_refresh_interval
+        # The clock signals nothing when it syncs (a flag): polled.
+        while not self.clock.synced and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        boundary = minute_of(self.clock.now_ms()) + MINUTE_MS + READ_AFTER_MINUTE_MS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.clock.reached(boundary), left)
 
     # ----------------------------------------------------------------- seeds
     async def seed(self, symbols: list[str]) -> None:

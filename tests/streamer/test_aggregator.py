@@ -364,3 +364,32 @@ def test_second_candles_close_exact_fill_idle_seconds_and_skip_other_symbols() -
     minute = agg.books["X"].candles[m1]
     assert sum(Decimal(r["volume"]) for s, r in got.items() if s >= m1) == Decimal(7)
     assert minute.count == 4
+
+
+def test_an_idle_minute_waits_for_a_status_read_after_it() -> None:
+    """REST proves no trade came after the last one, not that the market was open: a minute
+    after a symbol's last trade becomes idle only once an exchangeInfo read sent after its end
+    still shows the symbol TRADING. One the read shows halted (BREAK) is never filled. (On the
+    old code the proof alone closed it idle, a candle Binance has no kline for, when exchangeInfo
+    reads failed while the symbol halted.)"""
+    agg = Aggregator(startup_repair=False)
+    agg.status_read_ms = T0 + 30_000
+    agg.apply(trade(1, "10", "1", T0 + 1), 0)
+    agg.prove("X", T0 + 3 * MINUTE_MS, 0)
+    book = agg.books["X"]
+    assert book.candles[T0].closed
+    assert T0 + MINUTE_MS not in book.candles, "idle before any read showed it trading"
+    agg.status_read_ms = T0 + 2 * MINUTE_MS + 500  # a read shows it TRADING
+    agg.close_ready(book, 0)
+    assert book.candles[T0 + MINUTE_MS].closed
+    assert book.candles[T0 + MINUTE_MS].close == to_scaled("10")
+    assert T0 + 2 * MINUTE_MS not in book.candles
+
+    halted = Aggregator(startup_repair=False)
+    halted.status_read_ms = T0
+    halted.apply(trade(1, "10", "1", T0 + 1, sym="Y"), 0)
+    halted.prove("Y", T0 + 3 * MINUTE_MS, 0)
+    halted.books["Y"].trading = False  # the read after the minute shows BREAK
+    halted.status_read_ms = T0 + 3 * MINUTE_MS
+    halted.close_ready(halted.books["Y"], 0)
+    assert [m for m, c in halted.books["Y"].candles.items() if c.closed] == [T0]
