@@ -28,7 +28,7 @@ from api.config import ApiConfig
 from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
 from api.limits import WeightLimiter
 from api.metrics import Metrics
-from api.push import Hub
+from api.push import Hub, listen
 from api.queries import SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
 from api.tickers import Tickers
@@ -242,7 +242,7 @@ class Api:
         for pool in self.pools:
             await pool.open()
         tasks = self.push_tasks = [
-            asyncio.ensure_future(self.hub.run_listener(self.stop)),
+            asyncio.ensure_future(listen(self.hub, self.stop)),
             asyncio.ensure_future(self.hub.run_worker(self.stop)),
             asyncio.ensure_future(self.symbols.keep_fresh(self.stop)),
         ]

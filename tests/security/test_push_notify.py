@@ -5,6 +5,7 @@ README.md lists every attack tried)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ import pytest
 import websockets
 
 from api.config import ApiConfig, load_config
+from api.symbols import EARLIEST_MS
 from include.platform import db
 from tests.support.api import RunningApi, running_api, write_live
 from tests.support.ws import recv_json, until, values
@@ -98,5 +100,59 @@ async def test_healthz_fails_while_the_push_worker_fails(api, conn) -> None:
             conn.execute("grant select on market.candles_1m_live to analytics_reader")
         write_live(conn, "BTCUSDT", MINUTE, values("99"), True)
         await until(ws, lambda m: m["k"]["c"] == "99.00000000" and m["k"]["x"], within=5)
+    status, health = await healthz(api)
+    assert (status, health["pushing"]) == (200, True), health
+
+
+# The read API's own role sends as fast as one connection can: 280 keys a notification (about all a
+# NOTIFY payload's 8,000 bytes hold), each a different hour of BTCUSDT's history.
+TRICKLE_KEYS = 280
+HOUR_MS = 3_600_000
+
+
+def trickle_as_reader(database_url: str, stop: threading.Event, sent: list[int]) -> None:
+    """Until ``stop``: notifications of old, valid, never-repeated keys, one after another."""
+    start = EARLIEST_MS
+    with psycopg.connect(db.role_url(database_url, db.READER), autocommit=True) as attacker:
+        while not stop.is_set():
+            rows = [["BTCUSDT", start + i * HOUR_MS] for i in range(TRICKLE_KEYS)]
+            start += TRICKLE_KEYS * HOUR_MS
+            payload = orjson.dumps({"at": 0, "rows": rows}).decode()
+            attacker.execute("select pg_notify('candles_1m', %s)", (payload,))
+            sent[0] += 1
+
+
+async def test_a_trickle_of_old_keys_keeps_no_live_minute_waiting(database_url, api, conn) -> None:
+    """analytics_reader sends notifications without pause, each naming 280 old hours of a
+    symbol subscribed to at 1m and 1h (every key in range, none repeated: nothing to drop or
+    merge). The minute forming now, written while the trickle goes on, still reaches both
+    subscribers within seconds, each time: old keys wait behind the live ones, never before."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    write_live(conn, "BTCUSDT", now, values("101"), False)
+    streams = "btcusdt@kline_1m/btcusdt@kline_1h"
+    hour = now.replace(minute=0)
+    opens = {"1m": int(now.timestamp() * 1000), "1h": int(hour.timestamp() * 1000)}
+    stop, sent = threading.Event(), [0]
+    async with websockets.connect(f"{api.ws}/stream?streams={streams}") as ws:
+        await asyncio.sleep(0.2)
+        attacker = asyncio.create_task(
+            asyncio.to_thread(trickle_as_reader, database_url, stop, sent)
+        )
+        try:
+            await asyncio.sleep(3)
+            for close in ("102", "103", "104"):
+                write_live(conn, "BTCUSDT", now, values(close), False)
+                seen: set[str] = set()
+                async with asyncio.timeout(5):
+                    while seen != {"1m", "1h"}:
+                        message = orjson.loads(await ws.recv())
+                        k = message["data"]["k"]
+                        if k["c"] == f"{close}.00000000" and k["t"] == opens.get(k["i"]):
+                            seen.add(k["i"])
+                await asyncio.sleep(2)
+        finally:
+            stop.set()
+            await attacker
+    assert sent[0] > 100, f"only {sent[0]} notifications sent"
     status, health = await healthz(api)
     assert (status, health["pushing"]) == (200, True), health

@@ -37,6 +37,10 @@ def ms_utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def newest_closed(database_url: str, symbol: str) -> datetime:
+    return closed_rows(database_url, symbol)[-1]["open_time"]
+
+
 def halt_rows(database_url: str) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
         return conn.execute(
@@ -45,6 +49,9 @@ def halt_rows(database_url: str) -> list[tuple]:
         ).fetchall()
 
 
+# Minutes of the wall clock: ETHUSDT must go stale past the platform's two minutes, then a
+# minute must close right before the check, after a dbt build.
+@pytest.mark.timeout(600)
 async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path: Path) -> None:
     """ETHUSDT halts while the streamer runs (exchangeInfo shows HALT): the streamer records
     the halt and widens it while it lasts, so a quality run over the live minutes, freshness
@@ -58,13 +65,15 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
             await wait_until(
                 lambda: all(closed_rows(database_url, s) for s in SYMBOLS), 90, "closed minutes"
             )
+            at = fake.clock.now_ms()
             fake.set_status("ETHUSDT", "HALT")
+            # The fake halts from the next minute: ETHUSDT's newest candle is at most this one.
+            last_eth = ms_utc(at - at % MINUTE_MS)
             await wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
-            last_eth = closed_rows(database_url, "ETHUSDT")[-1]["open_time"]
-            # Two minutes later ETHUSDT is stale and missing minutes, but for the halt: the
-            # record is widened while it lasts (waited for: the streamer widens it on its own
-            # schedule, and without widening the wait fails).
-            later = last_eth + timedelta(minutes=3, seconds=5)
+            # More than the platform's two minutes later ETHUSDT is stale and missing minutes,
+            # but for the halt: the record is widened while it lasts (waited for: the streamer
+            # widens it on its own schedule, and without widening the wait fails).
+            later = last_eth + timedelta(minutes=3, seconds=10)
             await wait_until(
                 lambda: halt_rows(database_url)[-1][2] >= later - timedelta(minutes=1),
                 240,
@@ -79,14 +88,20 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
             first = min(closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
             window = Window(first, datetime.now(UTC).replace(second=0, microsecond=0))
             await wait_until(
-                lambda: (
-                    closed_rows(database_url, "BTCUSDT")[-1]["open_time"]
-                    >= window.end - timedelta(minutes=1)
-                ),
+                lambda: newest_closed(database_url, "BTCUSDT") >= window.end - timedelta(minutes=1),
                 30,
                 "BTCUSDT's minutes before the window's end to close",
             )
             await asyncio.to_thread(build_timeframes, database_url, unit_tests=False)
+            # Freshness is judged at the check, after the build (however long that took under
+            # load): it starts as BTCUSDT closes a minute, so BTCUSDT is seconds old, not more
+            # than the platform's two minutes (how late this test runs cannot turn it red).
+            newest = newest_closed(database_url, "BTCUSDT")
+            await wait_until(
+                lambda: newest_closed(database_url, "BTCUSDT") > newest,
+                90,
+                "BTCUSDT's next minute to close",
+            )
 
             def check():
                 return run_checks(
@@ -94,7 +109,6 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
                     window,
                     symbols=SYMBOLS,
                     expect_live=True,
-                    max_live_age=timedelta(seconds=30),
                     gx_root=tmp_path / "gx",
                 )
 
@@ -106,7 +120,7 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("delete from market.ingest_gaps where reason = 'halt'")
     unexplained = check()
-    assert {(r.name, r.rows[0]["symbol"]) for r in unexplained.failures} >= {
+    assert {(r.name, row["symbol"]) for r in unexplained.failures for row in r.rows} >= {
         ("live_freshness", "ETHUSDT")
     }
 

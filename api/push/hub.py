@@ -1,26 +1,9 @@
-"""Live push: LISTEN on candles_1m, turn changed minutes into kline events, fan them out.
-
-One listener connection per process receives every committed change to a 1m candle (the
-triggers of migration 0006). A notification is only a hint of which (symbol, minute) keys
-changed: NOTIFY needs no privilege, so any login could send one, and nothing of its payload
-but the keys is used. The worker reads the named minutes back from the tables in one query per
-turn (1m events, and whether each minute is closed), and the candles of longer intervals
-through the same query as /api/v3/klines, coalesced per (symbol, interval, candle), so a busy
-feed costs one query per candle per turn, not per minute. A candle is pushed closed (`x`) only
-when the database holds it closed: its last minute official, or closed by the streamer.
-
-Any login can send on the channel, so a notification is bounded before anything is queued: at
-most MAX_ITEMS keys, each within [its symbol's first day, now + 1 day] (a key the tables'
-timestamps cannot hold would fail the read); the runs a dbt build rebuilt are read from
-market.rebuilt_runs, which only dbt_builder writes, never from a payload. A turn whose read
-fails handles its candles one by one, so one bad item holds up no other, and drops an item that
-failed twice; /healthz reports the worker failing (``pushing``).
-"""
+"""The hub: who listens to which stream, the fan-out of events to them, and the worker that
+reads queued candles back from the tables (api/push/__init__.py says how the push works)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
 from api.metrics import Metrics
+from api.push.queue import AHEAD_MS, Pending, parse
 from api.queries import (
     KlinesRequest,
     closed_candles,
@@ -43,7 +27,6 @@ from api.queries import (
     load_sql,
 )
 from api.symbols import EARLIEST_MS
-from include.platform.backoff import Backoff
 from include.platform.intervals import (
     MINUTE_MS,
     SECOND,
@@ -54,16 +37,9 @@ from include.platform.intervals import (
     grid_offset,
 )
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("api.push")
 
 CHANNEL = "candles_1m"
-# Keys read from one notification: the triggers' chunks of under 7 kB hold at most ~300
-# (a symbol of five letters or more); the rest of a longer one is dropped.
-MAX_ITEMS = 512
-# Candles waiting for the worker; past it, a notification's keys wait for a later one.
-MAX_PENDING = 100_000
-# The newest minute a notification may name: the forming one, with room for clock skew.
-AHEAD_MS = 86_400_000
 # Runs read from market.rebuilt_runs per turn.
 MAX_RUNS = 1_000
 # A failing worker is reported by /healthz for this long after its last failed turn.
@@ -95,8 +71,8 @@ class Hub:
     newest_minute: dict[str, int] = field(default_factory=dict)
     # Per symbol of SECOND_CANDLE_SYMBOLS, the newest second pushed: where a catch-up starts.
     newest_second: dict[str, int] = field(default_factory=dict)
-    # (symbol, interval, candle open ms) to read back and push, in the order they came.
-    pending: dict[tuple[str, str, int], None] = field(default_factory=dict)
+    # (symbol, interval, candle open ms) to read back and push: live ones before old ones.
+    pending: Pending = field(default_factory=Pending)
     # (symbol, interval, first minute ms, end ms) that a dbt build rebuilt after a correction.
     rebuilt: list[tuple[str, str, int, int]] = field(default_factory=list)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
@@ -174,26 +150,15 @@ class Hub:
         """One notification: queue the candles of every interval listened to over the minutes
         it names. Never raises: what does not parse is logged and skipped."""
         self.metrics.notifications.inc()
-        try:
-            message = orjson.loads(payload)
-            at_ms = message["at"]
-            if "rebuilt" in message:
-                # Only a hint: the runs are read from market.rebuilt_runs.
-                self._runs_due = True
-                self._wake.set()
-                return
-            seconds = "seconds" in message
-            rows = message["seconds"] if seconds else message["rows"]
-            if len(rows) > MAX_ITEMS:
-                logger.warning("notification of %d keys: the first %d read", len(rows), MAX_ITEMS)
-            keys = [_key(row, SECOND_MS if seconds else MINUTE_MS) for row in rows[:MAX_ITEMS]]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
-            logger.warning("ignoring malformed notification: %.200s", payload)
+        parsed = parse(payload)
+        if parsed is None:
             return
-        if len(self.pending) >= MAX_PENDING:
-            logger.warning("push worker behind (%d candles waiting): keys dropped", MAX_PENDING)
+        if parsed.rebuilt:
+            self._runs_due = True
+            self._wake.set()
             return
-        for symbol, open_ms in keys:
+        seconds, at_ms, now_ms = parsed.seconds, parsed.at_ms, self.clock_ms()
+        for symbol, open_ms in parsed.keys:
             if not self.in_range(symbol, open_ms):
                 continue
             for key in self.intervals.get(symbol, ()):
@@ -203,11 +168,12 @@ class Hub:
                 if (grid := self._grid(symbol, key)) is None:
                     continue
                 interval, offset = grid
-                self.pending[(symbol, key, bucket_start(interval, open_ms, offset))] = None
+                item = (symbol, key, bucket_start(interval, open_ms, offset))
+                self.pending.add(item, open_ms, now_ms)
         if self.pending:
             self._wake.set()
         if isinstance(at_ms, int):
-            self.metrics.push_lag.observe(max(0.0, (self.clock_ms() - at_ms) / 1000))
+            self.metrics.push_lag.observe(max(0.0, (now_ms - at_ms) / 1000))
 
     def in_range(self, symbol: str, open_ms: int) -> bool:
         """Whether a key names a minute (or second) the platform could hold: from the symbol's
@@ -325,7 +291,8 @@ class Hub:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            batch, self.pending = self.pending, {}
+            live, old = self.pending.take()
+            batch = {**live, **old}
             runs_due, self._runs_due = self._runs_due, False
             rebuilt: list[tuple[str, str, int, int]] = []
             try:
@@ -338,7 +305,7 @@ class Hub:
                 logger.warning("reading candles for push failed: %s", str(exc).strip()[:200])
                 # Kept for the next turn: a candle that closed meanwhile must still be pushed.
                 self.rebuilt[:0] = rebuilt
-                self.pending = {**batch, **self.pending}
+                self.pending.put_back(live, old)
                 self._runs_due = self._runs_due or runs_due
                 failed = True
             self._count_turn(failed)
@@ -386,7 +353,7 @@ class Hub:
                 if len(item) == 4:
                     self.rebuilt.append(item)  # type: ignore[arg-type]
                 else:
-                    self.pending[item] = None  # type: ignore[index]
+                    self.pending.retry(item)  # type: ignore[arg-type]
             return False
 
     def _count_turn(self, failed: bool) -> None:
@@ -416,41 +383,7 @@ class Hub:
         if len(rows) == MAX_RUNS:
             self._runs_due = True
 
-    async def run_listener(self, stop: asyncio.Event) -> None:
-        """LISTEN on one connection, reconnecting with backoff, until ``stop``."""
-        backoff = Backoff(0.1, 5.0, jitter=False)
-        lost_ms: int | None = None
-        while not stop.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.database_url, autocommit=True, application_name="api-listener"
-                ) as conn:
-                    await conn.execute(f"listen {CHANNEL}")
-                    await self._runs_from_now(conn)
-                    self.metrics.listening.set(1)
-                    self.listening.set()
-                    backoff.reset()
-                    logger.info("listening on %s", CHANNEL)
-                    if lost_ms is not None:
-                        self._catch_up(lost_ms)
-                        lost_ms = None
-                    while not stop.is_set():
-                        # A bounded wait, so a stop request is seen within a second.
-                        async for notify in conn.notifies(timeout=1.0):
-                            self.on_notify(notify.payload)
-                            if stop.is_set():
-                                break
-            except Exception as exc:  # whatever ended it, the listener comes back
-                self.metrics.listening.set(0)
-                self.listening.clear()
-                if lost_ms is None:
-                    lost_ms = self.clock_ms()
-                logger.warning("listener stopped, restarting: %s", str(exc).strip()[:200])
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff.next())
-        self.metrics.listening.set(0)
-
-    async def _runs_from_now(self, conn: psycopg.AsyncConnection) -> None:
+    async def runs_from_now(self, conn: psycopg.AsyncConnection) -> None:
         """On the first LISTEN, runs are read from the newest one on (those before were pushed
         by whoever listened then); after a reconnect, those announced meanwhile too."""
         if self.runs_seen is None:
@@ -459,7 +392,7 @@ class Hub:
         else:
             self._runs_due = True
 
-    def _catch_up(self, lost_ms: int) -> None:
+    def catch_up(self, lost_ms: int) -> None:
         """After the listener was away, re-read what subscribers may have missed (a minute that
         closed meanwhile above all): each symbol listened to from its newest minute notified
         before the loss (the minute before the loss if none was) to the minute forming now,
@@ -487,12 +420,3 @@ def _last_minute(key: str, start: int) -> int:
     """The open time of the last minute of the candle of ``key`` opening at ``start``."""
     interval, offset = zoned(key)
     return last_minute(interval, start, offset)
-
-
-def _key(row: list, size: int = MINUTE_MS) -> tuple[str, int]:
-    """The (symbol, open ms) a notification row names, on a whole ``size`` (a minute, or a
-    second); ValueError when it names none."""
-    symbol, open_ms = row[0], row[1]
-    if not isinstance(symbol, str) or not isinstance(open_ms, int) or open_ms % size:
-        raise ValueError(f"not a key: {row[:2]!r}")
-    return symbol, open_ms
