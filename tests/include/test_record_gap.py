@@ -158,6 +158,22 @@ def test_a_halt_the_streamer_saw_widens_like_any_of_its_gaps(
     )  # fmt: skip
 
 
+def test_a_reconnect_during_a_halt_leaves_it_a_halt(
+    database_url: str, conn: psycopg.Connection
+) -> None:
+    """The streamer saw ETHUSDT halted from T (exchangeInfo), then its connection dropped: the
+    gap it records from the symbol's first minute not closed, T again, leaves the row a halt,
+    widened (on the old rule it became a silence gap: data_quality's freshness and continuity
+    lost the halt that explained them, tests/streamer/test_halt_quality.py)."""
+    record(database_url, T + 3 * MIN, HALT_REASON, "streamer", False, "exchangeInfo: HALT")
+    record(database_url, T + 5 * MIN, "silence", "streamer", False, "no frame", (7, 8))
+    assert row(conn) == (T + 5 * MIN, HALT_REASON, "streamer", False, None, 7, 8, "no frame")
+    # Settled by heal-gaps, then a restart from the same minute: open again, still a halt.
+    record(database_url, T + 5 * MIN, HALT_REASON, "heal-gaps", True, "no kline")
+    record(database_url, T + 6 * MIN, "restart", "streamer", False, "down")
+    assert row(conn)[:5] == (T + 6 * MIN, HALT_REASON, "streamer", False, None)
+
+
 def test_every_writer_of_gaps_records_through_the_function(
     database_url: str, conn: psycopg.Connection
 ) -> None:

@@ -9,7 +9,10 @@
 -- - false: it saw the minutes missing just now (the streamer: a trade-id gap, a restart, or a
 --   halt exchangeInfo shows, which heal-gaps is still to confirm). The row is open again and
 --   becomes this writer's: its reason, detected_by and detected_at; healed_at and healed_by
---   cleared.
+--   cleared. Except over a halt: the streamer records a reconnect's or a restart's gap from a
+--   symbol's first minute not closed, which in a halt is the halt's first minute; a dropped
+--   connection does not end a halt, so the row stays one, widened (heal-gaps fetches the
+--   whole span and cuts the halt at the first kline).
 -- - true: the span is settled (heal-gaps fetched it from REST, or REST proved a halt). healed_at
 --   is now, healed_by the writer (detected_by). The row keeps its detected_by, and the reason
 --   the writer that recorded it gave, unless that writer is this one.
@@ -59,6 +62,7 @@ begin
         first_missing_trade_id = least(g.first_missing_trade_id, excluded.first_missing_trade_id),
         last_missing_trade_id = greatest(g.last_missing_trade_id, excluded.last_missing_trade_id),
         reason = case
+            when g.reason = 'halt' and not healed then 'halt'
             when not healed then excluded.reason
             when healed and (excluded.reason = 'halt' or g.detected_by = excluded.detected_by)
                 then excluded.reason
