@@ -219,3 +219,21 @@ async def test_klines_go_ahead_of_a_queue_of_bulk_requests() -> None:
             await asyncio.gather(*bulk)
     assert ahead < 90, f"klines answered after {ahead} bulk requests"
     assert fake.stats()["http_429"] == 0
+
+
+def test_a_new_client_starts_with_the_limits_its_process_learned() -> None:
+    """A server whose weight window is not Binance's minute (40 per 2 s here): once one client
+    of the process has read its exchangeInfo, the next client paces its very first request on
+    that window. Spent weight then costs it the rest of a 2 s window, not a whole default
+    minute (on the old code a second backfill in the same process waited 60 s)."""
+    with running_fake(weight_limit=40, weight_window=2) as fake:
+        limiter = fake.fake.limiter
+        with BinanceRest(fake.url) as first:
+            first.exchange_info()
+        with BinanceRest(fake.url) as second:
+            assert (second.budget.limit, second.budget.window_s) == (40, 2.0)
+            limiter.check(LOCAL_IP, limiter.limit - limiter.used(LOCAL_IP))  # weight spent
+            started = time.monotonic()
+            second.exchange_info()
+            waited = time.monotonic() - started
+    assert waited < 10, f"waited {waited:.1f} s for a 2 s window"

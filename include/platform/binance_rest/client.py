@@ -48,6 +48,11 @@ class RestStats:
     server_errors: int = 0
 
 
+# REQUEST_WEIGHT (limit, window seconds) this process last read in each server's exchangeInfo:
+# a new client of that server starts with them.
+_LIMITS: dict[str, tuple[int, float]] = {}
+
+
 class _Client:
     """What both faces share: the base URL, budget, stats and policy, and reading an answer."""
 
@@ -62,6 +67,11 @@ class _Client:
         # A budget of its own (no budget given) is closed with the client.
         self._own_budget = budget is None
         self.budget = budget or shared_budget(database_url)
+        if self._own_budget and (learned := _LIMITS.get(self.base_url)) is not None:
+            # Before its own exchangeInfo answers: the limits this process last read from the
+            # server (a first request paced on Binance's defaults against a server with other
+            # windows earned a 429, and its block lasted a whole default minute).
+            self.budget.limit, self.budget.window_s = learned
         self.policy = policy
         self.stats = RestStats()
         self._stats_lock = threading.Lock()
@@ -127,6 +137,7 @@ class _Client:
             if limit.get("rateLimitType") == "REQUEST_WEIGHT":
                 seconds = INTERVAL_SECONDS[limit["interval"]] * int(limit.get("intervalNum", 1))
                 self.budget.limit, self.budget.window_s = int(limit["limit"]), float(seconds)
+                _LIMITS[self.base_url] = (self.budget.limit, self.budget.window_s)
         return info
 
 
