@@ -29,6 +29,7 @@ import psycopg  # noqa: E402
 import websockets  # noqa: E402
 from security_probe_deploy import probe_airflow_origin, probe_process_env  # noqa: E402
 
+from api.symbols import EARLIEST_MS  # noqa: E402
 from include.platform import db, role_limits  # noqa: E402
 from include.platform.settings import get_settings  # noqa: E402
 
@@ -236,13 +237,27 @@ def attack_push(t: Target) -> str:
     from tests.support.push_attacks import notify_as_reader, out_of_range_keys, trickle_as_reader
 
     notify_as_reader(t.admin_url, *out_of_range_keys(SYMBOL, minute_ms()))
+    # Every key between the symbol's first day and two hours ago, over and over: the push
+    # drops keys outside [first day, now + 1 day] unread, so only these reach its backlog.
+    with psycopg.connect(t.reader_url) as conn:
+        first_day = conn.execute(
+            "select (extract(epoch from first_day) * 1000)::bigint from market.symbols "
+            "where symbol = %s",
+            (SYMBOL,),
+        ).fetchone()
+    span = (first_day[0] if first_day and first_day[0] else EARLIEST_MS, minute_ms() - TWO_HOURS_MS)
     stop, sent = threading.Event(), [0]
-    attacker = threading.Thread(target=trickle_as_reader, args=(t.admin_url, stop, sent, SYMBOL))
+    attacker = threading.Thread(
+        target=trickle_as_reader, args=(t.admin_url, stop, sent, SYMBOL, span)
+    )
     attacker.start()
     time.sleep(10)
     stop.set()
     attacker.join()
-    return f"5 out-of-range notifications, then {sent[0]} notifications of 280 old keys in 10 s"
+    return (
+        f"5 out-of-range notifications, then {sent[0]} notifications of 280 old keys "
+        f"({datetime.fromtimestamp(span[0] / 1000, UTC):%F} to two hours ago) in 10 s"
+    )
 
 
 async def probe_push_delivers_after_all(t: Target, attacks: str) -> tuple[bool, str]:

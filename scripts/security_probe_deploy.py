@@ -48,7 +48,13 @@ def airflow_secret_values(t: Target, processes: list) -> dict[str, str]:
     """Airflow's secrets as Airflow's own processes and files hold them."""
     values = {}
     for _, _, env in processes:
-        values |= {name: env[name] for name in AIRFLOW_SECRET_NAMES if env.get(name)}
+        for name in AIRFLOW_SECRET_NAMES:
+            if name == "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+                # Airflow's task processes hold a placeholder URL without a password.
+                if password := urlsplit(env.get(name, "")).password:
+                    values["airflow database password"] = unquote(password)
+            elif env.get(name):
+                values[name] = env[name]
     cfg = configparser.ConfigParser(interpolation=None)
     cfg.read(Path(os.environ.get("AIRFLOW_HOME", t.data_dir / "airflow")) / "airflow.cfg")
     for section, key in (("core", "fernet_key"), ("api_auth", "jwt_secret")):
@@ -57,10 +63,6 @@ def airflow_secret_values(t: Target, processes: list) -> dict[str, str]:
     for name in ("airflow", "airflow-admin"):
         if value := t.secret(name):
             values[f"secrets/{name}.password"] = value
-    if conn := values.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        if password := urlsplit(conn).password:
-            values["airflow database password"] = unquote(password)
-        del values["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     return values
 
 

@@ -44,12 +44,20 @@ def notify_as_reader(database_url: str, *messages: dict) -> None:
 
 
 def trickle_as_reader(
-    database_url: str, stop: threading.Event, sent: list[int], symbol: str = "BTCUSDT"
+    database_url: str,
+    stop: threading.Event,
+    sent: list[int],
+    symbol: str = "BTCUSDT",
+    span: tuple[int, int] | None = None,
 ) -> None:
-    """Until ``stop``: notifications of old, valid, never-repeated keys, one after another."""
-    start = EARLIEST_MS
+    """Until ``stop``: notifications of old, valid, never-repeated keys, one after another.
+    With ``span`` (first, end ms), the keys start over at first once they reach end, so every
+    one stays in the range the push reads however long the trickle runs."""
+    start = span[0] if span else EARLIEST_MS
     with psycopg.connect(db.role_url(database_url, db.READER), autocommit=True) as attacker:
         while not stop.is_set():
+            if span and start + TRICKLE_KEYS * HOUR_MS > span[1]:
+                start = span[0]
             rows = [[symbol, start + i * HOUR_MS] for i in range(TRICKLE_KEYS)]
             start += TRICKLE_KEYS * HOUR_MS
             payload = orjson.dumps({"at": 0, "rows": rows}).decode()
