@@ -27,10 +27,16 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 import websockets  # noqa: E402
-from security_probe_deploy import probe_airflow_origin, probe_process_env  # noqa: E402
+from security_probe_deploy import (  # noqa: E402
+    last_line,
+    probe_airflow_no_connect,
+    probe_airflow_origin,
+    probe_process_env,
+    probe_role_limits,
+)
 
 from api.symbols import EARLIEST_MS  # noqa: E402
-from include.platform import db, role_limits  # noqa: E402
+from include.platform import db  # noqa: E402
 from include.platform.settings import get_settings  # noqa: E402
 
 TWO_HOURS_MS = 2 * 3600 * 1000
@@ -86,47 +92,6 @@ def minute_ms() -> int:
 # --- database roles ---------------------------------------------------------------------------
 
 
-def probe_role_limits(t: Target) -> tuple[bool, str]:
-    """Every platform role and Airflow's: both timeouts set (not 0) and a connection limit."""
-    roles = (*db.ROLES, role_limits.AIRFLOW)
-    with psycopg.connect(t.admin_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "select r.rolname, r.rolconnlimit, coalesce(s.setconfig, '{}') from pg_roles as r "
-            "left join pg_db_role_setting as s on s.setrole = r.oid and s.setdatabase = 0 "
-            "where r.rolname = any(%s)",
-            (list(roles),),
-        ).fetchall()
-    seen, missing = [], [r for r in roles if r not in {row[0] for row in rows}]
-    for role, limit, config in sorted(rows):
-        got = dict(item.split("=", 1) for item in config)
-        st, idle = got.get("statement_timeout"), got.get("idle_in_transaction_session_timeout")
-        if limit <= 0 or st in (None, "0", "0ms") or idle in (None, "0", "0ms"):
-            missing.append(role)
-        seen.append(f"{role} {st}/{idle}/{limit}")
-    return (
-        not missing,
-        f"statement/idle/connections: {', '.join(seen)}"
-        + (f"; missing on {missing}" if missing else ""),
-    )
-
-
-def probe_airflow_no_connect(t: Target) -> tuple[bool, str]:
-    """The `airflow` role logs in to its own database, not the platform's."""
-    password = t.secret("airflow", "AIRFLOW_DATABASE_PASSWORD")
-    if password is None:
-        return (False, "no airflow password in DATA_DIR/secrets to try")
-    own = db.with_credentials(db.with_database(t.admin_url, "airflow"), "airflow", password)
-    platform = db.with_database(own, psycopg.conninfo.conninfo_to_dict(t.admin_url)["dbname"])
-    with psycopg.connect(own, connect_timeout=5) as conn:
-        conn.execute("select 1")
-    try:
-        psycopg.connect(platform, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        refused = "permission denied for database" in str(exc)
-        return (refused, f"own database: in; platform's: {_last_line(exc)}")
-    return (False, "airflow logged in to the platform's database")
-
-
 def probe_rebuilt_runs_insert(t: Target) -> tuple[bool, str]:
     """analytics_reader cannot write the table rebuilt runs come from."""
     with psycopg.connect(t.reader_url) as conn:
@@ -137,7 +102,7 @@ def probe_rebuilt_runs_insert(t: Target) -> tuple[bool, str]:
                 (SYMBOL,),
             )
         except psycopg.errors.InsufficientPrivilege as exc:
-            return (True, _last_line(exc))
+            return (True, last_line(exc))
         conn.rollback()
     return (False, "analytics_reader inserted into market.rebuilt_runs")
 
@@ -160,17 +125,13 @@ def start_listen_in_transaction(t: Target) -> Callable[[], tuple[bool, str]]:
         try:
             conn.execute("select 1")
         except psycopg.Error as exc:
-            return (True, f"cut within {waited:.0f} s: {_last_line(exc)}")
+            return (True, f"cut within {waited:.0f} s: {last_line(exc)}")
         else:
             return (False, f"still open after {waited:.0f} s")
         finally:
             conn.close()
 
     return probe_listen_in_transaction
-
-
-def _last_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
 # --- the push ---------------------------------------------------------------------------------

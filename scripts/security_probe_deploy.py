@@ -1,5 +1,6 @@
-"""scripts/security_probe.py's deployment probes: what the API's and the streamer's processes
-hold, and Airflow's REST API against another origin (each returns (held, what was seen))."""
+"""scripts/security_probe.py's deployment probes: the database roles' limits and doors, what the
+API's and the streamer's processes hold, and Airflow's REST API against another origin (each
+returns (held, what was seen))."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import httpx
+import psycopg
+
+from include.platform import db, role_limits
 
 if TYPE_CHECKING:
     from security_probe import Target
@@ -24,6 +28,58 @@ AIRFLOW_SECRET_NAMES = (
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_FERNET_KEY",
 )
+
+
+# --- database roles -------------------------------------------------------------------------
+
+
+def probe_role_limits(t: Target) -> tuple[bool, str]:
+    """Every platform role and Airflow's: both timeouts set (not 0) and a connection limit."""
+    roles = (*db.ROLES, role_limits.AIRFLOW)
+    with psycopg.connect(t.admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select r.rolname, r.rolconnlimit, coalesce(s.setconfig, '{}') from pg_roles as r "
+            "left join pg_db_role_setting as s on s.setrole = r.oid and s.setdatabase = 0 "
+            "where r.rolname = any(%s)",
+            (list(roles),),
+        ).fetchall()
+    seen, missing = [], [r for r in roles if r not in {row[0] for row in rows}]
+    for role, limit, config in sorted(rows):
+        got = dict(item.split("=", 1) for item in config)
+        st, idle = got.get("statement_timeout"), got.get("idle_in_transaction_session_timeout")
+        if limit <= 0 or st in (None, "0", "0ms") or idle in (None, "0", "0ms"):
+            missing.append(role)
+        seen.append(f"{role} {st}/{idle}/{limit}")
+    return (
+        not missing,
+        f"statement/idle/connections: {', '.join(seen)}"
+        + (f"; missing on {missing}" if missing else ""),
+    )
+
+
+def probe_airflow_no_connect(t: Target) -> tuple[bool, str]:
+    """The `airflow` role logs in to its own database, not the platform's."""
+    password = t.secret("airflow", "AIRFLOW_DATABASE_PASSWORD")
+    if password is None:
+        return (False, "no airflow password in DATA_DIR/secrets to try")
+    own = db.with_credentials(db.with_database(t.admin_url, "airflow"), "airflow", password)
+    platform = db.with_database(own, psycopg.conninfo.conninfo_to_dict(t.admin_url)["dbname"])
+    with psycopg.connect(own, connect_timeout=5) as conn:
+        conn.execute("select 1")
+    try:
+        psycopg.connect(platform, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        refused = "permission denied for database" in str(exc)
+        return (refused, f"own database: in; platform's: {last_line(exc)}")
+    return (False, "airflow logged in to the platform's database")
+
+
+def last_line(exc: BaseException) -> str:
+    """An error's last line (PostgreSQL's DETAIL, say), or its type when it has no text."""
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+# --- processes and Airflow ------------------------------------------------------------------
 
 
 def platform_processes(data_dir: Path) -> list[tuple[int, str, dict[str, str]]]:
