@@ -11,21 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-import psycopg
 import pytest
 import websockets
 
 from api.config import ApiConfig, load_config
-from api.symbols import EARLIEST_MS
-from include.platform import db
 from tests.support.api import RunningApi, running_api, write_live
+from tests.support.push_attacks import notify_as_reader, out_of_range_keys, trickle_as_reader
 from tests.support.ws import recv_json, until, values
 
 MINUTE = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
 MINUTE_MS = int(MINUTE.timestamp() * 1000)
-# Minutes no timestamp of the tables holds, or that no candle can have yet.
-FAR_FUTURE_MS = 300_000_000_000_000_000
-DECEMBER_9999_MS = int(datetime(9999, 12, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.fixture
@@ -42,14 +37,6 @@ async def healthz(api: RunningApi) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def notify_as_reader(database_url: str, *messages: dict) -> None:
-    """Send each message on the API's channel as analytics_reader."""
-    with psycopg.connect(db.role_url(database_url, db.READER), autocommit=True) as attacker:
-        for message in messages:
-            payload = orjson.dumps(message).decode()
-            attacker.execute("select pg_notify('candles_1m', %s)", (payload,))
-
-
 async def test_an_out_of_range_key_stops_no_push(database_url, api, conn) -> None:
     """analytics_reader NOTIFYs keys whose minute the tables cannot hold (3e17 ms, December
     9999, a rebuilt run from 3e17): a live minute written next still reaches 1m and 1M
@@ -58,14 +45,7 @@ async def test_an_out_of_range_key_stops_no_push(database_url, api, conn) -> Non
     streams = "btcusdt@kline_1m/btcusdt@kline_1M"
     async with websockets.connect(f"{api.ws}/stream?streams={streams}") as ws:
         await asyncio.sleep(0.2)
-        notify_as_reader(
-            database_url,
-            {"at": MINUTE_MS, "rows": [["BTCUSDT", FAR_FUTURE_MS]]},
-            {"at": MINUTE_MS, "rows": [["BTCUSDT", DECEMBER_9999_MS]]},
-            {"at": MINUTE_MS, "seconds": [["BTCUSDT", FAR_FUTURE_MS]]},
-            {"at": MINUTE_MS, "rows": [["BTCUSDT", -FAR_FUTURE_MS]]},
-            {"at": MINUTE_MS, "rebuilt": [["BTCUSDT", FAR_FUTURE_MS, FAR_FUTURE_MS + 60_000]]},
-        )
+        notify_as_reader(database_url, *out_of_range_keys("BTCUSDT", MINUTE_MS))
         await asyncio.sleep(1)
         write_live(conn, "BTCUSDT", MINUTE + timedelta(minutes=1), values("104"), False)
         seen = set()
@@ -102,24 +82,6 @@ async def test_healthz_fails_while_the_push_worker_fails(api, conn) -> None:
         await until(ws, lambda m: m["k"]["c"] == "99.00000000" and m["k"]["x"], within=5)
     status, health = await healthz(api)
     assert (status, health["pushing"]) == (200, True), health
-
-
-# The read API's own role sends as fast as one connection can: 280 keys a notification (about all a
-# NOTIFY payload's 8,000 bytes hold), each a different hour of BTCUSDT's history.
-TRICKLE_KEYS = 280
-HOUR_MS = 3_600_000
-
-
-def trickle_as_reader(database_url: str, stop: threading.Event, sent: list[int]) -> None:
-    """Until ``stop``: notifications of old, valid, never-repeated keys, one after another."""
-    start = EARLIEST_MS
-    with psycopg.connect(db.role_url(database_url, db.READER), autocommit=True) as attacker:
-        while not stop.is_set():
-            rows = [["BTCUSDT", start + i * HOUR_MS] for i in range(TRICKLE_KEYS)]
-            start += TRICKLE_KEYS * HOUR_MS
-            payload = orjson.dumps({"at": 0, "rows": rows}).decode()
-            attacker.execute("select pg_notify('candles_1m', %s)", (payload,))
-            sent[0] += 1
 
 
 async def test_a_trickle_of_old_keys_keeps_no_live_minute_waiting(database_url, api, conn) -> None:
