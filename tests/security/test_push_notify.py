@@ -15,8 +15,14 @@ import pytest
 import websockets
 
 from api.config import ApiConfig, load_config
+from api.symbols import EARLIEST_MS
 from tests.support.api import RunningApi, running_api, write_live
-from tests.support.push_attacks import notify_as_reader, out_of_range_keys, trickle_as_reader
+from tests.support.push_attacks import (
+    HOUR_MS,
+    notify_as_reader,
+    out_of_range_keys,
+    trickle_as_reader,
+)
 from tests.support.ws import recv_json, until, values
 
 MINUTE = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
@@ -86,19 +92,21 @@ async def test_healthz_fails_while_the_push_worker_fails(api, conn) -> None:
 
 async def test_a_trickle_of_old_keys_keeps_no_live_minute_waiting(database_url, api, conn) -> None:
     """analytics_reader sends notifications without pause, each naming 280 old hours of a
-    symbol subscribed to at 1m and 1h (every key in range, none repeated: nothing to drop or
-    merge). The minute forming now, written while the trickle goes on, still reaches both
-    subscribers within seconds, each time: old keys wait behind the live ones, never before."""
+    symbol subscribed to at 1m and 1h (every key in range, from Binance's first kline to two
+    hours ago and round again: nothing to drop, nothing merged within a round). The minute
+    forming now, written while the trickle goes on, still reaches both subscribers within
+    seconds, each time: old keys wait behind the live ones, never before."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     write_live(conn, "BTCUSDT", now, values("101"), False)
     streams = "btcusdt@kline_1m/btcusdt@kline_1h"
     hour = now.replace(minute=0)
     opens = {"1m": int(now.timestamp() * 1000), "1h": int(hour.timestamp() * 1000)}
+    span = (EARLIEST_MS, opens["1m"] - 2 * HOUR_MS)
     stop, sent = threading.Event(), [0]
     async with websockets.connect(f"{api.ws}/stream?streams={streams}") as ws:
         await asyncio.sleep(0.2)
         attacker = asyncio.create_task(
-            asyncio.to_thread(trickle_as_reader, database_url, stop, sent)
+            asyncio.to_thread(trickle_as_reader, database_url, stop, sent, span=span)
         )
         try:
             await asyncio.sleep(3)
