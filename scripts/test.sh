@@ -7,8 +7,6 @@ cd "$ROOT"
 unset DATABASE_URL
 ruff check .
 ruff format --check .
-# pytest-xdist hands whole files to the workers (module fixtures built once), the longest files
-# first (tests/conftest.py). One worker more than the cores: half of a run's time is spent waiting
-# on markets that run on a clock (the cores were busy 51% of a two-worker run on two cores).
-# TEST_WORKERS=1 runs the files one after another.
-exec python -m pytest -n "${TEST_WORKERS:-$(($(nproc) + 1))}" --dist loadfile --no-loadscope-reorder "$@"
+# On every core: pytest-xdist hands whole files to the workers (module fixtures built once), the
+# longest files first (tests/conftest.py); TEST_WORKERS=1 runs them one after another.
+exec python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@"
