@@ -397,6 +397,9 @@ def verify_candles(p: Platform, soak: Soak, end: datetime, no_kline: dict[str, l
 # faults (a SIGKILL, refused reconnects, a PostgreSQL restart, a ban) may cost it a few minutes,
 # which its restart copies from Binance's klines or heal-gaps fills, no more.
 FROM_TRADES_SHARE = 0.95
+# How far before its halt's record a dropped symbol's minutes may be closed from klines: its
+# last traded minute and any the prober had not closed yet when exchangeInfo showed the halt.
+SETTLED_BEFORE_HALT_MS = 5 * 60_000
 
 
 @dataclass
@@ -422,7 +425,8 @@ def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str,
     in the marts afterwards), each equal to the fake's official kline, none invented. Every
     symbol (busy, quiet, listed during the run) closed at least FROM_TRADES_SHARE of its
     live-window minutes from trades; the minutes it copied from REST klines are counted apart,
-    and lie only at the SIGKILL's restart (the minutes the kill cost)."""
+    and lie only at the SIGKILL's restart (the minutes the kill cost) and just before a
+    symbol left TRADING (its last minutes, closed from klines when it is dropped)."""
     start_ms, end_ms = utc_ms(soak.market_start), utc_ms(end)
     killed, restarted = soak.sigkill
     assert killed, "the streamer was never SIGKILLed"
@@ -445,12 +449,14 @@ def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str,
             )
         }
         counted[symbol] = StreamerMinutes(len(official), len(set(mine) - copied), len(copied))
-        # A restart copies the minutes it missed (its 'restart' gap), nothing else.
+        # A restart copies the minutes it missed (its 'restart' gap); a symbol dropped for
+        # leaving TRADING (the halt, the delisting) its last minutes not closed yet, from the
+        # halt's record back by SETTLED_BEFORE_HALT (streamer/README.md); nothing else.
         spans = [
-            (utc_ms(a), utc_ms(b))
-            for a, b in p.db.query(
-                "select gap_start, gap_end from market.ingest_gaps "
-                "where symbol = %s and reason = 'restart'",
+            (utc_ms(a) - (SETTLED_BEFORE_HALT_MS if reason == "halt" else 0), utc_ms(b))
+            for a, b, reason in p.db.query(
+                "select gap_start, gap_end, reason from market.ingest_gaps "
+                "where symbol = %s and reason in ('restart', 'halt')",
                 (symbol,),
             )
         ]
@@ -458,6 +464,7 @@ def verify_streamer_minutes(p: Platform, soak: Soak, end: datetime) -> dict[str,
         if elsewhere:
             problems.append(
                 f"{symbol}: {len(elsewhere)} minutes copied from klines outside its restart gaps "
+                "and the minutes before its halts "
                 f"{[(f'{ms_utc(a):%H:%M}', f'{ms_utc(b):%H:%M}') for a, b in spans]} (killed "
                 f"{ms_utc(killed):%H:%M:%S}, restarted {ms_utc(restarted):%H:%M:%S}), first "
                 f"{ms_utc(elsewhere[0]):%H:%M}"
