@@ -159,7 +159,7 @@ class Hub:
             return
         seconds, at_ms, now_ms = parsed.seconds, parsed.at_ms, self.clock_ms()
         for symbol, open_ms in parsed.keys:
-            if not self.in_range(symbol, open_ms):
+            if self.pending.refuses(open_ms, now_ms) or not self.in_range(symbol, open_ms):
                 continue
             for key in self.intervals.get(symbol, ()):
                 # A 1s stream is fed by the seconds' notifications only, the rest by minutes'.

@@ -78,6 +78,11 @@ def _key(row: list, size: int = MINUTE_MS) -> tuple[str, int]:
     return symbol, open_ms
 
 
+def _live(key_ms: int, now_ms: int) -> bool:
+    """Whether a key names a minute (or second) near now: the ones subscribers wait for."""
+    return now_ms - LIVE_BEHIND_MS <= key_ms <= now_ms + LIVE_AHEAD_MS
+
+
 @dataclass
 class Pending:
     """The candles waiting for the worker, live ones apart from the backlog, each in the order
@@ -94,21 +99,32 @@ class Pending:
     def __len__(self) -> int:
         return len(self.live) + len(self.backlog)
 
+    def refuses(self, key_ms: int, now_ms: int) -> bool:
+        """An old key while the backlog is full: dropped before any work is spent on it (a
+        flood of them costs the event loop a comparison each, not a look-up per interval)."""
+        if len(self.backlog) < MAX_BACKLOG or _live(key_ms, now_ms):
+            return False
+        self._drop()
+        return True
+
     def add(self, item: Item, key_ms: int, now_ms: int) -> None:
         """Queue a candle for a key naming the minute (or second) ``key_ms``."""
-        if now_ms - LIVE_BEHIND_MS <= key_ms <= now_ms + LIVE_AHEAD_MS:
+        if _live(key_ms, now_ms):
             self.live[item] = None
         elif item in self.backlog or len(self.backlog) < MAX_BACKLOG:
             self.backlog[item] = None
         else:
-            self.dropped += 1
-            if time.monotonic() - self._warned >= WARN_EVERY_S:
-                self._warned = time.monotonic()
-                logger.warning(
-                    "push backlog full (%d old candles waiting): %d old keys dropped so far",
-                    MAX_BACKLOG,
-                    self.dropped,
-                )
+            self._drop()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        if time.monotonic() - self._warned >= WARN_EVERY_S:
+            self._warned = time.monotonic()
+            logger.warning(
+                "push backlog full (%d old candles waiting): %d old keys dropped so far",
+                MAX_BACKLOG,
+                self.dropped,
+            )
 
     def take(self) -> tuple[dict[Item, None], dict[Item, None]]:
         """One turn's candles: every live one, and the oldest BACKLOG_SLICE of the backlog."""
