@@ -165,6 +165,86 @@ def test_spent_budget_waits_only_until_the_window_ends() -> None:
     assert sleeps == [pytest.approx(60 - 10.5 + 0.25)]
 
 
+def test_a_windows_first_request_waits_for_the_last_windows_answers() -> None:
+    """Two requests of the last window are still out when the next begins (on a loaded host
+    they queue at the server, which may count them in the new window). The new window's first
+    request waits for their answers, so its own answer counts them and filling the window never
+    passes the server's limit (on the old code it went ahead, was counted after them, and the
+    window went 4 over: the second 429 that failed CI)."""
+    clock = [100.1]
+    budget = WeightBudget(limit=24, window_s=1, wall=lambda: clock[0], sleep=lambda _s: None)
+    budget.observe(2, 2, budget.acquire(2))
+    stragglers = [budget.acquire(2), budget.acquire(2)]
+    clock[0] = 101.1
+    server = 0
+    while (window := budget._admit(2, 0.0)[0]) is None and stragglers:
+        server += 2  # the server counts a straggler in the new window and answers it
+        budget.observe(server, 2, stragglers.pop())
+    assert not stragglers, "the first went once the last were answered"
+    assert window is not None
+    server += 2
+    budget.observe(server, 2, window)
+    # The rest of the window goes at once, as a backfill sends it: none answered yet.
+    while budget._admit(2, 0.0)[0] is not None:
+        server += 2
+    assert server <= 24
+
+
+def test_a_count_lower_than_one_answered_before_it_went_moves_the_window() -> None:
+    """The server's windows begin 0.37 s after the clock's. A request sent after an answer said
+    18 is answered 2: the server's window began in between, so the budget's does now (on the
+    old code only a fall by more than the most weight ever in flight, 16 here, moved it, and
+    windows stayed misplaced through a run: two 429s in CI)."""
+    clock = [100.05]
+    budget = WeightBudget(limit=24, window_s=1, wall=lambda: clock[0], sleep=lambda _s: None)
+    budget.observe(2, 2, budget.acquire(2))
+    eight = [budget.acquire(2) for _ in range(8)]
+    for used, window in zip(range(4, 20, 2), eight, strict=True):
+        budget.observe(used, 2, window)
+    late = budget.acquire(2)
+    clock[0] = 100.4  # the server's window began at 100.37
+    budget.observe(2, 2, late)
+    assert budget.phase_s == pytest.approx(0.4 - budget.slack_s - 0.001)
+    assert budget.next_reset(clock[0]) == pytest.approx(101.4 - 0.001)
+
+
+def test_a_windows_first_request_waits_a_quarter_window_at_most() -> None:
+    """A request that is never answered (lost, as a cancelled one may be) does not hold the
+    windows after it: their first requests go a quarter of a window after they begin."""
+    clock = [100.1]
+    budget = WeightBudget(limit=24, window_s=60, wall=lambda: clock[0], sleep=lambda _s: None)
+    budget.observe(2, 2, budget.acquire(2))
+    budget.acquire(2)  # never answered
+    clock[0] = 120.3
+    assert budget._admit(2, 0.0)[:2] == (None, None)
+    clock[0] += 14.9
+    assert budget._admit(2, 0.0)[:2] == (None, None)
+    clock[0] += 0.2
+    assert budget._admit(2, 0.0)[0] is not None
+
+
+async def test_an_admission_cancelled_on_its_thread_gives_its_weight_back() -> None:
+    """The shared budget admits on a worker thread; a caller cancelled meanwhile sends
+    nothing, so the weight admitted for it leaves ``pending`` (else each window's first
+    request would wait for its answer)."""
+
+    class Slow(WeightBudget):
+        admits_off_loop = True
+
+        def _admit(self, *args: object, **kwargs: object) -> tuple[int | None, float | None, float]:
+            time.sleep(0.2)
+            return super()._admit(*args, **kwargs)
+
+    budget = Slow(limit=100, window_s=60)
+    waiting = asyncio.ensure_future(budget.acquire_async(2))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.sleep(0.3)
+    assert budget._pending == 0
+
+
 async def test_async_budget_waits_without_blocking_the_event_loop() -> None:
     """While a coroutine waits for a 429's Retry-After, and then for a window's first answer,
     another coroutine keeps running."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -17,6 +18,20 @@ from include.platform.binance_rest.weights import RESERVE_SHARE, WINDOW_SLACK_S
 logger = logging.getLogger(__name__)
 
 
+class Admission(int):
+    """The window a request was admitted in (an int, as callers pass it back to ``observe``),
+    and ``floor``: the highest count the server had answered in that window before it went.
+    Counted after those, in the same server window its answer says at least floor + weight;
+    less means the server's window began in between."""
+
+    floor: int
+
+    def __new__(cls, window: int, floor: int) -> Admission:
+        admission = super().__new__(cls, window)
+        admission.floor = floor
+        return admission
+
+
 @dataclass
 class WeightBudget:
     """One REQUEST_WEIGHT budget shared by concurrent requests, paced on X-MBX-USED-WEIGHT-1M.
@@ -27,7 +42,8 @@ class WeightBudget:
     seen + pending + its weight <= limit - reserve. That over-counts (a pending request may
     already be in ``seen``) and never under-counts our own requests. The first request of each
     window goes alone, so its answer reveals what other clients of the same IP spent before
-    ours follow.
+    ours follow; it waits first (a quarter of a window at most) for the answers to requests sent
+    before the window began, so that its answer counts them.
     A spent budget waits only until the window ends (plus the slack). A 429's Retry-After
     blocks every caller and re-anchors the window phase, and so does a count that fell inside
     what we took for one window. So a server whose windows are not where the clock says costs
@@ -49,7 +65,9 @@ class WeightBudget:
     _answer_waiters: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
     _window: int = field(default=-(2**62), repr=False)
     _seen: int = field(default=0, repr=False)
+    _floor: int = field(default=0, repr=False)
     _answered: bool = field(default=False, repr=False)
+    _rolled_at: float = field(default=0.0, repr=False)
     _sent: int = field(default=0, repr=False)
     _pending: int = field(default=0, repr=False)
     _peak_pending: int = field(default=0, repr=False)
@@ -87,6 +105,7 @@ class WeightBudget:
         index = self._index(now)
         if index != self._window:
             self._window, self._seen, self._answered, self._sent = index, 0, False, 0
+            self._rolled_at, self._floor = now, 0
 
     def _admit(
         self, weight: int, waited_until: float, headroom: int = 0
@@ -107,11 +126,16 @@ class WeightBudget:
         elif self._sent and not self._answered:
             # The window's first request is out: its answer tells what others spent.
             return None, None, waited_until
+        elif not self._sent and self._pending and now < self._rolled_at + self.window_s / 4:
+            # Requests of the windows before are still out: the server may count them after
+            # this window's first request, whose answer would then miss them (on a loaded
+            # host they queue at the server). It waits for their answers, a while at most.
+            return None, None, waited_until
         elif self._seen + self._pending + weight <= self.limit - self.reserve - headroom:
             self._pending += weight
             self._peak_pending = max(self._peak_pending, self._pending)
             self._sent += weight
-            return self._window, None, waited_until
+            return Admission(self._window, self._floor), None, waited_until
         else:
             pause = self.next_reset(now) - now
             logger.debug("weight budget spent (%d/%d)", self._seen, self.limit)
@@ -157,9 +181,16 @@ class WeightBudget:
         while True:
             answered = loop.create_future()
             if self.admits_off_loop:
-                admitted = await asyncio.to_thread(
-                    self._admit_locked, weight, waited_until, answered, headroom
+                admitting = asyncio.ensure_future(
+                    asyncio.to_thread(self._admit_locked, weight, waited_until, answered, headroom)
                 )
+                try:
+                    admitted = await asyncio.shield(admitting)
+                except asyncio.CancelledError:
+                    # The thread admits on: weight it admits for nobody is given back, or the
+                    # windows after would wait for its answer.
+                    admitting.add_done_callback(functools.partial(self._unclaimed, weight))
+                    raise
             else:
                 admitted = self._admit_locked(weight, waited_until, answered, headroom)
             window, pause, waited_until = admitted
@@ -169,6 +200,15 @@ class WeightBudget:
                 await asyncio.wait([answered], timeout=1.0)
             else:
                 await self.async_sleep(pause)
+
+    def _unclaimed(self, weight: int, admitting: asyncio.Future[tuple]) -> None:
+        """An admission whose caller was cancelled meanwhile: its weight was never sent."""
+        if admitting.cancelled() or admitting.exception() is not None:
+            return
+        if admitting.result()[0] is not None:
+            with self._cond:
+                self._pending -= weight
+                self._notify()
 
     def _notify(self) -> None:
         """Wake every waiter, thread or coroutine (called with the lock held)."""
@@ -187,15 +227,19 @@ class WeightBudget:
             if window == self._window:
                 if used is None:
                     self._seen += weight
-                elif used + self._peak_pending < self._seen:
-                    # The count fell by more than reordering explains: the server's window
-                    # began just now, not where the clock said. (A millisecond back, so float
-                    # rounding cannot put `now` at the end of the window before.)
+                elif used < getattr(window, "floor", 0) + weight or (
+                    used + self._peak_pending < self._seen
+                ):
+                    # Counted after answers that said more, yet less (or the count fell by
+                    # more than reordering explains): the server's window began since, not
+                    # where the clock said. (A millisecond back, so float rounding cannot put
+                    # `now` at the end of the window before.)
                     self.phase_s = (now - self.slack_s - 0.001) % self.window_s
                     self._roll(now)
-                    self._seen = used
+                    self._seen = self._floor = used
                 else:
                     self._seen = max(self._seen, used)
+                    self._floor = max(self._floor, used)
                 self._answered = True
             self._notify()
 
@@ -207,7 +251,11 @@ class WeightBudget:
         """A 429: every caller waits `seconds`, when the server's window ends; learn its phase."""
         with self._cond:
             now = self.wall()
-            self.phase_s = (now + seconds) % self.window_s
+            if seconds < self.window_s:
+                # Whole seconds, rounded up: the window ends within its last second, so this
+                # places ours a little late, the safe side. A Retry-After as long as the window
+                # says nothing of where it ends (a window of a second or two).
+                self.phase_s = (now + seconds) % self.window_s
             self._blocked_until = max(self._blocked_until, now + seconds + self.slack_s)
             self._notify()
 
