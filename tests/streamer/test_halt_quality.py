@@ -23,6 +23,7 @@ from tests.support.streamer import (
     closed_rows,
     market_config,
     market_minutes,
+    newest_closed,
     running,
     streamer_config,
     wait_until,
@@ -35,10 +36,6 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 def ms_utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def newest_closed(database_url: str, symbol: str) -> datetime:
-    return closed_rows(database_url, symbol)[-1]["open_time"]
 
 
 def halt_rows(database_url: str) -> list[tuple]:

@@ -22,6 +22,7 @@ from tests.support.streamer import (
     START,
     closed_rows,
     market_config,
+    newest_closed,
     running,
     streamer_config,
     wait_until,
@@ -62,11 +63,6 @@ def held(database_url: str, start: datetime, end: datetime) -> list[datetime]:
             {"s": HALTED, "a": start, "b": end},
         ).fetchall()
     return [r[0] for r in rows]
-
-
-def newest_closed(database_url: str, symbol: str) -> datetime | None:
-    rows = closed_rows(database_url, symbol)
-    return rows[-1]["open_time"] if rows else None
 
 
 async def test_a_halted_symbol_trading_again_is_continuous(

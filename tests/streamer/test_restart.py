@@ -33,6 +33,7 @@ from tests.support.streamer import (
     closed_rows,
     gap_rows,
     market_minutes,
+    newest_closed_ms,
     running,
     streamer_config,
     wait_until,
@@ -66,12 +67,6 @@ async def start_streamer(
         )
 
 
-def newest_closed(database_url: str, symbol: str) -> int | None:
-    """The open time (epoch ms) of the symbol's newest closed minute."""
-    rows = closed_rows(database_url, symbol)
-    return int(rows[-1]["open_time"].timestamp()) * 1000 if rows else None
-
-
 def to_ms(value: object) -> int:
     return int(value.timestamp()) * 1000  # type: ignore[attr-defined]
 
@@ -93,7 +88,7 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    before = {s: newest_closed(database_url, s) for s in SYMBOLS}
+    before = {s: newest_closed_ms(database_url, s) for s in SYMBOLS}
     await market_minutes(fake, 3)
     asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
@@ -101,7 +96,7 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     try:
         # The restart's first minute and the next closed: the missed ones were dealt with first.
         await wait_until(
-            lambda: all((newest_closed(database_url, s) or 0) > restarted for s in BUSY),
+            lambda: all((newest_closed_ms(database_url, s) or 0) > restarted for s in BUSY),
             60,
             "minutes to close after the restart",
         )
@@ -201,17 +196,17 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
             time.monotonic(),
         )
         await wait_until(
-            lambda: (newest_closed(database_url, "ETHUSDT") or 0) >= cut,
+            lambda: (newest_closed_ms(database_url, "ETHUSDT") or 0) >= cut,
             30,
             "the minute the halt cut short closed from its kline",
         )
-        before = newest_closed(database_url, "ETHUSDT")
+        before = newest_closed_ms(database_url, "ETHUSDT")
         assert before == cut, "nothing after the minute the halt cut short"
         await market_minutes(fake, 3)
         fake.set_status("ETHUSDT", "TRADING")
         back = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS + MINUTE_MS
         await wait_until(
-            lambda: (newest_closed(database_url, "ETHUSDT") or 0) > back,
+            lambda: (newest_closed_ms(database_url, "ETHUSDT") or 0) > back,
             30,
             "minutes closed after ETHUSDT trades again",
         )
@@ -261,7 +256,7 @@ async def first_run_then_pause(fake: FakeBinance, database_url: str) -> dict[str
             60,
             "the first run to close two minutes",
         )
-    before = {s: newest_closed(database_url, s) for s in BUSY}
+    before = {s: newest_closed_ms(database_url, s) for s in BUSY}
     await market_minutes(fake, 3)
     return before  # type: ignore[return-value]
 
@@ -346,7 +341,7 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
         fake.clock.set(fake.clock.now_us(), speed=0.5)
         previous = running_minute - MINUTE_MS
         await wait_until(
-            lambda: all(newest_closed(database_url, s) == previous for s in BUSY),
+            lambda: all(newest_closed_ms(database_url, s) == previous for s in BUSY),
             20,
             "the minute before the running one to close",
         )
@@ -365,7 +360,7 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
         from_klines = [s for s in BUSY if streamer.aggregator.books[s].seed_seq is not None]
         fake.clock.set(fake.clock.now_us(), speed=SPEED)
         await wait_until(
-            lambda: all((newest_closed(database_url, s) or 0) > running_minute for s in BUSY),
+            lambda: all((newest_closed_ms(database_url, s) or 0) > running_minute for s in BUSY),
             30,
             "two minutes to close after the restart",
         )
@@ -413,7 +408,7 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
         async with running(streamer_config(fake, database_url), fake) as streamer:
             await wait_until(lambda: bool(spoiled), 20, "the answer with a bad field")
             await wait_until(
-                lambda: all((newest_closed(database_url, s) or 0) > restarted for s in BUSY),
+                lambda: all((newest_closed_ms(database_url, s) or 0) > restarted for s in BUSY),
                 30,
                 "minutes to close after the restart",
             )
@@ -424,7 +419,7 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
     assert warnings[0].startswith("klines seed of BTCUSDT failed, seeding from the latest trade")
     assert "volume" in warnings[0]
     assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
-    assert newest_closed(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
+    assert newest_closed_ms(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
 
 
 @pytest.mark.slow
@@ -457,7 +452,7 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
     restarted = now - now % MINUTE_MS
     async with running(streamer_config(fake, database_url), fake) as streamer:
         await wait_until(
-            lambda: all((newest_closed(database_url, s) or 0) > restarted for s in BUSY),
+            lambda: all((newest_closed_ms(database_url, s) or 0) > restarted for s in BUSY),
             30,
             "minutes to close after the restart",
         )

@@ -81,6 +81,22 @@ async def market_minutes(fake: FakeBinance, minutes: float) -> None:
     await asyncio.sleep(minutes * 60 / SPEED)
 
 
+def newest_closed(database_url: str, symbol: str) -> datetime | None:
+    """The open time of the symbol's newest closed live minute; None before the first."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select max(open_time) from market.candles_1m_live where symbol = %s and is_closed",
+            (symbol,),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def newest_closed_ms(database_url: str, symbol: str) -> int | None:
+    """newest_closed as epoch milliseconds."""
+    newest = newest_closed(database_url, symbol)
+    return int(newest.timestamp()) * 1000 if newest is not None else None
+
+
 def closed_rows(database_url: str, symbol: str) -> list[dict]:
     """The streamer's closed rows for a symbol, oldest first."""
     with (
