@@ -543,6 +543,19 @@ class AirflowClient:
             database="airflow",
         )
 
+    def task_times(self) -> list[tuple[str, str, int, float, float, float]]:
+        """Per DAG and task: instances run, median and longest run seconds, longest wait in
+        the queue (queued to started), so a slow phase says which task it waited on."""
+        return self.db.query(
+            "select dag_id, task_id, count(*), "
+            "round(percentile_cont(0.5) within group (order by duration)::numeric, 1), "
+            "round(max(duration)::numeric, 1), "
+            "round(coalesce(max(extract(epoch from start_date - queued_dttm)), 0)::numeric, 1) "
+            "from task_instance where start_date is not null and end_date is not null "
+            "group by dag_id, task_id order by dag_id, task_id",
+            database="airflow",
+        )
+
     def returned(self, dag_id: str, task_id: str) -> dict[str, Any]:
         """run_id -> what one task returned (its return_value XCom), for the runs that did."""
         rows = self.db.query(

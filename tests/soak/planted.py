@@ -149,7 +149,9 @@ def repair(p: Platform, soak: Soak, planted: Planted) -> None:
         (SYMBOL, planted.missing_minute),
     )
     assert healed == [(1,)], f"heal-gaps did not fetch {planted.missing_minute} back"
-    repaired = now_utc()
+    # A build started after the heal ended reads the bucket declared dirty and the minute
+    # healed: the one the heal's Asset triggered counts.
+    repaired = heal.end or now_utc()
 
     def built() -> bool:
         return any(

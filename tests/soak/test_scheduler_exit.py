@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from include.platform.executor import LocalExecutor
 from tests.soak.harness import base, wait_for
@@ -27,6 +28,7 @@ def workers(pid: int) -> list[int]:
     ]
 
 
+@pytest.mark.slow
 def test_the_scheduler_exits_after_a_database_restart_with_a_worker_stuck(
     tmp_path: Path,
 ) -> None:

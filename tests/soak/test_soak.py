@@ -269,11 +269,15 @@ def close_books(p: Platform, soak: Soak) -> datetime:
     )
     heal_id = p.airflow.trigger("binance_heal_gaps")
     soak.triggered += [("binance_backfill_rest", tail_id), ("binance_heal_gaps", heal_id)]
+    ends = []
     for dag_id, run_id in (("binance_backfill_rest", tail_id), ("binance_heal_gaps", heal_id)):
         run = p.airflow.wait_run(dag_id, run_id, 600)
         soak.note(f"{dag_id} {run_id}: {run.state}")
         assert run.state == "success", p.airflow.failed_tasks(dag_id, run_id)
-    filled = now_utc()
+        ends.append(run.end or now_utc())
+    # A build started after both runs ended reads what they wrote: the one their Assets
+    # triggered counts (a build started after the soak noticed their end waited behind it).
+    filled = max(ends)
 
     def built() -> bool:
         return any(
@@ -787,6 +791,13 @@ def run_soak(tmp_path: Path, soak: Soak, wall_seconds: float, summary: list[str]
             key = f"{run.dag_id}:{run.state}"
             by_state[key] = by_state.get(key, 0) + 1
         summary.append(f"DAG runs: {dict(sorted(by_state.items()))}")
+        summary.append(
+            "task seconds (runs, median, max, longest queued): "
+            + "; ".join(
+                f"{dag}.{task} {n}, {med}, {top}, {queued}"
+                for dag, task, n, med, top, queued in p.airflow.task_times()
+            )
+        )
     # Teardown happened on leaving the block: prove it.
     assert procs is not None
     assert not procs.leftovers(), f"still running: {procs.leftovers()}"
