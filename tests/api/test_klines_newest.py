@@ -66,6 +66,7 @@ async def whole_history(url: str, interval: str, limit: int, end_ms: int | None 
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: str) -> None:
     day = minutes(BEFORE, 1440)
     late = minutes(AFTER, 30)

@@ -56,6 +56,7 @@ def test_all_is_binance_sized_and_skewed() -> None:
 
 
 @pytest.mark.parametrize("rate", [460.0, 5000.0])
+@pytest.mark.slow
 def test_the_market_trades_at_the_rate_set(rate: float) -> None:
     """Trades per second over the whole market, over ten minutes, within 15% of the rate set."""
     market = Market(

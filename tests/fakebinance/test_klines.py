@@ -75,6 +75,7 @@ async def test_weekly_klines_start_on_monday(fake, session):
     )
 
 
+@pytest.mark.slow
 async def test_3d_klines_run_on_each_symbols_own_grid(fake, session):
     """3d klines open every three days from the symbol's first day of trading, as Binance's do:
     BTCUSDT (listed 2017-08-17, as on Binance) on 2024-12-29, 2025-01-01, ... (Binance's real

@@ -108,6 +108,7 @@ def test_cases_cover_halts_idle_minutes_listing_and_unfinished_klines(seed: int)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.slow
 def test_served_klines_equal_oracle(seed: int) -> None:
     """Every interval and symbol, paged from startTime and newest-first, equals the oracle."""
     market, start_ms, oracle = oracle_case(seed)

@@ -38,6 +38,7 @@ def stopped_workers() -> Iterator[list[int]]:
     kill_stopped(pids)
 
 
+@pytest.mark.slow
 def test_airflow_s_own_end_waits_for_ever_on_a_worker_that_does_not_stop(
     stopped_workers: list[int],
 ) -> None:

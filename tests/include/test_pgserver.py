@@ -76,6 +76,7 @@ def test_a_data_dir_that_trusted_tcp_logins_requires_passwords_after_a_restart(
     assert not pgserver.password_file(pgdata).exists()
 
 
+@pytest.mark.slow
 def test_cli_uses_embedded_server_when_database_url_unset(tmp_path: Path) -> None:
     """Without DATABASE_URL, migrate starts the embedded server in DATA_DIR; db stop ends it."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

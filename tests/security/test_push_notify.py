@@ -90,6 +90,7 @@ async def test_healthz_fails_while_the_push_worker_fails(api, conn) -> None:
     assert (status, health["pushing"]) == (200, True), health
 
 
+@pytest.mark.slow
 async def test_a_trickle_of_old_keys_keeps_no_live_minute_waiting(database_url, api, conn) -> None:
     """analytics_reader sends notifications without pause, each naming 280 old hours of a
     symbol subscribed to at 1m and 1h (every key in range, from Binance's first kline to two

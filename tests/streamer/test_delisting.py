@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import psycopg
+import pytest
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import DELISTED_UNTIL, MarketConfig, SymbolSpec, default_symbols
@@ -40,6 +41,7 @@ def live_rows(database_url: str, symbol: str) -> list[dict]:
         return cur.fetchall()
 
 
+@pytest.mark.slow
 async def test_a_delisted_symbols_last_minutes_close_as_its_klines(database_url: str) -> None:
     """GONEUSDT leaves TRADING (BREAK) mid-minute, and exchangeInfo shows it before the prober
     has proven its last traded minute complete (a probe failing under load, a gap under repair:
@@ -91,6 +93,7 @@ async def test_a_delisted_symbols_last_minutes_close_as_its_klines(database_url:
                 assert row[name] == getattr(official[open_time], name), (open_time, name)
 
 
+@pytest.mark.slow
 async def test_a_halt_unseen_while_exchange_info_fails_gets_no_idle_minute(
     database_url: str,
 ) -> None:

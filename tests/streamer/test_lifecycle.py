@@ -84,6 +84,7 @@ async def test_database_stopped_and_restarted_loses_nothing(
         await asyncio.to_thread(pgserver.destroy, pgdata)
 
 
+@pytest.mark.slow
 async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) -> None:
     """`python -m streamer` on SIGTERM stops reading, writes every candle, and exits 0; it
     writes as streamer_writer (DATABASE_URL is the administrator's, used to migrate)."""
@@ -217,6 +218,7 @@ async def test_aggtrade_stream_is_exact_too(
     assert_exact(fake, database_url, SYMBOLS, min_rows=2)
 
 
+@pytest.mark.slow
 async def test_all_survives_partial_exchange_info_and_a_failing_follower(
     database_url: str,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from include.platform.times import CANDLE_FIELDS
@@ -58,6 +59,7 @@ def _expected(fake, symbol: str, first_us: int, end_us: int) -> dict[int, dict]:
     return out
 
 
+@pytest.mark.slow
 async def test_second_candles_equal_binances_for_the_named_symbols_only(fake, database_url):
     """BTCUSDT named in SECOND_CANDLE_SYMBOLS: its closed seconds run without a hole and each
     equals the 1s kline of the exchange's trades (idle seconds repeat the close); ETHUSDT, not

@@ -47,6 +47,7 @@ def tls_fake(cert: Path, key: Path) -> FakeBinance:
     return FakeBinance(market_config(), clock=clock, tick_interval=0.02, ssl_context=server)
 
 
+@pytest.mark.slow
 async def test_streams_exact_candles_over_tls(
     database_url: str, tmp_path: Path, trust: Callable[[Path], None]
 ) -> None:
