@@ -1,0 +1,5 @@
+"""`python -m include.cli`."""
+
+from include.cli import app
+
+app()
