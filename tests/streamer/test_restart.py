@@ -32,6 +32,7 @@ from tests.support.streamer import (
     assert_exact,
     closed_rows,
     gap_rows,
+    market_minute,
     market_minutes,
     newest_closed_ms,
     running,
@@ -92,7 +93,7 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     await market_minutes(fake, 3)
     asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
-    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    restarted = market_minute(fake)
     try:
         # The restart's first minute and the next closed: the missed ones were dealt with first.
         await wait_until(
@@ -183,7 +184,7 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
         )
         fake.set_status("ETHUSDT", "BREAK")
         # It trades to the end of this minute (the fake halts from the next one).
-        cut = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+        cut = market_minute(fake)
         await wait_until(lambda: "ETHUSDT" not in streamer.shard_of, 10, "ETHUSDT dropped")
         # A frame still in flight when the UNSUBSCRIBE went out (seen under CI's load).
         late = fake.market.last_trade_before("ETHUSDT", fake.clock.now_us())
@@ -204,7 +205,7 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
         assert before == cut, "nothing after the minute the halt cut short"
         await market_minutes(fake, 3)
         fake.set_status("ETHUSDT", "TRADING")
-        back = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS + MINUTE_MS
+        back = market_minute(fake) + MINUTE_MS
         await wait_until(
             lambda: (newest_closed_ms(database_url, "ETHUSDT") or 0) > back,
             30,
@@ -273,7 +274,7 @@ async def test_a_restart_without_startup_repair_records_what_it_missed(
     newest closed one and the start (the start's own minute, not seeded, included) are
     recorded for heal-gaps, never left an unrecorded hole."""
     before = await first_run_then_pause(fake, database_url)
-    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    restarted = market_minute(fake)
     cfg = streamer_config(fake, database_url, startup_repair=False)
     async with running(cfg, fake):
         await wait_until(
@@ -295,7 +296,7 @@ async def test_a_failed_read_at_start_is_retried_and_what_it_missed_recorded(
     it is tried again in the background, and the minutes missed before the start are then
     recorded for heal-gaps."""
     before = await first_run_then_pause(fake, database_url)
-    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    restarted = market_minute(fake)
     read = Gaps._read_newest
     failures: list[int] = []
 
@@ -399,7 +400,7 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
 
     monkeypatch.setattr(RestClient, "klines_1m", one_bad_field)
     monkeypatch.setattr(Gaps, "seed_from_klines", then_trade_again)
-    restarted = fake.clock.now_ms() - fake.clock.now_ms() % MINUTE_MS
+    restarted = market_minute(fake)
     # The market stands still until BTCUSDT's klines seed has run, so its start is the klines
     # one: a symbol the stream started first takes no seed, and the bad answer would then go
     # to the missed minutes' own fetch (seen under CI's load with a 1.5 s stall instead).

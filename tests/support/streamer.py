@@ -13,7 +13,7 @@ import psycopg
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, default_symbols, quiet_symbol
 from fakebinance.server import FakeBinance
-from include.platform.times import CANDLE_FIELDS
+from include.platform.times import CANDLE_FIELDS, MINUTE_MS
 from streamer.app import Streamer
 from streamer.config import StreamerConfig
 
@@ -68,12 +68,23 @@ async def running(config: StreamerConfig, fake: FakeBinance) -> AsyncIterator[St
 
 
 async def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:
-    """Poll until true; fail with ``what`` after ``within`` wall seconds."""
+    """Poll until true; fail with ``what`` after ``within`` wall seconds.
+
+    The predicate runs on a thread: most read the database, and a blocking read on the loop the
+    streamer shares could wait for a lock the streamer holds (a day's partition being made) while
+    the streamer waits for the loop, until the test's timeout."""
     deadline = time.monotonic() + within
-    while not predicate():
+    while not await asyncio.to_thread(predicate):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def market_minute(fake: FakeBinance) -> int:
+    """The open time (epoch ms) of the market's current minute: the clock read once (read
+    twice, a minute could turn between the reads)."""
+    now = fake.clock.now_ms()
+    return now - now % MINUTE_MS
 
 
 async def market_minutes(fake: FakeBinance, minutes: float) -> None:
