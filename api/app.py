@@ -26,10 +26,11 @@ from api import ws as ws_protocol
 from api.binance import BinanceError, klines_request, rest_row, symbol_param, symbols_param
 from api.config import ApiConfig
 from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
+from api.klines import fetch_klines
 from api.limits import WeightLimiter
+from api.market_reads import SymbolInfo
 from api.metrics import Metrics
 from api.push import Hub, listen
-from api.queries import SymbolInfo, fetch_klines
 from api.symbols import SymbolCache
 from api.tickers import Tickers
 from api.udf import Udf

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from api.queries import KlinesRequest, Row
+from api.klines import KlinesRequest, Row
 from include.platform.intervals import INTERVALS, SECOND, bucket_end
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")

@@ -16,10 +16,11 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from api.binance import SERVED_INTERVALS, parse_stream, stream_name
 from api.config import ApiConfig
 from api.guard import BUSY
+from api.klines import KlinesRequest, Row, fetch_klines
 from api.limits import WeightLimiter, weight_of
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
-from api.queries import KlinesRequest, Row, closed_candles, fetch_klines
+from api.push.reads import closed_candles
 from api.symbols import SymbolCache
 from include.platform.intervals import UnknownGrid, bucket_end
 

@@ -9,7 +9,7 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.queries import SymbolInfo, fetch_symbols
+from api.market_reads import SymbolInfo, fetch_symbols
 from include.platform.intervals import SECOND, UnknownGrid, grid_offset
 
 # Binance's first kline (2017-07-14): no symbol has a minute before it.

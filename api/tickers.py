@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.binance import BinanceError, symbol_param, symbols_param
-from api.queries import fetch_prices, fetch_window_stats
+from api.market_reads import fetch_prices, fetch_window_stats
 from api.symbols import SymbolCache
 from include.platform.intervals import bucket_start
 from include.platform.times import MINUTE_MS

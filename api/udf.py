@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from api.binance import SYMBOL_RE
-from api.queries import KlinesRequest, SymbolInfo, fetch_klines
+from api.klines import KlinesRequest, fetch_klines
+from api.market_reads import SymbolInfo
 from api.symbols import SymbolCache
 from include.platform.intervals import UnknownGrid, bucket_end
 

@@ -14,18 +14,17 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
+from api.klines import KlinesRequest, fetch_klines
 from api.metrics import Metrics
 from api.push.queue import AHEAD_MS, Pending, parse
-from api.queries import (
-    KlinesRequest,
+from api.push.reads import (
     closed_candles,
     fetch_candle,
-    fetch_klines,
     fetch_minutes,
     fetch_seconds,
     last_minute,
-    load_sql,
 )
+from api.sql import load_sql
 from api.symbols import EARLIEST_MS
 from include.platform.intervals import (
     MINUTE_MS,

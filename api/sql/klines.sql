@@ -1,5 +1,5 @@
 -- /api/v3/klines of one interval: stored candles, then the forming ones rolled up from
--- the minutes after the newest final one the marts were built from (api/queries.py fills in
+-- the minutes after the newest final one the marts were built from (api/klines/statements.py fills in
 -- the fragments klines_*.sql).
 with bounds as materialized (
     {bounds}

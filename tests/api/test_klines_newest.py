@@ -9,8 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from api import queries
-from api.queries import KlinesRequest, fetch_klines
+from api.klines import KlinesRequest, execute, fetch_klines
 from fakebinance.config import utc
 from fakebinance.reference import RefKline
 from include.timeframes import build_timeframes
@@ -56,13 +55,13 @@ async def newest(url: str, interval: str, limit: int, end_ms: int | None = None)
 
 async def whole_history(url: str, interval: str, limit: int, end_ms: int | None = None) -> list:
     """The answer with nothing remembered: the statement over every partition."""
-    saved = dict(queries._OLDEST)
-    queries._OLDEST.clear()
+    saved = dict(execute._OLDEST)
+    execute._OLDEST.clear()
     try:
         return await newest(url, interval, limit, end_ms)
     finally:
-        queries._OLDEST.clear()
-        queries._OLDEST.update(saved)
+        execute._OLDEST.clear()
+        execute._OLDEST.update(saved)
 
 
 @pytest.mark.timeout(240)
@@ -74,18 +73,18 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
         load_klines(conn, SYMBOL, day + late)
     build_timeframes(database_url, unit_tests=False)
     key = (SYMBOL, "1m", 500, 0)
-    queries._OLDEST.pop(key, None)
+    execute._OLDEST.pop(key, None)
 
     first = await newest(database_url, "1m", 500)
     expected = [k.open_time for k in (day + late)[-500:]]
     assert [r[0] for r in first] == expected
     assert [r[4] for r in first[:2]] == [f"{k.close:.8f}" for k in day[-470:-468]]
-    assert queries._OLDEST[key] == expected[0]  # the next answer is read from there
+    assert execute._OLDEST[key] == expected[0]  # the next answer is read from there
     assert await newest(database_url, "1m", 500) == first
     # A window holding 30 candles, as if rows before it had been deleted: the whole history.
-    queries._OLDEST[key] = late[0].open_time
+    execute._OLDEST[key] = late[0].open_time
     assert await newest(database_url, "1m", 500) == first
-    assert queries._OLDEST[key] == expected[0]
+    assert execute._OLDEST[key] == expected[0]
 
     # Stored (5m, 1h, 1d) and summed on read from a stored interval (3m, 30m, 2h, 12h).
     for interval in ("5m", "1h", "1d", "3m", "30m", "2h", "12h"):
@@ -102,7 +101,7 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
     # A summed interval whose window falls short: the whole history, the same answer.
     whole = await whole_history(database_url, "3m", 400)
     await newest(database_url, "3m", 400)
-    queries._OLDEST[(SYMBOL, "3m", 400, 0)] = late[0].open_time
+    execute._OLDEST[(SYMBOL, "3m", 400, 0)] = late[0].open_time
     assert await newest(database_url, "3m", 400) == whole
 
     # New minutes after the remembered newest one (not built by dbt yet): they are the answer.
@@ -111,7 +110,7 @@ async def test_newest_candles_across_a_hole_and_after_new_minutes(database_url: 
         load_klines(conn, SYMBOL, fresh)
     got = await newest(database_url, "1m", 500)
     assert [r[0] for r in got] == [k.open_time for k in fresh[-500:]]
-    assert queries._OLDEST[key] == fresh[-500].open_time
+    assert execute._OLDEST[key] == fresh[-500].open_time
     for interval in ("1m", "15m", "1h", "4h", "3m", "2h"):
         assert await newest(database_url, interval, 50) == await whole_history(
             database_url, interval, 50

@@ -12,7 +12,7 @@ import ccxt.async_support as ccxt_async
 import httpx
 import pytest
 
-from api.queries import TICKER_WINDOW
+from api.market_reads import TICKER_WINDOW
 from include.platform.times import MINUTE_MS
 from tests.support.api import LIVE_COLUMNS, write_live
 

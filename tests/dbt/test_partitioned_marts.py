@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.queries import klines_query
+from api.klines.statements import klines_query
 from fakebinance.config import utc
 from include.platform import partitions
 from include.quality.checks import Window, all_checks, render

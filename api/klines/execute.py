@@ -1,0 +1,104 @@
+"""Running a klines plan (plan.py): its statement on the marts (on the minutes while dbt has
+built none), bounded below by where the last same newest answer began, its rows in order."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from psycopg import AsyncConnection, errors
+
+from api.klines.marts import Marts
+from api.klines.plan import Plan, plan_klines
+from api.klines.request import KlinesRequest, Row
+from api.klines.statements import seconds_statement, statement
+from include.platform.intervals import to_datetime
+
+
+async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
+    """Binance's answer: with a start, the oldest ``limit`` candles from it; else the newest."""
+    plan = plan_klines(req)
+    if plan is None:
+        return []
+    rows = await _bounded(plan, lambda params: _run(conn, plan, params))
+    if plan.source == "rolled":
+        return _candles(plan, rows)
+    if plan.newest_first:
+        rows.reverse()
+    return rows
+
+
+# Per request shape (symbol, interval, limit, zone): the open time (ms) of the oldest stored
+# row the last answer without endTime read. Candles only come newer, so the next such answer
+# reads no earlier.
+_OLDEST: dict[tuple[str, str, int, int], int] = {}
+_OLDEST_MAX = 100_000
+
+
+async def _bounded(plan: Plan, run: Callable[[dict], Awaitable[list]]) -> list:
+    """Run the plan's statement (``params["limit"]`` stored rows at most) from where the last
+    same request began, when the plan has a ``resume`` key.
+
+    Without a lower bound the statement opens every monthly partition of every table it reads,
+    so its cost grows with the months of history held; from there it opens a month or two.
+    Should the window hold fewer rows than the statement may read (rows were deleted), the
+    whole history is read, so the answer is the same either way."""
+    key = plan.resume
+    if key is None:
+        return await run(plan.params)
+    want = plan.params["limit"]
+    rows = None
+    if key in _OLDEST:
+        since = to_datetime(_OLDEST[key])
+        rows = await run({**plan.params, "lo": since, "mlo": since})
+        if _stored_rows(plan, rows) < want:
+            rows = None
+    if rows is None:
+        rows = await run(plan.params)
+    if rows and _stored_rows(plan, rows) >= want:
+        if len(_OLDEST) >= _OLDEST_MAX:
+            _OLDEST.clear()
+        _OLDEST[key] = _oldest(plan, rows)
+    else:
+        _OLDEST.pop(key, None)
+    return rows
+
+
+def _stored_rows(plan: Plan, rows: list) -> int:
+    """The stored rows an answer was made of: a roll-up's count is each candle's last value."""
+    return sum(r[-1] for r in rows) if plan.source == "rolled" else len(rows)
+
+
+def _oldest(plan: Plan, rows: list) -> int:
+    """The open time the oldest stored row of a newest-first answer began at (a roll-up's rows
+    come oldest bucket first, and a bucket's open is on the source's grid too)."""
+    return rows[0][0] if plan.source == "rolled" else rows[-1][0]
+
+
+async def _run(conn: AsyncConnection, plan: Plan, params: dict) -> list:
+    """Execute the plan's statement: the 1s table's as it is; a stored interval's on the marts,
+    or on the minutes while there are none."""
+    if plan.source == "seconds":
+        cur = await conn.execute(seconds_statement(plan.newest_first), params)
+        return await cur.fetchall()
+    marts = await Marts.available(conn)
+    try:
+        cur = await conn.execute(statement(plan.reads, plan.newest_first, marts, plan.wrap), params)
+    except errors.UndefinedTable:
+        if not marts:
+            raise
+        # A mart vanished (dropped by hand): serve from the minutes until it is back.
+        Marts.forget(conn)
+        cur = await conn.execute(statement(plan.reads, plan.newest_first, False, plan.wrap), params)
+    return await cur.fetchall()
+
+
+def _candles(plan: Plan, summed: list) -> list[Row]:
+    """A roll-up's candles, oldest first: its summed rows less the one at the far end when the
+    statement read as many stored rows as it may (the limit may have cut it)."""
+    total = sum(r[-1] for r in summed)
+    candles = {r[0]: r[:-1] for r in summed}
+    opens = sorted(candles)
+    if total >= plan.params["limit"] and opens:
+        opens = opens[1:] if plan.newest_first else opens[:-1]
+    opens = opens[-plan.limit :] if plan.newest_first else opens[: plan.limit]
+    return [candles[t] for t in opens]

@@ -1,0 +1,56 @@
+"""The reads behind exchangeInfo and the tickers: the symbols held, their latest prices and
+their trade statistics over a window of minutes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+
+from api.sql import load_sql
+from include.platform.intervals import DAY_MS, to_datetime
+
+SYMBOLS_SQL = load_sql("symbols")
+TICKER_PRICE = load_sql("ticker_price")
+TICKER_WINDOW = load_sql("ticker_window")
+
+
+@dataclass(frozen=True)
+class SymbolInfo:
+    """A symbol held, with what Binance's exchangeInfo last said of it (None when never read)."""
+
+    symbol: str
+    status: str | None
+    base_asset: str | None
+    quote_asset: str | None
+    # exchangeInfo's filters as Binance gave them (tickSize, stepSize, ...); None until read.
+    filters: list | None = None
+    # The open time of its first 1d kline at Binance, where its 3d grid starts; None until read.
+    first_day_ms: int | None = None
+
+
+async def fetch_symbols(conn: AsyncConnection) -> list[SymbolInfo]:
+    """Every symbol the platform holds candles or listing data for."""
+    cur = await conn.execute(SYMBOLS_SQL)
+    return [SymbolInfo(*r) for r in await cur.fetchall()]
+
+
+async def fetch_prices(conn: AsyncConnection, symbols: list[str]) -> list[tuple[str, str]]:
+    """(symbol, latest price) of those symbols that have a candle, by symbol."""
+    cur = await conn.execute(TICKER_PRICE, {"symbols": symbols})
+    return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def fetch_window_stats(
+    conn: AsyncConnection, symbols: list[str], start_ms: int
+) -> list[dict]:
+    """Each symbol's trade statistics over the minutes from ``start_ms`` on (ticker_window.sql),
+    by symbol; symbols without a candle are left out."""
+    # Minutes open after now are in no window; a day's margin for a writer's clock ahead of ours.
+    until = to_datetime(int(time.time() * 1000) + DAY_MS)
+    cur = await conn.execute(
+        TICKER_WINDOW, {"symbols": symbols, "start": to_datetime(start_ms), "until": until}
+    )
+    names = [d.name for d in cur.description or ()]
+    return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
