@@ -17,9 +17,9 @@ import time
 from typing import TYPE_CHECKING
 
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap
 from streamer.candle import ms_to_datetime
 from streamer.fetch import GapFetch, GiveUp, KlinesFirst
+from streamer.gap import Gap
 from streamer.parser import Trade
 from streamer.retries import Retries
 from streamer.writer import GapOp

@@ -20,7 +20,8 @@ import psycopg
 
 from include.platform.backoff import Backoff
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap, minute_of
+from streamer.candle import minute_of
+from streamer.gap import Gap
 from streamer.gaps import HEALED_BY, KLINE_FINAL_MS
 from streamer.parser import to_scaled
 from streamer.sql import load_sql

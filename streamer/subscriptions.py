@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap, minute_of
+from streamer.candle import minute_of
 from streamer.connection import AttemptLimiter, Shard
+from streamer.gap import Gap
 from streamer.gaps import KLINE_FINAL_MS
 from streamer.rest import RestUnavailable
 

@@ -22,8 +22,8 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer import gaps as gaps_module
-from streamer.aggregator import Gap
 from streamer.fetch import GapFetch
+from streamer.gap import Gap
 from streamer.parser import parse_frame
 from streamer.recovery import Recovery
 from streamer.rest import RestClient
