@@ -6,7 +6,6 @@ import functools
 import itertools
 from datetime import UTC, datetime
 
-from include.platform.times import MINUTE_MS
 from streamer.parser import Trade, format_quote, format_scaled
 
 
@@ -15,11 +14,6 @@ from streamer.parser import Trade, format_quote, format_scaled
 def ms_to_datetime(ms: int) -> datetime:
     """Epoch milliseconds as an aware UTC datetime."""
     return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
-
-
-def minute_of(ms: int) -> int:
-    """The open time (epoch ms) of the minute holding ``ms``."""
-    return ms - ms % MINUTE_MS
 
 
 class Candle:
