@@ -205,9 +205,14 @@ class WeightBudget:
         """An admission whose caller was cancelled meanwhile: its weight was never sent."""
         if admitting.cancelled() or admitting.exception() is not None:
             return
-        if admitting.result()[0] is not None:
+        window = admitting.result()[0]
+        if window is not None:
             with self._cond:
                 self._pending -= weight
+                if window == self._window:
+                    # Else, were it the window's first request, every caller would wait for
+                    # an answer that never comes, until the window ends.
+                    self._sent -= weight
                 self._notify()
 
     def _notify(self) -> None:
