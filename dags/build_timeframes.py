@@ -66,9 +66,17 @@ def build_timeframes() -> None:
     @task
     def source_freshness() -> None:
         """Fail when the live table lags behind (dbt source freshness)."""
-        from include.jobs import check_source_freshness
+        from airflow.exceptions import AirflowFailException
 
-        check_source_freshness()
+        from include.jobs import check_source_freshness
+        from include.timeframes import SourceStale
+
+        try:
+            check_source_freshness()
+        except SourceStale as stale:
+            # A stale source is the alarm itself: retries would hold the next build back
+            # (one run at a time) for minutes while the streamer is down.
+            raise AirflowFailException(str(stale)) from stale
 
     @task.short_circuit
     def docs_due(dag_run=None) -> bool:

@@ -199,11 +199,13 @@ class FakeBinance:
         """Send ``{"e":"serverShutdown","E":ms}`` on every WebSocket, then close them."""
         self.hub.server_shutdown()
 
-    def set_status(self, symbol: str, status: str, trades_from_ms: int | None = None) -> None:
+    def set_status(self, symbol: str, status: str, trades_from_ms: int | None = None) -> int | None:
         """Change a symbol's status; non-TRADING halts it from the next minute on, TRADING
-        resumes it then (or at ``trades_from_ms``'s minute, if later)."""
-        self.market.set_status(symbol, status, trades_from_ms)
+        resumes it then (or at ``trades_from_ms``'s minute, if later). Returns that minute's
+        open time in ms (None when trading is unchanged)."""
+        applies_from = self.market.set_status(symbol, status, trades_from_ms)
         self.hub.reset_due()
+        return applies_from
 
     def list_symbol(self, spec: SymbolSpec) -> None:
         """List a new symbol at runtime."""

@@ -47,16 +47,17 @@ class Market(KlineQueries):
                 raise ValueError(f"{spec.symbol} already listed")
             self._syms[spec.symbol] = SymbolState(self.config.seed, spec)
 
-    def set_status(self, symbol: str, status: str, trades_from_ms: int | None = None) -> None:
+    def set_status(self, symbol: str, status: str, trades_from_ms: int | None = None) -> int | None:
         """Change the status; leaving TRADING stops trades from the next minute on, and going
         back to it resumes them then, or at the minute ``trades_from_ms`` (a later one: the
-        status shows at once, as Binance's may before trading restarts)."""
+        status shows at once, as Binance's may before trading restarts). Returns the open
+        time (ms) of the first minute the change applies to, None when trading is unchanged."""
         with self._lock:
             st = self._syms[symbol]
             old = st.spec.status
             st.spec = replace(st.spec, status=status)
             if (old == "TRADING") == (status == "TRADING"):
-                return
+                return None
             next_min = -(-self.clock.now_us() // MINUTE_US)
             if trades_from_ms is not None and status == "TRADING":
                 next_min = max(next_min, -(-trades_from_ms // 60_000))
@@ -71,6 +72,7 @@ class Market(KlineQueries):
                 self._block_trades -= len(self._blocks.pop(key).t_us)
             for key in [k for k in self._day_rows if k[0] == symbol]:
                 del self._day_rows[key]
+            return next_min * 60_000
 
     def trading_minute(self, symbol: str, minute_open_ms: int) -> bool:
         """Does ``symbol`` trade (listed, not halted) in the minute starting at this ms?"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -46,6 +47,11 @@ FAILURE_HEADLINES = (
 
 class TimeframeBuildError(RuntimeError):
     """dbt could not build the timeframes; the message is dbt's own one-line reason."""
+
+
+class SourceStale(TimeframeBuildError):
+    """dbt ran and judged a source older than its ``error_after``: a retry seconds later
+    would only hold the next build back (the next scheduled run checks again)."""
 
 
 @dataclass(frozen=True)
@@ -221,10 +227,32 @@ def check_source_freshness(database_url: str | None = None) -> DbtRun:
         if not streamer_writing(conn):
             logger.info("no live candle written in the last hour: live freshness not checked")
             args += ["--select", "source:market.klines_1m"]
+    # The verdict is read from this run's sources.json, never from an earlier run's.
+    (target_path(url) / "sources.json").unlink(missing_ok=True)
     result = run_dbt(args, url)
     if not result.ok:
-        raise TimeframeBuildError(f"dbt source freshness failed: {result.reason()}")
+        message = f"dbt source freshness failed: {result.reason()}"
+        raise (SourceStale if _only_stale(url, result.output) else TimeframeBuildError)(message)
     return result
+
+
+def _only_stale(database_url: str, output: str) -> bool:
+    """Whether the last `dbt source freshness` judged every source it ran and found one stale
+    (rather than failing to query one: a lost connection is worth a retry, a stale source is
+    not). sources.json leaves out the sources dbt could not query, so its count is checked
+    against the count dbt ran."""
+    ran = re.search(r"Finished running (\d+) sources?\b", output)
+    try:
+        results = json.loads((target_path(database_url) / "sources.json").read_bytes())["results"]
+    except (OSError, ValueError, KeyError):
+        return False
+    statuses = {r.get("status") for r in results}
+    return (
+        ran is not None
+        and len(results) == int(ran.group(1))
+        and "error" in statuses
+        and statuses <= {"pass", "warn", "error"}
+    )
 
 
 def docs_dir() -> Path:

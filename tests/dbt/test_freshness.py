@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from include.timeframes import TimeframeBuildError, build_timeframes, check_source_freshness
+from include.timeframes import (
+    SourceStale,
+    TimeframeBuildError,
+    build_timeframes,
+    check_source_freshness,
+)
 from tests.support.dbt import kline_values, load_klines, write_live
 
 pytestmark = pytest.mark.slow
@@ -39,3 +44,20 @@ def test_stalled_streamer_fails_freshness(built: str, conn, window_klines) -> No
     live_written(conn, timedelta(minutes=10), window_klines)
     with pytest.raises(TimeframeBuildError, match="freshness"):
         check_source_freshness(built)
+
+
+def test_a_stale_source_is_told_from_a_freshness_run_that_failed(
+    built: str, conn, window_klines
+) -> None:
+    """A stale live table fails as SourceStale (the DAG fails it without retries); dbt unable
+    to query its sources is a plain build error, retried."""
+    live_written(conn, timedelta(minutes=10), window_klines)
+    with pytest.raises(SourceStale, match="freshness"):
+        check_source_freshness(built)
+    conn.execute("alter table market.klines_1m rename column loaded_at to loaded_at_gone")
+    try:
+        with pytest.raises(TimeframeBuildError) as failed:
+            check_source_freshness(built)
+        assert not isinstance(failed.value, SourceStale), failed.value
+    finally:
+        conn.execute("alter table market.klines_1m rename column loaded_at_gone to loaded_at")

@@ -179,13 +179,16 @@ def test_set_status_halts_from_next_minute_keeping_history(config):
     m = Market(config, clock)
     now = clock.now_us()
     before = m.trades("BTCUSDT", now - 3_600_000_000, now)
-    m.set_status("BTCUSDT", "BREAK")
+    applies_from = m.set_status("BTCUSDT", "BREAK")
     assert m.spec("BTCUSDT").status == "BREAK"
     assert m.trades("BTCUSDT", now - 3_600_000_000, now) == before
     next_minute = (now // MINUTE_US + 1) * MINUTE_US
+    assert applies_from * 1000 == next_minute
+    assert m.set_status("BTCUSDT", "HALT") is None  # still not trading: nothing changes
     assert m.trades("BTCUSDT", next_minute, next_minute + 3_600_000_000) == []
     clock.advance(600)
-    m.set_status("BTCUSDT", "TRADING")
+    resumes_from = m.set_status("BTCUSDT", "TRADING")
+    assert resumes_from * 1000 == (clock.now_us() // MINUTE_US + 1) * MINUTE_US
     later = clock.now_us() + 2 * MINUTE_US
     assert m.trades("BTCUSDT", later, later + 600_000_000)
 

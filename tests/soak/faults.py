@@ -154,9 +154,9 @@ def storm_then_ban(p: Platform, soak: Soak) -> None:
 # --------------------------------------------------------------------------- market
 def halt_start(p: Platform, soak: Soak) -> None:
     """ETHUSDT halts (status HALT) from the next market minute on."""
-    at = p.fake.now_ms()
-    p.fake.fault("set_status", symbol=HALT_SYMBOL, status="HALT")
-    halted_from = at - at % MINUTE_MS + MINUTE_MS
+    # The fake says which minute the halt applies from: under load its answer can come a
+    # market minute (1.7 s at 36x) after the request went.
+    halted_from = p.fake.fault("set_status", symbol=HALT_SYMBOL, status="HALT")["result"]
     soak.halt = (halted_from, halted_from + HALT_MINUTES * MINUTE_MS)
     soak.faults.append(Fault(f"{HALT_MINUTES}-minute halt of {HALT_SYMBOL}", now_utc()))
     soak.note(f"fault: {HALT_SYMBOL} halted from market {ms_utc(halted_from):%H:%M}")
@@ -168,9 +168,8 @@ def halt_over(p: Platform, soak: Soak) -> bool:
 
 def halt_end(p: Platform, soak: Soak) -> None:
     """ETHUSDT trades again from the next minute (40 market minutes after the halt began)."""
-    p.fake.fault("set_status", symbol=HALT_SYMBOL, status="TRADING")
-    at = p.fake.now_ms()
-    soak.halt = (soak.halt[0], at - at % MINUTE_MS + MINUTE_MS)
+    trading_from = p.fake.fault("set_status", symbol=HALT_SYMBOL, status="TRADING")["result"]
+    soak.halt = (soak.halt[0], trading_from)
     named(soak, "halt").end = now_utc()
     minutes = (soak.halt[1] - soak.halt[0]) // MINUTE_MS
     soak.note(
@@ -197,10 +196,9 @@ def list_symbol(p: Platform, soak: Soak) -> None:
 
 def delist_symbol(p: Platform, soak: Soak) -> None:
     """A symbol leaves for good (status BREAK): no trades or klines from the next minute on."""
-    at = p.fake.now_ms()
-    p.fake.fault("set_status", symbol=soak.delisted, status="BREAK")
+    gone_ms = p.fake.fault("set_status", symbol=soak.delisted, status="BREAK")["result"]
     soak.faults.append(Fault(f"{soak.delisted} delisted", now_utc(), now_utc()))
-    gone = ms_utc(at - at % MINUTE_MS + MINUTE_MS)
+    gone = ms_utc(gone_ms)
     soak.note(f"fault: {soak.delisted} delisted from market {gone:%H:%M}")
 
 
