@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install the pinned requirements; a no-op when nothing changed.
+# Create .venv and install the pinned requirements; a no-op when nothing changed. With --tests
+# (make test, make check) also what only the tests need: freqtrade's venv, Chromium, Redis.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +21,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-nodeps.txt
     echo "$want" > "$stamp"
 fi
+[ "${1:-}" = "--tests" ] || exit 0
 # freqtrade, in a venv of its own (its pins conflict with Airflow's), for its client test.
 bash scripts/setup-freqtrade.sh
 # Debian packages some tests need, each installed only where missing: headless Chromium for the

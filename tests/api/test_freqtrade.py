@@ -36,11 +36,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def freqtrade_installed() -> None:
-    """scripts/setup-freqtrade.sh (run by make setup, which stops if it cannot) builds
+    """scripts/setup-freqtrade.sh (run by make setup-tests, which stops if it cannot) builds
     .venv-freqtrade everywhere: its absence is a broken set-up, never a skip."""
     if not FREQTRADE.exists():
         pytest.fail(
-            f"{FREQTRADE} is missing: make setup builds it (scripts/setup-freqtrade.sh)",
+            f"{FREQTRADE} is missing: make setup-tests builds it (scripts/setup-freqtrade.sh)",
             pytrace=False,
         )
 

@@ -29,6 +29,6 @@ def require(package: str, present: bool, needed_by: str) -> None:
         pytest.skip(f"{package} is not installed here ({why}); {needed_by} needs it")
     pytest.fail(
         f"{package} is missing: scripts/setup.sh installs it for {needed_by}; "
-        "run make setup (a broken set-up, not a skip)",
+        "run make setup-tests (a broken set-up, not a skip)",
         pytrace=False,
     )
