@@ -4,6 +4,8 @@ One file per symbol, `<out>/<SYMBOL>-<interval>.<format>` (Binance's dump naming
 polars from batches of a server-side cursor, so a year of ALL never sits in memory at once.
 Decimals stay exact: CSV carries PostgreSQL's own text of each value, Parquet a decimal(38, 18)
 column, and a value with more decimals than that stops the export instead of being rounded.
+``floats`` writes float64 columns instead, for pandas users who want them (binary floats round:
+never the default).
 """
 
 from __future__ import annotations
@@ -91,8 +93,11 @@ def export(
     end: datetime,
     out_dir: Path,
     fmt: str = "parquet",
+    *,
+    floats: bool = False,
 ) -> list[Exported]:
-    """Write each symbol's candles of `interval` in [start, end) to its own file under out_dir."""
+    """Write each symbol's candles of `interval` in [start, end) to its own file under out_dir;
+    a symbol the interval's mart holds no candle of is refused before any file is written."""
     if interval not in TIMEFRAMES:
         raise ValueError(f"interval {interval!r}: one of {', '.join(TIMEFRAMES)}")
     if fmt not in FORMATS:
@@ -102,15 +107,24 @@ def export(
     for symbol in symbols:
         if not SYMBOL.fullmatch(symbol):
             raise ValueError(f"symbol {symbol!r}: not a Binance symbol (2-30 letters and digits)")
+    held = set(symbols_held(database_url, interval))
+    if unknown := [symbol for symbol in symbols if symbol not in held]:
+        raise ValueError(
+            f"unknown symbol {unknown[0]}: analytics.candles_{interval} holds no candle of it"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for symbol in symbols:
         path = out_dir / f"{symbol}-{interval}.{fmt}"
         partial = path.with_name(path.name + ".partial")
         frames = _lazy(database_url, symbol, interval, start, end)
+        if floats:
+            frames = frames.with_columns(pl.col(name).cast(pl.Float64) for name in DECIMALS)
         if fmt == "parquet":
-            decimals = [pl.col(name).cast(pl.Decimal(38, SCALE)) for name in DECIMALS]
-            frames.with_columns(decimals).sink_parquet(partial)
+            if not floats:
+                decimals = [pl.col(name).cast(pl.Decimal(38, SCALE)) for name in DECIMALS]
+                frames = frames.with_columns(decimals)
+            frames.sink_parquet(partial)
         else:
             frames.sink_csv(partial)
         # A file under its final name is whole: an export cut short leaves only a .partial.

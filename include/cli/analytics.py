@@ -111,6 +111,9 @@ def export(
     ] = None,
     interval: str = typer.Option("1m", help="1m 5m 15m 1h 4h 1d or 1w."),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+    floats: bool = typer.Option(
+        False, "--floats", help="float64 columns for pandas (they round; exact decimals default)."
+    ),
 ) -> None:
     """Write candles of [start, end) to <out>/<SYMBOL>-<interval>.<format>, one file per symbol,
     streamed (exact decimals: decimal(38, 18) in Parquet, PostgreSQL's text in CSV)."""
@@ -119,7 +122,9 @@ def export(
 
     url = db.resolve_role_url(db.READER)
     wanted = _held_symbols(symbol) or exporter.symbols_held(url, interval)
-    for done in exporter.export(url, wanted, interval, parse_utc(start), parse_utc(end), out, fmt):
+    for done in exporter.export(
+        url, wanted, interval, parse_utc(start), parse_utc(end), out, fmt, floats=floats
+    ):
         typer.echo(f"{done.path}: {done.rows} candles")
 
 

@@ -161,6 +161,7 @@ def test_bad_arguments_fail_in_one_line_and_write_nothing(built: str, tmp_path: 
         (("--interval", "2m"), "interval '2m'"),
         (("--format", "xlsx"), "format 'xlsx'"),
         (("--end", START.isoformat()), "is not after start"),
+        (("-s", "BTCUSDT", "-s", "NOPEUSDT"), "unknown symbol NOPEUSDT"),
     ):
         done = cli(
             built,
@@ -178,3 +179,25 @@ def test_bad_arguments_fail_in_one_line_and_write_nothing(built: str, tmp_path: 
         assert reason in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
         assert not out.exists() or not list(out.iterdir())
+
+
+def test_floats_export_for_pandas_holds_the_decimals_as_float64(built: str, tmp_path: Path) -> None:
+    """--floats: float64 columns (each the nearest float of the exact decimal), trade_count an
+    integer; the default stays exact."""
+    end = (START + timedelta(hours=1)).isoformat()
+    done = cli(
+        built, "export", "-s", "PEPEUSDT", "--floats", "--start", START.isoformat(),
+        "--end", end, "--out", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frame = pl.read_parquet(tmp_path / "PEPEUSDT-1m.parquet")
+    assert frame.schema["quote_volume"] == pl.Float64
+    assert frame.schema["trade_count"] == pl.Int64
+    with psycopg.connect(built) as conn:
+        want = conn.execute(
+            "select open, quote_volume, trade_count from analytics.candles_1m "
+            "where symbol = 'PEPEUSDT' and open_time < %s order by open_time",
+            (START + timedelta(hours=1),),
+        ).fetchall()
+    got = list(zip(frame["open"], frame["quote_volume"], frame["trade_count"], strict=True))
+    assert got == [(float(o), float(q), n) for o, q, n in want]
