@@ -182,9 +182,9 @@ class Api:
             }
         )
 
-    async def healthz(self, request: Request) -> Response:
-        """GET /healthz: 200 when the database answers, the listener is up and the push worker's
-        recent turns did not fail."""
+    async def health(self) -> dict:
+        """The API's state: ok when the database answers, the listener is up and the push
+        worker's recent turns did not fail (/healthz and gRPC's health service say this)."""
         db_ok = True
         try:
             async with self.pool.connection(timeout=2) as conn:
@@ -197,16 +197,18 @@ class Api:
         listening = self.hub.listening.is_set() and running
         pushing = self.hub.pushing
         ok = db_ok and listening and pushing
-        return _json(
-            {
-                "status": "ok" if ok else "degraded",
-                "database": db_ok,
-                "listening": listening,
-                "pushing": pushing,
-                "uptime_s": round(time.time() - self.started, 1),
-            },
-            200 if ok else 503,
-        )
+        return {
+            "status": "ok" if ok else "degraded",
+            "database": db_ok,
+            "listening": listening,
+            "pushing": pushing,
+            "uptime_s": round(time.time() - self.started, 1),
+        }
+
+    async def healthz(self, request: Request) -> Response:
+        """GET /healthz: the API's state (health); 200 when ok, else 503."""
+        state = await self.health()
+        return _json(state, 200 if state["status"] == "ok" else 503)
 
     async def session(self, request: Request) -> Response:
         """POST /session with the token in a header: the chart page's session cookie

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from api.binance import SERVED_INTERVALS, parse_stream, stream_name
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
+SERVICE = candles_pb2.DESCRIPTOR.services_by_name["CandleService"].full_name
+# How often the health service re-reads the API's state (as /healthz computes it).
+HEALTH_EVERY_S = 1.0
 # A call's weight, as the REST request it stands for (History: /api/v3/klines).
 CALL_WEIGHT = weight_of("/api/v3/klines")
 
@@ -40,6 +45,53 @@ def peer_address(peer: str) -> str:
     if kind == "ipv6" and rest.startswith("["):
         return rest[1 : rest.find("]")]
     return rest.rsplit(":", 1)[0] if kind == "ipv4" else peer
+
+
+def token_valid(metadata, tokens: list[bytes]) -> bool:
+    """Whether a call's metadata carries one of the tokens (x-mbx-apikey, or a bearer token)."""
+    meta = {k.lower(): v for k, v in (metadata or ())}
+    token = meta.get("x-mbx-apikey")
+    auth = meta.get("authorization", "")
+    if token is None and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    return token is not None and any(hmac.compare_digest(token.encode(), t) for t in tokens)
+
+
+class ReflectionGate(grpc.aio.ServerInterceptor):
+    """Server reflection asks for a token like the candle service does (when API_TOKENS is
+    set); the health service stays open, as probes send none and it tells nothing else."""
+
+    def __init__(self, tokens: list[bytes]) -> None:
+        self.tokens = tokens
+
+    async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method or ""
+        if (
+            self.tokens
+            and method.startswith("/grpc.reflection.")
+            and not token_valid(handler_call_details.invocation_metadata, self.tokens)
+        ):
+            return grpc.stream_stream_rpc_method_handler(_unauthenticated)
+        return await continuation(handler_call_details)
+
+
+async def _unauthenticated(requests, context):
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "API-key required")
+
+
+async def follow_health(api: Api, servicer: health.aio.HealthServicer) -> None:
+    """SERVING while the API's state is ok (the database answers, the push listens and
+    works), NOT_SERVING otherwise, for the server ("") and the candle service."""
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    while True:
+        try:
+            ok = (await api.health())["status"] == "ok"
+        except Exception:  # a state that cannot be read is not a healthy one
+            ok = False
+        for name in ("", SERVICE):
+            await servicer.set(name, serving if ok else not_serving)
+        await asyncio.sleep(HEALTH_EVERY_S)
 
 
 def candle_message(symbol: str, interval: str, row: Row, closed: bool, event_ms: int):
@@ -132,14 +184,7 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
             )
 
     async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
-        if not self.tokens:
-            return
-        meta = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
-        token = meta.get("x-mbx-apikey")
-        auth = meta.get("authorization", "")
-        if token is None and auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        if token is None or not any(hmac.compare_digest(token.encode(), t) for t in self.tokens):
+        if self.tokens and not token_valid(context.invocation_metadata(), self.tokens):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "API-key required")
 
     async def _check(self, context, symbols: list[str], interval: str) -> None:
@@ -222,10 +267,27 @@ def tls_credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
 
 async def start_grpc(api: Api, config: ApiConfig, port: int) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server on API_HOST; returns it and the bound port. At most
-    API_GRPC_MAX_RPCS calls run at once: past it a call fails with RESOURCE_EXHAUSTED."""
-    server = grpc.aio.server()
+    API_GRPC_MAX_RPCS calls run at once: past it a call fails with RESOURCE_EXHAUSTED. Beside
+    the candle service: grpc.health.v1 (open) and server reflection (a token when set)."""
     service = CandleService(api.hub, api.symbols, config, api.grpc_pool, api.weights)
+    server = grpc.aio.server(interceptors=[ReflectionGate(service.tokens)])
     candles_pb2_grpc.add_CandleServiceServicer_to_server(service, server)
+    checks = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    reflection.enable_server_reflection(
+        (SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    watcher = asyncio.ensure_future(follow_health(api, checks))
+    # Stopped with the server: its health is no one's once it is gone.
+    stop = server.stop
+
+    async def stop_all(grace):
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        return await stop(grace)
+
+    server.stop = stop_all  # type: ignore[method-assign]
     host = f"[{config.host}]" if ":" in config.host else config.host
     credentials = tls_credentials(config)
     if credentials is not None:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from api.config import ApiConfig
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
@@ -145,3 +147,60 @@ async def test_3d_history_on_the_symbols_own_grid_over_grpc_and_udf(api, conn) -
         eth = (await client.get("/udf/history", params={"symbol": "ETHUSDT", **window})).json()
         assert eth["s"] == "error"
         assert eth["errmsg"]
+
+
+async def health_of(channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return (await stub.Check(health_pb2.HealthCheckRequest(service=service))).status
+
+
+async def watch_until(channel, service: str, status: int) -> None:
+    """Follow the health service's Watch stream until it says ``status`` (10 s at most)."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    async with asyncio.timeout(10):
+        async for answer in stub.Watch(health_pb2.HealthCheckRequest(service=service)):
+            if answer.status == status:
+                return
+
+
+async def test_grpc_health_says_what_healthz_says(api) -> None:
+    """grpc.health.v1 (no token, as probes send none): SERVING for the server and the candle
+    service while /healthz is ok; NOT_SERVING once the push listener has ended."""
+    serving = health_pb2.HealthCheckResponse.SERVING
+    async with grpc.aio.insecure_channel(api.grpc_target) as channel:
+        await watch_until(channel, "", serving)
+        assert await health_of(channel, "candles.v1.CandleService") == serving
+        listener = api.api.push_tasks[0]
+        listener.cancel()
+        await asyncio.wait([listener])
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        await watch_until(channel, "candles.v1.CandleService", not_serving)
+        assert await health_of(channel) == not_serving
+        assert (await api.api.health())["status"] == "degraded"
+
+
+async def list_services(channel, metadata=()) -> list[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    async for answer in stub.ServerReflectionInfo(iter([request]), metadata=metadata):
+        return sorted(s.name for s in answer.list_services_response.service)
+    return []
+
+
+async def test_grpc_reflection_lists_the_services_and_asks_a_token_when_set(database_url) -> None:
+    """Server reflection (grpcurl, Postman) lists the candle service; with API_TOKENS it needs
+    a token like the candle service, while health stays open to probes."""
+    config = ApiConfig(database_url=database_url, port=0, tokens=frozenset({"s3cret"}))
+    async with running_api(config) as api, grpc.aio.insecure_channel(api.grpc_target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await list_services(channel)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert await list_services(channel, (("x-mbx-apikey", "s3cret"),)) == [
+            "candles.v1.CandleService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]
+        assert await health_of(channel) in (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
