@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
 from api.klines import KlinesRequest, fetch_klines
 from api.metrics import Metrics
-from api.push.queue import AHEAD_MS, Pending, parse
+from api.push.queue import AHEAD_MS, BACKLOG_SLICE, Pending, next_slice, parse
 from api.push.reads import (
     closed_candles,
     fetch_candle,
@@ -89,6 +89,8 @@ class Hub:
     strikes: dict[tuple, int] = field(default_factory=dict)
     failed_turns: int = 0
     last_failure: float = float("-inf")
+    # Old candles read per turn (queue.next_slice): fewer while turns run long.
+    slice_size: int = BACKLOG_SLICE
     _runs_due: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -290,8 +292,9 @@ class Hub:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            live, old = self.pending.take()
+            live, old = self.pending.take(self.slice_size)
             batch = {**live, **old}
+            started = time.monotonic()
             runs_due, self._runs_due = self._runs_due, False
             rebuilt: list[tuple[str, str, int, int]] = []
             try:
@@ -308,6 +311,7 @@ class Hub:
                 self._runs_due = self._runs_due or runs_due
                 failed = True
             self._count_turn(failed)
+            self.slice_size = next_slice(self.slice_size, len(old), time.monotonic() - started)
             if failed:
                 await asyncio.sleep(0.5)
 

@@ -4,9 +4,10 @@ NOTIFY needs no privilege: any login can send on the channel, as often as it lik
 notification is bounded before anything is queued (at most MAX_ITEMS keys, each a whole minute
 or second within [its symbol's first day, now + 1 day]), and the keys near now, the ones a
 subscriber is waiting for, go on a queue of their own: every turn of the worker reads all of
-them, and only BACKLOG_SLICE of the older ones. A trickle of old keys (valid, never repeated,
-so nothing merges them) then delays a live minute by one slice at most, and never pushes it out:
-only the backlog is capped (tests/security/test_push_notify.py)."""
+them, and only a slice of the older ones, BACKLOG_SLICE at most and fewer while turns run long
+(next_slice: a loaded host reads each old candle slower). A trickle of old keys (valid, never
+repeated, so nothing merges them) then delays a live minute by about one turn's budget, and never
+pushes it out: only the backlog is capped (tests/security/test_push_notify.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ LIVE_AHEAD_MS = MINUTE_MS
 # Older candles read per turn, after every live one; and how many may wait. Past the cap, old
 # keys are dropped (a correction of an old candle, which Binance's streams never push anyway).
 BACKLOG_SLICE = 256
+MIN_SLICE = 8
+# A turn with old candles should take about this long at most: past it the next slice is halved,
+# under half of it doubled (up to BACKLOG_SLICE).
+TURN_BUDGET_S = 0.2
 MAX_BACKLOG = 100_000
 # A warning repeated by every notification is logged at most this often.
 WARN_EVERY_S = 10.0
@@ -126,12 +131,12 @@ class Pending:
                 self.dropped,
             )
 
-    def take(self) -> tuple[dict[Item, None], dict[Item, None]]:
-        """One turn's candles: every live one, and the oldest BACKLOG_SLICE of the backlog."""
+    def take(self, slice_size: int = BACKLOG_SLICE) -> tuple[dict[Item, None], dict[Item, None]]:
+        """One turn's candles: every live one, and the oldest ``slice_size`` of the backlog."""
         live, self.live = self.live, {}
         old: dict[Item, None] = {}
         for item in self.backlog:
-            if len(old) == BACKLOG_SLICE:
+            if len(old) == slice_size:
                 break
             old[item] = None
         for item in old:
@@ -146,3 +151,16 @@ class Pending:
     def retry(self, item: Item) -> None:
         """A candle whose read failed once: again, after the live ones."""
         self.backlog[item] = None
+
+
+def next_slice(size: int, old_read: int, seconds: float) -> int:
+    """The next turn's slice of old candles after a turn that read ``old_read`` of them in
+    ``seconds``: halved past TURN_BUDGET_S, doubled under half of it, within
+    [MIN_SLICE, BACKLOG_SLICE]. A turn without old candles says nothing of their cost."""
+    if old_read == 0:
+        return size
+    if seconds > TURN_BUDGET_S:
+        return max(MIN_SLICE, size // 2)
+    if seconds < TURN_BUDGET_S / 2:
+        return min(BACKLOG_SLICE, size * 2)
+    return size
