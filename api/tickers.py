@@ -23,9 +23,8 @@ from api.binance import BinanceError, symbol_param, symbols_param
 from api.market_reads import fetch_prices, fetch_window_stats
 from api.symbols import SymbolCache
 from include.platform.intervals import bucket_start
-from include.platform.times import MINUTE_MS
+from include.platform.times import DAY_MS, MINUTE_MS
 
-DAY_MS = 1440 * MINUTE_MS
 AVG_PRICE_MINS = 5
 MAX_SYMBOLS = 100
 WINDOW_RE = re.compile(r"^([1-9][0-9]?)([mhd])$")

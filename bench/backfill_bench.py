@@ -49,10 +49,10 @@ from fakebinance.config import MarketConfig, make_symbols, utc
 from fakebinance.server import FakeBinance
 from include import jobs
 from include.history.backfill import BackfillResult
-from include.history.klines_store import datetime_to_ms
 from include.jobs import DEFAULT_CHUNK_DAYS
 from include.platform import db, migrate
 from include.platform.binance_rest.weights import KLINES_LIMIT, WEIGHTS
+from include.platform.times import to_ms
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +89,7 @@ def main() -> None:
         warm = time.perf_counter()
         fake.fake.market.day_rows_entries = len(names) * (args.days + 2)
         for name in names:
-            fake.fake.market.klines_1m_json(
-                name, datetime_to_ms(start), datetime_to_ms(end) - 1, 10**7
-            )
+            fake.fake.market.klines_1m_json(name, to_ms(start), to_ms(end) - 1, 10**7)
         print(f"fake exchange warmed in {time.perf_counter() - warm:.1f} s (not timed)")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("delete from market.klines_1m where symbol = any(%s)", (names,))

@@ -6,10 +6,10 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, SECOND_MS
 from streamer.candle import Candle, Dirty, ms_to_datetime
 from streamer.parser import ONE, Trade, to_scaled
-from streamer.seconds import SECOND_MS, Seconds
+from streamer.seconds import Seconds
 
 logger = logging.getLogger(__name__)
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-from datetime import UTC, datetime
 
+from include.platform.times import to_datetime
 from streamer.parser import Trade, format_quote, format_scaled
 
-
 # Every row of a minute carries its open time: one datetime per minute, not per row.
-@functools.lru_cache(maxsize=8192)
-def ms_to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds as an aware UTC datetime."""
-    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+ms_to_datetime = functools.lru_cache(maxsize=8192)(to_datetime)
 
 
 class Candle:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, SECOND_MS
 from streamer.candle import Candle, Dirty
 from streamer.parser import Trade
 
 logger = logging.getLogger(__name__)
 
-SECOND_MS = 1000
+
 # Closed seconds stay in memory this long so a late trade can still correct them.
 RETAIN_CLOSED_MS = 2 * MINUTE_MS
 # A row of market.candles_1s_live: the candle columns and is_closed (no trade ids).

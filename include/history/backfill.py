@@ -14,13 +14,12 @@ import psycopg
 
 from include.history import klines_store
 from include.history.first_days import record_first_days
-from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.history.progress import Progress
 from include.platform import db
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT, REQUESTS_IN_FLIGHT
 from include.platform.symbols import resolve_symbols
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, to_datetime, to_ms
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +63,9 @@ def missing_runs_ms(
     """
     rows = conn.execute(
         klines_store.load_sql("select_missing_runs"),
-        {"symbol": symbol, "start": ms_to_datetime(start_ms), "end": ms_to_datetime(end_ms)},
+        {"symbol": symbol, "start": to_datetime(start_ms), "end": to_datetime(end_ms)},
     )
-    return [(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
+    return [(to_ms(a), to_ms(b)) for a, b in rows]
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ def backfill_rest(
     weight budget, so the job runs as fast as the budget allows. ``progress`` hears of every
     page written.
     """
-    start_ms, end_ms = datetime_to_ms(start), datetime_to_ms(end)
+    start_ms, end_ms = to_ms(start), to_ms(end)
     if end_ms <= start_ms:
         raise ValueError(f"empty range: {start.isoformat()} .. {end.isoformat()}")
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS:

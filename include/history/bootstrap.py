@@ -16,12 +16,11 @@ import psycopg
 
 from include import timeframes
 from include.history import backfill
-from include.history.klines_store import ms_to_datetime
 from include.history.progress import Progress
 from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.symbols import resolve_symbols
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, to_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def bootstrap(
 def _server_minute(client: BinanceRest) -> datetime:
     """The exchange clock's current minute (its start)."""
     now_ms = int(client.exchange_info()["serverTime"])
-    return ms_to_datetime(now_ms - now_ms % MINUTE_MS)
+    return to_datetime(now_ms - now_ms % MINUTE_MS)
 
 
 def _join_late(

@@ -12,12 +12,12 @@ import psycopg
 from include.history import klines_store
 from include.history.backfill import fetch_range, own_client
 from include.history.first_days import record_first_days
-from include.history.klines_store import datetime_to_ms, load_sql, ms_to_datetime
+from include.history.klines_store import load_sql
 from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.symbols import resolve_symbols
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, to_datetime, to_ms
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def series_anchor(conn: psycopg.Connection, symbol: str, since_ms: int | None) -
     """
     if since_ms is None:
         return None
-    since = ms_to_datetime(since_ms)
+    since = to_datetime(since_ms)
     for floor in (since - ANCHOR_LOOKBACK, START_OF_TIME):
         (anchor,) = conn.execute(
             load_sql("select_series_anchor"), {"symbol": symbol, "since": since, "floor": floor}
@@ -99,11 +99,11 @@ def series_holes(
         load_sql("select_series_holes"),
         {
             "symbol": symbol,
-            "until": ms_to_datetime(until_ms) if until_ms is not None else None,
+            "until": to_datetime(until_ms) if until_ms is not None else None,
             "first": series_anchor(conn, symbol, since_ms) or START_OF_TIME,
         },
     )
-    return [Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
+    return [Span(to_ms(a), to_ms(b)) for a, b in rows]
 
 
 def watermark(conn: psycopg.Connection, symbol: str) -> int | None:
@@ -111,7 +111,7 @@ def watermark(conn: psycopg.Connection, symbol: str) -> int | None:
     row = conn.execute(
         "select checked_until from market.heal_watermarks where symbol = %s", (symbol,)
     ).fetchone()
-    return datetime_to_ms(row[0]) if row else None
+    return to_ms(row[0]) if row else None
 
 
 def set_watermark(
@@ -132,8 +132,8 @@ def set_watermark(
         "updated_at = now()",
         (
             symbol,
-            ms_to_datetime(until_ms),
-            None if read_ms is None else ms_to_datetime(read_ms),
+            to_datetime(until_ms),
+            None if read_ms is None else to_datetime(read_ms),
         ),
     )
 
@@ -143,9 +143,9 @@ def settled_spans(conn: psycopg.Connection, symbol: str, since_ms: int | None = 
     rows = conn.execute(
         "select gap_start, gap_end from market.ingest_gaps "
         "where symbol = %s and healed_at is not null and gap_end > %s",
-        (symbol, ms_to_datetime(since_ms) if since_ms is not None else "-infinity"),
+        (symbol, to_datetime(since_ms) if since_ms is not None else "-infinity"),
     )
-    return merge_spans([Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows])
+    return merge_spans([Span(to_ms(a), to_ms(b)) for a, b in rows])
 
 
 def recorded_gaps(conn: psycopg.Connection, symbol: str) -> list[Span]:
@@ -155,7 +155,7 @@ def recorded_gaps(conn: psycopg.Connection, symbol: str) -> list[Span]:
         "where symbol = %s and healed_at is null order by gap_start",
         (symbol,),
     )
-    return [Span(datetime_to_ms(a), datetime_to_ms(b)) for a, b in rows]
+    return [Span(to_ms(a), to_ms(b)) for a, b in rows]
 
 
 def missing_runs(conn: psycopg.Connection, symbol: str, span: Span) -> list[Span]:
@@ -165,11 +165,11 @@ def missing_runs(conn: psycopg.Connection, symbol: str, span: Span) -> list[Span
         "and open_time >= %(a)s and open_time < %(b)s "
         "union select open_time from market.candles_1m_live where symbol = %(s)s and is_closed "
         "and open_time >= %(a)s and open_time < %(b)s order by 1",
-        {"s": symbol, "a": ms_to_datetime(span.start_ms), "b": ms_to_datetime(span.end_ms)},
+        {"s": symbol, "a": to_datetime(span.start_ms), "b": to_datetime(span.end_ms)},
     )
     runs, cursor = [], span.start_ms
     for (open_time,) in rows:
-        minute = datetime_to_ms(open_time)
+        minute = to_ms(open_time)
         if minute > cursor:
             runs.append(Span(cursor, minute))
         cursor = minute + MINUTE_MS
@@ -189,8 +189,8 @@ def record(conn: psycopg.Connection, symbol: str, span: Span, reason: str, detai
         load_sql("record_gap"),
         {
             "symbol": symbol,
-            "gap_start": ms_to_datetime(span.start_ms),
-            "gap_end": ms_to_datetime(span.end_ms),
+            "gap_start": to_datetime(span.start_ms),
+            "gap_end": to_datetime(span.end_ms),
             "reason": reason,
             "detected_by": "heal-gaps",
             "healed": True,
@@ -278,7 +278,7 @@ def leading_span(conn: psycopg.Connection, symbol: str, horizon_ms: int) -> Span
     # older months answer an EXISTS, which stops at the first row; a symbol with history
     # before that day (nearly all) is done after the first statement. The cost does not grow
     # with the history, as min() over every month would.
-    recent = ms_to_datetime(horizon_ms - LISTING_LOOKBACK_MS)
+    recent = to_datetime(horizon_ms - LISTING_LOOKBACK_MS)
     first_live, older_kline = conn.execute(
         "select (select min(open_time) from market.candles_1m_live"
         " where symbol = %(s)s and open_time >= %(recent)s),"
@@ -295,7 +295,7 @@ def leading_span(conn: psycopg.Connection, symbol: str, horizon_ms: int) -> Span
     ).fetchone()
     if older_live or kline_first:
         return None
-    first_ms = datetime_to_ms(first_live)
+    first_ms = to_ms(first_live)
     return Span(first_ms - KLINES_LIMIT * MINUTE_MS, first_ms)
 
 
@@ -303,9 +303,9 @@ def _newest_official(conn: psycopg.Connection, symbol: str, span: Span) -> int |
     row = conn.execute(
         "select max(open_time) from market.klines_1m "
         "where symbol = %s and open_time >= %s and open_time < %s",
-        (symbol, ms_to_datetime(span.start_ms), ms_to_datetime(span.end_ms)),
+        (symbol, to_datetime(span.start_ms), to_datetime(span.end_ms)),
     ).fetchone()
-    return datetime_to_ms(row[0]) if row and row[0] is not None else None
+    return to_ms(row[0]) if row and row[0] is not None else None
 
 
 def _fill(
@@ -340,8 +340,8 @@ def _fill(
             load_sql("split_open_gaps"),
             {
                 "symbol": symbol,
-                "start": ms_to_datetime(span.start_ms),
-                "at": ms_to_datetime(span.end_ms),
+                "start": to_datetime(span.start_ms),
+                "at": to_datetime(span.end_ms),
             },
         )
         left = missing_runs(conn, symbol, span)
@@ -359,7 +359,7 @@ def _fill(
         conn.execute(
             "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "
             "where symbol = %s and healed_at is null and gap_start >= %s and gap_end <= %s",
-            (symbol, ms_to_datetime(span.start_ms), ms_to_datetime(span.end_ms)),
+            (symbol, to_datetime(span.start_ms), to_datetime(span.end_ms)),
         )
     return fetched, lost
 
@@ -399,7 +399,7 @@ def heal_gaps(
                 )
             ]
             tails = {
-                symbol: datetime_to_ms(newest)
+                symbol: to_ms(newest)
                 for symbol, newest in conn.execute(load_sql("select_delisted_tails"))
             }
             for symbol in dict.fromkeys([*wanted, *with_gaps, *tails]):

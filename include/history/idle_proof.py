@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 import polars as pl
 import psycopg
 
-from include.history.klines_store import ms_to_datetime
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, to_datetime
 from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
@@ -119,8 +118,8 @@ def record(conn: psycopg.Connection, symbol: str, proof: IdleProof, display: str
             load_sql("record_gap"),
             {
                 "symbol": symbol,
-                "gap_start": ms_to_datetime(start),
-                "gap_end": ms_to_datetime(end),
+                "gap_start": to_datetime(start),
+                "gap_end": to_datetime(end),
                 "reason": reason,
                 "detected_by": "import",
                 # A halt is settled; unproven minutes stay open for heal-gaps (or as they were).

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import polars as pl
@@ -39,19 +39,6 @@ class ImportedFile:
     checksum: str
     row_count: int
     candle_count: int
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
-
-
-def datetime_to_ms(when: datetime) -> int:
-    """An aware datetime to epoch milliseconds."""
-    if when.tzinfo is None:
-        raise ValueError(f"{when.isoformat()} has no time zone: give UTC times")
-    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def upsert_candles(

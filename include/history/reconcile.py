@@ -13,12 +13,11 @@ import psycopg
 from include import timeframes
 from include.history import klines_store
 from include.history.backfill import own_client
-from include.history.klines_store import datetime_to_ms, ms_to_datetime
 from include.platform import db
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.symbols import resolve_symbols
-from include.platform.times import MINUTE_MS
+from include.platform.times import MINUTE_MS, to_datetime, to_ms
 from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class Mismatch:
 
     def describe(self) -> str:
         """symbol minute field: ours != official, for a listing."""
-        when = ms_to_datetime(self.open_ms).strftime("%Y-%m-%dT%H:%M")
+        when = to_datetime(self.open_ms).strftime("%Y-%m-%dT%H:%M")
         return f"{self.symbol} {when} {self.field}: ours {self.ours} != official {self.official}"
 
 
@@ -132,9 +131,9 @@ def our_candles(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: in
     rows = conn.execute(
         f"select open_time, {columns} from analytics.candles_1m "
         "where symbol = %s and open_time >= %s and open_time < %s",
-        (symbol, ms_to_datetime(start_ms), ms_to_datetime(end_ms)),
+        (symbol, to_datetime(start_ms), to_datetime(end_ms)),
     )
-    return {datetime_to_ms(r[0]): tuple(r[1:]) for r in rows}
+    return {to_ms(r[0]): tuple(r[1:]) for r in rows}
 
 
 def repair(
@@ -152,12 +151,12 @@ def repair(
     extra = [m for m in minutes if m not in official]
     unrepaired = 0
     for minute in extra:
-        at = ms_to_datetime(minute)
+        at = to_datetime(minute)
         gone = conn.execute(
             "delete from market.klines_1m where symbol = %s and open_time = %s", (symbol, at)
         ).rowcount
         if gone:
-            timeframes.mark_dirty(conn, symbol, at, ms_to_datetime(minute + MINUTE_MS), "reconcile")
+            timeframes.mark_dirty(conn, symbol, at, to_datetime(minute + MINUTE_MS), "reconcile")
             klines_store.reopen_heal(conn, symbol, at)
         live = conn.execute(
             "select 1 from market.candles_1m_live where symbol = %s and open_time = %s",
@@ -182,7 +181,7 @@ def record(
 
     fixed says the mismatches were repaired (an extra minute only the live table holds is not).
     """
-    start, end = ms_to_datetime(window[0]), ms_to_datetime(window[1])
+    start, end = to_datetime(window[0]), to_datetime(window[1])
     conn.execute(
         load_sql("upsert_reconciliation"),
         (
@@ -201,7 +200,7 @@ def record(
             [
                 (
                     m.symbol,
-                    ms_to_datetime(m.open_ms),
+                    to_datetime(m.open_ms),
                     m.field,
                     m.ours,
                     m.official,
@@ -229,7 +228,7 @@ def reconcile(
     repaired and recorded in one transaction; the timeframes are rebuilt by dbt once at the
     end when anything was repaired (the DAG leaves that to build_timeframes via the Asset).
     """
-    start_ms, end_ms = datetime_to_ms(start), datetime_to_ms(end)
+    start_ms, end_ms = to_ms(start), to_ms(end)
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
         raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
     url = database_url or db.resolve_role_url(db.LOADER)

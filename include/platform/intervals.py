@@ -17,14 +17,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
+# The time units and ms <-> datetime are include/platform/times.py's; imported from here too.
+from include.platform.times import (
+    DAY_MS,
+    EPOCH,
+    HOUR_MS,
+    MINUTE_MS,
+    SECOND_MS,
+    to_datetime,
+)
 
 # 1s: kept by the streamer for SECOND_CANDLE_SYMBOLS only (market.candles_1s_live), never
 # built by dbt nor rolled up; every zone is a whole number of its seconds.
 SECOND = "1s"
-SECOND_MS = 1000
 
 # Fixed-length intervals in Binance's order from 1m (1s is above; 1M is below). 3d's origin
 # is the symbol's own first day (grid_offset), the epoch here.
@@ -53,13 +58,6 @@ ORIGIN_MS = {name: WEEK_ORIGIN_MS if name == "1w" else 0 for name in INTERVAL_MS
 # The intervals dbt builds a mart of (analytics.candles_<interval>).
 STORED = ("1m", "5m", "15m", "1h", "4h", "1d", "1w")
 MONTH_DAYS = 31
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds as an aware UTC datetime (exact, no float)."""
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 def _month_start(ms: int, months_ahead: int = 0) -> int:

@@ -1,12 +1,32 @@
-"""A candle's grain and columns, and parsing the times users type in the CLI and DAG params."""
+"""Time in the platform: the units in epoch milliseconds, ms <-> datetime, a candle's columns,
+and parsing the times users type in the CLI and DAG params. The one owner of each (dbt's bucket
+sizes and week origin are vars checked against include/platform/intervals.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-# One minute in epoch milliseconds, the grain of every candle (fakebinance/reference.py keeps
-# its own: the oracle shares no code with the product).
+# Epoch milliseconds; a minute is the grain of every candle (fakebinance/reference.py keeps its
+# own: the oracle shares no code with the product).
+SECOND_MS = 1000
 MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime (exact, no float)."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def to_ms(when: datetime) -> int:
+    """An aware datetime as epoch milliseconds (exact); a naive one is refused."""
+    if when.tzinfo is None:
+        raise ValueError(f"{when.isoformat()} has no time zone: give UTC times")
+    return (when - EPOCH) // timedelta(milliseconds=1)
+
 
 # A candle's values, in DESIGN.md's column order (every table and Binance's kline array after
 # the open time).

@@ -7,7 +7,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from include.history.klines_store import datetime_to_ms
+from include.platform.times import to_ms
 from tests.include.history_support import NOW, official, running_fake, stored
 from tests.support.dags import load_dag
 
@@ -58,7 +58,7 @@ def test_backfill_rest_dag_lands_the_interval(fake, fake_env: str) -> None:
             "select tableoid::regclass::text, count(*) from market.candles_1m_live group by 1"
         ).fetchall() == [(f"market.candles_1m_live_p{live[1]:%Y_%m_%d}", 1440)]
     assert run.data_interval_end - run.data_interval_start == timedelta(days=1)
-    a, b = datetime_to_ms(run.data_interval_start), datetime_to_ms(run.data_interval_end)
+    a, b = to_ms(run.data_interval_start), to_ms(run.data_interval_end)
     with psycopg.connect(fake_env) as conn:
         for symbol in ("ETHUSDT", "PEPEUSDT"):
             assert len(stored(conn, symbol, a, b)) == 1440
@@ -77,7 +77,7 @@ def test_import_dumps_dag_lands_the_files(fake, fake_env: str) -> None:
     assert run.state == "success"
     day = run.data_interval_start.replace(hour=0)
     with psycopg.connect(fake_env) as conn:
-        a, b = datetime_to_ms(day), datetime_to_ms(day + timedelta(days=1))
+        a, b = to_ms(day), to_ms(day + timedelta(days=1))
         assert stored(conn, "ETHUSDT", a, b) == official(fake.market, "ETHUSDT", a, b)
         assert conn.execute("select count(*) from market.imported_files").fetchone()[0] == 2
 
@@ -96,7 +96,7 @@ def test_heal_gaps_dag_fills_a_hole(fake, fake_env: str) -> None:
     run = load_dag("binance_heal_gaps").test(run_conf={"symbols": ["ETHUSDT"]})
     assert run.state == "success"
     with psycopg.connect(fake_env) as conn:
-        a, b = datetime_to_ms(start), datetime_to_ms(start + timedelta(minutes=100))
+        a, b = to_ms(start), to_ms(start + timedelta(minutes=100))
         assert stored(conn, "ETHUSDT", a, b) == official(fake.market, "ETHUSDT", a, b)
 
 
@@ -113,7 +113,7 @@ def test_history_dags_accept_symbols_all(fake, fake_env: str, monkeypatch) -> No
         logical_date=day, run_after=day + timedelta(days=1)
     )
     assert run.state == "success"
-    a, b = datetime_to_ms(run.data_interval_start), datetime_to_ms(run.data_interval_end)
+    a, b = to_ms(run.data_interval_start), to_ms(run.data_interval_end)
     with psycopg.connect(fake_env) as conn:
         for symbol in listed:
             assert stored(conn, symbol, a, b) == official(fake.market, symbol, a, b)

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from include.history.backfill import backfill_rest
-from include.history.klines_store import datetime_to_ms
+from include.platform.times import to_ms
 from include.timeframes import build_timeframes
 from tests.include.history_support import NOW, official, running_fake, stored
 from tests.support.dags import load_dag
@@ -36,7 +36,7 @@ def test_reconcile_dag_repairs_a_wrong_minute(database_url: str, airflow_home, m
             run_conf={"start": start.isoformat(), "end": end.isoformat()}
         )
         assert run.state == "success"
-        a, b = datetime_to_ms(start), datetime_to_ms(end)
+        a, b = to_ms(start), to_ms(end)
         with psycopg.connect(database_url) as conn:
             assert stored(conn, "ETHUSDT", a, b) == official(fake.market, "ETHUSDT", a, b)
             found = conn.execute(

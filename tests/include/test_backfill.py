@@ -9,9 +9,8 @@ import pytest
 
 from include.history import klines_store
 from include.history.backfill import backfill_rest
-from include.history.klines_store import datetime_to_ms
 from include.platform.binance_rest.client import BinanceRest
-from include.platform.times import parse_utc
+from include.platform.times import parse_utc, to_ms
 from tests.include.history_support import NOW, official, running_fake, snapshot, stored
 from tests.support.db import record_writers
 
@@ -47,7 +46,7 @@ def test_many_pages_under_weight_limit_equal_official(fake, conn: psycopg.Connec
     Binance limit scaled to 40 per second: each second is one of Binance's minutes) never earns
     a 429 from a server enforcing the limit, and every kline equals the official one."""
     symbol = "QUIETUSDT"  # few trades a minute: the fake makes a year of them in seconds
-    start_ms, end_ms = datetime_to_ms(YEAR_START), datetime_to_ms(YEAR_END)
+    start_ms, end_ms = to_ms(YEAR_START), to_ms(YEAR_END)
     # Before the backfill, so the fake answers from its cache as fast as it can: unpaced,
     # 526 pages would overrun the 40 per second many times over (the check below).
     want = official(fake.market, symbol, start_ms, end_ms)
@@ -75,7 +74,7 @@ def test_a_backfill_writes_as_history_loader(fake, conn: psycopg.Connection) -> 
     klines = record_writers(conn, "market.klines_1m")
     symbols = record_writers(conn, "market.symbols")
     backfill_rest(["ETHUSDT"], START, START + timedelta(minutes=30), rest_url=fake.url)
-    assert len(stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(END))) == 30
+    assert len(stored(conn, "ETHUSDT", to_ms(START), to_ms(END))) == 30
     assert klines() == {"history_loader"}
     assert symbols() == {"history_loader"}
 
@@ -98,8 +97,8 @@ def test_resumes_where_it_stopped(fake, conn: psycopg.Connection) -> None:
     backfill_rest(["ETHUSDT"], START, START + timedelta(hours=2), rest_url=fake.url)
     result = backfill_rest(["ETHUSDT"], START, end, rest_url=fake.url)
     assert result.fetched["ETHUSDT"] == 18 * 60
-    want = official(fake.market, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end))
-    assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+    want = official(fake.market, "ETHUSDT", to_ms(START), to_ms(end))
+    assert stored(conn, "ETHUSDT", to_ms(START), to_ms(end)) == want
 
 
 def test_wider_backfill_after_a_narrower_one_fetches_the_earlier_minutes(
@@ -110,9 +109,9 @@ def test_wider_backfill_after_a_narrower_one_fetches_the_earlier_minutes(
     backfill_rest(["ETHUSDT"], narrow_start, end, rest_url=fake.url)
     result = backfill_rest(["ETHUSDT"], START, end, rest_url=fake.url)
     assert result.fetched["ETHUSDT"] == 12 * 60, "only the 12 missing hours are fetched"
-    want = official(fake.market, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end))
+    want = official(fake.market, "ETHUSDT", to_ms(START), to_ms(end))
     assert len(want) == 16 * 60
-    assert stored(conn, "ETHUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+    assert stored(conn, "ETHUSDT", to_ms(START), to_ms(end)) == want
 
 
 def test_minutes_healed_inside_the_range_do_not_hide_the_rest(
@@ -123,8 +122,8 @@ def test_minutes_healed_inside_the_range_do_not_hide_the_rest(
     healed = START + timedelta(hours=5)
     backfill_rest(["BTCUSDT"], healed, healed + timedelta(minutes=3), rest_url=fake.url)
     backfill_rest(["BTCUSDT"], START, end, rest_url=fake.url)
-    want = official(fake.market, "BTCUSDT", datetime_to_ms(START), datetime_to_ms(end))
-    assert stored(conn, "BTCUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+    want = official(fake.market, "BTCUSDT", to_ms(START), to_ms(end))
+    assert stored(conn, "BTCUSDT", to_ms(START), to_ms(end)) == want
 
 
 def test_scattered_holes_cost_one_request_per_page(fake, conn: psycopg.Connection) -> None:
@@ -146,8 +145,8 @@ def test_scattered_holes_cost_one_request_per_page(fake, conn: psycopg.Connectio
     assert result.fetched["PEPEUSDT"] == result.changed["PEPEUSDT"] > 0
     # (A 429 the tiny budget may earn is retried inside the one call.)
     assert asked.count("/api/v3/klines") == 1, "600 minutes with holes fit one 1000-minute page"
-    want = official(fake.market, "PEPEUSDT", datetime_to_ms(START), datetime_to_ms(end))
-    assert stored(conn, "PEPEUSDT", datetime_to_ms(START), datetime_to_ms(end)) == want
+    want = official(fake.market, "PEPEUSDT", to_ms(START), to_ms(end))
+    assert stored(conn, "PEPEUSDT", to_ms(START), to_ms(end)) == want
 
 
 def test_open_minute_is_never_written(fake, conn: psycopg.Connection) -> None:
@@ -186,7 +185,7 @@ def test_418_stops_with_a_clear_message(conn: psycopg.Connection) -> None:
 
 def test_odd_decimal_strings_are_stored_exactly(conn: psycopg.Connection) -> None:
     """Decimals not in Binance's 8-decimal form keep their exact value; a non-number is refused."""
-    t = datetime_to_ms(START)
+    t = to_ms(START)
     row = [t, "1.5", "2", "1.000000001", "1.50000000", "0", t + 59_999, "3.25", 4, "0", "0", "0"]
     with conn.transaction():
         assert klines_store.upsert_rest_klines(conn, "BTCUSDT", [row]) == 1

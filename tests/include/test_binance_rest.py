@@ -16,12 +16,11 @@ from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, default_symbols, utc
 from fakebinance.server import FakeBinance
 from include.history.backfill import backfill_rest
-from include.history.klines_store import datetime_to_ms
 from include.platform.binance_rest.async_client import AsyncBinanceRest
 from include.platform.binance_rest.budget import WeightBudget
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.errors import IpBannedError
-from include.platform.times import parse_utc
+from include.platform.times import parse_utc, to_ms
 from tests.include.history_support import official, running_fake, stored
 
 START = parse_utc("2025-03-08T00:00")
@@ -84,7 +83,7 @@ def test_concurrent_backfill_fills_a_small_budget_without_418(
     assert result.weight == 20 + 2 * (15 + limiter.count_429) + 2 * len(SYMBOLS)
     assert client.budget.waits > 0, "the budget, not latency, bounded the job"
     assert transport.peak > 1, "requests overlapped"
-    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(END)
+    start_ms, end_ms = to_ms(START), to_ms(END)
     for symbol in SYMBOLS:
         want = official(fake.market, symbol, start_ms, end_ms)
         assert len(want) == 5000
@@ -100,12 +99,12 @@ def test_429_waits_for_retry_after_then_goes_on() -> None:
         client.exchange_info()
         limiter.check(LOCAL_IP, limiter.limit - limiter.used(LOCAL_IP))  # the other client
         started = time.monotonic()
-        rows = client.klines_1m("BTCUSDT", datetime_to_ms(START), datetime_to_ms(START) + 59_999)
+        rows = client.klines_1m("BTCUSDT", to_ms(START), to_ms(START) + 59_999)
         waited = time.monotonic() - started
         client.close()
         assert (limiter.count_429, limiter.count_418) == (1, 0)
     assert client.stats.throttled_429 == 1
-    assert [row[0] for row in rows] == [datetime_to_ms(START)]
+    assert [row[0] for row in rows] == [to_ms(START)]
     assert waited >= 1.0, "it waited for the window to end"
 
 
@@ -133,7 +132,7 @@ def test_418_stops_every_request_and_a_rerun_resumes(
             )
         # In flight when the ban came, at most the pool; nothing is sent after it is known.
         assert transport.sent <= 5 + 4
-        start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(END)
+        start_ms, end_ms = to_ms(START), to_ms(END)
         for symbol in SYMBOLS:
             want = official(fake.market, symbol, start_ms, end_ms)
             kept = stored(conn, symbol, start_ms, end_ms)

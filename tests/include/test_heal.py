@@ -14,8 +14,7 @@ from fakebinance.server import FakeBinance
 from include.history import klines_store
 from include.history.backfill import backfill_rest
 from include.history.heal import HALT_REASON, heal_gaps
-from include.history.klines_store import datetime_to_ms
-from include.platform.times import MINUTE_MS, parse_utc
+from include.platform.times import MINUTE_MS, parse_utc, to_ms
 from tests.include.history_support import (
     HALT,
     NOW,
@@ -54,7 +53,7 @@ def test_holes_are_filled_and_recorded(fake, conn: psycopg.Connection) -> None:
     # The hole plus everything from END up to now: ETHUSDT trades, so that is missing too.
     tail = int((NOW.replace(second=0) - END).total_seconds() // 60)
     assert result.filled["ETHUSDT"] == 60 + tail
-    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(NOW.replace(second=0))
+    start_ms, end_ms = to_ms(START), to_ms(NOW.replace(second=0))
     assert stored(conn, "ETHUSDT", start_ms, end_ms) == official(
         fake.market, "ETHUSDT", start_ms, end_ms
     )
@@ -117,7 +116,7 @@ def test_a_delisted_symbols_last_live_minutes_become_official(conn: psycopg.Conn
     try:
         fake.set_status("PEPEUSDT", "BREAK")
         clock.set(NOW)
-        last_ms = datetime_to_ms(delisted_at.replace(second=0))  # its last kline's minute
+        last_ms = to_ms(delisted_at.replace(second=0))  # its last kline's minute
         first_ms = last_ms - 10 * MINUTE_MS
         klines = official(fake.market, "PEPEUSDT", first_ms, last_ms + 30 * MINUTE_MS)
         assert klines[-1][0] == last_ms, "the fake's last PEPEUSDT kline moved"
@@ -164,7 +163,7 @@ def test_a_run_looks_only_after_what_the_last_one_checked(fake, conn: psycopg.Co
     assert heal(fake, ["ETHUSDT"]).filled["ETHUSDT"] == 0
     full = heal_gaps(["ETHUSDT"], rest_url=fake.url, lag_minutes=0, full=True)
     assert full.filled["ETHUSDT"] == 1
-    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(NOW.replace(second=0))
+    start_ms, end_ms = to_ms(START), to_ms(NOW.replace(second=0))
     assert stored(conn, "ETHUSDT", start_ms, end_ms) == official(
         fake.market, "ETHUSDT", start_ms, end_ms
     )
@@ -178,7 +177,7 @@ def test_loading_older_minutes_makes_heal_look_behind_them(fake, conn: psycopg.C
     earlier = START - timedelta(hours=3)
     backfill_rest(["BTCUSDT"], earlier, earlier + timedelta(hours=1), rest_url=fake.url)
     assert heal(fake, ["BTCUSDT"]).filled["BTCUSDT"] == 120
-    start_ms, end_ms = datetime_to_ms(earlier), datetime_to_ms(NOW.replace(second=0))
+    start_ms, end_ms = to_ms(earlier), to_ms(NOW.replace(second=0))
     assert stored(conn, "BTCUSDT", start_ms, end_ms) == official(
         fake.market, "BTCUSDT", start_ms, end_ms
     )
@@ -190,7 +189,7 @@ def test_a_listings_first_minutes_before_its_first_live_candle_are_fetched(
     """A symbol the streamer began late (a listing whose first trades came before its stream was
     subscribed) has no hole between candles to show them: heal-gaps fetches the official
     minutes before its first live candle, once, and invents none."""
-    first_live = datetime_to_ms(NOW.replace(second=0)) - 30 * MINUTE_MS
+    first_live = to_ms(NOW.replace(second=0)) - 30 * MINUTE_MS
     live = official(fake.market, "ETHUSDT", first_live, first_live + 20 * MINUTE_MS)
     with conn.cursor() as cur:
         cur.executemany(
@@ -281,7 +280,7 @@ def test_heal_reads_the_first_day_a_dump_only_history_lacks(fake, conn) -> None:
         "select first_day from market.symbols where symbol = 'BTCUSDT'"
     ).fetchone()
     first = fake.market.klines("BTCUSDT", "1d", start_ms=0, limit=1)[0].open_time
-    assert datetime_to_ms(datetime.combine(day, datetime.min.time(), UTC)) == first
+    assert to_ms(datetime.combine(day, datetime.min.time(), UTC)) == first
 
 
 def unexplained_minutes(conn: psycopg.Connection, symbol: str, start, end) -> list[datetime]:
@@ -331,7 +330,7 @@ def test_a_gap_cut_at_the_horizon_stays_open_past_it(fake, conn: psycopg.Connect
     assert unexplained_minutes(conn, "BTCUSDT", horizon, gap[1]) == []
 
     # The streamer closes its minutes from the gap's end on; the next run fills the rest.
-    resumed = official(fake.market, "BTCUSDT", datetime_to_ms(gap[1]), datetime_to_ms(now))
+    resumed = official(fake.market, "BTCUSDT", to_ms(gap[1]), to_ms(now))
     with conn.cursor() as cur:
         cur.executemany(
             "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, "
@@ -342,7 +341,7 @@ def test_a_gap_cut_at_the_horizon_stays_open_past_it(fake, conn: psycopg.Connect
         )
     assert heal(fake, ["BTCUSDT"]).filled["BTCUSDT"] == 3
     assert unexplained_minutes(conn, "BTCUSDT", START, now) == []
-    start_ms, end_ms = datetime_to_ms(START), datetime_to_ms(gap[1])
+    start_ms, end_ms = to_ms(START), to_ms(gap[1])
     assert stored(conn, "BTCUSDT", start_ms, end_ms) == official(
         fake.market, "BTCUSDT", start_ms, end_ms
     )

@@ -18,6 +18,7 @@ from include.history import klines_store
 from include.jobs import live_retention
 from include.platform import db, partitions
 from include.platform.migrate import discover, migrate
+from include.platform.times import to_ms
 
 MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
 LIVE_INSERT = (
@@ -275,7 +276,7 @@ def test_a_month_far_in_the_past_and_next_month_insert(conn) -> None:
     assert conn.execute("select count(*) from market.candles_1m_live_default").fetchone() == (0,)
 
     # The loaders: a dump of 2018-02 goes straight into a partition of its own.
-    start_ms = klines_store.datetime_to_ms(datetime(2018, 2, 28, 23, 59, tzinfo=UTC))
+    start_ms = to_ms(datetime(2018, 2, 28, 23, 59, tzinfo=UTC))
     rows = [
         [start_ms + k * 60_000, "1.0", "2.0", "0.5", "1.5", "10.0", 0, "15.0", 3, "4.0", "6.0"]
         for k in range(2)

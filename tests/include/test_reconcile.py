@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from include.cli import app
 from include.history.backfill import backfill_rest
-from include.history.klines_store import datetime_to_ms
-from include.platform.times import parse_utc
+from include.platform.times import parse_utc, to_ms
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
 from tests.include.history_support import official, running_fake
@@ -93,7 +92,7 @@ def test_reconcile_lists_repairs_and_rebuilds(
     fixed = CliRunner().invoke(app, ["reconcile", *window, *symbols])
     assert fixed.exit_code == 0, fixed.output
     assert "timeframes rebuilt" in fixed.output
-    a, b = datetime_to_ms(START), datetime_to_ms(END)
+    a, b = to_ms(START), to_ms(END)
     for symbol in SYMBOLS:
         assert analytics(conn, symbol) == official(fake.market, symbol, a, b)
 

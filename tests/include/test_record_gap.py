@@ -9,8 +9,8 @@ import psycopg
 
 from include.history import heal, idle_proof
 from include.history.heal import HALT_REASON
-from include.history.klines_store import datetime_to_ms
 from include.platform import db
+from include.platform.times import to_ms
 from streamer.aggregator import Gap
 from streamer.writer import GapOp
 from tests.support.db import function_rights
@@ -191,7 +191,7 @@ def test_every_writer_of_gaps_records_through_the_function(
         "select market.record_gap_real(symbol, gap_start, gap_end, reason, detected_by, healed, "
         "detail, first_missing_trade_id, last_missing_trade_id) $$"
     )
-    start_ms = datetime_to_ms(T)
+    start_ms = to_ms(T)
     gap = Gap("BTCUSDT", "trade_id_jump", 9, 21, 10, 20, start_ms + 5, start_ms + 9 * 60_000)
     statement, params = GapOp("record", gap, detail="seen").execute_args()
     with psycopg.connect(db.role_url(database_url, db.STREAMER)) as streamer:

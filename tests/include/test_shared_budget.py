@@ -14,12 +14,11 @@ import psycopg
 import pytest
 
 from include.history.backfill import backfill_rest
-from include.history.klines_store import datetime_to_ms
 from include.platform import db
 from include.platform.binance_rest.budget import WeightBudget
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.shared import SharedWeightBudget
-from include.platform.times import parse_utc
+from include.platform.times import parse_utc, to_ms
 from streamer.metrics import Metrics
 from streamer.rest import RestClient
 from tests.include.history_support import official, running_fake, stored
@@ -38,7 +37,7 @@ WINDOW_S = 4.0
 
 def klines_calls(client: BinanceRest, calls: int, threads: int) -> None:
     """`calls` klines requests from `threads` threads at once (a backfill task's shape)."""
-    start_ms = datetime_to_ms(START)
+    start_ms = to_ms(START)
 
     def one(i: int) -> None:
         begin = start_ms + (i % 50) * 1000 * 60_000
@@ -50,7 +49,7 @@ def klines_calls(client: BinanceRest, calls: int, threads: int) -> None:
 
 async def repairs(client: RestClient, calls: int, at_once: int) -> None:
     """`calls` aggTrades probes (weight 4), `at_once` in flight, as the streamer's repairs."""
-    start_ms = datetime_to_ms(START)
+    start_ms = to_ms(START)
     gate = asyncio.Semaphore(at_once)
 
     async def one(i: int) -> None:
@@ -144,7 +143,7 @@ def test_parallel_backfill_workers_fill_their_chunks_without_a_429(
         assert (limiter.count_429, limiter.count_418) == (0, 0)
         assert max(limiter.weight_by_window.values()) <= 48
     assert changed == len(SYMBOLS) * 6000
-    start_ms = datetime_to_ms(START)
+    start_ms = to_ms(START)
     end_ms = start_ms + 6000 * 60_000
     for symbol in SYMBOLS:
         assert stored(conn, symbol, start_ms, end_ms) == official(
@@ -181,7 +180,7 @@ def test_a_429_holds_every_process_until_its_retry_after_ends(database_url: str)
             )
             for _ in range(2)
         )
-        start_ms = datetime_to_ms(START)
+        start_ms = to_ms(START)
         try:
             limiter.check(LOCAL_IP, 40)  # the other spender
             worker = threading.Thread(

@@ -21,6 +21,7 @@ from include.history.dumps.read import load_dump
 from include.history.dumps.verify import _optional, local_sha256, verify_checksum
 from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
+from include.platform.times import to_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class ImportResult:
 def _previous_close(conn: psycopg.Connection, symbol: str, minute_ms: int) -> str | None:
     row = conn.execute(
         "select close::text from market.klines_1m where symbol = %s and open_time = %s",
-        (symbol, klines_store.ms_to_datetime(minute_ms)),
+        (symbol, to_datetime(minute_ms)),
     ).fetchone()
     return row[0] if row else None
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from include.history import klines_store
 from include.history.dumps.errors import DumpError
 from include.platform.settings import get_settings
+from include.platform.times import to_ms
 
 KINDS = ("klines", "trades", "aggTrades")
 NAME_RE = re.compile(
@@ -39,7 +39,7 @@ class DumpName:
     @property
     def start_ms(self) -> int:
         """The period's first minute in epoch ms."""
-        return klines_store.datetime_to_ms(datetime.combine(self.period_start, time(), UTC))
+        return to_ms(datetime.combine(self.period_start, time(), UTC))
 
 
 def parse_name(file_name: str) -> DumpName | None:
