@@ -14,7 +14,7 @@
 {#- Binance aligns 5m..1d to UTC epoch multiples and weeks to Monday 00:00 UTC; 1970-01-05 was a
     Monday and is itself a multiple of every shorter interval, so one origin serves them all. -#}
 {% macro bucket_start(column, bucket) -%}
-    date_bin(interval '{{ bucket }}', {{ column }}, timestamptz '1970-01-05 00:00:00+00')
+    date_bin(interval '{{ bucket }}', {{ column }}, timestamptz '{{ var("bucket_origin") }}')
 {%- endmacro %}
 
 

@@ -1,8 +1,8 @@
-{{ config(pre_hook="{{ delete_dirty_ranges('1 day') }}") }}
+{{ config(pre_hook="{{ delete_dirty_ranges(var('buckets')['1d']) }}") }}
 
 {{ rollup_candles(
     children=ref('candles_4h'),
     dirty_ranges=ref('stg_market__timeframe_dirty_ranges'),
-    bucket='1 day',
+    bucket=var('buckets')['1d'],
     minutes=1440
 ) }}

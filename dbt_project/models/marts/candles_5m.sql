@@ -1,9 +1,9 @@
-{{ config(pre_hook="{{ delete_dirty_ranges('5 minutes') }}") }}
+{{ config(pre_hook="{{ delete_dirty_ranges(var('buckets')['5m']) }}") }}
 
 {{ rollup_candles(
     children=ref('candles_1m'),
     dirty_ranges=ref('stg_market__timeframe_dirty_ranges'),
-    bucket='5 minutes',
+    bucket=var('buckets')['5m'],
     minutes=5,
     children_written_late=true
 ) }}
