@@ -11,7 +11,8 @@ Rebuilds `analytics.candles_{1m,5m,15m,1h,4h,1d,1w}` with dbt (`dbt_project/`).
   `loaded_at` / `updated_at`, with a 15-minute look-back), plus ranges declared with
   `include.timeframes.mark_dirty`, and the higher-timeframe buckets holding them.
 - **Then:** `dbt source freshness` (the live table must not lag more than 2 minutes while the
-  streamer is expected, i.e. it wrote within the last hour; official klines within 72 h), and once
+  streamer is expected, i.e. it wrote within the last hour; official klines within 72 h; a stale
+  source fails the run at once, without retries, so the next build is not held behind it), and once
   an hour (and on every Asset-triggered or manual run) the dbt docs, published as one static
   page to `.data/dbt_docs/index.html`.
 - **Same job by hand:** `python -m include.cli build-timeframes [--full-refresh]`.
