@@ -30,23 +30,13 @@ from include.platform import executor, pgserver
 from include.platform.db import ROLES, role_variables
 from include.platform.migrate import migrate
 from include.platform.settings import Settings
+from include.platform.times import CANDLE_FIELDS, MINUTE_MS
 from tests.support.paths import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 
 VENV_BIN = Path(sys.executable).parent
-MINUTE_MS = 60_000
-KLINE_FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+KLINE_FIELDS = CANDLE_FIELDS
 # Index of each field in a REST kline array.
 KLINE_INDEX = {
     "open": 1,

@@ -10,6 +10,7 @@ import pytest
 from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, default_symbols, quiet_symbol
 from fakebinance.market import Market
+from include.platform.times import CANDLE_FIELDS
 from streamer.aggregator import MINUTE_MS, Aggregator, Candle
 from streamer.parser import Trade, to_scaled
 
@@ -21,33 +22,9 @@ def trade(seq: int, price: str, qty: str, t: int, maker: bool = False, sym: str 
 
 
 def row(c: Candle) -> dict:
-    names = (
-        "symbol",
-        "open_time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "trade_count",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-        "is_closed",
-        "first_trade_id",
-        "last_trade_id",
-    )
+    names = ("symbol", "open_time", *CANDLE_FIELDS, "is_closed", "first_trade_id", "last_trade_id")
     out = dict(zip(names, c.row(), strict=True))
-    for k in (
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-    ):
+    for k in (name for name in CANDLE_FIELDS if name != "trade_count"):
         out[k] = Decimal(out[k])
     return out
 
