@@ -176,11 +176,25 @@ class Api:
             {
                 "timezone": "UTC",
                 "serverTime": time.time_ns() // 1_000_000,
-                "rateLimits": [],
+                "rateLimits": self._rate_limits(),
                 "exchangeFilters": [],
                 "symbols": [_symbol_info(s) for s in symbols],
             }
         )
+
+    def _rate_limits(self) -> list[dict]:
+        """What this API enforces, in Binance's form: API_WEIGHT_LIMIT per client address and
+        minute (none when 0). Nothing can be ordered here, so no ORDERS limits."""
+        if self.weights.limit <= 0:
+            return []
+        return [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": self.weights.limit,
+            }
+        ]
 
     async def health(self) -> dict:
         """The API's state: ok when the database answers, the listener is up and the push

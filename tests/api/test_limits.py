@@ -64,6 +64,10 @@ async def test_request_weight_is_counted_per_client_and_refused_past_the_limit(
         assert info.headers["x-mbx-used-weight-1m"] == "21"
         # The page and the health check are not metered.
         assert "x-mbx-used-weight-1m" not in page.headers
+        # exchangeInfo says the limit it is refused by, as Binance's does.
+        assert info.json()["rateLimits"] == [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 30}
+        ]
         assert refused.status_code == 429
         assert refused.json()["code"] == -1003
         assert 1 <= int(refused.headers["retry-after"]) <= 60
@@ -74,6 +78,13 @@ async def test_request_weight_is_counted_per_client_and_refused_past_the_limit(
             fresh = await other.get("/api/v3/exchangeInfo")
             assert fresh.status_code == 200
             assert fresh.headers["x-mbx-used-weight-1m"] == "20"
+
+
+async def test_exchange_info_claims_no_limit_when_none_is_enforced(database_url: str) -> None:
+    """API_WEIGHT_LIMIT=0 turns the weight off: exchangeInfo's rateLimits is then empty."""
+    config = ApiConfig(database_url=database_url, port=0, weight_limit=0)
+    async with running_api(config) as api, httpx.AsyncClient(base_url=api.http) as client:
+        assert (await client.get("/api/v3/exchangeInfo")).json()["rateLimits"] == []
 
 
 def test_the_weight_window_is_the_calendar_minute() -> None:
