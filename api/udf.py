@@ -41,10 +41,8 @@ RESOLUTIONS = {
     "1M": "1M",
     "M": "1M",
 }
-SUPPORTED = [
-    *("1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720"),
-    *("1D", "3D", "1W", "1M"),
-]
+INTRADAY = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720")
+SUPPORTED = [*INTRADAY, *("1D", "3D", "1W", "1M")]
 MAX_BARS = 5_000
 PAGE = 1000
 
@@ -97,19 +95,12 @@ def _symbol_info(symbol: str, info: SymbolInfo | None = None, seconds: bool = Fa
         "supported_resolutions": ["1S", *SUPPORTED] if seconds else SUPPORTED,
         "has_seconds": seconds,
         "seconds_multipliers": ["1"] if seconds else [],
-        "intraday_multipliers": [
-            "1",
-            "3",
-            "5",
-            "15",
-            "30",
-            "60",
-            "120",
-            "240",
-            "360",
-            "480",
-            "720",
-        ],
+        # Every multiple the feed serves as Binance builds it: a chart never builds its own 3D
+        # out of 1D bars (Binance's 3d grid is each symbol's own, from its first day).
+        "intraday_multipliers": list(INTRADAY),
+        "daily_multipliers": ["1", "3"],
+        "weekly_multipliers": ["1"],
+        "monthly_multipliers": ["1"],
         "volume_precision": decimals(filter_value(info, "LOT_SIZE", "stepSize")),
         "data_status": "streaming",
     }

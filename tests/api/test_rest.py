@@ -163,6 +163,16 @@ async def test_udf_datafeed(api, filled) -> None:
         info = (await client.get("/udf/symbols", params={"symbol": "BINANCE:BTCUSDT"})).json()
         assert info["name"] == "BTCUSDT"
         assert info["timezone"] == "Etc/UTC"
+        # The feed names every multiple it serves, 3D included, so a chart never builds one
+        # of its own out of shorter bars (Binance's 3d grid is the symbol's own).
+        multiples = {
+            *info["intraday_multipliers"],
+            *(f"{m}D" for m in info["daily_multipliers"]),
+            *(f"{m}W" for m in info["weekly_multipliers"]),
+            *(f"{m}M" for m in info["monthly_multipliers"]),
+        }
+        assert multiples == set(info["supported_resolutions"])
+        assert "3D" in multiples
         assert (await client.get("/udf/symbols", params={"symbol": "NOPE"})).json()["s"] == "error"
         found = (await client.get("/udf/search", params={"query": "btc"})).json()
         assert [f["symbol"] for f in found] == ["BTCUSDT"]
