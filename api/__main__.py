@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        config = load_config()
+        config = load_config(start=True)
         ensure_file_limit(config)
         return asyncio.run(serve(config))
     except (ValueError, RuntimeError, OSError, psycopg.Error) as exc:

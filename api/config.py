@@ -95,17 +95,18 @@ class ApiConfig:
                 raise ValueError(f"{name}={path}: no such file")
 
 
-def load_config(settings: Settings | None = None) -> ApiConfig:
+def load_config(settings: Settings | None = None, *, start: bool = False) -> ApiConfig:
     """The API's configuration from the API_* settings; the database is API_DATABASE_URL, else
     DATABASE_URL's server and database as analytics_reader (API_DATABASE_PASSWORD, else
-    DATA_DIR's file)."""
+    DATA_DIR's file). Loading it starts nothing: only the entry point (``start``) starts the
+    embedded server when DATABASE_URL is unset."""
     from include.platform import db
 
     settings = settings or get_settings()
     config = from_settings(
         ApiConfig,
         settings,
-        database_url=db.resolve_role_url(db.READER, settings),
+        database_url=db.resolve_role_url(db.READER, settings, start=start),
         tokens=settings.api_token_set,
         cors_origins=settings.api_cors_origin_set,
         trusted_proxies=settings.api_trusted_proxy_set,

@@ -106,7 +106,7 @@ def load_config(
         from include.platform import db
 
         # Its own role: STREAMER_DATABASE_URL, else DATABASE_URL's server as streamer_writer.
-        database_url = db.resolve_role_url(db.STREAMER, settings)
+        database_url = db.resolve_role_url(db.STREAMER, settings, start=False)
     shard = settings.streamer_shard
     health_port = settings.streamer_health_port
     if health_port is None:

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import psycopg
+import pytest
 
 from api.config import load_config
 from include.platform import db
@@ -38,3 +39,19 @@ async def test_the_api_reads_as_analytics_reader(api, database_url: str) -> None
             await asyncio.sleep(0.1)
     assert {name for name, _ in rows} == {"api", "api-listener"}
     assert {user for _, user in rows} == {db.READER}
+
+
+def test_loading_a_configuration_starts_no_database(tmp_path, monkeypatch) -> None:
+    """Without DATABASE_URL and with no embedded server running, loading the API's or the
+    streamer's configuration says so in one line and starts nothing: only their entry points
+    start the embedded server."""
+    from include.platform.settings import Settings
+    from streamer.config import load_config as load_streamer_config
+
+    for name in ("DATABASE_URL", "API_DATABASE_URL", "STREAMER_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    for load in (load_config, load_streamer_config):
+        with pytest.raises(RuntimeError, match="no embedded PostgreSQL runs"):
+            load(settings)
+    assert list(tmp_path.iterdir()) == []
