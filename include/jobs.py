@@ -92,8 +92,7 @@ def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, 
     result = backfill.backfill_rest(
         names, parse_utc(job["start"]), parse_utc(job["end"]), resume=resume
     )
-    for name, fetched in result.fetched.items():
-        logger.info("%s: %d klines fetched, %d new or changed", name, fetched, result.changed[name])
+    # Each symbol's counts were logged once, by backfill_rest.
     return {
         "fetched": dict(result.fetched),
         "changed": dict(result.changed),
@@ -202,14 +201,7 @@ def run_heal(
     from include.history import heal
 
     result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full)
-    for name, filled in result.filled.items():
-        logger.info(
-            "%s: %d gaps, %d minutes filled, %d without a kline at Binance",
-            name,
-            result.spans[name],
-            filled,
-            result.unfillable[name],
-        )
+    # Each symbol that had gaps was logged once, by heal_gaps.
     return {
         "filled": dict(result.filled),
         "spans": dict(result.spans),
