@@ -10,7 +10,7 @@ Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.kl
   optional `start` / `end` (ISO, UTC) that override the data interval for a one-off manual
   range.
 * **Fan-out**: one mapped task per symbol and per chunk of `chunk_days` days rounded up to
-  whole klines pages (per batch of symbols when that would exceed 256 tasks, as with
+  whole klines pages (per batch of symbols when that would exceed 32 tasks, as with
   `SYMBOLS=ALL`).
 * **Idempotent**: rows are upserted; a rerun fetches only the minutes of its range that are
   missing (whoever wrote the others) and changes nothing that is already there. The REST

@@ -10,7 +10,7 @@ as exact 1-minute candles.
 * **Params**: `symbols` (empty = `SYMBOLS`), `kinds` (`klines`, `trades`, `aggTrades`),
   `start` / `end` dates (override the interval), `folder` (a local folder of dump files:
   imports those instead of downloading).
-* **Fan-out**: one mapped task per file (per batch of files when there are more than 256, as
+* **Fan-out**: one mapped task per file (per batch of files when there are more than 32, as
   with `SYMBOLS=ALL`); each file loads in one transaction, and a file already imported with
   the same checksum is skipped, so reruns change nothing.
 * **Emits** the `market.klines_1m` Asset.

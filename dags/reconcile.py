@@ -9,7 +9,7 @@ official kline in `market.klines_1m`, and each symbol's window is recorded in
 
 * **Schedule**: weekly, over the week that just ended (Monday 00:00 UTC to Monday), and on
   demand with params `start` / `end` (ISO, UTC) and `symbols` (empty = `SYMBOLS`, ALL works).
-* **Fan-out**: one mapped task per symbol (per batch of symbols beyond 256).
+* **Fan-out**: one mapped task per symbol (per batch of symbols beyond 32).
 * **Then**: emits the `market.klines_1m` Asset, so `build_timeframes` rebuilds what changed.
 * **Fails** when a difference is left that the official source cannot repair (a live-only
   minute Binance has no kline for): the task log lists it.

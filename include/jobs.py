@@ -25,9 +25,12 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# Airflow refuses to map more than 1024 task instances; stay well inside it at ALL's ~2,000
-# symbols by giving each task a batch once there are more jobs than this.
-MAX_MAPPED_TASKS = 256
+# Mapped tasks per run at most: past it each task gets a batch. Airflow refuses more than 1024,
+# and each task costs seconds of a process start on a worker while only two of a DAG's run at
+# once (max_active_tis_per_dag): at ALL's ~2,000 symbols, 256 tasks of 8 symbols spent most of
+# their 9 s each starting up (bench/platform_bench.py, 2026-11-28); 32 batches of ~63 do the
+# same work with an eighth of the starts. Every job resumes, so a retry redoes little.
+MAX_MAPPED_TASKS = 32
 DEFAULT_CHUNK_DAYS = 7
 DEFAULT_HEAL_MAX_MINUTES = 200_000
 

@@ -18,7 +18,7 @@ MANY = [f"S{i:04d}USDT" for i in range(2000)]
 
 
 def test_rest_plan_at_all_scale_stays_under_the_mapping_limit() -> None:
-    """2,000 symbols over 30 days: at most 256 tasks, each (symbol, chunk) planned exactly once;
+    """2,000 symbols over 30 days: at most MAX_MAPPED_TASKS tasks, each (symbol, chunk) planned exactly once;
     a chunk is 7 days rounded up to whole klines pages (11,000 minutes), so 4 chunks."""
     jobs = plan_rest_chunks(MANY, "2025-01-01", "2025-01-31", chunk_days=7)
     assert len(jobs) <= MAX_MAPPED_TASKS
@@ -88,7 +88,7 @@ AIRFLOW_MAPPING_LIMIT = 1024  # Airflow's max_map_length
 def test_rest_plan_of_all_never_maps_more_than_airflow_allows(
     start: str, end: str, chunk_days: int
 ) -> None:
-    """However long the range and short the chunks, ALL's backfill plan stays within the 256
+    """However long the range and short the chunks, ALL's backfill plan stays within the MAX_MAPPED_TASKS
     batches (Airflow refuses more than 1024 mapped tasks) and plans every symbol's every
     minute exactly once."""
     jobs = plan_rest_chunks(ALL_SIZED, start, end, chunk_days=chunk_days)
@@ -107,7 +107,7 @@ def test_rest_plan_of_all_never_maps_more_than_airflow_allows(
 
 def test_dump_and_reconcile_plans_of_all_stay_within_the_mapping_limit() -> None:
     """ALL's dump import over a week (2 kinds: 29,400 files) and ALL's reconcile: batched into
-    at most 256 mapped tasks, each file and symbol once."""
+    at most MAX_MAPPED_TASKS mapped tasks, each file and symbol once."""
     batches = plan_dump_files(ALL_SIZED, ["klines", "trades"], "2025-01-01", "2025-01-08")
     assert len(batches) <= MAX_MAPPED_TASKS
     urls = [u for b in batches for u in b]
