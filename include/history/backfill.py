@@ -252,7 +252,9 @@ def backfill_rest(
                     else [(start_ms, last_ms)]
                 )
                 missing = sum(b - a for a, b in runs) // MINUTE_MS
-                if resume and missing < (last_ms - start_ms) // MINUTE_MS:
+                if resume and missing == 0:
+                    logger.info("%s: every minute of the range held, nothing to fetch", symbol)
+                elif resume and missing < (last_ms - start_ms) // MINUTE_MS:
                     logger.info(
                         "%s: %d minutes of the range missing, fetching those", symbol, missing
                     )
