@@ -86,7 +86,9 @@ class Api:
         self.klines_pool = _pool(
             config, "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0"
         )
-        self.symbols = SymbolCache(self.pool, config.symbols_ttl, config.second_symbols)
+        self.symbols = SymbolCache(
+            self.pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
+        )
         self.hub = Hub(
             self.push_pool,
             config.database_url,

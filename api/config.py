@@ -55,6 +55,8 @@ class ApiConfig:
     symbols_ttl: float = 10.0
     # SECOND_CANDLE_SYMBOLS: the symbols whose 1s candles the streamer keeps.
     second_symbols: frozenset[str] = frozenset()
+    # SYMBOLS (empty for ALL): served from the first second, before any of their candles.
+    configured_symbols: frozenset[str] = frozenset()
 
     def with_(self, **changes: object) -> ApiConfig:
         """A copy with some settings changed."""
@@ -112,6 +114,7 @@ def load_config(settings: Settings | None = None, *, start: bool = False) -> Api
         trusted_proxies=settings.api_trusted_proxy_set,
         allowed_hosts=settings.api_allowed_host_set,
         second_symbols=settings.second_candle_symbols,
+        configured_symbols=frozenset(settings.symbols or ()),
     )
     config.check()
     return config

@@ -19,15 +19,22 @@ log = logging.getLogger("api.symbols")
 
 
 class SymbolCache:
-    """Symbols from the database, refreshed after ``ttl`` seconds or on an unknown name."""
+    """Symbols from the database, refreshed after ``ttl`` seconds or on an unknown name, and
+    the configured ones (SYMBOLS) from the start: a client that loads its markets once, at
+    start (ccxt), sees each of them before its first candle exists, as Binance lists it."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, ttl: float, second_symbols: frozenset[str] = frozenset()
+        self,
+        pool: AsyncConnectionPool,
+        ttl: float,
+        second_symbols: frozenset[str] = frozenset(),
+        configured: frozenset[str] = frozenset(),
     ) -> None:
         self.pool = pool
         self.ttl = ttl
         # SECOND_CANDLE_SYMBOLS: the only symbols with 1s candles (the streamer keeps them).
         self.second_symbols = second_symbols
+        self.configured = configured
         self.symbols: tuple[str, ...] = ()
         self.known: frozenset[str] = frozenset()
         self.info: dict[str, SymbolInfo] = {}
@@ -39,7 +46,10 @@ class SymbolCache:
         async with self._lock:
             async with self.pool.connection() as conn:
                 symbols = await fetch_symbols(conn)
-            self.info = {s.symbol: s for s in symbols}
+            info = {s.symbol: s for s in symbols}
+            # What exchangeInfo never described yet: TRADING, its assets split by quote suffix.
+            info |= {s: SymbolInfo(s, None, None, None) for s in self.configured if s not in info}
+            self.info = dict(sorted(info.items()))
             self.symbols = tuple(self.info)
             self.known = frozenset(self.info)
             self.loaded_at = time.monotonic()

@@ -237,3 +237,29 @@ async def test_ticker_price_ui_klines_and_unserved_endpoints(api, filled, conn) 
         assert depth.status_code == 404
         assert depth.json() == {"code": -1020, "msg": "This operation is not supported."}
         assert (await client.get("/no-such-page")).text == "Not Found"
+
+
+async def test_configured_symbols_are_listed_before_their_first_candle(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SYMBOLS is served from the first second: exchangeInfo lists a configured symbol that has
+    no candle yet (ccxt loads its markets once, at start), and its klines are an empty list, as
+    Binance answers for a symbol without trades; a symbol neither held nor configured is still
+    Binance's -1121."""
+    from api.config import load_config
+
+    monkeypatch.setenv("SYMBOLS", "BTCUSDT,NEWUSDT")
+    config = load_config().with_(port=0)
+    assert config.configured_symbols == frozenset({"BTCUSDT", "NEWUSDT"})
+    async with running_api(config) as api, httpx.AsyncClient(base_url=api.http) as client:
+        info = (await client.get("/api/v3/exchangeInfo")).json()
+        [entry] = [s for s in info["symbols"] if s["symbol"] == "NEWUSDT"]
+        assert (entry["status"], entry["baseAsset"], entry["quoteAsset"]) == (
+            "TRADING",
+            "NEW",
+            "USDT",
+        )
+        klines = await client.get("/api/v3/klines", params={"symbol": "NEWUSDT", "interval": "1m"})
+        assert (klines.status_code, klines.json()) == (200, [])
+        other = await client.get("/api/v3/klines", params={"symbol": "OTHERUSDT", "interval": "1m"})
+        assert other.json()["code"] == -1121
