@@ -56,11 +56,13 @@ def readme_snippet() -> str:
 
 
 @contextlib.contextmanager
-def api_process(database_url: str) -> Iterator[str]:
-    """`python -m api` on free ports over the database, until the block ends."""
+def api_process(database_url: str, symbols: str = "BTCUSDT") -> Iterator[str]:
+    """`python -m api` on free ports over the database, with SYMBOLS the symbols these tests
+    hold (the API lists every configured one), until the block ends."""
     port, grpc_port = pgserver.free_port(), pgserver.free_port()
     env = {
         **os.environ,
+        "SYMBOLS": symbols,
         "DATABASE_URL": database_url,
         "API_DATABASE_URL": database_url,
         "API_PORT": str(port),
