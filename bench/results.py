@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +85,40 @@ def record(
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"recorded {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
+
+
+class _Tee(io.TextIOBase):
+    """Writes through to the real stdout and keeps a copy."""
+
+    def __init__(self, out) -> None:
+        self.out, self.kept = out, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.kept.write(text)
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+@contextlib.contextmanager
+def printed() -> Iterator[list[str]]:
+    """Print as before, and collect the lines printed (filled when the block ends): for a bench
+    whose headline figures are the lines it ends with."""
+    lines: list[str] = []
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        yield lines
+    lines.extend(line.strip() for line in tee.kept.getvalue().splitlines() if line.strip())
+
+
+def last_lines(lines: list[str], keep: int = 3) -> dict[str, str]:
+    """The last `keep` lines printed, as figures short enough for a cell."""
+    tail = lines[-keep:]
+    return {
+        f"line {n}": text if len(text) <= MOST_CHARS - 10 else text[: MOST_CHARS - 11] + "…"
+        for n, text in enumerate(tail, 1)
+    }
 
 
 def load(directory: Path = RESULTS) -> list[dict]:

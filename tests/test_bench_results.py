@@ -89,3 +89,15 @@ def test_every_cell_of_the_checked_in_results_is_short() -> None:
     for result in results.load():
         for name, value in result["figures"].items():
             assert len(f"{name}: {value}") <= results.MOST_CHARS, (result["bench"], name)
+
+
+def test_a_bench_ending_with_its_verdict_records_its_last_lines(capsys) -> None:
+    """scale_bench's sections and platform_bench print their figures; the lines still print."""
+    with results.printed() as lines:
+        print("setup")
+        print("p99 49 ms")
+        print("x" * 400)
+    assert capsys.readouterr().out.splitlines()[:2] == ["setup", "p99 49 ms"]
+    figures = results.last_lines(lines, keep=2)
+    assert figures["line 1"] == "p99 49 ms"
+    assert len(figures["line 2"]) <= results.MOST_CHARS - 10
