@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dbt_bench import HISTORY_END, load
 
 from bench.databases import fresh_database
+from bench.results import command_line, record
 from include.platform import db, pgserver
 from include.timeframes import build_timeframes
 
@@ -166,9 +167,11 @@ P99_TARGET_MS = 5
 
 def report(
     rounds: list[dict[str, list[float]]], names: list[str], target_ms: float | None = None
-) -> None:
+) -> dict[str, str]:
     """Per case: p99 and p50 pooled over every request of every round, the rounds' p99s, and
-    the pooled p99's ratio to `target_ms` where the case has one."""
+    the pooled p99's ratio to `target_ms` where the case has one; returns the headline figures
+    (pooled p99 and p50 of five cases a figure) for bench/results."""
+    pooled_p99s = []
     for name in names:
         pooled = [ms for r in rounds for ms in r[name]]
         per_round = sorted(p99(r[name]) for r in rounds)
@@ -182,6 +185,13 @@ def report(
             f"(p50 {statistics.median(pooled):.2f} ms; rounds' p99 {per_round[0]:.2f}-"
             f"{per_round[-1]:.2f}, median {statistics.median(per_round):.2f}){ratio}"
         )
+        pooled_p99s.append(f"{name} {p99(pooled):.2f} ({statistics.median(pooled):.2f})")
+    return {
+        "p99 (p50) ms, pooled" + (f" ({n // 5 + 1})" if n else ""): ", ".join(
+            pooled_p99s[n : n + 5]
+        )
+        for n in range(0, len(pooled_p99s), 5)
+    }
 
 
 async def clients(url: str, n: int, subscribe: str | None) -> list:
@@ -301,7 +311,10 @@ def klines_section(port: int, args: argparse.Namespace) -> None:
     cases = {i: ("/api/v3/klines", {"interval": i, "limit": args.limit}, "SYM") for i in intervals}
     print(f"klines: {args.rounds} rounds x {args.requests} requests of {args.limit} candles:")
     rounds = [latency(port, args.symbols, args.requests, n, cases) for n in range(args.rounds)]
-    report(rounds, intervals, P99_TARGET_MS)
+    figures = report(rounds, intervals, P99_TARGET_MS)
+    name = "api_bench-klines" + ("-intervals" if intervals != ["1m", "1h"] else "")
+    name += f"-limit{args.limit}" if args.limit != 500 else ""
+    record(name, command_line(), figures, rounds=args.rounds)
 
 
 # The tickers' symbols: the last day as production holds it, a live candle for every minute
@@ -340,7 +353,7 @@ def tickers_section(url: str, port: int, args: argparse.Namespace) -> None:
         conn.execute(TICKER_SQL, {"n": args.symbols})  # several statements: bound client-side
     print(f"tickers: {args.rounds} rounds x {args.requests} requests each, over a day:")
     rounds = [latency(port, args.symbols, args.requests, n, TICKERS) for n in range(args.rounds)]
-    report(rounds, list(TICKERS))
+    record("api_bench-tickers", command_line(), report(rounds, list(TICKERS)), rounds=args.rounds)
 
 
 def fanout_section(url: str, port: int, args: argparse.Namespace, pid: int) -> None:
@@ -359,6 +372,13 @@ def fanout_section(url: str, port: int, args: argparse.Namespace, pid: int) -> N
             "clients dropped" + (f", RSS {rss:.0f} MB" if name == "API" else "")
         )
     print(f"  fan-out rate API / bare: {api.rate / bare.rate:.2f}")
+    figures = {
+        f"{args.subscribers:,} subscribers, commits {args.event_gap:g} s apart": f"API p99 "
+        f"{api.p99_ms:.1f} ms vs bare broadcast {bare.p99_ms:.1f} ms, {api.received:.0%} of the "
+        f"events received, {api.dropped} dropped, RSS {rss:.0f} MB; rate "
+        f"{api.rate / bare.rate:.2f}x bare"
+    }
+    record("api_bench-fanout", command_line(), figures, rounds=1)
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ from datetime import timedelta
 
 import psycopg
 
+from bench.results import command_line, record
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols, utc
 from fakebinance.server import FakeBinance
@@ -142,6 +143,16 @@ def main() -> None:
         print(f"per full window: {shares}; mean {mean:.1%} (target > 85%)")
     else:
         print(f"per full window: none (the job spanned {len(windows)} window(s))")
+    figures = {
+        f"{args.days} days x {args.symbols} symbols": f"{rows:,} klines, {result.requests} "
+        f"requests, weight {result.weight} in {seconds:.2f} s, {limiter.count_429} x 429, "
+        f"{limiter.count_418} x 418",
+        "rate share": f"{result.weight / allowed:.1%} of the average allowed rate",
+    }
+    if full:
+        figures["full windows"] = f"mean {mean:.1%} of the limit used (target > 85%)"
+    name = "backfill_bench-parallel" if args.parallel > 1 else "backfill_bench"
+    record(name, command_line(), figures, rounds=1)
 
 
 def _run(plan: list[dict], parallel: int) -> Iterator[dict]:

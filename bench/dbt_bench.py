@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from bench.databases import fresh_database
+from bench.results import command_line, record
 from include.platform import pgserver
 from include.platform.partitions import MARKET_TABLES, ensure_range
 from include.timeframes import TIMEFRAMES, build_timeframes
@@ -176,8 +177,22 @@ def main() -> None:
             print(f"  year vs month incremental: {growth:+.1%} (target within +-20%)")
 
             print("p99 latency of the last 500 candles of one symbol (year database):")
-            for tf, p99 in latency_p99(year_url, args.symbols).items():
+            p99s = latency_p99(year_url, args.symbols)
+            for tf, p99 in p99s.items():
                 print(f"  candles_{tf}: {p99:.2f} ms (target < 10 ms)")
+            record(
+                "dbt_bench",
+                command_line(),
+                {
+                    f"full build ({rows:,} 1m rows)": f"{full:.1f} s",
+                    "one new day incremental": f"{incr_year:.1f} s: {incr_year / full:.1%} of "
+                    "the full build (target < 5%)",
+                    "one new day on a year vs on a month": f"{growth:+.1%} (target within 20%)",
+                    "p99 last 500 candles of one symbol": f"{min(p99s.values()):.1f}-"
+                    f"{max(p99s.values()):.1f} ms per mart (target < 10 ms)",
+                },
+                rounds=1,
+            )
         finally:
             if not os.environ.get("BENCH_DATABASE_URL"):
                 pgserver.destroy(pgdata)

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
+from bench.results import command_line, record
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, utc
 from fakebinance.dumps import write_dump
@@ -68,6 +69,15 @@ def main() -> None:
     print(f"polars.read_csv alone:        {parse_s:6.2f} s  {rows / parse_s:12,.0f} rows/s")
     print(f"import (unzip..COPY, commit): {import_s:6.2f} s  {rows / import_s:12,.0f} rows/s")
     print(f"ratio import / bare parse:    {import_s / parse_s:6.2f}x  (target <= 3x)")
+    record(
+        "import_bench",
+        command_line(),
+        {
+            "import vs bare polars.read_csv": f"{import_s / parse_s:.2f}x (target <= 3x)",
+            "import": f"{import_s:.2f} s against a bare parse of {parse_s:.2f} s, {rows:,} rows",
+        },
+        rounds=1,
+    )
 
 
 if __name__ == "__main__":

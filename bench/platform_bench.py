@@ -53,6 +53,7 @@ import psutil
 import psycopg
 
 from bench.api_bench import clients, p99
+from bench.results import command_line, last_lines, printed, record
 from bench.scale_bench import _free_port, _quantile
 from fakebinance.__main__ import build_parser, config_from_args
 from fakebinance.clock import MarketClock
@@ -469,7 +470,9 @@ def main() -> None:
             proc.wait(180)
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    print_table(args, results)
+    with printed() as lines:
+        print_table(args, results)
+    record("platform_bench", command_line(), last_lines(lines, keep=8), rounds=1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.results import command_line, record
 from include.platform import db, migrate
 from include.platform.partitions import LIVE, MARKET_TABLES, ensure_range
 from include.quality import Window, run_checks
@@ -125,6 +126,16 @@ def main() -> None:
     )
     if not report.success:
         raise SystemExit("the bench data should pass every check")
+    record(
+        "quality_bench",
+        command_line(),
+        {
+            f"full data-quality check, {size}": f"{checked:.1f} s, {len(report.results)} "
+            "expectations passing",
+            "vs the dbt full build": f"{built:.1f} s: ratio {checked / built:.2f} (target <= 0.5)",
+        },
+        rounds=1,
+    )
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ from psycopg import sql
 from bench.databases import fresh_database
 from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
+from bench.results import command_line, last_lines, printed, record
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols
 from fakebinance.server import FakeBinance
@@ -1177,7 +1178,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     for name in chosen:
         print(f"== {name}")
-        SECTIONS[name](args)
+        with printed() as lines:
+            SECTIONS[name](args)
+        record(f"scale_bench-{name}", command_line(), last_lines(lines), rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -469,6 +469,7 @@ def main() -> None:
         child(args)
         return
     from bench.databases import fresh_database
+    from bench.results import command_line, record
     from include.platform import db
 
     os.environ["STREAMER_BENCH_WRITER"] = args.writer
@@ -545,6 +546,12 @@ def main() -> None:
             f"{per_row * 86_400 / 2**20:.1f} MiB per symbol-day, "
             f"{per_row * 2 * 86_400 / 2**20:.1f} MiB per symbol at the default 2d retention"
         )
+        seconds_figures = {
+            f"1s candles for {args.second_symbols} symbols vs without": f"{with_seconds:,.0f} vs "
+            f"{e2e_rate:,.0f} trades/s: {with_seconds / e2e_rate:.2f}x",
+            "bytes of a symbol's seconds": f"{per_row:.0f} bytes a second with indexes: "
+            f"{per_row * 86_400 / 2**20:.1f} MiB per symbol-day",
+        }
 
     reset(db_url)
     fake, url = start_fake(300, args.latency_per_minute, 1.0)
@@ -560,6 +567,25 @@ def main() -> None:
         f"{r['candle_p99_ms']:.0f} ms; peak RSS {r['peak_rss_mb']:.0f} MB; loop {r['loop']}"
     )
     reset(db_url)
+    spread = f"{min(per_round):.2f}-{max(per_round):.2f}x"
+    figures = {
+        "end-to-end vs bare websockets loop": f"{e2e_rate:,.0f} vs {bare_rate:,.0f} trades/s: "
+        f"{e2e_rate / bare_rate:.2f}x median ({spread}; target >= 0.9 in every round)",
+        "vs bare picows loop": f"{e2e_rate / picows_rate:.2f}x ({picows_rate:,.0f} trades/s)",
+        f"latency at {r['rate']:,.0f} trades/s over 300 symbols": f"p50 {r['p50_ms']:.0f} ms, "
+        f"p99 {r['p99_ms']:.0f} ms per trade (target < 50 ms); oldest trade per candle p99 "
+        f"{r['candle_p99_ms']:.0f} ms",
+    }
+    record("streamer_bench", command_line(), figures, rounds=args.rounds, spread=spread)
+    if args.second_symbols:
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
+        record(
+            "streamer_bench-seconds",
+            command_line(),
+            seconds_figures,
+            rounds=args.rounds,
+            spread=spread,
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from bench.api_bench import latency, p99, start_api
 from bench.databases import fresh_database
 from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
+from bench.results import command_line, record
 from bench.scale_bench import (
     HEAL_STEP,
     HISTORY_BESIDE,
@@ -176,8 +177,9 @@ def spread(values: list[float], unit: str = "s") -> str:
     return f"{statistics.median(values):.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
 
 
-def jobs(args: argparse.Namespace, urls: dict[int, str]) -> None:
-    """The scheduled cycles, both sizes in turn; per job the median and spread, and the ratio."""
+def jobs(args: argparse.Namespace, urls: dict[int, str]) -> dict[str, str]:
+    """The scheduled cycles, both sizes in turn; per job the median and spread, and the ratio
+    (returned as the headline figures too)."""
     widest = max(urls)
     clock = MarketClock(NOW, speed=0)
     fake = FakeBinance.run_in_thread(
@@ -214,6 +216,7 @@ def jobs(args: argparse.Namespace, urls: dict[int, str]) -> None:
         fake.stop()
     base = min(urls)
     print(f"scheduled cycle, {args.days} days of history, median (spread) of {args.rounds}:")
+    figures = {}
     for job in JOBS:
         wide, small = runs[widest][job], runs[base][job]
         print(
@@ -221,10 +224,16 @@ def jobs(args: argparse.Namespace, urls: dict[int, str]) -> None:
             f"ratio {statistics.median(wide) / statistics.median(small):.1f}x for "
             f"{widest / base:.0f}x the symbols"
         )
+        figures[f"{job}, median of {args.rounds} cycles"] = (
+            f"{statistics.median(wide):.2f} s at {widest} symbols vs {statistics.median(small):.2f}"
+            f" s at {base} ({statistics.median(wide) / statistics.median(small):.1f}x)"
+        )
+    return figures
 
 
-def api(args: argparse.Namespace, urls: dict[int, str]) -> None:
-    """klines p99 at --limit for 1m and 1h on each database, the API processes side by side."""
+def api(args: argparse.Namespace, urls: dict[int, str]) -> dict[str, str]:
+    """klines p99 at --limit for 1m and 1h on each database, the API processes side by side
+    (returned as the headline figures too)."""
     cases = {
         interval: ("/api/v3/klines", {"interval": interval, "limit": args.limit}, "SYM")
         for interval in ("1m", "1h")
@@ -246,6 +255,7 @@ def api(args: argparse.Namespace, urls: dict[int, str]) -> None:
         f"read API, GET /api/v3/klines limit={args.limit}, {args.api_rounds} rounds x "
         f"{args.requests} requests, a random symbol each:"
     )
+    figures = {}
     for interval in cases:
         line = []
         pooled = {}
@@ -259,6 +269,11 @@ def api(args: argparse.Namespace, urls: dict[int, str]) -> None:
         wide, base = max(urls), min(urls)
         ratio = p99(pooled[wide]) / p99(pooled[base])
         print(f"  {interval}: " + " | ".join(line) + f" | p99 ratio {ratio:.2f}")
+        figures[f"klines {interval} limit={args.limit}, p99 pooled (p50)"] = ", ".join(
+            f"{p99(pooled[n]):.2f} ms ({statistics.median(pooled[n]):.2f}) at {n} symbols"
+            for n in sorted(urls, reverse=True)
+        )
+    return figures
 
 
 def main() -> None:
@@ -288,10 +303,13 @@ def main() -> None:
         else:
             urls[n] = prepare(server_url, n, args.days)
     sections = args.sections.split(",")
+    figures = {}
     if "jobs" in sections:
-        jobs(args, urls)
+        figures |= jobs(args, urls)
     if "api" in sections:
-        api(args, urls)
+        figures |= api(args, urls)
+    if figures:
+        record("volume_bench", command_line(), figures, rounds=args.rounds)
 
 
 if __name__ == "__main__":
