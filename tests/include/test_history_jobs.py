@@ -18,8 +18,9 @@ MANY = [f"S{i:04d}USDT" for i in range(2000)]
 
 
 def test_rest_plan_at_all_scale_stays_under_the_mapping_limit() -> None:
-    """2,000 symbols over 30 days: at most MAX_MAPPED_TASKS tasks, each (symbol, chunk) planned exactly once;
-    a chunk is 7 days rounded up to whole klines pages (11,000 minutes), so 4 chunks."""
+    """2,000 symbols over 30 days: at most MAX_MAPPED_TASKS tasks, each (symbol, chunk) planned
+    exactly once; a chunk is 7 days rounded up to whole klines pages (11,000 minutes), so 4
+    chunks."""
     jobs = plan_rest_chunks(MANY, "2025-01-01", "2025-01-31", chunk_days=7)
     assert len(jobs) <= MAX_MAPPED_TASKS
     seen = Counter((s, j["start"]) for j in jobs for s in j["symbols"])
@@ -88,9 +89,9 @@ AIRFLOW_MAPPING_LIMIT = 1024  # Airflow's max_map_length
 def test_rest_plan_of_all_never_maps_more_than_airflow_allows(
     start: str, end: str, chunk_days: int
 ) -> None:
-    """However long the range and short the chunks, ALL's backfill plan stays within the MAX_MAPPED_TASKS
-    batches (Airflow refuses more than 1024 mapped tasks) and plans every symbol's every
-    minute exactly once."""
+    """However long the range and short the chunks, ALL's backfill plan stays within the
+    MAX_MAPPED_TASKS batches (Airflow refuses more than 1024 mapped tasks) and plans every
+    symbol's every minute exactly once."""
     jobs = plan_rest_chunks(ALL_SIZED, start, end, chunk_days=chunk_days)
     assert len(jobs) <= MAX_MAPPED_TASKS < AIRFLOW_MAPPING_LIMIT
     spans: dict[str, list[tuple[str, str]]] = {}
