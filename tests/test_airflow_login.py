@@ -3,17 +3,13 @@ names it is served under (a DNS-rebinding page's name gets 400)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from include.platform import pgserver
-from tests.support.paths import PROJECT_ROOT
+from tests.support.airflow_server import api_server, login_env
 
 pytestmark = pytest.mark.slow
 
@@ -22,43 +18,9 @@ def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> Non
     """The settings run.sh applies when AIRFLOW__API__HOST is not loopback."""
     port = pgserver.free_port()
     passwords = tmp_path / "passwords.json"
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(PROJECT_ROOT),
-        AIRFLOW_ADMIN_USER="admin",
-        AIRFLOW_ADMIN_PASSWORD='p@ss "word"',
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW_ALLOWED_HOSTS="airflow.example.internal",
-    )
-    subprocess.run(
-        [sys.executable, "-m", "include.cli", "airflow-passwords", str(passwords)],
-        env=env,
-        check=True,
-        timeout=60,
-    )
-    assert passwords.stat().st_mode & 0o777 == 0o600
-    server = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "api-server did not come up"
-            time.sleep(1)
+    env = login_env(passwords, 'p@ss "word"', AIRFLOW_ALLOWED_HOSTS="airflow.example.internal")
+    with api_server(env, port, up_within=120) as base:
+        assert passwords.stat().st_mode & 0o777 == 0o600
         assert httpx.get(f"{base}/api/v2/dags", timeout=10).status_code == 401
         # A page whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
         for path in ("/api/v2/dags", "/api/v2/dags/data_quality", "/auth/token", "/"):
@@ -82,9 +44,6 @@ def test_exposed_api_requires_a_login(airflow_home: Path, tmp_path: Path) -> Non
         assert token.status_code in (200, 201), token.text
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         assert httpx.get(f"{base}/api/v2/dags", headers=headers, timeout=10).status_code == 200
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 def test_allowed_hosts_are_the_names_the_api_server_is_served_under() -> None:

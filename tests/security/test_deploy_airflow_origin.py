@@ -5,9 +5,6 @@ site, so the browser sends it Airflow's cookie."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,7 @@ import pytest
 
 from include.platform import pgserver
 from include.platform.trusted_hosts import SameOrigin, origin_netloc
-from tests.support.paths import PROJECT_ROOT
+from tests.support.airflow_server import api_server, login_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,41 +25,8 @@ def test_a_cross_origin_post_with_the_login_cookie_is_refused(
     the UI's own origin and a program (no Origin, a bearer token) still write."""
     port, other = pgserver.free_port(), pgserver.free_port()
     passwords = tmp_path / "passwords.json"
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(PROJECT_ROOT),
-        AIRFLOW_ADMIN_USER="admin",
-        AIRFLOW_ADMIN_PASSWORD="origin-test-pw",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
-        AIRFLOW__API__HOST="127.0.0.1",
-    )
-    subprocess.run(
-        [sys.executable, "-m", "include.cli", "airflow-passwords", str(passwords)],
-        env=env,
-        check=True,
-        timeout=60,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "api-server did not come up"
-            time.sleep(1)
+    env = login_env(passwords, "origin-test-pw")
+    with api_server(env, port, up_within=180) as base:
         login = httpx.post(
             f"{base}/auth/token",
             json={"username": "admin", "password": "origin-test-pw"},
@@ -96,9 +60,6 @@ def test_a_cross_origin_post_with_the_login_cookie_is_refused(
             f"{base}/api/v2/pools", headers={**cookie, "Origin": f"http://127.0.0.1:{other}"}
         )
         assert read.status_code == 200
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 def test_origins_compare_as_the_browser_sends_them() -> None:
