@@ -6,30 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fakebinance.market import Market
-from fakebinance.reference import RefKline
-from tests.support.dbt import frozen_market, kline_values, load_klines, window_official, write_live
+from tests.support.dbt import kline_values, load_klines, write_live
+from tests.support.dbt_fixtures import dbt_target_path, market, window_klines
 from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def market() -> Market:
-    """The dbt tests' frozen fake market (held for the session: official() caches by its id)."""
-    return frozen_market()
-
-
-@pytest.fixture(scope="session")
-def window_klines(market: Market) -> dict[str, list[RefKline]]:
-    """The dbt tests' official 1m klines of every symbol over their two-week window."""
-    return window_official(market)
-
-
-@pytest.fixture(autouse=True)
-def dbt_target_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """dbt's compiled files and logs go to a temporary directory, not dbt_project/target."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
+# The dbt tests' market, official klines and temporary dbt target (tests/support/dbt_fixtures.py).
+__all__ = ["dbt_target_path", "market", "window_klines"]
 
 
 def test_dag_run_builds_marts_checks_freshness_and_publishes_docs(

@@ -11,22 +11,11 @@ import pytest
 
 from include.platform import db
 from include.timeframes import TimeframeBuildError, build_timeframes, run_dbt
+from tests.support.db import CANDLE_COLUMN_TYPES
 from tests.support.dbt import MARTS, load_klines
 
 # DESIGN.md's candle columns, in every candle table.
-DESIGN_COLUMNS = {
-    "symbol": "text",
-    "open_time": "timestamp with time zone",
-    "open": "numeric",
-    "high": "numeric",
-    "low": "numeric",
-    "close": "numeric",
-    "volume": "numeric",
-    "quote_volume": "numeric",
-    "trade_count": "bigint",
-    "taker_buy_volume": "numeric",
-    "taker_buy_quote_volume": "numeric",
-}
+DESIGN_COLUMNS = CANDLE_COLUMN_TYPES
 HOUR = "2024-12-30 05:00+00"
 
 

@@ -10,20 +10,9 @@ import pytest
 
 from include.platform.migrate import INCLUDE, MigrationError, discover, migrate
 from include.sql import FUNCTIONS_DIR
+from tests.support.db import CANDLE_COLUMN_TYPES
 
-CANDLE_COLUMNS = {
-    "symbol": "text",
-    "open_time": "timestamp with time zone",
-    "open": "numeric",
-    "high": "numeric",
-    "low": "numeric",
-    "close": "numeric",
-    "volume": "numeric",
-    "quote_volume": "numeric",
-    "trade_count": "bigint",
-    "taker_buy_volume": "numeric",
-    "taker_buy_quote_volume": "numeric",
-}
+CANDLE_COLUMNS = CANDLE_COLUMN_TYPES
 
 
 def columns(url: str, schema: str, table: str) -> dict[str, str]:

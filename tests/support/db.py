@@ -11,6 +11,20 @@ from psycopg import sql
 from include.platform import db, pgserver
 
 TEMPLATE_DB = "platform_template"
+# DESIGN.md's candle columns and their types, in every candle table (live, official, marts).
+CANDLE_COLUMN_TYPES = {
+    "symbol": "text",
+    "open_time": "timestamp with time zone",
+    "open": "numeric",
+    "high": "numeric",
+    "low": "numeric",
+    "close": "numeric",
+    "volume": "numeric",
+    "quote_volume": "numeric",
+    "trade_count": "bigint",
+    "taker_buy_volume": "numeric",
+    "taker_buy_quote_volume": "numeric",
+}
 AIRFLOW_DB = "airflow"
 # Numbers the databases the tests create, so their names stay unique within a process.
 database_numbers = itertools.count()
