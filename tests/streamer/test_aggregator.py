@@ -261,28 +261,8 @@ def test_fake_market_day_equals_official_klines(stream: str) -> None:
                 assert k.open_time < records[0].time_ms - records[0].time_ms % MINUTE_MS + MINUTE_MS
                 continue
             r = closed[k.open_time]
-            got = (
-                r["open"],
-                r["high"],
-                r["low"],
-                r["close"],
-                r["volume"],
-                r["quote_volume"],
-                r["trade_count"],
-                r["taker_buy_volume"],
-                r["taker_buy_quote_volume"],
-            )
-            want = (
-                k.open,
-                k.high,
-                k.low,
-                k.close,
-                k.volume,
-                k.quote_volume,
-                k.trade_count,
-                k.taker_buy_volume,
-                k.taker_buy_quote_volume,
-            )
+            got = tuple(r[name] for name in CANDLE_FIELDS)
+            want = tuple(getattr(k, name) for name in CANDLE_FIELDS)
             assert got == want, f"{s} {k.open_time}"
 
 

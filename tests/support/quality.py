@@ -9,6 +9,7 @@ import psycopg
 from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, default_symbols
 from fakebinance.market import Market
+from include.platform.times import CANDLE_FIELDS
 from include.quality import Window
 
 DAY = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday, so the 1w bucket starts with it
@@ -31,21 +32,8 @@ def fake_klines(market: Market, symbol: str, start: datetime, end: datetime) -> 
         if not batch:
             break
         for k in batch:
-            rows.append(
-                (
-                    symbol,
-                    datetime.fromtimestamp(k.open_time / 1000, UTC),
-                    k.open,
-                    k.high,
-                    k.low,
-                    k.close,
-                    k.volume,
-                    k.quote_volume,
-                    k.trade_count,
-                    k.taker_buy_volume,
-                    k.taker_buy_quote_volume,
-                )
-            )
+            opened = datetime.fromtimestamp(k.open_time / 1000, UTC)
+            rows.append((symbol, opened, *(getattr(k, name) for name in CANDLE_FIELDS)))
         cursor_ms = batch[-1].open_time + 60_000
     return rows
 
