@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
+from tests.support.cli import run_cli as cli
 from tests.support.dbt import load_klines
-from tests.support.paths import PROJECT_ROOT
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "include.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return cli(*args, env={**os.environ, "DATABASE_URL": database_url}, timeout=240)
 
 
 def error_lines(stderr: str) -> list[str]:

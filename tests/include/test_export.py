@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from include.timeframes import build_timeframes
+from tests.support.cli import run_cli
 from tests.support.db import TEMPLATE_DB, create_database
 from tests.support.paths import PROJECT_ROOT
 
@@ -64,14 +64,7 @@ def built(pg_server, template_url: str) -> str:
 
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "include.cli", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(PROJECT_ROOT)})
 
 
 def documented_query() -> str:

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from include.platform import pgserver
-from tests.support.paths import PROJECT_ROOT
+from tests.support.cli import run_cli
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "include.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env=env)
 
 
 def test_start_reuse_stop(tmp_path: Path) -> None:
