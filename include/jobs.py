@@ -96,13 +96,7 @@ def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, 
         names, parse_utc(job["start"]), parse_utc(job["end"]), resume=resume
     )
     # Each symbol's counts were logged once, by backfill_rest.
-    return {
-        "fetched": dict(result.fetched),
-        "changed": dict(result.changed),
-        "requests": result.requests,
-        "weight": result.weight,
-        "throttled_429": result.throttled_429,
-    }
+    return result.summary()
 
 
 def live_retention(
@@ -205,11 +199,7 @@ def run_heal(
 
     result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full)
     # Each symbol that had gaps was logged once, by heal_gaps.
-    return {
-        "filled": dict(result.filled),
-        "spans": dict(result.spans),
-        "unfillable": dict(result.unfillable),
-    }
+    return result.summary()
 
 
 # --- reconcile / reconcile -----------------------------------------------------------------
@@ -246,12 +236,7 @@ def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, o
         repair_mismatches=repair,
         rebuild=False,
     )
-    summary: dict[str, object] = {
-        "compared": dict(result.compared),
-        "repaired": dict(result.repaired),
-        "unrepaired": dict(result.unrepaired),
-        "differences": [m.describe() for m in result.mismatches],
-    }
+    summary = result.summary()
     if not result.clean:
         raise DifferencesLeft(summary)
     return summary

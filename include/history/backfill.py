@@ -42,6 +42,16 @@ class BackfillResult:
     def total_changed(self) -> int:
         return sum(self.changed.values())
 
+    def summary(self) -> dict[str, object]:
+        """As JSON (a task's XCom, what the CLI prints)."""
+        return {
+            "fetched": dict(self.fetched),
+            "changed": dict(self.changed),
+            "requests": self.requests,
+            "weight": self.weight,
+            "throttled_429": self.throttled_429,
+        }
+
 
 def own_client(
     client: BinanceRest | None, rest_url: str | None, database_url: str

@@ -60,6 +60,14 @@ class HealResult:
     def total_filled(self) -> int:
         return sum(self.filled.values())
 
+    def summary(self) -> dict[str, object]:
+        """As JSON (a task's XCom, what the CLI prints)."""
+        return {
+            "filled": dict(self.filled),
+            "spans": dict(self.spans),
+            "unfillable": dict(self.unfillable),
+        }
+
 
 def merge_spans(spans: Sequence[Span]) -> list[Span]:
     """Overlapping or touching spans merged, in time order."""

@@ -68,6 +68,15 @@ class ReconcileResult:
         """Whether nothing is left different from the official klines."""
         return not any(self.unrepaired.values())
 
+    def summary(self) -> dict[str, object]:
+        """As JSON (a task's XCom, what the CLI prints)."""
+        return {
+            "compared": dict(self.compared),
+            "repaired": dict(self.repaired),
+            "unrepaired": dict(self.unrepaired),
+            "differences": [m.describe() for m in self.mismatches],
+        }
+
 
 def compare(symbol: str, ours: dict[int, tuple], official: dict[int, Sequence]) -> list[Mismatch]:
     """Every difference between our minutes and the official REST rows, by minute and field.
