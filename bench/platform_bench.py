@@ -54,7 +54,7 @@ import psycopg
 
 from bench.api_bench import clients, p99
 from bench.results import command_line, last_lines, printed, record
-from bench.scale_bench import _free_port, _quantile
+from bench.scale.common import _free_port, _quantile
 from fakebinance.__main__ import build_parser, config_from_args
 from fakebinance.clock import MarketClock
 from fakebinance.market import Market

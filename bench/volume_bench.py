@@ -46,14 +46,9 @@ from bench.databases import fresh_database
 from bench.heal_bench import arrive
 from bench.quality_bench import GENERATE
 from bench.results import command_line, record
-from bench.scale_bench import (
-    HEAL_STEP,
-    HISTORY_BESIDE,
-    LIVE_SINCE,
-    NOW,
-    QUALITY_WINDOW,
-    make_months,
-)
+from bench.scale.common import NOW
+from bench.scale.heal import HEAL_STEP
+from bench.scale.quality import HISTORY_BESIDE, LIVE_SINCE, QUALITY_WINDOW, make_months
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols
 from fakebinance.server import FakeBinance

@@ -1,0 +1,1 @@
+"""The scale bench's sections (bench/scale_bench.py runs them), one module each."""
