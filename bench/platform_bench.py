@@ -293,15 +293,17 @@ def _minute(ms: int) -> str:
     return f"{datetime.fromtimestamp(ms / 1000, UTC):%H:%M}"
 
 
-def live_minutes(url: str, start: datetime, end: datetime) -> tuple[int, int]:
-    """(closed live minutes of [start, end), symbols with one)."""
+def live_minutes(url: str, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(closed live minutes of [start, end), symbols with one, those of them the streamer
+    copied from REST klines rather than built from trades)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        n, syms = conn.execute(
-            "select count(*), count(distinct symbol) from market.candles_1m_live "
+        n, syms, copied = conn.execute(
+            "select count(*), count(distinct symbol), count(*) filter (where from_klines) "
+            "from market.candles_1m_live "
             "where is_closed and open_time >= %s and open_time < %s",
             (start, end),
         ).fetchone()
-    return int(n), int(syms)
+    return int(n), int(syms), int(copied)
 
 
 def db_size(url: str) -> int:
@@ -419,9 +421,10 @@ def print_table(args: argparse.Namespace, r: dict) -> None:
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared)")  # fmt: skip
     print("DAGs (runs started since the start):")
     print("\n".join(r["dags"]))
-    (first, last), (closed, live_symbols) = r["window"], r["live"]
+    (first, last), (closed, live_symbols, copied) = r["window"], r["live"]
     print(
-        f"streamer: {closed} minutes closed over {live_symbols} symbols against "
+        f"streamer: {closed} minutes closed over {live_symbols} symbols ({closed - copied} "
+        f"from trades, {copied} copied from REST klines) against "
         f"{r['market_minutes']} minutes the market had ({first:%H:%M}-{last:%H:%M} UTC); "
         f"event-to-commit p50 {_quantile(r['event_to_commit'], 0.5) * 1000:.0f} ms, "
         f"p99 {_quantile(r['event_to_commit'], 0.99) * 1000:.0f} ms; "
