@@ -491,6 +491,25 @@ class AirflowClient:
         logger.info("triggered %s %s conf=%s", dag_id, run_id, conf)
         return run_id
 
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        """Pause or unpause a DAG, as the UI's switch does."""
+        response = self.http.patch(
+            f"/api/v2/dags/{dag_id}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            json={"is_paused": paused},
+        )
+        response.raise_for_status()
+
+    def tasks_in_flight(self, dag_id: str, task_id: str) -> int:
+        """Task instances of the DAG's task scheduled, queued or running."""
+        [(count,)] = self.db.query(
+            "select count(*) from task_instance where dag_id = %s and task_id = %s "
+            "and state in ('scheduled', 'queued', 'running', 'up_for_retry', 'restarting')",
+            (dag_id, task_id),
+            database="airflow",
+        )
+        return int(count)
+
     def runs(self, dag_id: str | None = None) -> list[DagRun]:
         rows = self.db.query(
             "select dag_id, run_id, state, run_type, start_date, end_date, conf "

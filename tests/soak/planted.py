@@ -221,11 +221,31 @@ def assert_compared_live(counts: dict[str, Any], label: str) -> None:
     assert not idle, f"{label}: compared no row of the live window: {idle}; all: {counts}"
 
 
+def hold_builds(p: Platform, timeout: float = 600) -> None:
+    """build_timeframes paused with no build in flight: a build between the plant and its check
+    would rebuild the planted 1h candle from its minutes (its 15-minute look-back covers all of
+    the soak's market, which ran in the last minutes of wall time), and the check would see
+    nothing. A build that slipped in before the pause is let finish first."""
+
+    def held() -> bool:
+        p.airflow.set_paused("build_timeframes", True)
+        if not p.airflow.tasks_in_flight("build_timeframes", "dbt_build"):
+            return True
+        p.airflow.set_paused("build_timeframes", False)
+        return False
+
+    wait_for("build_timeframes paused with no build in flight", held, timeout, interval=5)
+
+
 def prove(p: Platform, soak: Soak, start: datetime, end: datetime) -> Planted:
     """Plant, see each fault reported, repair, see the checks green: returns what was seen."""
     planted = choose(start, end)
-    plant(p, soak, planted)
-    red = check_window(p, soak, start, end)
+    hold_builds(p)
+    try:
+        plant(p, soak, planted)
+        red = check_window(p, soak, start, end)
+    finally:
+        p.airflow.set_paused("build_timeframes", False)
     lines = report_lines(p, red)
     assert red.state == "failed", f"data_quality {red.run_id} {red.state} with faults planted"
     for name, table in (WRONG_1H, MISSING_MINUTE, LIVE_DIFFERS):
