@@ -67,7 +67,7 @@ def build_timeframes() -> None:
     @task
     def source_freshness() -> None:
         """Fail when the live table lags behind (dbt source freshness)."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from include.jobs import check_source_freshness
         from include.timeframes import SourceStale
