@@ -87,7 +87,7 @@ def _lazy(database_url: str, symbol: str, interval: str, start: datetime, end: d
 
 def export(
     database_url: str,
-    symbols: list[str],
+    symbols: list[str] | None,
     interval: str,
     start: datetime,
     end: datetime,
@@ -96,19 +96,21 @@ def export(
     *,
     floats: bool = False,
 ) -> list[Exported]:
-    """Write each symbol's candles of `interval` in [start, end) to its own file under out_dir;
-    a symbol the interval's mart holds no candle of is refused before any file is written."""
+    """Write each symbol's candles of `interval` in [start, end) to its own file under out_dir
+    (``symbols`` None: every symbol held); a symbol the interval's mart holds no candle of is
+    refused before any file is written."""
     if interval not in TIMEFRAMES:
         raise ValueError(f"interval {interval!r}: one of {', '.join(TIMEFRAMES)}")
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: parquet or csv")
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
-    for symbol in symbols:
+    for symbol in symbols or ():
         if not SYMBOL.fullmatch(symbol):
             raise ValueError(f"symbol {symbol!r}: not a Binance symbol (2-30 letters and digits)")
-    held = set(symbols_held(database_url, interval))
-    if unknown := [symbol for symbol in symbols if symbol not in held]:
+    held = symbols_held(database_url, interval)
+    symbols, known = (held if symbols is None else symbols), set(held)
+    if unknown := [symbol for symbol in symbols if symbol not in known]:
         raise ValueError(
             f"unknown symbol {unknown[0]}: analytics.candles_{interval} holds no candle of it"
         )

@@ -121,7 +121,7 @@ def export(
     from include.platform.times import parse_utc
 
     url = db.resolve_role_url(db.READER)
-    wanted = _held_symbols(symbol) or exporter.symbols_held(url, interval)
+    wanted = _held_symbols(symbol)  # None: every symbol held, which export reads once
     for done in exporter.export(
         url, wanted, interval, parse_utc(start), parse_utc(end), out, fmt, floats=floats
     ):
