@@ -11,6 +11,9 @@ from include.platform.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
+# How long a cancelled task may take to end before it is cancelled again (see Tasks.cancel).
+CANCEL_AGAIN_S = 1.0
+
 # Tasks.spawn, as the parts receive it: a coroutine and its name -> a background task.
 Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task]
 
@@ -57,8 +60,16 @@ class Tasks:
                 await asyncio.sleep(backoff.next())
 
     async def cancel(self, *others: asyncio.Future) -> None:
-        """Cancel every spawned task and ``others``, and wait for them to end."""
+        """Cancel every spawned task and ``others``, and wait for them to end.
+
+        A cancellation that arrives inside a library's shielded close (httpx's, through anyio)
+        can be lost: the request returns as if nothing happened and a helper goes back to its
+        minute-long sleep. So it is delivered again, each second, until every task has ended.
+        """
         tasks = [*others, *self.running]
-        for t in tasks:
-            t.cancel()
+        pending = set(tasks)
+        while pending:
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_S)
         await asyncio.gather(*tasks, return_exceptions=True)
