@@ -34,6 +34,7 @@ async def test_a_helper_that_loses_its_cancellation_still_ends_at_stop() -> None
     started = time.monotonic()
     await asyncio.wait_for(tasks.cancel(helper), 10)
     assert lost, "the helper never lost a cancellation: the test proves nothing"
-    assert helper.done() and repair.done()
+    assert helper.done()
+    assert repair.done()
     assert time.monotonic() - started < 5
     assert not tasks.running
