@@ -43,7 +43,9 @@ bounds as (
     -- the partitions it needs are planned and read, however long the history:
     -- - the symbol's first minute matters only inside the window: any minute before it makes
     --   the window's start the bound, and that is asked of the klines first (a symbol's history
-    --   is there), the live table only for a symbol that has none;
+    --   is there), the live table only for a symbol that has none. Asked as the newest minute
+    --   before the window (not "exists"): one index entry of the month before it, where an
+    --   exists over a small month's partition was planned as a scan of that month;
     -- - its newest final minute matters only from the window's start on (an older one leaves
     --   the bound at or before the start: no span either way). Newest partition first, stopping
     --   at the first final row (open ones are the newest few): a kline is final, a live minute
@@ -52,16 +54,20 @@ bounds as (
         select
             case
                 when
-                    exists (
-                        select from market.klines_1m as kline
-                        where kline.symbol = active.symbol
-                        and kline.open_time < params.window_start
-                    )
-                    or exists (
-                        select from market.candles_1m_live as live
-                        where live.symbol = active.symbol
-                        and live.open_time < params.window_start
-                    )
+                    (
+                        select kline.open_time from market.klines_1m as kline
+                        where
+                            kline.symbol = active.symbol
+                            and kline.open_time < params.window_start
+                        order by kline.open_time desc limit 1
+                    ) is not null
+                    or (
+                        select live.open_time from market.candles_1m_live as live
+                        where
+                            live.symbol = active.symbol
+                            and live.open_time < params.window_start
+                        order by live.open_time desc limit 1
+                    ) is not null
                     then params.window_start
                 else least(
                     (
