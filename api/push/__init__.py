@@ -13,7 +13,10 @@ closed by the streamer.
 Any login can send on the channel, as often as it likes, so a notification is bounded before
 anything is queued (queue.py): at most MAX_ITEMS keys, each within [its symbol's first day,
 now + 1 day] (a key the tables' timestamps cannot hold would fail the read), and the keys near
-now on a queue of their own, read in full every turn, before a slice of the older ones. The
+now on a queue of their own, read in full every turn, before a slice of the older ones. And as
+the listener reads them in the order they were sent, a notification from a login that writes
+no market table (its backend's role looked up once, senders.py) is only set aside, read a few
+per turn: a flood of them stands in front of none of the triggers' own. The
 runs a dbt build rebuilt are read from market.rebuilt_runs, which only dbt_builder writes,
 never from a payload. A turn whose read fails handles its candles one by one, so one bad item
 holds up no other, and drops an item that failed twice; /healthz reports the worker failing

@@ -24,6 +24,7 @@ from api.push.reads import (
     fetch_seconds,
     last_minute,
 )
+from api.push.senders import Senders
 from api.sql import load_sql
 from api.symbols import EARLIEST_MS
 from include.platform.intervals import (
@@ -91,6 +92,8 @@ class Hub:
     last_failure: float = float("-inf")
     # Old candles read per turn (queue.next_slice): fewer while turns run long.
     slice_size: int = BACKLOG_SLICE
+    # Who sent each notification, and those of logins that write nothing, set aside.
+    senders: Senders = field(default_factory=Senders)
     _runs_due: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -146,6 +149,18 @@ class Hub:
             return interval, self.grid(symbol, interval, offset)
         except UnknownGrid:
             return None
+
+    def received(self, pid: int, payload: str) -> None:
+        """A notification from backend ``pid``: read now, or, from a login that writes no
+        market table, set aside for the worker's spare time (api/push/senders.py)."""
+        writes = self.senders.writes(pid)
+        if writes is False:
+            self.senders.defer(payload)
+            self._wake.set()
+            return
+        if writes is None:
+            self._wake.set()  # the worker looks the sender up
+        self.on_notify(payload)
 
     def on_notify(self, payload: str) -> None:
         """One notification: queue the candles of every interval listened to over the minutes
@@ -284,7 +299,14 @@ class Hub:
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Read back and push the pending candles of longer intervals until ``stop``."""
         while not stop.is_set():
-            if not self.pending and not self.rebuilt and not self._runs_due:
+            senders = self.senders
+            for payload in senders.take():
+                self.on_notify(payload)
+            idle = not (self.pending or self.rebuilt or self._runs_due or senders.unknown)
+            if idle and senders.deferred:
+                await asyncio.sleep(0)  # the rest of them after the loop's other work
+                continue
+            if idle:
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
@@ -299,6 +321,8 @@ class Hub:
             rebuilt: list[tuple[str, str, int, int]] = []
             try:
                 async with self.pool.connection() as conn:
+                    if senders.unknown:
+                        await senders.look_up(conn)
                     if runs_due:
                         await self._read_runs(conn)
                     rebuilt, self.rebuilt = self.rebuilt, []

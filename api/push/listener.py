@@ -37,7 +37,7 @@ async def listen(hub: Hub, stop: asyncio.Event) -> None:
                 while not stop.is_set():
                     # A bounded wait, so a stop request is seen within a second.
                     async for notify in conn.notifies(timeout=1.0):
-                        hub.on_notify(notify.payload)
+                        hub.received(notify.pid, notify.payload)
                         if stop.is_set():
                             break
         except Exception as exc:  # whatever ended it, the listener comes back

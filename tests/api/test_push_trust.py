@@ -127,3 +127,22 @@ def _get(url: str, status: int = 200) -> dict:
     response = httpx.get(url, timeout=5)
     assert response.status_code == status, response.text
     return response.json()
+
+
+async def test_the_notifications_of_a_login_that_writes_nothing_wait_for_spare_time(
+    database_url, api
+) -> None:
+    """Each sender's role is looked up once: the streamer's, the loaders' and dbt_builder's
+    notifications are read as they come, analytics_reader's (which writes no market table) set
+    aside for the worker's spare time, so a flood of them stands in front of no real one."""
+    hub = api.api.hub
+    pids = {}
+    for role in (db.STREAMER, db.LOADER, db.BUILDER, db.READER):
+        with psycopg.connect(db.role_url(database_url, role), autocommit=True) as sender:
+            pids[role] = sender.info.backend_pid
+            sender.execute("select pg_notify('candles_1m', %s)", (forged([]),))
+            async with asyncio.timeout(5):
+                while pids[role] not in hub.senders.verdicts:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+    verdicts = {role: hub.senders.verdicts[pid][0] for role, pid in pids.items()}
+    assert verdicts == {db.STREAMER: True, db.LOADER: True, db.BUILDER: True, db.READER: False}
