@@ -54,7 +54,7 @@ import psycopg
 
 from bench.api_bench import clients, p99
 from bench.results import command_line, last_lines, printed, record
-from bench.scale.common import _free_port, _quantile
+from bench.scale.common import _free_port, bucket_quantile
 from fakebinance.__main__ import build_parser, config_from_args
 from fakebinance.clock import MarketClock
 from fakebinance.market import Market
@@ -426,8 +426,8 @@ def print_table(args: argparse.Namespace, r: dict) -> None:
         f"streamer: {closed} minutes closed over {live_symbols} symbols ({closed - copied} "
         f"from trades, {copied} copied from REST klines) against "
         f"{r['market_minutes']} minutes the market had ({first:%H:%M}-{last:%H:%M} UTC); "
-        f"event-to-commit p50 {_quantile(r['event_to_commit'], 0.5) * 1000:.0f} ms, "
-        f"p99 {_quantile(r['event_to_commit'], 0.99) * 1000:.0f} ms; "
+        f"event-to-commit p50 {bucket_quantile(r['event_to_commit'], 0.5) * 1000:.0f} ms, "
+        f"p99 {bucket_quantile(r['event_to_commit'], 0.99) * 1000:.0f} ms; "
         f"{r['reconnects']:.0f} reconnects, {r['repairs']:.0f} repairs"
     )
     print(
@@ -440,7 +440,7 @@ def print_table(args: argparse.Namespace, r: dict) -> None:
     print(
         f"API: klines p99 {klines} over {len(r['klines_ms'])} requests (random symbols and "
         f"intervals); push: statement to queued p99 "
-        f"{_quantile(r['push_lag'], 0.99) * 1000:.0f} ms, event time to receipt p99 {push} "
+        f"{bucket_quantile(r['push_lag'], 0.99) * 1000:.0f} ms, event time to receipt p99 {push} "
         f"over {len(r['push_ms'])} frames to {SUBSCRIBERS} subscribers"
     )
     print(f"  {'part':<22} {'RSS MB after warm-up':>20} {'at the end':>11} {'CPU s':>8}")

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import os
 import resource
 import statistics
@@ -36,24 +37,17 @@ BENCH_DB = "bench_streamer"
 
 
 def histogram_quantile(histogram, q: float) -> float:
-    """A quantile of a Prometheus histogram, interpolated in its bucket as PromQL does."""
+    """A quantile of a Prometheus histogram (bench.scale.common.bucket_quantile); -1 if empty."""
+    from bench.scale.common import bucket_quantile
+
     buckets = [
         (float(sample.labels["le"]), sample.value)
         for metric in histogram.collect()
         for sample in metric.samples
         if sample.name.endswith("_bucket")
     ]
-    total = buckets[-1][1] if buckets else 0
-    if not total:
-        return -1.0
-    rank, lower, below = q * total, 0.0, 0.0
-    for upper, count in buckets:
-        if count >= rank:
-            if upper == float("inf"):
-                return lower
-            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-12)
-        lower, below = upper, count
-    return lower
+    value = bucket_quantile(buckets, q)
+    return -1.0 if math.isnan(value) else value
 
 
 def pin(cpu: int) -> None:

@@ -62,7 +62,7 @@ def _scrape(port: int) -> tuple[float, list[tuple[float, float]], float]:
     return trades, buckets, reconnects
 
 
-def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
+def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
     """A quantile of cumulative histogram buckets, interpolated in its bucket as PromQL does."""
     total = buckets[-1][1] if buckets else 0
     if not total:

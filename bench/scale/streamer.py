@@ -22,9 +22,9 @@ from bench.scale.common import (
     _cpu_seconds,
     _free_port,
     _merge,
-    _quantile,
     _scrape,
     _sent,
+    bucket_quantile,
 )
 from bench.scale.restart import _terminate
 from include.platform import db
@@ -160,7 +160,7 @@ def streamer(args: argparse.Namespace) -> None:
                 "sent": (sent1[1] - sent0[1]) / wall,
                 "fake_cpu": (fake_cpu1 - fake_cpu0) / wall,
                 "cpu": (cpu1 - cpu0) / wall,
-                "p99": _quantile(buckets, 0.99),
+                "p99": bucket_quantile(buckets, 0.99),
                 # What a core of its own would fold: robust to the other work on the machine.
                 "per_core": folded / max(cpu1 - cpu0, 1e-9),
                 "load": os.getloadavg()[0],
