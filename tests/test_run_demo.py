@@ -383,6 +383,9 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # Ctrl-C as a terminal gives it: a process started in the background (nohup, `&`)
+        # inherits SIGINT ignored, and bash cannot trap a signal ignored when it started.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 420
