@@ -1,4 +1,5 @@
-"""The streamer application: wires shards, aggregator, gaps, prober, writer, health and clock."""
+"""The streamer application: wires shards, aggregator, gaps, recovery, prober, writer, health and
+clock."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from streamer.health import gauges, health_report, start_health_server
 from streamer.metrics import Metrics
 from streamer.parser import Trade
 from streamer.prober import Prober
+from streamer.recovery import Recovery
 from streamer.rest import RestClient
 from streamer.subscriptions import Subscriptions
 from streamer.tasks import Tasks
@@ -65,8 +67,11 @@ class Streamer:
         # Each part gets the collaborators it uses, nothing else.
         rest, clock, spawn = self.rest, self.clock, self.tasks.spawn
         self.gaps = Gaps(config, aggregator, self.writer, rest, clock, self.metrics, spawn)
+        self.recovery = Recovery(
+            config, aggregator, self.gaps, self.writer, clock, self.metrics, spawn
+        )
         self.subscriptions = Subscriptions(
-            config, self, aggregator, self.gaps, rest, clock, self.metrics, spawn
+            config, self, aggregator, self.gaps, self.recovery, rest, clock, self.metrics, spawn
         )
         # The same list and dict Subscriptions keeps (never rebound): the connections, in the
         # order they were opened, and each symbol's.
@@ -89,7 +94,7 @@ class Streamer:
             return
         gap = self.aggregator.apply(trade, now)
         if gap is not None:
-            self.gaps.found(gap)
+            self.recovery.found(gap)
 
     def on_malformed(self, shard: str, raw: object, error: Exception) -> None:
         """Count, log with its content, skip."""

@@ -5,11 +5,16 @@ from __future__ import annotations
 import functools
 import itertools
 
-from include.platform.times import to_datetime
+from include.platform.times import MINUTE_MS, to_datetime
 from streamer.parser import Trade, format_quote, format_scaled
 
 # Every row of a minute carries its open time: one datetime per minute, not per row.
 ms_to_datetime = functools.lru_cache(maxsize=8192)(to_datetime)
+
+
+def minute_of(ms: int) -> int:
+    """The open time (epoch ms) of the minute holding ``ms``."""
+    return ms - ms % MINUTE_MS
 
 
 class Candle:

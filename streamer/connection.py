@@ -270,6 +270,8 @@ class Shard:
         # Connect failures and dropped sessions share it: one policy for every reconnect.
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self._changes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
+        # The live session's helper tasks (Shard._take).
+        self._helpers: list[asyncio.Task] = []
 
     @property
     def complete_event_ms(self) -> int:
@@ -391,10 +393,9 @@ class Shard:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep one live session until ``stop``; rotate it before the server's age cut."""
-        cfg = self.config
+        """Keep one live session until ``stop``: serve it, reconnect with backoff when it is
+        lost, rotate it before the server's age cut."""
         session: Session | None = None
-        helpers: list[asyncio.Task] = []
         stop_task = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
@@ -402,61 +403,78 @@ class Shard:
                     session = await self._open(stop)
                     if session is None:
                         break
-                    self.session = session
-                    helpers = [
-                        asyncio.ensure_future(self._apply_changes(session)),
-                        asyncio.ensure_future(self._watchdog(session)),
-                    ]
-                age = time.monotonic() - session.opened
-                done_task = asyncio.ensure_future(session.done.wait())
-                rotate_task = asyncio.ensure_future(session.rotate_now.wait())
-                await asyncio.wait(
-                    {done_task, rotate_task, stop_task},
-                    timeout=max(0.0, cfg.rotate_after - age),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                done_task.cancel()
-                rotate_task.cancel()
-                for t in helpers:
-                    t.cancel()
+                    self._take(session)
+                await self._serve(session, stop_task)
                 if stop.is_set():
                     break
                 if session.done.is_set() and not session.rotate_now.is_set():
-                    self.subscribed = set()
-                    lived = time.monotonic() - session.opened
-                    if lived > STABLE_SECONDS:
-                        self.backoff.reset()
-                    self.reconnects += 1
-                    self._set_state("backoff")
-                    session = None
-                    await _wait(stop, self.backoff.next())
+                    lost, session = session, None
+                    await self._back_off(lost, stop)
                     continue
-                # Rotation: the replacement subscribes while the old one still delivers; the
-                # overlap's duplicates are dropped by trade id.
-                self.rotations += 1
-                logger.info("%s: rotating the connection (age %.0f s)", self.name, age)
-                old = session
-                session = await self._open(stop, hold=True)
-                if session is not None:
-                    await self._overlap(old, session)
-                await old.close()
-                if session is not None:
-                    session.release()
+                session = await self._rotate(session, stop)
                 if session is None:
                     break
-                self.session = session
-                helpers = [
-                    asyncio.ensure_future(self._apply_changes(session)),
-                    asyncio.ensure_future(self._watchdog(session)),
-                ]
+                self._take(session)
         finally:
             stop_task.cancel()
-            for t in helpers:
-                t.cancel()
+            self._drop_helpers()
             if session is not None:
                 await session.close()
             self.session = None
             self._set_state("stopped")
+
+    def _take(self, session: Session) -> None:
+        """Make ``session`` the shard's live one, with its helpers: subscription changes and
+        the silence watchdog."""
+        self.session = session
+        self._helpers = [
+            asyncio.ensure_future(self._apply_changes(session)),
+            asyncio.ensure_future(self._watchdog(session)),
+        ]
+
+    def _drop_helpers(self) -> None:
+        for task in self._helpers:
+            task.cancel()
+        self._helpers = []
+
+    async def _serve(self, session: Session, stop_task: asyncio.Future) -> None:
+        """Deliver until the session ends, asks to rotate, reaches ROTATE_AFTER, or stop."""
+        age = time.monotonic() - session.opened
+        done_task = asyncio.ensure_future(session.done.wait())
+        rotate_task = asyncio.ensure_future(session.rotate_now.wait())
+        await asyncio.wait(
+            {done_task, rotate_task, stop_task},
+            timeout=max(0.0, self.config.rotate_after - age),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        done_task.cancel()
+        rotate_task.cancel()
+        self._drop_helpers()
+
+    async def _back_off(self, lost: Session, stop: asyncio.Event) -> None:
+        """A session was lost: wait the backoff (started over when it had lived long enough
+        to count as stable) before the next connect."""
+        self.subscribed = set()
+        if time.monotonic() - lost.opened > STABLE_SECONDS:
+            self.backoff.reset()
+        self.reconnects += 1
+        self._set_state("backoff")
+        await _wait(stop, self.backoff.next())
+
+    async def _rotate(self, old: Session, stop: asyncio.Event) -> Session | None:
+        """Replace ``old``: the replacement subscribes while the old one still delivers (the
+        overlap's duplicates are dropped by trade id); None when stopped meanwhile."""
+        self.rotations += 1
+        logger.info(
+            "%s: rotating the connection (age %.0f s)", self.name, time.monotonic() - old.opened
+        )
+        session = await self._open(stop, hold=True)
+        if session is not None:
+            await self._overlap(old, session)
+        await old.close()
+        if session is not None:
+            session.release()
+        return session
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

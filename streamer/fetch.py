@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap
+from streamer.gap import Gap
 from streamer.parser import Trade
 from streamer.rest import PAGE, RestClient, RestUnavailable
 

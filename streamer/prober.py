@@ -12,10 +12,11 @@ from include.platform.times import MINUTE_MS
 from streamer.rest import PAGE, RestUnavailable
 
 if TYPE_CHECKING:
-    from streamer.aggregator import Aggregator, Gap
+    from streamer.aggregator import Aggregator
     from streamer.clock import ExchangeClock
     from streamer.config import StreamerConfig
     from streamer.connection import Shard
+    from streamer.gap import Gap
     from streamer.rest import RestClient
     from streamer.tasks import Spawn
 

@@ -18,8 +18,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from streamer.aggregator import Gap
 from streamer.fetch import GiveUp
+from streamer.gap import Gap
 from streamer.rest import RestUnavailable
 
 if TYPE_CHECKING:

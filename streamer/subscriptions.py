@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from include.platform.backoff import Backoff
 from include.platform.symbols import in_shard, trading_symbols
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap, minute_of
+from streamer.candle import minute_of
 from streamer.connection import AttemptLimiter, Shard
+from streamer.gap import Gap
 from streamer.gaps import KLINE_FINAL_MS
 from streamer.rest import RestUnavailable
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from streamer.connection import Sink
     from streamer.gaps import Gaps
     from streamer.metrics import Metrics
+    from streamer.recovery import Recovery
     from streamer.rest import RestClient
     from streamer.tasks import Spawn
 
@@ -43,6 +45,7 @@ class Subscriptions:
         sink: Sink,
         aggregator: Aggregator,
         gaps: Gaps,
+        recovery: Recovery,
         rest: RestClient,
         clock: ExchangeClock,
         metrics: Metrics,
@@ -53,6 +56,8 @@ class Subscriptions:
         self.sink = sink
         self.aggregator = aggregator
         self.gaps = gaps
+        # Each symbol's minutes missed before its start: read before it is subscribed.
+        self.recovery = recovery
         self.rest = rest
         self.clock = clock
         self.metrics = metrics
@@ -111,7 +116,7 @@ class Subscriptions:
             # Its changed candles are still written; if it trades again it starts afresh, so
             # the halted minutes in between are never filled as idle ones.
             self.aggregator.forget(s)
-            self.gaps.forget(s)
+            self.recovery.forget(s)
 
     def settle(self, symbol: str, first_ms: int, read_ms: int) -> None:
         """A symbol that left TRADING leaves the stream with minutes from ``first_ms`` not yet
@@ -210,7 +215,7 @@ class Subscriptions:
                 # The halt ended between the last read and this one: its record is widened a
                 # last time, up to this minute, for heal-gaps to cut at the first kline. A
                 # symbol dropped meanwhile (ALL mode) gets its span recorded as a restart when
-                # it is subscribed again (Gaps.read_resumes), under the same key: not here.
+                # it is subscribed again (Recovery.read_resumes), under the same key: not here.
                 start = self.halts.pop(symbol, None)
                 if start is None or symbol not in self.shard_of:
                     continue
@@ -240,8 +245,8 @@ class Subscriptions:
 
     async def start(self, symbols: list[str], *, listed: bool = False) -> None:
         """Subscribe symbols and seed them; the minutes each missed since its newest closed one
-        are read first (listed: it trades again while we run, see Gaps.read_resumes)."""
-        await self.gaps.read_resumes(symbols, repair=not listed)
+        are read first (listed: it trades again while we run, see Recovery.read_resumes)."""
+        await self.recovery.read_resumes(symbols, repair=not listed)
         self.assign(symbols)
         self.spawn(self.seed(symbols), "seed")
 
@@ -296,8 +301,8 @@ class Subscriptions:
             book = self.aggregator.books.get(symbol)
             if book is not None and book.high_seq:
                 return
-            resume = self.gaps.klines_seed(symbol)
-            if resume is not None and await self.gaps.seed_from_klines(symbol, resume):
+            resume = self.recovery.klines_seed(symbol)
+            if resume is not None and await self.recovery.seed_from_klines(symbol, resume):
                 return
             book = self.aggregator.books.get(symbol)
             if book is not None and book.high_seq:
@@ -310,7 +315,7 @@ class Subscriptions:
                     return
             if last is not None:
                 gap = self.aggregator.seed(symbol, last, self.clock.now_ms())
-                self.gaps.seeded(symbol, gap)
+                self.recovery.seeded(symbol, gap)
 
         with self.gaps.klines_first():
             await asyncio.gather(*(one(s) for s in symbols))

@@ -8,15 +8,21 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from include.platform.backoff import Backoff
 from include.platform.partitions import LIVE_DAYS_AHEAD
-from streamer.aggregator import Aggregator, Gap, ms_to_datetime
+from streamer.candle import ms_to_datetime
+from streamer.gap import Gap
 from streamer.metrics import Metrics
 from streamer.seconds import SECOND_ROW_WIDTH
 from streamer.sql import load_sql
+
+if TYPE_CHECKING:
+    # Drained, never imported at run time: the writer takes its batches.
+    from streamer.aggregator import Aggregator
 
 logger = logging.getLogger(__name__)
 

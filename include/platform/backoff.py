@@ -1,10 +1,15 @@
-"""One retry policy for the long-running loops (reconnects, a lost database, the clock)."""
+"""The delay policy of the long-running loops (reconnects, a lost database, the clock, helpers).
+
+These loops are sessions, not retries of one call: a connection or the writer runs, is lost and
+comes back, and the delay starts over once a session proves stable (``reset``), between waits a
+stop event cuts short. tenacity (streamer/retries.py) retries one call until a deadline and has
+no public reset between attempts, so the doubling is written out here instead of feeding its
+wait strategies a hand-made call state.
+"""
 
 from __future__ import annotations
 
 import random
-
-from tenacity import RetryCallState, wait_exponential
 
 
 class Backoff:
@@ -15,17 +20,18 @@ class Backoff:
     """
 
     def __init__(self, initial: float, maximum: float, *, jitter: bool = True) -> None:
-        self._wait = wait_exponential(multiplier=initial, max=maximum)
+        self._initial = initial
+        self._maximum = maximum
         self._jitter = jitter
         self._failures = 0
 
     def next(self) -> float:
         """The delay before the next attempt (one more failure in a row)."""
         self._failures += 1
-        # tenacity's strategies read only the attempt number off the call state.
-        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        state.attempt_number = self._failures
-        delay = self._wait(state)
+        try:
+            delay = min(self._initial * 2 ** (self._failures - 1), self._maximum)
+        except OverflowError:  # 2**n past a float's range: a loop down for a very long time
+            delay = self._maximum
         return delay * (0.5 + random.random()) if self._jitter else delay
 
     def reset(self) -> None:

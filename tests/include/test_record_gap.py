@@ -11,7 +11,7 @@ from include.history import heal, idle_proof
 from include.history.heal import HALT_REASON
 from include.platform import db
 from include.platform.times import to_ms
-from streamer.aggregator import Gap
+from streamer.gap import Gap
 from streamer.writer import GapOp
 from tests.support.db import function_rights
 

@@ -16,8 +16,9 @@ import pytest
 
 from fakebinance.market import Trade
 from fakebinance.server import FakeBinance
-from streamer.aggregator import MINUTE_MS, minute_of
+from streamer.aggregator import MINUTE_MS
 from streamer.app import Streamer
+from streamer.candle import minute_of
 from tests.support.streamer import (
     KLINE_FIELDS,
     SPEED,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from fakebinance.market import AggTrade
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
-from streamer.aggregator import Gap
+from streamer.gap import Gap
 from streamer.parser import Trade, format_scaled
 from tests.support.streamer import running, streamer_config
 

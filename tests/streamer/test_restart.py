@@ -22,10 +22,10 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer import gaps as gaps_module
-from streamer.aggregator import Gap
 from streamer.fetch import GapFetch
-from streamer.gaps import Gaps
+from streamer.gap import Gap
 from streamer.parser import parse_frame
+from streamer.recovery import Recovery
 from streamer.rest import RestClient
 from tests.support.streamer import (
     SPEED,
@@ -297,16 +297,16 @@ async def test_a_failed_read_at_start_is_retried_and_what_it_missed_recorded(
     recorded for heal-gaps."""
     before = await first_run_then_pause(fake, database_url)
     restarted = market_minute(fake)
-    read = Gaps._read_newest
+    read = Recovery._read_newest
     failures: list[int] = []
 
-    async def fails_first(self: Gaps, symbols: list[str]) -> list[tuple]:
+    async def fails_first(self: Recovery, symbols: list[str]) -> list[tuple]:
         if not failures:
             failures.append(1)
             raise psycopg.OperationalError("connection refused (the database restarts)")
         return await read(self, symbols)
 
-    monkeypatch.setattr(Gaps, "_read_newest", fails_first)
+    monkeypatch.setattr(Recovery, "_read_newest", fails_first)
     async with running(streamer_config(fake, database_url), fake):
         await wait_until(
             lambda: set(BUSY) <= set(restart_gaps(database_url)), 30, "the late read's gaps"
@@ -389,9 +389,9 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
             rows = [rows[0], [*rows[1][:5], "1e", *rows[1][6:]], *rows[2:]]
         return rows
 
-    real_seed = Gaps.seed_from_klines
+    real_seed = Recovery.seed_from_klines
 
-    async def then_trade_again(self: Gaps, symbol: str, resume) -> bool:
+    async def then_trade_again(self: Recovery, symbol: str, resume) -> bool:
         try:
             return await real_seed(self, symbol, resume)
         finally:
@@ -399,13 +399,13 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
                 fake.clock.set(fake.clock.now_us(), speed=SPEED)
 
     monkeypatch.setattr(RestClient, "klines_1m", one_bad_field)
-    monkeypatch.setattr(Gaps, "seed_from_klines", then_trade_again)
+    monkeypatch.setattr(Recovery, "seed_from_klines", then_trade_again)
     restarted = market_minute(fake)
     # The market stands still until BTCUSDT's klines seed has run, so its start is the klines
     # one: a symbol the stream started first takes no seed, and the bad answer would then go
     # to the missed minutes' own fetch (seen under CI's load with a 1.5 s stall instead).
     fake.clock.set(fake.clock.now_us(), speed=0)
-    with caplog.at_level(logging.WARNING, logger="streamer.gaps"):
+    with caplog.at_level(logging.WARNING, logger="streamer.recovery"):
         async with running(streamer_config(fake, database_url), fake) as streamer:
             await wait_until(lambda: bool(spoiled), 20, "the answer with a bad field")
             await wait_until(
