@@ -41,6 +41,19 @@ CHILD_FILTER = load_sql("klines_child_filter")
 SUM_BUCKETS = load_sql("klines_sum_buckets")
 
 
+def _values(exact: bool) -> sql.Composable:
+    """A candle's values as the statement gives them: Binance's text of 8 decimal places, or
+    exact (numeric) for a roll-up to sum before it rounds (klines_sum_buckets.sql)."""
+    if exact:
+        return sql.SQL(", ").join(map(sql.Identifier, FIELDS))
+    return sql.SQL(", ").join(
+        sql.Identifier(f)
+        if f == "trade_count"
+        else sql.SQL("round({}, 8)::text").format(sql.Identifier(f))
+        for f in FIELDS
+    )
+
+
 def _fields(alias: str) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(alias, f) for f in FIELDS)
 
@@ -50,15 +63,20 @@ def _direction(newest_first: bool) -> sql.Composable:
 
 
 @functools.cache
-def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> sql.Composed:
-    """The klines statement for one interval and direction (identifiers from a fixed table)."""
+def klines_query(
+    interval: str, newest_first: bool, analytics: bool = True, exact: bool = False
+) -> sql.Composed:
+    """The klines statement for one interval and direction (identifiers from a fixed table);
+    ``exact``: its values unrounded, for a roll-up to sum."""
     origin = ORIGIN
     bucket = sql.SQL("interval {}").format(sql.Literal(PG_INTERVAL[interval]))
     fields = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
     direction = _direction(newest_first)
     if analytics and interval == "1m":
         return sql.SQL(KLINES_TABLE).format(
-            table=sql.Identifier("analytics", "candles_1m"), direction=direction
+            table=sql.Identifier("analytics", "candles_1m"),
+            values=_values(exact),
+            direction=direction,
         )
     if not analytics:
         bounds: sql.Composable = sql.SQL(NO_BOUNDS)
@@ -91,6 +109,7 @@ def klines_query(interval: str, newest_first: bool, analytics: bool = True) -> s
         minutes=minutes,
         bucket=bucket,
         origin=origin,
+        values=_values(exact),
         direction=direction,
     )
 
@@ -127,14 +146,18 @@ def statement(
     wrap: Callable[[sql.Composable], sql.Composable],
 ) -> bytes:
     """The statement's text, composed once: composing it again for every request cost a fifth
-    of the API's own CPU per klines request (py-spy, bench/api_bench.py)."""
-    return wrap(klines_query(interval, newest_first, analytics)).as_bytes(None)
+    of the API's own CPU per klines request (py-spy, bench/api_bench.py). A roll-up (any
+    ``wrap`` but identity) sums the stored rows exact and rounds each candle once."""
+    exact = wrap is not identity
+    return wrap(klines_query(interval, newest_first, analytics, exact)).as_bytes(None)
 
 
 @functools.cache
 def seconds_statement(newest_first: bool) -> bytes:
     """The 1s table's statement (market.candles_1s_live: no mart, no roll-up), composed once."""
     query = sql.SQL(KLINES_TABLE).format(
-        table=sql.Identifier("market", "candles_1s_live"), direction=_direction(newest_first)
+        table=sql.Identifier("market", "candles_1s_live"),
+        values=_values(exact=False),
+        direction=_direction(newest_first),
     )
     return query.as_bytes(None)

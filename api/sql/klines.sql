@@ -37,15 +37,7 @@ picked as (
 
 select
     (extract(epoch from open_time) * 1000)::bigint,
-    round(open, 8)::text,
-    round(high, 8)::text,
-    round(low, 8)::text,
-    round(close, 8)::text,
-    round(volume, 8)::text,
-    round(quote_volume, 8)::text,
-    trade_count,
-    round(taker_buy_volume, 8)::text,
-    round(taker_buy_quote_volume, 8)::text
+    {values}
 from picked
 order by open_time {direction}
 limit %(limit)s

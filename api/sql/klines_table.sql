@@ -4,15 +4,7 @@
 -- it, else the newest (direction).
 select
     (extract(epoch from open_time) * 1000)::bigint as open_ms,
-    round(open, 8)::text,
-    round(high, 8)::text,
-    round(low, 8)::text,
-    round(close, 8)::text,
-    round(volume, 8)::text,
-    round(quote_volume, 8)::text,
-    trade_count,
-    round(taker_buy_volume, 8)::text,
-    round(taker_buy_quote_volume, 8)::text
+    {values}
 from {table}
 where symbol = %(symbol)s and open_time >= %(lo)s and open_time <= %(hi)s
 order by open_time {direction}

@@ -109,7 +109,9 @@ def export(
             "--symbol", "-s", help="Symbol; repeat for several. Default or ALL: every symbol held."
         ),
     ] = None,
-    interval: str = typer.Option("1m", help="1m 5m 15m 1h 4h 1d or 1w."),
+    interval: str = typer.Option(
+        "1m", help="Any of Binance's: 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M."
+    ),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
     floats: bool = typer.Option(
         False, "--floats", help="float64 columns for pandas (they round; exact decimals default)."
