@@ -1,8 +1,10 @@
 """
 ### reconcile
 
-Proves the unified series right: every minute of `analytics.candles_1m` in the interval is
-compared with Binance's official klines (`GET /api/v3/klines`), field by field. Differences are
+Proves the unified series right: every minute of `analytics.candles_1m` in the interval, from
+each symbol's first minute held (the weeks before its history are the backfill's to load, not
+differences: they are counted as `before_history`), is compared with Binance's official klines
+(`GET /api/v3/klines`), field by field. Differences are
 listed in `market.reconcile_mismatches` by symbol, minute and field, repaired from the
 official kline in `market.klines_1m`, and each symbol's window is recorded in
 `market.reconciliations` (the `reconciled_share` note of `data_quality` reads it).

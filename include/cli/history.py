@@ -144,9 +144,11 @@ def reconcile(
     for summary in done:
         for name, compared in summary["compared"].items():
             repaired, left = summary["repaired"][name], summary["unrepaired"][name]
+            before = summary["before_history"].get(name, 0)
             typer.echo(
                 f"{name}: {compared} official minutes compared, "
                 f"{repaired} repaired, {left} left different"
+                + (f"; {before} minutes before its history not compared" if before else "")
             )
     if not no_build and any(sum(s["repaired"].values()) for s in done):
         jobs.build_timeframes()

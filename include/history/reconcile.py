@@ -61,6 +61,9 @@ class ReconcileResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     repaired: dict[str, int] = field(default_factory=dict)
     unrepaired: dict[str, int] = field(default_factory=dict)
+    # Per symbol: the window's minutes before its history (its first minute held), not
+    # compared: loading history is the backfill's job, not a difference to list and repair.
+    before_history: dict[str, int] = field(default_factory=dict)
     rebuilt: bool = False
 
     @property
@@ -74,6 +77,7 @@ class ReconcileResult:
             "compared": dict(self.compared),
             "repaired": dict(self.repaired),
             "unrepaired": dict(self.unrepaired),
+            "before_history": dict(self.before_history),
             "differences": [m.describe() for m in self.mismatches],
         }
 
@@ -132,6 +136,19 @@ def confirm_absent(
             runs.append([minute, minute + MINUTE_MS])
     for first, stop in runs:
         official.update(official_klines(client, symbol, first, stop, closed_before_ms))
+
+
+def history_start(conn: psycopg.Connection, symbol: str) -> int | None:
+    """The open time (ms) of the symbol's first minute held, official or live (None: none)."""
+    firsts = [
+        conn.execute(
+            f"select open_time from market.{table} where symbol = %s order by open_time limit 1",
+            (symbol,),
+        ).fetchone()
+        for table in ("klines_1m", "candles_1m_live")
+    ]
+    held = [to_ms(row[0]) for row in firsts if row is not None]
+    return min(held) if held else None
 
 
 def our_candles(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> dict:
@@ -233,9 +250,11 @@ def reconcile(
 ) -> ReconcileResult:
     """Compare every minute of [start, end) with Binance, repair what differs, rebuild.
 
-    The window ends at the exchange's last closed minute at most. Each symbol is compared,
-    repaired and recorded in one transaction; the timeframes are rebuilt by dbt once at the
-    end when anything was repaired (the DAG leaves that to build_timeframes via the Asset).
+    The window ends at the exchange's last closed minute at most, and for each symbol starts
+    at its first minute held at the earliest (the minutes before are counted, not compared).
+    Each symbol is compared, repaired and recorded in one transaction; the timeframes are
+    rebuilt by dbt once at the end when anything was repaired (the DAG leaves that to
+    build_timeframes via the Asset).
     """
     start_ms, end_ms = to_ms(start), to_ms(end)
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
@@ -251,10 +270,21 @@ def reconcile(
             if conn.execute("select to_regclass('analytics.candles_1m')").fetchone()[0] is None:
                 raise RuntimeError("analytics.candles_1m does not exist: run build-timeframes")
             for symbol in names:
-                official = official_klines(client, symbol, start_ms, end_ms, closed_before_ms)
-                confirm_absent(client, symbol, conn, start_ms, end_ms, official, closed_before_ms)
+                # From the symbol's first minute held: the weeks before the platform's history
+                # of a symbol (the first weekly run after a two-day bootstrap, say) are not
+                # differences; at ALL they were 20 M "missing" minutes loaded and listed.
+                first = history_start(conn, symbol)
+                lo = end_ms if first is None else min(max(start_ms, first), end_ms)
+                result.before_history[symbol] = (lo - start_ms) // MINUTE_MS
+                if lo >= end_ms:
+                    result.compared[symbol] = 0
+                    result.repaired[symbol] = result.unrepaired[symbol] = 0
+                    logger.info("%s: no minute held before %s, nothing compared", symbol, end)
+                    continue
+                official = official_klines(client, symbol, lo, end_ms, closed_before_ms)
+                confirm_absent(client, symbol, conn, lo, end_ms, official, closed_before_ms)
                 with conn.transaction():
-                    found = compare(symbol, our_candles(conn, symbol, start_ms, end_ms), official)
+                    found = compare(symbol, our_candles(conn, symbol, lo, end_ms), official)
                     repaired = unrepaired = 0
                     if found and repair_mismatches:
                         repaired, unrepaired = repair(conn, symbol, found, official)
@@ -274,11 +304,13 @@ def reconcile(
                 result.mismatches += found
                 result.repaired[symbol], result.unrepaired[symbol] = repaired, unrepaired
                 logger.info(
-                    "%s: %d official minutes compared, %d differing minutes, %d repaired",
+                    "%s: %d official minutes compared, %d differing minutes, %d repaired "
+                    "(%d minutes of the window before its history, not compared)",
                     symbol,
                     len(official),
                     len({m.open_ms for m in found}),
                     repaired,
+                    result.before_history[symbol],
                 )
     if rebuild and any(result.repaired.values()):
         # dbt builds as its own role (dbt_builder) unless the caller named one database URL.

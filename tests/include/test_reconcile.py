@@ -119,3 +119,36 @@ def test_reconcile_lists_repairs_and_rebuilds(
         ("ETHUSDT", 1),
         ("HALTUSDT", 1),
     }
+
+
+def test_reconcile_compares_from_each_symbols_history_on(
+    fake, database_url: str, conn: psycopg.Connection, tmp_path: Path, monkeypatch
+) -> None:
+    """The window's minutes before a symbol's first minute held are not differences: they are
+    counted, not fetched, listed or loaded (the first weekly run after a two-day bootstrap
+    loaded a week of 2,000 symbols and listed every minute as missing); a hole after it is."""
+    monkeypatch.setenv("BINANCE_REST_URL", fake.url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    history = parse_utc("2025-03-11T10:00")
+    backfill_rest(["ETHUSDT"], history, END)
+    conn.execute(
+        "delete from market.klines_1m where symbol = 'ETHUSDT' and open_time = %s",
+        (parse_utc("2025-03-11T10:10"),),
+    )
+    build_timeframes(database_url, unit_tests=False)
+    window = ["--start", START.isoformat(), "--end", END.isoformat()]
+    done = CliRunner().invoke(app, ["reconcile", *window, "-s", "ETHUSDT", "-s", "HALTUSDT"])
+    assert done.exit_code == 0, done.output
+    assert (
+        "ETHUSDT: 30 official minutes compared, 1 repaired, 0 left different; "
+        "30 minutes before its history not compared" in done.output
+    )
+    assert "HALTUSDT: 0 official minutes compared" in done.output
+    held = conn.execute(
+        "select symbol, min(open_time), count(*) from market.klines_1m group by symbol"
+    ).fetchall()
+    assert held == [("ETHUSDT", history, 30)]
+    listed = conn.execute(
+        "select symbol, open_time, field from market.reconcile_mismatches"
+    ).fetchall()
+    assert listed == [("ETHUSDT", parse_utc("2025-03-11T10:10"), "missing")]

@@ -17,8 +17,8 @@ API, with explicit params, and lets the Asset chain do the rest.
 * History: one `binance_backfill_rest` run with params start/end = [yesterday 00:00, market
   start) (UTC). The DAGs' own latest scheduled runs (yesterday's backfill and dump import, last
   week's reconcile, the 5-minute build) also run, as they do when a platform is unpaused; the
-  reconcile writes last week's official klines (every minute analytics lacked is a difference
-  it repairs), so heal-gaps also fills the days between, and the verified history starts there.
+  reconcile compares its week from each symbol's first minute held (the bootstrap's), so the
+  verified history starts at the bootstrap's first minute.
 * Healing: `binance_heal_gaps` is triggered every HEAL_EVERY wall seconds (about an hour of
   market time); each heal that fills something emits the `market.klines_1m` Asset.
 * Timeframes and checks: `build_timeframes` runs on its 5-minute schedule and on every Asset
@@ -170,7 +170,7 @@ def wait_idle(p: Platform, timeout: float, dags: set[str] = PIPELINE) -> None:
 def start_platform(p: Platform, soak: Soak) -> None:
     """As `make run` starts it: the streamer, the history bootstrap (the last two days joined to
     the first live minute, then built), Airflow with every DAG unpaused; then the DAGs' own first
-    runs, and one heal for the days between last week's reconcile and the bootstrap's history."""
+    runs, and one heal."""
     p.fake.set_clock(speed=SPEED)
     p.start_streamer()
     soak.note(
