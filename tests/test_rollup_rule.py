@@ -1,6 +1,7 @@
 """The roll-up rule (first open, highest high, lowest low, last close, sums) has one owner, dbt's
 `rollup_candles` macro; the read API keeps copies in its SQL for speed (a forming candle, a
-roll-up of stored rows, the tickers), each pinned here to the owner's expressions. The quality
+roll-up of stored rows, the tickers), and the export one for the intervals no mart holds, each
+pinned here to the owner's expressions. The quality
 checks' cross-timeframe rule is written differently on purpose: an oracle shares no code with
 what it checks."""
 
@@ -53,8 +54,20 @@ def test_the_stored_rows_sum_is_the_owners() -> None:
     columns = dict(zip("tohlcvqn", ("open_time", *CANDLE_FIELDS[:7]), strict=False))
     columns |= {"tv": "taker_buy_volume", "tq": "taker_buy_quote_volume"}
     exprs = []
+    exprs, rounded = [], []
     for part in (p.strip() for p in select.strip().rstrip(",").split(",\n")):
         part = re.sub(r"::(numeric|text)", "", part)
+        # Each decimal is summed exact and rounded once, to Binance's 8 places.
+        if once := re.fullmatch(r"round\((.*), 8\)", part):
+            part = once[1]
+            rounded.append(True)
         exprs.append(re.sub(r"\br\.(tv|tq|[tohlcvqn])\b", lambda m: columns[m[1]], part))
     owner = owner_rule()
     assert exprs == [owner[name] for name in CANDLE_FIELDS]
+    assert len(rounded) == len(CANDLE_FIELDS) - 1  # every value but the trade count
+
+
+def test_the_exports_roll_up_is_the_owners() -> None:
+    text = (PROJECT_ROOT / "include" / "sql" / "select_export_rolled.sql").read_text()
+    rule = {name: expr.removesuffix("::text") for name, expr in aggregates(text).items()}
+    assert rule == owner_rule()

@@ -1,17 +1,17 @@
 -- One symbol's candles of an interval no mart holds (3m, 30m, 2h, 6h, 8h, 12h, 3d, 1M), summed
 -- from the stored interval's rows the read API sums them from (include/platform/intervals.py
--- rolled_from) with the API's rule (api/sql/klines_sum_buckets.sql: first open, highest high,
--- lowest low, last close, sums; tests/include/test_export.py pins the two together), in exact
+-- rolled_from) with the roll-up rule's owner's expressions (dbt's rollup_candles: first open,
+-- highest high, lowest low, last close, sums; tests/test_rollup_rule.py pins them), in exact
 -- decimals. {bucket} opens each row's candle (a fixed length's date_bin on its grid, or the UTC
 -- month); {expected} is how many stored rows a whole candle holds: a candle is complete when it
 -- holds them all and each is complete. [first, last) covers whole candles only.
 select
     symbol,
     bucket as open_time,
-    ((array_agg(open order by open_time))[1])::text as open,
+    (array_agg(open order by open_time))[1]::text as open,
     max(high)::text as high,
     min(low)::text as low,
-    ((array_agg(close order by open_time desc))[1])::text as close,
+    (array_agg(close order by open_time desc))[1]::text as close,
     sum(volume)::text as volume,
     sum(quote_volume)::text as quote_volume,
     sum(trade_count)::bigint as trade_count,
