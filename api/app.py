@@ -30,7 +30,7 @@ from api.klines import fetch_klines
 from api.limits import WeightLimiter
 from api.market_reads import SymbolInfo
 from api.metrics import Metrics
-from api.push import Hub, listen
+from api.push import Hub, Worker, listen
 from api.symbols import SymbolCache
 from api.tickers import Tickers
 from api.udf import Udf
@@ -96,6 +96,7 @@ class Api:
             grid=self.symbols.grid,
             first_ms=self.symbols.first_ms,
         )
+        self.push_worker = Worker(self.hub)
         self.udf = Udf(self.pool, self.symbols)
         # Tickers over many symbols and days read millions of minutes: connections of their own.
         self.tickers = Tickers(_pool(config), self.symbols, config.ticker_cache_ttl)
@@ -211,7 +212,7 @@ class Api:
         # a bug ends one) pushes nothing more, whatever the last state it left.
         running = all(not task.done() for task in self.push_tasks)
         listening = self.hub.listening.is_set() and running
-        pushing = self.hub.pushing
+        pushing = self.push_worker.pushing
         ok = db_ok and listening and pushing
         return {
             "status": "ok" if ok else "degraded",
@@ -262,7 +263,7 @@ class Api:
             await pool.open()
         tasks = self.push_tasks = [
             asyncio.ensure_future(listen(self.hub, self.stop)),
-            asyncio.ensure_future(self.hub.run_worker(self.stop)),
+            asyncio.ensure_future(self.push_worker.run(self.stop)),
             asyncio.ensure_future(self.symbols.keep_fresh(self.stop)),
         ]
         with contextlib.suppress(TimeoutError):

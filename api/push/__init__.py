@@ -3,10 +3,11 @@
 One listener connection per process (listener.py) receives every committed change to a 1m
 candle (the triggers of migration 0006). A notification is only a hint of which (symbol,
 minute) keys changed: NOTIFY needs no privilege, so any login could send one, and nothing of
-its payload but the keys is used. The hub's worker (hub.py) reads the named minutes back from
-the tables in one query per turn (1m events, and whether each minute is closed), and the
-candles of longer intervals through the same query as /api/v3/klines, coalesced per (symbol,
-interval, candle), so a busy feed costs one query per candle per turn, not per minute. A candle
+its payload but the keys is used. The hub (hub.py) queues them; its worker (worker.py) reads
+the named minutes back from the tables in one query per turn (1m events, and whether each minute
+is closed), and the candles of longer intervals through the same query as /api/v3/klines,
+coalesced per (symbol, interval, candle), so a busy feed costs one query per candle per turn,
+not per minute. A candle
 is pushed closed (`x`) only when the database holds it closed: its last minute official, or
 closed by the streamer.
 
@@ -25,5 +26,6 @@ holds up no other, and drops an item that failed twice; /healthz reports the wor
 
 from api.push.hub import CHANNEL, Hub, Subscriber
 from api.push.listener import listen
+from api.push.worker import Worker
 
-__all__ = ["CHANNEL", "Hub", "Subscriber", "listen"]
+__all__ = ["CHANNEL", "Hub", "Subscriber", "Worker", "listen"]
