@@ -153,23 +153,30 @@ def run_dbt(args: Sequence[str], database_url: str | None = None) -> DbtRun:
         "DBT_LOG_PATH": str(target / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
+        # Each line as dbt writes it, not a pipe's buffer at a time: the progress is logged as
+        # it happens (a build at ALL runs minutes; its task log said nothing until the end).
+        "PYTHONUNBUFFERED": "1",
     }
     command = [dbt_executable(), *args]
     logger.info("running %s", " ".join(args))
     started = time.perf_counter()
-    completed = subprocess.run(
+    lines = []
+    # A process of its own (dbt's in-process runner keeps global state: one invocation per
+    # process at a time, and its memory stays with the caller, an Airflow task or the CLI).
+    with subprocess.Popen(
         command,
         cwd=DBT_PROJECT_DIR,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=False,
-    )
+    ) as dbt:
+        for line in dbt.stdout:  # type: ignore[union-attr]
+            lines.append(line.rstrip("\n"))
+            logger.info("dbt: %s", lines[-1])
+        returncode = dbt.wait()
     seconds = time.perf_counter() - started
-    output = completed.stdout + completed.stderr
-    for line in output.splitlines():
-        logger.info("dbt: %s", line)
-    return DbtRun(tuple(args), completed.returncode, output, seconds)
+    return DbtRun(tuple(args), returncode, "\n".join(lines), seconds)
 
 
 def build_timeframes(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime
 
 import pytest
 
 from fakebinance.config import utc
-from include.timeframes import TimeframeBuildError, dbt_env, mark_dirty
+from include.timeframes import TimeframeBuildError, build_timeframes, dbt_env, mark_dirty
 
 
 def test_dbt_env_is_derived_from_database_url():
@@ -51,3 +53,20 @@ def test_mark_dirty_refuses_bad_ranges(conn, start, end, message):
     with pytest.raises(ValueError, match=message):
         mark_dirty(conn, "BTCUSDT", start, end)
     assert conn.execute("select count(*) from market.timeframe_dirty_ranges").fetchone() == (0,)
+
+
+def test_dbt_progress_is_logged_as_it_happens(database_url, caplog, tmp_path, monkeypatch):
+    """Each line dbt prints is logged when dbt prints it, not all at once when it exits: a
+    build at ALL runs minutes, and its task log showed nothing until the end."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path))
+    caplog.set_level(logging.INFO, logger="include.timeframes")
+    build_timeframes(database_url, unit_tests=False)
+    ended = time.time()
+    lines = [r for r in caplog.records if r.getMessage().startswith("dbt: ")]
+    assert any("START sql" in r.getMessage() for r in lines)
+    assert any("Completed successfully" in r.getMessage() for r in lines)
+    # dbt's first line (its version) is logged seconds before the build ends, not with the rest
+    # when it exits (a whole build takes several seconds here: models, then data tests).
+    first, last = lines[0].created, lines[-1].created
+    assert ended - first > 2, (ended - first, ended - last)
+    assert last - first > 1, (ended - first, ended - last)
