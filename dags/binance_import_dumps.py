@@ -12,7 +12,9 @@ as exact 1-minute candles.
   imports those instead of downloading).
 * **Fan-out**: one mapped task per file (per batch of files when there are more than 32, as
   with `SYMBOLS=ALL`); each file loads in one transaction, and a file already imported with
-  the same checksum is skipped, so reruns change nothing.
+  the same checksum is skipped, so reruns change nothing. A file Binance does not publish
+  because the symbol did not trade in its period (listed later, delisted) is nothing to import
+  (one klines request says so); a missing file of a period with klines fails: not published yet.
 * **Emits** the `market.klines_1m` Asset.
 * **Pool**: both tasks may ask `exchangeInfo`, so they run in the `binance_rest` pool that
   every task calling Binance REST shares (one IP weight budget).

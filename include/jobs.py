@@ -169,20 +169,28 @@ def run_dump_files(
             result = import_file(
                 spec, symbol=symbol, force=force, http=http, require_checksum=require_checksum
             )
-            state = "already imported, skipped" if result.skipped else f"{result.changed} changed"
-            logger.info(
-                "%s: %d rows, %d candles, %s", result.file_name, result.rows, result.candles, state
-            )
-            out.append(
-                {
-                    "file": result.file_name,
-                    "rows": result.rows,
-                    "candles": result.candles,
-                    "changed": result.changed,
-                    "skipped": result.skipped,
-                }
-            )
+            summary = {
+                "file": result.file_name,
+                "rows": result.rows,
+                "candles": result.candles,
+                "changed": result.changed,
+                "skipped": result.skipped,
+                "untraded": result.untraded,
+            }
+            logger.info("%s", import_line(summary))
+            out.append(summary)
     return out
+
+
+def import_line(done: dict[str, object]) -> str:
+    """One imported file's line, for the task log and the CLI."""
+    if done["untraded"]:
+        state = "no trading in its period (Binance has no kline there): nothing to import"
+    elif done["skipped"]:
+        state = "already imported, skipped"
+    else:
+        state = f"{done['changed']} changed"
+    return f"{done['file']}: {done['rows']} rows, {done['candles']} candles, {state}"
 
 
 # --- binance_heal_gaps / heal-gaps -----------------------------------------------------------

@@ -41,8 +41,7 @@ def backfill_rest(
 def _echo_imports(batches: list[list[str]], **options: object) -> None:
     for batch in batches:
         for done in jobs.run_dump_files(batch, **options):
-            state = "already imported, skipped" if done["skipped"] else f"{done['changed']} changed"
-            typer.echo(f"{done['file']}: {done['rows']} rows, {done['candles']} candles, {state}")
+            typer.echo(jobs.import_line(done))
 
 
 def import_dumps(

@@ -286,3 +286,22 @@ def test_dump_ref_names_match_ours() -> None:
     assert dump_url("http://x", "klines", "BTCUSDT", date(2025, 1, 17), daily=False) == (
         "http://x" + monthly.url_path
     )
+
+
+def test_a_period_the_symbol_did_not_trade_has_nothing_to_import(
+    fake, rest_env: None, conn: psycopg.Connection
+) -> None:
+    """data.binance.vision publishes no file for a day a symbol did not trade (before its
+    listing, after its delisting): its 404 is nothing to import, not a failure (at ALL, each
+    day's import failed on the symbols listed that day, retried, and held its run for an
+    hour). A 404 for a day Binance has klines of is still an error: not published yet."""
+    before = dump_url(fake.url, "klines", "HALTUSDT", date(2025, 2, 27))  # listed 2025-03-01
+    (result,) = import_files([before])
+    assert result.untraded
+    assert (result.rows, result.candles, result.changed) == (0, 0, 0)
+    assert stored(conn, "HALTUSDT", *bounds_ms(date(2025, 2, 27), True)) == []
+    month = dump_url(fake.url, "klines", "HALTUSDT", date(2025, 1, 1), daily=False)
+    assert import_files([month])[0].untraded
+    today = dump_url(fake.url, "klines", "BTCUSDT", date(2025, 3, 12))  # trading, not published
+    with pytest.raises(DumpError, match="published yet"):
+        import_files([today])

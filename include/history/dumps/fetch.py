@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from include.history.dumps.errors import DumpError
+from include.history.dumps.errors import DumpError, DumpNotFound
 from include.history.dumps.read import CHUNK
 from include.history.dumps.verify import _optional, parse_checksum
 from include.platform.binance_rest.client import tls_context
@@ -38,7 +38,7 @@ def download(
     target = folder / name
     with client.stream("GET", url) as response:
         if response.status_code == 404:
-            raise DumpError(f"{url}: not found (HTTP 404): is the day published yet?")
+            raise DumpNotFound(f"{url}: not found (HTTP 404): is the day published yet?")
         if response.status_code != 200:
             raise DumpError(f"{url}: HTTP {response.status_code}")
         size = int(response.headers.get("content-length") or 0) or None

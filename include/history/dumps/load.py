@@ -14,9 +14,9 @@ import psycopg
 
 from include.history import idle_proof, klines_store
 from include.history.dumps.candles import build_candles
-from include.history.dumps.errors import DumpError
+from include.history.dumps.errors import DumpError, DumpNotFound
 from include.history.dumps.fetch import _progress, download, http_client
-from include.history.dumps.names import _is_url, expand_inputs, parse_name
+from include.history.dumps.names import DumpName, _is_url, expand_inputs, parse_name
 from include.history.dumps.read import load_dump
 from include.history.dumps.verify import _optional, local_sha256, verify_checksum
 from include.platform import db
@@ -39,6 +39,9 @@ class ImportResult:
     candles: int
     changed: int
     skipped: bool = False
+    # Not published because the symbol did not trade in its period (before its listing, after
+    # its delisting): Binance has no kline there, so there is nothing to import.
+    untraded: bool = False
 
 
 def _previous_close(conn: psycopg.Connection, symbol: str, minute_ms: int) -> str | None:
@@ -73,6 +76,22 @@ def check_symbol(
         raise DumpError(f"{display}: unknown symbol {symbol}: exchangeInfo does not list it")
 
 
+def _traded(name: DumpName, rest_url: str | None, database_url: str) -> bool | None:
+    """Whether Binance has a kline of the symbol in the dump's period (None: cannot tell).
+
+    data.binance.vision publishes no file for a period a symbol did not trade in: at ALL, each
+    day's import met the symbols listed that day. Only a period with klines is one whose dump
+    is yet to come."""
+    start = name.start_ms
+    end = name.end_ms
+    try:
+        with BinanceRest(rest_url, max_server_errors=0, database_url=database_url) as client:
+            return bool(client.klines_1m(name.symbol, start, end - 1))
+    except Exception as err:
+        logger.warning("%s: cannot ask Binance for its klines: %s", name.base_name, err)
+        return None
+
+
 def import_file(
     spec: str,
     *,
@@ -95,7 +114,16 @@ def import_file(
         scratch = Path(tmp)
         if _is_url(spec):
             with contextlib.nullcontext(http) if http is not None else http_client() as client:
-                path, expected = download(spec, scratch, client, require_checksum=require_checksum)
+                try:
+                    path, expected = download(
+                        spec, scratch, client, require_checksum=require_checksum
+                    )
+                except DumpNotFound:
+                    name = parse_name(display)
+                    if name is None or _traded(name, rest_url, url) is not False:
+                        raise
+                    logger.info("%s: no kline in its period, nothing to import", display)
+                    return ImportResult(display, name.kind, name.symbol, 0, 0, 0, untraded=True)
         else:
             path = Path(spec)
             if not path.is_file():

@@ -41,6 +41,16 @@ class DumpName:
         """The period's first minute in epoch ms."""
         return to_ms(datetime.combine(self.period_start, time(), UTC))
 
+    @property
+    def end_ms(self) -> int:
+        """The start of the period after it (the next day, or the next month) in epoch ms."""
+        if self.daily:
+            following = self.period_start + timedelta(days=1)
+        else:
+            month = self.period_start.year * 12 + self.period_start.month
+            following = date(month // 12, month % 12 + 1, 1)
+        return to_ms(datetime.combine(following, time(), UTC))
+
 
 def parse_name(file_name: str) -> DumpName | None:
     """DumpName of 'BTCUSDT-trades-2025-01-01.zip' (or .csv); None for other names."""
