@@ -82,11 +82,9 @@ def _traded(name: DumpName, rest_url: str | None, database_url: str) -> bool | N
     data.binance.vision publishes no file for a period a symbol did not trade in: at ALL, each
     day's import met the symbols listed that day. Only a period with klines is one whose dump
     is yet to come."""
-    start = name.start_ms
-    end = name.end_ms
     try:
         with BinanceRest(rest_url, max_server_errors=0, database_url=database_url) as client:
-            return bool(client.klines_1m(name.symbol, start, end - 1))
+            return bool(client.klines_1m(name.symbol, name.start_ms, name.end_ms - 1))
     except Exception as err:
         logger.warning("%s: cannot ask Binance for its klines: %s", name.base_name, err)
         return None

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from include.history.dumps.errors import DumpError
+from include.platform.intervals import MONTH, bucket_end
 from include.platform.settings import get_settings
 from include.platform.times import to_ms
 
@@ -44,12 +45,7 @@ class DumpName:
     @property
     def end_ms(self) -> int:
         """The start of the period after it (the next day, or the next month) in epoch ms."""
-        if self.daily:
-            following = self.period_start + timedelta(days=1)
-        else:
-            month = self.period_start.year * 12 + self.period_start.month
-            following = date(month // 12, month % 12 + 1, 1)
-        return to_ms(datetime.combine(following, time(), UTC))
+        return bucket_end("1d" if self.daily else MONTH, self.start_ms)
 
 
 def parse_name(file_name: str) -> DumpName | None:
