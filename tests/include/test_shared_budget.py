@@ -207,6 +207,77 @@ def test_a_429_holds_every_process_until_its_retry_after_ends(database_url: str)
         assert second.budget.shared_waits > 0, "the second client waited for the shared window"
 
 
+def test_a_slow_request_widens_the_edge_for_windows_not_for_requests() -> None:
+    """One request that took a second (a stalled host) keeps the edge at twice that for the
+    quick requests right after it, and the edge narrows by the window's clock (half a window)."""
+    clock = [1000.0]
+    budget = SharedWeightBudget(database_url="", window_s=60.0, wall=lambda: clock[0])
+    assert budget.edge_s == budget.slack_s + 2 * 3.0  # a twentieth of the window, untimed
+    budget.took(0.05)
+    assert budget.edge_s == pytest.approx(budget.slack_s + 0.1)
+    budget.took(1.0)
+    for _ in range(100):
+        clock[0] += 0.01
+        budget.took(0.05)
+    assert budget.edge_s > budget.slack_s + 1.95
+    clock[0] += 60.0
+    budget.took(0.05)
+    assert budget.edge_s == pytest.approx(budget.slack_s + 1.0, rel=0.02)
+
+
+def test_a_reservation_held_up_past_the_windows_edge_takes_room_in_the_next_window(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    """Another process holds the shared window's row while this one reserves; by the time the
+    row is free the clock is at the window's edge, where the request may reach the exchange in
+    the next window: its weight is reserved there too (else that window's other requests and
+    this one pass the IP's limit: a 429, and a 418 for the requests in flight)."""
+    window_s, index = 10.0, 170_000_000
+    clock = [index * window_s + 2.0]  # mid-window: the request needs room in this window only
+    budget = SharedWeightBudget(
+        database_url=db.role_url(database_url, db.LOADER),
+        limit=100,
+        window_s=window_s,
+        wall=lambda: clock[0],
+    )
+    window_ms = round(window_s * 1000)
+    conn.execute(
+        "insert into market.rest_weight_windows (budget, window_ms, window_index) "
+        "values ('binance_rest', %s, %s)",
+        (window_ms, index),
+    )
+    conn.commit()
+    try:
+        with psycopg.connect(database_url) as locker:
+            locker.execute(
+                "select 1 from market.rest_weight_windows where budget = 'binance_rest' "
+                "and window_ms = %s and window_index = %s for update",
+                (window_ms, index),
+            )
+            reserving = threading.Thread(target=budget.acquire, args=(2,))
+            reserving.start()
+            deadline = time.monotonic() + 30
+            while not conn.execute(
+                "select count(*) from pg_stat_activity "
+                "where wait_event_type = 'Lock' and query like '%%reserve_rest_weight%%'"
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the reservation never waited on the row"
+                time.sleep(0.01)
+            clock[0] = (index + 1) * window_s - 0.1  # the row is held until the edge
+        reserving.join(timeout=30)
+        assert not reserving.is_alive()
+        reserved = dict(
+            conn.execute(
+                "select window_index, reserved from market.rest_weight_windows "
+                "where budget = 'binance_rest' and window_ms = %s",
+                (window_ms,),
+            ).fetchall()
+        )
+    finally:
+        budget.close()
+    assert reserved == {index: 2, index + 1: 2}
+
+
 async def test_reserving_shared_weight_never_blocks_the_event_loop() -> None:
     """The streamer reserves weight on its event loop: the database round trip (here a
     server that accepts and never answers, so the connect attempt waits out its timeout) runs

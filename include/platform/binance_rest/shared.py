@@ -60,9 +60,10 @@ class SharedWeightBudget(WeightBudget):
     _conn: psycopg.Connection | None = field(default=None, repr=False)
     _purged_window: int | None = field(default=None, repr=False)
     _alone_until: float = field(default=0.0, repr=False)
-    # Until requests have been timed, a twentieth of the window (3 s of Binance's minute): a
-    # cautious start that the first few dozen answers replace.
+    # Until a request has been timed, a twentieth of the window (3 s of Binance's minute): a
+    # cautious start that the first answer replaces.
     _latency_s: float | None = field(default=None, repr=False)
+    _latency_at: float = field(default=0.0, repr=False)
 
     def _admit(
         self, weight: int, waited_until: float, headroom: int = 0
@@ -92,9 +93,16 @@ class SharedWeightBudget(WeightBudget):
 
     def took(self, seconds: float) -> None:
         with self._cond:
-            # The slowest recent request, forgotten slowly (a tenth per request).
-            start = self.window_s / 20 if self._latency_s is None else self._latency_s
-            self._latency_s = max(seconds, start * 0.9)
+            # The slowest recent request, forgotten by the clock (half each window), not by the
+            # request: at Binance's limit (50 klines requests a second) a slow one was gone
+            # within a second, and a host that stalled once (a loaded machine, a GC pause) will
+            # likely stall again.
+            now = self.wall()
+            if self._latency_s is None:
+                start = 0.0  # the first answer replaces the cautious guess
+            else:
+                start = self._latency_s * 0.5 ** (max(now - self._latency_at, 0.0) / self.window_s)
+            self._latency_s, self._latency_at = max(seconds, start), now
 
     def _reserve_shared(self, window: int, weight: int, headroom: int = 0) -> bool:
         """Reserve weight in the shared window (under the budget's lock); False when full."""
@@ -109,20 +117,42 @@ class SharedWeightBudget(WeightBudget):
             # clocks' skew, and the time it takes to reach the server, which on a busy host is
             # more than the slack): it takes room in both windows.
             windows = self._shared_windows(self.edge_s)
-            (fits,) = conn.execute(
-                RESERVE_SHARED,
-                {
-                    **windows,
-                    "weight": weight,
-                    # The server's count is for the process's window: the same one unless it
-                    # learned another phase.
-                    "seen": self._seen if window == windows["first"] else 0,
-                    "cap": self.limit - self.reserve - headroom,
-                },
-            ).fetchone()
+            # The server's count is for the process's window: the same one unless it learned
+            # another phase.
+            seen = self._seen if window == windows["first"] else 0
+            fits = self._reserve_windows(conn, windows, weight, seen, headroom)
+            while fits:
+                # The round trip waits on other processes' row locks: when it outlasts the
+                # edge, the request may reach the server in a window it holds no room in (a
+                # 429, then a 418 for the requests in flight). It reserves there too.
+                later = self._shared_windows(self.edge_s)
+                if later["last"] <= windows["last"]:
+                    break
+                windows = {**later, "first": max(later["first"], windows["last"] + 1)}
+                fits = self._reserve_windows(conn, windows, weight, 0, headroom)
         except psycopg.Error as err:
             self._alone(err)
             return True
+        return fits
+
+    def _reserve_windows(
+        self,
+        conn: psycopg.Connection,
+        windows: dict[str, Any],
+        weight: int,
+        seen: int,
+        headroom: int,
+    ) -> bool:
+        """One reservation of weight in windows first..last, all or nothing."""
+        (fits,) = conn.execute(
+            RESERVE_SHARED,
+            {
+                **windows,
+                "weight": weight,
+                "seen": seen,
+                "cap": self.limit - self.reserve - headroom,
+            },
+        ).fetchone()
         return bool(fits)
 
     def retry_after(self, seconds: float) -> None:
