@@ -18,15 +18,23 @@
 {%- endmacro %}
 
 
-{#- The earliest change time this incremental run must look at: the previous build, minus a
-    look-back that covers writers whose transaction committed after that build read. Models
-    upstream in the same dbt run commit before this one starts, so for them lookback=false. -#}
+{#- The earliest change time this incremental run must look at. For sources other processes
+    write (lookback=true): the previous build's horizon, the oldest writer transaction still
+    open when it read (macros/build_horizons.sql); where none was kept, the previous build
+    less a look-back that covers writers whose transaction committed after that build read.
+    Models upstream in the same dbt run commit before this one starts, so for them
+    lookback=false: the previous build. -#}
 {% macro incremental_since(lookback=true) -%}
     {%- set query -%}
-        select coalesce(max(built_at), '-infinity'::timestamptz)
-        {%- if lookback %}
-            - cast({{ dbt.string_literal(var('lookback')) }} as interval)
-        {%- endif %}
+        select coalesce(
+            {%- if lookback %}
+            ({{ previous_build_horizon() }}),
+            max(built_at) - cast({{ dbt.string_literal(var('lookback')) }} as interval),
+            {%- else %}
+            max(built_at),
+            {%- endif %}
+            '-infinity'::timestamptz
+        )
         from {{ this }}
     {%- endset -%}
     {{ timestamp_literal(query) }}

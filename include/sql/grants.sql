@@ -90,6 +90,13 @@ grant delete on market.timeframe_dirty_ranges to dbt_builder;
 -- The runs of minutes a build rebuilt, which the read API pushes again (migration 0019): only
 -- dbt_builder announces them, and forgets them a day later.
 grant insert, delete on market.rebuilt_runs to dbt_builder;
+-- Each incremental model's horizon (migration 0022): recorded by its build, through the
+-- functions that read every writer's transaction start (functions/build_horizons.sql).
+grant execute on function
+    market.write_horizon(),
+    market.begin_build_horizon(text),
+    market.commit_build_horizon(text)
+    to dbt_builder;
 do $$
 declare
     rel record;

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from psycopg import sql
 
 from fakebinance.config import utc
+from include.platform.db import LOADER, role_url
 from include.timeframes import build_timeframes, mark_dirty
 from tests.support.dbt import (
     MARTS,
@@ -194,3 +197,45 @@ def test_a_minute_is_in_the_1m_series_the_moment_it_commits(database_url, conn, 
 
     load_klines(conn, "BTCUSDT", [last], source="rest")
     assert conn.execute(query, (minute,)).fetchone() == ("kline", last.trade_count)
+
+
+@pytest.mark.slow
+def test_a_build_rereads_what_committed_after_its_previous_read_and_nothing_older(
+    database_url, conn, market, window_klines
+):
+    """A loader's transaction is still open while a build reads: the minute it writes commits
+    after that read, and the next build rolls it up into every timeframe. The minutes loaded
+    before that read are not rolled up again (with a blanket 15-minute look-back, every candle
+    over them was rebuilt: the whole bootstrap, at ALL, for the first builds after it)."""
+    klines = window_klines["BTCUSDT"]
+    late = klines[7003]
+    load_klines(conn, "BTCUSDT", [k for k in klines if k is not late])
+    # Its months' partitions made (their rows moved out of the default partition, a lock the
+    # open transaction below would hold up), as the platform's bootstrap does before a load.
+    build_timeframes(database_url, unit_tests=False)
+    # Loaded longer ago than the horizon's margin (2 s) when the next build reads.
+    time.sleep(3)
+    with psycopg.connect(role_url(database_url, LOADER)) as loader:
+        loader.execute("select 1")  # its transaction begins here, before the build
+        load_klines(loader, "BTCUSDT", [late], source="rest")
+        build_timeframes(database_url, unit_tests=False)
+        first = {tf: built_at(conn, tf, "BTCUSDT", WINDOW_START, WINDOW_END) for tf in MARTS[1:]}
+        assert conn.execute(
+            "select minute_count from analytics.candles_5m where symbol = 'BTCUSDT' "
+            "and open_time = %s",
+            (from_ms(late.open_time) - timedelta(minutes=from_ms(late.open_time).minute % 5),),
+        ).fetchone() == (4,), "the first build saw a minute not committed yet"
+        loader.commit()
+
+    build_timeframes(database_url, unit_tests=False)
+
+    assert_equals_official(conn, market, "BTCUSDT", WINDOW_START, WINDOW_END)
+    for tf in MARTS[1:]:
+        rebuilt = built_at(conn, tf, "BTCUSDT", WINDOW_START, WINDOW_END) - first[tf]
+        rows = conn.execute(
+            sql.SQL("select count(*) from analytics.{} where built_at = any(%s)").format(
+                sql.Identifier(f"candles_{tf}")
+            ),
+            (list(rebuilt),),
+        ).fetchone()
+        assert rows == (1,), f"{tf}: the second build rewrote {rows[0]} candles, not the late one's"

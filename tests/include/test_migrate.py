@@ -133,5 +133,9 @@ def test_functions_and_triggers_live_in_the_functions_files() -> None:
         defined = DEFINES.findall(migration.path.read_text())
         assert not defined, f"{migration.version}: {defined} go to include/sql/functions/"
     included = {name for m in discover() for name in INCLUDE.findall(m.path.read_text())}
-    assert included == {"functions/notify.sql", "functions/partitions.sql"}
+    assert included == {
+        "functions/build_horizons.sql",
+        "functions/notify.sql",
+        "functions/partitions.sql",
+    }
     assert all((FUNCTIONS_DIR.parent / name).exists() for name in included)

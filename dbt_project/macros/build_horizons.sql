@@ -1,0 +1,32 @@
+{#- An incremental model's exact horizon (include/sql/functions/build_horizons.sql): the change
+    time from which its next build must re-read source rows. Recorded as pending before the
+    build reads, promoted after it wrote, both in the model's transaction: a failed build
+    leaves the horizon it started from. -#}
+
+{#- The key a model's horizon is kept under (schema.table, whatever the database's name). -#}
+{% macro build_horizon_key() -%}
+    {{ dbt.string_literal(this.schema ~ '.' ~ this.identifier) }}
+{%- endmacro %}
+
+
+{#- Pre-hook. -#}
+{% macro begin_build_horizon() -%}
+    {%- if model.config.materialized == 'incremental' -%}
+        select market.begin_build_horizon({{ build_horizon_key() }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook. -#}
+{% macro commit_build_horizon() -%}
+    {%- if model.config.materialized == 'incremental' -%}
+        select market.commit_build_horizon({{ build_horizon_key() }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The previous build's horizon as a query: null before the first build that kept one, and
+    when the writers' transactions could not be seen (the caller then takes the look-back). -#}
+{% macro previous_build_horizon() -%}
+    select horizon from market.build_horizons where model = {{ build_horizon_key() }}
+{%- endmacro %}
