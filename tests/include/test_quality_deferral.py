@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from include.platform.db import LOADER, role_url
 from include.quality import QualityReport, run_checks
 from include.timeframes import build_timeframes, mark_dirty, run_dbt
 from tests.support.quality import DAY, SYMBOLS, WINDOW
@@ -80,10 +81,13 @@ def test_a_wrong_candle_over_fresh_minutes_fails(clean_url: str, db, gx_root: Pa
 def test_a_minute_written_after_the_build_defers_its_candle_until_a_later_run(
     clean_url: str, db, gx_root: Path
 ) -> None:
-    """A minute written a microsecond after the newest write its candle was built from defers
-    the candle (no failure); a later run after the build that read it compares it again, and
-    fails it if it is wrong."""
-    rewrite_minute(db, f"({SNAPSHOT}) + interval '1 microsecond'", FIVE)
+    """A loader's transaction, open while a build reads, rewrites a minute and commits after:
+    its candle is deferred (no failure); a later run after the build that read it compares it
+    again, and fails it if it is wrong; the next build reads it and the candle is right."""
+    with psycopg.connect(role_url(clean_url, LOADER)) as loader:
+        rewrite_minute(loader, "now()")
+        build_timeframes(clean_url)
+        [written] = loader.execute("select now()").fetchone()
     report = check(clean_url, gx_root)
     assert report.success, report.summary()
     assert counts(report, "5m")["cross_timeframe"] == (2 * 288 - 1, 1)
@@ -91,9 +95,9 @@ def test_a_minute_written_after_the_build_defers_its_candle_until_a_later_run(
 
     # A build that read the minute, but got the candle wrong: the next run compares it.
     db.execute(
-        "update analytics.candles_5m set source_changed_at = source_changed_at + "
-        "interval '1 microsecond' where symbol = 'ETHUSDT' and open_time = %s",
-        (FIVE,),
+        "update analytics.candles_5m set source_changed_at = %s "
+        "where symbol = 'ETHUSDT' and open_time = %s",
+        (written, FIVE),
     )
     report = check(clean_url, gx_root)
     [failure] = report.failures
