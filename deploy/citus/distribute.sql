@@ -54,4 +54,6 @@ select create_distributed_table('analytics.candles_1w', 'symbol', colocate_with 
 --     no symbol and stays where the clients connect.
 --   market.rebuilt_runs: the runs of minutes a build rebuilt, written by dbt_builder and read
 --     by the API processes on the coordinator's notification; a day's worth, never joined.
+--   market.build_horizons: one row per incremental dbt model, its build's horizon, read from
+--     the coordinator's pg_stat_activity (where the writers connect); no symbol.
 --   public.schema_migrations: the migration runner's bookkeeping.
