@@ -11,6 +11,7 @@ from psycopg import sql
 
 from fakebinance.config import utc
 from include.platform.db import LOADER, role_url
+from include.platform.intervals import bucket_start
 from include.timeframes import build_timeframes, mark_dirty
 from tests.support.dbt import (
     MARTS,
@@ -223,7 +224,7 @@ def test_a_build_rereads_what_committed_after_its_previous_read_and_nothing_olde
         assert conn.execute(
             "select minute_count from analytics.candles_5m where symbol = 'BTCUSDT' "
             "and open_time = %s",
-            (from_ms(late.open_time) - timedelta(minutes=from_ms(late.open_time).minute % 5),),
+            (from_ms(bucket_start("5m", late.open_time)),),
         ).fetchone() == (4,), "the first build saw a minute not committed yet"
         loader.commit()
 
