@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, all_market, default_symbols, make_symbols
+from fakebinance.futures import SEED_OFFSET, default_contracts
 from fakebinance.server import FakeBinance
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second")
     p.add_argument("--start", default=None, help="market start time, ISO 8601 (UTC)")
     p.add_argument("--weight-limit", type=int, default=6000)
+    p.add_argument(
+        "--usdm",
+        action="store_true",
+        help="also serve USDⓈ-M perpetuals (BTCUSDT, ETHUSDT) on /fapi/v1",
+    )
+    p.add_argument(
+        "--usdm-weight-limit", type=int, default=2400, help="the futures' own IP weight a minute"
+    )
     p.add_argument("--weight-window", type=float, default=60)
     p.add_argument("--dump-cache-dir", default=None)
     p.add_argument("--log-level", default="WARNING")
@@ -118,6 +127,10 @@ async def serve(args: argparse.Namespace) -> None:
         weight_limit=args.weight_limit,
         weight_window=args.weight_window,
         dump_cache_dir=args.dump_cache_dir,
+        usdm_config=(
+            MarketConfig(args.seed + SEED_OFFSET, default_contracts()) if args.usdm else None
+        ),
+        usdm_weight_limit=args.usdm_weight_limit,
     )
     if args.warm:
         started = time.perf_counter()

@@ -23,6 +23,7 @@ from aiohttp import web
 from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, SymbolSpec
 from fakebinance.dumps import build_zip, is_published, parse_dump_path, period_bounds_us
+from fakebinance.futures import FuturesRestApi
 from fakebinance.market import Market
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import RestApi, json_response
@@ -70,6 +71,9 @@ class FakeBinance:
         dump_cache_dir: str | Path | None = None,
         tick_interval: float = 0.05,
         ssl_context: ssl.SSLContext | None = None,
+        usdm_config: MarketConfig | None = None,
+        usdm_weight_limit: int = 2400,
+        funding_requests_limit: int = 500,
     ) -> None:
         self.clock = clock or MarketClock()
         # TLS as Binance serves it (https://, wss://) when given a server context.
@@ -90,6 +94,15 @@ class FakeBinance:
             tick_interval,
         )
         self.rest = RestApi(self.market, self.limiter)
+        # USDⓈ-M perpetuals on /fapi/v1 (none unless configured), with their own IP limit and
+        # funding history's own 500 requests per 5 minutes.
+        self.usdm: FuturesRestApi | None = None
+        if usdm_config is not None:
+            self.usdm = FuturesRestApi(
+                Market(usdm_config, self.clock),
+                WeightLimiter(usdm_weight_limit, 60, ban_base, phase=weight_phase),
+                WeightLimiter(funding_requests_limit, 300, ban_base, phase=weight_phase),
+            )
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._dump_dir = Path(dump_cache_dir) if dump_cache_dir else None
         self._dump_locks: dict[Path, asyncio.Lock] = {}
@@ -115,10 +128,11 @@ class FakeBinance:
     def make_app(self) -> web.Application:
         """The aiohttp application (also usable with aiohttp's test utilities)."""
         # 1024 stream names in one /stream URL exceed aiohttp's default 8 KiB request line.
-        app = web.Application(
-            middlewares=[self.rest.middleware], handler_args={"max_line_size": 65536}
-        )
+        middlewares = [self.rest.middleware] + ([self.usdm.middleware] if self.usdm else [])
+        app = web.Application(middlewares=middlewares, handler_args={"max_line_size": 65536})
         app.add_routes(self.rest.routes())
+        if self.usdm:
+            app.add_routes(self.usdm.routes())
         app.add_routes(
             [
                 web.get("/ws", self.hub.handle),

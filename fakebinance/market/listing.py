@@ -28,6 +28,10 @@ class Market(KlineQueries):
         """Spec of one symbol; KeyError if unknown."""
         return self._syms[symbol].spec
 
+    def symbol_state(self, symbol: str) -> SymbolState:
+        """One symbol's state (its price path, listing and halts); KeyError if unknown."""
+        return self._syms[symbol]
+
     def has_symbol(self, symbol: str) -> bool:
         """Is the symbol known (listed now or in the future)?"""
         return symbol in self._syms

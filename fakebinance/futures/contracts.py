@@ -1,0 +1,82 @@
+"""USDⓈ-M perpetual contracts of the fake: their specs and exchangeInfo's description of them
+(docs/BINANCE.md, "Futures").
+
+A contract trades through the same engine as a spot symbol (``SymbolSpec``), at its own tick
+and step: Binance's BTCUSDT perpetual quotes to 0.10 and trades in 0.001 BTC, where spot
+quotes to 0.01 and trades in 0.00001.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fakebinance.config import SymbolSpec, utc
+
+# A perpetual never delivers: Binance dates it 2100-12-25.
+PERPETUAL_DELIVERY_MS = 4_133_404_800_000
+# Offsets the contracts' seed from spot's, so a perpetual's trades are not its spot twin's.
+SEED_OFFSET = 1_000_003
+
+
+def default_contracts() -> tuple[SymbolSpec, ...]:
+    """BTCUSDT and ETHUSDT perpetuals (listed 2019-09-08 and 2019-11-27, as on Binance)."""
+    return (
+        SymbolSpec("BTCUSDT", Decimal("93500"), 1, 3, 120.0, utc(2019, 9, 8)),
+        SymbolSpec("ETHUSDT", Decimal("3300"), 2, 3, 80.0, utc(2019, 11, 27)),
+    )
+
+
+def symbol_info(spec: SymbolSpec, status: str) -> dict:
+    """One contract as /fapi/v1/exchangeInfo lists it."""
+    tick, step = f"{spec.tick_size:f}", f"{spec.step_size:f}"
+    return {
+        "symbol": spec.symbol,
+        "pair": spec.symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": PERPETUAL_DELIVERY_MS,
+        "onboardDate": int(spec.listed_at.timestamp() * 1000),
+        "status": status,
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": spec.base_asset,
+        "quoteAsset": spec.quote_asset,
+        "marginAsset": spec.quote_asset,
+        "pricePrecision": spec.price_decimals,
+        "quantityPrecision": spec.qty_decimals,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": tick,
+                "maxPrice": "4529764",
+                "tickSize": tick,
+            },
+            {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "1000", "stepSize": step},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": step, "maxQty": "120", "stepSize": step},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MIN_NOTIONAL", "notional": "5"},
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": "1.0500",
+                "multiplierDown": "0.9500",
+                "multiplierDecimal": "4",
+            },
+        ],
+        "orderTypes": [
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
+        ],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+    }

@@ -1,0 +1,328 @@
+"""REST side of the fake's USDⓈ-M futures: /fapi/v1 market data with Binance's JSON, weights
+and limits (docs/BINANCE.md, "Futures"). The IP weight limit is the futures' own (2,400 a
+minute by default), apart from spot's; funding history has its own 500 requests per 5 minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from aiohttp import web
+
+from fakebinance.futures.contracts import symbol_info
+from fakebinance.futures.prices import KINDS, PriceSeries
+from fakebinance.market import INTERVALS, Kline, Market
+from fakebinance.market.units import fmt8
+from fakebinance.ratelimit import WeightLimiter
+from fakebinance.rest import ApiError, Handler, _int, _mandatory, json_response
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/fapi/v1"
+# Futures have every spot interval but 1s.
+FUTURES_INTERVALS = tuple(i for i in INTERVALS if i != "1s")
+KLINE_PARAMS = {"interval", "startTime", "endTime", "limit"}
+ALLOWED_PARAMS = {
+    "ping": set(),
+    "time": set(),
+    "exchangeInfo": set(),
+    "klines": {"symbol", *KLINE_PARAMS},
+    "continuousKlines": {"pair", "contractType", *KLINE_PARAMS},
+    "markPriceKlines": {"symbol", *KLINE_PARAMS},
+    "indexPriceKlines": {"pair", *KLINE_PARAMS},
+    "premiumIndexKlines": {"symbol", *KLINE_PARAMS},
+    "fundingRate": {"symbol", "startTime", "endTime", "limit"},
+    "premiumIndex": {"symbol"},
+}
+CONTRACT_TYPES = ("PERPETUAL", "CURRENT_QUARTER", "NEXT_QUARTER", "TRADIFI_PERPETUAL")
+KLINE_DEFAULT, KLINE_MAX = 500, 1500
+FUNDING_DEFAULT, FUNDING_MAX = 100, 1000
+FUNDING_PERIOD_MS = 8 * 3_600_000
+
+
+def kline_weight(limit: int) -> int:
+    """Every futures kline kind weighs by the limit sent: [1,100) 1, [100,500) 2, [500,1000] 5,
+    more 10."""
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def request_weight(endpoint: str, query: dict) -> int:
+    """The request's IP weight (fundingRate counts in its own pool instead)."""
+    if endpoint.endswith("lines"):
+        try:
+            limit = int(query.get("limit") or KLINE_DEFAULT)
+        except ValueError:
+            limit = KLINE_DEFAULT
+        return kline_weight(limit)
+    if endpoint == "premiumIndex":
+        return 1 if query.get("symbol") else 10
+    if endpoint == "fundingRate":
+        return 0
+    return 1
+
+
+def _places(value: Decimal, decimals: int) -> str:
+    return f"{value.quantize(Decimal(1).scaleb(-decimals)):f}"
+
+
+class FuturesRestApi:
+    """Handlers for /fapi/v1/*, charged by ``middleware``."""
+
+    def __init__(
+        self, market: Market, limiter: WeightLimiter, funding_limiter: WeightLimiter
+    ) -> None:
+        self.market = market
+        self.limiter = limiter
+        self.funding_limiter = funding_limiter
+        self.prices = PriceSeries(market.symbol_state)
+
+    def routes(self) -> list[web.RouteDef]:
+        """aiohttp route table."""
+        handlers = {
+            "ping": self.ping,
+            "time": self.time,
+            "exchangeInfo": self.exchange_info,
+            "klines": self.klines,
+            "continuousKlines": self.continuous_klines,
+            "markPriceKlines": self.price_klines("markPrice", "symbol"),
+            "indexPriceKlines": self.price_klines("indexPrice", "pair"),
+            "premiumIndexKlines": self.price_klines("premiumIndex", "symbol"),
+            "fundingRate": self.funding_rate,
+            "premiumIndex": self.premium_index,
+        }
+        return [web.get(f"{PREFIX}/{name}", handler) for name, handler in handlers.items()]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Charge weight (429, then 418), add used-weight headers, map errors to JSON."""
+        if not request.path.startswith(f"{PREFIX}/"):
+            return await handler(request)
+        endpoint = request.path[len(PREFIX) + 1 :]
+        ip = request.remote or "?"
+        limiter = self.funding_limiter if endpoint == "fundingRate" else self.limiter
+        weight = 1 if endpoint == "fundingRate" else request_weight(endpoint, request.query)
+        verdict = limiter.check(ip, weight)
+        if verdict.status in (418, 429):
+            msg = (
+                f"Too many requests; current limit of IP({ip}) request weight per minute is "
+                f"{limiter.limit}. Please use WebSocket Streams for live updates to avoid "
+                "polling the API."
+                if verdict.status == 429
+                else f"Way too many requests; IP({ip}) banned until "
+                f"{self.market.clock.now_ms() + verdict.retry_after * 1000}. Please use "
+                "WebSocket Streams for live updates to avoid bans."
+            )
+            return json_response({"code": -1003, "msg": msg}, verdict.status, verdict.headers)
+        try:
+            allowed = ALLOWED_PARAMS.get(endpoint)
+            extra = [k for k in request.query if allowed is not None and k not in allowed]
+            if extra:
+                raise ApiError(
+                    400,
+                    -1104,
+                    f"Not all sent parameters were read; read "
+                    f"'{len(request.query) - len(extra)}' parameter(s) but was "
+                    f"sent '{len(request.query)}'.",
+                )
+            response = await handler(request)
+        except ApiError as exc:
+            response = json_response({"code": exc.code, "msg": exc.msg}, exc.status)
+        # The IP weight header, whichever pool the request counted in.
+        response.headers.update(self.limiter.headers_for(ip))
+        return response
+
+    # ---------------------------------------------------------------- parameters
+    def _contract(self, request: web.Request, name: str = "symbol") -> str:
+        symbol = _mandatory(request, name).upper()
+        if not self.market.is_listed(symbol):
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return symbol
+
+    def _window(self, request: web.Request) -> tuple[str, int | None, int | None, int]:
+        interval = _mandatory(request, "interval")
+        if interval not in FUTURES_INTERVALS:
+            raise ApiError(400, -1120, "Invalid interval.")
+        start, end = _int(request, "startTime"), _int(request, "endTime")
+        if start is not None and end is not None and start > end:
+            raise ApiError(400, -1023, "Start time is greater than end time.")
+        limit = _int(request, "limit")
+        if limit is not None and limit <= 0:
+            raise ApiError(400, -1100, "Illegal characters found in parameter 'limit'.")
+        return interval, start, end, min(limit or KLINE_DEFAULT, KLINE_MAX)
+
+    # ---------------------------------------------------------------- endpoints
+    async def ping(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/ping."""
+        return json_response({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/time (market clock)."""
+        return json_response({"serverTime": self.market.clock.now_ms()})
+
+    async def exchange_info(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/exchangeInfo: every contract listed by now."""
+        now_ms = self.market.clock.now_ms()
+        symbols = []
+        for spec in self.market.specs():
+            if not self.market.is_listed(spec.symbol):
+                continue
+            status = spec.status
+            if status == "TRADING" and not self.market.trading_minute(spec.symbol, now_ms):
+                status = "SETTLING"
+            symbols.append(symbol_info(spec, status))
+        quotes = sorted({s["marginAsset"] for s in symbols})
+        return json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": now_ms,
+                "futuresType": "U_MARGINED",
+                "rateLimits": [
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": "MINUTE",
+                        "intervalNum": int(self.limiter.window // 60) or 1,
+                        "limit": self.limiter.limit,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": 1200,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "SECOND",
+                        "intervalNum": 10,
+                        "limit": 300,
+                    },
+                ],
+                "exchangeFilters": [],
+                "assets": [
+                    {"asset": q, "marginAvailable": True, "autoAssetExchange": "-10000"}
+                    for q in quotes
+                ],
+                "symbols": symbols,
+            }
+        )
+
+    async def klines(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/klines: trade klines, the running one included."""
+        return self._trade_klines(self._contract(request), request)
+
+    async def continuous_klines(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/continuousKlines: a pair's contract of one type (the fake has
+        perpetuals only: a quarterly is an unknown symbol)."""
+        pair = self._contract(request, "pair")
+        kind = _mandatory(request, "contractType").upper()
+        if kind not in CONTRACT_TYPES:
+            raise ApiError(400, -1100, "Illegal characters found in parameter 'contractType'.")
+        if kind != "PERPETUAL":
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return self._trade_klines(pair, request)
+
+    def _trade_klines(self, symbol: str, request: web.Request) -> web.Response:
+        interval, start, end, limit = self._window(request)
+        spec = self.market.spec(symbol)
+        rows = self.market.klines(symbol, interval, start, end, limit)
+        return json_response([_trade_row(k, spec.price_decimals, spec.qty_decimals) for k in rows])
+
+    def price_klines(self, kind: str, param: str) -> Handler:
+        """GET /fapi/v1/{markPrice,indexPrice,premiumIndex}Klines."""
+        assert kind in KINDS
+
+        async def handler(request: web.Request) -> web.Response:
+            symbol = self._contract(request, param)
+            interval, start, end, limit = self._window(request)
+            rows = self.prices.klines(
+                symbol, kind, interval, start, end, limit, self.market.clock.now_ms()
+            )
+            return json_response(
+                [
+                    [t, fmt8(o), fmt8(h), fmt8(lo), fmt8(c), "0", ct, "0", n, "0", "0", "0"]
+                    for t, o, h, lo, c, ct, n in rows
+                ]
+            )
+
+        return handler
+
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/fundingRate: funding history, oldest first; with startTime the first
+        ``limit`` from it, else the newest ``limit`` up to endTime (default now)."""
+        one = request.query.get("symbol")
+        symbols = [self._contract(request)] if one else self.market.symbols
+        start, end = _int(request, "startTime"), _int(request, "endTime")
+        if start is not None and end is not None and start > end:
+            raise ApiError(400, -1023, "Start time is greater than end time.")
+        limit = min(_int(request, "limit") or FUNDING_DEFAULT, FUNDING_MAX)
+        now_ms = self.market.clock.now_ms()
+        upper = now_ms if end is None else min(end, now_ms)
+        # Enough periods back for the newest `limit` without a start.
+        lower = start if start is not None else upper - (limit + 1) * FUNDING_PERIOD_MS
+        rows = sorted(
+            (at, symbol, rate, mark)
+            for symbol in symbols
+            if self.market.is_listed(symbol)
+            for at, rate, mark in self.prices.funding(symbol, max(lower, 0), upper)
+        )
+        rows = rows[:limit] if start is not None else rows[-limit:]
+        return json_response(
+            [
+                {
+                    "symbol": symbol,
+                    "fundingTime": at,
+                    "fundingRate": fmt8(rate),
+                    "markPrice": fmt8(mark),
+                }
+                for at, symbol, rate, mark in rows
+            ]
+        )
+
+    async def premium_index(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/premiumIndex: mark and index price now, the last and next funding."""
+        one = request.query.get("symbol")
+        symbols = [self._contract(request)] if one else self.market.symbols
+        now_ms = self.market.clock.now_ms()
+        out = []
+        for symbol in symbols:
+            if not self.market.is_listed(symbol):
+                continue
+            [mark] = self.prices.klines(symbol, "markPrice", "1m", None, now_ms, 1, now_ms)
+            [index] = self.prices.klines(symbol, "indexPrice", "1m", None, now_ms, 1, now_ms)
+            last = self.prices.funding(symbol, now_ms - FUNDING_PERIOD_MS, now_ms)
+            out.append(
+                {
+                    "symbol": symbol,
+                    "markPrice": fmt8(mark[4]),
+                    "indexPrice": fmt8(index[4]),
+                    "estimatedSettlePrice": fmt8(index[4]),
+                    "lastFundingRate": fmt8(last[-1][1]) if last else "0.00000000",
+                    "interestRate": "0.00010000",
+                    "nextFundingTime": (now_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS,
+                    "time": now_ms,
+                }
+            )
+        return json_response(out[0] if one else out)
+
+
+def _trade_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
+    """A trade kline as /fapi/v1/klines writes it: prices to the tick, quantities to the step,
+    quote volumes to both (BTCUSDT's `"57212.69"`, `"496.263"`, `"28425514.78940"`)."""
+    quote = price_decimals + qty_decimals
+    return [
+        k.open_time,
+        _places(k.open, price_decimals),
+        _places(k.high, price_decimals),
+        _places(k.low, price_decimals),
+        _places(k.close, price_decimals),
+        _places(k.volume, qty_decimals),
+        k.close_time,
+        _places(k.quote_volume, quote),
+        k.trade_count,
+        _places(k.taker_buy_volume, qty_decimals),
+        _places(k.taker_buy_quote_volume, quote),
+        "0",
+    ]
+
+
+__all__ = ["FUTURES_INTERVALS", "FuturesRestApi", "kline_weight"]
