@@ -24,6 +24,7 @@ from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, SymbolSpec
 from fakebinance.dumps import build_zip, is_published, parse_dump_path, period_bounds_us
 from fakebinance.futures import FuturesRestApi
+from fakebinance.futures.ws import FUTURES_LIMITS, ROUTES, FuturesWsHub
 from fakebinance.market import Market
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import RestApi, json_response
@@ -97,12 +98,16 @@ class FakeBinance:
         # USDⓈ-M perpetuals on /fapi/v1 (none unless configured), with their own IP limit and
         # funding history's own 500 requests per 5 minutes.
         self.usdm: FuturesRestApi | None = None
+        self.usdm_hub: FuturesWsHub | None = None
         if usdm_config is not None:
+            usdm_market = Market(usdm_config, self.clock)
             self.usdm = FuturesRestApi(
-                Market(usdm_config, self.clock),
+                usdm_market,
                 WeightLimiter(usdm_weight_limit, 60, ban_base, phase=weight_phase),
                 WeightLimiter(funding_requests_limit, 300, ban_base, phase=weight_phase),
             )
+            # Its streams on fstream's routed paths, beside spot's /ws (usdm_ws_url).
+            self.usdm_hub = FuturesWsHub(usdm_market, FUTURES_LIMITS, tick_interval)
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._dump_dir = Path(dump_cache_dir) if dump_cache_dir else None
         self._dump_locks: dict[Path, asyncio.Lock] = {}
@@ -131,8 +136,16 @@ class FakeBinance:
         middlewares = [self.rest.middleware] + ([self.usdm.middleware] if self.usdm else [])
         app = web.Application(middlewares=middlewares, handler_args={"max_line_size": 65536})
         app.add_routes(self.rest.routes())
-        if self.usdm:
+        if self.usdm and self.usdm_hub:
             app.add_routes(self.usdm.routes())
+            for prefix in ROUTES:
+                app.add_routes(
+                    [
+                        web.get(f"{prefix}/ws", self.usdm_hub.handle),
+                        web.get(f"{prefix}/ws/{{streams:.+}}", self.usdm_hub.handle),
+                        web.get(f"{prefix}/stream", self.usdm_hub.handle),
+                    ]
+                )
         app.add_routes(
             [
                 web.get("/ws", self.hub.handle),
@@ -160,6 +173,8 @@ class FakeBinance:
         await site.start()
         self.host, self.port = host, self._runner.addresses[0][1]
         self.hub.start()
+        if self.usdm_hub:
+            self.usdm_hub.start()
         logger.info("fake binance listening on %s", self.url)
         return self
 
@@ -167,6 +182,8 @@ class FakeBinance:
         """Close every connection and stop serving."""
         self.rest.day_tickers.close()
         await self.hub.stop()
+        if self.usdm_hub:
+            await self.usdm_hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -58,6 +58,8 @@ class _Conn:
     unanswered_since: float | None = None
     close_after_flush: tuple[int, bytes] | None = None
     closed: bool = False
+    # The feeds its path delivers (a stream of another is accepted and stays silent).
+    kinds: tuple[str, ...] = FEED_KINDS
 
 
 class WsHub:
@@ -146,6 +148,10 @@ class WsHub:
         return time.monotonic() < self._stall_until
 
     # ----------------------------------------------------------------- handshake
+    def kinds_for(self, path: str) -> tuple[str, ...]:
+        """The feeds a connection on ``path`` gets: spot's every one."""
+        return FEED_KINDS
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp handler for /ws, /ws/<streams> and /stream?streams=..."""
         ip = request.remote or "?"
@@ -160,7 +166,7 @@ class WsHub:
         if len(attempts) > self.limits.max_attempts:
             self.stats["refused_attempts"] += 1
             return _json_response(429, {"code": -1003, "msg": "Too many connection attempts."})
-        combined = request.path.startswith("/stream")
+        combined = request.path.rstrip("/").endswith("/stream")
         if combined:
             raw = request.query.get("streams", "")
         else:
@@ -175,6 +181,7 @@ class WsHub:
         await ws.prepare(request)
         self._next_id += 1
         conn = _Conn(self._next_id, ws, transport, ip, combined, time.monotonic())
+        conn.kinds = self.kinds_for(request.path)
         conn.last_ping = conn.opened
         self.conns.add(conn)
         self.stats["connections_total"] += 1
@@ -268,7 +275,7 @@ class WsHub:
                 continue
             conn.streams[name] = start
             symbol, kind = name.split("@", 1)
-            if kind in FEED_KINDS:
+            if kind in conn.kinds:
                 self._subs.setdefault(symbol.upper(), {}).setdefault(kind, set()).add(conn)
                 self._due.pop(symbol.upper(), None)
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import aiohttp
 import ccxt.async_support as ccxt
+import pytest
 import pytest_asyncio
 
 from fakebinance.clock import MarketClock
@@ -249,3 +250,30 @@ async def test_ccxt_binanceusdm_reads_the_fakes_perpetual(fake, session) -> None
         assert len(history) == 3
     finally:
         await exchange.close()
+
+
+async def test_streams_are_routed_as_fstream_routes_them(config, session) -> None:
+    """`/public/ws/<s>@trade` carries the perpetual's trades, framed as fstream frames them
+    (the contract's precision, `X: MARKET`); `/market/ws/<s>@aggTrade` its aggTrades; a trade
+    stream asked for on `/market` is accepted and stays silent, as Binance's is."""
+    clock = MarketClock(start=NOW, speed=30)
+    async with FakeBinance(config, clock=clock, usdm_config=usdm_config()) as fake:
+        ws = fake.url.replace("http", "ws")
+        async with (
+            session.ws_connect(f"{ws}/public/ws/btcusdt@trade") as trades,
+            session.ws_connect(f"{ws}/market/ws/btcusdt@aggTrade") as aggs,
+            session.ws_connect(f"{ws}/market/stream?streams=btcusdt@trade") as silent,
+        ):
+            got = [await trades.receive_json(timeout=10) for _ in range(20)]
+            agg = await aggs.receive_json(timeout=10)
+            with pytest.raises(TimeoutError):
+                await silent.receive_json(timeout=0.5)
+        assert fake.usdm is not None
+        market = fake.usdm.market
+        want = market.trades_from_id("BTCUSDT", got[0]["t"], 20, clock.now_us())
+        assert [(g["t"], g["p"], g["q"], g["T"], g["m"]) for g in got] == [
+            (i, f"{Decimal(p).scaleb(-8):.1f}", f"{Decimal(q).scaleb(-8):.3f}", t // 1000, m)
+            for i, p, q, _, t, m in zip(*(c.tolist() for c in want), strict=True)
+        ]
+        assert {(g["e"], g["s"], g["X"]) for g in got} == {("trade", "BTCUSDT", "MARKET")}
+        assert (agg["e"], agg["s"], agg["q"] == agg["nq"]) == ("aggTrade", "BTCUSDT", True)
