@@ -16,10 +16,11 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
@@ -39,6 +40,13 @@ _PATH_RE = re.compile(
     r"(?P<name>(?P=symbol)-(?P<tag>[0-9]+[mhdwM]|trades|aggTrades)-"
     r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip)(?P<checksum>\.CHECKSUM)?$"
 )
+
+
+class Period(Protocol):
+    """What says when a dump is published: the period it covers."""
+
+    period_start: date
+    daily: bool
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,7 @@ def period_bounds_us(period_start: date, daily: bool) -> tuple[int, int]:
     return int(start.timestamp()) * 1_000_000, int(end.timestamp()) * 1_000_000
 
 
-def is_published(ref: DumpRef, now_us: int) -> bool:
+def is_published(ref: Period, now_us: int) -> bool:
     """Daily files exist for days before today; monthly ones for months before this one."""
     _, end_us = period_bounds_us(ref.period_start, ref.daily)
     if ref.daily:
@@ -273,9 +281,21 @@ def build_zip(
     shuffle_seed: int | None = None,
 ) -> Path:
     """Build the zip and its CHECKSUM atomically (temp file, then rename)."""
+    return zip_atomically(
+        out_dir,
+        ref.base_name,
+        lambda member: write_csv(market, ref, member, header=header, shuffle_seed=shuffle_seed),
+    )
+
+
+def zip_atomically(
+    out_dir: Path, base_name: str, write: Callable[[io.BufferedIOBase], int]
+) -> Path:
+    """``<base_name>.zip`` holding one CSV that ``write`` streams into its member (returning
+    the rows written), and its CHECKSUM, each in place at once (temp file, then rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    zip_path = out_dir / f"{ref.base_name}.zip"
-    info = zipfile.ZipInfo(f"{ref.base_name}.csv", date_time=(2000, 1, 1, 0, 0, 0))
+    zip_path = out_dir / f"{base_name}.zip"
+    info = zipfile.ZipInfo(f"{base_name}.csv", date_time=(2000, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
     # Python 3.11 has no public per-member level (compress_level arrives in 3.13).
     info._compresslevel = ZIP_LEVEL
@@ -286,13 +306,13 @@ def build_zip(
             zipfile.ZipFile(raw, "w") as zf,
             zf.open(info, "w", force_zip64=True) as member,
         ):
-            rows = write_csv(market, ref, member, header=header, shuffle_seed=shuffle_seed)
+            rows = write(member)
         digest = _sha256(Path(tmp))
         os.replace(tmp, zip_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    checksum = out_dir / f"{ref.base_name}.zip.CHECKSUM"
+    checksum = out_dir / f"{base_name}.zip.CHECKSUM"
     checksum.write_text(f"{digest}  {zip_path.name}\n")
     logger.info("fake binance: wrote %s (%d rows)", zip_path, rows)
     return zip_path

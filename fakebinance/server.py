@@ -8,6 +8,7 @@ URLs: ``/api/v3/*`` (REST), ``/ws``, ``/ws/<s1>/<s2>``, ``/stream?streams=<s1>/<
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import tempfile
@@ -24,6 +25,7 @@ from fakebinance.clock import MarketClock, to_us
 from fakebinance.config import MarketConfig, SymbolSpec
 from fakebinance.dumps import build_zip, is_published, parse_dump_path, period_bounds_us
 from fakebinance.futures import FuturesRestApi
+from fakebinance.futures.dumps import build_futures_zip, parse_futures_path
 from fakebinance.futures.ws import FUTURES_LIMITS, ROUTES, FuturesWsHub
 from fakebinance.market import Market
 from fakebinance.ratelimit import WeightLimiter
@@ -351,21 +353,31 @@ class FakeBinance:
         return await self._clock_get(request)
 
     async def _dump(self, request: web.Request) -> web.StreamResponse:
-        ref = parse_dump_path(request.match_info["tail"])
-        if ref is None or not self.market.has_symbol(ref.symbol):
+        tail = request.match_info["tail"]
+        if tail.startswith("futures/um/"):
+            if self.usdm is None:
+                raise web.HTTPNotFound()
+            market = self.usdm.market
+            ref = parse_futures_path(tail)
+            build = functools.partial(build_futures_zip, market, self.usdm.prices)
+        else:
+            market = self.market
+            ref = parse_dump_path(tail)
+            build = functools.partial(build_zip, market)
+        if ref is None or not market.has_symbol(ref.symbol):
             raise web.HTTPNotFound()
         _, end_us = period_bounds_us(ref.period_start, ref.daily)
-        listed = to_us(self.market.spec(ref.symbol).listed_at)
+        listed = to_us(market.spec(ref.symbol).listed_at)
         if not is_published(ref, self.clock.now_us()) or end_us <= listed:
             raise web.HTTPNotFound()
         assert self._dump_dir is not None
-        out_dir = self._dump_dir / f"seed-{self.market.config.seed}" / ref.rel_dir
+        out_dir = self._dump_dir / f"seed-{market.config.seed}" / ref.rel_dir
         zip_path = out_dir / f"{ref.base_name}.zip"
         lock = self._dump_locks.setdefault(zip_path, asyncio.Lock())
         async with lock:
             if not zip_path.exists():
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(None, build_zip, self.market, ref, out_dir)
+                await loop.run_in_executor(None, build, ref, out_dir)
         self.dumps_served += 1
         if ref.checksum:
             return self._checksum(out_dir / f"{ref.base_name}.zip.CHECKSUM")

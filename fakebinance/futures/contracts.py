@@ -80,3 +80,12 @@ def symbol_info(spec: SymbolSpec, status: str) -> dict:
         ],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
     }
+
+
+def units_at(units: int, decimals: int) -> str:
+    """An int in 1e-8 units at ``decimals`` places (exact: the value lies on that grid)."""
+    text = f"{units // 10 ** (8 - decimals)}"
+    if decimals == 0:
+        return text
+    text = text.rjust(decimals + 1, "0")
+    return f"{text[:-decimals]}.{text[-decimals:]}"

@@ -225,7 +225,9 @@ class FuturesRestApi:
         interval, start, end, limit = self._window(request)
         spec = self.market.spec(symbol)
         rows = self.market.klines(symbol, interval, start, end, limit)
-        return json_response([_trade_row(k, spec.price_decimals, spec.qty_decimals) for k in rows])
+        return json_response(
+            [trade_kline_row(k, spec.price_decimals, spec.qty_decimals) for k in rows]
+        )
 
     def price_klines(self, kind: str, param: str) -> Handler:
         """GET /fapi/v1/{markPrice,indexPrice,premiumIndex}Klines."""
@@ -305,7 +307,7 @@ class FuturesRestApi:
         return json_response(out[0] if one else out)
 
 
-def _trade_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
+def trade_kline_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
     """A trade kline as /fapi/v1/klines writes it: prices to the tick, quantities to the step,
     quote volumes to both (BTCUSDT's `"57212.69"`, `"496.263"`, `"28425514.78940"`)."""
     quote = price_decimals + qty_decimals

@@ -7,19 +7,11 @@ limits: 10 incoming messages a second, 1,024 streams a connection, a ping every 
 
 from __future__ import annotations
 
+from fakebinance.futures.contracts import units_at
 from fakebinance.wsfeed import WsHub, WsLimits
 
 ROUTES = {"/public": ("trade",), "/market": ("aggTrade",)}
 FUTURES_LIMITS = WsLimits(ping_interval=180, pong_timeout=600, max_incoming_per_sec=10)
-
-
-def _places(units: int, decimals: int) -> str:
-    """An int in 1e-8 units at ``decimals`` places (exact: the value lies on that grid)."""
-    text = f"{units // 10 ** (8 - decimals)}"
-    if decimals == 0:
-        return text
-    text = text.rjust(decimals + 1, "0")
-    return f"{text[:-decimals]}.{text[-decimals:]}"
 
 
 class FuturesWsHub(WsHub):
@@ -44,7 +36,7 @@ class FuturesWsHub(WsHub):
             raw = [
                 (
                     f'{{"e":"trade","E":{event_ms},"T":{t // 1000},"s":"{symbol}","t":{i},'
-                    f'"p":"{_places(p, price)}","q":"{_places(q, qty)}","X":"MARKET",'
+                    f'"p":"{units_at(p, price)}","q":"{units_at(q, qty)}","X":"MARKET",'
                     f'"m":{"true" if m else "false"}}}'
                 ).encode()
                 for i, p, q, t, m in zip(
@@ -62,7 +54,7 @@ class FuturesWsHub(WsHub):
         raw = [
             (
                 f'{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{i},'
-                f'"p":"{_places(p, price)}","q":"{_places(q, qty)}","nq":"{_places(q, qty)}",'
+                f'"p":"{units_at(p, price)}","q":"{units_at(q, qty)}","nq":"{units_at(q, qty)}",'
                 f'"f":{f},"l":{last},"T":{t // 1000},"m":{"true" if m else "false"}}}'
             ).encode()
             for i, p, q, f, last, t, m in zip(

@@ -4,8 +4,12 @@ Binance's formula, and ccxt's binanceusdm reading all of it unchanged but for it
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
+import zipfile
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import aiohttp
@@ -16,6 +20,7 @@ import pytest_asyncio
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig
 from fakebinance.futures import SEED_OFFSET, default_contracts, kline_weight
+from fakebinance.futures.dumps import KLINE_HEADER
 from fakebinance.futures.prices import CAP, CLAMP, INTEREST
 from fakebinance.market import Market
 from fakebinance.ratelimit import WeightLimiter
@@ -277,3 +282,87 @@ async def test_streams_are_routed_as_fstream_routes_them(config, session) -> Non
         ]
         assert {(g["e"], g["s"], g["X"]) for g in got} == {("trade", "BTCUSDT", "MARKET")}
         assert (agg["e"], agg["s"], agg["q"] == agg["nq"]) == ("aggTrade", "BTCUSDT", True)
+
+
+async def test_dumps_are_binances_futures_files(fake, session) -> None:
+    """`data/futures/um/`: a header row, ms times, lower-case booleans, the REST rows at the
+    contract's precision; monthly files named `1mo`; funding monthly only, its three columns;
+    no daily file for an interval past 1d."""
+    base = f"{fake.url}/data/futures/um"
+
+    async def rows(path: str) -> list[list[str]]:
+        async with session.get(f"{base}/{path}") as r:
+            assert r.status == 200, path
+            data = await r.read()
+        async with session.get(f"{base}/{path}.CHECKSUM") as r:
+            assert (await r.text()).split()[0] == hashlib.sha256(data).hexdigest()
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            [name] = zf.namelist()
+            assert name == path.rsplit("/", 1)[1].replace(".zip", ".csv")
+            return [line.split(",") for line in zf.read(name).decode().splitlines()]
+
+    day = "2025-03-10"
+    day_ms = int(datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp() * 1000)
+    for kind, path in (
+        ("klines", "/fapi/v1/klines"),
+        ("markPriceKlines", "/fapi/v1/markPriceKlines"),
+        ("premiumIndexKlines", "/fapi/v1/premiumIndexKlines"),
+    ):
+        got = await rows(f"daily/{kind}/BTCUSDT/1m/BTCUSDT-1m-{day}.zip")
+        assert got[0] == KLINE_HEADER.split(","), kind
+        _, _, rest = await get(
+            session,
+            fake,
+            path,
+            symbol="BTCUSDT",
+            interval="1m",
+            startTime=day_ms,
+            endTime=day_ms + 86_400_000 - 1,
+            limit=1500,
+        )
+        assert got[1:] == [[str(v) for v in r] for r in rest], kind
+        assert len(got) == 1441
+
+    trades = await rows(f"daily/trades/BTCUSDT/BTCUSDT-trades-{day}.zip")
+    assert trades[0] == ["id", "price", "qty", "quote_qty", "time", "is_buyer_maker"]
+    assert {t[5] for t in trades[1:]} == {"true", "false"}
+    assert all(day_ms <= int(t[4]) < day_ms + 86_400_000 for t in trades[1:])
+    assert all(Decimal(t[1]) * Decimal(t[2]) == Decimal(t[3]) for t in trades[1:])
+    _, _, [day_kline] = await get(
+        session, fake, "/fapi/v1/klines", symbol="BTCUSDT", interval="1d", startTime=day_ms, limit=1
+    )
+    assert len(trades) - 1 == day_kline[8]
+    aggs = await rows(f"daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{day}.zip")
+    assert aggs[0][0] == "agg_trade_id"
+    assert sum(int(a[4]) - int(a[3]) + 1 for a in aggs[1:]) == day_kline[8]
+
+    month = await rows("monthly/klines/BTCUSDT/1mo/BTCUSDT-1mo-2025-01.zip")
+    _, _, rest = await get(
+        session,
+        fake,
+        "/fapi/v1/klines",
+        symbol="BTCUSDT",
+        interval="1M",
+        startTime=int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000),
+        limit=1,
+    )
+    assert month[1:] == [[str(v) for v in r] for r in rest]
+    funding = await rows("monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-02.zip")
+    assert funding[0] == ["calc_time", "funding_interval_hours", "last_funding_rate"]
+    feb = int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    _, _, rest = await get(
+        session, fake, "/fapi/v1/fundingRate", symbol="BTCUSDT", startTime=feb, limit=1000
+    )
+    assert funding[1:] == [
+        [str(r["fundingTime"]), "8", r["fundingRate"]]
+        for r in rest
+        if r["fundingTime"] < feb + 28 * 86_400_000
+    ]
+    assert len(funding) == 1 + 28 * 3
+    for missing in (
+        f"daily/fundingRate/BTCUSDT/BTCUSDT-fundingRate-{day}.zip",
+        f"daily/klines/BTCUSDT/3d/BTCUSDT-3d-{day}.zip",
+        f"daily/klines/PEPEUSDT/1m/PEPEUSDT-1m-{day}.zip",
+    ):
+        async with session.get(f"{base}/{missing}") as r:
+            assert r.status == 404, missing
