@@ -94,15 +94,23 @@ def parse_dump_path(path: str) -> DumpRef | None:
             return None
     elif m["interval"] is not None or tag != kind:
         return None
-    try:
-        start = date.fromisoformat(period) if daily else date.fromisoformat(period + "-01")
-    except ValueError:
-        return None
-    if daily != (len(period) == 10):
+    start = parse_period(period, daily)
+    if start is None:
         return None
     return DumpRef(
         kind, m["symbol"], start, daily, tag if kind == "klines" else "1m", bool(m["checksum"])
     )
+
+
+def parse_period(period: str, daily: bool) -> date | None:
+    """A file name's period (`2025-01-01` daily, `2025-01` monthly) as its first day; None when
+    it is no date or not of its frequency's form."""
+    if daily != (len(period) == 10):
+        return None
+    try:
+        return date.fromisoformat(period if daily else f"{period}-01")
+    except ValueError:
+        return None
 
 
 def period_bounds_us(period_start: date, daily: bool) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from fakebinance.market import Market
 from fakebinance.market.intervals import INTERVALS
 from fakebinance.market.records import AggArrays, TradeArrays
 from fakebinance.market.units import HOUR_US, fmt8
-from fakebinance.ratelimit import WeightLimiter, request_weight
+from fakebinance.ratelimit import Verdict, WeightLimiter, request_weight
 from fakebinance.tickers import FULL, MINI, DayTickers
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,40 @@ def _limit(request: web.Request, default: int = 500, cap: int = 1000) -> int:
     return min(value, cap)
 
 
+def refusal(verdict: Verdict, ip: str, limit: int, now_ms: int) -> web.Response | None:
+    """Binance's answer to a request over the IP's weight (429) or while banned (418); None
+    when it may run."""
+    if verdict.status == 429:
+        msg = (
+            f"Too many requests; current limit of IP({ip}) request weight per minute is "
+            f"{limit}. Please use WebSocket Streams for live updates to avoid polling the API."
+        )
+    elif verdict.status == 418:
+        msg = (
+            f"Way too many requests; IP({ip}) banned until "
+            f"{now_ms + verdict.retry_after * 1000}. Please use WebSocket Streams for live "
+            "updates to avoid bans."
+        )
+    else:
+        return None
+    return json_response({"code": -1003, "msg": msg}, verdict.status, verdict.headers)
+
+
+def check_params(request: web.Request, allowed: set[str] | None) -> None:
+    """-1104 for a parameter the endpoint does not read (None: any is read)."""
+    if allowed is None:
+        return
+    extra = [k for k in request.query if k not in allowed]
+    if extra:
+        raise ApiError(
+            400,
+            -1104,
+            f"Not all sent parameters were read; read "
+            f"'{len(request.query) - len(extra)}' parameter(s) but was "
+            f"sent '{len(request.query)}'.",
+        )
+
+
 class RestApi:
     """Handlers for /api/v3/*; weight is charged by ``middleware``."""
 
@@ -137,33 +171,12 @@ class RestApi:
             return await handler(request)
         ip = request.remote or "?"
         verdict = self.limiter.check(ip, request_weight(path, request.query))
-        if verdict.status == 429:
-            msg = (
-                f"Too many requests; current limit of IP({ip}) request weight per minute is "
-                f"{self.limiter.limit}. Please use WebSocket Streams for live updates to "
-                "avoid polling the API."
-            )
-            return json_response({"code": -1003, "msg": msg}, 429, verdict.headers)
-        if verdict.status == 418:
-            msg = (
-                f"Way too many requests; IP({ip}) banned until "
-                f"{self.market.clock.now_ms() + verdict.retry_after * 1000}. Please use "
-                "WebSocket Streams for live updates to avoid bans."
-            )
-            return json_response({"code": -1003, "msg": msg}, 418, verdict.headers)
+        refused = refusal(verdict, ip, self.limiter.limit, self.market.clock.now_ms())
+        if refused is not None:
+            return refused
         self.requests[path] += 1
         try:
-            allowed = ALLOWED_PARAMS.get(path)
-            if allowed is not None:
-                extra = [k for k in request.query if k not in allowed]
-                if extra:
-                    raise ApiError(
-                        400,
-                        -1104,
-                        f"Not all sent parameters were read; read "
-                        f"'{len(request.query) - len(extra)}' parameter(s) but was "
-                        f"sent '{len(request.query)}'.",
-                    )
+            check_params(request, ALLOWED_PARAMS.get(path))
             response = await handler(request)
         except ApiError as exc:
             response = json_response({"code": exc.code, "msg": exc.msg}, exc.status)

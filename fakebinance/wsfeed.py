@@ -13,6 +13,7 @@ import collections
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_]+$")
 FEED_KINDS = ("trade", "aggTrade")
 MAX_PENDING_FRAMES = 500_000
+# Writes a value in 1e-8 units as a frame's decimal string.
+Format = Callable[[int], str]
+# A symbol's price and quantity formats.
+Formats = tuple[Format, Format]
 
 
 @dataclass
@@ -400,42 +405,41 @@ class WsHub:
     ) -> tuple[list[int], list[bytes]]:
         if kind == "trade":
             a = self.market.trade_arrays(symbol, start_us, end_us)
-            times = a.time_us.tolist()
-            raw = [
-                (
-                    f'{{"e":"trade","E":{event_ms},"s":"{symbol}","t":{i},"p":"{fmt8(p)}",'
-                    f'"q":"{fmt8(q)}","T":{t // 1000},"m":{"true" if m else "false"},"M":true}}'
-                ).encode()
-                for i, p, q, t, m in zip(
-                    a.ids.tolist(),
-                    a.price.tolist(),
-                    a.qty.tolist(),
-                    times,
-                    a.buyer_maker.tolist(),
-                    strict=True,
-                )
-            ]
-            return times, raw
-        a = self.market.agg_arrays(symbol, start_us, end_us)
-        times = a.time_us.tolist()
-        raw = [
-            (
-                f'{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{i},"p":"{fmt8(p)}",'
-                f'"q":"{fmt8(q)}","f":{f},"l":{last},"T":{t // 1000},'
-                f'"m":{"true" if m else "false"},"M":true}}'
-            ).encode()
-            for i, p, q, f, last, t, m in zip(
-                a.ids.tolist(),
-                a.price.tolist(),
-                a.qty.tolist(),
-                a.first_id.tolist(),
-                a.last_id.tolist(),
-                times,
-                a.buyer_maker.tolist(),
-                strict=True,
-            )
-        ]
-        return times, raw
+            columns = (a.ids, a.price, a.qty, a.time_us, a.buyer_maker)
+            frame = self.trade_frame
+        else:
+            b = self.market.agg_arrays(symbol, start_us, end_us)
+            columns = (b.ids, b.price, b.qty, b.first_id, b.last_id, b.time_us, b.buyer_maker)
+            frame = self.agg_frame
+        times = columns[-2].tolist()
+        fmt = self.formats(symbol)
+        rows = zip(*(c.tolist() for c in columns), strict=True)
+        return times, [frame(symbol, event_ms, fmt, row) for row in rows]
+
+    def formats(self, symbol: str) -> Formats:
+        """How a price and a quantity (ints in 1e-8 units) are written: spot's 8 decimals."""
+        return fmt8, fmt8
+
+    @staticmethod
+    def trade_frame(symbol: str, event_ms: int, fmt: Formats, row: tuple) -> bytes:
+        """One `<symbol>@trade` message."""
+        price, qty = fmt
+        i, p, q, t, m = row
+        return (
+            f'{{"e":"trade","E":{event_ms},"s":"{symbol}","t":{i},"p":"{price(p)}",'
+            f'"q":"{qty(q)}","T":{t // 1000},"m":{"true" if m else "false"},"M":true}}'
+        ).encode()
+
+    @staticmethod
+    def agg_frame(symbol: str, event_ms: int, fmt: Formats, row: tuple) -> bytes:
+        """One `<symbol>@aggTrade` message."""
+        price, qty = fmt
+        i, p, q, f, last, t, m = row
+        return (
+            f'{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{i},"p":"{price(p)}",'
+            f'"q":"{qty(q)}","f":{f},"l":{last},"T":{t // 1000},'
+            f'"m":{"true" if m else "false"},"M":true}}'
+        ).encode()
 
     async def _housekeeping(self) -> None:
         while not self._stopping:

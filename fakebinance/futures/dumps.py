@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from fakebinance.dumps import period_bounds_us, zip_atomically
+from fakebinance.dumps import parse_period, period_bounds_us, zip_atomically
 from fakebinance.futures.contracts import units_at
 from fakebinance.futures.prices import PriceSeries
 from fakebinance.futures.rest import FUTURES_INTERVALS, trade_kline_row
@@ -96,11 +96,8 @@ def parse_futures_path(path: str) -> FuturesDump | None:
             return None
     elif m["interval"] is not None or tag != kind or (kind == "fundingRate" and daily):
         return None
-    try:
-        start = date.fromisoformat(period if daily else f"{period}-01")
-    except ValueError:
-        return None
-    if daily != (len(period) == 10):
+    start = parse_period(period, daily)
+    if start is None:
         return None
     return FuturesDump(kind, m["symbol"], start, daily, interval, bool(m["checksum"]))
 

@@ -15,7 +15,15 @@ from fakebinance.futures.prices import KINDS, PriceSeries
 from fakebinance.market import INTERVALS, Kline, Market
 from fakebinance.market.units import fmt8
 from fakebinance.ratelimit import WeightLimiter
-from fakebinance.rest import ApiError, Handler, _int, _mandatory, json_response
+from fakebinance.rest import (
+    ApiError,
+    Handler,
+    _int,
+    _mandatory,
+    check_params,
+    json_response,
+    refusal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,28 +111,11 @@ class FuturesRestApi:
         limiter = self.funding_limiter if endpoint == "fundingRate" else self.limiter
         weight = 1 if endpoint == "fundingRate" else request_weight(endpoint, request.query)
         verdict = limiter.check(ip, weight)
-        if verdict.status in (418, 429):
-            msg = (
-                f"Too many requests; current limit of IP({ip}) request weight per minute is "
-                f"{limiter.limit}. Please use WebSocket Streams for live updates to avoid "
-                "polling the API."
-                if verdict.status == 429
-                else f"Way too many requests; IP({ip}) banned until "
-                f"{self.market.clock.now_ms() + verdict.retry_after * 1000}. Please use "
-                "WebSocket Streams for live updates to avoid bans."
-            )
-            return json_response({"code": -1003, "msg": msg}, verdict.status, verdict.headers)
+        refused = refusal(verdict, ip, limiter.limit, self.market.clock.now_ms())
+        if refused is not None:
+            return refused
         try:
-            allowed = ALLOWED_PARAMS.get(endpoint)
-            extra = [k for k in request.query if allowed is not None and k not in allowed]
-            if extra:
-                raise ApiError(
-                    400,
-                    -1104,
-                    f"Not all sent parameters were read; read "
-                    f"'{len(request.query) - len(extra)}' parameter(s) but was "
-                    f"sent '{len(request.query)}'.",
-                )
+            check_params(request, ALLOWED_PARAMS.get(endpoint))
             response = await handler(request)
         except ApiError as exc:
             response = json_response({"code": exc.code, "msg": exc.msg}, exc.status)

@@ -7,8 +7,10 @@ limits: 10 incoming messages a second, 1,024 streams a connection, a ping every 
 
 from __future__ import annotations
 
+import functools
+
 from fakebinance.futures.contracts import units_at
-from fakebinance.wsfeed import WsHub, WsLimits
+from fakebinance.wsfeed import Formats, WsHub, WsLimits
 
 ROUTES = {"/public": ("trade",), "/market": ("aggTrade",)}
 FUTURES_LIMITS = WsLimits(ping_interval=180, pong_timeout=600, max_incoming_per_sec=10)
@@ -25,47 +27,31 @@ class FuturesWsHub(WsHub):
                 return kinds
         return ROUTES["/public"]
 
-    def _encode(
-        self, symbol: str, kind: str, start_us: int, end_us: int, event_ms: int
-    ) -> tuple[list[int], list[bytes]]:
+    def formats(self, symbol: str) -> Formats:
+        """Prices to the contract's tick, quantities to its step."""
         spec = self.market.spec(symbol)
-        price, qty = spec.price_decimals, spec.qty_decimals
-        if kind == "trade":
-            a = self.market.trade_arrays(symbol, start_us, end_us)
-            times = a.time_us.tolist()
-            raw = [
-                (
-                    f'{{"e":"trade","E":{event_ms},"T":{t // 1000},"s":"{symbol}","t":{i},'
-                    f'"p":"{units_at(p, price)}","q":"{units_at(q, qty)}","X":"MARKET",'
-                    f'"m":{"true" if m else "false"}}}'
-                ).encode()
-                for i, p, q, t, m in zip(
-                    a.ids.tolist(),
-                    a.price.tolist(),
-                    a.qty.tolist(),
-                    times,
-                    a.buyer_maker.tolist(),
-                    strict=True,
-                )
-            ]
-            return times, raw
-        a = self.market.agg_arrays(symbol, start_us, end_us)
-        times = a.time_us.tolist()
-        raw = [
-            (
-                f'{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{i},'
-                f'"p":"{units_at(p, price)}","q":"{units_at(q, qty)}","nq":"{units_at(q, qty)}",'
-                f'"f":{f},"l":{last},"T":{t // 1000},"m":{"true" if m else "false"}}}'
-            ).encode()
-            for i, p, q, f, last, t, m in zip(
-                a.ids.tolist(),
-                a.price.tolist(),
-                a.qty.tolist(),
-                a.first_id.tolist(),
-                a.last_id.tolist(),
-                times,
-                a.buyer_maker.tolist(),
-                strict=True,
-            )
-        ]
-        return times, raw
+        return (
+            functools.partial(units_at, decimals=spec.price_decimals),
+            functools.partial(units_at, decimals=spec.qty_decimals),
+        )
+
+    @staticmethod
+    def trade_frame(symbol: str, event_ms: int, fmt: Formats, row: tuple) -> bytes:
+        """One `<symbol>@trade` message as fstream's /public sends it (`X`: the trade's type)."""
+        price, qty = fmt
+        i, p, q, t, m = row
+        return (
+            f'{{"e":"trade","E":{event_ms},"T":{t // 1000},"s":"{symbol}","t":{i},'
+            f'"p":"{price(p)}","q":"{qty(q)}","X":"MARKET","m":{"true" if m else "false"}}}'
+        ).encode()
+
+    @staticmethod
+    def agg_frame(symbol: str, event_ms: int, fmt: Formats, row: tuple) -> bytes:
+        """One `<symbol>@aggTrade` message as /market sends it (`nq`: without RPI orders)."""
+        price, qty = fmt
+        i, p, q, f, last, t, m = row
+        return (
+            f'{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{i},"p":"{price(p)}",'
+            f'"q":"{qty(q)}","nq":"{qty(q)}","f":{f},"l":{last},"T":{t // 1000},'
+            f'"m":{"true" if m else "false"}}}'
+        ).encode()
