@@ -24,9 +24,3 @@
     {%- endif -%}
 {%- endmacro %}
 
-
-{#- The previous build's horizon as a query: null before the first build that kept one, and
-    when the writers' transactions could not be seen (the caller then takes the look-back). -#}
-{% macro previous_build_horizon() -%}
-    select horizon from market.build_horizons where model = {{ build_horizon_key() }}
-{%- endmacro %}

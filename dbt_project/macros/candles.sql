@@ -20,22 +20,21 @@
 
 {#- The earliest change time this incremental run must look at. For sources other processes
     write (lookback=true): the previous build's horizon, the oldest writer transaction still
-    open when it read (macros/build_horizons.sql); where none was kept, the previous build
-    less a look-back that covers writers whose transaction committed after that build read.
+    open when it read (market.incremental_since, include/sql/functions/build_horizons.sql);
+    where none was kept, the previous build less a look-back that covers writers whose
+    transaction committed after that build read.
     Models upstream in the same dbt run commit before this one starts, so for them
     lookback=false: the previous build. -#}
 {% macro incremental_since(lookback=true) -%}
     {%- set query -%}
-        select coalesce(
-            {%- if lookback %}
-            ({{ previous_build_horizon() }}),
-            max(built_at) - cast({{ dbt.string_literal(var('lookback')) }} as interval),
-            {%- else %}
-            max(built_at),
-            {%- endif %}
-            '-infinity'::timestamptz
+        {%- if lookback %}
+        select market.incremental_since(
+            cast({{ build_horizon_key() }} as regclass),
+            cast({{ dbt.string_literal(var('lookback')) }} as interval)
         )
-        from {{ this }}
+        {%- else %}
+        select coalesce(max(built_at), '-infinity'::timestamptz) from {{ this }}
+        {%- endif %}
     {%- endset -%}
     {{ timestamp_literal(query) }}
 {%- endmacro %}

@@ -95,7 +95,8 @@ grant insert, delete on market.rebuilt_runs to dbt_builder;
 grant execute on function
     market.write_horizon(),
     market.begin_build_horizon(text),
-    market.commit_build_horizon(text)
+    market.commit_build_horizon(text),
+    market.incremental_since(regclass, interval)
     to dbt_builder;
 do $$
 declare

@@ -305,15 +305,14 @@ def mark_dirty(
 
 def corrections_since(conn: psycopg.Connection) -> datetime:
     """The load time from which this build rolls official klines up again, as the 5m mart's
-    incremental run reads: its previous build's horizon (dbt_project/macros/build_horizons.sql),
-    else that build less dbt's look-back. Before the first build the API rolls every candle
+    incremental run reads (market.incremental_since, the rule's one owner, which dbt's
+    incremental_since() macro calls too). Before the first build the API rolls every candle
     up from the minutes, so nothing stale was pushed."""
     if conn.execute("select to_regclass('analytics.candles_5m')").fetchone()[0] is None:  # type: ignore[index]
         return conn.execute("select now()").fetchone()[0]  # type: ignore[index]
     row = conn.execute(
-        "select coalesce("
-        "(select horizon from market.build_horizons where model = 'analytics.candles_5m'), "
-        "coalesce(max(built_at), now()) - %s::interval) from analytics.candles_5m",
+        "select coalesce(nullif(market.incremental_since('analytics.candles_5m', %s), "
+        "'-infinity'), now())",
         (LOOKBACK,),
     ).fetchone()
     return row[0]  # type: ignore[index]

@@ -66,3 +66,27 @@ def test_only_dbt_builder_keeps_a_horizon(conn: psycopg.Connection) -> None:
         definer, may = function_rights(conn, signature)
         assert definer is True, signature
         assert may == {db.STREAMER: False, db.LOADER: False, db.BUILDER: True, db.READER: False}
+
+
+def test_the_next_build_starts_at_the_horizon_else_the_look_back(conn: psycopg.Connection) -> None:
+    """market.incremental_since, the one rule dbt's incremental builds and the build's
+    announcement of corrected minutes both read: -infinity before any build, the previous
+    build less the look-back where no horizon was kept, the horizon where one was."""
+    conn.execute("create table market.horizon_probe (built_at timestamptz not null)")
+    since = "select market.incremental_since('market.horizon_probe', '15 minutes')"
+    assert conn.execute(f"select ({since}) = '-infinity'").fetchone() == (True,)
+    [built] = conn.execute(
+        "insert into market.horizon_probe values (now() - interval '1 hour') returning built_at"
+    ).fetchone()
+    assert conn.execute(since).fetchone() == (built - timedelta(minutes=15),)
+    # A build that began but kept no horizon (its writers unseen): still the look-back.
+    conn.execute("insert into market.build_horizons (model) values ('market.horizon_probe')")
+    assert conn.execute(since).fetchone() == (built - timedelta(minutes=15),)
+    [horizon] = conn.execute(
+        "update market.build_horizons set horizon = now() - interval '3 minutes' "
+        "where model = 'market.horizon_probe' returning horizon"
+    ).fetchone()
+    assert conn.execute(since).fetchone() == (horizon,)
+    definer, may = function_rights(conn, "market.incremental_since(regclass, interval)")
+    assert definer is False
+    assert may == {db.STREAMER: False, db.LOADER: False, db.BUILDER: True, db.READER: False}

@@ -73,7 +73,37 @@ as $$
     where model = p_model;
 $$;
 
+-- The change time from which an incremental model's next build re-reads its sources: the
+-- previous build's horizon; where none was kept (a build before migration 0022, or the writers'
+-- transactions unseen) that build's start less the look-back; -infinity before any build.
+-- The one owner of the rule: dbt's incremental_since() macro and the build's announcement of
+-- corrected minutes (include/timeframes.corrections_since) both call it.
+create or replace function market.incremental_since(p_model regclass, p_lookback interval)
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    since timestamptz;
+begin
+    select b.horizon into since
+    from market.build_horizons as b
+    where b.model = (
+        select format('%s.%s', n.nspname, c.relname)
+        from pg_class as c
+        join pg_namespace as n on n.oid = c.relnamespace
+        where c.oid = p_model
+    );
+    if since is null then
+        execute format('select max(built_at) - $1 from %s', p_model) into since using p_lookback;
+    end if;
+    return coalesce(since, '-infinity');
+end;
+$$;
+
 -- Who may call them: dbt_builder (grants.sql), no one else.
 revoke execute on function market.write_horizon() from public;
 revoke execute on function market.begin_build_horizon(text) from public;
 revoke execute on function market.commit_build_horizon(text) from public;
+revoke execute on function market.incremental_since(regclass, interval) from public;
