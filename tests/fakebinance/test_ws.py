@@ -162,7 +162,9 @@ async def test_connection_attempts_limit(config, now, session):
 async def test_server_pings_and_drops_silent_clients(config, now, session):
     """The server pings; a client that never pongs is dropped after the pong timeout."""
     clock = MarketClock(start=now, speed=SPEED)
-    async with FakeBinance(config, clock=clock, ws_ping_interval=0.2, ws_pong_timeout=0.6) as fake:
+    # A timeout several seconds long: the polite client's pong and the server's check share one
+    # event loop, which a loaded machine can stall for longer than a fraction of a second.
+    async with FakeBinance(config, clock=clock, ws_ping_interval=0.3, ws_pong_timeout=3.0) as fake:
         polite = await session.ws_connect(f"{fake.url}/ws")
         # aiohttp answers pings inside receive(), so the polite client keeps reading.
         reading = asyncio.get_running_loop().create_task(collect(polite, 30))
