@@ -18,7 +18,7 @@ from pathlib import Path
 from fakebinance.dumps import parse_period, period_bounds_us, zip_atomically
 from fakebinance.futures.contracts import units_at
 from fakebinance.futures.prices import PriceSeries
-from fakebinance.futures.rest import FUTURES_INTERVALS, trade_kline_row
+from fakebinance.futures.rest import FUTURES_INTERVALS, price_kline_row, trade_kline_row
 from fakebinance.market import Market
 from fakebinance.market.units import fmt8
 
@@ -115,10 +115,7 @@ def _rows(market: Market, prices: PriceSeries, ref: FuturesDump) -> list[list]:
         rows = prices.klines(
             ref.symbol, PRICE_KINDS[ref.kind], ref.interval, a_ms, b_ms - 1, 10**7, now_ms
         )
-        return [
-            [t, fmt8(o), fmt8(h), fmt8(lo), fmt8(c), "0", ct, "0", n, "0", "0", "0"]
-            for t, o, h, lo, c, ct, n in rows
-        ]
+        return [price_kline_row(*row) for row in rows]
     if ref.kind == "fundingRate":
         return [[at, 8, fmt8(rate)] for at, rate, _ in prices.funding(ref.symbol, a_ms, b_ms - 1)]
     if ref.kind == "trades":

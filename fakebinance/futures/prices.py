@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fakebinance.market.intervals import bucket_of
+from fakebinance.market.intervals import bucket_walk
 from fakebinance.market.symbol_state import SymbolState
 from fakebinance.market.units import DAY_MIN, UNITS
 
@@ -87,35 +87,33 @@ class PriceSeries:
                 self._days.popitem(last=False)
         return samples
 
+    def _span(self, symbol: str, kind: str, first: int, end: int) -> np.ndarray:
+        """The samples of minutes [first, end), one row of five per minute."""
+        rows = []
+        for day in range(first // DAY_MIN, (end - 1) // DAY_MIN + 1):
+            base = day * DAY_MIN
+            lo, hi = max(first, base) - base, min(end, base + DAY_MIN) - base
+            rows.append(self._day(symbol, kind, day)[lo:hi])
+        return np.concatenate(rows)
+
     def _bucket(
         self, symbol: str, kind: str, first: int, end: int, now_ms: int
     ) -> tuple[int, int, int, int, int] | None:
         """(open, high, low, close, samples) over minutes [first, end), listed and begun."""
-        st = self._state(symbol)
-        first = max(first, st.listing_min)
+        first = max(first, self._state(symbol).listing_min)
         end = min(end, now_ms // 60_000 + 1)
         if end <= first:
             return None
-        rows = []
-        for day in range(first // DAY_MIN, (end - 1) // DAY_MIN + 1):
-            lo, hi = max(first, day * DAY_MIN), min(end, (day + 1) * DAY_MIN)
-            rows.append(self._day(symbol, kind, day)[lo - day * DAY_MIN : hi - day * DAY_MIN])
-        samples = np.concatenate(rows)
+        samples = self._span(symbol, kind, first, end)
         per_minute = SAMPLES_PER_MINUTE[kind]
         count = per_minute * len(samples)
-        running = now_ms // 60_000
-        if end - 1 == running:
+        taken = samples.ravel()
+        if end - 1 == now_ms // 60_000:
             # The minute now running: only the samples taken so far.
             elapsed = now_ms % 60_000
-            taken = elapsed >= _OFFSETS_MS
-            last = samples[-1][taken]
             count -= per_minute - (elapsed // (60_000 // per_minute) + 1)
-            closed = samples[:-1]
-            highs = [int(last.max())] + ([int(closed.max())] if len(closed) else [])
-            lows = [int(last.min())] + ([int(closed.min())] if len(closed) else [])
-            return int(samples[0][0]), max(highs), min(lows), int(last[-1]), count
-        high, low = int(samples.max()), int(samples.min())
-        return int(samples[0][0]), high, low, int(samples[-1][-1]), count
+            taken = np.concatenate([samples[:-1].ravel(), samples[-1][elapsed >= _OFFSETS_MS]])
+        return int(taken[0]), int(taken.max()), int(taken.min()), int(taken[-1]), count
 
     def klines(
         self,
@@ -135,25 +133,15 @@ class PriceSeries:
         lower = max(start_ms or 0, st.listing_min * 60_000)
         if upper < lower or limit <= 0:
             return []
-        day0 = st.day0 * DAY_MIN
-        buckets: list[tuple[int, int]] = []
-        if start_ms is not None:
-            b0 = bucket_of(interval, lower // 60_000, day0)
-            first = b0[0] if b0[0] * 60_000 >= start_ms else b0[1]
-            while len(buckets) < limit and first * 60_000 <= upper:
-                buckets.append(bucket_of(interval, first, day0))
-                first = buckets[-1][1]
-        else:
-            first = bucket_of(interval, upper // 60_000, day0)[0]
-            while len(buckets) < limit and bucket_of(interval, first, day0)[1] * 60_000 > lower:
-                buckets.append(bucket_of(interval, first, day0))
-                first = bucket_of(interval, first - 1, day0)[0]
-            buckets.reverse()
         out = []
-        for first, end in buckets:
+        for first, end in bucket_walk(interval, start_ms, lower, upper, st.day0 * DAY_MIN):
             k = self._bucket(symbol, kind, first, end, now_ms)
             if k is not None:
                 out.append((first * 60_000, *k[:4], end * 60_000 - 1, k[4]))
+                if len(out) >= limit:
+                    break
+        if start_ms is None:
+            out.reverse()
         return out
 
     def funding(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:
@@ -166,11 +154,8 @@ class PriceSeries:
         for at in range(-(-first // period) * period, end_ms + 1, period):
             minute = at // 60_000
             lo = max(minute - FUNDING_MIN, st.listing_min)
-            closes = [
-                int(self._day(symbol, "premiumIndex", m // DAY_MIN)[m % DAY_MIN][-1])
-                for m in range(lo, minute)
-            ]
-            premium = sum(closes) // len(closes)
+            closes = self._span(symbol, "premiumIndex", lo, minute)[:, -1]
+            premium = int(closes.sum()) // len(closes)
             rate = premium + min(max(INTEREST - premium, -CLAMP), CLAMP)
             rate = min(max(rate, -CAP), CAP)
             mark = int(self._day(symbol, "markPrice", minute // DAY_MIN)[minute % DAY_MIN][0])

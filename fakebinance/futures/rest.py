@@ -5,13 +5,12 @@ minute by default), apart from spot's; funding history has its own 500 requests 
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 
 from aiohttp import web
 
 from fakebinance.futures.contracts import symbol_info
-from fakebinance.futures.prices import KINDS, PriceSeries
+from fakebinance.futures.prices import FUNDING_MIN, KINDS, PriceSeries
 from fakebinance.market import INTERVALS, Kline, Market
 from fakebinance.market.units import fmt8
 from fakebinance.ratelimit import WeightLimiter
@@ -24,8 +23,6 @@ from fakebinance.rest import (
     json_response,
     refusal,
 )
-
-logger = logging.getLogger(__name__)
 
 PREFIX = "/fapi/v1"
 # Futures have every spot interval but 1s.
@@ -46,7 +43,7 @@ ALLOWED_PARAMS = {
 CONTRACT_TYPES = ("PERPETUAL", "CURRENT_QUARTER", "NEXT_QUARTER", "TRADIFI_PERPETUAL")
 KLINE_DEFAULT, KLINE_MAX = 500, 1500
 FUNDING_DEFAULT, FUNDING_MAX = 100, 1000
-FUNDING_PERIOD_MS = 8 * 3_600_000
+FUNDING_PERIOD_MS = FUNDING_MIN * 60_000
 
 
 def kline_weight(limit: int) -> int:
@@ -56,7 +53,7 @@ def kline_weight(limit: int) -> int:
 
 
 def request_weight(endpoint: str, query: dict) -> int:
-    """The request's IP weight (fundingRate counts in its own pool instead)."""
+    """The request's weight in its pool (fundingRate: one request in its own)."""
     if endpoint.endswith("lines"):
         try:
             limit = int(query.get("limit") or KLINE_DEFAULT)
@@ -65,8 +62,6 @@ def request_weight(endpoint: str, query: dict) -> int:
         return kline_weight(limit)
     if endpoint == "premiumIndex":
         return 1 if query.get("symbol") else 10
-    if endpoint == "fundingRate":
-        return 0
     return 1
 
 
@@ -109,8 +104,7 @@ class FuturesRestApi:
         endpoint = request.path[len(PREFIX) + 1 :]
         ip = request.remote or "?"
         limiter = self.funding_limiter if endpoint == "fundingRate" else self.limiter
-        weight = 1 if endpoint == "fundingRate" else request_weight(endpoint, request.query)
-        verdict = limiter.check(ip, weight)
+        verdict = limiter.check(ip, request_weight(endpoint, request.query))
         refused = refusal(verdict, ip, limiter.limit, self.market.clock.now_ms())
         if refused is not None:
             return refused
@@ -230,12 +224,7 @@ class FuturesRestApi:
             rows = self.prices.klines(
                 symbol, kind, interval, start, end, limit, self.market.clock.now_ms()
             )
-            return json_response(
-                [
-                    [t, fmt8(o), fmt8(h), fmt8(lo), fmt8(c), "0", ct, "0", n, "0", "0", "0"]
-                    for t, o, h, lo, c, ct, n in rows
-                ]
-            )
+            return json_response([price_kline_row(*row) for row in rows])
 
         return handler
 
@@ -298,6 +287,18 @@ class FuturesRestApi:
         return json_response(out[0] if one else out)
 
 
+def price_kline_row(
+    open_time: int, o: int, h: int, lo: int, c: int, close_time: int, samples: int
+) -> list:
+    """A mark, index or premium kline as Binance writes it: the series' OHLC, no volumes,
+    column 8 the price samples behind it."""
+    volume = quote = taker = taker_quote = ignore = "0"
+    return [
+        open_time, fmt8(o), fmt8(h), fmt8(lo), fmt8(c), volume,
+        close_time, quote, samples, taker, taker_quote, ignore,
+    ]  # fmt: skip
+
+
 def trade_kline_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
     """A trade kline as /fapi/v1/klines writes it: prices to the tick, quantities to the step,
     quote volumes to both (BTCUSDT's `"57212.69"`, `"496.263"`, `"28425514.78940"`)."""
@@ -318,4 +319,10 @@ def trade_kline_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
     ]
 
 
-__all__ = ["FUTURES_INTERVALS", "FuturesRestApi", "kline_weight"]
+__all__ = [
+    "FUTURES_INTERVALS",
+    "FuturesRestApi",
+    "kline_weight",
+    "price_kline_row",
+    "trade_kline_row",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from fakebinance.market.units import DAY_MIN
@@ -59,3 +60,24 @@ def bucket_of(interval: str, minute: int, first_day: int = 0) -> tuple[int, int]
     offset = WEEK_OFFSET_MIN if interval == "1w" else first_day if interval == "3d" else 0
     first = (minute - offset) // size * size + offset
     return first, first + size
+
+
+def bucket_walk(
+    interval: str, start_ms: int | None, lower_ms: int, upper_ms: int, first_day: int = 0
+) -> Iterator[tuple[int, int]]:
+    """The (first minute, end minute) buckets a klines page walks: with ``start_ms`` forward
+    from the first bucket opening at or after it, up to ``upper_ms``; without, backward from
+    the bucket holding ``upper_ms`` while buckets end after ``lower_ms`` (the caller takes as
+    many as its ``limit`` and reverses a backward page)."""
+    if start_ms is not None:
+        b0 = bucket_of(interval, lower_ms // 60_000, first_day)
+        first = b0[0] if b0[0] * 60_000 >= start_ms else b0[1]
+        while first * 60_000 <= upper_ms:
+            end = bucket_of(interval, first, first_day)[1]
+            yield first, end
+            first = end
+        return
+    first, end = bucket_of(interval, upper_ms // 60_000, first_day)
+    while end * 60_000 > lower_ms:
+        yield first, end
+        first, end = bucket_of(interval, first - 1, first_day)

@@ -12,7 +12,7 @@ import orjson
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig
 from fakebinance.market.blocks import BLOCK_MIN, BLOCKS_PER_DAY
-from fakebinance.market.intervals import bucket_of, day_spans
+from fakebinance.market.intervals import bucket_walk, day_spans
 from fakebinance.market.records import Kline, MinuteStats
 from fakebinance.market.symbol_state import SymbolState
 from fakebinance.market.trades import TradeQueries
@@ -206,23 +206,14 @@ class KlineQueries(TradeQueries):
         if start_ms is not None and interval == "1m":
             return self._klines_1m(st, lower_ms, upper_ms, limit, now_us)
         day0 = st.day0 * DAY_MIN  # its first trading day: where its 3d grid starts
-        if start_ms is not None:
-            b0 = bucket_of(interval, lower_ms // 60_000, day0)
-            first = b0[0] if b0[0] * 60_000 >= start_ms else b0[1]
-            while len(out) < limit and first * 60_000 <= upper_ms:
-                end = bucket_of(interval, first, day0)[1]
-                k = self._bucket(st, first, end, now_us)
-                if k is not None:
-                    out.append(k)
-                first = end
-            return out
-        first, end = bucket_of(interval, upper_ms // 60_000, day0)
-        while len(out) < limit and end * 60_000 > lower_ms:
+        for first, end in bucket_walk(interval, start_ms, lower_ms, upper_ms, day0):
             k = self._bucket(st, first, end, now_us)
             if k is not None:
                 out.append(k)
-            first, end = bucket_of(interval, first - 1, day0)
-        out.reverse()
+                if len(out) >= limit:
+                    break
+        if start_ms is None:
+            out.reverse()
         return out
 
     def klines_1m_json(self, symbol: str, start_ms: int, end_ms: int | None, limit: int) -> bytes:
