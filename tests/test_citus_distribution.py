@@ -79,12 +79,14 @@ def foreign_keys(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def test_every_market_table_is_placed_once(conn: psycopg.Connection) -> None:
-    """Each table the migrations create in market is distributed, a reference table, or named
-    as staying on the coordinator, exactly once."""
-    placed = DISTRIBUTED + REFERENCE + [t for t in LOCAL if t.startswith("market.")]
+@pytest.mark.parametrize("schema", ["market", "market_usdm", "market_coinm"])
+def test_every_market_table_is_placed_once(conn: psycopg.Connection, schema: str) -> None:
+    """Each table the migrations create in a market's raw schema (spot's, each futures
+    market's) is distributed, a reference table, or named as staying on the coordinator,
+    exactly once."""
+    placed = DISTRIBUTED + REFERENCE + [t for t in LOCAL if t.startswith(f"{schema}.")]
     assert len(placed) == len(set(placed)), placed
-    assert {t for t in placed if t.startswith("market.")} == tables(conn, "market")
+    assert {t for t in placed if t.startswith(f"{schema}.")} == tables(conn, schema)
 
 
 def test_distributed_market_tables_have_symbol_in_every_unique_key(
@@ -94,8 +96,10 @@ def test_distributed_market_tables_have_symbol_in_every_unique_key(
     co-located tables share) in its primary key and every unique index, no trigger the script
     leaves, no exclusion constraint and no foreign key, and no reference table has a trigger or
     a foreign key, so Citus accepts them."""
-    market = [t for t in DISTRIBUTED if t.startswith("market.")]
-    assert "market.klines_1m" in market
+    market = [t for t in DISTRIBUTED if t.startswith("market")]
+    assert {"market.klines_1m", "market_usdm.klines_1m", "market_coinm.funding_rates"} <= set(
+        market
+    )
     problems = [p for table in market for p in check_distributable(conn, table)]
     assert problems == []
     for table in market + REFERENCE:

@@ -41,6 +41,32 @@ select create_distributed_table('analytics.candles_4h', 'symbol', colocate_with 
 select create_distributed_table('analytics.candles_1d', 'symbol', colocate_with => 'market.klines_1m');
 select create_distributed_table('analytics.candles_1w', 'symbol', colocate_with => 'market.klines_1m');
 
+-- Binance's futures markets (migration 0023): the same placement in each market's raw schema,
+-- co-located with spot's by symbol (a perpetual BTCUSDT sits on the node of spot's BTCUSDT), and
+-- their series only futures have, by contract too.
+select create_reference_table('market_usdm.symbols');
+select create_reference_table('market_usdm.imported_files');
+select create_distributed_table('market_usdm.klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.ingest_gaps', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.heal_watermarks', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.reconciliations', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.reconcile_mismatches', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.mark_price_klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.index_price_klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.premium_index_klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_usdm.funding_rates', 'symbol', colocate_with => 'market.klines_1m');
+select create_reference_table('market_coinm.symbols');
+select create_reference_table('market_coinm.imported_files');
+select create_distributed_table('market_coinm.klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.ingest_gaps', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.heal_watermarks', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.reconciliations', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.reconcile_mismatches', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.mark_price_klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.index_price_klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.premium_index_klines_1m', 'symbol', colocate_with => 'market.klines_1m');
+select create_distributed_table('market_coinm.funding_rates', 'symbol', colocate_with => 'market.klines_1m');
+
 -- Stay on the coordinator as plain tables:
 --   market.candles_1m_live: its statement-level NOTIFY triggers are the API's live push, and
 --     LISTEN/NOTIFY only works on the coordinator. One row per symbol and minute, written by
@@ -56,4 +82,8 @@ select create_distributed_table('analytics.candles_1w', 'symbol', colocate_with 
 --     by the API processes on the coordinator's notification; a day's worth, never joined.
 --   market.build_horizons: one row per incremental dbt model, its build's horizon, read from
 --     the coordinator's pg_stat_activity (where the writers connect); no symbol.
+--   market_usdm.candles_1m_live: USDⓈ-M's live candles, as spot's.
+--   market_usdm.timeframe_dirty_ranges: USDⓈ-M's queue of changed ranges, as spot's.
+--   market_coinm.candles_1m_live: COIN-M's live candles, as spot's.
+--   market_coinm.timeframe_dirty_ranges: COIN-M's queue of changed ranges, as spot's.
 --   public.schema_migrations: the migration runner's bookkeeping.

@@ -28,11 +28,20 @@ import psycopg
 from psycopg import errors
 
 from include.platform.intervals import STORED
+from include.platform.markets import FUTURES
 from include.platform.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 MARKET_TABLES = ("market.klines_1m", "market.candles_1m_live")
+# A futures market's partitioned tables (migration 0023), in its own raw schema.
+FUTURES_TABLES = (
+    "klines_1m",
+    "candles_1m_live",
+    "mark_price_klines_1m",
+    "index_price_klines_1m",
+    "premium_index_klines_1m",
+)
 TIMEFRAMES = STORED  # the marts, partitioned like the market tables
 MONTHS_AHEAD = 3
 LIVE = "market.candles_1m_live"
@@ -83,8 +92,13 @@ def ensure_range(conn: psycopg.Connection, table: str, start: datetime, end: dat
 
 
 def partitioned_tables(conn: psycopg.Connection) -> list[str]:
-    """The market tables and the analytics marts that are partitioned by month."""
-    candidates = [*MARKET_TABLES, *(f"analytics.candles_{tf}" for tf in TIMEFRAMES)]
+    """The market tables and the analytics marts that are partitioned by month, every market's."""
+    candidates = [
+        *MARKET_TABLES,
+        *(f"analytics.candles_{tf}" for tf in TIMEFRAMES),
+        *(m.table(t) for m in FUTURES for t in FUTURES_TABLES),
+        *(f"{m.timeframes_schema}.candles_{tf}" for m in FUTURES for tf in TIMEFRAMES),
+    ]
     return [t for t in candidates if is_partitioned(conn, t)]
 
 
@@ -134,7 +148,7 @@ def maintain(
     for table in partitioned_tables(conn):
         if not makes_months_of(conn, table):
             continue
-        if table != LIVE:
+        if not table.endswith(".candles_1m_live"):
             with conn.transaction():
                 done.created[table] = make_ahead(conn, table, this_month, until)
             continue
@@ -146,7 +160,7 @@ def maintain(
         except errors.LockNotAvailable:
             done.created[table] = 0
             done.deferred = True
-            logger.warning("%s stayed in use for %s: its days ahead wait", LIVE, LIVE_LOCK_TIMEOUT)
+            logger.warning("%s stayed in use for %s: its days ahead wait", table, LIVE_LOCK_TIMEOUT)
     if retention_days and not may_drop_live_months(conn):
         logger.warning(
             "LIVE_RETENTION_DAYS=%d is not applied: %s may not drop live days "

@@ -27,6 +27,9 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
 
 DEFAULT_SYMBOLS = "BTCUSDT ETHUSDT PEPEUSDT"
+DEFAULT_USDM_SYMBOLS = "BTCUSDT ETHUSDT"
+DEFAULT_COINM_SYMBOLS = "BTCUSD_PERP ETHUSD_PERP"
+MARKET_NAMES = ("spot", "usdm", "coinm")
 # A live month is a copy once every minute of it has its official kline (the kline wins in the
 # 1m mart): a week after its end, it is dropped (docs/architecture.md, Storage).
 DEFAULT_LIVE_RETENTION_DAYS = 7
@@ -97,6 +100,27 @@ class Settings(BaseSettings):
     binance_data_url: str = _var("https://data.binance.vision", "CSV dump base")
     data_dir: Path = _var(PROJECT_ROOT / ".data", "embedded server data, logs", shown="./.data")
     embedded_pg_port: int = _var(54329, "port of the embedded server (127.0.0.1 only)")
+
+    # --- DESIGN.md "Futures markets" (include/platform/markets.py) ---------------------------
+    markets_raw: str = _var(
+        "spot",
+        "the markets the platform runs: spot, usdm, coinm (space- or comma-separated)",
+        validation_alias="MARKETS",
+    )
+    usdm_symbols_raw: str = _var(
+        DEFAULT_USDM_SYMBOLS,
+        "USDⓈ-M futures symbols, as SYMBOLS (ALL = every TRADING contract)",
+        validation_alias="USDM_SYMBOLS",
+    )
+    coinm_symbols_raw: str = _var(
+        DEFAULT_COINM_SYMBOLS,
+        "COIN-M futures symbols, as SYMBOLS (ALL = every TRADING contract)",
+        validation_alias="COINM_SYMBOLS",
+    )
+    binance_usdm_rest_url: str = _var("https://fapi.binance.com", "USDⓈ-M futures REST base")
+    binance_usdm_ws_url: str = _var("wss://fstream.binance.com", "USDⓈ-M futures WebSocket base")
+    binance_coinm_rest_url: str = _var("https://dapi.binance.com", "COIN-M futures REST base")
+    binance_coinm_ws_url: str = _var("wss://dstream.binance.com", "COIN-M futures WebSocket base")
 
     # Plain strings, parsed by the properties below (space- or comma-separated; 2d, 36h, 90m).
     second_candle_symbols_raw: str = _var(
@@ -271,6 +295,18 @@ class Settings(BaseSettings):
         # 0 keeps everything.
         return days or None
 
+    @field_validator("markets_raw")
+    @classmethod
+    def _markets(cls, value: str) -> str:
+        parse_markets(value)
+        return value
+
+    @field_validator("usdm_symbols_raw", "coinm_symbols_raw")
+    @classmethod
+    def _futures_symbols(cls, value: str, info: Any) -> str:
+        parse_symbols(value, f"{info.field_name.removesuffix('_symbols_raw').upper()}_SYMBOLS")
+        return value
+
     @field_validator("second_candle_symbols_raw")
     @classmethod
     def _second_symbols(cls, value: str) -> str:
@@ -304,6 +340,21 @@ class Settings(BaseSettings):
     def symbols(self) -> tuple[str, ...] | None:
         """The configured symbols, upper-cased; None means ALL trading symbols."""
         return parse_symbols(self.symbols_raw)
+
+    @cached_property
+    def markets(self) -> tuple[str, ...]:
+        """MARKETS: the markets the platform runs, in MARKET_NAMES' order."""
+        return parse_markets(self.markets_raw)
+
+    @cached_property
+    def usdm_symbols(self) -> tuple[str, ...] | None:
+        """USDM_SYMBOLS, upper-cased; None means ALL trading contracts."""
+        return parse_symbols(self.usdm_symbols_raw, "USDM_SYMBOLS")
+
+    @cached_property
+    def coinm_symbols(self) -> tuple[str, ...] | None:
+        """COINM_SYMBOLS, upper-cased; None means ALL trading contracts."""
+        return parse_symbols(self.coinm_symbols_raw, "COINM_SYMBOLS")
 
     @cached_property
     def second_candle_symbols(self) -> frozenset[str]:
@@ -389,17 +440,31 @@ def default_text(name: str) -> str:
     return str(default)
 
 
-def parse_symbols(raw: str) -> tuple[str, ...] | None:
-    """Parse SYMBOLS ('BTCUSDT ETHUSDT', 'btcusdt,ethusdt' or 'ALL')."""
+def parse_symbols(raw: str, name: str = "SYMBOLS") -> tuple[str, ...] | None:
+    """Parse SYMBOLS ('BTCUSDT ETHUSDT', 'btcusdt,ethusdt' or 'ALL'), or a futures market's
+    (``name``: COIN-M's contracts carry an underscore, BTCUSD_PERP, BTCUSD_261225)."""
     parts = [p for p in re.split(r"[\s,]+", raw.strip().upper()) if p]
     if not parts:
-        raise ValueError("SYMBOLS is empty: give symbols separated by spaces or commas, or ALL")
+        raise ValueError(f"{name} is empty: give symbols separated by spaces or commas, or ALL")
     if parts == ["ALL"]:
         return None
+    # Only futures names carry an underscore (COIN-M's BTCUSD_PERP, a quarter's BTCUSDT_261225).
+    pattern = r"[A-Z0-9]{2,30}" if name == "SYMBOLS" else r"[A-Z0-9]{2,30}(_[A-Z0-9]{1,10})?"
     for part in parts:
-        if not re.fullmatch(r"[A-Z0-9]{2,30}", part):
-            raise ValueError(f"SYMBOLS: {part!r} is not a Binance symbol")
+        if not re.fullmatch(pattern, part):
+            raise ValueError(f"{name}: {part!r} is not a Binance symbol")
     return tuple(dict.fromkeys(parts))
+
+
+def parse_markets(raw: str) -> tuple[str, ...]:
+    """Parse MARKETS ('spot usdm', 'spot,coinm'): known names, in MARKET_NAMES' order."""
+    parts = [p for p in re.split(r"[\s,]+", raw.strip().lower()) if p]
+    if not parts:
+        raise ValueError(f"MARKETS is empty: give any of {', '.join(MARKET_NAMES)}")
+    for part in parts:
+        if part not in MARKET_NAMES:
+            raise ValueError(f"MARKETS: {part!r} is not one of {', '.join(MARKET_NAMES)}")
+    return tuple(m for m in MARKET_NAMES if m in parts)
 
 
 def parse_second_symbols(raw: str) -> frozenset[str]:

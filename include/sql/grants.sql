@@ -108,7 +108,9 @@ begin
         left join pg_class as c
             on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm')
             and c.relowner <> 'dbt_builder'::regrole
-        where n.nspname in ('analytics', 'analytics_staging')
+        where n.nspname in (
+            'analytics', 'analytics_staging', 'analytics_usdm', 'analytics_coinm'
+        )
             and (n.nspowner <> 'dbt_builder'::regrole or c.oid is not null)
     loop
         execute format('alter schema %I owner to dbt_builder', rel.nspname);
@@ -132,6 +134,49 @@ $$;
 -- mart built before migration 0010 made these roles has no grant until one is given.
 grant usage on schema analytics to analytics_reader, history_loader;
 grant select on all tables in schema analytics to analytics_reader, history_loader;
+
+-- Binance's futures markets (migration 0023): each role keeps its job per market, on the same
+-- tables under the market's own schemas (DESIGN.md "Futures markets"); the loader also writes
+-- the series only futures have (mark, index and premium klines, funding).
+do $$
+declare
+    raw text;
+begin
+    foreach raw in array array['market_usdm', 'market_coinm'] loop
+        execute format(
+            'grant usage on schema %I to streamer_writer, history_loader, dbt_builder, '
+            'analytics_reader',
+            raw
+        );
+        execute format(
+            'grant select on all tables in schema %I '
+            'to streamer_writer, history_loader, dbt_builder, analytics_reader',
+            raw
+        );
+        execute format(
+            'grant insert, update on %1$I.candles_1m_live, %1$I.ingest_gaps to streamer_writer',
+            raw
+        );
+        execute format(
+            'grant insert, update, delete on %1$I.klines_1m, %1$I.mark_price_klines_1m, '
+            '%1$I.index_price_klines_1m, %1$I.premium_index_klines_1m, %1$I.funding_rates '
+            'to history_loader',
+            raw
+        );
+        execute format(
+            'grant insert, update on %1$I.ingest_gaps, %1$I.symbols, %1$I.imported_files, '
+            '%1$I.heal_watermarks, %1$I.reconciliations, %1$I.reconcile_mismatches '
+            'to history_loader',
+            raw
+        );
+        execute format('grant insert on %I.timeframe_dirty_ranges to history_loader', raw);
+        execute format('grant delete on %I.timeframe_dirty_ranges to dbt_builder', raw);
+    end loop;
+end;
+$$;
+grant usage on schema analytics_usdm, analytics_coinm to analytics_reader, history_loader;
+grant select on all tables in schema analytics_usdm, analytics_coinm
+    to analytics_reader, history_loader;
 
 -- Only the platform's roles (and the administrator, who owns it) connect to its database: not
 -- PUBLIC, so no other login of the server (Airflow's metadata role `airflow`, say) reaches it.

@@ -39,6 +39,24 @@ EXPECTED_WRITES = {
     db.BUILDER: {"timeframe_dirty_ranges": {"DELETE"}, "rebuilt_runs": {"INSERT", "DELETE"}},
     db.READER: {},
 }
+# A futures market's schema (DESIGN.md "Futures markets"): each role keeps its job there, the
+# platform-wide tables (the weight budget, dbt's bookkeeping) stay spot's, and the loader also
+# writes the series only futures have.
+FUTURES_SERIES = (
+    "mark_price_klines_1m",
+    "index_price_klines_1m",
+    "premium_index_klines_1m",
+    "funding_rates",
+)
+PLATFORM_WIDE = ("rest_weight_windows", "rebuilt_runs")
+SERIES_WRITES = {t: {"INSERT", "UPDATE", "DELETE"} for t in FUTURES_SERIES}
+EXPECTED_FUTURES_WRITES = {
+    role: {
+        **{t: held for t, held in writes.items() if t not in PLATFORM_WIDE},
+        **(SERIES_WRITES if role == db.LOADER else {}),
+    }
+    for role, writes in EXPECTED_WRITES.items()
+}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 CANDLE = (T0, 1, 1, 1, 1, 1, 1, 1, 1, 1)
 LIVE_INSERT = (
@@ -64,11 +82,22 @@ def refused(url: str, statement: str, params: tuple = ()) -> bool:
         return False
 
 
-def test_each_role_holds_exactly_its_write_privileges(conn: psycopg.Connection) -> None:
-    """Over every market table, each role holds the writes DESIGN gives it and no other, and
-    reads them all."""
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ("market", EXPECTED_WRITES),
+        ("market_usdm", EXPECTED_FUTURES_WRITES),
+        ("market_coinm", EXPECTED_FUTURES_WRITES),
+    ],
+)
+def test_each_role_holds_exactly_its_write_privileges(
+    conn: psycopg.Connection, schema: str, expected: dict[str, dict[str, set[str]]]
+) -> None:
+    """Over every table of a market's raw schema (spot's, each futures market's), each role
+    holds the writes DESIGN gives it and no other, and reads them all."""
     tables = [
-        r[0] for r in conn.execute("select tablename from pg_tables where schemaname = 'market'")
+        r[0]
+        for r in conn.execute("select tablename from pg_tables where schemaname = %s", (schema,))
     ]
     assert "klines_1m" in tables
     assert len(tables) >= 9
@@ -78,12 +107,12 @@ def test_each_role_holds_exactly_its_write_privileges(conn: psycopg.Connection) 
                 p
                 for p in WRITES
                 if conn.execute(
-                    "select has_table_privilege(%s, %s, %s)", (role, f"market.{table}", p)
+                    "select has_table_privilege(%s, %s, %s)", (role, f"{schema}.{table}", p)
                 ).fetchone()[0]
             }
-            assert held == EXPECTED_WRITES[role].get(table, set()), (role, table)
+            assert held == expected[role].get(table, set()), (role, table)
             assert conn.execute(
-                "select has_table_privilege(%s, %s, 'SELECT')", (role, f"market.{table}")
+                "select has_table_privilege(%s, %s, 'SELECT')", (role, f"{schema}.{table}")
             ).fetchone()[0], (role, table)
         attributes = conn.execute(
             "select rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolbypassrls "

@@ -12,7 +12,7 @@ from tenacity import AsyncRetrying
 from include.platform.binance_rest.budget import WeightBudget
 from include.platform.binance_rest.client import _Client, tls_context
 from include.platform.binance_rest.retry import RetryPolicy
-from include.platform.binance_rest.weights import WEIGHTS
+from include.platform.markets import SPOT, Market
 
 # Requests of one async client on the wire at once (httpx's pool holds as many connections).
 ASYNC_MAX_IN_FLIGHT = 32
@@ -22,9 +22,8 @@ ASYNC_MAX_IN_FLIGHT = 32
 # nor compete for the last URGENT_SHARE of each window's weight, which bulk requests leave to
 # them. At a restart at ALL, ~1,800 gap repairs (7,200 weight, more than a window) otherwise
 # held back the klines of the missed minutes queued behind them for two windows.
-URGENT_PATHS = frozenset(
-    {"/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/time", "/api/v3/exchangeInfo"}
-)
+URGENT_ENDPOINTS = frozenset({"klines", "ticker/24hr", "time", "exchangeInfo"})
+URGENT_PATHS = frozenset(SPOT.path(endpoint) for endpoint in URGENT_ENDPOINTS)
 URGENT_SHARE = 0.10
 URGENT_IN_FLIGHT = 8
 
@@ -41,8 +40,9 @@ class AsyncBinanceRest(_Client):
         transport: httpx.AsyncBaseTransport | None = None,
         policy: RetryPolicy | None = None,
         database_url: str | None = None,
+        market: Market = SPOT,
     ) -> None:
-        super().__init__(base_url, budget, policy or RetryPolicy(), database_url)
+        super().__init__(base_url, budget, policy or RetryPolicy(), database_url, market)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
@@ -71,8 +71,8 @@ class AsyncBinanceRest(_Client):
         return await retrying(self._attempt, path, params)
 
     async def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
-        weight = WEIGHTS.get(path, 1)
-        urgent = path in URGENT_PATHS
+        weight = self.market.weight(path, params)
+        urgent = path.removeprefix(self.market.rest_prefix + "/") in URGENT_ENDPOINTS
         headroom = 0 if urgent else int(self.budget.limit * URGENT_SHARE)
         async with self._urgent_slots if urgent else self._slots:
             window = await self.budget.acquire_async(weight, headroom)
@@ -87,8 +87,8 @@ class AsyncBinanceRest(_Client):
 
     async def exchange_info(self) -> dict[str, Any]:
         """exchangeInfo; also adopts its live REQUEST_WEIGHT limit and window."""
-        return self._adopt_limits(await self.get("/api/v3/exchangeInfo"))
+        return self._adopt_limits(await self.get(self.market.path("exchangeInfo")))
 
     async def server_time_ms(self) -> int:
         """The exchange's clock in epoch milliseconds."""
-        return int((await self.get("/api/v3/time"))["serverTime"])
+        return int((await self.get(self.market.path("time")))["serverTime"])

@@ -24,7 +24,15 @@ from include.platform.binance_rest.errors import (
 )
 from include.platform.binance_rest.retry import MAX_SERVER_ERRORS, RetryPolicy, retry_after_seconds
 from include.platform.binance_rest.shared import shared_budget
-from include.platform.binance_rest.weights import INTERVAL_SECONDS, KLINES_LIMIT, WEIGHTS
+from include.platform.binance_rest.weights import INTERVAL_SECONDS
+from include.platform.markets import (
+    FUNDING_BUDGET,
+    FUNDING_LIMIT,
+    FUNDING_PAGE,
+    FUNDING_WINDOW_S,
+    SPOT,
+    Market,
+)
 from include.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -48,8 +56,9 @@ class RestStats:
     server_errors: int = 0
 
 
-# REQUEST_WEIGHT (limit, window seconds) this process last read in each server's exchangeInfo:
-# a new client of that server starts with them.
+# REQUEST_WEIGHT (limit, window seconds) this process last read in each server's exchangeInfo
+# (by base URL and market: one fake exchange serves every market on one port): a new client of
+# that server starts with them.
 _LIMITS: dict[str, tuple[int, float]] = {}
 
 
@@ -62,12 +71,27 @@ class _Client:
         budget: WeightBudget | None,
         policy: RetryPolicy,
         database_url: str | None = None,
+        market: Market = SPOT,
     ) -> None:
-        self.base_url = (base_url or get_settings().binance_rest_url).rstrip("/")
+        self.market = market
+        self.base_url = (base_url or getattr(get_settings(), market.rest_url_setting)).rstrip("/")
+        # The server and market whose limits and exchangeInfo this process remembers.
+        self._server = self.base_url + market.rest_prefix
         # A budget of its own (no budget given) is closed with the client.
         self._own_budget = budget is None
-        self.budget = budget or shared_budget(database_url)
-        if self._own_budget and (learned := _LIMITS.get(self.base_url)) is not None:
+        self.budget = budget or shared_budget(database_url, budget_name=market.budget)
+        # Futures' fundingRate counts in an IP pool of its own (docs/BINANCE.md "Futures").
+        self.funding_budget = (
+            shared_budget(
+                database_url,
+                budget_name=FUNDING_BUDGET,
+                limit=FUNDING_LIMIT,
+                window_s=FUNDING_WINDOW_S,
+            )
+            if market.is_futures
+            else None
+        )
+        if self._own_budget and (learned := _LIMITS.get(self._server)) is not None:
             # Before its own exchangeInfo answers: the limits this process last read from the
             # server (a first request paced on Binance's defaults against a server with other
             # windows earned a 429, and its block lasted a whole default minute).
@@ -80,6 +104,14 @@ class _Client:
         close = getattr(self.budget, "close", None)
         if self._own_budget and close is not None:
             close()
+        if (close := getattr(self.funding_budget, "close", None)) is not None:
+            close()
+
+    def _budget_for(self, path: str) -> WeightBudget:
+        """The pool a request of that path draws from."""
+        if self.funding_budget is not None and path == self.market.path("fundingRate"):
+            return self.funding_budget
+        return self.budget
 
     def _sending(self) -> None:
         """A request is about to go out (a hook for metrics)."""
@@ -89,7 +121,7 @@ class _Client:
 
     def _lost(self, err: BaseException, path: str, weight: int, window: int) -> RetryableError:
         """A request that got no answer (``err``): counted (it may have been), maybe retried."""
-        self.budget.observe(None, weight, window)
+        self._budget_for(path).observe(None, weight, window)
         if isinstance(err, httpx.TransportError):
             return RetryableError(f"{self.base_url}{path}: {err!r}")
         raise err
@@ -100,7 +132,11 @@ class _Client:
         """The JSON of a 200; for anything else, tell the budget and raise what it means."""
         used = response.headers.get("x-mbx-used-weight-1m")
         used_weight = int(used) if used and used.isdigit() else None
-        self.budget.observe(used_weight, weight, window)
+        budget = self._budget_for(path)
+        if budget is not self.budget:
+            # The header counts the weight pool, not the pool this request drew from.
+            used_weight = None
+        budget.observe(used_weight, weight, window)
         if used_weight is not None:
             self._used_weight(used_weight)
         status = response.status_code
@@ -117,7 +153,7 @@ class _Client:
         retry = retry_after_seconds(response.headers, status)
         if status == 429:
             logger.warning("429 from Binance: waiting %s s as Retry-After asks", retry)
-            self.budget.retry_after(retry)
+            budget.retry_after(retry)
             raise ThrottledError(f"{path}: HTTP 429 from Binance")
         if status == 418:
             message = (
@@ -125,7 +161,7 @@ class _Client:
                 "rerun after the ban, the job resumes where it stopped"
             )
             logger.error("%s", message)
-            self.budget.ban(message, retry)
+            budget.ban(message, retry)
             raise IpBannedError(message)
         if status >= 500:
             raise RetryableError(f"{path}: HTTP {status} from Binance")
@@ -137,7 +173,7 @@ class _Client:
             if limit.get("rateLimitType") == "REQUEST_WEIGHT":
                 seconds = INTERVAL_SECONDS[limit["interval"]] * int(limit.get("intervalNum", 1))
                 self.budget.limit, self.budget.window_s = int(limit["limit"]), float(seconds)
-                _LIMITS[self.base_url] = (self.budget.limit, self.budget.window_s)
+                _LIMITS[self._server] = (self.budget.limit, self.budget.window_s)
         return info
 
 
@@ -165,9 +201,10 @@ class BinanceRest(_Client):
         transport: httpx.BaseTransport | None = None,
         max_server_errors: int = MAX_SERVER_ERRORS,
         database_url: str | None = None,
+        market: Market = SPOT,
     ) -> None:
         super().__init__(
-            base_url, budget, RetryPolicy(attempts=max_server_errors + 1), database_url
+            base_url, budget, RetryPolicy(attempts=max_server_errors + 1), database_url, market
         )
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, verify=tls_context()
@@ -188,19 +225,21 @@ class BinanceRest(_Client):
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET a JSON endpoint inside the weight budget; 429 waits, 418 stops with a reason."""
-        retrying = Retrying(sleep=lambda s: self.budget.sleep(s), **self.policy.arguments())
+        budget = self._budget_for(path)
+        retrying = Retrying(sleep=lambda s: budget.sleep(s), **self.policy.arguments())
         return retrying(self._attempt, path, params)
 
     def _attempt(self, path: str, params: dict[str, Any] | None) -> Any:
-        weight = WEIGHTS.get(path, 1)
-        window = self.budget.acquire(weight)
+        weight = self.market.weight(path, params)
+        budget = self._budget_for(path)
+        window = budget.acquire(weight)
         sent = time.monotonic()
         self._sending()
         try:
             response = self._http.get(path, params=params)
         except BaseException as err:
             raise self._lost(err, path, weight, window) from err
-        self.budget.took(time.monotonic() - sent)
+        budget.took(time.monotonic() - sent)
         return self._answer(response, path, params, weight, window)
 
     def exchange_info(
@@ -213,14 +252,14 @@ class BinanceRest(_Client):
         many chunks asks once, not once per chunk (weight 20 each, half of a year's backfill).
         """
         params = {"symbols": "[" + ",".join(f'"{s}"' for s in symbols) + "]"} if symbols else None
-        key = (self.base_url, params["symbols"] if params else "")
+        key = (self._server, params["symbols"] if params else "")
         with _EXCHANGE_INFO_LOCK:
             cached = _EXCHANGE_INFO.get(key)
         age = time.monotonic() - cached[0] if cached else math.inf
         if age <= max_age_s:
             info = {**cached[1], "serverTime": int(cached[1]["serverTime"]) + int(age * 1000)}
         else:
-            info = self.get("/api/v3/exchangeInfo", params)
+            info = self.get(self.market.path("exchangeInfo"), params)
             with _EXCHANGE_INFO_LOCK:
                 _EXCHANGE_INFO[key] = (time.monotonic(), info)
         self._adopt_limits(info)
@@ -229,22 +268,39 @@ class BinanceRest(_Client):
 
     def server_time_ms(self) -> int:
         """The exchange's clock in epoch milliseconds."""
-        return int(self.get("/api/v3/time")["serverTime"])
+        return int(self.get(self.market.path("time"))["serverTime"])
 
-    def klines_1m(self, symbol: str, start_ms: int, end_ms: int) -> list[list[Any]]:
-        """Up to 1000 1m klines with start_ms <= open_time <= end_ms, oldest first."""
+    def klines_1m(
+        self, symbol: str, start_ms: int, end_ms: int, kind: str = "klines"
+    ) -> list[list[Any]]:
+        """Up to the market's page (1,000 on spot, 499 on futures) of 1m klines with
+        start_ms <= open_time <= end_ms, oldest first.
+
+        ``kind`` is the endpoint: klines, or futures' markPriceKlines, indexPriceKlines (which
+        names its contract ``pair``) and premiumIndexKlines. Both bounds always go: COIN-M
+        pages backwards from endTime, so a page no longer than the limit is the same rows on
+        every market.
+        """
         with self._limits_lock:
             if not self._limits_loaded:
                 self.exchange_info()
         return self.get(
-            "/api/v3/klines",
+            self.market.path(kind),
             {
-                "symbol": symbol,
+                "pair" if kind == "indexPriceKlines" else "symbol": symbol,
                 "interval": "1m",
                 "startTime": start_ms,
                 "endTime": end_ms,
-                "limit": KLINES_LIMIT,
+                "limit": self.market.klines_page,
             },
+        )
+
+    def funding_rates(self, symbol: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Up to 1,000 of a futures contract's fundings with start_ms <= fundingTime <= end_ms,
+        oldest first, paced in fundingRate's own pool (500 requests per 5 minutes)."""
+        return self.get(
+            self.market.path("fundingRate"),
+            {"symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": FUNDING_PAGE},
         )
 
 

@@ -220,5 +220,6 @@ class SharedWeightBudget(WeightBudget):
 def shared_budget(database_url: str | None, **kwargs: Any) -> WeightBudget:
     """The budget shared through that database; the in-process one without a database URL."""
     if not database_url:
+        kwargs.pop("budget_name", None)
         return WeightBudget(**kwargs)
     return SharedWeightBudget(database_url=database_url, **kwargs)

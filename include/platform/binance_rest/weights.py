@@ -1,16 +1,11 @@
 """Binance's request weights and the figures the weight budget paces by."""
 
-# Binance's request weights of every endpoint the platform calls.
-WEIGHTS = {
-    "/api/v3/klines": 2,
-    "/api/v3/exchangeInfo": 20,
-    "/api/v3/time": 1,
-    "/api/v3/aggTrades": 4,
-    "/api/v3/historicalTrades": 25,
-    # Without a symbol (every symbol at once), the only way the platform asks for it.
-    "/api/v3/ticker/24hr": 80,
-}
-KLINES_LIMIT = 1000
+from include.platform.markets import SPOT
+
+# Binance's request weights of every spot endpoint the platform calls (markets.SPOT's, by path;
+# a futures market's weigh by markets.Market.weight).
+WEIGHTS = {SPOT.path(endpoint): weight for endpoint, weight in SPOT.weights.items()}
+KLINES_LIMIT = SPOT.klines_page
 # Binance counts weight in fixed windows aligned to the clock; a little slack absorbs clock skew
 # (capped at a fortieth of the window, so short test windows are not mostly slack).
 WINDOW_SLACK_S = 0.25

@@ -16,13 +16,16 @@
 --   and touches only tables owned by its own owner (the administrator who migrates);
 -- - market.ensure_month_partitions, the one every caller uses, picks between the two.
 
--- How long one partition of a candle table spans: 'day' for the live table, else 'month'.
+-- How long one partition of a candle table spans: 'day' for a market's live table (spot's, or
+-- a futures market's: migration 0023), else 'month'.
 create or replace function market.partition_unit(parent regclass) returns text
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
     select case
-        when n.nspname = 'market' and c.relname = 'candles_1m_live' then 'day' else 'month'
+        when n.nspname in ('market', 'market_usdm', 'market_coinm')
+            and c.relname = 'candles_1m_live' then 'day'
+        else 'month'
     end
     from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
     where c.oid = parent
@@ -59,7 +62,8 @@ as $$
     where i.inhparent = parent and pg_catalog.pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'
 $$;
 
--- The owner of a partitioned candle table of market or analytics; raises for any other table.
+-- The owner of a partitioned candle table of a market's schemas (spot's market and analytics, a
+-- futures market's: migration 0023), its price klines included; raises for any other table.
 create or replace function market.candle_table_owner(parent regclass) returns name
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
@@ -73,7 +77,12 @@ begin
     into nsp, tbl, owner_name
     from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
     where c.oid = parent and c.relkind = 'p';
-    if not found or nsp not in ('market', 'analytics') or tbl !~ '^(candles|klines)_' then
+    if not found
+        or nsp not in (
+            'market', 'analytics', 'market_usdm', 'analytics_usdm', 'market_coinm', 'analytics_coinm'
+        )
+        or tbl !~ '^(candles|klines|mark_price_klines|index_price_klines|premium_index_klines)_'
+    then
         raise exception '% is not a partitioned candle table', parent;
     end if;
     return owner_name;

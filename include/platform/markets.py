@@ -1,0 +1,153 @@
+"""Binance's markets the platform runs (MARKETS): spot, USDⓈ-M and COIN-M futures.
+
+One record per market holds everything that differs between them: where its REST and
+WebSocket live and under which path, what its requests weigh and which IP pool they draw from,
+how its klines page, and the schemas its rows go to (DESIGN.md "Futures markets"). Every part
+takes the market's record instead of spelling a path, a weight or a schema of its own, so spot's
+names stay exactly what they always were and a futures market is the same code with another
+record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+# Binance's futures weigh every kline kind by the limit sent (docs/BINANCE.md "Futures").
+FUTURES_KLINE_BANDS = ((100, 1), (500, 2), (1001, 5))
+FUTURES_KLINE_ABOVE = 10
+# A futures klines page: the largest limit of the cheapest band per row ([100, 500) weighs 2,
+# 250 rows a weight; 1,000 rows weigh 5, 1,500 weigh 10).
+FUTURES_KLINES_PAGE = 499
+# USDⓈ-M and COIN-M draw from one IP pool since 2026-06-30 (docs/BINANCE.md): one budget.
+FUTURES_BUDGET = "binance_futures"
+# fundingRate counts in a pool of its own: 500 requests per 5 minutes per IP.
+FUNDING_BUDGET = "binance_futures_funding"
+FUNDING_LIMIT = 500
+FUNDING_WINDOW_S = 300.0
+FUNDING_PAGE = 1000
+
+
+def futures_kline_weight(limit: int) -> int:
+    """A futures klines request's weight for the limit it sends."""
+    for below, weight in FUTURES_KLINE_BANDS:
+        if limit < below:
+            return weight
+    return FUTURES_KLINE_ABOVE
+
+
+@dataclass(frozen=True)
+class Market:
+    """One of Binance's markets, as the platform reaches, stores and serves it."""
+
+    name: str
+    # Where its rows live: DESIGN.md's raw and timeframes schemas.
+    raw_schema: str
+    timeframes_schema: str
+    # Binance's REST path prefix (also the prefix the read API serves it under).
+    rest_prefix: str
+    # The shared weight budget its requests reserve in (market.rest_weight_windows.budget).
+    budget: str
+    # Klines per request the backfill asks for.
+    klines_page: int
+    # The settings fields holding its symbols and its base URLs.
+    symbols_setting: str
+    rest_url_setting: str
+    ws_url_setting: str
+    # Where its dumps sit under BINANCE_DATA_URL.
+    dump_root: str
+    # The WebSocket path prefix the read API serves its kline streams under.
+    served_ws_prefix: str
+    # Weight of a request by its path under the prefix ("klines", "exchangeInfo"), given its
+    # parameters; a path not listed weighs 1.
+    weights: Mapping[str, int] = field(default_factory=dict)
+    kline_weight: Callable[[int], int] | None = None
+
+    @property
+    def is_futures(self) -> bool:
+        return self.name != "spot"
+
+    def path(self, endpoint: str) -> str:
+        """The REST path of an endpoint ("klines" -> "/fapi/v1/klines")."""
+        return f"{self.rest_prefix}/{endpoint}"
+
+    def weight(self, path: str, params: Mapping[str, Any] | None = None) -> int:
+        """What Binance charges for a GET of ``path`` with these parameters."""
+        endpoint = path.removeprefix(self.rest_prefix + "/")
+        if self.kline_weight is not None and endpoint.endswith("lines"):
+            return self.kline_weight(int((params or {}).get("limit") or 500))
+        return self.weights.get(endpoint, 1)
+
+    def table(self, name: str) -> str:
+        """A raw table of this market, schema-qualified ("market_usdm.klines_1m")."""
+        return f"{self.raw_schema}.{name}"
+
+
+SPOT = Market(
+    name="spot",
+    raw_schema="market",
+    timeframes_schema="analytics",
+    rest_prefix="/api/v3",
+    budget="binance_rest",
+    klines_page=1000,
+    symbols_setting="symbols",
+    rest_url_setting="binance_rest_url",
+    ws_url_setting="binance_ws_url",
+    dump_root="data/spot",
+    served_ws_prefix="/ws",
+    weights=MappingProxyType(
+        {
+            "klines": 2,
+            "exchangeInfo": 20,
+            "time": 1,
+            "aggTrades": 4,
+            "historicalTrades": 25,
+            # Without a symbol (every symbol at once), the only way the platform asks for it.
+            "ticker/24hr": 80,
+        }
+    ),
+)
+USDM = Market(
+    name="usdm",
+    raw_schema="market_usdm",
+    timeframes_schema="analytics_usdm",
+    rest_prefix="/fapi/v1",
+    budget=FUTURES_BUDGET,
+    klines_page=FUTURES_KLINES_PAGE,
+    symbols_setting="usdm_symbols",
+    rest_url_setting="binance_usdm_rest_url",
+    ws_url_setting="binance_usdm_ws_url",
+    dump_root="data/futures/um",
+    served_ws_prefix="/fws",
+    weights=MappingProxyType({"exchangeInfo": 1, "time": 1, "aggTrades": 20, "trades": 5}),
+    kline_weight=futures_kline_weight,
+)
+COINM = Market(
+    name="coinm",
+    raw_schema="market_coinm",
+    timeframes_schema="analytics_coinm",
+    rest_prefix="/dapi/v1",
+    budget=FUTURES_BUDGET,
+    klines_page=FUTURES_KLINES_PAGE,
+    symbols_setting="coinm_symbols",
+    rest_url_setting="binance_coinm_rest_url",
+    ws_url_setting="binance_coinm_ws_url",
+    dump_root="data/futures/cm",
+    served_ws_prefix="/dws",
+    weights=MappingProxyType({"exchangeInfo": 1, "time": 1, "aggTrades": 20, "trades": 5}),
+    kline_weight=futures_kline_weight,
+)
+MARKETS: Mapping[str, Market] = MappingProxyType({m.name: m for m in (SPOT, USDM, COINM)})
+FUTURES = (USDM, COINM)
+
+
+def market(name: str | Market) -> Market:
+    """The market of that name (spot, usdm, coinm); a one-line error naming the choices."""
+    if isinstance(name, Market):
+        return name
+    try:
+        return MARKETS[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"market {name!r} is not one of {', '.join(MARKETS)}") from None
