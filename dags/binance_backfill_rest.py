@@ -1,14 +1,17 @@
 """
 ### binance_backfill_rest
 
-Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.klines_1m`.
+Loads official Binance 1-minute klines from `GET /api/v3/klines` into `market.klines_1m`, and
+for each futures market of `MARKETS` its klines, mark/index/premium klines and funding from
+`/fapi/v1` (`/dapi/v1`) into `market_usdm` (`market_coinm`).
 
 * **Schedule**: daily, one run per UTC day (its data interval). `catchup` is off; turn history
   in with `airflow backfill create --dag-id binance_backfill_rest --from-date ... --to-date ...`
   and every day of the range becomes its own run.
-* **Params**: `symbols` (empty = the `SYMBOLS` setting; `ALL` = every TRADING symbol), and
-  optional `start` / `end` (ISO, UTC) that override the data interval for a one-off manual
-  range.
+* **Params**: `markets` (empty = the `MARKETS` setting: `spot`, `usdm`, `coinm`), `symbols`
+  (empty = each market's setting, `SYMBOLS`, `USDM_SYMBOLS` or `COINM_SYMBOLS`; `ALL` = every
+  TRADING symbol), and optional `start` / `end` (ISO, UTC) that override the data interval for
+  a one-off manual range.
 * **Fan-out**: one mapped task per symbol and per chunk of `chunk_days` days rounded up to
   whole klines pages (per batch of symbols when that would exceed 32 tasks, as with
   `SYMBOLS=ALL`).
@@ -57,7 +60,10 @@ DEFAULT_ARGS = {
     tags=["binance", "history", "rest"],
     doc_md=__doc__,
     params={
-        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
+        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
+        "symbols": Param(
+            [], type="array", description="Symbols; empty = each market's (SYMBOLS, ...)."
+        ),
         "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
         "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
         "chunk_days": Param(7, type="integer", minimum=1),
@@ -77,6 +83,7 @@ def binance_backfill_rest() -> None:
             params["start"] or context["data_interval_start"].isoformat(),
             params["end"] or context["data_interval_end"].isoformat(),
             chunk_days=params["chunk_days"],
+            markets=params["markets"],
         )
 
     @task(outlets=[KLINES_1M], max_active_tis_per_dag=2, pool=POOL, pool_slots=BACKFILL_SLOTS)

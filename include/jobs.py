@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from include.platform.binance_rest.weights import KLINES_LIMIT
+from include.platform import markets as markets_of
 from include.platform.symbols import resolve_symbols
 from include.platform.times import parse_utc
 
@@ -57,31 +57,64 @@ def plan_rest_chunks(
     end: str,
     *,
     chunk_days: int = DEFAULT_CHUNK_DAYS,
+    markets: Sequence[str] | str | None = None,
+    series: Sequence[str] | None = None,
 ) -> list[dict[str, object]]:
-    """Jobs over [start, end): per chunk of chunk_days, a batch of symbols each.
+    """Jobs over [start, end): per market (``markets``, else MARKETS), per chunk of chunk_days,
+    a batch of symbols each (those given, else the market's SYMBOLS, USDM_SYMBOLS or
+    COINM_SYMBOLS), with the series asked for (a futures market's: all of them unless given).
 
-    A chunk is chunk_days rounded up to whole klines pages (7 days: 11,000 minutes), so only
-    the range's last chunk ends on a partial page. A batch holds one symbol unless there are
-    more jobs than MAX_MAPPED_TASKS (SYMBOLS=ALL); chunks are longer than chunk_days when the
-    range holds more than MAX_MAPPED_TASKS of them.
+    A chunk is chunk_days rounded up to whole klines pages (7 days: 11,000 minutes on spot), so
+    only the range's last chunk ends on a partial page. A batch holds one symbol unless there
+    are more jobs than the market's share of MAX_MAPPED_TASKS (SYMBOLS=ALL); chunks are longer
+    than chunk_days when the range holds more than that share of them.
     """
+    from include.platform.settings import get_settings, parse_markets
+
+    if isinstance(markets, str):
+        markets = [markets]
+    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
+    share = max(1, MAX_MAPPED_TASKS // len(names))
     first, last = _range(start, end)
+    jobs: list[dict[str, object]] = []
+    for name in names:
+        venue = markets_of.market(name)
+        jobs += _plan_market(venue, symbols, first, last, chunk_days, series, share)
+    return jobs
+
+
+def _plan_market(
+    venue: markets_of.Market,
+    symbols: Sequence[str] | None,
+    first: datetime,
+    last: datetime,
+    chunk_days: int,
+    series: Sequence[str] | None,
+    max_tasks: int,
+) -> list[dict[str, object]]:
+    """plan_rest_chunks' jobs of one market, at most about max_tasks of them."""
+    from include.history.series import parse_series
+
     # Years of history in days (or weeks of seven-day chunks past five years) would make more
     # chunks than Airflow maps, even one symbol batch each: longer chunks then.
-    chunk_days = max(chunk_days, math.ceil((last - first) / timedelta(days=MAX_MAPPED_TASKS)))
+    chunk_days = max(chunk_days, math.ceil((last - first) / timedelta(days=max_tasks)))
     # Whole klines pages: a chunk of 7 days (10,080 minutes) would end on a page of 80 minutes,
     # which weighs as much as a full one, about 9% more weight over a backfill of ALL.
-    step = timedelta(minutes=-(-chunk_days * 1440 // KLINES_LIMIT) * KLINES_LIMIT)
+    page = venue.klines_page
+    step = timedelta(minutes=-(-chunk_days * 1440 // page) * page)
     chunks = []
     cursor = first
     while cursor < last:
         stop = min(cursor + step, last)
         chunks.append((cursor, stop))
         cursor = stop
-    names = resolve_symbols(symbols)
-    per_chunk = max(1, MAX_MAPPED_TASKS // len(chunks))
+    names = resolve_symbols(symbols, market=venue)
+    per_chunk = max(1, max_tasks // len(chunks))
+    wanted = parse_series(series, venue)  # a futures-only series of spot is refused here
+    # A spot job is what it always was; a futures job names its market and series.
+    extra = {} if venue.name == "spot" else {"market": venue.name, "series": list(wanted)}
     return [
-        {"symbols": group, "start": a.isoformat(), "end": b.isoformat()}
+        {"symbols": group, "start": a.isoformat(), "end": b.isoformat(), **extra}
         for group in batched(names, per_chunk)
         for a, b in chunks
     ]
@@ -93,7 +126,12 @@ def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, 
 
     names = job.get("symbols") or [job["symbol"]]
     result = backfill.backfill_rest(
-        names, parse_utc(job["start"]), parse_utc(job["end"]), resume=resume
+        names,
+        parse_utc(job["start"]),
+        parse_utc(job["end"]),
+        resume=resume,
+        market_name=str(job.get("market") or "spot"),
+        series=job.get("series"),
     )
     # Each symbol's counts were logged once, by backfill_rest.
     return result.summary()

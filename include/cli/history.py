@@ -19,22 +19,45 @@ def backfill_rest(
         help="Days per job, rounded up to whole klines pages, as the DAG's mapped tasks.",
     ),
     no_resume: bool = typer.Option(False, "--no-resume", help="Refetch the whole range."),
+    market: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--market",
+            help="spot, usdm (USDⓈ-M futures: /fapi, market_usdm) or coinm (/dapi, "
+            "market_coinm); repeatable; default MARKETS.",
+        ),
+    ] = None,
+    series: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--series",
+            help="klines (the default), and on futures mark, index, premium, funding, or all.",
+        ),
+    ] = None,
 ) -> None:
-    """Load official 1m klines from /api/v3/klines into market.klines_1m (resumable; the
-    binance_backfill_rest DAG's plan and load tasks)."""
-    fetched: dict[str, int] = {}
-    changed: dict[str, int] = {}
+    """Load official 1m klines from /api/v3/klines into market.klines_1m (a futures market's
+    from its own REST into its own schema, and its price klines and funding with --series;
+    resumable; the binance_backfill_rest DAG's plan and load tasks)."""
+    counts: dict[tuple[str, str], list[int]] = {}
     requests = weight = throttled = 0
-    for job in jobs.plan_rest_chunks(symbol, start, end, chunk_days=chunk_days):
+    jobs_planned = jobs.plan_rest_chunks(
+        symbol, start, end, chunk_days=chunk_days, markets=market, series=series
+    )
+    for job in jobs_planned:
         done = jobs.run_rest_chunk(job, resume=not no_resume)
-        for name, count in done["fetched"].items():
-            fetched[name] = fetched.get(name, 0) + count
-            changed[name] = changed.get(name, 0) + done["changed"][name]
+        lines = {"klines": {s: (n, done["changed"][s]) for s, n in done["fetched"].items()}}
+        lines.update(done.get("series", {}))
+        for kind, by_symbol in lines.items():
+            for name, (got, new) in by_symbol.items():
+                total = counts.setdefault((name, kind), [0, 0])
+                total[0] += got
+                total[1] += new
         requests += done["requests"]
         weight += done["weight"]
         throttled += done["throttled_429"]
-    for name, count in fetched.items():
-        typer.echo(f"{name}: {count} klines fetched, {changed[name]} new or changed")
+    for (name, kind), (got, new) in counts.items():
+        what = "klines" if kind == "klines" else f"{kind} rows"
+        typer.echo(f"{name}: {got} {what} fetched, {new} new or changed")
     typer.echo(f"{requests} requests, weight {weight}, {throttled} x 429")
 
 

@@ -1,4 +1,5 @@
-"""REST klines backfill into market.klines_1m: paged, resumable, never writes an open minute."""
+"""REST klines backfill into market.klines_1m (a futures market's, and its price klines and
+funding): paged, resumable, never writes an open minute."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 
-from include.history import klines_store
+from include.history import funding, klines_store
 from include.history.first_days import record_first_days
 from include.history.progress import Progress
+from include.history.series import FUNDING, KLINES, SERIES, Series, parse_series
 from include.platform import db
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT, REQUESTS_IN_FLIGHT
+from include.platform.markets import SPOT, Market, market
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS, to_datetime, to_ms
 
@@ -30,13 +34,18 @@ WRITE_BATCH_PAGES = 8
 
 @dataclass
 class BackfillResult:
-    """Per symbol: rows fetched and rows written; plus the client's request statistics."""
+    """Per symbol: rows fetched and rows written; plus the client's request statistics.
+
+    ``fetched`` and ``changed`` count the trade klines; a futures backfill's other series
+    (mark, index, premium, funding) count in ``series``, per series and symbol."""
 
     fetched: dict[str, int] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     weight: int = 0
     throttled_429: int = 0
+    market: str = "spot"
+    series: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def total_changed(self) -> int:
@@ -44,35 +53,53 @@ class BackfillResult:
 
     def summary(self) -> dict[str, object]:
         """As JSON (a task's XCom, what the CLI prints)."""
-        return {
+        summary: dict[str, object] = {
             "fetched": dict(self.fetched),
             "changed": dict(self.changed),
             "requests": self.requests,
             "weight": self.weight,
             "throttled_429": self.throttled_429,
         }
+        if self.market != "spot":
+            summary["market"] = self.market
+            summary["series"] = {
+                name: {symbol: list(counts) for symbol, counts in by_symbol.items()}
+                for name, by_symbol in self.series.items()
+            }
+        return summary
 
 
 def own_client(
-    client: BinanceRest | None, rest_url: str | None, database_url: str
+    client: BinanceRest | None,
+    rest_url: str | None,
+    database_url: str,
+    market: Market | None = None,
 ) -> contextlib.AbstractContextManager[BinanceRest]:
-    """The caller's client as it is, or one of the job's own, closed after it, whose requests'
-    weight is reserved in the budget every process shares through database_url."""
+    """The caller's client as it is, or one of the job's own (of ``market``, spot's unless
+    given), closed after it, whose requests' weight is reserved in the budget every process
+    shares through database_url."""
     if client is not None:
         return contextlib.nullcontext(client)
-    return BinanceRest(rest_url, database_url=database_url)
+    return BinanceRest(rest_url, database_url=database_url, market=market or SPOT)
 
 
 def missing_runs_ms(
-    conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int
+    conn: psycopg.Connection,
+    symbol: str,
+    start_ms: int,
+    end_ms: int,
+    table: sql.Identifier | None = None,
 ) -> list[tuple[int, int]]:
-    """The runs of [start, end) that market.klines_1m does not hold yet, whatever wrote the rest.
+    """The runs of [start, end) that the table (market.klines_1m unless given) does not hold
+    yet, whatever wrote the rest.
 
     Resuming from what is present (not from the newest row of some source) means a wider range
     after a narrower one, or after heal-gaps filled a few minutes, still fetches every hole.
     """
     rows = conn.execute(
-        klines_store.load_sql("select_missing_runs"),
+        sql.SQL(klines_store.load_sql("select_missing_runs")).format(
+            table=table or KLINES.identifier(SPOT)
+        ),
         {"symbol": symbol, "start": to_datetime(start_ms), "end": to_datetime(end_ms)},
     )
     return [(to_ms(a), to_ms(b)) for a, b in rows]
@@ -80,13 +107,15 @@ def missing_runs_ms(
 
 @dataclass(frozen=True)
 class Page:
-    """One /api/v3/klines request: the minutes [start_ms, end_ms) of a symbol, at most 1000."""
+    """One /api/v3/klines request: the minutes [start_ms, end_ms) of a symbol, at most 1000 (a
+    futures market's page; another series' endpoint)."""
 
     symbol: str
     start_ms: int
     end_ms: int
     # The minutes to keep from the answer, as [start, end) runs; empty keeps the whole page.
     keep: tuple[tuple[int, int], ...] = ()
+    series: Series = KLINES
 
     def wants(self, open_ms: int) -> bool:
         """Whether a kline opening at open_ms belongs to this page's missing minutes."""
@@ -104,14 +133,19 @@ def plan_pages(symbol: str, start_ms: int, end_ms: int) -> list[Page]:
     return plan_pages_for_runs(symbol, [(start_ms, end_ms)])
 
 
-def plan_pages_for_runs(symbol: str, runs: Sequence[tuple[int, int]]) -> list[Page]:
+def plan_pages_for_runs(
+    symbol: str,
+    runs: Sequence[tuple[int, int]],
+    page_minutes: int = KLINES_LIMIT,
+    series: Series = KLINES,
+) -> list[Page]:
     """Pages covering the given runs (sorted, disjoint); runs close together share a page.
 
     A request costs the same weight for one minute as for a thousand, so scattered holes
     are fetched a page at a time, and the minutes already held in between are skipped by
     the upsert, which leaves unchanged rows untouched.
     """
-    span = KLINES_LIMIT * MINUTE_MS
+    span = page_minutes * MINUTE_MS
     pages: list[Page] = []
     for run_start, run_end in runs:
         cursor = run_start
@@ -119,11 +153,11 @@ def plan_pages_for_runs(symbol: str, runs: Sequence[tuple[int, int]]) -> list[Pa
             # Widen the last page to reach into this run, as far as one page can go.
             last = pages.pop()
             stop = min(last.start_ms + span, run_end)
-            pages.append(Page(symbol, last.start_ms, stop, (*last.keep, (run_start, stop))))
+            pages.append(Page(symbol, last.start_ms, stop, (*last.keep, (run_start, stop)), series))
             cursor = stop
         while cursor < run_end:
             stop = min(cursor + span, run_end)
-            pages.append(Page(symbol, cursor, stop, ((cursor, stop),)))
+            pages.append(Page(symbol, cursor, stop, ((cursor, stop),), series))
             cursor = stop
     return pages
 
@@ -137,7 +171,8 @@ def fetch_pages(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
 ) -> dict[str, tuple[int, int]]:
-    """Fetch pages concurrently under the client's one budget; per symbol (fetched, changed).
+    """Fetch pages concurrently under the client's one budget; per symbol (fetched, changed)
+    of the trade klines, and per (symbol, series) of any other series' pages.
 
     Up to ``concurrency`` requests are in flight. Pages are written in their given order, a
     transaction per run of consecutive pages of one symbol that have arrived, so a stopped run
@@ -145,16 +180,16 @@ def fetch_pages(
     Only minutes whose close time is before closed_before_ms (the exchange's clock) are
     written: Binance also returns the running minute, which is not official yet.
     """
-    totals: dict[str, tuple[int, int]] = {p.symbol: (0, 0) for p in pages}
+    totals: dict[str | tuple[str, str], tuple[int, int]] = {_key(p): (0, 0) for p in pages}
     todo = iter(pages)
     # Fetched pages may wait for the writer; bounding them bounds memory.
     ahead = max(concurrency * 4, 1)
     in_flight: deque[tuple[Page, Future[tuple[int, bytes]]]] = deque()
 
     def fetch(page: Page) -> tuple[int, bytes]:
-        rows = client.klines_1m(page.symbol, page.start_ms, page.end_ms - 1)
+        rows = client.klines_1m(page.symbol, page.start_ms, page.end_ms - 1, page.series.endpoint)
         closed = [row for row in rows if int(row[6]) < closed_before_ms and page.wants(int(row[0]))]
-        return len(closed), klines_store.rest_klines_csv(closed)
+        return len(closed), page.series.csv(closed)
 
     with ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="klines") as pool:
 
@@ -174,6 +209,7 @@ def fetch_pages(
                     len(batch) < WRITE_BATCH_PAGES
                     and in_flight
                     and in_flight[0][0].symbol == page.symbol
+                    and in_flight[0][0].series == page.series
                     and in_flight[0][1].done()
                 ):
                     batch.append(in_flight.popleft()[1].result())
@@ -181,17 +217,23 @@ def fetch_pages(
                 count = sum(n for n, _ in batch)
                 if count:
                     with conn.transaction():
-                        changed = klines_store.upsert_csv(
-                            conn, page.symbol, b"".join(csv for _, csv in batch), "rest"
+                        changed = page.series.upsert(
+                            conn, page.symbol, b"".join(csv for _, csv in batch), client.market
                         )
-                    fetched, total = totals[page.symbol]
-                    totals[page.symbol] = (fetched + count, total + changed)
+                    fetched, total = totals[_key(page)]
+                    totals[_key(page)] = (fetched + count, total + changed)
                 if progress is not None:
                     progress.written(page.symbol, len(batch), count)
         finally:
             for _, future in in_flight:
                 future.cancel()
     return totals
+
+
+def _key(page: Page) -> str | tuple[str, str]:
+    """A page's line in fetch_pages' totals: the symbol for trade klines (as always), else
+    (symbol, series)."""
+    return page.symbol if page.series is KLINES else (page.symbol, page.series.name)
 
 
 def fetch_range(
@@ -204,9 +246,10 @@ def fetch_range(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> tuple[int, int]:
-    """Load [start, end) of one symbol into klines_1m; (fetched, changed). See fetch_pages."""
+    """Load [start, end) of one symbol into klines_1m (the client's market's); (fetched,
+    changed). See fetch_pages."""
     end_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
-    pages = plan_pages(symbol, start_ms, end_ms)
+    pages = plan_pages_for_runs(symbol, [(start_ms, end_ms)], client.market.klines_page)
     return fetch_pages(client, conn, pages, closed_before_ms, concurrency=concurrency).get(
         symbol, (0, 0)
     )
@@ -223,8 +266,12 @@ def backfill_rest(
     resume: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
+    market_name: str | Market = "spot",
+    series: Sequence[str] | str | None = None,
 ) -> BackfillResult:
-    """Load official 1m klines of [start, end) for each symbol from /api/v3/klines.
+    """Load official 1m klines of [start, end) for each symbol from /api/v3/klines (a futures
+    market's: /fapi/v1 or /dapi/v1, into its own schema; with ``series``, its mark, index and
+    premium klines and its funding history too).
 
     All symbols' pages share one pool of ``concurrency`` requests in flight and the client's
     weight budget, so the job runs as fast as the budget allows. ``progress`` hears of every
@@ -235,13 +282,15 @@ def backfill_rest(
         raise ValueError(f"empty range: {start.isoformat()} .. {end.isoformat()}")
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS:
         raise ValueError("start and end must be whole minutes (UTC)")
+    venue = market(client.market if client is not None else market_name)
+    wanted = parse_series(series, venue)
     url = database_url or db.resolve_role_url(db.LOADER)
-    result = BackfillResult()
-    with own_client(client, rest_url, url) as client:
+    result = BackfillResult(market=venue.name)
+    with own_client(client, rest_url, url, venue) as client:
         info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])
         listed = {s["symbol"] for s in info.get("symbols", [])}
-        names = resolve_symbols(symbols, exchange_info=info)
+        names = resolve_symbols(symbols, exchange_info=info, market=venue)
         unknown = [s for s in names if s not in listed]
         if unknown:
             raise ValueError(f"unknown symbol {unknown[0]}: exchangeInfo does not list it")
@@ -250,30 +299,26 @@ def backfill_rest(
             # A crash may lose the newest commits; the resume point comes from the table, so
             # they are fetched again. Not waiting for each WAL flush keeps the writer ahead.
             conn.execute("set synchronous_commit = off")
-            klines_store.store_symbols(conn, info)
+            klines_store.store_symbols(conn, info, venue)
             record_first_days(conn, client, names)
             pages: list[Page] = []
-            for symbol in names:
-                if last_ms <= start_ms:
-                    continue
-                runs = (
-                    missing_runs_ms(conn, symbol, start_ms, last_ms)
-                    if resume
-                    else [(start_ms, last_ms)]
-                )
-                missing = sum(b - a for a, b in runs) // MINUTE_MS
-                if resume and missing == 0:
-                    logger.info("%s: every minute of the range held, nothing to fetch", symbol)
-                elif resume and missing < (last_ms - start_ms) // MINUTE_MS:
-                    logger.info(
-                        "%s: %d minutes of the range missing, fetching those", symbol, missing
-                    )
-                pages += plan_pages_for_runs(symbol, runs)
+            for kind in (SERIES[name] for name in wanted if name != FUNDING):
+                for symbol in names:
+                    if last_ms > start_ms:
+                        pages += _pages_to_fetch(
+                            conn, kind, venue, symbol, start_ms, last_ms, resume
+                        )
             if progress is not None:
                 progress.start([page.symbol for page in pages])
             done = fetch_pages(
                 client, conn, pages, closed_before_ms, concurrency=concurrency, progress=progress
             )
+            if FUNDING in wanted:
+                until_ms = min(end_ms, closed_before_ms)
+                result.series[FUNDING] = {
+                    symbol: funding.backfill(client, conn, symbol, start_ms, until_ms)
+                    for symbol in names
+                }
         for symbol in names:
             result.fetched[symbol], result.changed[symbol] = done.get(symbol, (0, 0))
             logger.info(
@@ -282,7 +327,35 @@ def backfill_rest(
                 result.fetched[symbol],
                 result.changed[symbol],
             )
+        for name in wanted:
+            if name not in (KLINES.name, FUNDING):
+                result.series[name] = {s: done.get((s, name), (0, 0)) for s in names}
         result.requests = client.stats.requests
         result.weight = client.stats.weight
         result.throttled_429 = client.stats.throttled_429
     return result
+
+
+def _pages_to_fetch(
+    conn: psycopg.Connection,
+    kind: Series,
+    venue: Market,
+    symbol: str,
+    start_ms: int,
+    last_ms: int,
+    resume: bool,
+) -> list[Page]:
+    """The pages of one series and symbol that [start, last) still needs (all of it without
+    ``resume``)."""
+    runs = (
+        missing_runs_ms(conn, symbol, start_ms, last_ms, kind.identifier(venue))
+        if resume
+        else [(start_ms, last_ms)]
+    )
+    missing = sum(b - a for a, b in runs) // MINUTE_MS
+    label = symbol if kind is KLINES else f"{symbol} {kind.name}"
+    if resume and missing == 0:
+        logger.info("%s: every minute of the range held, nothing to fetch", label)
+    elif resume and missing < (last_ms - start_ms) // MINUTE_MS:
+        logger.info("%s: %d minutes of the range missing, fetching those", label, missing)
+    return plan_pages_for_runs(symbol, runs, venue.klines_page, kind)

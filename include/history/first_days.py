@@ -23,20 +23,24 @@ CONCURRENCY = 8
 
 
 def record_first_days(conn: psycopg.Connection, client: BinanceRest, symbols: Sequence[str]) -> int:
-    """Read and store the first day of those symbols market.symbols holds without one; return
-    how many were stored. A symbol with no kline yet (listed, not trading) is left null."""
+    """Read and store the first day of those symbols market.symbols (the client's market's)
+    holds without one; return how many were stored. A symbol with no kline yet (listed, not
+    trading) is left null."""
+    market = client.market
     missing = [
         row[0]
         for row in conn.execute(
-            "select symbol from market.symbols where symbol = any(%s) and first_day is null "
-            "order by symbol",
+            market.sql(
+                "select symbol from market.symbols where symbol = any(%s) and first_day is null "
+                "order by symbol"
+            ),
             (list(symbols),),
         )
     ]
 
     def first(symbol: str) -> list:
         return client.get(
-            "/api/v3/klines",
+            market.path("klines"),
             {"symbol": symbol, "interval": "1d", "startTime": 0, "limit": 1},
         )
 
@@ -49,7 +53,8 @@ def record_first_days(conn: psycopg.Connection, client: BinanceRest, symbols: Se
                 continue
             day = to_datetime(int(rows[0][0])).date()
             conn.execute(
-                "update market.symbols set first_day = %s where symbol = %s", (day, symbol)
+                market.sql("update market.symbols set first_day = %s where symbol = %s"),
+                (day, symbol),
             )
             stored += 1
     if stored:

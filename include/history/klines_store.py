@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from include.platform.markets import SPOT, Market
 from include.platform.times import CANDLE_FIELDS
 from include.sql import load_sql
 
@@ -56,13 +57,18 @@ def upsert_candles(
 
 
 def upsert_rest_klines(
-    conn: psycopg.Connection, symbol: str, rows: Sequence[Sequence], source: str = "rest"
+    conn: psycopg.Connection,
+    symbol: str,
+    rows: Sequence[Sequence],
+    source: str = "rest",
+    market: Market = SPOT,
 ) -> int:
-    """COPY /api/v3/klines rows into market.klines_1m inside the caller's transaction.
+    """COPY /api/v3/klines rows into market.klines_1m (the market's) inside the caller's
+    transaction.
 
     Returns the number of rows inserted or changed; identical rows are left untouched.
     """
-    return upsert_csv(conn, symbol, rest_klines_csv(rows), source)
+    return upsert_csv(conn, symbol, rest_klines_csv(rows), source, market)
 
 
 def rest_klines_csv(rows: Sequence[Sequence]) -> bytes:
@@ -99,8 +105,11 @@ def _dec(text: object) -> str:
     return f"{whole}.{frac[:8]}{frac[8:].rstrip('0')}"
 
 
-def upsert_csv(conn: psycopg.Connection, symbol: str, csv: bytes, source: str) -> int:
-    """COPY CSV candles (CANDLE_COLUMNS, no header) into market.klines_1m via the stage table.
+def upsert_csv(
+    conn: psycopg.Connection, symbol: str, csv: bytes, source: str, market: Market = SPOT
+) -> int:
+    """COPY CSV candles (CANDLE_COLUMNS, no header) into market.klines_1m (the market's) via
+    the stage table.
 
     Runs inside the caller's transaction; returns the rows inserted or changed.
     """
@@ -116,19 +125,23 @@ def upsert_csv(conn: psycopg.Connection, symbol: str, csv: bytes, source: str) -
         # The months being loaded get partitions of their own before the rows arrive (a dump
         # of 2017 would otherwise land in the DEFAULT partition); a no-op once they exist.
         cur.execute(
-            "select market.ensure_month_partitions('market.klines_1m', "
-            "timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond', "
-            "timestamptz 'epoch' + (max(open_time_ms) + 1) * interval '1 millisecond') "
-            "from pg_temp.stage_klines"
+            market.sql(
+                "select market.ensure_month_partitions('market.klines_1m', "
+                "timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond', "
+                "timestamptz 'epoch' + (max(open_time_ms) + 1) * interval '1 millisecond') "
+                "from pg_temp.stage_klines"
+            )
         )
-        cur.execute(load_sql("upsert_klines_1m"), {"symbol": symbol, "source": source})
+        cur.execute(market.sql(load_sql("upsert_klines_1m")), {"symbol": symbol, "source": source})
         changed = cur.rowcount
         # Older minutes than heal-gaps has checked may leave holes behind them: look again.
         cur.execute(
-            "update market.heal_watermarks set checked_until = s.first, updated_at = now() "
-            "from (select timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond' "
-            "as first from pg_temp.stage_klines) as s "
-            "where symbol = %s and checked_until > s.first",
+            market.sql(
+                "update market.heal_watermarks set checked_until = s.first, updated_at = now() "
+                "from (select timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond' "
+                "as first from pg_temp.stage_klines) as s "
+                "where symbol = %s and checked_until > s.first"
+            ),
             (symbol,),
         )
     logger.debug("%s: %d candles new or changed", symbol, changed)
@@ -177,13 +190,14 @@ def known_symbols(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in conn.execute("select symbol from market.symbols")}
 
 
-def store_symbols(conn: psycopg.Connection, exchange_info: dict) -> int:
-    """Upsert exchangeInfo's symbols, statuses and filters into market.symbols; return how
-    many."""
+def store_symbols(conn: psycopg.Connection, exchange_info: dict, market: Market = SPOT) -> int:
+    """Upsert exchangeInfo's symbols, statuses and filters into market.symbols (the market's);
+    return how many."""
     rows = [
         (
             s["symbol"],
-            s["status"],
+            # COIN-M names it contractStatus.
+            s["status"] if "status" in s else s["contractStatus"],
             s.get("baseAsset"),
             s.get("quoteAsset"),
             Jsonb(s["filters"]) if isinstance(s.get("filters"), list) else None,
@@ -191,5 +205,5 @@ def store_symbols(conn: psycopg.Connection, exchange_info: dict) -> int:
         for s in exchange_info.get("symbols", [])
     ]
     with conn.cursor() as cur:
-        cur.executemany(load_sql("upsert_symbols"), rows)
+        cur.executemany(market.sql(load_sql("upsert_symbols")), rows)
     return len(rows)

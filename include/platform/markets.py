@@ -10,6 +10,7 @@ record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -28,6 +29,28 @@ FUNDING_BUDGET = "binance_futures_funding"
 FUNDING_LIMIT = 500
 FUNDING_WINDOW_S = 300.0
 FUNDING_PAGE = 1000
+
+
+# The tables every market has in its own raw schema (migration 0023), as spot names them in
+# market: a statement written for spot reads and writes a futures market's through Market.sql.
+RAW_TABLES = (
+    "candles_1m_live",
+    "klines_1m",
+    "ingest_gaps",
+    "symbols",
+    "imported_files",
+    "heal_watermarks",
+    "timeframe_dirty_ranges",
+    "reconciliations",
+    "reconcile_mismatches",
+    "mark_price_klines_1m",
+    "index_price_klines_1m",
+    "premium_index_klines_1m",
+    "funding_rates",
+)
+# Only those tables: market's functions (market.ensure_month_partitions) and platform-wide
+# tables (market.rest_weight_windows) serve every market from spot's schema.
+_RAW_TABLE = re.compile(r"\bmarket\.(" + "|".join(RAW_TABLES) + r")\b")
 
 
 def futures_kline_weight(limit: int) -> int:
@@ -83,6 +106,13 @@ class Market:
     def table(self, name: str) -> str:
         """A raw table of this market, schema-qualified ("market_usdm.klines_1m")."""
         return f"{self.raw_schema}.{name}"
+
+    def sql(self, statement: str) -> str:
+        """A statement written over spot's raw tables (``market.klines_1m``), over this
+        market's (``market_usdm.klines_1m``); spot's exactly as written."""
+        if self.raw_schema == "market":
+            return statement
+        return _RAW_TABLE.sub(rf"{self.raw_schema}.\1", statement)
 
 
 SPOT = Market(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Shard and parse_shard are the settings' (STREAMER_SHARD); re-exported for the streamer.
+from include.platform.markets import SPOT, Market
 from include.platform.settings import Shard, get_settings, parse_symbols
 from include.platform.settings import parse_shard as parse_shard
 
@@ -16,16 +17,22 @@ def trading_symbols(exchange_info: dict[str, Any]) -> list[str]:
     return sorted(
         s["symbol"]
         for s in exchange_info.get("symbols", [])
-        if isinstance(s, dict) and s.get("status") == "TRADING" and "symbol" in s
+        # COIN-M names the status contractStatus.
+        if isinstance(s, dict)
+        and s.get("status", s.get("contractStatus")) == "TRADING"
+        and "symbol" in s
     )
 
 
-def requested_symbols(symbols: Iterable[str] | None) -> tuple[str, ...] | None:
-    """The symbols asked for (a list, or SYMBOLS when empty), upper-cased; None means ALL."""
+def requested_symbols(
+    symbols: Iterable[str] | None, market: Market = SPOT
+) -> tuple[str, ...] | None:
+    """The symbols asked for (a list, or the market's SYMBOLS, USDM_SYMBOLS or COINM_SYMBOLS
+    when empty), upper-cased; None means ALL."""
     given = [s for s in symbols or () if s and s.strip()]
     if not given:
-        return get_settings().symbols
-    return parse_symbols(" ".join(given))
+        return getattr(get_settings(), market.symbols_setting)
+    return parse_symbols(" ".join(given), "SYMBOLS" if market is SPOT else "symbol")
 
 
 def resolve_symbols(
@@ -33,18 +40,19 @@ def resolve_symbols(
     *,
     exchange_info: dict[str, Any] | None = None,
     rest_url: str | None = None,
+    market: Market = SPOT,
 ) -> list[str]:
     """The concrete symbols a job works on: ALL becomes every TRADING symbol of exchangeInfo.
 
     exchange_info is used when the caller already holds it; otherwise ALL asks REST once.
     """
-    wanted = requested_symbols(symbols)
+    wanted = requested_symbols(symbols, market)
     if wanted is not None:
         return list(wanted)
     if exchange_info is None:
         from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 
-        with BinanceRest(rest_url, database_url=_loader_url()) as client:
+        with BinanceRest(rest_url, database_url=_loader_url(), market=market) as client:
             exchange_info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
     return trading_symbols(exchange_info)
 

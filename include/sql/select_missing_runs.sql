@@ -1,8 +1,9 @@
--- Runs of minutes in [start, end) that market.klines_1m does not hold for one symbol, as
--- [run_start, run_end): what a backfill of that range still has to fetch.
+-- Runs of minutes in [start, end) that a 1-minute table ({table}: market.klines_1m, or a
+-- market's klines or price klines) does not hold for one symbol, as [run_start, run_end): what a
+-- backfill of that range still has to fetch.
 with held as (
     select open_time
-    from market.klines_1m
+    from {table}
     where symbol = %(symbol)s and open_time >= %(start)s and open_time < %(end)s
 ),
 

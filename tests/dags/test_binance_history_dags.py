@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
 
 from include.platform.times import to_ms
-from tests.include.history_support import NOW, official, running_fake, stored
+from tests.include.history_support import NOW, official, running_fake, stored, usdm_config
 from tests.support.dags import load_dag
 
 pytestmark = pytest.mark.slow
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fake():
-    """The fake exchange, serving REST and dumps."""
-    with running_fake() as server:
+    """The fake exchange, serving REST and dumps, spot's and USDⓈ-M's."""
+    with running_fake(usdm_config=usdm_config()) as server:
         yield server
 
 
@@ -68,6 +69,51 @@ def test_backfill_rest_dag_lands_the_interval(fake, fake_env: str) -> None:
             (run.data_interval_start, run.data_interval_end),
         ).fetchone()[0]
     assert outside == 0
+
+
+def test_backfill_rest_dag_loads_every_market_of_markets(
+    fake, fake_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MARKETS=spot usdm, one daily run loads spot's SYMBOLS into market and USDM_SYMBOLS'
+    perpetual into market_usdm: its klines as /fapi/v1 serves them, its mark, index and premium
+    minutes and the day's three fundings."""
+    import httpx
+
+    monkeypatch.setenv("MARKETS", "spot usdm")
+    monkeypatch.setenv("USDM_SYMBOLS", "BTCUSDT")
+    monkeypatch.setenv("BINANCE_USDM_REST_URL", fake.url)
+    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=2)
+    run = load_dag("binance_backfill_rest").test(
+        logical_date=day, run_after=day + timedelta(days=1)
+    )
+    assert run.state == "success"
+    a, b = to_ms(run.data_interval_start), to_ms(run.data_interval_end)
+    with psycopg.connect(fake_env) as conn:
+        assert stored(conn, "ETHUSDT", a, b) == official(fake.market, "ETHUSDT", a, b)
+        counts = conn.execute(
+            "select (select count(*) from market_usdm.klines_1m k where k.open_time >= %(a)s "
+            "and k.open_time < %(b)s), (select count(*) from market_usdm.mark_price_klines_1m), "
+            "(select count(*) from market_usdm.index_price_klines_1m), "
+            "(select count(*) from market_usdm.premium_index_klines_1m), "
+            "(select count(*) from market_usdm.funding_rates)",
+            {"a": run.data_interval_start, "b": run.data_interval_end},
+        ).fetchone()
+        closes = conn.execute(
+            "select close from market_usdm.klines_1m where open_time >= %s and open_time < %s "
+            "order by open_time",
+            (run.data_interval_start, run.data_interval_end),
+        ).fetchall()
+    assert counts == (1440, 1440, 1440, 1440, 3)
+    served = [
+        row[4]
+        for start in range(a, b, 480 * 60_000)
+        for row in httpx.get(
+            f"{fake.url}/fapi/v1/klines",
+            params={"symbol": "BTCUSDT", "interval": "1m", "startTime": start, "limit": 480},
+        ).json()
+    ]
+    assert len(served) == 1440
+    assert [c for (c,) in closes] == [Decimal(c) for c in served]
 
 
 def test_import_dumps_dag_lands_the_files(fake, fake_env: str) -> None:

@@ -10,6 +10,7 @@ import psycopg
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, quiet_symbol, utc
+from fakebinance.futures import SEED_OFFSET, default_contracts
 from fakebinance.market import Market
 from fakebinance.reference import oracle_klines
 from fakebinance.server import FakeBinance, ThreadedFakeBinance
@@ -23,6 +24,11 @@ def market_config() -> MarketConfig:
     """BTC/ETH/PEPE, a quiet symbol and one with a five-minute halt."""
     halted = SymbolSpec("HALTUSDT", Decimal("12.5"), 3, 3, 8.0, utc(2025, 3, 1), halts=(HALT,))
     return MarketConfig(42, (*default_symbols(), quiet_symbol(), halted))
+
+
+def usdm_config() -> MarketConfig:
+    """The fake's USDⓈ-M perpetuals (BTCUSDT, ETHUSDT), from their own seed."""
+    return MarketConfig(market_config().seed + SEED_OFFSET, default_contracts())
 
 
 def frozen_clock() -> MarketClock:
