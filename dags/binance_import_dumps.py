@@ -7,7 +7,11 @@ as exact 1-minute candles.
 * **Schedule**: daily at 06:00 UTC, importing the daily files of the data interval's day (they
   are published the next day). `catchup` is off; older days come in with
   `airflow backfill create` or with the params below.
-* **Params**: `symbols` (empty = `SYMBOLS`), `kinds` (`klines`, `trades`, `aggTrades`),
+* **Markets**: each market of `MARKETS` (or the `markets` param): a futures market's klines
+  (`data/futures/um/`, `data/futures/cm/`) go to `market_usdm` / `market_coinm`, with its
+  mark, index and premium klines.
+* **Params**: `markets` (empty = `MARKETS`), `symbols` (empty = each market's symbols setting),
+  `kinds` (`klines`, `trades`, `aggTrades`),
   `start` / `end` dates (override the interval), `folder` (a local folder of dump files:
   imports those instead of downloading).
 * **Fan-out**: one mapped task per file (per batch of files when there are more than 32, as
@@ -54,6 +58,7 @@ DEFAULT_ARGS = {
     tags=["binance", "history", "dumps"],
     doc_md=__doc__,
     params={
+        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
         "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
         "kinds": Param(["klines"], type="array", description="klines, trades, aggTrades."),
         "start": Param(None, type=["null", "string"], description="First day (override)."),
@@ -76,6 +81,7 @@ def binance_import_dumps() -> None:
             params["start"] or context["data_interval_start"].date().isoformat(),
             params["end"] or context["data_interval_end"].date().isoformat(),
             folder=params["folder"],
+            markets=params["markets"],
         )
 
     # The dumps come from data.binance.vision, outside the weight budget; the symbol check asks

@@ -1,7 +1,9 @@
 """
 ### build_timeframes
 
-Rebuilds `analytics.candles_{1m,5m,15m,1h,4h,1d,1w}` with dbt (`dbt_project/`).
+Rebuilds `analytics.candles_{1m,5m,15m,1h,4h,1d,1w}` with dbt (`dbt_project/`), and each futures
+market's of `MARKETS` (`analytics_usdm`, `analytics_coinm`: the same models over its own raw
+schema), one market after the other.
 
 - **When:** whenever `market.klines_1m` gets new official klines (the Asset the backfill and
   import DAGs update), and every 5 minutes for the live series the streamer writes into

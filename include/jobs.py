@@ -171,18 +171,38 @@ def plan_dump_files(
     end: str,
     *,
     folder: str | Sequence[str] | None = None,
+    markets: Sequence[str] | str | None = None,
 ) -> list[list[str]]:
     """The files to import, in batches: local dumps (a folder, files or URLs), or the daily
-    URLs of [start, end).
+    URLs of [start, end) of each market (``markets``, else MARKETS; each market's symbols
+    unless given). A futures market's klines come with its mark, index and premium klines; its
+    trades and aggTrades are not imported yet, so they are not listed.
 
     A batch holds one file unless there are more files than MAX_MAPPED_TASKS (SYMBOLS=ALL).
     """
-    from include.history.dumps.names import dump_urls, expand_inputs
+    from include.history.dumps.names import FUTURES_KINDS, PRICE_KINDS, dump_urls, expand_inputs
+    from include.platform.settings import get_settings, parse_markets
 
     if folder:
         return batched(expand_inputs([folder] if isinstance(folder, str) else folder))
+    if isinstance(markets, str):
+        markets = [markets]
+    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
     first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
-    urls = dump_urls(resolve_symbols(symbols), kinds, first, max(last, first + timedelta(1)))
+    urls: list[str] = []
+    for venue in map(markets_of.market, names):
+        wanted = list(kinds)
+        if venue.is_futures:
+            wanted = [k for k in wanted if k in FUTURES_KINDS]
+            if "klines" in wanted:
+                wanted = list(dict.fromkeys([*wanted, *PRICE_KINDS]))
+        urls += dump_urls(
+            resolve_symbols(symbols, market=venue),
+            wanted,
+            first,
+            max(last, first + timedelta(1)),
+            market=venue,
+        )
     return batched(urls)
 
 
@@ -192,8 +212,10 @@ def run_dump_files(
     symbol: str | None = None,
     force: bool = False,
     require_checksum: bool = True,
+    market: str | None = None,
 ) -> list[dict[str, object]]:
-    """Import a batch of dumps, each in its own transaction; one summary per file.
+    """Import a batch of dumps, each in its own transaction; one summary per file (each of the
+    market its path names unless ``market``).
 
     A file already imported with the same checksum is skipped, so a retried batch redoes only
     the files after the one that failed.
@@ -205,7 +227,12 @@ def run_dump_files(
     with http_client() as http:
         for spec in specs:
             result = import_file(
-                spec, symbol=symbol, force=force, http=http, require_checksum=require_checksum
+                spec,
+                symbol=symbol,
+                force=force,
+                http=http,
+                require_checksum=require_checksum,
+                market=market,
             )
             summary = {
                 "file": result.file_name,
@@ -292,16 +319,25 @@ def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, o
 
 
 def build_timeframes(
-    *, full_refresh: bool = False, select: str | None = None, unit_tests: bool = False
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    unit_tests: bool = False,
+    markets: Sequence[str] | None = None,
 ) -> float:
-    """The incremental `dbt build` (unit tests only on request: CI runs them); its seconds."""
+    """The incremental `dbt build` of each market (``markets``, else MARKETS), one after the
+    other (unit tests only on request: CI runs them); their seconds."""
     from include import timeframes
+    from include.platform.settings import get_settings, parse_markets
 
-    result = timeframes.build_timeframes(
-        full_refresh=full_refresh, select=select, unit_tests=unit_tests
-    )
-    logger.info("dbt build succeeded in %.1f s", result.seconds)
-    return result.seconds
+    seconds = 0.0
+    for name in parse_markets(" ".join(markets)) if markets else get_settings().markets:
+        result = timeframes.build_timeframes(
+            full_refresh=full_refresh, select=select, unit_tests=unit_tests, market=name
+        )
+        logger.info("dbt build of %s succeeded in %.1f s", name, result.seconds)
+        seconds += result.seconds
+    return seconds
 
 
 def check_source_freshness() -> None:

@@ -25,10 +25,19 @@ def build_timeframes(
     docs: str = typer.Option(
         None, help="Also publish the dbt docs as one static page into this directory."
     ),
+    market: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--market",
+            help="spot (analytics), usdm (analytics_usdm) or coinm; repeatable; default MARKETS.",
+        ),
+    ] = None,
 ) -> None:
-    """Run `dbt build`: the unified 1m series and 5m..1w candles, with their tests (the
-    build_timeframes DAG's dbt_build task)."""
-    seconds = jobs.build_timeframes(full_refresh=full_refresh, select=select, unit_tests=unit_tests)
+    """Run `dbt build`: the unified 1m series and 5m..1w candles, with their tests, of each
+    market (the build_timeframes DAG's dbt_build task)."""
+    seconds = jobs.build_timeframes(
+        full_refresh=full_refresh, select=select, unit_tests=unit_tests, markets=market
+    )
     typer.echo(f"dbt build succeeded in {seconds:.1f} s")
     if docs:
         typer.echo(f"dbt docs published to {jobs.publish_docs(docs)}")

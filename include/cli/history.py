@@ -75,10 +75,20 @@ def import_dumps(
         list[str] | None, typer.Option("--kind", "-k", help="klines, trades, aggTrades.")
     ] = None,
     folder: str = typer.Option(None, help="A local folder of dumps: imports those instead."),
+    market: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--market",
+            help="spot, usdm, coinm (a futures market's klines come with its mark, index and "
+            "premium klines); repeatable; default MARKETS.",
+        ),
+    ] = None,
 ) -> None:
     """Download and import data.binance.vision's daily dumps of [start, end) (the
     binance_import_dumps DAG's list_files and import_files tasks)."""
-    _echo_imports(jobs.plan_dump_files(symbol, kind or ["klines"], start, end, folder=folder))
+    _echo_imports(
+        jobs.plan_dump_files(symbol, kind or ["klines"], start, end, folder=folder, markets=market)
+    )
 
 
 def import_csv(
@@ -90,11 +100,19 @@ def import_csv(
         "--no-checksum",
         help="Import even when a dump's .CHECKSUM is missing, unreadable or malformed.",
     ),
+    market: str = typer.Option(
+        None,
+        "--market",
+        help="spot, usdm or coinm, for files outside data.binance.vision's folders (default: "
+        "the market their path names, else spot).",
+    ),
 ) -> None:
     """Import data.binance.vision klines/trades/aggTrades dumps as exact 1m candles (the
     binance_import_dumps DAG's import_files task over the given files)."""
     batches = jobs.plan_dump_files(None, [], "", "", folder=paths)
-    _echo_imports(batches, symbol=symbol, force=force, require_checksum=not no_checksum)
+    _echo_imports(
+        batches, symbol=symbol, force=force, require_checksum=not no_checksum, market=market
+    )
 
 
 def bootstrap(

@@ -43,9 +43,14 @@ class ImportedFile:
 
 
 def upsert_candles(
-    conn: psycopg.Connection, symbol: str, candles: pl.DataFrame, source: str
+    conn: psycopg.Connection,
+    symbol: str,
+    candles: pl.DataFrame,
+    source: str,
+    market: Market = SPOT,
 ) -> int:
-    """COPY a candle frame into market.klines_1m inside the caller's transaction.
+    """COPY a candle frame into market.klines_1m (the market's) inside the caller's
+    transaction.
 
     Returns the number of rows inserted or changed; identical rows are left untouched.
     """
@@ -53,7 +58,7 @@ def upsert_candles(
         return 0
     buffer = io.BytesIO()
     candles.select(CANDLE_COLUMNS).write_csv(buffer, include_header=False)
-    return upsert_csv(conn, symbol, buffer.getvalue(), source)
+    return upsert_csv(conn, symbol, buffer.getvalue(), source, market)
 
 
 def upsert_rest_klines(
@@ -148,11 +153,15 @@ def upsert_csv(
     return changed
 
 
-def imported_file(conn: psycopg.Connection, file_name: str) -> ImportedFile | None:
-    """The bookkeeping row of a dump file, if it was imported before."""
+def imported_file(
+    conn: psycopg.Connection, file_name: str, market: Market = SPOT
+) -> ImportedFile | None:
+    """The bookkeeping row of a dump file (of the market), if it was imported before."""
     row = conn.execute(
-        "select file_name, checksum, row_count, candle_count from market.imported_files "
-        "where file_name = %s",
+        market.sql(
+            "select file_name, checksum, row_count, candle_count from market.imported_files "
+            "where file_name = %s"
+        ),
         (file_name,),
     ).fetchone()
     return ImportedFile(*row) if row else None
@@ -168,10 +177,11 @@ def remember_file(
     row_count: int,
     candle_count: int,
     source: str,
+    market: Market = SPOT,
 ) -> None:
     """Record (or refresh) an imported dump file, in the same transaction as its rows."""
     conn.execute(
-        load_sql("upsert_imported_file"),
+        market.sql(load_sql("upsert_imported_file")),
         (file_name, kind, symbol, checksum, row_count, candle_count, source),
     )
 
@@ -185,9 +195,10 @@ def reopen_heal(conn: psycopg.Connection, symbol: str, since: datetime) -> None:
     )
 
 
-def known_symbols(conn: psycopg.Connection) -> set[str]:
-    """Symbols market.symbols knows (empty when exchangeInfo was never stored)."""
-    return {row[0] for row in conn.execute("select symbol from market.symbols")}
+def known_symbols(conn: psycopg.Connection, market: Market = SPOT) -> set[str]:
+    """Symbols market.symbols (the market's) knows (empty when exchangeInfo was never
+    stored)."""
+    return {row[0] for row in conn.execute(market.sql("select symbol from market.symbols"))}
 
 
 def store_symbols(conn: psycopg.Connection, exchange_info: dict, market: Market = SPOT) -> int:

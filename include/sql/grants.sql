@@ -109,7 +109,8 @@ begin
             on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm')
             and c.relowner <> 'dbt_builder'::regrole
         where n.nspname in (
-            'analytics', 'analytics_staging', 'analytics_usdm', 'analytics_coinm'
+            'analytics', 'analytics_staging', 'analytics_usdm', 'analytics_coinm',
+            'analytics_staging_usdm', 'analytics_staging_coinm'
         )
             and (n.nspowner <> 'dbt_builder'::regrole or c.oid is not null)
     loop

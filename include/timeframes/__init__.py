@@ -19,9 +19,10 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import yaml
 
-from include.platform import db
+from include.platform import db, markets
 from include.platform.intervals import STORED
 from include.platform.live import streamer_writing
+from include.platform.markets import SPOT, Market
 from include.platform.migrate import maintain_partitions
 from include.platform.settings import PROJECT_ROOT, get_settings
 
@@ -127,23 +128,30 @@ def dbt_executable() -> str:
     return found
 
 
-def target_path(database_url: str) -> Path:
-    """dbt's target directory for one database: DBT_TARGET_PATH, else one per database.
+def target_path(database_url: str, market: Market = SPOT) -> Path:
+    """dbt's target directory for one database (and market): DBT_TARGET_PATH, else one per
+    database.
 
     Separate directories keep builds of different databases (tests, the quality checks, the
-    platform) from overwriting each other's manifest and compiled SQL.
+    platform) from overwriting each other's manifest and compiled SQL; a futures market's
+    builds (other vars, so another manifest) keep theirs beside, so each market's partial
+    parse stays valid.
     """
+    suffix = "" if market is SPOT else f"-{market.name}"
     if os.environ.get("DBT_TARGET_PATH"):
-        return Path(os.environ["DBT_TARGET_PATH"])
+        return Path(os.environ["DBT_TARGET_PATH"] + suffix)
     env = dbt_env(database_url)
-    name = f"{env['DBT_PGDATABASE']}@{env['DBT_PGHOST']}_{env['DBT_PGPORT']}"
+    name = f"{env['DBT_PGDATABASE']}@{env['DBT_PGHOST']}_{env['DBT_PGPORT']}{suffix}"
     return DBT_PROJECT_DIR / "target" / re.sub(r"[^A-Za-z0-9_.@-]", "_", name)
 
 
-def run_dbt(args: Sequence[str], database_url: str | None = None) -> DbtRun:
-    """Run one dbt command against the platform database and return its outcome."""
+def run_dbt(args: Sequence[str], database_url: str | None = None, market: Market = SPOT) -> DbtRun:
+    """Run one dbt command against the platform database (for a futures market: over its
+    schemas) and return its outcome."""
     url = database_url or db.resolve_role_url(db.BUILDER)
-    target = target_path(url)
+    target = target_path(url, market)
+    if market is not SPOT:
+        args = [*args, "--vars", json.dumps({"market": market.name})]
     env = {
         **os.environ,
         **dbt_env(url),
@@ -185,12 +193,15 @@ def build_timeframes(
     full_refresh: bool = False,
     select: str | None = None,
     unit_tests: bool = True,
+    market: str | Market = SPOT,
 ) -> DbtRun:
     """Run `dbt build` (models, data tests, unit tests); raise with dbt's reason when it fails.
 
-    Scheduled production runs pass unit_tests=False, as dbt advises: unit tests check the SQL,
-    which only changes with a deployment, and CI runs them.
+    A futures market's build is the same models and tests over its own schemas (market_usdm
+    into analytics_usdm). Scheduled production runs pass unit_tests=False, as dbt advises: unit
+    tests check the SQL, which only changes with a deployment, and CI runs them.
     """
+    venue = markets.market(market)
     url = database_url or db.resolve_role_url(db.BUILDER)
     args = ["build"]
     if full_refresh:
@@ -202,20 +213,23 @@ def build_timeframes(
     with psycopg.connect(url, autocommit=True) as lock_conn:
         # A session lock held by this process while dbt, a child process, does the work.
         # dbt_builder may not create the schemas of an unmigrated database: say what is missing.
-        if lock_conn.execute("select to_regclass('market.klines_1m')").fetchone()[0] is None:
+        klines = venue.table("klines_1m")
+        if lock_conn.execute("select to_regclass(%s)", (klines,)).fetchone()[0] is None:
             raise TimeframeBuildError(
-                "market.klines_1m does not exist: run `python -m include.cli migrate` first"
+                f"{klines} does not exist: run `python -m include.cli migrate` first"
             )
         lock_conn.execute("select pg_advisory_lock(%s)", (db.MARTS_LOCK_KEY,))
-        loaded_since = corrections_since(lock_conn)
+        # The read API's push of corrected minutes serves spot's marts.
+        loaded_since = corrections_since(lock_conn) if venue is SPOT else None
         # Every few minutes, so a long-running install has its coming months and days without
         # waiting for a restart (the live retention is binance_backfill_rest's, once a day).
         maintain_partitions(lock_conn, retention=False)
-        result = run_dbt(args, url)
+        result = run_dbt(args, url, venue)
         if result.ok:
-            announce_corrections(lock_conn, loaded_since)
-            prune_dirty_ranges(lock_conn)
-            analyze_new_partitions(lock_conn)
+            if loaded_since is not None:
+                announce_corrections(lock_conn, loaded_since)
+            prune_dirty_ranges(lock_conn, venue)
+            analyze_new_partitions(lock_conn, venue)
     if not result.ok:
         raise TimeframeBuildError(f"dbt build failed: {result.reason()}")
     logger.info("dbt build finished in %.1f s", result.seconds)
@@ -332,7 +346,7 @@ def announce_corrections(conn: psycopg.Connection, loaded_since: datetime) -> in
     return minutes
 
 
-def analyze_new_partitions(conn: psycopg.Connection) -> list[str]:
+def analyze_new_partitions(conn: psycopg.Connection, market: Market = SPOT) -> list[str]:
     """Analyze the marts' tables that hold rows and have no statistics (a first build, a full
     refresh, a new month); return their names.
 
@@ -346,12 +360,13 @@ def analyze_new_partitions(conn: psycopg.Connection) -> list[str]:
             # No statistics, and not known empty (an analyzed empty table has 0 rows and no
             # statistics; reltuples is -1 before any analyze, and the row count once an
             # index was built over the rows).
-            "select format('%I.%I', n.nspname, c.relname) from pg_class as c "
+            "select format('%%I.%%I', n.nspname, c.relname) from pg_class as c "
             "join pg_namespace as n on n.oid = c.relnamespace "
-            "where n.nspname = 'analytics' and c.relkind = 'r' and c.reltuples <> 0 "
+            "where n.nspname = %s and c.relkind = 'r' and c.reltuples <> 0 "
             "and pg_has_role(c.relowner, 'USAGE') and not exists ("
             "select from pg_stats as s where s.schemaname = n.nspname "
-            "and s.tablename = c.relname) order by 1"
+            "and s.tablename = c.relname) order by 1",
+            (market.timeframes_schema,),
         ).fetchall()
     ]
     for name in names:
@@ -361,10 +376,13 @@ def analyze_new_partitions(conn: psycopg.Connection) -> list[str]:
     return names
 
 
-def prune_dirty_ranges(conn: psycopg.Connection) -> int:
-    """Forget declared ranges that builds have long consumed; return how many were removed."""
+def prune_dirty_ranges(conn: psycopg.Connection, market: Market = SPOT) -> int:
+    """Forget declared ranges (of the market) that builds have long consumed; return how many
+    were removed."""
     cur = conn.execute(
-        "delete from market.timeframe_dirty_ranges where marked_at < now() - %s::interval",
+        market.sql(
+            "delete from market.timeframe_dirty_ranges where marked_at < now() - %s::interval"
+        ),
         (DIRTY_RANGE_RETENTION,),
     )
     return cur.rowcount

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -10,17 +11,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import polars as pl
 import psycopg
 
 from include.history import idle_proof, klines_store
 from include.history.dumps.candles import build_candles
 from include.history.dumps.errors import DumpError, DumpNotFound
 from include.history.dumps.fetch import _progress, download, http_client
-from include.history.dumps.names import DumpName, _is_url, expand_inputs, parse_name
+from include.history.dumps.names import (
+    DumpName,
+    _is_url,
+    expand_inputs,
+    market_of,
+    parse_name,
+    price_series_of,
+)
 from include.history.dumps.read import load_dump
 from include.history.dumps.verify import _optional, local_sha256, verify_checksum
-from include.platform import db
+from include.history.series import SERIES
+from include.platform import db, markets
 from include.platform.binance_rest.client import BinanceRest
+from include.platform.markets import SPOT, Market
 from include.platform.times import to_datetime
 
 logger = logging.getLogger(__name__)
@@ -44,9 +55,11 @@ class ImportResult:
     untraded: bool = False
 
 
-def _previous_close(conn: psycopg.Connection, symbol: str, minute_ms: int) -> str | None:
+def _previous_close(
+    conn: psycopg.Connection, symbol: str, minute_ms: int, market: Market = SPOT
+) -> str | None:
     row = conn.execute(
-        "select close::text from market.klines_1m where symbol = %s and open_time = %s",
+        market.sql("select close::text from market.klines_1m where symbol = %s and open_time = %s"),
         (symbol, to_datetime(minute_ms)),
     ).fetchone()
     return row[0] if row else None
@@ -58,32 +71,40 @@ def check_symbol(
     display: str,
     rest_url: str | None,
     database_url: str | None = None,
+    market: Market = SPOT,
 ) -> None:
-    """Refuse a symbol exchangeInfo does not list (market.symbols, refreshed once if empty).
+    """Refuse a symbol exchangeInfo does not list (market.symbols, the market's, refreshed once
+    if empty).
 
     exchangeInfo's weight is reserved in the budget shared through database_url, when given.
     """
-    known = klines_store.known_symbols(conn)
+    known = klines_store.known_symbols(conn, market)
     if not known:
         try:
-            with BinanceRest(rest_url, max_server_errors=0, database_url=database_url) as client:
-                klines_store.store_symbols(conn, client.exchange_info())
+            with BinanceRest(
+                rest_url, max_server_errors=0, database_url=database_url, market=market
+            ) as client:
+                klines_store.store_symbols(conn, client.exchange_info(), market)
         except Exception as err:  # offline imports still work, just without this check
             logger.warning("cannot check symbols against exchangeInfo: %s", err)
             return
-        known = klines_store.known_symbols(conn)
+        known = klines_store.known_symbols(conn, market)
     if symbol not in known:
         raise DumpError(f"{display}: unknown symbol {symbol}: exchangeInfo does not list it")
 
 
-def _traded(name: DumpName, rest_url: str | None, database_url: str) -> bool | None:
+def _traded(
+    name: DumpName, rest_url: str | None, database_url: str, market: Market = SPOT
+) -> bool | None:
     """Whether Binance has a kline of the symbol in the dump's period (None: cannot tell).
 
     data.binance.vision publishes no file for a period a symbol did not trade in: at ALL, each
     day's import met the symbols listed that day. Only a period with klines is one whose dump
     is yet to come."""
     try:
-        with BinanceRest(rest_url, max_server_errors=0, database_url=database_url) as client:
+        with BinanceRest(
+            rest_url, max_server_errors=0, database_url=database_url, market=market
+        ) as client:
             return bool(client.klines_1m(name.symbol, name.start_ms, name.end_ms - 1))
     except Exception as err:
         logger.warning("%s: cannot ask Binance for its klines: %s", name.base_name, err)
@@ -99,14 +120,21 @@ def import_file(
     http: httpx.Client | None = None,
     rest_url: str | None = None,
     require_checksum: bool = True,
+    market: Market | str | None = None,
 ) -> ImportResult:
     """Import one dump (URL or local zip/CSV) in one transaction; a known file is a no-op.
 
     A URL needs the .CHECKSUM published beside it, a local file is checked against one beside
     it when there is one. ``require_checksum=False`` (--no-checksum) imports when that file is
     missing, unreadable or malformed; a well-formed checksum that disagrees still refuses.
+
+    The market is the one given, else the one data.binance.vision's path names (data/spot/,
+    data/futures/um/, data/futures/cm/), else spot; a futures market's mark, index and premium
+    klines (their folder says which) go to its price-kline tables.
     """
     url = database_url or db.resolve_role_url(db.LOADER)
+    venue = markets.market(market) if market is not None else market_of(spec) or SPOT
+    price_series = price_series_of(spec) if venue.is_futures else None
     display = spec.rsplit("/", 1)[-1] if _is_url(spec) else Path(spec).name
     with tempfile.TemporaryDirectory(prefix="dump-") as tmp:
         scratch = Path(tmp)
@@ -118,7 +146,7 @@ def import_file(
                     )
                 except DumpNotFound:
                     name = parse_name(display)
-                    if name is None or _traded(name, rest_url, url) is not False:
+                    if name is None or _traded(name, rest_url, url, venue) is not False:
                         raise
                     logger.info("%s: no kline in its period, nothing to import", display)
                     return ImportResult(display, name.kind, name.symbol, 0, 0, 0, untraded=True)
@@ -135,20 +163,27 @@ def import_file(
         file_symbol = file_symbol or (symbol.upper() if symbol else None)
         if file_symbol is None:
             raise DumpError(f"{display}: cannot tell the symbol from the name: pass --symbol")
+        if venue.is_futures and name is not None and name.kind != "klines":
+            raise DumpError(
+                f"{display}: {venue.name} {name.kind} dumps are not imported yet: import its "
+                "klines (or backfill-rest --market)"
+            )
+        # Price klines are named as the trade klines: their folder keeps them apart.
+        file_name = path.name if price_series is None else f"{price_series}/{path.name}"
         with psycopg.connect(url, autocommit=True) as conn:
-            check_symbol(conn, file_symbol, display, rest_url, url)
-            seen = klines_store.imported_file(conn, path.name)
+            check_symbol(conn, file_symbol, display, rest_url, url, venue)
+            seen = klines_store.imported_file(conn, file_name, venue)
             if seen and seen.checksum == checksum and not force:
                 logger.info("%s: already imported with this checksum, skipped", display)
                 kind = name.kind if name else "?"
                 return ImportResult(
-                    path.name, kind, file_symbol, seen.row_count, seen.candle_count, 0, True
+                    file_name, kind, file_symbol, seen.row_count, seen.candle_count, 0, True
                 )
             kind, frame = load_dump(path, display, name.kind if name else None)
             lead_from_ms = previous_close = None
             if name is not None and kind != "klines":
                 lead_from_ms = name.start_ms
-                previous_close = _previous_close(conn, file_symbol, lead_from_ms - 60_000)
+                previous_close = _previous_close(conn, file_symbol, lead_from_ms - 60_000, venue)
             candles = build_candles(
                 frame, kind, display, lead_from_ms=lead_from_ms, previous_close=previous_close
             )
@@ -162,22 +197,39 @@ def import_file(
                 )
             source = SOURCE_OF_KIND[kind]
             with conn.transaction():
-                changed = klines_store.upsert_candles(conn, file_symbol, candles, source)
-                idle_proof.record(conn, file_symbol, proof, display)
+                if price_series is None:
+                    changed = klines_store.upsert_candles(conn, file_symbol, candles, source, venue)
+                else:
+                    changed = _upsert_prices(conn, file_symbol, candles, price_series, venue)
+                if venue is SPOT:
+                    idle_proof.record(conn, file_symbol, proof, display)
                 klines_store.remember_file(
                     conn,
-                    file_name=path.name,
-                    kind=kind,
+                    file_name=file_name,
+                    kind=kind if price_series is None else price_series,
                     symbol=file_symbol,
                     checksum=checksum,
                     row_count=frame.height,
                     candle_count=candles.height,
                     source=source,
+                    market=venue,
                 )
     logger.info(
         "%s: %d rows, %d candles, %d new or changed", display, frame.height, candles.height, changed
     )
-    return ImportResult(path.name, kind, file_symbol, frame.height, candles.height, changed)
+    return ImportResult(file_name, kind, file_symbol, frame.height, candles.height, changed)
+
+
+def _upsert_prices(
+    conn: psycopg.Connection, symbol: str, candles: pl.DataFrame, series: str, market: Market
+) -> int:
+    """A price-kline dump's minutes (OHLC, the sample count in the count column) into the
+    market's table of that series."""
+    buffer = io.BytesIO()
+    candles.select("open_time_ms", "open", "high", "low", "close", "trade_count").write_csv(
+        buffer, include_header=False
+    )
+    return SERIES[series].upsert(conn, symbol, buffer.getvalue(), market, "dump_klines")
 
 
 def import_files(
@@ -188,8 +240,10 @@ def import_files(
     force: bool = False,
     rest_url: str | None = None,
     require_checksum: bool = True,
+    market: str | None = None,
 ) -> list[ImportResult]:
-    """Import dumps one by one (each its own transaction); stop at the first bad file."""
+    """Import dumps one by one (each its own transaction); stop at the first bad file. The
+    market is each file's own (import_file) unless given."""
     files = expand_inputs(specs)
     results = []
     with (
@@ -206,6 +260,7 @@ def import_files(
                     http=http,
                     rest_url=rest_url,
                     require_checksum=require_checksum,
+                    market=market,
                 )
             )
             bar.update(1)

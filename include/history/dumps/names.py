@@ -10,10 +10,21 @@ from pathlib import Path
 
 from include.history.dumps.errors import DumpError
 from include.platform.intervals import MONTH, bucket_end
+from include.platform.markets import COINM, SPOT, USDM, Market
 from include.platform.settings import get_settings
 from include.platform.times import to_ms
 
 KINDS = ("klines", "trades", "aggTrades")
+# A futures market's 1-minute price klines: the dump folder of each, and its series
+# (include/history/series.py). Their files are named as the trade klines' (BTCUSDT-1m-...):
+# only the folder tells them apart.
+PRICE_KINDS = {
+    "markPriceKlines": "mark",
+    "indexPriceKlines": "index",
+    "premiumIndexKlines": "premium",
+}
+FUTURES_KINDS = ("klines", *PRICE_KINDS)
+_MARKET_ROOT = re.compile(r"(?:^|/)(?:data/)?(spot|futures/um|futures/cm)/(?:daily|monthly)/")
 NAME_RE = re.compile(
     r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<tag>1m|trades|aggTrades|[0-9]+[smhdwM])-"
     r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)$"
@@ -63,14 +74,41 @@ def parse_name(file_name: str) -> DumpName | None:
     return DumpName(match["symbol"], kind, start, daily)
 
 
-def dump_url(base_url: str, kind: str, symbol: str, period: date, *, daily: bool = True) -> str:
-    """The data.binance.vision URL of one spot dump zip."""
-    if kind not in KINDS:
-        raise DumpError(f"unknown dump kind {kind!r}: use one of {', '.join(KINDS)}")
-    name = DumpName(symbol.upper(), kind, period if daily else period.replace(day=1), daily)
+def dump_url(
+    base_url: str,
+    kind: str,
+    symbol: str,
+    period: date,
+    *,
+    daily: bool = True,
+    market: Market = SPOT,
+) -> str:
+    """The data.binance.vision URL of one dump zip of the market (spot's unless given)."""
+    kinds = FUTURES_KINDS if market.is_futures else KINDS
+    if kind not in kinds:
+        raise DumpError(f"unknown {market.name} dump kind {kind!r}: use one of {', '.join(kinds)}")
+    tag = "trades" if kind == "trades" else "aggTrades" if kind == "aggTrades" else "klines"
+    name = DumpName(symbol.upper(), tag, period if daily else period.replace(day=1), daily)
     freq = "daily" if daily else "monthly"
-    sub = "/1m" if kind == "klines" else ""
-    return f"{base_url.rstrip('/')}/data/spot/{freq}/{kind}/{name.symbol}{sub}/{name.base_name}.zip"
+    sub = "/1m" if tag == "klines" else ""
+    root = f"{base_url.rstrip('/')}/{market.dump_root}"
+    return f"{root}/{freq}/{kind}/{name.symbol}{sub}/{name.base_name}.zip"
+
+
+def market_of(spec: str) -> Market | None:
+    """The market a dump's URL or path names (data.binance.vision's tree: data/spot/...,
+    data/futures/um/..., data/futures/cm/...); None for a path outside that tree."""
+    match = _MARKET_ROOT.search(spec.replace("\\", "/"))
+    if match is None:
+        return None
+    return {"spot": SPOT, "futures/um": USDM, "futures/cm": COINM}[match[1]]
+
+
+def price_series_of(spec: str) -> str | None:
+    """A futures price-kline dump's series (mark, index, premium) from its folder; None for
+    any other dump."""
+    parts = spec.replace("\\", "/").split("/")
+    return next((PRICE_KINDS[p] for p in parts if p in PRICE_KINDS), None)
 
 
 def dump_urls(
@@ -81,8 +119,10 @@ def dump_urls(
     *,
     base_url: str | None = None,
     monthly: bool = False,
+    market: Market = SPOT,
 ) -> list[str]:
-    """URLs of the daily (or monthly) dumps covering [start, end) for each symbol and kind."""
+    """URLs of the daily (or monthly) dumps covering [start, end) for each symbol and kind (of
+    the market)."""
     base = base_url or get_settings().binance_data_url
     periods: list[date] = []
     day = start if not monthly else start.replace(day=1)
@@ -90,7 +130,7 @@ def dump_urls(
         periods.append(day)
         day = day + timedelta(days=1) if not monthly else (day + timedelta(days=32)).replace(day=1)
     return [
-        dump_url(base, kind, symbol, period, daily=not monthly)
+        dump_url(base, kind, symbol, period, daily=not monthly, market=market)
         for symbol in symbols
         for kind in kinds
         for period in periods

@@ -98,5 +98,8 @@ begin
     end loop;
     execute 'create schema analytics_usdm';
     execute 'create schema analytics_coinm';
+    -- dbt's staging and intermediate views of each market (dbt_project's generate_schema_name).
+    execute 'create schema analytics_staging_usdm';
+    execute 'create schema analytics_staging_coinm';
 end;
 $$;

@@ -1,0 +1,97 @@
+"""A USDⓈ-M market's timeframes: the same dbt models and tests, built over market_usdm into
+analytics_usdm, equal to every higher-interval kline the fake's /fapi/v1 serves, and spot's
+analytics untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import psycopg
+import pytest
+
+from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from include.history.backfill import backfill_rest
+from include.platform.binance_rest import client as rest_client
+from include.platform.times import parse_utc, to_ms
+from include.timeframes import build_timeframes
+from tests.include.history_support import frozen_clock, market_config, usdm_config
+
+pytestmark = pytest.mark.slow
+
+# Two whole UTC days, so every 5m..1d bucket in them is whole.
+START = parse_utc("2025-03-09")
+END = parse_utc("2025-03-11")
+INTERVALS = {"5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[ThreadedFakeBinance]:
+    rest_client._EXCHANGE_INFO.clear()
+    rest_client._LIMITS.clear()
+    server = FakeBinance.run_in_thread(
+        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+        rest_client._EXCHANGE_INFO.clear()
+        rest_client._LIMITS.clear()
+
+
+def test_usdm_marts_equal_the_contracts_own_klines(
+    fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection
+) -> None:
+    backfill_rest(
+        ["BTCUSDT", "ETHUSDT"],
+        START,
+        END,
+        rest_url=fake.url,
+        market_name="usdm",
+        series="klines",
+        database_url=None,
+    )
+    build_timeframes(database_url, market="usdm")
+    for interval, minutes in INTERVALS.items():
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            served = httpx.get(
+                f"{fake.url}/fapi/v1/klines",
+                params={
+                    "symbol": symbol,
+                    "interval": interval,
+                    "startTime": to_ms(START),
+                    "endTime": to_ms(END) - 1,
+                    "limit": 1500,
+                },
+            ).json()
+            assert len(served) == 2880 // minutes
+            got = conn.execute(
+                "select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
+                "volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, "
+                f"is_complete from analytics_usdm.candles_{interval} where symbol = %s "
+                "and open_time >= %s and open_time < %s order by open_time",
+                (symbol, START, END),
+            ).fetchall()
+            want = [
+                (
+                    int(k[0]),
+                    *(Decimal(v) for v in k[1:6]),
+                    Decimal(k[7]),
+                    int(k[8]),
+                    Decimal(k[9]),
+                    Decimal(k[10]),
+                    True,
+                )
+                for k in served
+            ]
+            assert got == want, (symbol, interval)
+    # The 1m view is the market's own too, and spot's analytics holds none of it.
+    assert conn.execute(
+        "select count(*) from analytics_usdm.candles_1m where open_time >= %s and open_time < %s",
+        (START, END),
+    ).fetchone() == (2 * 2880,)
+    spot = conn.execute("select to_regclass('analytics.candles_5m')").fetchone()[0]
+    if spot is not None:
+        assert conn.execute("select count(*) from analytics.candles_5m").fetchone() == (0,)

@@ -1,0 +1,117 @@
+"""USDⓈ-M dumps from the fake's data/futures/um/ into market_usdm: a day's klines and its mark,
+index and premium klines equal what /fapi/v1 serves for the day, kept apart from spot's and from
+each other (their files share a name), a rerun skips them all, and the futures trades dumps the
+platform cannot read yet are refused in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from include.cli import app
+from include.history.dumps import DumpError, import_file
+from include.platform.binance_rest import client as rest_client
+from include.platform.markets import USDM
+from include.platform.times import MINUTE_MS, parse_utc, to_ms
+from tests.include.history_support import frozen_clock, market_config, usdm_config
+
+DAY = parse_utc("2025-03-10")
+KINDS = {
+    "klines": ("klines_1m", "klines", "symbol"),
+    "markPriceKlines": ("mark_price_klines_1m", "markPriceKlines", "symbol"),
+    "indexPriceKlines": ("index_price_klines_1m", "indexPriceKlines", "pair"),
+    "premiumIndexKlines": ("premium_index_klines_1m", "premiumIndexKlines", "symbol"),
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_exchange_info() -> Iterator[None]:
+    rest_client._EXCHANGE_INFO.clear()
+    rest_client._LIMITS.clear()
+    yield
+    rest_client._EXCHANGE_INFO.clear()
+    rest_client._LIMITS.clear()
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[ThreadedFakeBinance]:
+    server = FakeBinance.run_in_thread(
+        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def served_day(fake: ThreadedFakeBinance, endpoint: str, key: str) -> list[tuple]:
+    """The day's 1440 rows as /fapi/v1 serves them: open time, OHLC, and column 8."""
+    rows: list = []
+    with httpx.Client(base_url=fake.url) as http:
+        for start in range(to_ms(DAY), to_ms(DAY) + 1440 * MINUTE_MS, 480 * MINUTE_MS):
+            answer = http.get(
+                f"/fapi/v1/{endpoint}",
+                params={key: "BTCUSDT", "interval": "1m", "startTime": start, "limit": 480},
+            )
+            rows += answer.json()
+    return [(int(r[0]), *(Decimal(v) for v in r[1:5]), int(r[8])) for r in rows]
+
+
+def test_a_days_usdm_dumps_equal_rest_and_stay_in_their_tables(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BINANCE_DATA_URL", fake.url)
+    monkeypatch.setenv("BINANCE_USDM_REST_URL", fake.url)
+    monkeypatch.setenv("USDM_SYMBOLS", "BTCUSDT")
+    args = ["import-dumps", "--start", "2025-03-10", "--end", "2025-03-11", "--market", "usdm"]
+    runner = CliRunner()
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    for table, endpoint, key in KINDS.values():
+        count_col = "trade_count" if table == "klines_1m" else "sample_count"
+        got = conn.execute(
+            f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
+            f"{count_col} from market_usdm.{table} where symbol = 'BTCUSDT' order by open_time"
+        ).fetchall()
+        want = served_day(fake, endpoint, key)
+        assert len(want) == 1440, table
+        assert got == want, table
+    files = conn.execute(
+        "select file_name, kind, source from market_usdm.imported_files order by file_name"
+    ).fetchall()
+    assert files == [
+        ("BTCUSDT-1m-2025-03-10.zip", "klines", "dump_klines"),
+        ("index/BTCUSDT-1m-2025-03-10.zip", "index", "dump_klines"),
+        ("mark/BTCUSDT-1m-2025-03-10.zip", "mark", "dump_klines"),
+        ("premium/BTCUSDT-1m-2025-03-10.zip", "premium", "dump_klines"),
+    ]
+    volume = conn.execute(
+        "select sum(volume), sum(trade_count) from market_usdm.klines_1m"
+    ).fetchone()
+    with httpx.Client(base_url=fake.url) as http:
+        day = http.get(
+            "/fapi/v1/klines",
+            params={"symbol": "BTCUSDT", "interval": "1d", "startTime": to_ms(DAY), "limit": 1},
+        ).json()[0]
+    assert volume == (Decimal(day[5]), int(day[8]))
+    spot = conn.execute("select count(*) from market.imported_files").fetchone()[0]
+    assert spot == 0
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0
+    assert again.output.count("already imported, skipped") == 4
+
+
+def test_a_futures_trades_dump_is_refused_in_one_line(
+    fake: ThreadedFakeBinance, database_url: str
+) -> None:
+    url = f"{fake.url}/data/futures/um/daily/trades/BTCUSDT/BTCUSDT-trades-2025-03-10.zip"
+    with pytest.raises(DumpError, match="usdm trades dumps are not imported yet"):
+        import_file(url, database_url=database_url, rest_url=fake.url)
+    assert USDM.dump_root == "data/futures/um"
