@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket
 from api import ws as ws_protocol
 from api.binance import BinanceError, klines_request, rest_row, symbol_param, symbols_param
 from api.config import ApiConfig
+from api.futures import FuturesApi
 from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
 from api.klines import fetch_klines
 from api.limits import WeightLimiter
@@ -35,6 +36,7 @@ from api.symbols import SymbolCache
 from api.tickers import Tickers
 from api.udf import Udf
 from include.platform.intervals import UnknownGrid
+from include.platform.markets import FUTURES
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,23 @@ class Api:
             self.tickers.pool,
             self.grpc_pool,
         )
+        # Each futures market of MARKETS: its /fapi or /dapi paths over its own schemas.
+        self.futures = [
+            FuturesApi(
+                venue,
+                self.pool,
+                self.klines_pool,
+                SymbolCache(
+                    self.pool,
+                    config.symbols_ttl,
+                    configured=config.futures_symbols.get(venue.name, frozenset()),
+                    market=venue,
+                ),
+                self._rate_limits(),
+            )
+            for venue in FUTURES
+            if venue.name in config.markets
+        ]
         self.stop = asyncio.Event()
         self.started = time.time()
         self.push_tasks: list[asyncio.Future] = []
@@ -336,6 +355,7 @@ def create_app(config: ApiConfig) -> Starlette:
         Route("/api/v3/ping", api.ping),
         Route("/api/v3/time", api.server_time),
         Route("/api/v3/exchangeInfo", api.exchange_info),
+        *(route for futures in api.futures for route in futures.routes()),
         Route("/udf/config", api.udf.config),
         Route("/udf/symbols", api.udf.symbols_info),
         Route("/udf/search", api.udf.search),

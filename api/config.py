@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from include.platform.settings import Settings, from_settings, get_settings, setting
@@ -57,6 +57,10 @@ class ApiConfig:
     second_symbols: frozenset[str] = frozenset()
     # SYMBOLS (empty for ALL): served from the first second, before any of their candles.
     configured_symbols: frozenset[str] = frozenset()
+    # MARKETS: the futures markets among them get their REST paths (api/futures.py), each with
+    # its USDM_SYMBOLS / COINM_SYMBOLS served from the first second.
+    markets: tuple[str, ...] = ("spot",)
+    futures_symbols: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def with_(self, **changes: object) -> ApiConfig:
         """A copy with some settings changed."""
@@ -115,6 +119,11 @@ def load_config(settings: Settings | None = None, *, start: bool = False) -> Api
         allowed_hosts=settings.api_allowed_host_set,
         second_symbols=settings.second_candle_symbols,
         configured_symbols=frozenset(settings.symbols or ()),
+        markets=settings.markets,
+        futures_symbols={
+            "usdm": frozenset(settings.usdm_symbols or ()),
+            "coinm": frozenset(settings.coinm_symbols or ()),
+        },
     )
     config.check()
     return config

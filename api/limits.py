@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from include.platform.markets import COINM, USDM
+
 # Request weight of each route, Binance's where Binance has the route. The UDF history reads
 # up to MAX_BARS (api/udf.py) bars, five klines pages.
 WEIGHTS = {
@@ -33,7 +35,9 @@ WEIGHTS = {
     "/udf/history": 10,
 }
 # Anything else under these prefixes costs 1 (an unknown path still costs something).
-WEIGHED_PREFIXES = ("/api/", "/udf/")
+WEIGHED_PREFIXES = ("/api/", "/udf/", "/fapi/", "/dapi/")
+# Binance's futures paths weigh as Binance weighs them (klines by the limit sent).
+FUTURES_PREFIXES = {USDM.rest_prefix + "/": USDM, COINM.rest_prefix + "/": COINM}
 WINDOW_S = 60
 
 
@@ -80,6 +84,10 @@ def weight_of(path: str, query: str = "") -> int:
         return COUNTED_WEIGHTS[path](query)
     if path in WEIGHTS:
         return WEIGHTS[path]
+    for prefix, market in FUTURES_PREFIXES.items():
+        if path.startswith(prefix):
+            limit = parse_qs(query).get("limit", ["500"])[0]
+            return market.weight(path, {"limit": int(limit) if limit.isdigit() else 500})
     return 1 if path.startswith(WEIGHED_PREFIXES) else 0
 
 

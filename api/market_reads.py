@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from api.sql import load_sql
 from include.platform.intervals import DAY_MS, to_datetime
+from include.platform.markets import SPOT, Market
 
 SYMBOLS_SQL = load_sql("symbols")
 TICKER_PRICE = load_sql("ticker_price")
@@ -30,9 +31,9 @@ class SymbolInfo:
     first_day_ms: int | None = None
 
 
-async def fetch_symbols(conn: AsyncConnection) -> list[SymbolInfo]:
-    """Every symbol the platform holds candles or listing data for."""
-    cur = await conn.execute(SYMBOLS_SQL)
+async def fetch_symbols(conn: AsyncConnection, market: Market = SPOT) -> list[SymbolInfo]:
+    """Every symbol the platform holds candles or listing data for (of the market)."""
+    cur = await conn.execute(market.sql(SYMBOLS_SQL))
     return [SymbolInfo(*r) for r in await cur.fetchall()]
 
 

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.market_reads import SymbolInfo, fetch_symbols
 from include.platform.intervals import SECOND, UnknownGrid, grid_offset
+from include.platform.markets import SPOT, Market
 
 # Binance's first kline (2017-07-14): no symbol has a minute before it.
 EARLIEST_MS = 1_500_004_800_000
@@ -29,8 +30,11 @@ class SymbolCache:
         ttl: float,
         second_symbols: frozenset[str] = frozenset(),
         configured: frozenset[str] = frozenset(),
+        market: Market = SPOT,
     ) -> None:
         self.pool = pool
+        # Whose symbols: spot's, or a futures market's (its own schema).
+        self.market = market
         self.ttl = ttl
         # SECOND_CANDLE_SYMBOLS: the only symbols with 1s candles (the streamer keeps them).
         self.second_symbols = second_symbols
@@ -45,7 +49,7 @@ class SymbolCache:
         """Read the symbol list again."""
         async with self._lock:
             async with self.pool.connection() as conn:
-                symbols = await fetch_symbols(conn)
+                symbols = await fetch_symbols(conn, self.market)
             info = {s.symbol: s for s in symbols}
             # What exchangeInfo never described yet: TRADING, its assets split by quote suffix.
             info |= {s: SymbolInfo(s, None, None, None) for s in self.configured if s not in info}

@@ -10,8 +10,10 @@ from psycopg import AsyncConnection, errors
 from api.klines.marts import Marts
 from api.klines.plan import Plan, plan_klines
 from api.klines.request import KlinesRequest, Row
-from api.klines.statements import seconds_statement, statement
+from api.klines.statements import market_statement, seconds_statement
+from include.platform import markets
 from include.platform.intervals import to_datetime
+from include.platform.markets import SPOT, Market
 
 
 async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
@@ -19,7 +21,8 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
     plan = plan_klines(req)
     if plan is None:
         return []
-    rows = await _bounded(plan, lambda params: _run(conn, plan, params))
+    venue = markets.market(req.market)
+    rows = await _bounded(plan, lambda params: _run(conn, plan, params, venue), venue)
     if plan.source == "rolled":
         return _candles(plan, rows)
     if plan.newest_first:
@@ -34,7 +37,9 @@ _OLDEST: dict[tuple[str, str, int, int], int] = {}
 _OLDEST_MAX = 100_000
 
 
-async def _bounded(plan: Plan, run: Callable[[dict], Awaitable[list]]) -> list:
+async def _bounded(
+    plan: Plan, run: Callable[[dict], Awaitable[list]], venue: Market = SPOT
+) -> list:
     """Run the plan's statement (``params["limit"]`` stored rows at most) from where the last
     same request began, when the plan has a ``resume`` key.
 
@@ -45,6 +50,8 @@ async def _bounded(plan: Plan, run: Callable[[dict], Awaitable[list]]) -> list:
     key = plan.resume
     if key is None:
         return await run(plan.params)
+    if venue is not SPOT:
+        key = (venue.name, *key)
     want = plan.params["limit"]
     rows = None
     if key in _OLDEST:
@@ -74,21 +81,25 @@ def _oldest(plan: Plan, rows: list) -> int:
     return rows[0][0] if plan.source == "rolled" else rows[-1][0]
 
 
-async def _run(conn: AsyncConnection, plan: Plan, params: dict) -> list:
+async def _run(conn: AsyncConnection, plan: Plan, params: dict, venue: Market = SPOT) -> list:
     """Execute the plan's statement: the 1s table's as it is; a stored interval's on the marts,
-    or on the minutes while there are none."""
+    or on the minutes while there are none (of the market: a futures market's schemas)."""
     if plan.source == "seconds":
         cur = await conn.execute(seconds_statement(plan.newest_first), params)
         return await cur.fetchall()
-    marts = await Marts.available(conn)
+    marts = await Marts.available(conn, venue)
     try:
-        cur = await conn.execute(statement(plan.reads, plan.newest_first, marts, plan.wrap), params)
+        cur = await conn.execute(
+            market_statement(venue, plan.reads, plan.newest_first, marts, plan.wrap), params
+        )
     except errors.UndefinedTable:
         if not marts:
             raise
         # A mart vanished (dropped by hand): serve from the minutes until it is back.
-        Marts.forget(conn)
-        cur = await conn.execute(statement(plan.reads, plan.newest_first, False, plan.wrap), params)
+        Marts.forget(conn, venue)
+        cur = await conn.execute(
+            market_statement(venue, plan.reads, plan.newest_first, False, plan.wrap), params
+        )
     return await cur.fetchall()
 
 

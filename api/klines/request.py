@@ -19,3 +19,6 @@ class KlinesRequest:
     limit: int
     # Binance's timeZone: the intervals are read in the zone this far ahead of UTC.
     offset_ms: int = 0
+    # The market whose candles answer (include/platform/markets.py): spot's, or a futures
+    # market's /fapi and /dapi klines from its own schemas.
+    market: str = "spot"

@@ -12,6 +12,7 @@ from psycopg import sql
 from api.sql import load_sql
 from include.platform.intervals import INTERVAL_MS, WEEK_ORIGIN_MS, to_datetime
 from include.platform.intervals import STORED as MART_INTERVALS
+from include.platform.markets import Market
 from include.platform.times import CANDLE_FIELDS
 
 # Which final candles of a shorter interval may stand in for their minutes inside a forming
@@ -150,6 +151,19 @@ def statement(
     ``wrap`` but identity) sums the stored rows exact and rounds each candle once."""
     exact = wrap is not identity
     return wrap(klines_query(interval, newest_first, analytics, exact)).as_bytes(None)
+
+
+@functools.cache
+def market_statement(
+    market: Market,
+    interval: str,
+    newest_first: bool,
+    analytics: bool,
+    wrap: Callable[[sql.Composable], sql.Composable],
+) -> bytes:
+    """``statement`` over the market's schemas (a futures market's market_usdm and
+    analytics_usdm; spot's as it is), composed once."""
+    return market.served_sql(statement(interval, newest_first, analytics, wrap))
 
 
 @functools.cache

@@ -51,6 +51,9 @@ RAW_TABLES = (
 # Only those tables: market's functions (market.ensure_month_partitions) and platform-wide
 # tables (market.rest_weight_windows) serve every market from spot's schema.
 _RAW_TABLE = re.compile(r"\bmarket\.(" + "|".join(RAW_TABLES) + r")\b")
+# A composed statement's names as psycopg writes them: schema-qualified, quoted or not.
+_RAW_NAME = re.compile(rb'(?<![\w"])("?)market\1\.("?)(' + "|".join(RAW_TABLES).encode() + rb")\2")
+_TIMEFRAMES_NAME = re.compile(rb'(?<![\w"])("?)analytics\1\.')
 
 
 def futures_kline_weight(limit: int) -> int:
@@ -61,7 +64,8 @@ def futures_kline_weight(limit: int) -> int:
     return FUTURES_KLINE_ABOVE
 
 
-@dataclass(frozen=True)
+# One record per market, compared by identity (hashable, as the statement caches key on it).
+@dataclass(frozen=True, eq=False)
 class Market:
     """One of Binance's markets, as the platform reaches, stores and serves it."""
 
@@ -113,6 +117,15 @@ class Market:
         if self.raw_schema == "market":
             return statement
         return _RAW_TABLE.sub(rf"{self.raw_schema}.\1", statement)
+
+    def served_sql(self, statement: bytes) -> bytes:
+        """A composed read statement over spot's tables and marts (``analytics.candles_5m``,
+        ``"market"."klines_1m"``), over this market's; spot's exactly as written."""
+        if self.raw_schema == "market":
+            return statement
+        raw, timeframes = self.raw_schema.encode(), self.timeframes_schema.encode()
+        statement = _RAW_NAME.sub(rb"\1" + raw + rb"\1.\2\3\2", statement)
+        return _TIMEFRAMES_NAME.sub(rb"\1" + timeframes + rb"\1.", statement)
 
 
 SPOT = Market(
