@@ -74,17 +74,26 @@ def check(
         "--expect-live/--no-expect-live",
         help="Require fresh live candles (default: when the streamer wrote in the last hour).",
     ),
+    market: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--market",
+            help="spot, usdm or coinm (the same checks over its schemas); repeatable; default "
+            "MARKETS.",
+        ),
+    ] = None,
 ) -> None:
     """Run the Great Expectations data-quality checks; exit 1 with a summary on failure (the
     data_quality DAG's check task)."""
     from include.quality import QualityCheckFailed
 
     try:
-        done = jobs.data_quality(start, end, symbol, expect_live)
+        done = jobs.data_quality(start, end, symbol, expect_live, markets=market)
     except QualityCheckFailed as failed:
         typer.echo(failed.report.summary(), err=True)
         raise typer.Exit(1) from failed
-    typer.echo(done["summary"])
+    for name, outcome in done.get("markets", {"": done}).items():
+        typer.echo(f"{name}: {outcome['summary']}" if name else outcome["summary"])
 
 
 def coverage(

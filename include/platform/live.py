@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 
 import psycopg
 
+from include.platform.markets import SPOT, Market
 from include.sql import load_sql
 
 LATEST_SQL = """
@@ -23,10 +24,15 @@ order by symbol, open_time desc
 STREAMER_RECENT = timedelta(hours=1)
 
 
-def streamer_writing(conn: psycopg.Connection, within: timedelta = STREAMER_RECENT) -> bool:
-    """Whether the streamer wrote market.candles_1m_live within the given time (server clock)."""
+def streamer_writing(
+    conn: psycopg.Connection, within: timedelta = STREAMER_RECENT, market: Market = SPOT
+) -> bool:
+    """Whether the streamer wrote market.candles_1m_live (the market's) within the given time
+    (server clock)."""
     row = conn.execute(
-        "select exists (select 1 from market.candles_1m_live where updated_at >= now() - %s)",
+        market.sql(
+            "select exists (select 1 from market.candles_1m_live where updated_at >= now() - %s)"
+        ),
         (within,),
     ).fetchone()
     return bool(row[0])

@@ -18,8 +18,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from include.platform import db
+from include.platform import db, markets
 from include.platform.live import STREAMER_RECENT, streamer_writing
+from include.platform.markets import SPOT, Market
 from include.platform.settings import get_settings
 from include.platform.symbols import requested_symbols
 from include.platform.times import parse_utc
@@ -128,6 +129,7 @@ def run_checks(
     max_live_age: timedelta = DEFAULT_MAX_LIVE_AGE,
     gx_root: Path | None = None,
     keep_runs: int = DOCS_KEEP_RUNS,
+    market: str | Market = SPOT,
 ) -> QualityReport:
     """Validate every table over the window with GX and return the report (it never raises on
     a failed check: the caller decides; see QualityReport.success and .summary()).
@@ -136,16 +138,19 @@ def run_checks(
     expect_live: True requires fresh live candles, False skips that check, None decides
     (a window reaching the present, and a live row written within the last hour).
     keep_runs: how many runs' validation results (and Data Docs pages) to keep, this one included.
+    market: whose tables: spot's, or a futures market's (the same checks over market_usdm and
+    analytics_usdm, reported under those names).
     """
     started = time.perf_counter()
     settings = get_settings()
+    venue = markets.market(market)
     url = database_url or db.resolve_role_url(db.READER, settings)
     window = window or default_window()
     if symbols is _UNSET:
-        symbols = settings.symbols
+        symbols = getattr(settings, venue.symbols_setting)
     elif symbols is not None:
         # The one resolver's reading: upper-cased, and ALL (None) kept as the set of TRADING.
-        symbols = requested_symbols(symbols)
+        symbols = requested_symbols(symbols, venue)
     root = gx_root or gx_root_dir(settings.data_dir)
     report = QualityReport(window=window, symbols=symbols)
 
@@ -153,14 +158,20 @@ def run_checks(
         # Held until GX is done: a running build finishes first, and none starts meanwhile
         # (the lock's other holder, include/timeframes). Released when the session ends.
         conn.execute("select pg_advisory_lock_shared(%s)", (db.MARTS_LOCK_KEY,))
-        existing = [
-            t for t in (*CANDLE_TABLES, GAPS_TABLE, RECONCILE_TABLE) if table_exists(conn, t)
-        ]
-        report.missing_tables = [t for t in CANDLE_TABLES if t not in existing]
+        candle_tables = [in_market(t, venue) for t in CANDLE_TABLES]
+        others = [in_market(t, venue) for t in (GAPS_TABLE, RECONCILE_TABLE)]
+        existing = [t for t in (*candle_tables, *others) if table_exists(conn, t)]
+        report.missing_tables = [t for t in candle_tables if t not in existing]
         if expect_live is None:
-            expect_live = streamer_expected(conn, window)
-        checks = [c for c in all_checks(expect_live=expect_live) if c.table in existing]
-        queries = {c: render(c, conn, window, symbols, max_live_age) for c in checks}
+            expect_live = streamer_expected(conn, window, venue)
+        checks = [
+            dataclasses.replace(c, table=in_market(c.table, venue))
+            for c in all_checks(expect_live=expect_live)
+        ]
+        checks = [c for c in checks if c.table in existing]
+        queries = {
+            c: in_market(render(c, conn, window, symbols, max_live_age), venue) for c in checks
+        }
         logger.info(
             "checking %d expectations on %d tables over %s (expect_live=%s)",
             len(checks),
@@ -171,7 +182,7 @@ def run_checks(
         # The report's counts read every table's window once more: on a connection of their
         # own, beside GX's queries (one at a time, one core), and done before the lock goes.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            counted = pool.submit(window_counts, url, existing, window)
+            counted = pool.submit(window_counts, url, existing, window, venue)
             results = validate(url, root, queries, keep_runs=keep_runs)
             report.rows_checked, report.reconciled = counted.result()
     report.results = [with_compared(r, report.rows_checked) for r in results]
@@ -192,14 +203,21 @@ def table_exists(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
 
 
+def in_market(text: str, market: Market) -> str:
+    """A table name or a statement over spot's tables, over the market's (spot's as it is)."""
+    return market.served_sql(text.encode()).decode()
+
+
 def window_counts(
-    url: str, tables: Sequence[str], window: Window
+    url: str, tables: Sequence[str], window: Window, market: Market = SPOT
 ) -> tuple[dict[str, int], dict[str, int]]:
     """The report's counts, on a connection of its own: each candle table's rows in the window,
     and per symbol the closed live candles that have an official kline."""
+    candle_tables = {in_market(t, market) for t in CANDLE_TABLES}
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = {t: rows_in_window(conn, t, window) for t in tables if t in CANDLE_TABLES}
-        reconciled = reconciled_counts(conn, window) if LIVE_TABLE in tables else {}
+        rows = {t: rows_in_window(conn, t, window) for t in tables if t in candle_tables}
+        live = in_market(LIVE_TABLE, market) in tables
+        reconciled = reconciled_counts(conn, window, market) if live else {}
     return rows, reconciled
 
 
@@ -212,26 +230,31 @@ def rows_in_window(conn: psycopg.Connection, table: str, window: Window) -> int:
     return conn.execute(query, (window.start, window.end)).fetchone()[0]
 
 
-def reconciled_counts(conn: psycopg.Connection, window: Window) -> dict[str, int]:
+def reconciled_counts(
+    conn: psycopg.Connection, window: Window, market: Market = SPOT
+) -> dict[str, int]:
     """Per symbol, how many closed live candles in the window have an official kline."""
     rows = conn.execute(
-        "select live.symbol, count(*) from market.candles_1m_live as live "
-        "join market.klines_1m as kline using (symbol, open_time) "
-        "where live.is_closed and live.open_time >= %(start)s and live.open_time < %(end)s "
-        # Implied by the join, stated so the klines are read from the window's range only.
-        "and kline.open_time >= %(start)s and kline.open_time < %(end)s "
-        "group by live.symbol order by live.symbol",
+        market.sql(
+            "select live.symbol, count(*) from market.candles_1m_live as live "
+            "join market.klines_1m as kline using (symbol, open_time) "
+            "where live.is_closed and live.open_time >= %(start)s and live.open_time < %(end)s "
+            # Implied by the join, stated so the klines are read from the window's range only.
+            "and kline.open_time >= %(start)s and kline.open_time < %(end)s "
+            "group by live.symbol order by live.symbol"
+        ),
         {"start": window.start, "end": window.end},
     ).fetchall()
     return dict(rows)
 
 
-def streamer_expected(conn: psycopg.Connection, window: Window) -> bool:
-    """Whether freshness applies: the window reaches now and the streamer wrote recently."""
+def streamer_expected(conn: psycopg.Connection, window: Window, market: Market = SPOT) -> bool:
+    """Whether freshness applies: the window reaches now and the streamer wrote the market's
+    live table recently."""
     now = conn.execute("select now()").fetchone()[0]
     if window.end < now - AUTO_LIVE_PRESENT:
         return False
-    return streamer_writing(conn, AUTO_LIVE_RECENT)
+    return streamer_writing(conn, AUTO_LIVE_RECENT, market)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -1,0 +1,86 @@
+"""The data-quality checks over a futures market: the same expectations run over market_usdm and
+analytics_usdm, report those tables by name with the rows they compared, pass on the loaded
+history, and fail on a fault planted in the market's mart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from include.history.backfill import backfill_rest
+from include.platform.binance_rest import client as rest_client
+from include.platform.times import parse_utc
+from include.quality import Window, run_checks
+from include.timeframes import build_timeframes
+from tests.include.history_support import frozen_clock, market_config, usdm_config
+
+pytestmark = pytest.mark.slow
+
+START = parse_utc("2025-03-09")
+END = parse_utc("2025-03-11")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[ThreadedFakeBinance]:
+    rest_client._EXCHANGE_INFO.clear()
+    rest_client._LIMITS.clear()
+    server = FakeBinance.run_in_thread(
+        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+        rest_client._EXCHANGE_INFO.clear()
+        rest_client._LIMITS.clear()
+
+
+@pytest.fixture(autouse=True)
+def dbt_target(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
+
+
+def test_the_checks_run_over_the_futures_markets_tables(
+    fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection, tmp_path
+) -> None:
+    backfill_rest(["BTCUSDT"], START, END, rest_url=fake.url, market_name="usdm", series="klines")
+    build_timeframes(database_url, market="usdm")
+    window = Window(START, END)
+    report = run_checks(
+        window=window,
+        symbols=["BTCUSDT"],
+        expect_live=False,
+        market="usdm",
+        gx_root=tmp_path / "gx",
+    )
+    assert report.success, report.summary()
+    tables = {r.table for r in report.results}
+    assert "market_usdm.klines_1m" in tables
+    assert "analytics_usdm.candles_1h" in tables
+    assert not [t for t in tables if t.split(".")[0] in ("market", "analytics")]
+    assert report.rows_checked["market_usdm.klines_1m"] == 2880
+    assert report.rows_checked["analytics_usdm.candles_1h"] == 48
+    # Spot's tables hold nothing of it, and its checks compare nothing.
+    spot = run_checks(
+        window=window, symbols=["BTCUSDT"], expect_live=False, gx_root=tmp_path / "spot" / "gx"
+    )
+    assert spot.rows_checked.get("market.klines_1m", 0) == 0
+
+    # A planted fault in the market's 1h mart: its volume no longer the sum of its quarters.
+    conn.execute(
+        "update analytics_usdm.candles_1h set volume = volume + 1 "
+        "where symbol = 'BTCUSDT' and open_time = %s",
+        (parse_utc("2025-03-10T05:00"),),
+    )
+    faulty = run_checks(
+        window=window,
+        symbols=["BTCUSDT"],
+        expect_live=False,
+        market="usdm",
+        gx_root=tmp_path / "gx",
+    )
+    assert not faulty.success
+    assert {r.table for r in faulty.failures} == {"analytics_usdm.candles_1h"}
