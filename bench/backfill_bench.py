@@ -1,7 +1,8 @@
 """Bench: REST backfill of 30 days x 5 symbols from the fake exchange with Binance's limits.
 
 Run: `PYTHONPATH=. .venv/bin/python bench/backfill_bench.py` (uses DATABASE_URL or the embedded
-PostgreSQL); `--days 365 --symbols 1 --weight-limit 300` is a year of one symbol at a twentieth
+PostgreSQL; `--market usdm` backfills USDⓈ-M futures at their own limit, 2,400 a minute);
+`--days 365 --symbols 1 --weight-limit 300` is a year of one symbol at a twentieth
 of Binance's limit. The job runs as users run it: the CLI's (and the DAG's) chunks through
 include.jobs, each building its own client with the weight budget shared through the database,
 as history_loader. Prints the seconds, the share of each full window's weight used and the
@@ -47,12 +48,12 @@ import psycopg
 from bench.results import command_line, record
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols, utc
+from fakebinance.futures import SEED_OFFSET
 from fakebinance.server import FakeBinance
 from include import jobs
 from include.history.backfill import BackfillResult
 from include.jobs import DEFAULT_CHUNK_DAYS
-from include.platform import db, migrate
-from include.platform.binance_rest.weights import KLINES_LIMIT, WEIGHTS
+from include.platform import db, markets, migrate
 from include.platform.times import to_ms
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--symbols", type=int, default=5)
-    parser.add_argument("--weight-limit", type=int, default=6000)
+    parser.add_argument(
+        "--market",
+        choices=("spot", "usdm"),
+        default="spot",
+        help="usdm: a USDⓈ-M backfill (/fapi/v1, 499-kline pages of weight 2, the futures' "
+        "own 2,400-a-minute pool unless --weight-limit) into market_usdm",
+    )
+    parser.add_argument("--weight-limit", type=int, default=None)
     parser.add_argument("--weight-window", type=float, default=60)
     parser.add_argument("--chunk-days", type=int, default=DEFAULT_CHUNK_DAYS)
     parser.add_argument(
@@ -73,6 +81,12 @@ def main() -> None:
         "(2: binance_backfill_rest's max_active_tis_per_dag)",
     )
     args = parser.parse_args()
+    futures = args.market == "usdm"
+    if args.weight_limit is None:
+        args.weight_limit = 2400 if futures else 6000
+    if futures and args.weight_window != 60:
+        parser.error("--market usdm: the fake's futures pool counts per 60 s windows")
+    venue = markets.market(args.market)
     now = utc(2025, 3, 1, 0, 0, 30)
     end = now.replace(second=0)
     start = end - timedelta(days=args.days)
@@ -83,26 +97,37 @@ def main() -> None:
     fake = FakeBinance.run_in_thread(
         MarketConfig(11, symbols),
         clock=MarketClock(now, speed=0),
-        weight_limit=args.weight_limit,
-        weight_window=args.weight_window,
+        weight_limit=6000 if futures else args.weight_limit,
+        weight_window=60 if futures else args.weight_window,
+        usdm_config=MarketConfig(11 + SEED_OFFSET, symbols) if futures else None,
+        usdm_weight_limit=args.weight_limit,
     )
     try:
         warm = time.perf_counter()
-        fake.fake.market.day_rows_entries = len(names) * (args.days + 2)
+        served = fake.fake.usdm.market if futures else fake.fake.market
+        served.day_rows_entries = len(names) * (args.days + 2)
         for name in names:
-            fake.fake.market.klines_1m_json(name, to_ms(start), to_ms(end) - 1, 10**7)
+            served.klines_1m_json(name, to_ms(start), to_ms(end) - 1, 10**7)
         print(f"fake exchange warmed in {time.perf_counter() - warm:.1f} s (not timed)")
+        table = venue.table("klines_1m")
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("delete from market.klines_1m where symbol = any(%s)", (names,))
+            conn.execute(f"delete from {table} where symbol = any(%s)", (names,))
             # A previous run's dead rows would slow the unique-key checks of this one.
-            conn.execute("vacuum (analyze) market.klines_1m")
+            conn.execute(f"vacuum (analyze) {table}")
         # The production path: the CLI's (and the DAG's) chunks, each job with the client it
         # builds itself, its weight reserved in the budget shared through the database.
-        os.environ.update(DATABASE_URL=url, BINANCE_REST_URL=fake.url)
+        os.environ.update(
+            DATABASE_URL=url, BINANCE_REST_URL=fake.url, BINANCE_USDM_REST_URL=fake.url
+        )
         started = time.perf_counter()
         result = BackfillResult()
         plan = jobs.plan_rest_chunks(
-            names, start.isoformat(), end.isoformat(), chunk_days=args.chunk_days
+            names,
+            start.isoformat(),
+            end.isoformat(),
+            chunk_days=args.chunk_days,
+            markets=args.market,
+            series=["klines"],
         )
         for done in _run(plan, args.parallel):
             result.requests += done["requests"]
@@ -111,7 +136,7 @@ def main() -> None:
             for name, fetched in done["fetched"].items():
                 result.fetched[name] = result.fetched.get(name, 0) + fetched
         seconds = time.perf_counter() - started
-        limiter = fake.fake.limiter
+        limiter = fake.fake.usdm.limiter if futures else fake.fake.limiter
         windows = sorted(limiter.weight_by_window.items())
     finally:
         fake.stop()
@@ -121,7 +146,7 @@ def main() -> None:
         f"requests, weight {result.weight}, {seconds:.2f} s"
     )
     print(f"429 responses: {limiter.count_429}  418 responses: {limiter.count_418}")
-    _print_bound(result.weight, rows, len(names), seconds, args)
+    _print_bound(result.weight, rows, len(names), seconds, args, venue)
     allowed = args.weight_limit * seconds / args.weight_window
     print(
         f"rate share: {result.weight} weight / ({args.weight_limit} x {seconds:.2f} s / "
@@ -152,6 +177,8 @@ def main() -> None:
     if full:
         figures["full windows"] = f"mean {mean:.1%} of the limit used (target > 85%)"
     name = "backfill_bench-parallel" if args.parallel > 1 else "backfill_bench"
+    if futures:
+        name += "-usdm"
     record(name, command_line(), figures, rounds=1)
 
 
@@ -166,14 +193,19 @@ def _run(plan: list[dict], parallel: int) -> Iterator[dict]:
         yield from pool.map(jobs.run_rest_chunk, plan)
 
 
-def _print_bound(weight: int, rows: int, symbols: int, seconds: float, args) -> None:
+def _print_bound(
+    weight: int, rows: int, symbols: int, seconds: float, args, venue: markets.Market
+) -> None:
     """The time the weight alone allows: the first window's limit at once, then limit per window.
 
     Two bounds: on the weight the job spent (klines and each job's exchangeInfo), and on the
-    klines' weight alone, the floor any client has (2 weight per 1,000 minutes)."""
+    klines' weight alone, the floor any client has (spot: 2 weight per 1,000 minutes; USDⓈ-M:
+    2 per 499, its cheapest weight per kline)."""
     rate = args.weight_limit / args.weight_window
     per_symbol = -(-rows // max(symbols, 1)) if rows else 0
-    klines_weight = symbols * -(-per_symbol // KLINES_LIMIT) * WEIGHTS["/api/v3/klines"]
+    page = venue.klines_page
+    per_page = venue.weight(venue.path("klines"), {"limit": page})
+    klines_weight = symbols * -(-per_symbol // page) * per_page
     for label, w in (("weight spent", weight), ("klines' weight alone", klines_weight)):
         bound = max(w - args.weight_limit, 0) / rate
         ratio = f"{seconds / bound:.3f}x" if bound else "n/a (within the first window)"

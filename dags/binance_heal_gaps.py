@@ -12,7 +12,8 @@ Emits the `market.klines_1m` Asset only when it filled something. `heal` runs in
 Params: `symbols` (empty = `SYMBOLS`), `max_minutes`, `full` (the whole history, not only
 since the last run's check).
 
-Same job by hand: `python -m include.cli heal-gaps [--full]` (both run `include.jobs.run_heal`).
+Each market of `MARKETS` (the `markets` param) is healed in its own schema. Same job by hand:
+`python -m include.cli heal-gaps [--full] [--market usdm]` (both run `include.jobs.run_heal`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ DEFAULT_ARGS = {
     tags=["binance", "history", "gaps"],
     doc_md=__doc__,
     params={
+        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
         "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
         "max_minutes": Param(200_000, type="integer", minimum=1),
         "full": Param(False, type="boolean", description="Whole history, not since last run."),
@@ -58,7 +60,12 @@ def binance_heal_gaps() -> None:
         from include.jobs import run_heal
 
         params = context["params"]
-        return run_heal(params["symbols"], max_minutes=params["max_minutes"], full=params["full"])
+        return run_heal(
+            params["symbols"],
+            max_minutes=params["max_minutes"],
+            full=params["full"],
+            markets=params["markets"],
+        )
 
     @task.short_circuit
     def healed_anything(done: dict[str, object]) -> bool:

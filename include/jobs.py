@@ -270,13 +270,24 @@ def run_heal(
     *,
     max_minutes: int = DEFAULT_HEAL_MAX_MINUTES,
     full: bool = False,
+    markets: Sequence[str] | None = None,
 ) -> dict[str, object]:
-    """Heal gaps; per symbol the gaps found, minutes filled and minutes Binance has no kline for."""
+    """Heal gaps of each market (``markets``, else MARKETS); per symbol the gaps found, minutes
+    filled and minutes Binance has no kline for (a futures market's symbols as "usdm BTCUSDT")."""
     from include.history import heal
+    from include.platform.settings import get_settings, parse_markets
 
-    result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full)
-    # Each symbol that had gaps was logged once, by heal_gaps.
-    return result.summary()
+    summary: dict[str, dict] = {}
+    for name in parse_markets(" ".join(markets)) if markets else get_settings().markets:
+        result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full, market=name)
+        # Each symbol that had gaps was logged once, by heal_gaps.
+        for key, counts in result.summary().items():
+            if isinstance(counts, dict):
+                label = "" if name == "spot" else f"{name} "
+                summary.setdefault(key, {}).update({label + s: n for s, n in counts.items()})
+            else:
+                summary[key] = summary.get(key, 0) + counts
+    return summary
 
 
 # --- reconcile / reconcile -----------------------------------------------------------------

@@ -142,10 +142,14 @@ def heal_gaps(
     full: bool = typer.Option(
         False, "--full", help="Look at the whole history, not only since the last run's check."
     ),
+    market: Annotated[
+        list[str] | None,
+        typer.Option("--market", help="spot, usdm or coinm; repeatable; default MARKETS."),
+    ] = None,
 ) -> None:
     """Find missing minutes (recorded gaps and holes in the series) and fill them from REST
-    (the binance_heal_gaps DAG's heal task)."""
-    done = jobs.run_heal(symbol, max_minutes=max_minutes, full=full)
+    (the binance_heal_gaps DAG's heal task), in each market."""
+    done = jobs.run_heal(symbol, max_minutes=max_minutes, full=full, markets=market)
     for name, filled in done["filled"].items():
         typer.echo(
             f"{name}: {done['spans'][name]} gaps, {filled} minutes filled, "

@@ -13,9 +13,10 @@ from include.history import klines_store
 from include.history.backfill import fetch_range, own_client
 from include.history.first_days import record_first_days
 from include.history.klines_store import load_sql
-from include.platform import db
+from include.platform import db, markets
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT
+from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS, to_datetime, to_ms
 
@@ -80,7 +81,9 @@ def merge_spans(spans: Sequence[Span]) -> list[Span]:
     return out
 
 
-def series_anchor(conn: psycopg.Connection, symbol: str, since_ms: int | None) -> datetime | None:
+def series_anchor(
+    conn: psycopg.Connection, symbol: str, since_ms: int | None, market: Market = SPOT
+) -> datetime | None:
     """The newest minute of the series held at or before since_ms (None: none, or no since_ms).
 
     The day before since_ms first: the stretch the planner then reads is one or two monthly
@@ -91,7 +94,8 @@ def series_anchor(conn: psycopg.Connection, symbol: str, since_ms: int | None) -
     since = to_datetime(since_ms)
     for floor in (since - ANCHOR_LOOKBACK, START_OF_TIME):
         (anchor,) = conn.execute(
-            load_sql("select_series_anchor"), {"symbol": symbol, "since": since, "floor": floor}
+            market.sql(load_sql("select_series_anchor")),
+            {"symbol": symbol, "since": since, "floor": floor},
         ).fetchone()
         if anchor is not None:
             return anchor
@@ -99,31 +103,40 @@ def series_anchor(conn: psycopg.Connection, symbol: str, since_ms: int | None) -
 
 
 def series_holes(
-    conn: psycopg.Connection, symbol: str, until_ms: int | None, since_ms: int | None = None
+    conn: psycopg.Connection,
+    symbol: str,
+    until_ms: int | None,
+    since_ms: int | None = None,
+    market: Market = SPOT,
 ) -> list[Span]:
     """Holes in the unified 1m series after since_ms (None: since the symbol's first candle),
     and up to until_ms."""
     rows = conn.execute(
-        load_sql("select_series_holes"),
+        market.sql(load_sql("select_series_holes")),
         {
             "symbol": symbol,
             "until": to_datetime(until_ms) if until_ms is not None else None,
-            "first": series_anchor(conn, symbol, since_ms) or START_OF_TIME,
+            "first": series_anchor(conn, symbol, since_ms, market) or START_OF_TIME,
         },
     )
     return [Span(to_ms(a), to_ms(b)) for a, b in rows]
 
 
-def watermark(conn: psycopg.Connection, symbol: str) -> int | None:
+def watermark(conn: psycopg.Connection, symbol: str, market: Market = SPOT) -> int | None:
     """Up to when heal-gaps has checked the symbol's series (None: never, or reset)."""
     row = conn.execute(
-        "select checked_until from market.heal_watermarks where symbol = %s", (symbol,)
+        market.sql("select checked_until from market.heal_watermarks where symbol = %s"),
+        (symbol,),
     ).fetchone()
     return to_ms(row[0]) if row else None
 
 
 def set_watermark(
-    conn: psycopg.Connection, symbol: str, until_ms: int, read_ms: int | None = None
+    conn: psycopg.Connection,
+    symbol: str,
+    until_ms: int,
+    read_ms: int | None = None,
+    market: Market = SPOT,
 ) -> None:
     """Every minute of the symbol before until_ms is held, a halt, or a recorded gap.
 
@@ -132,12 +145,14 @@ def set_watermark(
     its move: the watermark is only set to until_ms if it is still what the run read, else
     it becomes the earlier of the two. One statement, so it cannot interleave with the move."""
     conn.execute(
-        "insert into market.heal_watermarks (symbol, checked_until) values (%s, %s) "
-        "on conflict (symbol) do update set checked_until = case "
-        "when market.heal_watermarks.checked_until is not distinct from %s "
-        "then excluded.checked_until "
-        "else least(market.heal_watermarks.checked_until, excluded.checked_until) end, "
-        "updated_at = now()",
+        market.sql(
+            "insert into market.heal_watermarks (symbol, checked_until) values (%s, %s) "
+            "on conflict (symbol) do update set checked_until = case "
+            "when market.heal_watermarks.checked_until is not distinct from %s "
+            "then excluded.checked_until "
+            "else least(market.heal_watermarks.checked_until, excluded.checked_until) end, "
+            "updated_at = now()"
+        ),
         (
             symbol,
             to_datetime(until_ms),
@@ -146,33 +161,43 @@ def set_watermark(
     )
 
 
-def settled_spans(conn: psycopg.Connection, symbol: str, since_ms: int | None = None) -> list[Span]:
+def settled_spans(
+    conn: psycopg.Connection, symbol: str, since_ms: int | None = None, market: Market = SPOT
+) -> list[Span]:
     """Spans heal-gaps already asked Binance about: a hole inside one has no kline to fetch."""
     rows = conn.execute(
-        "select gap_start, gap_end from market.ingest_gaps "
-        "where symbol = %s and healed_at is not null and gap_end > %s",
+        market.sql(
+            "select gap_start, gap_end from market.ingest_gaps "
+            "where symbol = %s and healed_at is not null and gap_end > %s"
+        ),
         (symbol, to_datetime(since_ms) if since_ms is not None else "-infinity"),
     )
     return merge_spans([Span(to_ms(a), to_ms(b)) for a, b in rows])
 
 
-def recorded_gaps(conn: psycopg.Connection, symbol: str) -> list[Span]:
+def recorded_gaps(conn: psycopg.Connection, symbol: str, market: Market = SPOT) -> list[Span]:
     """Unhealed gaps other writers (the streamer) recorded."""
     rows = conn.execute(
-        "select gap_start, gap_end from market.ingest_gaps "
-        "where symbol = %s and healed_at is null order by gap_start",
+        market.sql(
+            "select gap_start, gap_end from market.ingest_gaps "
+            "where symbol = %s and healed_at is null order by gap_start"
+        ),
         (symbol,),
     )
     return [Span(to_ms(a), to_ms(b)) for a, b in rows]
 
 
-def missing_runs(conn: psycopg.Connection, symbol: str, span: Span) -> list[Span]:
+def missing_runs(
+    conn: psycopg.Connection, symbol: str, span: Span, market: Market = SPOT
+) -> list[Span]:
     """Minutes of span that neither table holds, as runs."""
     rows = conn.execute(
-        "select open_time from market.klines_1m where symbol = %(s)s "
-        "and open_time >= %(a)s and open_time < %(b)s "
-        "union select open_time from market.candles_1m_live where symbol = %(s)s and is_closed "
-        "and open_time >= %(a)s and open_time < %(b)s order by 1",
+        market.sql(
+            "select open_time from market.klines_1m where symbol = %(s)s "
+            "and open_time >= %(a)s and open_time < %(b)s "
+            "union select open_time from market.candles_1m_live where symbol = %(s)s "
+            "and is_closed and open_time >= %(a)s and open_time < %(b)s order by 1"
+        ),
         {"s": symbol, "a": to_datetime(span.start_ms), "b": to_datetime(span.end_ms)},
     )
     runs, cursor = [], span.start_ms
@@ -190,12 +215,20 @@ def _covered(span: Span, settled: Sequence[Span]) -> bool:
     return any(s.start_ms <= span.start_ms and span.end_ms <= s.end_ms for s in settled)
 
 
-def record(conn: psycopg.Connection, symbol: str, span: Span, reason: str, detail: str) -> None:
-    """Record a healed span in market.ingest_gaps (market.record_gap: a gap another writer
-    recorded keeps its reason, unless REST proved it a halt)."""
+def record(
+    conn: psycopg.Connection,
+    symbol: str,
+    span: Span,
+    reason: str,
+    detail: str,
+    market: Market = SPOT,
+) -> None:
+    """Record a healed span in market.ingest_gaps (the market's; market.record_gap: a gap
+    another writer recorded keeps its reason, unless REST proved it a halt)."""
     conn.execute(
-        load_sql("record_gap"),
+        load_sql("record_gap" if market is SPOT else "record_gap_in"),
         {
+            "gaps": market.table("ingest_gaps"),
             "symbol": symbol,
             "gap_start": to_datetime(span.start_ms),
             "gap_end": to_datetime(span.end_ms),
@@ -225,26 +258,28 @@ def heal_symbol(
     official kline (see select_delisted_tails.sql). full: look from the first candle, not from
     the symbol's heal watermark.
     """
+    market = client.market
+    page = market.klines_page
     horizon = closed_before_ms - closed_before_ms % MINUTE_MS - lag_minutes * MINUTE_MS
-    read = watermark(conn, symbol)
+    read = watermark(conn, symbol, market)
     since = None if full else read
     # The scan starts at the newest minute held at or before the watermark: settled spans
     # ending before that one minute earlier cannot cover any hole found.
-    settled = settled_spans(conn, symbol, None if since is None else since - 2 * MINUTE_MS)
+    settled = settled_spans(conn, symbol, None if since is None else since - 2 * MINUTE_MS, market)
     holes = [
         h
-        for h in series_holes(conn, symbol, horizon if trading else None, since)
+        for h in series_holes(conn, symbol, horizon if trading else None, since, market)
         if not _covered(h, settled)
     ]
     recorded = [
         Span(g.start_ms, min(g.end_ms, horizon))
-        for g in recorded_gaps(conn, symbol)
+        for g in recorded_gaps(conn, symbol, market)
         if g.start_ms < horizon
     ]
     filled = unfillable = done = 0
     budget = max_minutes
     complete = True
-    lead = leading_span(conn, symbol, horizon) if trading else None
+    lead = leading_span(conn, symbol, horizon, market) if trading else None
     if lead is not None:
         # A symbol the streamer began (a listing) before any history: its first minutes,
         # traded before its stream was subscribed, lie before the first candle, where no hole
@@ -268,18 +303,20 @@ def heal_symbol(
     if not trading and tail_from_ms is not None and tail_from_ms < horizon:
         # One page from the newest live minute: Binance's klines stop where trading stopped,
         # and nothing after the last one is a halt, so the span ends there.
-        tail = Span(tail_from_ms, min(horizon, tail_from_ms + KLINES_LIMIT * MINUTE_MS))
+        tail = Span(tail_from_ms, min(horizon, tail_from_ms + page * MINUTE_MS))
         fetched, lost = _fill(client, conn, symbol, tail, closed_before_ms, until_last=True)
         filled += fetched
         unfillable += lost
         done += 1 if fetched else 0
     if complete and horizon > (since or 0):
         # Every minute before the horizon is now held, a halt, or a recorded gap.
-        set_watermark(conn, symbol, horizon, read)
+        set_watermark(conn, symbol, horizon, read, market)
     return filled, unfillable, done
 
 
-def leading_span(conn: psycopg.Connection, symbol: str, horizon_ms: int) -> Span | None:
+def leading_span(
+    conn: psycopg.Connection, symbol: str, horizon_ms: int, market: Market = SPOT
+) -> Span | None:
     """The page before a symbol's first live candle, when no official kline precedes it and
     that candle is from the last day (a new listing): Binance's klines there are its first."""
     # Asked so that the planner knows the day it looks at (its monthly partitions only), and
@@ -288,29 +325,39 @@ def leading_span(conn: psycopg.Connection, symbol: str, horizon_ms: int) -> Span
     # with the history, as min() over every month would.
     recent = to_datetime(horizon_ms - LISTING_LOOKBACK_MS)
     first_live, older_kline = conn.execute(
-        "select (select min(open_time) from market.candles_1m_live"
-        " where symbol = %(s)s and open_time >= %(recent)s),"
-        " exists (select from market.klines_1m where symbol = %(s)s and open_time < %(recent)s)",
+        market.sql(
+            "select (select min(open_time) from market.candles_1m_live"
+            " where symbol = %(s)s and open_time >= %(recent)s),"
+            " exists (select from market.klines_1m where symbol = %(s)s"
+            " and open_time < %(recent)s)"
+        ),
         {"s": symbol, "recent": recent},
     ).fetchone()
     if first_live is None or older_kline:
         return None
     older_live, kline_first = conn.execute(
-        "select exists (select from market.candles_1m_live"
-        " where symbol = %(s)s and open_time < %(recent)s),"
-        " exists (select from market.klines_1m where symbol = %(s)s and open_time <= %(first)s)",
+        market.sql(
+            "select exists (select from market.candles_1m_live"
+            " where symbol = %(s)s and open_time < %(recent)s),"
+            " exists (select from market.klines_1m where symbol = %(s)s"
+            " and open_time <= %(first)s)"
+        ),
         {"s": symbol, "recent": recent, "first": first_live},
     ).fetchone()
     if older_live or kline_first:
         return None
     first_ms = to_ms(first_live)
-    return Span(first_ms - KLINES_LIMIT * MINUTE_MS, first_ms)
+    return Span(first_ms - market.klines_page * MINUTE_MS, first_ms)
 
 
-def _newest_official(conn: psycopg.Connection, symbol: str, span: Span) -> int | None:
+def _newest_official(
+    conn: psycopg.Connection, symbol: str, span: Span, market: Market = SPOT
+) -> int | None:
     row = conn.execute(
-        "select max(open_time) from market.klines_1m "
-        "where symbol = %s and open_time >= %s and open_time < %s",
+        market.sql(
+            "select max(open_time) from market.klines_1m "
+            "where symbol = %s and open_time >= %s and open_time < %s"
+        ),
         (symbol, to_datetime(span.start_ms), to_datetime(span.end_ms)),
     ).fetchone()
     return to_ms(row[0]) if row and row[0] is not None else None
@@ -330,29 +377,30 @@ def _fill(
     With until_last the span is cut after the newest kline REST had (a symbol that stopped
     trading): (0, 0) and nothing recorded when it had none.
     """
+    market = client.market
     fetched, _ = fetch_range(client, conn, symbol, span.start_ms, span.end_ms, closed_before_ms)
     if until_last:
-        newest = _newest_official(conn, symbol, span)
+        newest = _newest_official(conn, symbol, span, market)
         if newest is None:
             return 0, 0
         span = Span(span.start_ms, newest + MINUTE_MS)
     # One answer without a minute is not yet a halt (a partial answer happens): ask again for
     # what is still missing, and only a minute absent from both answers is recorded as one.
-    for run in missing_runs(conn, symbol, span):
+    for run in missing_runs(conn, symbol, span, market):
         again, _ = fetch_range(client, conn, symbol, run.start_ms, run.end_ms, closed_before_ms)
         fetched += again
     with conn.transaction():
         # A span cut at the horizon or the run's budget ends inside a gap another writer
         # recorded: only the part fetched is settled, the rest stays open.
         conn.execute(
-            load_sql("split_open_gaps"),
+            market.sql(load_sql("split_open_gaps")),
             {
                 "symbol": symbol,
                 "start": to_datetime(span.start_ms),
                 "at": to_datetime(span.end_ms),
             },
         )
-        left = missing_runs(conn, symbol, span)
+        left = missing_runs(conn, symbol, span, market)
         lost = sum(run.minutes for run in left)
         record(
             conn,
@@ -360,13 +408,16 @@ def _fill(
             span,
             "missing_in_series",
             f"{fetched} minutes fetched from REST, {lost} have no kline at Binance",
+            market,
         )
         for run in left:
-            record(conn, symbol, run, HALT_REASON, "REST has no kline: trading halted")
+            record(conn, symbol, run, HALT_REASON, "REST has no kline: trading halted", market)
         # Every gap row inside the span is settled now, not only the one starting with it.
         conn.execute(
-            "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "
-            "where symbol = %s and healed_at is null and gap_start >= %s and gap_end <= %s",
+            market.sql(
+                "update market.ingest_gaps set healed_at = now(), healed_by = 'heal-gaps' "
+                "where symbol = %s and healed_at is null and gap_start >= %s and gap_end <= %s"
+            ),
             (symbol, to_datetime(span.start_ms), to_datetime(span.end_ms)),
         )
     return fetched, lost
@@ -381,34 +432,42 @@ def heal_gaps(
     lag_minutes: int = DEFAULT_LAG_MINUTES,
     max_minutes: int = DEFAULT_MAX_MINUTES,
     full: bool = False,
+    market: str | Market = SPOT,
 ) -> HealResult:
-    """Find and fill missing minutes for the given symbols (default: SYMBOLS, ALL = trading).
+    """Find and fill missing minutes for the given symbols (default: the market's SYMBOLS,
+    ALL = trading) of a market (spot's unless given: a futures market's, in its schema).
 
     Each symbol is looked at after its heal watermark (what earlier runs checked; loads of
     older minutes move it back), so a run costs what happened since the last one; full=True
     looks at every symbol's whole history.
     """
+    venue = markets.market(client.market if client is not None else market)
     url = database_url or db.resolve_role_url(db.LOADER)
     result = HealResult()
-    with own_client(client, rest_url, url) as client:
+    with own_client(client, rest_url, url, venue) as client:
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
-        status = {s["symbol"]: s["status"] for s in info.get("symbols", [])}
-        wanted = resolve_symbols(symbols, exchange_info=info)
+        status = {
+            s["symbol"]: s["status"] if "status" in s else s.get("contractStatus")
+            for s in info.get("symbols", [])
+        }
+        wanted = resolve_symbols(symbols, exchange_info=info, market=venue)
         with psycopg.connect(url, autocommit=True) as conn:
-            klines_store.store_symbols(conn, info)
+            klines_store.store_symbols(conn, info, venue)
             # History loaded from dumps alone has no first day of trading (3d's grid): read
             # once per symbol, as the REST backfill does.
             record_first_days(conn, client, wanted)
             with_gaps = [
                 r[0]
                 for r in conn.execute(
-                    "select distinct symbol from market.ingest_gaps where healed_at is null"
+                    venue.sql(
+                        "select distinct symbol from market.ingest_gaps where healed_at is null"
+                    )
                 )
             ]
             tails = {
                 symbol: to_ms(newest)
-                for symbol, newest in conn.execute(load_sql("select_delisted_tails"))
+                for symbol, newest in conn.execute(venue.sql(load_sql("select_delisted_tails")))
             }
             for symbol in dict.fromkeys([*wanted, *with_gaps, *tails]):
                 filled, lost, spans = heal_symbol(

@@ -59,6 +59,9 @@ grant execute on function market.reserve_rest_weight(
 grant execute on function market.record_gap(
     text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
 ) to streamer_writer, history_loader;
+grant execute on function market.record_gap_in(
+    regclass, text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
+) to streamer_writer, history_loader;
 grant execute on function
     market.make_month_partitions(regclass, timestamptz, timestamptz),
     market.make_trusted_month_partitions(regclass, timestamptz, timestamptz),

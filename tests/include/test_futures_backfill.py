@@ -192,3 +192,38 @@ def test_the_cli_backfills_a_futures_market_and_refuses_what_it_lacks(
     spot_mark = runner.invoke(app, [*args, "--series", "mark"])
     assert spot_mark.exit_code == 1
     assert "futures markets only" in spot_mark.output
+
+
+def test_heal_gaps_fills_a_futures_hole_in_its_own_schema(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection
+) -> None:
+    """heal-gaps of USDⓈ-M: minutes deleted from market_usdm.klines_1m come back from
+    /fapi/v1 equal to what they were, the healed span is recorded in market_usdm.ingest_gaps
+    and nothing in spot's."""
+    from include.history.heal import heal_gaps
+
+    start, end = parse_utc("2025-03-12T06:00"), parse_utc("2025-03-12T09:00")
+    backfill_rest(["ETHUSDT"], start, end, rest_url=fake.url, market_name="usdm", series="klines")
+    before = conn.execute(
+        "select * from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"
+    ).fetchall()
+    conn.execute(
+        "delete from market_usdm.klines_1m where symbol = 'ETHUSDT' "
+        "and open_time >= %s and open_time < %s",
+        (start + timedelta(minutes=30), start + timedelta(minutes=42)),
+    )
+    done = heal_gaps(["ETHUSDT"], rest_url=fake.url, market="usdm", full=True)
+    assert done.filled["ETHUSDT"] >= 12
+    after = conn.execute(
+        "select * from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"
+    ).fetchall()
+    values = [r[:11] for r in after if start <= r[1] < end]
+    assert values == [r[:11] for r in before]
+    gaps = conn.execute(
+        "select gap_start, gap_end, healed_by from market_usdm.ingest_gaps "
+        "where symbol = 'ETHUSDT' and gap_start <= %s and gap_end >= %s",
+        (start + timedelta(minutes=30), start + timedelta(minutes=42)),
+    ).fetchall()
+    assert gaps
+    assert all(g[2] == "heal-gaps" for g in gaps)
+    assert conn.execute("select count(*) from market.ingest_gaps").fetchone() == (0,)

@@ -26,7 +26,8 @@
 --
 -- SECURITY INVOKER: the caller writes with its own table privileges; only the roles that write
 -- gaps (DESIGN.md "Database roles") may execute it.
-create or replace function market.record_gap(
+create or replace function market.record_gap_in(
+    gaps regclass,
     symbol text,
     gap_start timestamptz,
     gap_end timestamptz,
@@ -40,51 +41,84 @@ create or replace function market.record_gap(
 language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
--- A bare name is a parameter; the table's columns are always qualified (g., excluded.).
-#variable_conflict use_variable
 begin
-    insert into market.ingest_gaps as g (
+    -- A market's gaps table only (spot's, or a futures market's: migration 0023).
+    if gaps not in (
+        to_regclass('market.ingest_gaps'),
+        to_regclass('market_usdm.ingest_gaps'),
+        to_regclass('market_coinm.ingest_gaps')
+    ) then
+        raise exception '% is not a market''s ingest_gaps', gaps;
+    end if;
+    -- The parameters by position ($1 symbol ... $9 last_missing_trade_id, as declared after
+    -- gaps), the table's columns always qualified (g., excluded.).
+    execute format($rule$
+    insert into %s as g (
         symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
         detected_by, healed_at, healed_by, detail
     )
     values (
-        symbol, gap_start, gap_end, first_missing_trade_id, last_missing_trade_id, reason,
-        detected_by,
-        case when healed then now() end,
-        case when healed then detected_by end,
-        detail
+        $1, $2, $3, $8, $9, $4,
+        $5,
+        case when $6 then now() end,
+        case when $6 then $5 end,
+        $7
     )
-    on conflict on constraint ingest_gaps_pkey do update set
+    on conflict (symbol, gap_start) do update set
         gap_end = case
-            when healed and excluded.reason = 'halt' then excluded.gap_end
+            when $6 and excluded.reason = 'halt' then excluded.gap_end
             else greatest(g.gap_end, excluded.gap_end)
         end,
         first_missing_trade_id = least(g.first_missing_trade_id, excluded.first_missing_trade_id),
         last_missing_trade_id = greatest(g.last_missing_trade_id, excluded.last_missing_trade_id),
         reason = case
-            when g.reason = 'halt' and not healed then 'halt'
-            when not healed then excluded.reason
-            when healed and (excluded.reason = 'halt' or g.detected_by = excluded.detected_by)
+            when g.reason = 'halt' and not $6 then 'halt'
+            when not $6 then excluded.reason
+            when $6 and (excluded.reason = 'halt' or g.detected_by = excluded.detected_by)
                 then excluded.reason
             else g.reason
         end,
         detected_by = case
-            when not healed then excluded.detected_by
+            when not $6 then excluded.detected_by
             else g.detected_by
         end,
-        detected_at = case when not healed then now() else g.detected_at end,
+        detected_at = case when not $6 then now() else g.detected_at end,
         healed_at = case
-            when healed then now()
-            when not healed then null
+            when $6 then now()
+            when not $6 then null
             else g.healed_at
         end,
         healed_by = case
-            when healed then excluded.detected_by
-            when not healed then null
+            when $6 then excluded.detected_by
+            when not $6 then null
             else g.healed_by
         end,
-        detail = excluded.detail;
+        detail = excluded.detail
+    $rule$, gaps)
+    using symbol, gap_start, gap_end, reason, detected_by, healed, detail,
+        first_missing_trade_id, last_missing_trade_id;
 end;
+$$;
+
+-- Spot's: market.ingest_gaps (the streamer's, heal-gaps' and the dump import's calls).
+create or replace function market.record_gap(
+    symbol text,
+    gap_start timestamptz,
+    gap_end timestamptz,
+    reason text,
+    detected_by text,
+    healed boolean,
+    detail text default null,
+    first_missing_trade_id bigint default null,
+    last_missing_trade_id bigint default null
+) returns void
+language sql security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+    select market.record_gap_in(
+        'market.ingest_gaps', symbol, gap_start, gap_end, reason, detected_by, healed, detail,
+        first_missing_trade_id, last_missing_trade_id
+    )
 $$;
 
 comment on function market.record_gap(
@@ -92,8 +126,11 @@ comment on function market.record_gap(
 ) is 'Record a span of market.ingest_gaps, merged into any row of the same symbol and gap_start '
     'by the one rule of include/sql/functions/gaps.sql.';
 
--- Who may call it: the roles that write market.ingest_gaps, no one else (PUBLIC's default
--- EXECUTE revoked here; grants.sql grants it to them).
+-- Who may call them: the roles that write a market's ingest_gaps, no one else (PUBLIC's
+-- default EXECUTE revoked here; grants.sql grants it to them).
 revoke execute on function market.record_gap(
     text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
+) from public;
+revoke execute on function market.record_gap_in(
+    regclass, text, timestamptz, timestamptz, text, text, boolean, text, bigint, bigint
 ) from public;
