@@ -49,6 +49,7 @@ from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOT
     tags=["binance", "quality", "reconcile"],
     doc_md=__doc__,
     params={
+        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
         "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
         "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
         "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
@@ -67,6 +68,7 @@ def reconcile() -> None:
             params["symbols"],
             params["start"] or context["data_interval_start"].isoformat(),
             params["end"] or context["data_interval_end"].isoformat(),
+            markets=params["markets"],
         )
 
     @task(outlets=[KLINES_1M], max_active_tis_per_dag=2, pool=POOL, pool_slots=RECONCILE_SLOTS)

@@ -303,12 +303,28 @@ class DifferencesLeft(RuntimeError):
         self.summary = summary
 
 
-def plan_reconcile(symbols: Sequence[str] | None, start: str, end: str) -> list[dict[str, object]]:
-    """The reconcile jobs: batches of symbols over [start, end)."""
+def plan_reconcile(
+    symbols: Sequence[str] | None,
+    start: str,
+    end: str,
+    *,
+    markets: Sequence[str] | None = None,
+) -> list[dict[str, object]]:
+    """The reconcile jobs: batches of symbols over [start, end), for each market (``markets``,
+    else MARKETS; a futures market's jobs name it)."""
+    from include.platform.settings import get_settings, parse_markets
+
     first, last = _range(start, end)
+    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
     return [
-        {"symbols": group, "start": first.isoformat(), "end": last.isoformat()}
-        for group in batched(resolve_symbols(symbols))
+        {
+            "symbols": group,
+            "start": first.isoformat(),
+            "end": last.isoformat(),
+            **({} if name == "spot" else {"market": name}),
+        }
+        for name in names
+        for group in batched(resolve_symbols(symbols, market=markets_of.market(name)))
     ]
 
 
@@ -323,8 +339,11 @@ def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, o
         job["symbols"],
         repair_mismatches=repair,
         rebuild=False,
+        market=str(job.get("market") or "spot"),
     )
     summary = result.summary()
+    if job.get("market"):
+        summary["market"] = job["market"]
     if not result.clean:
         raise DifferencesLeft(summary)
     return summary

@@ -166,6 +166,10 @@ def reconcile(
         False, "--no-build", help="Do not rebuild the timeframes (the DAG leaves it to the Asset)."
     ),
     show: int = typer.Option(20, help="Differences to list (the rest are counted)."),
+    market: Annotated[
+        list[str] | None,
+        typer.Option("--market", help="spot, usdm or coinm; repeatable; default MARKETS."),
+    ] = None,
 ) -> None:
     """Compare analytics.candles_1m with Binance's klines field by field; repair and rebuild
     (the reconcile DAG's plan and compare_and_repair tasks, then build_timeframes).
@@ -174,7 +178,7 @@ def reconcile(
     """
     done: list[dict[str, object]] = []
     clean = True
-    for job in jobs.plan_reconcile(symbol, start, end):
+    for job in jobs.plan_reconcile(symbol, start, end, markets=market):
         try:
             done.append(jobs.run_reconcile(job, repair=not no_repair))
         except jobs.DifferencesLeft as left:
@@ -189,8 +193,9 @@ def reconcile(
         for name, compared in summary["compared"].items():
             repaired, left = summary["repaired"][name], summary["unrepaired"][name]
             before = summary["before_history"].get(name, 0)
+            label = f"{summary['market']} {name}" if "market" in summary else name
             typer.echo(
-                f"{name}: {compared} official minutes compared, "
+                f"{label}: {compared} official minutes compared, "
                 f"{repaired} repaired, {left} left different"
                 + (f"; {before} minutes before its history not compared" if before else "")
             )

@@ -186,11 +186,15 @@ def remember_file(
     )
 
 
-def reopen_heal(conn: psycopg.Connection, symbol: str, since: datetime) -> None:
+def reopen_heal(
+    conn: psycopg.Connection, symbol: str, since: datetime, market: Market = SPOT
+) -> None:
     """Move the symbol's heal watermark back to since (a minute before it changed)."""
     conn.execute(
-        "update market.heal_watermarks set checked_until = %s, updated_at = now() "
-        "where symbol = %s and checked_until > %s",
+        market.sql(
+            "update market.heal_watermarks set checked_until = %s, updated_at = now() "
+            "where symbol = %s and checked_until > %s"
+        ),
         (since, symbol, since),
     )
 

@@ -13,9 +13,9 @@ import psycopg
 from include import timeframes
 from include.history import klines_store
 from include.history.backfill import own_client
-from include.platform import db
+from include.platform import db, markets
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
-from include.platform.binance_rest.weights import KLINES_LIMIT
+from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS, to_datetime, to_ms
 from include.sql import load_sql
@@ -107,8 +107,9 @@ def official_klines(
 ) -> dict[int, list]:
     """Binance's closed 1m klines of [start, end), keyed by open time in ms."""
     rows: dict[int, list] = {}
-    for cursor in range(start_ms, end_ms, KLINES_LIMIT * MINUTE_MS):
-        stop = min(cursor + KLINES_LIMIT * MINUTE_MS, end_ms)
+    page = client.market.klines_page * MINUTE_MS
+    for cursor in range(start_ms, end_ms, page):
+        stop = min(cursor + page, end_ms)
         for row in client.klines_1m(symbol, cursor, stop - 1):
             if cursor <= int(row[0]) < stop and int(row[6]) < closed_before_ms:
                 rows[int(row[0])] = row
@@ -127,7 +128,8 @@ def confirm_absent(
     """Ask Binance again for the minutes we hold that its answer lacked, adding what the
     second answer has to ``official``: one answer without a minute is not enough to delete it
     (a partial answer happens); only a minute absent from both is taken as absent."""
-    absent = sorted(set(our_candles(conn, symbol, start_ms, end_ms)) - set(official))
+    ours = our_candles(conn, symbol, start_ms, end_ms, client.market)
+    absent = sorted(set(ours) - set(official))
     runs: list[list[int]] = []
     for minute in absent:
         if runs and minute == runs[-1][1]:
@@ -138,11 +140,12 @@ def confirm_absent(
         official.update(official_klines(client, symbol, first, stop, closed_before_ms))
 
 
-def history_start(conn: psycopg.Connection, symbol: str) -> int | None:
+def history_start(conn: psycopg.Connection, symbol: str, market: Market = SPOT) -> int | None:
     """The open time (ms) of the symbol's first minute held, official or live (None: none)."""
     firsts = [
         conn.execute(
-            f"select open_time from market.{table} where symbol = %s order by open_time limit 1",
+            f"select open_time from {market.table(table)} where symbol = %s "
+            "order by open_time limit 1",
             (symbol,),
         ).fetchone()
         for table in ("klines_1m", "candles_1m_live")
@@ -151,11 +154,14 @@ def history_start(conn: psycopg.Connection, symbol: str) -> int | None:
     return min(held) if held else None
 
 
-def our_candles(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int) -> dict:
-    """analytics.candles_1m of [start, end), keyed by open time in ms, fields in FIELDS order."""
+def our_candles(
+    conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: int, market: Market = SPOT
+) -> dict:
+    """analytics.candles_1m (the market's) of [start, end), keyed by open time in ms, fields in
+    FIELDS order."""
     columns = ", ".join(name for name, _ in FIELDS)
     rows = conn.execute(
-        f"select open_time, {columns} from analytics.candles_1m "
+        f"select open_time, {columns} from {market.timeframes_schema}.candles_1m "
         "where symbol = %s and open_time >= %s and open_time < %s",
         (symbol, to_datetime(start_ms), to_datetime(end_ms)),
     )
@@ -163,7 +169,11 @@ def our_candles(conn: psycopg.Connection, symbol: str, start_ms: int, end_ms: in
 
 
 def repair(
-    conn: psycopg.Connection, symbol: str, mismatches: Sequence[Mismatch], official: dict
+    conn: psycopg.Connection,
+    symbol: str,
+    mismatches: Sequence[Mismatch],
+    official: dict,
+    market: Market = SPOT,
 ) -> tuple[int, int]:
     """Write the official kline of every differing minute; return (repaired, unrepaired).
 
@@ -173,19 +183,21 @@ def repair(
     """
     minutes = sorted({m.open_ms for m in mismatches})
     rows = [official[m] for m in minutes if m in official]
-    klines_store.upsert_rest_klines(conn, symbol, rows)
+    klines_store.upsert_rest_klines(conn, symbol, rows, market=market)
     extra = [m for m in minutes if m not in official]
     unrepaired = 0
     for minute in extra:
         at = to_datetime(minute)
         gone = conn.execute(
-            "delete from market.klines_1m where symbol = %s and open_time = %s", (symbol, at)
+            market.sql("delete from market.klines_1m where symbol = %s and open_time = %s"),
+            (symbol, at),
         ).rowcount
         if gone:
-            timeframes.mark_dirty(conn, symbol, at, to_datetime(minute + MINUTE_MS), "reconcile")
-            klines_store.reopen_heal(conn, symbol, at)
+            end = to_datetime(minute + MINUTE_MS)
+            timeframes.mark_dirty(conn, symbol, at, end, "reconcile", market)
+            klines_store.reopen_heal(conn, symbol, at, market)
         live = conn.execute(
-            "select 1 from market.candles_1m_live where symbol = %s and open_time = %s",
+            market.sql("select 1 from market.candles_1m_live where symbol = %s and open_time = %s"),
             (symbol, at),
         ).fetchone()
         unrepaired += live is not None
@@ -202,14 +214,16 @@ def record(
     unrepaired: int,
     *,
     fixed: bool,
+    market: Market = SPOT,
 ) -> None:
-    """Upsert the window's outcome and its mismatches: a rerun replaces, never duplicates.
+    """Upsert the window's outcome and its mismatches (in the market's tables): a rerun
+    replaces, never duplicates.
 
     fixed says the mismatches were repaired (an extra minute only the live table holds is not).
     """
     start, end = to_datetime(window[0]), to_datetime(window[1])
     conn.execute(
-        load_sql("upsert_reconciliation"),
+        market.sql(load_sql("upsert_reconciliation")),
         (
             symbol,
             start,
@@ -222,7 +236,7 @@ def record(
     )
     with conn.cursor() as cur:
         cur.executemany(
-            load_sql("upsert_reconcile_mismatch"),
+            market.sql(load_sql("upsert_reconcile_mismatch")),
             [
                 (
                     m.symbol,
@@ -247,6 +261,7 @@ def reconcile(
     client: BinanceRest | None = None,
     repair_mismatches: bool = True,
     rebuild: bool = True,
+    market: str | Market = SPOT,
 ) -> ReconcileResult:
     """Compare every minute of [start, end) with Binance, repair what differs, rebuild.
 
@@ -259,21 +274,23 @@ def reconcile(
     start_ms, end_ms = to_ms(start), to_ms(end)
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
         raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
+    venue = markets.market(client.market if client is not None else market)
     url = database_url or db.resolve_role_url(db.LOADER)
     result = ReconcileResult()
-    with own_client(client, rest_url, url) as client:
+    with own_client(client, rest_url, url, venue) as client:
         info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])
         end_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
-        names = resolve_symbols(symbols, exchange_info=info)
+        names = resolve_symbols(symbols, exchange_info=info, market=venue)
+        minutes = f"{venue.timeframes_schema}.candles_1m"
         with psycopg.connect(url, autocommit=True) as conn:
-            if conn.execute("select to_regclass('analytics.candles_1m')").fetchone()[0] is None:
-                raise RuntimeError("analytics.candles_1m does not exist: run build-timeframes")
+            if conn.execute("select to_regclass(%s)", (minutes,)).fetchone()[0] is None:
+                raise RuntimeError(f"{minutes} does not exist: run build-timeframes")
             for symbol in names:
                 # From the symbol's first minute held: the weeks before the platform's history
                 # of a symbol (the first weekly run after a two-day bootstrap, say) are not
                 # differences; at ALL they were 20 M "missing" minutes loaded and listed.
-                first = history_start(conn, symbol)
+                first = history_start(conn, symbol, venue)
                 lo = end_ms if first is None else min(max(start_ms, first), end_ms)
                 result.before_history[symbol] = (lo - start_ms) // MINUTE_MS
                 if lo >= end_ms:
@@ -284,10 +301,11 @@ def reconcile(
                 official = official_klines(client, symbol, lo, end_ms, closed_before_ms)
                 confirm_absent(client, symbol, conn, lo, end_ms, official, closed_before_ms)
                 with conn.transaction():
-                    found = compare(symbol, our_candles(conn, symbol, lo, end_ms), official)
+                    ours = our_candles(conn, symbol, lo, end_ms, venue)
+                    found = compare(symbol, ours, official)
                     repaired = unrepaired = 0
                     if found and repair_mismatches:
-                        repaired, unrepaired = repair(conn, symbol, found, official)
+                        repaired, unrepaired = repair(conn, symbol, found, official, venue)
                     elif found:
                         unrepaired = len({m.open_ms for m in found})
                     record(
@@ -299,6 +317,7 @@ def reconcile(
                         repaired,
                         unrepaired,
                         fixed=repair_mismatches,
+                        market=venue,
                     )
                 result.compared[symbol] = len(official)
                 result.mismatches += found
@@ -314,6 +333,6 @@ def reconcile(
                 )
     if rebuild and any(result.repaired.values()):
         # dbt builds as its own role (dbt_builder) unless the caller named one database URL.
-        timeframes.build_timeframes(database_url, unit_tests=False)
+        timeframes.build_timeframes(database_url, unit_tests=False, market=venue)
         result.rebuilt = True
     return result

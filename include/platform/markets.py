@@ -118,6 +118,12 @@ class Market:
             return statement
         return _RAW_TABLE.sub(rf"{self.raw_schema}.\1", statement)
 
+    def served_text(self, statement: str) -> str:
+        """``served_sql`` of a statement's text."""
+        if self.raw_schema == "market":
+            return statement
+        return self.served_sql(statement.encode()).decode()
+
     def served_sql(self, statement: bytes) -> bytes:
         """A composed read statement over spot's tables and marts (``analytics.candles_5m``,
         ``"market"."klines_1m"``), over this market's; spot's exactly as written."""

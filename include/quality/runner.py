@@ -205,7 +205,7 @@ def table_exists(conn: psycopg.Connection, table: str) -> bool:
 
 def in_market(text: str, market: Market) -> str:
     """A table name or a statement over spot's tables, over the market's (spot's as it is)."""
-    return market.served_sql(text.encode()).decode()
+    return market.served_text(text)
 
 
 def window_counts(

@@ -299,8 +299,10 @@ def mark_dirty(
     start: datetime,
     end: datetime,
     reason: str | None = None,
+    market: Market = SPOT,
 ) -> None:
-    """Declare [start, end) of a symbol changed: the next build recomputes every candle over it.
+    """Declare [start, end) of a symbol changed (of the market): the next build recomputes
+    every candle over it.
 
     Call it in the same transaction as the change. Rows written to market.klines_1m with a
     fresh loaded_at are found without it; it is for changes the load time cannot show (deleted
@@ -311,8 +313,10 @@ def mark_dirty(
     if end <= start:
         raise ValueError(f"mark_dirty: empty range {start.isoformat()} .. {end.isoformat()}")
     conn.execute(
-        "insert into market.timeframe_dirty_ranges (symbol, range_start, range_end, reason) "
-        "values (%s, %s, %s, %s)",
+        market.sql(
+            "insert into market.timeframe_dirty_ranges (symbol, range_start, range_end, reason) "
+            "values (%s, %s, %s, %s)"
+        ),
         (symbol.upper(), start, end, reason),
     )
 

@@ -95,3 +95,38 @@ def test_usdm_marts_equal_the_contracts_own_klines(
     spot = conn.execute("select to_regclass('analytics.candles_5m')").fetchone()[0]
     if spot is not None:
         assert conn.execute("select count(*) from analytics.candles_5m").fetchone() == (0,)
+
+
+def test_reconcile_repairs_a_futures_minute_in_its_own_schema(
+    fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection
+) -> None:
+    """reconcile of USDⓈ-M compares analytics_usdm.candles_1m with /fapi/v1, puts back a kline
+    changed in market_usdm.klines_1m, records the window in market_usdm.reconciliations and
+    rebuilds analytics_usdm; spot's reconciliations stay empty."""
+    from include.history.reconcile import reconcile
+
+    backfill_rest(["ETHUSDT"], START, END, rest_url=fake.url, market_name="usdm", series="klines")
+    build_timeframes(database_url, market="usdm")
+    minute = parse_utc("2025-03-10T05:17")
+    good = conn.execute(
+        "select close from market_usdm.klines_1m where symbol = 'ETHUSDT' and open_time = %s",
+        (minute,),
+    ).fetchone()[0]
+    conn.execute(
+        "update market_usdm.klines_1m set close = close + 1 "
+        "where symbol = 'ETHUSDT' and open_time = %s",
+        (minute,),
+    )
+    done = reconcile(START, END, ["ETHUSDT"], rest_url=fake.url, market="usdm")
+    assert done.compared["ETHUSDT"] == 2880
+    assert done.repaired["ETHUSDT"] == 1
+    assert [(m.open_ms, m.field) for m in done.mismatches] == [(to_ms(minute), "close")]
+    assert conn.execute(
+        "select close from analytics_usdm.candles_1m where symbol = 'ETHUSDT' and open_time = %s",
+        (minute,),
+    ).fetchone() == (good,)
+    assert conn.execute(
+        "select minutes_official, minutes_repaired from market_usdm.reconciliations "
+        "where symbol = 'ETHUSDT'"
+    ).fetchall() == [(2880, 1)]
+    assert conn.execute("select count(*) from market.reconciliations").fetchone() == (0,)
