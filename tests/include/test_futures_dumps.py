@@ -115,3 +115,42 @@ def test_a_futures_trades_dump_is_refused_in_one_line(
     with pytest.raises(DumpError, match="usdm trades dumps are not imported yet"):
         import_file(url, database_url=database_url, rest_url=fake.url)
     assert USDM.dump_root == "data/futures/um"
+
+
+def test_a_monthly_funding_dump_lands_beside_rest_funding(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection
+) -> None:
+    """data/futures/um/monthly/fundingRate: February's 84 fundings in market_usdm.funding_rates,
+    each rate equal to /fapi/v1/fundingRate's, the interval from the dump; a REST backfill then
+    adds the mark price and changes no rate; a rerun of the file skips it."""
+    from include.history.backfill import backfill_rest
+
+    url = f"{fake.url}/data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-02.zip"
+    done = import_file(url, rest_url=fake.url)
+    assert (done.kind, done.symbol, done.rows) == ("fundingRate", "BTCUSDT", 84)
+    start, end = parse_utc("2025-02-01"), parse_utc("2025-03-01")
+    with httpx.Client(base_url=fake.url) as http:
+        served = http.get(
+            "/fapi/v1/fundingRate",
+            params={
+                "symbol": "BTCUSDT",
+                "startTime": to_ms(start),
+                "endTime": to_ms(end) - 1,
+                "limit": 1000,
+            },
+        ).json()
+    rows = conn.execute(
+        "select (extract(epoch from funding_time) * 1000)::bigint, funding_rate, "
+        "funding_interval_hours, mark_price, source from market_usdm.funding_rates "
+        "order by funding_time"
+    ).fetchall()
+    assert rows == [
+        (f["fundingTime"], Decimal(f["fundingRate"]), 8, None, "dump_funding") for f in served
+    ]
+    backfill_rest(["BTCUSDT"], start, end, rest_url=fake.url, market_name="usdm", series="funding")
+    rows = conn.execute(
+        "select funding_rate, funding_interval_hours, mark_price from market_usdm.funding_rates "
+        "order by funding_time"
+    ).fetchall()
+    assert rows == [(Decimal(f["fundingRate"]), 8, Decimal(f["markPrice"])) for f in served]
+    assert import_file(url, rest_url=fake.url).skipped

@@ -15,6 +15,7 @@ import polars as pl
 import psycopg
 
 from include.history import idle_proof, klines_store
+from include.history.dumps import funding
 from include.history.dumps.candles import build_candles
 from include.history.dumps.errors import DumpError, DumpNotFound
 from include.history.dumps.fetch import _progress, download, http_client
@@ -156,6 +157,8 @@ def import_file(
                 raise DumpError(f"{spec}: no such file")
             expected = _optional(lambda: local_sha256(path), require_checksum)
         checksum = verify_checksum(path, expected)
+        if venue.is_futures and funding.is_funding(spec):
+            return _import_funding(path, display, checksum, url, venue, symbol, force)
         name = parse_name(path.name)
         file_symbol = name.symbol if name else None
         if symbol and file_symbol and symbol.upper() != file_symbol:
@@ -218,6 +221,45 @@ def import_file(
         "%s: %d rows, %d candles, %d new or changed", display, frame.height, candles.height, changed
     )
     return ImportResult(file_name, kind, file_symbol, frame.height, candles.height, changed)
+
+
+def _import_funding(
+    path: Path,
+    display: str,
+    checksum: str,
+    url: str,
+    venue: Market,
+    symbol: str | None,
+    force: bool,
+) -> ImportResult:
+    """A monthly funding dump into the market's funding_rates, in one transaction; a known file
+    (same checksum) is skipped."""
+    file_symbol = funding.symbol_of(path.name) or (symbol.upper() if symbol else None)
+    if file_symbol is None:
+        raise DumpError(f"{display}: cannot tell the contract from the name: pass --symbol")
+    rows = funding.read(path, display)
+    with psycopg.connect(url, autocommit=True) as conn:
+        seen = klines_store.imported_file(conn, path.name, venue)
+        if seen and seen.checksum == checksum and not force:
+            logger.info("%s: already imported with this checksum, skipped", display)
+            return ImportResult(
+                path.name, funding.KIND, file_symbol, seen.row_count, seen.candle_count, 0, True
+            )
+        with conn.transaction():
+            changed = funding.load(conn, venue, file_symbol, rows)
+            klines_store.remember_file(
+                conn,
+                file_name=path.name,
+                kind=funding.KIND,
+                symbol=file_symbol,
+                checksum=checksum,
+                row_count=len(rows),
+                candle_count=len(rows),
+                source=funding.SOURCE,
+                market=venue,
+            )
+    logger.info("%s: %d fundings, %d new or changed", display, len(rows), changed)
+    return ImportResult(path.name, funding.KIND, file_symbol, len(rows), len(rows), changed)
 
 
 def _upsert_prices(
