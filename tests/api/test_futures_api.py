@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from api.config import ApiConfig, load_config
-from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from fakebinance.server import ThreadedFakeBinance
 from include.history.backfill import backfill_rest
-from include.platform.binance_rest import client as rest_client
-from include.platform.times import parse_utc, to_ms
+from include.platform.intervals import INTERVAL_MS
+from include.platform.times import DAY_MS, parse_utc, to_ms
 from include.timeframes import build_timeframes
-from tests.include.history_support import frozen_clock, market_config, usdm_config
+from tests.include.history_support import running_usdm_fake
 from tests.support.api import running_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_target_path")]
@@ -30,17 +30,8 @@ INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h"
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ThreadedFakeBinance]:
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-    server = FakeBinance.run_in_thread(
-        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
-    )
-    try:
+    with running_usdm_fake() as server:
         yield server
-    finally:
-        server.stop()
-        rest_client._EXCHANGE_INFO.clear()
-        rest_client._LIMITS.clear()
 
 
 def usdm_client(base: str) -> ccxt.binanceusdm:
@@ -81,28 +72,7 @@ async def test_ccxt_binanceusdm_reads_the_same_perpetual_from_us_as_from_binance
                 }
                 ours = (await http.get(f"{api.http}/fapi/v1/klines", params=params)).json()
                 theirs = (await http.get(f"{fake.url}/fapi/v1/klines", params=params)).json()
-                assert len(theirs) == min(
-                    1500,
-                    2880
-                    * 60_000
-                    // (
-                        60_000
-                        * {
-                            "1m": 1,
-                            "3m": 3,
-                            "5m": 5,
-                            "15m": 15,
-                            "30m": 30,
-                            "1h": 60,
-                            "2h": 120,
-                            "4h": 240,
-                            "6h": 360,
-                            "8h": 480,
-                            "12h": 720,
-                            "1d": 1440,
-                        }[interval]
-                    ),
-                )
+                assert len(theirs) == min(1500, 2 * DAY_MS // INTERVAL_MS[interval])
                 assert [exact(r) for r in ours] == [exact(r) for r in theirs], interval
             continuous = (
                 await http.get(

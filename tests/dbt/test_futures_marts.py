@@ -11,12 +11,11 @@ import httpx
 import psycopg
 import pytest
 
-from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from fakebinance.server import ThreadedFakeBinance
 from include.history.backfill import backfill_rest
-from include.platform.binance_rest import client as rest_client
 from include.platform.times import parse_utc, to_ms
 from include.timeframes import build_timeframes
-from tests.include.history_support import frozen_clock, market_config, usdm_config
+from tests.include.history_support import running_usdm_fake
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +27,8 @@ INTERVALS = {"5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ThreadedFakeBinance]:
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-    server = FakeBinance.run_in_thread(
-        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
-    )
-    try:
+    with running_usdm_fake() as server:
         yield server
-    finally:
-        server.stop()
-        rest_client._EXCHANGE_INFO.clear()
-        rest_client._LIMITS.clear()
 
 
 def test_usdm_marts_equal_the_contracts_own_klines(

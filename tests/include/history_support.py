@@ -46,6 +46,22 @@ def running_fake(**kwargs: object) -> Iterator[ThreadedFakeBinance]:
         fake.stop()
 
 
+@contextmanager
+def running_usdm_fake(**kwargs: object) -> Iterator[ThreadedFakeBinance]:
+    """The fake exchange with its USDⓈ-M perpetuals beside spot, and no exchangeInfo or learned
+    weight limits this process kept from another test's fake (before and after)."""
+    from include.platform.binance_rest import client as rest_client
+
+    rest_client._EXCHANGE_INFO.clear()
+    rest_client._LIMITS.clear()
+    try:
+        with running_fake(usdm_config=usdm_config(), **kwargs) as fake:
+            yield fake
+    finally:
+        rest_client._EXCHANGE_INFO.clear()
+        rest_client._LIMITS.clear()
+
+
 def official(market: Market, symbol: str, start_ms: int, end_ms: int) -> list[tuple]:
     """Binance's closed 1m klines of [start, end) from the independent Decimal oracle."""
     return [k.fields() for k in oracle_klines(market, symbol, start_ms, end_ms, closed_only=True)]

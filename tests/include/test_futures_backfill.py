@@ -14,13 +14,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from fakebinance.server import ThreadedFakeBinance
 from include.cli import app
 from include.history.backfill import backfill_rest
-from include.platform.binance_rest import client as rest_client
 from include.platform.markets import FUTURES_KLINES_PAGE, USDM
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
-from tests.include.history_support import frozen_clock, market_config, usdm_config
+from tests.include.history_support import running_usdm_fake
 from tests.support.db import record_writers
 
 # The fake's clock stands at 2025-03-12 12:00:30: this range holds the 08:00 funding and is
@@ -35,26 +34,11 @@ PRICE_TABLES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_exchange_info() -> Iterator[None]:
-    """No exchangeInfo or learned limits kept from another test's fake."""
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-    yield
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-
-
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ThreadedFakeBinance]:
     """The fake with its USDⓈ-M perpetuals (BTCUSDT, ETHUSDT) beside spot."""
-    server = FakeBinance.run_in_thread(
-        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
-    )
-    try:
+    with running_usdm_fake() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def served(fake: ThreadedFakeBinance, endpoint: str, **params: object) -> list:

@@ -13,13 +13,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from fakebinance.server import ThreadedFakeBinance
 from include.cli import app
 from include.history.dumps import DumpError, import_file
-from include.platform.binance_rest import client as rest_client
 from include.platform.markets import USDM
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
-from tests.include.history_support import frozen_clock, market_config, usdm_config
+from tests.include.history_support import running_usdm_fake
 
 DAY = parse_utc("2025-03-10")
 KINDS = {
@@ -30,24 +29,11 @@ KINDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_exchange_info() -> Iterator[None]:
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-    yield
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-
-
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ThreadedFakeBinance]:
-    server = FakeBinance.run_in_thread(
-        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
-    )
-    try:
+    """The fake with its USDⓈ-M perpetuals (BTCUSDT, ETHUSDT) beside spot."""
+    with running_usdm_fake() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def served_day(fake: ThreadedFakeBinance, endpoint: str, key: str) -> list[tuple]:

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from fakebinance.server import FakeBinance, ThreadedFakeBinance
+from fakebinance.server import ThreadedFakeBinance
 from include.history.backfill import backfill_rest
-from include.platform.binance_rest import client as rest_client
 from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from tests.include.history_support import frozen_clock, market_config, usdm_config
+from tests.include.history_support import running_usdm_fake
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +24,8 @@ END = parse_utc("2025-03-11")
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ThreadedFakeBinance]:
-    rest_client._EXCHANGE_INFO.clear()
-    rest_client._LIMITS.clear()
-    server = FakeBinance.run_in_thread(
-        market_config(), clock=frozen_clock(), usdm_config=usdm_config()
-    )
-    try:
+    with running_usdm_fake() as server:
         yield server
-    finally:
-        server.stop()
-        rest_client._EXCHANGE_INFO.clear()
-        rest_client._LIMITS.clear()
 
 
 @pytest.fixture(autouse=True)
