@@ -23,7 +23,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from api import ws as ws_protocol
-from api.binance import BinanceError, klines_request, rest_row, symbol_param, symbols_param
+from api.binance import (
+    BinanceError,
+    json_response,
+    klines_request,
+    rest_row,
+    symbol_param,
+    symbols_param,
+)
 from api.config import ApiConfig
 from api.futures import FuturesApi
 from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
@@ -41,10 +48,6 @@ from include.platform.markets import FUTURES
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
 def _pool(config: ApiConfig, *options: str) -> AsyncConnectionPool:
@@ -153,7 +156,7 @@ class Api:
             await self._symbol_known(req.symbol)
             req = replace(req, offset_ms=self._grid(req.symbol, req.interval, req.offset_ms))
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         async with self.klines_pool.connection() as conn:
             rows = await fetch_klines(conn, req)
         return Response(
@@ -163,11 +166,11 @@ class Api:
 
     async def ping(self, request: Request) -> Response:
         """GET /api/v3/ping."""
-        return _json({})
+        return json_response({})
 
     async def server_time(self, request: Request) -> Response:
         """GET /api/v3/time."""
-        return _json({"serverTime": time.time_ns() // 1_000_000})
+        return json_response({"serverTime": time.time_ns() // 1_000_000})
 
     async def exchange_info(self, request: Request) -> Response:
         """GET /api/v3/exchangeInfo: every symbol held, or those asked for."""
@@ -190,11 +193,11 @@ class Api:
             for s in wanted or ():
                 await self._symbol_known(s)
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         symbols = await self.symbols.described()
         if wanted is not None:
             symbols = [s for s in symbols if s.symbol in wanted]
-        return _json(
+        return json_response(
             {
                 "timezone": "UTC",
                 "serverTime": time.time_ns() // 1_000_000,
@@ -244,7 +247,7 @@ class Api:
     async def healthz(self, request: Request) -> Response:
         """GET /healthz: the API's state (health); 200 when ok, else 503."""
         state = await self.health()
-        return _json(state, 200 if state["status"] == "ok" else 503)
+        return json_response(state, 200 if state["status"] == "ok" else 503)
 
     async def session(self, request: Request) -> Response:
         """POST /session with the token in a header: the chart page's session cookie
@@ -396,20 +399,20 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     """An endpoint Binance has and this platform does not serve (order book, account, ...):
     Binance's JSON error, which clients parse, not a plain-text page."""
     if request.url.path.startswith(("/api/", "/sapi/", "/udf/")):
-        return _json({"code": -1020, "msg": "This operation is not supported."}, 404)
+        return json_response({"code": -1020, "msg": "This operation is not supported."}, 404)
     return Response("Not Found", 404, media_type="text/plain")
 
 
 async def _overloaded(request: Request, exc: Exception) -> Response:
     """Every connection of a pool busy past API's wait: Binance's -1008, to try again later."""
     logger.warning("no database connection free: %s", request.url.path)
-    return _json(BUSY, 503)
+    return json_response(BUSY, 503)
 
 
 async def _timed_out(request: Request, exc: Exception) -> Response:
     """A query past API_STATEMENT_TIMEOUT: Binance's answer for a backend that did not answer."""
     logger.warning("query cancelled after the statement timeout: %s %s", request.url.path, exc)
-    return _json(
+    return json_response(
         {
             "code": -1007,
             "msg": "Timeout waiting for response from backend server. "

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 
 import orjson
+from starlette.responses import Response
 
 from api.klines import KlinesRequest, Row
 from include.platform.intervals import INTERVALS, SECOND, bucket_end
@@ -21,6 +22,11 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
 # Binance's timeZone: hours, or hours and minutes, within -12:00..+14:00.
 TIMEZONE_RE = re.compile(r"^([+-]?)([0-9]{1,2})(?::([0-9]{2}))?$")
+
+
+def json_response(payload: object, status: int = 200) -> Response:
+    """A JSON answer, encoded as every handler of the API encodes them (orjson)."""
+    return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
 class BinanceError(Exception):
@@ -102,8 +108,9 @@ def interval_param(query: Mapping[str, str]) -> str:
     return value
 
 
-def klines_request(query: Mapping[str, str]) -> KlinesRequest:
-    """Validate /api/v3/klines parameters as Binance does (the symbol is checked by the caller)."""
+def klines_request(query: Mapping[str, str], most: int = MAX_LIMIT) -> KlinesRequest:
+    """Validate /api/v3/klines parameters as Binance does (the symbol is checked by the caller);
+    ``limit`` capped at ``most`` (spot's 1,000; futures' 1,500)."""
     symbol = symbol_param(query)
     interval = interval_param(query)
     start = optional_int(query, "startTime")
@@ -120,7 +127,7 @@ def klines_request(query: Mapping[str, str]) -> KlinesRequest:
     if start is not None and end is not None and start > end:
         raise BinanceError(400, -1023, "Start time is greater than end time.")
     offset = timezone_ms(query.get("timeZone"))
-    return KlinesRequest(symbol, interval, start, end, min(limit, MAX_LIMIT), offset)
+    return KlinesRequest(symbol, interval, start, end, min(limit, most), offset)
 
 
 def timezone_ms(value: str | None) -> int:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from api.binance import (
     BinanceError,
+    json_response,
     klines_request,
     mandatory,
     optional_int,
@@ -75,10 +76,6 @@ def contract_of(symbol: str) -> dict[str, object]:
     }
 
 
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status, media_type="application/json")
-
-
 def _limit(request: Request, default: int, most: int) -> int:
     limit = optional_int(request.query_params, "limit")
     if limit is None:
@@ -117,6 +114,10 @@ class FuturesApi:
             Route(f"{prefix}/ping", self.ping),
         ]
 
+    def _perpetual(self, pair: str) -> str:
+        """A pair's perpetual contract: USDⓈ-M's is named as the pair, COIN-M's with _PERP."""
+        return pair if self.market.name == "usdm" else f"{pair}_PERP"
+
     async def _known(self, symbol: str) -> None:
         if not await self.symbols.has(symbol):
             raise BinanceError(400, -1121, "Invalid symbol.")
@@ -127,21 +128,15 @@ class FuturesApi:
             query = request.query_params
             if query.get("interval") == "1s":
                 raise BinanceError(400, -1120, "Invalid interval.")
-            # Binance's futures take up to 1,500 (klines_request caps spot's 1,000): read below.
-            req = klines_request({**query, "symbol": symbol} if symbol else query)
-            if symbol is None:
-                symbol = req.symbol
-            limit = _limit(request, DEFAULT_LIMIT, MAX_LIMIT)
-            await self._known(symbol)
+            req = klines_request({**query, "symbol": symbol} if symbol else query, MAX_LIMIT)
+            await self._known(req.symbol)
             req = replace(
                 req,
-                symbol=symbol,
-                limit=limit,
                 market=self.market.name,
-                offset_ms=self.symbols.grid(symbol, req.interval, req.offset_ms),
+                offset_ms=self.symbols.grid(req.symbol, req.interval, req.offset_ms),
             )
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         async with self.klines_pool.connection() as conn:
             rows = await fetch_klines(conn, req)
         return Response(
@@ -157,9 +152,8 @@ class FuturesApi:
             if kind != "PERPETUAL":
                 raise BinanceError(400, -1100, f"contractType {kind} is not held here.")
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
-        symbol = pair if self.market.name == "usdm" else f"{pair}_PERP"
-        return await self.klines(request, symbol)
+            return json_response(exc.body(), exc.status)
+        return await self.klines(request, self._perpetual(pair))
 
     async def price_klines(self, request: Request) -> Response:
         """GET markPriceKlines, indexPriceKlines, premiumIndexKlines: the series' minutes rolled
@@ -169,7 +163,7 @@ class FuturesApi:
         q = request.query_params
         try:
             name = symbol_param(q, key)
-            symbol = name if key == "symbol" or self.market.name == "usdm" else f"{name}_PERP"
+            symbol = name if key == "symbol" else self._perpetual(name)
             interval = mandatory(q, "interval")
             if interval not in PRICE_INTERVALS:
                 raise BinanceError(400, -1120, "Invalid interval.")
@@ -177,7 +171,7 @@ class FuturesApi:
             limit = _limit(request, DEFAULT_LIMIT, MAX_LIMIT)
             await self._known(symbol)
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         size = INTERVAL_MS[interval]
         statement = sql.SQL(PRICE_SQL).format(
             bucket=sql.Literal(f"{size // 1000} seconds"),
@@ -198,7 +192,7 @@ class FuturesApi:
             rows = await cur.fetchall()
         if start is None:
             rows.reverse()
-        return _json(
+        return json_response(
             [
                 [t, o, h, lo_, c, "0", bucket_end(interval, t) - 1, "0", n, "0", "0", "0"]
                 for t, o, h, lo_, c, n in rows
@@ -218,7 +212,7 @@ class FuturesApi:
             start, end = optional_int(q, "startTime"), optional_int(q, "endTime")
             limit = _limit(request, FUNDING_DEFAULT, FUNDING_MAX)
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         statement = sql.SQL(FUNDING_SQL).format(
             table=sql.Identifier(self.market.raw_schema, "funding_rates"),
             direction=sql.SQL("asc" if start is not None else "desc"),
@@ -234,7 +228,7 @@ class FuturesApi:
             rows = await cur.fetchall()
         if start is None:
             rows.reverse()
-        return _json(
+        return json_response(
             [
                 {"symbol": s, "fundingTime": t, "fundingRate": rate, "markPrice": mark}
                 for s, t, rate, mark in rows
@@ -244,7 +238,7 @@ class FuturesApi:
     async def exchange_info(self, request: Request) -> Response:
         """GET exchangeInfo: every contract held, in futures' form."""
         symbols = await self.symbols.described()
-        return _json(
+        return json_response(
             {
                 "timezone": "UTC",
                 "serverTime": time.time_ns() // 1_000_000,
@@ -288,7 +282,7 @@ class FuturesApi:
         return described
 
     async def server_time(self, request: Request) -> Response:
-        return _json({"serverTime": time.time_ns() // 1_000_000})
+        return json_response({"serverTime": time.time_ns() // 1_000_000})
 
     async def ping(self, request: Request) -> Response:
-        return _json({})
+        return json_response({})

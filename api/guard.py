@@ -8,11 +8,10 @@ import hmac
 import time
 from http.cookies import CookieError, SimpleCookie
 
-import orjson
 import uvicorn
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.binance import json_response
 from api.config import ApiConfig
 from api.limits import (
     ConnectionCap,
@@ -23,10 +22,6 @@ from api.limits import (
     weight_of,
 )
 from api.metrics import Metrics
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
 def server_config(app: ASGIApp, config: ApiConfig, **options: object) -> uvicorn.Config:
@@ -168,21 +163,21 @@ class Guard:
         headers = _headers(scope)
         if not host_allowed(headers.get("host"), self.hosts):
             try:
-                await _json(WRONG_HOST, 400)(scope, receive, counting_send)
+                await json_response(WRONG_HOST, 400)(scope, receive, counting_send)
             finally:
                 self.metrics.requests.labels(route, str(status)).inc()
             return
         client = client_of(scope)
         if not self.connections.take(client):
             try:
-                await _json(BUSY, 503)(scope, receive, counting_send)
+                await json_response(BUSY, 503)(scope, receive, counting_send)
             finally:
                 self.metrics.requests.labels(route, str(status)).inc()
             return
         try:
             weight = weight_of(path, scope.get("query_string", b"").decode("latin-1"))
             if not self._allowed(scope, headers):
-                response = _json({"code": -2014, "msg": "API-key format invalid."}, 401)
+                response = json_response({"code": -2014, "msg": "API-key format invalid."}, 401)
                 await response(scope, receive, counting_send)
                 return
             if weight:
@@ -190,7 +185,7 @@ class Guard:
                 used = str(spent.used).encode()
                 used_header += [(b"x-mbx-used-weight", used), (b"x-mbx-used-weight-1m", used)]
                 if not spent.allowed:
-                    response = _json(self.weights.over_limit_body(), 429)
+                    response = json_response(self.weights.over_limit_body(), 429)
                     response.headers["retry-after"] = str(spent.retry_after)
                     await response(scope, receive, counting_send)
                     return

@@ -14,12 +14,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-import orjson
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.binance import BinanceError, symbol_param, symbols_param
+from api.binance import BinanceError, json_response, symbol_param, symbols_param
 from api.market_reads import fetch_prices, fetch_window_stats
 from api.symbols import SymbolCache
 from include.platform.intervals import bucket_start
@@ -34,10 +33,6 @@ WINDOW_MAX = {"m": 59, "h": 23, "d": 7}
 ZERO = "0.00000000"
 # Ticker answers held at most (past it, the expired ones are dropped).
 MAX_CACHED = 1000
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
 def window_ms(query: Mapping[str, str]) -> int:
@@ -124,9 +119,9 @@ class Tickers:
         """An object for ``symbol``, a list otherwise (-1121 when the one symbol has no candle)."""
         if query.get("symbol"):
             if not rows:
-                return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
-            return _json(rows[0])
-        return _json(rows)
+                return json_response({"code": -1121, "msg": "Invalid symbol."}, 400)
+            return json_response(rows[0])
+        return json_response(rows)
 
     async def price(self, request: Request) -> Response:
         """GET /api/v3/ticker/price: the latest price (the newest minute's close) of one
@@ -135,7 +130,7 @@ class Tickers:
         try:
             wanted = await self._wanted(q)
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         async with self.pool.connection() as conn:
             prices = await fetch_prices(conn, wanted)
         return self._answer(q, [{"symbol": s, "price": p} for s, p in prices])
@@ -151,7 +146,7 @@ class Tickers:
             kind = ticker_type(q)
             wanted = await self._wanted(q)
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         shape = FULL_24HR if kind == "FULL" else MINI
         rows = await self._shared(("24hr", shape, *wanted), lambda: self._tickers(shape, wanted))
         return self._answer(q, rows)
@@ -171,7 +166,7 @@ class Tickers:
             kind = ticker_type(q)
             wanted = await self._wanted(q, required=True)
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         shape = FULL_ROLLING if kind == "FULL" else MINI
         rows = await self._shared(
             ("rolling", shape, size, *wanted), lambda: self._tickers(shape, wanted, size)
@@ -186,14 +181,14 @@ class Tickers:
             if not await self.symbols.has(symbol):
                 raise BinanceError(400, -1121, "Invalid symbol.")
         except BinanceError as exc:
-            return _json(exc.body(), exc.status)
+            return json_response(exc.body(), exc.status)
         now = int(time.time() * 1000)
         stats = await self._stats([symbol], window_start(now, AVG_PRICE_MINS * MINUTE_MS))
         if not stats:
-            return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
+            return json_response({"code": -1121, "msg": "Invalid symbol."}, 400)
         s = stats[0]
         traded = s["trade_count"] > 0
-        return _json(
+        return json_response(
             {
                 "mins": AVG_PRICE_MINS,
                 "price": s["weighted_avg_price"] if traded else s["last_price"],

@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 from decimal import Decimal, InvalidOperation
 
-import orjson
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from api.binance import SYMBOL_RE
+from api.binance import SYMBOL_RE, json_response
 from api.klines import KlinesRequest, fetch_klines
 from api.market_reads import SymbolInfo
 from api.symbols import SymbolCache
@@ -45,10 +44,6 @@ INTRADAY = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720")
 SUPPORTED = [*INTRADAY, *("1D", "3D", "1W", "1M")]
 MAX_BARS = 5_000
 PAGE = 1000
-
-
-def _json(payload: object) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
 
 
 def filter_value(info: SymbolInfo | None, kind: str, field: str) -> Decimal | None:
@@ -115,7 +110,7 @@ class Udf:
 
     async def config(self, request: Request) -> Response:
         """GET /udf/config."""
-        return _json(
+        return json_response(
             {
                 "supported_resolutions": SUPPORTED,
                 "supports_group_request": False,
@@ -136,9 +131,9 @@ class Udf:
         """GET /udf/symbols?symbol=."""
         symbol = _udf_symbol(request.query_params.get("symbol", ""))
         if symbol is None or not await self.symbols.has(symbol):
-            return _json({"s": "error", "errmsg": "unknown_symbol"})
+            return json_response({"s": "error", "errmsg": "unknown_symbol"})
         seconds = symbol in self.symbols.second_symbols
-        return _json(_symbol_info(symbol, self.symbols.info.get(symbol), seconds))
+        return json_response(_symbol_info(symbol, self.symbols.info.get(symbol), seconds))
 
     async def search(self, request: Request) -> Response:
         """GET /udf/search?query=&type=&exchange=&limit=."""
@@ -148,7 +143,7 @@ class Udf:
         except ValueError:
             limit = 30
         found = [s for s in await self.symbols.all() if query in s][:limit]
-        return _json(
+        return json_response(
             [
                 {
                     "symbol": s,
@@ -205,7 +200,7 @@ class Udf:
                 body = {"s": "no_data"}
                 if before:
                     body["nextTime"] = before[0][0] // 1000
-                return _json(body)
+                return json_response(body)
         parts = [
             '{"s":"ok","t":[',
             ",".join(str(r[0] // 1000) for r in rows),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from include.platform import markets as markets_of
+from include.platform.settings import get_settings, parse_markets
 from include.platform.symbols import resolve_symbols
 from include.platform.times import parse_utc
 
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
     from include.quality.report import QualityReport
 
 logger = logging.getLogger(__name__)
+
+
+def market_names(asked: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The markets a job runs: those asked for (a name or several), else MARKETS."""
+    if isinstance(asked, str):
+        asked = [asked]
+    return parse_markets(" ".join(asked)) if asked else get_settings().markets
+
+
 T = TypeVar("T")
 
 
@@ -73,11 +83,7 @@ def plan_rest_chunks(
     are more jobs than the market's share of MAX_MAPPED_TASKS (SYMBOLS=ALL); chunks are longer
     than chunk_days when the range holds more than that share of them.
     """
-    from include.platform.settings import get_settings, parse_markets
-
-    if isinstance(markets, str):
-        markets = [markets]
-    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
+    names = market_names(markets)
     share = max(1, MAX_MAPPED_TASKS // len(names))
     first, last = _range(start, end)
     jobs: list[dict[str, object]] = []
@@ -185,13 +191,12 @@ def plan_dump_files(
     A batch holds one file unless there are more files than MAX_MAPPED_TASKS (SYMBOLS=ALL).
     """
     from include.history.dumps.names import FUTURES_KINDS, PRICE_KINDS, dump_urls, expand_inputs
-    from include.platform.settings import get_settings, parse_markets
 
     if folder:
         return batched(expand_inputs([folder] if isinstance(folder, str) else folder))
     if isinstance(markets, str):
         markets = [markets]
-    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
+    names = market_names(markets)
     first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
     urls: list[str] = []
     for venue in map(markets_of.market, names):
@@ -275,10 +280,9 @@ def run_heal(
     """Heal gaps of each market (``markets``, else MARKETS); per symbol the gaps found, minutes
     filled and minutes Binance has no kline for (a futures market's symbols as "usdm BTCUSDT")."""
     from include.history import heal
-    from include.platform.settings import get_settings, parse_markets
 
     summary: dict[str, dict] = {}
-    for name in parse_markets(" ".join(markets)) if markets else get_settings().markets:
+    for name in market_names(markets):
         result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full, market=name)
         # Each symbol that had gaps was logged once, by heal_gaps.
         for key, counts in result.summary().items():
@@ -312,10 +316,8 @@ def plan_reconcile(
 ) -> list[dict[str, object]]:
     """The reconcile jobs: batches of symbols over [start, end), for each market (``markets``,
     else MARKETS; a futures market's jobs name it)."""
-    from include.platform.settings import get_settings, parse_markets
-
     first, last = _range(start, end)
-    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
+    names = market_names(markets)
     return [
         {
             "symbols": group,
@@ -362,10 +364,9 @@ def build_timeframes(
     """The incremental `dbt build` of each market (``markets``, else MARKETS), one after the
     other (unit tests only on request: CI runs them); their seconds."""
     from include import timeframes
-    from include.platform.settings import get_settings, parse_markets
 
     seconds = 0.0
-    for name in parse_markets(" ".join(markets)) if markets else get_settings().markets:
+    for name in market_names(markets):
         result = timeframes.build_timeframes(
             full_refresh=full_refresh, select=select, unit_tests=unit_tests, market=name
         )
@@ -412,13 +413,12 @@ def data_quality(
     when the data runs ahead of the host's clock (quality.market_minute).
     """
     from include import quality
-    from include.platform.settings import get_settings, parse_markets
 
     window = quality.run_window(
         start, end, interval_start, interval_end, run_after, market_minute=quality.market_minute()
     )
     kwargs = {"symbols": list(symbols)} if symbols else {}
-    names = parse_markets(" ".join(markets)) if markets else get_settings().markets
+    names = market_names(markets)
     done: dict[str, dict[str, object]] = {}
     failed = None
     for name in names:
@@ -439,9 +439,8 @@ def data_quality(
 def _quality_outcome(report: QualityReport, window: Window, market: str) -> dict[str, object]:
     """One market's run as the task's XCom and the CLI show it."""
     from include import quality
-    from include.platform.markets import market as market_named
 
-    live = market_named(market).served_sql(quality.checks.LIVE_TABLE.encode()).decode()
+    live = markets_of.market(market).served_text(quality.checks.LIVE_TABLE)
     return {
         "window": str(window),
         "expectations": len(report.results),

@@ -33,7 +33,7 @@ class Marts:
         key = cls.key(conn, market)
         if cls.ready.get(key) or time.monotonic() - cls.checked_at.get(key, -1e9) < 2.0:
             return cls.ready.get(key, False)
-        names = [n.replace("analytics.", f"{market.timeframes_schema}.") for n in MART_NAMES]
+        names = [market.served_text(name) for name in MART_NAMES]
         cur = await conn.execute(MARTS_SQL, (names,))
         row = await cur.fetchone()
         cls.ready[key] = bool(row and row[0])

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import psycopg
 from psycopg import sql
 
 from include.platform.binance_rest.client import BinanceRest
-from include.platform.markets import FUNDING_PAGE
+from include.platform.markets import FUNDING_PAGE, Market
 from include.platform.times import to_datetime
 from include.sql import load_sql
 
 logger = logging.getLogger(__name__)
+
+
+def upsert(conn: psycopg.Connection, market: Market, rows: Sequence[tuple]) -> int:
+    """Funding rows (symbol, funding time, rate, mark price, interval hours, source) into the
+    market's funding_rates inside the caller's transaction (REST's and the dumps' alike: a
+    column one of them lacks keeps what the other wrote); how many were new or changed."""
+    statement = sql.SQL(load_sql("upsert_funding_rates")).format(
+        table=sql.Identifier(market.raw_schema, "funding_rates")
+    )
+    with conn.cursor() as cur:
+        cur.executemany(statement, rows, returning=False)
+        return max(cur.rowcount, 0)
 
 
 def backfill(
@@ -23,9 +36,6 @@ def backfill(
     Pages of up to 1,000 fundings (a year of 8-hour fundings each), oldest first, each written
     in its own transaction; a contract Binance does not fund (a quarterly) answers nothing.
     """
-    statement = sql.SQL(load_sql("upsert_funding_rates")).format(
-        table=sql.Identifier(client.market.raw_schema, "funding_rates")
-    )
     fetched = changed = 0
     cursor = start_ms
     while cursor < end_ms:
@@ -33,9 +43,10 @@ def backfill(
         rows = [row for row in page if cursor <= int(row["fundingTime"]) < end_ms]
         if not rows:
             break
-        with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                statement,
+        with conn.transaction():
+            changed += upsert(
+                conn,
+                client.market,
                 [
                     (
                         symbol,
@@ -47,9 +58,7 @@ def backfill(
                     )
                     for row in rows
                 ],
-                returning=False,
             )
-            changed += max(cur.rowcount, 0)
         fetched += len(rows)
         if len(page) < FUNDING_PAGE:
             break

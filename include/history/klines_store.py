@@ -127,16 +127,7 @@ def upsert_csv(
     with conn.cursor() as cur:
         with cur.copy(_COPY_STAGE) as copy:
             copy.write(csv)
-        # The months being loaded get partitions of their own before the rows arrive (a dump
-        # of 2017 would otherwise land in the DEFAULT partition); a no-op once they exist.
-        cur.execute(
-            market.sql(
-                "select market.ensure_month_partitions('market.klines_1m', "
-                "timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond', "
-                "timestamptz 'epoch' + (max(open_time_ms) + 1) * interval '1 millisecond') "
-                "from pg_temp.stage_klines"
-            )
-        )
+        ensure_staged_months(cur, market.table("klines_1m"), "stage_klines")
         cur.execute(market.sql(load_sql("upsert_klines_1m")), {"symbol": symbol, "source": source})
         changed = cur.rowcount
         # Older minutes than heal-gaps has checked may leave holes behind them: look again.
@@ -151,6 +142,21 @@ def upsert_csv(
         )
     logger.debug("%s: %d candles new or changed", symbol, changed)
     return changed
+
+
+def ensure_staged_months(cur: psycopg.Cursor, table: str, stage: str) -> None:
+    """The months a staged load (pg_temp.<stage>, open_time_ms) is about to write into the
+    table get partitions of their own before the rows arrive (a dump of 2017 would otherwise
+    land in the DEFAULT partition); a no-op once they exist."""
+    cur.execute(
+        sql.SQL(
+            "select market.ensure_month_partitions(%s::regclass, "
+            "timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond', "
+            "timestamptz 'epoch' + (max(open_time_ms) + 1) * interval '1 millisecond') "
+            "from {}"
+        ).format(sql.Identifier("pg_temp", stage)),
+        (table,),
+    )
 
 
 def imported_file(

@@ -66,13 +66,7 @@ class Series:
         with conn.cursor() as cur:
             with cur.copy(_COPY_PRICE_STAGE) as copy:
                 copy.write(csv)
-            cur.execute(
-                "select market.ensure_month_partitions(%s::regclass, "
-                "timestamptz 'epoch' + min(open_time_ms) * interval '1 millisecond', "
-                "timestamptz 'epoch' + (max(open_time_ms) + 1) * interval '1 millisecond') "
-                "from pg_temp.stage_price_klines",
-                (market.table(self.table),),
-            )
+            klines_store.ensure_staged_months(cur, market.table(self.table), "stage_price_klines")
             cur.execute(
                 sql.SQL(load_sql("upsert_price_klines_1m")).format(table=table),
                 {"symbol": symbol, "source": source},

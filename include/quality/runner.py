@@ -158,19 +158,19 @@ def run_checks(
         # Held until GX is done: a running build finishes first, and none starts meanwhile
         # (the lock's other holder, include/timeframes). Released when the session ends.
         conn.execute("select pg_advisory_lock_shared(%s)", (db.MARTS_LOCK_KEY,))
-        candle_tables = [in_market(t, venue) for t in CANDLE_TABLES]
-        others = [in_market(t, venue) for t in (GAPS_TABLE, RECONCILE_TABLE)]
+        candle_tables = [venue.served_text(t) for t in CANDLE_TABLES]
+        others = [venue.served_text(t) for t in (GAPS_TABLE, RECONCILE_TABLE)]
         existing = [t for t in (*candle_tables, *others) if table_exists(conn, t)]
         report.missing_tables = [t for t in candle_tables if t not in existing]
         if expect_live is None:
             expect_live = streamer_expected(conn, window, venue)
         checks = [
-            dataclasses.replace(c, table=in_market(c.table, venue))
+            dataclasses.replace(c, table=venue.served_text(c.table))
             for c in all_checks(expect_live=expect_live)
         ]
         checks = [c for c in checks if c.table in existing]
         queries = {
-            c: in_market(render(c, conn, window, symbols, max_live_age), venue) for c in checks
+            c: venue.served_text(render(c, conn, window, symbols, max_live_age)) for c in checks
         }
         logger.info(
             "checking %d expectations on %d tables over %s (expect_live=%s)",
@@ -203,20 +203,15 @@ def table_exists(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
 
 
-def in_market(text: str, market: Market) -> str:
-    """A table name or a statement over spot's tables, over the market's (spot's as it is)."""
-    return market.served_text(text)
-
-
 def window_counts(
     url: str, tables: Sequence[str], window: Window, market: Market = SPOT
 ) -> tuple[dict[str, int], dict[str, int]]:
     """The report's counts, on a connection of its own: each candle table's rows in the window,
     and per symbol the closed live candles that have an official kline."""
-    candle_tables = {in_market(t, market) for t in CANDLE_TABLES}
+    candle_tables = {market.served_text(t) for t in CANDLE_TABLES}
     with psycopg.connect(url, autocommit=True) as conn:
         rows = {t: rows_in_window(conn, t, window) for t in tables if t in candle_tables}
-        live = in_market(LIVE_TABLE, market) in tables
+        live = market.served_text(LIVE_TABLE) in tables
         reconciled = reconciled_counts(conn, window, market) if live else {}
     return rows, reconciled
 

@@ -10,13 +10,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
+from include.history import funding
 from include.history.dumps.errors import DumpError
 from include.history.dumps.read import _open_text, csv_text
 from include.platform.markets import Market
 from include.platform.times import to_datetime
-from include.sql import load_sql
 
 KIND = "fundingRate"
 SOURCE = "dump_funding"
@@ -61,12 +60,8 @@ def load(
     conn: psycopg.Connection, market: Market, symbol: str, rows: list[tuple[int, int, str]]
 ) -> int:
     """Upsert the rows inside the caller's transaction; how many were new or changed."""
-    statement = sql.SQL(load_sql("upsert_funding_rates")).format(
-        table=sql.Identifier(market.raw_schema, "funding_rates")
+    return funding.upsert(
+        conn,
+        market,
+        [(symbol, to_datetime(at), rate, None, hours, SOURCE) for at, hours, rate in rows],
     )
-    changed = 0
-    with conn.cursor() as cur:
-        for at, hours, rate in rows:
-            cur.execute(statement, (symbol, to_datetime(at), rate, None, hours, SOURCE))
-            changed += cur.rowcount
-    return changed

@@ -175,13 +175,10 @@ def import_file(
         file_name = path.name if price_series is None else f"{price_series}/{path.name}"
         with psycopg.connect(url, autocommit=True) as conn:
             check_symbol(conn, file_symbol, display, rest_url, url, venue)
-            seen = klines_store.imported_file(conn, file_name, venue)
-            if seen and seen.checksum == checksum and not force:
-                logger.info("%s: already imported with this checksum, skipped", display)
-                kind = name.kind if name else "?"
-                return ImportResult(
-                    file_name, kind, file_symbol, seen.row_count, seen.candle_count, 0, True
-                )
+            kind = name.kind if name else "?"
+            known = _known(conn, venue, file_name, checksum, force, display, kind, file_symbol)
+            if known is not None:
+                return known
             kind, frame = load_dump(path, display, name.kind if name else None)
             lead_from_ms = previous_close = None
             if name is not None and kind != "klines":
@@ -223,6 +220,25 @@ def import_file(
     return ImportResult(file_name, kind, file_symbol, frame.height, candles.height, changed)
 
 
+def _known(
+    conn: psycopg.Connection,
+    market: Market,
+    file_name: str,
+    checksum: str,
+    force: bool,
+    display: str,
+    kind: str,
+    symbol: str,
+) -> ImportResult | None:
+    """A file already imported (into the market) with this checksum, unless ``force``: its
+    skipped result; else None."""
+    seen = klines_store.imported_file(conn, file_name, market)
+    if seen is None or seen.checksum != checksum or force:
+        return None
+    logger.info("%s: already imported with this checksum, skipped", display)
+    return ImportResult(file_name, kind, symbol, seen.row_count, seen.candle_count, 0, True)
+
+
 def _import_funding(
     path: Path,
     display: str,
@@ -237,14 +253,11 @@ def _import_funding(
     file_symbol = funding.symbol_of(path.name) or (symbol.upper() if symbol else None)
     if file_symbol is None:
         raise DumpError(f"{display}: cannot tell the contract from the name: pass --symbol")
-    rows = funding.read(path, display)
     with psycopg.connect(url, autocommit=True) as conn:
-        seen = klines_store.imported_file(conn, path.name, venue)
-        if seen and seen.checksum == checksum and not force:
-            logger.info("%s: already imported with this checksum, skipped", display)
-            return ImportResult(
-                path.name, funding.KIND, file_symbol, seen.row_count, seen.candle_count, 0, True
-            )
+        known = _known(conn, venue, path.name, checksum, force, display, funding.KIND, file_symbol)
+        if known is not None:
+            return known
+        rows = funding.read(path, display)
         with conn.transaction():
             changed = funding.load(conn, venue, file_symbol, rows)
             klines_store.remember_file(
