@@ -23,6 +23,7 @@ ENVIRONMENT = (
     "DATABASE_URL",
     *variables("API_"),
     "SECOND_CANDLE_SYMBOLS",
+    "MARKETS",
     "DATA_DIR",
     "EMBEDDED_PG_PORT",
 )

@@ -127,6 +127,11 @@ def check_params(request: web.Request, allowed: set[str] | None) -> None:
         )
 
 
+# A price, quantity or quote quantity (an int in 1e-8 units) as the market prints it.
+Format = Callable[[int], str]
+Formats = tuple[Format, Format, Format]
+
+
 class RestApi:
     """Handlers for /api/v3/*; weight is charged by ``middleware``."""
 
@@ -358,19 +363,26 @@ class RestApi:
                 if last is not None
                 else self.market.agg_trades_from_id(symbol, 0, 0, now_us)
             )
-        return json_response(_agg_json(arr))
+        return json_response(_agg_json(arr, *self.formats(symbol)))
 
     async def historical_trades(self, request: web.Request) -> web.Response:
         """GET /api/v3/historicalTrades (fromId, or the most recent)."""
         symbol = self._symbol(request)
         limit = _limit(request)
         from_id = _int(request, "fromId")
-        return json_response(_trades_json(self._trades(symbol, from_id, limit)))
+        return json_response(
+            _trades_json(self._trades(symbol, from_id, limit), self.formats(symbol))
+        )
 
     async def recent_trades(self, request: web.Request) -> web.Response:
         """GET /api/v3/trades: the most recent trades."""
         symbol = self._symbol(request)
-        return json_response(_trades_json(self._trades(symbol, None, _limit(request))))
+        trades = self._trades(symbol, None, _limit(request))
+        return json_response(_trades_json(trades, self.formats(symbol)))
+
+    def formats(self, symbol: str) -> Formats:
+        """How a trade's price, quantity and quote quantity are printed: spot's 8 decimals."""
+        return fmt8, fmt8, fmt8
 
     def _trades(self, symbol: str, from_id: int | None, limit: int) -> TradeArrays:
         now_us = self.market.clock.now_us()
@@ -421,13 +433,14 @@ def _symbol_info(spec, status: str) -> dict:
     }
 
 
-def _trades_json(a: TradeArrays) -> list[dict]:
+def _trades_json(a: TradeArrays, formats: Formats) -> list[dict]:
+    price, qty, quote = formats
     return [
         {
             "id": i,
-            "price": fmt8(p),
-            "qty": fmt8(q),
-            "quoteQty": fmt8(qq),
+            "price": price(p),
+            "qty": qty(q),
+            "quoteQty": quote(qq),
             "time": t // 1000,
             "isBuyerMaker": m,
             "isBestMatch": True,
@@ -436,8 +449,8 @@ def _trades_json(a: TradeArrays) -> list[dict]:
     ]
 
 
-def _agg_json(a: AggArrays) -> list[dict]:
+def _agg_json(a: AggArrays, price: Format, qty: Format, _quote: Format) -> list[dict]:
     return [
-        {"a": i, "p": fmt8(p), "q": fmt8(q), "f": f, "l": last, "T": t // 1000, "m": m, "M": True}
+        {"a": i, "p": price(p), "q": qty(q), "f": f, "l": last, "T": t // 1000, "m": m, "M": True}
         for i, p, q, f, last, t, m in zip(*(column.tolist() for column in a), strict=True)
     ]

@@ -325,7 +325,11 @@ class FakeBinance:
             "weight_total": self.limiter.total_weight(),
             "weight_by_window": {str(k): v for k, v in self.limiter.weight_by_window.items()},
             "dumps_served": self.dumps_served,
-            "requests_by_path": dict(self.rest.requests),
+            # Spot's and the futures' (their /fapi/v1 paths), admitted requests per path.
+            "requests_by_path": {
+                **self.rest.requests,
+                **(self.usdm.trades.requests if self.usdm else {}),
+            },
         }
 
     async def _clock_get(self, request: web.Request) -> web.Response:

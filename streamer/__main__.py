@@ -12,9 +12,11 @@ import orjson
 import psycopg
 
 from include.platform import db
+from include.platform.markets import market as market_named
 from include.platform.migrate import MigrationError, migrate
 from include.platform.settings import (
     DESIGN_VARIABLES,
+    MARKET_VARIABLES,
     Settings,
     first_line,
     get_settings,
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 # What --help lists, generated from the settings model (streamer/README.md says more on each).
 ENVIRONMENT = (
     *DESIGN_VARIABLES,
+    *MARKET_VARIABLES,
     *variables("STREAMER_"),
     *variables("SECOND_CANDLE_"),
     "LIVE_RETENTION_DAYS",
@@ -72,23 +75,29 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-async def amain(config: StreamerConfig) -> int:
-    """Run the streamer under SIGTERM/SIGINT handlers."""
-    streamer = Streamer(config)
+async def amain(*configs: StreamerConfig) -> int:
+    """Run one streamer per market under SIGTERM/SIGINT handlers; the worst exit status.
+
+    The markets share the process and its loop, nothing else: each has its connections, its
+    REST client in its market's IP pool, its writer and its health server.
+    """
+    streamers = [Streamer(config) for config in configs]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     logger.info("event loop: %s", loop_name(loop))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await streamer.run(stop)
+    statuses = await asyncio.gather(*(s.run(stop) for s in streamers))
+    return max(statuses)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a configuration error is one line on stderr and exit status 2."""
     parse_command_line(
         "python -m streamer",
-        "The live sidecar: Binance trades to market.candles_1m_live, one row per symbol and "
-        "minute, until SIGTERM/SIGINT (then it flushes and exits 0).",
+        "The live sidecar: Binance trades to market.candles_1m_live (and each futures market "
+        "of MARKETS to its own schema's), one row per symbol and minute, until SIGTERM/SIGINT "
+        "(then it flushes and exits 0).",
         ENVIRONMENT,
         argv,
     )
@@ -96,15 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         # The environment and .env, every STREAMER_* knob checked before anything connects.
         settings = get_settings()
         configure_logging(settings)
-        config = load_config(settings, database_url="")
+        markets = [market_named(name) for name in settings.markets]
+        configs = [load_config(settings, database_url="", market=m) for m in markets]
         if settings.streamer_migrate:
             # Idempotent and locked, as the administrator: a fresh database gets its tables, and
             # the roles their passwords, before the first write.
             migrate(db.resolve_database_url(settings), settings=settings)
         # The streamer itself writes as streamer_writer (DESIGN.md "Database roles").
-        config = config.with_(database_url=db.resolve_role_url(db.STREAMER, settings))
-        with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
-            return runner.run(amain(config))
+        url = db.resolve_role_url(db.STREAMER, settings)
+        configs = [config.with_(database_url=url) for config in configs]
+        with asyncio.Runner(loop_factory=loop_factory(configs[0].event_loop)) as runner:
+            return runner.run(amain(*configs))
     except (ValueError, RuntimeError, MigrationError, OSError, psycopg.Error) as exc:
         print(f"streamer: {first_line(exc)}", file=sys.stderr)
         return 2

@@ -39,7 +39,9 @@ class Streamer:
         self.config = config
         self.metrics = Metrics()
         # Opened here, closed when run() ends; no request is sent before run().
-        self.rest = RestClient(config.rest_url, self.metrics, database_url=config.database_url)
+        self.rest = RestClient(
+            config.rest_url, self.metrics, database_url=config.database_url, market=config.market
+        )
         # Decisions use the exchange's time, learned from serverTime and the streams.
         self.clock = ExchangeClock(
             self.rest.server_time_ms,
@@ -62,6 +64,7 @@ class Streamer:
             max_batch_rows=config.max_batch_rows,
             method=writer_method,
             second_retention=config.second_retention,
+            market=config.market,
         )
         self.tasks = Tasks()
         # Each part gets the collaborators it uses, nothing else.

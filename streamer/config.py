@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from include.platform.markets import MARKETS, SPOT, Market
 from include.platform.settings import (
     MAX_STREAMS_PER_CONNECTION,
     Settings,
@@ -39,6 +40,8 @@ class StreamerConfig:
     database_url: str
     # None means ALL: every TRADING symbol of exchangeInfo, followed while running.
     symbols: tuple[str, ...] | None
+    # The Binance market it streams (MARKETS): its URLs, paths, weights and schemas.
+    market: Market = SPOT
     ws_url: str = setting("binance_ws_url")
     rest_url: str = setting("binance_rest_url")
     stream: str = setting("streamer_stream")
@@ -97,10 +100,16 @@ class StreamerConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+# Each market's health port is the spot one's plus this many times its place in MARKETS' order
+# (spot 8795, usdm 8895, coinm 8995): shards of one market on a host keep +k.
+MARKET_PORT_STEP = 100
+
+
 def load_config(
-    settings: Settings | None = None, database_url: str | None = None
+    settings: Settings | None = None, database_url: str | None = None, market: Market = SPOT
 ) -> StreamerConfig:
-    """The streamer's configuration from the settings (the DESIGN variables and STREAMER_*)."""
+    """One market's streamer configuration from the settings (the DESIGN variables, the
+    market's symbols and URLs, and STREAMER_*)."""
     settings = settings or get_settings()
     if database_url is None:
         from include.platform import db
@@ -112,13 +121,21 @@ def load_config(
     if health_port is None:
         # Shards on one host each get their own port unless told: 8795 + k.
         health_port = 8795 + (shard.index if shard else 0)
+    if health_port:
+        # 0 (a free port, as tests ask) stays 0 for every market.
+        health_port += MARKET_PORT_STEP * list(MARKETS).index(market.name)
     return from_settings(
         StreamerConfig,
         settings,
         database_url=database_url,
-        symbols=settings.symbols,
+        market=market,
+        symbols=getattr(settings, market.symbols_setting),
+        ws_url=getattr(settings, market.ws_url_setting),
+        rest_url=getattr(settings, market.rest_url_setting),
+        stream=market.live_stream or settings.streamer_stream,
         health_port=health_port,
         shard=shard,
-        second_symbols=settings.second_candle_symbols,
+        # 1-second candles are spot's (market.candles_1s_live).
+        second_symbols=settings.second_candle_symbols if market is SPOT else frozenset(),
         second_retention=settings.second_candle_retention,
     )

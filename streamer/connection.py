@@ -266,7 +266,8 @@ class Shard:
         self.messages: dict[str, int] = {} if messages is None else messages
         self.last_event_ms = 0
         self.last_data = time.monotonic()
-        self.url = ws_base(config.ws_url) + "/stream"
+        # The market's path for this kind of stream (fstream routes /public and /market).
+        self.url = ws_base(config.ws_url) + config.market.stream_path(config.stream)
         # Connect failures and dropped sessions share it: one policy for every reconnect.
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self._changes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()

@@ -144,7 +144,8 @@ class Recovery:
         async with await psycopg.AsyncConnection.connect(
             self.config.database_url, connect_timeout=5, application_name="streamer-resume"
         ) as conn:
-            cur = await conn.execute(load_sql("select_newest_closed"), (symbols,))
+            statement = self.config.market.sql(load_sql("select_newest_closed"))
+            cur = await conn.execute(statement, (symbols,))
             return await cur.fetchall()
 
     async def _read_later(self, symbols: list[str], start: int) -> None:

@@ -11,6 +11,7 @@ from include.platform.binance_rest.async_client import AsyncBinanceRest
 from include.platform.binance_rest.errors import BinanceError, IpBannedError
 from include.platform.binance_rest.retry import RetryPolicy
 from include.platform.binance_rest.shared import shared_budget
+from include.platform.markets import SPOT, Market
 from include.platform.times import MINUTE_MS
 from streamer.metrics import Metrics
 from streamer.parser import FrameError, Trade, parse_rest_agg_trade, parse_rest_trade
@@ -28,28 +29,37 @@ class RestUnavailable(RuntimeError):
 
 
 class RestClient(AsyncBinanceRest):
-    """The client every repair shares: one budget, one ban state, counted in the metrics."""
+    """The client every repair shares: one budget, one ban state, counted in the metrics; its
+    market's paths, weights and IP pool (spot's /api/v3, a futures market's own)."""
 
     def __init__(
         self,
         base_url: str,
         metrics: Metrics,
         *,
-        weight_limit: int = 6000,
+        weight_limit: int | None = None,
         attempts: int = 4,
         backoff_initial: float = 0.2,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         database_url: str | None = None,
+        market: Market = SPOT,
     ) -> None:
         # With a database URL the repairs' weight is reserved in the budget the batch jobs
         # share (one short statement per request, on the loop: a repair is a few requests).
+        budget = shared_budget(
+            database_url,
+            budget_name=market.budget,
+            limit=market.weight_limit if weight_limit is None else weight_limit,
+            reserve_share=RESERVE_SHARE,
+        )
         super().__init__(
             base_url,
             timeout=timeout,
-            budget=shared_budget(database_url, limit=weight_limit, reserve_share=RESERVE_SHARE),
+            budget=budget,
             transport=transport,
             policy=RetryPolicy(attempts, throttled_counts=True, backoff_s=backoff_initial),
+            market=market,
         )
         self._own_budget = True  # made here: closed with the client
         self.metrics = metrics
@@ -75,7 +85,7 @@ class RestClient(AsyncBinanceRest):
 
     async def _trades(self, symbol: str, params: dict[str, Any], raw: bool = False) -> list[Trade]:
         """historicalTrades (raw) or aggTrades as Trades; RestUnavailable for a row that is not."""
-        path = "/api/v3/historicalTrades" if raw else "/api/v3/aggTrades"
+        path = self.market.path("historicalTrades" if raw else "aggTrades")
         parse = parse_rest_trade if raw else parse_rest_agg_trade
         rows = await self.get(path, {"symbol": symbol, **params})
         try:
@@ -104,37 +114,36 @@ class RestClient(AsyncBinanceRest):
         return Trade(symbol, last, last, last, agg.price, 0, agg.time_ms, agg.buyer_maker)
 
     async def klines_1m(self, symbol: str, start_ms: int, end_ms: int) -> list[list]:
-        """Binance's 1m klines opening in [start_ms, end_ms), 1,000 per request (weight 2)."""
+        """Binance's 1m klines opening in [start_ms, end_ms), a page of the market's cheapest
+        size per request (spot's 1,000 at weight 2, futures' 499 at 2)."""
         out: list[list] = []
         cursor = start_ms
+        size = self.market.klines_page
         while cursor < end_ms:
+            # Both bounds: COIN-M pages backwards from endTime (docs/BINANCE.md "Futures").
+            last = min(end_ms, cursor + size * MINUTE_MS) - 1
             page = await self.get(
-                "/api/v3/klines",
-                {
-                    "symbol": symbol,
-                    "interval": "1m",
-                    "startTime": cursor,
-                    "endTime": end_ms - 1,
-                    "limit": PAGE,
-                },
-            )
+                self.market.path("klines"),
+                {"symbol": symbol, "interval": "1m", "startTime": cursor, "endTime": last,
+                 "limit": size},
+            )  # fmt: skip
             out += page
-            if len(page) < PAGE:
-                break
-            cursor = int(page[-1][0]) + MINUTE_MS
+            cursor = last + 1
         return out
 
     async def last_trade_ids(self) -> dict[str, tuple[int, int, int]]:
         """Every symbol's (lastId, openTime, closeTime) of Binance's 24-hour ticker, one request
-        for all (weight 80, from Binance's memory); lastId is -1 when nothing traded all day."""
-        rows = await self.get("/api/v3/ticker/24hr", {"type": "MINI"})
+        for all (weight 80 on spot, 40 on futures; from Binance's memory); lastId is -1 when
+        nothing traded all day. Futures' ticker has one shape (no ``type``)."""
+        path = self.market.path("ticker/24hr")
+        rows = await self.get(path, {} if self.market.is_futures else {"type": "MINI"})
         try:
             return {
                 str(r["symbol"]): (int(r["lastId"]), int(r["openTime"]), int(r["closeTime"]))
                 for r in rows
             }
         except (KeyError, TypeError, ValueError) as exc:
-            raise RestUnavailable(f"unexpected REST /api/v3/ticker/24hr row: {exc!r}") from exc
+            raise RestUnavailable(f"unexpected REST {path} row: {exc!r}") from exc
 
     async def get_aggs_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Trade]:
         """aggTrades in [start_ms, end_ms] (at most 1 h, weight 4): the cheap quiet-symbol probe."""

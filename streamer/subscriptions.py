@@ -174,7 +174,10 @@ class Subscriptions:
             logger.warning("exchangeInfo without symbols: keeping the symbols streamed")
             return None
         statuses = {
-            s["symbol"]: s.get("status") for s in listed if isinstance(s, dict) and "symbol" in s
+            # COIN-M names it contractStatus (docs/BINANCE.md "Futures").
+            s["symbol"]: s.get("status", s.get("contractStatus"))
+            for s in listed
+            if isinstance(s, dict) and "symbol" in s
         }
         now = minute_of(self.clock.now_ms())
         for symbol, book in self.aggregator.books.items():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from include.platform.backoff import Backoff
+from include.platform.markets import SPOT, Market
 from include.platform.partitions import LIVE_DAYS_AHEAD
 from streamer.candle import ms_to_datetime
 from streamer.gap import Gap
@@ -169,8 +170,17 @@ class Writer:
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
         second_retention: float = 2 * 86400.0,
+        market: Market = SPOT,
     ) -> None:
         self.database_url = database_url
+        # The statements over the market's own tables (spot's exactly as written above).
+        self.sql = market.sql
+        self.create_stage, self.make_days_sql = market.sql(CREATE_STAGE), market.sql(MAKE_DAYS)
+        self.upsert = {
+            "unnest": market.sql(UPSERT_UNNEST),
+            "copy": market.sql(UPSERT_FROM_STAGE),
+            "values": market.sql(UPSERT_VALUES),
+        }
         self.aggregator = aggregator
         self.metrics = metrics
         self.flush_interval = flush_interval
@@ -213,7 +223,7 @@ class Writer:
                 self.database_url, connect_timeout=5, application_name="streamer"
             )
             if self.method == "copy":
-                await self.conn.execute(CREATE_STAGE)
+                await self.conn.execute(self.create_stage)
                 await self.conn.commit()
             if not self.db_ok:
                 logger.info("database connected")
@@ -237,7 +247,7 @@ class Writer:
         if self.method == "unnest" and not ops and not second_rows and not purge:
             # A single statement is its own transaction: no BEGIN/COMMIT round trips.
             await conn.set_autocommit(True)
-            await conn.execute(UPSERT_UNNEST, unnest_params(rows))
+            await conn.execute(self.upsert["unnest"], unnest_params(rows))
             return
         await conn.set_autocommit(False)
         async with conn.transaction():
@@ -247,15 +257,16 @@ class Writer:
                         async with cur.copy(COPY_STAGE) as copy:
                             for row in rows:
                                 await copy.write_row(row)
-                        await cur.execute(UPSERT_FROM_STAGE)
+                        await cur.execute(self.upsert["copy"])
                     elif self.method == "unnest":
-                        await cur.execute(UPSERT_UNNEST, unnest_params(rows))
+                        await cur.execute(self.upsert["unnest"], unnest_params(rows))
                     else:
-                        await cur.executemany(UPSERT_VALUES, rows)
+                        await cur.executemany(self.upsert["values"], rows)
             if ops:
                 async with conn.cursor() as cur:
                     for op in ops:
-                        await cur.execute(*op.execute_args())
+                        statement, params = op.execute_args()
+                        await cur.execute(self.sql(statement), params)
             if second_rows:
                 params = unnest_params(second_rows, _ELEMENT[:SECOND_ROW_WIDTH])
                 await conn.execute(load_sql("upsert_seconds"), params)
@@ -319,7 +330,7 @@ class Writer:
                 await conn.execute(
                     "select set_config('lock_timeout', %s, true)", (DAYS_LOCK_TIMEOUT,)
                 )
-                await conn.execute(MAKE_DAYS, (LIVE_DAYS_AHEAD + 1,))
+                await conn.execute(self.make_days_sql, (LIVE_DAYS_AHEAD + 1,))
         except psycopg.errors.LockNotAvailable:
             self.days_due = time.monotonic() + DAYS_RETRY_S
             logger.info("the live table's coming days wait: its DEFAULT partition is in use")

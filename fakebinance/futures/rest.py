@@ -9,14 +9,16 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from fakebinance.futures.contracts import symbol_info
+from fakebinance.futures.contracts import symbol_info, units_at
 from fakebinance.futures.prices import FUNDING_MIN, KINDS, PriceSeries
 from fakebinance.market import INTERVALS, Kline, Market
 from fakebinance.market.units import fmt8
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import (
     ApiError,
+    Formats,
     Handler,
+    RestApi,
     _int,
     _mandatory,
     check_params,
@@ -39,7 +41,14 @@ ALLOWED_PARAMS = {
     "premiumIndexKlines": {"symbol", *KLINE_PARAMS},
     "fundingRate": {"symbol", "startTime", "endTime", "limit"},
     "premiumIndex": {"symbol"},
+    "aggTrades": {"symbol", "fromId", "startTime", "endTime", "limit"},
+    "trades": {"symbol", "limit"},
+    "historicalTrades": {"symbol", "fromId", "limit"},
+    "ticker/24hr": {"symbol"},
 }
+# What the trade endpoints weigh (docs/BINANCE.md "Futures"); the 24-hour ticker 1 for one
+# symbol, 40 for all.
+TRADE_WEIGHTS = {"aggTrades": 20, "historicalTrades": 20, "trades": 5}
 CONTRACT_TYPES = ("PERPETUAL", "CURRENT_QUARTER", "NEXT_QUARTER", "TRADIFI_PERPETUAL")
 KLINE_DEFAULT, KLINE_MAX = 500, 1500
 FUNDING_DEFAULT, FUNDING_MAX = 100, 1000
@@ -62,7 +71,9 @@ def request_weight(endpoint: str, query: dict) -> int:
         return kline_weight(limit)
     if endpoint == "premiumIndex":
         return 1 if query.get("symbol") else 10
-    return 1
+    if endpoint == "ticker/24hr":
+        return 1 if query.get("symbol") else 40
+    return TRADE_WEIGHTS.get(endpoint, 1)
 
 
 def _places(value: Decimal, decimals: int) -> str:
@@ -79,6 +90,8 @@ class FuturesRestApi:
         self.limiter = limiter
         self.funding_limiter = funding_limiter
         self.prices = PriceSeries(market.symbol_state)
+        # The trade endpoints and the 24-hour ticker: spot's handlers at the contract's units.
+        self.trades = ContractTrades(market, limiter)
 
     def routes(self) -> list[web.RouteDef]:
         """aiohttp route table."""
@@ -93,6 +106,10 @@ class FuturesRestApi:
             "premiumIndexKlines": self.price_klines("premiumIndex", "symbol"),
             "fundingRate": self.funding_rate,
             "premiumIndex": self.premium_index,
+            "aggTrades": self.trades.agg_trades,
+            "trades": self.trades.recent_trades,
+            "historicalTrades": self.trades.historical_trades,
+            "ticker/24hr": self.trades.ticker_24hr,
         }
         return [web.get(f"{PREFIX}/{name}", handler) for name, handler in handlers.items()]
 
@@ -108,6 +125,7 @@ class FuturesRestApi:
         refused = refusal(verdict, ip, limiter.limit, self.market.clock.now_ms())
         if refused is not None:
             return refused
+        self.trades.requests[request.path] += 1
         try:
             check_params(request, ALLOWED_PARAMS.get(endpoint))
             response = await handler(request)
@@ -326,3 +344,16 @@ __all__ = [
     "price_kline_row",
     "trade_kline_row",
 ]
+
+
+class ContractTrades(RestApi):
+    """Spot's trade endpoints and 24-hour ticker over the contracts, prices at their tick and
+    quantities at their step as fapi prints them (charged by FuturesRestApi's middleware)."""
+
+    def formats(self, symbol: str) -> Formats:
+        spec = self.market.spec(symbol)
+        return (
+            lambda units: units_at(units, spec.price_decimals),
+            lambda units: units_at(units, spec.qty_decimals),
+            fmt8,
+        )

@@ -87,6 +87,16 @@ class Market:
     dump_root: str
     # The WebSocket path prefix the read API serves its kline streams under.
     served_ws_prefix: str
+    # Binance's IP weight a minute for the pool its requests draw from (REQUEST_WEIGHT of
+    # exchangeInfo's rateLimits; a client adopts the answered one).
+    weight_limit: int = 6000
+    # The live streamer's WebSocket path by stream kind: fstream serves the trade stream on
+    # /public and the aggTrade stream on /market since 2026-04-23 (docs/BINANCE.md "Futures").
+    stream_paths: Mapping[str, str] = field(default_factory=dict)
+    # The stream the streamer reads when STREAMER_STREAM is not this market's to choose:
+    # futures' aggTrades, documented and holding the same market trades as REST's (the
+    # undocumented @trade adds insurance-fund and ADL trades REST cannot repair).
+    live_stream: str | None = None
     # Weight of a request by its path under the prefix ("klines", "exchangeInfo"), given its
     # parameters; a path not listed weighs 1.
     weights: Mapping[str, int] = field(default_factory=dict)
@@ -106,6 +116,10 @@ class Market:
         if self.kline_weight is not None and endpoint.endswith("lines"):
             return self.kline_weight(int((params or {}).get("limit") or 500))
         return self.weights.get(endpoint, 1)
+
+    def stream_path(self, stream: str) -> str:
+        """The combined-stream path the streamer connects to for this kind of stream."""
+        return self.stream_paths.get(stream, "") + "/stream"
 
     def table(self, name: str) -> str:
         """A raw table of this market, schema-qualified ("market_usdm.klines_1m")."""
@@ -133,6 +147,13 @@ class Market:
         statement = _RAW_NAME.sub(rb"\1" + raw + rb"\1.\2\3\2", statement)
         return _TIMEFRAMES_NAME.sub(rb"\1" + timeframes + rb"\1.", statement)
 
+
+# What futures' market-data requests weigh (the rest weigh 1): aggTrades and historicalTrades
+# 20, trades 5, the 24-hour ticker of every symbol at once 40 (docs/BINANCE.md "Futures").
+FUTURES_WEIGHTS = MappingProxyType(
+    {"exchangeInfo": 1, "time": 1, "aggTrades": 20, "historicalTrades": 20, "trades": 5,
+     "ticker/24hr": 40}
+)  # fmt: skip
 
 SPOT = Market(
     name="spot",
@@ -170,7 +191,10 @@ USDM = Market(
     ws_url_setting="binance_usdm_ws_url",
     dump_root="data/futures/um",
     served_ws_prefix="/fws",
-    weights=MappingProxyType({"exchangeInfo": 1, "time": 1, "aggTrades": 20, "trades": 5}),
+    weight_limit=2400,
+    stream_paths=MappingProxyType({"trade": "/public", "aggTrade": "/market"}),
+    live_stream="aggTrade",
+    weights=FUTURES_WEIGHTS,
     kline_weight=futures_kline_weight,
 )
 COINM = Market(
@@ -185,7 +209,9 @@ COINM = Market(
     ws_url_setting="binance_coinm_ws_url",
     dump_root="data/futures/cm",
     served_ws_prefix="/dws",
-    weights=MappingProxyType({"exchangeInfo": 1, "time": 1, "aggTrades": 20, "trades": 5}),
+    weight_limit=2400,
+    live_stream="aggTrade",
+    weights=FUTURES_WEIGHTS,
     kline_weight=futures_kline_weight,
 )
 MARKETS: Mapping[str, Market] = MappingProxyType({m.name: m for m in (SPOT, USDM, COINM)})

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from include.platform.settings import DESIGN_VARIABLES
+from include.platform.settings import DESIGN_VARIABLES, MARKET_VARIABLES
 
 # What any program needs to run as the user who started it: never a secret.
 SYSTEM_NAMES = frozenset(
@@ -56,11 +56,15 @@ SYSTEM_NAMES = frozenset(
 SYSTEM_PREFIXES = ("LC_", "PYTHON")
 # DESIGN.md's variables and the other platform-wide ones every part reads; DATABASE_URL is not
 # among them: it is the administrator's, and each part connects as its own role.
-PLATFORM_NAMES = frozenset(DESIGN_VARIABLES) - {"DATABASE_URL"} | {
-    "SECOND_CANDLE_SYMBOLS",
-    "SECOND_CANDLE_RETENTION",
-    "LIVE_RETENTION_DAYS",
-}
+PLATFORM_NAMES = (
+    frozenset(DESIGN_VARIABLES) - {"DATABASE_URL"}
+    | set(MARKET_VARIABLES)
+    | {
+        "SECOND_CANDLE_SYMBOLS",
+        "SECOND_CANDLE_RETENTION",
+        "LIVE_RETENTION_DAYS",
+    }
+)
 # The task roles' URLs Airflow's tasks connect with, and dbt's own settings.
 _TASK_ROLES = ("LOADER_DATABASE_URL", "DBT_DATABASE_URL", "API_DATABASE_URL")
 _DBT = ("DBT_PROFILES_DIR", "DBT_TARGET_PATH")

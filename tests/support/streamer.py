@@ -92,30 +92,30 @@ async def market_minutes(fake: FakeBinance, minutes: float) -> None:
     await asyncio.sleep(minutes * 60 / SPEED)
 
 
-def newest_closed(database_url: str, symbol: str) -> datetime | None:
+def newest_closed(database_url: str, symbol: str, schema: str = "market") -> datetime | None:
     """The open time of the symbol's newest closed live minute; None before the first."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "select max(open_time) from market.candles_1m_live where symbol = %s and is_closed",
+            f"select max(open_time) from {schema}.candles_1m_live where symbol = %s and is_closed",
             (symbol,),
         ).fetchone()
     return row[0] if row else None
 
 
-def newest_closed_ms(database_url: str, symbol: str) -> int | None:
+def newest_closed_ms(database_url: str, symbol: str, schema: str = "market") -> int | None:
     """newest_closed as epoch milliseconds."""
-    newest = newest_closed(database_url, symbol)
+    newest = newest_closed(database_url, symbol, schema)
     return int(newest.timestamp()) * 1000 if newest is not None else None
 
 
-def closed_rows(database_url: str, symbol: str) -> list[dict]:
-    """The streamer's closed rows for a symbol, oldest first."""
+def closed_rows(database_url: str, symbol: str, schema: str = "market") -> list[dict]:
+    """The streamer's closed rows for a symbol, oldest first (a futures market's schema)."""
     with (
         psycopg.connect(database_url) as conn,
         conn.cursor(row_factory=psycopg.rows.dict_row) as cur,
     ):
         cur.execute(
-            "select * from market.candles_1m_live where symbol = %s and is_closed"
+            f"select * from {schema}.candles_1m_live where symbol = %s and is_closed"
             " order by open_time",
             (symbol,),
         )
@@ -128,18 +128,21 @@ def assert_exact(
     symbols: Iterable[str],
     min_rows: int = 2,
     contiguous: bool = True,
+    futures: bool = False,
 ) -> dict[str, int]:
     """Every closed row equals the official kline, and (if contiguous) closed minutes have no holes.
 
-    contiguous=False is for runs where an unrepaired gap must leave its minutes open.
+    contiguous=False is for runs where an unrepaired gap must leave its minutes open; futures
+    compares market_usdm's rows with the fake's USDⓈ-M contracts.
     """
     counts = {}
+    market, schema = (fake.usdm.market, "market_usdm") if futures else (fake.market, "market")
     for symbol in symbols:
-        rows = closed_rows(database_url, symbol)
+        rows = closed_rows(database_url, symbol, schema)
         assert len(rows) >= min_rows, f"{symbol}: only {len(rows)} closed rows"
         first = int(rows[0]["open_time"].timestamp() * 1000)
         last = int(rows[-1]["open_time"].timestamp() * 1000)
-        klines = fake.market.klines(symbol, "1m", first, last, 1000)
+        klines = market.klines(symbol, "1m", first, last, 1000)
         official = {k.open_time: k for k in klines}
         got = {int(r["open_time"].timestamp() * 1000): r for r in rows}
         if contiguous:
@@ -156,11 +159,11 @@ def assert_exact(
     return counts
 
 
-def gap_rows(database_url: str) -> list[dict]:
-    """Every row of market.ingest_gaps."""
+def gap_rows(database_url: str, schema: str = "market") -> list[dict]:
+    """Every row of a market's ingest_gaps (spot's market.ingest_gaps by default)."""
     with (
         psycopg.connect(database_url) as conn,
         conn.cursor(row_factory=psycopg.rows.dict_row) as cur,
     ):
-        cur.execute("select * from market.ingest_gaps order by symbol, gap_start")
+        cur.execute(f"select * from {schema}.ingest_gaps order by symbol, gap_start")
         return cur.fetchall()

@@ -1,0 +1,177 @@
+"""USDⓈ-M live: `python -m streamer` with MARKETS="spot usdm" builds each market's 1-minute
+candles from its own stream into its own schema, exact against that market's klines, and
+survives a SIGKILL and a restart as spot does (docs/DESIGN.md "Futures markets").
+
+The fake exchange serves the contracts' aggTrade stream on fstream's routed /market path and
+their REST (aggTrades, klines, the 24-hour ticker, exchangeInfo) on /fapi/v1 with the futures'
+own weights and IP pool, its clock 20 market seconds per wall second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fakebinance.clock import MarketClock
+from fakebinance.config import MarketConfig
+from fakebinance.futures import SEED_OFFSET, default_contracts
+from fakebinance.server import FakeBinance
+from include.platform.times import MINUTE_MS
+from tests.support.streamer import (
+    SPEED,
+    START,
+    assert_exact,
+    closed_rows,
+    gap_rows,
+    market_config,
+    market_minute,
+    market_minutes,
+    newest_closed_ms,
+    wait_until,
+)
+
+SPOT = ("BTCUSDT", "ETHUSDT")
+CONTRACTS = ("BTCUSDT", "ETHUSDT")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBinance]:
+    """The fast fake with its USDⓈ-M perpetuals beside spot."""
+    usdm = MarketConfig(market_config().seed + SEED_OFFSET, default_contracts())
+    clock = MarketClock(start=START, speed=SPEED)
+    async with FakeBinance(
+        market_config(), clock=clock, tick_interval=0.02, usdm_config=usdm
+    ) as server:
+        yield server
+
+
+async def start_streamer(
+    fake: FakeBinance, database_url: str, log: Path
+) -> asyncio.subprocess.Process:
+    """`python -m streamer` for spot and USDⓈ-M on the fake, its JSON log in a file."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MARKETS": "spot usdm",
+        "SYMBOLS": ",".join(SPOT),
+        "USDM_SYMBOLS": ",".join(CONTRACTS),
+        "BINANCE_WS_URL": fake.url,
+        "BINANCE_REST_URL": fake.url,
+        "BINANCE_USDM_WS_URL": fake.url,
+        "BINANCE_USDM_REST_URL": fake.url,
+        "STREAMER_HEALTH_PORT": "0",
+        "STREAMER_FLUSH_INTERVAL": "0.05",
+        "STREAMER_CLOCK_SYNC_INTERVAL": "0.2",
+        "STREAMER_BACKOFF_INITIAL": "0.01",
+        "STREAMER_BACKOFF_MAX": "0.2",
+    }
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=out
+        )
+
+
+def futures_closed(database_url: str, symbol: str) -> int:
+    return len(closed_rows(database_url, symbol, "market_usdm"))
+
+
+@pytest.mark.slow
+async def test_usdm_candles_are_the_contracts_klines_across_a_restart(
+    fake: FakeBinance, database_url: str, tmp_path: Path
+) -> None:
+    """One process streams spot and the perpetuals; each market's closed minutes equal its own
+    klines field for field (trade count included), in its own schema. After a SIGKILL and a
+    restart three market minutes later the perpetuals' missed minutes are closed from
+    /fapi/v1/klines and recorded as a healed restart gap in market_usdm.ingest_gaps, the
+    repairs charged to the futures' IP pool, never spot's."""
+    log = tmp_path / "streamer.log"
+    first = await start_streamer(fake, database_url, log)
+    try:
+        await wait_until(
+            lambda: (
+                all(futures_closed(database_url, s) >= 2 for s in CONTRACTS)
+                and all(len(closed_rows(database_url, s)) >= 2 for s in SPOT)
+            ),
+            60,
+            "both markets to close two minutes",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    before = {s: newest_closed_ms(database_url, s, "market_usdm") for s in CONTRACTS}
+    await market_minutes(fake, 3)
+    asked_before = dict(fake.stats()["requests_by_path"])
+    second = await start_streamer(fake, database_url, log)
+    restarted = market_minute(fake)
+    try:
+        await wait_until(
+            lambda: all(
+                (newest_closed_ms(database_url, s, "market_usdm") or 0) > restarted
+                for s in CONTRACTS
+            ),
+            60,
+            "the perpetuals' minutes to close after the restart",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 40)
+    assert second.returncode == 0, log.read_text()[-2000:]
+
+    # Each market's minutes are its own klines: the contracts' (their tick, step, trades).
+    counts = assert_exact(fake, database_url, CONTRACTS, min_rows=4, futures=True)
+    assert_exact(fake, database_url, SPOT, min_rows=2, contiguous=False)
+    with psycopg.connect(database_url) as conn:
+        spot_btc = conn.execute(
+            "select close from market.candles_1m_live where symbol = 'BTCUSDT' and is_closed "
+            "order by open_time desc limit 1"
+        ).fetchone()[0]
+        perp_btc = conn.execute(
+            "select close from market_usdm.candles_1m_live where symbol = 'BTCUSDT' "
+            "and is_closed order by open_time desc limit 1"
+        ).fetchone()[0]
+        assert spot_btc != perp_btc  # two markets, not one copied
+        # Nothing of the perpetuals in spot's table, nor the other way round.
+        assert conn.execute(
+            "select count(*) from market_usdm.candles_1m_live where symbol not in "
+            "('BTCUSDT', 'ETHUSDT')"
+        ).fetchone() == (0,)
+    for symbol in CONTRACTS:
+        newest = before[symbol]
+        assert newest is not None
+        assert newest + 2 * MINUTE_MS < restarted
+        # The missed minutes are there, closed: nothing left to heal-gaps.
+        made = {
+            int(r["open_time"].timestamp()) * 1000: r["from_klines"]
+            for r in closed_rows(database_url, symbol, "market_usdm")
+        }
+        missed = range(newest + MINUTE_MS, restarted, MINUTE_MS)
+        assert all(made.get(m) for m in missed), f"{symbol}: missed minutes not from klines"
+    gaps = gap_rows(database_url, "market_usdm")
+    for symbol in CONTRACTS:
+        [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
+        assert int(restart["gap_start"].timestamp()) * 1000 == before[symbol] + MINUTE_MS
+        assert restart["healed_by"] == "streamer:rest"
+    assert not [g for g in gaps if g["reason"] == "sequence"], gaps
+    # The repairs went to /fapi/v1 (klines for the missed minutes, aggTrades for the start's
+    # own), in the futures' pool.
+    asked = {
+        p: n - asked_before.get(p, 0)
+        for p, n in fake.stats()["requests_by_path"].items()
+        if n > asked_before.get(p, 0)
+    }
+    print("asked after the restart:", asked, "closed:", counts)
+    assert asked.get("/fapi/v1/klines", 0) >= len(CONTRACTS), asked
+    assert asked.get("/fapi/v1/aggTrades", 0) >= 1, asked
+    with psycopg.connect(database_url) as conn:
+        budgets = {
+            b for (b,) in conn.execute("select distinct budget from market.rest_weight_windows")
+        }
+    assert {"binance_futures", "binance_rest"} <= budgets, budgets
