@@ -14,15 +14,18 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from fakebinance.clock import MarketClock
-from fakebinance.config import MarketConfig
+from fakebinance.config import MarketConfig, SymbolSpec
 from fakebinance.futures import SEED_OFFSET, default_contracts
 from fakebinance.server import FakeBinance
+from include.platform.markets import USDM
 from include.platform.times import MINUTE_MS
 from tests.support.streamer import (
     SPEED,
@@ -34,6 +37,8 @@ from tests.support.streamer import (
     market_minute,
     market_minutes,
     newest_closed_ms,
+    running,
+    streamer_config,
     wait_until,
 )
 
@@ -175,3 +180,63 @@ async def test_usdm_candles_are_the_contracts_klines_across_a_restart(
             b for (b,) in conn.execute("select distinct budget from market.rest_weight_windows")
         }
     assert {"binance_futures", "binance_rest"} <= budgets, budgets
+
+
+@pytest.mark.slow
+async def test_usdm_all_follows_a_listing_and_a_halt(fake: FakeBinance, database_url: str) -> None:
+    """USDM_SYMBOLS=ALL: a contract listed while running is subscribed on /market and its
+    minutes are its klines; a contract leaving TRADING (SETTLING) is dropped, its halt recorded
+    in market_usdm.ingest_gaps for heal-gaps, no minute invented for it; back to TRADING it is
+    streamed again, and every closed minute of every contract equals /fapi/v1's kline."""
+    config = streamer_config(
+        fake,
+        database_url,
+        market=USDM,
+        symbols=None,
+        stream="aggTrade",
+        symbols_refresh_interval=1.0,
+    )
+    async with running(config, fake) as streamer:
+        assert set(streamer.shard_of) == set(CONTRACTS)
+        assert streamer.shards[0].url.endswith("/market/stream")
+        await wait_until(
+            lambda: futures_closed(database_url, "ETHUSDT") >= 2, 30, "two closed minutes"
+        )
+        listed_at = datetime.fromtimestamp(market_minute(fake) / 1000, UTC)
+        fake.usdm.market.list_symbol(
+            SymbolSpec("SOLUSDT", Decimal("145.5"), 2, 0, 300.0, listed_at)
+        )
+        fake.usdm.market.set_status("ETHUSDT", "SETTLING")
+        fake.usdm_hub.reset_due()
+        cut = market_minute(fake)
+        await wait_until(
+            lambda: "SOLUSDT" in streamer.shard_of and "ETHUSDT" not in streamer.shard_of,
+            15,
+            "the listing and the halt followed",
+        )
+        await market_minutes(fake, 3)
+        fake.usdm.market.set_status("ETHUSDT", "TRADING")
+        fake.usdm_hub.reset_due()
+        back = market_minute(fake) + MINUTE_MS
+        await wait_until(
+            lambda: (
+                (newest_closed_ms(database_url, "ETHUSDT", "market_usdm") or 0) > back
+                and futures_closed(database_url, "SOLUSDT") >= 2
+            ),
+            40,
+            "ETHUSDT trading again and SOLUSDT's minutes closed",
+        )
+    assert_exact(fake, database_url, ("BTCUSDT", "SOLUSDT"), min_rows=2, futures=True)
+    assert_exact(fake, database_url, ("ETHUSDT",), min_rows=3, contiguous=False, futures=True)
+    rows = closed_rows(database_url, "ETHUSDT", "market_usdm")
+    closed = {int(r["open_time"].timestamp()) * 1000 for r in rows}
+    halted = set(range(cut + MINUTE_MS, back - MINUTE_MS, MINUTE_MS))
+    assert halted, "the halt lasted minutes"
+    assert not halted & closed, "a minute was invented for the halt"
+    gaps = [g for g in gap_rows(database_url, "market_usdm") if g["symbol"] == "ETHUSDT"]
+    spans = [
+        (int(g["gap_start"].timestamp()) * 1000, int(g["gap_end"].timestamp()) * 1000) for g in gaps
+    ]
+    assert any(a <= min(halted) and max(halted) < b for a, b in spans), gaps
+    assert "SETTLING" in " ".join(str(g["detail"]) for g in gaps), gaps
+    assert gap_rows(database_url) == [], "spot's gaps table got a futures gap"
