@@ -129,6 +129,7 @@ class Api:
                     market=venue,
                 ),
                 self._rate_limits(),
+                config.ticker_cache_ttl,
             )
             for venue in FUTURES
             if venue.name in config.markets

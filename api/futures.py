@@ -34,6 +34,7 @@ from api.klines import fetch_klines
 from api.market_reads import SymbolInfo
 from api.sql import load_sql
 from api.symbols import SymbolCache
+from api.tickers import Tickers
 from include.platform.intervals import INTERVAL_MS, WEEK_ORIGIN_MS, bucket_end, to_datetime
 from include.platform.markets import Market
 
@@ -95,12 +96,15 @@ class FuturesApi:
         klines_pool: AsyncConnectionPool,
         symbols: SymbolCache,
         rate_limits: list[dict],
+        ticker_ttl: float = 1.0,
     ) -> None:
         self.market = market
         self.pool = pool
         self.klines_pool = klines_pool
         self.symbols = symbols
         self.rate_limits = rate_limits
+        # The market's tickers, computed as spot's from its own candles.
+        self.tickers = Tickers(pool, symbols, ticker_ttl, market)
 
     def routes(self) -> list[Route]:
         prefix = self.market.rest_prefix
@@ -112,6 +116,8 @@ class FuturesApi:
             Route(f"{prefix}/exchangeInfo", self.exchange_info),
             Route(f"{prefix}/time", self.server_time),
             Route(f"{prefix}/ping", self.ping),
+            Route(f"{prefix}/ticker/price", self.tickers.price),
+            Route(f"{prefix}/ticker/24hr", self.tickers.day),
         ]
 
     def _perpetual(self, pair: str) -> str:

@@ -86,8 +86,15 @@ def weight_of(path: str, query: str = "") -> int:
         return WEIGHTS[path]
     for prefix, market in FUTURES_PREFIXES.items():
         if path.startswith(prefix):
-            limit = parse_qs(query).get("limit", ["500"])[0]
-            return market.weight(path, {"limit": int(limit) if limit.isdigit() else 500})
+            params = parse_qs(query)
+            limit = params.get("limit", ["500"])[0]
+            return market.weight(
+                path,
+                {
+                    "limit": int(limit) if limit.isdigit() else 500,
+                    "symbol": params.get("symbol", [""])[0],
+                },
+            )
     return 1 if path.startswith(WEIGHED_PREFIXES) else 0
 
 

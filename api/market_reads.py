@@ -37,21 +37,24 @@ async def fetch_symbols(conn: AsyncConnection, market: Market = SPOT) -> list[Sy
     return [SymbolInfo(*r) for r in await cur.fetchall()]
 
 
-async def fetch_prices(conn: AsyncConnection, symbols: list[str]) -> list[tuple[str, str]]:
-    """(symbol, latest price) of those symbols that have a candle, by symbol."""
-    cur = await conn.execute(TICKER_PRICE, {"symbols": symbols})
+async def fetch_prices(
+    conn: AsyncConnection, symbols: list[str], market: Market = SPOT
+) -> list[tuple[str, str]]:
+    """(symbol, latest price) of those symbols that have a candle, by symbol (of the market)."""
+    cur = await conn.execute(market.sql(TICKER_PRICE), {"symbols": symbols})
     return [(r[0], r[1]) for r in await cur.fetchall()]
 
 
 async def fetch_window_stats(
-    conn: AsyncConnection, symbols: list[str], start_ms: int
+    conn: AsyncConnection, symbols: list[str], start_ms: int, market: Market = SPOT
 ) -> list[dict]:
     """Each symbol's trade statistics over the minutes from ``start_ms`` on (ticker_window.sql),
     by symbol; symbols without a candle are left out."""
     # Minutes open after now are in no window; a day's margin for a writer's clock ahead of ours.
     until = to_datetime(int(time.time() * 1000) + DAY_MS)
     cur = await conn.execute(
-        TICKER_WINDOW, {"symbols": symbols, "start": to_datetime(start_ms), "until": until}
+        market.sql(TICKER_WINDOW),
+        {"symbols": symbols, "start": to_datetime(start_ms), "until": until},
     )
     names = [d.name for d in cur.description or ()]
     return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]

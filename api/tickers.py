@@ -22,6 +22,7 @@ from api.binance import BinanceError, json_response, symbol_param, symbols_param
 from api.market_reads import fetch_prices, fetch_window_stats
 from api.symbols import SymbolCache
 from include.platform.intervals import bucket_start
+from include.platform.markets import SPOT, Market
 from include.platform.times import DAY_MS, MINUTE_MS
 
 AVG_PRICE_MINS = 5
@@ -62,9 +63,17 @@ def window_start(now_ms: int, size_ms: int) -> int:
 class Tickers:
     """The ticker handlers and what they share (the pool, the symbol cache)."""
 
-    def __init__(self, pool: AsyncConnectionPool, symbols: SymbolCache, ttl: float = 1.0) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        symbols: SymbolCache,
+        ttl: float = 1.0,
+        market: Market = SPOT,
+    ) -> None:
         self.pool = pool
         self.symbols = symbols
+        # Whose candles: spot's, or a futures market's (its /fapi or /dapi tickers).
+        self.market = market
         # Answers over many symbols, served again for ``ttl`` seconds (Binance refreshes its own
         # tickers about as often) and computed once however many ask at the same time: one
         # all-symbol 24hr ticker reads every symbol's 1,440 minutes.
@@ -132,22 +141,27 @@ class Tickers:
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
         async with self.pool.connection() as conn:
-            prices = await fetch_prices(conn, wanted)
+            prices = await fetch_prices(conn, wanted, self.market)
+        if self.market.is_futures:
+            # Futures' shape adds the time of the price (the request's, as Binance's moves).
+            now = int(time.time() * 1000)
+            return self._answer(q, [{"symbol": s, "price": p, "time": now} for s, p in prices])
         return self._answer(q, [{"symbol": s, "price": p} for s, p in prices])
 
     async def _stats(self, wanted: list[str], start_ms: int) -> list[dict]:
         async with self.pool.connection() as conn:
-            return await fetch_window_stats(conn, wanted, start_ms)
+            return await fetch_window_stats(conn, wanted, start_ms, self.market)
 
     async def day(self, request: Request) -> Response:
         """GET /api/v3/ticker/24hr: FULL or MINI statistics of the last 24 hours."""
         q = request.query_params
         try:
-            kind = ticker_type(q)
+            # Futures' 24hr ticker has one shape and no ``type``.
+            kind = "FUTURES" if self.market.is_futures else ticker_type(q)
             wanted = await self._wanted(q)
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
-        shape = FULL_24HR if kind == "FULL" else MINI
+        shape = {"FULL": FULL_24HR, "MINI": MINI, "FUTURES": FUTURES_24HR}[kind]
         rows = await self._shared(("24hr", shape, *wanted), lambda: self._tickers(shape, wanted))
         return self._answer(q, rows)
 
@@ -228,6 +242,14 @@ FULL_24HR = (
     "lastPrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty", "openPrice",
     "highPrice", "lowPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId",
     "lastId", "count",
+)  # fmt: skip
+
+
+# fapi's and dapi's 24hr ticker: no previous close, no book (docs/api.md).
+FUTURES_24HR = (
+    "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "lastPrice", "lastQty",
+    "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume", "openTime", "closeTime",
+    "firstId", "lastId", "count",
 )  # fmt: skip
 
 

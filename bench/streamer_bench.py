@@ -56,12 +56,19 @@ def pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def start_fake(n_symbols: int, per_minute: float, speed: float) -> tuple[subprocess.Popen, str]:
-    """`python -m fakebinance` in its own process on CPU 1; returns it and its URL."""
+def start_fake(
+    n_symbols: int, per_minute: float, speed: float, market: str = "spot"
+) -> tuple[subprocess.Popen, str]:
+    """`python -m fakebinance` in its own process on CPU 1; returns it and its URL. With
+    market usdm the synthetic symbols are USDⓈ-M perpetuals at the futures' own REST limit
+    (2,400 a minute) and spot has none."""
+    if market == "usdm":
+        feed = ["--usdm", "--usdm-n-contracts", str(n_symbols), "--n-symbols", "0"]
+    else:
+        feed = ["--n-symbols", str(n_symbols), "--weight-limit", "1000000"]
     cmd = [
-        sys.executable, "-m", "fakebinance", "--port", "0", "--symbols", "",
-        "--n-symbols", str(n_symbols), "--trades-per-minute", str(per_minute),
-        "--speed", str(speed), "--start", START, "--weight-limit", "1000000",
+        sys.executable, "-m", "fakebinance", "--port", "0", "--symbols", "", *feed,
+        "--trades-per-minute", str(per_minute), "--speed", str(speed), "--start", START,
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: pin(1)
@@ -86,12 +93,13 @@ def run_child(
     count: int = 0,
     loop: str = "auto",
     second_symbols: int = 0,
+    market: str = "spot",
 ) -> dict:
     """One measured client in a fresh process on CPU 0; returns its JSON result."""
     out = subprocess.run(
         [sys.executable, __file__, "--role", role, "--url", url, "--seconds", str(seconds),
          "--n-symbols", str(n_symbols), "--db", db_url, "--count", str(count), "--loop", loop,
-         "--second-symbols", str(second_symbols)],
+         "--second-symbols", str(second_symbols), "--market", market],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if out.returncode != 0:
@@ -104,11 +112,26 @@ def symbols(n: int) -> list[str]:
     return [f"SYM{i:04d}USDT" for i in range(1, n + 1)]
 
 
+# The market the clients read (--market): spot's @trade on /stream, or USDⓈ-M's @aggTrade on
+# fstream's routed /market/stream, as the streamer reads each.
+MARKET = "spot"
+
+
+def stream_kind() -> str:
+    return "aggTrade" if MARKET == "usdm" else "trade"
+
+
+def stream_url(url: str) -> str:
+    from include.platform.markets import market
+
+    return url.replace("http://", "ws://") + market(MARKET).stream_path(stream_kind())
+
+
 async def subscribe(send, n: int) -> None:
     """SUBSCRIBE to n trade streams as Binance allows: 200 per request, 3 requests a second.
 
     ``send`` is the client's own way of sending one text message."""
-    streams = [f"{s.lower()}@trade" for s in symbols(n)]
+    streams = [f"{s.lower()}@{stream_kind()}" for s in symbols(n)]
     for i in range(0, len(streams), 200):
         await send(
             orjson.dumps({"method": "SUBSCRIBE", "params": streams[i : i + 200], "id": i + 1})
@@ -120,7 +143,7 @@ async def bare(url: str, backlog: float, n: int, count: int) -> dict:
     """A websockets receive loop that does nothing but count, draining a backlog."""
     from websockets.asyncio.client import connect
 
-    ws_url = url.replace("http://", "ws://") + "/stream"
+    ws_url = stream_url(url)
     async with connect(ws_url, max_size=2**22, max_queue=None, compression=None) as ws:
         await subscribe(lambda message: ws.send(message.decode()), n)
         await ws.recv()
@@ -159,9 +182,7 @@ async def bare_picows(url: str, backlog: float, n: int, count: int) -> dict:
                 if self.got >= count and not self.finished.done():
                     self.finished.set_result(time.perf_counter())
 
-    transport, counter = await ws_connect(
-        Counter, url.replace("http://", "ws://") + "/stream", max_frame_size=2**22
-    )
+    transport, counter = await ws_connect(Counter, stream_url(url), max_frame_size=2**22)
 
     async def send(message: bytes) -> None:
         transport.send(WSMsgType.TEXT, message)
@@ -177,9 +198,12 @@ async def bare_picows(url: str, backlog: float, n: int, count: int) -> dict:
 
 
 def streamer_config(url: str, db_url: str, n: int, second_symbols: int = 0):
+    from include.platform.markets import market
     from streamer.config import StreamerConfig
 
     return StreamerConfig(
+        market=market(MARKET),
+        stream=stream_kind(),
         second_symbols=frozenset(symbols(n)[:second_symbols]),
         database_url=db_url,
         symbols=tuple(symbols(n)),
@@ -207,6 +231,39 @@ LAST_IDS = (
     "join market.candles_1m_live as l on l.symbol = k.symbol "
     "and l.open_time = timestamptz 'epoch' + k.ms * interval '1 millisecond'"
 )
+
+
+class PolledCommits:
+    """Commits of a futures market's live table, which has no NOTIFY (the push is spot's yet):
+    its symbols' highest trade ids polled every 10 ms (the drain takes seconds)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.target: dict[str, int] = {}
+        self.reached_at: float | None = None
+
+    async def __aenter__(self) -> PolledCommits:
+        self.task = asyncio.ensure_future(self._poll())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _poll(self) -> None:
+        from include.platform.markets import market
+
+        query = market(MARKET).sql(
+            "select symbol, max(last_trade_id) from market.candles_1m_live group by symbol"
+        )
+        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
+            while True:
+                await asyncio.sleep(0.01)
+                if not self.target or self.reached_at is not None:
+                    continue
+                rows = dict(await (await conn.execute(query)).fetchall())
+                if all((rows.get(s) or -1) >= i for s, i in self.target.items()):
+                    self.reached_at = time.monotonic()
 
 
 class Commits:
@@ -270,10 +327,11 @@ async def end_to_end(
         clock_ms=await fake_clock(url),
         writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
     )
-    async with Commits(db_url) as commits:
+    # Messages folded (a futures aggTrade counts one, as the bare loops count frames).
+    stats = streamer.metrics.messages if MARKET == "usdm" else streamer.aggregator.stats.trades
+    async with (PolledCommits if MARKET == "usdm" else Commits)(db_url) as commits:
         stop = asyncio.Event()
         task = asyncio.ensure_future(streamer.run(stop))
-        stats = streamer.aggregator.stats.trades
         while not stats:
             await asyncio.sleep(0.001)
         time.sleep(backlog)
@@ -362,6 +420,8 @@ async def latency(url: str, seconds: float, n: int, db_url: str) -> dict:
 def child(args: argparse.Namespace) -> None:
     from streamer.loop import loop_factory, loop_name
 
+    global MARKET
+    MARKET = args.market
     pin(0)
     roles = {
         "bare": lambda: bare(args.url, args.seconds, args.n_symbols, args.count),
@@ -385,6 +445,8 @@ def reset(db_url: str) -> None:
         conn.execute("delete from market.candles_1m_live where symbol like 'SYM%%'")
         conn.execute("delete from market.ingest_gaps where symbol like 'SYM%%'")
         conn.execute("delete from market.candles_1s_live where symbol like 'SYM%%'")
+        conn.execute("delete from market_usdm.candles_1m_live where symbol like 'SYM%%'")
+        conn.execute("delete from market_usdm.ingest_gaps where symbol like 'SYM%%'")
 
 
 SECOND_DAY = """
@@ -439,6 +501,13 @@ def main() -> None:
         help="also run the streamer with 1s candles for this many of the symbols "
         "(SECOND_CANDLE_SYMBOLS) each round, and print its cost",
     )
+    parser.add_argument(
+        "--market",
+        choices=["spot", "usdm"],
+        default="spot",
+        help="usdm: the synthetic symbols are USDⓈ-M perpetuals, read as the streamer reads "
+        "futures (@aggTrade on /market) at the futures' default REST limit",
+    )
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
@@ -485,7 +554,7 @@ def main() -> None:
     for round_no in range(1, args.rounds + 1):
         for role in roles:
             reset(db_url)
-            fake, url = start_fake(args.n_symbols, args.per_minute, args.speed)
+            fake, url = start_fake(args.n_symbols, args.per_minute, args.speed, args.market)
             try:
                 r = run_child(
                     role,
@@ -496,6 +565,7 @@ def main() -> None:
                     args.count,
                     args.loop,
                     args.second_symbols,
+                    args.market,
                 )
             finally:
                 fake.terminate()
@@ -528,6 +598,21 @@ def main() -> None:
         f"bare picows loop (the streamer's own client, nothing done per frame) "
         f"{picows_rate:,.0f} trades/s: the streamer is {e2e_rate / picows_rate:.2f}x its wire limit"
     )
+    if args.market == "usdm":
+        # No latency section: it times commits by the live table's NOTIFY, which is spot's.
+        spread = f"{min(per_round):.2f}-{max(per_round):.2f}x"
+        unit = "aggTrade messages/s"
+        figures = {
+            f"USDⓈ-M end-to-end vs bare websockets loop, {args.n_symbols} perpetuals": (
+                f"{e2e_rate:,.0f} vs {bare_rate:,.0f} {unit}: {e2e_rate / bare_rate:.2f}x "
+                f"median ({spread})"
+            ),
+            "USDⓈ-M vs bare picows loop": f"{e2e_rate / picows_rate:.2f}x "
+            f"({picows_rate:,.0f} {unit})",
+        }
+        record("streamer_bench-usdm", command_line(), figures, rounds=args.rounds, spread=spread)
+        reset(db_url)
+        return
     if args.second_symbols:
         with_seconds = statistics.median(rates["e2e1s"])
         ratios = [b / a for a, b in zip(rates["e2e"], rates["e2e1s"], strict=True)]

@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--usdm-weight-limit", type=int, default=2400, help="the futures' own IP weight a minute"
     )
+    p.add_argument(
+        "--usdm-n-contracts",
+        type=int,
+        default=0,
+        help="with --usdm: also this many synthetic perpetuals (SYM0001USDT...) trading "
+        "--trades-per-minute each",
+    )
     p.add_argument("--weight-window", type=float, default=60)
     p.add_argument("--dump-cache-dir", default=None)
     p.add_argument("--log-level", default="WARNING")
@@ -128,7 +135,13 @@ async def serve(args: argparse.Namespace) -> None:
         weight_window=args.weight_window,
         dump_cache_dir=args.dump_cache_dir,
         usdm_config=(
-            MarketConfig(args.seed + SEED_OFFSET, default_contracts()) if args.usdm else None
+            MarketConfig(
+                args.seed + SEED_OFFSET,
+                default_contracts()
+                + make_symbols(args.usdm_n_contracts, trades_per_minute=args.trades_per_minute),
+            )
+            if args.usdm
+            else None
         ),
         usdm_weight_limit=args.usdm_weight_limit,
     )

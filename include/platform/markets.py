@@ -115,6 +115,9 @@ class Market:
         endpoint = path.removeprefix(self.rest_prefix + "/")
         if self.kline_weight is not None and endpoint.endswith("lines"):
             return self.kline_weight(int((params or {}).get("limit") or 500))
+        if self.is_futures and endpoint.startswith("ticker/") and (params or {}).get("symbol"):
+            # A futures ticker of one symbol weighs 1 (of all: its listed weight).
+            return 1
         return self.weights.get(endpoint, 1)
 
     def stream_path(self, stream: str) -> str:
@@ -152,7 +155,7 @@ class Market:
 # 20, trades 5, the 24-hour ticker of every symbol at once 40 (docs/BINANCE.md "Futures").
 FUTURES_WEIGHTS = MappingProxyType(
     {"exchangeInfo": 1, "time": 1, "aggTrades": 20, "historicalTrades": 20, "trades": 5,
-     "ticker/24hr": 40}
+     "ticker/24hr": 40, "ticker/price": 2}
 )  # fmt: skip
 
 SPOT = Market(

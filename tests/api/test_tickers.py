@@ -12,9 +12,10 @@ import ccxt.async_support as ccxt_async
 import httpx
 import pytest
 
+from api.config import ApiConfig, load_config
 from api.market_reads import TICKER_WINDOW
 from include.platform.times import MINUTE_MS
-from tests.support.api import LIVE_COLUMNS, write_live
+from tests.support.api import LIVE_COLUMNS, running_api, write_live
 
 D = Decimal
 Q8 = D("0.00000001")
@@ -304,3 +305,50 @@ def test_one_symbols_ticker_reads_only_its_own_minutes(conn) -> None:
         assert own <= read <= 3 * own, (nested_loops, read)
         planned = json.dumps(plan)
         assert not [name for name in ahead if name.split(".")[1] in planned], nested_loops
+
+
+async def test_usdm_tickers_are_its_own_minutes_in_futures_shapes(database_url, market, conn):
+    """/fapi/v1/ticker/24hr and ticker/price answer from market_usdm's minutes (the same rows
+    moved there: spot's then has none), in fapi's shapes (no previous close, no book; a price
+    with its time) and weights (1 for a symbol, 40 / 2 for all); ccxt's binanceusdm reads them."""
+    for table in ("klines_1m", "candles_1m_live"):
+        conn.execute(f"insert into market_usdm.{table} select * from market.{table}")
+        conn.execute(f"delete from market.{table}")
+    config = ApiConfig(database_url=load_config().database_url, port=0, markets=("spot", "usdm"))
+    async with (
+        running_api(config) as api,
+        httpx.AsyncClient(base_url=api.http) as client,
+    ):
+        one = await client.get("/fapi/v1/ticker/24hr", params={"symbol": "BTCUSDT"})
+        every = await client.get("/fapi/v1/ticker/24hr")
+        price = await client.get("/fapi/v1/ticker/price", params={"symbol": "BTCUSDT"})
+        prices = await client.get("/fapi/v1/ticker/price")
+        spot = await client.get("/api/v3/ticker/price")
+        exchange = ccxt_async.binanceusdm({"enableRateLimit": False})
+        for name in ("fapiPublic", "fapiPublicV2", "fapiPublicV3"):
+            exchange.urls["api"][name] = exchange.urls["api"][name].replace(
+                "https://fapi.binance.com", api.http
+            )
+        try:
+            ticker = await exchange.fetch_ticker("BTC/USDT:USDT")
+        finally:
+            await exchange.close()
+    assert one.status_code == 200, one.text
+    body = one.json()
+    want = market.expected(body["openTime"])
+    del want["prevClosePrice"]
+    assert {k: body[k] for k in want} == want
+    assert list(body) == [
+        "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "lastPrice", "lastQty",
+        "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume", "openTime", "closeTime",
+        "firstId", "lastId", "count",
+    ]  # fmt: skip
+    assert one.headers["x-mbx-used-weight-1m"] == "1"
+    assert int(every.headers["x-mbx-used-weight-1m"]) == 1 + 40
+    assert [t["symbol"] for t in every.json()] == ["BTCUSDT", "ETHUSDT"]
+    assert price.json()["price"] == want["lastPrice"]
+    assert abs(price.json()["time"] - time.time() * 1000) < 5_000
+    assert int(prices.headers["x-mbx-used-weight-1m"]) == 1 + 40 + 1 + 2
+    assert spot.json() == [], "spot's ticker read the futures' minutes"
+    assert ticker["last"] == float(want["lastPrice"])
+    assert ticker["baseVolume"] == float(want["volume"])
