@@ -134,6 +134,20 @@ class Api:
             for venue in FUTURES
             if venue.name in config.markets
         ]
+        # Their kline streams on /fws and /dws: a hub and worker each, listening on the
+        # market's own channel (functions/notify_markets.sql), reading its own schemas.
+        self.futures_hubs = {
+            futures.market.served_ws_prefix: Hub(
+                self.push_pool,
+                config.database_url,
+                self.metrics,
+                grid=futures.symbols.grid,
+                first_ms=futures.symbols.first_ms,
+                market=futures.market,
+            )
+            for futures in self.futures
+        }
+        self.futures_workers = [Worker(hub) for hub in self.futures_hubs.values()]
         self.stop = asyncio.Event()
         self.started = time.time()
         self.push_tasks: list[asyncio.Future] = []
@@ -234,8 +248,9 @@ class Api:
         # A listener or push worker that ended (they restart themselves on any error, so only
         # a bug ends one) pushes nothing more, whatever the last state it left.
         running = all(not task.done() for task in self.push_tasks)
-        listening = self.hub.listening.is_set() and running
-        pushing = self.push_worker.pushing
+        hubs = (self.hub, *self.futures_hubs.values())
+        listening = all(hub.listening.is_set() for hub in hubs) and running
+        pushing = all(w.pushing for w in (self.push_worker, *self.futures_workers))
         ok = db_ok and listening and pushing
         return {
             "status": "ok" if ok else "degraded",
@@ -275,8 +290,12 @@ class Api:
         return FileResponse(STATIC / "index.html")
 
     async def websocket(self, websocket: WebSocket) -> None:
-        """WS /ws, /ws/<streams>, /stream?streams=."""
-        await ws_protocol.serve(websocket, self.hub, self.config, self.metrics)
+        """WS /ws, /ws/<streams>, /stream?streams=; a futures market's under its prefix
+        (/fws/ws/<streams>, /dws/stream?streams=)."""
+        path = websocket.url.path
+        prefix = next((p for p in self.futures_hubs if path.startswith(p + "/")), "")
+        hub = self.futures_hubs[prefix] if prefix else self.hub
+        await ws_protocol.serve(websocket, hub, self.config, self.metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -288,9 +307,12 @@ class Api:
             asyncio.ensure_future(listen(self.hub, self.stop)),
             asyncio.ensure_future(self.push_worker.run(self.stop)),
             asyncio.ensure_future(self.symbols.keep_fresh(self.stop)),
+            *(asyncio.ensure_future(listen(hub, self.stop)) for hub in self.futures_hubs.values()),
+            *(asyncio.ensure_future(worker.run(self.stop)) for worker in self.futures_workers),
         ]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.hub.listening.wait(), 10)
+            for hub in (self.hub, *self.futures_hubs.values()):
+                await asyncio.wait_for(hub.listening.wait(), 10)
         try:
             yield
         finally:
@@ -371,6 +393,14 @@ def create_app(config: ApiConfig) -> Starlette:
         WebSocketRoute("/ws", api.websocket),
         WebSocketRoute("/ws/{streams:path}", api.websocket),
         WebSocketRoute("/stream", api.websocket),
+        # Each futures market's under its prefix, and under fstream's routed /market too
+        # (where Binance serves USDⓈ-M's kline streams since 2026-04-23).
+        *(
+            WebSocketRoute(prefix + route + path, api.websocket)
+            for prefix, hub in api.futures_hubs.items()
+            for route in ("", *sorted(set(hub.market.stream_paths.values()) - {"/public"}))
+            for path in ("/ws", "/ws/{streams:path}", "/stream")
+        ),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

@@ -199,8 +199,9 @@ class WsConnection(Subscriber):
 
 
 async def serve(ws: WebSocket, hub: Hub, config: ApiConfig, metrics) -> None:
-    """Handle one WebSocket connection from accept to close."""
-    combined = ws.url.path.startswith("/stream")
+    """Handle one WebSocket connection from accept to close (``hub``: its market's)."""
+    # /stream, or a futures market's /fws/stream and /fws/market/stream (names hold an @).
+    combined = ws.url.path.endswith("/stream")
     source = ws.query_params if combined else ws.path_params
     raw = source.get("streams", "")
     names = [s for s in raw.split("/") if s]

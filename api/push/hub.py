@@ -27,6 +27,7 @@ from include.platform.intervals import (
     bucket_start,
     grid_offset,
 )
+from include.platform.markets import SPOT, Market
 
 logger = logging.getLogger("api.push")
 
@@ -77,6 +78,14 @@ class Hub:
     # The worker (worker.py) has runs to read from market.rebuilt_runs; wake it up.
     runs_due: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whose candles it pushes: spot's on candles_1m, or a futures market's on its own channel
+    # (functions/notify_markets.sql) read from its own schemas.
+    market: Market = SPOT
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel its market's tables announce changed minutes on."""
+        return CHANNEL if self.market is SPOT else f"{CHANNEL}_{self.market.name}"
 
     # ----------------------------------------------------------------- subscriptions
     def subscribe(self, sub: Subscriber, stream: str, symbol: str, interval: str) -> None:

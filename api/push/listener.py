@@ -10,7 +10,7 @@ import logging
 
 import psycopg
 
-from api.push.hub import CHANNEL, Hub
+from api.push.hub import Hub
 from include.platform.backoff import Backoff
 
 logger = logging.getLogger("api.push")
@@ -25,12 +25,12 @@ async def listen(hub: Hub, stop: asyncio.Event) -> None:
             async with await psycopg.AsyncConnection.connect(
                 hub.database_url, autocommit=True, application_name="api-listener"
             ) as conn:
-                await conn.execute(f"listen {CHANNEL}")
+                await conn.execute(f"listen {hub.channel}")
                 await hub.runs_from_now(conn)
                 hub.metrics.listening.set(1)
                 hub.listening.set()
                 backoff.reset()
-                logger.info("listening on %s", CHANNEL)
+                logger.info("listening on %s", hub.channel)
                 if lost_ms is not None:
                     hub.catch_up(lost_ms)
                     lost_ms = None

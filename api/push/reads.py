@@ -11,17 +11,23 @@ from psycopg import AsyncConnection
 from api.klines import KlinesRequest, Row, fetch_klines
 from api.sql import load_sql
 from include.platform.intervals import MINUTE_MS, SECOND, bucket_end
+from include.platform.markets import SPOT, Market
 
 PUSH_MINUTES = load_sql("push_minutes")
 PUSH_SECONDS = load_sql("push_seconds")
 
 
 async def fetch_candle(
-    conn: AsyncConnection, symbol: str, interval: str, open_ms: int, offset_ms: int = 0
+    conn: AsyncConnection,
+    symbol: str,
+    interval: str,
+    open_ms: int,
+    offset_ms: int = 0,
+    market: Market = SPOT,
 ) -> Row | None:
     """The one candle of ``interval`` (read in the zone ``offset_ms`` ahead of UTC) opening at
-    ``open_ms``, as it stands now."""
-    req = KlinesRequest(symbol, interval, open_ms, open_ms, 1, offset_ms)
+    ``open_ms``, as it stands now (of the market)."""
+    req = KlinesRequest(symbol, interval, open_ms, open_ms, 1, offset_ms, market.name)
     rows = await fetch_klines(conn, req)
     return rows[0] if rows else None
 
@@ -49,12 +55,16 @@ async def fetch_seconds(
     return [(r[0], tuple(r[1:11]), r[11]) for r in await cur.fetchall()]
 
 
-async def fetch_minutes(conn: AsyncConnection, keys: list[tuple[str, int]]) -> list[Minute]:
-    """The 1m candles of those (symbol, open ms) keys that exist, read from the tables."""
+async def fetch_minutes(
+    conn: AsyncConnection, keys: list[tuple[str, int]], market: Market = SPOT
+) -> list[Minute]:
+    """The 1m candles of those (symbol, open ms) keys that exist, read from the market's tables."""
     if not keys:
         return []
     symbols, opens = zip(*keys, strict=True)
-    cur = await conn.execute(PUSH_MINUTES, {"symbols": list(symbols), "opens": list(opens)})
+    cur = await conn.execute(
+        market.sql(PUSH_MINUTES), {"symbols": list(symbols), "opens": list(opens)}
+    )
     return [Minute(r[0], tuple(r[1:11]), r[11], r[12], r[13]) for r in await cur.fetchall()]
 
 
@@ -65,7 +75,12 @@ def last_minute(interval: str, start_ms: int, offset_ms: int = 0) -> int:
 
 
 async def closed_candles(
-    conn: AsyncConnection, symbol: str, interval: str, offset_ms: int, opens: list[int]
+    conn: AsyncConnection,
+    symbol: str,
+    interval: str,
+    offset_ms: int,
+    opens: list[int],
+    market: Market = SPOT,
 ) -> set[int]:
     """Which of these candles (open ms) the tables hold closed, never the wall clock's say: a
     candle when its last minute is official or closed by the streamer; a 1s candle when the
@@ -74,5 +89,5 @@ async def closed_candles(
         seconds = await fetch_seconds(conn, [(symbol, start) for start in opens])
         return {row[0] for _symbol, row, closed in seconds if closed}
     last = {last_minute(interval, start, offset_ms): start for start in opens}
-    minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last])
+    minutes = await fetch_minutes(conn, [(symbol, minute) for minute in last], market)
     return {last[m.row[0]] for m in minutes if m.closed}

@@ -60,12 +60,15 @@ class Worker:
             interval, offset = grid
             cursor = bucket_start(interval, first_ms, offset)
             while cursor < end_ms:
-                req = KlinesRequest(symbol, interval, cursor, end_ms - 1, MAX_LIMIT, offset)
+                market = self.hub.market
+                req = KlinesRequest(
+                    symbol, interval, cursor, end_ms - 1, MAX_LIMIT, offset, market.name
+                )
                 rows = await fetch_klines(conn, req)
                 if not rows:
                     break
                 opens = [row[0] for row in rows]
-                closed = await closed_candles(conn, symbol, interval, offset, opens)
+                closed = await closed_candles(conn, symbol, interval, offset, opens, market)
                 for row in rows:
                     self.hub.publish(
                         stream,
@@ -86,7 +89,8 @@ class Worker:
             await self._push_seconds(conn, seconds)
             wanted = [item for item in wanted if zoned(item[1])[0] != SECOND]
         probes = {(symbol, _last_minute(key, start)) for symbol, key, start in wanted}
-        minutes = {(m.symbol, m.row[0]): m for m in await fetch_minutes(conn, sorted(probes))}
+        found = await fetch_minutes(conn, sorted(probes), self.hub.market)
+        minutes = {(m.symbol, m.row[0]): m for m in found}
         for symbol, open_ms in minutes:
             if open_ms > self.hub.newest_minute.get(symbol, -1):
                 self.hub.newest_minute[symbol] = open_ms
@@ -109,7 +113,7 @@ class Worker:
                     last_trade_id=last.last_trade_id,
                 )
             else:
-                row = await fetch_candle(conn, symbol, interval, start, offset)
+                row = await fetch_candle(conn, symbol, interval, start, offset, self.hub.market)
                 if row is None:
                     continue
                 event = kline_event(symbol, key, row, closed=closed, event_ms=self.hub.clock_ms())

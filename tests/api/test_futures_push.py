@@ -1,0 +1,132 @@
+"""USDⓈ-M's kline streams on /fws: the streamer's writes to market_usdm.candles_1m_live are
+pushed in Binance's kline event form to /fws (and fstream's routed /fws/market) subscribers, never
+to spot's /ws; ccxt.pro's binanceusdm watch_ohlcv, its URLs pointed here, gets the live minute."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import ccxt.pro as ccxtpro
+import orjson
+import pytest
+import websockets
+
+from api.config import ApiConfig, load_config
+from tests.support.api import LIVE_COLUMNS, RunningApi, running_api
+from tests.support.ws import values
+
+pytestmark = pytest.mark.slow  # the clients' own connect and close
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[RunningApi]:
+    url = load_config().database_url
+    async with running_api(ApiConfig(database_url=url, port=0, markets=("spot", "usdm"))) as api:
+        yield api
+
+
+def this_minute() -> datetime:
+    now = int(time.time())
+    return datetime.fromtimestamp(now - now % 60, UTC)
+
+
+def write_usdm(conn, minute: datetime, row: tuple) -> None:
+    """The streamer's upsert of one open minute of the BTCUSDT perpetual."""
+    conn.execute(
+        f"insert into market_usdm.candles_1m_live ({LIVE_COLUMNS}) "
+        "values ('BTCUSDT', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false) "
+        "on conflict (symbol, open_time) do update set close = excluded.close, "
+        "volume = excluded.volume, trade_count = excluded.trade_count, updated_at = now()",
+        (minute, *row),
+    )
+
+
+async def keep_writing(conn, minute: datetime, close: str, stop: asyncio.Event) -> None:
+    """Rewrite the open minute every 0.3 s until the client has it (Binance pushes changes)."""
+    volume = 1
+    while not stop.is_set():
+        write_usdm(conn, minute, values(close, str(volume), volume))
+        volume += 1
+        await asyncio.sleep(0.3)
+
+
+async def first_event(url: str, got: list, ready: asyncio.Event) -> None:
+    async with websockets.connect(url) as ws:
+        ready.set()
+        got.append(orjson.loads(await ws.recv()))
+
+
+async def test_usdm_kline_stream_pushes_its_own_minutes(api, conn) -> None:
+    """/fws/ws/<stream> and /fws/market/stream?streams= get the perpetual's minute as the
+    streamer writes it; spot's /ws/btcusdt@kline_1m gets nothing of it."""
+    minute, stop = this_minute(), asyncio.Event()
+    futures: list = []
+    routed: list = []
+    spot: list = []
+    ready = [asyncio.Event() for _ in range(3)]
+    readers = [
+        asyncio.ensure_future(first_event(f"{api.ws}/fws/ws/btcusdt@kline_1m", futures, ready[0])),
+        asyncio.ensure_future(
+            first_event(
+                f"{api.ws}/fws/market/stream?streams=btcusdt@kline_1m/btcusdt@kline_5m",
+                routed,
+                ready[1],
+            )
+        ),
+        asyncio.ensure_future(first_event(f"{api.ws}/ws/btcusdt@kline_1m", spot, ready[2])),
+    ]
+    for event in ready:
+        await asyncio.wait_for(event.wait(), 10)
+    writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
+    try:
+        await asyncio.wait_for(asyncio.gather(*readers[:2]), 20)
+        await asyncio.sleep(1.0)  # time enough for a wrong push to spot's stream
+    finally:
+        stop.set()
+        await writer
+        readers[2].cancel()
+        await asyncio.gather(readers[2], return_exceptions=True)
+    [event] = futures
+    assert event["e"] == "kline"
+    assert event["s"] == "BTCUSDT"
+    k = event["k"]
+    assert (k["t"], k["i"], k["x"]) == (int(minute.timestamp() * 1000), "1m", False)
+    assert (k["o"], k["h"], k["l"], k["c"]) == (
+        "100.00000000",
+        "110.00000000",
+        "90.00000000",
+        "93512.50000000",
+    )
+    [combined] = routed
+    assert combined["stream"] in {"btcusdt@kline_1m", "btcusdt@kline_5m"}
+    assert combined["data"]["k"]["c"] == "93512.50000000"
+    assert spot == [], "spot's stream pushed the perpetual's minute"
+
+
+async def test_ccxt_pro_binanceusdm_watch_ohlcv_gets_the_live_candle(api, conn) -> None:
+    """ccxt.pro's binanceusdm watch_ohlcv on BTC/USDT:USDT, its REST and WebSocket URLs only
+    pointed here, returns the perpetual's live minute."""
+    exchange = ccxtpro.binanceusdm({"enableRateLimit": False})
+    for name in ("fapiPublic", "fapiPublicV2", "fapiPublicV3"):
+        exchange.urls["api"][name] = exchange.urls["api"][name].replace(
+            "https://fapi.binance.com", api.http
+        )
+    exchange.urls["api"]["ws"]["future"] = api.ws + "/fws/ws"
+    exchange.urls["api"]["ws"]["linear"] = api.ws + "/fws/ws"
+    conn.execute(
+        "insert into market_usdm.symbols (symbol, status, base_asset, quote_asset) "
+        "values ('BTCUSDT', 'TRADING', 'BTC', 'USDT')"
+    )
+    minute, stop = this_minute(), asyncio.Event()
+    writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
+    try:
+        candles = await asyncio.wait_for(exchange.watch_ohlcv("BTC/USDT:USDT", "1m"), 30)
+    finally:
+        stop.set()
+        await writer
+        await exchange.close()
+    assert candles[-1][0] == int(minute.timestamp() * 1000)
+    assert candles[-1][1:5] == [100.0, 110.0, 90.0, 93512.5]
