@@ -332,7 +332,10 @@ async def end_to_end(
     async with (PolledCommits if MARKET == "usdm" else Commits)(db_url) as commits:
         stop = asyncio.Event()
         task = asyncio.ensure_future(streamer.run(stop))
-        while not stats:
+        # Every stream subscribed before the backlog builds, as the bare loops do: blocked
+        # mid-way (SUBSCRIBE goes 200 streams at a time, 3 a second), the rest would only pile
+        # up after the block.
+        while not stats or sum(len(s.subscribed) for s in streamer.shards) < n:
             await asyncio.sleep(0.001)
         time.sleep(backlog)
         started = time.monotonic()

@@ -82,6 +82,7 @@ async def amain(*configs: StreamerConfig) -> int:
     REST client in its market's IP pool, its writer and its health server.
     """
     streamers = [Streamer(config) for config in configs]
+    streamers[0].peers = streamers[1:]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     logger.info("event loop: %s", loop_name(loop))

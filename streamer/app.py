@@ -86,6 +86,10 @@ class Streamer:
         self.metrics.reconnects_source = lambda: {s.name: s.reconnects for s in self.shards}
         self.health_port: int | None = None
         self.ready = asyncio.Event()
+        # The other markets' streamers of this process (python -m streamer sets them on the
+        # first): its /healthz then answers for all of them, so the one port a deployment
+        # probes cannot say ok while another market's streamer is down.
+        self.peers: list[Streamer] = []
 
     # ----------------------------------------------------------------- feed callbacks
     def on_trade(self, trade: Trade, now: float) -> None:
@@ -110,7 +114,16 @@ class Streamer:
             logger.warning("%s: skipped malformed frame (%s): %.500s", shard, error, text)
 
     def health(self) -> tuple[bool, dict]:
-        """/healthz: ok=False makes it 503 (streamer/health.py)."""
+        """/healthz: ok=False makes it 503 (streamer/health.py); with peers, ok only when every
+        market's is, each market's report under "markets"."""
+        ok, report = self._own_health()
+        if self.peers:
+            theirs = {peer.config.market.name: peer.health() for peer in self.peers}
+            report["markets"] = {name: body for name, (_ok, body) in theirs.items()}
+            ok = ok and all(peer_ok for peer_ok, _body in theirs.values())
+        return ok, report
+
+    def _own_health(self) -> tuple[bool, dict]:
         return health_report(
             self.config,
             ready=self.ready,

@@ -60,6 +60,7 @@ def health_report(
     )
     return ok, {
         "ok": ok,
+        "market": cfg.market.name,
         "shard": f"{cfg.shard.index}/{cfg.shard.count}" if cfg.shard else None,
         "connections": [
             {

@@ -27,6 +27,7 @@ from fakebinance.futures import SEED_OFFSET, default_contracts
 from fakebinance.server import FakeBinance
 from include.platform.markets import USDM
 from include.platform.times import MINUTE_MS
+from streamer.app import Streamer
 from tests.support.streamer import (
     SPEED,
     START,
@@ -199,6 +200,16 @@ async def test_usdm_all_follows_a_listing_and_a_halt(fake: FakeBinance, database
     async with running(config, fake) as streamer:
         assert set(streamer.shard_of) == set(CONTRACTS)
         assert streamer.shards[0].url.endswith("/market/stream")
+        # One /healthz answers for every market of the process: a peer not streaming (spot's,
+        # never started here) makes it 503, with each market's report.
+        spot = Streamer(streamer_config(fake, database_url))
+        streamer.peers = [spot]
+        ok, report = streamer.health()
+        assert not ok
+        assert report["market"] == "usdm"
+        assert report["markets"]["spot"]["ok"] is False
+        streamer.peers = []
+        assert streamer.health()[0]
         await wait_until(
             lambda: futures_closed(database_url, "ETHUSDT") >= 2, 30, "two closed minutes"
         )
