@@ -12,11 +12,11 @@ import orjson
 import psycopg
 
 from include.platform import db
+from include.platform.markets import MARKET_VARIABLES
 from include.platform.markets import market as market_named
 from include.platform.migrate import MigrationError, migrate
 from include.platform.settings import (
     DESIGN_VARIABLES,
-    MARKET_VARIABLES,
     Settings,
     first_line,
     get_settings,

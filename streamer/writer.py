@@ -136,12 +136,14 @@ class GapOp:
     detail: str | None = None
     healed_by: str | None = None
 
-    def execute_args(self) -> tuple[str, tuple]:
-        """The statement and its parameters."""
+    def execute_args(self, market: Market = SPOT) -> tuple[str, tuple]:
+        """The statement and its parameters (over spot's tables: Market.sql moves them)."""
         g = self.gap
         start = ms_to_datetime(g.gap_start)
         if self.kind == "record":
-            return load_sql("upsert_ingest_gap"), (
+            # Spot's through market.record_gap, a futures market's through record_gap_in.
+            name = "upsert_ingest_gap" if market is SPOT else "upsert_ingest_gap_in"
+            return load_sql(name), (
                 g.symbol,
                 start,
                 ms_to_datetime(g.gap_end),
@@ -174,6 +176,7 @@ class Writer:
     ) -> None:
         self.database_url = database_url
         # The statements over the market's own tables (spot's exactly as written above).
+        self.market = market
         self.sql = market.sql
         self.create_stage, self.make_days_sql = market.sql(CREATE_STAGE), market.sql(MAKE_DAYS)
         self.upsert = {
@@ -265,7 +268,7 @@ class Writer:
             if ops:
                 async with conn.cursor() as cur:
                     for op in ops:
-                        statement, params = op.execute_args()
+                        statement, params = op.execute_args(self.market)
                         await cur.execute(self.sql(statement), params)
             if second_rows:
                 params = unnest_params(second_rows, _ELEMENT[:SECOND_ROW_WIDTH])

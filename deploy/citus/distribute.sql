@@ -20,6 +20,10 @@ create extension if not exists citus;
 -- (market.candles_1m_live stays on the coordinator, below).
 drop trigger if exists klines_1m_notify_insert on market.klines_1m;
 drop trigger if exists klines_1m_notify_update on market.klines_1m;
+drop trigger if exists klines_1m_notify_insert on market_usdm.klines_1m;
+drop trigger if exists klines_1m_notify_update on market_usdm.klines_1m;
+drop trigger if exists klines_1m_notify_insert on market_coinm.klines_1m;
+drop trigger if exists klines_1m_notify_update on market_coinm.klines_1m;
 
 -- Small tables every node joins with: one full copy on each node.
 select create_reference_table('market.symbols');

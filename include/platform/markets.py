@@ -64,6 +64,19 @@ def futures_kline_weight(limit: int) -> int:
     return FUTURES_KLINE_ABOVE
 
 
+# DESIGN.md "Futures markets": which markets run, their symbols and their Binance URLs. Read by
+# every part that runs a market (the streamer, the API, Airflow's tasks).
+MARKET_VARIABLES = (
+    "MARKETS",
+    "USDM_SYMBOLS",
+    "COINM_SYMBOLS",
+    "BINANCE_USDM_REST_URL",
+    "BINANCE_USDM_WS_URL",
+    "BINANCE_COINM_REST_URL",
+    "BINANCE_COINM_WS_URL",
+)
+
+
 # One record per market, compared by identity (hashable, as the statement caches key on it).
 @dataclass(frozen=True, eq=False)
 class Market:

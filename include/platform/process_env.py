@@ -15,7 +15,8 @@ import os
 import sys
 from collections.abc import Mapping
 
-from include.platform.settings import DESIGN_VARIABLES, MARKET_VARIABLES
+from include.platform.markets import MARKET_VARIABLES
+from include.platform.settings import DESIGN_VARIABLES
 
 # What any program needs to run as the user who started it: never a secret.
 SYSTEM_NAMES = frozenset(

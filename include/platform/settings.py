@@ -54,18 +54,6 @@ DESIGN_VARIABLES = (
     "EMBEDDED_PG_PORT",
 )
 
-# DESIGN.md "Futures markets": which markets run, their symbols and their Binance URLs. Read by
-# every part that runs a market (the streamer, the API, Airflow's tasks).
-MARKET_VARIABLES = (
-    "MARKETS",
-    "USDM_SYMBOLS",
-    "COINM_SYMBOLS",
-    "BINANCE_USDM_REST_URL",
-    "BINANCE_USDM_WS_URL",
-    "BINANCE_COINM_REST_URL",
-    "BINANCE_COINM_WS_URL",
-)
-
 
 def _var(default: Any, meaning: str, shown: str | None = None, **kwargs: Any) -> Any:
     """A field with its --help line: what it means and, when the default is not literal, how

@@ -1,8 +1,7 @@
 -- One gap the streamer found: the minutes are missing now, so the row is open again and the
--- streamer's, widened to cover an earlier gap of the same start (market.record_gap_in's one
--- rule, include/sql/functions/gaps.sql). Its market's table: Market.sql rewrites the name.
-select market.record_gap_in(
-    gaps => 'market.ingest_gaps'::regclass,
+-- streamer's, widened to cover an earlier gap of the same start (market.record_gap's one rule,
+-- include/sql/functions/gaps.sql).
+select market.record_gap(
     symbol => %s,
     gap_start => %s,
     gap_end => %s,
