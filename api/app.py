@@ -148,6 +148,8 @@ class Api:
             for futures in self.futures
         }
         self.futures_workers = [Worker(hub) for hub in self.futures_hubs.values()]
+        # The UDF feed holds them too, as TradingView names their contracts (BTCUSDT.P).
+        self.udf.futures = {futures.market.name: futures.symbols for futures in self.futures}
         self.stop = asyncio.Event()
         self.started = time.time()
         self.push_tasks: list[asyncio.Future] = []

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,8 @@ from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
 from api.push.reads import closed_candles
 from api.symbols import SymbolCache
-from include.platform.intervals import UnknownGrid, bucket_end
+from include.platform.intervals import SECOND, UnknownGrid, bucket_end
+from include.platform.markets import MARKETS, SPOT, Market
 
 if TYPE_CHECKING:
     from api.app import Api
@@ -146,9 +147,13 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         config: ApiConfig,
         klines_pool: AsyncConnectionPool,
         weights: WeightLimiter,
+        futures: Mapping[str, tuple[Hub, SymbolCache]] | None = None,
     ) -> None:
         self.hub = hub
         self.symbols = symbols
+        # Each market a call may name (``market``): spot's hub and symbols, and each futures
+        # market's of MARKETS.
+        self.venues = {"spot": (hub, symbols), **(futures or {})}
         # The history's connections (gRPC's own, app.Api.grpc_pool).
         self.klines_pool = klines_pool
         self.tokens = [t.encode() for t in config.tokens]
@@ -187,14 +192,27 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
         if self.tokens and not token_valid(context.invocation_metadata(), self.tokens):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "API-key required")
 
-    async def _check(self, context, symbols: list[str], interval: str) -> None:
-        if interval not in SERVED_INTERVALS:
+    async def _venue(self, context, name: str) -> tuple[Market, Hub, SymbolCache]:
+        """The call's market (empty: spot): its record, hub and symbols."""
+        name = (name or "spot").lower()
+        if name not in self.venues:
+            run = ", ".join(self.venues)
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"Unknown market {name!r}: one of {run}"
+            )
+        hub, symbols = self.venues[name]
+        return MARKETS[name], hub, symbols
+
+    async def _check(
+        self, context, symbols: list[str], interval: str, cache: SymbolCache, market: Market
+    ) -> None:
+        if interval not in SERVED_INTERVALS or (market is not SPOT and interval == SECOND):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid interval.")
         for s in symbols:
-            if not await self.symbols.has(s):
+            if not await cache.has(s):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid symbol: {s}")
             try:
-                self.symbols.grid(s, interval)
+                cache.grid(s, interval)
             except UnknownGrid as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{s}: {exc}")
 
@@ -211,11 +229,12 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"symbols: at most {self.max_streams} per call, as WebSocket streams",
                 )
-            await self._check(context, symbols, request.interval)
+            market, hub, cache = await self._venue(context, request.market)
+            await self._check(context, symbols, request.interval, cache, market)
             sub = _Stream()
             names = [stream_name(s, request.interval) for s in symbols]
             for name in names:
-                self.hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
+                hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
             try:
                 while True:
                     event = await sub.queue.get()
@@ -226,7 +245,7 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
                     yield candle_message(k["s"], k["i"], (*row, k["Q"]), k["x"], event["E"])
             finally:
                 for name in names:
-                    self.hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
+                    hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
 
     async def History(self, request, context):
         """Past candles with Binance's klines semantics."""
@@ -234,7 +253,8 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
             await self._authorize(context)
             await self._spend(context)
             symbol = request.symbol.upper()
-            await self._check(context, [symbol], request.interval)
+            market, _hub, cache = await self._venue(context, request.market)
+            await self._check(context, [symbol], request.interval, cache, market)
             limit = request.limit or 500
             req = KlinesRequest(
                 symbol,
@@ -242,13 +262,16 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
                 request.start_time if request.HasField("start_time") else None,
                 request.end_time if request.HasField("end_time") else None,
                 min(limit, 1000),
-                self.symbols.grid(symbol, request.interval),
+                cache.grid(symbol, request.interval),
+                market.name,
             )
             try:
                 async with self.klines_pool.connection() as conn:
                     rows = await fetch_klines(conn, req)
                     opens = [r[0] for r in rows]
-                    closed = await closed_candles(conn, symbol, req.interval, req.offset_ms, opens)
+                    closed = await closed_candles(
+                        conn, symbol, req.interval, req.offset_ms, opens, market
+                    )
             except PoolTimeout:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"{BUSY['code']} {BUSY['msg']}")
             return candles_pb2.HistoryResponse(
@@ -269,7 +292,10 @@ async def start_grpc(api: Api, config: ApiConfig, port: int) -> tuple[grpc.aio.S
     """Start the gRPC server on API_HOST; returns it and the bound port. At most
     API_GRPC_MAX_RPCS calls run at once: past it a call fails with RESOURCE_EXHAUSTED. Beside
     the candle service: grpc.health.v1 (open) and server reflection (a token when set)."""
-    service = CandleService(api.hub, api.symbols, config, api.grpc_pool, api.weights)
+    futures = {
+        f.market.name: (api.futures_hubs[f.market.served_ws_prefix], f.symbols) for f in api.futures
+    }
+    service = CandleService(api.hub, api.symbols, config, api.grpc_pool, api.weights, futures)
     server = grpc.aio.server(interceptors=[ReflectionGate(service.tokens)])
     candles_pb2_grpc.add_CandleServiceServicer_to_server(service, server)
     checks = health.aio.HealthServicer()

@@ -1,11 +1,16 @@
 """The TradingView UDF datafeed: /udf/config, /udf/symbols, /udf/search, /udf/history, /udf/time.
 
 Prices go out as JSON numbers written from the exact decimal strings, never through a float.
+Each futures market of MARKETS is in the same feed under the names TradingView gives Binance's
+contracts: a USDⓈ-M perpetual as ``BTCUSDT.P``, a COIN-M contract as Binance names it
+(``BTCUSD_PERP``: no spot symbol has an underscore).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from psycopg_pool import AsyncConnectionPool
@@ -44,6 +49,22 @@ INTRADAY = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "480", "720")
 SUPPORTED = [*INTRADAY, *("1D", "3D", "1W", "1M")]
 MAX_BARS = 5_000
 PAGE = 1000
+# TradingView's suffix for a Binance USDⓈ-M perpetual (BINANCE:BTCUSDT.P).
+PERPETUAL = ".P"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A UDF name resolved: the name the chart uses, the market's symbol and its market."""
+
+    name: str
+    symbol: str
+    market: str
+    symbols: SymbolCache
+
+    @property
+    def futures(self) -> bool:
+        return self.market != "spot"
 
 
 def filter_value(info: SymbolInfo | None, kind: str, field: str) -> Decimal | None:
@@ -65,7 +86,9 @@ def decimals(step: Decimal | None, default: int = 8) -> int:
     return max(0, -int(step.normalize().as_tuple().exponent))
 
 
-def _symbol_info(symbol: str, info: SymbolInfo | None = None, seconds: bool = False) -> dict:
+def _symbol_info(
+    symbol: str, info: SymbolInfo | None = None, seconds: bool = False, market: str = "spot"
+) -> dict:
     """TradingView's symbol info; the price scale follows Binance's tick size when exchangeInfo
     was read (0.01 -> pricescale 100, minmov 1; 10 -> pricescale 1, minmov 10), else 8 places.
     ``seconds``: the symbol has 1s candles (SECOND_CANDLE_SYMBOLS), resolution 1S."""
@@ -75,8 +98,8 @@ def _symbol_info(symbol: str, info: SymbolInfo | None = None, seconds: bool = Fa
     return {
         "name": symbol,
         "ticker": symbol,
-        "description": symbol,
-        "type": "crypto",
+        "description": symbol if market == "spot" else f"{symbol} ({market} futures)",
+        "type": "crypto" if market == "spot" else "futures",
         "session": "24x7",
         "exchange": "BINANCE",
         "listed_exchange": "BINANCE",
@@ -104,9 +127,36 @@ def _symbol_info(symbol: str, info: SymbolInfo | None = None, seconds: bool = Fa
 class Udf:
     """Handlers over the klines query and the symbol cache."""
 
-    def __init__(self, pool: AsyncConnectionPool, symbols: SymbolCache) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        symbols: SymbolCache,
+        futures: Mapping[str, SymbolCache] | None = None,
+    ) -> None:
         self.pool = pool
         self.symbols = symbols
+        # Each futures market of MARKETS: its symbol cache, by market name.
+        self.futures = dict(futures or {})
+
+    def resolve(self, raw: str) -> Contract | None:
+        """A UDF symbol (``BTCUSDT``, ``BINANCE:BTCUSDT.P``, ``BTCUSD_PERP``) as a market's
+        symbol; None when malformed or of a market not run."""
+        name = raw.split(":")[-1].strip().upper()
+        if name.endswith(PERPETUAL) and "usdm" in self.futures:
+            symbol = name.removesuffix(PERPETUAL)
+            market = "usdm"
+        elif "_" in name and "coinm" in self.futures:
+            symbol, market = name, "coinm"
+        else:
+            symbol, market = name, "spot"
+        if not SYMBOL_RE.match(symbol):
+            return None
+        cache = self.symbols if market == "spot" else self.futures[market]
+        return Contract(name, symbol, market, cache)
+
+    def udf_name(self, market: str, symbol: str) -> str:
+        """The name the chart knows a market's symbol by."""
+        return symbol + PERPETUAL if market == "usdm" else symbol
 
     async def config(self, request: Request) -> Response:
         """GET /udf/config."""
@@ -118,7 +168,13 @@ class Udf:
                 "supports_search": True,
                 "supports_timescale_marks": False,
                 "supports_time": True,
-                "exchanges": [{"value": "BINANCE", "name": "Binance", "desc": "Binance spot"}],
+                "exchanges": [
+                    {
+                        "value": "BINANCE",
+                        "name": "Binance",
+                        "desc": "Binance spot" + (" and futures" if self.futures else ""),
+                    }
+                ],
                 "symbols_types": [{"name": "crypto", "value": "crypto"}],
             }
         )
@@ -129,11 +185,12 @@ class Udf:
 
     async def symbols_info(self, request: Request) -> Response:
         """GET /udf/symbols?symbol=."""
-        symbol = _udf_symbol(request.query_params.get("symbol", ""))
-        if symbol is None or not await self.symbols.has(symbol):
+        found = self.resolve(request.query_params.get("symbol", ""))
+        if found is None or not await found.symbols.has(found.symbol):
             return json_response({"s": "error", "errmsg": "unknown_symbol"})
-        seconds = symbol in self.symbols.second_symbols
-        return json_response(_symbol_info(symbol, self.symbols.info.get(symbol), seconds))
+        seconds = not found.futures and found.symbol in self.symbols.second_symbols
+        info = found.symbols.info.get(found.symbol)
+        return json_response(_symbol_info(found.name, info, seconds, found.market))
 
     async def search(self, request: Request) -> Response:
         """GET /udf/search?query=&type=&exchange=&limit=."""
@@ -142,25 +199,29 @@ class Udf:
             limit = max(1, min(int(request.query_params.get("limit", "30")), 1000))
         except ValueError:
             limit = 30
-        found = [s for s in await self.symbols.all() if query in s][:limit]
+        held = [("spot", s) for s in await self.symbols.all()]
+        for market, cache in self.futures.items():
+            held += [(market, s) for s in await cache.all()]
+        names = [(m, self.udf_name(m, s)) for m, s in held]
+        found = [(m, n) for m, n in names if query in n][:limit]
         return json_response(
             [
                 {
-                    "symbol": s,
-                    "full_name": f"BINANCE:{s}",
-                    "description": s,
+                    "symbol": n,
+                    "full_name": f"BINANCE:{n}",
+                    "description": n,
                     "exchange": "BINANCE",
-                    "ticker": s,
-                    "type": "crypto",
+                    "ticker": n,
+                    "type": "crypto" if m == "spot" else "futures",
                 }
-                for s in found
+                for m, n in found
             ]
         )
 
     async def history(self, request: Request) -> Response:
         """GET /udf/history?symbol=&resolution=&from=&to=[&countback=]."""
         q = request.query_params
-        symbol = _udf_symbol(q.get("symbol", ""))
+        found = self.resolve(q.get("symbol", ""))
         interval = RESOLUTIONS.get(q.get("resolution", ""))
         try:
             start_s = int(q.get("from", "0"))
@@ -168,26 +229,29 @@ class Udf:
             countback = int(q["countback"]) if q.get("countback") else None
         except ValueError:
             return JSONResponse({"s": "error", "errmsg": "bad from/to/countback"}, 400)
-        if symbol is None or not await self.symbols.has(symbol):
+        if found is None or not await found.symbols.has(found.symbol):
             return JSONResponse({"s": "error", "errmsg": "unknown_symbol"}, 400)
-        if interval is None:
+        if interval is None or (found.futures and interval == "1s"):
             return JSONResponse({"s": "error", "errmsg": "unsupported resolution"}, 400)
+        symbol, market = found.symbol, found.market
         try:
-            grid = self.symbols.grid(symbol, interval)
+            grid = found.symbols.grid(symbol, interval)
         except UnknownGrid as exc:
             return JSONResponse({"s": "error", "errmsg": f"unsupported resolution: {exc}"}, 400)
         # UDF asks for bars with from <= time < to.
         end_ms = end_s * 1000 - 1
         async with self.pool.connection() as conn:
             if countback:
-                req = KlinesRequest(symbol, interval, None, end_ms, min(countback, MAX_BARS), grid)
+                req = KlinesRequest(
+                    symbol, interval, None, end_ms, min(countback, MAX_BARS), grid, market
+                )
                 rows = await fetch_klines(conn, req)
             else:
                 rows = []
                 cursor = start_s * 1000
                 while len(rows) < MAX_BARS and cursor <= end_ms:
                     page = await fetch_klines(
-                        conn, KlinesRequest(symbol, interval, cursor, end_ms, PAGE, grid)
+                        conn, KlinesRequest(symbol, interval, cursor, end_ms, PAGE, grid, market)
                     )
                     rows.extend(page)
                     if len(page) < PAGE:
@@ -195,7 +259,8 @@ class Udf:
                     cursor = bucket_end(interval, page[-1][0])
             if not rows:
                 before = await fetch_klines(
-                    conn, KlinesRequest(symbol, interval, None, start_s * 1000 - 1, 1, grid)
+                    conn,
+                    KlinesRequest(symbol, interval, None, start_s * 1000 - 1, 1, grid, market),
                 )
                 body = {"s": "no_data"}
                 if before:
@@ -210,9 +275,3 @@ class Udf:
             parts.append(",".join(r[index] for r in rows))
         parts.append("]}")
         return Response("".join(parts), media_type="application/json")
-
-
-def _udf_symbol(raw: str) -> str | None:
-    """BTCUSDT or BINANCE:BTCUSDT, upper-cased; None when malformed."""
-    symbol = raw.split(":")[-1].strip().upper()
-    return symbol if SYMBOL_RE.match(symbol) else None

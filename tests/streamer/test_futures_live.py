@@ -10,9 +10,7 @@ own weights and IP pool, its clock 20 market seconds per wall second.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,10 +40,10 @@ from tests.support.streamer import (
     streamer_config,
     wait_until,
 )
+from tests.support.streamer import start_streamer as spawn_streamer
 
 SPOT = ("BTCUSDT", "ETHUSDT")
 CONTRACTS = ("BTCUSDT", "ETHUSDT")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -62,27 +60,17 @@ async def fake() -> AsyncIterator[FakeBinance]:
 async def start_streamer(
     fake: FakeBinance, database_url: str, log: Path
 ) -> asyncio.subprocess.Process:
-    """`python -m streamer` for spot and USDⓈ-M on the fake, its JSON log in a file."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "MARKETS": "spot usdm",
-        "SYMBOLS": ",".join(SPOT),
-        "USDM_SYMBOLS": ",".join(CONTRACTS),
-        "BINANCE_WS_URL": fake.url,
-        "BINANCE_REST_URL": fake.url,
-        "BINANCE_USDM_WS_URL": fake.url,
-        "BINANCE_USDM_REST_URL": fake.url,
-        "STREAMER_HEALTH_PORT": "0",
-        "STREAMER_FLUSH_INTERVAL": "0.05",
-        "STREAMER_CLOCK_SYNC_INTERVAL": "0.2",
-        "STREAMER_BACKOFF_INITIAL": "0.01",
-        "STREAMER_BACKOFF_MAX": "0.2",
-    }
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=out
-        )
+    """`python -m streamer` for spot and USDⓈ-M on the fake."""
+    return await spawn_streamer(
+        fake,
+        database_url,
+        log,
+        MARKETS="spot usdm",
+        SYMBOLS=",".join(SPOT),
+        USDM_SYMBOLS=",".join(CONTRACTS),
+        BINANCE_USDM_WS_URL=fake.url,
+        BINANCE_USDM_REST_URL=fake.url,
+    )
 
 
 def futures_closed(database_url: str, symbol: str) -> int:

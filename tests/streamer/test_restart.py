@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -39,33 +37,17 @@ from tests.support.streamer import (
     streamer_config,
     wait_until,
 )
+from tests.support.streamer import start_streamer as spawn_streamer
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 BUSY = ("BTCUSDT", "ETHUSDT", "PEPEUSDT")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 async def start_streamer(
     fake: FakeBinance, database_url: str, log: Path
 ) -> asyncio.subprocess.Process:
-    """`python -m streamer` on the fake, its JSON log in a file (a pipe nobody reads fills up)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SYMBOLS": ",".join(SYMBOLS),
-        "BINANCE_WS_URL": fake.url,
-        "BINANCE_REST_URL": fake.url,
-        "STREAMER_HEALTH_PORT": "0",
-        "STREAMER_FLUSH_INTERVAL": "0.05",
-        # The fake's clock runs 20x the host's: measured often, the exchange time stays close.
-        "STREAMER_CLOCK_SYNC_INTERVAL": "0.2",
-        "STREAMER_BACKOFF_INITIAL": "0.01",
-        "STREAMER_BACKOFF_MAX": "0.2",
-    }
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=out
-        )
+    """`python -m streamer` on the fake for SYMBOLS."""
+    return await spawn_streamer(fake, database_url, log, SYMBOLS=",".join(SYMBOLS))
 
 
 def to_ms(value: object) -> int:

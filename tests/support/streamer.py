@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 
@@ -16,6 +19,7 @@ from fakebinance.server import FakeBinance
 from include.platform.times import CANDLE_FIELDS, MINUTE_MS
 from streamer.app import Streamer
 from streamer.config import StreamerConfig
+from tests.support.paths import PROJECT_ROOT
 
 # 20 market seconds per wall second: a minute closes in 3 s of test time.
 SPEED = 20.0
@@ -167,3 +171,27 @@ def gap_rows(database_url: str, schema: str = "market") -> list[dict]:
     ):
         cur.execute(f"select * from {schema}.ingest_gaps order by symbol, gap_start")
         return cur.fetchall()
+
+
+async def start_streamer(
+    fake: FakeBinance, database_url: str, log: Path, **variables: str
+) -> asyncio.subprocess.Process:
+    """`python -m streamer` on the fake with test-sized timings and ``variables`` (SYMBOLS,
+    MARKETS...), its JSON log in a file (a pipe nobody reads fills up)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BINANCE_WS_URL": fake.url,
+        "BINANCE_REST_URL": fake.url,
+        "STREAMER_HEALTH_PORT": "0",
+        "STREAMER_FLUSH_INTERVAL": "0.05",
+        # The fake's clock runs 20x the host's: measured often, the exchange time stays close.
+        "STREAMER_CLOCK_SYNC_INTERVAL": "0.2",
+        "STREAMER_BACKOFF_INITIAL": "0.01",
+        "STREAMER_BACKOFF_MAX": "0.2",
+        **variables,
+    }
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=out
+        )

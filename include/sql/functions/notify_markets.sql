@@ -83,42 +83,34 @@ begin
 end;
 $$;
 
-create or replace trigger candles_1m_live_notify_insert
-after insert on market_usdm.candles_1m_live
-referencing new table as new_candles
-for each statement execute function market.notify_market_live_candles();
+-- Each futures market's tables get the triggers spot's have (notify.sql), by the same names.
+do $$
+declare
+    raw_schema text;
+begin
+    foreach raw_schema in array array['market_usdm', 'market_coinm'] loop
+        execute format(
+            'create or replace trigger candles_1m_live_notify_insert
+            after insert on %1$I.candles_1m_live
+            referencing new table as new_candles
+            for each statement execute function market.notify_market_live_candles();
 
-create or replace trigger candles_1m_live_notify_update
-after update on market_usdm.candles_1m_live
-referencing new table as new_candles
-for each statement execute function market.notify_market_live_candles();
+            create or replace trigger candles_1m_live_notify_update
+            after update on %1$I.candles_1m_live
+            referencing new table as new_candles
+            for each statement execute function market.notify_market_live_candles();
 
-create or replace trigger klines_1m_notify_insert
-after insert on market_usdm.klines_1m
-referencing new table as new_klines
-for each statement execute function market.notify_market_kline_corrections();
+            create or replace trigger klines_1m_notify_insert
+            after insert on %1$I.klines_1m
+            referencing new table as new_klines
+            for each statement execute function market.notify_market_kline_corrections();
 
-create or replace trigger klines_1m_notify_update
-after update on market_usdm.klines_1m
-referencing new table as new_klines
-for each statement execute function market.notify_market_kline_corrections();
-
-create or replace trigger candles_1m_live_notify_insert
-after insert on market_coinm.candles_1m_live
-referencing new table as new_candles
-for each statement execute function market.notify_market_live_candles();
-
-create or replace trigger candles_1m_live_notify_update
-after update on market_coinm.candles_1m_live
-referencing new table as new_candles
-for each statement execute function market.notify_market_live_candles();
-
-create or replace trigger klines_1m_notify_insert
-after insert on market_coinm.klines_1m
-referencing new table as new_klines
-for each statement execute function market.notify_market_kline_corrections();
-
-create or replace trigger klines_1m_notify_update
-after update on market_coinm.klines_1m
-referencing new table as new_klines
-for each statement execute function market.notify_market_kline_corrections();
+            create or replace trigger klines_1m_notify_update
+            after update on %1$I.klines_1m
+            referencing new table as new_klines
+            for each statement execute function market.notify_market_kline_corrections();',
+            raw_schema
+        );
+    end loop;
+end;
+$$;

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"api/proto/candles/v1/candles.proto\x12\ncandles.v1\"5\n\x10SubscribeRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\"\x8d\x01\n\x0eHistoryRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x17\n\nstart_time\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\x08\x65nd_time\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\r\n\x05limit\x18\x05 \x01(\rB\r\n\x0b_start_timeB\x0b\n\t_end_time\"6\n\x0fHistoryResponse\x12#\n\x07\x63\x61ndles\x18\x01 \x03(\x0b\x32\x12.candles.v1.Candle\"\xa5\x02\n\x06\x43\x61ndle\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x11\n\topen_time\x18\x03 \x01(\x03\x12\x12\n\nclose_time\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\t\x12\x0c\n\x04high\x18\x06 \x01(\t\x12\x0b\n\x03low\x18\x07 \x01(\t\x12\r\n\x05\x63lose\x18\x08 \x01(\t\x12\x0e\n\x06volume\x18\t \x01(\t\x12\x14\n\x0cquote_volume\x18\n \x01(\t\x12\x13\n\x0btrade_count\x18\x0b \x01(\x03\x12\x18\n\x10taker_buy_volume\x18\x0c \x01(\t\x12\x1e\n\x16taker_buy_quote_volume\x18\r \x01(\t\x12\x11\n\tis_closed\x18\x0e \x01(\x08\x12\x12\n\nevent_time\x18\x0f \x01(\x03\x32\x94\x01\n\rCandleService\x12?\n\tSubscribe\x12\x1c.candles.v1.SubscribeRequest\x1a\x12.candles.v1.Candle0\x01\x12\x42\n\x07History\x12\x1a.candles.v1.HistoryRequest\x1a\x1b.candles.v1.HistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"api/proto/candles/v1/candles.proto\x12\ncandles.v1\"E\n\x10SubscribeRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x0e\n\x06market\x18\x03 \x01(\t\"\x9d\x01\n\x0eHistoryRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x17\n\nstart_time\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\x08\x65nd_time\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\r\n\x05limit\x18\x05 \x01(\r\x12\x0e\n\x06market\x18\x06 \x01(\tB\r\n\x0b_start_timeB\x0b\n\t_end_time\"6\n\x0fHistoryResponse\x12#\n\x07\x63\x61ndles\x18\x01 \x03(\x0b\x32\x12.candles.v1.Candle\"\xa5\x02\n\x06\x43\x61ndle\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x11\n\topen_time\x18\x03 \x01(\x03\x12\x12\n\nclose_time\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\t\x12\x0c\n\x04high\x18\x06 \x01(\t\x12\x0b\n\x03low\x18\x07 \x01(\t\x12\r\n\x05\x63lose\x18\x08 \x01(\t\x12\x0e\n\x06volume\x18\t \x01(\t\x12\x14\n\x0cquote_volume\x18\n \x01(\t\x12\x13\n\x0btrade_count\x18\x0b \x01(\x03\x12\x18\n\x10taker_buy_volume\x18\x0c \x01(\t\x12\x1e\n\x16taker_buy_quote_volume\x18\r \x01(\t\x12\x11\n\tis_closed\x18\x0e \x01(\x08\x12\x12\n\nevent_time\x18\x0f \x01(\x03\x32\x94\x01\n\rCandleService\x12?\n\tSubscribe\x12\x1c.candles.v1.SubscribeRequest\x1a\x12.candles.v1.Candle0\x01\x12\x42\n\x07History\x12\x1a.candles.v1.HistoryRequest\x1a\x1b.candles.v1.HistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'api.proto.candles.v1.candle
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBSCRIBEREQUEST']._serialized_start=50
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=103
-  _globals['_HISTORYREQUEST']._serialized_start=106
-  _globals['_HISTORYREQUEST']._serialized_end=247
-  _globals['_HISTORYRESPONSE']._serialized_start=249
-  _globals['_HISTORYRESPONSE']._serialized_end=303
-  _globals['_CANDLE']._serialized_start=306
-  _globals['_CANDLE']._serialized_end=599
-  _globals['_CANDLESERVICE']._serialized_start=602
-  _globals['_CANDLESERVICE']._serialized_end=750
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=119
+  _globals['_HISTORYREQUEST']._serialized_start=122
+  _globals['_HISTORYREQUEST']._serialized_end=279
+  _globals['_HISTORYRESPONSE']._serialized_start=281
+  _globals['_HISTORYRESPONSE']._serialized_end=335
+  _globals['_CANDLE']._serialized_start=338
+  _globals['_CANDLE']._serialized_end=631
+  _globals['_CANDLESERVICE']._serialized_start=634
+  _globals['_CANDLESERVICE']._serialized_end=782
 # @@protoc_insertion_point(module_scope)
