@@ -340,4 +340,8 @@ async def test_trade_dry_run(api, conn, tmp_path) -> None:
 
     assert closed_trades(db_path) == [("BTC/USDT", float(last), float(last), "done")], log
     assert "LIMIT_SELL has been fulfilled" in log, log
-    assert not re.search(r" - (ERROR|CRITICAL) - |Outdated history", log), log
+    # What freqtrade logged while it traded on our API, up to the test's Ctrl-C: its clean-up
+    # after the interrupt can fail on its own sqlite session when the signal lands mid-commit
+    # (seen under CI's load), which says nothing of the API.
+    running = log.split("worker found ... calling exit")[0]
+    assert not re.search(r" - (ERROR|CRITICAL) - |Outdated history", running), log
