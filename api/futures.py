@@ -57,6 +57,9 @@ PRICE_SQL = load_sql("futures_price_klines")
 FUNDING_SQL = load_sql("futures_funding_rates")
 _QUARTER = re.compile(r"_(\d{6})$")
 FAR_FUTURE_MS = 4_133_404_800_000  # Binance's deliveryDate of a perpetual
+# COIN-M's kline kinds answer the newest ``limit`` rows between startTime and endTime, at most
+# 200 days apart (an endTime not sent is startTime + 200 days; docs/BINANCE.md "Futures").
+COIN_WINDOW_MS = 200 * 86_400_000
 
 
 def contract_of(symbol: str) -> dict[str, object]:
@@ -124,6 +127,17 @@ class FuturesApi:
         """A pair's perpetual contract: USDⓈ-M's is named as the pair, COIN-M's with _PERP."""
         return pair if self.market.name == "usdm" else f"{pair}_PERP"
 
+    def _newest_until(self, start: int | None, end: int | None) -> int | None:
+        """COIN-M's upper bound for a request with a startTime (its newest ``limit`` rows up
+        to there are the answer); None where the market reads oldest first from a start."""
+        if self.market.name != "coinm" or start is None:
+            return None
+        if end is None:
+            return start + COIN_WINDOW_MS
+        if end - start > COIN_WINDOW_MS:
+            raise BinanceError(400, -1127, "More than 200 days between startTime and endTime.")
+        return end
+
     async def _known(self, symbol: str) -> None:
         if not await self.symbols.has(symbol):
             raise BinanceError(400, -1121, "Invalid symbol.")
@@ -141,10 +155,15 @@ class FuturesApi:
                 market=self.market.name,
                 offset_ms=self.symbols.grid(req.symbol, req.interval, req.offset_ms),
             )
+            start, until = req.start_ms, self._newest_until(req.start_ms, req.end_ms)
+            if until is not None:
+                req = replace(req, start_ms=None, end_ms=until)
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
         async with self.klines_pool.connection() as conn:
             rows = await fetch_klines(conn, req)
+        if until is not None:
+            rows = [r for r in rows if r[0] >= start]
         return Response(
             orjson.dumps([rest_row(req.interval, r, req.offset_ms) for r in rows]),
             media_type="application/json",
@@ -175,15 +194,18 @@ class FuturesApi:
                 raise BinanceError(400, -1120, "Invalid interval.")
             start, end = optional_int(q, "startTime"), optional_int(q, "endTime")
             limit = _limit(request, DEFAULT_LIMIT, MAX_LIMIT)
+            until = self._newest_until(start, end)
             await self._known(symbol)
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
         size = INTERVAL_MS[interval]
+        oldest_first = start is not None and until is None
+        end = until if until is not None else end
         statement = sql.SQL(PRICE_SQL).format(
             bucket=sql.Literal(f"{size // 1000} seconds"),
             origin=sql.Literal(to_datetime(WEEK_ORIGIN_MS)),
             table=sql.Identifier(self.market.raw_schema, table),
-            direction=sql.SQL("asc" if start is not None else "desc"),
+            direction=sql.SQL("asc" if oldest_first else "desc"),
         )
         lo = start - start % size if start is not None else 0
         hi = end if end is not None else time.time_ns() // 1_000_000
@@ -196,7 +218,7 @@ class FuturesApi:
         async with self.pool.connection() as conn:
             cur = await conn.execute(statement, params)
             rows = await cur.fetchall()
-        if start is None:
+        if not oldest_first:
             rows.reverse()
         return json_response(
             [

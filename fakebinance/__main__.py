@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, all_market, default_symbols, make_symbols
-from fakebinance.futures import SEED_OFFSET, default_contracts
+from fakebinance.futures import SEED_OFFSET, coin_contracts, default_contracts
 from fakebinance.server import FakeBinance
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --usdm: also this many synthetic perpetuals (SYM0001USDT...) trading "
         "--trades-per-minute each",
     )
+    p.add_argument(
+        "--coinm",
+        action="store_true",
+        help="also serve COIN-M perpetuals (BTCUSD_PERP, ETHUSD_PERP) on /dapi/v1 and "
+        "/dstream (sharing the USDⓈ-M weight limit, as Binance's do)",
+    )
     p.add_argument("--weight-window", type=float, default=60)
     p.add_argument("--dump-cache-dir", default=None)
     p.add_argument("--log-level", default="WARNING")
@@ -144,6 +150,9 @@ async def serve(args: argparse.Namespace) -> None:
             else None
         ),
         usdm_weight_limit=args.usdm_weight_limit,
+        coinm_config=(
+            MarketConfig(args.seed + 2 * SEED_OFFSET, coin_contracts()) if args.coinm else None
+        ),
     )
     if args.warm:
         started = time.perf_counter()

@@ -38,6 +38,10 @@ class SymbolSpec:
     # only the trades' own randomness left (ALL: a bench needs the rate it sets, not the -20% or
     # +25% a wandering top symbol makes of a given minute).
     steady: bool = False
+    # A COIN-M contract's face value in USD (100 for BTCUSD, 10 for the rest); 0 for a spot
+    # symbol or a USDⓈ-M contract. Its quantities count contracts and its "quote" volume is
+    # the base asset's (docs/BINANCE.md "Futures").
+    contract_size: int = 0
 
     def __post_init__(self) -> None:
         if self.price_decimals < 0 or self.qty_decimals < 0:

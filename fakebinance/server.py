@@ -26,7 +26,15 @@ from fakebinance.config import MarketConfig, SymbolSpec
 from fakebinance.dumps import build_zip, is_published, parse_dump_path, period_bounds_us
 from fakebinance.futures import FuturesRestApi
 from fakebinance.futures.dumps import build_futures_zip, parse_futures_path
-from fakebinance.futures.ws import FUTURES_LIMITS, ROUTES, FuturesWsHub
+from fakebinance.futures.rest import COINM_VENUE
+from fakebinance.futures.ws import (
+    COIN_LIMITS,
+    COIN_WS_PREFIX,
+    FUTURES_LIMITS,
+    ROUTES,
+    CoinWsHub,
+    FuturesWsHub,
+)
 from fakebinance.market import Market
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import RestApi, json_response
@@ -77,6 +85,7 @@ class FakeBinance:
         usdm_config: MarketConfig | None = None,
         usdm_weight_limit: int = 2400,
         funding_requests_limit: int = 500,
+        coinm_config: MarketConfig | None = None,
     ) -> None:
         self.clock = clock or MarketClock()
         # TLS as Binance serves it (https://, wss://) when given a server context.
@@ -101,15 +110,21 @@ class FakeBinance:
         # funding history's own 500 requests per 5 minutes.
         self.usdm: FuturesRestApi | None = None
         self.usdm_hub: FuturesWsHub | None = None
+        # USDⓈ-M and COIN-M draw from one IP pool since 2026-06-30 (docs/BINANCE.md).
+        futures_limiter = WeightLimiter(usdm_weight_limit, 60, ban_base, phase=weight_phase)
+        funding_limiter = WeightLimiter(funding_requests_limit, 300, ban_base, phase=weight_phase)
         if usdm_config is not None:
             usdm_market = Market(usdm_config, self.clock)
-            self.usdm = FuturesRestApi(
-                usdm_market,
-                WeightLimiter(usdm_weight_limit, 60, ban_base, phase=weight_phase),
-                WeightLimiter(funding_requests_limit, 300, ban_base, phase=weight_phase),
-            )
+            self.usdm = FuturesRestApi(usdm_market, futures_limiter, funding_limiter)
             # Its streams on fstream's routed paths, beside spot's /ws (usdm_ws_url).
             self.usdm_hub = FuturesWsHub(usdm_market, FUTURES_LIMITS, tick_interval)
+        # COIN-M's contracts on /dapi/v1 and dstream's paths under /dstream.
+        self.coinm: FuturesRestApi | None = None
+        self.coinm_hub: CoinWsHub | None = None
+        if coinm_config is not None:
+            coinm_market = Market(coinm_config, self.clock)
+            self.coinm = FuturesRestApi(coinm_market, futures_limiter, funding_limiter, COINM_VENUE)
+            self.coinm_hub = CoinWsHub(coinm_market, COIN_LIMITS, tick_interval)
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._dump_dir = Path(dump_cache_dir) if dump_cache_dir else None
         self._dump_locks: dict[Path, asyncio.Lock] = {}
@@ -135,7 +150,8 @@ class FakeBinance:
     def make_app(self) -> web.Application:
         """The aiohttp application (also usable with aiohttp's test utilities)."""
         # 1024 stream names in one /stream URL exceed aiohttp's default 8 KiB request line.
-        middlewares = [self.rest.middleware] + ([self.usdm.middleware] if self.usdm else [])
+        futures = [api for api in (self.usdm, self.coinm) if api is not None]
+        middlewares = [self.rest.middleware] + [api.middleware for api in futures]
         app = web.Application(middlewares=middlewares, handler_args={"max_line_size": 65536})
         app.add_routes(self.rest.routes())
         if self.usdm and self.usdm_hub:
@@ -148,6 +164,15 @@ class FakeBinance:
                         web.get(f"{prefix}/stream", self.usdm_hub.handle),
                     ]
                 )
+        if self.coinm and self.coinm_hub:
+            app.add_routes(self.coinm.routes())
+            app.add_routes(
+                [
+                    web.get(f"{COIN_WS_PREFIX}/ws", self.coinm_hub.handle),
+                    web.get(f"{COIN_WS_PREFIX}/ws/{{streams:.+}}", self.coinm_hub.handle),
+                    web.get(f"{COIN_WS_PREFIX}/stream", self.coinm_hub.handle),
+                ]
+            )
         app.add_routes(
             [
                 web.get("/ws", self.hub.handle),
@@ -175,8 +200,9 @@ class FakeBinance:
         await site.start()
         self.host, self.port = host, self._runner.addresses[0][1]
         self.hub.start()
-        if self.usdm_hub:
-            self.usdm_hub.start()
+        for hub in (self.usdm_hub, self.coinm_hub):
+            if hub:
+                hub.start()
         logger.info("fake binance listening on %s", self.url)
         return self
 
@@ -184,8 +210,9 @@ class FakeBinance:
         """Close every connection and stop serving."""
         self.rest.day_tickers.close()
         await self.hub.stop()
-        if self.usdm_hub:
-            await self.usdm_hub.stop()
+        for hub in (self.usdm_hub, self.coinm_hub):
+            if hub:
+                await hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -329,6 +356,7 @@ class FakeBinance:
             "requests_by_path": {
                 **self.rest.requests,
                 **(self.usdm.trades.requests if self.usdm else {}),
+                **(self.coinm.trades.requests if self.coinm else {}),
             },
         }
 
@@ -358,12 +386,13 @@ class FakeBinance:
 
     async def _dump(self, request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]
-        if tail.startswith("futures/um/"):
-            if self.usdm is None:
+        if tail.startswith(("futures/um/", "futures/cm/")):
+            api = self.usdm if tail.startswith("futures/um/") else self.coinm
+            if api is None:
                 raise web.HTTPNotFound()
-            market = self.usdm.market
+            market = api.market
             ref = parse_futures_path(tail)
-            build = functools.partial(build_futures_zip, market, self.usdm.prices)
+            build = functools.partial(build_futures_zip, market, api.prices)
         else:
             market = self.market
             ref = parse_dump_path(tail)

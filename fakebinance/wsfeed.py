@@ -25,7 +25,7 @@ from fakebinance.market.units import fmt8
 
 logger = logging.getLogger(__name__)
 
-STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_]+$")
+STREAM_RE = re.compile(r"^[a-z0-9_]+@[a-zA-Z0-9_]+$")
 FEED_KINDS = ("trade", "aggTrade")
 MAX_PENDING_FRAMES = 500_000
 # Writes a value in 1e-8 units as a frame's decimal string.

@@ -1,9 +1,11 @@
-"""USDⓈ-M perpetual contracts of the fake: their specs and exchangeInfo's description of them
-(docs/BINANCE.md, "Futures").
+"""The fake's perpetual contracts, USDⓈ-M and COIN-M: their specs and exchangeInfo's
+description of them (docs/BINANCE.md, "Futures").
 
 A contract trades through the same engine as a spot symbol (``SymbolSpec``), at its own tick
 and step: Binance's BTCUSDT perpetual quotes to 0.10 and trades in 0.001 BTC, where spot
-quotes to 0.01 and trades in 0.00001.
+quotes to 0.01 and trades in 0.00001. A COIN-M contract (BTCUSD_PERP) trades whole contracts
+of a face value in USD (``contract_size``), and its volumes in the base asset are qty x size /
+price.
 """
 
 from __future__ import annotations
@@ -24,6 +26,49 @@ def default_contracts() -> tuple[SymbolSpec, ...]:
         SymbolSpec("BTCUSDT", Decimal("93500"), 1, 3, 120.0, utc(2019, 9, 8)),
         SymbolSpec("ETHUSDT", Decimal("3300"), 2, 3, 80.0, utc(2019, 11, 27)),
     )
+
+
+def coin_contracts() -> tuple[SymbolSpec, ...]:
+    """BTCUSD and ETHUSD COIN-M perpetuals (listed 2020-08-10 and 2020-08-14): 100 and 10 USD
+    a contract, quoted to 0.1 and 0.01 as on Binance."""
+    return (
+        SymbolSpec(
+            "BTCUSD_PERP", Decimal("93500"), 1, 0, 60.0, utc(2020, 8, 10),
+            base_asset="BTC", quote_asset="USD", contract_size=100,
+        ),
+        SymbolSpec(
+            "ETHUSD_PERP", Decimal("3300"), 2, 0, 40.0, utc(2020, 8, 14),
+            base_asset="ETH", quote_asset="USD", contract_size=10,
+        ),
+    )  # fmt: skip
+
+
+def pair_of(spec: SymbolSpec) -> str:
+    """The contract's pair: a USDⓈ-M perpetual's is its name, a COIN-M one's the part before
+    the underscore (BTCUSD_PERP -> BTCUSD)."""
+    return spec.symbol.split("_")[0]
+
+
+def quote_decimals(spec: SymbolSpec) -> int:
+    """Places of a quote volume: the tick's and the step's on USDⓈ-M; a COIN-M contract's base
+    volume carries 8."""
+    return 8 if spec.contract_size else spec.price_decimals + spec.qty_decimals
+
+
+def coin_symbol_info(spec: SymbolSpec, status: str) -> dict:
+    """One contract as /dapi/v1/exchangeInfo lists it: ``contractStatus`` and
+    ``contractSize``, margined in its base asset, no MIN_NOTIONAL filter."""
+    info = symbol_info(spec, status)
+    del info["status"]
+    info.update(
+        pair=pair_of(spec),
+        contractStatus=status,
+        contractSize=spec.contract_size,
+        marginAsset=spec.base_asset,
+        equalQtyPrecision=4,
+    )
+    info["filters"] = [f for f in info["filters"] if f["filterType"] != "MIN_NOTIONAL"]
+    return info
 
 
 def symbol_info(spec: SymbolSpec, status: str) -> dict:

@@ -1,5 +1,6 @@
-"""data.binance.vision's USDⓈ-M dumps of the fake's perpetuals, under `futures/um/`: trade,
-mark, index and premium klines, trades and aggTrades daily and monthly, funding monthly only.
+"""data.binance.vision's futures dumps of the fake's perpetuals, USDⓈ-M's under `futures/um/`
+and COIN-M's under `futures/cm/`: trade, mark, index and premium klines, trades and aggTrades
+daily and monthly, funding monthly only.
 
 As Binance writes them today (docs/BINANCE.md, "Futures"): a header row, times in ms (futures
 never moved to µs), lower-case booleans, values at the contract's precision, monthly interval
@@ -16,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from fakebinance.dumps import parse_period, period_bounds_us, zip_atomically
-from fakebinance.futures.contracts import units_at
+from fakebinance.futures.contracts import quote_decimals, units_at
 from fakebinance.futures.prices import PriceSeries
 from fakebinance.futures.rest import FUTURES_INTERVALS, price_kline_row, trade_kline_row
 from fakebinance.market import Market
@@ -36,14 +37,16 @@ KLINE_HEADER = (
 HEADERS = {
     **dict.fromkeys(KLINE_KINDS, KLINE_HEADER),
     "trades": "id,price,qty,quote_qty,time,is_buyer_maker",
+    # COIN-M's trades: the base asset's quantity for the quote's.
+    "coin_trades": "id,price,qty,base_qty,time,is_buyer_maker",
     "aggTrades": "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
     "is_buyer_maker",
     "fundingRate": "calc_time,funding_interval_hours,last_funding_rate",
 }
 DAILY_INTERVALS = FUTURES_INTERVALS[: FUTURES_INTERVALS.index("1d") + 1]
 _PATH_RE = re.compile(
-    r"^futures/um/(?P<freq>daily|monthly)/(?P<kind>" + "|".join(KINDS) + r")/"
-    r"(?P<symbol>[A-Z0-9]+)/(?:(?P<interval>[0-9]+[mhdw]|1mo)/)?"
+    r"^futures/(?P<venue>um|cm)/(?P<freq>daily|monthly)/(?P<kind>" + "|".join(KINDS) + r")/"
+    r"(?P<symbol>[A-Z0-9_]+)/(?:(?P<interval>[0-9]+[mhdw]|1mo)/)?"
     r"(?P<name>(?P=symbol)-(?P<tag>[0-9]+[mhdw]|1mo|trades|aggTrades|fundingRate)-"
     r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip)(?P<checksum>\.CHECKSUM)?$"
 )
@@ -51,7 +54,7 @@ _PATH_RE = re.compile(
 
 @dataclass(frozen=True)
 class FuturesDump:
-    """One USDⓈ-M dump file, as named by its URL."""
+    """One futures dump file, as named by its URL."""
 
     kind: str
     symbol: str
@@ -59,6 +62,8 @@ class FuturesDump:
     daily: bool
     interval: str = "1m"
     checksum: bool = False
+    # "um" (USDⓈ-M) or "cm" (COIN-M).
+    venue: str = "um"
 
     @property
     def tag(self) -> str:
@@ -78,7 +83,7 @@ class FuturesDump:
         """Directory under ``data/``."""
         freq = "daily" if self.daily else "monthly"
         sub = f"/{self.tag}" if self.kind in KLINE_KINDS else ""
-        return f"futures/um/{freq}/{self.kind}/{self.symbol}{sub}"
+        return f"futures/{self.venue}/{freq}/{self.kind}/{self.symbol}{sub}"
 
 
 def parse_futures_path(path: str) -> FuturesDump | None:
@@ -99,7 +104,7 @@ def parse_futures_path(path: str) -> FuturesDump | None:
     start = parse_period(period, daily)
     if start is None:
         return None
-    return FuturesDump(kind, m["symbol"], start, daily, interval, bool(m["checksum"]))
+    return FuturesDump(kind, m["symbol"], start, daily, interval, bool(m["checksum"]), m["venue"])
 
 
 def _rows(market: Market, prices: PriceSeries, ref: FuturesDump) -> list[list]:
@@ -110,7 +115,7 @@ def _rows(market: Market, prices: PriceSeries, ref: FuturesDump) -> list[list]:
     now_ms = market.clock.now_ms()
     if ref.kind == "klines":
         rows = market.klines(ref.symbol, ref.interval, a_ms, b_ms - 1, limit=10**7)
-        return [trade_kline_row(k, price, qty) for k in rows]
+        return [trade_kline_row(k, spec) for k in rows]
     if ref.kind in PRICE_KINDS:
         rows = prices.klines(
             ref.symbol, PRICE_KINDS[ref.kind], ref.interval, a_ms, b_ms - 1, 10**7, now_ms
@@ -120,7 +125,7 @@ def _rows(market: Market, prices: PriceSeries, ref: FuturesDump) -> list[list]:
         return [[at, 8, fmt8(rate)] for at, rate, _ in prices.funding(ref.symbol, a_ms, b_ms - 1)]
     if ref.kind == "trades":
         t = market.trade_arrays(ref.symbol, a_us, b_us, keep=False)
-        quote = price + qty
+        quote = quote_decimals(spec)
         return [
             [i, units_at(p, price), units_at(q, qty), units_at(qq, quote), us // 1000, _bool(m)]
             for i, p, q, qq, us, m in zip(*(c.tolist() for c in t), strict=True)
@@ -142,7 +147,8 @@ def build_futures_zip(market: Market, prices: PriceSeries, ref: FuturesDump, out
     def write(member: io.BufferedIOBase) -> int:
         rows = _rows(market, prices, ref)
         text = io.StringIO()
-        text.write(HEADERS[ref.kind] + "\n")
+        coin = ref.kind == "trades" and ref.venue == "cm"
+        text.write(HEADERS["coin_trades" if coin else ref.kind] + "\n")
         csv.writer(text, lineterminator="\n").writerows(rows)
         member.write(text.getvalue().encode())
         return len(rows)

@@ -1,18 +1,35 @@
-"""REST side of the fake's USDⓈ-M futures: /fapi/v1 market data with Binance's JSON, weights
-and limits (docs/BINANCE.md, "Futures"). The IP weight limit is the futures' own (2,400 a
-minute by default), apart from spot's; funding history has its own 500 requests per 5 minutes.
+"""REST side of the fake's futures: USDⓈ-M's /fapi/v1 and COIN-M's /dapi/v1 market data with
+Binance's JSON, weights and limits (docs/BINANCE.md, "Futures"). The IP weight limit is the
+futures' own (2,400 a minute by default), apart from spot's and shared by both venues since
+2026-06-30; funding history has its own 500 requests per 5 minutes.
+
+COIN-M differs where Binance's does: its contracts are named BTCUSD_PERP and their pair BTCUSD,
+exchangeInfo says ``contractStatus`` and ``contractSize``, volumes count contracts and the
+"quote" columns carry the base asset's volume (8 decimals), trades carry ``baseQty``, the
+24-hour ticker ``baseVolume``, fundingRate needs a symbol, and klines between two times are the
+newest ``limit`` of them (at most 200 days apart), not the oldest.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+import orjson
 from aiohttp import web
 
-from fakebinance.futures.contracts import symbol_info, units_at
+from fakebinance.config import SymbolSpec
+from fakebinance.futures.contracts import (
+    coin_symbol_info,
+    pair_of,
+    quote_decimals,
+    symbol_info,
+    units_at,
+)
 from fakebinance.futures.prices import FUNDING_MIN, KINDS, PriceSeries
 from fakebinance.market import INTERVALS, Kline, Market
-from fakebinance.market.units import fmt8
+from fakebinance.market.intervals import INTERVAL_MINUTES
+from fakebinance.market.units import DAY_MIN, fmt8
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import (
     ApiError,
@@ -26,7 +43,21 @@ from fakebinance.rest import (
     refusal,
 )
 
-PREFIX = "/fapi/v1"
+
+@dataclass(frozen=True)
+class Venue:
+    """Where a futures market is served and how its answers differ."""
+
+    prefix: str
+    coin_margined: bool
+    futures_type: str
+
+
+USDM_VENUE = Venue("/fapi/v1", False, "U_MARGINED")
+COINM_VENUE = Venue("/dapi/v1", True, "COIN_MARGINED")
+PREFIX = USDM_VENUE.prefix
+# COIN-M's kline window: startTime and endTime at most 200 days apart.
+COIN_WINDOW_MS = 200 * 86_400_000
 # Futures have every spot interval but 1s.
 FUTURES_INTERVALS = tuple(i for i in INTERVALS if i != "1s")
 KLINE_PARAMS = {"interval", "startTime", "endTime", "limit"}
@@ -81,17 +112,23 @@ def _places(value: Decimal, decimals: int) -> str:
 
 
 class FuturesRestApi:
-    """Handlers for /fapi/v1/*, charged by ``middleware``."""
+    """Handlers for a venue's /fapi/v1/* or /dapi/v1/*, charged by ``middleware``."""
 
     def __init__(
-        self, market: Market, limiter: WeightLimiter, funding_limiter: WeightLimiter
+        self,
+        market: Market,
+        limiter: WeightLimiter,
+        funding_limiter: WeightLimiter,
+        venue: Venue = USDM_VENUE,
     ) -> None:
         self.market = market
         self.limiter = limiter
         self.funding_limiter = funding_limiter
+        self.venue = venue
+        self.prefix = venue.prefix
         self.prices = PriceSeries(market.symbol_state)
         # The trade endpoints and the 24-hour ticker: spot's handlers at the contract's units.
-        self.trades = ContractTrades(market, limiter)
+        self.trades = (CoinTrades if venue.coin_margined else ContractTrades)(market, limiter)
 
     def routes(self) -> list[web.RouteDef]:
         """aiohttp route table."""
@@ -111,14 +148,14 @@ class FuturesRestApi:
             "historicalTrades": self.trades.historical_trades,
             "ticker/24hr": self.trades.ticker_24hr,
         }
-        return [web.get(f"{PREFIX}/{name}", handler) for name, handler in handlers.items()]
+        return [web.get(f"{self.prefix}/{name}", handler) for name, handler in handlers.items()]
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Charge weight (429, then 418), add used-weight headers, map errors to JSON."""
-        if not request.path.startswith(f"{PREFIX}/"):
+        if not request.path.startswith(f"{self.prefix}/"):
             return await handler(request)
-        endpoint = request.path[len(PREFIX) + 1 :]
+        endpoint = request.path[len(self.prefix) + 1 :]
         ip = request.remote or "?"
         limiter = self.funding_limiter if endpoint == "fundingRate" else self.limiter
         verdict = limiter.check(ip, request_weight(endpoint, request.query))
@@ -137,7 +174,10 @@ class FuturesRestApi:
 
     # ---------------------------------------------------------------- parameters
     def _contract(self, request: web.Request, name: str = "symbol") -> str:
+        """The listed contract a request names (by its ``pair``: the pair's perpetual)."""
         symbol = _mandatory(request, name).upper()
+        if name == "pair" and self.venue.coin_margined:
+            symbol = f"{symbol}_PERP"
         if not self.market.is_listed(symbol):
             raise ApiError(400, -1121, "Invalid symbol.")
         return symbol
@@ -153,6 +193,21 @@ class FuturesRestApi:
         if limit is not None and limit <= 0:
             raise ApiError(400, -1100, "Illegal characters found in parameter 'limit'.")
         return interval, start, end, min(limit or KLINE_DEFAULT, KLINE_MAX)
+
+    def _newest_in(self, start: int | None, end: int | None) -> tuple[int | None, int | None, bool]:
+        """COIN-M's window: with either time, [start, end] at most 200 days apart whose newest
+        ``limit`` rows come back; (start, end, newest first). USDⓈ-M's as given, oldest
+        first from a start."""
+        if not self.venue.coin_margined or (start is None and end is None):
+            return start, end, start is None
+        if start is not None and end is not None and end - start > COIN_WINDOW_MS:
+            raise ApiError(400, -1127, "More than 200 days between startTime and endTime.")
+        if start is None:
+            assert end is not None
+            start = end - COIN_WINDOW_MS
+        elif end is None:
+            end = start + COIN_WINDOW_MS
+        return start, end, True
 
     # ---------------------------------------------------------------- endpoints
     async def ping(self, request: web.Request) -> web.Response:
@@ -173,13 +228,14 @@ class FuturesRestApi:
             status = spec.status
             if status == "TRADING" and not self.market.trading_minute(spec.symbol, now_ms):
                 status = "SETTLING"
-            symbols.append(symbol_info(spec, status))
+            info = coin_symbol_info if self.venue.coin_margined else symbol_info
+            symbols.append(info(spec, status))
         quotes = sorted({s["marginAsset"] for s in symbols})
         return json_response(
             {
                 "timezone": "UTC",
                 "serverTime": now_ms,
-                "futuresType": "U_MARGINED",
+                **({} if self.venue.coin_margined else {"futuresType": "U_MARGINED"}),
                 "rateLimits": [
                     {
                         "rateLimitType": "REQUEST_WEIGHT",
@@ -227,10 +283,17 @@ class FuturesRestApi:
     def _trade_klines(self, symbol: str, request: web.Request) -> web.Response:
         interval, start, end, limit = self._window(request)
         spec = self.market.spec(symbol)
-        rows = self.market.klines(symbol, interval, start, end, limit)
-        return json_response(
-            [trade_kline_row(k, spec.price_decimals, spec.qty_decimals) for k in rows]
-        )
+        start, end, newest = self._newest_in(start, end)
+        if newest and not _fits(interval, start, end, limit):
+            rows = [
+                k
+                for k in self.market.klines(symbol, interval, None, end, limit)
+                if start is None or k.open_time >= start
+            ]
+        else:
+            # Every row of the window fits the limit: the same rows, read from its start.
+            rows = self.market.klines(symbol, interval, start, end, limit)
+        return json_response([trade_kline_row(k, spec) for k in rows])
 
     def price_klines(self, kind: str, param: str) -> Handler:
         """GET /fapi/v1/{markPrice,indexPrice,premiumIndex}Klines."""
@@ -239,9 +302,16 @@ class FuturesRestApi:
         async def handler(request: web.Request) -> web.Response:
             symbol = self._contract(request, param)
             interval, start, end, limit = self._window(request)
-            rows = self.prices.klines(
-                symbol, kind, interval, start, end, limit, self.market.clock.now_ms()
-            )
+            start, end, newest = self._newest_in(start, end)
+            now_ms = self.market.clock.now_ms()
+            if newest and not _fits(interval, start, end, limit):
+                rows = [
+                    row
+                    for row in self.prices.klines(symbol, kind, interval, None, end, limit, now_ms)
+                    if start is None or row[0] >= start
+                ]
+            else:
+                rows = self.prices.klines(symbol, kind, interval, start, end, limit, now_ms)
             return json_response([price_kline_row(*row) for row in rows])
 
         return handler
@@ -250,6 +320,9 @@ class FuturesRestApi:
         """GET /fapi/v1/fundingRate: funding history, oldest first; with startTime the first
         ``limit`` from it, else the newest ``limit`` up to endTime (default now)."""
         one = request.query.get("symbol")
+        if self.venue.coin_margined and not one:
+            # COIN-M's symbol is mandatory.
+            _mandatory(request, "symbol")
         symbols = [self._contract(request)] if one else self.market.symbols
         start, end = _int(request, "startTime"), _int(request, "endTime")
         if start is not None and end is not None and start > end:
@@ -293,6 +366,7 @@ class FuturesRestApi:
             out.append(
                 {
                     "symbol": symbol,
+                    **({"pair": symbol.split("_")[0]} if self.venue.coin_margined else {}),
                     "markPrice": fmt8(mark[4]),
                     "indexPrice": fmt8(index[4]),
                     "estimatedSettlePrice": fmt8(index[4]),
@@ -303,6 +377,14 @@ class FuturesRestApi:
                 }
             )
         return json_response(out[0] if one else out)
+
+
+def _fits(interval: str, start: int | None, end: int | None, limit: int) -> bool:
+    """Do the window's rows (at most one per interval from start to end) fit the limit?"""
+    if start is None or end is None:
+        return False
+    minutes = INTERVAL_MINUTES.get(interval, 28 * DAY_MIN)
+    return (end - start) // 60_000 // minutes + 1 <= limit
 
 
 def price_kline_row(
@@ -317,10 +399,13 @@ def price_kline_row(
     ]  # fmt: skip
 
 
-def trade_kline_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
+def trade_kline_row(k: Kline, spec: SymbolSpec) -> list:
     """A trade kline as /fapi/v1/klines writes it: prices to the tick, quantities to the step,
-    quote volumes to both (BTCUSDT's `"57212.69"`, `"496.263"`, `"28425514.78940"`)."""
-    quote = price_decimals + qty_decimals
+    quote volumes to both (BTCUSDT's `"57212.69"`, `"496.263"`, `"28425514.78940"`); as
+    /dapi/v1/klines does, contracts and the base asset's volume at 8 decimals (`"206"`,
+    `"2.13660389"`)."""
+    price_decimals, qty_decimals = spec.price_decimals, spec.qty_decimals
+    quote = quote_decimals(spec)
     return [
         k.open_time,
         _places(k.open, price_decimals),
@@ -338,8 +423,11 @@ def trade_kline_row(k: Kline, price_decimals: int, qty_decimals: int) -> list:
 
 
 __all__ = [
+    "COINM_VENUE",
     "FUTURES_INTERVALS",
+    "USDM_VENUE",
     "FuturesRestApi",
+    "Venue",
     "kline_weight",
     "price_kline_row",
     "trade_kline_row",
@@ -357,3 +445,55 @@ class ContractTrades(RestApi):
             lambda units: units_at(units, spec.qty_decimals),
             fmt8,
         )
+
+
+class CoinTrades(ContractTrades):
+    """COIN-M's trades (``baseQty`` for ``quoteQty``) and 24-hour ticker (``pair`` and
+    ``baseVolume`` for ``quoteVolume``; its weighted average price is contracts x size over the
+    base volume)."""
+
+    def formats(self, symbol: str) -> Formats:
+        spec = self.market.spec(symbol)
+        return (
+            lambda units: units_at(units, spec.price_decimals),
+            lambda units: units_at(units, spec.qty_decimals),
+            fmt8,
+        )
+
+    async def historical_trades(self, request: web.Request) -> web.Response:
+        return _base_qty(await super().historical_trades(request))
+
+    async def recent_trades(self, request: web.Request) -> web.Response:
+        return _base_qty(await super().recent_trades(request))
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        answer = await super().ticker_24hr(request)
+        rows = orjson.loads(answer.body)
+        one = isinstance(rows, dict)
+        out = [self._coin_ticker(row) for row in ([rows] if one else rows)]
+        return json_response(out[0] if one else out)
+
+    def _coin_ticker(self, row: dict) -> dict:
+        spec = self.market.spec(row["symbol"])
+        volume, base = Decimal(row["volume"]), Decimal(row["quoteVolume"])
+        average = volume * spec.contract_size / base if base else Decimal(0)
+        out = {"symbol": row["symbol"], "pair": pair_of(spec)}
+        for key, value in row.items():
+            if key == "quoteVolume":
+                out["baseVolume"] = value
+            elif key == "weightedAvgPrice":
+                out[key] = _places(average, spec.price_decimals)
+            elif key != "symbol":
+                out[key] = value
+        return out
+
+
+def _base_qty(answer: web.Response) -> web.Response:
+    """A trades answer with COIN-M's field names: baseQty, no isBestMatch."""
+    rows = orjson.loads(answer.body)
+    return json_response(
+        [
+            {("baseQty" if k == "quoteQty" else k): v for k, v in row.items() if k != "isBestMatch"}
+            for row in rows
+        ]
+    )

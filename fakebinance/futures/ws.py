@@ -3,6 +3,9 @@
 `<symbol>@aggTrade`; a stream asked for on the other path, or on the unrouted `/ws`, is
 accepted and stays silent, as Binance's does (docs/BINANCE.md, "Futures"). Binance's futures
 limits: 10 incoming messages a second, 1,024 streams a connection, a ping every 3 minutes.
+COIN-M's dstream is not split: its `/ws` and `/stream` carry `<symbol>@aggTrade` (the fake
+serves it under `/dstream`, as BINANCE_COINM_WS_URL's path, beside spot's own `/ws`), with at
+most 200 streams a connection.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from fakebinance.wsfeed import Formats, WsHub, WsLimits
 
 ROUTES = {"/public": ("trade",), "/market": ("aggTrade",)}
 FUTURES_LIMITS = WsLimits(ping_interval=180, pong_timeout=600, max_incoming_per_sec=10)
+COIN_LIMITS = WsLimits(
+    ping_interval=180, pong_timeout=600, max_incoming_per_sec=10, max_streams=200
+)
+# Where the fake serves dstream's paths.
+COIN_WS_PREFIX = "/dstream"
 
 
 class FuturesWsHub(WsHub):
@@ -55,3 +63,10 @@ class FuturesWsHub(WsHub):
             f'"q":"{qty(q)}","nq":"{qty(q)}","f":{f},"l":{last},"T":{t // 1000},'
             f'"m":{"true" if m else "false"}}}'
         ).encode()
+
+
+class CoinWsHub(FuturesWsHub):
+    """dstream (COIN-M): not split, every path carries the documented ``<symbol>@aggTrade``."""
+
+    def kinds_for(self, path: str) -> tuple[str, ...]:
+        return ("aggTrade",)

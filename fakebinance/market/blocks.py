@@ -165,7 +165,7 @@ class BlockSource:
         t_us = np.repeat(order_t, size)
         ticks = np.repeat(order_ticks, size)
         notional = np.exp(rng.normal(math.log(150.0), 1.3, n_trades))
-        lots = np.clip(np.rint(notional * st.qty_scale / ticks), 1, 10**12).astype(np.int64)
+        lots = st.lots(notional, ticks)
         # Listing and halts drop whole minutes after drawing, so other minutes keep their draws.
         if not mask.all():
             keep_order = np.repeat(mask, o)
@@ -189,7 +189,7 @@ class BlockSource:
             t_us,
             ticks,
             lots,
-            ticks * lots * st.quote_mult,
+            st.quote(ticks, lots),
             trade_maker,
             order_t,
             order_ticks,

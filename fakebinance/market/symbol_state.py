@@ -19,6 +19,8 @@ from fakebinance.market.units import DAY_MIN, MINUTE_US
 
 # Raw trades per taker order on average: an order fills several makers at one price.
 TRADES_PER_ORDER = 1.3
+# COIN-M trades are larger than spot's: a notional drawn for spot, times this, in contracts.
+CONTRACT_NOTIONAL = 20
 _U64 = np.uint64
 
 
@@ -126,6 +128,24 @@ class SymbolState:
         # u4 only decorrelates the rounding of extras between days.
         extras = np.floor(orders * ratio + u4).astype(np.int64)
         return orders, orders + extras
+
+    def lots(self, notional: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+        """Each trade's quantity in steps for its notional (quote units) at its price; a
+        COIN-M contract's in whole contracts of ``contract_size`` USD."""
+        size = self.spec.contract_size
+        if size:
+            return np.clip(np.rint(notional * CONTRACT_NOTIONAL / size), 1, 10**6).astype(np.int64)
+        return np.clip(np.rint(notional * self.qty_scale / ticks), 1, 10**12).astype(np.int64)
+
+    def quote(self, ticks: np.ndarray, lots: np.ndarray) -> np.ndarray:
+        """Each trade's quote quantity in 1e-8 units: price x qty, exact at 8 decimals. A
+        COIN-M trade's is its base quantity, qty x contract_size / price, rounded half up to 8
+        decimals (a trade's baseQty; a kline's base volume sums them)."""
+        size = self.spec.contract_size
+        if size:
+            scale = size * 10 ** (8 + self.spec.price_decimals - self.spec.qty_decimals)
+            return (2 * lots * scale + ticks) // (2 * ticks)
+        return ticks * lots * self.quote_mult
 
     def mid_ticks(self, t_us: np.ndarray) -> np.ndarray:
         """Smooth deterministic price path (in ticks) at the given times."""

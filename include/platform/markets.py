@@ -234,6 +234,13 @@ MARKETS: Mapping[str, Market] = MappingProxyType({m.name: m for m in (SPOT, USDM
 FUTURES = (USDM, COINM)
 
 
+def pair_of(symbol: str) -> str:
+    """A contract's pair, as indexPriceKlines and continuousKlines name it: a perpetual
+    USDⓈ-M contract's is its name (BTCUSDT), a COIN-M or dated one's the part before the
+    underscore (BTCUSD_PERP -> BTCUSD, BTCUSDT_261225 -> BTCUSDT)."""
+    return symbol.split("_")[0]
+
+
 def market(name: str | Market) -> Market:
     """The market of that name (spot, usdm, coinm); a one-line error naming the choices."""
     if isinstance(name, Market):

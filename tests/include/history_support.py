@@ -10,7 +10,7 @@ import psycopg
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec, default_symbols, quiet_symbol, utc
-from fakebinance.futures import SEED_OFFSET, default_contracts
+from fakebinance.futures import SEED_OFFSET, coin_contracts, default_contracts
 from fakebinance.market import Market
 from fakebinance.reference import oracle_klines
 from fakebinance.server import FakeBinance, ThreadedFakeBinance
@@ -29,6 +29,11 @@ def market_config() -> MarketConfig:
 def usdm_config() -> MarketConfig:
     """The fake's USDⓈ-M perpetuals (BTCUSDT, ETHUSDT), from their own seed."""
     return MarketConfig(market_config().seed + SEED_OFFSET, default_contracts())
+
+
+def coinm_config() -> MarketConfig:
+    """The fake's COIN-M perpetuals (BTCUSD_PERP, ETHUSD_PERP), seeded apart from USDⓈ-M's."""
+    return MarketConfig(market_config().seed + 2 * SEED_OFFSET, coin_contracts())
 
 
 def frozen_clock() -> MarketClock:
@@ -55,7 +60,8 @@ def running_usdm_fake(**kwargs: object) -> Iterator[ThreadedFakeBinance]:
     rest_client._EXCHANGE_INFO.clear()
     rest_client._LIMITS.clear()
     try:
-        with running_fake(usdm_config=usdm_config(), **kwargs) as fake:
+        kwargs.setdefault("usdm_config", usdm_config())
+        with running_fake(**kwargs) as fake:
             yield fake
     finally:
         rest_client._EXCHANGE_INFO.clear()

@@ -26,7 +26,7 @@ PRICE_KINDS = {
 FUTURES_KINDS = ("klines", *PRICE_KINDS)
 _MARKET_ROOT = re.compile(r"(?:^|/)(?:data/)?(spot|futures/um|futures/cm)/(?:daily|monthly)/")
 NAME_RE = re.compile(
-    r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<tag>1m|trades|aggTrades|[0-9]+[smhdwM])-"
+    r"^(?P<symbol>[A-Z0-9_]{2,40})-(?P<tag>1m|trades|aggTrades|[0-9]+[smhdwM])-"
     r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)$"
 )
 

@@ -32,6 +32,7 @@ from include.platform.markets import (
     FUNDING_WINDOW_S,
     SPOT,
     Market,
+    pair_of,
 )
 from include.platform.settings import get_settings
 
@@ -287,7 +288,11 @@ class BinanceRest(_Client):
         return self.get(
             self.market.path(kind),
             {
-                "pair" if kind == "indexPriceKlines" else "symbol": symbol,
+                **(
+                    {"pair": pair_of(symbol)}
+                    if kind == "indexPriceKlines"
+                    else {"symbol": symbol}
+                ),
                 "interval": "1m",
                 "startTime": start_ms,
                 "endTime": end_ms,

@@ -1,0 +1,217 @@
+"""COIN-M history against the fake exchange's /dapi/v1 and data/futures/cm/ and a real
+PostgreSQL: BTCUSD_PERP's klines (volumes in contracts, column 8 the base asset's volume), its
+mark, index (asked for by pair, BTCUSD) and premium klines and its funding land in market_coinm
+exactly as Binance serves them, from REST and from the dumps alike, in the futures' one weight
+pool; spot's and USDⓈ-M's tables get nothing, and a hole heals from /dapi/v1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from fakebinance.server import ThreadedFakeBinance
+from include.cli import app
+from include.history.backfill import backfill_rest
+from include.platform.times import MINUTE_MS, parse_utc, to_ms
+from tests.include.history_support import coinm_config, running_usdm_fake
+
+# The fake's clock stands at 2025-03-12 12:00:30: the range holds the 08:00 funding and is
+# longer than one futures page (499 minutes).
+START = parse_utc("2025-03-12T02:00")
+END = parse_utc("2025-03-12T10:30")
+MINUTES = 510
+DAY = parse_utc("2025-03-10")
+TRADE_COLUMNS = (
+    "(extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
+    "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume"
+)
+PRICE_TABLES = {
+    "mark": ("markPriceKlines", "mark_price_klines_1m", {"symbol": "BTCUSD_PERP"}),
+    "index": ("indexPriceKlines", "index_price_klines_1m", {"pair": "BTCUSD"}),
+    "premium": ("premiumIndexKlines", "premium_index_klines_1m", {"symbol": "BTCUSD_PERP"}),
+}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[ThreadedFakeBinance]:
+    """The fake with COIN-M's perpetuals (BTCUSD_PERP, ETHUSD_PERP) beside spot and USDⓈ-M."""
+    with running_usdm_fake(coinm_config=coinm_config()) as server:
+        yield server
+
+
+def served(fake: ThreadedFakeBinance, endpoint: str, start_ms: int, end_ms: int, **params) -> list:
+    """Every 1m row /dapi/v1 serves for [start, end), asked as a client pages COIN-M: both
+    times, a window no longer than the limit (dapi answers a window's newest rows)."""
+    rows: list = []
+    with httpx.Client(base_url=fake.url) as http:
+        for cursor in range(start_ms, end_ms, 480 * MINUTE_MS):
+            answer = http.get(
+                f"/dapi/v1/{endpoint}",
+                params={
+                    **params,
+                    "interval": "1m",
+                    "startTime": cursor,
+                    "endTime": min(cursor + 480 * MINUTE_MS, end_ms) - 1,
+                    "limit": 480,
+                },
+            )
+            answer.raise_for_status()
+            rows += answer.json()
+    return rows
+
+
+def trade_rows(rows: list) -> list[tuple]:
+    return [
+        (int(k[0]), *(Decimal(v) for v in k[1:6]), Decimal(k[7]), int(k[8]),
+         Decimal(k[9]), Decimal(k[10]))
+        for k in rows
+    ]  # fmt: skip
+
+
+def price_rows(rows: list) -> list[tuple]:
+    return [(int(k[0]), *(Decimal(v) for v in k[1:5]), int(k[8])) for k in rows]
+
+
+def test_a_coinm_backfill_holds_the_contracts_series_exactly(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection
+) -> None:
+    """`--market coinm --series all`: BTCUSD_PERP's klines equal /dapi/v1/klines field for
+    field (contracts in volume, the base asset's volume in quote_volume), mark, index and
+    premium klines equal theirs, funding equals /dapi/v1/fundingRate; every request in the
+    binance_futures pool USDⓈ-M draws from, none in spot's; a rerun changes nothing."""
+    result = backfill_rest(
+        ["BTCUSD_PERP"], START, END, rest_url=fake.url, market_name="coinm", series=["all"]
+    )
+    assert result.fetched == {"BTCUSD_PERP": MINUTES}
+    official = served(fake, "klines", to_ms(START), to_ms(END), symbol="BTCUSD_PERP")
+    assert len(official) == MINUTES
+    # Contracts are whole; the base volume carries 8 decimals.
+    assert all("." not in k[5] and len(k[7].split(".")[1]) == 8 for k in official)
+    stored = conn.execute(
+        f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'BTCUSD_PERP' "
+        "order by open_time"
+    ).fetchall()
+    assert stored == trade_rows(official)
+    for name, (endpoint, table, key) in PRICE_TABLES.items():
+        want = price_rows(served(fake, endpoint, to_ms(START), to_ms(END), **key))
+        got = conn.execute(
+            f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
+            f"sample_count from market_coinm.{table} where symbol = 'BTCUSD_PERP' "
+            "order by open_time"
+        ).fetchall()
+        assert len(want) == MINUTES, name
+        assert got == want, name
+    with httpx.Client(base_url=fake.url) as http:
+        fundings = http.get(
+            "/dapi/v1/fundingRate",
+            params={"symbol": "BTCUSD_PERP", "startTime": to_ms(START), "endTime": to_ms(END)},
+        ).json()
+    assert [f["fundingTime"] for f in fundings] == [to_ms(parse_utc("2025-03-12T08:00"))]
+    rows = conn.execute(
+        "select (extract(epoch from funding_time) * 1000)::bigint, funding_rate, mark_price "
+        "from market_coinm.funding_rates where symbol = 'BTCUSD_PERP'"
+    ).fetchall()
+    assert rows == [
+        (f["fundingTime"], Decimal(f["fundingRate"]), Decimal(f["markPrice"])) for f in fundings
+    ]
+    for other in ("market.klines_1m", "market_usdm.klines_1m"):
+        assert conn.execute(f"select count(*) from {other}").fetchone() == (0,), other
+    budgets = {r[0] for r in conn.execute("select distinct budget from market.rest_weight_windows")}
+    assert "binance_futures" in budgets
+    assert "binance_rest" not in budgets
+    stats = httpx.get(f"{fake.url}/fake/stats").json()["requests_by_path"]
+    assert stats.get("/dapi/v1/klines", 0) >= 2
+    assert not any(path.startswith("/fapi/") for path in stats)
+
+    again = backfill_rest(
+        ["BTCUSD_PERP"], START, END, rest_url=fake.url, market_name="coinm", series=["all"]
+    )
+    assert again.changed == {"BTCUSD_PERP": 0}
+    assert all(counts["BTCUSD_PERP"][1] == 0 for counts in again.series.values())
+
+
+def test_a_days_coinm_dumps_equal_rest(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import-dumps --market coinm: a day of data/futures/cm/ klines, mark, index and premium
+    klines equals what /dapi/v1 serves for the day, and the day's contracts and base volume
+    equal the 1d kline's (both sum the trades' own)."""
+    monkeypatch.setenv("BINANCE_DATA_URL", fake.url)
+    monkeypatch.setenv("BINANCE_COINM_REST_URL", fake.url)
+    monkeypatch.setenv("COINM_SYMBOLS", "BTCUSD_PERP")
+    args = ["import-dumps", "--start", "2025-03-10", "--end", "2025-03-11", "--market", "coinm"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    day_ms = to_ms(DAY)
+    want = served(fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="BTCUSD_PERP")
+    got = conn.execute(
+        f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'BTCUSD_PERP' "
+        "and open_time >= %s and open_time < %s order by open_time",
+        (DAY, DAY + timedelta(days=1)),
+    ).fetchall()
+    assert len(want) == 1440
+    assert got == trade_rows(want)
+    for name, (endpoint, table, key) in PRICE_TABLES.items():
+        rows = conn.execute(
+            f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
+            f"sample_count from market_coinm.{table} where symbol = 'BTCUSD_PERP' "
+            "and open_time >= %s and open_time < %s order by open_time",
+            (DAY, DAY + timedelta(days=1)),
+        ).fetchall()
+        day = served(fake, endpoint, day_ms, day_ms + 1440 * MINUTE_MS, **key)
+        assert rows == price_rows(day), name
+    with httpx.Client(base_url=fake.url) as http:
+        [daily] = http.get(
+            "/dapi/v1/klines",
+            params={
+                "symbol": "BTCUSD_PERP",
+                "interval": "1d",
+                "startTime": day_ms,
+                "endTime": day_ms + 1440 * MINUTE_MS - 1,
+            },
+        ).json()
+    totals = conn.execute(
+        "select sum(volume), sum(quote_volume), sum(trade_count) from market_coinm.klines_1m "
+        "where symbol = 'BTCUSD_PERP' and open_time >= %s and open_time < %s",
+        (DAY, DAY + timedelta(days=1)),
+    ).fetchone()
+    assert totals == (Decimal(daily[5]), Decimal(daily[7]), daily[8])
+
+
+def test_heal_gaps_fills_a_coinm_hole_from_dapi(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection
+) -> None:
+    """Minutes deleted from market_coinm.klines_1m come back from /dapi/v1 as they were, the
+    span recorded in market_coinm.ingest_gaps."""
+    from include.history.heal import heal_gaps
+
+    start, end = parse_utc("2025-03-12T06:00"), parse_utc("2025-03-12T09:00")
+    backfill_rest(
+        ["ETHUSD_PERP"], start, end, rest_url=fake.url, market_name="coinm", series="klines"
+    )
+    before = conn.execute(
+        "select * from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' order by open_time"
+    ).fetchall()
+    assert len(before) == 180
+    conn.execute(
+        "delete from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' "
+        "and open_time >= %s and open_time < %s",
+        (start + timedelta(minutes=30), start + timedelta(minutes=42)),
+    )
+    done = heal_gaps(["ETHUSD_PERP"], rest_url=fake.url, market="coinm", full=True)
+    assert done.filled["ETHUSD_PERP"] >= 12
+    after = conn.execute(
+        "select * from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' order by open_time"
+    ).fetchall()
+    assert [r[:11] for r in after if start <= r[1] < end] == [r[:11] for r in before]
+    gaps = conn.execute(
+        "select healed_by from market_coinm.ingest_gaps where symbol = 'ETHUSD_PERP'"
+    ).fetchall()
+    assert gaps
+    assert {g[0] for g in gaps} == {"heal-gaps"}
