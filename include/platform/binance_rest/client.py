@@ -288,11 +288,7 @@ class BinanceRest(_Client):
         return self.get(
             self.market.path(kind),
             {
-                **(
-                    {"pair": pair_of(symbol)}
-                    if kind == "indexPriceKlines"
-                    else {"symbol": symbol}
-                ),
+                **({"pair": pair_of(symbol)} if kind == "indexPriceKlines" else {"symbol": symbol}),
                 "interval": "1m",
                 "startTime": start_ms,
                 "endTime": end_ms,
