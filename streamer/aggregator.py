@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from include.platform.times import MINUTE_MS, SECOND_MS
-from streamer.candle import Candle, Dirty, minute_of, ms_to_datetime
+from streamer.candle import Candle, Dirty, InverseCandle, minute_of, ms_to_datetime
 from streamer.gap import Gap
 from streamer.parser import ONE, Trade, to_scaled
 from streamer.seconds import Seconds
@@ -69,6 +69,10 @@ class Stats:
     closed_minutes: int = 0
     # Minutes a restart missed, written from Binance's own klines (not closed from trades).
     official_minutes: int = 0
+    # COIN-M minutes closed with their base volumes from their klines (InverseCandle.mixed),
+    # and those whose kline differed in more than those (taken whole).
+    settled_minutes: int = 0
+    settle_mismatches: int = 0
 
 
 class Aggregator:
@@ -83,6 +87,11 @@ class Aggregator:
         self.stats = Stats()
         # 1s candles of SECOND_CANDLE_SYMBOLS, from the same trades, closed by the same proof.
         self.seconds = Seconds(second_symbols)
+        # A COIN-M contract's face value by symbol (exchangeInfo's contractSize): its candles
+        # are InverseCandles. Empty on spot and USDⓈ-M.
+        self.contract_sizes: dict[str, int] = {}
+        # Minutes over whose base volumes wait for their klines (streamer/inverse.py).
+        self.unsettled: list[Candle] = []
         # When the newest status read was sent: later idle minutes wait (streamer/README.md).
         self.status_read_ms = 1 << 62
 
@@ -180,7 +189,10 @@ class Aggregator:
                 self.stats.late_dropped += 1
                 logger.warning("late trade for %s %s dropped", t.symbol, ms_to_datetime(minute))
                 return
-            c = book.candles[minute] = Candle(t.symbol, minute)
+            size = self.contract_sizes.get(t.symbol)
+            c = book.candles[minute] = (
+                Candle(t.symbol, minute) if size is None else InverseCandle(t.symbol, minute, size)
+            )
         elif c.official:
             # Already counted in the minute's kline (apply_klines): only its id is news.
             if c.last_id is None or t.last_id > c.last_id:
@@ -353,6 +365,22 @@ class Aggregator:
             self.stats.official_minutes += 1
             self._touch(c, now)
 
+    def settle(self, c: Candle, kline: Candle, now: float) -> None:
+        """Close a mixed COIN-M minute with its kline's base volumes. Every other column is the
+        streamer's own and should equal the kline's; one that does not is taken whole from the
+        kline (Binance's minute) and counted."""
+        own = (c.open, c.high, c.low, c.close, c.volume, c.count, c.taker_volume)
+        theirs = (kline.open, kline.high, kline.low, kline.close, kline.volume, kline.count)
+        if own != (*theirs, kline.taker_volume):
+            self.stats.settle_mismatches += 1
+            logger.warning("%s %s differs from its kline: taken whole", c.symbol, c.open_time)
+            c.open, c.high, c.low, c.close, c.volume, c.count = theirs
+            c.taker_volume = kline.taker_volume
+        c.quote, c.taker_quote = kline.quote, kline.taker_quote
+        c.closed = True
+        self.stats.settled_minutes += 1
+        self._touch(c, now)
+
     def forget(self, symbol: str) -> None:
         """Drop a symbol that left the stream (delisted, halted); dirty candles stay queued."""
         self.books.pop(symbol, None)
@@ -391,10 +419,14 @@ class Aggregator:
                     book.last_close = c.close
                     self._touch(c, now)
             elif c is not None and c.open_seq is not None:
-                c.closed = True
                 book.last_close = c.close
-                self.stats.closed_minutes += 1
-                self._touch(c, now)
+                if c.mixed and not c.official:
+                    # Closed once its kline tells the fills' base volumes (settle).
+                    self.unsettled.append(c)
+                else:
+                    c.closed = True
+                    self.stats.closed_minutes += 1
+                    self._touch(c, now)
             elif book.trading and book.last_close is not None and minute >= book.idle_from:
                 if minute + MINUTE_MS > max(self.status_read_ms, book.high_time):
                     break

@@ -12,6 +12,7 @@ from streamer.clock import ExchangeClock, wall_clock_ms
 from streamer.config import StreamerConfig
 from streamer.gaps import Gaps
 from streamer.health import gauges, health_report, start_health_server
+from streamer.inverse import BaseVolumes
 from streamer.metrics import Metrics
 from streamer.parser import Trade
 from streamer.prober import Prober
@@ -81,6 +82,8 @@ class Streamer:
         self.shards = self.subscriptions.shards
         self.shard_of = self.subscriptions.shard_of
         self.prober = Prober(config, aggregator, rest, clock, self.shard_of, self.gaps.found, spawn)
+        # COIN-M: minutes whose base volumes the aggTrades cannot tell close from their klines.
+        self.base_volumes = BaseVolumes(aggregator, rest, clock) if config.market.inverse else None
         self.metrics.trades_source = lambda: aggregator.stats.trades
         self.metrics.extra_gauges = lambda: gauges(self.shards, self.writer, aggregator, self.gaps)
         self.metrics.reconnects_source = lambda: {s.name: s.reconnects for s in self.shards}
@@ -157,6 +160,9 @@ class Streamer:
                         asyncio.ensure_future(keep("listings", self.subscriptions.follow)),
                         asyncio.ensure_future(keep("clock", self.clock.run)),
                     ]
+                    if self.base_volumes is not None:
+                        run = self.base_volumes.run
+                        helpers.append(asyncio.ensure_future(keep("base volumes", run)))
                     self.ready.set()
                     logger.info(
                         "streaming %d symbols on %d connections (%s stream%s)",

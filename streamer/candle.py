@@ -42,6 +42,9 @@ class Candle:
         "taker_volume",
         "volume",
     )
+    # Only an inverse contract's candle (InverseCandle) can hold a base volume it cannot be
+    # sure of.
+    mixed = False
 
     def __init__(self, symbol: str, open_time: int) -> None:
         self.symbol = symbol
@@ -104,6 +107,35 @@ class Candle:
             self.first_id,
             self.last_id,
         )
+
+
+class InverseCandle(Candle):
+    """A COIN-M contract's minute: quantities are contracts of ``size`` USD, and the "quote"
+    columns hold the base asset's volume, each trade's qty x size / price rounded half up to 8
+    decimals (its baseQty; Binance's klines sum them, as the fake does).
+
+    An aggTrade that holds several fills (``first_id < last_id``) tells only their total
+    contracts, and the sum of the fills' rounded base quantities may differ from its own by a
+    few 1e-8: such a minute is ``mixed``, and its base volumes are taken from its kline once it
+    is over (streamer/inverse.py)."""
+
+    __slots__ = ("mixed", "size")
+
+    def __init__(self, symbol: str, open_time: int, size: int) -> None:
+        super().__init__(symbol, open_time)
+        self.size = size
+        self.mixed = False
+
+    def add(self, t: Trade) -> None:
+        super().add(t)
+        p, q = t.price, t.qty
+        # qty x size / price in 1e-8 units, rounded half up, then scaled as p*q is (1e16).
+        base = (2 * q * self.size * 10**8 + p) // (2 * p) * 10**8
+        self.quote += base - p * q
+        if not t.buyer_maker:
+            self.taker_quote += base - p * q
+        if t.last_id > t.first_id:
+            self.mixed = True
 
 
 class Dirty(dict[tuple[str, int], Candle]):

@@ -138,4 +138,6 @@ def load_config(
         # 1-second candles are spot's (market.candles_1s_live).
         second_symbols=settings.second_candle_symbols if market is SPOT else frozenset(),
         second_retention=settings.second_candle_retention,
+        # STREAMER_STREAMS_PER_CONNECTION, within what the market's WebSocket allows.
+        streams_per_connection=min(settings.streamer_streams_per_connection, market.max_streams),
     )

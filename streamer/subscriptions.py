@@ -173,6 +173,12 @@ class Subscriptions:
             # as the list, it would unsubscribe every one.
             logger.warning("exchangeInfo without symbols: keeping the symbols streamed")
             return None
+        # COIN-M's face value of a contract: its candles' base volumes need it.
+        self.aggregator.contract_sizes.update(
+            (s["symbol"], int(s["contractSize"]))
+            for s in listed
+            if isinstance(s, dict) and "symbol" in s and "contractSize" in s
+        )
         statuses = {
             # COIN-M names it contractStatus (docs/BINANCE.md "Futures").
             s["symbol"]: s.get("status", s.get("contractStatus"))

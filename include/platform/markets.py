@@ -114,6 +114,11 @@ class Market:
     # parameters; a path not listed weighs 1.
     weights: Mapping[str, int] = field(default_factory=dict)
     kline_weight: Callable[[int], int] | None = None
+    # COIN-M's inverse contracts: quantities count contracts of a face value in USD, and the
+    # klines' "quote" columns hold the base asset's volume (docs/BINANCE.md "Futures").
+    inverse: bool = False
+    # Streams a WebSocket connection may carry (COIN-M's dstream: 200).
+    max_streams: int = 1024
 
     @property
     def is_futures(self) -> bool:
@@ -227,6 +232,8 @@ COINM = Market(
     served_ws_prefix="/dws",
     weight_limit=2400,
     live_stream="aggTrade",
+    inverse=True,
+    max_streams=200,
     weights=FUTURES_WEIGHTS,
     kline_weight=futures_kline_weight,
 )

@@ -133,14 +133,23 @@ def assert_exact(
     min_rows: int = 2,
     contiguous: bool = True,
     futures: bool = False,
+    market_name: str = "spot",
 ) -> dict[str, int]:
     """Every closed row equals the official kline, and (if contiguous) closed minutes have no holes.
 
     contiguous=False is for runs where an unrepaired gap must leave its minutes open; futures
-    compares market_usdm's rows with the fake's USDⓈ-M contracts.
+    (or market_name="usdm") compares market_usdm's rows with the fake's USDⓈ-M contracts,
+    market_name="coinm" market_coinm's with its COIN-M ones.
     """
     counts = {}
-    market, schema = (fake.usdm.market, "market_usdm") if futures else (fake.market, "market")
+    if futures:
+        market_name = "usdm"
+    market, schema = {
+        "spot": (fake.market, "market"),
+        "usdm": (fake.usdm and fake.usdm.market, "market_usdm"),
+        "coinm": (fake.coinm and fake.coinm.market, "market_coinm"),
+    }[market_name]
+    assert market is not None, f"the fake serves no {market_name}"
     for symbol in symbols:
         rows = closed_rows(database_url, symbol, schema)
         assert len(rows) >= min_rows, f"{symbol}: only {len(rows)} closed rows"
