@@ -186,7 +186,8 @@ def plan_dump_files(
     """The files to import, in batches: local dumps (a folder, files or URLs), or the daily
     URLs of [start, end) of each market (``markets``, else MARKETS; each market's symbols
     unless given). A futures market's klines come with its mark, index and premium klines; its
-    trades and aggTrades are not imported yet, so they are not listed.
+    trades and aggTrades are listed as asked, but COIN-M's aggTrades (which cannot tell the
+    base volume its klines sum: import_file refuses them) are not.
 
     A batch holds one file unless there are more files than MAX_MAPPED_TASKS (SYMBOLS=ALL).
     """
@@ -202,7 +203,8 @@ def plan_dump_files(
     for venue in map(markets_of.market, names):
         wanted = list(kinds)
         if venue.is_futures:
-            wanted = [k for k in wanted if k in FUTURES_KINDS]
+            trades = ("trades",) if venue.inverse else ("trades", "aggTrades")
+            wanted = [k for k in wanted if k in FUTURES_KINDS or k in trades]
             if "klines" in wanted:
                 wanted = list(dict.fromkeys([*wanted, *PRICE_KINDS]))
         urls += dump_urls(

@@ -18,7 +18,6 @@ import polars as pl
 import psycopg
 
 from include.platform.binance_rest.client import BinanceRest
-from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.times import MINUTE_MS, to_datetime
 from include.sql import load_sql
 
@@ -49,21 +48,23 @@ def runs(minutes: list[int]) -> list[tuple[int, int]]:
 
 
 def kline_minutes(client: BinanceRest, symbol: str, minutes: list[int]) -> set[int]:
-    """Which of the sorted minutes have a 1m kline at Binance (one request per 1,000 minutes
+    """Which of the sorted minutes have a 1m kline at Binance (one request per page of minutes
     of span that holds any of them)."""
     found: set[int] = set()
     i = 0
     while i < len(minutes):
         start = minutes[i]
-        end = min(start + KLINES_LIMIT * MINUTE_MS, minutes[-1] + MINUTE_MS)
+        # The client's market: spot's /api/v3/klines 1,000 a page, futures' 499.
+        size = client.market.klines_page
+        end = min(start + size * MINUTE_MS, minutes[-1] + MINUTE_MS)
         page = client.get(
-            "/api/v3/klines",
+            client.market.path("klines"),
             {
                 "symbol": symbol,
                 "interval": "1m",
                 "startTime": start,
                 "endTime": end - 1,
-                "limit": KLINES_LIMIT,
+                "limit": size,
             },
         )
         found.update(int(kline[0]) for kline in page)

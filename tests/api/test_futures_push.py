@@ -130,3 +130,58 @@ async def test_ccxt_pro_binanceusdm_watch_ohlcv_gets_the_live_candle(api, conn) 
         await exchange.close()
     assert candles[-1][0] == int(minute.timestamp() * 1000)
     assert candles[-1][1:5] == [100.0, 110.0, 90.0, 93512.5]
+
+
+async def test_coinm_kline_stream_pushes_its_own_minutes(database_url: str, conn) -> None:
+    """COIN-M's /dws: a write to market_coinm.candles_1m_live of BTCUSD_PERP reaches
+    /dws/ws/btcusd_perp@kline_1m, with the contracts and base volume as written; USDⓈ-M's /fws
+    gets nothing of it."""
+    config = ApiConfig(
+        database_url=load_config().database_url, port=0, markets=("spot", "usdm", "coinm")
+    )
+    minute, stop = this_minute(), asyncio.Event()
+    coin: list = []
+    usdm: list = []
+    ready = [asyncio.Event(), asyncio.Event()]
+
+    async def keep_writing_coinm() -> None:
+        contracts = 1
+        while not stop.is_set():
+            conn.execute(
+                f"insert into market_coinm.candles_1m_live ({LIVE_COLUMNS}) "
+                "values ('BTCUSD_PERP', %s, '93500.1', '93510.0', '93490.2', '93505.5', %s, "
+                "%s, %s, %s, %s, false) on conflict (symbol, open_time) do update set "
+                "volume = excluded.volume, quote_volume = excluded.quote_volume, "
+                "trade_count = excluded.trade_count, updated_at = now()",
+                (minute, contracts, "0.00106951", contracts, 0, 0),
+            )
+            contracts += 1
+            await asyncio.sleep(0.3)
+
+    async with running_api(config) as api:
+        readers = [
+            asyncio.ensure_future(
+                first_event(f"{api.ws}/dws/ws/btcusd_perp@kline_1m", coin, ready[0])
+            ),
+            asyncio.ensure_future(
+                first_event(f"{api.ws}/fws/ws/btcusd_perp@kline_1m", usdm, ready[1])
+            ),
+        ]
+        for event in ready:
+            await asyncio.wait_for(event.wait(), 10)
+        writer = asyncio.ensure_future(keep_writing_coinm())
+        try:
+            await asyncio.wait_for(readers[0], 20)
+            await asyncio.sleep(1.0)  # time enough for a wrong push to USDⓈ-M's stream
+        finally:
+            stop.set()
+            await writer
+            readers[1].cancel()
+            await asyncio.gather(readers[1], return_exceptions=True)
+    [event] = coin
+    assert (event["e"], event["s"]) == ("kline", "BTCUSD_PERP")
+    k = event["k"]
+    assert (k["t"], k["i"], k["x"]) == (int(minute.timestamp() * 1000), "1m", False)
+    assert k["c"].startswith("93505.5")
+    assert k["q"].startswith("0.00106951")
+    assert usdm == [], "USDⓈ-M's stream pushed a COIN-M minute"

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from fakebinance.server import ThreadedFakeBinance
 from include.cli import app
 from include.history.backfill import backfill_rest
+from include.history.dumps import DumpError, import_file
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
 from tests.include.history_support import coinm_config, running_usdm_fake
 
@@ -215,3 +216,30 @@ def test_heal_gaps_fills_a_coinm_hole_from_dapi(
     ).fetchall()
     assert gaps
     assert {g[0] for g in gaps} == {"heal-gaps"}
+
+
+def test_a_days_cm_trades_dump_builds_the_klines_and_its_aggtrades_are_refused(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection
+) -> None:
+    """data/futures/cm trades (id, price, qty, base_qty, ...): the day's minutes equal
+    /dapi/v1/klines field for field, the base volume the sum of the fills' base_qty; its
+    aggTrades dump, which cannot tell those, is refused in one line and nothing is written."""
+    base = f"{fake.url}/data/futures/cm/daily"
+    done = import_file(
+        f"{base}/trades/ETHUSD_PERP/ETHUSD_PERP-trades-2025-03-10.zip", rest_url=fake.url
+    )
+    assert (done.kind, done.symbol, done.candles) == ("trades", "ETHUSD_PERP", 1440)
+    day_ms = to_ms(DAY)
+    want = served(fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="ETHUSD_PERP")
+    got = conn.execute(
+        f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' "
+        "order by open_time"
+    ).fetchall()
+    assert got == trade_rows(want)
+    conn.execute("delete from market_coinm.klines_1m")
+    with pytest.raises(DumpError, match="aggTrades dumps do not carry the base quantities"):
+        import_file(
+            f"{base}/aggTrades/ETHUSD_PERP/ETHUSD_PERP-aggTrades-2025-03-10.zip",
+            rest_url=fake.url,
+        )
+    assert conn.execute("select count(*) from market_coinm.klines_1m").fetchone() == (0,)

@@ -1,7 +1,7 @@
 """USDⓈ-M dumps from the fake's data/futures/um/ into market_usdm: a day's klines and its mark,
 index and premium klines equal what /fapi/v1 serves for the day, kept apart from spot's and from
-each other (their files share a name), a rerun skips them all, and the futures trades dumps the
-platform cannot read yet are refused in one line."""
+each other (their files share a name), a rerun skips them all; a day's trades or aggTrades
+build the same klines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from fakebinance.server import ThreadedFakeBinance
 from include.cli import app
-from include.history.dumps import DumpError, import_file
+from include.history.dumps import import_file
 from include.platform.markets import USDM
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
 from tests.include.history_support import running_usdm_fake
@@ -94,13 +94,35 @@ def test_a_days_usdm_dumps_equal_rest_and_stay_in_their_tables(
     assert again.output.count("already imported, skipped") == 4
 
 
-def test_a_futures_trades_dump_is_refused_in_one_line(
-    fake: ThreadedFakeBinance, database_url: str
+@pytest.mark.parametrize("kind", ["trades", "aggTrades"])
+def test_a_days_usdm_trades_dump_builds_the_klines_rest_serves(
+    fake: ThreadedFakeBinance, conn: psycopg.Connection, kind: str
 ) -> None:
-    url = f"{fake.url}/data/futures/um/daily/trades/BTCUSDT/BTCUSDT-trades-2025-03-10.zip"
-    with pytest.raises(DumpError, match="usdm trades dumps are not imported yet"):
-        import_file(url, database_url=database_url, rest_url=fake.url)
+    """A day of data/futures/um trades (or aggTrades: 6 and 7 columns, a header, ms times,
+    lower-case booleans) builds every minute of market_usdm.klines_1m equal to /fapi/v1/klines,
+    field for field."""
+    url = f"{fake.url}/data/futures/um/daily/{kind}/ETHUSDT/ETHUSDT-{kind}-2025-03-10.zip"
+    done = import_file(url, rest_url=fake.url)
+    assert (done.kind, done.symbol, done.candles) == (kind, "ETHUSDT", 1440)
+    rows: list = []
+    with httpx.Client(base_url=fake.url) as http:
+        for start in range(to_ms(DAY), to_ms(DAY) + 1440 * MINUTE_MS, 480 * MINUTE_MS):
+            rows += http.get(
+                "/fapi/v1/klines",
+                params={"symbol": "ETHUSDT", "interval": "1m", "startTime": start, "limit": 480},
+            ).json()
+    got = conn.execute(
+        "select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
+        "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume "
+        "from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"
+    ).fetchall()
+    assert got == [
+        (int(k[0]), *(Decimal(v) for v in k[1:6]), Decimal(k[7]), int(k[8]),
+         Decimal(k[9]), Decimal(k[10]))
+        for k in rows
+    ]  # fmt: skip
     assert USDM.dump_root == "data/futures/um"
+    assert conn.execute("select count(*) from market.klines_1m").fetchone() == (0,)
 
 
 def test_a_monthly_funding_dump_lands_beside_rest_funding(

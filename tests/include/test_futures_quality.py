@@ -1,6 +1,6 @@
 """The data-quality checks over a futures market: the same expectations run over market_usdm and
-analytics_usdm, report those tables by name with the rows they compared, pass on the loaded
-history, and fail on a fault planted in the market's mart."""
+analytics_usdm (market_coinm and analytics_coinm), report those tables by name with the rows
+they compared, pass on the loaded history, and fail on a fault planted in the market's mart."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from include.history.backfill import backfill_rest
 from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from tests.include.history_support import running_usdm_fake
+from tests.include.history_support import coinm_config, running_usdm_fake
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ END = parse_utc("2025-03-11")
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ThreadedFakeBinance]:
-    with running_usdm_fake() as server:
+    with running_usdm_fake(coinm_config=coinm_config()) as server:
         yield server
 
 
@@ -33,26 +33,32 @@ def dbt_target(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
 
 
+@pytest.mark.parametrize(("market", "symbol"), [("usdm", "BTCUSDT"), ("coinm", "BTCUSD_PERP")])
 def test_the_checks_run_over_the_futures_markets_tables(
-    fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection, tmp_path
+    fake: ThreadedFakeBinance,
+    database_url: str,
+    conn: psycopg.Connection,
+    tmp_path,
+    market: str,
+    symbol: str,
 ) -> None:
-    backfill_rest(["BTCUSDT"], START, END, rest_url=fake.url, market_name="usdm", series="klines")
-    build_timeframes(database_url, market="usdm")
+    backfill_rest([symbol], START, END, rest_url=fake.url, market_name=market, series="klines")
+    build_timeframes(database_url, market=market)
     window = Window(START, END)
     report = run_checks(
         window=window,
-        symbols=["BTCUSDT"],
+        symbols=[symbol],
         expect_live=False,
-        market="usdm",
+        market=market,
         gx_root=tmp_path / "gx",
     )
     assert report.success, report.summary()
     tables = {r.table for r in report.results}
-    assert "market_usdm.klines_1m" in tables
-    assert "analytics_usdm.candles_1h" in tables
+    assert f"market_{market}.klines_1m" in tables
+    assert f"analytics_{market}.candles_1h" in tables
     assert not [t for t in tables if t.split(".")[0] in ("market", "analytics")]
-    assert report.rows_checked["market_usdm.klines_1m"] == 2880
-    assert report.rows_checked["analytics_usdm.candles_1h"] == 48
+    assert report.rows_checked[f"market_{market}.klines_1m"] == 2880
+    assert report.rows_checked[f"analytics_{market}.candles_1h"] == 48
     # Spot's tables hold nothing of it, and its checks compare nothing.
     spot = run_checks(
         window=window, symbols=["BTCUSDT"], expect_live=False, gx_root=tmp_path / "spot" / "gx"
@@ -61,16 +67,16 @@ def test_the_checks_run_over_the_futures_markets_tables(
 
     # A planted fault in the market's 1h mart: its volume no longer the sum of its quarters.
     conn.execute(
-        "update analytics_usdm.candles_1h set volume = volume + 1 "
-        "where symbol = 'BTCUSDT' and open_time = %s",
-        (parse_utc("2025-03-10T05:00"),),
+        f"update analytics_{market}.candles_1h set volume = volume + 1 "
+        "where symbol = %s and open_time = %s",
+        (symbol, parse_utc("2025-03-10T05:00")),
     )
     faulty = run_checks(
         window=window,
-        symbols=["BTCUSDT"],
+        symbols=[symbol],
         expect_live=False,
-        market="usdm",
+        market=market,
         gx_root=tmp_path / "gx",
     )
     assert not faulty.success
-    assert {r.table for r in faulty.failures} == {"analytics_usdm.candles_1h"}
+    assert {r.table for r in faulty.failures} == {f"analytics_{market}.candles_1h"}

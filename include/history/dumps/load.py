@@ -27,7 +27,7 @@ from include.history.dumps.names import (
     parse_name,
     price_series_of,
 )
-from include.history.dumps.read import load_dump
+from include.history.dumps.read import COLUMNS, FUTURES_COLUMNS, load_dump
 from include.history.dumps.verify import _optional, local_sha256, verify_checksum
 from include.history.series import SERIES
 from include.platform import db, markets
@@ -166,10 +166,12 @@ def import_file(
         file_symbol = file_symbol or (symbol.upper() if symbol else None)
         if file_symbol is None:
             raise DumpError(f"{display}: cannot tell the symbol from the name: pass --symbol")
-        if venue.is_futures and name is not None and name.kind != "klines":
+        if venue.inverse and name is not None and name.kind == "aggTrades":
+            # An aggTrade's fills each carry a rounded base quantity the kline sums; the
+            # aggregate tells only their total contracts (docs/BINANCE.md "Futures").
             raise DumpError(
-                f"{display}: {venue.name} {name.kind} dumps are not imported yet: import its "
-                "klines (or backfill-rest --market)"
+                f"{display}: {venue.name} aggTrades dumps do not carry the base quantities its "
+                "klines sum: import its trades or klines dumps"
             )
         # Price klines are named as the trade klines: their folder keeps them apart.
         file_name = path.name if price_series is None else f"{price_series}/{path.name}"
@@ -179,7 +181,8 @@ def import_file(
             known = _known(conn, venue, file_name, checksum, force, display, kind, file_symbol)
             if known is not None:
                 return known
-            kind, frame = load_dump(path, display, name.kind if name else None)
+            layouts = FUTURES_COLUMNS if venue.is_futures else COLUMNS
+            kind, frame = load_dump(path, display, name.kind if name else None, layouts)
             lead_from_ms = previous_close = None
             if name is not None and kind != "klines":
                 lead_from_ms = name.start_ms
@@ -193,7 +196,9 @@ def import_file(
                 candles, proof = idle_proof.prove_idle_minutes(
                     candles,
                     file_symbol,
-                    lambda: BinanceRest(rest_url, max_server_errors=0, database_url=url),
+                    lambda: BinanceRest(
+                        rest_url, max_server_errors=0, database_url=url, market=venue
+                    ),
                 )
             source = SOURCE_OF_KIND[kind]
             with conn.transaction():

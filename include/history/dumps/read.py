@@ -9,6 +9,7 @@ import re
 import struct
 import threading
 import zipfile
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO
@@ -55,6 +56,21 @@ COLUMNS: dict[str, dict[str, pl.DataType]] = {
         "is_best_match": pl.Boolean(),
     },
 }
+# Binance's futures columns (data/futures/um and cm): trades without is_best_match (COIN-M's
+# fourth column is the base asset's quantity, read as quote_qty: the base volume its klines
+# sum), aggTrades without it too (docs/BINANCE.md "Futures").
+FUTURES_COLUMNS: dict[str, dict[str, pl.DataType]] = {
+    "klines": COLUMNS["klines"],
+    "trades": {k: v for k, v in COLUMNS["trades"].items() if k != "is_best_match"},
+    "aggTrades": {k: v for k, v in COLUMNS["aggTrades"].items() if k != "is_best_match"},
+}
+Layouts = Mapping[str, Mapping[str, pl.DataType]]
+
+
+def _market_of(layouts: Layouts) -> str:
+    return "spot" if layouts is COLUMNS else "futures"
+
+
 # Bytes handled at a time: of a zip member as it is inflated, and of a download (fetch.py).
 CHUNK = 1 << 20
 # A dump's CSV: the path of a plain .csv, or the bytes of a zip's member.
@@ -104,7 +120,9 @@ class _Unstreamable(Exception):
     """The streamed read met anything unusual; the whole-buffer read decides what to say."""
 
 
-def load_dump(path: Path, display: str, kind: str | None) -> tuple[str, pl.DataFrame]:
+def load_dump(
+    path: Path, display: str, kind: str | None, layouts: Layouts = COLUMNS
+) -> tuple[str, pl.DataFrame]:
     """(kind, parsed rows) of a dump file: detect_layout then read_dump, on a zip or a .csv.
 
     A zip is inflated with ISA-L in a thread, in pieces cut after a line end that polars
@@ -114,18 +132,20 @@ def load_dump(path: Path, display: str, kind: str | None) -> tuple[str, pl.DataF
     """
     if path.suffix == ".zip":
         try:
-            return _load_zip_streamed(path, display, kind)
+            return _load_zip_streamed(path, display, kind, layouts)
         except _Unstreamable:
             pass
     text = csv_text(path)
-    kind, header = detect_layout(text, display, kind)
-    return kind, read_dump(text, display, kind, header)
+    kind, header = detect_layout(text, display, kind, layouts)
+    return kind, read_dump(text, display, kind, header, layouts)
 
 
 PIECE = 16 << 20  # inflated bytes per polars parse: overlaps inflating and parsing
 
 
-def _load_zip_streamed(path: Path, display: str, kind: str | None) -> tuple[str, pl.DataFrame]:
+def _load_zip_streamed(
+    path: Path, display: str, kind: str | None, layouts: Layouts
+) -> tuple[str, pl.DataFrame]:
     try:
         with zipfile.ZipFile(path) as archive:
             member = _only_member(archive, path)
@@ -147,8 +167,8 @@ def _load_zip_streamed(path: Path, display: str, kind: str | None) -> tuple[str,
             if isinstance(piece, BaseException):
                 raise _Unstreamable from piece
             if not frames:
-                kind, header = detect_layout(piece, display, kind)
-            frames.append(_parse(piece, kind, header and not frames))
+                kind, header = detect_layout(piece, display, kind, layouts)
+            frames.append(_parse(piece, kind, header and not frames, layouts))
         finished = True
     except (DumpError, pl.exceptions.PolarsError, ValueError) as err:
         raise _Unstreamable from err
@@ -161,7 +181,7 @@ def _load_zip_streamed(path: Path, display: str, kind: str | None) -> tuple[str,
     if not frames or kind is None:
         raise _Unstreamable
     frame = pl.concat(frames)
-    _check_complete(frame, display, COLUMNS[kind], header)
+    _check_complete(frame, display, layouts[kind], header)
     return kind, frame
 
 
@@ -223,7 +243,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def detect_layout(source: CsvSource, display: str, kind: str | None) -> tuple[str, bool]:
+def detect_layout(
+    source: CsvSource, display: str, kind: str | None, layouts: Layouts = COLUMNS
+) -> tuple[str, bool]:
     """(kind, has_header): a first line whose first field is not a number is a header."""
     with _open_text(source) as handle:
         first, second = handle.readline().strip(), handle.readline().strip()
@@ -233,26 +255,30 @@ def detect_layout(source: CsvSource, display: str, kind: str | None) -> tuple[st
     header = not _is_number(fields[0].strip())
     if header and second:
         fields = second.split(",")
-    by_count = {len(cols): name for name, cols in COLUMNS.items()}
+    by_count = {len(cols): name for name, cols in layouts.items()}
+    market = _market_of(layouts)
     if kind is None:
         kind = by_count.get(len(fields))
         if kind is None:
+            counts = ", ".join(f"{name} {len(cols)}" for name, cols in layouts.items())
             raise DumpError(
-                f"{display}: row {2 if header else 1}: {len(fields)} columns is no spot dump "
-                "(klines 12, trades 7, aggTrades 8)"
+                f"{display}: row {2 if header else 1}: {len(fields)} columns is no {market} "
+                f"dump ({counts})"
             )
-    expected = len(COLUMNS[kind])
+    expected = len(layouts[kind])
     if len(fields) != expected:
         raise DumpError(
             f"{display}: row {2 if header else 1}: {len(fields)} columns, "
-            f"a spot {kind} file has {expected}"
+            f"a {market} {kind} file has {expected}"
         )
     return kind, header
 
 
-def _locate_bad_value(source: CsvSource, display: str, kind: str, header: bool) -> DumpError:
+def _locate_bad_value(
+    source: CsvSource, display: str, kind: str, header: bool, layouts: Layouts
+) -> DumpError:
     """Find the first row and field polars refused, for a one-line error message."""
-    columns = COLUMNS[kind]
+    columns = layouts[kind]
     with _open_text(source) as handle:
         reader = csv.reader(handle)
         for number, row in enumerate(reader, start=1):
@@ -260,8 +286,8 @@ def _locate_bad_value(source: CsvSource, display: str, kind: str, header: bool) 
                 continue
             if len(row) != len(columns):
                 return DumpError(
-                    f"{display}: row {number}: {len(row)} columns, a spot {kind} file has "
-                    f"{len(columns)}"
+                    f"{display}: row {number}: {len(row)} columns, a {_market_of(layouts)} "
+                    f"{kind} file has {len(columns)}"
                 )
             for value, (name, dtype) in zip(row, columns.items(), strict=True):
                 form = _FORMS.get(type(dtype))
@@ -280,24 +306,30 @@ _FORMS = {
 }
 
 
-def _parse(source: CsvSource, kind: str, header: bool) -> pl.DataFrame:
+def _parse(source: CsvSource, kind: str, header: bool, layouts: Layouts) -> pl.DataFrame:
     return pl.read_csv(
-        source, has_header=False, skip_rows=int(header), schema=COLUMNS[kind], infer_schema=False
+        source,
+        has_header=False,
+        skip_rows=int(header),
+        schema=dict(layouts[kind]),
+        infer_schema=False,
     )
 
 
-def read_dump(source: CsvSource, display: str, kind: str, header: bool) -> pl.DataFrame:
+def read_dump(
+    source: CsvSource, display: str, kind: str, header: bool, layouts: Layouts = COLUMNS
+) -> pl.DataFrame:
     """Parse a dump CSV with its exact column types; bad values name their row and field."""
     try:
-        frame = _parse(source, kind, header)
+        frame = _parse(source, kind, header, layouts)
     except (pl.exceptions.PolarsError, ValueError) as err:
-        raise _locate_bad_value(source, display, kind, header) from err
-    _check_complete(frame, display, COLUMNS[kind], header)
+        raise _locate_bad_value(source, display, kind, header, layouts) from err
+    _check_complete(frame, display, layouts[kind], header)
     return frame
 
 
 def _check_complete(
-    frame: pl.DataFrame, display: str, columns: dict[str, pl.DataType], header: bool
+    frame: pl.DataFrame, display: str, columns: Mapping[str, pl.DataType], header: bool
 ) -> None:
     """DumpError naming the first empty value's row and field, if there is one."""
     nulls = frame.select(pl.any_horizontal(pl.all().is_null()).arg_true().first()).item()
