@@ -14,6 +14,8 @@ from include.platform.intervals import INTERVALS, SECOND, bucket_end
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 # <symbol>@kline_<interval>, and @+08:00 after it: the one zone Binance's kline streams take.
 STREAM_RE = re.compile(r"^([a-z0-9\-_.]{1,20})@kline_([0-9]+[smhdwM])(@\+08:00)?$")
+# Futures' <pair>_<contractType>@continuousKline_<interval>: the perpetual's is the one held.
+CONTINUOUS_RE = re.compile(r"^([a-z0-9]{1,20})_perpetual@continuousKline_([0-9]+[smhdwM])$")
 # Every interval Binance serves: 1s only for SECOND_CANDLE_SYMBOLS (the caller checks).
 SERVED_INTERVALS = (SECOND, *INTERVALS)
 STREAM_ZONE = "@+08:00"
@@ -169,6 +171,22 @@ def parse_stream(name: str) -> tuple[str, str] | None:
     if m is None or m.group(2) not in SERVED_INTERVALS:
         return None
     return m.group(1).upper(), m.group(2) + (m.group(3) or "")
+
+
+def parse_continuous(name: str) -> tuple[str, str] | None:
+    """(PAIR, interval) of a well-formed perpetual continuousKline stream (futures' only; no
+    1s), else None."""
+    m = CONTINUOUS_RE.match(name)
+    if m is None or m.group(2) not in INTERVALS:
+        return None
+    return m.group(1).upper(), m.group(2)
+
+
+def continuous_event(event: dict, pair: str) -> dict:
+    """A perpetual's kline event as its pair's continuousKline stream carries it: the pair and
+    contract type outside, no symbol inside (docs/api.md "Futures")."""
+    k = {key: value for key, value in event["k"].items() if key != "s"}
+    return {"e": "continuous_kline", "E": event["E"], "ps": pair, "ct": "PERPETUAL", "k": k}
 
 
 def zoned(key: str) -> tuple[str, int]:

@@ -124,8 +124,7 @@ class FuturesApi:
         ]
 
     def _perpetual(self, pair: str) -> str:
-        """A pair's perpetual contract: USDⓈ-M's is named as the pair, COIN-M's with _PERP."""
-        return pair if self.market.name == "usdm" else f"{pair}_PERP"
+        return self.market.perpetual(pair)
 
     def _newest_until(self, start: int | None, end: int | None) -> int | None:
         """COIN-M's upper bound for a request with a startTime (its newest ``limit`` rows up

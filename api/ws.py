@@ -17,7 +17,6 @@ import time
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from api.binance import parse_stream
 from api.config import ApiConfig
 from api.push import Hub, Subscriber
 
@@ -81,7 +80,7 @@ class WsConnection(Subscriber):
         for name in names:
             if name in self.streams:
                 continue
-            symbol, interval = parse_stream(name)  # type: ignore[misc]
+            symbol, interval = self.hub.parse(name)  # type: ignore[misc]
             self.streams[name] = (symbol, interval)
             self.hub.subscribe(self, name, symbol, interval)
 
@@ -109,7 +108,7 @@ class WsConnection(Subscriber):
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
                 self.reply({"error": {"code": 1, "msg": "Invalid value type: params"}, "id": ident})
                 return
-            bad = [p for p in params if parse_stream(p) is None]
+            bad = [p for p in params if self.hub.parse(p) is None]
             if bad:
                 self.reply(
                     {
@@ -208,8 +207,8 @@ async def serve(ws: WebSocket, hub: Hub, config: ApiConfig, metrics) -> None:
     if not combined:
         # /ws/<anything>: Binance accepts any path there and subscribes what names a stream;
         # ccxt.pro opens /ws/<its connection number> and then sends SUBSCRIBE.
-        names = [n for n in names if parse_stream(n) is not None]
-    if len(names) > config.max_streams or any(parse_stream(n) is None for n in names):
+        names = [n for n in names if hub.parse(n) is not None]
+    if len(names) > config.max_streams or any(hub.parse(n) is None for n in names):
         await ws.close(POLICY_VIOLATION, "Invalid stream name or too many streams")
         return
     await ws.accept()

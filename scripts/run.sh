@@ -72,13 +72,18 @@ if [ "$MODE" = "demo" ]; then
     # FAKE_START: the market clock's start (ISO 8601, UTC), so a bench can rebuild the same
     # market in-process as its oracle.
     [ -z "${FAKE_START:-}" ] || market+=(--start "$FAKE_START")
+    # Its USDⓈ-M and COIN-M perpetuals too: the demo runs spot and USDⓈ-M side by side unless
+    # MARKETS says otherwise (MARKETS="spot usdm coinm" adds COIN-M's inverse perpetuals).
     start_child "$DATA_DIR/logs/fakebinance.log" \
         python -m include.platform.process_env fakebinance -- \
-        python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 "${market[@]}"
-    export BINANCE_WS_URL="http://127.0.0.1:$FAKE_PORT"
-    export BINANCE_REST_URL="http://127.0.0.1:$FAKE_PORT"
-    export BINANCE_DATA_URL="http://127.0.0.1:$FAKE_PORT"
-    echo "fake Binance on http://127.0.0.1:$FAKE_PORT (log: $DATA_DIR/logs/fakebinance.log)"
+        python -m fakebinance --host 127.0.0.1 --port "$FAKE_PORT" --seed 42 "${market[@]}" \
+        --usdm --coinm
+    export MARKETS="${MARKETS:-spot usdm}"
+    fake_url="http://127.0.0.1:$FAKE_PORT"
+    export BINANCE_WS_URL="$fake_url" BINANCE_REST_URL="$fake_url" BINANCE_DATA_URL="$fake_url"
+    export BINANCE_USDM_WS_URL="$fake_url" BINANCE_USDM_REST_URL="$fake_url"
+    export BINANCE_COINM_WS_URL="$fake_url/dstream" BINANCE_COINM_REST_URL="$fake_url"
+    echo "fake Binance on $fake_url, markets: $MARKETS (log: $DATA_DIR/logs/fakebinance.log)"
 fi
 
 if [ -n "${DATABASE_URL:-}" ]; then

@@ -33,6 +33,11 @@ def gauges(shards: Sequence[Shard], writer: Writer, aggregator: Aggregator, gaps
         "streamer_repairs_failing": len(gaps.retries.failing),
         "streamer_candles_pending": len(aggregator.dirty),
         "streamer_database_up": 1 if writer.db_ok else 0,
+        # COIN-M: minutes over whose base volumes wait for their klines (streamer/inverse.py),
+        # and how many closed that way (apart from the minutes closed from trades alone).
+        "streamer_minutes_unsettled": len(aggregator.unsettled),
+        "streamer_minutes_settled_from_klines": aggregator.stats.settled_minutes,
+        "streamer_minutes_closed_from_trades": aggregator.stats.closed_minutes,
     }
 
 

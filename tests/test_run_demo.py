@@ -239,6 +239,26 @@ def admin_url(tmp_path: Path, pg_port: int, database: str) -> str:
     return f"postgresql://postgres:{password}@127.0.0.1:{pg_port}/{database}"
 
 
+def futures_side_by_side(tmp_path: Path, pg_port: int) -> None:
+    """The demo runs USDⓈ-M beside spot: the perpetuals' day of history in market_usdm, built
+    into analytics_usdm, and their live minutes closed by the streamer."""
+    with psycopg.connect(admin_url(tmp_path, pg_port, "binance"), connect_timeout=5) as conn:
+        klines, hours, live = conn.execute(
+            "select (select count(*) from market_usdm.klines_1m), "
+            "(select count(*) from analytics_usdm.candles_1h), "
+            "(select count(*) from market_usdm.candles_1m_live where is_closed)"
+        ).fetchone()
+        spot_close, perp_close = conn.execute(
+            "select (select close from market.klines_1m where symbol = 'BTCUSDT' "
+            "order by open_time desc limit 1), (select close from market_usdm.klines_1m "
+            "where symbol = 'BTCUSDT' order by open_time desc limit 1)"
+        ).fetchone()
+    assert klines >= 2 * 1440, "USDⓈ-M's day of history"
+    assert hours >= 2 * 24
+    assert live > 0, "no perpetual minute closed live"
+    assert spot_close != perp_close
+
+
 def streamer_writes_as_streamer_writer(tmp_path: Path, pg_port: int) -> None:
     """The streamer's session is streamer_writer's, logged in with the password migrate generated
     into DATA_DIR (mode 0600); that role is refused market.klines_1m."""
@@ -345,7 +365,8 @@ def streamer_survives_sigkill(root: int, pg_port: int, fake_port: int, tmp_path:
 
 @pytest.mark.timeout(1200)
 def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -> None:
-    """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed;
+    """History, every DAG unpaused, a green data_quality run soon after the UI, nothing failed,
+    USDⓈ-M's perpetuals beside spot's symbols;
     Airflow asks for a login (the REST API answers 401 without one) with the user's password,
     never shown, and the DAG list seen through it is green; the passwords the user gives (the
     Airflow login's, Airflow's database role's, the loader's and dbt's, with quotes and `$` in
@@ -361,7 +382,7 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         if not k.startswith(
             ("AIRFLOW", "DATABASE_URL", "BINANCE_", "SYMBOLS", "API_", "STREAMER_", "LOADER_")
         )
-        and not k.startswith("DBT_")
+        and not k.startswith(("DBT_", "MARKETS", "USDM_", "COINM_"))
     }
     env.update(
         DATA_DIR=str(tmp_path / "data"),
@@ -425,6 +446,7 @@ def test_demo_is_green_on_its_own_and_listens_on_loopback_only(tmp_path: Path) -
         assert modes
         assert {name: mode for name, mode in modes.items() if mode & 0o027} == {}
         streamer_writes_as_streamer_writer(tmp_path, pg_port)
+        futures_side_by_side(tmp_path, pg_port)
         processes_hold_only_their_roles(proc.pid, tmp_path)
         streamer_survives_sigkill(proc.pid, pg_port, fake_port, tmp_path)
     finally:

@@ -14,7 +14,7 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from api.binance import zoned
+from api.binance import continuous_event, parse_continuous, parse_stream, stream_name, zoned
 from api.metrics import Metrics
 from api.push.queue import AHEAD_MS, Pending, parse
 from api.push.senders import Senders
@@ -77,6 +77,9 @@ class Hub:
     senders: Senders = field(default_factory=Senders)
     # The worker (worker.py) has runs to read from market.rebuilt_runs; wake it up.
     runs_due: bool = False
+    # A futures market's continuousKline streams by the perpetual's kline stream whose events
+    # they carry (each with its subscribers under its own name in ``streams``).
+    continuous: dict[str, set[str]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Whose candles it pushes: spot's on candles_1m, or a futures market's on its own channel
     # (functions/notify_markets.sql) read from its own schemas.
@@ -88,12 +91,28 @@ class Hub:
         return CHANNEL if self.market is SPOT else f"{CHANNEL}_{self.market.name}"
 
     # ----------------------------------------------------------------- subscriptions
+    def parse(self, name: str) -> tuple[str, str] | None:
+        """(SYMBOL, interval key) a stream name of this market carries, else None: a kline
+        stream, or on a futures market a pair's perpetual continuousKline stream (its
+        perpetual's candles)."""
+        found = parse_stream(name)
+        if found is not None or self.market is SPOT:
+            return found
+        pair = parse_continuous(name)
+        return None if pair is None else (self.market.perpetual(pair[0]), pair[1])
+
+    def wants(self, stream: str) -> bool:
+        """Does anyone listen to this kline stream, or to a continuousKline stream of it?"""
+        return stream in self.streams or stream in self.continuous
+
     def subscribe(self, sub: Subscriber, stream: str, symbol: str, interval: str) -> None:
         """Add one stream for a subscriber (idempotent)."""
         members = self.streams.setdefault(stream, set())
         if sub in members:
             return
         members.add(sub)
+        if parse_continuous(stream) is not None:
+            self.continuous.setdefault(stream_name(symbol, interval), set()).add(stream)
         counts = self.intervals.setdefault(symbol, {})
         counts[interval] = counts.get(interval, 0) + 1
         self.metrics.subscribers.inc()
@@ -106,6 +125,11 @@ class Hub:
         members.discard(sub)
         if not members:
             del self.streams[stream]
+            kline = stream_name(symbol, interval)
+            if stream in self.continuous.get(kline, ()):
+                self.continuous[kline].discard(stream)
+                if not self.continuous[kline]:
+                    del self.continuous[kline]
         counts = self.intervals.get(symbol, {})
         counts[interval] -= 1
         if counts[interval] <= 0:
@@ -116,7 +140,14 @@ class Hub:
 
     # ----------------------------------------------------------------- fan-out
     def publish(self, stream: str, event: dict) -> None:
-        """Encode once per form, queue on every subscriber of the stream."""
+        """Encode once per form, queue on every subscriber of the stream (and of the
+        continuousKline streams that carry it, in their form)."""
+        for alias in self.continuous.get(stream, ()):
+            pair = alias.split("_perpetual@", 1)[0].upper()
+            self._deliver(alias, continuous_event(event, pair))
+        self._deliver(stream, event)
+
+    def _deliver(self, stream: str, event: dict) -> None:
         members = self.streams.get(stream)
         if not members:
             return

@@ -53,7 +53,7 @@ class Worker:
         """Push the candles over rebuilt minutes, as they stand now, once each."""
         for symbol, key, first_ms, end_ms in dict.fromkeys(batch):
             stream = stream_name(symbol, key)
-            if stream not in self.hub.streams:
+            if not self.hub.wants(stream):
                 continue
             if (grid := self.hub.grid_of(symbol, key)) is None:
                 continue
@@ -83,7 +83,7 @@ class Worker:
     ) -> None:
         """Read back and push one turn's candles: the 1m ones in one query, with every longer
         candle's last minute (is it closed?), then each longer candle."""
-        wanted = [item for item in batch if stream_name(item[0], item[1]) in self.hub.streams]
+        wanted = [item for item in batch if self.hub.wants(stream_name(item[0], item[1]))]
         seconds = [item for item in wanted if zoned(item[1])[0] == SECOND]
         if seconds:
             await self._push_seconds(conn, seconds)

@@ -124,14 +124,26 @@ def bootstrap(
 ) -> None:
     """History at start: the last days up to the streamer's first candle, then the timeframes."""
     from include.history import bootstrap as job
+    from include.platform.markets import market as market_of
+    from include.platform.settings import get_settings
 
-    # Progress on stdout, as lines (the log below it, on stderr): run.sh shows them.
-    result = job.bootstrap(days=days, wait_seconds=wait, build=not no_build, echo=typer.echo)
-    typer.echo(
-        f"{len(result.symbols)} symbols: {result.fetched} klines fetched, "
-        f"{len(result.live_from)} joined to their first live candle"
-        + (f", timeframes built in {result.build_seconds:.1f} s" if result.build_seconds else "")
-    )
+    # Each market of MARKETS in turn (spot first); progress on stdout, as lines (the log below
+    # it, on stderr): run.sh shows them.
+    for name in get_settings().markets:
+        venue = market_of(name)
+        result = job.bootstrap(
+            days=days, wait_seconds=wait, build=not no_build, echo=typer.echo, market=venue
+        )
+        typer.echo(
+            f"{'' if name == 'spot' else name + ': '}{len(result.symbols)} symbols: "
+            f"{result.fetched} klines fetched, "
+            f"{len(result.live_from)} joined to their first live candle"
+            + (
+                f", timeframes built in {result.build_seconds:.1f} s"
+                if result.build_seconds
+                else ""
+            )
+        )
 
 
 def heal_gaps(

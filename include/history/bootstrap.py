@@ -19,6 +19,7 @@ from include.history import backfill
 from include.history.progress import Progress
 from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
+from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS, to_datetime
 
@@ -39,7 +40,7 @@ class BootstrapResult:
 
 
 def first_closed_live(
-    conn: psycopg.Connection, symbols: Sequence[str], wait_seconds: float
+    conn: psycopg.Connection, symbols: Sequence[str], wait_seconds: float, market: Market = SPOT
 ) -> dict[str, object]:
     """Each symbol's first closed live minute, waiting up to wait_seconds for the streamer.
 
@@ -48,8 +49,10 @@ def first_closed_live(
     deadline = time.monotonic() + wait_seconds
     while True:
         rows = conn.execute(
-            "select symbol, min(open_time) from market.candles_1m_live "
-            "where is_closed and symbol = any(%s) group by symbol",
+            market.sql(
+                "select symbol, min(open_time) from market.candles_1m_live "
+                "where is_closed and symbol = any(%s) group by symbol"
+            ),
             (list(symbols),),
         ).fetchall()
         found = dict(rows)
@@ -69,6 +72,7 @@ def bootstrap(
     database_url: str | None = None,
     rest_url: str | None = None,
     echo: Callable[[str], None] = logger.info,
+    market: Market = SPOT,
 ) -> BootstrapResult:
     """Load [now - days, now) of official klines, after the streamer closed its first minute.
 
@@ -76,15 +80,18 @@ def bootstrap(
     newest history and the first live candle are fetched in this same run, not 15 minutes
     later by heal-gaps; symbols whose first live minute came during the load are joined after
     it (_join_late). The backfill fetches only minutes not held, so a restart costs little.
-    ``echo`` gets the load's progress every PROGRESS_EVERY seconds and its outcome.
+    ``echo`` gets the load's progress every PROGRESS_EVERY seconds and its outcome. A futures
+    ``market`` loads its trade klines into its own schema and builds its own timeframes.
     """
     # History loads as history_loader, dbt builds as dbt_builder (one URL given: both use it).
     url = database_url or db.resolve_role_url(db.LOADER)
-    with BinanceRest(rest_url, database_url=url) as client:
+    with BinanceRest(rest_url, database_url=url, market=market) as client:
         info = client.exchange_info()
-        names = resolve_symbols(symbols, exchange_info=info)
+        names = resolve_symbols(symbols, exchange_info=info, market=market)
         with psycopg.connect(url, autocommit=True) as conn:
-            live_from = first_closed_live(conn, names, wait_seconds) if wait_seconds > 0 else {}
+            live_from = (
+                first_closed_live(conn, names, wait_seconds, market) if wait_seconds > 0 else {}
+            )
         missing = [s for s in names if s not in live_from]
         if missing and wait_seconds > 0:
             logger.info(
@@ -94,19 +101,30 @@ def bootstrap(
         start = end - timedelta(days=days)
         progress = Progress(echo)
         loaded = backfill.backfill_rest(
-            names, start, end, database_url=url, client=client, progress=progress
+            names,
+            start,
+            end,
+            database_url=url,
+            client=client,
+            progress=progress,
+            market_name=market,
         )
         fetched = sum(loaded.fetched.values())
         if wait_seconds > 0:
-            joined, tail = _join_late(client, url, names, end)
+            joined, tail = _join_late(client, url, names, end, market)
             live_from, fetched = joined, fetched + tail
+    where = "" if market is SPOT else f" ({market.name})"
     echo(
-        f"history {start.isoformat()} .. {end.isoformat()}: {fetched} klines fetched for "
+        f"history{where} {start.isoformat()} .. {end.isoformat()}: {fetched} klines fetched for "
         f"{len(names)} symbols in {progress.elapsed():.0f} s"
     )
     if build:
-        echo("building the timeframes...")
-    seconds = timeframes.build_timeframes(database_url, unit_tests=False).seconds if build else None
+        echo(f"building the timeframes{where}...")
+    seconds = (
+        timeframes.build_timeframes(database_url, unit_tests=False, market=market.name).seconds
+        if build
+        else None
+    )
     return BootstrapResult(names, live_from, fetched, seconds)
 
 
@@ -117,7 +135,7 @@ def _server_minute(client: BinanceRest) -> datetime:
 
 
 def _join_late(
-    client: BinanceRest, url: str, names: Sequence[str], end: datetime
+    client: BinanceRest, url: str, names: Sequence[str], end: datetime, market: Market = SPOT
 ) -> tuple[dict[str, object], int]:
     """Each symbol's first closed live minute after the load, and the klines fetched to reach
     the ones after ``end``.
@@ -128,12 +146,14 @@ def _join_late(
     run, rather than left as a hole for heal-gaps.
     """
     with psycopg.connect(url, autocommit=True) as conn:
-        live_from = first_closed_live(conn, names, 0.0)
+        live_from = first_closed_live(conn, names, 0.0, market)
     late = [s for s in names if s in live_from and live_from[s] > end]
     fetched = 0
     if late:
         reach = max(live_from[s] for s in late)
-        loaded = backfill.backfill_rest(late, end, reach, database_url=url, client=client)
+        loaded = backfill.backfill_rest(
+            late, end, reach, database_url=url, client=client, market_name=market
+        )
         fetched = sum(loaded.fetched.values())
     unjoined = [s for s in names if s not in live_from]
     if unjoined:

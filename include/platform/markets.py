@@ -138,6 +138,11 @@ class Market:
             return 1
         return self.weights.get(endpoint, 1)
 
+    def perpetual(self, pair: str) -> str:
+        """A pair's perpetual contract: USDⓈ-M's is named as the pair (BTCUSDT), COIN-M's with
+        _PERP (BTCUSD_PERP)."""
+        return f"{pair}_PERP" if self.inverse else pair
+
     def stream_path(self, stream: str) -> str:
         """The combined-stream path the streamer connects to for this kind of stream."""
         return self.stream_paths.get(stream, "") + "/stream"

@@ -94,6 +94,29 @@ async def test_ccxt_binancecoinm_reads_the_same_perpetual_from_us_as_from_binanc
                 )
             ).json()
             assert len(continuous) == 48
+            # TradingView's UDF names COIN-M's contract as Binance does; its hours are /dapi's.
+            window = {"resolution": "60", "from": to_ms(START) // 1000}
+            udf = (
+                await http.get(
+                    f"{api.http}/udf/history",
+                    params={**window, "symbol": "BTCUSD_PERP", "to": to_ms(START) // 1000 + 86_399},
+                )
+            ).json()
+            hours = (
+                await http.get(
+                    f"{api.http}/dapi/v1/klines",
+                    params={
+                        "symbol": "BTCUSD_PERP",
+                        "interval": "1h",
+                        "startTime": to_ms(START),
+                        "endTime": to_ms(START) + DAY_MS - 1,
+                    },
+                )
+            ).json()
+            assert udf["s"] == "ok"
+            assert udf["t"] == [row[0] // 1000 for row in hours]
+            assert udf["v"] == [float(row[5]) for row in hours]
+            assert len(hours) == 24
             wide = await http.get(
                 f"{api.http}/dapi/v1/klines",
                 params={**params, "endTime": to_ms(START) + 201 * DAY_MS},

@@ -345,3 +345,115 @@ async def test_trade_dry_run(api, conn, tmp_path) -> None:
     # (seen under CI's load), which says nothing of the API.
     running = log.split("worker found ... calling exit")[0]
     assert not re.search(r" - (ERROR|CRITICAL) - |Outdated history", running), log
+
+
+FUTURES_MARKER = "<!-- freqtrade-futures-config: tests/api/test_freqtrade.py uses this block -->"
+FUTURES_START = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def readme_futures(api: RunningApi) -> dict:
+    """docs/api.md's freqtrade futures block (trading mode, margin, exchange), its URLs
+    pointed at ``api``."""
+    text = README.read_text()
+    assert FUTURES_MARKER in text, "docs/api.md lost the freqtrade futures config marker"
+    block = re.search(r"```json\n(.*?)```", text[text.index(FUTURES_MARKER) :], re.S)
+    assert block is not None
+    raw = block.group(1).replace(README_HTTP, api.http).replace(README_WS, api.ws)
+    return json.loads("{" + raw + "}")
+
+
+async def test_futures_download_data_and_backtesting(database_url, tmp_path) -> None:
+    """freqtrade `trading_mode: futures` on the BTCUSDT perpetual, docs/api.md's futures block
+    its only change: download-data stores the 5m candles, the 1h mark candles and the funding
+    rates /fapi/v1 serves (loaded from the fake exchange's USDⓈ-M into market_usdm), and
+    backtesting shorts over them, funding fees charged."""
+    from api.config import ApiConfig, load_config
+    from include.history.backfill import backfill_rest
+    from include.timeframes import build_timeframes
+    from tests.include.history_support import running_usdm_fake
+    from tests.support.api import running_api
+
+    start_ms = int(FUTURES_START.timestamp() * 1000)
+    end_ms = start_ms + DAYS * 86_400_000
+    with running_usdm_fake() as fake:
+        backfill_rest(
+            ["BTCUSDT"],
+            FUTURES_START,
+            FUTURES_START + timedelta(days=DAYS),
+            rest_url=fake.url,
+            market_name="usdm",
+            series=["all"],
+        )
+    build_timeframes(database_url, market="usdm")
+    api_config = ApiConfig(
+        database_url=load_config().database_url,
+        port=0,
+        markets=("spot", "usdm"),
+        futures_symbols={"usdm": frozenset({"BTCUSDT"})},
+    )
+    async with running_api(api_config) as api:
+        user = {
+            **{k: v for k, v in config(api, tmp_path).items() if k != "exchange"},
+            **readme_futures(api),
+        }
+        (tmp_path / "user_data" / "strategies").mkdir(parents=True)
+        (tmp_path / "config.json").write_text(json.dumps(user))
+        end = datetime.fromtimestamp(end_ms / 1000, UTC)
+        timerange = f"{FUTURES_START:%Y%m%d}-{end:%Y%m%d}"
+        log = await freqtrade(tmp_path, "download-data", "--timerange", timerange, "-t", "5m")
+        async with httpx.AsyncClient(base_url=api.http, timeout=10) as http:
+            five = (
+                await http.get(
+                    "/fapi/v1/klines",
+                    params={"symbol": "BTCUSDT", "interval": "5m", "startTime": start_ms,
+                            "endTime": end_ms - 1, "limit": 1500},
+                )
+            ).json()  # fmt: skip
+            mark = (
+                await http.get(
+                    "/fapi/v1/markPriceKlines",
+                    params={"symbol": "BTCUSDT", "interval": "1h", "startTime": start_ms,
+                            "endTime": end_ms - 1, "limit": 1500},
+                )
+            ).json()  # fmt: skip
+            funding = (
+                await http.get(
+                    "/fapi/v1/fundingRate",
+                    params={"symbol": "BTCUSDT", "startTime": start_ms, "endTime": end_ms - 1},
+                )
+            ).json()
+        data = tmp_path / "user_data" / "data"
+        files = {"5m": "5m-futures", "mark": "1h-mark", "funding": "1h-funding_rate"}
+        stored = {
+            kind: pl.read_ipc(next(data.rglob(f"BTC_USDT_USDT-{name}.feather")))
+            for kind, name in files.items()
+        }
+        assert len(five) == DAYS * 288, log
+        # freqtrade drops the newest candle of a download (it may still be open on Binance).
+        got = stored["5m"]
+        assert [int(d.timestamp() * 1000) for d in got["date"]] == [k[0] for k in five[:-1]]
+        for row, kline in zip(got.iter_rows(), five[:-1], strict=True):
+            assert list(row[1:6]) == [float(v) for v in kline[1:6]]
+        assert [int(d.timestamp() * 1000) for d in stored["mark"]["date"]] == [
+            k[0] for k in mark[:-1]
+        ]
+        assert list(stored["mark"]["close"]) == [float(k[4]) for k in mark[:-1]]
+        assert len(funding) == DAYS * 3
+        rates = stored["funding"]
+        assert [int(d.timestamp() * 1000) for d in rates["date"]] == [
+            f["fundingTime"] for f in funding
+        ]
+        assert list(rates["funding_rate"]) == [float(f["fundingRate"]) for f in funding]
+
+        shorts = (
+            STRATEGY.replace("(IStrategy):", "(IStrategy):\n    can_short = True")
+            .replace('"enter_long"', '"enter_short"')
+            .replace('"exit_long"', '"exit_short"')
+        )
+        (tmp_path / "user_data" / "strategies" / "every_hour.py").write_text(shorts)
+        report = await freqtrade(
+            tmp_path, "backtesting", "--strategy", "EveryHour", "--timerange", timerange,
+            "--export", "none",
+        )  # fmt: skip
+    assert "Backtested 2025-03-01 00:00:00 -> 2025-03-03 23:50:00" in report, report
+    assert re.search(r"│ BTC/USDT:USDT │ +72 │", report), report

@@ -185,3 +185,55 @@ async def test_coinm_kline_stream_pushes_its_own_minutes(database_url: str, conn
     assert k["c"].startswith("93505.5")
     assert k["q"].startswith("0.00106951")
     assert usdm == [], "USDⓈ-M's stream pushed a COIN-M minute"
+
+
+async def test_continuous_kline_stream_carries_the_perpetuals_minute(api, conn) -> None:
+    """/fws/ws/btcusdt_perpetual@continuousKline_1m gets the perpetual's minute in Binance's
+    continuous_kline form (pair and contract type outside, no symbol inside), beside a plain
+    kline subscriber of the same minute; a quarter's continuous stream is refused, and spot's
+    /ws has no continuous streams."""
+    minute, stop = this_minute(), asyncio.Event()
+    continuous: list = []
+    plain: list = []
+    ready = [asyncio.Event(), asyncio.Event()]
+    readers = [
+        asyncio.ensure_future(
+            first_event(
+                f"{api.ws}/fws/ws/btcusdt_perpetual@continuousKline_1m", continuous, ready[0]
+            )
+        ),
+        asyncio.ensure_future(first_event(f"{api.ws}/fws/ws/btcusdt@kline_1m", plain, ready[1])),
+    ]
+    for event in ready:
+        await asyncio.wait_for(event.wait(), 10)
+    writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
+    try:
+        await asyncio.wait_for(asyncio.gather(*readers), 20)
+    finally:
+        stop.set()
+        await writer
+    [event] = continuous
+    assert (event["e"], event["ps"], event["ct"]) == ("continuous_kline", "BTCUSDT", "PERPETUAL")
+    k = event["k"]
+    assert "s" not in k
+    assert (k["t"], k["i"], k["c"]) == (int(minute.timestamp() * 1000), "1m", "93512.50000000")
+    [kline] = plain
+    assert {key: v for key, v in kline["k"].items() if key != "s"}.keys() == k.keys()
+
+    async with websockets.connect(f"{api.ws}/fws/ws") as ws:
+        await ws.send(
+            orjson.dumps(
+                {
+                    "method": "SUBSCRIBE",
+                    "params": ["btcusdt_current_quarter@continuousKline_1m"],
+                    "id": 1,
+                }
+            )
+        )
+        answer = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert answer["error"]["code"] == 2
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        async with websockets.connect(
+            f"{api.ws}/stream?streams=btcusdt_perpetual@continuousKline_1m"
+        ):
+            pass
