@@ -228,7 +228,7 @@ async def test_continuous_kline_stream_carries_the_perpetuals_minute(api, conn) 
                     "params": ["btcusdt_current_quarter@continuousKline_1m"],
                     "id": 1,
                 }
-            )
+            ).decode()
         )
         answer = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
     assert answer["error"]["code"] == 2
