@@ -183,7 +183,7 @@ def run_checks(
         # own, beside GX's queries (one at a time, one core), and done before the lock goes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             counted = pool.submit(window_counts, url, existing, window, venue)
-            results = validate(url, root, queries, keep_runs=keep_runs)
+            results = validate(url, root, queries, keep_runs=keep_runs, market=venue)
             report.rows_checked, report.reconciled = counted.result()
     report.results = [with_compared(r, report.rows_checked) for r in results]
     report.data_docs = data_docs_index(root).as_uri()
@@ -265,8 +265,23 @@ def suite_name(table: str) -> str:
     return table.replace(".", "_")
 
 
+def gx_names(market: Market) -> tuple[str, str]:
+    """(datasource, checkpoint) of a market's run in the one GX project: spot's as they always
+    were, a futures market's its own. A shared pair would not survive two markets: each run
+    resets the datasource to its own tables, and the checkpoint the other market stored points
+    at tables no longer there (GX then refuses to load it)."""
+    if market is SPOT:
+        return DATASOURCE, CHECKPOINT
+    return f"{DATASOURCE}_{market.name}", f"{CHECKPOINT}_{market.name}"
+
+
 def validate(
-    url: str, root: Path, queries: dict[Check, str], *, keep_runs: int = DOCS_KEEP_RUNS
+    url: str,
+    root: Path,
+    queries: dict[Check, str],
+    *,
+    keep_runs: int = DOCS_KEEP_RUNS,
+    market: Market = SPOT,
 ) -> list[CheckResult]:
     """Build the suites from the rendered checks, run one checkpoint, update Data Docs."""
     # GX would otherwise phone home; the platform runs offline. Set before GX reads it.
@@ -276,7 +291,7 @@ def validate(
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), quiet_library_logs():
-            return _validate(root, queries, keep_runs)
+            return _validate(root, queries, keep_runs, gx_names(market))
     finally:
         if captured.getvalue().strip():
             logger.debug("great_expectations printed: %s", captured.getvalue().strip())
@@ -296,7 +311,9 @@ def quiet_library_logs(names: Sequence[str] = ("great_expectations",)) -> Iterat
             lg.setLevel(level)
 
 
-def _validate(root: Path, queries: dict[Check, str], keep_runs: int) -> list[CheckResult]:
+def _validate(
+    root: Path, queries: dict[Check, str], keep_runs: int, names: tuple[str, str]
+) -> list[CheckResult]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (
@@ -311,8 +328,9 @@ def _validate(root: Path, queries: dict[Check, str], keep_runs: int) -> list[Che
         raise ValueError(f"the GX project directory must be named gx, got {root}")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.save()
+    datasource, checkpoint_name = names
     source = context.data_sources.add_or_update_postgres(
-        DATASOURCE, connection_string="${" + URL_VARIABLE + "}"
+        datasource, connection_string="${" + URL_VARIABLE + "}"
     )
     by_table: dict[str, list[Check]] = {}
     for check in queries:
@@ -345,7 +363,7 @@ def _validate(root: Path, queries: dict[Check, str], keep_runs: int) -> list[Che
         )
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name=CHECKPOINT,
+            name=checkpoint_name,
             validation_definitions=definitions,
             # Data Docs are built once below; GX's UpdateDataDocsAction rebuilt the whole site,
             # index included, once per table.
