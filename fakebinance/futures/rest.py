@@ -450,15 +450,7 @@ class ContractTrades(RestApi):
 class CoinTrades(ContractTrades):
     """COIN-M's trades (``baseQty`` for ``quoteQty``) and 24-hour ticker (``pair`` and
     ``baseVolume`` for ``quoteVolume``; its weighted average price is contracts x size over the
-    base volume)."""
-
-    def formats(self, symbol: str) -> Formats:
-        spec = self.market.spec(symbol)
-        return (
-            lambda units: units_at(units, spec.price_decimals),
-            lambda units: units_at(units, spec.qty_decimals),
-            fmt8,
-        )
+    base volume); ContractTrades' formats, the base quantity at 8 decimals as fmt8 prints it."""
 
     async def historical_trades(self, request: web.Request) -> web.Response:
         return _base_qty(await super().historical_trades(request))

@@ -73,27 +73,33 @@ async def test_udf_serves_the_perpetual_as_btcusdt_p(api) -> None:
     assert seconds.json()["errmsg"] == "unsupported resolution"  # futures have no 1s
 
 
-@pytest.mark.slow  # a browser
-async def test_chart_draws_the_perpetual_from_fapi_and_fws(api, conn) -> None:
-    """The page lists BTCUSDT.P beside BTCUSDT and, opened on it, draws market_usdm's candles
-    and signs its WebSocket in on /fws."""
-    require("chromium", CHROMIUM is not None, "the chart page's browser test")
-    url = f"{api.http}/?symbol=BTCUSDT.P&interval=1m"
+async def drawn(base: str, symbol: str) -> tuple[str, str, dict]:
+    """The chart page opened on ``symbol`` at 1m: its DOM, its status and its drawn state."""
     for _ in range(3):
-        dom = await chromium("--virtual-time-budget=8000", "--dump-dom", url)
+        dom = await chromium(
+            "--virtual-time-budget=8000", "--dump-dom", f"{base}/?symbol={symbol}&interval=1m"
+        )
         status = re.search(r'<span id="status">(.*?)</span>', dom, re.S)
         assert status, dom[-2000:]
         if status.group(1) != "359 candles":  # still connecting (test_chart.py says why)
             break
     found = re.search(r'<pre id="last">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
-    state = orjson.loads(html.unescape(found.group(1)))
+    return dom, status.group(1), orjson.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.slow  # a browser
+async def test_chart_draws_the_perpetual_from_fapi_and_fws(api, conn) -> None:
+    """The page lists BTCUSDT.P beside BTCUSDT and, opened on it, draws market_usdm's candles
+    and signs its WebSocket in on /fws."""
+    require("chromium", CHROMIUM is not None, "the chart page's browser test")
+    dom, status, state = await drawn(api.http, "BTCUSDT.P")
     newest = conn.execute(
         "select round(close, 8) from market_usdm.klines_1m order by open_time desc limit 1"
     ).fetchone()[0]
     assert state["bars"] == 359
     assert state["last"]["close"] == float(newest)
-    assert status.group(1) == "live", status.group(1)
+    assert status == "live", status
     assert "BTCUSDT.P · 1m" in dom  # the chart's title: the perpetual drawn
     assert '<option value="BTCUSDT.P">BTCUSDT.P</option>' in dom
     assert '<option value="BTCUSDT">BTCUSDT</option>' in dom
@@ -172,22 +178,13 @@ async def test_chart_draws_a_coinm_contract_from_dapi_and_dws(database_url: str,
     conn.execute(SPOT_FILL)
     config = ApiConfig(database_url=load_config().database_url, port=0, markets=("spot", "coinm"))
     async with running_api(config) as api:
-        url = f"{api.http}/?symbol=BTCUSD_PERP&interval=1m"
-        for _ in range(3):
-            dom = await chromium("--virtual-time-budget=8000", "--dump-dom", url)
-            status = re.search(r'<span id="status">(.*?)</span>', dom, re.S)
-            assert status, dom[-2000:]
-            if status.group(1) != "359 candles":  # still connecting (test_chart.py says why)
-                break
-    found = re.search(r'<pre id="last">(.*?)</pre>', dom, re.S)
-    assert found, dom[-2000:]
-    state = orjson.loads(html.unescape(found.group(1)))
+        dom, status, state = await drawn(api.http, "BTCUSD_PERP")
     newest = conn.execute(
         "select round(close, 8) from market_coinm.klines_1m order by open_time desc limit 1"
     ).fetchone()[0]
     assert state["bars"] == 359
     assert state["last"]["close"] == float(newest)
-    assert status.group(1) == "live", status.group(1)
+    assert status == "live", status
     assert "BTCUSD_PERP · 1m" in dom
     assert '<option value="BTCUSD_PERP">BTCUSD_PERP</option>' in dom
     assert '<option value="BTCUSDT">BTCUSDT</option>' in dom
