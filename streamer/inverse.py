@@ -40,11 +40,15 @@ class BaseVolumes:
 
     async def run(self) -> None:
         """Once a minute, SETTLE_DELAY_MS after it turns: settle what is over."""
+        done = None
         while True:
-            now_ms = self.clock.now_ms()
-            wait_ms = MINUTE_MS - now_ms % MINUTE_MS + SETTLE_DELAY_MS
-            await asyncio.sleep(wait_ms / 1000)
-            await self.settle_once()
+            # Polled, not slept to the minute: until serverTime is read the clock is the host's
+            # (it may be ahead, then step back), and a replay runs it faster than wall time.
+            await asyncio.sleep(1.0)
+            minute = (self.clock.now_ms() - SETTLE_DELAY_MS) // MINUTE_MS
+            if self.clock.synced and minute != done:
+                done = minute
+                await self.settle_once()
 
     async def settle_once(self) -> int:
         """Settle every unsettled minute that is over; returns how many were."""

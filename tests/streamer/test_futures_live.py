@@ -1,6 +1,7 @@
 """USDⓈ-M live: `python -m streamer` with MARKETS="spot usdm" builds each market's 1-minute
 candles from its own stream into its own schema, exact against that market's klines, and
-survives a SIGKILL and a restart as spot does (docs/DESIGN.md "Futures markets").
+survives a SIGKILL and a restart as spot does (docs/DESIGN.md "Futures markets"); with ALL,
+each futures market (COIN-M too) follows a listing and a halt.
 
 The fake exchange serves the contracts' aggTrade stream on fstream's routed /market path and
 their REST (aggTrades, klines, the 24-hour ticker, exchangeInfo) on /fapi/v1 with the futures'
@@ -10,6 +11,7 @@ own weights and IP pool, its clock 20 market seconds per wall second.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,11 +23,12 @@ import pytest
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, SymbolSpec
-from fakebinance.futures import SEED_OFFSET, default_contracts
+from fakebinance.futures import SEED_OFFSET, coin_contracts, default_contracts
 from fakebinance.server import FakeBinance
-from include.platform.markets import USDM
+from include.platform.markets import COINM, USDM, Market
 from include.platform.times import MINUTE_MS
 from streamer.app import Streamer
+from tests.support.fakebinance import NOW
 from tests.support.streamer import (
     SPEED,
     START,
@@ -48,11 +51,13 @@ CONTRACTS = ("BTCUSDT", "ETHUSDT")
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBinance]:
-    """The fast fake with its USDⓈ-M perpetuals beside spot."""
-    usdm = MarketConfig(market_config().seed + SEED_OFFSET, default_contracts())
+    """The fast fake with its USDⓈ-M and COIN-M perpetuals beside spot."""
+    seed = market_config().seed
+    usdm = MarketConfig(seed + SEED_OFFSET, default_contracts())
+    coinm = MarketConfig(seed + 2 * SEED_OFFSET, coin_contracts())
     clock = MarketClock(start=START, speed=SPEED)
     async with FakeBinance(
-        market_config(), clock=clock, tick_interval=0.02, usdm_config=usdm
+        market_config(), clock=clock, tick_interval=0.02, usdm_config=usdm, coinm_config=coinm
     ) as server:
         yield server
 
@@ -171,68 +176,97 @@ async def test_usdm_candles_are_the_contracts_klines_across_a_restart(
     assert {"binance_futures", "binance_rest"} <= budgets, budgets
 
 
+# Each futures market's listing: a contract Binance lists on it later than the fake's two.
+LISTINGS = {
+    "usdm": ("BTCUSDT", "ETHUSDT", SymbolSpec("SOLUSDT", Decimal("145.5"), 2, 0, 300.0, NOW)),
+    "coinm": (
+        "BTCUSD_PERP",
+        "ETHUSD_PERP",
+        SymbolSpec(
+            "SOLUSD_PERP", Decimal("145.5"), 2, 0, 200.0, NOW,
+            base_asset="SOL", quote_asset="USD", contract_size=10,
+        ),
+    ),
+}  # fmt: skip
+
+
 @pytest.mark.slow
-async def test_usdm_all_follows_a_listing_and_a_halt(fake: FakeBinance, database_url: str) -> None:
-    """USDM_SYMBOLS=ALL: a contract listed while running is subscribed on /market and its
-    minutes are its klines; a contract leaving TRADING (SETTLING) is dropped, its halt recorded
-    in market_usdm.ingest_gaps for heal-gaps, no minute invented for it; back to TRADING it is
-    streamed again, and every closed minute of every contract equals /fapi/v1's kline."""
+@pytest.mark.parametrize("market", [USDM, COINM], ids=lambda m: m.name)
+async def test_futures_all_follows_a_listing_and_a_halt(
+    fake: FakeBinance, database_url: str, market: Market
+) -> None:
+    """USDM_SYMBOLS=ALL (COINM_SYMBOLS=ALL): a contract listed while running is subscribed and
+    its minutes are its klines; a contract leaving TRADING (SETTLING) is dropped, its halt
+    recorded in the market's ingest_gaps for heal-gaps, no minute invented for it; back to
+    TRADING it is streamed again, and every closed minute of every contract equals the market's
+    own kline (COIN-M's base volumes included, settled from klines where an aggTrade hid its
+    fills)."""
+    first, halted_one, listing = LISTINGS[market.name]
+    api, hub = (fake.usdm, fake.usdm_hub) if market is USDM else (fake.coinm, fake.coinm_hub)
+    assert api is not None
+    assert hub is not None
+    schema = market.raw_schema
     config = streamer_config(
         fake,
         database_url,
-        market=USDM,
+        market=market,
         symbols=None,
         stream="aggTrade",
         symbols_refresh_interval=1.0,
+        ws_url=fake.url if market is USDM else f"{fake.url}/dstream",
     )
+
+    def closed(symbol: str) -> int:
+        return len(closed_rows(database_url, symbol, schema))
+
     async with running(config, fake) as streamer:
-        assert set(streamer.shard_of) == set(CONTRACTS)
-        assert streamer.shards[0].url.endswith("/market/stream")
+        assert set(streamer.shard_of) == {first, halted_one}
+        assert streamer.shards[0].url.endswith(
+            "/market/stream" if market is USDM else "/dstream/stream"
+        )
         # One /healthz answers for every market of the process: a peer not streaming (spot's,
         # never started here) makes it 503, with each market's report.
         spot = Streamer(streamer_config(fake, database_url))
         streamer.peers = [spot]
         ok, report = streamer.health()
         assert not ok
-        assert report["market"] == "usdm"
+        assert report["market"] == market.name
         assert report["markets"]["spot"]["ok"] is False
         streamer.peers = []
         assert streamer.health()[0]
-        await wait_until(
-            lambda: futures_closed(database_url, "ETHUSDT") >= 2, 30, "two closed minutes"
-        )
+        await wait_until(lambda: closed(halted_one) >= 2, 30, "two closed minutes")
         listed_at = datetime.fromtimestamp(market_minute(fake) / 1000, UTC)
-        fake.usdm.market.list_symbol(
-            SymbolSpec("SOLUSDT", Decimal("145.5"), 2, 0, 300.0, listed_at)
-        )
-        fake.usdm.market.set_status("ETHUSDT", "SETTLING")
-        fake.usdm_hub.reset_due()
+        api.market.list_symbol(dataclasses.replace(listing, listed_at=listed_at))
+        api.market.set_status(halted_one, "SETTLING")
+        hub.reset_due()
         cut = market_minute(fake)
         await wait_until(
-            lambda: "SOLUSDT" in streamer.shard_of and "ETHUSDT" not in streamer.shard_of,
+            lambda: listing.symbol in streamer.shard_of and halted_one not in streamer.shard_of,
             15,
             "the listing and the halt followed",
         )
         await market_minutes(fake, 3)
-        fake.usdm.market.set_status("ETHUSDT", "TRADING")
-        fake.usdm_hub.reset_due()
+        api.market.set_status(halted_one, "TRADING")
+        hub.reset_due()
         back = market_minute(fake) + MINUTE_MS
         await wait_until(
             lambda: (
-                (newest_closed_ms(database_url, "ETHUSDT", "market_usdm") or 0) > back
-                and futures_closed(database_url, "SOLUSDT") >= 2
+                (newest_closed_ms(database_url, halted_one, schema) or 0) > back
+                and closed(listing.symbol) >= 2
             ),
             40,
-            "ETHUSDT trading again and SOLUSDT's minutes closed",
+            f"{halted_one} trading again and {listing.symbol}'s minutes closed",
         )
-    assert_exact(fake, database_url, ("BTCUSDT", "SOLUSDT"), min_rows=2, futures=True)
-    assert_exact(fake, database_url, ("ETHUSDT",), min_rows=3, contiguous=False, futures=True)
-    rows = closed_rows(database_url, "ETHUSDT", "market_usdm")
-    closed = {int(r["open_time"].timestamp()) * 1000 for r in rows}
+    assert_exact(fake, database_url, (first, listing.symbol), min_rows=2, market_name=market.name)
+    assert_exact(
+        fake, database_url, (halted_one,), min_rows=3, contiguous=False, market_name=market.name
+    )
+    rows = closed_rows(database_url, halted_one, schema)
+    minutes = {int(r["open_time"].timestamp()) * 1000 for r in rows}
     halted = set(range(cut + MINUTE_MS, back - MINUTE_MS, MINUTE_MS))
     assert halted, "the halt lasted minutes"
-    assert not halted & closed, "a minute was invented for the halt"
-    gaps = [g for g in gap_rows(database_url, "market_usdm") if g["symbol"] == "ETHUSDT"]
+    assert not halted & minutes, "a minute was invented for the halt"
+    gaps = [g for g in gap_rows(database_url, schema) if g["symbol"] == halted_one]
     spans = [
         (int(g["gap_start"].timestamp()) * 1000, int(g["gap_end"].timestamp()) * 1000) for g in gaps
     ]
