@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from api.klines import KlinesRequest, Row
 from include.platform.intervals import INTERVALS, SECOND, bucket_end
+from include.platform.markets import pair_of
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 # <symbol>@kline_<interval>, and @+08:00 after it: the one zone Binance's kline streams take.
@@ -182,10 +183,11 @@ def parse_continuous(name: str) -> tuple[str, str] | None:
     return m.group(1).upper(), m.group(2)
 
 
-def continuous_event(event: dict, pair: str) -> dict:
+def continuous_event(event: dict) -> dict:
     """A perpetual's kline event as its pair's continuousKline stream carries it: the pair and
     contract type outside, no symbol inside (docs/api.md "Futures")."""
     k = {key: value for key, value in event["k"].items() if key != "s"}
+    pair = pair_of(event["s"])
     return {"e": "continuous_kline", "E": event["E"], "ps": pair, "ct": "PERPETUAL", "k": k}
 
 

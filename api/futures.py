@@ -36,7 +36,7 @@ from api.sql import load_sql
 from api.symbols import SymbolCache
 from api.tickers import Tickers
 from include.platform.intervals import INTERVAL_MS, WEEK_ORIGIN_MS, bucket_end, to_datetime
-from include.platform.markets import Market
+from include.platform.markets import Market, pair_of
 
 # Binance's futures klines: up to 1,500 a request, 500 unless asked; no 1s.
 MAX_LIMIT = 1500
@@ -67,14 +67,10 @@ def contract_of(symbol: str) -> dict[str, object]:
     perpetuals; BTCUSDT_261225 delivers on 2026-12-25 at 08:00 UTC)."""
     quarter = _QUARTER.search(symbol)
     if quarter is None:
-        return {
-            "pair": symbol.removesuffix("_PERP"),
-            "contractType": "PERPETUAL",
-            "deliveryDate": FAR_FUTURE_MS,
-        }
+        return {"pair": pair_of(symbol), "contractType": "PERPETUAL", "deliveryDate": FAR_FUTURE_MS}
     day = datetime.strptime(quarter[1], "%y%m%d").replace(hour=8, tzinfo=UTC)
     return {
-        "pair": symbol[: quarter.start()],
+        "pair": pair_of(symbol),
         "contractType": "CURRENT_QUARTER",
         "deliveryDate": int(day.timestamp() * 1000),
     }
@@ -122,9 +118,6 @@ class FuturesApi:
             Route(f"{prefix}/ticker/price", self.tickers.price),
             Route(f"{prefix}/ticker/24hr", self.tickers.day),
         ]
-
-    def _perpetual(self, pair: str) -> str:
-        return self.market.perpetual(pair)
 
     def _newest_until(self, start: int | None, end: int | None) -> int | None:
         """COIN-M's upper bound for a request with a startTime (its newest ``limit`` rows up
@@ -177,7 +170,7 @@ class FuturesApi:
                 raise BinanceError(400, -1100, f"contractType {kind} is not held here.")
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
-        return await self.klines(request, self._perpetual(pair))
+        return await self.klines(request, self.market.perpetual(pair))
 
     async def price_klines(self, request: Request) -> Response:
         """GET markPriceKlines, indexPriceKlines, premiumIndexKlines: the series' minutes rolled
@@ -187,7 +180,7 @@ class FuturesApi:
         q = request.query_params
         try:
             name = symbol_param(q, key)
-            symbol = name if key == "symbol" else self._perpetual(name)
+            symbol = name if key == "symbol" else self.market.perpetual(name)
             interval = mandatory(q, "interval")
             if interval not in PRICE_INTERVALS:
                 raise BinanceError(400, -1120, "Invalid interval.")

@@ -142,9 +142,11 @@ class Hub:
     def publish(self, stream: str, event: dict) -> None:
         """Encode once per form, queue on every subscriber of the stream (and of the
         continuousKline streams that carry it, in their form)."""
-        for alias in self.continuous.get(stream, ()):
-            pair = alias.split("_perpetual@", 1)[0].upper()
-            self._deliver(alias, continuous_event(event, pair))
+        aliases = self.continuous.get(stream)
+        if aliases:
+            carried = continuous_event(event)
+            for alias in aliases:
+                self._deliver(alias, carried)
         self._deliver(stream, event)
 
     def _deliver(self, stream: str, event: dict) -> None:
