@@ -12,8 +12,10 @@ newest ``limit`` of them (at most 200 days apart), not the oldest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
@@ -42,6 +44,9 @@ from fakebinance.rest import (
     json_response,
     refusal,
 )
+
+# A row of a kline kind: the trade klines' Kline, a price series' tuple.
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,24 @@ class FuturesRestApi:
             end = start + COIN_WINDOW_MS
         return start, end, True
 
+    def _rows(
+        self,
+        read: Callable[[int | None, int | None], list[R]],
+        open_time: Callable[[R], int],
+        interval: str,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[R]:
+        """A kline kind's rows for a window: ``read(start, end)`` gives at most ``limit`` from
+        start (the newest up to end without one). COIN-M's window answers its newest rows:
+        where they do not all fit, read back from end and keep those not before start."""
+        start, end, newest = self._newest_in(start, end)
+        if newest and not _fits(interval, start, end, limit):
+            return [row for row in read(None, end) if start is None or open_time(row) >= start]
+        # Every row of the window fits the limit: the same rows, read from its start.
+        return read(start, end)
+
     # ---------------------------------------------------------------- endpoints
     async def ping(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/ping."""
@@ -283,16 +306,14 @@ class FuturesRestApi:
     def _trade_klines(self, symbol: str, request: web.Request) -> web.Response:
         interval, start, end, limit = self._window(request)
         spec = self.market.spec(symbol)
-        start, end, newest = self._newest_in(start, end)
-        if newest and not _fits(interval, start, end, limit):
-            rows = [
-                k
-                for k in self.market.klines(symbol, interval, None, end, limit)
-                if start is None or k.open_time >= start
-            ]
-        else:
-            # Every row of the window fits the limit: the same rows, read from its start.
-            rows = self.market.klines(symbol, interval, start, end, limit)
+        rows = self._rows(
+            lambda a, b: self.market.klines(symbol, interval, a, b, limit),
+            lambda k: k.open_time,
+            interval,
+            start,
+            end,
+            limit,
+        )
         return json_response([trade_kline_row(k, spec) for k in rows])
 
     def price_klines(self, kind: str, param: str) -> Handler:
@@ -302,16 +323,15 @@ class FuturesRestApi:
         async def handler(request: web.Request) -> web.Response:
             symbol = self._contract(request, param)
             interval, start, end, limit = self._window(request)
-            start, end, newest = self._newest_in(start, end)
             now_ms = self.market.clock.now_ms()
-            if newest and not _fits(interval, start, end, limit):
-                rows = [
-                    row
-                    for row in self.prices.klines(symbol, kind, interval, None, end, limit, now_ms)
-                    if start is None or row[0] >= start
-                ]
-            else:
-                rows = self.prices.klines(symbol, kind, interval, start, end, limit, now_ms)
+            rows = self._rows(
+                lambda a, b: self.prices.klines(symbol, kind, interval, a, b, limit, now_ms),
+                lambda row: row[0],
+                interval,
+                start,
+                end,
+                limit,
+            )
             return json_response([price_kline_row(*row) for row in rows])
 
         return handler
@@ -363,10 +383,11 @@ class FuturesRestApi:
             [mark] = self.prices.klines(symbol, "markPrice", "1m", None, now_ms, 1, now_ms)
             [index] = self.prices.klines(symbol, "indexPrice", "1m", None, now_ms, 1, now_ms)
             last = self.prices.funding(symbol, now_ms - FUNDING_PERIOD_MS, now_ms)
+            spec = self.market.spec(symbol)
             out.append(
                 {
                     "symbol": symbol,
-                    **({"pair": symbol.split("_")[0]} if self.venue.coin_margined else {}),
+                    **({"pair": pair_of(spec)} if self.venue.coin_margined else {}),
                     "markPrice": fmt8(mark[4]),
                     "indexPrice": fmt8(index[4]),
                     "estimatedSettlePrice": fmt8(index[4]),
