@@ -12,7 +12,12 @@ from datetime import UTC, datetime
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, all_market, default_symbols, make_symbols
-from fakebinance.futures import SEED_OFFSET, coin_contracts, default_contracts
+from fakebinance.futures import (
+    SEED_OFFSET,
+    coin_contracts,
+    default_contracts,
+    synthetic_coin_contracts,
+)
 from fakebinance.server import FakeBinance
 
 logger = logging.getLogger(__name__)
@@ -96,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also serve COIN-M perpetuals (BTCUSD_PERP, ETHUSD_PERP) on /dapi/v1 and "
         "/dstream (sharing the USDⓈ-M weight limit, as Binance's do)",
     )
+    p.add_argument(
+        "--coinm-n-contracts",
+        type=int,
+        default=0,
+        help="with --coinm: also this many synthetic perpetuals (SYM0001USD_PERP..., 10 USD a "
+        "contract) trading --trades-per-minute each",
+    )
     p.add_argument("--weight-window", type=float, default=60)
     p.add_argument("--dump-cache-dir", default=None)
     p.add_argument("--log-level", default="WARNING")
@@ -151,7 +163,15 @@ async def serve(args: argparse.Namespace) -> None:
         ),
         usdm_weight_limit=args.usdm_weight_limit,
         coinm_config=(
-            MarketConfig(args.seed + 2 * SEED_OFFSET, coin_contracts()) if args.coinm else None
+            MarketConfig(
+                args.seed + 2 * SEED_OFFSET,
+                coin_contracts()
+                + synthetic_coin_contracts(
+                    args.coinm_n_contracts, trades_per_minute=args.trades_per_minute
+                ),
+            )
+            if args.coinm
+            else None
         ),
     )
     if args.warm:

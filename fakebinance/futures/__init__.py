@@ -4,7 +4,12 @@ premium index series and funding (``prices``), served on /fapi/v1 and /dapi/v1 w
 futures' own weights and limits (``rest``). See docs/BINANCE.md, "Futures".
 """
 
-from fakebinance.futures.contracts import SEED_OFFSET, coin_contracts, default_contracts
+from fakebinance.futures.contracts import (
+    SEED_OFFSET,
+    coin_contracts,
+    default_contracts,
+    synthetic_coin_contracts,
+)
 from fakebinance.futures.rest import FUTURES_INTERVALS, FuturesRestApi, kline_weight
 
 __all__ = [
@@ -14,4 +19,5 @@ __all__ = [
     "coin_contracts",
     "default_contracts",
     "kline_weight",
+    "synthetic_coin_contracts",
 ]

@@ -10,9 +10,10 @@ price.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
-from fakebinance.config import SymbolSpec, utc
+from fakebinance.config import SymbolSpec, make_symbols, utc
 
 # A perpetual never delivers: Binance dates it 2100-12-25.
 PERPETUAL_DELIVERY_MS = 4_133_404_800_000
@@ -41,6 +42,22 @@ def coin_contracts() -> tuple[SymbolSpec, ...]:
             base_asset="ETH", quote_asset="USD", contract_size=10,
         ),
     )  # fmt: skip
+
+
+def synthetic_coin_contracts(n: int, trades_per_minute: float) -> tuple[SymbolSpec, ...]:
+    """N synthetic COIN-M perpetuals SYM0001USD_PERP...: spot's synthetic symbols' prices and
+    ticks, whole contracts of 10 USD (COIN-M at ALL's size in a bench)."""
+    return tuple(
+        replace(
+            spec,
+            symbol=spec.symbol.removesuffix("USDT") + "USD_PERP",
+            qty_decimals=0,
+            base_asset=spec.symbol.removesuffix("USDT"),
+            quote_asset="USD",
+            contract_size=10,
+        )
+        for spec in make_symbols(n, trades_per_minute=trades_per_minute)
+    )
 
 
 def pair_of(spec: SymbolSpec) -> str:

@@ -13,11 +13,17 @@ from decimal import ROUND_HALF_UP, Decimal
 import aiohttp
 import ccxt.async_support as ccxt
 import orjson
+import pytest
 import pytest_asyncio
 
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig
-from fakebinance.futures import SEED_OFFSET, coin_contracts, default_contracts
+from fakebinance.futures import (
+    SEED_OFFSET,
+    coin_contracts,
+    default_contracts,
+    synthetic_coin_contracts,
+)
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.server import FakeBinance
 from tests.support.fakebinance import NOW
@@ -34,7 +40,9 @@ async def fake(config: MarketConfig, frozen_clock: MarketClock) -> AsyncIterator
         config,
         clock=frozen_clock,
         usdm_config=MarketConfig(42 + SEED_OFFSET, default_contracts()),
-        coinm_config=MarketConfig(42 + 2 * SEED_OFFSET, coin_contracts()),
+        coinm_config=MarketConfig(
+            42 + 2 * SEED_OFFSET, coin_contracts() + synthetic_coin_contracts(1, 60.0)
+        ),
     ) as server:
         assert server.usdm is not None
         assert server.coinm is not None
@@ -54,16 +62,22 @@ def base_qty(qty: str, price: str, size: int) -> Decimal:
     return (Decimal(qty) * size / Decimal(price)).quantize(EIGHT, ROUND_HALF_UP)
 
 
-async def test_klines_sum_the_trades_contracts_and_base_quantities(fake, session) -> None:
+@pytest.mark.parametrize(
+    ("symbol", "size"), [("BTCUSD_PERP", 100), ("SYM0001USD_PERP", 10)], ids=["btc", "synthetic"]
+)
+async def test_klines_sum_the_trades_contracts_and_base_quantities(
+    fake, session, symbol: str, size: int
+) -> None:
     """Each closed minute's volume is its trades' contracts and its column 8 the sum of their
-    baseQty, each qty x 100 / price to 8 decimals; the taker columns the same over the trades
-    whose buyer took; trades answer with baseQty, not quoteQty."""
+    baseQty, each qty x size / price to 8 decimals (BTCUSD's 100 USD; a synthetic contract of
+    --coinm-n-contracts at 10 USD and a price of 0.011, thousands of its base asset a contract);
+    the taker columns the same over the trades whose buyer took; trades answer with baseQty."""
     minute = NOW_MS - NOW_MS % MINUTE_MS - 3 * MINUTE_MS
     _, _, [kline] = await get(
         session,
         fake,
         "/dapi/v1/klines",
-        symbol="BTCUSD_PERP",
+        symbol=symbol,
         interval="1m",
         startTime=minute,
         endTime=minute + MINUTE_MS - 1,
@@ -72,18 +86,18 @@ async def test_klines_sum_the_trades_contracts_and_base_quantities(fake, session
         session,
         fake,
         "/dapi/v1/aggTrades",
-        symbol="BTCUSD_PERP",
+        symbol=symbol,
         startTime=minute,
         endTime=minute + MINUTE_MS - 1,
         limit=1000,
     )
     first, last = aggs[0]["f"], aggs[-1]["l"]
     _, _, trades = await get(
-        session, fake, "/dapi/v1/historicalTrades", symbol="BTCUSD_PERP", fromId=first, limit=1000
+        session, fake, "/dapi/v1/historicalTrades", symbol=symbol, fromId=first, limit=1000
     )
     trades = [t for t in trades if t["id"] <= last]
     assert set(trades[0]) == {"id", "price", "qty", "baseQty", "time", "isBuyerMaker"}
-    assert all(Decimal(t["baseQty"]) == base_qty(t["qty"], t["price"], 100) for t in trades)
+    assert all(Decimal(t["baseQty"]) == base_qty(t["qty"], t["price"], size) for t in trades)
     assert all("." not in t["qty"] for t in trades), "COIN-M trades whole contracts"
     takers = [t for t in trades if not t["isBuyerMaker"]]
     assert kline[5] == str(sum(int(t["qty"]) for t in trades))
