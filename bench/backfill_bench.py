@@ -1,7 +1,8 @@
 """Bench: REST backfill of 30 days x 5 symbols from the fake exchange with Binance's limits.
 
 Run: `PYTHONPATH=. .venv/bin/python bench/backfill_bench.py` (uses DATABASE_URL or the embedded
-PostgreSQL; `--market usdm` backfills USDⓈ-M futures at their own limit, 2,400 a minute);
+PostgreSQL; `--market usdm` (`coinm`) backfills USDⓈ-M (COIN-M) futures at their own limit,
+2,400 a minute, one pool for both);
 `--days 365 --symbols 1 --weight-limit 300` is a year of one symbol at a twentieth
 of Binance's limit. The job runs as users run it: the CLI's (and the DAG's) chunks through
 include.jobs, each building its own client with the weight budget shared through the database,
@@ -48,7 +49,7 @@ import psycopg
 from bench.results import command_line, record
 from fakebinance.clock import MarketClock
 from fakebinance.config import MarketConfig, make_symbols, utc
-from fakebinance.futures import SEED_OFFSET
+from fakebinance.futures import SEED_OFFSET, synthetic_coin_contracts
 from fakebinance.server import FakeBinance
 from include import jobs
 from include.history.backfill import BackfillResult
@@ -65,10 +66,11 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=5)
     parser.add_argument(
         "--market",
-        choices=("spot", "usdm"),
+        choices=("spot", "usdm", "coinm"),
         default="spot",
         help="usdm: a USDⓈ-M backfill (/fapi/v1, 499-kline pages of weight 2, the futures' "
-        "own 2,400-a-minute pool unless --weight-limit) into market_usdm",
+        "own 2,400-a-minute pool unless --weight-limit) into market_usdm; coinm: COIN-M's "
+        "(/dapi/v1, the same pool, windows of at most 200 days) into market_coinm",
     )
     parser.add_argument("--weight-limit", type=int, default=None)
     parser.add_argument("--weight-window", type=float, default=60)
@@ -81,16 +83,20 @@ def main() -> None:
         "(2: binance_backfill_rest's max_active_tis_per_dag)",
     )
     args = parser.parse_args()
-    futures = args.market == "usdm"
+    futures = args.market != "spot"
     if args.weight_limit is None:
         args.weight_limit = 2400 if futures else 6000
     if futures and args.weight_window != 60:
-        parser.error("--market usdm: the fake's futures pool counts per 60 s windows")
+        parser.error(f"--market {args.market}: the fake's futures pool counts per 60 s windows")
     venue = markets.market(args.market)
     now = utc(2025, 3, 1, 0, 0, 30)
     end = now.replace(second=0)
     start = end - timedelta(days=args.days)
-    symbols = make_symbols(args.symbols, trades_per_minute=30, listed_at=utc(2024, 1, 1))
+    symbols = (
+        synthetic_coin_contracts(args.symbols, trades_per_minute=30)
+        if args.market == "coinm"
+        else make_symbols(args.symbols, trades_per_minute=30, listed_at=utc(2024, 1, 1))
+    )
     names = [s.symbol for s in symbols]
     url = db.resolve_database_url()
     migrate.migrate(url)
@@ -99,12 +105,16 @@ def main() -> None:
         clock=MarketClock(now, speed=0),
         weight_limit=6000 if futures else args.weight_limit,
         weight_window=60 if futures else args.weight_window,
-        usdm_config=MarketConfig(11 + SEED_OFFSET, symbols) if futures else None,
+        usdm_config=MarketConfig(11 + SEED_OFFSET, symbols) if args.market == "usdm" else None,
+        coinm_config=(
+            MarketConfig(11 + 2 * SEED_OFFSET, symbols) if args.market == "coinm" else None
+        ),
         usdm_weight_limit=args.weight_limit,
     )
+    api = {"spot": fake.fake, "usdm": fake.fake.usdm, "coinm": fake.fake.coinm}[args.market]
     try:
         warm = time.perf_counter()
-        served = fake.fake.usdm.market if futures else fake.fake.market
+        served = api.market
         served.day_rows_entries = len(names) * (args.days + 2)
         for name in names:
             served.klines_1m_json(name, to_ms(start), to_ms(end) - 1, 10**7)
@@ -117,7 +127,10 @@ def main() -> None:
         # The production path: the CLI's (and the DAG's) chunks, each job with the client it
         # builds itself, its weight reserved in the budget shared through the database.
         os.environ.update(
-            DATABASE_URL=url, BINANCE_REST_URL=fake.url, BINANCE_USDM_REST_URL=fake.url
+            DATABASE_URL=url,
+            BINANCE_REST_URL=fake.url,
+            BINANCE_USDM_REST_URL=fake.url,
+            BINANCE_COINM_REST_URL=fake.url,
         )
         started = time.perf_counter()
         result = BackfillResult()
@@ -136,7 +149,7 @@ def main() -> None:
             for name, fetched in done["fetched"].items():
                 result.fetched[name] = result.fetched.get(name, 0) + fetched
         seconds = time.perf_counter() - started
-        limiter = fake.fake.usdm.limiter if futures else fake.fake.limiter
+        limiter = api.limiter
         windows = sorted(limiter.weight_by_window.items())
     finally:
         fake.stop()
@@ -178,7 +191,7 @@ def main() -> None:
         figures["full windows"] = f"mean {mean:.1%} of the limit used (target > 85%)"
     name = "backfill_bench-parallel" if args.parallel > 1 else "backfill_bench"
     if futures:
-        name += "-usdm"
+        name += f"-{args.market}"
     record(name, command_line(), figures, rounds=1)
 
 

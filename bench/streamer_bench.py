@@ -60,10 +60,10 @@ def start_fake(
     n_symbols: int, per_minute: float, speed: float, market: str = "spot"
 ) -> tuple[subprocess.Popen, str]:
     """`python -m fakebinance` in its own process on CPU 1; returns it and its URL. With
-    market usdm the synthetic symbols are USDⓈ-M perpetuals at the futures' own REST limit
-    (2,400 a minute) and spot has none."""
-    if market == "usdm":
-        feed = ["--usdm", "--usdm-n-contracts", str(n_symbols), "--n-symbols", "0"]
+    market usdm (coinm) the synthetic symbols are USDⓈ-M (COIN-M) perpetuals at the futures'
+    own REST limit (2,400 a minute) and spot has none."""
+    if market != "spot":
+        feed = [f"--{market}", f"--{market}-n-contracts", str(n_symbols), "--n-symbols", "0"]
     else:
         feed = ["--n-symbols", str(n_symbols), "--weight-limit", "1000000"]
     cmd = [
@@ -107,24 +107,30 @@ def run_child(
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def symbols(n: int) -> list[str]:
-    """The fake's synthetic symbol names."""
-    return [f"SYM{i:04d}USDT" for i in range(1, n + 1)]
-
-
-# The market the clients read (--market): spot's @trade on /stream, or USDⓈ-M's @aggTrade on
-# fstream's routed /market/stream, as the streamer reads each.
+# The market the clients read (--market): spot's @trade on /stream, USDⓈ-M's @aggTrade on
+# fstream's routed /market/stream or COIN-M's on dstream's /stream, as the streamer reads each.
 MARKET = "spot"
 
 
+def symbols(n: int) -> list[str]:
+    """The fake's synthetic symbol names (SYM0001USDT..., COIN-M's SYM0001USD_PERP...)."""
+    suffix = "USD_PERP" if MARKET == "coinm" else "USDT"
+    return [f"SYM{i:04d}{suffix}" for i in range(1, n + 1)]
+
+
 def stream_kind() -> str:
-    return "aggTrade" if MARKET == "usdm" else "trade"
+    return "trade" if MARKET == "spot" else "aggTrade"
+
+
+def ws_base(url: str) -> str:
+    """The fake's WebSocket base for the market (COIN-M's dstream under /dstream)."""
+    return url + ("/dstream" if MARKET == "coinm" else "")
 
 
 def stream_url(url: str) -> str:
     from include.platform.markets import market
 
-    return url.replace("http://", "ws://") + market(MARKET).stream_path(stream_kind())
+    return ws_base(url).replace("http://", "ws://") + market(MARKET).stream_path(stream_kind())
 
 
 async def subscribe(send, n: int) -> None:
@@ -212,7 +218,7 @@ def streamer_config(url: str, db_url: str, n: int, second_symbols: int = 0):
         second_symbols=frozenset(symbols(n)[:second_symbols]),
         database_url=db_url,
         symbols=tuple(symbols(n)),
-        ws_url=url,
+        ws_url=ws_base(url),
         rest_url=url,
         health_port=0,
         startup_repair=False,
@@ -333,8 +339,9 @@ async def end_to_end(
         writer_method=os.environ.get("STREAMER_BENCH_WRITER", "unnest"),
     )
     # Messages folded (a futures aggTrade counts one, as the bare loops count frames).
-    stats = streamer.metrics.messages if MARKET == "usdm" else streamer.aggregator.stats.trades
-    async with (PolledCommits if MARKET == "usdm" else Commits)(db_url) as commits:
+    futures = MARKET != "spot"
+    stats = streamer.metrics.messages if futures else streamer.aggregator.stats.trades
+    async with (PolledCommits if futures else Commits)(db_url) as commits:
         stop = asyncio.Event()
         task = asyncio.ensure_future(streamer.run(stop))
         # Every stream subscribed before the backlog builds, as the bare loops do: blocked
@@ -366,6 +373,8 @@ async def end_to_end(
         "rest": streamer.metrics.rest_requests,
         "commit_tail_s": elapsed - (folded_at - started),
         "seconds_written": streamer.writer.seconds_written,
+        "settled": streamer.aggregator.stats.settled_minutes,
+        "closed": streamer.aggregator.stats.closed_minutes,
     }
 
 
@@ -453,8 +462,9 @@ def reset(db_url: str) -> None:
         conn.execute("delete from market.candles_1m_live where symbol like 'SYM%%'")
         conn.execute("delete from market.ingest_gaps where symbol like 'SYM%%'")
         conn.execute("delete from market.candles_1s_live where symbol like 'SYM%%'")
-        conn.execute("delete from market_usdm.candles_1m_live where symbol like 'SYM%%'")
-        conn.execute("delete from market_usdm.ingest_gaps where symbol like 'SYM%%'")
+        for schema in ("market_usdm", "market_coinm"):
+            conn.execute(f"delete from {schema}.candles_1m_live where symbol like 'SYM%%'")
+            conn.execute(f"delete from {schema}.ingest_gaps where symbol like 'SYM%%'")
 
 
 SECOND_DAY = """
@@ -511,10 +521,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--market",
-        choices=["spot", "usdm"],
+        choices=["spot", "usdm", "coinm"],
         default="spot",
-        help="usdm: the synthetic symbols are USDⓈ-M perpetuals, read as the streamer reads "
-        "futures (@aggTrade on /market) at the futures' default REST limit",
+        help="usdm (coinm): the synthetic symbols are USDⓈ-M (COIN-M) perpetuals, read as the "
+        "streamer reads futures (@aggTrade on /market, on dstream) at the futures' default REST "
+        "limit; COIN-M's mixed minutes settled from klines as in production",
     )
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=5)
@@ -588,7 +599,8 @@ def main() -> None:
                 f"peak RSS {r['peak_rss_mb']:.0f} MB"
                 + (
                     f"; last commit {r['commit_tail_s']:.2f} s after the last fold, "
-                    f"{r['gaps']} gaps, {r['rest']} REST calls"
+                    f"{r['gaps']} gaps, {r['rest']} REST calls, {r['closed']} minutes closed "
+                    f"from trades, {r['settled']} settled from klines"
                     if role.startswith("e2e")
                     else ""
                 )
@@ -606,20 +618,27 @@ def main() -> None:
         f"bare picows loop (the streamer's own client, nothing done per frame) "
         f"{picows_rate:,.0f} trades/s: the streamer is {e2e_rate / picows_rate:.2f}x its wire limit"
     )
-    if args.market == "usdm":
+    if args.market != "spot":
         # No latency section: it times commits by the live table's NOTIFY, which is spot's.
+        name = {"usdm": "USDⓈ-M", "coinm": "COIN-M"}[args.market]
         spread = f"{min(per_round):.2f}-{max(per_round):.2f}x"
         unit = "aggTrade messages/s"
         figures = {
-            f"USDⓈ-M end-to-end vs bare websockets loop, {args.n_symbols} perpetuals": (
+            f"{name} end-to-end vs bare websockets loop, {args.n_symbols} perpetuals": (
                 f"{e2e_rate:,.0f} vs {bare_rate:,.0f} {unit}: {e2e_rate / bare_rate:.2f}x "
                 f"median ({spread})"
             ),
-            "USDⓈ-M vs bare picows loop": f"{e2e_rate / picows_rate:.2f}x "
+            f"{name} vs bare picows loop": f"{e2e_rate / picows_rate:.2f}x "
             f"({picows_rate:,.0f} {unit})",
-            "not the production path": NOT_PRODUCTION,
         }
-        record("streamer_bench-usdm", command_line(), figures, rounds=args.rounds, spread=spread)
+        figures["not the production path"] = NOT_PRODUCTION
+        record(
+            f"streamer_bench-{args.market}",
+            command_line(),
+            figures,
+            rounds=args.rounds,
+            spread=spread,
+        )
         reset(db_url)
         return
     if args.second_symbols:
