@@ -53,6 +53,11 @@ weight and the hours it takes at the IP's limit, from the weights and limits in 
 `restart` (see restart()): `python -m streamer` at ALL with every default, under Binance's own
 REST limit, SIGKILLed, down 150 s and started again: how long until every minute it missed is
 closed in market.candles_1m_live, and whether each equals the official kline.
+
+coinm: `python -m streamer` at COIN-M's ALL (`--coinm-contracts` synthetic perpetuals beside
+BTCUSD_PERP and ETHUSD_PERP) with every default for `--coinm-minutes` market minutes at the
+host's pace; every closed minute compared with /dapi/v1/klines, the minutes settled from klines
+and the settle's share of the futures' weight pool (bench/scale/coinm.py).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ import logging
 from collections.abc import Callable
 
 from bench.results import command_line, last_lines, printed, record
+from bench.scale.coinm import coinm
 from bench.scale.common import ALL_SYMBOLS, BINANCE_PEAK_TRADES_PER_S
 from bench.scale.heal import heal
 from bench.scale.quality import quality
@@ -76,6 +82,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "streamer": streamer,
     "restart": restart,
     "heal": heal,
+    "coinm": coinm,
 }
 
 
@@ -126,6 +133,12 @@ def main() -> None:
     parser.add_argument(
         "--restart-window", type=float, default=300.0, help="restart: watched after the restart"
     )
+    parser.add_argument(
+        "--coinm-contracts", type=int, default=60, help="coinm: synthetic contracts beside two"
+    )
+    parser.add_argument("--coinm-trades-per-minute", type=float, default=200.0)
+    parser.add_argument("--coinm-minutes", type=float, default=6.0, help="coinm: measured")
+    parser.add_argument("--coinm-warmup", type=float, default=20.0)
     args = parser.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
