@@ -392,15 +392,21 @@ def _validate(
 
 
 def prune_results(context: Any, keep_runs: int) -> int:
-    """Remove the validation results of all but the newest keep_runs runs; return how many.
+    """Remove the validation results of all but the newest keep_runs runs of each suite (each
+    table: a market's runs do not push out another's); return how many.
 
     Building the Data Docs index then drops their pages too (GX cleans pages whose result is
     gone), so both the store and the index stay the size of keep_runs runs.
     """
     store = context.validation_results_store
-    keys = store.list_keys()
-    newest = set(sorted({key.run_id.run_time for key in keys}, reverse=True)[: max(keep_runs, 1)])
-    old = [key for key in keys if key.run_id.run_time not in newest]
+    by_suite: dict[str, list[Any]] = {}
+    for key in store.list_keys():
+        by_suite.setdefault(key.expectation_suite_identifier.name, []).append(key)
+    old = []
+    for keys in by_suite.values():
+        times = sorted({key.run_id.run_time for key in keys}, reverse=True)
+        newest = set(times[: max(keep_runs, 1)])
+        old += [key for key in keys if key.run_id.run_time not in newest]
     for key in old:
         store.remove_key(key)
     return len(old)

@@ -62,7 +62,7 @@ def test_the_checks_run_over_the_futures_markets_tables(
     # Spot's tables hold nothing of it, and its checks compare nothing.
     # In the same GX project, as the data_quality DAG runs every market of MARKETS in turn.
     spot = run_checks(
-        window=window, symbols=["BTCUSDT"], expect_live=False, gx_root=tmp_path / "gx"
+        window=window, symbols=["BTCUSDT"], expect_live=False, gx_root=tmp_path / "gx", keep_runs=1
     )
     assert spot.rows_checked.get("market.klines_1m", 0) == 0
 
@@ -78,6 +78,11 @@ def test_the_checks_run_over_the_futures_markets_tables(
         expect_live=False,
         market=market,
         gx_root=tmp_path / "gx",
+        keep_runs=1,
     )
     assert not faulty.success
     assert {r.table for r in faulty.failures} == {f"analytics_{market}.candles_1h"}
+    # keep_runs counts each market's runs: the market's newest run did not remove spot's.
+    stored = tmp_path / "gx" / "uncommitted" / "validations"
+    suites = {path.relative_to(stored).parts[0] for path in stored.rglob("*.json")}
+    assert {f"market_{market}_klines_1m", "market_klines_1m"} <= suites, suites
