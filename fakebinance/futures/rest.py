@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TypeVar
 
-import orjson
 from aiohttp import web
 
 from fakebinance.config import SymbolSpec
@@ -26,18 +24,16 @@ from fakebinance.futures.contracts import (
     pair_of,
     quote_decimals,
     symbol_info,
-    units_at,
 )
 from fakebinance.futures.prices import FUNDING_MIN, KINDS, PriceSeries
+from fakebinance.futures.trades import CoinTrades, ContractTrades, places
 from fakebinance.market import INTERVALS, Kline, Market
 from fakebinance.market.intervals import INTERVAL_MINUTES
 from fakebinance.market.units import DAY_MIN, fmt8
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import (
     ApiError,
-    Formats,
     Handler,
-    RestApi,
     _int,
     _mandatory,
     check_params,
@@ -110,10 +106,6 @@ def request_weight(endpoint: str, query: dict) -> int:
     if endpoint == "ticker/24hr":
         return 1 if query.get("symbol") else 40
     return TRADE_WEIGHTS.get(endpoint, 1)
-
-
-def _places(value: Decimal, decimals: int) -> str:
-    return f"{value.quantize(Decimal(1).scaleb(-decimals)):f}"
 
 
 class FuturesRestApi:
@@ -429,16 +421,16 @@ def trade_kline_row(k: Kline, spec: SymbolSpec) -> list:
     quote = quote_decimals(spec)
     return [
         k.open_time,
-        _places(k.open, price_decimals),
-        _places(k.high, price_decimals),
-        _places(k.low, price_decimals),
-        _places(k.close, price_decimals),
-        _places(k.volume, qty_decimals),
+        places(k.open, price_decimals),
+        places(k.high, price_decimals),
+        places(k.low, price_decimals),
+        places(k.close, price_decimals),
+        places(k.volume, qty_decimals),
         k.close_time,
-        _places(k.quote_volume, quote),
+        places(k.quote_volume, quote),
         k.trade_count,
-        _places(k.taker_buy_volume, qty_decimals),
-        _places(k.taker_buy_quote_volume, quote),
+        places(k.taker_buy_volume, qty_decimals),
+        places(k.taker_buy_quote_volume, quote),
         "0",
     ]
 
@@ -453,60 +445,3 @@ __all__ = [
     "price_kline_row",
     "trade_kline_row",
 ]
-
-
-class ContractTrades(RestApi):
-    """Spot's trade endpoints and 24-hour ticker over the contracts, prices at their tick and
-    quantities at their step as fapi prints them (charged by FuturesRestApi's middleware)."""
-
-    def formats(self, symbol: str) -> Formats:
-        spec = self.market.spec(symbol)
-        return (
-            lambda units: units_at(units, spec.price_decimals),
-            lambda units: units_at(units, spec.qty_decimals),
-            fmt8,
-        )
-
-
-class CoinTrades(ContractTrades):
-    """COIN-M's trades (``baseQty`` for ``quoteQty``) and 24-hour ticker (``pair`` and
-    ``baseVolume`` for ``quoteVolume``; its weighted average price is contracts x size over the
-    base volume); ContractTrades' formats, the base quantity at 8 decimals as fmt8 prints it."""
-
-    async def historical_trades(self, request: web.Request) -> web.Response:
-        return _base_qty(await super().historical_trades(request))
-
-    async def recent_trades(self, request: web.Request) -> web.Response:
-        return _base_qty(await super().recent_trades(request))
-
-    async def ticker_24hr(self, request: web.Request) -> web.Response:
-        answer = await super().ticker_24hr(request)
-        rows = orjson.loads(answer.body)
-        one = isinstance(rows, dict)
-        out = [self._coin_ticker(row) for row in ([rows] if one else rows)]
-        return json_response(out[0] if one else out)
-
-    def _coin_ticker(self, row: dict) -> dict:
-        spec = self.market.spec(row["symbol"])
-        volume, base = Decimal(row["volume"]), Decimal(row["quoteVolume"])
-        average = volume * spec.contract_size / base if base else Decimal(0)
-        out = {"symbol": row["symbol"], "pair": pair_of(spec)}
-        for key, value in row.items():
-            if key == "quoteVolume":
-                out["baseVolume"] = value
-            elif key == "weightedAvgPrice":
-                out[key] = _places(average, spec.price_decimals)
-            elif key != "symbol":
-                out[key] = value
-        return out
-
-
-def _base_qty(answer: web.Response) -> web.Response:
-    """A trades answer with COIN-M's field names: baseQty, no isBestMatch."""
-    rows = orjson.loads(answer.body)
-    return json_response(
-        [
-            {("baseQty" if k == "quoteQty" else k): v for k, v in row.items() if k != "isBestMatch"}
-            for row in rows
-        ]
-    )
