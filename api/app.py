@@ -143,6 +143,7 @@ class Api:
                 self.metrics,
                 grid=futures.symbols.grid,
                 first_ms=futures.symbols.first_ms,
+                places=futures.symbols.places,
                 market=futures.market,
             )
             for futures in self.futures
@@ -301,7 +302,7 @@ class Api:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Open the pool, start the listener, the push worker and the symbol list's refresher;
+        """Open the pool, start the listener, the push worker and the symbol lists' refreshers;
         stop them on shutdown."""
         for pool in self.pools:
             await pool.open()
@@ -309,6 +310,8 @@ class Api:
             asyncio.ensure_future(listen(self.hub, self.stop)),
             asyncio.ensure_future(self.push_worker.run(self.stop)),
             asyncio.ensure_future(self.symbols.keep_fresh(self.stop)),
+            # Each futures market's list too: its push reads grids and places from it.
+            *(asyncio.ensure_future(f.symbols.keep_fresh(self.stop)) for f in self.futures),
             *(asyncio.ensure_future(listen(hub, self.stop)) for hub in self.futures_hubs.values()),
             *(asyncio.ensure_future(worker.run(self.stop)) for worker in self.futures_workers),
         ]

@@ -32,6 +32,7 @@ from api.binance import (
 )
 from api.klines import fetch_klines
 from api.market_reads import SymbolInfo
+from api.precision import contract_row
 from api.sql import load_sql
 from api.symbols import SymbolCache
 from api.tickers import Tickers
@@ -156,6 +157,8 @@ class FuturesApi:
             rows = await fetch_klines(conn, req)
         if until is not None:
             rows = [r for r in rows if r[0] >= start]
+        if (places := self.symbols.places(req.symbol)) is not None:
+            rows = [contract_row(r, places) for r in rows]
         return Response(
             orjson.dumps([rest_row(req.interval, r, req.offset_ms) for r in rows]),
             media_type="application/json",

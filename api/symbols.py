@@ -10,6 +10,7 @@ import time
 from psycopg_pool import AsyncConnectionPool
 
 from api.market_reads import SymbolInfo, fetch_symbols
+from api.precision import Places, places_of
 from include.platform.intervals import SECOND, UnknownGrid, grid_offset
 from include.platform.markets import SPOT, Market
 
@@ -42,6 +43,8 @@ class SymbolCache:
         self.symbols: tuple[str, ...] = ()
         self.known: frozenset[str] = frozenset()
         self.info: dict[str, SymbolInfo] = {}
+        # A futures contract's decimal places, from its filters (api/precision.py).
+        self.contract_places: dict[str, Places] = {}
         self.loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -54,6 +57,12 @@ class SymbolCache:
             # What exchangeInfo never described yet: TRADING, its assets split by quote suffix.
             info |= {s: SymbolInfo(s, None, None, None) for s in self.configured if s not in info}
             self.info = dict(sorted(info.items()))
+            if self.market.is_futures:
+                self.contract_places = {
+                    s.symbol: p
+                    for s in symbols
+                    if (p := places_of(s.filters, self.market.inverse)) is not None
+                }
             self.symbols = tuple(self.info)
             self.known = frozenset(self.info)
             self.loaded_at = time.monotonic()
@@ -94,6 +103,11 @@ class SymbolCache:
             raise UnknownGrid("1s candles are kept for SECOND_CANDLE_SYMBOLS only")
         info = self.info.get(symbol)
         return grid_offset(interval, offset_ms, info.first_day_ms if info else None)
+
+    def places(self, symbol: str) -> Places | None:
+        """A futures contract's decimal places as Binance prints its candles; None for spot's
+        symbols (8 places) and a contract whose filters were never read."""
+        return self.contract_places.get(symbol)
 
     def first_ms(self, symbol: str) -> int:
         """The oldest minute a live notification may name for a symbol: its first day at

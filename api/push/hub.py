@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.binance import continuous_event, parse_continuous, parse_stream, stream_name, zoned
 from api.metrics import Metrics
+from api.precision import Places, contract_event
 from api.push.queue import AHEAD_MS, Pending, parse
 from api.push.senders import Senders
 from api.symbols import EARLIEST_MS
@@ -71,6 +72,9 @@ class Hub:
     # The oldest minute a symbol's key may name: its first day, or Binance's first
     # (api/symbols.py SymbolCache.first_ms).
     first_ms: Callable[[str], int] = field(default=lambda symbol: EARLIEST_MS)
+    # A futures contract's decimal places (api/symbols.py SymbolCache.places): its events
+    # print its candle as Binance does; None (spot) keeps 8.
+    places: Callable[[str], Places | None] = field(default=lambda symbol: None)
     # The newest market.rebuilt_runs id read (None until the listener first started).
     runs_seen: int | None = None
     # Who sent each notification, and those of logins that write nothing, set aside.
@@ -142,6 +146,8 @@ class Hub:
     def publish(self, stream: str, event: dict) -> None:
         """Encode once per form, queue on every subscriber of the stream (and of the
         continuousKline streams that carry it, in their form)."""
+        if (places := self.places(event["s"])) is not None:
+            event = contract_event(event, places)
         aliases = self.continuous.get(stream)
         if aliases:
             carried = continuous_event(event)

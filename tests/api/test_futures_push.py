@@ -13,6 +13,7 @@ import ccxt.pro as ccxtpro
 import orjson
 import pytest
 import websockets
+from psycopg.types.json import Jsonb
 
 from api.config import ApiConfig, load_config
 from tests.support.api import LIVE_COLUMNS, RunningApi, running_api
@@ -104,6 +105,41 @@ async def test_usdm_kline_stream_pushes_its_own_minutes(api, conn) -> None:
     assert combined["stream"] in {"btcusdt@kline_1m", "btcusdt@kline_5m"}
     assert combined["data"]["k"]["c"] == "93512.50000000"
     assert spot == [], "spot's stream pushed the perpetual's minute"
+
+
+async def test_a_contracts_events_print_its_tick_and_step(database_url: str, conn) -> None:
+    """With the contract's exchangeInfo filters held (tickSize "0.10", stepSize "0.001"), its
+    kline events print prices at 2 places, quantities at 3 and quote volumes at 5, as fstream
+    does (docs/BINANCE.md "Futures"), not spot's 8."""
+    filters = [
+        {"filterType": "PRICE_FILTER", "minPrice": "0.10", "tickSize": "0.10"},
+        {"filterType": "LOT_SIZE", "minQty": "0.001", "stepSize": "0.001"},
+    ]
+    conn.execute(
+        "insert into market_usdm.symbols (symbol, status, base_asset, quote_asset, filters) "
+        "values ('BTCUSDT', 'TRADING', 'BTC', 'USDT', %s) on conflict (symbol) do update "
+        "set filters = excluded.filters",
+        (Jsonb(filters),),
+    )
+    url = load_config().database_url
+    # The push reads the places from the market's symbol list, re-read every symbols_ttl.
+    config = ApiConfig(database_url=url, port=0, markets=("spot", "usdm"), symbols_ttl=0.2)
+    async with running_api(config) as api:
+        await asyncio.sleep(0.5)
+        minute, stop, got, ready = this_minute(), asyncio.Event(), [], asyncio.Event()
+        reader = asyncio.ensure_future(first_event(f"{api.ws}/fws/ws/btcusdt@kline_1m", got, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
+        try:
+            await asyncio.wait_for(reader, 20)
+        finally:
+            stop.set()
+            await writer
+    [event] = got
+    k = event["k"]
+    assert (k["o"], k["h"], k["l"], k["c"]) == ("100.00", "110.00", "90.00", "93512.50")
+    assert k["v"].endswith(".000")
+    assert (k["q"], k["V"], k["Q"]) == ("100.00000", "0.500", "50.00000")
 
 
 async def test_ccxt_pro_binanceusdm_watch_ohlcv_gets_the_live_candle(api, conn) -> None:
