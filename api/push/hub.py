@@ -247,7 +247,9 @@ class Hub:
         """On the first LISTEN, runs are read from the newest one on (those before were pushed
         by whoever listened then); after a reconnect, those announced meanwhile too."""
         if self.runs_seen is None:
-            cur = await conn.execute("select coalesce(max(id), 0) from market.rebuilt_runs")
+            cur = await conn.execute(
+                self.market.sql("select coalesce(max(id), 0) from market.rebuilt_runs")
+            )
             self.runs_seen = (await cur.fetchone())[0]  # type: ignore[index]
         else:
             self.runs_due = True

@@ -238,11 +238,12 @@ class Worker:
         return not (self.failed_turns >= 2 and recent)
 
     async def _read_runs(self, conn: psycopg.AsyncConnection) -> None:
-        """Queue the runs dbt rebuilt since the newest one read (market.rebuilt_runs)."""
+        """Queue the runs dbt rebuilt since the newest one read (the market's rebuilt_runs)."""
         if self.hub.runs_seen is None:
             return
         cur = await conn.execute(
-            PUSH_REBUILT_RUNS, {"after": self.hub.runs_seen, "limit": MAX_RUNS}
+            self.hub.market.sql(PUSH_REBUILT_RUNS),
+            {"after": self.hub.runs_seen, "limit": MAX_RUNS},
         )
         rows = await cur.fetchall()
         if rows:

@@ -47,6 +47,7 @@ RAW_TABLES = (
     "index_price_klines_1m",
     "premium_index_klines_1m",
     "funding_rates",
+    "rebuilt_runs",
 )
 # Only those tables: market's functions (market.ensure_month_partitions) and platform-wide
 # tables (market.rest_weight_windows) serve every market from spot's schema.

@@ -175,6 +175,8 @@ begin
         );
         execute format('grant insert on %I.timeframe_dirty_ranges to history_loader', raw);
         execute format('grant delete on %I.timeframe_dirty_ranges to dbt_builder', raw);
+        -- Its builds' rebuilt runs (0024), as spot's market.rebuilt_runs.
+        execute format('grant insert, delete on %I.rebuilt_runs to dbt_builder', raw);
     end loop;
 end;
 $$;

@@ -219,15 +219,14 @@ def build_timeframes(
                 f"{klines} does not exist: run `python -m include.cli migrate` first"
             )
         lock_conn.execute("select pg_advisory_lock(%s)", (db.MARTS_LOCK_KEY,))
-        # The read API's push of corrected minutes serves spot's marts.
-        loaded_since = corrections_since(lock_conn) if venue is SPOT else None
+        # What the read API pushed from the live minutes and this build may correct.
+        loaded_since = corrections_since(lock_conn, venue)
         # Every few minutes, so a long-running install has its coming months and days without
         # waiting for a restart (the live retention is binance_backfill_rest's, once a day).
         maintain_partitions(lock_conn, retention=False)
         result = run_dbt(args, url, venue)
         if result.ok:
-            if loaded_since is not None:
-                announce_corrections(lock_conn, loaded_since)
+            announce_corrections(lock_conn, loaded_since, venue)
             prune_dirty_ranges(lock_conn, venue)
             analyze_new_partitions(lock_conn, venue)
     if not result.ok:
@@ -321,29 +320,34 @@ def mark_dirty(
     )
 
 
-def corrections_since(conn: psycopg.Connection) -> datetime:
-    """The load time from which this build rolls official klines up again, as the 5m mart's
-    incremental run reads (market.incremental_since, the rule's one owner, which dbt's
-    incremental_since() macro calls too). Before the first build the API rolls every candle
-    up from the minutes, so nothing stale was pushed."""
-    if conn.execute("select to_regclass('analytics.candles_5m')").fetchone()[0] is None:  # type: ignore[index]
+def corrections_since(conn: psycopg.Connection, market: Market = SPOT) -> datetime:
+    """The load time from which this build rolls the market's official klines up again, as its
+    5m mart's incremental run reads (market.incremental_since, the rule's one owner, which
+    dbt's incremental_since() macro calls too). Before the first build the API rolls every
+    candle up from the minutes, so nothing stale was pushed."""
+    mart = f"{market.timeframes_schema}.candles_5m"
+    if conn.execute("select to_regclass(%s)", (mart,)).fetchone()[0] is None:  # type: ignore[index]
         return conn.execute("select now()").fetchone()[0]  # type: ignore[index]
     row = conn.execute(
-        "select coalesce(nullif(market.incremental_since('analytics.candles_5m', %s), "
-        "'-infinity'), now())",
-        (LOOKBACK,),
+        "select coalesce(nullif(market.incremental_since(%s::regclass, %s), '-infinity'), now())",
+        (mart, LOOKBACK),
     ).fetchone()
     return row[0]  # type: ignore[index]
 
 
-def announce_corrections(conn: psycopg.Connection, loaded_since: datetime) -> int:
-    """Tell the read API (NOTIFY) which minutes an official kline loaded since ``loaded_since``
-    corrected.
+def announce_corrections(
+    conn: psycopg.Connection, loaded_since: datetime, market: Market = SPOT
+) -> int:
+    """Tell the read API (NOTIFY on the market's channel) which minutes of the market an
+    official kline loaded since ``loaded_since`` corrected.
 
     Subscribers got the live candle of those minutes; until this build the longer candles
     over them still held it. Returns how many minutes were announced.
     """
-    row = conn.execute("select market.notify_rebuilt_corrections(%s)", (loaded_since,)).fetchone()
+    row = conn.execute(
+        "select market.notify_market_rebuilt_corrections(%s, %s)",
+        (market.raw_schema, loaded_since),
+    ).fetchone()
     minutes = int(row[0]) if row else 0
     if minutes:
         logger.info("announced %d corrected minutes to the read API", minutes)

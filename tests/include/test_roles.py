@@ -39,16 +39,16 @@ EXPECTED_WRITES = {
     db.BUILDER: {"timeframe_dirty_ranges": {"DELETE"}, "rebuilt_runs": {"INSERT", "DELETE"}},
     db.READER: {},
 }
-# A futures market's schema (DESIGN.md "Futures markets"): each role keeps its job there, the
-# platform-wide tables (the weight budget, dbt's bookkeeping) stay spot's, and the loader also
-# writes the series only futures have.
+# A futures market's schema (DESIGN.md "Futures markets"): each role keeps its job there (dbt's
+# rebuilt runs too, migration 0024), the platform-wide weight budget stays spot's, and the
+# loader also writes the series only futures have.
 FUTURES_SERIES = (
     "mark_price_klines_1m",
     "index_price_klines_1m",
     "premium_index_klines_1m",
     "funding_rates",
 )
-PLATFORM_WIDE = ("rest_weight_windows", "rebuilt_runs")
+PLATFORM_WIDE = ("rest_weight_windows",)
 SERIES_WRITES = {t: {"INSERT", "UPDATE", "DELETE"} for t in FUTURES_SERIES}
 EXPECTED_FUTURES_WRITES = {
     role: {

@@ -59,11 +59,16 @@ LIVE_COLUMNS = (
 
 
 def write_live(
-    conn: psycopg.Connection, symbol: str, open_time: datetime, values: Sequence, is_closed: bool
+    conn: psycopg.Connection,
+    symbol: str,
+    open_time: datetime,
+    values: Sequence,
+    is_closed: bool,
+    schema: str = "market",
 ) -> None:
-    """Upsert one live candle the way the streamer does."""
+    """Upsert one live candle the way the streamer does (into ``schema``'s live table)."""
     conn.execute(
-        f"insert into market.candles_1m_live ({LIVE_COLUMNS}) "
+        f"insert into {schema}.candles_1m_live ({LIVE_COLUMNS}) "
         "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "on conflict (symbol, open_time) do update set open = excluded.open, "
         "high = excluded.high, low = excluded.low, close = excluded.close, "

@@ -120,62 +120,8 @@ drop function if exists market.candle_row_json(
 create or replace function market.notify_rebuilt_corrections(built_since timestamptz)
 returns bigint
 language plpgsql as $$
-declare
-    minutes bigint;
-    newest bigint;
 begin
-    -- A day on, every API process that was listening has read a run.
-    delete from market.rebuilt_runs where announced_at < now() - interval '1 day';
-
-    with corrected as (
-        select k.symbol, k.open_time
-        from market.klines_1m as k
-        join market.candles_1m_live as l using (symbol, open_time)
-        where k.loaded_at >= built_since
-            and ((k.open, k.high, k.low, k.close, k.volume, k.quote_volume, k.trade_count,
-                    k.taker_buy_volume, k.taker_buy_quote_volume)
-                is distinct from (l.open, l.high, l.low, l.close, l.volume, l.quote_volume,
-                    l.trade_count, l.taker_buy_volume, l.taker_buy_quote_volume)
-                or not l.is_closed)
-    ),
-
-    runs as (
-        select
-            symbol,
-            open_time,
-            open_time - row_number() over (partition by symbol order by open_time)
-                * interval '1 minute' as run
-        from corrected
-    ),
-
-    grouped as (
-        select
-            symbol,
-            min(open_time) as first_open,
-            max(open_time) + interval '1 minute' as end_open,
-            count(*) as n
-        from runs
-        group by symbol, run
-    ),
-
-    inserted as (
-        insert into market.rebuilt_runs (symbol, first_open, end_open)
-        select symbol, first_open, end_open from grouped
-        order by symbol, first_open
-        returning id
-    )
-
-    select (select coalesce(sum(n), 0) from grouped), (select max(id) from inserted)
-    into minutes, newest;
-
-    if newest is not null then
-        perform pg_notify(
-            'candles_1m',
-            json_build_object(
-                'at', (extract(epoch from clock_timestamp()) * 1000)::bigint, 'rebuilt', newest
-            )::text
-        );
-    end if;
-    return minutes;
+    -- The rule is every market's: functions/notify_markets.sql.
+    return market.notify_market_rebuilt_corrections('market', built_since);
 end;
 $$;
