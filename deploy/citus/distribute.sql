@@ -88,6 +88,8 @@ select create_distributed_table('market_coinm.funding_rates', 'symbol', colocate
 --     the coordinator's pg_stat_activity (where the writers connect); no symbol.
 --   market_usdm.candles_1m_live: USDⓈ-M's live candles, as spot's.
 --   market_usdm.timeframe_dirty_ranges: USDⓈ-M's queue of changed ranges, as spot's.
+--   market_usdm.rebuilt_runs: USDⓈ-M's rebuilt runs, as spot's.
 --   market_coinm.candles_1m_live: COIN-M's live candles, as spot's.
 --   market_coinm.timeframe_dirty_ranges: COIN-M's queue of changed ranges, as spot's.
+--   market_coinm.rebuilt_runs: COIN-M's rebuilt runs, as spot's.
 --   public.schema_migrations: the migration runner's bookkeeping.
