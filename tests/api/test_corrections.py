@@ -30,18 +30,19 @@ WRONG_MINUTE = HOUR + timedelta(minutes=37)
 FIELDS = ("t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q")
 
 
-def as_rest(k: dict) -> list:
-    """A kline event's candle in /api/v3/klines' order (without the ignored field), as numbers
-    (a futures candle prints at its tick where the fake's rows print 8 places)."""
-    return [numbers(k[f]) for f in FIELDS]
+def as_rest(k: dict, market: str) -> list:
+    """A kline event's candle in /api/v3/klines' order (without the ignored field): spot's
+    strings as they are; a futures candle's as numbers (it prints at the contract's tick where
+    the fake's rows print 8 places; test_futures_api compares those strings with /fapi's)."""
+    return [as_market(k[f], market) for f in FIELDS]
 
 
-def numbers(value: object) -> object:
-    return Decimal(value) if isinstance(value, str) else value
+def as_market(value: object, market: str) -> object:
+    return Decimal(value) if market != "spot" and isinstance(value, str) else value
 
 
-def official(kline) -> list:
-    return [numbers(v) for v in kline.to_rest_row()[:11]]
+def official(kline, market: str) -> list:
+    return [as_market(v, market) for v in kline.to_rest_row()[:11]]
 
 
 @asynccontextmanager
@@ -87,14 +88,14 @@ async def test_reconcile_repair_is_pushed_to_1m_and_1h_subscribers(
             )
             assert await recv_json(ws) == {"result": None, "id": 1}
             pushed: dict[tuple[str, int], list[dict]] = {}
-            hour_row = official(official_hour)
+            hour_row = official(official_hour, market)
             hour_fixed = asyncio.Event()
 
             async def collect() -> None:
                 while True:
                     k = (await recv_json(ws, 300))["k"]
                     pushed.setdefault((k["i"], k["t"]), []).append(k)
-                    if k["i"] == "1h" and as_rest(k) == hour_row:
+                    if k["i"] == "1h" and as_rest(k, market) == hour_row:
                         hour_fixed.set()
 
             reader = asyncio.ensure_future(collect())
@@ -115,9 +116,9 @@ async def test_reconcile_repair_is_pushed_to_1m_and_1h_subscribers(
             reader.cancel()
 
     minute_events = pushed[("1m", to_ms(WRONG_MINUTE))]
-    assert as_rest(minute_events[-1]) == official(official_minute)
+    assert as_rest(minute_events[-1], market) == official(official_minute, market)
     assert minute_events[-1]["x"] is True
     hour_events = pushed[("1h", to_ms(HOUR))]
-    assert as_rest(hour_events[-1]) == official(official_hour)
+    assert as_rest(hour_events[-1], market) == official(official_hour, market)
     assert hour_events[-1]["x"] is True
     assert set(pushed) == {("1m", to_ms(WRONG_MINUTE)), ("1h", to_ms(HOUR))}
