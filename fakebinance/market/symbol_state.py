@@ -144,6 +144,12 @@ class SymbolState:
         size = self.spec.contract_size
         if size:
             scale = size * 10 ** (8 + self.spec.price_decimals - self.spec.qty_decimals)
+            if lots.size and 2 * int(lots.max()) * scale + int(ticks.max()) >= 2**63:
+                # A price of many decimals (0.0017 at 7): the numerator outgrows int64, so it
+                # is worked in Python's integers (the base quantity itself fits).
+                big_lots, big_ticks = lots.astype(object), ticks.astype(object)
+                exact = (2 * big_lots * scale + big_ticks) // (2 * big_ticks)
+                return exact.astype(np.int64)
             return (2 * lots * scale + ticks) // (2 * ticks)
         return ticks * lots * self.quote_mult
 

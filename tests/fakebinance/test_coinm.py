@@ -41,7 +41,7 @@ async def fake(config: MarketConfig, frozen_clock: MarketClock) -> AsyncIterator
         clock=frozen_clock,
         usdm_config=MarketConfig(42 + SEED_OFFSET, default_contracts()),
         coinm_config=MarketConfig(
-            42 + 2 * SEED_OFFSET, coin_contracts() + synthetic_coin_contracts(1, 60.0)
+            42 + 2 * SEED_OFFSET, coin_contracts() + synthetic_coin_contracts(35, 200.0)
         ),
     ) as server:
         assert server.usdm is not None
@@ -63,14 +63,17 @@ def base_qty(qty: str, price: str, size: int) -> Decimal:
 
 
 @pytest.mark.parametrize(
-    ("symbol", "size"), [("BTCUSD_PERP", 100), ("SYM0001USD_PERP", 10)], ids=["btc", "synthetic"]
+    ("symbol", "size"),
+    [("BTCUSD_PERP", 100), ("SYM0001USD_PERP", 10), ("SYM0035USD_PERP", 10)],
+    ids=["btc", "synthetic", "seven-decimals"],
 )
 async def test_klines_sum_the_trades_contracts_and_base_quantities(
     fake, session, symbol: str, size: int
 ) -> None:
     """Each closed minute's volume is its trades' contracts and its column 8 the sum of their
-    baseQty, each qty x size / price to 8 decimals (BTCUSD's 100 USD; a synthetic contract of
-    --coinm-n-contracts at 10 USD and a price of 0.011, thousands of its base asset a contract);
+    baseQty, each qty x size / price to 8 decimals (BTCUSD's 100 USD; synthetic contracts of
+    --coinm-n-contracts at 10 USD and prices of 0.011 and 0.0045, quoted to 6 and 7 decimals:
+    thousands of their base asset a contract, beyond int64 before the division);
     the taker columns the same over the trades whose buyer took; trades answer with baseQty."""
     minute = NOW_MS - NOW_MS % MINUTE_MS - 3 * MINUTE_MS
     _, _, [kline] = await get(
