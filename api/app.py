@@ -50,8 +50,12 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def _pool(config: ApiConfig, *options: str) -> AsyncConnectionPool:
-    """Connections for the handlers' queries, opened by the app's lifespan."""
+def _pool(config: ApiConfig, *options: str, prepare_at_once: bool = False) -> AsyncConnectionPool:
+    """Connections for the handlers' queries, opened by the app's lifespan.
+
+    ``prepare_at_once``: a statement is prepared on its first run on a connection, not its
+    sixth (psycopg's default threshold); the klines statements' plans over every monthly
+    partition cost 5-40 ms to make, which each of the first five requests paid again."""
     # No query of a client's may hold a connection for long (the listener's LISTEN connection
     # is its own and waits on notifications, not on a statement).
     timeout = f"-c statement_timeout={int(config.statement_timeout * 1000)}"
@@ -65,6 +69,7 @@ def _pool(config: ApiConfig, *options: str) -> AsyncConnectionPool:
             "autocommit": True,
             "application_name": "api",
             "options": " ".join((timeout, *options)),
+            **({"prepare_threshold": 0} if prepare_at_once else {}),
         },
         open=False,
     )
@@ -89,7 +94,9 @@ class Api:
         # live minutes from the few a request reads, and starting workers took 13 ms of a 1 ms
         # 1m request (analytics.candles_1m's live side, bench/api_bench.py).
         self.klines_pool = _pool(
-            config, "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0"
+            config,
+            "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
+            prepare_at_once=True,
         )
         self.symbols = SymbolCache(
             self.pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
@@ -107,7 +114,9 @@ class Api:
         self.tickers = Tickers(_pool(config), self.symbols, config.ticker_cache_ttl)
         # gRPC's history on its own too, so neither door can starve the other.
         self.grpc_pool = _pool(
-            config, "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0"
+            config,
+            "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
+            prepare_at_once=True,
         )
         self.pools = (
             self.push_pool,

@@ -3,7 +3,9 @@ built none), bounded below by where the last same newest answer began, its rows 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from psycopg import AsyncConnection, errors
 
@@ -12,7 +14,7 @@ from api.klines.plan import Plan, plan_klines
 from api.klines.request import KlinesRequest, Row
 from api.klines.statements import market_statement, seconds_statement
 from include.platform import markets
-from include.platform.intervals import to_datetime
+from include.platform.intervals import INTERVAL_MS, to_datetime
 from include.platform.markets import SPOT, Market
 
 
@@ -41,7 +43,7 @@ async def _bounded(
     plan: Plan, run: Callable[[dict], Awaitable[list]], venue: Market = SPOT
 ) -> list:
     """Run the plan's statement (``params["limit"]`` stored rows at most) from where the last
-    same request began, when the plan has a ``resume`` key.
+    same request began, when the plan has a ``resume`` key (before any: ``_first_guess``).
 
     Without a lower bound the statement opens every monthly partition of every table it reads,
     so its cost grows with the months of history held; from there it opens a month or two.
@@ -54,8 +56,8 @@ async def _bounded(
         key = (venue.name, *key)
     want = plan.params["limit"]
     rows = None
-    if key in _OLDEST:
-        since = to_datetime(_OLDEST[key])
+    since = to_datetime(_OLDEST[key]) if key in _OLDEST else _first_guess(plan)
+    if since is not None:
         rows = await run({**plan.params, "lo": since, "mlo": since})
         if _stored_rows(plan, rows) < want:
             rows = None
@@ -68,6 +70,18 @@ async def _bounded(
     else:
         _OLDEST.pop(key, None)
     return rows
+
+
+def _first_guess(plan: Plan) -> datetime | None:
+    """Before any same request, where the newest stored rows it may read begin for a symbol
+    that traded until now (the streamer writes every minute, idle ones too): one interval more
+    than the rows, and one for the forming candle. A symbol that stopped earlier has fewer rows
+    there and is read whole, so the answer is the same; only its first request reads twice."""
+    size = INTERVAL_MS.get(plan.reads)
+    if size is None:
+        return None
+    now_ms = time.time_ns() // 1_000_000
+    return to_datetime(now_ms - (plan.params["limit"] + 2) * size)
 
 
 def _stored_rows(plan: Plan, rows: list) -> int:
