@@ -90,7 +90,9 @@ async def follow_health(api: Api, servicer: health.aio.HealthServicer) -> None:
             ok = (await api.health())["status"] == "ok"
         except Exception:  # a state that cannot be read is not a healthy one
             ok = False
-        for name in ("", SERVICE):
+        # The service before the server: a probe that saw the server SERVING finds the
+        # candle service's status too, never NOT_FOUND.
+        for name in (SERVICE, ""):
             await servicer.set(name, serving if ok else not_serving)
         await asyncio.sleep(HEALTH_EVERY_S)
 
@@ -299,6 +301,9 @@ async def start_grpc(api: Api, config: ApiConfig, port: int) -> tuple[grpc.aio.S
     server = grpc.aio.server(interceptors=[ReflectionGate(service.tokens)])
     candles_pb2_grpc.add_CandleServiceServicer_to_server(service, server)
     checks = health.aio.HealthServicer()
+    # Not serving until the first look at the API's state (grpc_health starts "" as SERVING).
+    for name in (SERVICE, ""):
+        await checks.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     reflection.enable_server_reflection(
         (SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server

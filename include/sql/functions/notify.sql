@@ -109,19 +109,94 @@ drop function if exists market.candle_row_json(
     numeric, boolean, bigint, bigint
 );
 
--- The minutes whose official kline, loaded since `built_since`, differs from the live candle
--- already pushed for them (or whose live candle was not closed), as runs of consecutive
--- minutes (end exclusive) written to market.rebuilt_runs (0019), then one notification
--- {"at": ms, "rebuilt": newest run id}. build_timeframes calls it at its end with the loads its
--- build read: the 1m view served the kline at once, but the longer candles over those minutes
--- held the live values until this build rolled them up again. The runs are in a table only
--- dbt_builder writes, not in the payload: a forged notification names no run, it only makes
--- the API look at the table. Returns how many minutes were announced.
+-- A market's minutes whose official kline, loaded since `built_since`, differs from the live
+-- candle already pushed for them (or whose live candle was not closed), as runs of consecutive
+-- minutes (end exclusive) written to <raw_schema>.rebuilt_runs, then one notification
+-- {"at": ms, "rebuilt": newest run id} on the market's channel (spot's candles_1m). The
+-- timeframes build calls it at its end with the loads its build read: the 1m view served the
+-- kline at once, but the longer candles over those minutes held the live values until this
+-- build rolled them up again. The runs are in a table only dbt_builder writes, not in the
+-- payload: a forged notification names no run. Returns how many minutes were announced.
+-- (A futures market's channel: functions/notify_markets.sql, market.candles_channel.)
+create or replace function market.notify_market_rebuilt_corrections(
+    raw_schema text, built_since timestamptz
+)
+returns bigint
+language plpgsql as $$
+declare
+    minutes bigint;
+    newest bigint;
+begin
+    -- A day on, every API process that was listening has read a run.
+    execute format(
+        'delete from %I.rebuilt_runs where announced_at < now() - interval ''1 day''', raw_schema
+    );
+
+    execute format(
+        $q$
+        with corrected as (
+            select k.symbol, k.open_time
+            from %1$I.klines_1m as k
+            join %1$I.candles_1m_live as l using (symbol, open_time)
+            where k.loaded_at >= $1
+                and ((k.open, k.high, k.low, k.close, k.volume, k.quote_volume, k.trade_count,
+                        k.taker_buy_volume, k.taker_buy_quote_volume)
+                    is distinct from (l.open, l.high, l.low, l.close, l.volume, l.quote_volume,
+                        l.trade_count, l.taker_buy_volume, l.taker_buy_quote_volume)
+                    or not l.is_closed)
+        ),
+
+        runs as (
+            select
+                symbol,
+                open_time,
+                open_time - row_number() over (partition by symbol order by open_time)
+                    * interval '1 minute' as run
+            from corrected
+        ),
+
+        grouped as (
+            select
+                symbol,
+                min(open_time) as first_open,
+                max(open_time) + interval '1 minute' as end_open,
+                count(*) as n
+            from runs
+            group by symbol, run
+        ),
+
+        inserted as (
+            insert into %1$I.rebuilt_runs (symbol, first_open, end_open)
+            select symbol, first_open, end_open from grouped
+            order by symbol, first_open
+            returning id
+        )
+
+        select (select coalesce(sum(n), 0) from grouped), (select max(id) from inserted)
+        $q$,
+        raw_schema
+    )
+    into minutes, newest
+    using built_since;
+
+    if newest is not null then
+        perform pg_notify(
+            case raw_schema when 'market' then 'candles_1m'
+                else market.candles_channel(raw_schema) end,
+            json_build_object(
+                'at', (extract(epoch from clock_timestamp()) * 1000)::bigint, 'rebuilt', newest
+            )::text
+        );
+    end if;
+    return minutes;
+end;
+$$;
+
+-- Spot's, as the timeframes build has always called it.
 create or replace function market.notify_rebuilt_corrections(built_since timestamptz)
 returns bigint
 language plpgsql as $$
 begin
-    -- The rule is every market's: functions/notify_markets.sql.
     return market.notify_market_rebuilt_corrections('market', built_since);
 end;
 $$;
