@@ -36,6 +36,8 @@ async def fetch_klines(conn: AsyncConnection, req: KlinesRequest) -> list[Row]:
 # row the last answer without endTime read. Candles only come newer, so the next such answer
 # reads no earlier.
 _OLDEST: dict[tuple[str, str, int, int], int] = {}
+# The same per shape without the symbol: the newest of those, a first guess for another symbol.
+_SHAPE_OLDEST: dict[tuple, int] = {}
 _OLDEST_MAX = 100_000
 
 
@@ -43,7 +45,7 @@ async def _bounded(
     plan: Plan, run: Callable[[dict], Awaitable[list]], venue: Market = SPOT
 ) -> list:
     """Run the plan's statement (``params["limit"]`` stored rows at most) from where the last
-    same request began, when the plan has a ``resume`` key (before any: ``_first_guess``).
+    same request began, when the plan has a ``resume`` key (before any: ``_first_guesses``).
 
     Without a lower bound the statement opens every monthly partition of every table it reads,
     so its cost grows with the months of history held; from there it opens a month or two.
@@ -56,32 +58,46 @@ async def _bounded(
         key = (venue.name, *key)
     want = plan.params["limit"]
     rows = None
-    since = to_datetime(_OLDEST[key]) if key in _OLDEST else _first_guess(plan)
-    if since is not None:
+    shape = key[:-4] + key[-3:]  # the key without its symbol: market, interval, limit, zone
+    tries = [to_datetime(_OLDEST[key])] if key in _OLDEST else _first_guesses(plan, shape)
+    for since in tries:
         rows = await run({**plan.params, "lo": since, "mlo": since})
-        if _stored_rows(plan, rows) < want:
-            rows = None
+        if _stored_rows(plan, rows) >= want:
+            break
+        rows = None
     if rows is None:
         rows = await run(plan.params)
     if rows and _stored_rows(plan, rows) >= want:
         if len(_OLDEST) >= _OLDEST_MAX:
             _OLDEST.clear()
+            _SHAPE_OLDEST.clear()
         _OLDEST[key] = _oldest(plan, rows)
+        _SHAPE_OLDEST[shape] = max(_SHAPE_OLDEST.get(shape, _OLDEST[key]), _OLDEST[key])
     else:
         _OLDEST.pop(key, None)
     return rows
 
 
-def _first_guess(plan: Plan) -> datetime | None:
-    """Before any same request, where the newest stored rows it may read begin for a symbol
-    that traded until now (the streamer writes every minute, idle ones too): one interval more
-    than the rows, and one for the forming candle. A symbol that stopped earlier has fewer rows
-    there and is read whole, so the answer is the same; only its first request reads twice."""
+# Before any same request, how far back the newest rows' bound is guessed, in windows of the
+# rows asked: a symbol trading until now has them in the first; one whose history stopped
+# (loaded up to yesterday, no streamer) in the second, 32 times as far (11 days of 1m, two
+# years of 1h); beyond, the whole history is read.
+GUESSES = (1, 32)
+
+
+def _first_guesses(plan: Plan, shape: tuple) -> list[datetime]:
+    """Lower bounds to try, nearest first, before a request shape has a known one: where
+    another symbol's same answer began (the symbols' histories end together), then windows of
+    the rows it may read back from now (the streamer writes every minute, idle ones too), one
+    interval more and one for the forming candle. A bound that holds fewer rows is followed by
+    the next, then the whole history, so the answer is the same."""
+    tries = [to_datetime(_SHAPE_OLDEST[shape])] if shape in _SHAPE_OLDEST else []
     size = INTERVAL_MS.get(plan.reads)
     if size is None:
-        return None
+        return tries
     now_ms = time.time_ns() // 1_000_000
-    return to_datetime(now_ms - (plan.params["limit"] + 2) * size)
+    span = (plan.params["limit"] + 2) * size
+    return tries + [to_datetime(now_ms - k * span) for k in GUESSES]
 
 
 def _stored_rows(plan: Plan, rows: list) -> int:
