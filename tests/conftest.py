@@ -75,8 +75,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     home = os.environ.get("AIRFLOW_HOME", "")
     if Path(home).name.startswith("airflow-home-"):
         shutil.rmtree(home, ignore_errors=True)
-    if _pg_root is not None:
-        shutil.rmtree(_pg_root, ignore_errors=True)
+    if _pg_root is not None and _pg_root.exists():
+        # Deleted by a process of its own: the session's wall time does not wait for it.
+        subprocess.Popen(
+            ["rm", "-rf", str(_pg_root)],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +92,10 @@ def pg_server() -> Iterator[pgserver.PgServer]:
     pgdata = _pg_root / "data"
     server = pgserver.start(pgdata, _pg_port or pgserver.free_port())
     yield server
-    pgserver.destroy(pgdata)
+    # No shutdown checkpoint (the data goes next); the files go with the session's root, in
+    # the background (pytest_unconfigure): a session's thousands of databases took seconds.
+    pgserver.stop(pgdata, mode="immediate")
+    pgserver.password_file(pgdata).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 
 import psycopg
 
@@ -34,12 +35,8 @@ async def listen(hub: Hub, stop: asyncio.Event) -> None:
                 if lost_ms is not None:
                     hub.catch_up(lost_ms)
                     lost_ms = None
-                while not stop.is_set():
-                    # A bounded wait, so a stop request is seen within a second.
-                    async for notify in conn.notifies(timeout=1.0):
-                        hub.received(notify.pid, notify.payload)
-                        if stop.is_set():
-                            break
+                # Until stop: a shutdown waits for no notification (it once waited up to 1 s).
+                await _until(stop, _receive(conn, hub))
         except Exception as exc:  # whatever ended it, the listener comes back
             hub.metrics.listening.set(0)
             hub.listening.clear()
@@ -49,3 +46,25 @@ async def listen(hub: Hub, stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff.next())
     hub.metrics.listening.set(0)
+
+
+async def _receive(conn: psycopg.AsyncConnection, hub: Hub) -> None:
+    """Hand every notification to the hub until the connection fails."""
+    async for notify in conn.notifies():
+        hub.received(notify.pid, notify.payload)
+
+
+async def _until(stop: asyncio.Event, work: Coroutine[object, object, None]) -> None:
+    """Run ``work`` until it ends (raising what it raised) or ``stop`` is set (cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()
