@@ -207,11 +207,24 @@ def report(
     }
 
 
+# Clients per source address: under the API's default caps of one address (300 WebSockets
+# open, 300 handshakes in 5 minutes), as many users' clients would be.
+PER_ADDRESS = 250
+
+
+def source(i: int) -> tuple[str, int]:
+    """The loopback address client ``i`` connects from (127.0.1.1, 127.0.1.2, ...)."""
+    return (f"127.0.1.{1 + i // PER_ADDRESS}", 0)
+
+
 async def clients(url: str, n: int, subscribe: str | None) -> list:
     conns = []
     for i in range(0, n, 100):
         batch = await asyncio.gather(
-            *(websockets.connect(url, max_queue=None) for _ in range(min(100, n - i)))
+            *(
+                websockets.connect(url, max_queue=None, local_addr=source(j))
+                for j in range(i, min(i + 100, n))
+            )
         )
         conns.extend(batch)
     if subscribe:
