@@ -15,13 +15,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from api.binance import SERVED_INTERVALS, parse_stream, stream_name
+from api.binance import SERVED_INTERVALS, parse_stream, stream_name, zoned
 from api.config import ApiConfig
 from api.guard import BUSY
 from api.klines import KlinesRequest, Row, fetch_klines
 from api.limits import WeightLimiter, weight_of
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from api.push import Hub, Subscriber
+from api.push.event import CandleEvent
 from api.push.reads import closed_candles
 from api.symbols import SymbolCache
 from include.platform.intervals import SECOND, UnknownGrid, bucket_end
@@ -123,11 +124,17 @@ class _Stream(Subscriber):
     """One Subscribe call's queue of events."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict | None] = asyncio.Queue(MAX_QUEUED)
+        self.queue: asyncio.Queue[candles_pb2.Candle | None] = asyncio.Queue(MAX_QUEUED)
 
-    def deliver(self, stream: str, event: dict, raw: str, combined: str) -> bool:
+    @staticmethod
+    def encode(hub: Hub, stream: str, candle: CandleEvent) -> candles_pb2.Candle:
+        """The candle as a Candle message (its values as the tables hold them, as History's)."""
+        interval = zoned(candle.key)[0]
+        return candle_message(candle.symbol, interval, candle.row, candle.closed, candle.event_ms)
+
+    def deliver(self, form: candles_pb2.Candle) -> bool:
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(form)
         except asyncio.QueueFull:
             return False
         return True
@@ -239,12 +246,10 @@ class CandleService(candles_pb2_grpc.CandleServiceServicer):
                 hub.subscribe(sub, name, *parse_stream(name))  # type: ignore[misc]
             try:
                 while True:
-                    event = await sub.queue.get()
-                    if event is None:
+                    message = await sub.queue.get()
+                    if message is None:
                         return
-                    k = event["k"]
-                    row = (k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["n"], k["V"])
-                    yield candle_message(k["s"], k["i"], (*row, k["Q"]), k["x"], event["E"])
+                    yield message
             finally:
                 for name in names:
                     hub.unsubscribe(sub, name, *parse_stream(name))  # type: ignore[misc]

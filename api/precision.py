@@ -69,13 +69,3 @@ def contract_row(row: Row, p: Places) -> Row:
         at(tv, p.qty),
         at(tq, p.quote),
     )
-
-
-def contract_event(event: dict, p: Places) -> dict:
-    """A kline stream event with its candle at the places."""
-    k = dict(event["k"])
-    for key in ("o", "c", "h", "l"):
-        k[key] = at(k[key], p.price)
-    k["v"], k["V"] = at(k["v"], p.qty), at(k["V"], p.qty)
-    k["q"], k["Q"] = at(k["q"], p.quote), at(k["Q"], p.quote)
-    return {**event, "k": k}

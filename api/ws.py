@@ -17,8 +17,11 @@ import time
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from api.binance import continuous_event, kline_event, parse_continuous
 from api.config import ApiConfig
+from api.precision import contract_row
 from api.push import Hub, Subscriber
+from api.push.event import CandleEvent
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +42,32 @@ class WsConnection(Subscriber):
         self.incoming: collections.deque[float] = collections.deque()
         self.closing: tuple[int, str] | None = None
 
-    def deliver(self, stream: str, event: dict, raw: str, combined: str) -> bool:
+    @staticmethod
+    def encode(hub: Hub, stream: str, candle: CandleEvent) -> tuple[str, str]:
+        """Binance's kline event of the candle (a futures contract's at its places; on a
+        continuousKline stream, that stream's event), bare and in a combined stream's frame."""
+        row = candle.row
+        if (places := hub.places(candle.symbol)) is not None:
+            row = contract_row(row, places)
+        event = kline_event(
+            candle.symbol,
+            candle.key,
+            row,
+            closed=candle.closed,
+            event_ms=candle.event_ms,
+            first_trade_id=candle.first_trade_id,
+            last_trade_id=candle.last_trade_id,
+        )
+        if parse_continuous(stream) is not None:
+            event = continuous_event(event)
+        raw = orjson.dumps(event).decode()
+        return raw, f'{{"stream":"{stream}","data":{raw}}}'
+
+    def deliver(self, form: tuple[str, str]) -> bool:
         """Queue a frame; False once the client has fallen too far behind."""
         if len(self.queue) >= self.config.max_queued_frames:
             return False
-        self.queue.append(combined if self.combined else raw)
+        self.queue.append(form[1] if self.combined else form[0])
         self.wake.set()
         return True
 

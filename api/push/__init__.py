@@ -1,4 +1,4 @@
-"""Live push: LISTEN on candles_1m, turn changed minutes into kline events, fan them out.
+"""Live push: LISTEN on candles_1m, turn changed minutes into candle events, fan them out.
 
 One listener connection per process (listener.py) receives every committed change to a 1m
 candle (the triggers of migration 0006). A notification is only a hint of which (symbol,
@@ -7,9 +7,10 @@ its payload but the keys is used. The hub (hub.py) queues them; its worker (work
 the named minutes back from the tables in one query per turn (1m events, and whether each minute
 is closed), and the candles of longer intervals through the same query as /api/v3/klines,
 coalesced per (symbol, interval, candle), so a busy feed costs one query per candle per turn,
-not per minute. A candle
-is pushed closed (`x`) only when the database holds it closed: its last minute official, or
-closed by the streamer.
+not per minute. The hub fans out one neutral candle event (event.py); each face encodes it in
+its own form once per stream (the WebSocket's Binance frames in api/ws.py, gRPC's Candle
+messages in api/grpc_service.py). A candle is pushed closed (`x`) only when the database holds
+it closed: its last minute official, or closed by the streamer.
 
 Any login can send on the channel, as often as it likes, so a notification is bounded before
 anything is queued (queue.py): at most MAX_ITEMS keys, each within [its symbol's first day,

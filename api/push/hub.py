@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from api.binance import continuous_event, parse_continuous, parse_stream, stream_name, zoned
+from api.binance import parse_continuous, parse_stream, stream_name, zoned
 from api.metrics import Metrics
-from api.precision import Places, contract_event
+from api.precision import Places
+from api.push.event import CandleEvent
 from api.push.queue import AHEAD_MS, Pending, parse
 from api.push.senders import Senders
 from api.symbols import EARLIEST_MS
@@ -36,12 +36,19 @@ CHANNEL = "candles_1m"
 
 
 class Subscriber:
-    """Anything that receives frames: a WebSocket connection or a gRPC stream."""
+    """Anything that receives candles: a WebSocket connection or a gRPC stream. Each kind of
+    subscriber is a face: it encodes a candle in its own form (once per stream and publish,
+    shared by every subscriber of the same kind) and queues the form."""
 
     combined: bool = False
 
-    def deliver(self, stream: str, event: dict, raw: str, combined: str) -> bool:
-        """Queue one event; False when the subscriber cannot keep up and must go."""
+    @staticmethod
+    def encode(hub: Hub, stream: str, candle: CandleEvent) -> object:
+        """The candle in this face's form, as ``stream`` carries it."""
+        raise NotImplementedError
+
+    def deliver(self, form: object) -> bool:
+        """Queue one encoded candle; False when the subscriber cannot keep up and must go."""
         raise NotImplementedError
 
 
@@ -143,25 +150,27 @@ class Hub:
         self.metrics.subscribers.dec()
 
     # ----------------------------------------------------------------- fan-out
-    def publish(self, stream: str, event: dict) -> None:
-        """Encode once per form, queue on every subscriber of the stream (and of the
-        continuousKline streams that carry it, in their form)."""
-        if (places := self.places(event["s"])) is not None:
-            event = contract_event(event, places)
-        aliases = self.continuous.get(stream)
-        if aliases:
-            carried = continuous_event(event)
-            for alias in aliases:
-                self._deliver(alias, carried)
-        self._deliver(stream, event)
+    def publish(self, stream: str, candle: CandleEvent) -> None:
+        """Queue a candle on every subscriber of its stream, and of the continuousKline streams
+        that carry it."""
+        for alias in self.continuous.get(stream, ()):
+            self._deliver(alias, candle)
+        self._deliver(stream, candle)
 
-    def _deliver(self, stream: str, event: dict) -> None:
+    def _deliver(self, stream: str, candle: CandleEvent) -> None:
         members = self.streams.get(stream)
         if not members:
             return
-        raw = orjson.dumps(event).decode()
-        combined = f'{{"stream":"{stream}","data":{raw}}}'
-        slow = [sub for sub in members if not sub.deliver(stream, event, raw, combined)]
+        # Each face's form, made once for its first subscriber of this stream.
+        forms: dict[type, object] = {}
+        slow = []
+        for sub in members:
+            face = type(sub)
+            form = forms.get(face)
+            if form is None:
+                form = forms[face] = sub.encode(self, stream, candle)
+            if not sub.deliver(form):
+                slow.append(sub)
         self.metrics.events.inc()
         self.metrics.frames.inc(len(members) - len(slow))
         for sub in slow:

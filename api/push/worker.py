@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from api.binance import MAX_LIMIT, kline_event, stream_name, zoned
+from api.binance import MAX_LIMIT, stream_name, zoned
 from api.klines import KlinesRequest, fetch_klines
+from api.push.event import CandleEvent
 from api.push.hub import Hub
 from api.push.queue import BACKLOG_SLICE, next_slice
 from api.push.reads import (
@@ -72,9 +73,7 @@ class Worker:
                 for row in rows:
                     self.hub.publish(
                         stream,
-                        kline_event(
-                            symbol, key, row, closed=row[0] in closed, event_ms=self.hub.clock_ms()
-                        ),
+                        CandleEvent(symbol, key, row, row[0] in closed, self.hub.clock_ms()),
                     )
                 cursor = bucket_end(interval, rows[-1][0], offset)
 
@@ -103,12 +102,12 @@ class Worker:
             if interval == "1m":
                 if last is None:
                     continue
-                event = kline_event(
+                event = CandleEvent(
                     symbol,
                     key,
                     last.row,
-                    closed=closed,
-                    event_ms=self.hub.clock_ms(),
+                    closed,
+                    self.hub.clock_ms(),
                     first_trade_id=last.first_trade_id,
                     last_trade_id=last.last_trade_id,
                 )
@@ -116,7 +115,7 @@ class Worker:
                 row = await fetch_candle(conn, symbol, interval, start, offset, self.hub.market)
                 if row is None:
                     continue
-                event = kline_event(symbol, key, row, closed=closed, event_ms=self.hub.clock_ms())
+                event = CandleEvent(symbol, key, row, closed, self.hub.clock_ms())
             self.hub.publish(stream_name(symbol, key), event)
 
     async def _push_seconds(
@@ -130,7 +129,7 @@ class Worker:
                 row, closed = hit
                 if start > self.hub.newest_second.get(symbol, -1):
                     self.hub.newest_second[symbol] = start
-                event = kline_event(symbol, key, row, closed=closed, event_ms=self.hub.clock_ms())
+                event = CandleEvent(symbol, key, row, closed, self.hub.clock_ms())
                 self.hub.publish(stream_name(symbol, key), event)
 
     async def run(self, stop: asyncio.Event) -> None:
