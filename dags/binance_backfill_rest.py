@@ -90,7 +90,7 @@ def binance_backfill_rest() -> None:
     def load(job: dict[str, object]) -> dict[str, object]:
         from include.jobs import run_rest_chunk
 
-        return run_rest_chunk(job)
+        return run_rest_chunk(job).summary()
 
     # Once the day's klines are in, the live days they made copies of go (only copies, and
     # only past LIVE_RETENTION_DAYS), so a platform that stays up keeps about a week of live

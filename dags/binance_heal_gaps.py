@@ -65,7 +65,7 @@ def binance_heal_gaps() -> None:
             max_minutes=params["max_minutes"],
             full=params["full"],
             markets=params["markets"],
-        )
+        ).summary()
 
     @task.short_circuit
     def healed_anything(done: dict[str, object]) -> bool:

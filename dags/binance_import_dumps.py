@@ -95,7 +95,7 @@ def binance_import_dumps() -> None:
     def import_files(specs: list[str]) -> list[dict[str, object]]:
         from include.jobs import run_dump_files
 
-        return run_dump_files(specs)
+        return [done.summary() for done in run_dump_files(specs)]
 
     import_files.expand(specs=list_files())
 

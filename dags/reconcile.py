@@ -75,7 +75,7 @@ def reconcile() -> None:
     def compare_and_repair(job: dict[str, object]) -> dict[str, object]:
         from include.jobs import run_reconcile
 
-        return run_reconcile(job)
+        return run_reconcile(job).summary()
 
     compare_and_repair.expand(job=plan())
 

@@ -1,7 +1,9 @@
 """Every batch job once: the DAG tasks and the CLI commands call these same functions.
 
-A job takes JSON-friendly arguments (a DAG's params, a command's options) and returns a
-JSON-friendly summary (a task's XCom, what a command prints). Fanned-out jobs come as a plan
+A job takes JSON-friendly arguments (a DAG's params, a command's options) and returns its
+typed result (backfill, heal, reconcile, dump imports: the job's dataclass, turned into a dict
+only at the XCom edge, by the DAG task's ``.summary()``; the quality run's outcome is that dict
+already, as the CLI and the task show it). Fanned-out jobs come as a plan
 (the list of mapped jobs) and a run (one of them); the CLI runs the plan's jobs in order, the
 DAG maps a task over them. So `python -m include.cli <job>` does what the DAG task does:
 same symbol resolution (empty = SYMBOLS, ALL = every TRADING symbol), same batching, same
@@ -23,6 +25,10 @@ from include.platform.symbols import resolve_symbols
 from include.platform.times import parse_utc
 
 if TYPE_CHECKING:
+    from include.history.backfill import BackfillResult
+    from include.history.dumps.load import ImportResult
+    from include.history.heal import HealResult
+    from include.history.reconcile import ReconcileResult
     from include.quality.checks import Window
     from include.quality.report import QualityReport
 
@@ -130,7 +136,7 @@ def _plan_market(
     ]
 
 
-def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, object]:
+def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> BackfillResult:
     """Backfill one planned job; per symbol the klines fetched and the rows new or changed."""
     from include.history import backfill
 
@@ -144,7 +150,7 @@ def run_rest_chunk(job: dict[str, object], *, resume: bool = True) -> dict[str, 
         series=job.get("series"),
     )
     # Each symbol's counts were logged once, by backfill_rest.
-    return result.summary()
+    return result
 
 
 def live_retention(
@@ -224,8 +230,8 @@ def run_dump_files(
     force: bool = False,
     require_checksum: bool = True,
     market: str | None = None,
-) -> list[dict[str, object]]:
-    """Import a batch of dumps, each in its own transaction; one summary per file (each of the
+) -> list[ImportResult]:
+    """Import a batch of dumps, each in its own transaction; one result per file (each of the
     market its path names unless ``market``).
 
     A file already imported with the same checksum is skipped, so a retried batch redoes only
@@ -234,7 +240,7 @@ def run_dump_files(
     from include.history.dumps.fetch import http_client
     from include.history.dumps.load import import_file
 
-    out: list[dict[str, object]] = []
+    out: list[ImportResult] = []
     with http_client() as http:
         for spec in specs:
             result = import_file(
@@ -245,28 +251,20 @@ def run_dump_files(
                 require_checksum=require_checksum,
                 market=market,
             )
-            summary = {
-                "file": result.file_name,
-                "rows": result.rows,
-                "candles": result.candles,
-                "changed": result.changed,
-                "skipped": result.skipped,
-                "untraded": result.untraded,
-            }
-            logger.info("%s", import_line(summary))
-            out.append(summary)
+            logger.info("%s", import_line(result))
+            out.append(result)
     return out
 
 
-def import_line(done: dict[str, object]) -> str:
+def import_line(done: ImportResult) -> str:
     """One imported file's line, for the task log and the CLI."""
-    if done["untraded"]:
+    if done.untraded:
         state = "no trading in its period (Binance has no kline there): nothing to import"
-    elif done["skipped"]:
+    elif done.skipped:
         state = "already imported, skipped"
     else:
-        state = f"{done['changed']} changed"
-    return f"{done['file']}: {done['rows']} rows, {done['candles']} candles, {state}"
+        state = f"{done.changed} changed"
+    return f"{done.file_name}: {done.rows} rows, {done.candles} candles, {state}"
 
 
 # --- binance_heal_gaps / heal-gaps -----------------------------------------------------------
@@ -278,35 +276,31 @@ def run_heal(
     max_minutes: int = DEFAULT_HEAL_MAX_MINUTES,
     full: bool = False,
     markets: Sequence[str] | None = None,
-) -> dict[str, object]:
+) -> HealResult:
     """Heal gaps of each market (``markets``, else MARKETS); per symbol the gaps found, minutes
     filled and minutes Binance has no kline for (a futures market's symbols as "usdm BTCUSDT")."""
     from include.history import heal
 
-    summary: dict[str, dict] = {}
+    total = heal.HealResult()
     for name in market_names(markets):
         result = heal.heal_gaps(symbols or None, max_minutes=max_minutes, full=full, market=name)
         # Each symbol that had gaps was logged once, by heal_gaps.
-        for key, counts in result.summary().items():
-            if isinstance(counts, dict):
-                label = "" if name == "spot" else f"{name} "
-                summary.setdefault(key, {}).update({label + s: n for s, n in counts.items()})
-            else:
-                summary[key] = summary.get(key, 0) + counts
-    return summary
+        total.add(result, prefix="" if name == "spot" else f"{name} ")
+    return total
 
 
 # --- reconcile / reconcile -----------------------------------------------------------------
 
 
 class DifferencesLeft(RuntimeError):
-    """A reconcile job left differences unrepaired; .summary is the job's whole result."""
+    """A reconcile job left differences unrepaired; .result is the job's whole result."""
 
-    def __init__(self, summary: dict[str, object]) -> None:
-        extra = [d for d in summary["differences"] if " extra:" in d][:5]
-        left = extra or summary["differences"][:5]
+    def __init__(self, result: ReconcileResult) -> None:
+        differences = [m.describe() for m in result.mismatches]
+        extra = [d for d in differences if " extra:" in d][:5]
+        left = extra or differences[:5]
         super().__init__(f"differences left unrepaired: {'; '.join(left)}")
-        self.summary = summary
+        self.result = result
 
 
 def plan_reconcile(
@@ -332,7 +326,7 @@ def plan_reconcile(
     ]
 
 
-def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, object]:
+def run_reconcile(job: dict[str, object], *, repair: bool = True) -> ReconcileResult:
     """Reconcile one planned job without rebuilding (build_timeframes follows the Asset; the
     CLI runs it after the jobs); raise DifferencesLeft when some are left unrepaired."""
     from include.history import reconcile
@@ -345,12 +339,9 @@ def run_reconcile(job: dict[str, object], *, repair: bool = True) -> dict[str, o
         rebuild=False,
         market=str(job.get("market") or "spot"),
     )
-    summary = result.summary()
-    if job.get("market"):
-        summary["market"] = job["market"]
     if not result.clean:
-        raise DifferencesLeft(summary)
-    return summary
+        raise DifferencesLeft(result)
+    return result
 
 
 # --- build_timeframes / build-timeframes, source-freshness -----------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from include import jobs
 from include.cli.common import End, Start, Symbols
+
+if TYPE_CHECKING:
+    from include.history.reconcile import ReconcileResult
 
 
 def backfill_rest(
@@ -45,16 +48,16 @@ def backfill_rest(
     )
     for job in jobs_planned:
         done = jobs.run_rest_chunk(job, resume=not no_resume)
-        lines = {"klines": {s: (n, done["changed"][s]) for s, n in done["fetched"].items()}}
-        lines.update(done.get("series", {}))
+        lines = {"klines": {s: (n, done.changed[s]) for s, n in done.fetched.items()}}
+        lines.update(done.series)
         for kind, by_symbol in lines.items():
             for name, (got, new) in by_symbol.items():
                 total = counts.setdefault((name, kind), [0, 0])
                 total[0] += got
                 total[1] += new
-        requests += done["requests"]
-        weight += done["weight"]
-        throttled += done["throttled_429"]
+        requests += done.requests
+        weight += done.weight
+        throttled += done.throttled_429
     for (name, kind), (got, new) in counts.items():
         what = "klines" if kind == "klines" else f"{kind} rows"
         typer.echo(f"{name}: {got} {what} fetched, {new} new or changed")
@@ -162,10 +165,10 @@ def heal_gaps(
     """Find missing minutes (recorded gaps and holes in the series) and fill them from REST
     (the binance_heal_gaps DAG's heal task), in each market."""
     done = jobs.run_heal(symbol, max_minutes=max_minutes, full=full, markets=market)
-    for name, filled in done["filled"].items():
+    for name, filled in done.filled.items():
         typer.echo(
-            f"{name}: {done['spans'][name]} gaps, {filled} minutes filled, "
-            f"{done['unfillable'][name]} without a kline at Binance"
+            f"{name}: {done.spans[name]} gaps, {filled} minutes filled, "
+            f"{done.unfillable[name]} without a kline at Binance"
         )
 
 
@@ -188,30 +191,30 @@ def reconcile(
 
     Exits 1 when a difference is left unrepaired.
     """
-    done: list[dict[str, object]] = []
+    done: list[ReconcileResult] = []
     clean = True
     for job in jobs.plan_reconcile(symbol, start, end, markets=market):
         try:
             done.append(jobs.run_reconcile(job, repair=not no_repair))
         except jobs.DifferencesLeft as left:
-            done.append(left.summary)
+            done.append(left.result)
             clean = False
-    differences = [d for summary in done for d in summary["differences"]]
+    differences = [m.describe() for result in done for m in result.mismatches]
     for line in differences[:show]:
         typer.echo(line)
     if len(differences) > show:
         typer.echo(f"... and {len(differences) - show} more differences")
-    for summary in done:
-        for name, compared in summary["compared"].items():
-            repaired, left = summary["repaired"][name], summary["unrepaired"][name]
-            before = summary["before_history"].get(name, 0)
-            label = f"{summary['market']} {name}" if "market" in summary else name
+    for result in done:
+        for name, compared in result.compared.items():
+            repaired, left = result.repaired[name], result.unrepaired[name]
+            before = result.before_history.get(name, 0)
+            label = name if result.market == "spot" else f"{result.market} {name}"
             typer.echo(
                 f"{label}: {compared} official minutes compared, "
                 f"{repaired} repaired, {left} left different"
                 + (f"; {before} minutes before its history not compared" if before else "")
             )
-    if not no_build and any(sum(s["repaired"].values()) for s in done):
+    if not no_build and any(sum(result.repaired.values()) for result in done):
         jobs.build_timeframes()
         typer.echo("timeframes rebuilt")
     if not clean:

@@ -52,7 +52,7 @@ class BackfillResult:
         return sum(self.changed.values())
 
     def summary(self) -> dict[str, object]:
-        """As JSON (a task's XCom, what the CLI prints)."""
+        """As JSON (a task's XCom)."""
         summary: dict[str, object] = {
             "fetched": dict(self.fetched),
             "changed": dict(self.changed),

@@ -61,8 +61,17 @@ class HealResult:
     def total_filled(self) -> int:
         return sum(self.filled.values())
 
+    def add(self, other: HealResult, prefix: str = "") -> None:
+        """Take another run's counts in, its symbols named with ``prefix`` ("usdm ")."""
+        for mine, theirs in (
+            (self.filled, other.filled),
+            (self.unfillable, other.unfillable),
+            (self.spans, other.spans),
+        ):
+            mine.update({prefix + symbol: n for symbol, n in theirs.items()})
+
     def summary(self) -> dict[str, object]:
-        """As JSON (a task's XCom, what the CLI prints)."""
+        """As JSON (a task's XCom)."""
         return {
             "filled": dict(self.filled),
             "spans": dict(self.spans),

@@ -65,6 +65,7 @@ class ReconcileResult:
     # compared: loading history is the backfill's job, not a difference to list and repair.
     before_history: dict[str, int] = field(default_factory=dict)
     rebuilt: bool = False
+    market: str = "spot"
 
     @property
     def clean(self) -> bool:
@@ -72,14 +73,17 @@ class ReconcileResult:
         return not any(self.unrepaired.values())
 
     def summary(self) -> dict[str, object]:
-        """As JSON (a task's XCom, what the CLI prints)."""
-        return {
+        """As JSON (a task's XCom); a futures market's names it."""
+        summary: dict[str, object] = {
             "compared": dict(self.compared),
             "repaired": dict(self.repaired),
             "unrepaired": dict(self.unrepaired),
             "before_history": dict(self.before_history),
             "differences": [m.describe() for m in self.mismatches],
         }
+        if self.market != "spot":
+            summary["market"] = self.market
+        return summary
 
 
 def compare(symbol: str, ours: dict[int, tuple], official: dict[int, Sequence]) -> list[Mismatch]:
@@ -276,7 +280,7 @@ def reconcile(
         raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
     venue = markets.market(client.market if client is not None else market)
     url = database_url or db.resolve_role_url(db.LOADER)
-    result = ReconcileResult()
+    result = ReconcileResult(market=venue.name)
     with own_client(client, rest_url, url, venue) as client:
         info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])

@@ -55,6 +55,17 @@ class ImportResult:
     # its delisting): Binance has no kline there, so there is nothing to import.
     untraded: bool = False
 
+    def summary(self) -> dict[str, object]:
+        """As JSON (a task's XCom)."""
+        return {
+            "file": self.file_name,
+            "rows": self.rows,
+            "candles": self.candles,
+            "changed": self.changed,
+            "skipped": self.skipped,
+            "untraded": self.untraded,
+        }
+
 
 def _previous_close(
     conn: psycopg.Connection, symbol: str, minute_ms: int, market: Market = SPOT
