@@ -3,7 +3,6 @@ funding): paged, resumable, never writes an open minute."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -16,12 +15,12 @@ from psycopg import sql
 
 from include.history import funding, klines_store
 from include.history.first_days import record_first_days
+from include.history.job import rest_job
 from include.history.progress import Progress
 from include.history.series import FUNDING, KLINES, SERIES, Series, parse_series
-from include.platform import db
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT, REQUESTS_IN_FLIGHT
-from include.platform.markets import SPOT, Market, market
+from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
 from include.platform.times import MINUTE_MS, to_datetime, to_ms
 
@@ -67,20 +66,6 @@ class BackfillResult:
                 for name, by_symbol in self.series.items()
             }
         return summary
-
-
-def own_client(
-    client: BinanceRest | None,
-    rest_url: str | None,
-    database_url: str,
-    market: Market | None = None,
-) -> contextlib.AbstractContextManager[BinanceRest]:
-    """The caller's client as it is, or one of the job's own (of ``market``, spot's unless
-    given), closed after it, whose requests' weight is reserved in the budget every process
-    shares through database_url."""
-    if client is not None:
-        return contextlib.nullcontext(client)
-    return BinanceRest(rest_url, database_url=database_url, market=market or SPOT)
 
 
 def missing_runs_ms(
@@ -282,11 +267,12 @@ def backfill_rest(
         raise ValueError(f"empty range: {start.isoformat()} .. {end.isoformat()}")
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS:
         raise ValueError("start and end must be whole minutes (UTC)")
-    venue = market(client.market if client is not None else market_name)
-    wanted = parse_series(series, venue)
-    url = database_url or db.resolve_role_url(db.LOADER)
-    result = BackfillResult(market=venue.name)
-    with own_client(client, rest_url, url, venue) as client:
+    with rest_job(
+        database_url=database_url, rest_url=rest_url, client=client, market_name=market_name
+    ) as job:
+        venue, url, client = job.market, job.database_url, job.client
+        wanted = parse_series(series, venue)
+        result = BackfillResult(market=venue.name)
         info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])
         listed = {s["symbol"] for s in info.get("symbols", [])}

@@ -16,8 +16,8 @@ import psycopg
 
 from include import timeframes
 from include.history import backfill
+from include.history.job import rest_job
 from include.history.progress import Progress
-from include.platform import db
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
@@ -84,8 +84,8 @@ def bootstrap(
     ``market`` loads its trade klines into its own schema and builds its own timeframes.
     """
     # History loads as history_loader, dbt builds as dbt_builder (one URL given: both use it).
-    url = database_url or db.resolve_role_url(db.LOADER)
-    with BinanceRest(rest_url, database_url=url, market=market) as client:
+    with rest_job(database_url=database_url, rest_url=rest_url, market_name=market) as job:
+        url, client = job.database_url, job.client
         info = client.exchange_info()
         names = resolve_symbols(symbols, exchange_info=info, market=market)
         with psycopg.connect(url, autocommit=True) as conn:

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from include.history import klines_store
-from include.history.backfill import fetch_range, own_client
+from include.history.backfill import fetch_range
 from include.history.first_days import record_first_days
+from include.history.job import rest_job
 from include.history.klines_store import load_sql
-from include.platform import db, markets
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.markets import SPOT, Market
@@ -63,12 +63,8 @@ class HealResult:
 
     def add(self, other: HealResult, prefix: str = "") -> None:
         """Take another run's counts in, its symbols named with ``prefix`` ("usdm ")."""
-        for mine, theirs in (
-            (self.filled, other.filled),
-            (self.unfillable, other.unfillable),
-            (self.spans, other.spans),
-        ):
-            mine.update({prefix + symbol: n for symbol, n in theirs.items()})
+        for name in ("filled", "unfillable", "spans"):
+            getattr(self, name).update({prefix + s: n for s, n in getattr(other, name).items()})
 
     def summary(self) -> dict[str, object]:
         """As JSON (a task's XCom)."""
@@ -450,10 +446,11 @@ def heal_gaps(
     older minutes move it back), so a run costs what happened since the last one; full=True
     looks at every symbol's whole history.
     """
-    venue = markets.market(client.market if client is not None else market)
-    url = database_url or db.resolve_role_url(db.LOADER)
     result = HealResult()
-    with own_client(client, rest_url, url, venue) as client:
+    with rest_job(
+        database_url=database_url, rest_url=rest_url, client=client, market_name=market
+    ) as job:
+        venue, url, client = job.market, job.database_url, job.client
         info = client.exchange_info()
         closed_before_ms = int(info["serverTime"])
         status = {

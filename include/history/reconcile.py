@@ -12,8 +12,7 @@ import psycopg
 
 from include import timeframes
 from include.history import klines_store
-from include.history.backfill import own_client
-from include.platform import db, markets
+from include.history.job import rest_job
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
@@ -278,10 +277,11 @@ def reconcile(
     start_ms, end_ms = to_ms(start), to_ms(end)
     if start_ms % MINUTE_MS or end_ms % MINUTE_MS or end_ms <= start_ms:
         raise ValueError(f"reconcile needs whole minutes, start < end: {start} .. {end}")
-    venue = markets.market(client.market if client is not None else market)
-    url = database_url or db.resolve_role_url(db.LOADER)
-    result = ReconcileResult(market=venue.name)
-    with own_client(client, rest_url, url, venue) as client:
+    with rest_job(
+        database_url=database_url, rest_url=rest_url, client=client, market_name=market
+    ) as job:
+        venue, url, client = job.market, job.database_url, job.client
+        result = ReconcileResult(market=venue.name)
         info = client.exchange_info(max_age_s=JOB_EXCHANGE_INFO_AGE_S)
         closed_before_ms = int(info["serverTime"])
         end_ms = min(end_ms, closed_before_ms - closed_before_ms % MINUTE_MS)
