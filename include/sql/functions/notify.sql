@@ -9,7 +9,9 @@
 -- NOTIFY needs no privilege, so any login could send one: the API reads the values back from
 -- the tables, never from a payload. Items go out in their order, as many notifications as it
 -- takes to keep each one under 8000 bytes (~7 kB of items each); no items, no notification.
-create or replace function market.notify_candles(kind text, items text[]) returns void
+-- On any channel: a futures market's announces on its own (functions/notify_markets.sql).
+create or replace function market.notify_candles_on(channel text, kind text, items text[])
+returns void
 language plpgsql as $$
 declare
     chunk text;
@@ -24,12 +26,18 @@ begin
         order by part
     loop
         perform pg_notify(
-            'candles_1m',
+            channel,
             '{"at":' || (extract(epoch from clock_timestamp()) * 1000)::bigint
                 || ',"' || kind || '":[' || chunk || ']}'
         );
     end loop;
 end;
+$$;
+
+-- Spot's, on candles_1m.
+create or replace function market.notify_candles(kind text, items text[]) returns void
+language sql as $$
+    select market.notify_candles_on('candles_1m', kind, items)
 $$;
 
 create or replace function market.notify_candle_rows(row_json text[]) returns void

@@ -3,31 +3,8 @@
 -- channel, candles_1m_usdm or candles_1m_coinm, so the API's /fws and /dws streams LISTEN to their
 -- market only. Same payload, same 7 kB chunks, same rule for what is announced; one trigger
 -- function per kind serves every futures schema (the table's schema names the market). Spot's
--- functions and triggers are notify.sql's, untouched: migration 0006 takes that file as it is.
-
-create or replace function market.notify_candles_on(channel text, kind text, items text[])
-returns void
-language plpgsql as $$
-declare
-    chunk text;
-begin
-    for chunk in
-        select string_agg(item, ',' order by n)
-        from (
-            select item, n, sum(length(item) + 1) over (order by n) / 7000 as part
-            from unnest(coalesce(items, '{}')) with ordinality as r (item, n)
-        ) as parted
-        group by part
-        order by part
-    loop
-        perform pg_notify(
-            channel,
-            '{"at":' || (extract(epoch from clock_timestamp()) * 1000)::bigint
-                || ',"' || kind || '":[' || chunk || ']}'
-        );
-    end loop;
-end;
-$$;
+-- functions and triggers are notify.sql's (migration 0006 takes that file as it is), which also
+-- holds the chunked sender both use, market.notify_candles_on.
 
 -- market_usdm -> candles_1m_usdm.
 create or replace function market.candles_channel(raw_schema text) returns text
