@@ -35,18 +35,11 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.platform.alerts import on_task_failure
+from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
 from include.platform.rest_pool import BACKFILL_SLOTS, EXCHANGE_INFO_SLOTS, POOL
 
-DEFAULT_ARGS = {
-    "on_failure_callback": on_task_failure,
-    "owner": "data-platform",
-    "retries": 3,
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=30),
-}
+DEFAULT_ARGS = task_defaults(3, timedelta(minutes=2), timedelta(minutes=30))
 
 
 @dag(

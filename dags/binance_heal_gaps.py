@@ -22,18 +22,11 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from include.platform.alerts import on_task_failure
+from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
 from include.platform.rest_pool import HEAL_SLOTS, POOL
 
-DEFAULT_ARGS = {
-    "on_failure_callback": on_task_failure,
-    "owner": "data-platform",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-}
+DEFAULT_ARGS = task_defaults(2, timedelta(minutes=1), timedelta(minutes=10))
 
 
 @dag(

@@ -33,18 +33,11 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.platform.alerts import on_task_failure
+from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
 from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL
 
-DEFAULT_ARGS = {
-    "on_failure_callback": on_task_failure,
-    "owner": "data-platform",
-    "retries": 3,
-    "retry_delay": timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(hours=1),
-}
+DEFAULT_ARGS = task_defaults(3, timedelta(minutes=5), timedelta(hours=1))
 
 
 @dag(

@@ -31,7 +31,7 @@ from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include.platform.alerts import on_task_failure
+from include.platform.alerts import task_defaults
 from include.platform.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
 
 
@@ -45,13 +45,7 @@ from include.platform.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1
     catchup=False,
     # Builds are incremental over "whatever changed since the last build": never two at once.
     max_active_runs=1,
-    default_args={
-        "on_failure_callback": on_task_failure,
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=5),
-    },
+    default_args=task_defaults(2, timedelta(seconds=30), timedelta(minutes=5)),
     dagrun_timeout=timedelta(minutes=30),
     tags=["dbt", "analytics", "timeframes"],
     doc_md=__doc__,

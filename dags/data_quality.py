@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.platform.alerts import on_task_failure
+from include.platform.alerts import task_defaults
 from include.platform.assets import ANALYTICS_CANDLES
 
 
@@ -40,12 +40,7 @@ from include.platform.assets import ANALYTICS_CANDLES
     start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "on_failure_callback": on_task_failure,
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-    },
+    default_args=task_defaults(2, timedelta(minutes=1)),
     dagrun_timeout=timedelta(minutes=30),
     tags=["quality", "great_expectations", "analytics"],
     doc_md=__doc__,

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.platform.alerts import on_task_failure
+from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
 from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOTS
 
@@ -38,14 +38,7 @@ from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOT
     start_date=datetime(2025, 1, 6, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "on_failure_callback": on_task_failure,
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(hours=1),
-    },
+    default_args=task_defaults(2, timedelta(minutes=5), timedelta(hours=1)),
     tags=["binance", "quality", "reconcile"],
     doc_md=__doc__,
     params={
