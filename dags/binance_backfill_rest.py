@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
+from include.platform.dag_args import job_params, task_defaults, window, window_params
 from include.platform.rest_pool import BACKFILL_SLOTS, EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = task_defaults(3, timedelta(minutes=2), timedelta(minutes=30))
@@ -53,12 +53,8 @@ DEFAULT_ARGS = task_defaults(3, timedelta(minutes=2), timedelta(minutes=30))
     tags=["binance", "history", "rest"],
     doc_md=__doc__,
     params={
-        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
-        "symbols": Param(
-            [], type="array", description="Symbols; empty = each market's (SYMBOLS, ...)."
-        ),
-        "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
-        "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
+        **job_params("Symbols; empty = each market's (SYMBOLS, ...)."),
+        **window_params(),
         "chunk_days": Param(7, type="integer", minimum=1),
     },
 )
@@ -73,8 +69,7 @@ def binance_backfill_rest() -> None:
         params = context["params"]
         return plan_rest_chunks(
             params["symbols"],
-            params["start"] or context["data_interval_start"].isoformat(),
-            params["end"] or context["data_interval_end"].isoformat(),
+            *window(context),
             chunk_days=params["chunk_days"],
             markets=params["markets"],
         )

@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
+from include.platform.dag_args import job_params, task_defaults
 from include.platform.rest_pool import HEAL_SLOTS, POOL
 
 DEFAULT_ARGS = task_defaults(2, timedelta(minutes=1), timedelta(minutes=10))
@@ -39,8 +39,7 @@ DEFAULT_ARGS = task_defaults(2, timedelta(minutes=1), timedelta(minutes=10))
     tags=["binance", "history", "gaps"],
     doc_md=__doc__,
     params={
-        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
-        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
+        **job_params(),
         "max_minutes": Param(200_000, type="integer", minimum=1),
         "full": Param(False, type="boolean", description="Whole history, not since last run."),
     },

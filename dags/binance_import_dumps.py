@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
+from include.platform.dag_args import job_params, task_defaults, window, window_params
 from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL
 
 DEFAULT_ARGS = task_defaults(3, timedelta(minutes=5), timedelta(hours=1))
@@ -51,11 +51,9 @@ DEFAULT_ARGS = task_defaults(3, timedelta(minutes=5), timedelta(hours=1))
     tags=["binance", "history", "dumps"],
     doc_md=__doc__,
     params={
-        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
-        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
+        **job_params(),
         "kinds": Param(["klines"], type="array", description="klines, trades, aggTrades."),
-        "start": Param(None, type=["null", "string"], description="First day (override)."),
-        "end": Param(None, type=["null", "string"], description="End day, exclusive."),
+        **window_params("First day (override).", "End day, exclusive."),
         "folder": Param(None, type=["null", "string"], description="Local dump folder."),
     },
 )
@@ -71,8 +69,7 @@ def binance_import_dumps() -> None:
         return plan_dump_files(
             params["symbols"],
             params["kinds"],
-            params["start"] or context["data_interval_start"].date().isoformat(),
-            params["end"] or context["data_interval_end"].date().isoformat(),
+            *window(context, days=True),
             folder=params["folder"],
             markets=params["markets"],
         )

@@ -31,8 +31,8 @@ from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include.platform.alerts import task_defaults
 from include.platform.assets import ANALYTICS_CANDLES, CANDLES_1M_LIVE, KLINES_1M
+from include.platform.dag_args import task_defaults
 
 
 @dag(

@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.platform.alerts import task_defaults
 from include.platform.assets import ANALYTICS_CANDLES
+from include.platform.dag_args import task_defaults, window_params
 
 
 @dag(
@@ -45,8 +45,7 @@ from include.platform.assets import ANALYTICS_CANDLES
     tags=["quality", "great_expectations", "analytics"],
     doc_md=__doc__,
     params={
-        "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
-        "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
+        **window_params(),
         "symbols": Param([], type="array", description="Active symbols; empty = SYMBOLS."),
         "expect_live": Param(
             None,

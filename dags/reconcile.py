@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.platform.alerts import task_defaults
 from include.platform.assets import KLINES_1M
+from include.platform.dag_args import job_params, task_defaults, window, window_params
 from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOTS
 
 
@@ -42,10 +42,8 @@ from include.platform.rest_pool import EXCHANGE_INFO_SLOTS, POOL, RECONCILE_SLOT
     tags=["binance", "quality", "reconcile"],
     doc_md=__doc__,
     params={
-        "markets": Param([], type="array", description="spot, usdm, coinm; empty = MARKETS."),
-        "symbols": Param([], type="array", description="Symbols; empty = SYMBOLS."),
-        "start": Param(None, type=["null", "string"], description="Override start (UTC)."),
-        "end": Param(None, type=["null", "string"], description="Override end (UTC)."),
+        **job_params(),
+        **window_params(),
     },
 )
 def reconcile() -> None:
@@ -59,8 +57,7 @@ def reconcile() -> None:
         params = context["params"]
         return plan_reconcile(
             params["symbols"],
-            params["start"] or context["data_interval_start"].isoformat(),
-            params["end"] or context["data_interval_end"].isoformat(),
+            *window(context),
             markets=params["markets"],
         )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from include.platform.settings import get_settings
@@ -59,19 +58,3 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
         logger.error("alert to ALERT_WEBHOOK_URL failed: %s (%s)", err, payload["text"])
     else:
         logger.info("alert sent: %s", payload["text"])
-
-
-def task_defaults(
-    retries: int, first_delay: timedelta, max_delay: timedelta | None = None
-) -> dict[str, Any]:
-    """A DAG's default_args: the data platform's, a failure alerted (on_task_failure), and
-    ``retries`` retries ``first_delay`` apart, doubling up to ``max_delay`` when given."""
-    args: dict[str, Any] = {
-        "on_failure_callback": on_task_failure,
-        "owner": "data-platform",
-        "retries": retries,
-        "retry_delay": first_delay,
-    }
-    if max_delay is not None:
-        args.update(retry_exponential_backoff=True, max_retry_delay=max_delay)
-    return args
