@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -35,6 +37,7 @@ from api.config import ApiConfig
 from api.futures import FuturesApi
 from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
 from api.klines import fetch_klines
+from api.klines.warm import warm
 from api.limits import WeightLimiter
 from api.market_reads import SymbolInfo
 from api.metrics import Metrics
@@ -50,12 +53,18 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def _pool(config: ApiConfig, *options: str, prepare_at_once: bool = False) -> AsyncConnectionPool:
+def _pool(
+    config: ApiConfig,
+    *options: str,
+    prepare_at_once: bool = False,
+    configure: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> AsyncConnectionPool:
     """Connections for the handlers' queries, opened by the app's lifespan.
 
     ``prepare_at_once``: a statement is prepared on its first run on a connection, not its
     sixth (psycopg's default threshold); the klines statements' plans over every monthly
-    partition cost 5-40 ms to make, which each of the first five requests paid again."""
+    partition cost 5-40 ms to make, which each of the first five requests paid again.
+    ``configure`` runs on each new connection before it serves (the klines warm-up)."""
     # No query of a client's may hold a connection for long (the listener's LISTEN connection
     # is its own and waits on notifications, not on a statement).
     timeout = f"-c statement_timeout={int(config.statement_timeout * 1000)}"
@@ -71,6 +80,7 @@ def _pool(config: ApiConfig, *options: str, prepare_at_once: bool = False) -> As
             "options": " ".join((timeout, *options)),
             **({"prepare_threshold": 0} if prepare_at_once else {}),
         },
+        configure=configure,
         open=False,
     )
 
@@ -93,10 +103,13 @@ class Api:
         # plans were 4x slower. No parallel workers either: a generic plan cannot tell a week of
         # live minutes from the few a request reads, and starting workers took 13 ms of a 1 ms
         # 1m request (analytics.candles_1m's live side, bench/api_bench.py).
+        # Each new one plans every market's klines statements before it serves (klines/warm.py).
+        warm_up = functools.partial(warm, markets=config.markets)
         self.klines_pool = _pool(
             config,
             "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
             prepare_at_once=True,
+            configure=warm_up,
         )
         self.symbols = SymbolCache(
             self.pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
@@ -117,6 +130,7 @@ class Api:
             config,
             "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
             prepare_at_once=True,
+            configure=warm_up,
         )
         self.pools = (
             self.push_pool,
@@ -324,9 +338,16 @@ class Api:
             *(asyncio.ensure_future(listen(hub, self.stop)) for hub in self.futures_hubs.values()),
             *(asyncio.ensure_future(worker.run(self.stop)) for worker in self.futures_workers),
         ]
-        with contextlib.suppress(TimeoutError):
-            for hub in (self.hub, *self.futures_hubs.values()):
-                await asyncio.wait_for(hub.listening.wait(), 10)
+        with contextlib.suppress(TimeoutError, PoolTimeout):
+            # Listening, and the klines connections planned (a database down at the start
+            # holds the API up no longer than before).
+            async with asyncio.timeout(10):
+                for hub in (self.hub, *self.futures_hubs.values()):
+                    await hub.listening.wait()
+                # A connection handed out has been configured (warmed up).
+                for pool in (self.klines_pool, self.grpc_pool):
+                    async with pool.connection():
+                        pass
         try:
             yield
         finally:
