@@ -111,8 +111,10 @@ class Api:
             prepare_at_once=True,
             configure=warm_up,
         )
+        # The symbol lists are read on the klines connections: a generic plan, made once per
+        # connection (klines/warm.py), where each read planned anew (50 ms of its 70).
         self.symbols = SymbolCache(
-            self.pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
+            self.klines_pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
         )
         self.hub = Hub(
             self.push_pool,
@@ -146,7 +148,7 @@ class Api:
                 self.pool,
                 self.klines_pool,
                 SymbolCache(
-                    self.pool,
+                    self.klines_pool,
                     config.symbols_ttl,
                     configured=config.futures_symbols.get(venue.name, frozenset()),
                     market=venue,

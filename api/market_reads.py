@@ -33,7 +33,9 @@ class SymbolInfo:
 
 async def fetch_symbols(conn: AsyncConnection, market: Market = SPOT) -> list[SymbolInfo]:
     """Every symbol the platform holds candles or listing data for (of the market)."""
-    cur = await conn.execute(market.sql(SYMBOLS_SQL))
+    # Prepared at once: on the klines connections (generic plans) its plan over every
+    # partition, which took longer than its run, is then made once per connection.
+    cur = await conn.execute(market.sql(SYMBOLS_SQL), prepare=True)
     return [SymbolInfo(*r) for r in await cur.fetchall()]
 
 
