@@ -37,7 +37,7 @@ from api.config import ApiConfig
 from api.futures import FuturesApi
 from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
 from api.klines import fetch_klines
-from api.klines.warm import warm
+from api.klines.warm import warm, warm_symbols
 from api.limits import WeightLimiter
 from api.market_reads import SymbolInfo
 from api.metrics import Metrics
@@ -94,7 +94,8 @@ class Api:
         # The live push's connections are its own: no request (a ticker over every symbol, a
         # flood of health checks) can take the one the push needs.
         self.push_pool = _pool(config)
-        self.pool = _pool(config)
+        # Each new one reads every market's symbol list once before it serves (klines/warm.py).
+        self.pool = _pool(config, configure=functools.partial(warm_symbols, markets=config.markets))
         self.weights = WeightLimiter(config.weight_limit)
         # The klines of the REST API and gRPC on connections of their own that use generic
         # plans: a statement's months are pruned from its parameters as it starts. Left to
@@ -111,10 +112,8 @@ class Api:
             prepare_at_once=True,
             configure=warm_up,
         )
-        # The symbol lists are read on the klines connections: a generic plan, made once per
-        # connection (klines/warm.py), where each read planned anew (50 ms of its 70).
         self.symbols = SymbolCache(
-            self.klines_pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
+            self.pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
         )
         self.hub = Hub(
             self.push_pool,
@@ -148,7 +147,7 @@ class Api:
                 self.pool,
                 self.klines_pool,
                 SymbolCache(
-                    self.klines_pool,
+                    self.pool,
                     config.symbols_ttl,
                     configured=config.futures_symbols.get(venue.name, frozenset()),
                     market=venue,
@@ -347,7 +346,7 @@ class Api:
                 for hub in (self.hub, *self.futures_hubs.values()):
                     await hub.listening.wait()
                 # A connection handed out has been configured (warmed up).
-                for pool in (self.klines_pool, self.grpc_pool):
+                for pool in (self.pool, self.klines_pool, self.grpc_pool):
                     async with pool.connection():
                         pass
         try:

@@ -1,7 +1,7 @@
-"""A new klines connection runs its statements once before it serves: the first request of an
-interval, or the first read of the symbol list, on a connection otherwise paid their generic
-plans over every monthly partition (about 230 ms for 1m, 70 ms for 1h and 50 ms for the symbol
-list over a year of history, bench/api_bench.py's cold path)."""
+"""A new connection runs its statements once before it serves: the first request of an interval
+(a klines connection), or the first read of the symbol list (the others), on a connection
+otherwise paid their generic plans over every monthly partition (about 230 ms for 1m, 70 ms for
+1h and 50 ms for the symbol list over a year of history, bench/api_bench.py's cold path)."""
 
 from __future__ import annotations
 
@@ -25,15 +25,22 @@ LIMIT = 500
 
 
 async def warm(conn: AsyncConnection, markets: Sequence[str]) -> None:
-    """Read each market's symbol list (SymbolCache's read) and run each stored interval's
-    newest-candles statements once on ``conn``. Only a head start: whatever fails is left to
-    the first request, as without it."""
+    """Run each stored interval's newest-candles statements of each market once on ``conn``.
+    Only a head start: whatever fails is left to the first request, as without it."""
     try:
         for market in markets:
-            await fetch_symbols(conn, markets_of.market(market))
             for interval in STORED:
                 await fetch_klines(
                     conn, KlinesRequest(NO_SYMBOL, interval, None, None, LIMIT, 0, market)
                 )
     except Exception as exc:  # a connection that cannot plan them serves as it would have
         logger.debug("klines warm-up stopped: %s", exc)
+
+
+async def warm_symbols(conn: AsyncConnection, markets: Sequence[str]) -> None:
+    """Read each market's symbol list once on ``conn`` (SymbolCache's read), as ``warm``."""
+    try:
+        for market in markets:
+            await fetch_symbols(conn, markets_of.market(market))
+    except Exception as exc:  # a connection that cannot read them serves as it would have
+        logger.debug("symbols warm-up stopped: %s", exc)
