@@ -61,20 +61,30 @@ class DumpRef:
     checksum: bool = False
 
     @property
+    def tag(self) -> str:
+        """The interval as file names spell it, or the kind."""
+        return self.interval if self.kind == "klines" else self.kind
+
+    @property
+    def root(self) -> str:
+        """Where the market's dumps sit under ``data/``."""
+        return "spot"
+
+    @property
     def base_name(self) -> str:
         """File name without ``.zip``."""
-        tag = self.interval if self.kind == "klines" else self.kind
         period = (
             self.period_start.isoformat() if self.daily else self.period_start.strftime("%Y-%m")
         )
-        return f"{self.symbol}-{tag}-{period}"
+        return f"{self.symbol}-{self.tag}-{period}"
 
     @property
     def rel_dir(self) -> str:
         """Directory under ``data/`` as on data.binance.vision."""
         freq = "daily" if self.daily else "monthly"
-        sub = f"/{self.interval}" if self.kind == "klines" else ""
-        return f"spot/{freq}/{self.kind}/{self.symbol}{sub}"
+        # Klines have a folder per interval; the tag of any other kind is the kind itself.
+        sub = f"/{self.tag}" if self.tag != self.kind else ""
+        return f"{self.root}/{freq}/{self.kind}/{self.symbol}{sub}"
 
     @property
     def url_path(self) -> str:
@@ -84,22 +94,33 @@ class DumpRef:
 
 def parse_dump_path(path: str) -> DumpRef | None:
     """URL path -> DumpRef, or None when it names no valid dump."""
-    m = _PATH_RE.match(path)
+    found = match_dump_path(_PATH_RE, path, ("klines",))
+    if found is None:
+        return None
+    m, start = found
+    kind, tag = m["kind"], m["tag"]
+    if kind == "klines" and tag not in INTERVALS:
+        return None
+    interval = tag if kind == "klines" else "1m"
+    return DumpRef(kind, m["symbol"], start, m["freq"] == "daily", interval, bool(m["checksum"]))
+
+
+def match_dump_path(
+    pattern: re.Pattern, path: str, kline_kinds: tuple[str, ...]
+) -> tuple[re.Match, date] | None:
+    """A dump URL path's match of ``pattern`` and its period's first day; None unless a kline
+    file sits in its interval's folder, any other in none and named by its kind, and the period
+    is a date of its frequency's form."""
+    m = pattern.match(path)
     if not m:
         return None
-    kind, tag, period = m["kind"], m["tag"], m["period"]
-    daily = m["freq"] == "daily"
-    if kind == "klines":
-        if m["interval"] != tag or tag not in INTERVALS:
+    if m["kind"] in kline_kinds:
+        if m["interval"] != m["tag"]:
             return None
-    elif m["interval"] is not None or tag != kind:
+    elif m["interval"] is not None or m["tag"] != m["kind"]:
         return None
-    start = parse_period(period, daily)
-    if start is None:
-        return None
-    return DumpRef(
-        kind, m["symbol"], start, daily, tag if kind == "klines" else "1m", bool(m["checksum"])
-    )
+    start = parse_period(m["period"], m["freq"] == "daily")
+    return None if start is None else (m, start)
 
 
 def parse_period(period: str, daily: bool) -> date | None:

@@ -13,10 +13,9 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
-from fakebinance.dumps import parse_period, period_bounds_us, zip_atomically
+from fakebinance.dumps import DumpRef, match_dump_path, period_bounds_us, zip_atomically
 from fakebinance.futures.contracts import quote_decimals, units_at
 from fakebinance.futures.prices import PriceSeries
 from fakebinance.futures.rest import FUTURES_INTERVALS, price_kline_row, trade_kline_row
@@ -53,17 +52,16 @@ _PATH_RE = re.compile(
 
 
 @dataclass(frozen=True)
-class FuturesDump:
+class FuturesDump(DumpRef):
     """One futures dump file, as named by its URL."""
 
-    kind: str
-    symbol: str
-    period_start: date
-    daily: bool
-    interval: str = "1m"
-    checksum: bool = False
     # "um" (USDⓈ-M) or "cm" (COIN-M).
     venue: str = "um"
+
+    @property
+    def root(self) -> str:
+        """The venue's folder under ``data/``."""
+        return f"futures/{self.venue}"
 
     @property
     def tag(self) -> str:
@@ -72,37 +70,19 @@ class FuturesDump:
             return self.kind
         return "1mo" if self.interval == "1M" else self.interval
 
-    @property
-    def base_name(self) -> str:
-        """File name without ``.zip``."""
-        period = self.period_start.isoformat() if self.daily else f"{self.period_start:%Y-%m}"
-        return f"{self.symbol}-{self.tag}-{period}"
-
-    @property
-    def rel_dir(self) -> str:
-        """Directory under ``data/``."""
-        freq = "daily" if self.daily else "monthly"
-        sub = f"/{self.tag}" if self.kind in KLINE_KINDS else ""
-        return f"futures/{self.venue}/{freq}/{self.kind}/{self.symbol}{sub}"
-
 
 def parse_futures_path(path: str) -> FuturesDump | None:
     """URL path under ``data/`` -> FuturesDump, or None when it names no file Binance has."""
-    m = _PATH_RE.match(path)
-    if not m:
+    found = match_dump_path(_PATH_RE, path, KLINE_KINDS)
+    if found is None:
         return None
-    kind, tag, period = m["kind"], m["tag"], m["period"]
-    daily = m["freq"] == "daily"
-    interval = "1M" if tag == "1mo" else tag
+    m, start = found
+    kind, daily = m["kind"], m["freq"] == "daily"
+    interval = "1M" if m["tag"] == "1mo" else m["tag"]
     if kind in KLINE_KINDS:
-        if m["interval"] != tag or interval not in FUTURES_INTERVALS:
+        if interval not in FUTURES_INTERVALS or (daily and interval not in DAILY_INTERVALS):
             return None
-        if daily and interval not in DAILY_INTERVALS:
-            return None
-    elif m["interval"] is not None or tag != kind or (kind == "fundingRate" and daily):
-        return None
-    start = parse_period(period, daily)
-    if start is None:
+    elif kind == "fundingRate" and daily:
         return None
     return FuturesDump(kind, m["symbol"], start, daily, interval, bool(m["checksum"]), m["venue"])
 
