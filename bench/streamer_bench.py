@@ -70,15 +70,9 @@ def start_fake(
         sys.executable, "-m", "fakebinance", "--port", "0", "--symbols", "", *feed,
         "--trades-per-minute", str(per_minute), "--speed", str(speed), "--start", START,
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: pin(1)
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        raise SystemExit(f"fake exchange did not start: {url!r}")
-    return proc, url
+    from bench.scale.common import start_fake
+
+    return start_fake(cmd, ROOT, preexec_fn=lambda: pin(1))
 
 
 WRITER = "unnest"

@@ -27,7 +27,7 @@ import httpx
 import psycopg
 
 from bench.databases import fresh_database
-from bench.scale.common import _cpu_seconds, _free_port, bucket_quantile
+from bench.scale.common import _cpu_seconds, _free_port, bucket_quantile, start_fake
 from bench.scale.restart import _terminate
 from include.platform import db
 from include.platform.markets import MARKETS
@@ -126,17 +126,12 @@ def coinm(args: argparse.Namespace) -> None:
     url = fresh_database(db.resolve_database_url(), COINM_DB)
     root = Path(__file__).resolve().parents[2]
     n = args.coinm_contracts
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "fakebinance", "--port", "0", "--symbols", "", "--coinm",
-         "--coinm-n-contracts", str(n), "--trades-per-minute", str(args.coinm_trades_per_minute),
-         "--start", COINM_START],
-        cwd=root, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert fake.stdout is not None
-    fake_url = fake.stdout.readline().strip()
-    if not fake_url.startswith("http"):
-        fake.kill()
-        raise SystemExit(f"fake exchange did not start: {fake_url!r}")
+    fake_cmd = [
+        sys.executable, "-m", "fakebinance", "--port", "0", "--symbols", "", "--coinm",
+        "--coinm-n-contracts", str(n), "--trades-per-minute", str(args.coinm_trades_per_minute),
+        "--start", COINM_START,
+    ]  # fmt: skip
+    fake, fake_url = start_fake(fake_cmd, root)
     # Each market's health port is STREAMER_HEALTH_PORT plus its place's step (coinm: +200).
     port = _free_port()
     offset = MARKET_PORT_STEP * list(MARKETS).index("coinm")

@@ -1,9 +1,12 @@
 """What the scale bench's sections share: the market's clock and size, the spread of a
-run's rounds, and the streamer's metrics read from its /metrics page."""
+run's rounds, the fake exchange's and the streamer's processes, and the streamer's metrics read
+from its /metrics page."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +34,36 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_fake(
+    cmd: list[str], root: Path, preexec_fn: Callable[[], None] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start the fake exchange (``cmd``, run in ``root``); the process and the URL it prints."""
+    fake = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
+    assert fake.stdout is not None
+    fake_url = fake.stdout.readline().strip()
+    if not fake_url.startswith("http"):
+        fake.kill()
+        raise SystemExit(f"fake exchange did not start: {fake_url!r}")
+    return fake, fake_url
+
+
+def spot_streamer_env(
+    root: Path, url: str, fake_url: str, port: int, **settings: str
+) -> dict[str, str]:
+    """The environment of `python -m streamer` following spot's ALL at the fake, with its health
+    port and ``settings`` (STREAMER_* variables) beside this process's own."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "DATABASE_URL": url,
+        "SYMBOLS": "ALL",
+        "BINANCE_WS_URL": fake_url,
+        "BINANCE_REST_URL": fake_url,
+        "STREAMER_HEALTH_PORT": str(port),
+        **settings,
+    }
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,13 @@ import httpx
 import psycopg
 
 from bench.databases import fresh_database
-from bench.scale.common import BINANCE_AVG_TRADES_PER_S, STREAMER_START, _free_port
+from bench.scale.common import (
+    BINANCE_AVG_TRADES_PER_S,
+    STREAMER_START,
+    _free_port,
+    spot_streamer_env,
+    start_fake,
+)
 from include.platform import db
 
 RESTART_DB = "scale_bench_restart"
@@ -44,16 +49,8 @@ def _streamer_proc(
 ) -> subprocess.Popen:
     """`python -m streamer` at ALL with the production defaults (startup repair on, the
     shared weight budget, Binance's limit at the fake); its INFO log appended to ``log``."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "DATABASE_URL": url,
-        "SYMBOLS": "ALL",
-        "BINANCE_WS_URL": fake_url,
-        "BINANCE_REST_URL": fake_url,
-        "STREAMER_HEALTH_PORT": str(port),
-        "STREAMER_LOG_LEVEL": "INFO" if log is not None else "WARNING",
-    }
+    level = "INFO" if log is not None else "WARNING"
+    env = spot_streamer_env(root, url, fake_url, port, STREAMER_LOG_LEVEL=level)
     if log is None:
         return subprocess.Popen(
             [sys.executable, "-m", "streamer"], cwd=root, env=env, stderr=subprocess.DEVNULL
@@ -104,12 +101,7 @@ def restart(args: argparse.Namespace) -> None:
         "--rate", str(BINANCE_AVG_TRADES_PER_S), "--start", STREAMER_START, "--warm",
         "--warm-tickers", "--listings", "0", "--delistings", "0",
     ]  # fmt: skip
-    fake = subprocess.Popen(fake_cmd, cwd=root, stdout=subprocess.PIPE, text=True)
-    assert fake.stdout is not None
-    fake_url = fake.stdout.readline().strip()
-    if not fake_url.startswith("http"):
-        fake.kill()
-        raise SystemExit(f"fake exchange did not start: {fake_url!r}")
+    fake, fake_url = start_fake(fake_cmd, root)
     port = _free_port()
     log = Path(args.restart_log) if args.restart_log else None
     if log is not None:

@@ -25,6 +25,8 @@ from bench.scale.common import (
     _scrape,
     _sent,
     bucket_quantile,
+    spot_streamer_env,
+    start_fake,
 )
 from bench.scale.restart import _terminate
 from include.platform import db
@@ -79,14 +81,7 @@ def streamer(args: argparse.Namespace) -> None:
         return apply
 
     started = time.perf_counter()
-    fake = subprocess.Popen(
-        fake_cmd, cwd=root, stdout=subprocess.PIPE, text=True, preexec_fn=pin(1)
-    )
-    assert fake.stdout is not None
-    fake_url = fake.stdout.readline().strip()
-    if not fake_url.startswith("http"):
-        fake.kill()
-        raise SystemExit(f"fake exchange did not start: {fake_url!r}")
+    fake, fake_url = start_fake(fake_cmd, root, preexec_fn=pin(1))
     print(
         f"  fake: {args.streamer_symbols} symbols (+3 listed, 3 delisted mid-run) at "
         f"{rate:,.0f} trades/s offered, drawn in {time.perf_counter() - started:.0f} s; "
@@ -98,18 +93,15 @@ def streamer(args: argparse.Namespace) -> None:
             procs, ports = [], []
             for k in range(shards):
                 port = _free_port()
-                env = {
-                    **os.environ,
-                    "PYTHONPATH": str(root),
-                    "DATABASE_URL": url,
-                    "SYMBOLS": "ALL",
-                    "BINANCE_WS_URL": fake_url,
-                    "BINANCE_REST_URL": fake_url,
-                    "STREAMER_HEALTH_PORT": str(port),
-                    "STREAMER_STARTUP_REPAIR": "false",
-                    "STREAMER_SYMBOLS_REFRESH": "5",
-                    "STREAMER_LOG_LEVEL": "WARNING",
-                }
+                env = spot_streamer_env(
+                    root,
+                    url,
+                    fake_url,
+                    port,
+                    STREAMER_STARTUP_REPAIR="false",
+                    STREAMER_SYMBOLS_REFRESH="5",
+                    STREAMER_LOG_LEVEL="WARNING",
+                )
                 if shards > 1:
                     env["STREAMER_SHARD"] = f"{k}/{shards}"
                 procs.append(
