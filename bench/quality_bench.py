@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from bench.results import command_line, record
+from bench.synthetic import synthetic_klines
 from include.platform import db, migrate
 from include.platform.partitions import LIVE, MARKET_TABLES, ensure_range
 from include.quality import Window, run_checks
@@ -31,12 +32,8 @@ BENCH_DB = "quality_bench"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 # Exact decimals from integer arithmetic: every candle satisfies the invariants.
-GENERATE = """
-insert into market.klines_1m (
-    symbol, open_time, open, high, low, close, volume, quote_volume, trade_count,
-    taker_buy_volume, taker_buy_quote_volume, source
-)
-select
+GENERATE = synthetic_klines(
+    values="""\
     symbol,
     open_time,
     open,
@@ -48,22 +45,13 @@ select
     trade_count,
     volume / 2,
     volume * open / 2,
-    'rest'
-from (
-    select
-        'SYM' || lpad(s::text, 4, '0') || 'USDT' as symbol,
-        t as open_time,
+    'rest'""",
+    per_minute="""\
         100 + s + (m %% 1000) / 100.0 as open,
         100 + s + (m %% 1000) / 100.0 + ((m %% 7) - 3) / 100.0 as close,
         (m %% 13) + 0.5 as volume,
-        m %% 50 as trade_count
-    from generate_series(1, %(symbols)s) as s
-    cross join lateral generate_series(
-        %(start)s::timestamptz, %(end)s::timestamptz - interval '1 minute', interval '1 minute'
-    ) as t
-    cross join lateral (select extract(epoch from t)::bigint / 60 as m) as minute
-) as candles
-"""
+        m %% 50 as trade_count""",
+)
 
 
 def main() -> None:

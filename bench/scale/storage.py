@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from bench.databases import fresh_database
+from bench.synthetic import synthetic_klines
 from include.platform import db, partitions
 from include.platform.settings import DEFAULT_LIVE_RETENTION_DAYS as DEFAULT_RETENTION
 from include.timeframes import build_timeframes
@@ -21,19 +22,12 @@ STORAGE_YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UT
 RETENTION_AT = datetime(2025, 12, 8, tzinfo=UTC)
 
 # One year of 1m klines per symbol, with the digits real ones have (what numeric's size follows).
-STORAGE_KLINES = """
-insert into market.klines_1m (
-    symbol, open_time, open, high, low, close, volume, quote_volume, trade_count,
-    taker_buy_volume, taker_buy_quote_volume, source
-)
-select
+STORAGE_KLINES = synthetic_klines(
+    values="""\
     symbol, open_time, open, greatest(open, close) + 1.37, least(open, close) - 0.91, close,
     volume, round(volume * open, 8), 400 + (m * 7919) %% 2600,
-    round(volume * 0.47, 5), round(round(volume * 0.47, 5) * open, 8), 'dump_klines'
-from (
-    select
-        'SYM' || lpad(s::text, 4, '0') || 'USDT' as symbol,
-        t as open_time,
+    round(volume * 0.47, 5), round(round(volume * 0.47, 5) * open, 8), 'dump_klines'""",
+    per_minute="""\
         m,
         round((75000 + 15000 * sin(m / 20000.0))::numeric + (m * 7919 %% 10007) / 100.0, 2) as open,
         round(
@@ -41,14 +35,8 @@ from (
             2
         )
             as close,
-        round(0.5 + (m * 104729 %% 999983) / 10000.0, 5) as volume
-    from generate_series(1, %(symbols)s) as s
-    cross join lateral generate_series(
-        %(start)s::timestamptz, %(end)s::timestamptz - interval '1 minute', interval '1 minute'
-    ) as t
-    cross join lateral (select extract(epoch from t)::bigint / 60 as m) as minute
-) as candles
-"""
+        round(0.5 + (m * 104729 %% 999983) / 10000.0, 5) as volume""",
+)
 
 STORAGE_LIVE = """
 insert into market.candles_1m_live
