@@ -27,33 +27,35 @@ QUALITY_DB = "scale_bench_quality"
 QUALITY_WINDOW = timedelta(hours=24)
 DAY_OF_RUNS = 288  # the data_quality DAG follows build_timeframes, every 5 minutes
 
+# A gap heal-gaps recorded and healed: one per symbol at the same hours of every `every` day(s).
+GAPS = """
+insert into market.ingest_gaps (
+    symbol, gap_start, gap_end, reason, detected_by, healed_at, healed_by
+)
+select
+    listed.symbol, day + interval '{opens}', day + interval '{closes}', '{reason}',
+    'heal-gaps', day + interval '{healed}', 'rest'
+from market.symbols as listed
+cross join generate_series(%(start)s::timestamptz, %(end)s::timestamptz, interval '{every}') as day
+on conflict do nothing;
+"""
+MISSING = GAPS.format(
+    opens="7 hours", closes="7 hours 3 minutes", reason="missing", healed="8 hours", every="1 day"
+)
+HALTS = GAPS.format(
+    opens="13 hours",
+    closes="13 hours 40 minutes",
+    reason="halt",
+    healed="14 hours",
+    every="30 days",
+)
 # What accumulates beside the candles over the history: the gaps heal-gaps recorded and healed
 # (one per symbol and day), halts (one per symbol and 30 days) and the weekly reconciled windows;
 # one statement per paragraph.
-HISTORY_BESIDE = """
+HISTORY_BESIDE = f"""
 insert into market.symbols (symbol, status)
 select distinct symbol, 'TRADING' from market.klines_1m;
-
-insert into market.ingest_gaps (
-    symbol, gap_start, gap_end, reason, detected_by, healed_at, healed_by
-)
-select
-    listed.symbol, day + interval '7 hours', day + interval '7 hours 3 minutes', 'missing',
-    'heal-gaps', day + interval '8 hours', 'rest'
-from market.symbols as listed
-cross join generate_series(%(start)s::timestamptz, %(end)s::timestamptz, interval '1 day') as day
-on conflict do nothing;
-
-insert into market.ingest_gaps (
-    symbol, gap_start, gap_end, reason, detected_by, healed_at, healed_by
-)
-select
-    listed.symbol, day + interval '13 hours', day + interval '13 hours 40 minutes', 'halt',
-    'heal-gaps', day + interval '14 hours', 'rest'
-from market.symbols as listed
-cross join generate_series(%(start)s::timestamptz, %(end)s::timestamptz, interval '30 days') as day
-on conflict do nothing;
-
+{MISSING}{HALTS}
 insert into market.reconciliations (
     symbol, window_start, window_end, minutes_official, minutes_mismatched, minutes_repaired,
     minutes_unrepaired
