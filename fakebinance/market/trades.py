@@ -3,6 +3,8 @@ trade around a time, cut from the generated blocks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from fakebinance.market.blocks import BLOCK_MIN, BLOCK_US, BLOCKS_PER_DAY, Block, BlockSource
@@ -26,16 +28,7 @@ class TradeQueries(BlockSource):
         self, symbol: str, start_us: int, end_us: int, keep: bool = True
     ) -> TradeArrays:
         """Raw trades with ``start_us <= time < end_us`` as columns."""
-        st = self._sym(symbol)
-        parts = []
-        if end_us > start_us:
-            for block in self._blocks_in(start_us, end_us):
-                b = self._block(st, block, keep)
-                i = int(np.searchsorted(b.t_us, start_us, "left"))
-                j = int(np.searchsorted(b.t_us, end_us, "left"))
-                if j > i:
-                    parts.append(self._trade_slice(st, b, i, j))
-        return concat(parts, TradeArrays)
+        return self._window(symbol, start_us, end_us, keep, "t_us", self._trade_slice, TradeArrays)
 
     def _trade_slice(self, st: SymbolState, b: Block, i: int, j: int) -> TradeArrays:
         return TradeArrays(
@@ -49,16 +42,31 @@ class TradeQueries(BlockSource):
 
     def agg_arrays(self, symbol: str, start_us: int, end_us: int, keep: bool = True) -> AggArrays:
         """Aggregate trades with ``start_us <= time < end_us`` as columns."""
+        return self._window(symbol, start_us, end_us, keep, "order_t", self._agg_slice, AggArrays)
+
+    def _window(
+        self,
+        symbol: str,
+        start_us: int,
+        end_us: int,
+        keep: bool,
+        times: str,
+        cut: Callable[[SymbolState, Block, int, int], TradeArrays | AggArrays],
+        kind: type,
+    ) -> TradeArrays | AggArrays:
+        """Columns of ``kind`` for the rows whose ``times`` (a Block field) fall in [start_us,
+        end_us): ``cut`` takes rows ``i:j`` of each block's."""
         st = self._sym(symbol)
         parts = []
         if end_us > start_us:
             for block in self._blocks_in(start_us, end_us):
                 b = self._block(st, block, keep)
-                i = int(np.searchsorted(b.order_t, start_us, "left"))
-                j = int(np.searchsorted(b.order_t, end_us, "left"))
+                t = getattr(b, times)
+                i = int(np.searchsorted(t, start_us, "left"))
+                j = int(np.searchsorted(t, end_us, "left"))
                 if j > i:
-                    parts.append(self._agg_slice(st, b, i, j))
-        return concat(parts, AggArrays)
+                    parts.append(cut(st, b, i, j))
+        return concat(parts, kind)
 
     def _agg_slice(self, st: SymbolState, b: Block, i: int, j: int) -> AggArrays:
         first = b.trade_base + b.order_first[i:j]
@@ -133,9 +141,10 @@ class TradeQueries(BlockSource):
         """The last raw trade with time < ``before_us`` (searching back to the listing)."""
         st = self._sym(symbol)
         got = self._last_before(st, before_us)
-        if got is None:
-            return None
-        b, idx = got
+        return None if got is None else self._trade_at(st, *got)
+
+    def _trade_at(self, st: SymbolState, b: Block, idx: int) -> Trade:
+        """Raw trade ``idx`` of block ``b``."""
         return trades_from_arrays(self._trade_slice(st, b, idx, idx + 1))[0]
 
     def next_trade_time(self, symbol: str, after_us: int, horizon_hours: int = 6) -> int | None:
@@ -151,12 +160,8 @@ class TradeQueries(BlockSource):
 
     def last_agg_id_before(self, symbol: str, before_us: int) -> int | None:
         """Id of the last aggTrade with time < ``before_us``; None if there is none."""
-        st = self._sym(symbol)
-        got = self._last_before(st, before_us)
-        if got is None:
-            return None
-        b, idx = got
-        return b.agg_base + int(np.searchsorted(b.order_first, idx, "right")) - 1
+        got = self._last_before(self._sym(symbol), before_us)
+        return None if got is None else _agg_id_of(*got)
 
     def _last_before(self, st: SymbolState, before_us: int) -> tuple[Block, int] | None:
         # The block holding before_us first, then whole blocks backwards by counts.
@@ -176,3 +181,8 @@ class TradeQueries(BlockSource):
                 return b, len(b.t_us) - 1
             block = day * BLOCKS_PER_DAY - 1
         return None
+
+
+def _agg_id_of(b: Block, idx: int) -> int:
+    """Id of the aggTrade that raw trade ``idx`` of block ``b`` belongs to."""
+    return b.agg_base + int(np.searchsorted(b.order_first, idx, "right")) - 1
