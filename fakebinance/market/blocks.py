@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from typing import NamedTuple
+from collections.abc import Hashable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,14 +63,21 @@ class BlockSource:
     def _sym(self, symbol: str) -> SymbolState:
         return self._syms[symbol]
 
+    # ----------------------------------------------------------------- caches (LRUs)
+    def _cached(self, cache: OrderedDict, key: Hashable) -> Any:
+        """``cache[key]`` marked as the most recently used, or None."""
+        with self._lock:
+            hit = cache.get(key)
+            if hit is not None:
+                cache.move_to_end(key)
+            return hit
+
     # ----------------------------------------------------------------- counts and ids
     def _day_counts(self, st: SymbolState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(orders, trades) per minute of the day before masking, and the trading mask."""
-        with self._lock:
-            hit = st.counts.get(day)
-            if hit is not None:
-                st.counts.move_to_end(day)
-                return hit
+        hit = self._cached(st.counts, day)
+        if hit is not None:
+            return hit
         orders_total, trades_total = st.day_totals(np.array([day], dtype=np.int64))
         n_orders, n_trades = int(orders_total[0]), int(trades_total[0])
         rng = np.random.default_rng([st.key, day, 1])
@@ -121,11 +129,9 @@ class BlockSource:
     def _block(self, st: SymbolState, block: int, keep: bool = True) -> Block:
         """Trades of one symbol-block (generated once, then LRU-cached)."""
         key = (st.spec.symbol, block)
-        with self._lock:
-            hit = self._blocks.get(key)
-            if hit is not None:
-                self._blocks.move_to_end(key)
-                return hit
+        hit = self._cached(self._blocks, key)
+        if hit is not None:
+            return hit
         generated = self._generate_block(st, block)
         if keep:
             with self._lock:

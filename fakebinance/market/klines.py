@@ -38,11 +38,9 @@ class KlineQueries(TradeQueries):
     def minute_klines_day(self, symbol: str, day: int) -> MinuteStats:
         """1m kline columns for UTC day number ``day`` (ignores the clock; cached)."""
         st = self._sym(symbol)
-        with self._lock:
-            hit = st.day_stats.get(day)
-            if hit is not None:
-                st.day_stats.move_to_end(day)
-                return hit
+        hit = self._cached(st.day_stats, day)
+        if hit is not None:
+            return hit
         stats = self._compute_day(st, day)
         with self._lock:
             st.day_stats[day] = stats
@@ -287,11 +285,9 @@ class KlineQueries(TradeQueries):
 
     def _day_json(self, st: SymbolState, day: int) -> tuple[np.ndarray, list[bytes]]:
         key = (st.spec.symbol, day)
-        with self._lock:
-            hit = self._day_rows.get(key)
-            if hit is not None:
-                self._day_rows.move_to_end(key)
-                return hit
+        hit = self._cached(self._day_rows, key)
+        if hit is not None:
+            return hit
         generation = st.day_stats  # replaced by a status change, which also drops day rows
         start_ms = day * DAY_MIN * 60_000
         # The whole day whatever the clock says: callers take only the minutes already closed.
