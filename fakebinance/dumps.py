@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import polars as pl
 
@@ -175,25 +175,23 @@ def _bool_py(col: str) -> pl.Expr:
 
 def _trades_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> pl.DataFrame:
     t = market.trade_arrays(symbol, a_us, b_us, keep=False)
-    return pl.DataFrame(t._asdict()).select(
-        pl.col("ids").alias("id"),
-        _dec8("price"),
-        _dec8("qty"),
-        _dec8("quote").alias("quoteQty"),
-        (pl.col("time_us") // div).alias("time"),
-        _bool_py("buyer_maker").alias("isBuyerMaker"),
-        pl.lit("True").alias("isBestMatch"),
-    )
+    return _trade_rows(t, "id", div, _dec8("quote").alias("quoteQty"))
 
 
 def _aggs_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> pl.DataFrame:
     a = market.agg_arrays(symbol, a_us, b_us, keep=False)
-    return pl.DataFrame(a._asdict()).select(
-        pl.col("ids").alias("agg_id"),
+    ids = (pl.col("first_id").alias("first_trade_id"), pl.col("last_id").alias("last_trade_id"))
+    return _trade_rows(a, "agg_id", div, *ids)
+
+
+def _trade_rows(columns: NamedTuple, id_name: str, div: int, *own: pl.Expr) -> pl.DataFrame:
+    """A trades or aggTrades file's columns: id, price, qty, the kind's ``own`` columns, time
+    (``time_us // div``), isBuyerMaker and isBestMatch."""
+    return pl.DataFrame(columns._asdict()).select(
+        pl.col("ids").alias(id_name),
         _dec8("price"),
         _dec8("qty"),
-        pl.col("first_id").alias("first_trade_id"),
-        pl.col("last_id").alias("last_trade_id"),
+        *own,
         (pl.col("time_us") // div).alias("time"),
         _bool_py("buyer_maker").alias("isBuyerMaker"),
         pl.lit("True").alias("isBestMatch"),
