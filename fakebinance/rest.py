@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 
 import orjson
 from aiohttp import web
@@ -63,6 +63,19 @@ def _mandatory(request: web.Request, name: str) -> str:
             400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
         )
     return value
+
+
+def kline_span(
+    request: web.Request, intervals: Container[str]
+) -> tuple[str, int | None, int | None]:
+    """A klines request's interval (one of ``intervals``), startTime and endTime."""
+    interval = _mandatory(request, "interval")
+    if interval not in intervals:
+        raise ApiError(400, -1120, "Invalid interval.")
+    start, end = _int(request, "startTime"), _int(request, "endTime")
+    if start is not None and end is not None and start > end:
+        raise ApiError(400, -1023, "Start time is greater than end time.")
+    return interval, start, end
 
 
 def _int(request: web.Request, name: str) -> int | None:
@@ -132,7 +145,21 @@ Format = Callable[[int], str]
 Formats = tuple[Format, Format, Format]
 
 
-class RestApi:
+class ClockEndpoints:
+    """What every venue's API answers alike: ping, and the time by the market's clock."""
+
+    market: Market
+
+    async def ping(self, request: web.Request) -> web.Response:
+        """GET <prefix>/ping."""
+        return json_response({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        """GET <prefix>/time (market clock)."""
+        return json_response({"serverTime": self.market.clock.now_ms()})
+
+
+class RestApi(ClockEndpoints):
     """Handlers for /api/v3/*; weight is charged by ``middleware``."""
 
     def __init__(self, market: Market, limiter: WeightLimiter) -> None:
@@ -195,14 +222,6 @@ class RestApi:
         if not self.market.is_listed(symbol):
             raise ApiError(400, -1121, "Invalid symbol.")
         return symbol
-
-    async def ping(self, request: web.Request) -> web.Response:
-        """GET /api/v3/ping."""
-        return json_response({})
-
-    async def time(self, request: web.Request) -> web.Response:
-        """GET /api/v3/time (market clock)."""
-        return json_response({"serverTime": self.market.clock.now_ms()})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         """GET /api/v3/exchangeInfo with optional symbol / symbols filter."""
@@ -276,12 +295,7 @@ class RestApi:
     async def klines(self, request: web.Request) -> web.Response:
         """GET /api/v3/klines (includes the current unfinished kline)."""
         symbol = self._symbol(request)
-        interval = _mandatory(request, "interval")
-        if interval not in INTERVALS:
-            raise ApiError(400, -1120, "Invalid interval.")
-        start, end = _int(request, "startTime"), _int(request, "endTime")
-        if start is not None and end is not None and start > end:
-            raise ApiError(400, -1023, "Start time is greater than end time.")
+        interval, start, end = kline_span(request, INTERVALS)
         if self.empty_klines_answers > 0:
             self.empty_klines_answers -= 1
             return json_response([])

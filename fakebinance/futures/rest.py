@@ -33,11 +33,13 @@ from fakebinance.market.units import DAY_MIN, fmt8
 from fakebinance.ratelimit import WeightLimiter
 from fakebinance.rest import (
     ApiError,
+    ClockEndpoints,
     Handler,
     _int,
     _mandatory,
     check_params,
     json_response,
+    kline_span,
     refusal,
 )
 
@@ -108,7 +110,7 @@ def request_weight(endpoint: str, query: dict) -> int:
     return TRADE_WEIGHTS.get(endpoint, 1)
 
 
-class FuturesRestApi:
+class FuturesRestApi(ClockEndpoints):
     """Handlers for a venue's /fapi/v1/* or /dapi/v1/*, charged by ``middleware``."""
 
     def __init__(
@@ -180,12 +182,7 @@ class FuturesRestApi:
         return symbol
 
     def _window(self, request: web.Request) -> tuple[str, int | None, int | None, int]:
-        interval = _mandatory(request, "interval")
-        if interval not in FUTURES_INTERVALS:
-            raise ApiError(400, -1120, "Invalid interval.")
-        start, end = _int(request, "startTime"), _int(request, "endTime")
-        if start is not None and end is not None and start > end:
-            raise ApiError(400, -1023, "Start time is greater than end time.")
+        interval, start, end = kline_span(request, FUTURES_INTERVALS)
         limit = _int(request, "limit")
         if limit is not None and limit <= 0:
             raise ApiError(400, -1100, "Illegal characters found in parameter 'limit'.")
@@ -225,14 +222,6 @@ class FuturesRestApi:
         return read(start, end)
 
     # ---------------------------------------------------------------- endpoints
-    async def ping(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/ping."""
-        return json_response({})
-
-    async def time(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/time (market clock)."""
-        return json_response({"serverTime": self.market.clock.now_ms()})
-
     async def exchange_info(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/exchangeInfo: every contract listed by now."""
         now_ms = self.market.clock.now_ms()
