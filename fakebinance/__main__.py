@@ -22,6 +22,26 @@ from fakebinance.server import FakeBinance
 
 logger = logging.getLogger(__name__)
 
+# The options of the ALL market, each "with --all:" in --help: (flag, type, default, help).
+ALL_OPTIONS = (
+    (
+        "--rate",
+        float,
+        460.0,
+        "trades per second over the whole market (Binance: ~460 average, ~14,000 at a peak; "
+        "see bench/scale_bench.py)",
+    ),
+    ("--listings", int, 3, "symbols listed mid-run"),
+    ("--delistings", int, 3, "symbols delisted (BREAK) mid-run"),
+    (
+        "--events-after",
+        float,
+        60.0,
+        "market seconds after the start of the first listing or delisting",
+    ),
+    ("--events-every", float, 30.0, "seconds between them"),
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``python -m fakebinance``."""
@@ -45,26 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="ALL: N skewed symbols ALLnnnnUSDT, replacing --symbols and --n-symbols "
         "(Binance spot has ~2,000)",
     )
-    p.add_argument(
-        "--rate",
-        type=float,
-        default=460.0,
-        help="with --all: trades per second over the whole market (Binance: ~460 average, "
-        "~14,000 at a peak; see bench/scale_bench.py)",
-    )
-    p.add_argument("--listings", type=int, default=3, help="with --all: symbols listed mid-run")
-    p.add_argument(
-        "--delistings", type=int, default=3, help="with --all: symbols delisted (BREAK) mid-run"
-    )
-    p.add_argument(
-        "--events-after",
-        type=float,
-        default=60.0,
-        help="with --all: market seconds after the start of the first listing or delisting",
-    )
-    p.add_argument(
-        "--events-every", type=float, default=30.0, help="with --all: seconds between them"
-    )
+    for flag, kind, default, text in ALL_OPTIONS:
+        p.add_argument(flag, type=kind, default=default, help=f"with --all: {text}")
     p.add_argument(
         "--warm",
         action="store_true",
@@ -88,30 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--usdm-weight-limit", type=int, default=2400, help="the futures' own IP weight a minute"
     )
-    p.add_argument(
-        "--usdm-n-contracts",
-        type=int,
-        default=0,
-        help="with --usdm: also this many synthetic perpetuals (SYM0001USDT...) trading "
-        "--trades-per-minute each",
-    )
+    add_contracts_option(p, "usdm", "SYM0001USDT...")
     p.add_argument(
         "--coinm",
         action="store_true",
         help="also serve COIN-M perpetuals (BTCUSD_PERP, ETHUSD_PERP) on /dapi/v1 and "
         "/dstream (sharing the USDⓈ-M weight limit, as Binance's do)",
     )
-    p.add_argument(
-        "--coinm-n-contracts",
-        type=int,
-        default=0,
-        help="with --coinm: also this many synthetic perpetuals (SYM0001USD_PERP..., 10 USD a "
-        "contract) trading --trades-per-minute each",
-    )
+    add_contracts_option(p, "coinm", "SYM0001USD_PERP..., 10 USD a contract")
     p.add_argument("--weight-window", type=float, default=60)
     p.add_argument("--dump-cache-dir", default=None)
     p.add_argument("--log-level", default="WARNING")
     return p
+
+
+def add_contracts_option(p: argparse.ArgumentParser, venue: str, names: str) -> None:
+    """--<venue>-n-contracts: how many synthetic perpetuals the venue serves beside its own."""
+    p.add_argument(
+        f"--{venue}-n-contracts",
+        type=int,
+        default=0,
+        help=f"with --{venue}: also this many synthetic perpetuals ({names}) trading "
+        "--trades-per-minute each",
+    )
 
 
 def config_from_args(args: argparse.Namespace, start: datetime | None = None) -> MarketConfig:
