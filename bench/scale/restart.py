@@ -200,11 +200,7 @@ def restart(args: argparse.Namespace) -> None:
         }
         print(f"  REST since the restart: {spent:,} weight; requests {paths}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _terminate(proc, 120)
     try:
         # The missed minutes and the restart's own.
         end = restart_minute + timedelta(minutes=1)
