@@ -133,32 +133,18 @@ def concat(parts: list, kind: type) -> NamedTuple:
 
 def trades_from_arrays(a: TradeArrays) -> list[Trade]:
     """Columns -> Trade objects."""
-    return [
-        Trade(i, dec8(p), dec8(q), dec8(qq), t, m)
-        for i, p, q, qq, t, m in zip(
-            a.ids.tolist(),
-            a.price.tolist(),
-            a.qty.tolist(),
-            a.quote.tolist(),
-            a.time_us.tolist(),
-            a.buyer_maker.tolist(),
-            strict=True,
-        )
-    ]
+    return _records(Trade, a, ("price", "qty", "quote"))
 
 
 def aggs_from_arrays(a: AggArrays) -> list[AggTrade]:
     """Columns -> AggTrade objects."""
-    return [
-        AggTrade(i, dec8(p), dec8(q), f, last, t, m)
-        for i, p, q, f, last, t, m in zip(
-            a.ids.tolist(),
-            a.price.tolist(),
-            a.qty.tolist(),
-            a.first_id.tolist(),
-            a.last_id.tolist(),
-            a.time_us.tolist(),
-            a.buyer_maker.tolist(),
-            strict=True,
-        )
+    return _records(AggTrade, a, ("price", "qty"))
+
+
+def _records(make: type, columns: NamedTuple, money: tuple[str, ...]) -> list:
+    """``make(*row)`` for each row of ``columns``, the ``money`` ones (1e-8 units) as Decimal."""
+    lists = [
+        [dec8(v) for v in col.tolist()] if name in money else col.tolist()
+        for name, col in zip(columns._fields, columns, strict=True)
     ]
+    return [make(*row) for row in zip(*lists, strict=True)]
