@@ -4,12 +4,9 @@ from __future__ import annotations
 
 
 def synthetic_klines(values: str, per_minute: str) -> str:
-    """An insert of every minute of [%(start)s, %(end)s) for symbols 1..%(symbols)s.
-
-    ``per_minute`` (select-list lines) derives a minute's columns from its symbol's number ``s``
-    and its epoch minute ``m``; ``values`` makes the inserted row of those, ``symbol`` and
-    ``open_time``.
-    """
+    """An insert of every minute of [%(start)s, %(end)s) for symbols 1..%(symbols)s."""
+    # ``per_minute`` (select-list lines) derives a minute's columns from its symbol's number
+    # ``s`` and its epoch minute ``m``; ``values`` makes the row of those, symbol and open_time.
     return f"""
 insert into market.klines_1m (
     symbol, open_time, open, high, low, close, volume, quote_volume, trade_count,

@@ -108,9 +108,9 @@ def parse_dump_path(path: str) -> DumpRef | None:
 def match_dump_path(
     pattern: re.Pattern, path: str, kline_kinds: tuple[str, ...]
 ) -> tuple[re.Match, date] | None:
-    """A dump URL path's match of ``pattern`` and its period's first day; None unless a kline
-    file sits in its interval's folder, any other in none and named by its kind, and the period
-    is a date of its frequency's form."""
+    """A dump URL path's match of ``pattern`` and its period's first day, or None if invalid."""
+    # Valid: a kline file in its interval's folder, any other kind's in none and named by its
+    # kind, and the period a date of its frequency's form.
     m = pattern.match(path)
     if not m:
         return None
@@ -185,8 +185,7 @@ def _aggs_frame(market: Market, symbol: str, a_us: int, b_us: int, div: int) -> 
 
 
 def _trade_rows(columns: NamedTuple, id_name: str, div: int, *own: pl.Expr) -> pl.DataFrame:
-    """A trades or aggTrades file's columns: id, price, qty, the kind's ``own`` columns, time
-    (``time_us // div``), isBuyerMaker and isBestMatch."""
+    """A trades or aggTrades file: id, price, qty, the kind's ``own`` columns, time, flags."""
     return pl.DataFrame(columns._asdict()).select(
         pl.col("ids").alias(id_name),
         _dec8("price"),

@@ -52,8 +52,7 @@ def start_fake(
 def spot_streamer_env(
     root: Path, url: str, fake_url: str, port: int, **settings: str
 ) -> dict[str, str]:
-    """The environment of `python -m streamer` following spot's ALL at the fake, with its health
-    port and ``settings`` (STREAMER_* variables) beside this process's own."""
+    """`python -m streamer`'s environment: spot's ALL at the fake, its port and ``settings``."""
     return {
         **os.environ,
         "PYTHONPATH": str(root),

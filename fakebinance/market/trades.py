@@ -54,8 +54,8 @@ class TradeQueries(BlockSource):
         cut: Callable[[SymbolState, Block, int, int], TradeArrays | AggArrays],
         kind: type,
     ) -> TradeArrays | AggArrays:
-        """Columns of ``kind`` for the rows whose ``times`` (a Block field) fall in [start_us,
-        end_us): ``cut`` takes rows ``i:j`` of each block's."""
+        """The rows whose ``times`` (a Block field) fall in [start_us, end_us), as ``kind``."""
+        # ``cut`` takes rows i:j of a block as columns.
         st = self._sym(symbol)
         parts = []
         if end_us > start_us:
