@@ -64,18 +64,21 @@ class BlockSource:
         return self._syms[symbol]
 
     # ----------------------------------------------------------------- caches (LRUs)
-    def _cached(self, cache: OrderedDict, key: Hashable) -> Any:
-        """``cache[key]`` marked as the most recently used, or None."""
+    def _cached(self, owner: object, cache: str, key: Hashable) -> Any:
+        """``owner.<cache>[key]`` marked as the most recently used, or None."""
+        # Named, not passed: a status change replaces a symbol's caches, so the lock covers
+        # finding the cache too.
         with self._lock:
-            hit = cache.get(key)
+            lru = getattr(owner, cache)
+            hit = lru.get(key)
             if hit is not None:
-                cache.move_to_end(key)
+                lru.move_to_end(key)
             return hit
 
     # ----------------------------------------------------------------- counts and ids
     def _day_counts(self, st: SymbolState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(orders, trades) per minute of the day before masking, and the trading mask."""
-        hit = self._cached(st.counts, day)
+        hit = self._cached(st, "counts", day)
         if hit is not None:
             return hit
         orders_total, trades_total = st.day_totals(np.array([day], dtype=np.int64))
@@ -129,7 +132,7 @@ class BlockSource:
     def _block(self, st: SymbolState, block: int, keep: bool = True) -> Block:
         """Trades of one symbol-block (generated once, then LRU-cached)."""
         key = (st.spec.symbol, block)
-        hit = self._cached(self._blocks, key)
+        hit = self._cached(self, "_blocks", key)
         if hit is not None:
             return hit
         generated = self._generate_block(st, block)

@@ -38,7 +38,7 @@ class KlineQueries(TradeQueries):
     def minute_klines_day(self, symbol: str, day: int) -> MinuteStats:
         """1m kline columns for UTC day number ``day`` (ignores the clock; cached)."""
         st = self._sym(symbol)
-        hit = self._cached(st.day_stats, day)
+        hit = self._cached(st, "day_stats", day)
         if hit is not None:
             return hit
         stats = self._compute_day(st, day)
@@ -285,7 +285,7 @@ class KlineQueries(TradeQueries):
 
     def _day_json(self, st: SymbolState, day: int) -> tuple[np.ndarray, list[bytes]]:
         key = (st.spec.symbol, day)
-        hit = self._cached(self._day_rows, key)
+        hit = self._cached(self, "_day_rows", key)
         if hit is not None:
             return hit
         generation = st.day_stats  # replaced by a status change, which also drops day rows
