@@ -12,14 +12,18 @@ import ccxt.async_support as ccxt
 import httpx
 import pytest
 
-from api.config import ApiConfig, load_config
 from fakebinance.server import ThreadedFakeBinance
 from include.history.backfill import backfill_rest
-from include.platform.intervals import INTERVAL_MS
 from include.platform.times import DAY_MS, parse_utc, to_ms
 from include.timeframes import build_timeframes
 from tests.include.history_support import coinm_config, running_usdm_fake
-from tests.support.api import running_api
+from tests.support.api import futures_api_config, running_api
+from tests.support.futures import (
+    assert_ccxt_reads_as_fakes,
+    assert_klines_as_fakes,
+    kline_params,
+    pointed_pair,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_target_path")]
 
@@ -34,46 +38,29 @@ def fake() -> Iterator[ThreadedFakeBinance]:
         yield server
 
 
-def coinm_client(base: str) -> ccxt.binancecoinm:
-    exchange = ccxt.binancecoinm({"enableRateLimit": False})
-    for name in ("dapiPublic", "dapiData"):
-        exchange.urls["api"][name] = exchange.urls["api"][name].replace(
-            "https://dapi.binance.com", base
-        )
-    return exchange
-
-
 async def test_ccxt_binancecoinm_reads_the_same_perpetual_from_us_as_from_binance(
     fake: ThreadedFakeBinance, database_url: str
 ) -> None:
     backfill_rest(["BTCUSD_PERP"], START, END, rest_url=fake.url, market_name="coinm")
     build_timeframes(database_url, market="coinm")
-    config = ApiConfig(
-        database_url=load_config().database_url,
-        port=0,
-        markets=("spot", "coinm"),
-        futures_symbols={"coinm": frozenset({"BTCUSD_PERP"})},
-    )
-    async with running_api(config) as api:
+    async with running_api(futures_api_config("coinm", "BTCUSD_PERP")) as api:
         async with httpx.AsyncClient() as http:
-            for interval in INTERVALS:
-                # Both times, a window of two days: the 1m and 3m windows hold more than the
-                # limit, so COIN-M answers their newest 1,500 (spot and USDⓈ-M the oldest).
-                params = {
-                    "symbol": "BTCUSD_PERP",
-                    "interval": interval,
-                    "startTime": to_ms(START),
-                    "endTime": to_ms(END) - 1,
-                    "limit": 1500,
-                }
-                ours = (await http.get(f"{api.http}/dapi/v1/klines", params=params)).json()
-                theirs = (await http.get(f"{fake.url}/dapi/v1/klines", params=params)).json()
-                assert len(theirs) == min(1500, 2 * DAY_MS // INTERVAL_MS[interval])
-                # As Binance prints them: prices at the tick, quantities at the step.
-                assert ours == theirs, interval
-            assert theirs[-1][0] == to_ms(END) - DAY_MS
+            # Both times, a window of two days: the 1m and 3m windows hold more than the
+            # limit, so COIN-M answers their newest 1,500 (spot and USDⓈ-M the oldest).
+            theirs = await assert_klines_as_fakes(
+                http,
+                f"{api.http}/dapi/v1/klines",
+                f"{fake.url}/dapi/v1/klines",
+                "BTCUSD_PERP",
+                (START, END),
+                INTERVALS,
+            )
+            assert theirs["1d"][-1][0] == to_ms(END) - DAY_MS
             newest = (
-                await http.get(f"{api.http}/dapi/v1/klines", params={**params, "interval": "1m"})
+                await http.get(
+                    f"{api.http}/dapi/v1/klines",
+                    params=kline_params("BTCUSD_PERP", "1m", START, END),
+                )
             ).json()
             assert newest[-1][0] == to_ms(END) - 60_000, "COIN-M answers a window's newest"
             continuous = (
@@ -114,13 +101,15 @@ async def test_ccxt_binancecoinm_reads_the_same_perpetual_from_us_as_from_binanc
             assert len(hours) == 24
             wide = await http.get(
                 f"{api.http}/dapi/v1/klines",
-                params={**params, "endTime": to_ms(START) + 201 * DAY_MS},
+                params={
+                    **kline_params("BTCUSD_PERP", "1d", START, END),
+                    "endTime": to_ms(START) + 201 * DAY_MS,
+                },
             )
             assert wide.status_code == 400
             assert wide.json()["code"] == -1127
 
-        ours, theirs = coinm_client(api.http), coinm_client(fake.url)
-        try:
+        async with pointed_pair(ccxt.binancecoinm, api.http, fake.url) as (ours, theirs):
             market = (await ours.load_markets())["BTC/USD:BTC"]
             assert (market["id"], market["inverse"], market["contractSize"]) == (
                 "BTCUSD_PERP",
@@ -128,22 +117,4 @@ async def test_ccxt_binancecoinm_reads_the_same_perpetual_from_us_as_from_binanc
                 100.0,
             )
             await theirs.load_markets()
-            since = to_ms(START) + 3_600_000
-            for price in (None, "mark", "index"):
-                params = {"price": price} if price else {}
-                for timeframe in ("1m", "1h"):
-                    got = await ours.fetch_ohlcv("BTC/USD:BTC", timeframe, since, 300, params)
-                    want = await theirs.fetch_ohlcv("BTC/USD:BTC", timeframe, since, 300, params)
-                    want = [c for c in want if c[0] < to_ms(END)]
-                    assert len(want) >= 30, (price, timeframe)
-                    assert got == want, (price, timeframe)
-            got = await ours.fetch_funding_rate_history("BTC/USD:BTC", to_ms(START))
-            want = await theirs.fetch_funding_rate_history("BTC/USD:BTC", to_ms(START))
-            strip = [
-                (f["timestamp"], f["fundingRate"]) for f in want if f["timestamp"] < to_ms(END)
-            ]
-            assert len(strip) == 6
-            assert [(f["timestamp"], f["fundingRate"]) for f in got] == strip
-        finally:
-            await ours.close()
-            await theirs.close()
+            await assert_ccxt_reads_as_fakes(ours, theirs, "BTC/USD:BTC", START, END)

@@ -11,14 +11,13 @@ import ccxt.async_support as ccxt
 import httpx
 import pytest
 
-from api.config import ApiConfig, load_config
 from fakebinance.server import ThreadedFakeBinance
 from include.history.backfill import backfill_rest
-from include.platform.intervals import INTERVAL_MS
-from include.platform.times import DAY_MS, parse_utc, to_ms
+from include.platform.times import parse_utc, to_ms
 from include.timeframes import build_timeframes
 from tests.include.history_support import running_usdm_fake
-from tests.support.api import running_api
+from tests.support.api import futures_api_config, running_api
+from tests.support.futures import assert_ccxt_reads_as_fakes, assert_klines_as_fakes, pointed_pair
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_target_path")]
 
@@ -33,41 +32,21 @@ def fake() -> Iterator[ThreadedFakeBinance]:
         yield server
 
 
-def usdm_client(base: str) -> ccxt.binanceusdm:
-    exchange = ccxt.binanceusdm({"enableRateLimit": False})
-    for name in ("fapiPublic", "fapiPublicV2", "fapiPublicV3"):
-        exchange.urls["api"][name] = exchange.urls["api"][name].replace(
-            "https://fapi.binance.com", base
-        )
-    return exchange
-
-
 async def test_ccxt_binanceusdm_reads_the_same_perpetual_from_us_as_from_binance(
     fake: ThreadedFakeBinance, database_url: str
 ) -> None:
     backfill_rest(["BTCUSDT"], START, END, rest_url=fake.url, market_name="usdm")
     build_timeframes(database_url, market="usdm")
-    config = ApiConfig(
-        database_url=load_config().database_url,
-        port=0,
-        markets=("spot", "usdm"),
-        futures_symbols={"usdm": frozenset({"BTCUSDT"})},
-    )
-    async with running_api(config) as api:
+    async with running_api(futures_api_config("usdm", "BTCUSDT")) as api:
         async with httpx.AsyncClient() as http:
-            for interval in INTERVALS:
-                params = {
-                    "symbol": "BTCUSDT",
-                    "interval": interval,
-                    "startTime": to_ms(START),
-                    "endTime": to_ms(END) - 1,
-                    "limit": 1500,
-                }
-                ours = (await http.get(f"{api.http}/fapi/v1/klines", params=params)).json()
-                theirs = (await http.get(f"{fake.url}/fapi/v1/klines", params=params)).json()
-                assert len(theirs) == min(1500, 2 * DAY_MS // INTERVAL_MS[interval])
-                # As Binance prints them: prices at the tick, quantities at the step.
-                assert ours == theirs, interval
+            await assert_klines_as_fakes(
+                http,
+                f"{api.http}/fapi/v1/klines",
+                f"{fake.url}/fapi/v1/klines",
+                "BTCUSDT",
+                (START, END),
+                INTERVALS,
+            )
             continuous = (
                 await http.get(
                     f"{api.http}/fapi/v1/continuousKlines",
@@ -87,28 +66,8 @@ async def test_ccxt_binanceusdm_reads_the_same_perpetual_from_us_as_from_binance
             )
             assert spot.status_code == 400
 
-        ours, theirs = usdm_client(api.http), usdm_client(fake.url)
-        try:
+        async with pointed_pair(ccxt.binanceusdm, api.http, fake.url) as (ours, theirs):
             market = (await ours.load_markets())["BTC/USDT:USDT"]
             assert (market["id"], market["swap"], market["linear"]) == ("BTCUSDT", True, True)
             await theirs.load_markets()
-            since = to_ms(START) + 3_600_000
-            for price in (None, "mark", "index"):
-                params = {"price": price} if price else {}
-                for timeframe in ("1m", "1h"):
-                    got = await ours.fetch_ohlcv("BTC/USDT:USDT", timeframe, since, 300, params)
-                    want = await theirs.fetch_ohlcv("BTC/USDT:USDT", timeframe, since, 300, params)
-                    # What was loaded: the fake trades on to its clock, two days later.
-                    want = [c for c in want if c[0] < to_ms(END)]
-                    assert len(want) >= 30, (price, timeframe)
-                    assert got == want, (price, timeframe)
-            got = await ours.fetch_funding_rate_history("BTC/USDT:USDT", to_ms(START))
-            want = await theirs.fetch_funding_rate_history("BTC/USDT:USDT", to_ms(START))
-            strip = [
-                (f["timestamp"], f["fundingRate"]) for f in want if f["timestamp"] < to_ms(END)
-            ]
-            assert len(strip) == 6
-            assert [(f["timestamp"], f["fundingRate"]) for f in got] == strip
-        finally:
-            await ours.close()
-            await theirs.close()
+            await assert_ccxt_reads_as_fakes(ours, theirs, "BTC/USDT:USDT", START, END)

@@ -13,7 +13,7 @@ import uvicorn
 from psycopg.conninfo import make_conninfo
 
 from api.app import create_app
-from api.config import ApiConfig
+from api.config import ApiConfig, load_config
 from api.grpc_service import start_grpc
 from api.guard import server_config
 
@@ -50,6 +50,17 @@ async def running_api(config: ApiConfig) -> AsyncIterator[RunningApi]:
         await grpc_server.stop(0)
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+def futures_api_config(market: str, symbol: str) -> ApiConfig:
+    """The API's config (any free port) serving spot and ``market``, whose one contract is
+    ``symbol``, over the database load_config resolves."""
+    return ApiConfig(
+        database_url=load_config().database_url,
+        port=0,
+        markets=("spot", market),
+        futures_symbols={market: frozenset({symbol})},
+    )
 
 
 LIVE_COLUMNS = (
