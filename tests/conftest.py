@@ -16,9 +16,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from fakebinance.server import ThreadedFakeBinance
 from include.platform import db, pgserver
 from include.platform.migrate import migrate
 from include.timeframes import build_timeframes
+from tests.include.history_support import coinm_config, running_usdm_fake
 from tests.support.db import AIRFLOW_DB, TEMPLATE_DB, create_database, database_numbers
 from tests.support.paths import PROJECT_ROOT
 from tests.support.quality import CLEAN_DB, load_clean_day
@@ -179,3 +181,18 @@ def gx_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A GX project directory of the test's own (DATA_DIR points above it)."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     return tmp_path / "gx"
+
+
+@pytest.fixture(scope="module")
+def usdm_fake() -> Iterator[ThreadedFakeBinance]:
+    """The fake with its USDⓈ-M perpetuals (BTCUSDT, ETHUSDT) beside spot, one a module."""
+    with running_usdm_fake() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def coinm_fake() -> Iterator[ThreadedFakeBinance]:
+    """The fake with COIN-M's perpetuals (BTCUSD_PERP, ETHUSD_PERP) beside spot and USDⓈ-M,
+    one a module."""
+    with running_usdm_fake(coinm_config=coinm_config()) as server:
+        yield server

@@ -4,7 +4,6 @@ analytics untouched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -15,7 +14,6 @@ from fakebinance.server import ThreadedFakeBinance
 from include.history.backfill import backfill_rest
 from include.platform.times import parse_utc, to_ms
 from include.timeframes import build_timeframes
-from tests.include.history_support import running_usdm_fake
 
 pytestmark = pytest.mark.slow
 
@@ -25,20 +23,14 @@ END = parse_utc("2025-03-11")
 INTERVALS = {"5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[ThreadedFakeBinance]:
-    with running_usdm_fake() as server:
-        yield server
-
-
 def test_usdm_marts_equal_the_contracts_own_klines(
-    fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection
+    usdm_fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection
 ) -> None:
     backfill_rest(
         ["BTCUSDT", "ETHUSDT"],
         START,
         END,
-        rest_url=fake.url,
+        rest_url=usdm_fake.url,
         market_name="usdm",
         series="klines",
         database_url=None,
@@ -47,7 +39,7 @@ def test_usdm_marts_equal_the_contracts_own_klines(
     for interval, minutes in INTERVALS.items():
         for symbol in ("BTCUSDT", "ETHUSDT"):
             served = httpx.get(
-                f"{fake.url}/fapi/v1/klines",
+                f"{usdm_fake.url}/fapi/v1/klines",
                 params={
                     "symbol": symbol,
                     "interval": interval,
@@ -88,14 +80,16 @@ def test_usdm_marts_equal_the_contracts_own_klines(
 
 
 def test_reconcile_repairs_a_futures_minute_in_its_own_schema(
-    fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection
+    usdm_fake: ThreadedFakeBinance, database_url: str, conn: psycopg.Connection
 ) -> None:
     """reconcile of USDⓈ-M compares analytics_usdm.candles_1m with /fapi/v1, puts back a kline
     changed in market_usdm.klines_1m, records the window in market_usdm.reconciliations and
     rebuilds analytics_usdm; spot's reconciliations stay empty."""
     from include.history.reconcile import reconcile
 
-    backfill_rest(["ETHUSDT"], START, END, rest_url=fake.url, market_name="usdm", series="klines")
+    backfill_rest(
+        ["ETHUSDT"], START, END, rest_url=usdm_fake.url, market_name="usdm", series="klines"
+    )
     build_timeframes(database_url, market="usdm")
     minute = parse_utc("2025-03-10T05:17")
     good = conn.execute(
@@ -107,7 +101,7 @@ def test_reconcile_repairs_a_futures_minute_in_its_own_schema(
         "where symbol = 'ETHUSDT' and open_time = %s",
         (minute,),
     )
-    done = reconcile(START, END, ["ETHUSDT"], rest_url=fake.url, market="usdm")
+    done = reconcile(START, END, ["ETHUSDT"], rest_url=usdm_fake.url, market="usdm")
     assert done.compared["ETHUSDT"] == 2880
     assert done.repaired["ETHUSDT"] == 1
     assert [(m.open_ms, m.field) for m in done.mismatches] == [(to_ms(minute), "close")]

@@ -6,7 +6,6 @@ pool; spot's and USDⓈ-M's tables get nothing, and a hole heals from /dapi/v1."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,7 +19,6 @@ from include.cli import app
 from include.history.backfill import backfill_rest
 from include.history.dumps import DumpError, import_file
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
-from tests.include.history_support import coinm_config, running_usdm_fake
 
 # The fake's clock stands at 2025-03-12 12:00:30: the range holds the 08:00 funding and is
 # longer than one futures page (499 minutes).
@@ -37,13 +35,6 @@ PRICE_TABLES = {
     "index": ("indexPriceKlines", "index_price_klines_1m", {"pair": "BTCUSD"}),
     "premium": ("premiumIndexKlines", "premium_index_klines_1m", {"symbol": "BTCUSD_PERP"}),
 }
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[ThreadedFakeBinance]:
-    """The fake with COIN-M's perpetuals (BTCUSD_PERP, ETHUSD_PERP) beside spot and USDⓈ-M."""
-    with running_usdm_fake(coinm_config=coinm_config()) as server:
-        yield server
 
 
 def served(fake: ThreadedFakeBinance, endpoint: str, start_ms: int, end_ms: int, **params) -> list:
@@ -80,17 +71,17 @@ def price_rows(rows: list) -> list[tuple]:
 
 
 def test_a_coinm_backfill_holds_the_contracts_series_exactly(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection
+    coinm_fake: ThreadedFakeBinance, conn: psycopg.Connection
 ) -> None:
     """`--market coinm --series all`: BTCUSD_PERP's klines equal /dapi/v1/klines field for
     field (contracts in volume, the base asset's volume in quote_volume), mark, index and
     premium klines equal theirs, funding equals /dapi/v1/fundingRate; every request in the
     binance_futures pool USDⓈ-M draws from, none in spot's; a rerun changes nothing."""
     result = backfill_rest(
-        ["BTCUSD_PERP"], START, END, rest_url=fake.url, market_name="coinm", series=["all"]
+        ["BTCUSD_PERP"], START, END, rest_url=coinm_fake.url, market_name="coinm", series=["all"]
     )
     assert result.fetched == {"BTCUSD_PERP": MINUTES}
-    official = served(fake, "klines", to_ms(START), to_ms(END), symbol="BTCUSD_PERP")
+    official = served(coinm_fake, "klines", to_ms(START), to_ms(END), symbol="BTCUSD_PERP")
     assert len(official) == MINUTES
     # Contracts are whole; the base volume carries 8 decimals.
     assert all("." not in k[5] and len(k[7].split(".")[1]) == 8 for k in official)
@@ -100,7 +91,7 @@ def test_a_coinm_backfill_holds_the_contracts_series_exactly(
     ).fetchall()
     assert stored == trade_rows(official)
     for name, (endpoint, table, key) in PRICE_TABLES.items():
-        want = price_rows(served(fake, endpoint, to_ms(START), to_ms(END), **key))
+        want = price_rows(served(coinm_fake, endpoint, to_ms(START), to_ms(END), **key))
         got = conn.execute(
             f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
             f"sample_count from market_coinm.{table} where symbol = 'BTCUSD_PERP' "
@@ -108,7 +99,7 @@ def test_a_coinm_backfill_holds_the_contracts_series_exactly(
         ).fetchall()
         assert len(want) == MINUTES, name
         assert got == want, name
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=coinm_fake.url) as http:
         fundings = http.get(
             "/dapi/v1/fundingRate",
             params={"symbol": "BTCUSD_PERP", "startTime": to_ms(START), "endTime": to_ms(END)},
@@ -126,31 +117,31 @@ def test_a_coinm_backfill_holds_the_contracts_series_exactly(
     budgets = {r[0] for r in conn.execute("select distinct budget from market.rest_weight_windows")}
     assert "binance_futures" in budgets
     assert "binance_rest" not in budgets
-    stats = httpx.get(f"{fake.url}/fake/stats").json()["requests_by_path"]
+    stats = httpx.get(f"{coinm_fake.url}/fake/stats").json()["requests_by_path"]
     assert stats.get("/dapi/v1/klines", 0) >= 2
     assert not any(path.startswith("/fapi/") for path in stats)
 
     again = backfill_rest(
-        ["BTCUSD_PERP"], START, END, rest_url=fake.url, market_name="coinm", series=["all"]
+        ["BTCUSD_PERP"], START, END, rest_url=coinm_fake.url, market_name="coinm", series=["all"]
     )
     assert again.changed == {"BTCUSD_PERP": 0}
     assert all(counts["BTCUSD_PERP"][1] == 0 for counts in again.series.values())
 
 
 def test_a_days_coinm_dumps_equal_rest(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+    coinm_fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """import-dumps --market coinm: a day of data/futures/cm/ klines, mark, index and premium
     klines equals what /dapi/v1 serves for the day, and the day's contracts and base volume
     equal the 1d kline's (both sum the trades' own)."""
-    monkeypatch.setenv("BINANCE_DATA_URL", fake.url)
-    monkeypatch.setenv("BINANCE_COINM_REST_URL", fake.url)
+    monkeypatch.setenv("BINANCE_DATA_URL", coinm_fake.url)
+    monkeypatch.setenv("BINANCE_COINM_REST_URL", coinm_fake.url)
     monkeypatch.setenv("COINM_SYMBOLS", "BTCUSD_PERP")
     args = ["import-dumps", "--start", "2025-03-10", "--end", "2025-03-11", "--market", "coinm"]
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.output
     day_ms = to_ms(DAY)
-    want = served(fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="BTCUSD_PERP")
+    want = served(coinm_fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="BTCUSD_PERP")
     got = conn.execute(
         f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'BTCUSD_PERP' "
         "and open_time >= %s and open_time < %s order by open_time",
@@ -165,9 +156,9 @@ def test_a_days_coinm_dumps_equal_rest(
             "and open_time >= %s and open_time < %s order by open_time",
             (DAY, DAY + timedelta(days=1)),
         ).fetchall()
-        day = served(fake, endpoint, day_ms, day_ms + 1440 * MINUTE_MS, **key)
+        day = served(coinm_fake, endpoint, day_ms, day_ms + 1440 * MINUTE_MS, **key)
         assert rows == price_rows(day), name
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=coinm_fake.url) as http:
         [daily] = http.get(
             "/dapi/v1/klines",
             params={
@@ -186,7 +177,7 @@ def test_a_days_coinm_dumps_equal_rest(
 
 
 def test_heal_gaps_fills_a_coinm_hole_from_dapi(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection
+    coinm_fake: ThreadedFakeBinance, conn: psycopg.Connection
 ) -> None:
     """Minutes deleted from market_coinm.klines_1m come back from /dapi/v1 as they were, the
     span recorded in market_coinm.ingest_gaps."""
@@ -194,7 +185,7 @@ def test_heal_gaps_fills_a_coinm_hole_from_dapi(
 
     start, end = parse_utc("2025-03-12T06:00"), parse_utc("2025-03-12T09:00")
     backfill_rest(
-        ["ETHUSD_PERP"], start, end, rest_url=fake.url, market_name="coinm", series="klines"
+        ["ETHUSD_PERP"], start, end, rest_url=coinm_fake.url, market_name="coinm", series="klines"
     )
     before = conn.execute(
         "select * from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' order by open_time"
@@ -205,7 +196,7 @@ def test_heal_gaps_fills_a_coinm_hole_from_dapi(
         "and open_time >= %s and open_time < %s",
         (start + timedelta(minutes=30), start + timedelta(minutes=42)),
     )
-    done = heal_gaps(["ETHUSD_PERP"], rest_url=fake.url, market="coinm", full=True)
+    done = heal_gaps(["ETHUSD_PERP"], rest_url=coinm_fake.url, market="coinm", full=True)
     assert done.filled["ETHUSD_PERP"] >= 12
     after = conn.execute(
         "select * from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' order by open_time"
@@ -219,18 +210,18 @@ def test_heal_gaps_fills_a_coinm_hole_from_dapi(
 
 
 def test_a_days_cm_trades_dump_builds_the_klines_and_its_aggtrades_are_refused(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection
+    coinm_fake: ThreadedFakeBinance, conn: psycopg.Connection
 ) -> None:
     """data/futures/cm trades (id, price, qty, base_qty, ...): the day's minutes equal
     /dapi/v1/klines field for field, the base volume the sum of the fills' base_qty; its
     aggTrades dump, which cannot tell those, is refused in one line and nothing is written."""
-    base = f"{fake.url}/data/futures/cm/daily"
+    base = f"{coinm_fake.url}/data/futures/cm/daily"
     done = import_file(
-        f"{base}/trades/ETHUSD_PERP/ETHUSD_PERP-trades-2025-03-10.zip", rest_url=fake.url
+        f"{base}/trades/ETHUSD_PERP/ETHUSD_PERP-trades-2025-03-10.zip", rest_url=coinm_fake.url
     )
     assert (done.kind, done.symbol, done.candles) == ("trades", "ETHUSD_PERP", 1440)
     day_ms = to_ms(DAY)
-    want = served(fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="ETHUSD_PERP")
+    want = served(coinm_fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="ETHUSD_PERP")
     got = conn.execute(
         f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' "
         "order by open_time"
@@ -240,6 +231,6 @@ def test_a_days_cm_trades_dump_builds_the_klines_and_its_aggtrades_are_refused(
     with pytest.raises(DumpError, match="aggTrades dumps do not carry the base quantities"):
         import_file(
             f"{base}/aggTrades/ETHUSD_PERP/ETHUSD_PERP-aggTrades-2025-03-10.zip",
-            rest_url=fake.url,
+            rest_url=coinm_fake.url,
         )
     assert conn.execute("select count(*) from market_coinm.klines_1m").fetchone() == (0,)

@@ -5,7 +5,6 @@ stay untouched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,7 +18,6 @@ from include.cli import app
 from include.history.backfill import backfill_rest
 from include.platform.markets import FUTURES_KLINES_PAGE, USDM
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
-from tests.include.history_support import running_usdm_fake
 from tests.support.db import record_writers
 
 # The fake's clock stands at 2025-03-12 12:00:30: this range holds the 08:00 funding and is
@@ -32,13 +30,6 @@ PRICE_TABLES = {
     "index": ("indexPriceKlines", "index_price_klines_1m", "pair"),
     "premium": ("premiumIndexKlines", "premium_index_klines_1m", "symbol"),
 }
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[ThreadedFakeBinance]:
-    """The fake with its USDⓈ-M perpetuals (BTCUSDT, ETHUSDT) beside spot."""
-    with running_usdm_fake() as server:
-        yield server
 
 
 def served(fake: ThreadedFakeBinance, endpoint: str, **params: object) -> list:
@@ -63,7 +54,7 @@ def served(fake: ThreadedFakeBinance, endpoint: str, **params: object) -> list:
 
 
 def test_a_usdm_backfill_holds_the_contracts_series_exactly(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection
+    usdm_fake: ThreadedFakeBinance, conn: psycopg.Connection
 ) -> None:
     """`--market usdm --series all` loads BTCUSDT's perpetual into market_usdm: trade klines equal
     /fapi/v1/klines field for field (not spot's BTCUSDT, whose table gets nothing), mark, index
@@ -72,10 +63,10 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
     every row is history_loader's."""
     writers = {t: record_writers(conn, f"market_usdm.{t}") for t in ("klines_1m", "funding_rates")}
     result = backfill_rest(
-        ["BTCUSDT"], START, END, rest_url=fake.url, market_name="usdm", series=["all"]
+        ["BTCUSDT"], START, END, rest_url=usdm_fake.url, market_name="usdm", series=["all"]
     )
     assert result.fetched == {"BTCUSDT": MINUTES}
-    official = served(fake, "klines", symbol="BTCUSDT")
+    official = served(usdm_fake, "klines", symbol="BTCUSDT")
     assert len(official) == MINUTES
     stored = conn.execute(
         "select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
@@ -102,7 +93,7 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
     for name, (endpoint, table, key) in PRICE_TABLES.items():
         want = [
             (int(k[0]), *(Decimal(v) for v in k[1:5]), int(k[8]))
-            for k in served(fake, endpoint, **{key: "BTCUSDT"})
+            for k in served(usdm_fake, endpoint, **{key: "BTCUSDT"})
         ]
         got = conn.execute(
             f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
@@ -112,7 +103,7 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
         assert got == want, name
         assert result.series[name]["BTCUSDT"] == (MINUTES, MINUTES)
 
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=usdm_fake.url) as http:
         fundings = http.get(
             "/fapi/v1/fundingRate",
             params={"symbol": "BTCUSDT", "startTime": to_ms(START), "endTime": to_ms(END) - 1},
@@ -142,18 +133,18 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
 
     # A rerun finds every minute held: no kline page, nothing changed.
     again = backfill_rest(
-        ["BTCUSDT"], START, END, rest_url=fake.url, market_name="usdm", series=["all"]
+        ["BTCUSDT"], START, END, rest_url=usdm_fake.url, market_name="usdm", series=["all"]
     )
     assert again.changed == {"BTCUSDT": 0}
     assert all(counts["BTCUSDT"][1] == 0 for counts in again.series.values())
 
 
 def test_the_cli_backfills_a_futures_market_and_refuses_what_it_lacks(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+    usdm_fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`backfill-rest --market usdm` takes USDM_SYMBOLS and BINANCE_USDM_REST_URL; a contract the
     market does not list, or a futures-only series asked of spot, is one line and exit 1."""
-    monkeypatch.setenv("BINANCE_USDM_REST_URL", fake.url)
+    monkeypatch.setenv("BINANCE_USDM_REST_URL", usdm_fake.url)
     monkeypatch.setenv("USDM_SYMBOLS", "ETHUSDT")
     runner = CliRunner()
     end = START + timedelta(minutes=FUTURES_KLINES_PAGE + 1)
@@ -179,7 +170,7 @@ def test_the_cli_backfills_a_futures_market_and_refuses_what_it_lacks(
 
 
 def test_heal_gaps_fills_a_futures_hole_in_its_own_schema(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection
+    usdm_fake: ThreadedFakeBinance, conn: psycopg.Connection
 ) -> None:
     """heal-gaps of USDⓈ-M: minutes deleted from market_usdm.klines_1m come back from
     /fapi/v1 equal to what they were, the healed span is recorded in market_usdm.ingest_gaps
@@ -187,7 +178,9 @@ def test_heal_gaps_fills_a_futures_hole_in_its_own_schema(
     from include.history.heal import heal_gaps
 
     start, end = parse_utc("2025-03-12T06:00"), parse_utc("2025-03-12T09:00")
-    backfill_rest(["ETHUSDT"], start, end, rest_url=fake.url, market_name="usdm", series="klines")
+    backfill_rest(
+        ["ETHUSDT"], start, end, rest_url=usdm_fake.url, market_name="usdm", series="klines"
+    )
     before = conn.execute(
         "select * from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"
     ).fetchall()
@@ -196,7 +189,7 @@ def test_heal_gaps_fills_a_futures_hole_in_its_own_schema(
         "and open_time >= %s and open_time < %s",
         (start + timedelta(minutes=30), start + timedelta(minutes=42)),
     )
-    done = heal_gaps(["ETHUSDT"], rest_url=fake.url, market="usdm", full=True)
+    done = heal_gaps(["ETHUSDT"], rest_url=usdm_fake.url, market="usdm", full=True)
     assert done.filled["ETHUSDT"] >= 12
     after = conn.execute(
         "select * from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"

@@ -5,7 +5,6 @@ build the same klines."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -18,7 +17,6 @@ from include.cli import app
 from include.history.dumps import import_file
 from include.platform.markets import USDM
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
-from tests.include.history_support import running_usdm_fake
 
 DAY = parse_utc("2025-03-10")
 KINDS = {
@@ -27,13 +25,6 @@ KINDS = {
     "indexPriceKlines": ("index_price_klines_1m", "indexPriceKlines", "pair"),
     "premiumIndexKlines": ("premium_index_klines_1m", "premiumIndexKlines", "symbol"),
 }
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[ThreadedFakeBinance]:
-    """The fake with its USDⓈ-M perpetuals (BTCUSDT, ETHUSDT) beside spot."""
-    with running_usdm_fake() as server:
-        yield server
 
 
 def served_day(fake: ThreadedFakeBinance, endpoint: str, key: str) -> list[tuple]:
@@ -50,10 +41,10 @@ def served_day(fake: ThreadedFakeBinance, endpoint: str, key: str) -> list[tuple
 
 
 def test_a_days_usdm_dumps_equal_rest_and_stay_in_their_tables(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+    usdm_fake: ThreadedFakeBinance, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BINANCE_DATA_URL", fake.url)
-    monkeypatch.setenv("BINANCE_USDM_REST_URL", fake.url)
+    monkeypatch.setenv("BINANCE_DATA_URL", usdm_fake.url)
+    monkeypatch.setenv("BINANCE_USDM_REST_URL", usdm_fake.url)
     monkeypatch.setenv("USDM_SYMBOLS", "BTCUSDT")
     args = ["import-dumps", "--start", "2025-03-10", "--end", "2025-03-11", "--market", "usdm"]
     runner = CliRunner()
@@ -65,7 +56,7 @@ def test_a_days_usdm_dumps_equal_rest_and_stay_in_their_tables(
             f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
             f"{count_col} from market_usdm.{table} where symbol = 'BTCUSDT' order by open_time"
         ).fetchall()
-        want = served_day(fake, endpoint, key)
+        want = served_day(usdm_fake, endpoint, key)
         assert len(want) == 1440, table
         assert got == want, table
     files = conn.execute(
@@ -80,7 +71,7 @@ def test_a_days_usdm_dumps_equal_rest_and_stay_in_their_tables(
     volume = conn.execute(
         "select sum(volume), sum(trade_count) from market_usdm.klines_1m"
     ).fetchone()
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=usdm_fake.url) as http:
         day = http.get(
             "/fapi/v1/klines",
             params={"symbol": "BTCUSDT", "interval": "1d", "startTime": to_ms(DAY), "limit": 1},
@@ -96,16 +87,16 @@ def test_a_days_usdm_dumps_equal_rest_and_stay_in_their_tables(
 
 @pytest.mark.parametrize("kind", ["trades", "aggTrades"])
 def test_a_days_usdm_trades_dump_builds_the_klines_rest_serves(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection, kind: str
+    usdm_fake: ThreadedFakeBinance, conn: psycopg.Connection, kind: str
 ) -> None:
     """A day of data/futures/um trades (or aggTrades: 6 and 7 columns, a header, ms times,
     lower-case booleans) builds every minute of market_usdm.klines_1m equal to /fapi/v1/klines,
     field for field."""
-    url = f"{fake.url}/data/futures/um/daily/{kind}/ETHUSDT/ETHUSDT-{kind}-2025-03-10.zip"
-    done = import_file(url, rest_url=fake.url)
+    url = f"{usdm_fake.url}/data/futures/um/daily/{kind}/ETHUSDT/ETHUSDT-{kind}-2025-03-10.zip"
+    done = import_file(url, rest_url=usdm_fake.url)
     assert (done.kind, done.symbol, done.candles) == (kind, "ETHUSDT", 1440)
     rows: list = []
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=usdm_fake.url) as http:
         for start in range(to_ms(DAY), to_ms(DAY) + 1440 * MINUTE_MS, 480 * MINUTE_MS):
             rows += http.get(
                 "/fapi/v1/klines",
@@ -126,18 +117,19 @@ def test_a_days_usdm_trades_dump_builds_the_klines_rest_serves(
 
 
 def test_a_monthly_funding_dump_lands_beside_rest_funding(
-    fake: ThreadedFakeBinance, conn: psycopg.Connection
+    usdm_fake: ThreadedFakeBinance, conn: psycopg.Connection
 ) -> None:
     """data/futures/um/monthly/fundingRate: February's 84 fundings in market_usdm.funding_rates,
     each rate equal to /fapi/v1/fundingRate's, the interval from the dump; a REST backfill then
     adds the mark price and changes no rate; a rerun of the file skips it."""
     from include.history.backfill import backfill_rest
 
-    url = f"{fake.url}/data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-02.zip"
-    done = import_file(url, rest_url=fake.url)
+    monthly = f"{usdm_fake.url}/data/futures/um/monthly"
+    url = f"{monthly}/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-02.zip"
+    done = import_file(url, rest_url=usdm_fake.url)
     assert (done.kind, done.symbol, done.rows) == ("fundingRate", "BTCUSDT", 84)
     start, end = parse_utc("2025-02-01"), parse_utc("2025-03-01")
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=usdm_fake.url) as http:
         served = http.get(
             "/fapi/v1/fundingRate",
             params={
@@ -155,10 +147,12 @@ def test_a_monthly_funding_dump_lands_beside_rest_funding(
     assert rows == [
         (f["fundingTime"], Decimal(f["fundingRate"]), 8, None, "dump_funding") for f in served
     ]
-    backfill_rest(["BTCUSDT"], start, end, rest_url=fake.url, market_name="usdm", series="funding")
+    backfill_rest(
+        ["BTCUSDT"], start, end, rest_url=usdm_fake.url, market_name="usdm", series="funding"
+    )
     rows = conn.execute(
         "select funding_rate, funding_interval_hours, mark_price from market_usdm.funding_rates "
         "order by funding_time"
     ).fetchall()
     assert rows == [(Decimal(f["fundingRate"]), 8, Decimal(f["markPrice"])) for f in served]
-    assert import_file(url, rest_url=fake.url).skipped
+    assert import_file(url, rest_url=usdm_fake.url).skipped

@@ -4,8 +4,6 @@ they compared, pass on the loaded history, and fail on a fault planted in the ma
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
@@ -14,18 +12,11 @@ from include.history.backfill import backfill_rest
 from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from tests.include.history_support import coinm_config, running_usdm_fake
 
 pytestmark = pytest.mark.slow
 
 START = parse_utc("2025-03-09")
 END = parse_utc("2025-03-11")
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[ThreadedFakeBinance]:
-    with running_usdm_fake(coinm_config=coinm_config()) as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -35,14 +26,16 @@ def dbt_target(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(("market", "symbol"), [("usdm", "BTCUSDT"), ("coinm", "BTCUSD_PERP")])
 def test_the_checks_run_over_the_futures_markets_tables(
-    fake: ThreadedFakeBinance,
+    coinm_fake: ThreadedFakeBinance,
     database_url: str,
     conn: psycopg.Connection,
     tmp_path,
     market: str,
     symbol: str,
 ) -> None:
-    backfill_rest([symbol], START, END, rest_url=fake.url, market_name=market, series="klines")
+    backfill_rest(
+        [symbol], START, END, rest_url=coinm_fake.url, market_name=market, series="klines"
+    )
     build_timeframes(database_url, market=market)
     window = Window(START, END)
     report = run_checks(
