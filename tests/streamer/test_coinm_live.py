@@ -10,8 +10,6 @@ streamer's own arithmetic is Binance's for every other minute, and which minutes
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,14 +27,15 @@ from tests.support.streamer import (
     SPEED,
     START,
     assert_exact,
+    closed_after,
     closed_rows,
     gap_rows,
     market_config,
     market_minute,
     market_minutes,
-    newest_closed_ms,
     start_streamer,
-    wait_until,
+    until_killed,
+    until_stopped,
 )
 
 CONTRACTS = ("BTCUSD_PERP", "ETHUSD_PERP")
@@ -115,31 +114,22 @@ async def test_coinm_candles_are_the_contracts_klines_across_a_restart(
         "BINANCE_COINM_REST_URL": fake.url,
     }
     first = await start_streamer(fake, database_url, log, **variables)
-    try:
-        await wait_until(
-            lambda: all(len(closed_rows(database_url, s, "market_coinm")) >= 3 for s in CONTRACTS),
-            90,
-            "the contracts to close three minutes",
-        )
-    finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
+    await until_killed(
+        first,
+        lambda: all(len(closed_rows(database_url, s, "market_coinm")) >= 3 for s in CONTRACTS),
+        90,
+        "the contracts to close three minutes",
+    )
     await market_minutes(fake, 3)
     second = await start_streamer(fake, database_url, log, **variables)
     restarted = market_minute(fake)
-    try:
-        await wait_until(
-            lambda: all(
-                (newest_closed_ms(database_url, s, "market_coinm") or 0) > restarted
-                for s in CONTRACTS
-            ),
-            90,
-            "the contracts' minutes to close after the restart",
-        )
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 40)
-    assert second.returncode == 0, log.read_text()[-2000:]
+    await until_stopped(
+        second,
+        log,
+        closed_after(database_url, CONTRACTS, restarted, "market_coinm"),
+        90,
+        "the contracts' minutes to close after the restart",
+    )
 
     counts = assert_exact(fake, database_url, CONTRACTS, min_rows=6, market_name="coinm")
     assert all(n >= 6 for n in counts.values())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +32,7 @@ from tests.support.streamer import (
     SPEED,
     START,
     assert_exact,
+    closed_after,
     closed_rows,
     gap_rows,
     market_config,
@@ -41,6 +41,8 @@ from tests.support.streamer import (
     newest_closed_ms,
     running,
     streamer_config,
+    until_killed,
+    until_stopped,
     wait_until,
 )
 from tests.support.streamer import start_streamer as spawn_streamer
@@ -93,36 +95,27 @@ async def test_usdm_candles_are_the_contracts_klines_across_a_restart(
     repairs charged to the futures' IP pool, never spot's."""
     log = tmp_path / "streamer.log"
     first = await start_streamer(fake, database_url, log)
-    try:
-        await wait_until(
-            lambda: (
-                all(futures_closed(database_url, s) >= 2 for s in CONTRACTS)
-                and all(len(closed_rows(database_url, s)) >= 2 for s in SPOT)
-            ),
-            60,
-            "both markets to close two minutes",
-        )
-    finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
+    await until_killed(
+        first,
+        lambda: (
+            all(futures_closed(database_url, s) >= 2 for s in CONTRACTS)
+            and all(len(closed_rows(database_url, s)) >= 2 for s in SPOT)
+        ),
+        60,
+        "both markets to close two minutes",
+    )
     before = {s: newest_closed_ms(database_url, s, "market_usdm") for s in CONTRACTS}
     await market_minutes(fake, 3)
     asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
     restarted = market_minute(fake)
-    try:
-        await wait_until(
-            lambda: all(
-                (newest_closed_ms(database_url, s, "market_usdm") or 0) > restarted
-                for s in CONTRACTS
-            ),
-            60,
-            "the perpetuals' minutes to close after the restart",
-        )
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 40)
-    assert second.returncode == 0, log.read_text()[-2000:]
+    await until_stopped(
+        second,
+        log,
+        closed_after(database_url, CONTRACTS, restarted, "market_usdm"),
+        60,
+        "the perpetuals' minutes to close after the restart",
+    )
 
     # Each market's minutes are its own klines: the contracts' (their tick, step, trades).
     counts = assert_exact(fake, database_url, CONTRACTS, min_rows=4, futures=True)

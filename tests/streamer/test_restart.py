@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from streamer.rest import RestClient
 from tests.support.streamer import (
     SPEED,
     assert_exact,
+    closed_after,
     closed_rows,
     gap_rows,
     market_minute,
@@ -35,6 +35,8 @@ from tests.support.streamer import (
     newest_closed_ms,
     running,
     streamer_config,
+    until_killed,
+    until_stopped,
     wait_until,
 )
 from tests.support.streamer import start_streamer as spawn_streamer
@@ -62,31 +64,25 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     for is a closed, exact candle or inside a recorded gap; with REST up they are repaired."""
     log = tmp_path / "streamer.log"
     first = await start_streamer(fake, database_url, log)
-    try:
-        await wait_until(
-            lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
-            60,
-            "the first run to close two minutes",
-        )
-    finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
+    await until_killed(
+        first,
+        lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+        60,
+        "the first run to close two minutes",
+    )
     before = {s: newest_closed_ms(database_url, s) for s in SYMBOLS}
     await market_minutes(fake, 3)
     asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
     restarted = market_minute(fake)
-    try:
-        # The restart's first minute and the next closed: the missed ones were dealt with first.
-        await wait_until(
-            lambda: all((newest_closed_ms(database_url, s) or 0) > restarted for s in BUSY),
-            60,
-            "minutes to close after the restart",
-        )
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 40)
-    assert second.returncode == 0, log.read_text()[-2000:]
+    # The restart's first minute and the next closed: the missed ones were dealt with first.
+    await until_stopped(
+        second,
+        log,
+        closed_after(database_url, BUSY, restarted),
+        60,
+        "minutes to close after the restart",
+    )
     asked = {
         path: n - asked_before.get(path, 0)
         for path, n in fake.stats()["requests_by_path"].items()
@@ -391,7 +387,7 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
         async with running(streamer_config(fake, database_url), fake) as streamer:
             await wait_until(lambda: bool(spoiled), 20, "the answer with a bad field")
             await wait_until(
-                lambda: all((newest_closed_ms(database_url, s) or 0) > restarted for s in BUSY),
+                closed_after(database_url, BUSY, restarted),
                 30,
                 "minutes to close after the restart",
             )
@@ -435,7 +431,7 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
     restarted = now - now % MINUTE_MS
     async with running(streamer_config(fake, database_url), fake) as streamer:
         await wait_until(
-            lambda: all((newest_closed_ms(database_url, s) or 0) > restarted for s in BUSY),
+            closed_after(database_url, BUSY, restarted),
             30,
             "minutes to close after the restart",
         )

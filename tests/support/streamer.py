@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -204,3 +205,40 @@ async def start_streamer(
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=out
         )
+
+
+def closed_after(
+    database_url: str, symbols: Iterable[str], minute_ms: int, schema: str = "market"
+) -> Callable[[], bool]:
+    """Whether every symbol's newest closed minute is later than ``minute_ms`` (to wait for)."""
+    return lambda: all(
+        (newest_closed_ms(database_url, s, schema) or 0) > minute_ms for s in symbols
+    )
+
+
+async def until_killed(
+    process: asyncio.subprocess.Process, predicate: Callable[[], bool], within: float, what: str
+) -> None:
+    """Wait for ``predicate`` while ``process`` runs, then SIGKILL it (nothing flushed)."""
+    try:
+        await wait_until(predicate, within, what)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+
+async def until_stopped(
+    process: asyncio.subprocess.Process,
+    log: Path,
+    predicate: Callable[[], bool],
+    within: float,
+    what: str,
+) -> None:
+    """Wait for ``predicate`` while ``process`` runs, then SIGTERM it: it must exit 0."""
+    try:
+        await wait_until(predicate, within, what)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 40)
+    # The log is read only for a failure's message, after the process has gone.
+    assert process.returncode == 0, log.read_text()[-2000:]  # noqa: ASYNC240
