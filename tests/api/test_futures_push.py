@@ -5,9 +5,9 @@ to spot's /ws; ccxt.pro's binanceusdm watch_ohlcv, its URLs pointed here, gets t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
 
 import ccxt.pro as ccxtpro
 import orjson
@@ -17,7 +17,14 @@ from psycopg.types.json import Jsonb
 
 from api.config import ApiConfig, load_config
 from tests.support.api import LIVE_COLUMNS, RunningApi, running_api
-from tests.support.ws import values
+from tests.support.futures import pointed
+from tests.support.ws import (
+    assert_watched_live_candle,
+    cancelled,
+    this_minute,
+    values,
+    writing,
+)
 
 pytestmark = pytest.mark.slow  # the clients' own connect and close
 
@@ -27,11 +34,6 @@ async def api(database_url: str) -> AsyncIterator[RunningApi]:
     url = load_config().database_url
     async with running_api(ApiConfig(database_url=url, port=0, markets=("spot", "usdm"))) as api:
         yield api
-
-
-def this_minute() -> datetime:
-    now = int(time.time())
-    return datetime.fromtimestamp(now - now % 60, UTC)
 
 
 def write_usdm(conn, minute: datetime, row: tuple) -> None:
@@ -45,7 +47,7 @@ def write_usdm(conn, minute: datetime, row: tuple) -> None:
     )
 
 
-async def keep_writing(conn, minute: datetime, close: str, stop: asyncio.Event) -> None:
+async def keep_writing(conn, close: str, minute: datetime, stop: asyncio.Event) -> None:
     """Rewrite the open minute every 0.3 s until the client has it (Binance pushes changes)."""
     volume = 1
     while not stop.is_set():
@@ -63,7 +65,7 @@ async def first_event(url: str, got: list, ready: asyncio.Event) -> None:
 async def test_usdm_kline_stream_pushes_its_own_minutes(api, conn) -> None:
     """/fws/ws/<stream> and /fws/market/stream?streams= get the perpetual's minute as the
     streamer writes it; spot's /ws/btcusdt@kline_1m gets nothing of it."""
-    minute, stop = this_minute(), asyncio.Event()
+    minute = this_minute()
     futures: list = []
     routed: list = []
     spot: list = []
@@ -81,15 +83,12 @@ async def test_usdm_kline_stream_pushes_its_own_minutes(api, conn) -> None:
     ]
     for event in ready:
         await asyncio.wait_for(event.wait(), 10)
-    writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
     try:
-        await asyncio.wait_for(asyncio.gather(*readers[:2]), 20)
-        await asyncio.sleep(1.0)  # time enough for a wrong push to spot's stream
+        async with writing(partial(keep_writing, conn, "93512.5", minute)):
+            await asyncio.wait_for(asyncio.gather(*readers[:2]), 20)
+            await asyncio.sleep(1.0)  # time enough for a wrong push to spot's stream
     finally:
-        stop.set()
-        await writer
-        readers[2].cancel()
-        await asyncio.gather(readers[2], return_exceptions=True)
+        await cancelled(readers[2])
     [event] = futures
     assert event["e"] == "kline"
     assert event["s"] == "BTCUSDT"
@@ -126,15 +125,11 @@ async def test_a_contracts_events_print_its_tick_and_step(database_url: str, con
     config = ApiConfig(database_url=url, port=0, markets=("spot", "usdm"), symbols_ttl=0.2)
     async with running_api(config) as api:
         await asyncio.sleep(0.5)
-        minute, stop, got, ready = this_minute(), asyncio.Event(), [], asyncio.Event()
+        minute, got, ready = this_minute(), [], asyncio.Event()
         reader = asyncio.ensure_future(first_event(f"{api.ws}/fws/ws/btcusdt@kline_1m", got, ready))
         await asyncio.wait_for(ready.wait(), 10)
-        writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
-        try:
+        async with writing(partial(keep_writing, conn, "93512.5", minute)):
             await asyncio.wait_for(reader, 20)
-        finally:
-            stop.set()
-            await writer
     [event] = got
     k = event["k"]
     assert (k["o"], k["h"], k["l"], k["c"]) == ("100.00", "110.00", "90.00", "93512.50")
@@ -145,27 +140,16 @@ async def test_a_contracts_events_print_its_tick_and_step(database_url: str, con
 async def test_ccxt_pro_binanceusdm_watch_ohlcv_gets_the_live_candle(api, conn) -> None:
     """ccxt.pro's binanceusdm watch_ohlcv on BTC/USDT:USDT, its REST and WebSocket URLs only
     pointed here, returns the perpetual's live minute."""
-    exchange = ccxtpro.binanceusdm({"enableRateLimit": False})
-    for name in ("fapiPublic", "fapiPublicV2", "fapiPublicV3"):
-        exchange.urls["api"][name] = exchange.urls["api"][name].replace(
-            "https://fapi.binance.com", api.http
-        )
+    exchange = pointed(ccxtpro.binanceusdm({"enableRateLimit": False}), api.http)
     exchange.urls["api"]["ws"]["future"] = api.ws + "/fws/ws"
     exchange.urls["api"]["ws"]["linear"] = api.ws + "/fws/ws"
     conn.execute(
         "insert into market_usdm.symbols (symbol, status, base_asset, quote_asset) "
         "values ('BTCUSDT', 'TRADING', 'BTC', 'USDT')"
     )
-    minute, stop = this_minute(), asyncio.Event()
-    writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
-    try:
-        candles = await asyncio.wait_for(exchange.watch_ohlcv("BTC/USDT:USDT", "1m"), 30)
-    finally:
-        stop.set()
-        await writer
-        await exchange.close()
-    assert candles[-1][0] == int(minute.timestamp() * 1000)
-    assert candles[-1][1:5] == [100.0, 110.0, 90.0, 93512.5]
+    await assert_watched_live_candle(
+        exchange, "BTC/USDT:USDT", 30, partial(keep_writing, conn, "93512.5"), 93512.5
+    )
 
 
 async def test_coinm_kline_stream_pushes_its_own_minutes(database_url: str, conn) -> None:
@@ -175,12 +159,12 @@ async def test_coinm_kline_stream_pushes_its_own_minutes(database_url: str, conn
     config = ApiConfig(
         database_url=load_config().database_url, port=0, markets=("spot", "usdm", "coinm")
     )
-    minute, stop = this_minute(), asyncio.Event()
+    minute = this_minute()
     coin: list = []
     usdm: list = []
     ready = [asyncio.Event(), asyncio.Event()]
 
-    async def keep_writing_coinm() -> None:
+    async def keep_writing_coinm(stop: asyncio.Event) -> None:
         contracts = 1
         while not stop.is_set():
             conn.execute(
@@ -205,15 +189,12 @@ async def test_coinm_kline_stream_pushes_its_own_minutes(database_url: str, conn
         ]
         for event in ready:
             await asyncio.wait_for(event.wait(), 10)
-        writer = asyncio.ensure_future(keep_writing_coinm())
         try:
-            await asyncio.wait_for(readers[0], 20)
-            await asyncio.sleep(1.0)  # time enough for a wrong push to USDⓈ-M's stream
+            async with writing(keep_writing_coinm):
+                await asyncio.wait_for(readers[0], 20)
+                await asyncio.sleep(1.0)  # time enough for a wrong push to USDⓈ-M's stream
         finally:
-            stop.set()
-            await writer
-            readers[1].cancel()
-            await asyncio.gather(readers[1], return_exceptions=True)
+            await cancelled(readers[1])
     [event] = coin
     assert (event["e"], event["s"]) == ("kline", "BTCUSD_PERP")
     k = event["k"]
@@ -228,7 +209,7 @@ async def test_continuous_kline_stream_carries_the_perpetuals_minute(api, conn) 
     continuous_kline form (pair and contract type outside, no symbol inside), beside a plain
     kline subscriber of the same minute; a quarter's continuous stream is refused, and spot's
     /ws has no continuous streams."""
-    minute, stop = this_minute(), asyncio.Event()
+    minute = this_minute()
     continuous: list = []
     plain: list = []
     ready = [asyncio.Event(), asyncio.Event()]
@@ -242,12 +223,8 @@ async def test_continuous_kline_stream_carries_the_perpetuals_minute(api, conn) 
     ]
     for event in ready:
         await asyncio.wait_for(event.wait(), 10)
-    writer = asyncio.ensure_future(keep_writing(conn, minute, "93512.5", stop))
-    try:
+    async with writing(partial(keep_writing, conn, "93512.5", minute)):
         await asyncio.wait_for(asyncio.gather(*readers), 20)
-    finally:
-        stop.set()
-        await writer
     [event] = continuous
     assert (event["e"], event["ps"], event["ct"]) == ("continuous_kline", "BTCUSDT", "PERPETUAL")
     k = event["k"]

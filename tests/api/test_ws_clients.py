@@ -5,25 +5,20 @@ socket manager (/ws/<stream>)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
 
 import ccxt.pro as ccxtpro
 import pytest
 from binance import AsyncClient, BinanceSocketManager
 
 from tests.support.api import write_live
-from tests.support.ws import values
+from tests.support.ws import assert_watched_live_candle, this_minute, values, writing
 
 pytestmark = pytest.mark.slow  # about ten seconds each (the clients' own connect and close)
 
 
-def this_minute() -> datetime:
-    now = int(time.time())
-    return datetime.fromtimestamp(now - now % 60, UTC)
-
-
-async def keep_writing(conn, minute: datetime, close: str, stop: asyncio.Event) -> None:
+async def keep_writing(conn, close: str, minute: datetime, stop: asyncio.Event) -> None:
     """The streamer's upsert of one open minute, again every 0.3 s until the client has it (a
     client subscribes some time after it connects; Binance pushes only changes)."""
     volume = 1
@@ -42,16 +37,9 @@ async def test_ccxt_pro_watch_ohlcv_gets_the_live_candle(api, conn) -> None:
     exchange = ccxtpro.binance({"options": {"fetchMarkets": {"types": ["spot"]}}})
     exchange.urls["api"]["public"] = api.http + "/api/v3"
     exchange.urls["api"]["ws"]["spot"] = api.ws + "/ws"
-    minute, stop = this_minute(), asyncio.Event()
-    writer = asyncio.ensure_future(keep_writing(conn, minute, "105.5", stop))
-    try:
-        candles = await asyncio.wait_for(exchange.watch_ohlcv("BTC/USDT", "1m"), 20)
-    finally:
-        stop.set()
-        await writer
-        await exchange.close()
-    assert candles[-1][0] == int(minute.timestamp() * 1000)
-    assert candles[-1][1:5] == [100.0, 110.0, 90.0, 105.5]
+    await assert_watched_live_candle(
+        exchange, "BTC/USDT", 20, partial(keep_writing, conn, "105.5"), 105.5
+    )
 
 
 async def test_python_binance_kline_socket_gets_the_live_candle(api, conn) -> None:
@@ -60,15 +48,13 @@ async def test_python_binance_kline_socket_gets_the_live_candle(api, conn) -> No
     client = AsyncClient()  # the constructor asks nothing (AsyncClient.create() would ping)
     manager = BinanceSocketManager(client)
     manager.STREAM_URL = api.ws + "/"
-    minute, stop = this_minute(), asyncio.Event()
+    minute = this_minute()
     try:
-        async with manager.kline_socket("BTCUSDT", AsyncClient.KLINE_INTERVAL_1MINUTE) as stream:
-            writer = asyncio.ensure_future(keep_writing(conn, minute, "104.25", stop))
-            try:
-                event = await asyncio.wait_for(stream.recv(), 20)
-            finally:
-                stop.set()
-                await writer
+        async with (
+            manager.kline_socket("BTCUSDT", AsyncClient.KLINE_INTERVAL_1MINUTE) as stream,
+            writing(partial(keep_writing, conn, "104.25", minute)),
+        ):
+            event = await asyncio.wait_for(stream.recv(), 20)
     finally:
         await client.close_connection()
     assert event["e"] == "kline"
