@@ -6,8 +6,6 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -16,6 +14,8 @@ import psycopg
 import pytest
 
 from include.platform import pgserver
+from tests.support.cli import start_api, wait_healthy
+from tests.support.klines import varying_minutes
 from tests.support.paths import PROJECT_ROOT
 
 README = PROJECT_ROOT / "docs" / "api.md"
@@ -24,17 +24,7 @@ README_BASE = 'BASE = "http://127.0.0.1:8000"'
 
 # 30 hours of BTCUSDT minutes whose values change every minute, so a wrong first, last, max,
 # min or sum shows; 8-decimal prices and quantities, as Binance's.
-FILL = """
-insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
-    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
-select 'BTCUSDT', t, o, o + 1.25, o - 0.75, o + (n % 7 - 3) * 0.01, v, round(v * o, 8), n % 50,
-    round(v / 3, 8), round(v * o / 3, 8), 'rest'
-from (
-    select t, n, 93500.12345678 + (n * 37 % 101) * 0.5 as o, 0.00012345 * (n % 13 + 1) as v
-    from generate_series(0, 1799) as n,
-        lateral (select timestamptz '2025-01-01' + n * interval '1 minute' as t) as minute
-) as m
-"""
+FILL = varying_minutes(30 * 60)
 # The same hours rolled up from the table, independently of the API's query.
 HOURS = """
 select (extract(epoch from date_trunc('hour', open_time)) * 1000)::bigint,
@@ -69,24 +59,15 @@ def api_process(database_url: str, symbols: str = "BTCUSDT") -> Iterator[str]:
         "API_GRPC_PORT": str(grpc_port),
         "ENV_FILE": os.devnull,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_api(env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+
+    def alive() -> None:
+        """Fail with the API's errors if it has exited."""
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "python -m api did not become healthy"
-            time.sleep(0.1)
+        wait_healthy(f"{base}/healthz", 60, "python -m api did not become healthy", 0.1, alive)
         yield base
     finally:
         proc.terminate()

@@ -24,6 +24,7 @@ import polars as pl
 import pytest
 
 from tests.support.api import RunningApi, write_live
+from tests.support.klines import varying_minutes
 from tests.support.paths import PROJECT_ROOT
 
 FREQTRADE = PROJECT_ROOT / ".venv-freqtrade" / "bin" / "freqtrade"
@@ -48,34 +49,35 @@ def freqtrade_installed() -> None:
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 3
 FIVE_MINUTES_MS = 300_000
-# Three days of BTCUSDT minutes whose values change every minute, so a wrong first, last, max,
-# min or sum in a 5m candle shows; 8-decimal prices and quantities, as Binance's.
-FILL = f"""
-insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
-    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
-select 'BTCUSDT', t, o, o + 1.25, o - 0.75, o + (n % 7 - 3) * 0.01, v, round(v * o, 8), n % 50,
-    round(v / 3, 8), round(v * o / 3, 8), 'rest'
-from (
-    select t, n, 93500.12345678 + (n * 37 % 101) * 0.5 as o, 0.00012345 * (n % 13 + 1) as v
-    from generate_series(0, {DAYS * 1440 - 1}) as n,
-        lateral (select timestamptz '{START:%Y-%m-%d}' + n * interval '1 minute' as t) as minute
-) as m
-"""
+# Three days of BTCUSDT minutes from START whose values change every minute, so a wrong first,
+# last, max, min or sum in a 5m candle shows; 8-decimal prices and quantities, as Binance's.
+FILL = varying_minutes(DAYS * 1440)
 
-STRATEGY = '''
+
+def strategy(name: str, doc: str, methods: str) -> str:
+    """A freqtrade strategy module: class ``name`` on 5m candles, its ROI and stop-loss out of
+    reach, with ``methods``."""
+    head = f'''
 from pandas import DataFrame
 
 from freqtrade.strategy import IStrategy
 
 
-class EveryHour(IStrategy):
-    """Enters on the first 5m candle of each hour, leaves on the third: a few trades a day."""
+class {name}(IStrategy):
+    """{doc}"""
 
     INTERFACE_VERSION = 3
     timeframe = "5m"
-    minimal_roi = {"0": 100}
+    minimal_roi = {{"0": 100}}
     stoploss = -0.99
+'''
+    return head + methods
 
+
+STRATEGY = strategy(
+    "EveryHour",
+    "Enters on the first 5m candle of each hour, leaves on the third: a few trades a day.",
+    """
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         dataframe["minute"] = dataframe["date"].dt.minute
         return dataframe
@@ -87,23 +89,12 @@ class EveryHour(IStrategy):
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         dataframe.loc[dataframe["minute"] == 10, "exit_long"] = 1
         return dataframe
-'''
-
-
-DRY_STRATEGY = '''
-from pandas import DataFrame
-
-from freqtrade.strategy import IStrategy
-
-
-class InAndOut(IStrategy):
-    """Enters at once, leaves on the next loop: one dry trade, priced by the tickers."""
-
-    INTERFACE_VERSION = 3
-    timeframe = "5m"
-    minimal_roi = {"0": 100}
-    stoploss = -0.99
-
+""",
+)
+DRY_STRATEGY = strategy(
+    "InAndOut",
+    "Enters at once, leaves on the next loop: one dry trade, priced by the tickers.",
+    """
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         return dataframe
 
@@ -116,7 +107,8 @@ class InAndOut(IStrategy):
 
     def custom_exit(self, pair, trade, current_time, current_rate, current_profit, **kwargs):
         return "done"
-'''
+""",
+)
 
 
 def readme_exchange(api: RunningApi) -> dict:
@@ -367,11 +359,10 @@ async def test_futures_download_data_and_backtesting(database_url, tmp_path) -> 
     its only change: download-data stores the 5m candles, the 1h mark candles and the funding
     rates /fapi/v1 serves (loaded from the fake exchange's USDⓈ-M into market_usdm), and
     backtesting shorts over them, funding fees charged."""
-    from api.config import ApiConfig, load_config
     from include.history.backfill import backfill_rest
     from include.timeframes import build_timeframes
     from tests.include.history_support import running_usdm_fake
-    from tests.support.api import running_api
+    from tests.support.api import futures_api_config, running_api
 
     start_ms = int(FUTURES_START.timestamp() * 1000)
     end_ms = start_ms + DAYS * 86_400_000
@@ -385,13 +376,7 @@ async def test_futures_download_data_and_backtesting(database_url, tmp_path) -> 
             series=["all"],
         )
     build_timeframes(database_url, market="usdm")
-    api_config = ApiConfig(
-        database_url=load_config().database_url,
-        port=0,
-        markets=("spot", "usdm"),
-        futures_symbols={"usdm": frozenset({"BTCUSDT"})},
-    )
-    async with running_api(api_config) as api:
+    async with running_api(futures_api_config("usdm", "BTCUSDT")) as api:
         user = {
             **{k: v for k, v in config(api, tmp_path).items() if k != "exchange"},
             **readme_futures(api),
@@ -402,26 +387,18 @@ async def test_futures_download_data_and_backtesting(database_url, tmp_path) -> 
         timerange = f"{FUTURES_START:%Y%m%d}-{end:%Y%m%d}"
         log = await freqtrade(tmp_path, "download-data", "--timerange", timerange, "-t", "5m")
         async with httpx.AsyncClient(base_url=api.http, timeout=10) as http:
+            window = {"symbol": "BTCUSDT", "startTime": start_ms, "endTime": end_ms - 1}
             five = (
                 await http.get(
-                    "/fapi/v1/klines",
-                    params={"symbol": "BTCUSDT", "interval": "5m", "startTime": start_ms,
-                            "endTime": end_ms - 1, "limit": 1500},
-                )
-            ).json()  # fmt: skip
-            mark = (
-                await http.get(
-                    "/fapi/v1/markPriceKlines",
-                    params={"symbol": "BTCUSDT", "interval": "1h", "startTime": start_ms,
-                            "endTime": end_ms - 1, "limit": 1500},
-                )
-            ).json()  # fmt: skip
-            funding = (
-                await http.get(
-                    "/fapi/v1/fundingRate",
-                    params={"symbol": "BTCUSDT", "startTime": start_ms, "endTime": end_ms - 1},
+                    "/fapi/v1/klines", params={**window, "interval": "5m", "limit": 1500}
                 )
             ).json()
+            mark = (
+                await http.get(
+                    "/fapi/v1/markPriceKlines", params={**window, "interval": "1h", "limit": 1500}
+                )
+            ).json()
+            funding = (await http.get("/fapi/v1/fundingRate", params=window)).json()
         data = tmp_path / "user_data" / "data"
         files = {"5m": "5m-futures", "mark": "1h-mark", "funding": "1h-funding_rate"}
         stored = {

@@ -15,14 +15,9 @@ from api.config import ApiConfig
 from api.limits import WeightLimiter
 from include.platform.settings import Settings
 from tests.support.api import running_api
+from tests.support.klines import flat_minutes
 
-FILL_1M = """
-insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
-    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
-select 'BTCUSDT', t, 100, 101, 99, 100.5, 2, 201, 3, 1, 100.5, 'rest'
-from generate_series(timestamptz '2025-01-01', timestamptz '2025-01-01' + interval '5999 minutes',
-    interval '1 minute') as t
-"""
+FILL_1M = flat_minutes(6000)
 
 
 def client_from(address: str, base_url: str, **kwargs) -> httpx.AsyncClient:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import httpx
@@ -11,15 +10,10 @@ import pytest
 
 from api.config import ApiConfig
 from tests.support.api import running_api
-from tests.support.paths import PROJECT_ROOT
+from tests.support.cli import run_in_project
+from tests.support.klines import flat_minutes
 
-FILL_1M = """
-insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
-    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
-select 'BTCUSDT', t, 100, 101, 99, 100.5, 2, 201, 3, 1, 100.5, 'rest'
-from generate_series(timestamptz '2025-01-01', timestamptz '2025-01-01' + interval '1199 minutes',
-    interval '1 minute') as t
-"""
+FILL_1M = flat_minutes(1200)
 
 
 @pytest.fixture
@@ -140,15 +134,7 @@ def test_refuses_to_listen_beyond_loopback_without_tokens(database_url) -> None:
     """API_HOST=0.0.0.0 without API_TOKENS: exit 2 with a one-line reason."""
     env = {**os.environ, "API_HOST": "0.0.0.0", "API_PORT": "0", "DATABASE_URL": database_url}
     env.pop("API_TOKENS", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "api"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_in_project([sys.executable, "-m", "api"], env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "api: API_HOST=0.0.0.0 is not loopback: set API_TOKENS (space- or comma-separated) "

@@ -9,7 +9,6 @@ import contextlib
 import os
 import resource
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import grpc
@@ -21,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from api.config import ApiConfig, load_config
 from api.proto.candles.v1 import candles_pb2, candles_pb2_grpc
 from tests.support.api import running_api, write_live
-from tests.support.paths import PROJECT_ROOT
+from tests.support.cli import start_api
 from tests.support.ws import until, values
 
 MINUTE = datetime(2025, 5, 5, 10, 0, tzinfo=UTC)
@@ -153,15 +152,7 @@ def test_the_api_refuses_to_start_past_the_open_file_limit(database_url) -> None
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 
     env = {**os.environ, "API_PORT": "0", "API_GRPC_PORT": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=low_limit,
-    )
+    proc = start_api(env, stdout=subprocess.PIPE, preexec_fn=low_limit)
     try:
         _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:

@@ -11,15 +11,10 @@ import httpx
 
 from api.config import ApiConfig, load_config
 from tests.support.api import running_api
+from tests.support.klines import flat_minutes
 
 # Two 0:01 months of minutes from 2025-01-01 00:00 UTC: the most one 1M request reads (89,280).
-FILL = """
-insert into market.klines_1m (symbol, open_time, open, high, low, close, volume, quote_volume,
-    trade_count, taker_buy_volume, taker_buy_quote_volume, source)
-select 'BTCUSDT', t, 100, 101, 99, 100.5, 2, 201, 3, 1, 100.5, 'rest'
-from generate_series(timestamptz '2025-01-01', timestamptz '2025-01-01' + interval '89279 minutes',
-    interval '1 minute') as t
-"""
+FILL = flat_minutes(89280)
 # What the loop may be held for at once (docs/security.md).
 MAX_HOLD_S = 0.05
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.config import ApiConfig
+from tests.support.cli import run_in_project
 from tests.support.paths import PROJECT_ROOT
 
 
@@ -59,15 +60,7 @@ def run_sh(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """scripts/run.sh with DATA_DIR in tmp_path and these settings, stopped after 60 s at most."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DATABASE_URL"))}
     full.update(DATA_DIR=str(tmp_path / "data"), **env)
-    return subprocess.run(
-        ["bash", str(PROJECT_ROOT / "scripts" / "run.sh")],
-        cwd=PROJECT_ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_in_project(["bash", str(PROJECT_ROOT / "scripts" / "run.sh")], full, timeout=60)
 
 
 def test_airflow_beyond_loopback_refuses_plain_http_before_anything_starts(

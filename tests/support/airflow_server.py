@@ -7,12 +7,10 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
+from tests.support.cli import wait_healthy
 from tests.support.paths import PROJECT_ROOT
 
 
@@ -58,13 +56,7 @@ def api_server(env: dict[str, str], port: int, up_within: float) -> Iterator[str
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + up_within
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "api-server did not come up"
-            time.sleep(1)
+        wait_healthy(f"{base}/api/v2/monitor/health", up_within, "api-server did not come up", 1)
         yield base
     finally:
         os.killpg(server.pid, 15)
