@@ -19,6 +19,7 @@ from include.cli import app
 from include.history.backfill import backfill_rest
 from include.history.dumps import DumpError, import_file
 from include.platform.times import MINUTE_MS, parse_utc, to_ms
+from tests.support import futures_history as history
 
 # The fake's clock stands at 2025-03-12 12:00:30: the range holds the 08:00 funding and is
 # longer than one futures page (499 minutes).
@@ -26,10 +27,6 @@ START = parse_utc("2025-03-12T02:00")
 END = parse_utc("2025-03-12T10:30")
 MINUTES = 510
 DAY = parse_utc("2025-03-10")
-TRADE_COLUMNS = (
-    "(extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
-    "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume"
-)
 PRICE_TABLES = {
     "mark": ("markPriceKlines", "mark_price_klines_1m", {"symbol": "BTCUSD_PERP"}),
     "index": ("indexPriceKlines", "index_price_klines_1m", {"pair": "BTCUSD"}),
@@ -40,34 +37,8 @@ PRICE_TABLES = {
 def served(fake: ThreadedFakeBinance, endpoint: str, start_ms: int, end_ms: int, **params) -> list:
     """Every 1m row /dapi/v1 serves for [start, end), asked as a client pages COIN-M: both
     times, a window no longer than the limit (dapi answers a window's newest rows)."""
-    rows: list = []
-    with httpx.Client(base_url=fake.url) as http:
-        for cursor in range(start_ms, end_ms, 480 * MINUTE_MS):
-            answer = http.get(
-                f"/dapi/v1/{endpoint}",
-                params={
-                    **params,
-                    "interval": "1m",
-                    "startTime": cursor,
-                    "endTime": min(cursor + 480 * MINUTE_MS, end_ms) - 1,
-                    "limit": 480,
-                },
-            )
-            answer.raise_for_status()
-            rows += answer.json()
-    return rows
-
-
-def trade_rows(rows: list) -> list[tuple]:
-    return [
-        (int(k[0]), *(Decimal(v) for v in k[1:6]), Decimal(k[7]), int(k[8]),
-         Decimal(k[9]), Decimal(k[10]))
-        for k in rows
-    ]  # fmt: skip
-
-
-def price_rows(rows: list) -> list[tuple]:
-    return [(int(k[0]), *(Decimal(v) for v in k[1:5]), int(k[8])) for k in rows]
+    url = f"{fake.url}/dapi/v1/{endpoint}"
+    return history.served_pages(url, params, start_ms, end_ms, 480)
 
 
 def test_a_coinm_backfill_holds_the_contracts_series_exactly(
@@ -85,33 +56,19 @@ def test_a_coinm_backfill_holds_the_contracts_series_exactly(
     assert len(official) == MINUTES
     # Contracts are whole; the base volume carries 8 decimals.
     assert all("." not in k[5] and len(k[7].split(".")[1]) == 8 for k in official)
-    stored = conn.execute(
-        f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'BTCUSD_PERP' "
-        "order by open_time"
-    ).fetchall()
-    assert stored == trade_rows(official)
+    stored = history.held(conn, "market_coinm.klines_1m", history.TRADE_COLUMNS, "BTCUSD_PERP")
+    assert stored == history.trade_rows(official)
     for name, (endpoint, table, key) in PRICE_TABLES.items():
-        want = price_rows(served(coinm_fake, endpoint, to_ms(START), to_ms(END), **key))
-        got = conn.execute(
-            f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
-            f"sample_count from market_coinm.{table} where symbol = 'BTCUSD_PERP' "
-            "order by open_time"
-        ).fetchall()
+        want = history.price_rows(served(coinm_fake, endpoint, to_ms(START), to_ms(END), **key))
+        got = history.held(conn, f"market_coinm.{table}", history.PRICE_COLUMNS, "BTCUSD_PERP")
         assert len(want) == MINUTES, name
         assert got == want, name
-    with httpx.Client(base_url=coinm_fake.url) as http:
-        fundings = http.get(
-            "/dapi/v1/fundingRate",
-            params={"symbol": "BTCUSD_PERP", "startTime": to_ms(START), "endTime": to_ms(END)},
-        ).json()
+    fundings = history.served_fundings(
+        f"{coinm_fake.url}/dapi/v1/fundingRate", "BTCUSD_PERP", to_ms(START), to_ms(END)
+    )
     assert [f["fundingTime"] for f in fundings] == [to_ms(parse_utc("2025-03-12T08:00"))]
-    rows = conn.execute(
-        "select (extract(epoch from funding_time) * 1000)::bigint, funding_rate, mark_price "
-        "from market_coinm.funding_rates where symbol = 'BTCUSD_PERP'"
-    ).fetchall()
-    assert rows == [
-        (f["fundingTime"], Decimal(f["fundingRate"]), Decimal(f["markPrice"])) for f in fundings
-    ]
+    rows = history.held_fundings(conn, "market_coinm", "BTCUSD_PERP")
+    assert rows == history.funding_rows(fundings)
     for other in ("market.klines_1m", "market_usdm.klines_1m"):
         assert conn.execute(f"select count(*) from {other}").fetchone() == (0,), other
     budgets = {r[0] for r in conn.execute("select distinct budget from market.rest_weight_windows")}
@@ -121,11 +78,7 @@ def test_a_coinm_backfill_holds_the_contracts_series_exactly(
     assert stats.get("/dapi/v1/klines", 0) >= 2
     assert not any(path.startswith("/fapi/") for path in stats)
 
-    again = backfill_rest(
-        ["BTCUSD_PERP"], START, END, rest_url=coinm_fake.url, market_name="coinm", series=["all"]
-    )
-    assert again.changed == {"BTCUSD_PERP": 0}
-    assert all(counts["BTCUSD_PERP"][1] == 0 for counts in again.series.values())
+    history.assert_rerun_changes_nothing("BTCUSD_PERP", (START, END), coinm_fake.url, "coinm")
 
 
 def test_a_days_coinm_dumps_equal_rest(
@@ -143,12 +96,12 @@ def test_a_days_coinm_dumps_equal_rest(
     day_ms = to_ms(DAY)
     want = served(coinm_fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="BTCUSD_PERP")
     got = conn.execute(
-        f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'BTCUSD_PERP' "
+        f"select {history.TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'BTCUSD_PERP' "
         "and open_time >= %s and open_time < %s order by open_time",
         (DAY, DAY + timedelta(days=1)),
     ).fetchall()
     assert len(want) == 1440
-    assert got == trade_rows(want)
+    assert got == history.trade_rows(want)
     for name, (endpoint, table, key) in PRICE_TABLES.items():
         rows = conn.execute(
             f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
@@ -157,7 +110,7 @@ def test_a_days_coinm_dumps_equal_rest(
             (DAY, DAY + timedelta(days=1)),
         ).fetchall()
         day = served(coinm_fake, endpoint, day_ms, day_ms + 1440 * MINUTE_MS, **key)
-        assert rows == price_rows(day), name
+        assert rows == history.price_rows(day), name
     with httpx.Client(base_url=coinm_fake.url) as http:
         [daily] = http.get(
             "/dapi/v1/klines",
@@ -181,26 +134,12 @@ def test_heal_gaps_fills_a_coinm_hole_from_dapi(
 ) -> None:
     """Minutes deleted from market_coinm.klines_1m come back from /dapi/v1 as they were, the
     span recorded in market_coinm.ingest_gaps."""
-    from include.history.heal import heal_gaps
-
     start, end = parse_utc("2025-03-12T06:00"), parse_utc("2025-03-12T09:00")
-    backfill_rest(
-        ["ETHUSD_PERP"], start, end, rest_url=coinm_fake.url, market_name="coinm", series="klines"
+    before, done, after = history.healed_hole(
+        conn, "market_coinm", "ETHUSD_PERP", (start, end), coinm_fake.url, "coinm"
     )
-    before = conn.execute(
-        "select * from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' order by open_time"
-    ).fetchall()
     assert len(before) == 180
-    conn.execute(
-        "delete from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' "
-        "and open_time >= %s and open_time < %s",
-        (start + timedelta(minutes=30), start + timedelta(minutes=42)),
-    )
-    done = heal_gaps(["ETHUSD_PERP"], rest_url=coinm_fake.url, market="coinm", full=True)
     assert done.filled["ETHUSD_PERP"] >= 12
-    after = conn.execute(
-        "select * from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' order by open_time"
-    ).fetchall()
     assert [r[:11] for r in after if start <= r[1] < end] == [r[:11] for r in before]
     gaps = conn.execute(
         "select healed_by from market_coinm.ingest_gaps where symbol = 'ETHUSD_PERP'"
@@ -223,10 +162,10 @@ def test_a_days_cm_trades_dump_builds_the_klines_and_its_aggtrades_are_refused(
     day_ms = to_ms(DAY)
     want = served(coinm_fake, "klines", day_ms, day_ms + 1440 * MINUTE_MS, symbol="ETHUSD_PERP")
     got = conn.execute(
-        f"select {TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' "
+        f"select {history.TRADE_COLUMNS} from market_coinm.klines_1m where symbol = 'ETHUSD_PERP' "
         "order by open_time"
     ).fetchall()
-    assert got == trade_rows(want)
+    assert got == history.trade_rows(want)
     conn.execute("delete from market_coinm.klines_1m")
     with pytest.raises(DumpError, match="aggTrades dumps do not carry the base quantities"):
         import_file(

@@ -6,9 +6,7 @@ stay untouched."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
-import httpx
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +15,8 @@ from fakebinance.server import ThreadedFakeBinance
 from include.cli import app
 from include.history.backfill import backfill_rest
 from include.platform.markets import FUTURES_KLINES_PAGE, USDM
-from include.platform.times import MINUTE_MS, parse_utc, to_ms
+from include.platform.times import parse_utc, to_ms
+from tests.support import futures_history as history
 from tests.support.db import record_writers
 
 # The fake's clock stands at 2025-03-12 12:00:30: this range holds the 08:00 funding and is
@@ -34,23 +33,8 @@ PRICE_TABLES = {
 
 def served(fake: ThreadedFakeBinance, endpoint: str, **params: object) -> list:
     """Every row the fake's /fapi/v1 endpoint serves for [START, END), in 499-minute pages."""
-    rows: list = []
-    with httpx.Client(base_url=fake.url) as http:
-        for cursor in range(to_ms(START), to_ms(END), 499 * MINUTE_MS):
-            stop = min(cursor + 499 * MINUTE_MS, to_ms(END)) - 1
-            answer = http.get(
-                f"/fapi/v1/{endpoint}",
-                params={
-                    **params,
-                    "interval": "1m",
-                    "startTime": cursor,
-                    "endTime": stop,
-                    "limit": 499,
-                },
-            )
-            answer.raise_for_status()
-            rows += answer.json()
-    return rows
+    url = f"{fake.url}/fapi/v1/{endpoint}"
+    return history.served_pages(url, params, to_ms(START), to_ms(END), 499)
 
 
 def test_a_usdm_backfill_holds_the_contracts_series_exactly(
@@ -68,22 +52,8 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
     assert result.fetched == {"BTCUSDT": MINUTES}
     official = served(usdm_fake, "klines", symbol="BTCUSDT")
     assert len(official) == MINUTES
-    stored = conn.execute(
-        "select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, volume, "
-        "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume "
-        "from market_usdm.klines_1m where symbol = 'BTCUSDT' order by open_time"
-    ).fetchall()
-    assert stored == [
-        (
-            int(k[0]),
-            *(Decimal(v) for v in k[1:6]),
-            Decimal(k[7]),
-            int(k[8]),
-            Decimal(k[9]),
-            Decimal(k[10]),
-        )
-        for k in official
-    ]
+    stored = history.held(conn, "market_usdm.klines_1m", history.TRADE_COLUMNS, "BTCUSDT")
+    assert stored == history.trade_rows(official)
     spot = conn.execute(
         "select count(*) from market.klines_1m where open_time >= %s and open_time < %s",
         (START, END),
@@ -91,31 +61,17 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
     assert spot == 0, "a futures backfill wrote spot's table"
 
     for name, (endpoint, table, key) in PRICE_TABLES.items():
-        want = [
-            (int(k[0]), *(Decimal(v) for v in k[1:5]), int(k[8]))
-            for k in served(usdm_fake, endpoint, **{key: "BTCUSDT"})
-        ]
-        got = conn.execute(
-            f"select (extract(epoch from open_time) * 1000)::bigint, open, high, low, close, "
-            f"sample_count from market_usdm.{table} where symbol = 'BTCUSDT' order by open_time"
-        ).fetchall()
+        want = history.price_rows(served(usdm_fake, endpoint, **{key: "BTCUSDT"}))
+        got = history.held(conn, f"market_usdm.{table}", history.PRICE_COLUMNS, "BTCUSDT")
         assert len(want) == MINUTES, name
         assert got == want, name
         assert result.series[name]["BTCUSDT"] == (MINUTES, MINUTES)
 
-    with httpx.Client(base_url=usdm_fake.url) as http:
-        fundings = http.get(
-            "/fapi/v1/fundingRate",
-            params={"symbol": "BTCUSDT", "startTime": to_ms(START), "endTime": to_ms(END) - 1},
-        ).json()
+    fundings = history.served_fundings(
+        f"{usdm_fake.url}/fapi/v1/fundingRate", "BTCUSDT", to_ms(START), to_ms(END) - 1
+    )
     assert [f["fundingTime"] for f in fundings] == [to_ms(parse_utc("2025-03-12T08:00"))]
-    rows = conn.execute(
-        "select (extract(epoch from funding_time) * 1000)::bigint, funding_rate, mark_price "
-        "from market_usdm.funding_rates where symbol = 'BTCUSDT'"
-    ).fetchall()
-    assert rows == [
-        (f["fundingTime"], Decimal(f["fundingRate"]), Decimal(f["markPrice"])) for f in fundings
-    ]
+    assert history.held_fundings(conn, "market_usdm", "BTCUSDT") == history.funding_rows(fundings)
     assert result.series["funding"]["BTCUSDT"] == (1, 1)
 
     # Two pages per series of 510 minutes, four series, at 2 each (limit 499); exchangeInfo 1;
@@ -132,11 +88,7 @@ def test_a_usdm_backfill_holds_the_contracts_series_exactly(
     }
 
     # A rerun finds every minute held: no kline page, nothing changed.
-    again = backfill_rest(
-        ["BTCUSDT"], START, END, rest_url=usdm_fake.url, market_name="usdm", series=["all"]
-    )
-    assert again.changed == {"BTCUSDT": 0}
-    assert all(counts["BTCUSDT"][1] == 0 for counts in again.series.values())
+    history.assert_rerun_changes_nothing("BTCUSDT", (START, END), usdm_fake.url, "usdm")
 
 
 def test_the_cli_backfills_a_futures_market_and_refuses_what_it_lacks(
@@ -175,25 +127,11 @@ def test_heal_gaps_fills_a_futures_hole_in_its_own_schema(
     """heal-gaps of USDⓈ-M: minutes deleted from market_usdm.klines_1m come back from
     /fapi/v1 equal to what they were, the healed span is recorded in market_usdm.ingest_gaps
     and nothing in spot's."""
-    from include.history.heal import heal_gaps
-
     start, end = parse_utc("2025-03-12T06:00"), parse_utc("2025-03-12T09:00")
-    backfill_rest(
-        ["ETHUSDT"], start, end, rest_url=usdm_fake.url, market_name="usdm", series="klines"
+    before, done, after = history.healed_hole(
+        conn, "market_usdm", "ETHUSDT", (start, end), usdm_fake.url, "usdm"
     )
-    before = conn.execute(
-        "select * from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"
-    ).fetchall()
-    conn.execute(
-        "delete from market_usdm.klines_1m where symbol = 'ETHUSDT' "
-        "and open_time >= %s and open_time < %s",
-        (start + timedelta(minutes=30), start + timedelta(minutes=42)),
-    )
-    done = heal_gaps(["ETHUSDT"], rest_url=usdm_fake.url, market="usdm", full=True)
     assert done.filled["ETHUSDT"] >= 12
-    after = conn.execute(
-        "select * from market_usdm.klines_1m where symbol = 'ETHUSDT' order by open_time"
-    ).fetchall()
     values = [r[:11] for r in after if start <= r[1] < end]
     assert values == [r[:11] for r in before]
     gaps = conn.execute(
