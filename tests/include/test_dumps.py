@@ -22,7 +22,6 @@ from include.platform.pgserver import free_port
 from tests.include.history_support import (
     frozen_clock,
     market_config,
-    running_fake,
     snapshot,
     stored,
 )
@@ -32,13 +31,6 @@ from tests.include.history_support import (
 def market() -> Market:
     """The fake market, read directly to write dumps."""
     return Market(market_config(), frozen_clock())
-
-
-@pytest.fixture(scope="module")
-def fake():
-    """The fake exchange, for URLs and for exchangeInfo's symbol list."""
-    with running_fake() as server:
-        yield server
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from include.cli import app
 from include.history.dumps.errors import DumpError
 from include.history.dumps.load import import_file
 from include.history.dumps.names import dump_url
-from tests.include.history_support import running_fake, stored
+from tests.include.history_support import stored
 
 DAY = date(2025, 3, 10)
 NAME = "ETHUSDT-trades-2025-03-10.zip"
@@ -32,13 +32,6 @@ REFUSALS = {
     "garbage": f"{NAME}.CHECKSUM: not in sha256sum format",
     "error": f"{NAME}.CHECKSUM: unreadable (HTTP 500)",
 }
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[ThreadedFakeBinance]:
-    """The fake exchange serving the dumps and exchangeInfo."""
-    with running_fake() as server:
-        yield server
 
 
 @pytest.fixture

@@ -12,19 +12,12 @@ from include.history.heal import HALT_REASON, heal_gaps
 from include.platform.times import parse_utc
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from tests.include.history_support import HALT, NOW, running_fake, snapshot
+from tests.include.history_support import HALT, NOW, snapshot
 
 pytestmark = pytest.mark.slow
 
 START = parse_utc("2025-03-11T09:00")
 END = parse_utc("2025-03-11T11:00")
-
-
-@pytest.fixture(scope="module")
-def fake():
-    """The fake exchange; HALTUSDT stops trading for five minutes inside the window."""
-    with running_fake() as server:
-        yield server
 
 
 def test_halt_is_recorded_exempted_and_reported(

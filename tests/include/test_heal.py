@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
 
 from fakebinance.clock import MarketClock
 from fakebinance.server import FakeBinance
@@ -20,20 +19,12 @@ from tests.include.history_support import (
     NOW,
     market_config,
     official,
-    running_fake,
     snapshot,
     stored,
 )
 
 START = parse_utc("2025-03-11T08:00")
 END = parse_utc("2025-03-11T14:00")
-
-
-@pytest.fixture(scope="module")
-def fake():
-    """The fake exchange with Binance's own limits."""
-    with running_fake() as server:
-        yield server
 
 
 def heal(fake, symbols: list[str]):

@@ -13,7 +13,7 @@ from include.history.backfill import backfill_rest
 from include.platform.times import parse_utc, to_ms
 from include.quality import Window, run_checks
 from include.timeframes import build_timeframes
-from tests.include.history_support import official, running_fake
+from tests.include.history_support import official
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +23,6 @@ WRONG_VOLUME = parse_utc("2025-03-11T09:41")
 LIVE_ONLY = parse_utc("2025-03-11T09:50")
 IN_HALT = parse_utc("2025-03-11T10:02")  # HALTUSDT does not trade 10:00:30-10:05
 SYMBOLS = ("ETHUSDT", "HALTUSDT")
-
-
-@pytest.fixture(scope="module")
-def fake():
-    """The fake exchange (REST) with a halted symbol."""
-    with running_fake() as server:
-        yield server
 
 
 def analytics(conn: psycopg.Connection, symbol: str) -> list[tuple]:
