@@ -4,6 +4,8 @@ they compared, pass on the loaded history, and fail on a fault planted in the ma
 
 from __future__ import annotations
 
+from functools import partial
+
 import psycopg
 import pytest
 
@@ -38,13 +40,16 @@ def test_the_checks_run_over_the_futures_markets_tables(
     )
     build_timeframes(database_url, market=market)
     window = Window(START, END)
-    report = run_checks(
+    # The market's checks, run again below in the same GX project.
+    check = partial(
+        run_checks,
         window=window,
         symbols=[symbol],
         expect_live=False,
         market=market,
         gx_root=tmp_path / "gx",
     )
+    report = check()
     assert report.success, report.summary()
     tables = {r.table for r in report.results}
     assert f"market_{market}.klines_1m" in tables
@@ -65,14 +70,7 @@ def test_the_checks_run_over_the_futures_markets_tables(
         "where symbol = %s and open_time = %s",
         (symbol, parse_utc("2025-03-10T05:00")),
     )
-    faulty = run_checks(
-        window=window,
-        symbols=[symbol],
-        expect_live=False,
-        market=market,
-        gx_root=tmp_path / "gx",
-        keep_runs=1,
-    )
+    faulty = check(keep_runs=1)
     assert not faulty.success
     assert {r.table for r in faulty.failures} == {f"analytics_{market}.candles_1h"}
     # keep_runs counts each market's runs: the market's newest run did not remove spot's.
