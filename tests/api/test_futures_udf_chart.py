@@ -88,18 +88,24 @@ async def drawn(base: str, symbol: str) -> tuple[str, str, dict]:
     return dom, status.group(1), orjson.loads(html.unescape(found.group(1)))
 
 
+def assert_drew_the_newest(conn, schema: str, status: str, state: dict) -> None:
+    """Assert the page drew the 359 minutes, the last at ``schema``'s newest close, and went
+    live."""
+    newest = conn.execute(
+        f"select round(close, 8) from {schema}.klines_1m order by open_time desc limit 1"
+    ).fetchone()[0]
+    assert state["bars"] == 359
+    assert state["last"]["close"] == float(newest)
+    assert status == "live", status
+
+
 @pytest.mark.slow  # a browser
 async def test_chart_draws_the_perpetual_from_fapi_and_fws(api, conn) -> None:
     """The page lists BTCUSDT.P beside BTCUSDT and, opened on it, draws market_usdm's candles
     and signs its WebSocket in on /fws."""
     require("chromium", CHROMIUM is not None, "the chart page's browser test")
     dom, status, state = await drawn(api.http, "BTCUSDT.P")
-    newest = conn.execute(
-        "select round(close, 8) from market_usdm.klines_1m order by open_time desc limit 1"
-    ).fetchone()[0]
-    assert state["bars"] == 359
-    assert state["last"]["close"] == float(newest)
-    assert status == "live", status
+    assert_drew_the_newest(conn, "market_usdm", status, state)
     assert "BTCUSDT.P · 1m" in dom  # the chart's title: the perpetual drawn
     assert '<option value="BTCUSDT.P">BTCUSDT.P</option>' in dom
     assert '<option value="BTCUSDT">BTCUSDT</option>' in dom
@@ -179,12 +185,7 @@ async def test_chart_draws_a_coinm_contract_from_dapi_and_dws(database_url: str,
     config = ApiConfig(database_url=load_config().database_url, port=0, markets=("spot", "coinm"))
     async with running_api(config) as api:
         dom, status, state = await drawn(api.http, "BTCUSD_PERP")
-    newest = conn.execute(
-        "select round(close, 8) from market_coinm.klines_1m order by open_time desc limit 1"
-    ).fetchone()[0]
-    assert state["bars"] == 359
-    assert state["last"]["close"] == float(newest)
-    assert status == "live", status
+    assert_drew_the_newest(conn, "market_coinm", status, state)
     assert "BTCUSD_PERP · 1m" in dom
     assert '<option value="BTCUSD_PERP">BTCUSD_PERP</option>' in dom
     assert '<option value="BTCUSDT">BTCUSDT</option>' in dom
