@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -10,7 +10,7 @@ import pytest
 
 from include.platform.times import to_ms
 from tests.include.history_support import NOW, official, running_fake, stored, usdm_config
-from tests.support.dags import load_dag
+from tests.support.dags import load_dag, run_day
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +31,16 @@ def fake_env(fake, database_url: str, airflow_home, monkeypatch: pytest.MonkeyPa
     return database_url
 
 
+def midnight_before(days: int) -> datetime:
+    """Midnight UTC ``days`` days before the fake's clock stands (NOW)."""
+    return NOW.replace(hour=0, minute=0, second=0) - timedelta(days=days)
+
+
+def interval_ms(run) -> tuple[int, int]:
+    """A DAG run's data interval in epoch ms."""
+    return to_ms(run.data_interval_start), to_ms(run.data_interval_end)
+
+
 LIVE_DAY = (
     "insert into market.candles_1m_live (symbol, open_time, open, high, low, close, volume, "
     "quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, is_closed) "
@@ -44,22 +54,19 @@ def test_backfill_rest_dag_lands_the_interval(fake, fake_env: str) -> None:
     """One daily run of binance_backfill_rest loads that day's klines for every symbol, then
     drops the live day they made a copy of (past LIVE_RETENTION_DAYS), and keeps the day after,
     which has no klines yet."""
-    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=1)
+    day = midnight_before(1)
     live = (day - timedelta(days=1), day)
     with psycopg.connect(fake_env, autocommit=True) as conn:
         for start in live:
             conn.execute(LIVE_DAY, ("ETHUSDT", start, start + timedelta(days=1)))
-    run = load_dag("binance_backfill_rest").test(
-        logical_date=day, run_after=day + timedelta(days=1)
-    )
-    assert run.state == "success"
+    run = run_day("binance_backfill_rest", day)
     assert run.data_interval_start == live[0]
     with psycopg.connect(fake_env) as conn:
         assert conn.execute(
             "select tableoid::regclass::text, count(*) from market.candles_1m_live group by 1"
         ).fetchall() == [(f"market.candles_1m_live_p{live[1]:%Y_%m_%d}", 1440)]
     assert run.data_interval_end - run.data_interval_start == timedelta(days=1)
-    a, b = to_ms(run.data_interval_start), to_ms(run.data_interval_end)
+    a, b = interval_ms(run)
     with psycopg.connect(fake_env) as conn:
         for symbol in ("ETHUSDT", "PEPEUSDT"):
             assert len(stored(conn, symbol, a, b)) == 1440
@@ -82,12 +89,9 @@ def test_backfill_rest_dag_loads_every_market_of_markets(
     monkeypatch.setenv("MARKETS", "spot usdm")
     monkeypatch.setenv("USDM_SYMBOLS", "BTCUSDT")
     monkeypatch.setenv("BINANCE_USDM_REST_URL", fake.url)
-    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=2)
-    run = load_dag("binance_backfill_rest").test(
-        logical_date=day, run_after=day + timedelta(days=1)
-    )
-    assert run.state == "success"
-    a, b = to_ms(run.data_interval_start), to_ms(run.data_interval_end)
+    day = midnight_before(2)
+    run = run_day("binance_backfill_rest", day)
+    a, b = interval_ms(run)
     with psycopg.connect(fake_env) as conn:
         assert stored(conn, "ETHUSDT", a, b) == official(fake.market, "ETHUSDT", a, b)
         counts = conn.execute(
@@ -118,9 +122,8 @@ def test_backfill_rest_dag_loads_every_market_of_markets(
 
 def test_import_dumps_dag_lands_the_files(fake, fake_env: str) -> None:
     """binance_import_dumps downloads the day's klines dumps and loads them."""
-    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=2)
-    run = load_dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
-    assert run.state == "success"
+    day = midnight_before(2)
+    run = run_day("binance_import_dumps", day)
     day = run.data_interval_start.replace(hour=0)
     with psycopg.connect(fake_env) as conn:
         a, b = to_ms(day), to_ms(day + timedelta(days=1))
@@ -154,20 +157,16 @@ def test_history_dags_accept_symbols_all(fake, fake_env: str, monkeypatch) -> No
     info = httpx.get(f"{fake.url}/api/v3/exchangeInfo").json()
     listed = sorted(s["symbol"] for s in info["symbols"] if s["status"] == "TRADING")
     assert len(listed) >= 4
-    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=1)
-    run = load_dag("binance_backfill_rest").test(
-        logical_date=day, run_after=day + timedelta(days=1)
-    )
-    assert run.state == "success"
-    a, b = to_ms(run.data_interval_start), to_ms(run.data_interval_end)
+    day = midnight_before(1)
+    run = run_day("binance_backfill_rest", day)
+    a, b = interval_ms(run)
     with psycopg.connect(fake_env) as conn:
         for symbol in listed:
             assert stored(conn, symbol, a, b) == official(fake.market, symbol, a, b)
     run = load_dag("binance_heal_gaps").test()
     assert run.state == "success"
     day -= timedelta(days=1)
-    run = load_dag("binance_import_dumps").test(logical_date=day, run_after=day + timedelta(days=1))
-    assert run.state == "success"
+    run = run_day("binance_import_dumps", day)
     with psycopg.connect(fake_env) as conn:
         files = conn.execute("select count(distinct symbol) from market.imported_files").fetchone()
     assert files[0] == len(listed)

@@ -1,6 +1,8 @@
-"""Loading one DAG for dag.test()."""
+"""Loading one DAG for dag.test(), and testing one daily run of it."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from tests.support.paths import PROJECT_ROOT
 
@@ -15,3 +17,10 @@ def load_dag(dag_id: str):
     for task in dag.tasks:
         task.retries = 0
     return dag
+
+
+def run_day(dag_id: str, day: datetime):
+    """dag.test() of ``dag_id``'s daily run for ``day``, asserted a success."""
+    run = load_dag(dag_id).test(logical_date=day, run_after=day + timedelta(days=1))
+    assert run.state == "success"
+    return run
