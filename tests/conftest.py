@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from fakebinance.server import ThreadedFakeBinance
 from include.platform import db, pgserver
@@ -103,8 +102,7 @@ def pg_server() -> Iterator[pgserver.PgServer]:
 @pytest.fixture(scope="session")
 def airflow_home(pg_server: pgserver.PgServer) -> Iterator[Path]:
     """An Airflow metadata database on the session's server, migrated once (for dag.test())."""
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(AIRFLOW_DB)))
+    create_database(pg_server, AIRFLOW_DB, None)
     done = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         capture_output=True,
@@ -123,9 +121,7 @@ def airflow_home(pg_server: pgserver.PgServer) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def template_url(pg_server: pgserver.PgServer) -> str:
     """A database with every migration applied, cloned for each test."""
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE_DB)))
-    url = pg_server.url(TEMPLATE_DB)
+    url = create_database(pg_server, TEMPLATE_DB, None)
     migrate(url)
     return url
 
