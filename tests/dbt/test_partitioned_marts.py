@@ -14,20 +14,11 @@ from fakebinance.config import utc
 from include.platform import partitions
 from include.quality.checks import Window, all_checks, render
 from include.timeframes import build_timeframes
-from tests.support.dbt import (
-    MARTS,
-    WINDOW_END,
-    WINDOW_START,
-    from_ms,
-    kline_values,
-    load_klines,
-    mart_snapshot,
-    write_live,
-)
+from tests.support import dbt
 from tests.support.marts import assert_equals_official
 
 # The marts that are tables (analytics.candles_1m is a view over the market tables).
-PARTITIONED = tuple(tf for tf in MARTS if tf != "1m")
+PARTITIONED = tuple(tf for tf in dbt.MARTS if tf != "1m")
 PROBE = re.compile(r"Index (Only )?Scan.* \(actual rows=[01]\.00 loops=\d+\)")
 NEWEST_BUILD = re.compile(r"(^|->  )Aggregate \(")
 # The newest build's time, less the look-back where a check wants its settled minutes, or
@@ -62,7 +53,7 @@ def test_build_incremental_and_full_refresh_keep_the_marts_partitioned(
     an incremental run and a full refresh rebuild the same table (same oid, grants kept) with
     the official candles in it, nothing left in DEFAULT."""
     for symbol in ("BTCUSDT", "QUIETUSDT"):
-        load_klines(conn, symbol, window_klines[symbol])
+        dbt.load_klines(conn, symbol, window_klines[symbol])
 
     build_timeframes(database_url)
 
@@ -80,7 +71,7 @@ def test_build_incremental_and_full_refresh_keep_the_marts_partitioned(
     # Incremental: a live minute of a month no mart had yet (February) lands in its month.
     last = window_klines["ETHUSDT"][-1]
     feb = datetime(2025, 2, 1, tzinfo=UTC)
-    write_live(conn, "ETHUSDT", feb, kline_values(last), is_closed=True)
+    dbt.write_live(conn, "ETHUSDT", feb, dbt.kline_values(last), is_closed=True)
     build_timeframes(database_url)
     assert (
         conn.execute(
@@ -90,7 +81,7 @@ def test_build_incremental_and_full_refresh_keep_the_marts_partitioned(
         ).fetchone()[0]
         == "analytics.candles_5m_p2025_02"
     )
-    incremental = mart_snapshot(conn)
+    incremental = dbt.mart_snapshot(conn)
 
     build_timeframes(database_url, full_refresh=True)
 
@@ -98,7 +89,7 @@ def test_build_incremental_and_full_refresh_keep_the_marts_partitioned(
         oid, strategy, key, with_rows = layout(conn, tf)
         assert (oid, strategy, key) == first[tf][:3], tf
         assert all(not name.endswith("_default") for name in with_rows), tf
-    assert mart_snapshot(conn) == incremental
+    assert dbt.mart_snapshot(conn) == incremental
     assert_equals_official(conn, market, "BTCUSDT", utc(2024, 12, 30), utc(2025, 1, 13))
     assert conn.execute(
         "select has_table_privilege('mart_reader', 'analytics.candles_1h', 'select')"
@@ -159,11 +150,13 @@ def test_bounded_reads_touch_only_their_months(database_url, conn, window_klines
     marts analyzed, the planner reads their few rows whole)."""
     for table in ("market.klines_1m", "market.candles_1m_live"):
         # As the loaders do before they write (the fixture's loads bypass them).
-        partitions.ensure_range(conn, table, WINDOW_START, WINDOW_END)
+        partitions.ensure_range(conn, table, dbt.WINDOW_START, dbt.WINDOW_END)
     for symbol in ("BTCUSDT", "QUIETUSDT"):
-        load_klines(conn, symbol, window_klines[symbol])
+        dbt.load_klines(conn, symbol, window_klines[symbol])
     for kline in window_klines["BTCUSDT"][:3] + window_klines["BTCUSDT"][-3:]:
-        write_live(conn, "BTCUSDT", from_ms(kline.open_time), kline_values(kline), is_closed=True)
+        dbt.write_live(
+            conn, "BTCUSDT", dbt.from_ms(kline.open_time), dbt.kline_values(kline), is_closed=True
+        )
     build_timeframes(database_url)
     december = {
         name
@@ -209,9 +202,11 @@ def test_the_newest_1m_candles_read_only_the_minutes_asked(database_url, conn, w
     analytics.candles_1m view through both primary keys in order and stops at the limit; a
     view PostgreSQL cannot flatten (a WITH clause anywhere in it) reads and sorts every minute
     of the symbol's history first."""
-    load_klines(conn, "BTCUSDT", window_klines["BTCUSDT"])
+    dbt.load_klines(conn, "BTCUSDT", window_klines["BTCUSDT"])
     for kline in window_klines["BTCUSDT"][-3:]:
-        write_live(conn, "BTCUSDT", from_ms(kline.open_time), kline_values(kline), is_closed=True)
+        dbt.write_live(
+            conn, "BTCUSDT", dbt.from_ms(kline.open_time), dbt.kline_values(kline), is_closed=True
+        )
     build_timeframes(database_url, unit_tests=False)
     cur = psycopg.ClientCursor(conn)
     cur.execute(
