@@ -22,28 +22,15 @@ from fakebinance.market import Market
 from streamer.aggregator import Aggregator
 from streamer.candle import InverseCandle
 from streamer.parser import Trade
+from tests.support import streamer as support
 from tests.support.fakebinance import NOW
-from tests.support.streamer import (
-    SPEED,
-    START,
-    assert_exact,
-    closed_after,
-    closed_rows,
-    gap_rows,
-    market_config,
-    market_minute,
-    market_minutes,
-    start_streamer,
-    until_killed,
-    until_stopped,
-)
 
 CONTRACTS = ("BTCUSD_PERP", "ETHUSD_PERP")
 SIZES = {"BTCUSD_PERP": 100, "ETHUSD_PERP": 10}
 
 
 def coinm_config() -> MarketConfig:
-    return MarketConfig(market_config().seed + 2 * SEED_OFFSET, coin_contracts())
+    return MarketConfig(support.market_config().seed + 2 * SEED_OFFSET, coin_contracts())
 
 
 @pytest.fixture
@@ -51,9 +38,9 @@ async def fake() -> AsyncIterator:
     """The fast fake with COIN-M's perpetuals beside spot."""
     from fakebinance.server import FakeBinance
 
-    clock = MarketClock(start=START, speed=SPEED)
+    clock = MarketClock(start=support.START, speed=support.SPEED)
     async with FakeBinance(
-        market_config(), clock=clock, tick_interval=0.02, coinm_config=coinm_config()
+        support.market_config(), clock=clock, tick_interval=0.02, coinm_config=coinm_config()
     ) as server:
         yield server
 
@@ -113,30 +100,30 @@ async def test_coinm_candles_are_the_contracts_klines_across_a_restart(
         "BINANCE_COINM_WS_URL": f"{fake.url}/dstream",
         "BINANCE_COINM_REST_URL": fake.url,
     }
-    first = await start_streamer(fake, database_url, log, **variables)
-    await until_killed(
+    first = await support.start_streamer(fake, database_url, log, **variables)
+    await support.until_killed(
         first,
-        lambda: all(len(closed_rows(database_url, s, "market_coinm")) >= 3 for s in CONTRACTS),
+        lambda: all(
+            len(support.closed_rows(database_url, s, "market_coinm")) >= 3 for s in CONTRACTS
+        ),
         90,
         "the contracts to close three minutes",
     )
-    await market_minutes(fake, 3)
-    second = await start_streamer(fake, database_url, log, **variables)
-    restarted = market_minute(fake)
-    await until_stopped(
-        second,
-        log,
-        closed_after(database_url, CONTRACTS, restarted, "market_coinm"),
-        90,
-        "the contracts' minutes to close after the restart",
+    await support.market_minutes(fake, 3)
+    second = await support.start_streamer(fake, database_url, log, **variables)
+    closed = support.closed_after(
+        database_url, CONTRACTS, support.market_minute(fake), "market_coinm"
+    )
+    await support.until_stopped(
+        second, log, closed, 90, "the contracts' minutes to close after the restart"
     )
 
-    counts = assert_exact(fake, database_url, CONTRACTS, min_rows=6, market_name="coinm")
+    counts = support.assert_exact(fake, database_url, CONTRACTS, min_rows=6, market_name="coinm")
     assert all(n >= 6 for n in counts.values())
-    gaps = [g for g in gap_rows(database_url, "market_coinm") if g["reason"] == "restart"]
+    gaps = [g for g in support.gap_rows(database_url, "market_coinm") if g["reason"] == "restart"]
     assert {g["symbol"] for g in gaps} == set(CONTRACTS)
     assert all(g["healed_at"] is not None for g in gaps)
-    assert gap_rows(database_url) == []
+    assert support.gap_rows(database_url) == []
     paths = fake.stats()["requests_by_path"]
     assert paths.get("/dapi/v1/klines", 0) > 0
     assert not [p for p in paths if p.startswith(("/api/", "/fapi/"))], paths

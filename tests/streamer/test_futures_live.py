@@ -27,25 +27,8 @@ from fakebinance.server import FakeBinance
 from include.platform.markets import COINM, USDM, Market
 from include.platform.times import MINUTE_MS
 from streamer.app import Streamer
+from tests.support import streamer as support
 from tests.support.fakebinance import NOW
-from tests.support.streamer import (
-    SPEED,
-    START,
-    assert_exact,
-    closed_after,
-    closed_rows,
-    gap_rows,
-    market_config,
-    market_minute,
-    market_minutes,
-    newest_closed_ms,
-    running,
-    streamer_config,
-    until_killed,
-    until_stopped,
-    wait_until,
-)
-from tests.support.streamer import start_streamer as spawn_streamer
 
 SPOT = ("BTCUSDT", "ETHUSDT")
 CONTRACTS = ("BTCUSDT", "ETHUSDT")
@@ -54,12 +37,16 @@ CONTRACTS = ("BTCUSDT", "ETHUSDT")
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBinance]:
     """The fast fake with its USDⓈ-M and COIN-M perpetuals beside spot."""
-    seed = market_config().seed
+    seed = support.market_config().seed
     usdm = MarketConfig(seed + SEED_OFFSET, default_contracts())
     coinm = MarketConfig(seed + 2 * SEED_OFFSET, coin_contracts())
-    clock = MarketClock(start=START, speed=SPEED)
+    clock = MarketClock(start=support.START, speed=support.SPEED)
     async with FakeBinance(
-        market_config(), clock=clock, tick_interval=0.02, usdm_config=usdm, coinm_config=coinm
+        support.market_config(),
+        clock=clock,
+        tick_interval=0.02,
+        usdm_config=usdm,
+        coinm_config=coinm,
     ) as server:
         yield server
 
@@ -68,7 +55,7 @@ async def start_streamer(
     fake: FakeBinance, database_url: str, log: Path
 ) -> asyncio.subprocess.Process:
     """`python -m streamer` for spot and USDⓈ-M on the fake."""
-    return await spawn_streamer(
+    return await support.start_streamer(
         fake,
         database_url,
         log,
@@ -81,7 +68,7 @@ async def start_streamer(
 
 
 def futures_closed(database_url: str, symbol: str) -> int:
-    return len(closed_rows(database_url, symbol, "market_usdm"))
+    return len(support.closed_rows(database_url, symbol, "market_usdm"))
 
 
 @pytest.mark.slow
@@ -95,31 +82,31 @@ async def test_usdm_candles_are_the_contracts_klines_across_a_restart(
     repairs charged to the futures' IP pool, never spot's."""
     log = tmp_path / "streamer.log"
     first = await start_streamer(fake, database_url, log)
-    await until_killed(
+    await support.until_killed(
         first,
         lambda: (
             all(futures_closed(database_url, s) >= 2 for s in CONTRACTS)
-            and all(len(closed_rows(database_url, s)) >= 2 for s in SPOT)
+            and all(len(support.closed_rows(database_url, s)) >= 2 for s in SPOT)
         ),
         60,
         "both markets to close two minutes",
     )
-    before = {s: newest_closed_ms(database_url, s, "market_usdm") for s in CONTRACTS}
-    await market_minutes(fake, 3)
+    before = {s: support.newest_closed_ms(database_url, s, "market_usdm") for s in CONTRACTS}
+    await support.market_minutes(fake, 3)
     asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
-    restarted = market_minute(fake)
-    await until_stopped(
+    restarted = support.market_minute(fake)
+    await support.until_stopped(
         second,
         log,
-        closed_after(database_url, CONTRACTS, restarted, "market_usdm"),
+        support.closed_after(database_url, CONTRACTS, restarted, "market_usdm"),
         60,
         "the perpetuals' minutes to close after the restart",
     )
 
     # Each market's minutes are its own klines: the contracts' (their tick, step, trades).
-    counts = assert_exact(fake, database_url, CONTRACTS, min_rows=4, futures=True)
-    assert_exact(fake, database_url, SPOT, min_rows=2, contiguous=False)
+    counts = support.assert_exact(fake, database_url, CONTRACTS, min_rows=4, futures=True)
+    support.assert_exact(fake, database_url, SPOT, min_rows=2, contiguous=False)
     with psycopg.connect(database_url) as conn:
         spot_btc = conn.execute(
             "select close from market.candles_1m_live where symbol = 'BTCUSDT' and is_closed "
@@ -142,11 +129,11 @@ async def test_usdm_candles_are_the_contracts_klines_across_a_restart(
         # The missed minutes are there, closed: nothing left to heal-gaps.
         made = {
             int(r["open_time"].timestamp()) * 1000: r["from_klines"]
-            for r in closed_rows(database_url, symbol, "market_usdm")
+            for r in support.closed_rows(database_url, symbol, "market_usdm")
         }
         missed = range(newest + MINUTE_MS, restarted, MINUTE_MS)
         assert all(made.get(m) for m in missed), f"{symbol}: missed minutes not from klines"
-    gaps = gap_rows(database_url, "market_usdm")
+    gaps = support.gap_rows(database_url, "market_usdm")
     for symbol in CONTRACTS:
         [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
         assert int(restart["gap_start"].timestamp()) * 1000 == before[symbol] + MINUTE_MS
@@ -199,7 +186,7 @@ async def test_futures_all_follows_a_listing_and_a_halt(
     assert api is not None
     assert hub is not None
     schema = market.raw_schema
-    config = streamer_config(
+    config = support.streamer_config(
         fake,
         database_url,
         market=market,
@@ -210,16 +197,16 @@ async def test_futures_all_follows_a_listing_and_a_halt(
     )
 
     def closed(symbol: str) -> int:
-        return len(closed_rows(database_url, symbol, schema))
+        return len(support.closed_rows(database_url, symbol, schema))
 
-    async with running(config, fake) as streamer:
+    async with support.running(config, fake) as streamer:
         assert set(streamer.shard_of) == {first, halted_one}
         assert streamer.shards[0].url.endswith(
             "/market/stream" if market is USDM else "/dstream/stream"
         )
         # One /healthz answers for every market of the process: a peer not streaming (spot's,
         # never started here) makes it 503, with each market's report.
-        spot = Streamer(streamer_config(fake, database_url))
+        spot = Streamer(support.streamer_config(fake, database_url))
         streamer.peers = [spot]
         ok, report = streamer.health()
         assert not ok
@@ -227,42 +214,44 @@ async def test_futures_all_follows_a_listing_and_a_halt(
         assert report["markets"]["spot"]["ok"] is False
         streamer.peers = []
         assert streamer.health()[0]
-        await wait_until(lambda: closed(halted_one) >= 2, 30, "two closed minutes")
-        listed_at = datetime.fromtimestamp(market_minute(fake) / 1000, UTC)
+        await support.wait_until(lambda: closed(halted_one) >= 2, 30, "two closed minutes")
+        listed_at = datetime.fromtimestamp(support.market_minute(fake) / 1000, UTC)
         api.market.list_symbol(dataclasses.replace(listing, listed_at=listed_at))
         api.market.set_status(halted_one, "SETTLING")
         hub.reset_due()
-        cut = market_minute(fake)
-        await wait_until(
+        cut = support.market_minute(fake)
+        await support.wait_until(
             lambda: listing.symbol in streamer.shard_of and halted_one not in streamer.shard_of,
             15,
             "the listing and the halt followed",
         )
-        await market_minutes(fake, 3)
+        await support.market_minutes(fake, 3)
         api.market.set_status(halted_one, "TRADING")
         hub.reset_due()
-        back = market_minute(fake) + MINUTE_MS
-        await wait_until(
+        back = support.market_minute(fake) + MINUTE_MS
+        await support.wait_until(
             lambda: (
-                (newest_closed_ms(database_url, halted_one, schema) or 0) > back
+                (support.newest_closed_ms(database_url, halted_one, schema) or 0) > back
                 and closed(listing.symbol) >= 2
             ),
             40,
             f"{halted_one} trading again and {listing.symbol}'s minutes closed",
         )
-    assert_exact(fake, database_url, (first, listing.symbol), min_rows=2, market_name=market.name)
-    assert_exact(
+    support.assert_exact(
+        fake, database_url, (first, listing.symbol), min_rows=2, market_name=market.name
+    )
+    support.assert_exact(
         fake, database_url, (halted_one,), min_rows=3, contiguous=False, market_name=market.name
     )
-    rows = closed_rows(database_url, halted_one, schema)
+    rows = support.closed_rows(database_url, halted_one, schema)
     minutes = {int(r["open_time"].timestamp()) * 1000 for r in rows}
     halted = set(range(cut + MINUTE_MS, back - MINUTE_MS, MINUTE_MS))
     assert halted, "the halt lasted minutes"
     assert not halted & minutes, "a minute was invented for the halt"
-    gaps = [g for g in gap_rows(database_url, schema) if g["symbol"] == halted_one]
+    gaps = [g for g in support.gap_rows(database_url, schema) if g["symbol"] == halted_one]
     spans = [
         (int(g["gap_start"].timestamp()) * 1000, int(g["gap_end"].timestamp()) * 1000) for g in gaps
     ]
     assert any(a <= min(halted) and max(halted) < b for a, b in spans), gaps
     assert "SETTLING" in " ".join(str(g["detail"]) for g in gaps), gaps
-    assert gap_rows(database_url) == [], "spot's gaps table got a futures gap"
+    assert support.gap_rows(database_url) == [], "spot's gaps table got a futures gap"

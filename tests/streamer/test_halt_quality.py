@@ -17,17 +17,7 @@ from include.platform.times import MINUTE_MS
 from include.quality.checks import Window
 from include.quality.runner import run_checks
 from include.timeframes import build_timeframes
-from tests.support.streamer import (
-    SPEED,
-    START,
-    closed_rows,
-    market_config,
-    market_minutes,
-    newest_closed,
-    running,
-    streamer_config,
-    wait_until,
-)
+from tests.support import streamer as support
 
 pytestmark = pytest.mark.slow
 
@@ -55,37 +45,42 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
     included, passes; the same run with that record removed fails (the check can fail)."""
     # The fake's clock is the wall's: the quality checks judge freshness by the database's.
     async with FakeBinance(MarketConfig(5, default_symbols()), clock=MarketClock()) as fake:
-        cfg = streamer_config(
+        cfg = support.streamer_config(
             fake, database_url, symbols=SYMBOLS, symbols_refresh_interval=0.5, close_grace=1.0
         )
-        async with running(cfg, fake) as _streamer:
-            await wait_until(
-                lambda: all(closed_rows(database_url, s) for s in SYMBOLS), 90, "closed minutes"
+        async with support.running(cfg, fake) as _streamer:
+            await support.wait_until(
+                support.each_closed(database_url, SYMBOLS), 90, "closed minutes"
             )
             at = fake.clock.now_ms()
             fake.set_status("ETHUSDT", "HALT")
             # The fake halts from the next minute: ETHUSDT's newest candle is at most this one.
             last_eth = ms_utc(at - at % MINUTE_MS)
-            await wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
+            await support.wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
             # More than the platform's two minutes later ETHUSDT is stale and missing minutes,
             # but for the halt: the record is widened while it lasts (waited for: the streamer
             # widens it on its own schedule, and without widening the wait fails).
             later = last_eth + timedelta(minutes=3, seconds=10)
-            await wait_until(
+            await support.wait_until(
                 lambda: halt_rows(database_url)[-1][2] >= later - timedelta(minutes=1),
                 240,
                 "the halt's record widened to a minute before three past ETHUSDT's last",
             )
             [(symbol, _start, _end, detected_by, healed_at)] = halt_rows(database_url)
             assert (symbol, detected_by, healed_at) == ("ETHUSDT", "streamer", None)
-            await wait_until(lambda: datetime.now(UTC) >= later, 240, "three minutes passed")
+            await support.wait_until(
+                lambda: datetime.now(UTC) >= later, 240, "three minutes passed"
+            )
 
             # data_quality runs beside the streamer, as it does in production: the window ends
             # at the minute now begins, every minute before it closed by the streamer.
-            first = min(closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
+            first = min(support.closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
             window = Window(first, datetime.now(UTC).replace(second=0, microsecond=0))
-            await wait_until(
-                lambda: newest_closed(database_url, "BTCUSDT") >= window.end - timedelta(minutes=1),
+            await support.wait_until(
+                lambda: (
+                    support.newest_closed(database_url, "BTCUSDT")
+                    >= window.end - timedelta(minutes=1)
+                ),
                 30,
                 "BTCUSDT's minutes before the window's end to close",
             )
@@ -93,9 +88,9 @@ async def test_a_fresh_halt_keeps_data_quality_green(database_url: str, tmp_path
             # Freshness is judged at the check, after the build (however long that took under
             # load): it starts as BTCUSDT closes a minute, so BTCUSDT is seconds old, not more
             # than the platform's two minutes (how late this test runs cannot turn it red).
-            newest = newest_closed(database_url, "BTCUSDT")
-            await wait_until(
-                lambda: newest_closed(database_url, "BTCUSDT") > newest,
+            newest = support.newest_closed(database_url, "BTCUSDT")
+            await support.wait_until(
+                lambda: support.newest_closed(database_url, "BTCUSDT") > newest,
                 90,
                 "BTCUSDT's next minute to close",
             )
@@ -130,23 +125,27 @@ async def test_a_halt_ending_unseen_is_never_filled_with_idle_minutes(database_u
     record reaches the read that showed it trading (heal-gaps cuts it at the first kline), and
     the symbol closes minutes again. (On the old code, those minutes became idle candles and
     the record ended at the last read before the ban.)"""
-    clock = MarketClock(start=START, speed=SPEED)
+    clock = MarketClock(start=support.START, speed=support.SPEED)
     # A 9 s ban is three market minutes at 20x; the weight spent is forgotten 10 s on.
     async with FakeBinance(
-        market_config(), clock=clock, tick_interval=0.02, ban_base=9, weight_window=10
+        support.market_config(), clock=clock, tick_interval=0.02, ban_base=9, weight_window=10
     ) as fake:
         # exchangeInfo read often: after the ban it shows TRADING before a probe runs.
-        cfg = streamer_config(fake, database_url, symbols=SYMBOLS, symbols_refresh_interval=0.25)
-        async with running(cfg, fake):
-            await wait_until(
-                lambda: all(closed_rows(database_url, s) for s in SYMBOLS), 60, "closed minutes"
+        cfg = support.streamer_config(
+            fake, database_url, symbols=SYMBOLS, symbols_refresh_interval=0.25
+        )
+        async with support.running(cfg, fake):
+            await support.wait_until(
+                support.each_closed(database_url, SYMBOLS), 60, "closed minutes"
             )
             at = fake.clock.now_ms()
             fake.set_status("ETHUSDT", "HALT")
             halted_from = -(-at // MINUTE_MS) * MINUTE_MS
-            await wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
+            await support.wait_until(lambda: bool(halt_rows(database_url)), 10, "the halt's record")
             # The ban: from second 20 of a minute to second 20 three minutes on (9 s wall).
-            await wait_until(lambda: 20_000 <= fake.clock.now_ms() % MINUTE_MS < 25_000, 10, "20 s")
+            await support.wait_until(
+                lambda: 20_000 <= fake.clock.now_ms() % MINUTE_MS < 25_000, 10, "20 s"
+            )
             banned_at = fake.clock.now_ms()
             fake.ban(9)
             # ETHUSDT shows TRADING when the ban ends (the streamer reads nothing before), its
@@ -155,24 +154,25 @@ async def test_a_halt_ending_unseen_is_never_filled_with_idle_minutes(database_u
             # test runs cannot move it.
             resumed = (banned_at // MINUTE_MS + 4) * MINUTE_MS
             fake.set_status("ETHUSDT", "TRADING", trades_from_ms=resumed)
-            await wait_until(
+            await support.wait_until(
                 lambda: any(
-                    r["open_time"] >= ms_utc(resumed) for r in closed_rows(database_url, "ETHUSDT")
+                    r["open_time"] >= ms_utc(resumed)
+                    for r in support.closed_rows(database_url, "ETHUSDT")
                 ),
                 60,
                 "ETHUSDT closing minutes again",
             )
-            await wait_until(
+            await support.wait_until(
                 lambda: not unrecorded(database_url, halted_from, resumed),
                 30,
                 "every halted minute recorded as a halt",
             )
             # Time for the prober to close every minute it would.
-            await market_minutes(fake, 1)
+            await support.market_minutes(fake, 1)
 
     halted = [
         r["open_time"]
-        for r in closed_rows(database_url, "ETHUSDT")
+        for r in support.closed_rows(database_url, "ETHUSDT")
         if ms_utc(halted_from) <= r["open_time"] < ms_utc(resumed)
     ]
     assert not halted, f"halted minutes closed as candles: {halted}"

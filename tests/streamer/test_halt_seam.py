@@ -17,16 +17,7 @@ from include.platform.times import MINUTE_MS
 from include.quality.checks import Window
 from include.quality.runner import run_checks
 from include.timeframes import build_timeframes
-from tests.support.streamer import (
-    SPEED,
-    START,
-    closed_rows,
-    market_config,
-    newest_closed,
-    running,
-    streamer_config,
-    wait_until,
-)
+from tests.support import streamer as support
 
 pytestmark = pytest.mark.slow
 
@@ -74,9 +65,11 @@ async def test_a_halted_symbol_trading_again_is_continuous(
     recorded as a halt: the first minute back is held, no halted minute is, and the continuity
     check over the whole stretch passes. Each step waits for the state it needs (the market's
     clock, the rows), never for a wall-clock time."""
-    clock = MarketClock(start=START, speed=SPEED)
-    async with FakeBinance(market_config(), clock=clock, tick_interval=0.02) as fake:
-        cfg = streamer_config(fake, database_url, symbols=SYMBOLS, symbols_refresh_interval=0.25)
+    clock = MarketClock(start=support.START, speed=support.SPEED)
+    async with FakeBinance(support.market_config(), clock=clock, tick_interval=0.02) as fake:
+        cfg = support.streamer_config(
+            fake, database_url, symbols=SYMBOLS, symbols_refresh_interval=0.25
+        )
         stop_healing = asyncio.Event()
         heals = 0
 
@@ -90,33 +83,35 @@ async def test_a_halted_symbol_trading_again_is_continuous(
                 heals += 1
                 await asyncio.sleep(0.2)
 
-        async with running(cfg, fake):
-            await wait_until(
-                lambda: all(closed_rows(database_url, s) for s in SYMBOLS), 60, "closed minutes"
+        async with support.running(cfg, fake):
+            await support.wait_until(
+                support.each_closed(database_url, SYMBOLS), 60, "closed minutes"
             )
-            first = max(closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
+            first = max(support.closed_rows(database_url, s)[0]["open_time"] for s in SYMBOLS)
             healer = asyncio.ensure_future(heal_beside())
             try:
                 fake.set_status(HALTED, "HALT")
                 halted_from = next_minute(fake.clock.now_ms())
-                await wait_until(lambda: bool(halt_spans(database_url)), 10, "the halt's record")
+                await support.wait_until(
+                    lambda: bool(halt_spans(database_url)), 10, "the halt's record"
+                )
                 resumed_ms = halted_from + HALT_MINUTES * MINUTE_MS
-                await wait_until(
+                await support.wait_until(
                     lambda: fake.clock.now_ms() >= resumed_ms - 20_000, 60, "the halt's end"
                 )
                 fake.set_status(HALTED, "TRADING")
                 resumed = ms_utc(next_minute(fake.clock.now_ms()))
                 # Past heal's horizon (5 minutes) after the first minute back, both symbols.
                 until = resumed + timedelta(minutes=7)
-                await wait_until(
+                await support.wait_until(
                     lambda: all(
-                        (newest_closed(database_url, s) or first) >= until for s in SYMBOLS
+                        (support.newest_closed(database_url, s) or first) >= until for s in SYMBOLS
                     ),
                     120,
                     "minutes closed past heal's horizon after the halt",
                 )
                 seen = heals
-                await wait_until(lambda: heals >= seen + 2, 120, "two more heals")
+                await support.wait_until(lambda: heals >= seen + 2, 120, "two more heals")
             finally:
                 stop_healing.set()
                 await healer

@@ -8,15 +8,8 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform import db
 from streamer.config import load_config
+from tests.support import streamer as support
 from tests.support.db import record_writers
-from tests.support.streamer import (
-    assert_exact,
-    gap_rows,
-    market_minutes,
-    running,
-    streamer_config,
-    wait_until,
-)
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 
@@ -24,12 +17,12 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 @pytest.mark.slow
 async def test_closed_candles_equal_official_klines(fake: FakeBinance, database_url: str) -> None:
     """Closed candles of busy, tiny-priced and quiet symbols equal the official klines."""
-    async with running(streamer_config(fake, database_url), fake) as streamer:
-        await market_minutes(fake, 4.2)
+    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        await support.market_minutes(fake, 4.2)
         assert streamer.metrics.malformed == 0
-    counts = assert_exact(fake, database_url, SYMBOLS, min_rows=3)
+    counts = support.assert_exact(fake, database_url, SYMBOLS, min_rows=3)
     assert all(n >= 3 for n in counts.values())
-    assert gap_rows(database_url) == []
+    assert support.gap_rows(database_url) == []
 
 
 async def test_the_streamer_connects_and_writes_as_streamer_writer(
@@ -49,9 +42,11 @@ async def test_the_streamer_connects_and_writes_as_streamer_writer(
             )
             return {row[0] for row in rows}
 
-        cfg = streamer_config(fake, config.database_url, symbols=("BTCUSDT",))
-        async with running(cfg, fake):
-            await wait_until(lambda: bool(sessions()), 10, "the streamer's database session")
+        cfg = support.streamer_config(fake, config.database_url, symbols=("BTCUSDT",))
+        async with support.running(cfg, fake):
+            await support.wait_until(
+                lambda: bool(sessions()), 10, "the streamer's database session"
+            )
             assert sessions() == {db.STREAMER}
-            await wait_until(lambda: bool(writers()), 10, "a live candle written")
+            await support.wait_until(lambda: bool(writers()), 10, "a live candle written")
     assert writers() == {db.STREAMER}

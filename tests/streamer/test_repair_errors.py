@@ -19,15 +19,7 @@ import pytest
 from fakebinance.server import FakeBinance
 from streamer.__main__ import JsonFormatter
 from streamer.app import Streamer
-from tests.support.streamer import (
-    assert_exact,
-    closed_rows,
-    gap_rows,
-    market_minutes,
-    running,
-    streamer_config,
-    wait_until,
-)
+from tests.support import streamer as support
 
 BUSY = ("BTCUSDT", "ETHUSDT", "PEPEUSDT")
 FAULT = 'streamer_repair_errors_total{error="RuntimeError"}'
@@ -94,13 +86,13 @@ async def test_unexpected_error_is_retried_logged_counted_and_the_gap_heals(
 ) -> None:
     """The first attempt raises; the retry heals; /metrics, /healthz and the log say so."""
     caplog.set_level(logging.INFO, logger="streamer")
-    config = streamer_config(fake, database_url, symbols=BUSY)
-    async with running(config, fake) as streamer:
-        await market_minutes(fake, 1.2)
+    config = support.streamer_config(fake, database_url, symbols=BUSY)
+    async with support.running(config, fake) as streamer:
+        await support.market_minutes(fake, 1.2)
         calls = break_rest(streamer, times=1)
         lose_trades(fake)
-        await market_minutes(fake, 2.5)
-        await wait_until(lambda: streamer.aggregator.pending_gaps() == 0, 10, "repairs")
+        await support.market_minutes(fake, 2.5)
+        await support.wait_until(lambda: streamer.aggregator.pending_gaps() == 0, 10, "repairs")
         assert len(calls) >= 2
         status, health, page = await scrape(streamer)
     assert metric(page, FAULT) == 1
@@ -108,8 +100,8 @@ async def test_unexpected_error_is_retried_logged_counted_and_the_gap_heals(
     assert health["gaps"]["repair_errors"] >= 1
     assert health["gaps"]["repairs_failing"] == 0
     assert "RuntimeError" in health["gaps"]["last_repair_error"]
-    assert_exact(fake, database_url, BUSY, min_rows=3)
-    assert all(r["healed_at"] is not None for r in gap_rows(database_url))
+    support.assert_exact(fake, database_url, BUSY, min_rows=3)
+    assert all(r["healed_at"] is not None for r in support.gap_rows(database_url))
     # Logged once, as an error with the gap's context, as one JSON line.
     (failed,) = [r for r in caplog.records if r.getMessage().startswith("repair of gap")]
     line = orjson.loads(JsonFormatter().format(failed))
@@ -128,11 +120,11 @@ async def test_a_repair_that_never_succeeds_is_unhealthy_then_left_to_heal_gaps(
 ) -> None:
     """Every attempt raises: /healthz turns 503 while it keeps failing; past the deadline the
     gap is recorded unhealed, /healthz is 200 again and every symbol closes minutes again."""
-    config = streamer_config(
+    config = support.streamer_config(
         fake, database_url, symbols=BUSY, repair_deadline=3.0, health_max_repair_failing=0.5
     )
-    async with running(config, fake) as streamer:
-        await market_minutes(fake, 1.2)
+    async with support.running(config, fake) as streamer:
+        await support.market_minutes(fake, 1.2)
         break_rest(streamer, times=None)
         lose_trades(fake)
         unhealthy: list[dict] = []
@@ -146,19 +138,23 @@ async def test_a_repair_that_never_succeeds_is_unhealthy_then_left_to_heal_gaps(
         await wait_async(turned_unhealthy, 15, "/healthz to report the failing repair")
         assert unhealthy[0]["gaps"]["repairs_failing"] >= 1
         assert "RuntimeError" in unhealthy[0]["gaps"]["last_repair_error"]
-        await wait_until(lambda: streamer.metrics.gaps_unhealed >= 1, 15, "the repair to give up")
-        await wait_until(lambda: not streamer.gaps.retries.failing, 15, "every repair to end")
-        before = {s: len(closed_rows(database_url, s)) for s in BUSY}
-        await market_minutes(fake, 2.5)
+        await support.wait_until(
+            lambda: streamer.metrics.gaps_unhealed >= 1, 15, "the repair to give up"
+        )
+        await support.wait_until(
+            lambda: not streamer.gaps.retries.failing, 15, "every repair to end"
+        )
+        before = {s: len(support.closed_rows(database_url, s)) for s in BUSY}
+        await support.market_minutes(fake, 2.5)
         status, health, page = await scrape(streamer)
     assert status == 200
     assert health["gaps"]["repairs_failing"] == 0
     assert metric(page, FAULT) >= 2
     assert metric(page, "streamer_gaps_unhealed_total") >= 1
-    unhealed = [r for r in gap_rows(database_url) if r["healed_at"] is None]
+    unhealed = [r for r in support.gap_rows(database_url) if r["healed_at"] is None]
     assert unhealed, "the gap stays recorded for heal-gaps"
     assert all("RuntimeError" in r["detail"] for r in unhealed)
     for symbol in BUSY:
-        assert len(closed_rows(database_url, symbol)) >= before[symbol] + 2, symbol
+        assert len(support.closed_rows(database_url, symbol)) >= before[symbol] + 2, symbol
     # Whatever closed is exact; the unrepaired minutes stay open for the official klines.
-    assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=False)
+    support.assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=False)

@@ -24,22 +24,7 @@ from streamer.gap import Gap
 from streamer.parser import parse_frame
 from streamer.recovery import Recovery
 from streamer.rest import RestClient
-from tests.support.streamer import (
-    SPEED,
-    assert_exact,
-    closed_after,
-    closed_rows,
-    gap_rows,
-    market_minute,
-    market_minutes,
-    newest_closed_ms,
-    running,
-    streamer_config,
-    until_killed,
-    until_stopped,
-    wait_until,
-)
-from tests.support.streamer import start_streamer as spawn_streamer
+from tests.support import streamer as support
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
 BUSY = ("BTCUSDT", "ETHUSDT", "PEPEUSDT")
@@ -49,7 +34,7 @@ async def start_streamer(
     fake: FakeBinance, database_url: str, log: Path
 ) -> asyncio.subprocess.Process:
     """`python -m streamer` on the fake for SYMBOLS."""
-    return await spawn_streamer(fake, database_url, log, SYMBOLS=",".join(SYMBOLS))
+    return await support.start_streamer(fake, database_url, log, SYMBOLS=",".join(SYMBOLS))
 
 
 def to_ms(value: object) -> int:
@@ -64,22 +49,22 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     for is a closed, exact candle or inside a recorded gap; with REST up they are repaired."""
     log = tmp_path / "streamer.log"
     first = await start_streamer(fake, database_url, log)
-    await until_killed(
+    await support.until_killed(
         first,
-        lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+        lambda: all(len(support.closed_rows(database_url, s)) >= 2 for s in BUSY),
         60,
         "the first run to close two minutes",
     )
-    before = {s: newest_closed_ms(database_url, s) for s in SYMBOLS}
-    await market_minutes(fake, 3)
+    before = {s: support.newest_closed_ms(database_url, s) for s in SYMBOLS}
+    await support.market_minutes(fake, 3)
     asked_before = dict(fake.stats()["requests_by_path"])
     second = await start_streamer(fake, database_url, log)
-    restarted = market_minute(fake)
+    restarted = support.market_minute(fake)
     # The restart's first minute and the next closed: the missed ones were dealt with first.
-    await until_stopped(
+    await support.until_stopped(
         second,
         log,
-        closed_after(database_url, BUSY, restarted),
+        support.closed_after(database_url, BUSY, restarted),
         60,
         "minutes to close after the restart",
     )
@@ -95,10 +80,10 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
         assert newest + 2 * MINUTE_MS < restarted
     # Closed minutes equal Binance's klines; a minute Binance has and no closed row holds is
     # inside a recorded gap.
-    assert_exact(fake, database_url, SYMBOLS, min_rows=1, contiguous=False)
-    gaps = gap_rows(database_url)
+    support.assert_exact(fake, database_url, SYMBOLS, min_rows=1, contiguous=False)
+    gaps = support.gap_rows(database_url)
     for symbol in SYMBOLS:
-        rows = closed_rows(database_url, symbol)
+        rows = support.closed_rows(database_url, symbol)
         if not rows:
             continue
         first_ms, last_ms = to_ms(rows[0]["open_time"]), to_ms(rows[-1]["open_time"])
@@ -113,7 +98,7 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
             )
     # REST was up: the busy symbols' missed minutes were fetched and closed, and the span is
     # recorded as a restart gap, healed by the streamer.
-    assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
+    support.assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
     # Closed at Binance, they came from its klines (one request per symbol for 3 minutes); the
     # start's own minute came from aggregates by time (4 weight), never trade by trade
     # (historicalTrades, 25 weight a page).
@@ -130,7 +115,10 @@ async def test_minutes_a_sigkill_cost_are_repaired_or_recorded(
     # those either run closed from the stream (before the kill, after the restart's gap) were
     # built from trades.
     for symbol in BUSY:
-        made = {to_ms(r["open_time"]): r["from_klines"] for r in closed_rows(database_url, symbol)}
+        made = {
+            to_ms(r["open_time"]): r["from_klines"]
+            for r in support.closed_rows(database_url, symbol)
+        }
         missed = range(before[symbol] + MINUTE_MS, restarted, MINUTE_MS)
         assert [m for m in missed if not made[m]] == [], f"{symbol}: missed minutes from trades"
         [restart] = [g for g in gaps if g["symbol"] == symbol and g["reason"] == "restart"]
@@ -155,15 +143,15 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
     closes itself, from the klines, without waiting for heal-gaps: the minute the halt cut
     short as soon as it is over (the symbol dropped), the first ones trading again before the
     stream's first trade when it is subscribed again."""
-    cfg = streamer_config(fake, database_url, symbols=None, symbols_refresh_interval=1.0)
-    async with running(cfg, fake) as streamer:
-        await wait_until(
-            lambda: len(closed_rows(database_url, "ETHUSDT")) >= 2, 30, "two closed minutes"
+    cfg = support.streamer_config(fake, database_url, symbols=None, symbols_refresh_interval=1.0)
+    async with support.running(cfg, fake) as streamer:
+        await support.wait_until(
+            lambda: len(support.closed_rows(database_url, "ETHUSDT")) >= 2, 30, "two closed minutes"
         )
         fake.set_status("ETHUSDT", "BREAK")
         # It trades to the end of this minute (the fake halts from the next one).
-        cut = market_minute(fake)
-        await wait_until(lambda: "ETHUSDT" not in streamer.shard_of, 10, "ETHUSDT dropped")
+        cut = support.market_minute(fake)
+        await support.wait_until(lambda: "ETHUSDT" not in streamer.shard_of, 10, "ETHUSDT dropped")
         # A frame still in flight when the UNSUBSCRIBE went out (seen under CI's load).
         late = fake.market.last_trade_before("ETHUSDT", fake.clock.now_us())
         assert late is not None
@@ -174,34 +162,34 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
             ),
             time.monotonic(),
         )
-        await wait_until(
-            lambda: (newest_closed_ms(database_url, "ETHUSDT") or 0) >= cut,
+        await support.wait_until(
+            lambda: (support.newest_closed_ms(database_url, "ETHUSDT") or 0) >= cut,
             30,
             "the minute the halt cut short closed from its kline",
         )
-        before = newest_closed_ms(database_url, "ETHUSDT")
+        before = support.newest_closed_ms(database_url, "ETHUSDT")
         assert before == cut, "nothing after the minute the halt cut short"
-        await market_minutes(fake, 3)
+        await support.market_minutes(fake, 3)
         fake.set_status("ETHUSDT", "TRADING")
-        back = market_minute(fake) + MINUTE_MS
-        await wait_until(
-            lambda: (newest_closed_ms(database_url, "ETHUSDT") or 0) > back,
+        back = support.market_minute(fake) + MINUTE_MS
+        await support.wait_until(
+            lambda: (support.newest_closed_ms(database_url, "ETHUSDT") or 0) > back,
             30,
             "minutes closed after ETHUSDT trades again",
         )
-        await wait_until(
+        await support.wait_until(
             lambda: span_with_klines_unclosed(fake, database_url) == set(),
             30,
             "the span's minutes with a kline closed by the streamer",
         )
     assert before is not None
     # Closed minutes all have a kline: none was invented for the halt.
-    assert_exact(fake, database_url, ["ETHUSDT"], min_rows=3, contiguous=False)
-    rows = closed_rows(database_url, "ETHUSDT")
+    support.assert_exact(fake, database_url, ["ETHUSDT"], min_rows=3, contiguous=False)
+    rows = support.closed_rows(database_url, "ETHUSDT")
     first_ms, last_ms = to_ms(rows[0]["open_time"]), to_ms(rows[-1]["open_time"])
     official = {k.open_time for k in fake.market.klines("ETHUSDT", "1m", first_ms, last_ms, 1000)}
     assert len(official) < (last_ms - first_ms) // MINUTE_MS + 1, "the halt should have no klines"
-    [restart] = [g for g in gap_rows(database_url) if g["reason"] == "restart"]
+    [restart] = [g for g in support.gap_rows(database_url) if g["reason"] == "restart"]
     assert restart["symbol"] == "ETHUSDT"
     assert to_ms(restart["gap_start"]) == before + MINUTE_MS
     assert restart["healed_at"] is None
@@ -209,7 +197,7 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
     restart_start, restart_end = to_ms(restart["gap_start"]), to_ms(restart["gap_end"])
     in_span = {m for m in official if restart_start <= m < restart_end}
     assert in_span <= {to_ms(r["open_time"]) for r in rows}
-    spans = [(to_ms(g["gap_start"]), to_ms(g["gap_end"])) for g in gap_rows(database_url)]
+    spans = [(to_ms(g["gap_start"]), to_ms(g["gap_end"])) for g in support.gap_rows(database_url)]
     closed = {to_ms(r["open_time"]) for r in rows}
     for minute in sorted(official - closed):
         assert any(a <= minute < b for a, b in spans), f"ETHUSDT {minute}: in no recorded gap"
@@ -218,30 +206,30 @@ async def test_a_symbol_trading_again_records_its_halt_for_heal_gaps(
 def span_with_klines_unclosed(fake: FakeBinance, database_url: str) -> set[int] | None:
     """The minutes of the restart gap that have a kline at Binance and are not closed yet
     (None before the gap is recorded)."""
-    gaps = [g for g in gap_rows(database_url) if g["reason"] == "restart"]
+    gaps = [g for g in support.gap_rows(database_url) if g["reason"] == "restart"]
     if not gaps:
         return None
     start, end = to_ms(gaps[0]["gap_start"]), to_ms(gaps[0]["gap_end"])
     official = {k.open_time for k in fake.market.klines("ETHUSDT", "1m", start, end - 1, 1000)}
-    return official - {to_ms(r["open_time"]) for r in closed_rows(database_url, "ETHUSDT")}
+    return official - {to_ms(r["open_time"]) for r in support.closed_rows(database_url, "ETHUSDT")}
 
 
 async def first_run_then_pause(fake: FakeBinance, database_url: str) -> dict[str, int]:
     """A run that closes two minutes of every busy symbol, stopped; three market minutes pass.
     Returns each busy symbol's newest closed minute."""
-    async with running(streamer_config(fake, database_url), fake):
-        await wait_until(
-            lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+    async with support.running(support.streamer_config(fake, database_url), fake):
+        await support.wait_until(
+            lambda: all(len(support.closed_rows(database_url, s)) >= 2 for s in BUSY),
             60,
             "the first run to close two minutes",
         )
-    before = {s: newest_closed_ms(database_url, s) for s in BUSY}
-    await market_minutes(fake, 3)
+    before = {s: support.newest_closed_ms(database_url, s) for s in BUSY}
+    await support.market_minutes(fake, 3)
     return before  # type: ignore[return-value]
 
 
 def restart_gaps(database_url: str) -> dict[str, dict]:
-    return {g["symbol"]: g for g in gap_rows(database_url) if g["reason"] == "restart"}
+    return {g["symbol"]: g for g in support.gap_rows(database_url) if g["reason"] == "restart"}
 
 
 @pytest.mark.slow
@@ -252,10 +240,10 @@ async def test_a_restart_without_startup_repair_records_what_it_missed(
     newest closed one and the start (the start's own minute, not seeded, included) are
     recorded for heal-gaps, never left an unrecorded hole."""
     before = await first_run_then_pause(fake, database_url)
-    restarted = market_minute(fake)
-    cfg = streamer_config(fake, database_url, startup_repair=False)
-    async with running(cfg, fake):
-        await wait_until(
+    restarted = support.market_minute(fake)
+    cfg = support.streamer_config(fake, database_url, startup_repair=False)
+    async with support.running(cfg, fake):
+        await support.wait_until(
             lambda: set(BUSY) <= set(restart_gaps(database_url)), 20, "the restart's gaps"
         )
     gaps = restart_gaps(database_url)
@@ -274,7 +262,7 @@ async def test_a_failed_read_at_start_is_retried_and_what_it_missed_recorded(
     it is tried again in the background, and the minutes missed before the start are then
     recorded for heal-gaps."""
     before = await first_run_then_pause(fake, database_url)
-    restarted = market_minute(fake)
+    restarted = support.market_minute(fake)
     read = Recovery._read_newest
     failures: list[int] = []
 
@@ -285,8 +273,8 @@ async def test_a_failed_read_at_start_is_retried_and_what_it_missed_recorded(
         return await read(self, symbols)
 
     monkeypatch.setattr(Recovery, "_read_newest", fails_first)
-    async with running(streamer_config(fake, database_url), fake):
-        await wait_until(
+    async with support.running(support.streamer_config(fake, database_url), fake):
+        await support.wait_until(
             lambda: set(BUSY) <= set(restart_gaps(database_url)), 30, "the late read's gaps"
         )
     assert failures == [1]
@@ -304,9 +292,9 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
     within Binance's 5 s for a kline to be final. It starts after the newest closed minute,
     never back at it: an idle candle of that minute must not overwrite the exact one (seen in
     make demo's SIGKILL check, restarted by the supervisor within two seconds)."""
-    async with running(streamer_config(fake, database_url), fake):
-        await wait_until(
-            lambda: all(len(closed_rows(database_url, s)) >= 2 for s in BUSY),
+    async with support.running(support.streamer_config(fake, database_url), fake):
+        await support.wait_until(
+            lambda: all(len(support.closed_rows(database_url, s)) >= 2 for s in BUSY),
             60,
             "the first run to close two minutes",
         )
@@ -316,17 +304,17 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
         running_minute = now - now % MINUTE_MS + MINUTE_MS
         if running_minute - now < 3_000:
             running_minute += MINUTE_MS
-        await asyncio.sleep((running_minute - 3_000 - now) / 1000 / SPEED)
+        await asyncio.sleep((running_minute - 3_000 - now) / 1000 / support.SPEED)
         fake.clock.set(fake.clock.now_us(), speed=0.5)
         previous = running_minute - MINUTE_MS
-        await wait_until(
-            lambda: all(newest_closed_ms(database_url, s) == previous for s in BUSY),
+        await support.wait_until(
+            lambda: all(support.newest_closed_ms(database_url, s) == previous for s in BUSY),
             20,
             "the minute before the running one to close",
         )
     assert fake.clock.now_ms() < running_minute + 3_000, "the first run stopped too late"
-    async with running(streamer_config(fake, database_url), fake) as streamer:
-        await wait_until(
+    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        await support.wait_until(
             lambda: all(
                 streamer.aggregator.books.get(s) is not None
                 and streamer.aggregator.books[s].high_seq is not None
@@ -337,16 +325,18 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
         )
         started_at = fake.clock.now_ms()
         from_klines = [s for s in BUSY if streamer.aggregator.books[s].seed_seq is not None]
-        fake.clock.set(fake.clock.now_us(), speed=SPEED)
-        await wait_until(
-            lambda: all((newest_closed_ms(database_url, s) or 0) > running_minute for s in BUSY),
+        fake.clock.set(fake.clock.now_us(), speed=support.SPEED)
+        await support.wait_until(
+            lambda: all(
+                (support.newest_closed_ms(database_url, s) or 0) > running_minute for s in BUSY
+            ),
             30,
             "two minutes to close after the restart",
         )
     print("started from klines:", from_klines, "at", started_at - running_minute, "ms")
     assert started_at < running_minute + 5_000
     assert from_klines, "no symbol took the klines start this test is about"
-    assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
+    support.assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
 
 
 @pytest.mark.slow
@@ -374,20 +364,20 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
             return await real_seed(self, symbol, resume)
         finally:
             if symbol == "BTCUSDT":
-                fake.clock.set(fake.clock.now_us(), speed=SPEED)
+                fake.clock.set(fake.clock.now_us(), speed=support.SPEED)
 
     monkeypatch.setattr(RestClient, "klines_1m", one_bad_field)
     monkeypatch.setattr(Recovery, "seed_from_klines", then_trade_again)
-    restarted = market_minute(fake)
+    restarted = support.market_minute(fake)
     # The market stands still until BTCUSDT's klines seed has run, so its start is the klines
     # one: a symbol the stream started first takes no seed, and the bad answer would then go
     # to the missed minutes' own fetch (seen under CI's load with a 1.5 s stall instead).
     fake.clock.set(fake.clock.now_us(), speed=0)
     with caplog.at_level(logging.WARNING, logger="streamer.recovery"):
-        async with running(streamer_config(fake, database_url), fake) as streamer:
-            await wait_until(lambda: bool(spoiled), 20, "the answer with a bad field")
-            await wait_until(
-                closed_after(database_url, BUSY, restarted),
+        async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+            await support.wait_until(lambda: bool(spoiled), 20, "the answer with a bad field")
+            await support.wait_until(
+                support.closed_after(database_url, BUSY, restarted),
                 30,
                 "minutes to close after the restart",
             )
@@ -397,8 +387,8 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
     assert len(warnings) == 1
     assert warnings[0].startswith("klines seed of BTCUSDT failed, seeding from the latest trade")
     assert "volume" in warnings[0]
-    assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
-    assert newest_closed_ms(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
+    support.assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
+    assert support.newest_closed_ms(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
 
 
 @pytest.mark.slow
@@ -423,23 +413,27 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
     # Started 10-40 s into a minute, each busy symbol's startup gap lies in that one minute
     # (within 5 s of its start the klines end a minute earlier and the gap spans two: a
     # quiet symbol's case, fetched as trades).
-    await wait_until(
+    await support.wait_until(
         lambda: 10_000 <= fake.clock.now_ms() % MINUTE_MS <= 40_000, 10, "the middle of a minute"
     )
     by_trades.clear()
     now = fake.clock.now_ms()
     restarted = now - now % MINUTE_MS
-    async with running(streamer_config(fake, database_url), fake) as streamer:
-        await wait_until(
-            closed_after(database_url, BUSY, restarted),
+    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        await support.wait_until(
+            support.closed_after(database_url, BUSY, restarted),
             30,
             "minutes to close after the restart",
         )
         from_klines = streamer.metrics.startup_klines
     assert from_klines >= 1, "no start's own minute was closed from klines"
     assert by_trades == [], "startup gaps fetched as trades"
-    assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
+    support.assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
     for symbol in BUSY:
-        [row] = [r for r in closed_rows(database_url, symbol) if to_ms(r["open_time"]) == restarted]
+        [row] = [
+            r
+            for r in support.closed_rows(database_url, symbol)
+            if to_ms(r["open_time"]) == restarted
+        ]
         trades = fake.market.trades(symbol, restarted * 1000, (restarted + MINUTE_MS) * 1000)
         assert (row["first_trade_id"], row["last_trade_id"]) == (trades[0].id, trades[-1].id)

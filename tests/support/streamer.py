@@ -207,6 +207,11 @@ async def start_streamer(
         )
 
 
+def each_closed(database_url: str, symbols: Iterable[str]) -> Callable[[], bool]:
+    """Whether every symbol has a closed minute in market (to wait for)."""
+    return lambda: all(closed_rows(database_url, s) for s in symbols)
+
+
 def closed_after(
     database_url: str, symbols: Iterable[str], minute_ms: int, schema: str = "market"
 ) -> Callable[[], bool]:
