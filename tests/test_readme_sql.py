@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from include.timeframes import build_timeframes
+from tests.support.gaps import punch_hole
 from tests.support.paths import PROJECT_ROOT
 
 QUERYING = (PROJECT_ROOT / "docs" / "querying.md").read_text()
@@ -59,16 +60,7 @@ def loaded(database_url: str, conn: psycopg.Connection) -> dict[str, object]:
     end = conn.execute("select date_trunc('minute', now()) - interval '5 minutes'").fetchone()[0]
     conn.execute(HISTORY, {"end": end})
     hole = end - timedelta(hours=2)
-    conn.execute(
-        "delete from market.klines_1m where symbol = 'BTCUSDT' "
-        "and open_time >= %s and open_time < %s",
-        (hole, hole + timedelta(minutes=3)),
-    )
-    conn.execute(
-        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
-        "values ('BTCUSDT', %s, %s, 'missing_in_series', 'heal-gaps')",
-        (hole, hole + timedelta(minutes=3)),
-    )
+    punch_hole(conn, hole, 3, "missing_in_series", "heal-gaps")
     conn.execute(LIVE, {"end": end})
     differing = end - timedelta(minutes=3)
     conn.execute(

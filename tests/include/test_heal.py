@@ -22,6 +22,7 @@ from tests.include.history_support import (
     snapshot,
     stored,
 )
+from tests.support.gaps import punch_hole
 
 START = parse_utc("2025-03-11T08:00")
 END = parse_utc("2025-03-11T14:00")
@@ -57,17 +58,7 @@ def test_holes_are_filled_and_recorded(fake, conn: psycopg.Connection) -> None:
 def test_recorded_gap_is_marked_healed(fake, conn: psycopg.Connection) -> None:
     """A gap the streamer recorded is fetched and gets healed_at and healed_by."""
     backfill_rest(["BTCUSDT"], START, NOW.replace(second=0), rest_url=fake.url)
-    gap_start = START + timedelta(minutes=30)
-    conn.execute(
-        "delete from market.klines_1m where symbol = 'BTCUSDT' and open_time >= %s "
-        "and open_time < %s",
-        (gap_start, gap_start + timedelta(minutes=3)),
-    )
-    conn.execute(
-        "insert into market.ingest_gaps (symbol, gap_start, gap_end, reason, detected_by) "
-        "values ('BTCUSDT', %s, %s, 'trade_id_jump', 'streamer')",
-        (gap_start, gap_start + timedelta(minutes=3)),
-    )
+    punch_hole(conn, START + timedelta(minutes=30), 3, "trade_id_jump", "streamer")
     assert heal(fake, ["BTCUSDT"]).filled["BTCUSDT"] == 3
     row = conn.execute(
         "select reason, healed_by, healed_at is not null from market.ingest_gaps"
