@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +21,7 @@ from include.platform.migrate import migrate
 from tests.support.db import record_writers
 from tests.support.streamer import (
     assert_exact,
+    exec_streamer,
     market_minutes,
     running,
     streamer_config,
@@ -29,7 +29,6 @@ from tests.support.streamer import (
 )
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "PEPEUSDT", "QUIETUSDT")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def restart_pg(pgdata: Path, port: int) -> None:
@@ -102,14 +101,7 @@ async def test_sigterm_flushes_every_candle_and_exits_zero(database_url: str) ->
             # Nothing is written until the shutdown flush: whatever is in the table came from it.
             "STREAMER_FLUSH_INTERVAL": "3600",
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "streamer",
-            cwd=PROJECT_ROOT,
-            env=env,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await exec_streamer(env)
         # A fixed sleep raced the process's start on a loaded CI machine: wait until both
         # streams are subscribed and BTC has traded since, then give the frame a second to land.
         await wait_until(

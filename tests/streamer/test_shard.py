@@ -7,11 +7,9 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -24,9 +22,7 @@ from fakebinance.config import MarketConfig, SymbolSpec, all_market, default_sym
 from fakebinance.server import FakeBinance
 from include.platform.symbols import Shard, in_shard, parse_shard, shard_index
 from streamer.config import load_config
-from tests.support.streamer import running, streamer_config, wait_until
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.streamer import exec_streamer, running, streamer_config, wait_until
 
 
 def free_port() -> int:
@@ -164,16 +160,7 @@ async def test_three_streamer_processes_split_all_with_listings(database_url: st
                 "STREAMER_HEALTH_PORT": str(port),
                 "STREAMER_SYMBOLS_REFRESH": "1",
             }
-            procs.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "streamer",
-                    cwd=PROJECT_ROOT,
-                    env=env,
-                    stderr=asyncio.subprocess.PIPE,
-                )
-            )
+            procs.append(await exec_streamer(env))
 
         async def get(port: int, path: str) -> tuple[int, str]:
             try:

@@ -207,6 +207,13 @@ async def start_streamer(
         )
 
 
+async def exec_streamer(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`python -m streamer` from the project root with ``env``, its stderr a pipe to read."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer", cwd=PROJECT_ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+
+
 def each_closed(database_url: str, symbols: Iterable[str]) -> Callable[[], bool]:
     """Whether every symbol has a closed minute in market (to wait for)."""
     return lambda: all(closed_rows(database_url, s) for s in symbols)
