@@ -21,8 +21,7 @@ async def test_ccxt_binancecoinm_reads_the_same_perpetual_from_us_as_from_binanc
     coinm_fake: ThreadedFakeBinance, database_url: str
 ) -> None:
     """BTCUSD_PERP's klines, UDF hours and ccxt's candles and funding as the fake's."""
-    served = futures.backfilled_api(coinm_fake.url, database_url, "coinm", "BTCUSD_PERP")
-    async with served as (api, http):
+    async with futures.serving(coinm_fake.url, database_url, "coinm", "BTCUSD_PERP") as (api, http):
         # Both times, a window of two days: the 1m and 3m windows hold more than the
         # limit, so COIN-M answers their newest 1,500 (spot and USDⓈ-M the oldest).
         theirs = await futures.assert_klines_as_fakes(

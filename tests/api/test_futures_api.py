@@ -20,8 +20,7 @@ async def test_ccxt_binanceusdm_reads_the_same_perpetual_from_us_as_from_binance
     usdm_fake: ThreadedFakeBinance, database_url: str
 ) -> None:
     """Klines, continuous klines and ccxt's candles and funding of BTCUSDT as the fake's."""
-    served = futures.backfilled_api(usdm_fake.url, database_url, "usdm", "BTCUSDT")
-    async with served as (api, http):
+    async with futures.serving(usdm_fake.url, database_url, "usdm", "BTCUSDT") as (api, http):
         await futures.assert_klines_as_fakes(
             http, api.http, usdm_fake.url, "/fapi/v1/klines", "BTCUSDT"
         )

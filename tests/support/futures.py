@@ -46,7 +46,7 @@ async def pointed_pair(exchange_class, ours: str, theirs: str) -> AsyncIterator[
 
 
 @contextlib.asynccontextmanager
-async def backfilled_api(
+async def serving(
     fake_url: str, database_url: str, market: str, symbol: str
 ) -> AsyncIterator[tuple[RunningApi, httpx.AsyncClient]]:
     """The API serving ``market``'s ``symbol``, backfilled from the fake over START to END and
