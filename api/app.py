@@ -7,15 +7,13 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import orjson
-import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -30,17 +28,17 @@ from api.binance import (
     json_response,
     klines_request,
     rest_row,
-    symbol_param,
-    symbols_param,
 )
 from api.config import ApiConfig
+from api.errors import EXCEPTION_HANDLERS
+from api.exchange_info import exchange_info, rate_limits
 from api.futures import FuturesApi
-from api.guard import BUSY, SESSION_COOKIE, Guard, token_of
+from api.guard import SESSION_COOKIE, Guard, token_of
 from api.klines import fetch_klines
 from api.klines.warm import warm, warm_symbols
 from api.limits import WeightLimiter
-from api.market_reads import SymbolInfo
 from api.metrics import Metrics
+from api.pools import make_pool
 from api.push import Hub, Worker, listen
 from api.symbols import SymbolCache
 from api.tickers import Tickers
@@ -53,38 +51,6 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def _pool(
-    config: ApiConfig,
-    *options: str,
-    prepare_at_once: bool = False,
-    configure: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-) -> AsyncConnectionPool:
-    """Connections for the handlers' queries, opened by the app's lifespan.
-
-    ``prepare_at_once``: a statement is prepared on its first run on a connection, not its
-    sixth (psycopg's default threshold); the klines statements' plans over every monthly
-    partition cost 5-40 ms to make, which each of the first five requests paid again.
-    ``configure`` runs on each new connection before it serves (the klines warm-up)."""
-    # No query of a client's may hold a connection for long (the listener's LISTEN connection
-    # is its own and waits on notifications, not on a statement).
-    timeout = f"-c statement_timeout={int(config.statement_timeout * 1000)}"
-    return AsyncConnectionPool(
-        config.database_url,
-        min_size=1,
-        max_size=config.pool_size,
-        # Past the wait a request gets Binance's -1008 (overloaded), not a 500.
-        timeout=config.pool_wait,
-        kwargs={
-            "autocommit": True,
-            "application_name": "api",
-            "options": " ".join((timeout, *options)),
-            **({"prepare_threshold": 0} if prepare_at_once else {}),
-        },
-        configure=configure,
-        open=False,
-    )
-
-
 class Api:
     """Handlers and the state they share."""
 
@@ -93,9 +59,11 @@ class Api:
         self.metrics = Metrics()
         # The live push's connections are its own: no request (a ticker over every symbol, a
         # flood of health checks) can take the one the push needs.
-        self.push_pool = _pool(config)
+        self.push_pool = make_pool(config)
         # Each new one reads every market's symbol list once before it serves (klines/warm.py).
-        self.pool = _pool(config, configure=functools.partial(warm_symbols, markets=config.markets))
+        self.pool = make_pool(
+            config, configure=functools.partial(warm_symbols, markets=config.markets)
+        )
         self.weights = WeightLimiter(config.weight_limit)
         # The klines of the REST API and gRPC on connections of their own that use generic
         # plans: a statement's months are pruned from its parameters as it starts. Left to
@@ -106,7 +74,7 @@ class Api:
         # 1m request (analytics.candles_1m's live side, bench/api_bench.py).
         # Each new one plans every market's klines statements before it serves (klines/warm.py).
         warm_up = functools.partial(warm, markets=config.markets)
-        self.klines_pool = _pool(
+        self.klines_pool = make_pool(
             config,
             "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
             prepare_at_once=True,
@@ -125,9 +93,9 @@ class Api:
         self.push_worker = Worker(self.hub)
         self.udf = Udf(self.pool, self.symbols)
         # Tickers over many symbols and days read millions of minutes: connections of their own.
-        self.tickers = Tickers(_pool(config), self.symbols, config.ticker_cache_ttl)
+        self.tickers = Tickers(make_pool(config), self.symbols, config.ticker_cache_ttl)
         # gRPC's history on its own too, so neither door can starve the other.
-        self.grpc_pool = _pool(
+        self.grpc_pool = make_pool(
             config,
             "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
             prepare_at_once=True,
@@ -179,10 +147,6 @@ class Api:
         self.started = time.time()
         self.push_tasks: list[asyncio.Future] = []
 
-    async def _symbol_known(self, symbol: str) -> None:
-        if not await self.symbols.has(symbol):
-            raise BinanceError(400, -1121, "Invalid symbol.")
-
     def _grid(self, symbol: str, interval: str, offset_ms: int) -> int:
         """The offset the symbol's candles are read with (its own 3d grid); -1120 for 3d when
         its first day of trading is not known, and for 1s unless the symbol's seconds are kept."""
@@ -195,7 +159,7 @@ class Api:
         """GET /api/v3/klines."""
         try:
             req = klines_request(request.query_params)
-            await self._symbol_known(req.symbol)
+            await self.symbols.require(req.symbol)
             req = replace(req, offset_ms=self._grid(req.symbol, req.interval, req.offset_ms))
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
@@ -216,52 +180,11 @@ class Api:
 
     async def exchange_info(self, request: Request) -> Response:
         """GET /api/v3/exchangeInfo: every symbol held, or those asked for."""
-        q = request.query_params
-        wanted: list[str] | None = None
-        try:
-            if q.get("symbol") and q.get("symbols"):
-                raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
-            if q.get("symbol"):
-                wanted = [symbol_param(q)]
-            elif "symbols" in q:
-                wanted = symbols_param(q)
-                if len(wanted) > MAX_INFO_SYMBOLS:
-                    raise BinanceError(
-                        400,
-                        -1101,
-                        "Too many values sent for parameter 'symbols', max allowed is "
-                        f"{MAX_INFO_SYMBOLS}.",
-                    )
-            for s in wanted or ():
-                await self._symbol_known(s)
-        except BinanceError as exc:
-            return json_response(exc.body(), exc.status)
-        symbols = await self.symbols.described()
-        if wanted is not None:
-            symbols = [s for s in symbols if s.symbol in wanted]
-        return json_response(
-            {
-                "timezone": "UTC",
-                "serverTime": time.time_ns() // 1_000_000,
-                "rateLimits": self._rate_limits(),
-                "exchangeFilters": [],
-                "symbols": [_symbol_info(s) for s in symbols],
-            }
-        )
+        return await exchange_info(request, self.symbols, self._rate_limits())
 
     def _rate_limits(self) -> list[dict]:
-        """What this API enforces, in Binance's form: API_WEIGHT_LIMIT per client address and
-        minute (none when 0). Nothing can be ordered here, so no ORDERS limits."""
-        if self.weights.limit <= 0:
-            return []
-        return [
-            {
-                "rateLimitType": "REQUEST_WEIGHT",
-                "interval": "MINUTE",
-                "intervalNum": 1,
-                "limit": self.weights.limit,
-            }
-        ]
+        """What this API enforces, in Binance's form (api/exchange_info.py)."""
+        return rate_limits(self.weights.limit)
 
     async def health(self) -> dict:
         """The API's state: ok when the database answers, the listener is up and the push
@@ -360,48 +283,6 @@ class Api:
                 await pool.close()
 
 
-# Symbols one exchangeInfo request may name (Binance's tickers take 100 too).
-MAX_INFO_SYMBOLS = 100
-# Quote assets by suffix, for a symbol exchangeInfo was never read for (ccxt splits pairs).
-QUOTE_SUFFIXES = ("USDT", "FDUSD", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
-
-
-def _symbol_info(info: SymbolInfo) -> dict:
-    """One symbol as Binance describes it, holding only what the platform knows.
-
-    Status, base, quote and filters are Binance's own (market.symbols) when exchangeInfo was
-    read, else TRADING, a split by quote suffix and no filters. Nothing can be traded here, so
-    no order types or permissions are claimed; the filters say the symbol's tick and step sizes,
-    which clients (ccxt's precision, TradingView's price scale) read.
-    """
-    symbol = info.symbol
-    quote = info.quote_asset or next(
-        (q for q in QUOTE_SUFFIXES if symbol.endswith(q) and symbol != q), symbol[-4:]
-    )
-    base = info.base_asset or symbol[: -len(quote)]
-    return {
-        "symbol": symbol,
-        "status": info.status or "TRADING",
-        "baseAsset": base,
-        "baseAssetPrecision": 8,
-        "quoteAsset": quote,
-        "quotePrecision": 8,
-        "quoteAssetPrecision": 8,
-        "orderTypes": [],
-        "icebergAllowed": False,
-        "ocoAllowed": False,
-        "otoAllowed": False,
-        "quoteOrderQtyMarketAllowed": False,
-        "allowTrailingStop": False,
-        "cancelReplaceAllowed": False,
-        "isSpotTradingAllowed": False,
-        "isMarginTradingAllowed": False,
-        "filters": info.filters or [],
-        "permissions": [],
-        "permissionSets": [],
-    }
-
-
 def create_app(config: ApiConfig) -> Starlette:
     """The Starlette app with every route, wrapped in the guard."""
     api = Api(config)
@@ -442,11 +323,7 @@ def create_app(config: ApiConfig) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=api.lifespan,
-        exception_handlers={
-            psycopg.errors.QueryCanceled: _timed_out,
-            PoolTimeout: _overloaded,
-            404: _not_found,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.api = api
     app.add_middleware(Guard, config=config, metrics=api.metrics, weights=api.weights)
@@ -460,30 +337,3 @@ def create_app(config: ApiConfig) -> Starlette:
             expose_headers=["X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT", "Retry-After"],
         )
     return app
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    """An endpoint Binance has and this platform does not serve (order book, account, ...):
-    Binance's JSON error, which clients parse, not a plain-text page."""
-    if request.url.path.startswith(("/api/", "/sapi/", "/udf/")):
-        return json_response({"code": -1020, "msg": "This operation is not supported."}, 404)
-    return Response("Not Found", 404, media_type="text/plain")
-
-
-async def _overloaded(request: Request, exc: Exception) -> Response:
-    """Every connection of a pool busy past API's wait: Binance's -1008, to try again later."""
-    logger.warning("no database connection free: %s", request.url.path)
-    return json_response(BUSY, 503)
-
-
-async def _timed_out(request: Request, exc: Exception) -> Response:
-    """A query past API_STATEMENT_TIMEOUT: Binance's answer for a backend that did not answer."""
-    logger.warning("query cancelled after the statement timeout: %s %s", request.url.path, exc)
-    return json_response(
-        {
-            "code": -1007,
-            "msg": "Timeout waiting for response from backend server. "
-            "Send status unknown; execution status unknown.",
-        },
-        503,
-    )

@@ -131,10 +131,6 @@ class FuturesApi:
             raise BinanceError(400, -1127, "More than 200 days between startTime and endTime.")
         return end
 
-    async def _known(self, symbol: str) -> None:
-        if not await self.symbols.has(symbol):
-            raise BinanceError(400, -1121, "Invalid symbol.")
-
     async def klines(self, request: Request, symbol: str | None = None) -> Response:
         """GET klines: the contract's trade candles, as spot's are planned and read."""
         try:
@@ -142,7 +138,7 @@ class FuturesApi:
             if query.get("interval") == "1s":
                 raise BinanceError(400, -1120, "Invalid interval.")
             req = klines_request({**query, "symbol": symbol} if symbol else query, MAX_LIMIT)
-            await self._known(req.symbol)
+            await self.symbols.require(req.symbol)
             req = replace(
                 req,
                 market=self.market.name,
@@ -190,7 +186,7 @@ class FuturesApi:
             start, end = optional_int(q, "startTime"), optional_int(q, "endTime")
             limit = _limit(request, DEFAULT_LIMIT, MAX_LIMIT)
             until = self._newest_until(start, end)
-            await self._known(symbol)
+            await self.symbols.require(symbol)
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
         size = INTERVAL_MS[interval]
@@ -231,7 +227,7 @@ class FuturesApi:
             if symbol is None and self.market.name == "coinm":
                 raise BinanceError(400, -1102, "Mandatory parameter 'symbol' was not sent.")
             if symbol is not None:
-                await self._known(symbol)
+                await self.symbols.require(symbol)
             start, end = optional_int(q, "startTime"), optional_int(q, "endTime")
             limit = _limit(request, FUNDING_DEFAULT, FUNDING_MAX)
         except BinanceError as exc:

@@ -9,6 +9,7 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.binance import BinanceError
 from api.market_reads import SymbolInfo, fetch_symbols
 from api.precision import Places, places_of
 from include.platform.intervals import SECOND, UnknownGrid, grid_offset
@@ -117,6 +118,11 @@ class SymbolCache:
         info = self.info.get(symbol)
         first_day = info.first_day_ms if info is not None else None
         return first_day if first_day is not None else EARLIEST_MS
+
+    async def require(self, symbol: str) -> None:
+        """Binance's -1121 for a symbol not held (``has``)."""
+        if not await self.has(symbol):
+            raise BinanceError(400, -1121, "Invalid symbol.")
 
     async def has(self, symbol: str) -> bool:
         """Is the symbol held? A miss re-reads at most once a second (new listings)."""

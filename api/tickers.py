@@ -119,8 +119,7 @@ class Tickers:
         else:
             return list(await self.symbols.all())
         for symbol in wanted:
-            if not await self.symbols.has(symbol):
-                raise BinanceError(400, -1121, "Invalid symbol.")
+            await self.symbols.require(symbol)
         return wanted
 
     @staticmethod
@@ -192,8 +191,7 @@ class Tickers:
         q = request.query_params
         try:
             symbol = symbol_param(q)
-            if not await self.symbols.has(symbol):
-                raise BinanceError(400, -1121, "Invalid symbol.")
+            await self.symbols.require(symbol)
         except BinanceError as exc:
             return json_response(exc.body(), exc.status)
         now = int(time.time() * 1000)
