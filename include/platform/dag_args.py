@@ -48,10 +48,14 @@ def window_params(
 
 def window(context: Mapping[str, Any], *, days: bool = False) -> tuple[str, str]:
     """The run's [start, end): its params' when given, else its data interval's (as dates with
-    ``days``)."""
+    ``days``). The interval is read only when a bound is not given: a run triggered without a
+    logical date (Airflow 3's manual runs) has none in its context."""
     params = context["params"]
     bounds = []
     for name in ("start", "end"):
-        edge = context[f"data_interval_{name}"]
-        bounds.append(params[name] or (edge.date() if days else edge).isoformat())
+        given = params[name]
+        if not given:
+            edge = context[f"data_interval_{name}"]
+            given = (edge.date() if days else edge).isoformat()
+        bounds.append(given)
     return bounds[0], bounds[1]
