@@ -153,7 +153,8 @@ class Hub:
     def publish(self, stream: str, candle: CandleEvent) -> None:
         """Queue a candle on every subscriber of its stream, and of the continuousKline streams
         that carry it."""
-        for alias in self.continuous.get(stream, ()):
+        # A copy: a subscriber cut off as too slow leaves its alias, changing the set.
+        for alias in tuple(self.continuous.get(stream, ())):
             self._deliver(alias, candle)
         self._deliver(stream, candle)
 
