@@ -35,12 +35,11 @@ from api.exchange_info import exchange_info, rate_limits
 from api.futures import FuturesApi
 from api.guard import SESSION_COOKIE, Guard, token_of
 from api.klines import fetch_klines
-from api.klines.warm import warm, warm_symbols
 from api.limits import WeightLimiter
 from api.metrics import Metrics
 from api.pools import make_pool
 from api.push import Hub, Worker, listen
-from api.symbols import SymbolCache
+from api.symbols import SymbolCache, warm_symbols
 from api.tickers import Tickers
 from api.udf import Udf
 from include.platform.intervals import UnknownGrid
@@ -60,7 +59,7 @@ class Api:
         # The live push's connections are its own: no request (a ticker over every symbol, a
         # flood of health checks) can take the one the push needs.
         self.push_pool = make_pool(config)
-        # Each new one reads every market's symbol list once before it serves (klines/warm.py).
+        # Each new one reads every market's symbol list once before it serves (warm_symbols).
         self.pool = make_pool(
             config, configure=functools.partial(warm_symbols, markets=config.markets)
         )
@@ -72,13 +71,10 @@ class Api:
         # plans were 4x slower. No parallel workers either: a generic plan cannot tell a week of
         # live minutes from the few a request reads, and starting workers took 13 ms of a 1 ms
         # 1m request (analytics.candles_1m's live side, bench/api_bench.py).
-        # Each new one plans every market's klines statements before it serves (klines/warm.py).
-        warm_up = functools.partial(warm, markets=config.markets)
         self.klines_pool = make_pool(
             config,
             "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
             prepare_at_once=True,
-            configure=warm_up,
         )
         self.symbols = SymbolCache(
             self.pool, config.symbols_ttl, config.second_symbols, config.configured_symbols
@@ -99,7 +95,6 @@ class Api:
             config,
             "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0",
             prepare_at_once=True,
-            configure=warm_up,
         )
         self.pools = (
             self.push_pool,
@@ -268,10 +263,9 @@ class Api:
             async with asyncio.timeout(10):
                 for hub in (self.hub, *self.futures_hubs.values()):
                     await hub.listening.wait()
-                # A connection handed out has been configured (warmed up).
-                for pool in (self.pool, self.klines_pool, self.grpc_pool):
-                    async with pool.connection():
-                        pass
+                # A connection handed out has read the symbol lists (warm_symbols).
+                async with self.pool.connection():
+                    pass
         try:
             yield
         finally:

@@ -33,8 +33,9 @@ class SymbolInfo:
 
 async def fetch_symbols(conn: AsyncConnection, market: Market = SPOT) -> list[SymbolInfo]:
     """Every symbol the platform holds candles or listing data for (of the market)."""
-    # A generic plan, prepared at once: made once per connection (api/klines/warm.py), where
-    # each read planned anew over every partition (50 ms of its 70 over a year of history).
+    # A generic plan, prepared at once: made once per connection (api/symbols.py,
+    # warm_symbols), where each read planned anew over every partition (50 ms of its 70 over
+    # a year of history).
     async with conn.transaction():
         await conn.execute("set local plan_cache_mode = force_generic_plan")
         cur = await conn.execute(market.sql(SYMBOLS_SQL), prepare=True)

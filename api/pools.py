@@ -21,7 +21,7 @@ def make_pool(
     ``prepare_at_once``: a statement is prepared on its first run on a connection, not its
     sixth (psycopg's default threshold); the klines statements' plans over every monthly
     partition cost 5-40 ms to make, which each of the first five requests paid again.
-    ``configure`` runs on each new connection before it serves (the klines warm-up)."""
+    ``configure`` runs on each new connection before it serves (the symbol lists' warm-up)."""
     # No query of a client's may hold a connection for long (the listener's LISTEN connection
     # is its own and waits on notifications, not on a statement).
     timeout = f"-c statement_timeout={int(config.statement_timeout * 1000)}"

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api.binance import BinanceError
 from api.market_reads import SymbolInfo, fetch_symbols
 from api.precision import Places, places_of
+from include.platform import markets as markets_of
 from include.platform.intervals import SECOND, UnknownGrid, grid_offset
 from include.platform.markets import SPOT, Market
 
@@ -132,3 +135,14 @@ class SymbolCache:
             return False
         await self.refresh()
         return symbol in self.known
+
+
+async def warm_symbols(conn: AsyncConnection, markets: Sequence[str]) -> None:
+    """Read each market's symbol list once on a new connection (the pool's ``configure``): its
+    generic plan over every partition (fetch_symbols), 50 ms over a year of history, is then
+    made before a request needs it. Only a head start: a failure is left to the first read."""
+    try:
+        for name in markets:
+            await fetch_symbols(conn, markets_of.market(name))
+    except Exception as exc:  # a connection that cannot read them serves as it would have
+        log.debug("symbols warm-up stopped: %s", exc)
