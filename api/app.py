@@ -258,8 +258,8 @@ class Api:
             *(asyncio.ensure_future(worker.run(self.stop)) for worker in self.futures_workers),
         ]
         with contextlib.suppress(TimeoutError, PoolTimeout):
-            # Listening, and the klines connections planned (a database down at the start
-            # holds the API up no longer than before).
+            # Listening, and a connection with the symbol lists read (a database down at the
+            # start holds the API up no longer than before).
             async with asyncio.timeout(10):
                 for hub in (self.hub, *self.futures_hubs.values()):
                     await hub.listening.wait()
