@@ -42,6 +42,7 @@ from api.push import Hub, Worker, listen
 from api.symbols import SymbolCache, warm_symbols
 from api.tickers import Tickers
 from api.udf import Udf
+from api.wire import WireMiddleware
 from include.platform.intervals import UnknownGrid
 from include.platform.markets import FUTURES
 
@@ -320,6 +321,8 @@ def create_app(config: ApiConfig) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.api = api
+    # Inside the guard, which passes a WebSocket's send on as the server gave it.
+    app.add_middleware(WireMiddleware)
     app.add_middleware(Guard, config=config, metrics=api.metrics, weights=api.weights)
     if config.cors_origins:
         # Outermost: a preflight carries no token, and a 401 or 429 must reach the page.

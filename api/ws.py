@@ -13,6 +13,7 @@ import collections
 import contextlib
 import logging
 import time
+from typing import NamedTuple
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -22,17 +23,34 @@ from api.config import ApiConfig
 from api.precision import contract_row
 from api.push import Hub, Subscriber
 from api.push.event import CandleEvent
+from api.wire import Wire
 
 logger = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 
 
+class Frames(NamedTuple):
+    """One kline event as a stream carries it, bare and in a combined stream's frame: as text
+    for the ASGI path, as bytes for the wire (api/wire.py)."""
+
+    raw: str
+    combined: str
+    raw_data: bytes
+    combined_data: bytes
+
+
 class WsConnection(Subscriber):
     """One client: its streams, its outgoing queue and its sender task."""
 
-    def __init__(self, ws: WebSocket, hub: Hub, config: ApiConfig, combined: bool) -> None:
+    def __init__(
+        self, ws: WebSocket, hub: Hub, config: ApiConfig, combined: bool, wire: Wire | None = None
+    ) -> None:
         self.ws = ws
+        self.wire = wire
+        # The sender is handing a frame to the ASGI path (it may wait there for the transport):
+        # a frame written to the wire meanwhile would overtake it.
+        self.sending = False
         self.hub = hub
         self.config = config
         self.combined = combined
@@ -43,7 +61,7 @@ class WsConnection(Subscriber):
         self.closing: tuple[int, str] | None = None
 
     @staticmethod
-    def encode(hub: Hub, stream: str, candle: CandleEvent) -> tuple[str, str]:
+    def encode(hub: Hub, stream: str, candle: CandleEvent) -> Frames:
         """Binance's kline event of the candle (a futures contract's at its places; on a
         continuousKline stream, that stream's event), bare and in a combined stream's frame."""
         row = candle.row
@@ -60,14 +78,24 @@ class WsConnection(Subscriber):
         )
         if parse_continuous(stream) is not None:
             event = continuous_event(event)
-        raw = orjson.dumps(event).decode()
-        return raw, f'{{"stream":"{stream}","data":{raw}}}'
+        raw = orjson.dumps(event)
+        combined = b'{"stream":"%s","data":%s}' % (stream.encode(), raw)
+        return Frames(raw.decode(), combined.decode(), raw, combined)
 
-    def deliver(self, form: tuple[str, str]) -> bool:
-        """Queue a frame; False once the client has fallen too far behind."""
+    def deliver(self, form: Frames) -> bool:
+        """Write a frame now (api/wire.py) or queue it; False once the client has fallen too
+        far behind."""
         if len(self.queue) >= self.config.max_queued_frames:
             return False
-        self.queue.append(form[1] if self.combined else form[0])
+        if (
+            self.wire is not None
+            and not self.queue
+            and not self.sending
+            and self.closing is None
+            and self.wire.write(form.combined_data if self.combined else form.raw_data)
+        ):
+            return True
+        self.queue.append(form.combined if self.combined else form.raw)
         self.wake.set()
         return True
 
@@ -193,7 +221,11 @@ class WsConnection(Subscriber):
         ws = self.ws
         while True:
             while self.queue:
-                await ws.send_text(self.queue.popleft())
+                self.sending = True
+                try:
+                    await ws.send_text(self.queue.popleft())
+                finally:
+                    self.sending = False
             if self.closing is not None:
                 code, reason = self.closing
                 await ws.close(code, reason)
@@ -236,7 +268,7 @@ async def serve(ws: WebSocket, hub: Hub, config: ApiConfig, metrics) -> None:
         await ws.close(POLICY_VIOLATION, "Invalid stream name or too many streams")
         return
     await ws.accept()
-    conn = WsConnection(ws, hub, config, combined)
+    conn = WsConnection(ws, hub, config, combined, Wire.of(ws.scope))
     conn.add(names)
     metrics.connections.inc()
     sender = asyncio.ensure_future(conn.sender())

@@ -15,6 +15,37 @@ import orjson
 import websockets
 
 SYMBOL = "SYM0001USDT"
+# The minute the API bench's commits change (its live forming minute).
+OPEN_MS = 1735689600000 + 36 * 60_000
+
+
+def kline(e: int, event_ms: int) -> dict:
+    """The kline event the API pushes for the bench's commit ``e``: the same fields and
+    values, so both servers frame and compress the same bytes."""
+    return {
+        "e": "kline",
+        "E": event_ms,
+        "s": SYMBOL,
+        "k": {
+            "t": OPEN_MS,
+            "T": OPEN_MS + 59_999,
+            "s": SYMBOL,
+            "i": "1m",
+            "f": -1,
+            "L": -1,
+            "o": "100.00000000",
+            "c": f"{1000 + e}.00000000",
+            "h": "101.00000000",
+            "l": "99.00000000",
+            "v": "1.00000000",
+            "n": 1,
+            "x": False,
+            "q": "100.00000000",
+            "V": "0.50000000",
+            "Q": "50.00000000",
+            "B": "0",
+        },
+    }
 
 
 async def main(n: int, events: int, gap: float) -> None:
@@ -38,8 +69,8 @@ async def main(n: int, events: int, gap: float) -> None:
         await asyncio.sleep(0.5)
         sent: dict[int, float] = {}
         for e in range(events):
-            event = {"e": "kline", "E": 0, "s": SYMBOL, "k": {"c": f"{1000 + e}.00000000"}}
             sent[e] = time.time()
+            event = kline(e, int(sent[e] * 1000))
             websockets.broadcast(subscribers, orjson.dumps(event).decode())
             await asyncio.sleep(gap)
         print(orjson.dumps({str(e): t for e, t in sent.items()}).decode(), flush=True)
