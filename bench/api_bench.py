@@ -14,13 +14,16 @@ adds 37 live minutes after the history (a forming hour), starts `python -m api` 
   every request timed, the first per symbol and interval (the cold path) also on its own;
 - p50 and p99 of the tickers (section `tickers`): ticker/price, ticker/24hr and avgPrice of one
   symbol, the rolling ticker over a day, and ticker/price of every symbol, the same way;
-- WebSocket fan-out: `subscribers` clients on one stream, `events` live-candle commits
+- WebSocket fan-out: `subscribers` clients (comma-separated: each size in turn) on one
+  stream, `events` live-candle commits
   `--event-gap` seconds apart; p99 from the commit to each client's receipt of every frame it
   got (the push coalesces the commits of one turn into the newest state, so a busy fan-out
   skips events: the share received is printed, and the clients dropped as too slow), the
   API's RSS, and the fan-out rate (frames/s, from commit to the last receipt) against a bare
-  `websockets` broadcast of the same frames to the same number of clients
-  (bench/bare_broadcast.py, a process of its own like the API).
+  `websockets` broadcast of the same frames (the API's kline event) to the same number of
+  clients (bench/bare_broadcast.py, a process of its own like the API; the clients in
+  `--client-processes` processes of their own, bench/fanout_clients.py), `rounds` rounds
+  taking turns to go first, p99 pooled over every frame, the rounds' ratios as the spread.
 With BENCH_DATABASE_URL and --reuse, a bench_api database an earlier run prepared (about 10
 minutes of loading and building) is used as it is, so the klines rounds can be repeated.
 """
@@ -43,7 +46,6 @@ from pathlib import Path
 import httpx
 import orjson
 import psycopg
-import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dbt_bench import HISTORY_END, load
@@ -55,6 +57,7 @@ from include.timeframes import build_timeframes
 
 ROOT = Path(__file__).resolve().parents[1]
 BARE_BROADCAST = Path(__file__).resolve().parent / "bare_broadcast.py"
+FANOUT_CLIENTS = Path(__file__).resolve().parent / "fanout_clients.py"
 LIVE_MINUTES = 37
 STREAM_SYMBOL = "SYM0001USDT"
 LIVE_SQL = """
@@ -207,64 +210,73 @@ def report(
     }
 
 
-# Clients per source address: under the API's default caps of one address (300 WebSockets
-# open, 300 handshakes in 5 minutes), as many users' clients would be.
-PER_ADDRESS = 250
+# Clients started so far: each new client gets a number of its own, and from it its address.
+started = 0
 
 
-def source(i: int) -> tuple[str, int]:
-    """The loopback address client ``i`` connects from (127.0.1.1, 127.0.1.2, ...)."""
-    return (f"127.0.1.{1 + i // PER_ADDRESS}", 0)
-
-
-async def clients(url: str, n: int, subscribe: str | None) -> list:
-    conns = []
-    for i in range(0, n, 100):
-        batch = await asyncio.gather(
-            *(
-                websockets.connect(url, max_queue=None, local_addr=source(j))
-                for j in range(i, min(i + 100, n))
-            )
+async def start_clients(
+    url: str, n: int, events: int, stream: str | None, processes: int
+) -> list[asyncio.subprocess.Process]:
+    """``n`` clients of ``url`` over ``processes`` processes (bench/fanout_clients.py), once
+    every one is connected (and subscribed to ``stream``)."""
+    global started
+    per = -(-n // processes)
+    base, started = started, started + n
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(FANOUT_CLIENTS),
+            url,
+            str(min(per, n - first)),
+            str(base + first),
+            str(events),
+            *([stream] if stream else []),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 28,  # the receipts come as one line
         )
-        conns.extend(batch)
-    if subscribe:
-        for j, ws in enumerate(conns):
-            await ws.send(
-                orjson.dumps({"method": "SUBSCRIBE", "params": [subscribe], "id": j}).decode()
-            )
-        for ws in conns:
-            await ws.recv()
-    return conns
+        for first in range(0, n, per)
+    ]
+    for proc in procs:
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)  # type: ignore[union-attr]
+        if line.strip() != b"ready":
+            raise RuntimeError(f"fan-out clients did not start: {line!r}")
+    return procs
 
 
-async def collect(conns: list, events: int, key) -> list[dict[int, float] | None]:
-    """Per client: event number -> receipt time, until the last event arrives. The push
-    coalesces the commits of one turn into the newest state, so a busy fan-out skips events
-    (a client gets the last one); a client the server closed (too slow to keep up) is None."""
+async def receipts(procs: list[asyncio.subprocess.Process]) -> list[dict[int, float] | None]:
+    """Every client's {event: receipt time} (None for a client the server closed)."""
+    received: list[dict[int, float] | None] = []
+    for proc in procs:
+        line = await asyncio.wait_for(proc.stdout.readline(), 150)  # type: ignore[union-attr]
+        received.extend(
+            None if r is None else {int(e): t for e, t in r.items()} for r in orjson.loads(line)
+        )
+    return received
 
-    async def one(ws) -> dict[int, float] | None:
-        got: dict[int, float] = {}
-        try:
-            while events - 1 not in got:
-                msg = await ws.recv()
-                got[key(msg)] = time.time()
-        except websockets.ConnectionClosed:
-            return None
-        return got
 
-    return await asyncio.gather(*(one(ws) for ws in conns))
+async def close_clients(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        proc.stdin.write(b"\n")  # type: ignore[union-attr]
+        await proc.stdin.drain()  # type: ignore[union-attr]
+    for proc in procs:
+        await asyncio.wait_for(proc.wait(), 60)
 
 
 @dataclass
 class Fanout:
-    """What the clients saw: p99 from commit to receipt over every frame received, the fan-out
-    rate (frames a second from a commit to its last receipt), the share of events that
-    reached a client (the rest coalesced into a later frame) and the clients dropped."""
+    """What the clients saw: every frame's time from commit to receipt (ms), the fan-out rate
+    (frames a second from a commit to its last receipt), the share of events that reached a
+    client (the rest coalesced into a later frame) and the clients dropped."""
 
-    p99_ms: float
+    latencies: list[float]
     rate: float
     received: float
     dropped: int
+
+    @property
+    def p99_ms(self) -> float:
+        return p99(self.latencies)
 
 
 def summarise(sent: dict[int, float], received: list[dict[int, float] | None]) -> Fanout:
@@ -274,39 +286,35 @@ def summarise(sent: dict[int, float], received: list[dict[int, float] | None]) -
         max(r[e] for r in kept if e in r) - sent[e] for e in sent if any(e in r for r in kept)
     ]
     return Fanout(
-        p99(lat),
+        lat,
         len(kept) / statistics.median(spreads),
         sum(len(r) for r in kept) / (len(received) * len(sent)),
         len(received) - len(kept),
     )
 
 
-async def api_fanout(url: str, port: int, n: int, events: int, gap: float, pid: int) -> tuple:
+async def api_fanout(
+    url: str, port: int, n: int, events: int, gap: float, pid: int, processes: int
+) -> tuple:
     stream = f"{STREAM_SYMBOL.lower()}@kline_1m"
-    conns = await clients(f"ws://127.0.0.1:{port}/ws", n, stream)
+    procs = await start_clients(f"ws://127.0.0.1:{port}/ws", n, events, stream, processes)
     minute = HISTORY_END + timedelta(minutes=LIVE_MINUTES - 1)
     sent: dict[int, float] = {}
-
-    def key(msg: str) -> int:
-        return int(orjson.loads(msg)["k"]["c"].split(".")[0]) - 1000
-
-    receiver = asyncio.ensure_future(collect(conns, events, key))
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await asyncio.sleep(0.5)
         for e in range(events):
             await conn.execute(LIVE_SQL, (STREAM_SYMBOL, minute, 1000 + e, False))
             sent[e] = time.time()
             await asyncio.sleep(gap)
-    received = await asyncio.wait_for(receiver, 120)
+    received = await receipts(procs)
     rss = rss_mb(pid)
-    for ws in conns:
-        await ws.close()
+    await close_clients(procs)
     return summarise(sent, received), rss
 
 
-async def bare_fanout(n: int, events: int, gap: float) -> Fanout:
+async def bare_fanout(n: int, events: int, gap: float, processes: int) -> Fanout:
     """The same frames through a plain websockets server's broadcast(), served by a process of
-    its own as the API is (in the bench's process it would share the clients' event loop)."""
+    its own as the API is."""
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         str(BARE_BROADCAST),
@@ -317,14 +325,10 @@ async def bare_fanout(n: int, events: int, gap: float) -> Fanout:
     )
     assert server.stdout is not None
     port = int(await server.stdout.readline())
-    conns = await clients(f"ws://127.0.0.1:{port}", n, None)
-    receiver = asyncio.ensure_future(
-        collect(conns, events, lambda m: int(orjson.loads(m)["k"]["c"].split(".")[0]) - 1000)
-    )
+    procs = await start_clients(f"ws://127.0.0.1:{port}", n, events, None, processes)
     sent = {int(e): t for e, t in orjson.loads(await server.stdout.readline()).items()}
-    received = await asyncio.wait_for(receiver, 120)
-    for ws in conns:
-        await ws.close()
+    received = await receipts(procs)
+    await close_clients(procs)
     await server.wait()
     return summarise(sent, received)
 
@@ -396,38 +400,64 @@ def tickers_section(url: str, port: int, args: argparse.Namespace) -> None:
 
 
 def fanout_section(url: str, port: int, args: argparse.Namespace, pid: int) -> None:
-    """Fan-out through the API against a bare websockets broadcast."""
-    print(
-        f"fan-out: {args.subscribers} subscribers, {args.events} commits {args.event_gap} s apart"
-    )
-    api, rss = asyncio.run(
-        api_fanout(url, port, args.subscribers, args.events, args.event_gap, pid)
-    )
-    bare = asyncio.run(bare_fanout(args.subscribers, args.events, args.event_gap))
-    for name, f in (("API", api), ("bare websockets broadcast", bare)):
-        print(
-            f"  {name}: p99 commit -> client {f.p99_ms:.1f} ms, {f.rate:,.0f} frames/s, "
-            f"{f.received:.0%} of the events received (the rest coalesced), {f.dropped} "
-            "clients dropped" + (f", RSS {rss:.0f} MB" if name == "API" else "")
+    """Fan-out through the API against a bare websockets broadcast of the same frames, at each
+    --subscribers count: --rounds rounds, the two servers taking turns to go first; p99 pooled
+    over every frame of every round, the ratio's spread from the rounds' own p99s."""
+    figures = {}
+    for n in (int(c) for c in str(args.subscribers).split(",")):
+        print(f"fan-out: {n} subscribers, {args.events} commits {args.event_gap} s apart")
+        apis: list[Fanout] = []
+        bares: list[Fanout] = []
+        rss = 0.0
+        for r in range(args.rounds):
+            for side in ("api", "bare") if r % 2 == 0 else ("bare", "api"):
+                if side == "api":
+                    api, rss = asyncio.run(
+                        api_fanout(
+                            url, port, n, args.events, args.event_gap, pid, args.client_processes
+                        )
+                    )
+                    apis.append(api)
+                else:
+                    bares.append(
+                        asyncio.run(
+                            bare_fanout(n, args.events, args.event_gap, args.client_processes)
+                        )
+                    )
+            print(
+                f"  round {r + 1}: API p99 {apis[-1].p99_ms:.1f} ms, bare {bares[-1].p99_ms:.1f}"
+                f" ms: {apis[-1].p99_ms / bares[-1].p99_ms:.2f}x; {apis[-1].received:.0%} of "
+                f"the events received, {apis[-1].dropped} clients dropped, RSS {rss:.0f} MB"
+            )
+        api_p99 = p99([x for f in apis for x in f.latencies])
+        bare_p99 = p99([x for f in bares for x in f.latencies])
+        ratios = sorted(a.p99_ms / b.p99_ms for a, b in zip(apis, bares, strict=True))
+        rate = statistics.median(a.rate / b.rate for a, b in zip(apis, bares, strict=True))
+        line = (
+            f"API p99 {api_p99:.1f} ms vs bare broadcast {bare_p99:.1f} ms pooled over "
+            f"{args.rounds} rounds: {api_p99 / bare_p99:.2f}x (rounds {ratios[0]:.2f}-"
+            f"{ratios[-1]:.2f}x; target <= 1.2), events received "
+            f"{min(a.received for a in apis):.0%}, {sum(a.dropped for a in apis)} dropped, "
+            f"RSS {rss:.0f} MB; rate {rate:.2f}x bare"
         )
-    print(f"  fan-out rate API / bare: {api.rate / bare.rate:.2f}")
-    figures = {
-        f"{args.subscribers:,} subscribers, commits {args.event_gap:g} s apart": f"API p99 "
-        f"{api.p99_ms:.1f} ms vs bare broadcast {bare.p99_ms:.1f} ms, {api.received:.0%} of the "
-        f"events received, {api.dropped} dropped, RSS {rss:.0f} MB; rate "
-        f"{api.rate / bare.rate:.2f}x bare"
-    }
-    record("api_bench-fanout", command_line(), figures, rounds=1)
+        print(f"  {line}")
+        figures[f"{n:,} subscribers, commits {args.event_gap:g} s apart"] = line
+    record("api_bench-fanout", command_line(), figures, rounds=args.rounds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument(
+        "--subscribers", default="1000", help="fan-out clients; comma-separated for several sizes"
+    )
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument(
         "--event-gap", type=float, default=0.1, help="seconds between two fan-out commits"
+    )
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="processes the fan-out clients run in"
     )
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)

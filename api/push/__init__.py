@@ -9,8 +9,11 @@ is closed), and the candles of longer intervals through the same query as /api/v
 coalesced per (symbol, interval, candle), so a busy feed costs one query per candle per turn,
 not per minute. The hub fans out one neutral candle event (event.py); each face encodes it in
 its own form once per stream (the WebSocket's Binance frames in api/ws.py, gRPC's Candle
-messages in api/grpc_service.py). A candle is pushed closed (`x`) only when the database holds
-it closed: its last minute official, or closed by the streamer.
+messages in api/grpc_service.py). A WebSocket client with nothing queued gets its frame
+written to its connection there and then (api/wire.py), as websockets.broadcast does; one
+whose connection is full has it queued, and is cut off past max_queued_frames (10,000). A
+candle is pushed closed (`x`) only when the database holds it closed: its last minute
+official, or closed by the streamer.
 
 Any login can send on the channel, as often as it likes, so a notification is bounded before
 anything is queued (queue.py): at most MAX_ITEMS keys, each within [its symbol's first day,
