@@ -52,7 +52,8 @@ import orjson
 import psutil
 import psycopg
 
-from bench.api_bench import clients, p99
+from bench.api_bench import p99
+from bench.fanout_clients import connect
 from bench.results import command_line, last_lines, printed, record
 from bench.scale.common import _free_port, bucket_quantile
 from fakebinance.__main__ import build_parser, config_from_args
@@ -165,7 +166,7 @@ def push_load(port: int, symbols: list[str], stop: threading.Event, out: list[fl
 
     async def run() -> None:
         rng = random.Random(9)
-        conns = await clients(f"ws://127.0.0.1:{port}/ws", SUBSCRIBERS, None)
+        conns = await connect(f"ws://127.0.0.1:{port}/ws", SUBSCRIBERS, 0, None)
         for j, ws in enumerate(conns):
             stream = f"{rng.choice(symbols).lower()}@kline_1m"
             request = {"method": "SUBSCRIBE", "params": [stream], "id": j}
