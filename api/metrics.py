@@ -37,11 +37,18 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.fanout = Histogram(
+            "api_push_fanout_seconds",
+            "Handing one candle to every subscriber of its stream: encoding it and writing (or "
+            "queueing) each frame.",
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+            registry=self.registry,
+        )
         self.events = Counter(
             "api_push_events_total", "Kline events pushed, per stream.", registry=self.registry
         )
         self.frames = Counter(
-            "api_push_frames_total", "Frames queued to clients.", registry=self.registry
+            "api_push_frames_total", "Frames written or queued to clients.", registry=self.registry
         )
         self.dropped = Counter(
             "api_slow_clients_dropped_total",

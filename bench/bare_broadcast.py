@@ -1,8 +1,8 @@
 """The fan-out baseline: a plain `websockets` server broadcasting kline frames, in its own process.
 
 Usage (by bench/api_bench.py): bare_broadcast.py SUBSCRIBERS EVENTS GAP. Prints its port, waits
-for SUBSCRIBERS connections, broadcasts EVENTS frames GAP seconds apart, prints {event: send
-time} as JSON and exits once every client has gone.
+for SUBSCRIBERS connections, broadcasts EVENTS frames GAP seconds apart, prints {"sent": {event:
+send time}, "took": [each broadcast's seconds]} as JSON and exits once every client has gone.
 """
 
 from __future__ import annotations
@@ -68,12 +68,16 @@ async def main(n: int, events: int, gap: float) -> None:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         sent: dict[int, float] = {}
+        took: list[float] = []
         for e in range(events):
             sent[e] = time.time()
+            started = time.perf_counter()
             event = kline(e, int(sent[e] * 1000))
             websockets.broadcast(subscribers, orjson.dumps(event).decode())
+            took.append(time.perf_counter() - started)
             await asyncio.sleep(gap)
-        print(orjson.dumps({str(e): t for e, t in sent.items()}).decode(), flush=True)
+        report = {"sent": {str(e): t for e, t in sent.items()}, "took": took}
+        print(orjson.dumps(report).decode(), flush=True)
         async with asyncio.timeout(120):
             await gone.wait()
 

@@ -162,6 +162,7 @@ class Hub:
         members = self.streams.get(stream)
         if not members:
             return
+        started = time.perf_counter()
         # Each face's form, made once for its first subscriber of this stream.
         forms: dict[type, object] = {}
         slow = []
@@ -172,6 +173,7 @@ class Hub:
                 form = forms[face] = sub.encode(self, stream, candle)
             if not sub.deliver(form):
                 slow.append(sub)
+        self.metrics.fanout.observe(time.perf_counter() - started)
         self.metrics.events.inc()
         self.metrics.frames.inc(len(members) - len(slow))
         for sub in slow:
