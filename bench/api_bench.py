@@ -311,7 +311,8 @@ def fanout_seconds(port: int) -> tuple[float, float]:
         for part in ("sum", "count"):
             if line.startswith(f"api_push_fanout_seconds_{part} "):
                 found[part] = float(line.split()[1])
-    return found["sum"], found["count"]
+    # An API from before the metric (a comparison run of older code) has none.
+    return found.get("sum", float("nan")), found.get("count", float("nan"))
 
 
 async def api_fanout(
@@ -339,7 +340,7 @@ async def api_fanout(
     after = fanout_seconds(port)
     fanout = summarise(sent, received)
     # The timed events: the API's handing out of each, on average.
-    fanout.server_ms = (after[0] - before[0]) / max(1, after[1] - before[1]) * 1000
+    fanout.server_ms = (after[0] - before[0]) / max(1.0, after[1] - before[1]) * 1000
     return fanout, rss
 
 
