@@ -12,7 +12,6 @@ import asyncio
 import collections
 import logging
 import re
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,25 +22,13 @@ from aiohttp import WSMsgType, web
 
 from fakebinance.market import Market
 from fakebinance.market.units import fmt8
+from fakebinance.wsframes import send_queued
 
 logger = logging.getLogger(__name__)
 
 STREAM_RE = re.compile(r"^[a-z0-9_]+@[a-zA-Z0-9_]+$")
 FEED_KINDS = ("trade", "aggTrade")
 MAX_PENDING_FRAMES = 500_000
-# Frames joined into one write, and the bytes the transport may hold before the sender waits.
-WRITE_BATCH = 512
-WRITE_HIGH_WATER = 1 << 20
-
-
-def _text_frame(payload: bytes) -> bytes:
-    """An unmasked, uncompressed, final text frame (RFC 6455 5.2), as a server sends it."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 1 << 16:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
 # Writes a value in 1e-8 units as a frame's decimal string.
@@ -337,7 +324,9 @@ class WsHub:
                     await asyncio.sleep(remaining)
                     conn.wake.set()
                     continue
-                self.stats["messages_sent"] += await self._flush(conn)
+                self.stats["messages_sent"] += await send_queued(
+                    conn.ws, conn.transport, conn.pending
+                )
                 if conn.close_after_flush is not None:
                     code, reason = conn.close_after_flush
                     await self._close(conn, code, reason)
@@ -345,33 +334,6 @@ class WsHub:
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("fake ws %d send failed: %s", conn.ident, exc)
             self._forget(conn)
-
-    async def _flush(self, conn: _Conn) -> int:
-        """Send the queued frames; how many. Many frames go in one write (no compression is
-        offered, so a text frame is a header and the bytes): one write per frame would make
-        the fake's sender, not the client, what a fast client's rate measures."""
-        transport = conn.transport
-        if transport is None:
-            sent = 0
-            while conn.pending:
-                await conn.ws.send_frame(conn.pending.popleft(), WSMsgType.TEXT)
-                sent += 1
-            return sent
-        sent = 0
-        pending = conn.pending
-        while pending:
-            if transport.is_closing():
-                raise ConnectionResetError("Cannot write to closing transport")
-            batch = [_text_frame(pending.popleft()) for _ in range(min(WRITE_BATCH, len(pending)))]
-            transport.write(b"".join(batch))
-            sent += len(batch)
-            # The client's pace: what it has not taken stays queued here, where the slow
-            # consumer's cut counts it.
-            while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                if transport.is_closing():
-                    raise ConnectionResetError("Cannot write to closing transport")
-                await asyncio.sleep(0.001)
-        return sent
 
     async def _ticker(self) -> None:
         clock = self.market.clock
