@@ -52,7 +52,7 @@ from fakebinance.config import MarketConfig, make_symbols, utc
 from fakebinance.futures import SEED_OFFSET, synthetic_coin_contracts
 from fakebinance.server import FakeBinance
 from include import jobs
-from include.history.backfill import BackfillResult
+from include.history.results import BackfillResult
 from include.jobs import DEFAULT_CHUNK_DAYS
 from include.platform import db, markets, migrate
 from include.platform.times import to_ms

@@ -25,10 +25,8 @@ from include.platform.symbols import resolve_symbols
 from include.platform.times import parse_utc
 
 if TYPE_CHECKING:
-    from include.history.backfill import BackfillResult
     from include.history.dumps.load import ImportResult
-    from include.history.heal import HealResult
-    from include.history.reconcile import ReconcileResult
+    from include.history.results import BackfillResult, HealResult, ReconcileResult
     from include.quality.checks import Window
     from include.quality.report import QualityReport
 

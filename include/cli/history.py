@@ -10,7 +10,7 @@ from include import jobs
 from include.cli.common import End, Start, Symbols
 
 if TYPE_CHECKING:
-    from include.history.reconcile import ReconcileResult
+    from include.history.results import ReconcileResult
 
 
 def backfill_rest(

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
@@ -17,6 +17,7 @@ from include.history import funding, klines_store
 from include.history.first_days import record_first_days
 from include.history.job import rest_job
 from include.history.progress import Progress
+from include.history.results import BackfillResult
 from include.history.series import FUNDING, KLINES, SERIES, Series, parse_series
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT, REQUESTS_IN_FLIGHT
@@ -29,43 +30,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = REQUESTS_IN_FLIGHT
 # Consecutive pages of one symbol written in one transaction when they have all arrived.
 WRITE_BATCH_PAGES = 8
-
-
-@dataclass
-class BackfillResult:
-    """Per symbol: rows fetched and rows written; plus the client's request statistics.
-
-    ``fetched`` and ``changed`` count the trade klines; a futures backfill's other series
-    (mark, index, premium, funding) count in ``series``, per series and symbol."""
-
-    fetched: dict[str, int] = field(default_factory=dict)
-    changed: dict[str, int] = field(default_factory=dict)
-    requests: int = 0
-    weight: int = 0
-    throttled_429: int = 0
-    market: str = "spot"
-    series: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
-
-    @property
-    def total_changed(self) -> int:
-        return sum(self.changed.values())
-
-    def summary(self) -> dict[str, object]:
-        """As JSON (a task's XCom)."""
-        summary: dict[str, object] = {
-            "fetched": dict(self.fetched),
-            "changed": dict(self.changed),
-            "requests": self.requests,
-            "weight": self.weight,
-            "throttled_429": self.throttled_429,
-        }
-        if self.market != "spot":
-            summary["market"] = self.market
-            summary["series"] = {
-                name: {symbol: list(counts) for symbol, counts in by_symbol.items()}
-                for name, by_symbol in self.series.items()
-            }
-        return summary
 
 
 def missing_runs_ms(

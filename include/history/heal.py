@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -14,6 +14,7 @@ from include.history.backfill import fetch_range
 from include.history.first_days import record_first_days
 from include.history.job import rest_job
 from include.history.klines_store import load_sql
+from include.history.results import HealResult
 from include.platform.binance_rest.client import BinanceRest
 from include.platform.binance_rest.weights import KLINES_LIMIT
 from include.platform.markets import SPOT, Market
@@ -47,32 +48,6 @@ class Span:
     @property
     def minutes(self) -> int:
         return (self.end_ms - self.start_ms) // MINUTE_MS
-
-
-@dataclass
-class HealResult:
-    """What one heal run did, per symbol and in total."""
-
-    filled: dict[str, int] = field(default_factory=dict)
-    unfillable: dict[str, int] = field(default_factory=dict)
-    spans: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def total_filled(self) -> int:
-        return sum(self.filled.values())
-
-    def add(self, other: HealResult, prefix: str = "") -> None:
-        """Take another run's counts in, its symbols named with ``prefix`` ("usdm ")."""
-        for name in ("filled", "unfillable", "spans"):
-            getattr(self, name).update({prefix + s: n for s, n in getattr(other, name).items()})
-
-    def summary(self) -> dict[str, object]:
-        """As JSON (a task's XCom)."""
-        return {
-            "filled": dict(self.filled),
-            "spans": dict(self.spans),
-            "unfillable": dict(self.unfillable),
-        }
 
 
 def merge_spans(spans: Sequence[Span]) -> list[Span]:

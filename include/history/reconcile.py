@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ import psycopg
 from include import timeframes
 from include.history import klines_store
 from include.history.job import rest_job
+from include.history.results import Mismatch, ReconcileResult
 from include.platform.binance_rest.client import JOB_EXCHANGE_INFO_AGE_S, BinanceRest
 from include.platform.markets import SPOT, Market
 from include.platform.symbols import resolve_symbols
@@ -34,55 +34,6 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("taker_buy_quote_volume", 10),
 )
 MISSING, EXTRA = "missing", "extra"
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """One field of one minute that differs; field is MISSING or EXTRA for a whole minute."""
-
-    symbol: str
-    open_ms: int
-    field: str
-    ours: str | None
-    official: str | None
-
-    def describe(self) -> str:
-        """symbol minute field: ours != official, for a listing."""
-        when = to_datetime(self.open_ms).strftime("%Y-%m-%dT%H:%M")
-        return f"{self.symbol} {when} {self.field}: ours {self.ours} != official {self.official}"
-
-
-@dataclass
-class ReconcileResult:
-    """Per symbol: official minutes compared, mismatches found, minutes repaired or not."""
-
-    compared: dict[str, int] = field(default_factory=dict)
-    mismatches: list[Mismatch] = field(default_factory=list)
-    repaired: dict[str, int] = field(default_factory=dict)
-    unrepaired: dict[str, int] = field(default_factory=dict)
-    # Per symbol: the window's minutes before its history (its first minute held), not
-    # compared: loading history is the backfill's job, not a difference to list and repair.
-    before_history: dict[str, int] = field(default_factory=dict)
-    rebuilt: bool = False
-    market: str = "spot"
-
-    @property
-    def clean(self) -> bool:
-        """Whether nothing is left different from the official klines."""
-        return not any(self.unrepaired.values())
-
-    def summary(self) -> dict[str, object]:
-        """As JSON (a task's XCom); a futures market's names it."""
-        summary: dict[str, object] = {
-            "compared": dict(self.compared),
-            "repaired": dict(self.repaired),
-            "unrepaired": dict(self.unrepaired),
-            "before_history": dict(self.before_history),
-            "differences": [m.describe() for m in self.mismatches],
-        }
-        if self.market != "spot":
-            summary["market"] = self.market
-        return summary
 
 
 def compare(symbol: str, ours: dict[int, tuple], official: dict[int, Sequence]) -> list[Mismatch]:

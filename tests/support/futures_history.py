@@ -10,7 +10,8 @@ import httpx
 import psycopg
 
 from include.history.backfill import backfill_rest
-from include.history.heal import HealResult, heal_gaps
+from include.history.heal import heal_gaps
+from include.history.results import HealResult
 from include.platform.times import MINUTE_MS
 
 TRADE_COLUMNS = (
