@@ -18,15 +18,19 @@ holding as many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; targe
 minutes).
 `--wide 2000` also measures 2,000 symbols x `--wide-days` days directly (several minutes more).
 
-storage: bytes per symbol-year, table + indexes (+ TOAST), summed over the partitions
-(migration 0011; the live table's are days, 0018): `--storage-symbols` symbols x one year
-(2025) of 1m klines with BTC-like decimals (prices with 2 decimals near 60,000-90,000, volumes
-with 5, quote volumes exact products), the same minutes as closed live candles, and the seven
-marts built by dbt. Prints MB per symbol-year for market.klines_1m, market.candles_1m_live and
-each analytics.candles_<tf>, and rows per symbol-year; then the live table as the default
-LIVE_RETENTION_DAYS keeps it (partitions.maintain as of 2025-12-08 00:00 drops every day that
-ended a week before, each proven covered by klines first; the days left before 2025-12-08 are
-what the table holds then, the later ones not having happened yet) and the total with it.
+storage: bytes per symbol-year, table + indexes + TOAST. The figure: a live month
+(bench/scale/live_month.py: `--storage-days` days of `--storage-symbols` symbols, each
+trading `--storage-updates` times a minute) written as the platform writes it, faster than real
+time: the streamer's Aggregator and Writer upsert every minute once per trade and close it, the
+daily klines land through the backfill's writer and its live retention runs after them, dbt
+builds the marts, and autovacuum's rule is applied at every simulated minute; then the month's
+klines and marts scaled to a year, plus what the live table holds at the default
+LIVE_RETENTION_DAYS (`--storage-rounds` months, median and spread). Before it, for
+comparison, the year at rest (migration 0011; the live table's partitions are days, 0018):
+`--storage-symbols` symbols x one year (2025) of 1m klines with BTC-like decimals (prices
+with 2 decimals near 60,000-90,000, volumes with 5, quote volumes exact products), the same
+minutes as closed live candles, inserted at once, and the seven marts built by dbt; the live
+table as partitions.maintain as of 2025-12-08 00:00 leaves it.
 
 streamer: one `python -m streamer` (SYMBOLS=ALL) against the fake exchange at ALL (2,000
 skewed symbols, listings and delistings mid-run) offering `--streamer-rate` trades/s (default
@@ -100,8 +104,20 @@ def main() -> None:
     )
     parser.add_argument("--wide-days", type=int, default=2, help="history of the --wide case")
     parser.add_argument(
-        "--storage-symbols", type=int, default=2, help="symbols of the storage section's year"
+        "--storage-symbols", type=int, default=2, help="storage: symbols (the year and the month)"
     )
+    parser.add_argument(
+        "--storage-updates",
+        type=int,
+        # Binance's average ~460 trades/s over ~2,000 symbols: ~14 a minute per symbol.
+        default=14,
+        help="live month: trades (writer flushes) per symbol and minute",
+    )
+    parser.add_argument(
+        "--storage-dbt-every", type=int, default=720, help="live month: dbt every N minutes"
+    )
+    parser.add_argument("--storage-days", type=int, default=30, help="live month: days played")
+    parser.add_argument("--storage-rounds", type=int, default=1, help="live months played")
     parser.add_argument(
         "--heal-wide", type=int, default=ALL_SYMBOLS, help="symbols of heal's wide case (0 = no)"
     )
@@ -149,7 +165,8 @@ def main() -> None:
         print(f"== {name}")
         with printed() as lines:
             SECTIONS[name](args)
-        record(f"scale_bench-{name}", command_line(), last_lines(lines), rounds=args.rounds)
+        rounds = args.storage_rounds if name == "storage" else args.rounds
+        record(f"scale_bench-{name}", command_line(), last_lines(lines), rounds=rounds)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from bench.databases import fresh_database
+from bench.scale.storage_month import month_round, print_month
 from bench.synthetic import synthetic_klines
 from include.platform import db, partitions
 from include.platform.settings import DEFAULT_LIVE_RETENTION_DAYS as DEFAULT_RETENTION
@@ -65,11 +66,20 @@ where isleaf
 
 
 def storage(args: argparse.Namespace) -> None:
-    """Bytes per symbol-year of market.klines_1m, the live table and every mart."""
+    """Bytes per symbol-year: a synthetic year at rest, then the live month (the figure)."""
     server_url = db.resolve_database_url()
+    at_rest = synthetic_year(server_url, args.storage_symbols)
+    rounds = [
+        month_round(server_url, args.storage_symbols, args) for _ in range(args.storage_rounds)
+    ]
+    print_month(rounds, at_rest, args)
+
+
+def synthetic_year(server_url: str, symbols: int) -> float:
+    """Bytes per symbol-year of market.klines_1m, the live table and every mart, the year's
+    rows inserted at once (no update churn); the total at the default live retention."""
     url = fresh_database(server_url, STORAGE_DB)
     start, end = STORAGE_YEAR
-    symbols = args.storage_symbols
     with psycopg.connect(url, autocommit=True) as conn:
         for table in ("market.klines_1m", "market.candles_1m_live"):
             conn.execute(
@@ -86,7 +96,10 @@ def storage(args: argparse.Namespace) -> None:
     ]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze")
-        print(f"storage per symbol-year ({symbols} symbols x 2025, table + indexes + TOAST):")
+        print(
+            f"synthetic year at rest, per symbol-year ({symbols} symbols x 2025, "
+            "table + indexes + TOAST, inserted at once, no update churn):"
+        )
         sizes: dict[str, float] = {}
         for table in tables:
             sizes[table] = size = conn.execute(STORAGE_SIZE, (table,)).fetchone()[0] / symbols
@@ -131,3 +144,4 @@ def storage(args: argparse.Namespace) -> None:
             f"  {'all of them, at the default live retention':<26} "
             f"{(total - live + kept) / 1e6:.1f} MB per symbol-year"
         )
+    return total - live + kept
