@@ -74,14 +74,17 @@ def p99(values: list[float]) -> float:
 
 
 def prepare(url: str, symbols: int, days: int, tmp: Path) -> None:
-    os.environ["DBT_TARGET_PATH"] = str(tmp / "target")
-    start = HISTORY_END - timedelta(days=days)
-    seconds = load(url, symbols, start, HISTORY_END, datetime.now(UTC) - timedelta(days=2))
-    print(f"  loaded {days} days x {symbols} symbols of 1m klines in {seconds:.0f} s")
-    built = build_timeframes(url, full_refresh=True, unit_tests=False).seconds
-    print(f"  dbt full build: {built:.0f} s")
+    """``days`` of history for ``symbols`` symbols, built by dbt, and the live minutes after
+    it; with 0 days only the live minutes (what the fan-out alone reads)."""
+    if days:
+        os.environ["DBT_TARGET_PATH"] = str(tmp / "target")
+        start = HISTORY_END - timedelta(days=days)
+        seconds = load(url, symbols, start, HISTORY_END, datetime.now(UTC) - timedelta(days=2))
+        print(f"  loaded {days} days x {symbols} symbols of 1m klines in {seconds:.0f} s")
+        built = build_timeframes(url, full_refresh=True, unit_tests=False).seconds
+        print(f"  dbt full build: {built:.0f} s")
     with psycopg.connect(url, autocommit=True) as conn:
-        for tf in ("1m", "5m", "15m", "1h", "4h", "1d", "1w"):
+        for tf in ("1m", "5m", "15m", "1h", "4h", "1d", "1w") if days else ():
             conn.execute(f"vacuum analyze analytics.candles_{tf}")
         # 3d runs on each symbol's own grid from its first day of trading, which the REST
         # backfill reads; the synthetic symbols get BTCUSDT's (2017-08-17).

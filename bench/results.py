@@ -62,9 +62,11 @@ def record(
     *,
     rounds: int | None = None,
     spread: str | None = None,
-    directory: Path = RESULTS,
+    directory: Path | None = None,
 ) -> Path:
-    """Write a run's headline figures to <directory>/<bench>.json, replacing the last run's."""
+    """Write a run's headline figures to <directory>/<bench>.json, replacing the last run's
+    (bench/results/, or BENCH_RESULTS_DIR's: a test's run of a bench leaves the repo's alone)."""
+    directory = directory or Path(os.environ.get("BENCH_RESULTS_DIR") or RESULTS)
     if not figures:
         raise ValueError(f"figures: {bench} records none")
     for name, value in figures.items():
