@@ -29,6 +29,8 @@ from include.quality.checks import (
     DEFAULT_MAX_LIVE_AGE,
     GAPS_TABLE,
     LIVE_TABLE,
+    MINUTES_TABLE,
+    PARTS_TABLE,
     RECONCILE_TABLE,
     Check,
     Window,
@@ -180,7 +182,7 @@ def run_checks(
             expect_live,
         )
         # The report's counts read every table's window once more: on a connection of their
-        # own, beside GX's queries (one at a time, one core), and done before the lock goes.
+        # own, beside GX's validations (include/quality/checkpoint.py), done before the lock goes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             counted = pool.submit(window_counts, url, existing, window, venue)
             results = validate(url, root, queries, keep_runs=keep_runs, market=venue)
@@ -320,6 +322,7 @@ def _validate(
         ExpectationSuiteIdentifier,
     )
 
+    from include.quality.checkpoint import ConcurrentCheckpoint
     from include.quality.expectation import UnexpectedRowsOnce
 
     root.mkdir(parents=True, exist_ok=True)
@@ -335,6 +338,8 @@ def _validate(
     by_table: dict[str, list[Check]] = {}
     for check in queries:
         by_table.setdefault(check.table, []).append(check)
+    rank = {t: max(cost_rank(c) for c in checks) for t, checks in by_table.items()}
+    by_table = dict(sorted(by_table.items(), key=lambda item: -rank[item[0]]))
 
     definitions = []
     for table, checks in by_table.items():
@@ -362,7 +367,7 @@ def _validate(
             )
         )
     checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
+        ConcurrentCheckpoint(
             name=checkpoint_name,
             validation_definitions=definitions,
             # Data Docs are built once below; GX's UpdateDataDocsAction rebuilt the whole site,
@@ -389,6 +394,15 @@ def _validate(
     for top in (root / "uncommitted" / "validations", data_docs_index(root).parent / "validations"):
         remove_empty_dirs(top)
     return collect(outcome, {(c.table, c.name): c for c in queries})
+
+
+def cost_rank(check: Check) -> int:
+    """How much of the window a check reads, as a rank (the higher first: the tables'
+    validations run side by side, and the longest started last would run alone at the end):
+    rebuilding a timeframe from the minutes, then reading the minutes or a raw table whole."""
+    if check.timeframe:
+        return 3 if PARTS_TABLE[check.timeframe] == MINUTES_TABLE else 1
+    return 2 if check.name in ("continuity_minutes", "ohlc_invariants") else 0
 
 
 def prune_results(context: Any, keep_runs: int) -> int:
