@@ -142,10 +142,14 @@ def quality_sql(url: str, window: Window) -> float:
     (its first rows and their count), and the runner's own counts, without GX around them."""
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        for check in all_checks(expect_live=False):
-            query = render(check, conn, window, None).replace(
+        # Checks sharing a pass over their table (Check.shared) send one query, run once.
+        queries = {
+            render(check, conn, window, None).replace(
                 "{batch}", f"(SELECT * FROM {check.table} WHERE true)"
-            )
+            ): None
+            for check in all_checks(expect_live=False)
+        }
+        for query in queries:
             conn.execute(
                 f"select unexpected.*, count(*) over () from ({query}) as unexpected limit 200"
             ).fetchall()

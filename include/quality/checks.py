@@ -67,6 +67,9 @@ CANDLE_TABLES = (
     MINUTES_TABLE,
     *(f"analytics.candles_{tf}" for tf in HIGHER_TIMEFRAMES),
 )
+# A candle's key, the first columns of every candle check's rows.
+KEY = ("symbol", "open_time")
+VOLUMES = ("volume", "quote_volume", "trade_count", "taker_buy_volume", "taker_buy_quote_volume")
 # Freshness: the newest closed live minute may have closed at most this long ago.
 DEFAULT_MAX_LIVE_AGE = timedelta(minutes=2)
 
@@ -88,10 +91,15 @@ class Check:
     description: str
     severity: Severity = Severity.CRITICAL
     timeframe: str | None = None
+    # Checks of one table that share a pass over it: sql/check_<shared>.sql returns the rows of
+    # each, named in its _quality_check column, and GX runs it once for all of them. `columns`
+    # are this check's own columns of those rows.
+    shared: str | None = None
+    columns: tuple[str, ...] = ()
 
     def template(self) -> str:
         """The check's SQL text, with {placeholders} for the window and {{batch}} for GX."""
-        return load_sql(f"check_{self.name}")
+        return load_sql(f"check_{self.shared or self.name}")
 
 
 @dataclass(frozen=True)
@@ -120,13 +128,27 @@ def table_checks(table: str) -> list[Check]:
         Check("structure_columns", table, "every DESIGN.md candle column exists with its type"),
         Check("key_not_null", table, "symbol and open_time are never null"),
         Check("key_unique", table, "one candle per (symbol, open_time)"),
-        Check("ohlc_invariants", table, "0 < low <= open, close <= high"),
+        Check(
+            "ohlc_invariants",
+            table,
+            "0 < low <= open, close <= high",
+            shared="candle_rows",
+            columns=(*KEY, "open", "high", "low", "close", "problem"),
+        ),
         Check(
             "volumes_non_negative",
             table,
             "volumes, quote volumes, trade counts and taker volumes are >= 0",
+            shared="candle_rows",
+            columns=(*KEY, "negative_or_null", *VOLUMES),
         ),
-        Check("taker_within_volume", table, "taker-buy volumes do not exceed the volumes"),
+        Check(
+            "taker_within_volume",
+            table,
+            "taker-buy volumes do not exceed the volumes",
+            shared="candle_rows",
+            columns=(*KEY, "volume", "taker_buy_volume", "quote_volume", "taker_buy_quote_volume"),
+        ),
     ]
 
 
@@ -168,12 +190,16 @@ def all_checks(*, expect_live: bool) -> list[Check]:
                     table,
                     "a bucket is complete exactly where all its minutes are present",
                     timeframe=timeframe,
+                    shared="timeframe_candles",
+                    columns=(*KEY, "minutes_present", "minute_count", "is_complete"),
                 ),
                 Check(
                     "cross_timeframe",
                     table,
                     "every complete candle equals the aggregate of its minutes",
                     timeframe=timeframe,
+                    shared="timeframe_candles",
+                    columns=(*KEY, "differing_fields", "candle_ohlcv", "minutes_ohlcv"),
                 ),
             ]
     checks += [
@@ -212,6 +238,18 @@ def active_symbols_query(symbols: Sequence[str] | None) -> sql.Composable:
         "        where listed.symbol = configured.symbol and listed.status <> 'TRADING'\n"
         "    )"
     ).format(rows=rows)
+
+
+def window_symbols(timeframe: str) -> sql.Composable:
+    """SQL returning the symbols with a candle of the timeframe or one of its parts in the
+    window (sql/window_symbols.sql per table): the 5m's parts, the minutes of the
+    analytics.candles_1m view, are the klines and the live candles beneath it."""
+    parent = PARTS_TABLE[timeframe]
+    parts = RAW_TABLES if parent == MINUTES_TABLE else (parent,)
+    return sql.SQL("\n\n    union\n\n    ").join(
+        sql.SQL(load_sql("window_symbols").strip()).format(table=sql.Identifier(*table.split(".")))
+        for table in (f"analytics.candles_{timeframe}", *parts)
+    )
 
 
 def _bin(instant: datetime, size: timedelta, origin: datetime) -> datetime:
@@ -289,6 +327,7 @@ def render(
         "parent": sql.Identifier(*PARTS_TABLE[check.timeframe].split("."))
         if check.timeframe
         else sql.SQL(""),
+        "window_symbols": window_symbols(check.timeframe) if check.timeframe else sql.SQL(""),
         "max_age": sql.Literal(f"{int(max_live_age.total_seconds())} seconds"),
         "lookback": sql.Literal(LOOKBACK),
     }

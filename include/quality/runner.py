@@ -323,7 +323,7 @@ def _validate(
     )
 
     from include.quality.checkpoint import ConcurrentCheckpoint
-    from include.quality.expectation import UnexpectedRowsOnce
+    from include.quality.expectation import UnexpectedRowsOnce, UnexpectedRowsShared
 
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root.parent))
@@ -351,14 +351,18 @@ def _validate(
         batch = asset.add_batch_definition_whole_table("whole_table")
         suite = gx.ExpectationSuite(name=suite_name(table))
         for check in checks:
+            common = {
+                "unexpected_rows_query": queries[check],
+                "description": f"{check.name}: {check.description}",
+                "severity": check.severity.value,
+                "meta": {"check": check.name, "table": table},
+            }
             suite.add_expectation(
-                # GX's UnexpectedRowsExpectation, its query run once rather than twice.
-                UnexpectedRowsOnce(
-                    unexpected_rows_query=queries[check],
-                    description=f"{check.name}: {check.description}",
-                    severity=check.severity.value,
-                    meta={"check": check.name, "table": table},
-                )
+                # GX's UnexpectedRowsExpectation, its query run once rather than twice (and once
+                # for all the checks sharing it).
+                UnexpectedRowsShared(**common, check=check.name, columns=list(check.columns))
+                if check.shared
+                else UnexpectedRowsOnce(**common)
             )
         suite = context.suites.add_or_update(suite)
         definitions.append(
