@@ -106,3 +106,29 @@ def test_a_shared_query_runs_once_and_each_check_gets_its_rows(
     assert set(by_name["eth"].rows[0]) == {"open_time", "close"}
     assert set(by_name["btc"].rows[0]) == {"symbol", "executed"}
     assert {r["symbol"] for r in by_name["btc"].rows} == {"BTCUSDT"}
+
+
+def test_the_reports_minutes_are_the_views_rows_in_the_window(
+    clean_url: str, db, gx_root: Path
+) -> None:
+    """continuity_minutes' pass counts the report's rows of analytics.candles_1m: every minute
+    of the window, a live one standing in for a missing kline and a symbol not checked
+    included, as a count of the view gives them."""
+    db.execute(
+        "delete from market.klines_1m where symbol = 'ETHUSDT' and open_time >= %s",
+        (WINDOW.end - timedelta(minutes=30),),
+    )
+    report = run_checks(clean_url, WINDOW, symbols=["BTCUSDT"], expect_live=False, gx_root=gx_root)
+    [counted] = db.execute(
+        "select count(*) from analytics.candles_1m where open_time >= %s and open_time < %s",
+        (WINDOW.start, WINDOW.end),
+    ).fetchone()
+    assert counted == len(SYMBOLS) * 1440
+    assert report.rows_checked["analytics.candles_1m"] == counted
+    [continuity] = [r for r in report.results if r.name == "continuity_minutes"]
+    assert (continuity.compared, continuity.deferred) == (counted, 0)
+    assert list(report.rows_checked)[:3] == [
+        "market.candles_1m_live",
+        "market.klines_1m",
+        "analytics.candles_1m",
+    ]

@@ -116,20 +116,25 @@ bounds as (
 -- Each symbol's minutes per UTC day inside its bounds, counted in one pass: the key is unique
 -- (each source's primary key, and the view takes a live minute only where no kline is), so a
 -- day holding as many rows as it has minutes has no hole, and only the other days are looked
--- at minute by minute.
-present as (
+-- at minute by minute. The same pass counts every minute of the window, whatever its symbol:
+-- the check's tally, and the report's rows of the view (include/quality/runner.py), which a
+-- count of their own read once more (at 2,000 symbols, a live minute costs the view a probe of
+-- the klines: 7 s a read).
+present as materialized (
 
     select
         candle.symbol,
         date_bin(interval '1 day', candle.open_time, timestamptz '1970-01-01 00:00:00+00') as day,
-        count(*) as minutes_present
+        count(*) filter (
+            where
+                candle.open_time >= bounds.lower_bound
+                and candle.open_time < bounds.upper_bound
+        ) as minutes_present,
+        count(*) as minutes_in_window
     from {{batch}} as candle
     cross join params
-    inner join bounds
+    left join bounds
         on candle.symbol = bounds.symbol
-        and candle.open_time >= bounds.lower_bound
-        and candle.open_time < bounds.upper_bound
-    -- Implied by the bounds, stated so only the window's partitions are read.
     where
         candle.open_time >= params.window_start
         and candle.open_time < params.window_end
@@ -230,13 +235,31 @@ runs as (
         * row_number() over (partition by symbol order by open_time) as run_key
     from missing
 
+),
+
+-- Every row carries the tally: the window's minutes compared, none deferred; with nothing
+-- missing it is one row of the tally alone (include/quality/expectation.py).
+tally as (
+
+    select
+        coalesce(sum(present.minutes_in_window), 0) as compared,
+        0 as deferred
+    from present
+
 )
 
 select
-    symbol,
-    min(open_time) as first_missing,
-    max(open_time) as last_missing,
-    count(*) as minutes_missing
-from runs
-group by symbol, run_key
-order by symbol, first_missing
+    offending.*,
+    tally.compared as _quality_compared,
+    tally.deferred as _quality_deferred
+from tally
+left join (
+    select
+        runs.symbol,
+        min(runs.open_time) as first_missing,
+        max(runs.open_time) as last_missing,
+        count(*) as minutes_missing
+    from runs
+    group by runs.symbol, runs.run_key
+) as offending on true
+order by offending.symbol, offending.first_missing
