@@ -417,10 +417,11 @@ def _validate(
 def cost_rank(check: Check) -> int:
     """How much of the window a check reads, as a rank (the higher first: the tables'
     validations run side by side, and the longest started last would run alone at the end):
-    rebuilding a timeframe from the minutes, then reading the minutes or a raw table whole."""
+    every minute through the analytics.candles_1m view (the 5m's parts, continuity: a klines
+    probe per live minute), then a raw table whole, then the other timeframes."""
     if check.timeframe:
         return 3 if PARTS_TABLE[check.timeframe] == MINUTES_TABLE else 1
-    return 2 if check.name in ("continuity_minutes", "ohlc_invariants") else 0
+    return {TALLIES_MINUTES: 3, "ohlc_invariants": 2}.get(check.name, 0)
 
 
 def prune_results(context: Any, keep_runs: int) -> int:
