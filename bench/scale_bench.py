@@ -14,8 +14,8 @@ once, without GX: what grows if anything reads outside the window), the two hist
 Prints the median and spread per history length, the ratio 365 / 30 days of the run and of its
 SQL (target: both within 1.2), the same run with a day of the DAG's earlier runs (288) stored
 in the GX project, and the run at 2,000 symbols, measured as one run over a window of the year
-holding as many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; target under 5
-minutes).
+holding as many candles as 2,000 symbols' 24 hours (20 symbols x 100 days; target under 20
+s, issue #45).
 `--wide 2000` also measures 2,000 symbols x `--wide-days` days directly (several minutes more).
 
 storage: bytes per symbol-year, table + indexes + TOAST. The figure: a live month

@@ -220,7 +220,7 @@ def quality(args: argparse.Namespace) -> None:
             f"data quality at {min(ALL_SYMBOLS, args.symbols * days)} symbols: "
             f"{seconds:.0f} s per run, measured over as "
             f"many candles ({args.symbols} symbols x {days} days, as {args.symbols * days} "
-            f"symbols' 24 hours; target < 300 s)"
+            f"symbols' 24 hours; target < 20 s)"
         )
         if args.wide:
             url = quality_history(server_url, f"{QUALITY_DB}_wide", args.wide, args.wide_days, 1)
