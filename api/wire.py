@@ -49,9 +49,11 @@ class Wire:
             return False
         try:
             p.conn.send_text(data)
-        except InvalidState:
+            p.transport.write(b"".join(p.conn.data_to_send()))
+        except (InvalidState, OSError, RuntimeError):
+            # The connection is going: the ASGI path meets the same end and handles it, in
+            # this client's own sender task, so one client's error stops no other's frame.
             return False
-        p.transport.write(b"".join(p.conn.data_to_send()))
         return True
 
 
