@@ -43,6 +43,23 @@ ORDER_COLUMN = "_quality_order"
 RANK_COLUMN = "_quality_rank"
 
 
+def batch_query(
+    provider: type[QueryMetricProvider],
+    execution_engine: SqlAlchemyExecutionEngine,
+    metric_domain_kwargs: dict,
+    metric_value_kwargs: dict,
+) -> str:
+    """The check's SQL with GX's batch (the whole table) put in for its {batch}."""
+    batch_selectable, _, _ = execution_engine.get_compute_domain(
+        metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+    )
+    return provider._get_substituted_batch_subquery_from_query_and_batch_selectable(
+        query=provider._get_query_from_metric_value_kwargs(metric_value_kwargs),
+        batch_selectable=batch_selectable,
+        execution_engine=execution_engine,
+    )
+
+
 class UnexpectedRowsAndCount(QueryMetricProvider):
     """The first MAX_RESULT_RECORDS rows of the query and how many rows it returns, one pass."""
 
@@ -59,14 +76,7 @@ class UnexpectedRowsAndCount(QueryMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict,
     ) -> dict[str, Any]:
-        batch_selectable, _, _ = execution_engine.get_compute_domain(
-            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
-        )
-        query = cls._get_substituted_batch_subquery_from_query_and_batch_selectable(
-            query=cls._get_query_from_metric_value_kwargs(metric_value_kwargs),
-            batch_selectable=batch_selectable,
-            execution_engine=execution_engine,
-        )
+        query = batch_query(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs)
         # An empty window (over ()) keeps the rows in the query's own order.
         counted = (
             f"SELECT unexpected.*, count(*) over () AS {COUNT_COLUMN} "
@@ -96,14 +106,7 @@ class UnexpectedRowsAndCountByCheck(QueryMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict,
     ) -> dict[str, dict[str, Any]]:
-        batch_selectable, _, _ = execution_engine.get_compute_domain(
-            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
-        )
-        query = cls._get_substituted_batch_subquery_from_query_and_batch_selectable(
-            query=cls._get_query_from_metric_value_kwargs(metric_value_kwargs),
-            batch_selectable=batch_selectable,
-            execution_engine=execution_engine,
-        )
+        query = batch_query(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs)
         counted = (
             load_sql("rows_by_check")
             .replace("{limit}", str(MAX_RESULT_RECORDS))
