@@ -20,7 +20,13 @@ from include.platform import db, pgserver
 from include.platform.migrate import migrate
 from include.timeframes import build_timeframes
 from tests.include.history_support import coinm_config, running_usdm_fake
-from tests.support.db import AIRFLOW_DB, TEMPLATE_DB, create_database, database_numbers
+from tests.support.db import (
+    AIRFLOW_DB,
+    TEMPLATE_DB,
+    create_database,
+    database_numbers,
+    drop_database,
+)
 from tests.support.paths import PROJECT_ROOT
 from tests.support.quality import CLEAN_DB, load_clean_day
 
@@ -129,18 +135,23 @@ def template_url(pg_server: pgserver.PgServer) -> str:
 @pytest.fixture
 def database_url(
     pg_server: pgserver.PgServer, template_url: str, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """A fresh, migrated database of its own; DATABASE_URL points at it for the test."""
-    url = create_database(pg_server, f"t{os.getpid()}_{next(database_numbers)}", TEMPLATE_DB)
+) -> Iterator[str]:
+    """A fresh, migrated database of its own; DATABASE_URL points at it for the test (dropped
+    after it)."""
+    name = f"t{os.getpid()}_{next(database_numbers)}"
+    url = create_database(pg_server, name, TEMPLATE_DB)
     monkeypatch.setenv("DATABASE_URL", url)
-    return url
+    yield url
+    drop_database(pg_server, name)
 
 
 @pytest.fixture
-def empty_database_url(pg_server: pgserver.PgServer, template_url: str) -> str:
+def empty_database_url(pg_server: pgserver.PgServer, template_url: str) -> Iterator[str]:
     """A fresh database with no migrations applied (on a server where another database was
     migrated: the roles, which are the server's, exist with their passwords)."""
-    return create_database(pg_server, f"e{os.getpid()}_{next(database_numbers)}", None)
+    name = f"e{os.getpid()}_{next(database_numbers)}"
+    yield create_database(pg_server, name, None)
+    drop_database(pg_server, name)
 
 
 @pytest.fixture
@@ -164,12 +175,14 @@ def clean_template(pg_server: pgserver.PgServer, template_url: str) -> str:
 @pytest.fixture
 def clean_url(
     pg_server: pgserver.PgServer, clean_template: str, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """A fresh copy of the clean database for one test; DATABASE_URL points at it."""
+) -> Iterator[str]:
+    """A fresh copy of the clean database for one test; DATABASE_URL points at it (dropped
+    after it)."""
     name = f"q{os.getpid()}_{datetime.now(UTC).strftime('%H%M%S%f')}"
     url = create_database(pg_server, name, clean_template)
     monkeypatch.setenv("DATABASE_URL", url)
-    return url
+    yield url
+    drop_database(pg_server, name)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from include import jobs
 from include.cli import app
 from tests.include.history_support import NOW, running_fake
 from tests.support.dags import load_dag
-from tests.support.db import TEMPLATE_DB, create_database, database_numbers
+from tests.support.db import TEMPLATE_DB, create_database, database_numbers, drop_database
 from tests.support.quality import SYMBOLS
 
 pytestmark = pytest.mark.slow
@@ -96,12 +96,14 @@ def twice(
     """The rows each way leaves, each run on its own fresh copy of template."""
     seen = []
     for way in (by_cli, by_dag):
-        url = create_database(server, f"p{os.getpid()}_{next(database_numbers)}", template)
+        name = f"p{os.getpid()}_{next(database_numbers)}"
+        url = create_database(server, name, template)
         monkeypatch.setenv("DATABASE_URL", url)
         prepare(url)
         way()
         with psycopg.connect(url) as conn:
             seen.append([conn.execute(q).fetchall() for q in queries])
+        drop_database(server, name)
     return seen[0], seen[1]
 
 
