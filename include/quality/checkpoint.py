@@ -6,19 +6,47 @@ validation here runs on a thread of its own, with its own Validator and its own 
 connection (GX builds a Validator per run and checks a connection out per query, and its
 Validators keep their batch apart from the shared engine's), as GX would run them in turn:
 the same results, stored and keyed the same way, in the same order.
+
+GX's YAML handler is not safe to share between threads: every batch a validation gets reads
+the project's config variables through one module-wide ruamel parser (to substitute the
+database URL), and two validations parsing at once corrupt each other's parse (a run failed
+with an IndexError or a ParserError from ruamel, one run in ten). Its load and dump take a lock
+here, for every handler, while this module is imported.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import great_expectations as gx
 from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.core.yaml_handler import YAMLHandler
 
 # As many as the database has cores to give a run (this platform's machines have two; a
 # third query would only wait for one of them). The report's own counts run beside these.
 WORKERS = 2
+_YAML_LOCK = threading.RLock()
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(method, "_quality_locked", False):
+        return method
+
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _YAML_LOCK:
+            return method(*args, **kwargs)
+
+    locked._quality_locked = True  # type: ignore[attr-defined]
+    return locked
+
+
+YAMLHandler.load = _locked(YAMLHandler.load)  # type: ignore[method-assign]
+YAMLHandler.dump = _locked(YAMLHandler.dump)  # type: ignore[method-assign]
 
 
 class ConcurrentCheckpoint(gx.Checkpoint):
