@@ -18,15 +18,16 @@ select
     live.is_closed as is_final,
     live.updated_at as changed_at
 from {{ ref('stg_market__candles_1m_live') }} as live
--- A lateral probe per live row (the limit keeps it one): as an anti-join, a read of a few live
--- minutes inside another query's loop (a roll-up's bucket, a test's candle) was planned as a
--- hash of the symbol's every kline, once per loop.
-left join lateral (
-    select true as has_kline
+-- A probe per live row (a scalar subquery, which PostgreSQL never turns into a join): as an
+-- anti-join, a read of a few live minutes inside another query's loop (a roll-up's bucket, a
+-- test's candle) was planned as a hash of the symbol's every kline, once per loop. As a lateral
+-- join (its earlier form) each probe also went through a join and a subquery scan: 2.8 against
+-- 2.1 us a live row, a month of 20 symbols' live minutes read whole.
+where (
+    select true
     from {{ ref('stg_market__klines_1m') }} as official
     where
         official.symbol = live.symbol
         and official.open_time = live.open_time
     limit 1
-) as official_minute on true
-where official_minute.has_kline is null
+) is null
