@@ -25,7 +25,9 @@ from tests.support.db import (
     TEMPLATE_DB,
     create_database,
     database_numbers,
-    drop_database,
+    drop_spent,
+    spent,
+    wait_for_drops,
 )
 from tests.support.paths import PROJECT_ROOT
 from tests.support.quality import CLEAN_DB, load_clean_day
@@ -99,10 +101,20 @@ def pg_server() -> Iterator[pgserver.PgServer]:
     pgdata = _pg_root / "data"
     server = pgserver.start(pgdata, _pg_port or pgserver.free_port())
     yield server
+    wait_for_drops()
     # No shutdown checkpoint (the data goes next); the files go with the session's root, in
     # the background (pytest_unconfigure): a session's thousands of databases took seconds.
     pgserver.stop(pgdata, mode="immediate")
     pgserver.password_file(pgdata).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def drop_spent_databases() -> Iterator[None]:
+    """The tests' copies of the template (15 MB each) go in batches as their modules end (on a
+    thread of its own: tests/support/db.py): kept to the session's end, the suite's thousand
+    copies filled a CI machine's disk."""
+    yield
+    drop_spent()
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +154,7 @@ def database_url(
     url = create_database(pg_server, name, TEMPLATE_DB)
     monkeypatch.setenv("DATABASE_URL", url)
     yield url
-    drop_database(pg_server, name)
+    spent.append((pg_server.url(), name))
 
 
 @pytest.fixture
@@ -151,7 +163,7 @@ def empty_database_url(pg_server: pgserver.PgServer, template_url: str) -> Itera
     migrated: the roles, which are the server's, exist with their passwords)."""
     name = f"e{os.getpid()}_{next(database_numbers)}"
     yield create_database(pg_server, name, None)
-    drop_database(pg_server, name)
+    spent.append((pg_server.url(), name))
 
 
 @pytest.fixture
@@ -182,7 +194,7 @@ def clean_url(
     url = create_database(pg_server, name, clean_template)
     monkeypatch.setenv("DATABASE_URL", url)
     yield url
-    drop_database(pg_server, name)
+    spent.append((pg_server.url(), name))
 
 
 @pytest.fixture

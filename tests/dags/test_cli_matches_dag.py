@@ -20,7 +20,7 @@ from include import jobs
 from include.cli import app
 from tests.include.history_support import NOW, running_fake
 from tests.support.dags import load_dag
-from tests.support.db import TEMPLATE_DB, create_database, database_numbers, drop_database
+from tests.support.db import TEMPLATE_DB, create_database, database_numbers, spent
 from tests.support.quality import SYMBOLS
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def twice(
         way()
         with psycopg.connect(url) as conn:
             seen.append([conn.execute(q).fetchall() for q in queries])
-        drop_database(server, name)
+        spent.append((server.url(), name))
     return seen[0], seen[1]
 
 
