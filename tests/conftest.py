@@ -149,7 +149,7 @@ def database_url(
     pg_server: pgserver.PgServer, template_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """A fresh, migrated database of its own; DATABASE_URL points at it for the test (dropped
-    after it)."""
+    afterwards: drop_spent_databases)."""
     name = f"t{os.getpid()}_{next(database_numbers)}"
     url = create_database(pg_server, name, TEMPLATE_DB)
     monkeypatch.setenv("DATABASE_URL", url)
@@ -189,7 +189,7 @@ def clean_url(
     pg_server: pgserver.PgServer, clean_template: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """A fresh copy of the clean database for one test; DATABASE_URL points at it (dropped
-    after it)."""
+    afterwards: drop_spent_databases)."""
     name = f"q{os.getpid()}_{datetime.now(UTC).strftime('%H%M%S%f')}"
     url = create_database(pg_server, name, clean_template)
     monkeypatch.setenv("DATABASE_URL", url)

@@ -29,9 +29,8 @@ CANDLE_COLUMN_TYPES = {
 AIRFLOW_DB = "airflow"
 # Numbers the databases the tests create, so their names stay unique within a process.
 database_numbers = itertools.count()
-# The databases this process's tests made and are done with: tests/conftest.py drops them when
-# their module ends.
-# (the server's URL, the database)
+# The databases (the server's URL, the name) this process's tests made and are done with:
+# tests/conftest.py hands them to drop_spent as each module ends.
 spent: list[tuple[str, str]] = []
 
 
@@ -70,7 +69,8 @@ def drop_spent() -> None:
 
 
 def wait_for_drops() -> None:
-    """Let the dropping thread finish (before its server stops)."""
+    """Let the dropping thread finish (before its server stops). A drop that failed leaves
+    only its database behind, deleted with the session's server."""
     _dropper.shutdown(wait=True)
 
 
