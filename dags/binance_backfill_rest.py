@@ -21,7 +21,10 @@ for each futures market of `MARKETS` its klines, mark/index/premium klines and f
 * **Then**, once every load succeeded: `live_retention` drops the days of
   `market.candles_1m_live` that ended more than `LIVE_RETENTION_DAYS` (7) ago and whose every
   minute now has its kline (copies: the kline beats them in `analytics.candles_1m`), and makes
-  the coming days' partitions.
+  the coming days' partitions; `rebuild_indexes` packs the klines' indexes of each month that
+  ended a day ago or more, once (and again after a backfill wrote a tenth of its rows), with
+  `REINDEX TABLE CONCURRENTLY`: reads and writes go on (PostgreSQL 17+; before 17 it says what
+  it cannot do). See `include/platform/index_rebuilds.py`.
 * **Pool**: `plan` and `load` run in the `binance_rest` pool, which every task that calls
   Binance REST shares (one IP weight budget; see `include/platform/rest_pool.py`).
 * **Same job by hand**: `python -m include.cli backfill-rest --start ... --end ...` runs the
@@ -91,7 +94,15 @@ def binance_backfill_rest() -> None:
 
         return live_retention()
 
-    load.expand(job=plan()) >> live_retention()
+    # Then each month over for a day gets its klines' indexes packed once (loaded a day at a
+    # time per symbol, they hold half-full pages), as history_loader; at most 10 minutes a run.
+    @task
+    def rebuild_indexes() -> dict[str, object]:
+        from include.jobs import rebuild_indexes
+
+        return rebuild_indexes("klines")
+
+    load.expand(job=plan()) >> live_retention() >> rebuild_indexes()
 
 
 binance_backfill_rest()

@@ -17,6 +17,9 @@ schema), one market after the other.
   source fails the run at once, without retries, so the next build is not held behind it), and once
   an hour (and on every Asset-triggered or manual run) the dbt docs, published as one static
   page to `.data/dbt_docs/index.html`.
+- **And:** `rebuild_indexes` packs the marts' indexes of each month that ended a day ago or
+  more, once (`REINDEX TABLE CONCURRENTLY`: reads and writes go on; a query when none is
+  due). See `include/platform/index_rebuilds.py`.
 - **Same job by hand:** `python -m include.cli build-timeframes [--full-refresh]`.
 
 The dbt graph runs as one task rather than one task per model (Astronomer Cosmos): on a
@@ -87,8 +90,16 @@ def build_timeframes() -> None:
 
         return publish_docs()
 
+    @task
+    def rebuild_indexes() -> dict[str, object]:
+        """Pack the marts' indexes of each month over (REINDEX CONCURRENTLY), once."""
+        from include.jobs import rebuild_indexes
+
+        return rebuild_indexes("marts")
+
     built = dbt_build()
     built >> source_freshness()
+    built >> rebuild_indexes()
     built >> docs_due() >> publish_docs()
 
 

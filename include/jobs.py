@@ -175,6 +175,22 @@ def live_retention(
     }
 
 
+def rebuild_indexes(kind: str, *, database_url: str | None = None) -> dict[str, object]:
+    """The finished months' index rebuilds (include.platform.index_rebuilds) of every market's
+    ``kind``: 'klines' as history_loader (binance_backfill_rest, after the live retention),
+    'marts' as dbt_builder (build_timeframes, after the build); both as the administrator for
+    ``include.cli rebuild-indexes``."""
+    import psycopg
+
+    from include.platform import db, index_rebuilds
+
+    role = db.LOADER if kind == "klines" else db.BUILDER
+    url = database_url or db.resolve_role_url(role)
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = index_rebuilds.tables_of(conn, kind)
+        return index_rebuilds.rebuild_finished_months(conn, tables).summary()
+
+
 # --- binance_import_dumps / import-dumps, import-csv ---------------------------------------
 
 

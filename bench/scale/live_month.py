@@ -11,10 +11,14 @@ them, faster than real time, through its own code.
 - The daily klines: binance_backfill_rest's run of each day, at 00:01, as history_loader:
   the day's klines through the backfill's writer (include.history.klines_store.
   upsert_rest_klines), one transaction per symbol-day, then its live_retention task
-  (partitions.maintain with LIVE_RETENTION_DAYS' default). The klines are the minutes the
-  streamer closed, not fetched from REST (what REST would return for them).
+  (partitions.maintain with LIVE_RETENTION_DAYS' default) and its rebuild_indexes task
+  (include.platform.index_rebuilds, the klines' finished months). The klines are the minutes
+  the streamer closed, not fetched from REST (what REST would return for them).
 - dbt: include.timeframes.build_timeframes (the build_timeframes DAG's task, as dbt_builder)
-  after each day's klines (the DAG's Asset trigger) and every `dbt_every` simulated minutes.
+  after each day's klines (the DAG's Asset trigger) and every `dbt_every` simulated minutes,
+  each followed by the DAG's rebuild_indexes task (the marts' finished months).
+- The day after the month is played too: its daily run is the first that finds the month
+  over for index_rebuilds.SETTLE, and packs its indexes as the platform does.
 - The partitions ahead: partitions.maintain as the build's maintenance runs it, hourly.
 - Vacuum: PostgreSQL's autovacuum rule at every simulated minute (bench/scale/autovacuum.py),
   beside the server's own autovacuum.
@@ -31,14 +35,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from bench.scale.autovacuum import Autovacuum
 from include.history import klines_store
-from include.platform import db, partitions
+from include.platform import db, index_rebuilds, partitions
 from include.platform.settings import DEFAULT_LIVE_RETENTION_DAYS
 from include.platform.times import MINUTE_MS
 from include.timeframes import build_timeframes
@@ -57,6 +61,8 @@ DAY_MS = 1440 * MINUTE_MS
 # the index, as the daily klines and the builds do (PostgreSQL keeps a split's left page full
 # only for keys of at most 7 characters; docs/architecture.md "Storage").
 NAMES = ("BTCUSDT", "PEPEUSDT", "ETHUSDT", "DOGEUSDT", "SOLUSDT", "SHIBUSDT", "XRPUSDT", "LINKUSDT")
+# The days played after the month: the first daily run that finds it over for SETTLE.
+AFTER_DAYS = index_rebuilds.SETTLE.days
 # A trade's id of each symbol starts here (Binance's BTCUSDT ids are in the billions).
 FIRST_TRADE_ID = 5_000_000_000
 
@@ -73,6 +79,8 @@ class MonthDone:
     build_seconds: float = 0.0
     retention_runs: int = 0
     days_dropped: int = 0
+    # Months whose indexes the loader's and the builder's rebuild_indexes packed.
+    rebuilt: list[str] = field(default_factory=list)
     days_kept: int = 0
     seconds: float = 0.0
     autovacuum: Autovacuum | None = None
@@ -158,20 +166,29 @@ class LiveMonth:
             kept = partitions.maintain(
                 conn, now=self.now(minute), retention_days=DEFAULT_LIVE_RETENTION_DAYS
             )
+            self.rebuild(conn, "klines", minute)
         self.done.retention_runs += 1
         self.done.days_dropped += len(kept.dropped)
         self.done.days_kept = len(kept.kept)
+
+    def rebuild(self, conn: psycopg.Connection, kind: str, minute: int) -> None:
+        """A DAG's rebuild_indexes task, on the simulated now."""
+        tables = index_rebuilds.tables_of(conn, kind)
+        done = index_rebuilds.rebuild_finished_months(conn, tables, now=self.now(minute))
+        self.done.rebuilt += [r.relation for r in done.rebuilt]
 
     def ahead(self, minute: int) -> None:
         """The partitions ahead, as the build's maintenance makes them, on the simulated now."""
         with psycopg.connect(self.builder_url, autocommit=True) as conn:
             partitions.maintain(conn, now=self.now(minute))
 
-    def build(self) -> None:
+    def build(self, minute: int) -> None:
         started = time.perf_counter()
         build_timeframes(self.builder_url, unit_tests=False)
         self.done.build_seconds += time.perf_counter() - started
         self.done.builds += 1
+        with psycopg.connect(self.builder_url, autocommit=True) as conn:
+            self.rebuild(conn, "marts", minute)
 
     async def flush_stats(self) -> None:
         """The writer's table statistics, as a minute of real time would have sent them."""
@@ -190,17 +207,19 @@ class LiveMonth:
         av = self.done.autovacuum
         assert av is not None
         with psycopg.connect(self.url, autocommit=True) as admin:
-            # One minute past the month: its first trades close the month's last minute, and
-            # the day's jobs run at 00:01, once yesterday's last minute is over.
-            for minute in range(days * 1440 + 2):
+            # The day after the month, and one minute past it: that minute's first trades
+            # close the day's last minute, and the day's jobs run at 00:01, once yesterday's
+            # last minute is over.
+            last = (days + after_days(days)) * 1440 + 1
+            for minute in range(last + 1):
                 if minute > 1 and minute % 1440 == 1:
                     self.daily(minute)
-                    self.build()
+                    self.build(minute)
                 elif minute and minute % self.dbt_every == 0:
-                    self.build()
+                    self.build(minute)
                 if minute % 60 == 0:
                     self.ahead(minute)
-                if minute == days * 1440 + 1:
+                if minute == last:
                     break
                 await self.play_minute(minute)
                 await self.flush_stats()
@@ -209,6 +228,12 @@ class LiveMonth:
         await self.writer.drain(10.0)
         self.done.seconds = time.perf_counter() - started
         return self.done
+
+
+def after_days(days: int) -> int:
+    """The days played after `days` of the month: AFTER_DAYS once it is whole (a shorter
+    play's month is not over, and a day more would land in the partitions measured)."""
+    return AFTER_DAYS if days >= MONTH_DAYS else 0
 
 
 def live_month(url: str, symbols: int, updates: int, dbt_every: int, days: int) -> MonthDone:

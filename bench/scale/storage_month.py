@@ -11,7 +11,7 @@ from datetime import timedelta
 import psycopg
 
 from bench.databases import fresh_database
-from bench.scale.live_month import MONTH_START, MonthDone, live_month
+from bench.scale.live_month import MONTH_START, MonthDone, after_days, live_month
 
 STORAGE_LIVE_DB = "scale_bench_storage_live"
 MARTS = ("5m", "15m", "1h", "4h", "1d", "1w")
@@ -54,7 +54,8 @@ def month_round(server_url: str, symbols: int, args: argparse.Namespace) -> Mont
         # The live table does not: it holds the days the retention leaves, whatever the
         # platform's age (today's included, the emptied days made ahead not).
         size, live_days = conn.execute(
-            PARTS_SIZE, ("market.candles_1m_live", end + timedelta(days=1), start)
+            PARTS_SIZE,
+            ("market.candles_1m_live", end + timedelta(days=after_days(days) + 1), start),
         ).fetchone()
         per_year["market.candles_1m_live"] = size / symbols / 1e6
     return MonthRound(per_year, live_days, done)
@@ -71,7 +72,8 @@ def print_month(rounds: list[MonthRound], at_rest: float, args: argparse.Namespa
     d = first.done
     symbols, updates, days = args.storage_symbols, args.storage_updates, args.storage_days
     print(
-        f"live month ({days} day(s) from {MONTH_START:%Y-%m-%d}, {symbols} symbols x {updates} "
+        f"live month ({days} day(s) from {MONTH_START:%Y-%m-%d}, and {after_days(days)} after "
+        f"it; {symbols} symbols x {updates} "
         f"trades a minute each, named BTCUSDT, PEPEUSDT, ...; {len(rounds)} round(s)), MB per "
         "symbol-year "
         "(klines and marts: the month's partitions x 365/days; the live table: what it holds):"
@@ -100,6 +102,8 @@ def print_month(rounds: list[MonthRound], at_rest: float, args: argparse.Namespa
         f"({d.days_dropped} days dropped), {d.builds} dbt builds, {av.vacuums} vacuums by "
         "autovacuum's rule"
     )
+    rebuilt = ", ".join(d.rebuilt) or "none (the month is not over)"
+    print(f"indexes rebuilt by the DAGs' rebuild_indexes tasks: {rebuilt}")
     print(
         f"shortcuts: maintenance on the simulated clock, klines = the streamer's minutes (no "
         f"REST), dbt every {args.storage_dbt_every} min + after the klines (not every 5), "

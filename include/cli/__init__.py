@@ -40,6 +40,7 @@ for command, name in (
     (admin.config, None),
     (admin.migrate, None),
     (admin.partitions, None),
+    (admin.rebuild_indexes, "rebuild-indexes"),
     (analytics.build_timeframes, "build-timeframes"),
     (analytics.source_freshness, "source-freshness"),
     (analytics.live, None),

@@ -72,6 +72,23 @@ def partitions(
         typer.echo(f"live retention ({done['days']} days): dropped {dropped}{kept}")
 
 
+def rebuild_indexes() -> None:
+    """Pack the indexes of the candle tables' finished months (REINDEX CONCURRENTLY), as the
+    administrator: what the DAGs' rebuild_indexes tasks do, every market's klines and marts."""
+    from include.jobs import rebuild_indexes as rebuild
+
+    url = db.resolve_database_url()
+    for kind in ("klines", "marts"):
+        done = rebuild(kind, database_url=url)
+        for relation, (before, after) in done["rebuilt"].items():
+            typer.echo(f"{relation}: indexes {before / 1e6:.1f} -> {after / 1e6:.1f} MB")
+        for relation in done["left"]:
+            typer.echo(f"{relation}: due, left to the next run (10 minutes spent)")
+        for relation in done["blocked"]:
+            typer.echo(f"{relation}: due, but an invalid index of a failed rebuild is on it")
+    typer.echo("index rebuilds: done")
+
+
 def airflow_pools(
     path: str,
     limit: int = typer.Option(

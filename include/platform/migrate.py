@@ -42,6 +42,11 @@ def maintain_partitions(conn: psycopg.Connection, *, retention: bool = True) -> 
 
         days = partitions.live_retention_days() if retention else None
         partitions.maintain(conn, retention_days=days)
+        # Whatever a rebuild of a finished month's indexes left invalid when it failed midway
+        # (include/platform/index_rebuilds.py): on the administrator's months, only it drops.
+        from include.platform import index_rebuilds
+
+        index_rebuilds.drop_failed(conn)
 
 
 class MigrationError(RuntimeError):

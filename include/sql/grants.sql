@@ -84,6 +84,37 @@ grant insert on market.timeframe_dirty_ranges to history_loader;
 -- The live retention, once the daily klines have landed (binance_backfill_rest): it drops only
 -- live days whose every minute has its kline, a day old at the least (functions/partitions.sql).
 grant execute on function market.drop_live_partitions(timestamptz) to history_loader;
+-- The index rebuilds of finished months (migration 0025; include/platform/index_rebuilds.py):
+-- each role records its own (the table's policy), history_loader the klines', dbt_builder its
+-- marts'. history_loader rebuilds a klines month through MAINTAIN on it (PostgreSQL 17+; each
+-- new month gets it from functions/partitions.sql, the months made before here): MAINTAIN adds
+-- nothing to stop anyone with that its UPDATE on the table does not (a lock of it whole).
+grant insert, update on market.partition_rebuilds to history_loader, dbt_builder;
+do $$
+declare
+    part regclass;
+begin
+    if current_setting('server_version_num')::integer < 170000 then
+        return;
+    end if;
+    for part in
+        select i.inhrelid::regclass
+        from pg_inherits as i
+        join pg_class as parent on parent.oid = i.inhparent
+        join pg_namespace as n on n.oid = parent.relnamespace
+        join pg_class as c on c.oid = i.inhrelid
+        where n.nspname in ('market', 'market_usdm', 'market_coinm')
+            and parent.relname in (
+                'klines_1m', 'mark_price_klines_1m', 'index_price_klines_1m',
+                'premium_index_klines_1m'
+            )
+            and pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+            and not has_table_privilege('history_loader', c.oid, 'MAINTAIN')
+    loop
+        execute format('grant maintain on %s to history_loader', part);
+    end loop;
+end;
+$$;
 
 -- dbt: forgets the dirty ranges its builds consumed; owns the analytics schemas and what is in
 -- them, so its builds can replace what an earlier build made as the administrator (before the

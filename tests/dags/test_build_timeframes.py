@@ -44,3 +44,8 @@ def test_dag_run_builds_marts_checks_freshness_and_publishes_docs(
     assert run.state == "success"
     assert conn.execute("select count(*) from analytics.candles_1d").fetchone() == (2,)
     assert (tmp_path / "dbt_docs" / "index.html").stat().st_size > 0
+    # Its rebuild_indexes task packed the marts' months that are over (December 2024's), as
+    # dbt_builder, and left this month's, still written.
+    rebuilt = {row[0] for row in conn.execute("select relation from market.partition_rebuilds")}
+    assert "analytics.candles_5m_p2024_12" in rebuilt
+    assert not [name for name in rebuilt if name.endswith(f"{now:%Y_%m}")]

@@ -176,6 +176,16 @@ begin
             'alter table %s attach partition %s for values from (%L) to (%L)',
             parent, part, month, month + step
         );
+        -- history_loader rebuilds the klines' finished months' indexes without owning them
+        -- (include/platform/index_rebuilds.py): MAINTAIN, PostgreSQL 17+, gives it no more than
+        -- its UPDATE on the table already does (a lock of it whole), and no trigger or owner's
+        -- right. The live table's days are dropped, never rebuilt.
+        if unit = 'month' and nsp in ('market', 'market_usdm', 'market_coinm')
+            and current_setting('server_version_num')::integer >= 170000
+            and exists (select from pg_roles where rolname = 'history_loader')
+        then
+            execute format('grant maintain on %s to history_loader', part);
+        end if;
         created := created + 1;
     end loop;
     return created;
