@@ -86,6 +86,8 @@ select create_distributed_table('market_coinm.funding_rates', 'symbol', colocate
 --     by the API processes on the coordinator's notification; a day's worth, never joined.
 --   market.build_horizons: one row per incremental dbt model, its build's horizon, read from
 --     the coordinator's pg_stat_activity (where the writers connect); no symbol.
+--   market.partition_rebuilds: which month of which table had its indexes rebuilt (keyed by
+--     the coordinator's oid of the partition), a row a month and table; no symbol.
 --   market_usdm.candles_1m_live: USDⓈ-M's live candles, as spot's.
 --   market_usdm.timeframe_dirty_ranges: USDⓈ-M's queue of changed ranges, as spot's.
 --   market_usdm.rebuilt_runs: USDⓈ-M's rebuilt runs, as spot's.

@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import errors, sql
 
+from include.sql import load_sql
+
 logger = logging.getLogger(__name__)
 
 # A month's last day has its klines at 00:01 the next day: the run a day later finds it over.
@@ -38,60 +40,9 @@ BUDGET = timedelta(minutes=10)
 # are dropped, not rebuilt).
 KLINES = ("klines_1m", "mark_price_klines_1m", "index_price_klines_1m", "premium_index_klines_1m")
 
-# The finished months of a table this role may rebuild (it owns them, or holds MAINTAIN on them
-# on PostgreSQL 17+), newest first, with what decides whether one is due.
-MONTHS = """
-select
-    p.partition::text,
-    coalesce(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0),
-    greatest(c.reltuples, coalesce(s.n_live_tup, 0), 0)::bigint,
-    r.writes,
-    r.rebuilt_at,
-    exists (select from pg_index as i where i.indrelid = p.partition and not i.indisvalid),
-    pg_has_role(c.relowner, 'MEMBER')
-from market.month_partitions(%(table)s::regclass) as p
-join pg_class as c on c.oid = p.partition
-left join pg_stat_all_tables as s on s.relid = p.partition
-left join market.partition_rebuilds as r
-    on r.relid = p.partition and r.relation = p.partition::text
-where p.month_end <= %(settled)s
-    and (
-        pg_has_role(c.relowner, 'MEMBER')
-        or case when current_setting('server_version_num')::integer >= 170000
-            then has_table_privilege(c.oid, 'MAINTAIN') else false end
-    )
-order by p.month_start desc
-"""
-
-RECORD = """
-insert into market.partition_rebuilds as r (
-    relid, relation, rebuilt_at, writes, index_bytes_before, index_bytes_after, seconds
-) values (%s::regclass, %s, now(), %s, %s, %s, %s)
-on conflict (relid) do update set
-    relation = excluded.relation,
-    rebuilt_at = excluded.rebuilt_at,
-    writes = excluded.writes,
-    index_bytes_before = excluded.index_bytes_before,
-    index_bytes_after = excluded.index_bytes_after,
-    seconds = excluded.seconds
-"""
-
-# The indexes a REINDEX CONCURRENTLY that failed midway left behind, invalid, on the months of
-# the candle tables this role owns (still written by every insert: dropped).
-FAILED = """
-select quote_ident(n.nspname) || '.' || quote_ident(ic.relname)
-from pg_index as i
-join pg_class as ic on ic.oid = i.indexrelid
-join pg_class as t on t.oid = i.indrelid
-join pg_namespace as n on n.oid = ic.relnamespace
-join pg_inherits as h on h.inhrelid = t.oid
-where not i.indisvalid
-    and ic.relname ~ '_ccnew[0-9]*$'
-    and pg_has_role(t.relowner, 'MEMBER')
-    and n.nspname in (
-        'market', 'analytics', 'market_usdm', 'analytics_usdm', 'market_coinm', 'analytics_coinm'
-    )
-"""
+MONTHS = load_sql("select_rebuild_months")
+RECORD = load_sql("upsert_partition_rebuild")
+FAILED = load_sql("select_failed_rebuilds")
 
 
 @dataclass

@@ -35,8 +35,14 @@ EXPECTED_WRITES = {
         "reconcile_mismatches": {"INSERT", "UPDATE"},
         "timeframe_dirty_ranges": {"INSERT"},
         "rest_weight_windows": {"INSERT", "UPDATE", "DELETE"},
+        # Its own rows only (the table's policy): the klines' months it rebuilt.
+        "partition_rebuilds": {"INSERT", "UPDATE"},
     },
-    db.BUILDER: {"timeframe_dirty_ranges": {"DELETE"}, "rebuilt_runs": {"INSERT", "DELETE"}},
+    db.BUILDER: {
+        "timeframe_dirty_ranges": {"DELETE"},
+        "rebuilt_runs": {"INSERT", "DELETE"},
+        "partition_rebuilds": {"INSERT", "UPDATE"},
+    },
     db.READER: {},
 }
 # A futures market's schema (DESIGN.md "Futures markets"): each role keeps its job there (dbt's
@@ -48,7 +54,7 @@ FUTURES_SERIES = (
     "premium_index_klines_1m",
     "funding_rates",
 )
-PLATFORM_WIDE = ("rest_weight_windows",)
+PLATFORM_WIDE = ("rest_weight_windows", "partition_rebuilds")
 SERIES_WRITES = {t: {"INSERT", "UPDATE", "DELETE"} for t in FUTURES_SERIES}
 EXPECTED_FUTURES_WRITES = {
     role: {
