@@ -4,11 +4,14 @@ once, and again only after a tenth of its rows were written anew."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from include.cli import app
 from include.jobs import rebuild_indexes
 from include.platform import db, index_rebuilds
 
@@ -160,3 +163,17 @@ def test_an_index_a_failed_rebuild_left_is_dropped_by_the_owner(database_url: st
     with psycopg.connect(database_url, autocommit=True) as conn:
         assert index_rebuilds.drop_failed(conn) == ["market.klines_1m_p2025_11_pkey_ccnew"]
     assert PART in rebuild_indexes("klines", database_url=loader)["rebuilt"]
+
+
+def test_the_command_rebuilds_as_the_administrator(database_url: str) -> None:
+    """`include.cli rebuild-indexes` does both roles' work as the administrator, and says what
+    each month's indexes were and became."""
+    load_days(db.role_url(database_url, db.LOADER), range(DAYS))
+
+    result = CliRunner().invoke(app, ["rebuild-indexes"])
+
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith(f"{PART}: indexes "))
+    before, after = (float(v) for v in re.findall(r"([0-9.]+)", line.split(": indexes ")[1]))
+    assert after < before
+    assert CliRunner().invoke(app, ["rebuild-indexes"]).output == "index rebuilds: done\n"
