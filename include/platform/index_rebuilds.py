@@ -191,16 +191,16 @@ def rebuild(conn: psycopg.Connection, relation: str, writes: int) -> Rebuilt:
     began = time.perf_counter()
     conn.execute(sql.SQL("reindex table concurrently {}").format(sql.SQL(relation)))
     seconds = time.perf_counter() - began
-    after = index_bytes(conn, relation)
-    record(conn, relation, writes, Rebuilt(relation, before, after, seconds))
+    done = Rebuilt(relation, before, index_bytes(conn, relation), seconds)
+    record(conn, relation, writes, done)
     logger.info(
         "rebuilt %s's indexes in %.1f s: %.1f -> %.1f MB",
         relation,
         seconds,
         before / 1e6,
-        after / 1e6,
+        done.after / 1e6,
     )
-    return Rebuilt(relation, before, after, seconds)
+    return done
 
 
 def record(conn: psycopg.Connection, relation: str, writes: int, done: Rebuilt | None) -> None:
