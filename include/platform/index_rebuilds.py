@@ -17,8 +17,10 @@ once a day; a run starts no rebuild after BUDGET, and leaves the rest to the nex
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +38,8 @@ AGAIN_SHARE = 0.10
 AGAIN_AFTER = timedelta(days=1)
 # No rebuild starts after this long in one run (a month of 2,000 symbols takes minutes).
 BUDGET = timedelta(minutes=10)
+# The advisory lock a rebuild of a month holds (with the partition's oid).
+CLAIM = "market.partition_rebuilds"
 # The tables whose months are rebuilt: every market's klines and marts (the live table's days
 # are dropped, not rebuilt).
 KLINES = ("klines_1m", "mark_price_klines_1m", "index_price_klines_1m", "premium_index_klines_1m")
@@ -60,7 +64,7 @@ class Rebuilds:
     """What one run did and left."""
 
     rebuilt: list[Rebuilt] = field(default_factory=list)
-    # Due, but the run's BUDGET was spent: the next run's.
+    # Due, but the run's BUDGET was spent, or another run is rebuilding it: the next run's.
     left: list[str] = field(default_factory=list)
     # Due, but an invalid index of a failed rebuild is on it, which only its owner drops.
     blocked: list[str] = field(default_factory=list)
@@ -166,7 +170,13 @@ def rebuild_finished_months(
             if time.monotonic() - started > budget.total_seconds():
                 done.left.append(relation)
                 continue
-            done.rebuilt.append(rebuild(conn, relation, writes))
+            with claimed(conn, relation) as mine:
+                # Another run (binance_backfill_rest runs up to 4 at once) is rebuilding it, or
+                # rebuilt it since this one looked: nothing to do twice.
+                if not mine or rebuilt_at(conn, relation) != row[4]:
+                    done.left.append(relation)
+                    continue
+                done.rebuilt.append(rebuild(conn, relation, writes))
     for table in done.unable:
         logger.warning(
             "%s's finished months keep their indexes as loaded: %s may not rebuild them on "
@@ -175,6 +185,31 @@ def rebuild_finished_months(
             conn.info.user,
         )
     return done
+
+
+@contextlib.contextmanager
+def claimed(conn: psycopg.Connection, relation: str) -> Iterator[bool]:
+    """Whether this session holds the month's rebuild (a session advisory lock, not waited
+    for), released when the block ends."""
+    key = (CLAIM, relation)
+    row = conn.execute(
+        "select pg_try_advisory_lock(hashtext(%s), %s::regclass::oid::integer)", key
+    ).fetchone()
+    try:
+        yield bool(row and row[0])
+    finally:
+        if row and row[0]:
+            conn.execute("select pg_advisory_unlock(hashtext(%s), %s::regclass::oid::integer)", key)
+
+
+def rebuilt_at(conn: psycopg.Connection, relation: str) -> datetime | None:
+    """When the month's indexes were last rebuilt, as recorded now."""
+    row = conn.execute(
+        "select rebuilt_at from market.partition_rebuilds "
+        "where relid = %s::regclass and relation = %s",
+        (relation, relation),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def owns(conn: psycopg.Connection, table: str) -> bool:

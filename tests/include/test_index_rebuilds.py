@@ -177,3 +177,17 @@ def test_the_command_rebuilds_as_the_administrator(database_url: str) -> None:
     before, after = (float(v) for v in re.findall(r"([0-9.]+)", line.split(": indexes ")[1]))
     assert after < before
     assert CliRunner().invoke(app, ["rebuild-indexes"]).output == "index rebuilds: done\n"
+
+
+def test_a_month_another_run_is_rebuilding_is_left_to_it(database_url: str) -> None:
+    """binance_backfill_rest runs up to four days at once: a month one run is rebuilding is
+    left by the others (not rebuilt twice, nor waited for), and rebuilt by the next run."""
+    loader = db.role_url(database_url, db.LOADER)
+    load_days(loader, range(2))
+    with psycopg.connect(loader, autocommit=True) as other:
+        with index_rebuilds.claimed(other, PART) as mine:
+            assert mine
+            done = rebuild_indexes("klines", database_url=loader)
+        assert done["rebuilt"] == {}
+        assert done["left"] == [PART]
+    assert PART in rebuild_indexes("klines", database_url=loader)["rebuilt"]
