@@ -47,6 +47,7 @@ KLINES = ("klines_1m", "mark_price_klines_1m", "index_price_klines_1m", "premium
 MONTHS = load_sql("select_rebuild_months")
 RECORD = load_sql("upsert_partition_rebuild")
 FAILED = load_sql("select_failed_rebuilds")
+INVALID = "select exists (select from pg_index where indrelid = %s::regclass and not indisvalid)"
 
 
 @dataclass
@@ -124,7 +125,7 @@ def index_bytes(conn: psycopg.Connection, relation: str) -> int:
 
 def due(row: tuple, now: datetime) -> bool:
     """Whether a month is due: never rebuilt, or written a tenth of its rows since, a day ago."""
-    _, writes, rows, then, rebuilt_at, _, _ = row
+    _, writes, rows, then, rebuilt_at = row
     if rows <= 0:
         return False
     if then is None:
@@ -152,31 +153,17 @@ def rebuild_finished_months(
             done.unable.append(table)
             continue
         for row in rows:
-            relation, writes, _, then, _, invalid, _ = row
+            relation, writes, _, then, last = row
             if then is not None and writes < then:
                 # The statistics were reset (a crash, pg_stat_reset): count on from here.
                 record(conn, relation, writes, None)
                 continue
             if not due(row, now):
                 continue
-            if invalid:
-                done.blocked.append(relation)
-                logger.warning(
-                    "%s is due for an index rebuild but holds an invalid index a failed one "
-                    "left: its owner drops it (`python -m include.cli migrate`)",
-                    relation,
-                )
-                continue
             if time.monotonic() - started > budget.total_seconds():
                 done.left.append(relation)
                 continue
-            with claimed(conn, relation) as mine:
-                # Another run (binance_backfill_rest runs up to 4 at once) is rebuilding it, or
-                # rebuilt it since this one looked: nothing to do twice.
-                if not mine or rebuilt_at(conn, relation) != row[4]:
-                    done.left.append(relation)
-                    continue
-                done.rebuilt.append(rebuild(conn, relation, writes))
+            rebuild_due(conn, relation, writes, last, done)
     for table in done.unable:
         logger.warning(
             "%s's finished months keep their indexes as loaded: %s may not rebuild them on "
@@ -185,6 +172,29 @@ def rebuild_finished_months(
             conn.info.user,
         )
     return done
+
+
+def rebuild_due(
+    conn: psycopg.Connection, relation: str, writes: int, last: datetime | None, done: Rebuilds
+) -> None:
+    """Rebuild a due month, unless another run holds it or rebuilt it since this one looked
+    (binance_backfill_rest runs up to 4 at once: nothing done twice), or an invalid index a
+    failed rebuild left is on it (only its owner may drop it)."""
+    with claimed(conn, relation) as mine:
+        if not mine or rebuilt_at(conn, relation) != last:
+            done.left.append(relation)
+            return
+        # Checked once the month is this run's: another run's rebuild under way holds an
+        # invalid new index too, until it is done.
+        if conn.execute(INVALID, (relation,)).fetchone()[0]:
+            done.blocked.append(relation)
+            logger.warning(
+                "%s is due for an index rebuild but holds an invalid index a failed one left: "
+                "its owner drops it (`python -m include.cli migrate`)",
+                relation,
+            )
+            return
+        done.rebuilt.append(rebuild(conn, relation, writes))
 
 
 @contextlib.contextmanager

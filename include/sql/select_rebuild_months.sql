@@ -6,9 +6,7 @@ select
     coalesce(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0),
     greatest(c.reltuples, coalesce(s.n_live_tup, 0), 0)::bigint,
     r.writes,
-    r.rebuilt_at,
-    exists (select from pg_index as i where i.indrelid = p.partition and not i.indisvalid),
-    pg_has_role(c.relowner, 'MEMBER')
+    r.rebuilt_at
 from market.month_partitions(%(table)s::regclass) as p
 join pg_class as c on c.oid = p.partition
 left join pg_stat_all_tables as s on s.relid = p.partition
