@@ -85,15 +85,10 @@ def tables_of(conn: psycopg.Connection, kind: str) -> list[str]:
     """Every market's partitioned klines tables (kind 'klines') or marts ('marts')."""
     from include.platform.partitions import partitioned_tables
 
-    names = KLINES if kind == "klines" else None
-    chosen = []
-    for table in partitioned_tables(conn):
-        schema, name = table.split(".")
-        if (names is not None and name in names) or (
-            names is None and schema.startswith("analytics")
-        ):
-            chosen.append(table)
-    return chosen
+    tables = partitioned_tables(conn)
+    if kind == "klines":
+        return [t for t in tables if t.split(".")[1] in KLINES]
+    return [t for t in tables if t.startswith("analytics")]
 
 
 def drop_failed(conn: psycopg.Connection) -> list[str]:

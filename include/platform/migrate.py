@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from include.platform import db, role_limits
+from include.platform import db, index_rebuilds, role_limits
 from include.platform.settings import Settings
 from include.sql import FUNCTIONS_DIR, MIGRATIONS_DIR, SQL_DIR, load_sql
 
@@ -42,11 +42,6 @@ def maintain_partitions(conn: psycopg.Connection, *, retention: bool = True) -> 
 
         days = partitions.live_retention_days() if retention else None
         partitions.maintain(conn, retention_days=days)
-        # Whatever a rebuild of a finished month's indexes left invalid when it failed midway
-        # (include/platform/index_rebuilds.py): on the administrator's months, only it drops.
-        from include.platform import index_rebuilds
-
-        index_rebuilds.drop_failed(conn)
 
 
 class MigrationError(RuntimeError):
@@ -163,6 +158,10 @@ def migrate(
                 apply_functions(conn)
             maintain_partitions(conn)
             if directory == MIGRATIONS_DIR:
+                # Whatever a rebuild of a finished month's indexes left invalid when it failed
+                # midway: on the administrator's months only it drops them (the builds' own
+                # rebuild task drops dbt_builder's), once per start, not in every build's upkeep.
+                index_rebuilds.drop_failed(conn)
                 try:
                     with conn.transaction():
                         conn.execute(GRANTS.read_text())
