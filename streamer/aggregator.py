@@ -15,6 +15,10 @@ logger = logging.getLogger(__name__)
 
 # Closed candles stay in memory this long so a late trade can still correct them.
 RETAIN_CLOSED_MS = 5 * MINUTE_MS
+# What a kline tells of its minute's trades (Aggregator.official).
+KLINE_FIELDS = (
+    "open", "high", "low", "close", "volume", "quote", "count", "taker_volume", "taker_quote"
+)  # fmt: skip
 
 
 class SymbolBook:
@@ -23,6 +27,7 @@ class SymbolBook:
     __slots__ = (
         "candles",
         "certain_until",
+        "held",
         "high_seq",
         "high_time",
         "high_trade_id",
@@ -55,6 +60,8 @@ class SymbolBook:
         self.idle_from = 0
         # Set by start_at: the id REST's klines ended at, before the stream's first trade.
         self.seed_seq: int | None = None
+        # The stream's trades while the symbol waits for its klines seed (hold, release).
+        self.held: list[Trade] | None = None
 
 
 @dataclass
@@ -117,6 +124,10 @@ class Aggregator:
         # The common case first: the next id of a known symbol.
         if high is None or seq != high + 1:
             if high is None:
+                if book.held is not None:
+                    # Waiting for its klines seed, which says where its ids go on from.
+                    book.held.append(t)
+                    return None
                 book.next_close = minute_of(t.time_ms)
                 if self.startup_repair:
                     gap = Gap(
@@ -239,9 +250,8 @@ class Aggregator:
                 c.open_seq = c.close_seq = -1
             elif c.last_id is not None:
                 c.first_id = c.last_id - o.count + 1
-            c.open, c.high, c.low, c.close = o.open, o.high, o.low, o.close
-            c.volume, c.quote, c.count = o.volume, o.quote, o.count
-            c.taker_volume, c.taker_quote = o.taker_volume, o.taker_quote
+            for name in KLINE_FIELDS:
+                setattr(c, name, getattr(o, name))
             c.official = c.closed = True
             self._touch(c, now)
         book.pending.pop(gap.id, None)
@@ -297,16 +307,53 @@ class Aggregator:
         book.pending[gap.id] = gap
         return gap
 
-    def start_at(self, symbol: str, minute: int, last_id: int, close: int) -> None:
+    def hold(self, symbol: str) -> None:
+        """Keep the stream's trades of a symbol not yet started until ``release``: it will start
+        from its klines (start_at), which say where its ids go on from."""
+        book = self.book(symbol)
+        if book.high_seq is None:
+            book.held = []
+
+    def release(self, symbol: str) -> list[Trade]:
+        """The trades held for the symbol since ``hold``, to apply now; later ones are applied
+        as they come."""
+        book = self.books.get(symbol)
+        if book is None or book.held is None:
+            return []
+        held, book.held = book.held, None
+        return held
+
+    def start_at(
+        self,
+        symbol: str,
+        minute: int,
+        last_id: int,
+        close: int,
+        now: float,
+        prefix: Candle | None = None,
+    ) -> None:
         """Start a symbol at ``minute`` from Binance's klines of the minutes before it: the
         trade stream's ids count on from ``last_id`` (the ids before ``minute``, known from the
-        klines' trade counts), ``close`` the last one's close. The minute's trades before the
-        stream's first become its startup gap, fetched by time."""
+        klines' trade counts), ``close`` the last one's close.
+
+        ``prefix`` is ``minute``'s own kline as it stood when asked (Binance answers the
+        current, unfinished one): its trades are the minute's first ``prefix.count`` ids, so
+        the minute begins as that kline and the stream's trades after them fold in. The
+        minute's trades between those and the stream's first become its startup gap, fetched
+        by time."""
         book = self.book(symbol)
         book.next_close = minute
-        book.high_seq = book.high_trade_id = book.seed_seq = last_id
-        book.high_time = book.certain_until = minute - 1
         book.last_close = close
+        book.high_time = book.certain_until = minute - 1
+        if prefix is not None and prefix.count:
+            c = book.candles[minute] = Candle(symbol, minute)
+            for name in KLINE_FIELDS:
+                setattr(c, name, getattr(prefix, name))
+            c.first_id = c.open_seq = last_id + 1
+            last_id = c.last_id = c.close_seq = last_id + prefix.count
+            book.high_time = book.certain_until = minute
+            self._touch(c, now)
+        book.high_seq = book.high_trade_id = book.seed_seq = last_id
 
     def resume(
         self,

@@ -20,7 +20,7 @@ import psycopg
 
 from include.platform.backoff import Backoff
 from include.platform.times import MINUTE_MS
-from streamer.candle import minute_of
+from streamer.candle import Candle, minute_of
 from streamer.gap import Gap
 from streamer.gaps import HEALED_BY, KLINE_FINAL_MS
 from streamer.parser import to_scaled
@@ -189,56 +189,98 @@ class Recovery:
         """Start a symbol the database knows from Binance's klines instead of REST's latest trade.
 
         One request (2 weight per 1,000 minutes) closes every missed minute, and their trade
-        counts tell the id the current minute starts at: the stream's ids continue from it, the
-        current minute's earlier trades are fetched by time. (The latest trade costs 4 weight,
-        and the missed minutes' klines must be fetched anyway.) False when this cannot be done
-        (REST failing, a minute without a kline: a halt or a short answer): the caller seeds
-        from the latest trade, and the missed minutes take their usual road.
+        counts tell the id the current minute starts at: the stream's ids continue from it.
+        The request takes in the current minute's kline as it stands too (Binance answers the
+        unfinished one), the minute's trades before the stream's first: asked once the stream
+        is subscribed, and the stream's trades held until then (``hold``), it holds them all
+        but what Binance had not yet counted, which become the startup gap, fetched by time.
+        (The latest trade costs 4 weight, and the missed minutes' klines must be fetched
+        anyway.) False when this cannot be done (REST failing, a minute without a kline: a halt
+        or a short answer): the caller seeds from the latest trade, and the missed minutes take
+        their usual road.
         """
-        # Never before the resume point: within KLINE_FINAL_MS of a minute's start the last
-        # final kline may be one the earlier run already closed, and the symbol must start
-        # after it (started at it, that minute would close idle over the exact row).
+        now = self.clock.now_ms()
+        if now % MINUTE_MS < KLINE_FINAL_MS:
+            # The last minute's kline may not be final yet. Started at that minute, the
+            # current one's trades before the stream's first would be in neither its kline
+            # nor the stream: a startup gap over two minutes, fetched as trades.
+            await self.clock.reached(minute_of(now) + KLINE_FINAL_MS)
+        # Never before the resume point: the earlier run may have closed the last minute.
         end = max(minute_of(self.clock.now_ms() - KLINE_FINAL_MS), resume.minute)
-        if end - resume.minute > RESUME_KLINES_MS:
+        if end + MINUTE_MS - resume.minute > RESUME_KLINES_MS:
             return False
-        missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)
+        # The missed minutes [resume.minute, end) and the start's own, end.
+        asked = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end + MINUTE_MS - 1)
         try:
             with self.gaps.klines_first():
-                klines = (
-                    await self.gaps.retries.fetch(missed, self.gaps.fetch.klines)
-                    if end > resume.minute
-                    else []
-                )
+                klines = await self.gaps.retries.fetch(asked, self.gaps.fetch.klines)
             # Parsed whole before anything is written: an answer with a field that does not
             # parse falls back whole.
-            official = self.aggregator.official(symbol, klines)
+            candles = self.aggregator.official(symbol, klines)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.gaps.retries.count(missed, exc)
+            self.gaps.retries.count(asked, exc)
             logger.warning(
                 "klines seed of %s failed, seeding from the latest trade: %s", symbol, exc
             )
             return False
         finally:
-            self.gaps.retries.done(missed)
+            self.gaps.retries.done(asked)
         book = self.aggregator.books.get(symbol)
         if self._resumes.get(symbol) is not resume or (book is not None and book.high_seq):
             # The stream started the symbol meanwhile: _resume repairs from its first trade.
             return True
-        if len({int(k[0]) for k in klines}) < (end - resume.minute) // MINUTE_MS:
+        official = [c for c in candles if c.open_time < end]
+        if len({c.open_time for c in official}) < (end - resume.minute) // MINUTE_MS:
             return False
         del self._resumes[symbol]
         assert resume.first_missing_trade_id is not None  # klines_seed's condition
         # Spot trade ids run on without a hole: the klines' counts say where the minute begins.
         last_id = resume.first_missing_trade_id - 1 + sum(c.count for c in official)
         close = official[-1].close if official else resume.close
-        self.aggregator.put_official(official, time.monotonic())
-        self.aggregator.start_at(symbol, end, last_id, close)
-        if klines:
+        prefix = self._prefix(symbol, [c for c in candles if c.open_time == end], last_id)
+        now = time.monotonic()
+        self.aggregator.put_official(official, now)
+        self.aggregator.start_at(symbol, end, last_id, close, now, prefix)
+        if official:
+            missed = Gap(symbol, "restart", None, 0, None, 0, resume.minute, end - 1)
             self.gaps.record(missed, f"restart: {missed.minutes()} missed before this start")
-            self._healed_by_klines(missed, len(klines))
+            self._healed_by_klines(missed, len(official))
         return True
+
+    def _prefix(self, symbol: str, own: list[Candle], last_id: int) -> Candle | None:
+        """The start's own minute's kline as it stood, when it can stand for the minute's first
+        trades: not for a symbol with 1s candles (their seconds need the trades), and only when
+        a held trade it counted, its last, has its close (else the count does not match the
+        ids: started without it, the minute is repaired as before)."""
+        if not own or not own[0].count or symbol in self.aggregator.seconds.symbols:
+            return None
+        kline = own[0]
+        book = self.aggregator.books.get(symbol)
+        held = book.held if book is not None and book.held is not None else []
+        last = last_id + kline.count
+        for t in held:
+            if t.last_id == last and t.price != kline.close:
+                logger.warning(
+                    "%s: the current minute's kline ends at trade %d at %s, the stream's at "
+                    "%s: started without it",
+                    symbol,
+                    last,
+                    kline.close,
+                    t.price,
+                )
+                return None
+        return kline
+
+    def release(self, symbol: str) -> None:
+        """Apply the stream's trades held while the symbol waited for its seed (in the order
+        they came; those its klines counted are duplicates), its gaps found as the stream's."""
+        now = time.monotonic()
+        for t in self.aggregator.release(symbol):
+            gap = self.aggregator.apply(t, now)
+            if gap is not None:
+                self.found(gap)
 
     def forget(self, symbol: str) -> None:
         """The symbol left the stream before it started: its resume point is stale."""

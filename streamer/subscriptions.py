@@ -256,6 +256,10 @@ class Subscriptions:
         """Subscribe symbols and seed them; the minutes each missed since its newest closed one
         are read first (listed: it trades again while we run, see Recovery.read_resumes)."""
         await self.recovery.read_resumes(symbols, repair=not listed)
+        for symbol in symbols:
+            if self.recovery.klines_seed(symbol) is not None:
+                # It starts from its klines (seed): its stream's trades wait for them.
+                self.aggregator.hold(symbol)
         self.assign(symbols)
         self.spawn(self.seed(symbols), "seed")
 
@@ -299,6 +303,13 @@ class Subscriptions:
         sem = asyncio.Semaphore(8)
 
         async def one(symbol: str) -> None:
+            try:
+                await seed_one(symbol)
+            finally:
+                # Whatever became of the seed: the trades held for it are applied now.
+                self.recovery.release(symbol)
+
+        async def seed_one(symbol: str) -> None:
             deadline = time.monotonic() + 60
             while True:
                 shard = self.shard_of.get(symbol)
@@ -313,6 +324,7 @@ class Subscriptions:
             resume = self.recovery.klines_seed(symbol)
             if resume is not None and await self.recovery.seed_from_klines(symbol, resume):
                 return
+            self.recovery.release(symbol)
             book = self.aggregator.books.get(symbol)
             if book is not None and book.high_seq:
                 return

@@ -95,7 +95,7 @@ def restart(args: argparse.Namespace) -> None:
     """
     server_url = db.resolve_database_url()
     url = fresh_database(server_url, RESTART_DB)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     fake_cmd = [
         sys.executable, "-m", "fakebinance", "--port", "0", "--all", str(args.streamer_symbols),
         "--rate", str(BINANCE_AVG_TRADES_PER_S), "--start", STREAMER_START, "--warm",
@@ -148,7 +148,9 @@ def restart(args: argparse.Namespace) -> None:
             f"  killed with {len(symbols)} symbols trading, {len(symbols) - len(closed)} of "
             f"them without a closed minute, down "
             f"{args.restart_down:.0f} s: {sum(expected.values()):,} minutes missed "
-            f"(up to the restart's minute {restart_minute:%H:%M})"
+            f"(up to the restart's minute {restart_minute:%H:%M}, restarted "
+            f"{now_ms % 60_000 / 1000:.0f} s into it: it ends {60 - now_ms % 60_000 / 1000:.0f} s "
+            "later)"
         )
         done_after = own_after = None
         polls = 0

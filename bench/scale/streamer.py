@@ -64,7 +64,7 @@ def streamer(args: argparse.Namespace) -> None:
 
     server_url = db.resolve_database_url()
     url = fresh_database(server_url, STREAMER_DB)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     rate = args.streamer_rate
     shards = args.streamer_shards
     fake_cmd = [

@@ -212,6 +212,34 @@ def test_a_seeded_minute_without_a_stream_trade_closes_as_its_kline() -> None:
     assert (second["is_closed"], second["close"]) == (False, Decimal(12))
 
 
+def test_a_start_from_its_minutes_kline_as_it_stands_folds_only_later_trades_in() -> None:
+    """A klines start: the stream's trades wait (hold) until the symbol starts at its minute
+    from the minute's unfinished kline (its 3 trades, ids 101-103 after the 100 before the
+    minute); released, those the kline counted are duplicates, the rest fold in with no
+    startup gap, and the minute closes from the stream: the candle is every trade's, once."""
+    agg = Aggregator()
+    agg.hold("X")
+    held = [trade(103, "12", "2", T0 + 20_000), trade(104, "13", "1", T0 + 25_000, maker=True)]
+    assert all(agg.apply(t, 0) is None for t in held)
+    book = agg.books["X"]
+    assert book.high_seq is None, "a held trade started the symbol"
+    [prefix] = Aggregator.official("X", [kline(T0, "11", "12", "10", "12", "6", 3, "6")])
+    agg.start_at("X", T0, 100, to_scaled("9"), 0, prefix)
+    assert [agg.apply(t, 0) for t in agg.release("X")] == [None, None]
+    assert agg.apply(trade(105, "8", "1", T0 + 50_000), 0) is None
+    assert agg.release("X") == [], "released twice"
+    agg.apply(trade(106, "9", "1", T0 + MINUTE_MS + 1), 0)
+    got = row(book.candles[T0])
+    assert got["is_closed"] is True
+    assert (got["open"], got["high"], got["low"], got["close"]) == tuple(
+        Decimal(x) for x in ("11", "13", "8", "8")
+    )
+    assert (got["volume"], got["trade_count"], got["taker_buy_volume"]) == (Decimal(8), 5, 7)
+    assert (got["first_trade_id"], got["last_trade_id"]) == (101, 105)
+    assert agg.stats.duplicates == 1
+    assert not book.pending
+
+
 @pytest.mark.parametrize("stream", ["trade", "aggTrade"])
 def test_fake_market_day_equals_official_klines(stream: str) -> None:
     """Two hours of the fake market's trades, in either stream, rebuild the official klines."""

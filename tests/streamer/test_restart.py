@@ -313,14 +313,17 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
             "the minute before the running one to close",
         )
     assert fake.clock.now_ms() < running_minute + 3_000, "the first run stopped too late"
+    restarted_at = fake.clock.now_ms()
     async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        # A klines start waits for the last minute's kline to be final: 5 s after the minute
+        # began (10 s at half speed).
         await support.wait_until(
             lambda: all(
                 streamer.aggregator.books.get(s) is not None
                 and streamer.aggregator.books[s].high_seq is not None
                 for s in BUSY
             ),
-            10,
+            20,
             "every busy symbol to start",
         )
         started_at = fake.clock.now_ms()
@@ -333,8 +336,11 @@ async def test_a_restart_seconds_after_a_minute_closed_leaves_that_minute_exact(
             30,
             "two minutes to close after the restart",
         )
-    print("started from klines:", from_klines, "at", started_at - running_minute, "ms")
-    assert started_at < running_minute + 5_000
+    print(
+        "restarted at", restarted_at - running_minute, "ms, started from klines:", from_klines,
+        "at", started_at - running_minute, "ms",
+    )  # fmt: skip
+    assert restarted_at < running_minute + 5_000
     assert from_klines, "no symbol took the klines start this test is about"
     support.assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
 
@@ -359,9 +365,9 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
 
     real_seed = Recovery.seed_from_klines
 
-    async def then_trade_again(self: Recovery, symbol: str, resume) -> bool:
+    async def then_trade_again(self: Recovery, symbol: str, *args) -> bool:
         try:
-            return await real_seed(self, symbol, resume)
+            return await real_seed(self, symbol, *args)
         finally:
             if symbol == "BTCUSDT":
                 fake.clock.set(fake.clock.now_us(), speed=support.SPEED)
@@ -391,43 +397,32 @@ async def test_a_klines_start_whose_answer_does_not_parse_falls_back_whole(
     assert support.newest_closed_ms(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
 
 
-@pytest.mark.slow
-async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
-    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """At ALL a start has ~2,000 startup gaps at once: each waits for its minute's kline to be
-    final and closes the minute from it (2 weight a symbol, not 4 a page of aggTrades, which
-    took the next window's weight). The start's own minute is exact and closed, its first and
-    last trade ids Binance's, and the minutes after it close from the stream as before."""
-    monkeypatch.setattr(gaps_module, "STARTUP_KLINES_MIN", 1)
-    by_trades: list[str] = []
-    real_trades = GapFetch.trades
-
-    async def trades(self: GapFetch, gap: Gap) -> list:
-        if gap.reason == "startup":
-            by_trades.append(gap.symbol)
-        return await real_trades(self, gap)
-
-    monkeypatch.setattr(GapFetch, "trades", trades)
+async def restart_mid_minute(fake: FakeBinance, database_url: str) -> int:
+    """The first run, stopped; the restart comes 10-40 s into a minute, whose open time is
+    returned: each busy symbol traded in it before its stream began. The market runs at its
+    own pace until ``full_speed``, so the start falls in that minute."""
     await first_run_then_pause(fake, database_url)
-    # Started 10-40 s into a minute, each busy symbol's startup gap lies in that one minute
-    # (within 5 s of its start the klines end a minute earlier and the gap spans two: a
-    # quiet symbol's case, fetched as trades).
     await support.wait_until(
         lambda: 10_000 <= fake.clock.now_ms() % MINUTE_MS <= 40_000, 10, "the middle of a minute"
     )
-    by_trades.clear()
-    now = fake.clock.now_ms()
-    restarted = now - now % MINUTE_MS
-    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
-        await support.wait_until(
-            support.closed_after(database_url, BUSY, restarted),
-            30,
-            "minutes to close after the restart",
-        )
-        from_klines = streamer.metrics.startup_klines
-    assert from_klines >= 1, "no start's own minute was closed from klines"
-    assert by_trades == [], "startup gaps fetched as trades"
+    fake.clock.set(fake.clock.now_us(), speed=1)
+    return support.market_minute(fake)
+
+
+async def full_speed(fake: FakeBinance, books: dict, restarted: int) -> None:
+    """Once every busy symbol has started (in the restart's minute), the test's pace again."""
+    await support.wait_until(
+        lambda: all(s in books and books[s].high_seq is not None for s in BUSY),
+        10,
+        "every busy symbol to start",
+    )
+    assert fake.clock.now_ms() < restarted + MINUTE_MS, "started after the minute ended"
+    fake.clock.set(fake.clock.now_us(), speed=support.SPEED)
+
+
+def assert_own_minute_is_binances(fake: FakeBinance, database_url: str, restarted: int) -> None:
+    """The restart's own minute and those after it are exact and closed, the own one's first
+    and last trade ids Binance's."""
     support.assert_exact(fake, database_url, BUSY, min_rows=4, contiguous=True)
     for symbol in BUSY:
         [row] = [
@@ -437,3 +432,93 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
         ]
         trades = fake.market.trades(symbol, restarted * 1000, (restarted + MINUTE_MS) * 1000)
         assert (row["first_trade_id"], row["last_trade_id"]) == (trades[0].id, trades[-1].id)
+
+
+@pytest.mark.slow
+async def test_a_restart_starts_its_own_minute_from_that_minutes_kline(
+    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symbol the database knows starts from one klines request, asked once its stream is
+    subscribed, that takes in the restart's own minute as it stands (Binance answers the
+    unfinished kline): the minute begins as that kline, the stream's trades after the ones it
+    counted fold in, and the minute closes from the stream when it ends. No startup gap, no
+    trades fetched (at ALL ~2,000 startup gaps took a window of weight and closed the minute
+    5 s after its end at the earliest); the live candle is whole from the start."""
+    fetched: list[str] = []
+    real_trades = GapFetch.trades
+
+    async def trades(self: GapFetch, gap: Gap) -> list:
+        fetched.append(gap.describe())
+        return await real_trades(self, gap)
+
+    monkeypatch.setattr(GapFetch, "trades", trades)
+    restarted = await restart_mid_minute(fake, database_url)
+    fetched.clear()
+    asked_before = dict(fake.stats()["requests_by_path"])
+    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        books = streamer.aggregator.books
+        await full_speed(fake, books, restarted)
+        assert all(books[s].seed_seq is not None for s in BUSY), "not started from klines"
+        # Whole before the minute ends: the kline's trades and the stream's since.
+        own = {s: getattr(books[s].candles.get(restarted), "count", 0) for s in BUSY}
+        await support.wait_until(
+            support.closed_after(database_url, BUSY, restarted),
+            30,
+            "minutes to close after the restart",
+        )
+        from_klines = streamer.metrics.startup_klines
+    asked = {
+        path: n - asked_before.get(path, 0)
+        for path, n in fake.stats()["requests_by_path"].items()
+        if n > asked_before.get(path, 0)
+    }
+    print("asked after the restart:", asked, "own minutes' trades at the start:", own)
+    assert all(own.values()), f"own minutes' trades at the start: {own}"
+    assert fetched == [], f"trades fetched: {fetched}"
+    assert from_klines == 0, "a startup gap was closed from its final kline"
+    # One klines request per symbol (the seed's, which held the own minute too), no trades
+    # (QUIETUSDT's are its probes).
+    assert len(BUSY) <= asked.get("/api/v3/klines", 0) <= len(SYMBOLS), asked
+    assert asked.get("/api/v3/historicalTrades", 0) == 0, asked
+    assert not [g for g in support.gap_rows(database_url) if g["healed_at"] is None]
+    assert_own_minute_is_binances(fake, database_url, restarted)
+
+
+@pytest.mark.slow
+async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
+    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At ALL a start has ~2,000 startup gaps at once when its own minute's kline cannot stand
+    for the trades before its streams began (a symbol the database does not know starts from
+    REST's latest trade; a kline whose count does not meet the stream's ids): each waits for
+    its minute's kline to be final and closes the minute from it (2 weight a symbol, not 4 a
+    page of aggTrades, which took the next window's weight). The start's own minute is exact
+    and closed, its first and last trade ids Binance's, and the minutes after it close from the
+    stream as before."""
+    monkeypatch.setattr(gaps_module, "STARTUP_KLINES_MIN", 1)
+    monkeypatch.setattr(Recovery, "_prefix", lambda self, symbol, own, last_id: None)
+    by_trades: list[str] = []
+    real_trades = GapFetch.trades
+
+    async def trades(self: GapFetch, gap: Gap) -> list:
+        if gap.reason == "startup":
+            by_trades.append(gap.symbol)
+        return await real_trades(self, gap)
+
+    monkeypatch.setattr(GapFetch, "trades", trades)
+    # Started 10-40 s into a minute, each busy symbol's startup gap lies in that one minute
+    # (within 5 s of its start the klines end a minute earlier and the gap spans two: a
+    # quiet symbol's case, fetched as trades).
+    restarted = await restart_mid_minute(fake, database_url)
+    by_trades.clear()
+    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        await full_speed(fake, streamer.aggregator.books, restarted)
+        await support.wait_until(
+            support.closed_after(database_url, BUSY, restarted),
+            30,
+            "minutes to close after the restart",
+        )
+        from_klines = streamer.metrics.startup_klines
+    assert from_klines >= 1, "no start's own minute was closed from klines"
+    assert by_trades == [], "startup gaps fetched as trades"
+    assert_own_minute_is_binances(fake, database_url, restarted)
