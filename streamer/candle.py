@@ -12,6 +12,12 @@ from streamer.parser import Trade, format_quote, format_scaled
 ms_to_datetime = functools.lru_cache(maxsize=8192)(to_datetime)
 
 
+# What a kline tells of its minute's trades: a Candle's fields it fills (Aggregator.official).
+KLINE_FIELDS = (
+    "open", "high", "low", "close", "volume", "quote", "count", "taker_volume", "taker_quote"
+)  # fmt: skip
+
+
 def minute_of(ms: int) -> int:
     """The open time (epoch ms) of the minute holding ``ms``."""
     return ms - ms % MINUTE_MS
