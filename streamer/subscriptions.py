@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 # exchangeInfo is read this long after each minute ends at the latest (exchange clock): its
 # idle minutes wait for a read that shows their symbols still TRADING (Aggregator.status_read).
 READ_AFTER_MINUTE_MS = 1_000
+# A symbol starting from its klines holds its stream's trades for them this long at most (at
+# ALL every seed is through in ~10 s when the weight allows): past it, or with REST failing,
+# the stream starts it and its candles are written on, the minutes it missed repaired as any
+# stream start's.
+HELD_AT_MOST_S = 15.0
 
 
 class Subscriptions:
@@ -303,10 +308,13 @@ class Subscriptions:
         sem = asyncio.Semaphore(8)
 
         async def one(symbol: str) -> None:
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(HELD_AT_MOST_S, self.recovery.release, symbol)
             try:
                 await seed_one(symbol)
             finally:
                 # Whatever became of the seed: the trades held for it are applied now.
+                timer.cancel()
                 self.recovery.release(symbol)
 
         async def seed_one(symbol: str) -> None:

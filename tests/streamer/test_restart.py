@@ -19,6 +19,7 @@ import pytest
 from fakebinance.server import FakeBinance
 from include.platform.times import MINUTE_MS
 from streamer import gaps as gaps_module
+from streamer import subscriptions as subscriptions_module
 from streamer.fetch import GapFetch
 from streamer.gap import Gap
 from streamer.parser import parse_frame
@@ -39,6 +40,15 @@ async def start_streamer(
 
 def to_ms(value: object) -> int:
     return int(value.timestamp()) * 1000  # type: ignore[attr-defined]
+
+
+def newest_row_ms(database_url: str, symbol: str) -> int:
+    """The newest minute of the symbol's live candles, closed or not (0 without one)."""
+    with psycopg.connect(database_url) as conn:
+        [newest] = conn.execute(
+            "select max(open_time) from market.candles_1m_live where symbol = %s", (symbol,)
+        ).fetchone()
+    return 0 if newest is None else to_ms(newest)
 
 
 @pytest.mark.slow
@@ -484,6 +494,51 @@ async def test_a_restart_starts_its_own_minute_from_that_minutes_kline(
     assert asked.get("/api/v3/historicalTrades", 0) == 0, asked
     assert not [g for g in support.gap_rows(database_url) if g["healed_at"] is None]
     assert_own_minute_is_binances(fake, database_url, restarted)
+
+
+@pytest.mark.slow
+async def test_a_klines_start_that_rest_keeps_waiting_lets_the_stream_start_the_symbol(
+    fake: FakeBinance, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trades held for a klines start wait HELD_AT_MOST_S at most: with REST slow (or
+    down, retried for minutes), the stream starts the symbol and its live candles are written
+    meanwhile; the minutes it missed are repaired as any stream start's, and exact."""
+    monkeypatch.setattr(subscriptions_module, "HELD_AT_MOST_S", 1.0)
+    answer = asyncio.Event()
+    real = RestClient.klines_1m
+
+    async def slow_for_btc(self: RestClient, symbol: str, start_ms: int, end_ms: int) -> list:
+        if symbol == "BTCUSDT" and not answer.is_set():
+            await answer.wait()
+        return await real(self, symbol, start_ms, end_ms)
+
+    monkeypatch.setattr(RestClient, "klines_1m", slow_for_btc)
+    before = await first_run_then_pause(fake, database_url)
+    restarted = support.market_minute(fake)
+    async with support.running(support.streamer_config(fake, database_url), fake) as streamer:
+        btc = streamer.aggregator.books
+        await support.wait_until(
+            lambda: "BTCUSDT" in btc and btc["BTCUSDT"].high_seq is not None,
+            5,
+            "the stream to start BTCUSDT while its klines wait",
+        )
+        assert not answer.is_set()
+        assert btc["BTCUSDT"].seed_seq is None, "started from klines that never came"
+        started = btc["BTCUSDT"].next_close
+        assert started is not None
+        await support.wait_until(
+            lambda: newest_row_ms(database_url, "BTCUSDT") >= started,
+            5,
+            "BTCUSDT's live candle written while its klines wait",
+        )
+        answer.set()
+        await support.wait_until(
+            support.closed_after(database_url, BUSY, restarted),
+            30,
+            "minutes to close after the restart",
+        )
+    support.assert_exact(fake, database_url, BUSY, min_rows=3, contiguous=True)
+    assert support.newest_closed_ms(database_url, "BTCUSDT") > before["BTCUSDT"] + 2 * MINUTE_MS
 
 
 @pytest.mark.slow
