@@ -23,7 +23,7 @@ from include.platform.times import MINUTE_MS
 from streamer.candle import Candle, minute_of
 from streamer.gap import Gap
 from streamer.gaps import HEALED_BY, KLINE_FINAL_MS
-from streamer.parser import to_scaled
+from streamer.parser import format_scaled, to_scaled
 from streamer.sql import load_sql
 from streamer.writer import GapOp
 
@@ -251,9 +251,9 @@ class Recovery:
 
     def _prefix(self, symbol: str, own: list[Candle], last_id: int) -> Candle | None:
         """The start's own minute's kline as it stood, when it can stand for the minute's first
-        trades: not for a symbol with 1s candles (their seconds need the trades), and only when
-        a held trade it counted, its last, has its close (else the count does not match the
-        ids: started without it, the minute is repaired as before)."""
+        trades: not for a symbol with 1s candles (their seconds need the trades), nor when a
+        held trade has its last id and another price than its close (the count does not meet
+        the ids: started without it, the minute is repaired as before)."""
         if not own or not own[0].count or symbol in self.aggregator.seconds.symbols:
             return None
         kline = own[0]
@@ -267,8 +267,8 @@ class Recovery:
                     "%s: started without it",
                     symbol,
                     last,
-                    kline.close,
-                    t.price,
+                    format_scaled(kline.close),
+                    format_scaled(t.price),
                 )
                 return None
         return kline

@@ -13,6 +13,7 @@ from fakebinance.market import Market
 from include.platform.times import CANDLE_FIELDS
 from streamer.aggregator import MINUTE_MS, Aggregator, Candle
 from streamer.parser import Trade, to_scaled
+from streamer.recovery import Recovery
 
 T0 = 1_740_000_000_000 - 1_740_000_000_000 % MINUTE_MS
 
@@ -238,6 +239,22 @@ def test_a_start_from_its_minutes_kline_as_it_stands_folds_only_later_trades_in(
     assert (got["first_trade_id"], got["last_trade_id"]) == (101, 105)
     assert agg.stats.duplicates == 1
     assert not book.pending
+
+
+def test_a_kline_whose_count_does_not_meet_the_held_ids_is_not_taken(caplog) -> None:
+    """The start's own kline counts 3 trades after id 100, but the held trade 103 has another
+    price than its close: the count does not meet the ids, so the symbol starts without it
+    (its minute repaired as before), with a warning; with the price right it is taken."""
+    agg = Aggregator()
+    agg.hold("X")
+    agg.apply(trade(103, "12.5", "2", T0 + 20_000), 0)
+    recovery = Recovery.__new__(Recovery)
+    recovery.aggregator = agg
+    [own] = Aggregator.official("X", [kline(T0, "11", "12", "10", "12", "6", 3, "6")])
+    assert recovery._prefix("X", [own], 100) is None
+    assert "ends at trade 103 at 12.00000000, the stream's at 12.50000000" in caplog.text
+    agg.books["X"].held = [trade(103, "12", "2", T0 + 20_000)]
+    assert recovery._prefix("X", [own], 100) is own
 
 
 @pytest.mark.parametrize("stream", ["trade", "aggTrade"])
