@@ -12,7 +12,7 @@ from streamer.parser import Trade, format_quote, format_scaled
 ms_to_datetime = functools.lru_cache(maxsize=8192)(to_datetime)
 
 
-# What a kline tells of its minute's trades: a Candle's fields it fills (Aggregator.official).
+# What a kline tells of its minute's trades: the Candle fields a kline's candle gives another.
 KLINE_FIELDS = (
     "open", "high", "low", "close", "volume", "quote", "count", "taker_volume", "taker_quote"
 )  # fmt: skip

@@ -239,7 +239,8 @@ class Recovery:
         # Spot trade ids run on without a hole: the klines' counts say where the minute begins.
         last_id = resume.first_missing_trade_id - 1 + sum(c.count for c in official)
         close = official[-1].close if official else resume.close
-        prefix = self._prefix(symbol, [c for c in candles if c.open_time == end], last_id)
+        own = next((c for c in candles if c.open_time == end), None)
+        prefix = self._prefix(symbol, own, last_id)
         now = time.monotonic()
         self.aggregator.put_official(official, now)
         self.aggregator.start_at(symbol, end, last_id, close, now, prefix)
@@ -249,14 +250,13 @@ class Recovery:
             self._healed_by_klines(missed, len(official))
         return True
 
-    def _prefix(self, symbol: str, own: list[Candle], last_id: int) -> Candle | None:
+    def _prefix(self, symbol: str, kline: Candle | None, last_id: int) -> Candle | None:
         """The start's own minute's kline as it stood, when it can stand for the minute's first
         trades: not for a symbol with 1s candles (their seconds need the trades), nor when a
         held trade has its last id and another price than its close (the count does not meet
         the ids: started without it, the minute is repaired as before)."""
-        if not own or not own[0].count or symbol in self.aggregator.seconds.symbols:
+        if kline is None or not kline.count or symbol in self.aggregator.seconds.symbols:
             return None
-        kline = own[0]
         book = self.aggregator.books.get(symbol)
         held = book.held if book is not None and book.held is not None else []
         last = last_id + kline.count

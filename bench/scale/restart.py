@@ -144,6 +144,8 @@ def restart(args: argparse.Namespace) -> None:
         time.sleep(args.restart_down)
         now_ms = httpx.get(f"{fake_url}/api/v3/time", timeout=5).json()["serverTime"]
         restart_minute = datetime.fromtimestamp((now_ms - now_ms % 60_000) / 1000, UTC)
+        # Seconds from the restart to the end of its minute.
+        ends_after = 60 - now_ms % 60_000 / 1000
         asked_before = httpx.get(f"{fake_url}/fake/stats", timeout=5).json()
         if log is not None:
             with log.open("a") as sink:
@@ -158,11 +160,9 @@ def restart(args: argparse.Namespace) -> None:
             f"them without a closed minute, down "
             f"{args.restart_down:.0f} s: {sum(expected.values()):,} minutes missed "
             f"(up to the restart's minute {restart_minute:%H:%M}, restarted "
-            f"{now_ms % 60_000 / 1000:.0f} s into it: it ends {60 - now_ms % 60_000 / 1000:.0f} s "
-            "later)"
+            f"{60 - ends_after:.0f} s into it: it ends {ends_after:.0f} s later)"
         )
         done_after = own_after = own_with_id_after = None
-        ends_after = 60 - now_ms % 60_000 / 1000
         polls = 0
         # Polled every second, so the times below are to the second; printed every 10th poll.
         while time.monotonic() - restarted < args.restart_window:

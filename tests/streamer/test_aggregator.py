@@ -251,10 +251,10 @@ def test_a_kline_whose_count_does_not_meet_the_held_ids_is_not_taken(caplog) -> 
     recovery = Recovery.__new__(Recovery)
     recovery.aggregator = agg
     [own] = Aggregator.official("X", [kline(T0, "11", "12", "10", "12", "6", 3, "6")])
-    assert recovery._prefix("X", [own], 100) is None
+    assert recovery._prefix("X", own, 100) is None
     assert "ends at trade 103 at 12.00000000, the stream's at 12.50000000" in caplog.text
     agg.books["X"].held = [trade(103, "12", "2", T0 + 20_000)]
-    assert recovery._prefix("X", [own], 100) is own
+    assert recovery._prefix("X", own, 100) is own
 
 
 @pytest.mark.parametrize("stream", ["trade", "aggTrade"])

@@ -553,7 +553,7 @@ async def test_a_start_with_many_startup_gaps_closes_their_minutes_from_klines(
     and closed, its first and last trade ids Binance's, and the minutes after it close from the
     stream as before."""
     monkeypatch.setattr(gaps_module, "STARTUP_KLINES_MIN", 1)
-    monkeypatch.setattr(Recovery, "_prefix", lambda self, symbol, own, last_id: None)
+    monkeypatch.setattr(Recovery, "_prefix", lambda self, symbol, kline, last_id: None)
     by_trades: list[str] = []
     real_trades = GapFetch.trades
 
